@@ -1,0 +1,46 @@
+# A thin layer over cargo and the scripts in scripts/. Each target says what CI runs.
+
+CARGO ?= cargo
+HUB   := $(CARGO) run -p hub-gateway --bin hub --
+
+# Real services on loopback for the black-box tests (scripts/ensure-services.sh starts them).
+HUB_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+HUB_TEST_REDIS_URL    ?= redis://127.0.0.1:6379
+export HUB_TEST_DATABASE_URL HUB_TEST_REDIS_URL
+
+.PHONY: run test spec lint fmt migrate promise-map services test-tools
+
+## run: the gateway with the settings from the environment / hub.toml
+run:
+	$(HUB) serve
+
+## test: start PostgreSQL and Redis, install the Python test tools, run every test
+test: services test-tools
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(CARGO) test --workspace
+
+## spec: regenerate the checked-in OpenAPI documents under openapi/
+spec:
+	$(CARGO) run -q -p hub-gateway --bin hub -- spec --out openapi
+
+## lint: promise map, formatting and clippy with warnings as errors
+lint: promise-map
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## fmt: format the workspace
+fmt:
+	$(CARGO) fmt --all
+
+## migrate: apply control-plane and tenant migrations to the configured database
+migrate:
+	$(HUB) migrate
+
+## promise-map: docs/promise-map.md lists every promise, and its tests exist
+promise-map:
+	python3 scripts/check-promise-map.py
+
+services:
+	bash scripts/ensure-services.sh
+
+test-tools:
+	bash scripts/test-tools.sh

@@ -1,0 +1,53 @@
+//! The catalog's one error type.
+
+use hub_kernel::{DescribeProblem, FieldViolation, ProblemKind};
+use hub_tenant::TenantError;
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CourseError {
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldViolation>),
+    #[error("no such course")]
+    NotFound,
+    #[error("a course with code `{0}` already exists")]
+    CodeTaken(String),
+    #[error("the course changed since it was read (current revision {current})")]
+    RevisionMismatch { current: i32 },
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error("storage error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl DescribeProblem for CourseError {
+    fn kind(&self) -> ProblemKind {
+        match self {
+            Self::Invalid(_) => ProblemKind::Validation,
+            Self::NotFound => ProblemKind::NotFound,
+            Self::CodeTaken(_) => ProblemKind::Conflict,
+            Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
+            Self::Tenant(e) => e.kind(),
+            Self::Database(_) => ProblemKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::NotFound => "course_not_found",
+            Self::CodeTaken(_) => "course_code_taken",
+            Self::RevisionMismatch { .. } => "revision_mismatch",
+            Self::Tenant(e) => e.code(),
+            Self::Database(_) => "internal",
+        }
+    }
+
+    fn violations(&self) -> Vec<FieldViolation> {
+        match self {
+            Self::Invalid(v) => v.clone(),
+            Self::Tenant(e) => e.violations(),
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Courses as the domain sees them, and the validation every write goes through.
+
+use chrono::{DateTime, Utc};
+use hub_kernel::problem::Violations;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::CourseError;
+
+pub const MAX_TAGS: usize = 20;
+pub const MAX_DESCRIPTION: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CourseStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
+impl CourseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Archived => "archived",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Draft, Self::Published, Self::Archived]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course {
+    pub id: Uuid,
+    pub code: String,
+    pub title: String,
+    pub description: String,
+    pub status: CourseStatus,
+    pub tags: Vec<String>,
+    /// Learners younger than this may not enrol (A1); `None` means no limit.
+    pub minimum_age: Option<i32>,
+    pub revision: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Serialisable so an idempotent retry can be compared with the first attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCourse {
+    pub code: String,
+    pub title: String,
+    pub description: String,
+    pub status: CourseStatus,
+    pub tags: Vec<String>,
+    pub minimum_age: Option<i32>,
+}
+
+/// `None` leaves a field unchanged; `minimum_age: Some(None)` removes the limit.
+#[derive(Debug, Clone, Default)]
+pub struct CoursePatch {
+    pub code: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<CourseStatus>,
+    pub tags: Option<Vec<String>>,
+    pub minimum_age: Option<Option<i32>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CourseFilter {
+    pub status: Option<CourseStatus>,
+    pub tag: Option<String>,
+    pub code: Option<String>,
+}
+
+fn check_code(v: &mut Violations, code: &str) {
+    v.check(
+        (1..=40).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')),
+        "code",
+        "1 to 40 characters: letters, digits, '-', '_' or '.'",
+    );
+}
+
+fn check_text(v: &mut Violations, field: &str, text: &str, max: usize, required: bool) {
+    if required && text.trim().is_empty() {
+        v.add(field, "must not be empty");
+    } else if text.chars().count() > max {
+        v.add(field, format!("must be at most {max} characters"));
+    } else if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        v.add(field, "must not contain control characters");
+    }
+}
+
+pub(crate) fn is_valid_tag(tag: &str) -> bool {
+    (1..=40).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_tags(v: &mut Violations, tags: &[String]) {
+    if tags.len() > MAX_TAGS {
+        v.add("tags", format!("at most {MAX_TAGS} tags"));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        if !is_valid_tag(tag) {
+            v.add(
+                format!("tags[{i}]"),
+                "1 to 40 characters: lower-case letters, digits and '-'",
+            );
+        } else if tags[..i].contains(tag) {
+            v.add(format!("tags[{i}]"), "duplicate tag");
+        }
+    }
+}
+
+fn check_age(v: &mut Violations, age: Option<i32>) {
+    if let Some(age) = age {
+        v.check(
+            (0..=120).contains(&age),
+            "minimum_age",
+            "must be between 0 and 120",
+        );
+    }
+}
+
+impl NewCourse {
+    pub(crate) fn validate(&self) -> Result<(), CourseError> {
+        let mut v = Violations::new();
+        check_code(&mut v, &self.code);
+        check_text(&mut v, "title", &self.title, 200, true);
+        check_text(
+            &mut v,
+            "description",
+            &self.description,
+            MAX_DESCRIPTION,
+            false,
+        );
+        check_tags(&mut v, &self.tags);
+        check_age(&mut v, self.minimum_age);
+        v.finish().map_err(CourseError::Invalid)
+    }
+}
+
+impl CoursePatch {
+    pub(crate) fn validate(&self) -> Result<(), CourseError> {
+        let mut v = Violations::new();
+        if let Some(code) = &self.code {
+            check_code(&mut v, code);
+        }
+        if let Some(title) = &self.title {
+            check_text(&mut v, "title", title, 200, true);
+        }
+        if let Some(description) = &self.description {
+            check_text(&mut v, "description", description, MAX_DESCRIPTION, false);
+        }
+        if let Some(tags) = &self.tags {
+            check_tags(&mut v, tags);
+        }
+        if let Some(age) = self.minimum_age {
+            check_age(&mut v, age);
+        }
+        v.finish().map_err(CourseError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn course() -> NewCourse {
+        NewCourse {
+            code: "CS-101".into(),
+            title: "Intro".into(),
+            description: String::new(),
+            status: CourseStatus::Draft,
+            tags: vec!["intro".into()],
+            minimum_age: Some(16),
+        }
+    }
+
+    #[test]
+    fn valid_course_passes_and_each_bad_field_is_named() {
+        course().validate().unwrap();
+        let mut bad = course();
+        bad.code = "no spaces".into();
+        bad.title = "  ".into();
+        bad.tags = vec!["Bad_Tag".into(), "ok".into(), "ok".into()];
+        bad.minimum_age = Some(-1);
+        let CourseError::Invalid(v) = bad.validate().unwrap_err() else {
+            panic!()
+        };
+        let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["code", "title", "tags[0]", "tags[2]", "minimum_age"]
+        );
+    }
+}

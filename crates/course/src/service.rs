@@ -1,0 +1,201 @@
+//! Catalog operations. Each runs inside the caller's [`TenantScope`]; the caller commits.
+
+use crate::CourseError;
+use crate::entity;
+use crate::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse, is_valid_tag};
+use chrono::Utc;
+use hub_kernel::page::{Page, PageRequest};
+use hub_tenant::idempotency::{self, IdempotencyKey};
+use hub_tenant::{Scope, TenantScope};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
+use uuid::Uuid;
+
+const CREATE_OPERATION: &str = "course.create";
+
+fn from_row(row: entity::Model) -> Course {
+    Course {
+        id: row.id,
+        code: row.code,
+        title: row.title,
+        description: row.description,
+        // Only validated statuses are ever written.
+        status: CourseStatus::parse(&row.status).unwrap_or(CourseStatus::Draft),
+        tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+        minimum_age: row.minimum_age,
+        revision: row.revision,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+fn code_taken(error: sea_orm::DbErr, code: &str) -> CourseError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => CourseError::CodeTaken(code.to_string()),
+        _ => CourseError::Database(error),
+    }
+}
+
+/// Creates a course. With an idempotency key, a retry of the same request returns the course
+/// the first attempt created (and `false` for "newly created").
+pub async fn create(
+    scope: &TenantScope,
+    input: NewCourse,
+    idempotency_key: Option<&str>,
+) -> Result<(Course, bool), CourseError> {
+    scope.require(Scope::CoursesWrite)?;
+    input.validate()?;
+    let key = idempotency_key
+        .map(|k| IdempotencyKey::new(k, CREATE_OPERATION, &input))
+        .transpose()?;
+    if let Some(key) = &key
+        && let Some(existing) = idempotency::replayed(scope, key).await?
+    {
+        return Ok((get(scope, existing).await?, false));
+    }
+    let taken = entity::Entity::find()
+        .filter(entity::Column::Code.eq(&input.code))
+        .one(scope.db())
+        .await?;
+    if taken.is_some() {
+        return Err(CourseError::CodeTaken(input.code));
+    }
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    entity::Entity::insert(entity::ActiveModel {
+        id: Set(id),
+        code: Set(input.code.clone()),
+        title: Set(input.title.trim().to_string()),
+        description: Set(input.description.clone()),
+        status: Set(input.status.as_str().to_string()),
+        tags: Set(tags_json(&input.tags)),
+        minimum_age: Set(input.minimum_age),
+        revision: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(scope.db())
+    .await
+    .map_err(|e| code_taken(e, &input.code))?;
+    if let Some(key) = &key {
+        idempotency::remember(scope, key, id).await?;
+    }
+    Ok((get(scope, id).await?, true))
+}
+
+pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Course, CourseError> {
+    scope.require(Scope::CoursesRead)?;
+    entity::Entity::find_by_id(id)
+        .one(scope.db())
+        .await?
+        .map(from_row)
+        .ok_or(CourseError::NotFound)
+}
+
+pub async fn list(
+    scope: &TenantScope,
+    page: &PageRequest,
+    filter: &CourseFilter,
+) -> Result<Page<Course>, CourseError> {
+    scope.require(Scope::CoursesRead)?;
+    let mut query = entity::Entity::find()
+        .order_by_asc(entity::Column::Id)
+        .limit(page.fetch_limit());
+    if let Some(after) = page.after {
+        query = query.filter(entity::Column::Id.gt(after));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(entity::Column::Status.eq(status.as_str()));
+    }
+    if let Some(code) = &filter.code {
+        query = query.filter(entity::Column::Code.eq(code.as_str()));
+    }
+    if let Some(tag) = &filter.tag {
+        if !is_valid_tag(tag) {
+            return Err(CourseError::Invalid(vec![hub_kernel::FieldViolation::new(
+                "tag",
+                "1 to 40 characters: lower-case letters, digits and '-'",
+            )]));
+        }
+        // Safe: a valid tag holds no quote or LIKE wildcard.
+        query = query.filter(entity::Column::Tags.contains(format!("\"{tag}\"")));
+    }
+    let rows = query.all(scope.db()).await?;
+    Ok(Page::from_rows(rows, page, |r| r.id).map(from_row))
+}
+
+/// Applies a patch when `expected_revision` (from `If-Match`) still holds.
+pub async fn update(
+    scope: &TenantScope,
+    id: Uuid,
+    patch: CoursePatch,
+    expected_revision: i32,
+) -> Result<Course, CourseError> {
+    scope.require(Scope::CoursesWrite)?;
+    patch.validate()?;
+    let current = get(scope, id).await?;
+    if current.revision != expected_revision {
+        return Err(CourseError::RevisionMismatch {
+            current: current.revision,
+        });
+    }
+    let code = patch.code.unwrap_or(current.code);
+    let changes = entity::ActiveModel {
+        code: Set(code.clone()),
+        title: Set(patch
+            .title
+            .map(|t| t.trim().to_string())
+            .unwrap_or(current.title)),
+        description: Set(patch.description.unwrap_or(current.description)),
+        status: Set(patch.status.unwrap_or(current.status).as_str().to_string()),
+        tags: Set(tags_json(&patch.tags.unwrap_or(current.tags))),
+        minimum_age: Set(patch.minimum_age.unwrap_or(current.minimum_age)),
+        revision: Set(current.revision + 1),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    let clash = entity::Entity::find()
+        .filter(entity::Column::Code.eq(&code))
+        .filter(entity::Column::Id.ne(id))
+        .one(scope.db())
+        .await?;
+    if clash.is_some() {
+        return Err(CourseError::CodeTaken(code));
+    }
+    let result = entity::Entity::update_many()
+        .set(changes)
+        .filter(entity::Column::Id.eq(id))
+        .filter(entity::Column::Revision.eq(current.revision))
+        .exec(scope.db())
+        .await
+        .map_err(|e| code_taken(e, &code))?;
+    if result.rows_affected == 0 {
+        return Err(CourseError::RevisionMismatch {
+            current: current.revision + 1,
+        });
+    }
+    get(scope, id).await
+}
+
+pub async fn delete(
+    scope: &TenantScope,
+    id: Uuid,
+    expected_revision: Option<i32>,
+) -> Result<(), CourseError> {
+    scope.require(Scope::CoursesWrite)?;
+    let current = get(scope, id).await?;
+    if let Some(expected) = expected_revision
+        && expected != current.revision
+    {
+        return Err(CourseError::RevisionMismatch {
+            current: current.revision,
+        });
+    }
+    entity::Entity::delete_by_id(id).exec(scope.db()).await?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! `/v1/encryption-keys` and `/v1/jobs`: the institution's data keys, their rotation, and the
+//! progress of the re-encryption job a rotation starts. Key material never leaves the server.
+
+use crate::api::ApiTags;
+use crate::auth::TenantApiKey;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use hub_tenant::jobs::JobInfo;
+use hub_tenant::keys::KeyVersionInfo;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// One version of the institution's data-encryption key.
+#[derive(Debug, Clone, Object)]
+pub struct KeyVersionView {
+    pub version: i32,
+    /// `active` encrypts new data; `retired` versions still decrypt older data.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<KeyVersionInfo> for KeyVersionView {
+    fn from(k: KeyVersionInfo) -> Self {
+        Self {
+            version: k.version,
+            state: k.state,
+            created_at: k.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct KeyVersionList {
+    pub items: Vec<KeyVersionView>,
+}
+
+/// A background job and how far it got.
+#[derive(Debug, Clone, Object)]
+pub struct JobView {
+    pub id: Uuid,
+    pub kind: String,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// Rows to process, counted when the job started.
+    pub total: i64,
+    pub done: i64,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<JobInfo> for JobView {
+    fn from(j: JobInfo) -> Self {
+        Self {
+            id: j.id,
+            kind: j.kind,
+            state: j.state,
+            total: j.total,
+            done: j.done,
+            error: j.error,
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+        }
+    }
+}
+
+/// The outcome of a rotation.
+#[derive(Debug, Clone, Object)]
+pub struct RotationView {
+    /// The version that now encrypts.
+    pub active_version: i32,
+    /// Re-encrypts existing personal data under the new version; poll `/v1/jobs/{job_id}`.
+    pub job: JobView,
+}
+
+#[derive(ApiResponse)]
+pub enum KeysListed {
+    #[oai(status = 200)]
+    Ok(Json<KeyVersionList>),
+}
+
+#[derive(ApiResponse)]
+pub enum KeysRotated {
+    /// Rotated; re-encryption runs in the background.
+    #[oai(status = 202)]
+    Accepted(Json<RotationView>, #[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum JobFound {
+    #[oai(status = 200)]
+    Ok(Json<JobView>),
+}
+
+pub struct KeysApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::EncryptionKeys")]
+impl KeysApi {
+    /// List encryption key versions
+    ///
+    /// Requires scope `tenant:admin`. Shows versions and states, never key material.
+    #[oai(
+        path = "/encryption-keys",
+        method = "get",
+        operation_id = "listEncryptionKeys"
+    )]
+    async fn list_encryption_keys(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantApiKey,
+    ) -> Result<KeysListed, ApiError> {
+        let versions = state.tenancy.key_versions(&auth.0).await?;
+        Ok(KeysListed::Ok(Json(KeyVersionList {
+            items: versions.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Rotate the data-encryption key
+    ///
+    /// Requires scope `tenant:admin`. A new key version encrypts from now on; older versions
+    /// still decrypt; a background job re-encrypts existing personal data under the new
+    /// version and reports its progress. One rotation at a time (409 while one runs).
+    #[oai(
+        path = "/encryption-keys/rotate",
+        method = "post",
+        operation_id = "rotateEncryptionKey"
+    )]
+    async fn rotate_encryption_key(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantApiKey,
+    ) -> Result<KeysRotated, ApiError> {
+        let rotation = state.tenancy.rotate_keys(&auth.0).await?;
+        let location = format!("/v1/jobs/{}", rotation.job.id);
+        Ok(KeysRotated::Accepted(
+            Json(RotationView {
+                active_version: rotation.new_version,
+                job: rotation.job.into(),
+            }),
+            location,
+        ))
+    }
+
+    /// Get a background job
+    ///
+    /// Requires scope `tenant:admin`.
+    #[oai(path = "/jobs/:job_id", method = "get", operation_id = "getJob")]
+    async fn get_job(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantApiKey,
+        job_id: Path<Uuid>,
+    ) -> Result<JobFound, ApiError> {
+        Ok(JobFound::Ok(Json(
+            state.tenancy.job(&auth.0, job_id.0).await?.into(),
+        )))
+    }
+}

@@ -1,0 +1,82 @@
+//! The public API, one module per resource. Handlers are thin: extract, authorise, call the
+//! domain service inside the caller's tenant scope, map the result.
+
+pub mod api_keys;
+pub mod contacts;
+pub mod courses;
+pub mod keys;
+pub mod privacy_profile;
+pub mod system;
+pub mod tenants;
+
+use crate::problem::ApiError;
+use hub_kernel::page::PageRequest;
+use poem::http::StatusCode;
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Platform operators: provision, suspend and offboard institutions.
+    Tenants,
+    /// The institution's course catalog.
+    Courses,
+    /// The institution's named contacts (data-protection officer, billing, …).
+    Contacts,
+    /// API keys of the institution.
+    ApiKeys,
+    /// The institution's encryption keys and their rotation.
+    EncryptionKeys,
+    /// Retention and reporting profile.
+    PrivacyProfile,
+    /// Health, readiness and the caller's own identity.
+    System,
+}
+
+/// `ETag` of a revision. Strong, quoted, as RFC 9110 wants.
+pub fn etag(revision: i32) -> String {
+    format!("\"{revision}\"")
+}
+
+/// Reads the revision out of an `If-Match` value (`"3"` or `W/"3"`).
+pub fn parse_if_match(value: Option<&str>) -> Result<Option<i32>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i32>()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "revision_mismatch",
+                "If-Match does not name a revision of this resource; send the ETag you read",
+            )
+        })
+}
+
+/// Like [`parse_if_match`], but the header is mandatory (updates must not lose writes).
+pub fn require_if_match(value: Option<&str>) -> Result<i32, ApiError> {
+    parse_if_match(value)?.ok_or_else(ApiError::precondition_required)
+}
+
+pub fn page_request(cursor: Option<&str>, limit: Option<u64>) -> Result<PageRequest, ApiError> {
+    PageRequest::parse(cursor, limit).map_err(|e| ApiError::from(hub_tenant::TenantError::from(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_forms() {
+        assert_eq!(parse_if_match(Some("\"3\"")).unwrap(), Some(3));
+        assert_eq!(parse_if_match(Some("W/\"4\"")).unwrap(), Some(4));
+        assert_eq!(parse_if_match(None).unwrap(), None);
+        assert!(parse_if_match(Some("\"abc\"")).is_err());
+        assert!(require_if_match(None).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Health, readiness, and "who am I" for a credential.
+
+use crate::api::ApiTags;
+use crate::auth::TenantApiKey;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Object)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct Readiness {
+    /// `ok` when every dependency answers.
+    pub status: String,
+    /// `postgres` or `sqlite`.
+    pub database_backend: String,
+    /// `redis` or `in_process`.
+    pub cache_backend: String,
+}
+
+/// The institution and permissions behind the calling API key.
+#[derive(Debug, Clone, Object)]
+pub struct CallerView {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub api_key_id: Uuid,
+    pub api_key_name: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthAnswer {
+    /// The process is up.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyAnswer {
+    /// The database and the cache answer.
+    #[oai(status = 200)]
+    Ok(Json<Readiness>),
+}
+
+#[derive(ApiResponse)]
+pub enum CallerAnswer {
+    #[oai(status = 200)]
+    Ok(Json<CallerView>),
+}
+
+pub struct SystemApi;
+
+#[OpenApi(tag = "ApiTags::System")]
+impl SystemApi {
+    /// Liveness
+    ///
+    /// 200 while the process serves HTTP; checks no dependency.
+    #[oai(path = "/healthz", method = "get", operation_id = "getHealth")]
+    async fn healthz(&self) -> HealthAnswer {
+        HealthAnswer::Ok(Json(Health {
+            status: "ok".into(),
+        }))
+    }
+
+    /// Readiness
+    ///
+    /// 200 when the database and Redis answer; 503 (with the failing dependency named)
+    /// otherwise, so a load balancer stops routing here.
+    #[oai(path = "/readyz", method = "get", operation_id = "getReadiness")]
+    async fn readyz(&self, state: Data<&Arc<AppState>>) -> Result<ReadyAnswer, ApiError> {
+        let plane = state.tenancy.plane();
+        if let Err(e) = plane.ping().await {
+            tracing::warn!(error = %e, "readiness: database unavailable");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database does not answer",
+            ));
+        }
+        if let Err(e) = state.limiter.ping().await {
+            tracing::warn!(error = %e, "readiness: redis unavailable");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cache_unavailable",
+                "Redis does not answer",
+            ));
+        }
+        let cache = if state.limiter.redis().is_some() {
+            "redis"
+        } else {
+            "in_process"
+        };
+        Ok(ReadyAnswer::Ok(Json(Readiness {
+            status: "ok".into(),
+            database_backend: plane.backend_name().into(),
+            cache_backend: cache.into(),
+        })))
+    }
+
+    /// Who am I
+    ///
+    /// The institution, key and scopes behind the calling API key. Any scope.
+    #[oai(path = "/v1/me", method = "get", operation_id = "getCaller")]
+    async fn get_caller(&self, auth: TenantApiKey) -> Result<CallerAnswer, ApiError> {
+        let p = auth.0;
+        Ok(CallerAnswer::Ok(Json(CallerView {
+            tenant_id: p.tenant_id(),
+            tenant_slug: p.tenant_slug,
+            api_key_id: p.actor.key_id,
+            api_key_name: p.actor.key_name,
+            scopes: p.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        })))
+    }
+}

@@ -1,0 +1,162 @@
+//! Builds the application: configuration → services → routes and middleware. Used by the
+//! `hub` binary and by the black-box tests, which bind it to port 0.
+
+use crate::api::api_keys::ApiKeysApi;
+use crate::api::contacts::ContactsApi;
+use crate::api::courses::CoursesApi;
+use crate::api::keys::KeysApi;
+use crate::api::privacy_profile::PrivacyProfileApi;
+use crate::api::system::SystemApi;
+use crate::api::tenants::TenantsApi;
+use crate::config::Config;
+use crate::limiter::RateLimiter;
+use crate::middleware::{BodyLimit, IpRateLimit, RequestTracing, SecurityHeaders};
+use crate::problem::ProblemResponses;
+use crate::state::AppState;
+use hub_kernel::crypto::{KeyEncryptionKey, KeyMaterial, LocalKek};
+use hub_tenant::{StorageConfig, Tenancy};
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Api = (
+    TenantsApi,
+    CoursesApi,
+    ContactsApi,
+    ApiKeysApi,
+    KeysApi,
+    PrivacyProfileApi,
+    SystemApi,
+);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot open the data plane: {0}")]
+    Storage(#[from] hub_tenant::TenantError),
+    #[error("cannot set up Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// The key-encryption key: configured, or for the embedded default a development key kept
+/// in the data directory (created on first start, readable by the owner only).
+pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError> {
+    let text = if let Some(kek) = &config.kek {
+        kek.clone()
+    } else if let Some(path) = &config.kek_file {
+        std::fs::read_to_string(path)
+            .map_err(|e| StartError::Config(format!("kek_file {}: {e}", path.display())))?
+    } else {
+        let path = config.data_dir.join("dev-kek.hex");
+        if !path.exists() {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            let material = KeyMaterial::generate();
+            write_private(&path, &hex::encode(material.expose()))?;
+            tracing::warn!(path = %path.display(), "generated a development key-encryption key; configure HUB_KEK_FILE in production");
+        }
+        std::fs::read_to_string(&path)
+            .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
+    };
+    let material = LocalKek::parse_key_text(&text)
+        .map_err(|e| StartError::Config(format!("key-encryption key: {e}")))?;
+    let kek = LocalKek::new(&material).map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(Arc::new(kek))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| StartError::Config(e.to_string()))
+}
+
+pub fn storage_config(config: &Config) -> StorageConfig {
+    match &config.database_url {
+        Some(url) => StorageConfig::Postgres {
+            url: url.clone(),
+            max_connections: config.database_max_connections,
+        },
+        None => StorageConfig::Sqlite {
+            data_dir: config.data_dir.clone(),
+        },
+    }
+}
+
+/// Opens the data plane and the cache. Redis connects lazily and reconnects by itself, so a
+/// Redis outage at start or later degrades rate limiting instead of stopping the server.
+pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
+    let kek = load_kek(&config)?;
+    let tenancy = Arc::new(Tenancy::open(&storage_config(&config), kek).await?);
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str())?;
+            let options = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(Duration::from_millis(500)))
+                .set_number_of_retries(1);
+            Some(redis::aio::ConnectionManager::new_lazy_with_config(
+                client, options,
+            )?)
+        }
+        None => None,
+    };
+    Ok(Arc::new(AppState {
+        config,
+        tenancy,
+        limiter: RateLimiter::new(redis),
+    }))
+}
+
+pub fn api_service() -> OpenApiService<Api, ()> {
+    let api = (
+        TenantsApi,
+        CoursesApi,
+        ContactsApi,
+        ApiKeysApi,
+        KeysApi,
+        PrivacyProfileApi,
+        SystemApi,
+    );
+    OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))
+        .summary("Multi-tenant learning platform: institutions, catalog, privacy.")
+        .description(include_str!("../../../openapi/description.md"))
+        .server("/")
+}
+
+/// The OpenAPI document as committed under `openapi/` (JSON, YAML).
+pub fn spec_documents() -> (String, String) {
+    let service = api_service();
+    (service.spec(), service.spec_yaml())
+}
+
+pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
+    let service = api_service();
+    let json = service.spec_endpoint();
+    let yaml = service.spec_endpoint_yaml();
+    let docs = service.rapidoc();
+    let body_limit = state.config.body_limit_bytes;
+    let hsts = state.config.tls_enabled();
+    Route::new()
+        .nest("/", service)
+        .at("/openapi.json", json)
+        .at("/openapi.yaml", yaml)
+        .nest("/docs", docs)
+        .with(BodyLimit(body_limit))
+        .with(IpRateLimit)
+        .data(state)
+        .with(ProblemResponses)
+        .with(SecurityHeaders { hsts })
+        .with(RequestTracing)
+}

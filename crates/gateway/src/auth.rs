@@ -1,0 +1,90 @@
+//! The security schemes. The tenant comes only from the credential: an API key is bound to
+//! one institution, and no header or parameter can point a request at another one.
+
+use crate::limiter::Decision;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use hub_tenant::{OperatorPrincipal, Principal, TenantPrincipal};
+use poem::Request;
+use poem::http::StatusCode;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+use std::sync::Arc;
+
+/// An institution's API key (`dxh_…`), sent as `Authorization: Bearer <key>`. Its scopes
+/// decide which operations it may call.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    bearer_format = "dxh_<key id>_<secret>",
+    checker = "check_tenant_key"
+)]
+pub struct TenantApiKey(pub TenantPrincipal);
+
+/// A platform operator's key (`dxo_…`), created with `hub operator-key create`. Manages
+/// institutions; cannot read any institution's data.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    bearer_format = "dxo_<key id>_<secret>",
+    checker = "check_operator_key"
+)]
+pub struct OperatorKey(pub OperatorPrincipal);
+
+fn state_of(req: &Request) -> poem::Result<&Arc<AppState>> {
+    req.data::<Arc<AppState>>().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "application state missing",
+        )
+        .into()
+    })
+}
+
+async fn check_tenant_key(req: &Request, bearer: Bearer) -> poem::Result<TenantPrincipal> {
+    let state = state_of(req)?;
+    match state.tenancy.authenticate(&bearer.token).await.map_err(ApiError::from)? {
+        Principal::Tenant(principal) => {
+            let bucket = format!("key:{}", principal.actor.key_id);
+            if let Decision::Deny { retry_after_secs } = state.limiter.check(&bucket, state.config.rate_limit_per_key).await {
+                return Err(ApiError::rate_limited(retry_after_secs).into());
+            }
+            Ok(principal)
+        }
+        Principal::Operator(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tenant_credential_required",
+            "operator keys manage institutions but cannot act inside one; use the institution's API key",
+        )
+        .into()),
+    }
+}
+
+async fn check_operator_key(req: &Request, bearer: Bearer) -> poem::Result<OperatorPrincipal> {
+    let state = state_of(req)?;
+    match state
+        .tenancy
+        .authenticate(&bearer.token)
+        .await
+        .map_err(ApiError::from)?
+    {
+        Principal::Operator(operator) => {
+            let bucket = format!("key:{}", operator.actor.key_id);
+            if let Decision::Deny { retry_after_secs } = state
+                .limiter
+                .check(&bucket, state.config.rate_limit_per_key)
+                .await
+            {
+                return Err(ApiError::rate_limited(retry_after_secs).into());
+            }
+            Ok(operator)
+        }
+        Principal::Tenant(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            "this operation needs a platform-operator credential",
+        )
+        .into()),
+    }
+}

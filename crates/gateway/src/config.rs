@@ -1,0 +1,189 @@
+//! Typed configuration: defaults, then an optional TOML file (`HUB_CONFIG`, default
+//! `hub.toml` if present), then environment variables (`HUB_<KEY>`, nested with `__`, plus the
+//! conventional `DATABASE_URL` and `REDIS_URL`). Validated once at start; every bad value is
+//! reported with its own message.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// PostgreSQL URL; absent means the embedded SQLite data plane.
+    pub database_url: Option<String>,
+    /// Pool size per PostgreSQL cluster.
+    pub database_max_connections: u32,
+    /// Redis URL; absent means in-process rate limiting.
+    pub redis_url: Option<String>,
+    /// Where the embedded data plane keeps its files (and a development KEK if none is set).
+    pub data_dir: PathBuf,
+    /// Key-encryption key as 64 hex characters or base64 (development; prefer `kek_file`).
+    pub kek: Option<String>,
+    /// File holding the key-encryption key.
+    pub kek_file: Option<PathBuf>,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+    /// `tracing` filter, e.g. `info` or `hub_gateway=debug,info`.
+    pub log_level: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Requests per minute per API key.
+    pub rate_limit_per_key: u64,
+    /// Requests per minute per client IP.
+    pub rate_limit_per_ip: u64,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+    /// TLS certificate chain (PEM); with `tls_key_file`, serves HTTPS and sends HSTS.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: None,
+            database_max_connections: 32,
+            redis_url: None,
+            data_dir: PathBuf::from("data"),
+            kek: None,
+            kek_file: None,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            body_limit_bytes: 1024 * 1024,
+            rate_limit_per_key: 6_000,
+            rate_limit_per_ip: 12_000,
+            shutdown_grace_secs: 20,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+/// All problems found in one configuration, one line each.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for line in &self.0 {
+            writeln!(f, "  - {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    pub fn load() -> Result<Self, ConfigErrors> {
+        let file = std::env::var("HUB_CONFIG").unwrap_or_else(|_| "hub.toml".into());
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .merge(Env::prefixed("HUB_").ignore(&["CONFIG"]).split("__"));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!(
+                "listen: `{}` is not an address such as 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            errors.push("database_url (DATABASE_URL): must start with postgres:// (leave it unset for the embedded SQLite data plane)".into());
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            errors.push("database_max_connections: must be between 1 and 1000".into());
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            errors.push("redis_url (REDIS_URL): must start with redis:// or rediss://".into());
+        }
+        if self.kek.is_some() && self.kek_file.is_some() {
+            errors.push("kek and kek_file: set one, not both".into());
+        }
+        if let Some(kek) = &self.kek
+            && hub_kernel::crypto::LocalKek::parse_key_text(kek).is_err()
+        {
+            errors.push("kek (HUB_KEK): must be 32 bytes as 64 hex characters or base64".into());
+        }
+        if let Some(path) = &self.kek_file
+            && !path.is_file()
+        {
+            errors.push(format!("kek_file: {} does not exist", path.display()));
+        }
+        if self.database_url.is_some() && self.kek.is_none() && self.kek_file.is_none() {
+            errors.push("kek or kek_file: required with PostgreSQL; the development key is only generated for the embedded data plane".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            errors.push(format!(
+                "log_format: `{}` must be `text` or `json`",
+                self.log_format
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.body_limit_bytes) {
+            errors.push("body_limit_bytes: must be between 1024 and 67108864".into());
+        }
+        if self.rate_limit_per_key == 0 || self.rate_limit_per_ip == 0 {
+            errors.push("rate_limit_per_key and rate_limit_per_ip: must be at least 1".into());
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) | (None, Some(_)) => {
+                errors.push("tls_cert_file and tls_key_file: set both or neither".into())
+            }
+            (Some(cert), Some(key)) => {
+                for path in [cert, key] {
+                    if !path.is_file() {
+                        errors.push(format!("tls: {} does not exist", path.display()));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some() && self.tls_key_file.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_each_bad_value_is_reported() {
+        Config::default().validate().unwrap();
+        let bad = Config {
+            listen: "nowhere".into(),
+            database_url: Some("mysql://x".into()),
+            log_format: "xml".into(),
+            kek: Some("short".into()),
+            ..Config::default()
+        };
+        let errors = bad.validate().unwrap_err().0;
+        assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+}

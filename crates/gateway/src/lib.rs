@@ -1,0 +1,13 @@
+//! The OpenAPI gateway: HTTP only. It composes each domain's services behind poem routes,
+//! resolves the caller's tenant from the credential, and maps every error to problem+json.
+//! Domain logic lives in the domain crates; nothing here writes SQL.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod limiter;
+pub mod middleware;
+pub mod problem;
+pub mod state;
+pub mod telemetry;

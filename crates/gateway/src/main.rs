@@ -1,0 +1,222 @@
+//! `hub`: serve the API, migrate every tenant, write the OpenAPI spec, create operator keys.
+
+use clap::{Parser, Subcommand};
+use hub_gateway::app::{self, StartError};
+use hub_gateway::config::Config;
+use poem::listener::{Listener, RustlsCertificate, RustlsConfig, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "hub",
+    about = "Dexsoftlex Hub: multi-tenant learning platform API",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply control-plane migrations, then every tenant's; safe to re-run.
+    Migrate,
+    /// Write openapi/openapi.json and openapi/openapi.yaml from the code.
+    Spec {
+        #[arg(long, default_value = "openapi")]
+        out: PathBuf,
+    },
+    /// Platform-operator credentials.
+    OperatorKey {
+        #[command(subcommand)]
+        action: OperatorKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorKeyAction {
+    /// Create an operator key and print its token (shown once).
+    Create {
+        #[arg(long, default_value = "operator")]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Spec { out }) = &cli.command {
+        return write_spec(out);
+    }
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    hub_gateway::telemetry::init(&config.log_format, &config.log_level);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::OperatorKey {
+            action: OperatorKeyAction::Create { name },
+        } => create_operator_key(config, &name).await,
+        Command::Spec { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hub: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_spec(out: &PathBuf) -> ExitCode {
+    let (json, yaml) = app::spec_documents();
+    let written = std::fs::create_dir_all(out)
+        .and_then(|_| std::fs::write(out.join("openapi.json"), json + "\n"))
+        .and_then(|_| std::fs::write(out.join("openapi.yaml"), yaml));
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hub spec: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), StartError> {
+    let listen = config.listen.clone();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            RustlsConfig::new().fallback(
+                RustlsCertificate::new()
+                    .cert(
+                        std::fs::read(cert)
+                            .map_err(|e| StartError::Config(format!("tls_cert_file: {e}")))?,
+                    )
+                    .key(
+                        std::fs::read(key)
+                            .map_err(|e| StartError::Config(format!("tls_key_file: {e}")))?,
+                    ),
+            ),
+        ),
+        _ => None,
+    };
+    let backend = if config.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "embedded SQLite"
+    };
+    let data_dir = config.data_dir.display().to_string();
+    let state = app::build_state(config).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("Dexsoftlex Hub listening on {scheme}://{listen} ({backend})");
+    println!("  API docs:      {scheme}://{listen}/docs");
+    println!("  OpenAPI spec:  {scheme}://{listen}/openapi.json");
+    println!(
+        "  Operator key:  cargo run -p hub-gateway --bin hub -- operator-key create --name you"
+    );
+    if backend == "embedded SQLite" {
+        println!("  Data:          {data_dir}/ (one SQLite file per institution)");
+    }
+    let app = app::build_app(state);
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    };
+    let listener = TcpListener::bind(listen);
+    let served = match tls {
+        Some(tls) => {
+            poem::Server::new(listener.rustls(tls))
+                .run_with_graceful_shutdown(app, shutdown, Some(grace))
+                .await
+        }
+        None => {
+            poem::Server::new(listener)
+                .run_with_graceful_shutdown(app, shutdown, Some(grace))
+                .await
+        }
+    };
+    served.map_err(|e| StartError::Config(format!("cannot serve: {e}")))
+}
+
+async fn migrate(config: Config) -> Result<(), StartError> {
+    let state = app::build_state(config).await?;
+    println!("control plane: up to date");
+    let outcomes = state
+        .tenancy
+        .migrate_all_tenants(|done, total, outcome| {
+            let width = 30;
+            let filled = if total == 0 {
+                width
+            } else {
+                done * width / total
+            };
+            let mark = match &outcome.result {
+                Ok(version) => format!("ok {version}"),
+                Err(e) => format!("FAILED: {e}"),
+            };
+            eprintln!(
+                "[{}{}] {done}/{total} {} {mark}",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                outcome.slug
+            );
+        })
+        .await?;
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    println!(
+        "tenants: {} migrated, {} failed",
+        outcomes.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for outcome in &failed {
+            eprintln!(
+                "  {} ({}): {}",
+                outcome.slug,
+                outcome.tenant_id,
+                outcome.result.as_ref().err().cloned().unwrap_or_default()
+            );
+        }
+        Err(StartError::Config(format!(
+            "{} tenant(s) failed to migrate; fix and re-run",
+            failed.len()
+        )))
+    }
+}
+
+async fn create_operator_key(config: Config, name: &str) -> Result<(), StartError> {
+    let state = app::build_state(config).await?;
+    let key = state.tenancy.create_operator_key(name).await?;
+    println!("{}", key.token);
+    eprintln!(
+        "operator key {} created; the token above is shown only once",
+        key.info.id
+    );
+    Ok(())
+}

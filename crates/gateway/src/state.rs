@@ -1,0 +1,12 @@
+//! What every request can reach: the domain services and the edge's own helpers.
+
+use crate::config::Config;
+use crate::limiter::RateLimiter;
+use hub_tenant::Tenancy;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub config: Config,
+    pub tenancy: Arc<Tenancy>,
+    pub limiter: RateLimiter,
+}

@@ -1,0 +1,87 @@
+//! Every personal-data field is declared here, in code, with its category, purpose and
+//! retention class. Encryption, retention enforcement and data-subject export read these
+//! declarations, so a field cannot hold personal data without saying why it is kept.
+
+use serde::Serialize;
+
+/// The kinds of personal data the privacy policy names (C1–C5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataCategory {
+    /// Name, username, date of birth (C1).
+    Identity,
+    /// Email, phone (C2).
+    Contact,
+    /// Enrollments, progress, scores, activity, certificates (C3).
+    Learning,
+    /// Payment confirmations, transaction ids, billing history (C4).
+    Payment,
+    /// IP address, browser, device identifiers, session times (C5).
+    Technical,
+}
+
+impl DataCategory {
+    pub const ALL: [DataCategory; 5] = [
+        DataCategory::Identity,
+        DataCategory::Contact,
+        DataCategory::Learning,
+        DataCategory::Payment,
+        DataCategory::Technical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataCategory::Identity => "identity",
+            DataCategory::Contact => "contact",
+            DataCategory::Learning => "learning",
+            DataCategory::Payment => "payment",
+            DataCategory::Technical => "technical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// Why a field is collected (C8: each requested data point has a stated purpose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Running the account and the institution's relationship with the platform (U1).
+    ServiceDelivery,
+    /// Essential messages: security notices, policy updates (C2, U4).
+    EssentialCommunication,
+    /// Security, troubleshooting and fraud prevention (C5).
+    Security,
+    /// Kept because a law requires it (C9).
+    LegalObligation,
+}
+
+/// How long a field lives; the tenant's retention profile turns a class into a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionClass {
+    /// Kept while the institution is a customer; destroyed at offboarding.
+    TenantLifetime,
+    /// Governed by the tenant's retention period for the field's category.
+    CategoryPeriod,
+    /// Short-lived technical data (sessions, rate counters).
+    Ephemeral,
+}
+
+/// The declaration of one personal-data column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FieldClassification {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub category: DataCategory,
+    pub purpose: Purpose,
+    pub retention: RetentionClass,
+    /// Identifies a person: stored only as ciphertext under the tenant's key.
+    pub identifying: bool,
+    /// Whether an equality blind index column exists beside it.
+    pub blind_index: bool,
+    /// Optional fields can be left empty (C8).
+    pub optional: bool,
+}

@@ -1,0 +1,491 @@
+//! Envelope encryption for personal data.
+//!
+//! Each tenant has versioned data keys (AES-256-GCM) and one blind-index key (HMAC-SHA-256).
+//! Keys are stored only wrapped by a key-encryption key ([`KeyEncryptionKey`]), which comes
+//! from configuration for development and from an external KMS in production. Unwrapped keys
+//! live in memory, are zeroized on drop and never print.
+//!
+//! Every ciphertext is bound by its associated data ([`Aad`]) to the tenant, table, column and
+//! row it was written for: a ciphertext copied to another row, column or tenant does not open.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::fmt;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// Length of every symmetric key, in bytes.
+pub const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+/// First byte of every ciphertext: lets the layout change without guessing.
+const FORMAT_V1: u8 = 1;
+const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
+/// Blind indexes are truncated HMACs: long enough to be collision-free in practice, short
+/// enough that one value does not leak through its index alone.
+pub const BLIND_INDEX_LEN: usize = 16;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    #[error("ciphertext is malformed")]
+    Malformed,
+    #[error("ciphertext was sealed under key version {0}, which this key ring does not hold")]
+    UnknownKeyVersion(u32),
+    #[error("ciphertext failed authentication (wrong key or wrong context)")]
+    Inauthentic,
+    #[error("key material has the wrong length")]
+    BadKeyLength,
+    #[error("the key-encryption key is unavailable: {0}")]
+    KekUnavailable(String),
+}
+
+/// Raw key bytes that zeroize on drop and never print.
+pub struct KeyMaterial(Zeroizing<[u8; KEY_LEN]>);
+
+impl KeyMaterial {
+    pub fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        Self(bytes)
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let array: [u8; KEY_LEN] = bytes.try_into().map_err(|_| CryptoError::BadKeyLength)?;
+        Ok(Self(Zeroizing::new(array)))
+    }
+
+    pub fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyMaterial(<redacted>)")
+    }
+}
+
+/// Where a ciphertext belongs. Sealing and opening must name the same place.
+#[derive(Debug, Clone, Copy)]
+pub struct Aad<'a> {
+    pub tenant: Uuid,
+    pub table: &'a str,
+    pub column: &'a str,
+    pub row: Uuid,
+}
+
+impl Aad<'_> {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + 16 + self.table.len() + self.column.len() + 8);
+        out.extend_from_slice(b"dxh1");
+        out.extend_from_slice(self.tenant.as_bytes());
+        out.extend_from_slice(self.row.as_bytes());
+        // Length-prefixed so ("ab","c") and ("a","bc") differ.
+        for part in [self.table, self.column] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        out
+    }
+}
+
+/// One version of a tenant's data-encryption key, with its AES key schedule ready.
+pub struct DataKey {
+    version: u32,
+    cipher: Aes256Gcm,
+}
+
+impl DataKey {
+    pub fn new(version: u32, material: &KeyMaterial) -> Result<Self, CryptoError> {
+        let cipher =
+            Aes256Gcm::new_from_slice(material.expose()).map_err(|_| CryptoError::BadKeyLength)?;
+        Ok(Self { version, cipher })
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Layout: format byte, key version (big endian), nonce, ciphertext with tag.
+    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce_bytes = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce_bytes);
+        let nonce = Nonce::from(nonce_bytes);
+        let aad_bytes = aad.encode();
+        // AES-GCM encryption only fails for messages beyond 64 GiB, which no field reaches.
+        let body = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: &aad_bytes,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    fn open(&self, aad: &Aad<'_>, nonce: &[u8], body: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let nonce_bytes: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
+        let aad_bytes = aad.encode();
+        self.cipher
+            .decrypt(
+                &Nonce::from(nonce_bytes),
+                Payload {
+                    msg: body,
+                    aad: &aad_bytes,
+                },
+            )
+            .map_err(|_| CryptoError::Inauthentic)
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(v{}, <redacted>)", self.version)
+    }
+}
+
+/// Reads the key version a ciphertext was sealed under, without opening it.
+pub fn sealed_key_version(ciphertext: &[u8]) -> Result<u32, CryptoError> {
+    if ciphertext.len() < HEADER_LEN || ciphertext[0] != FORMAT_V1 {
+        return Err(CryptoError::Malformed);
+    }
+    let mut version = [0u8; 4];
+    version.copy_from_slice(&ciphertext[1..5]);
+    Ok(u32::from_be_bytes(version))
+}
+
+/// The keyed hash used for equality lookups of encrypted values.
+pub struct BlindIndexKey {
+    mac: Hmac<Sha256>,
+}
+
+impl BlindIndexKey {
+    pub fn new(material: &KeyMaterial) -> Result<Self, CryptoError> {
+        let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(material.expose())
+            .map_err(|_| CryptoError::BadKeyLength)?;
+        Ok(Self { mac })
+    }
+
+    /// The index of `value` for `table.column`; the caller normalises `value` first (for
+    /// example lower-cases an email) so equal values give equal indexes.
+    pub fn index(&self, table: &str, column: &str, value: &str) -> Vec<u8> {
+        let mut mac = self.mac.clone();
+        mac.update(&(table.len() as u32).to_be_bytes());
+        mac.update(table.as_bytes());
+        mac.update(&(column.len() as u32).to_be_bytes());
+        mac.update(column.as_bytes());
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        digest[..BLIND_INDEX_LEN].to_vec()
+    }
+}
+
+impl fmt::Debug for BlindIndexKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlindIndexKey(<redacted>)")
+    }
+}
+
+/// All unwrapped keys of one tenant: every data-key version it still holds (old versions
+/// decrypt, the active one encrypts) and its blind-index key.
+#[derive(Debug)]
+pub struct TenantKeyRing {
+    tenant: Uuid,
+    active: u32,
+    data_keys: BTreeMap<u32, DataKey>,
+    blind_index: BlindIndexKey,
+}
+
+impl TenantKeyRing {
+    /// `data_keys` must contain `active`.
+    pub fn new(
+        tenant: Uuid,
+        active: u32,
+        data_keys: Vec<DataKey>,
+        blind_index: BlindIndexKey,
+    ) -> Result<Self, CryptoError> {
+        let data_keys: BTreeMap<u32, DataKey> =
+            data_keys.into_iter().map(|k| (k.version(), k)).collect();
+        if !data_keys.contains_key(&active) {
+            return Err(CryptoError::UnknownKeyVersion(active));
+        }
+        Ok(Self {
+            tenant,
+            active,
+            data_keys,
+            blind_index,
+        })
+    }
+
+    pub fn tenant(&self) -> Uuid {
+        self.tenant
+    }
+
+    pub fn active_version(&self) -> u32 {
+        self.active
+    }
+
+    pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.data_keys.keys().copied()
+    }
+
+    fn aad<'a>(&self, table: &'a str, column: &'a str, row: Uuid) -> Aad<'a> {
+        Aad {
+            tenant: self.tenant,
+            table,
+            column,
+            row,
+        }
+    }
+
+    /// Encrypts under the active key version.
+    pub fn seal(&self, table: &str, column: &str, row: Uuid, plaintext: &[u8]) -> Vec<u8> {
+        // `new` guarantees the active version is present.
+        match self.data_keys.get(&self.active) {
+            Some(key) => key.seal(&self.aad(table, column, row), plaintext),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn open(
+        &self,
+        table: &str,
+        column: &str,
+        row: Uuid,
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let version = sealed_key_version(ciphertext)?;
+        let key = self
+            .data_keys
+            .get(&version)
+            .ok_or(CryptoError::UnknownKeyVersion(version))?;
+        key.open(
+            &self.aad(table, column, row),
+            &ciphertext[5..HEADER_LEN],
+            &ciphertext[HEADER_LEN..],
+        )
+    }
+
+    pub fn seal_str(&self, table: &str, column: &str, row: Uuid, plaintext: &str) -> Vec<u8> {
+        self.seal(table, column, row, plaintext.as_bytes())
+    }
+
+    pub fn open_str(
+        &self,
+        table: &str,
+        column: &str,
+        row: Uuid,
+        ciphertext: &[u8],
+    ) -> Result<String, CryptoError> {
+        let bytes = self.open(table, column, row, ciphertext)?;
+        String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)
+    }
+
+    pub fn blind_index(&self, table: &str, column: &str, value: &str) -> Vec<u8> {
+        self.blind_index.index(table, column, value)
+    }
+}
+
+/// Wraps and unwraps tenant keys. The local implementation uses a key from configuration;
+/// an external KMS (AWS KMS, GCP KMS, Vault transit) implements the same trait.
+#[async_trait::async_trait]
+pub trait KeyEncryptionKey: Send + Sync + fmt::Debug {
+    /// A stable identifier recorded next to every wrapped key, so a rotation of the KEK
+    /// knows which wrapping to undo.
+    fn id(&self) -> &str;
+    /// `context` binds the wrapped key to its tenant and purpose.
+    async fn wrap(&self, key: &KeyMaterial, context: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    async fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<KeyMaterial, CryptoError>;
+}
+
+/// A key-encryption key held by this process (from a key file or the environment).
+pub struct LocalKek {
+    id: String,
+    cipher: Aes256Gcm,
+}
+
+impl LocalKek {
+    pub fn new(material: &KeyMaterial) -> Result<Self, CryptoError> {
+        let cipher =
+            Aes256Gcm::new_from_slice(material.expose()).map_err(|_| CryptoError::BadKeyLength)?;
+        // The id is a fingerprint, so two processes with the same key agree on it and a
+        // wrong key is recognised before any unwrap is attempted.
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(material.expose())
+            .map_err(|_| CryptoError::BadKeyLength)?;
+        mac.update(b"dexsoftlex-kek-id");
+        let id = format!("local:{}", hex::encode(&mac.finalize().into_bytes()[..8]));
+        Ok(Self { id, cipher })
+    }
+
+    /// Accepts 64 hex characters or standard base64 of 32 bytes.
+    pub fn parse_key_text(text: &str) -> Result<KeyMaterial, CryptoError> {
+        use base64::Engine as _;
+        let text = text.trim();
+        let bytes = hex::decode(text)
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+            .map_err(|_| CryptoError::BadKeyLength)?;
+        let material = KeyMaterial::from_slice(&bytes);
+        let mut bytes = bytes;
+        zeroize::Zeroize::zeroize(&mut bytes);
+        material
+    }
+}
+
+impl fmt::Debug for LocalKek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalKek({})", self.id)
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyEncryptionKey for LocalKek {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn wrap(&self, key: &KeyMaterial, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut nonce_bytes = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce_bytes);
+        let body = self
+            .cipher
+            .encrypt(
+                &Nonce::from(nonce_bytes),
+                Payload {
+                    msg: key.expose(),
+                    aad: context,
+                },
+            )
+            .map_err(|_| CryptoError::Malformed)?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    async fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<KeyMaterial, CryptoError> {
+        if wrapped.len() <= NONCE_LEN {
+            return Err(CryptoError::Malformed);
+        }
+        let nonce: [u8; NONCE_LEN] = wrapped[..NONCE_LEN]
+            .try_into()
+            .map_err(|_| CryptoError::Malformed)?;
+        let plain = Zeroizing::new(
+            self.cipher
+                .decrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: &wrapped[NONCE_LEN..],
+                        aad: context,
+                    },
+                )
+                .map_err(|_| CryptoError::Inauthentic)?,
+        );
+        KeyMaterial::from_slice(&plain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(tenant: Uuid, versions: &[u32], active: u32) -> TenantKeyRing {
+        let keys = versions
+            .iter()
+            .map(|v| DataKey::new(*v, &KeyMaterial::generate()).unwrap())
+            .collect();
+        let bidx = BlindIndexKey::new(&KeyMaterial::generate()).unwrap();
+        TenantKeyRing::new(tenant, active, keys, bidx).unwrap()
+    }
+
+    #[test]
+    fn promise_d2_sealed_field_opens_only_in_its_own_place() {
+        let tenant = Uuid::now_v7();
+        let row = Uuid::now_v7();
+        let keys = ring(tenant, &[1], 1);
+        let sealed = keys.seal_str("contacts", "email", row, "ada@example.edu");
+        assert!(!sealed.windows(3).any(|w| w == b"ada"));
+        assert_eq!(
+            keys.open_str("contacts", "email", row, &sealed).unwrap(),
+            "ada@example.edu"
+        );
+        // Same key, another row, column or table: refused.
+        assert_eq!(
+            keys.open("contacts", "email", Uuid::now_v7(), &sealed),
+            Err(CryptoError::Inauthentic)
+        );
+        assert_eq!(
+            keys.open("contacts", "name", row, &sealed),
+            Err(CryptoError::Inauthentic)
+        );
+        assert_eq!(
+            keys.open("people", "email", row, &sealed),
+            Err(CryptoError::Inauthentic)
+        );
+    }
+
+    #[test]
+    fn promise_d2_other_tenant_keys_cannot_open() {
+        let row = Uuid::now_v7();
+        let a = ring(Uuid::now_v7(), &[1], 1);
+        let b = ring(Uuid::now_v7(), &[1], 1);
+        let sealed = a.seal_str("contacts", "email", row, "x@y.z");
+        assert!(b.open("contacts", "email", row, &sealed).is_err());
+    }
+
+    #[test]
+    fn rotated_ring_reads_old_versions_and_writes_the_new_one() {
+        let tenant = Uuid::now_v7();
+        let row = Uuid::now_v7();
+        let material_v1 = KeyMaterial::generate();
+        let bidx = KeyMaterial::generate();
+        let old = TenantKeyRing::new(
+            tenant,
+            1,
+            vec![DataKey::new(1, &material_v1).unwrap()],
+            BlindIndexKey::new(&bidx).unwrap(),
+        )
+        .unwrap();
+        let sealed_v1 = old.seal_str("t", "c", row, "hello");
+        let rotated = TenantKeyRing::new(
+            tenant,
+            2,
+            vec![
+                DataKey::new(1, &material_v1).unwrap(),
+                DataKey::new(2, &KeyMaterial::generate()).unwrap(),
+            ],
+            BlindIndexKey::new(&bidx).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rotated.open_str("t", "c", row, &sealed_v1).unwrap(),
+            "hello"
+        );
+        let sealed_v2 = rotated.seal_str("t", "c", row, "hello");
+        assert_eq!(sealed_key_version(&sealed_v2).unwrap(), 2);
+        assert_eq!(
+            old.open("t", "c", row, &sealed_v2),
+            Err(CryptoError::UnknownKeyVersion(2))
+        );
+    }
+
+    #[test]
+    fn blind_index_is_deterministic_per_key_and_column() {
+        let keys = ring(Uuid::now_v7(), &[1], 1);
+        let other = ring(Uuid::now_v7(), &[1], 1);
+        let a = keys.blind_index("contacts", "email", "ada@example.edu");
+        assert_eq!(a, keys.blind_index("contacts", "email", "ada@example.edu"));
+        assert_ne!(a, keys.blind_index("contacts", "phone", "ada@example.edu"));
+        assert_ne!(a, other.blind_index("contacts", "email", "ada@example.edu"));
+        assert_eq!(a.len(), BLIND_INDEX_LEN);
+    }
+}

@@ -1,0 +1,16 @@
+//! The shared kernel: the few types every domain crate speaks.
+//!
+//! It owns no domain logic and knows nothing of HTTP or SQL: stable error codes
+//! ([`problem`]), the classification of personal data ([`classification`]), a wrapper that
+//! keeps personal data out of logs ([`pii`]) and the envelope-encryption primitives
+//! ([`crypto`]).
+
+pub mod classification;
+pub mod crypto;
+pub mod page;
+pub mod pii;
+pub mod problem;
+
+pub use classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
+pub use pii::Pii;
+pub use problem::{DescribeProblem, FieldViolation, ProblemKind};

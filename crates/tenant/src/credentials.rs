@@ -1,0 +1,313 @@
+//! API keys: shown once, stored only as a hash, bound to one tenant (or to the platform
+//! operator), scoped, revocable, with a last-used time.
+
+use crate::entities::{api_key, tenant};
+use crate::error::TenantError;
+use crate::model::{
+    Actor, OperatorPrincipal, Principal, SchemaName, Scope, TenantLocation, TenantPrincipal,
+    TenantStatus,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use hub_kernel::page::{Page, PageRequest};
+use hub_kernel::problem::Violations;
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+const TENANT_PREFIX: &str = "dxh";
+const OPERATOR_PREFIX: &str = "dxo";
+/// Writing `last_used_at` on every request would turn reads into writes; once a minute is
+/// enough to answer "is this key still in use?".
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// A key as listed: everything but the secret.
+#[derive(Debug, Clone)]
+pub struct ApiKeyInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A newly issued key: the only moment the token exists outside its holder.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    pub info: ApiKeyInfo,
+    pub token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
+impl NewApiKey {
+    pub(crate) fn validate(&self) -> Result<Vec<Scope>, TenantError> {
+        let mut v = Violations::new();
+        validate_label(&mut v, "name", &self.name, 100);
+        let mut scopes = Vec::new();
+        if self.scopes.is_empty() {
+            v.add("scopes", "at least one scope is required");
+        }
+        for (i, text) in self.scopes.iter().enumerate() {
+            match Scope::parse(text) {
+                Some(s) if !scopes.contains(&s) => scopes.push(s),
+                Some(_) => v.add(format!("scopes[{i}]"), "duplicate scope"),
+                None => v.add(
+                    format!("scopes[{i}]"),
+                    format!(
+                        "unknown scope; expected one of {}",
+                        Scope::ALL.map(Scope::as_str).join(", ")
+                    ),
+                ),
+            }
+        }
+        v.finish().map_err(TenantError::Invalid)?;
+        scopes.sort();
+        Ok(scopes)
+    }
+}
+
+pub(crate) fn validate_label(v: &mut Violations, field: &str, text: &str, max: usize) {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        v.add(field, "must not be empty");
+    } else if trimmed.chars().count() > max {
+        v.add(field, format!("must be at most {max} characters"));
+    } else if text.chars().any(char::is_control) {
+        v.add(field, "must not contain control characters");
+    }
+}
+
+fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn parse_scopes(text: &str) -> Vec<Scope> {
+    text.split_whitespace().filter_map(Scope::parse).collect()
+}
+
+fn info_of(row: api_key::Model) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: row.id,
+        name: row.name,
+        scopes: parse_scopes(&row.scopes),
+        created_by: row.created_by,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        revoked_at: row.revoked_at,
+    }
+}
+
+/// Splits `prefix_keyid_secret`; anything else is not one of our tokens.
+fn parse_token(token: &str) -> Option<(&str, Uuid, &str)> {
+    let mut parts = token.splitn(3, '_');
+    let prefix = parts.next()?;
+    let id = Uuid::try_parse(parts.next()?).ok()?;
+    let secret = parts.next()?;
+    (!secret.is_empty()).then_some((prefix, id, secret))
+}
+
+pub(crate) async fn issue<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Option<Uuid>,
+    name: &str,
+    scopes: &[Scope],
+    created_by: &str,
+) -> Result<IssuedKey, TenantError> {
+    let id = Uuid::now_v7();
+    let secret = new_secret();
+    let prefix = if tenant_id.is_some() {
+        TENANT_PREFIX
+    } else {
+        OPERATOR_PREFIX
+    };
+    let row = api_key::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant_id),
+        name: Set(name.trim().to_string()),
+        scopes: Set(scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")),
+        secret_hash: Set(hash_secret(&secret)),
+        created_by: Set(created_by.to_string()),
+        created_at: Set(Utc::now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    };
+    api_key::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    let stored = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(TenantError::NotFound("api key"))?;
+    Ok(IssuedKey {
+        info: info_of(stored),
+        token: format!("{prefix}_{}_{secret}", id.simple()),
+    })
+}
+
+/// Resolves a bearer token to the principal it stands for. Every failure looks the same to
+/// the caller, so probing cannot tell an unknown key from a wrong secret.
+pub(crate) async fn authenticate<C: ConnectionTrait>(
+    db: &C,
+    token: &str,
+) -> Result<Principal, TenantError> {
+    let (prefix, id, secret) = parse_token(token).ok_or(TenantError::Unauthenticated)?;
+    let row = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(TenantError::Unauthenticated)?;
+    let expected_prefix = if row.tenant_id.is_some() {
+        TENANT_PREFIX
+    } else {
+        OPERATOR_PREFIX
+    };
+    let matches: bool = row.secret_hash.ct_eq(&hash_secret(secret)).into();
+    if !matches || prefix != expected_prefix || row.revoked_at.is_some() {
+        return Err(TenantError::Unauthenticated);
+    }
+    let now = Utc::now();
+    if row
+        .last_used_at
+        .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS)
+    {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+    }
+    let actor = Actor {
+        key_id: row.id,
+        key_name: row.name.clone(),
+    };
+    let Some(tenant_id) = row.tenant_id else {
+        return Ok(Principal::Operator(OperatorPrincipal { actor }));
+    };
+    let tenant = tenant::Entity::find_by_id(tenant_id)
+        .one(db)
+        .await?
+        .ok_or(TenantError::Unauthenticated)?;
+    match TenantStatus::parse(&tenant.status) {
+        TenantStatus::Active => {}
+        TenantStatus::Suspended => return Err(TenantError::Suspended),
+        TenantStatus::Offboarding => return Err(TenantError::Unauthenticated),
+    }
+    let schema = SchemaName::parse(&tenant.schema_name).ok_or(TenantError::Unauthenticated)?;
+    Ok(Principal::Tenant(TenantPrincipal {
+        location: TenantLocation {
+            tenant_id,
+            schema,
+            cluster: tenant.cluster,
+        },
+        tenant_slug: tenant.slug,
+        actor,
+        scopes: parse_scopes(&row.scopes),
+    }))
+}
+
+pub(crate) async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<ApiKeyInfo>, TenantError> {
+    let mut query = api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(tenant_id))
+        .order_by_asc(api_key::Column::Id)
+        .limit(page.fetch_limit());
+    if let Some(after) = page.after {
+        query = query.filter(api_key::Column::Id.gt(after));
+    }
+    let rows = query.all(db).await?;
+    Ok(Page::from_rows(rows, page, |r| r.id).map(info_of))
+}
+
+pub(crate) async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    key_id: Uuid,
+) -> Result<ApiKeyInfo, TenantError> {
+    let belongs = Condition::all()
+        .add(api_key::Column::Id.eq(key_id))
+        .add(api_key::Column::TenantId.eq(tenant_id));
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(belongs.clone())
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    let row = api_key::Entity::find()
+        .filter(belongs)
+        .one(db)
+        .await?
+        .ok_or(TenantError::NotFound("api key"))?;
+    Ok(info_of(row))
+}
+
+pub(crate) async fn delete_all_of_tenant<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+) -> Result<(), TenantError> {
+    api_key::Entity::delete_many()
+        .filter(api_key::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_only_in_their_own_shape() {
+        let id = Uuid::now_v7();
+        let token = format!("dxh_{}_abc_def", id.simple());
+        assert_eq!(parse_token(&token), Some(("dxh", id, "abc_def")));
+        assert!(parse_token("dxh_nope_abc").is_none());
+        assert!(parse_token(&format!("dxh_{}_", id.simple())).is_none());
+        assert!(parse_token("").is_none());
+    }
+
+    #[test]
+    fn scopes_are_validated() {
+        let bad = NewApiKey {
+            name: " ".into(),
+            scopes: vec!["courses:read".into(), "root".into()],
+        };
+        let TenantError::Invalid(v) = bad.validate().unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 2);
+        let good = NewApiKey {
+            name: "ci".into(),
+            scopes: vec!["courses:write".into(), "courses:read".into()],
+        };
+        assert_eq!(
+            good.validate().unwrap(),
+            vec![Scope::CoursesRead, Scope::CoursesWrite]
+        );
+    }
+}

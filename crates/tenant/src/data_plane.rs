@@ -1,0 +1,288 @@
+//! Where data rests: the storage topology behind every tenant scope.
+//!
+//! - **PostgreSQL** (production): one shared pool per cluster. Control-plane tables live in
+//!   the `hub_control` schema, pinned as every pooled connection's default `search_path`. A
+//!   tenant unit of work is a transaction that starts with `SET LOCAL search_path` to that
+//!   tenant's schema; the setting dies with the transaction, so a returned connection is
+//!   always back on `hub_control` and never points at a tenant (see STACK.md on the leak).
+//!   One pool serves any number of tenants; a pool per tenant would not reach 10,000.
+//! - **SQLite** (embedded default): `control.db` plus one database file per tenant under the
+//!   data directory, with a bounded cache of open per-tenant pools.
+
+use crate::model::{SchemaName, TenantLocation};
+use hub_migrations::{ControlPlaneMigrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Statement, TransactionTrait,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+pub const CONTROL_SCHEMA: &str = "hub_control";
+/// The cluster every tenant lives on until a directory of clusters is configured.
+pub const PRIMARY_CLUSTER: &str = "primary";
+const MAX_OPEN_TENANT_FILES: usize = 256;
+
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    Postgres { url: String, max_connections: u32 },
+    Sqlite { data_dir: PathBuf },
+}
+
+pub struct DataPlane {
+    backend: Backend,
+}
+
+enum Backend {
+    Postgres {
+        pool: DatabaseConnection,
+    },
+    Sqlite {
+        control: DatabaseConnection,
+        data_dir: PathBuf,
+        tenants: Mutex<HashMap<Uuid, (DatabaseConnection, Instant)>>,
+    },
+}
+
+impl DataPlane {
+    /// Connects and brings the control plane to the latest migration.
+    pub async fn connect(config: &StorageConfig) -> Result<Self, DbErr> {
+        let backend = match config {
+            StorageConfig::Postgres {
+                url,
+                max_connections,
+            } => {
+                let mut options = ConnectOptions::new(url.clone());
+                options
+                    .max_connections(*max_connections)
+                    .min_connections(1)
+                    .connect_timeout(Duration::from_secs(5))
+                    .acquire_timeout(Duration::from_secs(5))
+                    // Bounds each backend's catalog cache, which grows with every tenant
+                    // schema a connection touches.
+                    .max_lifetime(Duration::from_secs(30 * 60))
+                    .sqlx_logging(false)
+                    .set_schema_search_path(CONTROL_SCHEMA);
+                let pool = Database::connect(options).await?;
+                pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}"))
+                    .await?;
+                Backend::Postgres { pool }
+            }
+            StorageConfig::Sqlite { data_dir } => {
+                std::fs::create_dir_all(data_dir.join("tenants")).map_err(|e| {
+                    DbErr::Custom(format!("cannot create {}: {e}", data_dir.display()))
+                })?;
+                let control = connect_sqlite(&data_dir.join("control.db")).await?;
+                Backend::Sqlite {
+                    control,
+                    data_dir: data_dir.clone(),
+                    tenants: Mutex::new(HashMap::new()),
+                }
+            }
+        };
+        let plane = Self { backend };
+        ControlPlaneMigrator::up(plane.control(), None).await?;
+        Ok(plane)
+    }
+
+    /// The control-plane connection: registry, keys, credentials. Never tenant tables.
+    pub fn control(&self) -> &DatabaseConnection {
+        match &self.backend {
+            Backend::Postgres { pool } => pool,
+            Backend::Sqlite { control, .. } => control,
+        }
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        match &self.backend {
+            Backend::Postgres { .. } => DbBackend::Postgres,
+            Backend::Sqlite { .. } => DbBackend::Sqlite,
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Postgres { .. } => "postgres",
+            Backend::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.control()
+            .execute_unprepared("SELECT 1")
+            .await
+            .map(|_| ())
+    }
+
+    /// Opens a transaction whose every statement runs against the tenant's tables only.
+    pub(crate) async fn begin_tenant(
+        &self,
+        location: &TenantLocation,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        match &self.backend {
+            Backend::Postgres { pool } => {
+                let txn = pool.begin().await?;
+                pin_search_path(&txn, &location.schema).await?;
+                Ok(txn)
+            }
+            Backend::Sqlite { .. } => {
+                let pool = self.sqlite_tenant_pool(location, false).await?;
+                pool.begin().await
+            }
+        }
+    }
+
+    async fn sqlite_tenant_pool(
+        &self,
+        location: &TenantLocation,
+        create: bool,
+    ) -> Result<DatabaseConnection, DbErr> {
+        let Backend::Sqlite {
+            data_dir, tenants, ..
+        } = &self.backend
+        else {
+            return Err(DbErr::Custom("not an embedded data plane".into()));
+        };
+        let mut open = tenants.lock().await;
+        if let Some((pool, used)) = open.get_mut(&location.tenant_id) {
+            *used = Instant::now();
+            return Ok(pool.clone());
+        }
+        let path = tenant_file(data_dir, &location.schema);
+        if !create && !path.exists() {
+            return Err(DbErr::Custom(format!(
+                "tenant storage {} is missing",
+                location.schema.as_str()
+            )));
+        }
+        if open.len() >= MAX_OPEN_TENANT_FILES {
+            let oldest = open
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| *id);
+            if let Some((pool, _)) = oldest.and_then(|id| open.remove(&id)) {
+                let _ = pool.close().await;
+            }
+        }
+        let pool = connect_sqlite(&path).await?;
+        open.insert(location.tenant_id, (pool.clone(), Instant::now()));
+        Ok(pool)
+    }
+
+    /// Creates the tenant's schema (or file) and returns a transaction pinned to it, in which
+    /// the caller runs the tenant migrations. On PostgreSQL the same transaction also takes
+    /// the registry rows, so provisioning commits or vanishes as one.
+    pub(crate) async fn begin_provisioning(
+        &self,
+        location: &TenantLocation,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        match &self.backend {
+            Backend::Postgres { pool } => {
+                let txn = pool.begin().await?;
+                txn.execute_unprepared(&format!("CREATE SCHEMA {}", location.schema.quoted()))
+                    .await?;
+                pin_search_path(&txn, &location.schema).await?;
+                Ok(txn)
+            }
+            Backend::Sqlite { .. } => {
+                let pool = self.sqlite_tenant_pool(location, true).await?;
+                pool.begin().await
+            }
+        }
+    }
+
+    /// Points a provisioning transaction back at the control plane (PostgreSQL only; on
+    /// SQLite the control plane is another file and the caller uses [`Self::control`]).
+    pub(crate) async fn return_to_control(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        if let Backend::Postgres { .. } = &self.backend {
+            txn.execute_unprepared(&format!("SET LOCAL search_path TO {CONTROL_SCHEMA}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn provisioning_is_one_transaction(&self) -> bool {
+        matches!(self.backend, Backend::Postgres { .. })
+    }
+
+    /// Drops the tenant's schema or deletes its file. Idempotent.
+    pub(crate) async fn drop_tenant_storage(&self, location: &TenantLocation) -> Result<(), DbErr> {
+        match &self.backend {
+            Backend::Postgres { pool } => {
+                pool.execute_unprepared(&format!(
+                    "DROP SCHEMA IF EXISTS {} CASCADE",
+                    location.schema.quoted()
+                ))
+                .await?;
+            }
+            Backend::Sqlite {
+                data_dir, tenants, ..
+            } => {
+                if let Some((pool, _)) = tenants.lock().await.remove(&location.tenant_id) {
+                    let _ = pool.close().await;
+                }
+                let path = tenant_file(data_dir, &location.schema);
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    match std::fs::remove_file(&file) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(DbErr::Custom(format!("cannot delete tenant file: {e}")));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the tenant's schema or file exists (used by tests and offboarding checks).
+    pub async fn tenant_storage_exists(&self, location: &TenantLocation) -> Result<bool, DbErr> {
+        match &self.backend {
+            Backend::Postgres { pool } => {
+                let row = pool
+                    .query_one_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT count(*)::bigint AS n FROM pg_namespace WHERE nspname = $1",
+                        [location.schema.as_str().into()],
+                    ))
+                    .await?;
+                let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
+                Ok(n > 0)
+            }
+            Backend::Sqlite { data_dir, .. } => {
+                Ok(tenant_file(data_dir, &location.schema).exists())
+            }
+        }
+    }
+}
+
+async fn pin_search_path(txn: &DatabaseTransaction, schema: &SchemaName) -> Result<(), DbErr> {
+    // SET LOCAL: scoped to this transaction, so the pooled connection cannot keep it.
+    txn.execute_unprepared(&format!("SET LOCAL search_path TO {}", schema.quoted()))
+        .await
+        .map(|_| ())
+}
+
+fn tenant_file(data_dir: &Path, schema: &SchemaName) -> PathBuf {
+    data_dir
+        .join("tenants")
+        .join(format!("{}.db", schema.as_str()))
+}
+
+async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+    options
+        .max_connections(4)
+        .min_connections(0)
+        .sqlx_logging(false);
+    let pool = Database::connect(options).await?;
+    // WAL lets readers proceed while one writer commits; busy_timeout waits for that writer.
+    pool.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    pool.execute_unprepared("PRAGMA busy_timeout=5000").await?;
+    Ok(pool)
+}

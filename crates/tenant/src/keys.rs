@@ -1,0 +1,224 @@
+//! Per-tenant key store: versioned data keys and a blind-index key, stored only wrapped by the
+//! key-encryption key, unwrapped on first use and cached in memory.
+
+use crate::entities::tenant_key;
+use crate::error::TenantError;
+use chrono::Utc;
+use hub_kernel::crypto::{BlindIndexKey, DataKey, KeyEncryptionKey, KeyMaterial, TenantKeyRing};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const PURPOSE_DATA: &str = "data";
+const PURPOSE_BLIND_INDEX: &str = "blind_index";
+const STATE_ACTIVE: &str = "active";
+const STATE_RETIRED: &str = "retired";
+/// Other gateway replicas learn of a rotation within this time; until then they keep sealing
+/// under the previous version, which stays readable.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+const CACHE_CAPACITY: usize = 20_000;
+
+/// One data-key version as an operator sees it (never the key itself).
+#[derive(Debug, Clone)]
+pub struct KeyVersionInfo {
+    pub version: i32,
+    pub state: String,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+pub struct KeyStore {
+    kek: Arc<dyn KeyEncryptionKey>,
+    cache: RwLock<HashMap<Uuid, (Arc<TenantKeyRing>, Instant)>>,
+}
+
+fn wrap_context(tenant: Uuid, purpose: &str, version: i32) -> Vec<u8> {
+    format!("dxh-key|{tenant}|{purpose}|{version}").into_bytes()
+}
+
+impl KeyStore {
+    pub fn new(kek: Arc<dyn KeyEncryptionKey>) -> Self {
+        Self {
+            kek,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Fresh keys for a new tenant: the wrapped rows to store and the ready key ring.
+    pub(crate) async fn generate(
+        &self,
+        tenant: Uuid,
+    ) -> Result<(Vec<tenant_key::ActiveModel>, TenantKeyRing), TenantError> {
+        let data = KeyMaterial::generate();
+        let index = KeyMaterial::generate();
+        let rows = vec![
+            self.wrapped_row(tenant, PURPOSE_DATA, 1, &data).await?,
+            self.wrapped_row(tenant, PURPOSE_BLIND_INDEX, 1, &index)
+                .await?,
+        ];
+        let ring = TenantKeyRing::new(
+            tenant,
+            1,
+            vec![DataKey::new(1, &data)?],
+            BlindIndexKey::new(&index)?,
+        )?;
+        Ok((rows, ring))
+    }
+
+    async fn wrapped_row(
+        &self,
+        tenant: Uuid,
+        purpose: &str,
+        version: i32,
+        material: &KeyMaterial,
+    ) -> Result<tenant_key::ActiveModel, TenantError> {
+        let wrapped = self
+            .kek
+            .wrap(material, &wrap_context(tenant, purpose, version))
+            .await?;
+        Ok(tenant_key::ActiveModel {
+            tenant_id: Set(tenant),
+            purpose: Set(purpose.to_string()),
+            version: Set(version),
+            wrapped_key: Set(wrapped),
+            kek_id: Set(self.kek.id().to_string()),
+            state: Set(STATE_ACTIVE.to_string()),
+            created_at: Set(Utc::now()),
+        })
+    }
+
+    pub(crate) fn remember(&self, ring: TenantKeyRing) -> Arc<TenantKeyRing> {
+        let ring = Arc::new(ring);
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_CAPACITY {
+                let oldest = cache
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(id, _)| *id);
+                if let Some(id) = oldest {
+                    cache.remove(&id);
+                }
+            }
+            cache.insert(ring.tenant(), (ring.clone(), Instant::now()));
+        }
+        ring
+    }
+
+    pub(crate) fn forget(&self, tenant: Uuid) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(&tenant);
+        }
+    }
+
+    /// The tenant's key ring, from memory or unwrapped from the control plane.
+    pub async fn ring<C: ConnectionTrait>(
+        &self,
+        control: &C,
+        tenant: Uuid,
+    ) -> Result<Arc<TenantKeyRing>, TenantError> {
+        if let Ok(cache) = self.cache.read()
+            && let Some((ring, at)) = cache.get(&tenant)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(ring.clone());
+        }
+        let rows = tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .order_by_asc(tenant_key::Column::Version)
+            .all(control)
+            .await?;
+        let mut data_keys = Vec::new();
+        let mut active = None;
+        let mut index = None;
+        for row in rows {
+            let material = self
+                .kek
+                .unwrap(
+                    &row.wrapped_key,
+                    &wrap_context(tenant, &row.purpose, row.version),
+                )
+                .await?;
+            match row.purpose.as_str() {
+                PURPOSE_DATA => {
+                    if row.state == STATE_ACTIVE {
+                        active = Some(row.version as u32);
+                    }
+                    data_keys.push(DataKey::new(row.version as u32, &material)?);
+                }
+                PURPOSE_BLIND_INDEX => index = Some(BlindIndexKey::new(&material)?),
+                _ => {}
+            }
+        }
+        // No keys means the tenant was offboarded (crypto-shredded) or never existed.
+        let (Some(active), Some(index)) = (active, index) else {
+            return Err(TenantError::NotFound("tenant"));
+        };
+        let ring = TenantKeyRing::new(tenant, active, data_keys, index)?;
+        Ok(self.remember(ring))
+    }
+
+    /// Adds a new data-key version and makes it the one that encrypts; older versions are
+    /// retired but kept so existing ciphertexts still open.
+    pub(crate) async fn rotate<C: ConnectionTrait>(
+        &self,
+        control: &C,
+        tenant: Uuid,
+    ) -> Result<i32, TenantError> {
+        let current = self.versions(control, tenant).await?;
+        let next = current.iter().map(|k| k.version).max().unwrap_or(0) + 1;
+        tenant_key::Entity::update_many()
+            .col_expr(
+                tenant_key::Column::State,
+                sea_orm::sea_query::Expr::value(STATE_RETIRED),
+            )
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .exec(control)
+            .await?;
+        let row = self
+            .wrapped_row(tenant, PURPOSE_DATA, next, &KeyMaterial::generate())
+            .await?;
+        tenant_key::Entity::insert(row)
+            .exec_without_returning(control)
+            .await?;
+        self.forget(tenant);
+        Ok(next)
+    }
+
+    pub async fn versions<C: ConnectionTrait>(
+        &self,
+        control: &C,
+        tenant: Uuid,
+    ) -> Result<Vec<KeyVersionInfo>, TenantError> {
+        Ok(tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .order_by_asc(tenant_key::Column::Version)
+            .all(control)
+            .await?
+            .into_iter()
+            .map(|k| KeyVersionInfo {
+                version: k.version,
+                state: k.state,
+                created_at: k.created_at,
+            })
+            .collect())
+    }
+
+    /// Crypto-shredding: deletes every wrapped key of the tenant. Returns how many.
+    pub(crate) async fn destroy<C: ConnectionTrait>(
+        &self,
+        control: &C,
+        tenant: Uuid,
+    ) -> Result<u64, TenantError> {
+        let result = tenant_key::Entity::delete_many()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .exec(control)
+            .await?;
+        self.forget(tenant);
+        Ok(result.rows_affected)
+    }
+}

@@ -1,0 +1,141 @@
+//! Tenancy: the registry of institutions, their provisioning and offboarding, the
+//! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys, API keys,
+//! the retention and reporting profile, and the institution's contacts.
+
+pub mod contacts;
+pub mod credentials;
+pub mod data_plane;
+mod entities;
+mod error;
+pub mod idempotency;
+pub mod jobs;
+pub mod keys;
+pub mod model;
+pub mod profile;
+pub mod registry;
+mod scope;
+
+pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
+pub use data_plane::{DataPlane, StorageConfig};
+pub use error::TenantError;
+pub use model::{
+    Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
+    TenantStatus,
+};
+pub use scope::TenantScope;
+
+use hub_kernel::classification::FieldClassification;
+use hub_kernel::crypto::KeyEncryptionKey;
+use hub_kernel::page::{Page, PageRequest};
+use keys::{KeyStore, KeyVersionInfo};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Every personal-data field this crate stores.
+pub fn personal_fields() -> Vec<FieldClassification> {
+    contacts::PERSONAL_FIELDS.to_vec()
+}
+
+/// The tenancy service: one per process, shared by every request.
+pub struct Tenancy {
+    plane: DataPlane,
+    keys: KeyStore,
+}
+
+impl Tenancy {
+    pub async fn open(
+        storage: &StorageConfig,
+        kek: Arc<dyn KeyEncryptionKey>,
+    ) -> Result<Self, TenantError> {
+        let plane = DataPlane::connect(storage).await?;
+        Ok(Self {
+            plane,
+            keys: KeyStore::new(kek),
+        })
+    }
+
+    pub fn plane(&self) -> &DataPlane {
+        &self.plane
+    }
+
+    /// Resolves a bearer token to its principal; the tenant comes only from the credential.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, TenantError> {
+        credentials::authenticate(self.plane.control(), token).await
+    }
+
+    /// Opens a unit of work on the principal's tenant.
+    pub async fn scope(&self, principal: &TenantPrincipal) -> Result<TenantScope, TenantError> {
+        let keys = self
+            .keys
+            .ring(self.plane.control(), principal.tenant_id())
+            .await?;
+        let txn = self.plane.begin_tenant(&principal.location).await?;
+        Ok(TenantScope::for_principal(principal, txn, keys))
+    }
+
+    /// A unit of work for the platform's own jobs on one tenant.
+    pub(crate) async fn system_scope(
+        &self,
+        location: &TenantLocation,
+    ) -> Result<TenantScope, TenantError> {
+        let keys = self
+            .keys
+            .ring(self.plane.control(), location.tenant_id)
+            .await?;
+        let txn = self.plane.begin_tenant(location).await?;
+        Ok(TenantScope::for_system(location.clone(), txn, keys))
+    }
+
+    /// Creates a platform-operator key (from the command line, never over the API).
+    pub async fn create_operator_key(&self, name: &str) -> Result<IssuedKey, TenantError> {
+        let mut v = hub_kernel::problem::Violations::new();
+        credentials::validate_label(&mut v, "name", name, 100);
+        v.finish().map_err(TenantError::Invalid)?;
+        credentials::issue(self.plane.control(), None, name, &[], "command line").await
+    }
+
+    pub async fn issue_api_key(
+        &self,
+        principal: &TenantPrincipal,
+        request: NewApiKey,
+    ) -> Result<IssuedKey, TenantError> {
+        principal.require(Scope::TenantAdmin)?;
+        let scopes = request.validate()?;
+        credentials::issue(
+            self.plane.control(),
+            Some(principal.tenant_id()),
+            &request.name,
+            &scopes,
+            &principal.actor.label(),
+        )
+        .await
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        principal: &TenantPrincipal,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, TenantError> {
+        principal.require(Scope::TenantAdmin)?;
+        credentials::list(self.plane.control(), principal.tenant_id(), page).await
+    }
+
+    pub async fn revoke_api_key(
+        &self,
+        principal: &TenantPrincipal,
+        key_id: Uuid,
+    ) -> Result<ApiKeyInfo, TenantError> {
+        principal.require(Scope::TenantAdmin)?;
+        credentials::revoke(self.plane.control(), principal.tenant_id(), key_id).await
+    }
+
+    pub async fn key_versions(
+        &self,
+        principal: &TenantPrincipal,
+    ) -> Result<Vec<KeyVersionInfo>, TenantError> {
+        principal.require(Scope::TenantAdmin)?;
+        self.keys
+            .versions(self.plane.control(), principal.tenant_id())
+            .await
+    }
+}

@@ -1,0 +1,186 @@
+//! Tenant-level domain types: what an institution is, who may act on it, and with what scopes.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+    /// Keys destroyed, schema being dropped; never serves requests again.
+    Offboarding,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Offboarding => "offboarding",
+        }
+    }
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            // Unknown values are treated as the most restrictive state.
+            _ => Self::Offboarding,
+        }
+    }
+}
+
+/// An institution as the registry knows it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+    pub status_reason: Option<String>,
+    pub cluster: String,
+    pub schema_version: Option<String>,
+    pub revision: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: String,
+    pub name: String,
+}
+
+/// What an API key may do inside its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    CoursesRead,
+    CoursesWrite,
+    ContactsRead,
+    ContactsWrite,
+    /// API keys, keys rotation, retention and reporting profile.
+    TenantAdmin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::CoursesRead,
+        Scope::CoursesWrite,
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+        Scope::TenantAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CoursesRead => "courses:read",
+            Scope::CoursesWrite => "courses:write",
+            Scope::ContactsRead => "contacts:read",
+            Scope::ContactsWrite => "contacts:write",
+            Scope::TenantAdmin => "tenant:admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Who did something, as recorded in histories and deletion records.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub key_id: Uuid,
+    pub key_name: String,
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        format!("api-key:{} ({})", self.key_id, self.key_name)
+    }
+}
+
+/// Where a tenant's data lives. Only the registry makes one, from a stored row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantLocation {
+    pub tenant_id: Uuid,
+    pub schema: SchemaName,
+    pub cluster: String,
+}
+
+/// A tenant schema name: derived from the tenant id, never taken from input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SchemaName(String);
+
+impl SchemaName {
+    pub fn for_tenant(tenant_id: Uuid) -> Self {
+        Self(format!("t_{}", tenant_id.simple()))
+    }
+
+    /// Re-validates a name read back from the registry before it is spliced into SQL.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("t_")?;
+        (hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Double-quoted identifier. The validated alphabet has no quote to escape.
+    pub fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+/// An authenticated caller acting inside one tenant.
+#[derive(Debug, Clone)]
+pub struct TenantPrincipal {
+    pub location: TenantLocation,
+    pub tenant_slug: String,
+    pub actor: Actor,
+    pub scopes: Vec<Scope>,
+}
+
+impl TenantPrincipal {
+    pub fn tenant_id(&self) -> Uuid {
+        self.location.tenant_id
+    }
+
+    pub fn require(&self, scope: Scope) -> Result<(), crate::TenantError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(crate::TenantError::MissingScope(scope.as_str()))
+        }
+    }
+}
+
+/// An authenticated platform operator.
+#[derive(Debug, Clone)]
+pub struct OperatorPrincipal {
+    pub actor: Actor,
+}
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Operator(OperatorPrincipal),
+    Tenant(TenantPrincipal),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_derived_and_validated() {
+        let id = Uuid::now_v7();
+        let name = SchemaName::for_tenant(id);
+        assert_eq!(SchemaName::parse(name.as_str()), Some(name.clone()));
+        assert!(SchemaName::parse("t_x; DROP SCHEMA public").is_none());
+        assert!(SchemaName::parse("public").is_none());
+        assert!(SchemaName::parse("t_\"abc").is_none());
+    }
+}

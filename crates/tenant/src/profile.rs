@@ -1,0 +1,400 @@
+//! The retention and reporting profile of one institution (D3): per data category how long
+//! personal data is kept and what happens after (delete or anonymise), and which reports are
+//! produced on which cadence. Every change is kept in a history: who, when, what changed.
+//! Enforcement reads this profile; it lives with the privacy-addenda work.
+
+use crate::entities::{privacy_profile, privacy_profile_history};
+use crate::error::TenantError;
+use crate::model::Scope;
+use crate::scope::TenantScope;
+use chrono::{DateTime, Utc};
+use hub_kernel::DataCategory;
+use hub_kernel::problem::Violations;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const PROFILE_ROW: i32 = 1;
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+pub const MAX_REPORTS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAction {
+    Delete,
+    Anonymise,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionRule {
+    pub period_days: u32,
+    pub action: RetentionAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportCadence {
+    Daily,
+    Weekly,
+    Monthly,
+    Quarterly,
+    Yearly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// Enrollments and completions per course, aggregated (C7).
+    EnrollmentSummary,
+    /// Data-subject requests received and answered, with their ages (R6).
+    PrivacyRequests,
+    /// What was deleted or anonymised under this profile (S4).
+    RetentionActions,
+    /// Payments, refunds and invoices for finance (D7).
+    BillingHistory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledReport {
+    pub name: String,
+    pub kind: ReportKind,
+    pub cadence: ReportCadence,
+    pub format: ReportFormat,
+}
+
+/// The whole profile as stored and as exchanged through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyProfile {
+    /// Keyed by data category (`identity`, `contact`, `learning`, `payment`, `technical`).
+    pub retention: BTreeMap<String, RetentionRule>,
+    pub reports: Vec<ScheduledReport>,
+}
+
+impl Default for PrivacyProfile {
+    /// Conservative defaults: technical data goes fast, payment records stay as long as
+    /// bookkeeping law commonly requires, learning records as long as accreditation does.
+    fn default() -> Self {
+        let rule = |days, action| RetentionRule {
+            period_days: days,
+            action,
+        };
+        let retention = [
+            (DataCategory::Identity, rule(730, RetentionAction::Delete)),
+            (DataCategory::Contact, rule(730, RetentionAction::Delete)),
+            (
+                DataCategory::Learning,
+                rule(1825, RetentionAction::Anonymise),
+            ),
+            (
+                DataCategory::Payment,
+                rule(3650, RetentionAction::Anonymise),
+            ),
+            (DataCategory::Technical, rule(90, RetentionAction::Delete)),
+        ]
+        .into_iter()
+        .map(|(c, r)| (c.as_str().to_string(), r))
+        .collect();
+        Self {
+            retention,
+            reports: vec![ScheduledReport {
+                name: "Retention actions".into(),
+                kind: ReportKind::RetentionActions,
+                cadence: ReportCadence::Monthly,
+                format: ReportFormat::Csv,
+            }],
+        }
+    }
+}
+
+impl PrivacyProfile {
+    pub fn validate(&self) -> Result<(), TenantError> {
+        let mut v = Violations::new();
+        for category in DataCategory::ALL {
+            if !self.retention.contains_key(category.as_str()) {
+                v.add(
+                    format!("retention.{}", category.as_str()),
+                    "a rule for every data category is required",
+                );
+            }
+        }
+        for (key, rule) in &self.retention {
+            if DataCategory::parse(key).is_none() {
+                v.add(format!("retention.{key}"), "unknown data category");
+            }
+            if !(1..=MAX_RETENTION_DAYS).contains(&rule.period_days) {
+                v.add(
+                    format!("retention.{key}.period_days"),
+                    format!("must be between 1 and {MAX_RETENTION_DAYS} days"),
+                );
+            }
+        }
+        if self.reports.len() > MAX_REPORTS {
+            v.add(
+                "reports",
+                format!("at most {MAX_REPORTS} scheduled reports"),
+            );
+        }
+        for (i, report) in self.reports.iter().enumerate() {
+            crate::credentials::validate_label(
+                &mut v,
+                &format!("reports[{i}].name"),
+                &report.name,
+                100,
+            );
+            if self.reports[..i]
+                .iter()
+                .any(|r| r.name.trim() == report.name.trim())
+            {
+                v.add(format!("reports[{i}].name"), "report names must be unique");
+            }
+        }
+        v.finish().map_err(TenantError::Invalid)
+    }
+
+    /// Human-readable differences, recorded in the history.
+    fn changes_from(&self, before: &PrivacyProfile) -> Vec<String> {
+        let mut changes = Vec::new();
+        for (key, rule) in &self.retention {
+            match before.retention.get(key) {
+                Some(old) if old == rule => {}
+                Some(old) => changes.push(format!(
+                    "retention.{key}: {} days/{:?} -> {} days/{:?}",
+                    old.period_days, old.action, rule.period_days, rule.action
+                )),
+                None => changes.push(format!("retention.{key}: added")),
+            }
+        }
+        for report in &self.reports {
+            match before.reports.iter().find(|r| r.name == report.name) {
+                None => changes.push(format!("reports: added `{}`", report.name)),
+                Some(old) if old != report => {
+                    changes.push(format!("reports: changed `{}`", report.name))
+                }
+                Some(_) => {}
+            }
+        }
+        for report in &before.reports {
+            if !self.reports.iter().any(|r| r.name == report.name) {
+                changes.push(format!("reports: removed `{}`", report.name));
+            }
+        }
+        changes
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VersionedProfile {
+    pub profile: PrivacyProfile,
+    pub revision: i32,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProfileChange {
+    pub revision: i32,
+    pub profile: PrivacyProfile,
+    pub changes: Vec<String>,
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+fn parse_profile(text: &str) -> Result<PrivacyProfile, TenantError> {
+    serde_json::from_str(text)
+        .map_err(|e| TenantError::Conflict(format!("stored profile is unreadable: {e}")))
+}
+
+fn to_json(profile: &PrivacyProfile) -> String {
+    serde_json::to_string(profile).unwrap_or_default()
+}
+
+/// Called while provisioning, inside the new tenant's transaction.
+pub(crate) async fn install_default<C: ConnectionTrait>(
+    db: &C,
+    by: &str,
+) -> Result<(), TenantError> {
+    let profile = PrivacyProfile::default();
+    let now = Utc::now();
+    privacy_profile::Entity::insert(privacy_profile::ActiveModel {
+        id: Set(PROFILE_ROW),
+        profile: Set(to_json(&profile)),
+        revision: Set(1),
+        updated_by: Set(by.to_string()),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    privacy_profile_history::Entity::insert(privacy_profile_history::ActiveModel {
+        revision: Set(1),
+        profile: Set(to_json(&profile)),
+        changes: Set(serde_json::to_string(&["created with platform defaults"]).unwrap_or_default()),
+        changed_by: Set(by.to_string()),
+        changed_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(scope: &TenantScope) -> Result<VersionedProfile, TenantError> {
+    scope.require(Scope::TenantAdmin)?;
+    let row = privacy_profile::Entity::find_by_id(PROFILE_ROW)
+        .one(scope.db())
+        .await?
+        .ok_or(TenantError::NotFound("privacy profile"))?;
+    Ok(VersionedProfile {
+        profile: parse_profile(&row.profile)?,
+        revision: row.revision,
+        updated_by: row.updated_by,
+        updated_at: row.updated_at,
+    })
+}
+
+/// Replaces the profile when `expected_revision` (from `If-Match`) still holds.
+pub async fn replace(
+    scope: &TenantScope,
+    profile: PrivacyProfile,
+    expected_revision: i32,
+) -> Result<VersionedProfile, TenantError> {
+    profile.validate()?;
+    let current = get(scope).await?;
+    if current.revision != expected_revision {
+        return Err(TenantError::RevisionMismatch {
+            current: current.revision,
+        });
+    }
+    let changes = profile.changes_from(&current.profile);
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let revision = current.revision + 1;
+    let now = Utc::now();
+    let by = scope.actor_label();
+    let updated = privacy_profile::Entity::update_many()
+        .set(privacy_profile::ActiveModel {
+            profile: Set(to_json(&profile)),
+            revision: Set(revision),
+            updated_by: Set(by.clone()),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(privacy_profile::Column::Id.eq(PROFILE_ROW))
+        .filter(privacy_profile::Column::Revision.eq(current.revision))
+        .exec(scope.db())
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(TenantError::RevisionMismatch { current: revision });
+    }
+    privacy_profile_history::Entity::insert(privacy_profile_history::ActiveModel {
+        revision: Set(revision),
+        profile: Set(to_json(&profile)),
+        changes: Set(serde_json::to_string(&changes).unwrap_or_default()),
+        changed_by: Set(by.clone()),
+        changed_at: Set(now),
+    })
+    .exec_without_returning(scope.db())
+    .await?;
+    Ok(VersionedProfile {
+        profile,
+        revision,
+        updated_by: by,
+        updated_at: now,
+    })
+}
+
+/// Newest first. The cursor is the revision number, carried as text.
+pub async fn history(
+    scope: &TenantScope,
+    before_revision: Option<i32>,
+    limit: u64,
+) -> Result<(Vec<ProfileChange>, Option<i32>), TenantError> {
+    scope.require(Scope::TenantAdmin)?;
+    let mut query = privacy_profile_history::Entity::find()
+        .order_by_desc(privacy_profile_history::Column::Revision)
+        .limit(limit + 1);
+    if let Some(before) = before_revision {
+        query = query.filter(privacy_profile_history::Column::Revision.lt(before));
+    }
+    let mut rows = query.all(scope.db()).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| r.revision)
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(ProfileChange {
+                revision: r.revision,
+                profile: parse_profile(&r.profile)?,
+                changes: serde_json::from_str(&r.changes).unwrap_or_default(),
+                changed_by: r.changed_by,
+                changed_at: r.changed_at,
+            })
+        })
+        .collect::<Result<Vec<_>, TenantError>>()?;
+    Ok((items, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promise_d3_default_profile_is_valid_and_complete() {
+        let profile = PrivacyProfile::default();
+        profile.validate().unwrap();
+        assert_eq!(profile.retention.len(), DataCategory::ALL.len());
+    }
+
+    #[test]
+    fn promise_d3_invalid_profiles_are_refused_field_by_field() {
+        let mut profile = PrivacyProfile::default();
+        profile.retention.remove("technical");
+        profile.retention.insert(
+            "shoe_size".into(),
+            RetentionRule {
+                period_days: 0,
+                action: RetentionAction::Delete,
+            },
+        );
+        profile.reports.push(profile.reports[0].clone());
+        let TenantError::Invalid(v) = profile.validate().unwrap_err() else {
+            panic!()
+        };
+        let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
+        assert!(fields.contains(&"retention.technical"));
+        assert!(fields.contains(&"retention.shoe_size"));
+        assert!(fields.contains(&"retention.shoe_size.period_days"));
+        assert!(fields.contains(&"reports[1].name"));
+    }
+
+    #[test]
+    fn changes_name_what_moved() {
+        let before = PrivacyProfile::default();
+        let mut after = before.clone();
+        after.retention.insert(
+            "technical".into(),
+            RetentionRule {
+                period_days: 30,
+                action: RetentionAction::Delete,
+            },
+        );
+        after.reports.clear();
+        let changes = after.changes_from(&before);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes[0].contains("technical: 90 days"));
+    }
+}

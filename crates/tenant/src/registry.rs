@@ -1,0 +1,500 @@
+//! The tenant registry: provisioning, listing, suspension and offboarding of institutions.
+//! These are platform-operator operations; each takes an [`OperatorPrincipal`] so it cannot be
+//! reached with a tenant credential.
+
+use crate::Tenancy;
+use crate::credentials::{self, IssuedKey};
+use crate::data_plane::PRIMARY_CLUSTER;
+use crate::entities::{deletion_record, tenant, tenant_key};
+use crate::error::TenantError;
+use crate::model::{
+    NewTenant, OperatorPrincipal, SchemaName, Scope, Tenant, TenantLocation, TenantStatus,
+};
+use crate::profile;
+use chrono::{DateTime, Utc};
+use hub_kernel::page::{Page, PageRequest};
+use hub_kernel::problem::Violations;
+use hub_migrations::{MigratorTrait, TenantMigrator};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr, TransactionTrait,
+};
+use uuid::Uuid;
+
+/// The proof an offboarding left behind: who, when, what.
+#[derive(Debug, Clone)]
+pub struct DeletionRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub requested_by: String,
+    pub reason: String,
+    pub keys_destroyed: i32,
+    pub keys_destroyed_at: DateTime<Utc>,
+    pub schema_dropped_at: DateTime<Utc>,
+}
+
+impl From<deletion_record::Model> for DeletionRecord {
+    fn from(r: deletion_record::Model) -> Self {
+        Self {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            tenant_slug: r.tenant_slug,
+            requested_by: r.requested_by,
+            reason: r.reason,
+            keys_destroyed: r.keys_destroyed,
+            keys_destroyed_at: r.keys_destroyed_at,
+            schema_dropped_at: r.schema_dropped_at,
+        }
+    }
+}
+
+impl From<tenant::Model> for Tenant {
+    fn from(r: tenant::Model) -> Self {
+        Self {
+            id: r.id,
+            slug: r.slug,
+            name: r.name,
+            status: TenantStatus::parse(&r.status),
+            status_reason: r.status_reason,
+            cluster: r.cluster,
+            schema_version: r.schema_version,
+            revision: r.revision,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl NewTenant {
+    fn validate(&self) -> Result<(), TenantError> {
+        let mut v = Violations::new();
+        let slug_ok = (3..=50).contains(&self.slug.len())
+            && self
+                .slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !self.slug.starts_with('-')
+            && !self.slug.ends_with('-');
+        v.check(
+            slug_ok,
+            "slug",
+            "3 to 50 characters: lower-case letters, digits and inner hyphens",
+        );
+        credentials::validate_label(&mut v, "name", &self.name, 200);
+        v.finish().map_err(TenantError::Invalid)
+    }
+}
+
+/// One tenant's outcome in `hub migrate`.
+#[derive(Debug, Clone)]
+pub struct TenantMigrationOutcome {
+    pub tenant_id: Uuid,
+    pub slug: String,
+    pub result: Result<String, String>,
+}
+
+fn location_of(row: &tenant::Model) -> Result<TenantLocation, TenantError> {
+    let schema = SchemaName::parse(&row.schema_name).ok_or_else(|| {
+        TenantError::Conflict(format!("tenant {} has an invalid schema name", row.id))
+    })?;
+    Ok(TenantLocation {
+        tenant_id: row.id,
+        schema,
+        cluster: row.cluster.clone(),
+    })
+}
+
+impl Tenancy {
+    /// Provisions an institution: registry row, schema at the latest migration, keys, the
+    /// default retention and reporting profile, and a first admin API key. All or nothing.
+    pub async fn create_tenant(
+        &self,
+        operator: &OperatorPrincipal,
+        input: NewTenant,
+    ) -> Result<(Tenant, IssuedKey), TenantError> {
+        input.validate()?;
+        let control = self.plane.control();
+        if tenant::Entity::find()
+            .filter(tenant::Column::Slug.eq(&input.slug))
+            .one(control)
+            .await?
+            .is_some()
+        {
+            return Err(TenantError::SlugTaken(input.slug));
+        }
+        let id = Uuid::now_v7();
+        let location = TenantLocation {
+            tenant_id: id,
+            schema: SchemaName::for_tenant(id),
+            cluster: PRIMARY_CLUSTER.to_string(),
+        };
+        let now = Utc::now();
+        let row = tenant::ActiveModel {
+            id: Set(id),
+            slug: Set(input.slug.clone()),
+            name: Set(input.name.trim().to_string()),
+            status: Set(TenantStatus::Active.as_str().to_string()),
+            status_reason: Set(None),
+            schema_name: Set(location.schema.as_str().to_string()),
+            cluster: Set(location.cluster.clone()),
+            schema_version: Set(Some(TenantMigrator::latest_version())),
+            revision: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let (key_rows, ring) = self.keys.generate(id).await?;
+        let created_by = operator.actor.label();
+
+        let outcome: Result<IssuedKey, TenantError> = async {
+            let tenant_txn = self.plane.begin_provisioning(&location).await?;
+            TenantMigrator::up(&tenant_txn, None).await?;
+            profile::install_default(&tenant_txn, &created_by).await?;
+            if self.plane.provisioning_is_one_transaction() {
+                // PostgreSQL: registry rows join the schema's transaction; one commit.
+                self.plane.return_to_control(&tenant_txn).await?;
+                let issued = register(&tenant_txn, row, key_rows, &created_by).await?;
+                tenant_txn.commit().await?;
+                Ok(issued)
+            } else {
+                tenant_txn.commit().await?;
+                let control_txn = control.begin().await?;
+                let issued = register(&control_txn, row, key_rows, &created_by).await?;
+                control_txn.commit().await?;
+                Ok(issued)
+            }
+        }
+        .await;
+
+        match outcome {
+            Ok(issued) => {
+                self.keys.remember(ring);
+                let tenant = self.get_tenant(operator, id).await?;
+                tracing::info!(tenant = %id, slug = %tenant.slug, "tenant provisioned");
+                Ok((tenant, issued))
+            }
+            Err(error) => {
+                // On PostgreSQL the rollback already removed everything; on SQLite the file
+                // must go too. Either way nothing of this tenant is left behind.
+                let _ = self.plane.drop_tenant_storage(&location).await;
+                tracing::warn!(tenant = %id, %error, "tenant provisioning failed and was undone");
+                Err(match error {
+                    TenantError::Database(e)
+                        if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                    {
+                        TenantError::SlugTaken(input.slug)
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+
+    pub async fn list_tenants(
+        &self,
+        _operator: &OperatorPrincipal,
+        page: &PageRequest,
+        status: Option<TenantStatus>,
+    ) -> Result<Page<Tenant>, TenantError> {
+        let mut query = tenant::Entity::find()
+            .order_by_asc(tenant::Column::Id)
+            .limit(page.fetch_limit());
+        if let Some(after) = page.after {
+            query = query.filter(tenant::Column::Id.gt(after));
+        }
+        if let Some(status) = status {
+            query = query.filter(tenant::Column::Status.eq(status.as_str()));
+        }
+        let rows = query.all(self.plane.control()).await?;
+        Ok(Page::from_rows(rows, page, |r| r.id).map(Tenant::from))
+    }
+
+    pub async fn get_tenant(
+        &self,
+        _operator: &OperatorPrincipal,
+        id: Uuid,
+    ) -> Result<Tenant, TenantError> {
+        tenant::Entity::find_by_id(id)
+            .one(self.plane.control())
+            .await?
+            .map(Tenant::from)
+            .ok_or(TenantError::NotFound("tenant"))
+    }
+
+    /// Renames an institution; `expected_revision` comes from `If-Match`.
+    pub async fn rename_tenant(
+        &self,
+        operator: &OperatorPrincipal,
+        id: Uuid,
+        name: String,
+        expected_revision: Option<i32>,
+    ) -> Result<Tenant, TenantError> {
+        let mut v = Violations::new();
+        credentials::validate_label(&mut v, "name", &name, 200);
+        v.finish().map_err(TenantError::Invalid)?;
+        self.change_tenant(id, expected_revision, |row| {
+            row.name = Set(name.trim().to_string());
+            Ok(())
+        })
+        .await?;
+        self.get_tenant(operator, id).await
+    }
+
+    pub async fn set_tenant_status(
+        &self,
+        operator: &OperatorPrincipal,
+        id: Uuid,
+        status: TenantStatus,
+        reason: Option<String>,
+    ) -> Result<Tenant, TenantError> {
+        if let Some(reason) = &reason {
+            let mut v = Violations::new();
+            credentials::validate_label(&mut v, "reason", reason, 500);
+            v.finish().map_err(TenantError::Invalid)?;
+        }
+        self.change_tenant(id, None, |row| {
+            row.status = Set(status.as_str().to_string());
+            row.status_reason = Set(reason.clone());
+            Ok(())
+        })
+        .await?;
+        tracing::info!(tenant = %id, status = status.as_str(), "tenant status changed");
+        self.get_tenant(operator, id).await
+    }
+
+    async fn change_tenant(
+        &self,
+        id: Uuid,
+        expected_revision: Option<i32>,
+        change: impl FnOnce(&mut tenant::ActiveModel) -> Result<(), TenantError>,
+    ) -> Result<(), TenantError> {
+        let control = self.plane.control();
+        let row = tenant::Entity::find_by_id(id)
+            .one(control)
+            .await?
+            .ok_or(TenantError::NotFound("tenant"))?;
+        if TenantStatus::parse(&row.status) == TenantStatus::Offboarding {
+            return Err(TenantError::Offboarding);
+        }
+        if let Some(expected) = expected_revision
+            && expected != row.revision
+        {
+            return Err(TenantError::RevisionMismatch {
+                current: row.revision,
+            });
+        }
+        let mut active = tenant::ActiveModel {
+            id: Set(id),
+            revision: Set(row.revision + 1),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        change(&mut active)?;
+        // Compare-and-set on the revision: a concurrent change makes this update miss.
+        let updated = tenant::Entity::update_many()
+            .set(active)
+            .filter(tenant::Column::Id.eq(id))
+            .filter(tenant::Column::Revision.eq(row.revision))
+            .exec(control)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(TenantError::RevisionMismatch {
+                current: row.revision + 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Offboards an institution: its keys are destroyed first (so whatever survives anywhere
+    /// is unreadable), then its schema is dropped, then a deletion record is kept. A failure
+    /// midway leaves the tenant `offboarding` and a repeat call finishes the job.
+    pub async fn offboard_tenant(
+        &self,
+        operator: &OperatorPrincipal,
+        id: Uuid,
+        reason: String,
+    ) -> Result<DeletionRecord, TenantError> {
+        let mut v = Violations::new();
+        credentials::validate_label(&mut v, "reason", &reason, 500);
+        v.finish().map_err(TenantError::Invalid)?;
+        let control = self.plane.control();
+        let row = tenant::Entity::find_by_id(id)
+            .one(control)
+            .await?
+            .ok_or(TenantError::NotFound("tenant"))?;
+        let location = location_of(&row)?;
+
+        let txn = control.begin().await?;
+        tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::Status,
+                Expr::value(TenantStatus::Offboarding.as_str()),
+            )
+            .col_expr(tenant::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(tenant::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        let destroyed = self.keys.destroy(&txn, id).await?;
+        credentials::delete_all_of_tenant(&txn, id).await?;
+        txn.commit().await?;
+        self.keys.forget(id);
+        let keys_destroyed_at = Utc::now();
+
+        self.plane.drop_tenant_storage(&location).await?;
+        let schema_dropped_at = Utc::now();
+
+        let record = deletion_record::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(id),
+            tenant_slug: Set(row.slug.clone()),
+            schema_name: Set(location.schema.as_str().to_string()),
+            requested_by: Set(operator.actor.label()),
+            reason: Set(reason.trim().to_string()),
+            keys_destroyed: Set(destroyed as i32),
+            keys_destroyed_at: Set(keys_destroyed_at),
+            schema_dropped_at: Set(schema_dropped_at),
+        };
+        let txn = control.begin().await?;
+        let record_id = Uuid::now_v7();
+        let mut record = record;
+        record.id = Set(record_id);
+        deletion_record::Entity::insert(record)
+            .exec_without_returning(&txn)
+            .await?;
+        tenant::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(tenant = %id, keys = destroyed, "tenant offboarded");
+        deletion_record::Entity::find_by_id(record_id)
+            .one(control)
+            .await?
+            .map(DeletionRecord::from)
+            .ok_or(TenantError::NotFound("deletion record"))
+    }
+
+    pub async fn deletion_records(
+        &self,
+        _operator: &OperatorPrincipal,
+        page: &PageRequest,
+    ) -> Result<Page<DeletionRecord>, TenantError> {
+        let mut query = deletion_record::Entity::find()
+            .order_by_asc(deletion_record::Column::Id)
+            .limit(page.fetch_limit());
+        if let Some(after) = page.after {
+            query = query.filter(deletion_record::Column::Id.gt(after));
+        }
+        let rows = query.all(self.plane.control()).await?;
+        Ok(Page::from_rows(rows, page, |r| r.id).map(DeletionRecord::from))
+    }
+
+    /// Issues another API key for a tenant (for example a replacement admin key).
+    pub async fn issue_key_for_tenant(
+        &self,
+        operator: &OperatorPrincipal,
+        tenant_id: Uuid,
+        request: credentials::NewApiKey,
+    ) -> Result<IssuedKey, TenantError> {
+        let scopes = request.validate()?;
+        let tenant = self.get_tenant(operator, tenant_id).await?;
+        if tenant.status == TenantStatus::Offboarding {
+            return Err(TenantError::Offboarding);
+        }
+        credentials::issue(
+            self.plane.control(),
+            Some(tenant_id),
+            &request.name,
+            &scopes,
+            &operator.actor.label(),
+        )
+        .await
+    }
+
+    /// Applies pending tenant migrations to every tenant, one transaction per tenant, and
+    /// records each tenant's version. A failing tenant is reported and skipped; re-running
+    /// resumes where it stopped because finished tenants have nothing pending.
+    pub async fn migrate_all_tenants(
+        &self,
+        mut progress: impl FnMut(usize, usize, &TenantMigrationOutcome),
+    ) -> Result<Vec<TenantMigrationOutcome>, TenantError> {
+        let control = self.plane.control();
+        let rows = tenant::Entity::find()
+            .filter(tenant::Column::Status.ne(TenantStatus::Offboarding.as_str()))
+            .order_by_asc(tenant::Column::Id)
+            .all(control)
+            .await?;
+        let latest = TenantMigrator::latest_version();
+        let total = rows.len();
+        let mut outcomes = Vec::with_capacity(total);
+        for (i, row) in rows.into_iter().enumerate() {
+            let result = self
+                .migrate_one(&row, &latest)
+                .await
+                .map_err(|e| e.to_string());
+            let outcome = TenantMigrationOutcome {
+                tenant_id: row.id,
+                slug: row.slug,
+                result,
+            };
+            progress(i + 1, total, &outcome);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn migrate_one(&self, row: &tenant::Model, latest: &str) -> Result<String, TenantError> {
+        let location = location_of(row)?;
+        let txn = self.plane.begin_tenant(&location).await?;
+        TenantMigrator::up(&txn, None).await?;
+        txn.commit().await?;
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::SchemaVersion, Expr::value(latest))
+            .filter(tenant::Column::Id.eq(row.id))
+            .exec(self.plane.control())
+            .await?;
+        Ok(latest.to_string())
+    }
+
+    /// The storage location of a tenant, for operator tooling and tests.
+    pub async fn tenant_location(&self, id: Uuid) -> Result<TenantLocation, TenantError> {
+        let row = tenant::Entity::find_by_id(id)
+            .one(self.plane.control())
+            .await?
+            .ok_or(TenantError::NotFound("tenant"))?;
+        location_of(&row)
+    }
+
+    /// Number of wrapped keys still stored for a tenant (0 after crypto-shredding).
+    pub async fn stored_key_count(&self, id: Uuid) -> Result<u64, TenantError> {
+        use sea_orm::PaginatorTrait;
+        Ok(tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(id))
+            .count(self.plane.control())
+            .await?)
+    }
+}
+
+async fn register<C: ConnectionTrait>(
+    db: &C,
+    row: tenant::ActiveModel,
+    key_rows: Vec<tenant_key::ActiveModel>,
+    created_by: &str,
+) -> Result<IssuedKey, TenantError> {
+    let tenant_id = match &row.id {
+        sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => *id,
+        sea_orm::ActiveValue::NotSet => return Err(TenantError::NotFound("tenant")),
+    };
+    tenant::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    tenant_key::Entity::insert_many(key_rows)
+        .exec_without_returning(db)
+        .await?;
+    credentials::issue(
+        db,
+        Some(tenant_id),
+        "initial admin",
+        &Scope::ALL,
+        created_by,
+    )
+    .await
+}

@@ -1,0 +1,101 @@
+//! `TenantScope`: the only door to a tenant's tables.
+//!
+//! A scope is one unit of work (a transaction) pinned to one tenant's schema, together with
+//! that tenant's keys. It is made only from an authenticated [`TenantPrincipal`] (or, inside
+//! this crate, for a background job of that tenant), so a store function that takes
+//! `&TenantScope` cannot be called for the wrong tenant or without one.
+
+use crate::model::{Actor, Scope, TenantLocation, TenantPrincipal};
+use hub_kernel::crypto::TenantKeyRing;
+use sea_orm::{DatabaseTransaction, DbErr};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct TenantScope {
+    location: TenantLocation,
+    actor: Option<Actor>,
+    /// `None` for the platform's own jobs, which are not limited by a credential's scopes.
+    scopes: Option<Vec<Scope>>,
+    txn: DatabaseTransaction,
+    keys: Arc<TenantKeyRing>,
+}
+
+impl TenantScope {
+    pub(crate) fn for_principal(
+        principal: &TenantPrincipal,
+        txn: DatabaseTransaction,
+        keys: Arc<TenantKeyRing>,
+    ) -> Self {
+        Self {
+            location: principal.location.clone(),
+            actor: Some(principal.actor.clone()),
+            scopes: Some(principal.scopes.clone()),
+            txn,
+            keys,
+        }
+    }
+
+    pub(crate) fn for_system(
+        location: TenantLocation,
+        txn: DatabaseTransaction,
+        keys: Arc<TenantKeyRing>,
+    ) -> Self {
+        Self {
+            location,
+            actor: None,
+            scopes: None,
+            txn,
+            keys,
+        }
+    }
+
+    /// Scopes are checked in the services, not only at the edge, so no caller can skip them.
+    pub fn require(&self, needed: Scope) -> Result<(), crate::TenantError> {
+        match &self.scopes {
+            Some(scopes) if !scopes.contains(&needed) => {
+                Err(crate::TenantError::MissingScope(needed.as_str()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The scopes of the credential acting here (`None`: a platform job, unrestricted).
+    pub fn actor_scopes(&self) -> Option<&[Scope]> {
+        self.scopes.as_deref()
+    }
+
+    pub fn tenant_id(&self) -> Uuid {
+        self.location.tenant_id
+    }
+
+    /// Who acts in this unit of work (`None` for the platform's own background jobs).
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_ref()
+    }
+
+    pub fn actor_label(&self) -> String {
+        self.actor
+            .as_ref()
+            .map(Actor::label)
+            .unwrap_or_else(|| "system".to_string())
+    }
+
+    /// The transaction, already pointed at this tenant's tables.
+    pub fn db(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub fn keys(&self) -> &TenantKeyRing {
+        &self.keys
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl std::fmt::Debug for TenantScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TenantScope({})", self.location.tenant_id)
+    }
+}

@@ -1,0 +1,124 @@
+//! The tenant registry, wrapped tenant keys, API key hashes, deletion records and
+//! background jobs (key re-encryption) with their progress.
+use crate::{col, table};
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("tenants"))
+                    .if_not_exists()
+                    .col(col("id").uuid().not_null().primary_key())
+                    .col(col("slug").string().not_null().unique_key())
+                    .col(col("name").string().not_null())
+                    .col(col("status").string().not_null())
+                    .col(col("status_reason").string().null())
+                    .col(col("schema_name").string().not_null().unique_key())
+                    .col(col("cluster").string().not_null().default("primary"))
+                    .col(col("schema_version").string().null())
+                    .col(col("revision").integer().not_null().default(1))
+                    .col(col("created_at").timestamp_with_time_zone().not_null())
+                    .col(col("updated_at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("tenant_keys"))
+                    .if_not_exists()
+                    .col(col("tenant_id").uuid().not_null())
+                    .col(col("purpose").string().not_null())
+                    .col(col("version").integer().not_null())
+                    .col(col("wrapped_key").blob().not_null())
+                    .col(col("kek_id").string().not_null())
+                    .col(col("state").string().not_null())
+                    .col(col("created_at").timestamp_with_time_zone().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("purpose"))
+                            .col(Alias::new("version")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("api_keys"))
+                    .if_not_exists()
+                    .col(col("id").uuid().not_null().primary_key())
+                    .col(col("tenant_id").uuid().null())
+                    .col(col("name").string().not_null())
+                    .col(col("scopes").string().not_null())
+                    .col(col("secret_hash").blob().not_null())
+                    .col(col("created_by").string().not_null())
+                    .col(col("created_at").timestamp_with_time_zone().not_null())
+                    .col(col("last_used_at").timestamp_with_time_zone().null())
+                    .col(col("revoked_at").timestamp_with_time_zone().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("api_keys_by_tenant")
+                    .table(table("api_keys"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("deletion_records"))
+                    .if_not_exists()
+                    .col(col("id").uuid().not_null().primary_key())
+                    .col(col("tenant_id").uuid().not_null())
+                    .col(col("tenant_slug").string().not_null())
+                    .col(col("schema_name").string().not_null())
+                    .col(col("requested_by").string().not_null())
+                    .col(col("reason").string().not_null())
+                    .col(col("keys_destroyed").integer().not_null())
+                    .col(
+                        col("keys_destroyed_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        col("schema_dropped_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("jobs"))
+                    .if_not_exists()
+                    .col(col("id").uuid().not_null().primary_key())
+                    .col(col("tenant_id").uuid().not_null())
+                    .col(col("kind").string().not_null())
+                    .col(col("state").string().not_null())
+                    .col(col("total").big_integer().not_null())
+                    .col(col("done").big_integer().not_null())
+                    .col(col("error").string().null())
+                    .col(col("created_at").timestamp_with_time_zone().not_null())
+                    .col(col("updated_at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! Tenant migrations, oldest first. Applied inside each tenant's own schema or file.
+use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_catalog;
+mod m20261129_000002_contacts;
+
+pub fn all() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(m20261129_000001_catalog::Migration),
+        Box::new(m20261129_000002_contacts::Migration),
+    ]
+}

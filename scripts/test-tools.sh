@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the Python tools the tests use (schemathesis) into .venv, exactly as locked in
+# scripts/requirements-test.txt. Idempotent: when the lock file, the interpreter and the
+# venv are unchanged since the last successful install, it returns at once and prints
+# nothing.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+lock="$root/scripts/requirements-test.txt"
+stamp="$venv/.requirements-test.stamp"
+python="${PYTHON:-python3}"
+
+die() { echo "test-tools: $*" >&2; exit 1; }
+
+command -v "$python" >/dev/null 2>&1 || die "$python not found; install Python 3.11+"
+[[ -f "$lock" ]] || die "missing $lock"
+
+# The stamp covers the lock file, the interpreter that built the venv and this script, so
+# a changed pin or a new Python reinstalls, and anything else is a no-op.
+want="$(
+  {
+    sha256sum "$lock" "${BASH_SOURCE[0]}" | cut -d' ' -f1
+    "$python" -c 'import sys; print(sys.version)'
+  } | sha256sum | cut -d' ' -f1
+)"
+
+venv_works() {
+  [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1
+}
+
+if venv_works && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/st" ]]; then
+  exit 0
+fi
+
+# A venv left by another interpreter (or half-created) is rebuilt rather than patched.
+if [[ -d "$venv" ]] && ! venv_works; then
+  rm -rf "$venv"
+fi
+if [[ ! -d "$venv" ]]; then
+  "$python" -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+fi
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+# --no-deps: the lock file lists every transitive dependency; `pip check` below proves it
+# is complete and consistent, so nothing outside it is ever resolved from the index.
+if ! "$venv/bin/python" -m pip install --require-virtualenv --disable-pip-version-check \
+  --no-input --quiet --no-deps -r "$lock" >"$log" 2>&1; then
+  cat "$log" >&2
+  die "pip install -r scripts/requirements-test.txt failed"
+fi
+if ! "$venv/bin/python" -m pip check --disable-pip-version-check >"$log" 2>&1; then
+  cat "$log" >&2
+  die "scripts/requirements-test.txt is incomplete or inconsistent (pip check above)"
+fi
+if ! "$venv/bin/st" --version >"$log" 2>&1; then
+  cat "$log" >&2
+  die ".venv/bin/st does not run"
+fi
+
+echo "$want" >"$stamp"
+echo "test-tools: installed $(cat "$log") into .venv" >&2
