@@ -1,0 +1,295 @@
+//! The test harness: every test gets its own app on port 0, its own PostgreSQL database (or
+//! SQLite data directory), a fresh key-encryption key and an operator key, and talks to it
+//! over real HTTP. Tests therefore run in parallel without sharing state.
+
+use hub_gateway::app;
+use hub_gateway::config::Config;
+use hub_gateway::state::AppState;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub operator_token: String,
+    pub state: Arc<AppState>,
+    pub backend: Backend,
+    /// The PostgreSQL URL of this test's own database.
+    pub database_url: Option<String>,
+    _data_dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Asserts an RFC 9457 answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "not a problem answer: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+    }
+}
+
+pub struct Institution {
+    pub id: String,
+    pub slug: String,
+    pub admin_token: String,
+}
+
+pub fn admin_url() -> String {
+    std::env::var("HUB_TEST_DATABASE_URL")
+        .expect("HUB_TEST_DATABASE_URL must point at PostgreSQL (make test sets it)")
+}
+
+pub fn redis_url() -> String {
+    std::env::var("HUB_TEST_REDIS_URL")
+        .expect("HUB_TEST_REDIS_URL must point at Redis (make test sets it)")
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (head, tail) = url.split_once("://").expect("a URL");
+    let (authority, rest) = tail.split_once('/').unwrap_or((tail, ""));
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{head}://{authority}/{name}{query}")
+}
+
+static CLEANUP: OnceCell<()> = OnceCell::const_new();
+
+/// Drops databases left by earlier runs of this suite (a panicking test cannot clean up).
+async fn drop_stale_databases() {
+    CLEANUP
+        .get_or_init(|| async {
+            let admin = Database::connect(admin_url()).await.expect("PostgreSQL reachable");
+            let rows = admin
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'hub_t_%' \
+                     AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)",
+                ))
+                .await
+                .expect("list databases");
+            for row in rows {
+                let name: String = row.try_get("", "datname").expect("datname");
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
+            }
+        })
+        .await;
+}
+
+pub async fn create_database() -> String {
+    drop_stale_databases().await;
+    let name = format!("hub_t_{}", uuid::Uuid::now_v7().simple());
+    let admin = Database::connect(admin_url())
+        .await
+        .expect("PostgreSQL reachable");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create database");
+    with_database(&admin_url(), &name)
+}
+
+pub fn test_config(
+    backend: Backend,
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+) -> Config {
+    let mut kek = [0u8; 32];
+    rand_fill(&mut kek);
+    Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: if backend == Backend::Postgres {
+            database_url
+        } else {
+            None
+        },
+        database_max_connections: 8,
+        redis_url: if backend == Backend::Postgres {
+            Some(redis_url())
+        } else {
+            None
+        },
+        data_dir: data_dir.to_path_buf(),
+        kek: Some(hex::encode(kek)),
+        // Shared loopback IP across parallel tests: only the dedicated test lowers these.
+        rate_limit_per_ip: 1_000_000,
+        rate_limit_per_key: 1_000_000,
+        ..Config::default()
+    }
+}
+
+fn rand_fill(bytes: &mut [u8]) {
+    let material = hub_kernel::crypto::KeyMaterial::generate();
+    bytes.copy_from_slice(&material.expose()[..bytes.len()]);
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {}).await
+}
+
+pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Postgres => Some(create_database().await),
+        Backend::Sqlite => None,
+    };
+    let mut config = test_config(backend, data_dir.path(), database_url.clone());
+    adjust(&mut config);
+    config.validate().expect("test configuration is valid");
+    let state = app::build_state(config).await.expect("app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+    let endpoint = app::build_app(state.clone());
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+    let operator = state
+        .tenancy
+        .create_operator_key("test operator")
+        .await
+        .expect("operator key");
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        operator_token: operator.token,
+        state,
+        backend,
+        database_url,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn create_institution(&self, slug: &str) -> Institution {
+        let reply = self
+            .post(
+                "/v1/tenants",
+                &self.operator_token,
+                serde_json::json!({ "slug": slug, "name": format!("{slug} institute") }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        Institution {
+            id: reply.body["tenant"]["id"].as_str().expect("id").to_string(),
+            slug: slug.to_string(),
+            admin_token: reply.body["admin_api_key"]["token"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+        }
+    }
+}
+
+/// Runs an async test body once per backend: `both_backends!(name)` expects
+/// `async fn name(backend: Backend)` in the same module.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            }
+        )+
+    };
+}
