@@ -1,6 +1,9 @@
 //! The course catalog through the public API: create, read, list, filter, update with
 //! If-Match, delete, idempotent create.
 
+// Test code: a failed unwrap is a failed test with its reason, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::both_backends;
 use crate::support::{Backend, spawn};
 use reqwest::{Method, StatusCode};

@@ -3,4 +3,15 @@
 
 mod support;
 
+mod access;
+mod architecture;
+mod at_rest;
+mod classification;
 mod courses;
+mod isolation;
+mod keys;
+mod migrations;
+mod profile;
+mod schemathesis;
+mod spec;
+mod tenants;

@@ -2,6 +2,9 @@
 //! SQLite data directory), a fresh key-encryption key and an operator key, and talks to it
 //! over real HTTP. Tests therefore run in parallel without sharing state.
 
+// Test code: a failed unwrap is a failed test with its reason, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use hub_gateway::app;
 use hub_gateway::config::Config;
 use hub_gateway::state::AppState;
@@ -202,6 +205,11 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
 }
 
 impl TestApp {
+    /// The app's data directory (the SQLite control plane and `tenants/*.db` live here).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -169,11 +169,8 @@ async fn migrate(config: Config) -> Result<(), StartError> {
         .tenancy
         .migrate_all_tenants(|done, total, outcome| {
             let width = 30;
-            let filled = if total == 0 {
-                width
-            } else {
-                done * width / total
-            };
+            // No tenants at all: a full bar.
+            let filled = (done * width).checked_div(total).unwrap_or(width);
             let mark = match &outcome.result {
                 Ok(version) => format!("ok {version}"),
                 Err(e) => format!("FAILED: {e}"),

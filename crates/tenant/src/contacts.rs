@@ -194,6 +194,16 @@ fn open(scope: &TenantScope, row: contact::Model) -> Result<Contact, TenantError
     })
 }
 
+/// A contact's personal fields as stored: ciphertexts, the email's blind index, and the key
+/// version they were sealed under.
+struct SealedFields {
+    name: Vec<u8>,
+    email: Vec<u8>,
+    email_index: Vec<u8>,
+    phone: Option<Vec<u8>>,
+    key_version: i32,
+}
+
 /// Seals every personal field of a contact for row `id` under the active key.
 fn sealed_fields(
     scope: &TenantScope,
@@ -201,16 +211,16 @@ fn sealed_fields(
     name: &str,
     email: &str,
     phone: Option<&str>,
-) -> (Vec<u8>, Vec<u8>, Vec<u8>, Option<Vec<u8>>, i32) {
+) -> SealedFields {
     let keys = scope.keys();
     let email = email.trim();
-    (
-        keys.seal_str(TABLE, "name", id, name.trim()),
-        keys.seal_str(TABLE, "email", id, email),
-        keys.blind_index(TABLE, "email", &normalise_email(email)),
-        phone.map(|p| keys.seal_str(TABLE, "phone", id, p.trim())),
-        keys.active_version() as i32,
-    )
+    SealedFields {
+        name: keys.seal_str(TABLE, "name", id, name.trim()),
+        email: keys.seal_str(TABLE, "email", id, email),
+        email_index: keys.blind_index(TABLE, "email", &normalise_email(email)),
+        phone: phone.map(|p| keys.seal_str(TABLE, "phone", id, p.trim())),
+        key_version: keys.active_version() as i32,
+    }
 }
 
 pub async fn create(scope: &TenantScope, input: NewContact) -> Result<Contact, TenantError> {
@@ -218,7 +228,13 @@ pub async fn create(scope: &TenantScope, input: NewContact) -> Result<Contact, T
     input.validate()?;
     let id = Uuid::now_v7();
     let now = Utc::now();
-    let (name, email, email_index, phone, key_version) = sealed_fields(
+    let SealedFields {
+        name,
+        email,
+        email_index,
+        phone,
+        key_version,
+    } = sealed_fields(
         scope,
         id,
         input.name.expose(),
@@ -295,7 +311,13 @@ pub async fn update(
     let name = patch.name.unwrap_or(current.name);
     let email = patch.email.unwrap_or(current.email);
     let phone = patch.phone.unwrap_or(current.phone);
-    let (name, email, email_index, phone, key_version) = sealed_fields(
+    let SealedFields {
+        name,
+        email,
+        email_index,
+        phone,
+        key_version,
+    } = sealed_fields(
         scope,
         id,
         name.expose(),
@@ -357,7 +379,13 @@ pub(crate) async fn reseal_batch(scope: &TenantScope, batch: u64) -> Result<u64,
     for row in rows {
         let id = row.id;
         let plain = open(scope, row)?;
-        let (name, email, email_index, phone, key_version) = sealed_fields(
+        let SealedFields {
+            name,
+            email,
+            email_index,
+            phone,
+            key_version,
+        } = sealed_fields(
             scope,
             id,
             plain.name.expose(),

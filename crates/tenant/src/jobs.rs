@@ -8,7 +8,7 @@ use crate::error::TenantError;
 use crate::model::{Scope, TenantLocation, TenantPrincipal};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -74,7 +74,10 @@ impl Tenancy {
         if running.is_some() {
             return Err(TenantError::RotationRunning);
         }
-        let new_version = self.keys.rotate(control, tenant).await?;
+        let txn = control.begin().await?;
+        let new_version = self.keys.rotate(&txn, tenant).await?;
+        txn.commit().await?;
+        self.keys.forget(tenant);
         let scope = self.system_scope(&principal.location).await?;
         let total = contacts::count_below_version(&scope, new_version).await?;
         drop(scope);

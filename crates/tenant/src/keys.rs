@@ -6,7 +6,7 @@ use crate::error::TenantError;
 use chrono::Utc;
 use hub_kernel::crypto::{BlindIndexKey, DataKey, KeyEncryptionKey, KeyMaterial, TenantKeyRing};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -161,7 +161,10 @@ impl KeyStore {
     }
 
     /// Adds a new data-key version and makes it the one that encrypts; older versions are
-    /// retired but kept so existing ciphertexts still open.
+    /// retired but kept so existing ciphertexts still open. Run it in a transaction: the
+    /// retirement and the new version must land together, or the tenant is left with no
+    /// active data key. The caller commits, then [`Self::forget`]s the cached ring (forgetting
+    /// earlier would let a concurrent request cache the pre-rotation ring again).
     pub(crate) async fn rotate<C: ConnectionTrait>(
         &self,
         control: &C,
@@ -183,8 +186,12 @@ impl KeyStore {
             .await?;
         tenant_key::Entity::insert(row)
             .exec_without_returning(control)
-            .await?;
-        self.forget(tenant);
+            .await
+            .map_err(|e| match e.sql_err() {
+                // A concurrent rotation took this version number first.
+                Some(SqlErr::UniqueConstraintViolation(_)) => TenantError::RotationRunning,
+                _ => TenantError::Database(e),
+            })?;
         Ok(next)
     }
 

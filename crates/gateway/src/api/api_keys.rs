@@ -43,7 +43,9 @@ pub struct ApiKeyView {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     /// Updated at most once a minute.
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -92,6 +94,7 @@ impl From<IssuedKey> for IssuedApiKeyView {
 #[derive(Debug, Clone, Object)]
 pub struct ApiKeyPage {
     pub items: Vec<ApiKeyView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

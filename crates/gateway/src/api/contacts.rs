@@ -78,6 +78,7 @@ pub struct ContactUpdate {
     pub role: Option<ContactRoleView>,
     pub name: Option<String>,
     pub email: Option<String>,
+    #[oai(nullable)]
     pub phone: MaybeUndefined<String>,
 }
 
@@ -99,6 +100,7 @@ pub struct ContactView {
     pub role: ContactRoleView,
     pub name: String,
     pub email: String,
+    #[oai(nullable)]
     pub phone: Option<String>,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -123,6 +125,7 @@ impl From<Contact> for ContactView {
 #[derive(Debug, Clone, Object)]
 pub struct ContactPage {
     pub items: Vec<ContactView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

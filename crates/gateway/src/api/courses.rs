@@ -90,6 +90,7 @@ pub struct CourseUpdate {
     pub status: Option<CourseStatusView>,
     pub tags: Option<Vec<String>>,
     /// `null` removes the age limit.
+    #[oai(nullable)]
     pub minimum_age: MaybeUndefined<i32>,
 }
 
@@ -115,6 +116,7 @@ pub struct CourseView {
     pub description: String,
     pub status: CourseStatusView,
     pub tags: Vec<String>,
+    #[oai(nullable)]
     pub minimum_age: Option<i32>,
     /// Increments on every change; the `ETag` carries it.
     pub revision: i32,
@@ -143,7 +145,8 @@ impl From<Course> for CourseView {
 #[derive(Debug, Clone, Object)]
 pub struct CoursePage {
     pub items: Vec<CourseView>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -228,6 +231,8 @@ impl CoursesApi {
     /// Courses of the caller's institution, oldest first, in pages. Requires scope
     /// `courses:read`.
     #[oai(path = "/courses", method = "get", operation_id = "listCourses")]
+    // poem-openapi takes every query parameter as an argument of its own.
+    #[allow(clippy::too_many_arguments)]
     async fn list_courses(
         &self,
         state: Data<&Arc<AppState>>,

@@ -49,6 +49,7 @@ pub struct JobView {
     /// Rows to process, counted when the job started.
     pub total: i64,
     pub done: i64,
+    #[oai(nullable)]
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

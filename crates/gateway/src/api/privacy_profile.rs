@@ -125,6 +125,7 @@ pub struct ProfileChangeView {
 pub struct ProfileHistoryPage {
     /// Newest first.
     pub items: Vec<ProfileChangeView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

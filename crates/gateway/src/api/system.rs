@@ -64,11 +64,13 @@ impl SystemApi {
     /// Liveness
     ///
     /// 200 while the process serves HTTP; checks no dependency.
+    // Never fails itself, but the per-IP rate limit applies here too (429), so the error
+    // answers are listed as on every other operation.
     #[oai(path = "/healthz", method = "get", operation_id = "getHealth")]
-    async fn healthz(&self) -> HealthAnswer {
-        HealthAnswer::Ok(Json(Health {
+    async fn healthz(&self) -> Result<HealthAnswer, ApiError> {
+        Ok(HealthAnswer::Ok(Json(Health {
             status: "ok".into(),
-        }))
+        })))
     }
 
     /// Readiness

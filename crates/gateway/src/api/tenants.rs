@@ -109,10 +109,12 @@ pub struct TenantView {
     pub slug: String,
     pub name: String,
     pub status: TenantStatusView,
+    #[oai(nullable)]
     pub status_reason: Option<String>,
     /// The database cluster holding this institution's schema.
     pub cluster: String,
     /// The newest tenant migration applied to its schema.
+    #[oai(nullable)]
     pub schema_version: Option<String>,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -146,6 +148,7 @@ pub struct ProvisionedTenant {
 #[derive(Debug, Clone, Object)]
 pub struct TenantPage {
     pub items: Vec<TenantView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -181,6 +184,7 @@ impl From<DeletionRecord> for DeletionRecordView {
 #[derive(Debug, Clone, Object)]
 pub struct DeletionRecordPage {
     pub items: Vec<DeletionRecordView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -293,6 +297,9 @@ impl TenantsApi {
     }
 
     /// Get an institution
+    ///
+    /// Its registry entry: status, cluster and schema version. Platform operators only; the
+    /// `ETag` is the revision to send back in `If-Match` when renaming it.
     #[oai(
         path = "/tenants/:tenant_id",
         method = "get",
@@ -363,6 +370,9 @@ impl TenantsApi {
     }
 
     /// Resume a suspended institution
+    ///
+    /// Its credentials work again from the next request and the suspension reason is
+    /// cleared. Platform operators only.
     #[oai(
         path = "/tenants/:tenant_id/resume",
         method = "post",

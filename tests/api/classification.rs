@@ -1,0 +1,77 @@
+//! Ties the personal-data declarations in code to what is actually stored: every declared
+//! identifying field exists only as ciphertext (`<column>_sealed`, binary), a declared blind
+//! index has its `<column>_index` column, and no plaintext column of that name exists.
+
+use crate::support::{Backend, spawn};
+use hub_kernel::classification::FieldClassification;
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promise_c8_every_declared_personal_field_is_stored_sealed() {
+    let app = spawn(Backend::Postgres).await;
+    let north = app.create_institution("north").await;
+    let location = app
+        .state
+        .tenancy
+        .tenant_location(north.id.parse().unwrap())
+        .await
+        .unwrap();
+    let db = Database::connect(app.database_url.clone().unwrap())
+        .await
+        .unwrap();
+    let fields: Vec<FieldClassification> = hub_tenant::personal_fields();
+    assert!(!fields.is_empty());
+    for field in fields {
+        let columns = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT column_name, data_type FROM information_schema.columns \
+                 WHERE table_schema = $1 AND table_name = $2",
+                [location.schema.as_str().into(), field.table.into()],
+            ))
+            .await
+            .unwrap();
+        let columns: Vec<(String, String)> = columns
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "column_name").unwrap(),
+                    r.try_get("", "data_type").unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            !columns.is_empty(),
+            "table {} of a declared field does not exist",
+            field.table
+        );
+        let find = |name: &str| {
+            columns
+                .iter()
+                .find(|(c, _)| c == name)
+                .map(|(_, t)| t.clone())
+        };
+        assert_eq!(
+            find(field.column),
+            None,
+            "{}.{} is stored in plaintext",
+            field.table,
+            field.column
+        );
+        if field.identifying {
+            assert_eq!(
+                find(&format!("{}_sealed", field.column)).as_deref(),
+                Some("bytea"),
+                "{}.{} is declared identifying but has no sealed column",
+                field.table,
+                field.column
+            );
+        }
+        if field.blind_index {
+            assert_eq!(
+                find(&format!("{}_index", field.column)).as_deref(),
+                Some("bytea")
+            );
+        }
+    }
+}

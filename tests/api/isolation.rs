@@ -1,0 +1,460 @@
+//! Promise D1, generated from the committed spec (openapi/openapi.json): whatever one
+//! institution creates, another institution's credential cannot read, change or delete it,
+//! and cannot see it in any listing. A new endpoint is covered the day it is added to the
+//! spec, without a new test.
+//!
+//! Which operations take part, by rule (nothing is left out silently):
+//! - every operation whose `security` names `TenantApiKey`: these act inside the caller's
+//!   institution, so a foreign id must look exactly like a missing one (404);
+//! - operations secured by `OperatorKey` are skipped: the platform operator manages the
+//!   registry of institutions across tenants by design and cannot reach institution data
+//!   (that is tested in tenants.rs and access.rs);
+//! - operations with no security requirement (`/healthz`, `/readyz`) are skipped: they
+//!   carry no tenant at all.
+//!
+//! Any other security scheme makes the test fail until someone decides which rule applies.
+
+// Test code: a failed unwrap is a failed test with its reason, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::both_backends;
+use crate::support::{Backend, Institution, TestApp, spawn};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+const JSON: &str = "application/json; charset=utf-8";
+const TENANT_SCHEME: &str = "TenantApiKey";
+const OPERATOR_SCHEME: &str = "OperatorKey";
+
+both_backends!(promise_d1_cross_tenant_access_is_not_found);
+
+/// One operation of the spec.
+#[derive(Debug, Clone)]
+struct Operation {
+    method: Method,
+    path: String,
+    id: String,
+    op: Value,
+}
+
+impl Operation {
+    fn name(&self) -> String {
+        format!("{} {} ({})", self.method, self.path, self.id)
+    }
+
+    fn path_params(&self) -> Vec<String> {
+        path_params(&self.path)
+    }
+
+    fn schemes(&self) -> Vec<String> {
+        self.op["security"]
+            .as_array()
+            .map(|reqs| {
+                reqs.iter()
+                    .filter_map(Value::as_object)
+                    .flat_map(|r| r.keys().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn path_params(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(str::to_string)
+        .collect()
+}
+
+fn load_spec() -> Value {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+}
+
+fn operations(spec: &Value) -> Vec<Operation> {
+    let mut all = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Ok(parsed) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            if op.get("responses").is_none() {
+                continue; // not an operation (e.g. path-level `parameters`)
+            }
+            all.push(Operation {
+                method: parsed,
+                path: path.clone(),
+                id: op["operationId"].as_str().unwrap_or("?").to_string(),
+                op: op.clone(),
+            });
+        }
+    }
+    all
+}
+
+fn schema_of<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap();
+            &spec["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// The request body to send: the body schema's example. A body without an example cannot be
+/// generated, so that is a failure the developer fixes with `#[oai(example)]`.
+fn request_example(spec: &Value, op: &Operation) -> Result<Option<Value>, String> {
+    let Some(body) = op.op.get("requestBody") else {
+        return Ok(None);
+    };
+    let Some(content) = body["content"].get(JSON) else {
+        return Err(format!(
+            "{} takes a body but not as {JSON}; this suite cannot send it",
+            op.name()
+        ));
+    };
+    let schema = schema_of(spec, &content["schema"]);
+    match schema.get("example") {
+        Some(example) => Ok(Some(example.clone())),
+        None => Err(format!(
+            "{} takes a request body ({}) without an example: add `#[oai(example)]` and an \
+             `Example` impl to its type so the cross-tenant suite (and SDK users) can build one",
+            op.name(),
+            content["schema"]["$ref"]
+                .as_str()
+                .unwrap_or("inline schema")
+        )),
+    }
+}
+
+/// Required parameters this suite cannot fill: only path parameters are filled, from ids.
+fn unfillable_params(op: &Operation) -> Vec<String> {
+    op.op["parameters"]
+        .as_array()
+        .map(|params| {
+            params
+                .iter()
+                .filter(|p| p["in"] != "path" && p["required"] == true)
+                .map(|p| format!("{} in {}", p["name"], p["in"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The schema of the operation's JSON success answer, resolved.
+fn success_schema<'a>(spec: &'a Value, op: &'a Operation) -> Option<&'a Value> {
+    op.op["responses"]
+        .as_object()?
+        .iter()
+        .find(|(status, _)| status.starts_with('2'))
+        .and_then(|(_, response)| response["content"].get(JSON))
+        .map(|content| schema_of(spec, &content["schema"]))
+}
+
+fn is_listing(spec: &Value, op: &Operation) -> bool {
+    op.method == Method::GET
+        && op.path_params().is_empty()
+        && success_schema(spec, op).is_some_and(|s| s["properties"].get("items").is_some())
+}
+
+/// What one institution created, by the path parameter each id fills.
+#[derive(Debug, Default)]
+struct Seeded {
+    by_param: BTreeMap<String, String>,
+    /// The id each create operation's own collection path should list.
+    by_collection: BTreeMap<String, String>,
+    all: BTreeSet<String>,
+}
+
+/// The single-segment child of `collection` that takes a parameter: `/v1/courses` →
+/// `course_id` from `/v1/courses/{course_id}`.
+fn item_param(spec: &Value, collection: &str) -> Option<String> {
+    let prefix = format!("{collection}/");
+    spec["paths"].as_object()?.keys().find_map(|path| {
+        let rest = path.strip_prefix(&prefix)?;
+        let name = rest.strip_prefix('{')?.strip_suffix('}')?;
+        (!name.contains('/')).then(|| name.to_string())
+    })
+}
+
+async fn seed(app: &TestApp, spec: &Value, ops: &[Operation], who: &Institution) -> Seeded {
+    let mut seeded = Seeded::default();
+    let creates = ops
+        .iter()
+        .filter(|op| op.method == Method::POST && op.path_params().is_empty());
+    for op in creates {
+        let body = request_example(spec, op).unwrap_or_else(|e| panic!("{e}"));
+        let reply = app
+            .call(Method::POST, &op.path, Some(&who.admin_token), body)
+            .await;
+        assert!(
+            reply.status.is_success(),
+            "seeding {} for {} failed: {} {}",
+            op.name(),
+            who.slug,
+            reply.status,
+            reply.body
+        );
+        if let Some(id) = reply.body["id"].as_str() {
+            seeded.all.insert(id.to_string());
+            seeded.by_collection.insert(op.path.clone(), id.to_string());
+            if let Some(param) = item_param(spec, &op.path) {
+                seeded.by_param.entry(param).or_insert(id.to_string());
+            }
+        }
+        for (name, value) in reply.body.as_object().into_iter().flatten() {
+            if let Some(id) = value.get("id").and_then(Value::as_str) {
+                seeded.all.insert(id.to_string());
+                seeded
+                    .by_param
+                    .entry(format!("{name}_id"))
+                    .or_insert(id.to_string());
+            }
+        }
+        // 202: the work goes on in the background. Let it finish, so that what is compared
+        // before and after the attack can only have changed through the attack.
+        if reply.status == StatusCode::ACCEPTED
+            && let Some(location) = reply.header("location")
+        {
+            settle(app, &location, &who.admin_token).await;
+        }
+    }
+    seeded
+}
+
+async fn settle(app: &TestApp, location: &str, token: &str) {
+    for _ in 0..600 {
+        let reply = app.get(location, token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{location}: {}", reply.body);
+        if reply.body["state"] != "running" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{location} is still running after 30 s");
+}
+
+fn fill(path: &str, ids: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut filled = path.to_string();
+    for param in path_params(path) {
+        let id = ids
+            .get(&param)
+            .ok_or_else(|| format!("no create operation yields {param} (for {path})"))?;
+        filled = filled.replace(&format!("{{{param}}}"), id);
+    }
+    Ok(filled)
+}
+
+fn strings_in(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::String(s) => {
+            out.insert(s.clone());
+        }
+        Value::Array(items) => items.iter().for_each(|v| strings_in(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings_in(v, out)),
+        _ => {}
+    }
+}
+
+/// The listed items whose id is one of `ids`, by id.
+fn listed(body: &Value, ids: &BTreeSet<String>) -> BTreeMap<String, Value> {
+    body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            let id = item["id"].as_str()?;
+            ids.contains(id).then(|| (id.to_string(), item.clone()))
+        })
+        .collect()
+}
+
+async fn promise_d1_cross_tenant_access_is_not_found(backend: Backend) {
+    let spec = load_spec();
+    let all = operations(&spec);
+    let mut tenant_ops = Vec::new();
+    let mut unclassified = Vec::new();
+    for op in &all {
+        let schemes = op.schemes();
+        if schemes.iter().any(|s| s == TENANT_SCHEME) {
+            tenant_ops.push(op.clone());
+        } else if schemes.is_empty() || schemes.iter().all(|s| s == OPERATOR_SCHEME) {
+            println!("skipped by rule ({schemes:?}): {}", op.name());
+        } else {
+            unclassified.push(format!("{} uses {schemes:?}", op.name()));
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "operations under a security scheme this suite has no rule for (add one in isolation.rs):\n  {}",
+        unclassified.join("\n  ")
+    );
+    let mut targeted: Vec<&Operation> = tenant_ops
+        .iter()
+        .filter(|op| !op.path_params().is_empty())
+        .collect();
+    // Reads first and deletes last: a leaking delete would otherwise hide every later leak
+    // behind an honest 404.
+    targeted.sort_by_key(|op| match op.method {
+        Method::GET | Method::HEAD => 0,
+        Method::DELETE => 2,
+        _ => 1,
+    });
+    assert!(
+        !targeted.is_empty(),
+        "the spec has no institution operation that takes an id"
+    );
+
+    // Every problem with the spec itself first: it names the fix.
+    let mut spec_gaps = Vec::new();
+    for op in &tenant_ops {
+        if let Err(e) = request_example(&spec, op) {
+            spec_gaps.push(e);
+        }
+        let unfillable = unfillable_params(op);
+        if !unfillable.is_empty() {
+            spec_gaps.push(format!(
+                "{} has required parameters this suite cannot fill: {}",
+                op.name(),
+                unfillable.join(", ")
+            ));
+        }
+    }
+    assert!(spec_gaps.is_empty(), "{}", spec_gaps.join("\n"));
+
+    let app = spawn(backend).await;
+    let a = app.create_institution("alpha").await;
+    let b = app.create_institution("bravo").await;
+    // B holds data of its own (with the same examples), so its listings are not trivially
+    // empty and unique values such as a course code are unique per institution only.
+    let seeded_a = seed(&app, &spec, &tenant_ops, &a).await;
+    let seeded_b = seed(&app, &spec, &tenant_ops, &b).await;
+    assert!(!seeded_a.all.is_empty(), "seeding created nothing");
+    assert!(seeded_a.all.is_disjoint(&seeded_b.all));
+
+    let unfilled: Vec<String> = targeted
+        .iter()
+        .filter_map(|op| fill(&op.path, &seeded_a.by_param).err())
+        .collect();
+    assert!(unfilled.is_empty(), "{}", unfilled.join("\n"));
+
+    // What A sees before B tries anything.
+    let reads: Vec<&Operation> = targeted
+        .iter()
+        .copied()
+        .filter(|op| op.method == Method::GET)
+        .collect();
+    let listings: Vec<&Operation> = tenant_ops
+        .iter()
+        .filter(|op| is_listing(&spec, op))
+        .collect();
+    let mut before = BTreeMap::new();
+    for op in &reads {
+        let path = fill(&op.path, &seeded_a.by_param).unwrap();
+        let reply = app.get(&path, &a.admin_token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "A reads {path}: {}",
+            reply.body
+        );
+        before.insert(path, reply.body);
+    }
+    let mut listed_before = BTreeMap::new();
+    for op in &listings {
+        let reply = app.get(&op.path, &a.admin_token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {}",
+            op.name(),
+            reply.body
+        );
+        listed_before.insert(op.path.clone(), listed(&reply.body, &seeded_a.all));
+    }
+
+    // B aims every id-taking operation at A's resources.
+    let mut leaks = Vec::new();
+    for op in &targeted {
+        let path = fill(&op.path, &seeded_a.by_param).unwrap();
+        let body = request_example(&spec, op).unwrap();
+        let reply = app
+            .call_with(
+                op.method.clone(),
+                &path,
+                Some(&b.admin_token),
+                body,
+                &[("If-Match", "\"1\"")],
+            )
+            .await;
+        let is_problem =
+            reply.header("content-type").as_deref() == Some("application/problem+json");
+        if reply.status != StatusCode::NOT_FOUND || !is_problem || reply.body["status"] != 404 {
+            leaks.push(format!(
+                "{} {path} with B's key answered {} {}",
+                op.method, reply.status, reply.body
+            ));
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "another institution's resources must look absent (404 problem+json):\n  {}",
+        leaks.join("\n  ")
+    );
+
+    // Nothing of A's changed, and A still reads it all.
+    for (path, was) in &before {
+        let reply = app.get(path, &a.admin_token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "A reads {path}: {}",
+            reply.body
+        );
+        assert_eq!(&reply.body, was, "{path} changed during B's attempts");
+    }
+
+    // Listings: B's shows none of A's ids; A's still shows what A created, unchanged.
+    for op in &listings {
+        let of_b = app.get(&op.path, &b.admin_token).await;
+        assert_eq!(of_b.status, StatusCode::OK, "{}: {}", op.name(), of_b.body);
+        let mut seen_by_b = BTreeSet::new();
+        strings_in(&of_b.body, &mut seen_by_b);
+        let foreign: Vec<_> = seen_by_b.intersection(&seeded_a.all).collect();
+        assert!(
+            foreign.is_empty(),
+            "{} lists A's {foreign:?} to B",
+            op.name()
+        );
+        let of_a = app.get(&op.path, &a.admin_token).await;
+        assert_eq!(of_a.status, StatusCode::OK);
+        if let Some(own) = seeded_a.by_collection.get(&op.path) {
+            assert!(
+                listed(&of_a.body, &seeded_a.all).contains_key(own),
+                "{} does not list A's own {own}",
+                op.name()
+            );
+            let b_own = &seeded_b.by_collection[&op.path];
+            assert!(
+                listed(&of_b.body, &seeded_b.all).contains_key(b_own),
+                "{} does not list B's own {b_own}",
+                op.name()
+            );
+        }
+        assert_eq!(
+            listed(&of_a.body, &seeded_a.all),
+            listed_before[&op.path],
+            "A's items in {} changed during B's attempts",
+            op.name()
+        );
+    }
+    println!(
+        "{} operations aimed at another institution's ids, {} reads and {} listings compared",
+        targeted.len(),
+        reads.len(),
+        listings.len()
+    );
+}
