@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Python tools the tests use (schemathesis) into .venv, exactly as locked in
-# scripts/requirements-test.txt. Idempotent: when the lock file, the interpreter and the
-# venv are unchanged since the last successful install, it returns at once and prints
-# nothing.
+# Installs the Python tools the tests use (schemathesis, openapi-python-client) into .venv,
+# exactly as locked in scripts/requirements-test.txt. Idempotent: when the lock file, the
+# interpreter and the venv are unchanged since the last successful install, it returns at
+# once and prints nothing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,11 +25,18 @@ want="$(
   } | sha256sum | cut -d' ' -f1
 )"
 
+# Tests run in parallel and several of them call this script: one installs, the others wait
+# for it and then find the stamp current. (Outside the venv, which may be deleted below.)
+mutex="${TMPDIR:-/tmp}/hub-test-tools-$(printf '%s' "$root" | sha256sum | cut -c1-16).lock"
+exec 9>"$mutex"
+flock 9
+
 venv_works() {
   [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1
 }
 
-if venv_works && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/st" ]]; then
+if venv_works && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/st" \
+  && -x "$venv/bin/openapi-python-client" ]]; then
   exit 0
 fi
 
@@ -59,6 +66,10 @@ if ! "$venv/bin/st" --version >"$log" 2>&1; then
   cat "$log" >&2
   die ".venv/bin/st does not run"
 fi
+if ! "$venv/bin/openapi-python-client" --version >>"$log" 2>&1; then
+  cat "$log" >&2
+  die ".venv/bin/openapi-python-client does not run"
+fi
 
 echo "$want" >"$stamp"
-echo "test-tools: installed $(cat "$log") into .venv" >&2
+echo "test-tools: installed $(paste -sd ';' "$log") into .venv" >&2

@@ -2,7 +2,6 @@
 //! per-key budget with `Retry-After`; and a Redis outage that degrades instead of failing.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp, spawn, spawn_with};

@@ -5,7 +5,6 @@
 //! same bytes, which proves the search can see stored data at all.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp, spawn};

@@ -15,7 +15,6 @@
 //! Any other security scheme makes the test fail until someone decides which rule applies.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, Institution, TestApp, spawn};

@@ -3,7 +3,6 @@
 //! update with `If-Match`, delete, with optional fields that can be skipped.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp, spawn};

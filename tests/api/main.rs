@@ -1,6 +1,9 @@
 //! Black-box tests of the whole gateway over HTTP, against real PostgreSQL and Redis and
 //! against the embedded SQLite default.
 
+// Helpers outside #[test] functions are still test code: unwrapping there is fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod access;
@@ -13,5 +16,7 @@ mod keys;
 mod migrations;
 mod profile;
 mod schemathesis;
+mod sdk;
 mod spec;
 mod tenants;
+mod tls;

@@ -2,7 +2,6 @@
 //! and `hub migrate` can be re-run at will and carries on past a tenant that fails.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp, create_database, spawn};

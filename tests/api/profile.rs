@@ -2,7 +2,6 @@
 //! with `If-Match`, validation field by field, and a history of who changed what.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, spawn};

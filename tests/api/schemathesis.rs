@@ -3,7 +3,6 @@
 //! or a body that breaks the documented schema (scripts/run-schemathesis.sh).
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::{Backend, TestApp, spawn};
 use std::path::PathBuf;

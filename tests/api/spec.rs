@@ -3,7 +3,6 @@
 //! HTTP layer raises itself, arrives as problem+json carrying the request id.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, spawn};

@@ -3,7 +3,6 @@
 //! over real HTTP. Tests therefore run in parallel without sharing state.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hub_gateway::app;
 use hub_gateway::config::Config;

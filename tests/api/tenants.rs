@@ -3,7 +3,6 @@
 //! (S4), and the separation of operator and institution credentials.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp, spawn};

@@ -194,33 +194,23 @@ fn open(scope: &TenantScope, row: contact::Model) -> Result<Contact, TenantError
     })
 }
 
-/// A contact's personal fields as stored: ciphertexts, the email's blind index, and the key
-/// version they were sealed under.
-struct SealedFields {
-    name: Vec<u8>,
-    email: Vec<u8>,
-    email_index: Vec<u8>,
-    phone: Option<Vec<u8>>,
-    key_version: i32,
-}
-
-/// Seals every personal field of a contact for row `id` under the active key.
-fn sealed_fields(
+/// Seals every personal field of contact `id` under the active key into `row`, with the
+/// email's blind index and the key version used (so rotation knows what to re-seal).
+fn seal_into(
+    row: &mut contact::ActiveModel,
     scope: &TenantScope,
     id: Uuid,
     name: &str,
     email: &str,
     phone: Option<&str>,
-) -> SealedFields {
+) {
     let keys = scope.keys();
     let email = email.trim();
-    SealedFields {
-        name: keys.seal_str(TABLE, "name", id, name.trim()),
-        email: keys.seal_str(TABLE, "email", id, email),
-        email_index: keys.blind_index(TABLE, "email", &normalise_email(email)),
-        phone: phone.map(|p| keys.seal_str(TABLE, "phone", id, p.trim())),
-        key_version: keys.active_version() as i32,
-    }
+    row.name_sealed = Set(keys.seal_str(TABLE, "name", id, name.trim()));
+    row.email_sealed = Set(keys.seal_str(TABLE, "email", id, email));
+    row.email_index = Set(keys.blind_index(TABLE, "email", &normalise_email(email)));
+    row.phone_sealed = Set(phone.map(|p| keys.seal_str(TABLE, "phone", id, p.trim())));
+    row.key_version = Set(keys.active_version() as i32);
 }
 
 pub async fn create(scope: &TenantScope, input: NewContact) -> Result<Contact, TenantError> {
@@ -228,33 +218,25 @@ pub async fn create(scope: &TenantScope, input: NewContact) -> Result<Contact, T
     input.validate()?;
     let id = Uuid::now_v7();
     let now = Utc::now();
-    let SealedFields {
-        name,
-        email,
-        email_index,
-        phone,
-        key_version,
-    } = sealed_fields(
+    let mut row = contact::ActiveModel {
+        id: Set(id),
+        role: Set(input.role.as_str().to_string()),
+        revision: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    seal_into(
+        &mut row,
         scope,
         id,
         input.name.expose(),
         input.email.expose(),
         input.phone.as_ref().map(|p| p.expose().as_str()),
     );
-    contact::Entity::insert(contact::ActiveModel {
-        id: Set(id),
-        role: Set(input.role.as_str().to_string()),
-        name_sealed: Set(name),
-        email_sealed: Set(email),
-        email_index: Set(email_index),
-        phone_sealed: Set(phone),
-        key_version: Set(key_version),
-        revision: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(scope.db())
-    .await?;
+    contact::Entity::insert(row)
+        .exec_without_returning(scope.db())
+        .await?;
     get(scope, id).await
 }
 
@@ -311,13 +293,14 @@ pub async fn update(
     let name = patch.name.unwrap_or(current.name);
     let email = patch.email.unwrap_or(current.email);
     let phone = patch.phone.unwrap_or(current.phone);
-    let SealedFields {
-        name,
-        email,
-        email_index,
-        phone,
-        key_version,
-    } = sealed_fields(
+    let mut row = contact::ActiveModel {
+        role: Set(role.as_str().to_string()),
+        revision: Set(current.revision + 1),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    seal_into(
+        &mut row,
         scope,
         id,
         name.expose(),
@@ -325,17 +308,7 @@ pub async fn update(
         phone.as_ref().map(|p| p.expose().as_str()),
     );
     let updated = contact::Entity::update_many()
-        .set(contact::ActiveModel {
-            role: Set(role.as_str().to_string()),
-            name_sealed: Set(name),
-            email_sealed: Set(email),
-            email_index: Set(email_index),
-            phone_sealed: Set(phone),
-            key_version: Set(key_version),
-            revision: Set(current.revision + 1),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        })
+        .set(row)
         .filter(contact::Column::Id.eq(id))
         .filter(contact::Column::Revision.eq(current.revision))
         .exec(scope.db())
@@ -379,13 +352,9 @@ pub(crate) async fn reseal_batch(scope: &TenantScope, batch: u64) -> Result<u64,
     for row in rows {
         let id = row.id;
         let plain = open(scope, row)?;
-        let SealedFields {
-            name,
-            email,
-            email_index,
-            phone,
-            key_version,
-        } = sealed_fields(
+        let mut resealed = contact::ActiveModel::default();
+        seal_into(
+            &mut resealed,
             scope,
             id,
             plain.name.expose(),
@@ -393,14 +362,7 @@ pub(crate) async fn reseal_batch(scope: &TenantScope, batch: u64) -> Result<u64,
             plain.phone.as_ref().map(|p| p.expose().as_str()),
         );
         contact::Entity::update_many()
-            .set(contact::ActiveModel {
-                name_sealed: Set(name),
-                email_sealed: Set(email),
-                email_index: Set(email_index),
-                phone_sealed: Set(phone),
-                key_version: Set(key_version),
-                ..Default::default()
-            })
+            .set(resealed)
             .filter(contact::Column::Id.eq(id))
             .exec(scope.db())
             .await?;

@@ -75,8 +75,12 @@ impl Example for ContactCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct ContactUpdate {
+    // Omitted, not `null`, in the spec's example: these are not nullable.
+    #[oai(skip_serializing_if_is_none)]
     pub role: Option<ContactRoleView>,
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
     #[oai(nullable)]
     pub phone: MaybeUndefined<String>,

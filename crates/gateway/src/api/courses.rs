@@ -1,5 +1,6 @@
 //! `/v1/courses`: the course catalog of the caller's institution.
 
+use crate::api::described::Described;
 use crate::api::{ApiTags, etag, page_request, parse_if_match, require_if_match};
 use crate::auth::TenantApiKey;
 use crate::problem::ApiError;
@@ -42,8 +43,8 @@ impl From<CourseStatusView> for CourseStatus {
     }
 }
 
-fn draft() -> CourseStatusView {
-    CourseStatusView::Draft
+fn draft() -> Described<CourseStatusView> {
+    Described(CourseStatusView::Draft)
 }
 
 /// A new course.
@@ -59,7 +60,7 @@ pub struct CourseCreate {
     pub description: String,
     /// Publication status; new courses start as drafts unless told otherwise.
     #[oai(default = "draft")]
-    pub status: CourseStatusView,
+    pub status: Described<CourseStatusView>,
     /// Up to 20 tags: lower-case letters, digits and `-`.
     #[oai(default)]
     pub tags: Vec<String>,
@@ -73,7 +74,7 @@ impl Example for CourseCreate {
             code: "CS-101".into(),
             title: "Introduction to Computer Science".into(),
             description: "Algorithms, data and programs.".into(),
-            status: CourseStatusView::Draft,
+            status: Described(CourseStatusView::Draft),
             tags: vec!["computing".into(), "first-year".into()],
             minimum_age: Some(16),
         }
@@ -84,10 +85,16 @@ impl Example for CourseCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct CourseUpdate {
+    // Omitted, not `null`, in the spec's example: these are not nullable.
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub title: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub description: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub status: Option<CourseStatusView>,
+    #[oai(skip_serializing_if_is_none)]
     pub tags: Option<Vec<String>>,
     /// `null` removes the age limit.
     #[oai(nullable)]
@@ -210,7 +217,7 @@ impl CoursesApi {
             code: input.code,
             title: input.title,
             description: input.description,
-            status: input.status.into(),
+            status: input.status.0.into(),
             tags: input.tags,
             minimum_age: input.minimum_age,
         };

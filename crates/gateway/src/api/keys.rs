@@ -2,6 +2,7 @@
 //! progress of the re-encryption job a rotation starts. Key material never leaves the server.
 
 use crate::api::ApiTags;
+use crate::api::described::Described;
 use crate::auth::TenantApiKey;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -76,7 +77,7 @@ pub struct RotationView {
     /// The version that now encrypts.
     pub active_version: i32,
     /// Re-encrypts existing personal data under the new version; poll `/v1/jobs/{job_id}`.
-    pub job: JobView,
+    pub job: Described<JobView>,
 }
 
 #[derive(ApiResponse)]
@@ -141,7 +142,7 @@ impl KeysApi {
         Ok(KeysRotated::Accepted(
             Json(RotationView {
                 active_version: rotation.new_version,
-                job: rotation.job.into(),
+                job: Described(rotation.job.into()),
             }),
             location,
         ))

@@ -12,6 +12,7 @@
 pub mod api_keys;
 pub mod contacts;
 pub mod courses;
+pub mod described;
 pub mod keys;
 pub mod privacy_profile;
 pub mod system;

@@ -1,6 +1,7 @@
 //! `/v1/privacy-profile`: the institution's retention and reporting profile (D3) and the
 //! history of its changes.
 
+use crate::api::described::Described;
 use crate::api::{ApiTags, etag, require_if_match};
 use crate::auth::TenantApiKey;
 use crate::problem::ApiError;
@@ -68,15 +69,15 @@ pub struct RetentionRuleView {
 #[oai(deny_unknown_fields)]
 pub struct RetentionRules {
     /// Name, username, date of birth.
-    pub identity: RetentionRuleView,
+    pub identity: Described<RetentionRuleView>,
     /// Email, phone.
-    pub contact: RetentionRuleView,
+    pub contact: Described<RetentionRuleView>,
     /// Enrollments, progress, scores, activity, certificates.
-    pub learning: RetentionRuleView,
+    pub learning: Described<RetentionRuleView>,
     /// Payment confirmations, transaction ids, billing history.
-    pub payment: RetentionRuleView,
+    pub payment: Described<RetentionRuleView>,
     /// IP addresses, devices, session times.
-    pub technical: RetentionRuleView,
+    pub technical: Described<RetentionRuleView>,
 }
 
 /// A report produced on a schedule.
@@ -129,7 +130,7 @@ pub struct ProfileHistoryPage {
     pub next_cursor: Option<String>,
 }
 
-fn rule_view(profile: &PrivacyProfile, category: DataCategory) -> RetentionRuleView {
+fn rule_view(profile: &PrivacyProfile, category: DataCategory) -> Described<RetentionRuleView> {
     let rule = profile
         .retention
         .get(category.as_str())
@@ -138,10 +139,10 @@ fn rule_view(profile: &PrivacyProfile, category: DataCategory) -> RetentionRuleV
             period_days: 0,
             action: RetentionAction::Delete,
         });
-    RetentionRuleView {
+    Described(RetentionRuleView {
         period_days: rule.period_days,
         action: rule.action.into(),
-    }
+    })
 }
 
 fn rules_of(profile: &PrivacyProfile) -> RetentionRules {
@@ -178,7 +179,7 @@ impl From<PrivacyProfileInput> for PrivacyProfile {
             (DataCategory::Technical, r.technical),
         ]
         .into_iter()
-        .map(|(c, rule)| {
+        .map(|(c, Described(rule))| {
             (
                 c.as_str().to_string(),
                 RetentionRule {
