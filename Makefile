@@ -6,7 +6,9 @@ HUB   := $(CARGO) run -p hub-gateway --bin hub --
 # Real services on loopback for the black-box tests (scripts/ensure-services.sh starts them).
 HUB_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 HUB_TEST_REDIS_URL    ?= redis://127.0.0.1:6379
-export HUB_TEST_DATABASE_URL HUB_TEST_REDIS_URL
+# A second cluster on another loopback port, for tenants spread over clusters.
+HUB_TEST_SECOND_DATABASE_URL ?= postgres://postgres@127.0.0.1:5433/postgres
+export HUB_TEST_DATABASE_URL HUB_TEST_REDIS_URL HUB_TEST_SECOND_DATABASE_URL
 
 .PHONY: run test spec lint fmt migrate promise-map services test-tools
 
@@ -41,6 +43,7 @@ promise-map:
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-second-cluster.sh
 
 test-tools:
 	bash scripts/test-tools.sh

@@ -10,6 +10,7 @@ mod access;
 mod architecture;
 mod at_rest;
 mod classification;
+mod clusters;
 mod courses;
 mod isolation;
 mod keys;

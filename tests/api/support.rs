@@ -11,7 +11,6 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::OnceCell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -92,40 +91,53 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{head}://{authority}/{name}{query}")
 }
 
-static CLEANUP: OnceCell<()> = OnceCell::const_new();
+/// Clusters already swept of databases left by earlier runs.
+static SWEPT: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
 
-/// Drops databases left by earlier runs of this suite (a panicking test cannot clean up).
-async fn drop_stale_databases() {
-    CLEANUP
-        .get_or_init(|| async {
-            let admin = Database::connect(admin_url()).await.expect("PostgreSQL reachable");
-            let rows = admin
-                .query_all_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT datname FROM pg_database WHERE datname LIKE 'hub_t_%' \
-                     AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)",
-                ))
-                .await
-                .expect("list databases");
-            for row in rows {
-                let name: String = row.try_get("", "datname").expect("datname");
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
-            }
-        })
-        .await;
+/// Drops databases left by earlier runs of this suite on one cluster (a panicking test
+/// cannot clean up), once per process and cluster.
+async fn drop_stale_databases(admin_url: &str) {
+    let mut swept = SWEPT.lock().await;
+    if swept.iter().any(|u| u == admin_url) {
+        return;
+    }
+    let admin = Database::connect(admin_url)
+        .await
+        .expect("PostgreSQL reachable");
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hub_t_%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)",
+        ))
+        .await
+        .expect("list databases");
+    for row in rows {
+        let name: String = row.try_get("", "datname").expect("datname");
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .await;
+    }
+    swept.push(admin_url.to_string());
 }
 
+/// A fresh database of this test's own on the primary test cluster.
 pub async fn create_database() -> String {
-    drop_stale_databases().await;
+    create_database_on(&admin_url()).await
+}
+
+/// A fresh database of this test's own on the cluster `admin_url` points at.
+pub async fn create_database_on(admin_url: &str) -> String {
+    drop_stale_databases(admin_url).await;
     let name = format!("hub_t_{}", uuid::Uuid::now_v7().simple());
-    let admin = Database::connect(admin_url())
+    let admin = Database::connect(admin_url)
         .await
         .expect("PostgreSQL reachable");
     admin
         .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
         .await
         .expect("create database");
-    with_database(&admin_url(), &name)
+    with_database(admin_url, &name)
 }
 
 pub fn test_config(

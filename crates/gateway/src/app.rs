@@ -87,6 +87,12 @@ pub fn storage_config(config: &Config) -> StorageConfig {
         Some(url) => StorageConfig::Postgres {
             url: url.clone(),
             max_connections: config.database_max_connections,
+            clusters: config
+                .clusters
+                .iter()
+                .map(|(name, url)| (name.clone(), url.clone()))
+                .collect(),
+            default_cluster: config.default_cluster.clone(),
         },
         None => StorageConfig::Sqlite {
             data_dir: config.data_dir.clone(),

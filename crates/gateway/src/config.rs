@@ -6,6 +6,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -18,6 +19,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Pool size per PostgreSQL cluster.
     pub database_max_connections: u32,
+    /// Further PostgreSQL clusters for tenant schemas, by name (`HUB_CLUSTERS__<NAME>=url`).
+    /// The primary cluster (`database_url`) is always there under the name `primary`.
+    pub clusters: BTreeMap<String, String>,
+    /// Where new tenants are placed unless the operator names a cluster.
+    pub default_cluster: String,
     /// Redis URL; absent means in-process rate limiting.
     pub redis_url: Option<String>,
     /// Where the embedded data plane keeps its files (and a development KEK if none is set).
@@ -49,6 +55,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: None,
             database_max_connections: 32,
+            clusters: BTreeMap::new(),
+            default_cluster: "primary".into(),
             redis_url: None,
             data_dir: PathBuf::from("data"),
             kek: None,
@@ -107,6 +115,26 @@ impl Config {
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             errors.push("database_url (DATABASE_URL): must start with postgres:// (leave it unset for the embedded SQLite data plane)".into());
+        }
+        if !self.clusters.is_empty() && self.database_url.is_none() {
+            errors.push(
+                "clusters: need database_url (PostgreSQL); the embedded data plane has one cluster"
+                    .into(),
+            );
+        }
+        for (name, url) in &self.clusters {
+            if name == "primary" || !hub_tenant::data_plane::is_valid_cluster_name(name) {
+                errors.push(format!("clusters.{name}: names are 1-40 of a-z, 0-9, '-', '_' and `primary` is reserved"));
+            }
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                errors.push(format!("clusters.{name}: must be a postgres:// URL"));
+            }
+        }
+        if self.default_cluster != "primary" && !self.clusters.contains_key(&self.default_cluster) {
+            errors.push(format!(
+                "default_cluster: `{}` is not `primary` or a configured cluster",
+                self.default_cluster
+            ));
         }
         if !(1..=1000).contains(&self.database_max_connections) {
             errors.push("database_max_connections: must be between 1 and 1000".into());

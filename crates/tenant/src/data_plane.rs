@@ -6,6 +6,9 @@
 //!   tenant's schema; the setting dies with the transaction, so a returned connection is
 //!   always back on `hub_control` and never points at a tenant (see STACK.md on the leak).
 //!   One pool serves any number of tenants; a pool per tenant would not reach 10,000.
+//!   Tenant schemas can be spread over several clusters: the registry records each tenant's
+//!   cluster (`tenants.cluster`), configuration maps cluster names to URLs, and a scope opens
+//!   its transaction on the tenant's cluster. The control plane stays on `primary`.
 //! - **SQLite** (embedded default): `control.db` plus one database file per tenant under the
 //!   data directory, with a bounded cache of open per-tenant pools.
 
@@ -28,8 +31,26 @@ const MAX_OPEN_TENANT_FILES: usize = 256;
 
 #[derive(Debug, Clone)]
 pub enum StorageConfig {
-    Postgres { url: String, max_connections: u32 },
-    Sqlite { data_dir: PathBuf },
+    Postgres {
+        /// The primary cluster: control plane, and tenants placed on `primary`.
+        url: String,
+        max_connections: u32,
+        /// Further clusters by name, for tenant schemas only.
+        clusters: Vec<(String, String)>,
+        /// Where new tenants go unless the operator names a cluster.
+        default_cluster: String,
+    },
+    Sqlite {
+        data_dir: PathBuf,
+    },
+}
+
+/// A valid cluster name: short, lower-case, usable in logs and configuration keys.
+pub fn is_valid_cluster_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 pub struct DataPlane {
@@ -39,6 +60,9 @@ pub struct DataPlane {
 enum Backend {
     Postgres {
         pool: DatabaseConnection,
+        /// Every cluster by name, `primary` included (the same pool as `pool`).
+        clusters: HashMap<String, DatabaseConnection>,
+        default_cluster: String,
     },
     Sqlite {
         control: DatabaseConnection,
@@ -54,22 +78,31 @@ impl DataPlane {
             StorageConfig::Postgres {
                 url,
                 max_connections,
+                clusters: extra,
+                default_cluster,
             } => {
-                let mut options = ConnectOptions::new(url.clone());
-                options
-                    .max_connections(*max_connections)
-                    .min_connections(1)
-                    .connect_timeout(Duration::from_secs(5))
-                    .acquire_timeout(Duration::from_secs(5))
-                    // Bounds each backend's catalog cache, which grows with every tenant
-                    // schema a connection touches.
-                    .max_lifetime(Duration::from_secs(30 * 60))
-                    .sqlx_logging(false)
-                    .set_schema_search_path(CONTROL_SCHEMA);
-                let pool = Database::connect(options).await?;
+                let pool = connect_postgres(url, *max_connections).await?;
                 pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}"))
                     .await?;
-                Backend::Postgres { pool }
+                let mut clusters = HashMap::from([(PRIMARY_CLUSTER.to_string(), pool.clone())]);
+                for (name, url) in extra {
+                    if !is_valid_cluster_name(name) || clusters.contains_key(name) {
+                        return Err(DbErr::Custom(format!(
+                            "cluster name `{name}` is invalid or repeated"
+                        )));
+                    }
+                    clusters.insert(name.clone(), connect_postgres(url, *max_connections).await?);
+                }
+                if !clusters.contains_key(default_cluster) {
+                    return Err(DbErr::Custom(format!(
+                        "default cluster `{default_cluster}` is not configured"
+                    )));
+                }
+                Backend::Postgres {
+                    pool,
+                    clusters,
+                    default_cluster: default_cluster.clone(),
+                }
             }
             StorageConfig::Sqlite { data_dir } => {
                 std::fs::create_dir_all(data_dir.join("tenants")).map_err(|e| {
@@ -91,7 +124,7 @@ impl DataPlane {
     /// The control-plane connection: registry, keys, credentials. Never tenant tables.
     pub fn control(&self) -> &DatabaseConnection {
         match &self.backend {
-            Backend::Postgres { pool } => pool,
+            Backend::Postgres { pool, .. } => pool,
             Backend::Sqlite { control, .. } => control,
         }
     }
@@ -110,11 +143,52 @@ impl DataPlane {
         }
     }
 
+    /// Every cluster answers (the control plane's first).
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.control()
-            .execute_unprepared("SELECT 1")
-            .await
-            .map(|_| ())
+        self.control().execute_unprepared("SELECT 1").await?;
+        if let Backend::Postgres { clusters, .. } = &self.backend {
+            for (name, pool) in clusters {
+                pool.execute_unprepared("SELECT 1")
+                    .await
+                    .map_err(|e| DbErr::Custom(format!("cluster `{name}`: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the clusters tenants can be placed on.
+    pub fn cluster_names(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Postgres { clusters, .. } => {
+                let mut names: Vec<String> = clusters.keys().cloned().collect();
+                names.sort();
+                names
+            }
+            Backend::Sqlite { .. } => vec![PRIMARY_CLUSTER.to_string()],
+        }
+    }
+
+    /// The cluster new tenants are placed on unless the operator names one.
+    pub fn default_cluster(&self) -> &str {
+        match &self.backend {
+            Backend::Postgres {
+                default_cluster, ..
+            } => default_cluster,
+            Backend::Sqlite { .. } => PRIMARY_CLUSTER,
+        }
+    }
+
+    /// The pool of the cluster a tenant lives on.
+    fn cluster_pool(&self, location: &TenantLocation) -> Result<&DatabaseConnection, DbErr> {
+        match &self.backend {
+            Backend::Postgres { clusters, .. } => clusters.get(&location.cluster).ok_or_else(|| {
+                DbErr::Custom(format!(
+                    "tenant {} lives on cluster `{}`, which this gateway has no configuration for",
+                    location.tenant_id, location.cluster
+                ))
+            }),
+            Backend::Sqlite { .. } => Err(DbErr::Custom("not a PostgreSQL data plane".into())),
+        }
     }
 
     /// Opens a transaction whose every statement runs against the tenant's tables only.
@@ -123,8 +197,8 @@ impl DataPlane {
         location: &TenantLocation,
     ) -> Result<DatabaseTransaction, DbErr> {
         match &self.backend {
-            Backend::Postgres { pool } => {
-                let txn = pool.begin().await?;
+            Backend::Postgres { .. } => {
+                let txn = self.cluster_pool(location)?.begin().await?;
                 pin_search_path(&txn, &location.schema).await?;
                 Ok(txn)
             }
@@ -173,15 +247,16 @@ impl DataPlane {
     }
 
     /// Creates the tenant's schema (or file) and returns a transaction pinned to it, in which
-    /// the caller runs the tenant migrations. On PostgreSQL the same transaction also takes
-    /// the registry rows, so provisioning commits or vanishes as one.
+    /// the caller runs the tenant migrations. When the tenant lives on the primary cluster
+    /// the same transaction also takes the registry rows, so provisioning commits or
+    /// vanishes as one; elsewhere the caller undoes the schema if registration fails.
     pub(crate) async fn begin_provisioning(
         &self,
         location: &TenantLocation,
     ) -> Result<DatabaseTransaction, DbErr> {
         match &self.backend {
-            Backend::Postgres { pool } => {
-                let txn = pool.begin().await?;
+            Backend::Postgres { .. } => {
+                let txn = self.cluster_pool(location)?.begin().await?;
                 txn.execute_unprepared(&format!("CREATE SCHEMA {}", location.schema.quoted()))
                     .await?;
                 pin_search_path(&txn, &location.schema).await?;
@@ -204,19 +279,20 @@ impl DataPlane {
         Ok(())
     }
 
-    pub(crate) fn provisioning_is_one_transaction(&self) -> bool {
-        matches!(self.backend, Backend::Postgres { .. })
+    pub(crate) fn provisioning_is_one_transaction(&self, location: &TenantLocation) -> bool {
+        matches!(self.backend, Backend::Postgres { .. }) && location.cluster == PRIMARY_CLUSTER
     }
 
     /// Drops the tenant's schema or deletes its file. Idempotent.
     pub(crate) async fn drop_tenant_storage(&self, location: &TenantLocation) -> Result<(), DbErr> {
         match &self.backend {
-            Backend::Postgres { pool } => {
-                pool.execute_unprepared(&format!(
-                    "DROP SCHEMA IF EXISTS {} CASCADE",
-                    location.schema.quoted()
-                ))
-                .await?;
+            Backend::Postgres { .. } => {
+                self.cluster_pool(location)?
+                    .execute_unprepared(&format!(
+                        "DROP SCHEMA IF EXISTS {} CASCADE",
+                        location.schema.quoted()
+                    ))
+                    .await?;
             }
             Backend::Sqlite {
                 data_dir, tenants, ..
@@ -243,8 +319,9 @@ impl DataPlane {
     /// Whether the tenant's schema or file exists (used by tests and offboarding checks).
     pub async fn tenant_storage_exists(&self, location: &TenantLocation) -> Result<bool, DbErr> {
         match &self.backend {
-            Backend::Postgres { pool } => {
-                let row = pool
+            Backend::Postgres { .. } => {
+                let row = self
+                    .cluster_pool(location)?
                     .query_one_raw(Statement::from_sql_and_values(
                         DbBackend::Postgres,
                         "SELECT count(*)::bigint AS n FROM pg_namespace WHERE nspname = $1",
@@ -259,6 +336,23 @@ impl DataPlane {
             }
         }
     }
+}
+
+async fn connect_postgres(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        // Bounds each backend's catalog cache, which grows with every tenant schema a
+        // connection touches.
+        .max_lifetime(Duration::from_secs(30 * 60))
+        .sqlx_logging(false)
+        // Outside a tenant scope the path names only the control schema (absent on the other
+        // clusters), so an unscoped tenant query fails instead of finding some tenant's table.
+        .set_schema_search_path(CONTROL_SCHEMA);
+    Database::connect(options).await
 }
 
 async fn pin_search_path(txn: &DatabaseTransaction, schema: &SchemaName) -> Result<(), DbErr> {

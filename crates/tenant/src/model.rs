@@ -48,6 +48,8 @@ pub struct Tenant {
 pub struct NewTenant {
     pub slug: String,
     pub name: String,
+    /// The cluster to place the tenant's schema on; `None` means the configured default.
+    pub cluster: Option<String>,
 }
 
 /// What an API key may do inside its tenant.

@@ -4,7 +4,6 @@
 
 use crate::Tenancy;
 use crate::credentials::{self, IssuedKey};
-use crate::data_plane::PRIMARY_CLUSTER;
 use crate::entities::{deletion_record, tenant, tenant_key};
 use crate::error::TenantError;
 use crate::model::{
@@ -68,8 +67,16 @@ impl From<tenant::Model> for Tenant {
 }
 
 impl NewTenant {
-    fn validate(&self) -> Result<(), TenantError> {
+    fn validate(&self, clusters: &[String]) -> Result<(), TenantError> {
         let mut v = Violations::new();
+        if let Some(cluster) = &self.cluster
+            && !clusters.contains(cluster)
+        {
+            v.add(
+                "cluster",
+                format!("unknown cluster; configured: {}", clusters.join(", ")),
+            );
+        }
         let slug_ok = (3..=50).contains(&self.slug.len())
             && self
                 .slug
@@ -114,7 +121,7 @@ impl Tenancy {
         operator: &OperatorPrincipal,
         input: NewTenant,
     ) -> Result<(Tenant, IssuedKey), TenantError> {
-        input.validate()?;
+        input.validate(&self.plane.cluster_names())?;
         let control = self.plane.control();
         if tenant::Entity::find()
             .filter(tenant::Column::Slug.eq(&input.slug))
@@ -128,7 +135,10 @@ impl Tenancy {
         let location = TenantLocation {
             tenant_id: id,
             schema: SchemaName::for_tenant(id),
-            cluster: PRIMARY_CLUSTER.to_string(),
+            cluster: input
+                .cluster
+                .clone()
+                .unwrap_or_else(|| self.plane.default_cluster().to_string()),
         };
         let now = Utc::now();
         let row = tenant::ActiveModel {
@@ -151,7 +161,7 @@ impl Tenancy {
             let tenant_txn = self.plane.begin_provisioning(&location).await?;
             TenantMigrator::up(&tenant_txn, None).await?;
             profile::install_default(&tenant_txn, &created_by).await?;
-            if self.plane.provisioning_is_one_transaction() {
+            if self.plane.provisioning_is_one_transaction(&location) {
                 // PostgreSQL: registry rows join the schema's transaction; one commit.
                 self.plane.return_to_control(&tenant_txn).await?;
                 let issued = register(&tenant_txn, row, key_rows, &created_by).await?;

@@ -43,6 +43,10 @@ pub struct TenantCreate {
     pub slug: String,
     /// Display name, 1–200 characters.
     pub name: String,
+    /// The database cluster to place the institution's schema on (see `hub` configuration
+    /// `clusters`); omitted means the configured default cluster.
+    #[oai(skip_serializing_if_is_none)]
+    pub cluster: Option<String>,
 }
 
 impl Example for TenantCreate {
@@ -50,6 +54,7 @@ impl Example for TenantCreate {
         Self {
             slug: "northfield-university".into(),
             name: "Northfield University".into(),
+            cluster: None,
         }
     }
 }
@@ -255,6 +260,7 @@ impl TenantsApi {
                 NewTenant {
                     slug: body.0.slug,
                     name: body.0.name,
+                    cluster: body.0.cluster,
                 },
             )
             .await?;
