@@ -19,6 +19,9 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -168,13 +171,96 @@ pub(crate) async fn issue<C: ConnectionTrait>(
     })
 }
 
+/// Recently resolved credentials, so a busy key does not cost two control-plane queries per
+/// request. An entry is trusted for [`PRINCIPAL_CACHE_TTL`] only: revoking a key, suspending
+/// or offboarding a tenant evicts at once in this process and reaches other gateway replicas
+/// within that time. The secret is still checked (constant time) on every request.
+pub struct PrincipalCache {
+    entries: RwLock<HashMap<Uuid, CachedPrincipal>>,
+}
+
+/// How long another replica may keep honouring a key after it was revoked.
+pub const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(5);
+const PRINCIPAL_CACHE_CAPACITY: usize = 100_000;
+
+struct CachedPrincipal {
+    secret_hash: Vec<u8>,
+    prefix: &'static str,
+    outcome: Result<Principal, CachedRefusal>,
+    tenant_id: Option<Uuid>,
+    fetched: Instant,
+}
+
+/// Refusals worth remembering: a suspended tenant's keys would otherwise hit the database on
+/// every retry.
+#[derive(Clone, Copy)]
+enum CachedRefusal {
+    Suspended,
+}
+
+impl Default for PrincipalCache {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl PrincipalCache {
+    fn lookup(
+        &self,
+        id: Uuid,
+        prefix: &str,
+        secret: &str,
+    ) -> Option<Result<Principal, TenantError>> {
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(&id)?;
+        if entry.fetched.elapsed() >= PRINCIPAL_CACHE_TTL {
+            return None;
+        }
+        let matches: bool = entry.secret_hash.ct_eq(&hash_secret(secret)).into();
+        if !matches || prefix != entry.prefix {
+            return Some(Err(TenantError::Unauthenticated));
+        }
+        Some(match &entry.outcome {
+            Ok(principal) => Ok(principal.clone()),
+            Err(CachedRefusal::Suspended) => Err(TenantError::Suspended),
+        })
+    }
+
+    fn store(&self, id: Uuid, entry: CachedPrincipal) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= PRINCIPAL_CACHE_CAPACITY {
+                entries.retain(|_, e| e.fetched.elapsed() < PRINCIPAL_CACHE_TTL);
+            }
+            entries.insert(id, entry);
+        }
+    }
+
+    pub(crate) fn forget_key(&self, id: Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&id);
+        }
+    }
+
+    pub(crate) fn forget_tenant(&self, tenant_id: Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, e| e.tenant_id != Some(tenant_id));
+        }
+    }
+}
+
 /// Resolves a bearer token to the principal it stands for. Every failure looks the same to
 /// the caller, so probing cannot tell an unknown key from a wrong secret.
 pub(crate) async fn authenticate<C: ConnectionTrait>(
     db: &C,
+    cache: &PrincipalCache,
     token: &str,
 ) -> Result<Principal, TenantError> {
     let (prefix, id, secret) = parse_token(token).ok_or(TenantError::Unauthenticated)?;
+    if let Some(outcome) = cache.lookup(id, prefix, secret) {
+        return outcome;
+    }
     let row = api_key::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -203,8 +289,22 @@ pub(crate) async fn authenticate<C: ConnectionTrait>(
         key_id: row.id,
         key_name: row.name.clone(),
     };
+    let remember = |outcome: Result<Principal, CachedRefusal>| {
+        cache.store(
+            id,
+            CachedPrincipal {
+                secret_hash: row.secret_hash.clone(),
+                prefix: expected_prefix,
+                outcome,
+                tenant_id: row.tenant_id,
+                fetched: Instant::now(),
+            },
+        )
+    };
     let Some(tenant_id) = row.tenant_id else {
-        return Ok(Principal::Operator(OperatorPrincipal { actor }));
+        let principal = Principal::Operator(OperatorPrincipal { actor });
+        remember(Ok(principal.clone()));
+        return Ok(principal);
     };
     let tenant = tenant::Entity::find_by_id(tenant_id)
         .one(db)
@@ -212,11 +312,14 @@ pub(crate) async fn authenticate<C: ConnectionTrait>(
         .ok_or(TenantError::Unauthenticated)?;
     match TenantStatus::parse(&tenant.status) {
         TenantStatus::Active => {}
-        TenantStatus::Suspended => return Err(TenantError::Suspended),
+        TenantStatus::Suspended => {
+            remember(Err(CachedRefusal::Suspended));
+            return Err(TenantError::Suspended);
+        }
         TenantStatus::Offboarding => return Err(TenantError::Unauthenticated),
     }
     let schema = SchemaName::parse(&tenant.schema_name).ok_or(TenantError::Unauthenticated)?;
-    Ok(Principal::Tenant(TenantPrincipal {
+    let principal = Principal::Tenant(TenantPrincipal {
         location: TenantLocation {
             tenant_id,
             schema,
@@ -225,7 +328,9 @@ pub(crate) async fn authenticate<C: ConnectionTrait>(
         tenant_slug: tenant.slug,
         actor,
         scopes: parse_scopes(&row.scopes),
-    }))
+    });
+    remember(Ok(principal.clone()));
+    Ok(principal)
 }
 
 pub(crate) async fn list<C: ConnectionTrait>(

@@ -40,6 +40,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
 pub struct Tenancy {
     plane: DataPlane,
     keys: KeyStore,
+    principals: credentials::PrincipalCache,
 }
 
 impl Tenancy {
@@ -51,6 +52,7 @@ impl Tenancy {
         Ok(Self {
             plane,
             keys: KeyStore::new(kek),
+            principals: credentials::PrincipalCache::default(),
         })
     }
 
@@ -60,7 +62,7 @@ impl Tenancy {
 
     /// Resolves a bearer token to its principal; the tenant comes only from the credential.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, TenantError> {
-        credentials::authenticate(self.plane.control(), token).await
+        credentials::authenticate(self.plane.control(), &self.principals, token).await
     }
 
     /// Opens a unit of work on the principal's tenant.
@@ -126,7 +128,10 @@ impl Tenancy {
         key_id: Uuid,
     ) -> Result<ApiKeyInfo, TenantError> {
         principal.require(Scope::TenantAdmin)?;
-        credentials::revoke(self.plane.control(), principal.tenant_id(), key_id).await
+        let revoked =
+            credentials::revoke(self.plane.control(), principal.tenant_id(), key_id).await?;
+        self.principals.forget_key(key_id);
+        Ok(revoked)
     }
 
     pub async fn key_versions(

@@ -269,6 +269,7 @@ impl Tenancy {
             Ok(())
         })
         .await?;
+        self.principals.forget_tenant(id);
         tracing::info!(tenant = %id, status = status.as_str(), "tenant status changed");
         self.get_tenant(operator, id).await
     }
@@ -348,6 +349,8 @@ impl Tenancy {
         let destroyed = self.keys.destroy(&txn, id).await?;
         credentials::delete_all_of_tenant(&txn, id).await?;
         txn.commit().await?;
+        // After the commit, so no concurrent request can cache the old state again.
+        self.principals.forget_tenant(id);
         self.keys.forget(id);
         let keys_destroyed_at = Utc::now();
 
