@@ -8,8 +8,8 @@
 //! Every ciphertext is bound by its associated data ([`Aad`]) to the tenant, table, column and
 //! row it was written for: a ciphertext copied to another row, column or tenant does not open.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 /// Length of every symmetric key, in bytes.
 pub const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 /// First byte of every ciphertext: lets the layout change without guessing.
 const FORMAT_V1: u8 = 1;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
@@ -78,17 +79,54 @@ pub struct Aad<'a> {
 }
 
 impl Aad<'_> {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + 16 + self.table.len() + self.column.len() + 8);
-        out.extend_from_slice(b"dxh1");
-        out.extend_from_slice(self.tenant.as_bytes());
-        out.extend_from_slice(self.row.as_bytes());
+    /// Associated data of usual table and column names is built on the stack: this runs twice
+    /// per personal field on every read and write.
+    fn encode(&self) -> EncodedAad {
+        let len = AAD_FIXED_LEN + self.table.len() + self.column.len();
+        if len <= AAD_INLINE {
+            let mut bytes = [0u8; AAD_INLINE];
+            let mut at = 0;
+            self.write(|part| {
+                bytes[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            });
+            EncodedAad::Inline { bytes, len: at }
+        } else {
+            let mut out = Vec::with_capacity(len);
+            self.write(|part| out.extend_from_slice(part));
+            EncodedAad::Heap(out)
+        }
+    }
+
+    /// The encoding is part of the ciphertext format: changing it makes stored data unreadable.
+    fn write(&self, mut push: impl FnMut(&[u8])) {
+        push(b"dxh1");
+        push(self.tenant.as_bytes());
+        push(self.row.as_bytes());
         // Length-prefixed so ("ab","c") and ("a","bc") differ.
         for part in [self.table, self.column] {
-            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            out.extend_from_slice(part.as_bytes());
+            push(&(part.len() as u32).to_be_bytes());
+            push(part.as_bytes());
         }
-        out
+    }
+}
+
+/// Magic, tenant, row and the two length prefixes.
+const AAD_FIXED_LEN: usize = 4 + 16 + 16 + 4 + 4;
+/// Leaves 84 bytes for the table and column names before the encoding spills to the heap.
+const AAD_INLINE: usize = 128;
+
+enum EncodedAad {
+    Inline { bytes: [u8; AAD_INLINE], len: usize },
+    Heap(Vec<u8>),
+}
+
+impl EncodedAad {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline { bytes, len } => &bytes[..*len],
+            Self::Heap(bytes) => bytes,
+        }
     }
 }
 
@@ -110,42 +148,57 @@ impl DataKey {
     }
 
     /// Layout: format byte, key version (big endian), nonce, ciphertext with tag.
+    ///
+    /// The result is built in one allocation: header, then the plaintext encrypted in place,
+    /// then the tag.
     pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Vec<u8> {
+        // A fresh random 96-bit nonce per field, from the thread's CSPRNG (seeded by the OS).
         let mut nonce_bytes = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce_bytes);
         let nonce = Nonce::from(nonce_bytes);
-        let aad_bytes = aad.encode();
-        // AES-GCM encryption only fails for messages beyond 64 GiB, which no field reaches.
-        let body = self
-            .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: &aad_bytes,
-                },
-            )
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.push(FORMAT_V1);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&nonce_bytes);
-        out.extend_from_slice(&body);
-        out
+        out.extend_from_slice(plaintext);
+        let sealed = self.cipher.encrypt_inout_detached(
+            &nonce,
+            aad.encode().as_slice(),
+            (&mut out[HEADER_LEN..]).into(),
+        );
+        match sealed {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                out
+            }
+            // AES-GCM encryption only fails for messages beyond 64 GiB, which no field
+            // reaches; the buffer still holds the plaintext then, and what is returned never
+            // opens.
+            Err(_) => {
+                zeroize::Zeroize::zeroize(&mut out);
+                Vec::new()
+            }
+        }
     }
 
+    /// Opens `body` (ciphertext then tag) into one allocation of exactly the plaintext's size.
     fn open(&self, aad: &Aad<'_>, nonce: &[u8], body: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let nonce_bytes: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
-        let aad_bytes = aad.encode();
+        let Some(msg_len) = body.len().checked_sub(TAG_LEN) else {
+            return Err(CryptoError::Inauthentic);
+        };
+        let (msg, tag) = body.split_at(msg_len);
+        let tag = Tag::try_from(tag).map_err(|_| CryptoError::Malformed)?;
+        let mut plain = msg.to_vec();
         self.cipher
-            .decrypt(
+            .decrypt_inout_detached(
                 &Nonce::from(nonce_bytes),
-                Payload {
-                    msg: body,
-                    aad: &aad_bytes,
-                },
+                aad.encode().as_slice(),
+                plain.as_mut_slice().into(),
+                &tag,
             )
-            .map_err(|_| CryptoError::Inauthentic)
+            .map_err(|_| CryptoError::Inauthentic)?;
+        Ok(plain)
     }
 }
 
@@ -476,6 +529,114 @@ mod tests {
             old.open("t", "c", row, &sealed_v2),
             Err(CryptoError::UnknownKeyVersion(2))
         );
+    }
+
+    /// The associated data spelled out byte by byte, as every stored ciphertext was sealed.
+    fn aad_v1(tenant: Uuid, table: &str, column: &str, row: Uuid) -> Vec<u8> {
+        let mut aad = b"dxh1".to_vec();
+        aad.extend_from_slice(tenant.as_bytes());
+        aad.extend_from_slice(row.as_bytes());
+        for part in [table, column] {
+            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            aad.extend_from_slice(part.as_bytes());
+        }
+        aad
+    }
+
+    #[test]
+    fn ciphertext_layout_and_associated_data_stay_readable() {
+        let material = KeyMaterial::from_slice(&[7u8; KEY_LEN]).unwrap();
+        let tenant = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let row = Uuid::from_u128(42);
+        let long_table = "t".repeat(200);
+        let keys = TenantKeyRing::new(
+            tenant,
+            3,
+            vec![DataKey::new(3, &material).unwrap()],
+            BlindIndexKey::new(&KeyMaterial::generate()).unwrap(),
+        )
+        .unwrap();
+        let reference = Aes256Gcm::new_from_slice(material.expose()).unwrap();
+        // Short names use the inline encoding, long ones the heap one: both must match.
+        for (table, column) in [("contacts", "email"), (long_table.as_str(), "c")] {
+            let aad = aad_v1(tenant, table, column, row);
+            let nonce = [9u8; NONCE_LEN];
+            let body = reference
+                .encrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: b"ada@example.edu",
+                        aad: &aad,
+                    },
+                )
+                .unwrap();
+            let mut stored = vec![FORMAT_V1, 0, 0, 0, 3];
+            stored.extend_from_slice(&nonce);
+            stored.extend_from_slice(&body);
+            assert_eq!(
+                keys.open_str(table, column, row, &stored).unwrap(),
+                "ada@example.edu"
+            );
+
+            let sealed = keys.seal_str(table, column, row, "grace@example.edu");
+            assert_eq!(
+                sealed.len(),
+                HEADER_LEN + "grace@example.edu".len() + TAG_LEN
+            );
+            assert_eq!(&sealed[..5], &[FORMAT_V1, 0, 0, 0, 3]);
+            let nonce: [u8; NONCE_LEN] = sealed[5..HEADER_LEN].try_into().unwrap();
+            let plain = reference
+                .decrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: &sealed[HEADER_LEN..],
+                        aad: &aad,
+                    },
+                )
+                .unwrap();
+            assert_eq!(plain, b"grace@example.edu");
+            assert_eq!(
+                keys.open(table, "other", row, &sealed),
+                Err(CryptoError::Inauthentic)
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_or_tampered_ciphertexts_do_not_open() {
+        let row = Uuid::now_v7();
+        let keys = ring(Uuid::now_v7(), &[1], 1);
+        let sealed = keys.seal("t", "c", row, b"");
+        assert_eq!(keys.open("t", "c", row, &sealed).unwrap(), b"");
+        for len in [0, HEADER_LEN - 1] {
+            assert_eq!(
+                keys.open("t", "c", row, &sealed[..len]),
+                Err(CryptoError::Malformed)
+            );
+        }
+        for len in [HEADER_LEN, HEADER_LEN + TAG_LEN - 1] {
+            assert_eq!(
+                keys.open("t", "c", row, &sealed[..len]),
+                Err(CryptoError::Inauthentic)
+            );
+        }
+        let mut flipped = keys.seal("t", "c", row, b"hello");
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(
+            keys.open("t", "c", row, &flipped),
+            Err(CryptoError::Inauthentic)
+        );
+    }
+
+    #[test]
+    fn nonces_differ_between_seals_of_the_same_value() {
+        let row = Uuid::now_v7();
+        let keys = ring(Uuid::now_v7(), &[1], 1);
+        let a = keys.seal("t", "c", row, b"same");
+        let b = keys.seal("t", "c", row, b"same");
+        assert_ne!(a[5..HEADER_LEN], b[5..HEADER_LEN]);
+        assert_ne!(a, b);
     }
 
     #[test]
