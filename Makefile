@@ -10,7 +10,7 @@ HUB_TEST_REDIS_URL    ?= redis://127.0.0.1:6379
 HUB_TEST_SECOND_DATABASE_URL ?= postgres://postgres@127.0.0.1:5433/postgres
 export HUB_TEST_DATABASE_URL HUB_TEST_REDIS_URL HUB_TEST_SECOND_DATABASE_URL
 
-.PHONY: run test spec lint fmt migrate promise-map services test-tools
+.PHONY: run test spec lint fmt migrate promise-map services test-tools bench
 
 ## run: the gateway with the settings from the environment / hub.toml
 run:
@@ -47,3 +47,9 @@ services:
 
 test-tools:
 	bash scripts/test-tools.sh
+
+## bench: scale benchmarks (issue 3) in release on loopback; writes BENCHMARKS.md and
+## bench/out/results.json. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for
+## the 30-minute soak (see bench/run.sh for every setting).
+bench:
+	bash bench/run.sh

@@ -95,7 +95,18 @@ impl Config {
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&file))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
-            .merge(Env::prefixed("HUB_").ignore(&["CONFIG"]).split("__"));
+            // HUB_TEST_*: the test suite's own settings, exported by the Makefile to every
+            // recipe (`make run`, `make migrate`); not gateway settings.
+            .merge(
+                Env::prefixed("HUB_")
+                    .ignore(&[
+                        "CONFIG",
+                        "TEST_DATABASE_URL",
+                        "TEST_SECOND_DATABASE_URL",
+                        "TEST_REDIS_URL",
+                    ])
+                    .split("__"),
+            );
         let config: Config = figment
             .extract()
             .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;

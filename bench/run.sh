@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# `make bench`: the scale benchmarks of issue 3, in one command, on loopback only.
+#
+#   1. installs what it needs (Debian wrk via apt-get if missing; pgbench and psql must be
+#      there), starts PostgreSQL/Redis if they are down (scripts/ensure-services.sh),
+#      prepares the Django peer (bench/peer/setup.sh) if the peer exists,
+#   2. builds `hub` in release,
+#   3. creates a fresh database hub_bench (and hub_bench_pgbench for pgbench),
+#   4. starts `hub serve` (release) against it and Redis, on a free loopback port, with a
+#      generated key-encryption key, high rate limits and log level warn,
+#   5. runs bench/bench.py (provisioning, load, pgbench, peer, soak, memory, migration),
+#   6. stops the gateway, runs bench/crypto.sh (criterion) and bench/crypto-share.sh (perf:
+#      crypto's share of request CPU) if they exist,
+#   7. renders BENCHMARKS.md from bench/out/results.json (bench/report.py).
+#
+# Everything it starts is stopped on exit, on error, on Ctrl-C and when the overall time
+# guard (BENCH_TIMEOUT seconds) fires. Settings (environment):
+#   BENCH_QUICK=1              tenant counts "1 50", 3-second runs, 10-second soak
+#   BENCH_TENANT_COUNTS        default "1 1000 10000" (grown step by step in one database)
+#   BENCH_DURATION / BENCH_RUNS / BENCH_CONNECTIONS   default 15 s / 3 / "16 64"
+#   BENCH_SOAK_SECS            default 60 (1800 for the 30-minute soak)
+#   BENCH_TIMEOUT              overall guard in seconds (default: 1200 quick, 14400 + soak full)
+#   BENCH_COURSES / BENCH_SEED_CONCURRENCY           default 20 courses per tenant / 8 in flight
+#   BENCH_PEER_DISTS           tenant choices for the peer (default "uniform"; "uniform zipf")
+#   BENCH_DDL_BATCH / BENCH_DDL_PARALLEL   schemas per DDL transaction (default: N/10, <= 50) / 2
+#   BENCH_MIN_AVAILABLE_MB     memory guard: stop when MemAvailable drops below (default 1500)
+#   BENCH_KEEP_DB=1            keep hub_bench and hub_bench_pgbench afterwards
+#   BENCH_SKIP_CRYPTO=1        do not run bench/crypto.sh and bench/crypto-share.sh
+#   PGHOST/PGPORT/PGUSER       default 127.0.0.1 / 5432 / postgres (loopback only)
+#   BENCH_REDIS_URL            default redis://127.0.0.1:6379/13 (loopback only)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+OUT="$ROOT/bench/out"
+RUN="$OUT/run"
+LOGS="$OUT/logs"
+export BENCH_OUT="$OUT"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+case "${BENCH_QUICK:-0}" in 0 | "" | false | no) BENCH_QUICK=0 ;; *) BENCH_QUICK=1 ;; esac
+export BENCH_QUICK
+if [[ $BENCH_QUICK == 1 ]]; then
+  : "${BENCH_TENANT_COUNTS:=1 50}" "${BENCH_DURATION:=3}" "${BENCH_SOAK_SECS:=10}"
+  : "${BENCH_TIMEOUT:=1200}"
+else
+  : "${BENCH_TENANT_COUNTS:=1 1000 10000}" "${BENCH_DURATION:=15}" "${BENCH_SOAK_SECS:=60}"
+  : "${BENCH_TIMEOUT:=$((14400 + BENCH_SOAK_SECS))}"
+fi
+: "${BENCH_RUNS:=3}" "${BENCH_CONNECTIONS:=16 64}"
+export BENCH_TENANT_COUNTS BENCH_DURATION BENCH_SOAK_SECS BENCH_RUNS BENCH_CONNECTIONS
+
+export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
+BENCH_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/13}"
+export BENCH_DB=hub_bench BENCH_PGBENCH_DB=hub_bench_pgbench
+
+# --- guards -----------------------------------------------------------------------------------
+
+[[ "$BENCH_TIMEOUT" =~ ^[0-9]+$ ]] || die "BENCH_TIMEOUT must be a number of seconds"
+[[ "$BENCH_SOAK_SECS" =~ ^[0-9]+$ && "$BENCH_DURATION" =~ ^[0-9]+$ ]] ||
+  die "BENCH_SOAK_SECS and BENCH_DURATION must be whole seconds"
+case "$PGHOST" in 127.0.0.1 | localhost | ::1) ;; *) die "PGHOST must be loopback, got $PGHOST" ;; esac
+case "$BENCH_REDIS_URL" in redis://127.0.0.1:* | redis://localhost:* | redis://\[::1\]:*) ;;
+  *) die "BENCH_REDIS_URL must be a loopback redis:// URL, got $BENCH_REDIS_URL" ;;
+esac
+
+# --- cleanup ----------------------------------------------------------------------------------
+
+HUB_PID="" DRIVER_PID="" CHILD_PID="" WATCHDOG_PID="" CLEANED=0 STARTED=$SECONDS
+
+stop_pid() { # pid, name, grace seconds: TERM, wait (bounded), then KILL
+  local pid="$1" name="$2" grace="${3:-20}" i
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  log "$name did not stop within ${grace}s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_group() { # process-group id recorded by bench.py for children it started in a new session
+  local pgid="$1" i
+  [[ "$pgid" =~ ^[0-9]+$ ]] || return 0
+  kill -0 -- "-$pgid" 2>/dev/null || return 0
+  kill -TERM -- "-$pgid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    kill -0 -- "-$pgid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
+cleanup() {
+  local status=$?
+  ((CLEANED)) && return
+  CLEANED=1
+  trap - INT TERM
+  set +e
+  [[ -n "$CHILD_PID" ]] && stop_pid "$CHILD_PID" "build/setup step" 10
+  [[ -n "$DRIVER_PID" ]] && stop_pid "$DRIVER_PID" "bench.py" 60
+  if [[ -d "$RUN/pids" ]]; then
+    for f in "$RUN"/pids/*.pgid; do
+      [[ -e "$f" ]] && stop_group "$(cat "$f")" && rm -f "$f"
+    done
+  fi
+  [[ -n "$HUB_PID" ]] && stop_pid "$HUB_PID" "hub serve" 25
+  [[ -n "$WATCHDOG_PID" ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
+  if ((status != 0)); then
+    if [[ -f "$OUT/results.json" ]]; then
+      python3 bench/report.py --results "$OUT/results.json" --out "$OUT/BENCHMARKS.partial.md" \
+        >/dev/null 2>&1 && log "partial figures: bench/out/BENCHMARKS.partial.md (BENCHMARKS.md left as it was)"
+    fi
+    log "bench FAILED (exit $status) after $((SECONDS - STARTED))s; logs in bench/out/logs/"
+  fi
+  if [[ "${BENCH_KEEP_DB:-0}" != 1 && -n "${DB_CREATED:-}" ]]; then
+    psql -XAtq -d postgres -c "drop database if exists $BENCH_DB with (force)" >/dev/null 2>&1
+    psql -XAtq -d postgres -c "drop database if exists $BENCH_PGBENCH_DB with (force)" >/dev/null 2>&1
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'if [[ -s "$RUN/memory-guard" ]]; then log "$(cat "$RUN/memory-guard")"; else log "stopped by SIGTERM (overall time guard of ${BENCH_TIMEOUT}s, or a signal)"; fi; exit 143' TERM
+
+# Runs a long step in the background and waits, so a signal is handled at once.
+step() {
+  "$@" &
+  CHILD_PID=$!
+  wait "$CHILD_PID"
+  CHILD_PID=""
+}
+
+rm -rf "$RUN"
+mkdir -p "$OUT" "$RUN/pids" "$LOGS" "$OUT/raw"
+rm -f "$OUT"/raw/* "$OUT/targets.tsv" "$OUT/results.json" "$OUT/crypto.json" "$OUT/crypto-share.json" \
+  "$OUT/BENCHMARKS.partial.md"
+
+# Overall time guard: one process that sends SIGTERM to this script when time is up.
+python3 -c 'import os, signal, sys, time
+time.sleep(int(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$BENCH_TIMEOUT" $$ &
+WATCHDOG_PID=$!
+
+log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full)): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s"
+
+# --- tools ------------------------------------------------------------------------------------
+
+SETUP_COMMANDS=""
+note_cmd() { SETUP_COMMANDS+="$*"$'\n'; }
+
+for tool in psql pgbench python3 cargo; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool not found (Debian: postgresql-client for psql/pgbench; rustup for cargo)"
+done
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk (Debian package)"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  step bash -c "$SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk" >"$LOGS/apt-wrk.log" 2>&1 ||
+    die "could not install wrk; see bench/out/logs/apt-wrk.log (or: apt-get install wrk)"
+fi
+note_cmd "apt-get update -qq && apt-get install -y -qq wrk   # only when wrk is missing"
+
+step bash scripts/ensure-services.sh || die "PostgreSQL/Redis not available (scripts/ensure-services.sh)"
+REDIS_HOSTPORT="${BENCH_REDIS_URL#redis://}"
+REDIS_HOSTPORT="${REDIS_HOSTPORT%%/*}"
+[[ "$(redis-cli -h "${REDIS_HOSTPORT%:*}" -p "${REDIS_HOSTPORT##*:}" ping 2>/dev/null)" == PONG ]] ||
+  die "Redis does not answer at $BENCH_REDIS_URL"
+
+# --- the Django peer (built by bench/peer/; optional) -----------------------------------------
+
+if [[ -f bench/peer/setup.sh && -f bench/peer/serve.sh ]]; then
+  log "preparing the Django peer (bench/peer/setup.sh)"
+  note_cmd "bash bench/peer/setup.sh"
+  if step bash bench/peer/setup.sh >"$LOGS/peer-setup.log" 2>&1; then
+    export BENCH_PEER_STATUS="ready"
+  else
+    export BENCH_PEER_STATUS="failed: bench/peer/setup.sh exited non-zero (see bench/out/logs/peer-setup.log)"
+    log "peer setup failed; the peer is reported as not run (bench/out/logs/peer-setup.log)"
+  fi
+else
+  export BENCH_PEER_STATUS="not run: bench/peer/setup.sh and bench/peer/serve.sh are not present"
+fi
+
+# --- build ------------------------------------------------------------------------------------
+
+log "building hub (release); the first build takes several minutes"
+note_cmd "cargo build --release -p hub-gateway --bin hub"
+step cargo build --release -p hub-gateway --bin hub >"$LOGS/build.log" 2>&1 ||
+  { tail -n 30 "$LOGS/build.log" >&2; die "release build failed (bench/out/logs/build.log)"; }
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+HUB_BIN="$TARGET_DIR/release/hub"
+[[ -x "$HUB_BIN" ]] || die "no binary at $HUB_BIN after the build"
+export BENCH_HUB_BIN="$HUB_BIN"
+
+# --- databases --------------------------------------------------------------------------------
+
+psql_admin() { psql -XAtq -v ON_ERROR_STOP=1 -d postgres "$@"; }
+log "creating fresh databases $BENCH_DB and $BENCH_PGBENCH_DB on $PGHOST:$PGPORT"
+for db in "$BENCH_DB" "$BENCH_PGBENCH_DB"; do
+  psql_admin -c "drop database if exists $db with (force)" >/dev/null
+  psql_admin -c "create database $db" >/dev/null
+  note_cmd "psql -d postgres -c 'drop database if exists $db with (force)' -c 'create database $db'"
+done
+DB_CREATED=1
+max_conn="$(psql_admin -c 'show max_connections')"
+for c in $BENCH_CONNECTIONS; do ((c > ${peak:-0})) && peak=$c; done
+if ((max_conn < 32 + ${peak:-64} + 2)); then
+  log "WARNING: max_connections is $max_conn; the gateway's pool (32) plus pgbench at ${peak:-64} clients need $((32 + ${peak:-64} + 2)); pgbench may fail with 'too many clients'"
+fi
+
+# --- the gateway ------------------------------------------------------------------------------
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB"
+export REDIS_URL="$BENCH_REDIS_URL"
+HUB_KEK="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+export HUB_KEK
+export HUB_LISTEN="127.0.0.1:$PORT"
+export HUB_LOG_LEVEL="${HUB_LOG_LEVEL:-warn}"
+export HUB_RATE_LIMIT_PER_KEY="${HUB_RATE_LIMIT_PER_KEY:-1000000000}"
+export HUB_RATE_LIMIT_PER_IP="${HUB_RATE_LIMIT_PER_IP:-1000000000}"
+export HUB_DATA_DIR="$RUN/data"
+export HUB_CONFIG="$RUN/no-hub.toml" # never pick up a developer's ./hub.toml
+# The Makefile exports HUB_TEST_* for `make test`; the gateway would read them as (unknown)
+# HUB_ settings and refuse to start.
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^HUB_TEST_' || true)
+note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP target/release/hub serve"
+
+log "starting hub serve on 127.0.0.1:$PORT"
+"$HUB_BIN" serve >"$LOGS/hub.log" 2>&1 &
+HUB_PID=$!
+for ((i = 0; i < 300; i++)); do
+  kill -0 "$HUB_PID" 2>/dev/null || { tail -n 30 "$LOGS/hub.log" >&2; die "hub serve exited at start (bench/out/logs/hub.log)"; }
+  if python3 - "$PORT" <<'EOF' 2>/dev/null; then break; fi
+import sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=2) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
+  sleep 0.2
+done
+((i < 300)) || die "hub serve did not become ready in 60s (bench/out/logs/hub.log)"
+
+note_cmd "target/release/hub operator-key create --name bench"
+BENCH_OPERATOR_TOKEN="$("$HUB_BIN" operator-key create --name bench 2>>"$LOGS/hub.log")" ||
+  die "hub operator-key create failed (bench/out/logs/hub.log)"
+export BENCH_OPERATOR_TOKEN
+export BENCH_HUB_URL="http://127.0.0.1:$PORT" BENCH_HUB_PID="$HUB_PID" BENCH_GUARD_PID=$$
+export BENCH_SETUP_COMMANDS="$SETUP_COMMANDS"
+
+# --- measure ----------------------------------------------------------------------------------
+
+log "running the benchmarks (bench/bench.py); raw outputs in bench/out/raw/"
+python3 bench/bench.py &
+DRIVER_PID=$!
+DRIVER_STATUS=0
+wait "$DRIVER_PID" || DRIVER_STATUS=$?
+DRIVER_PID=""
+
+stop_pid "$HUB_PID" "hub serve" 25
+HUB_PID=""
+((DRIVER_STATUS == 0)) || die "bench.py failed (exit $DRIVER_STATUS); see its messages above"
+
+# --- crypto (crates/kernel/benches via bench/crypto.sh, perf via bench/crypto-share.sh) -------
+# Both are optional and run after the gateway has stopped, so they measure an idle machine.
+# Each prints one JSON object on stdout; a failure is reported as such, not hidden.
+
+run_json() { # script, output file, label
+  local script="$1" out="$2" label="$3"
+  [[ -f "$script" && "${BENCH_SKIP_CRYPTO:-0}" != 1 ]] || return 0
+  log "running $script ($label)"
+  if step bash "$script" >"$out" 2>"$LOGS/$(basename "$script" .sh).log" &&
+    python3 -c 'import json, sys; assert isinstance(json.load(open(sys.argv[1])), dict)' "$out" 2>/dev/null; then
+    :
+  else
+    log "$script failed or printed no JSON object (bench/out/logs/$(basename "$script" .sh).log); reported as failed"
+    printf '{"status": "failed: %s exited non-zero or printed no JSON object (see bench/out/logs/%s.log)"}\n' \
+      "$script" "$(basename "$script" .sh)" >"$out"
+  fi
+}
+run_json bench/crypto.sh "$OUT/crypto.json" "criterion"
+run_json bench/crypto-share.sh "$OUT/crypto-share.json" "crypto share of request CPU, perf"
+
+# --- report -----------------------------------------------------------------------------------
+
+python3 bench/report.py --results "$OUT/results.json" --crypto "$OUT/crypto.json" \
+  --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$ROOT/BENCHMARKS.md"
+log "done in $((SECONDS - STARTED))s: BENCHMARKS.md and bench/out/results.json"
