@@ -11,6 +11,7 @@ use crate::model::{
 };
 use crate::profile;
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::Violations;
 use hub_migrations::{MigratorTrait, TenantMigrator};
@@ -93,6 +94,9 @@ impl NewTenant {
         v.finish().map_err(TenantError::Invalid)
     }
 }
+
+/// Tenants migrated at once by `hub migrate`.
+const MIGRATION_CONCURRENCY: usize = 4;
 
 /// One tenant's outcome in `hub migrate`.
 #[derive(Debug, Clone)]
@@ -437,21 +441,35 @@ impl Tenancy {
             .await?;
         let latest = TenantMigrator::latest_version();
         let total = rows.len();
+        // Tenants are independent units (one transaction each), so a few run at once: the
+        // DDL of one waits on PostgreSQL while another's is sent. Outcomes are reported as
+        // they finish and returned in registry order.
+        let mut finished = futures::stream::iter(rows.into_iter().enumerate())
+            .map(|(index, row)| {
+                let latest = latest.as_str();
+                async move {
+                    let result = self
+                        .migrate_one(&row, latest)
+                        .await
+                        .map_err(|e| e.to_string());
+                    (
+                        index,
+                        TenantMigrationOutcome {
+                            tenant_id: row.id,
+                            slug: row.slug,
+                            result,
+                        },
+                    )
+                }
+            })
+            .buffer_unordered(MIGRATION_CONCURRENCY);
         let mut outcomes = Vec::with_capacity(total);
-        for (i, row) in rows.into_iter().enumerate() {
-            let result = self
-                .migrate_one(&row, &latest)
-                .await
-                .map_err(|e| e.to_string());
-            let outcome = TenantMigrationOutcome {
-                tenant_id: row.id,
-                slug: row.slug,
-                result,
-            };
-            progress(i + 1, total, &outcome);
-            outcomes.push(outcome);
+        while let Some((index, outcome)) = finished.next().await {
+            progress(outcomes.len() + 1, total, &outcome);
+            outcomes.push((index, outcome));
         }
-        Ok(outcomes)
+        outcomes.sort_by_key(|(index, _)| *index);
+        Ok(outcomes.into_iter().map(|(_, outcome)| outcome).collect())
     }
 
     async fn migrate_one(&self, row: &tenant::Model, latest: &str) -> Result<String, TenantError> {
