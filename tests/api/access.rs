@@ -146,12 +146,7 @@ async fn scoped_keys_are_shown_once_limited_tracked_and_revocable(backend: Backe
         )
         .await;
     bad.assert_problem(422, "validation_failed");
-    let fields: Vec<&str> = bad.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = bad.error_fields();
     assert_eq!(fields, ["name", "scopes[1]", "scopes[2]"]);
     app.post("/v1/api-keys", admin, json!({"name": "none", "scopes": []}))
         .await

@@ -211,12 +211,7 @@ async fn bad_course_input_changes_nothing(backend: Backend) {
         )
         .await;
     invalid.assert_problem(422, "validation_failed");
-    let fields: Vec<&str> = invalid.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = invalid.error_fields();
     assert_eq!(fields, ["code", "title", "tags[0]", "minimum_age"]);
 
     let unknown_field = app

@@ -358,15 +358,6 @@ async fn invalid_contacts_are_refused_field_by_field(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let token = north.admin_token.as_str();
-    let fields_of = |reply: &crate::support::Reply| -> Vec<String> {
-        reply.body["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["field"].as_str().unwrap().to_string())
-            .collect()
-    };
-
     let all_bad = app
         .post(
             "/v1/contacts",
@@ -375,7 +366,7 @@ async fn invalid_contacts_are_refused_field_by_field(backend: Backend) {
         )
         .await;
     all_bad.assert_problem(422, "validation_failed");
-    assert_eq!(fields_of(&all_bad), ["name", "email", "phone"]);
+    assert_eq!(all_bad.error_fields(), ["name", "email", "phone"]);
 
     for email in [
         "a@b",
@@ -392,7 +383,7 @@ async fn invalid_contacts_are_refused_field_by_field(backend: Backend) {
             )
             .await;
         reply.assert_problem(422, "validation_failed");
-        assert_eq!(fields_of(&reply), ["email"], "{email}");
+        assert_eq!(reply.error_fields(), ["email"], "{email}");
     }
     for phone in [
         "441632960961",
@@ -409,7 +400,7 @@ async fn invalid_contacts_are_refused_field_by_field(backend: Backend) {
             )
             .await;
         reply.assert_problem(422, "validation_failed");
-        assert_eq!(fields_of(&reply), ["phone"], "{phone}");
+        assert_eq!(reply.error_fields(), ["phone"], "{phone}");
     }
     app.post(
         "/v1/contacts",
@@ -444,7 +435,7 @@ async fn invalid_contacts_are_refused_field_by_field(backend: Backend) {
         )
         .await;
     bad_update.assert_problem(422, "validation_failed");
-    assert_eq!(fields_of(&bad_update), ["email", "phone"]);
+    assert_eq!(bad_update.error_fields(), ["email", "phone"]);
     let unchanged = app.get(&path, token).await;
     assert_eq!(unchanged.body["email"], "billing@north.example");
     assert_eq!(unchanged.body["revision"], 1);

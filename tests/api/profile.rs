@@ -162,12 +162,7 @@ async fn promise_d3_profile_is_editable_validated_and_versioned(backend: Backend
         )
         .await;
     refused.assert_problem(422, "validation_failed");
-    let mut fields: Vec<&str> = refused.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let mut fields = refused.error_fields();
     fields.sort_unstable();
     assert_eq!(
         fields,

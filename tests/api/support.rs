@@ -44,6 +44,19 @@ impl Reply {
             .map(str::to_string)
     }
 
+    /// The `field` of every per-field error in a problem answer, in order.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Asserts an RFC 9457 answer with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {

@@ -280,15 +280,6 @@ async fn failed_provisioning_leaves_nothing_behind(backend: Backend) {
 
 async fn invalid_tenant_input_is_refused_field_by_field_and_creates_nothing(backend: Backend) {
     let app = spawn(backend).await;
-    let fields_of = |reply: &crate::support::Reply| -> Vec<String> {
-        reply.body["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["field"].as_str().unwrap().to_string())
-            .collect()
-    };
-
     let both_bad = app
         .post(
             "/v1/tenants",
@@ -297,7 +288,7 @@ async fn invalid_tenant_input_is_refused_field_by_field_and_creates_nothing(back
         )
         .await;
     both_bad.assert_problem(422, "validation_failed");
-    assert_eq!(fields_of(&both_bad), ["slug", "name"]);
+    assert_eq!(both_bad.error_fields(), ["slug", "name"]);
 
     for slug in ["ab", "-edge", "edge-", "under_score", &"x".repeat(51)] {
         let reply = app
@@ -308,7 +299,7 @@ async fn invalid_tenant_input_is_refused_field_by_field_and_creates_nothing(back
             )
             .await;
         reply.assert_problem(422, "validation_failed");
-        assert_eq!(fields_of(&reply), ["slug"], "slug {slug:?}");
+        assert_eq!(reply.error_fields(), ["slug"], "slug {slug:?}");
     }
     for name in ["", "bell\u{7}", &"n".repeat(201)] {
         let reply = app
@@ -319,7 +310,7 @@ async fn invalid_tenant_input_is_refused_field_by_field_and_creates_nothing(back
             )
             .await;
         reply.assert_problem(422, "validation_failed");
-        assert_eq!(fields_of(&reply), ["name"], "name {name:?}");
+        assert_eq!(reply.error_fields(), ["name"], "name {name:?}");
     }
     app.post(
         "/v1/tenants",
