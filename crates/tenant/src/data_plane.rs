@@ -129,13 +129,6 @@ impl DataPlane {
         }
     }
 
-    pub fn backend(&self) -> DbBackend {
-        match &self.backend {
-            Backend::Postgres { .. } => DbBackend::Postgres,
-            Backend::Sqlite { .. } => DbBackend::Sqlite,
-        }
-    }
-
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
             Backend::Postgres { .. } => "postgres",

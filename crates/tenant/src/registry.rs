@@ -361,8 +361,9 @@ impl Tenancy {
         self.plane.drop_tenant_storage(&location).await?;
         let schema_dropped_at = Utc::now();
 
+        let record_id = Uuid::now_v7();
         let record = deletion_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(record_id),
             tenant_id: Set(id),
             tenant_slug: Set(row.slug.clone()),
             schema_name: Set(location.schema.as_str().to_string()),
@@ -373,9 +374,6 @@ impl Tenancy {
             schema_dropped_at: Set(schema_dropped_at),
         };
         let txn = control.begin().await?;
-        let record_id = Uuid::now_v7();
-        let mut record = record;
-        record.id = Set(record_id);
         deletion_record::Entity::insert(record)
             .exec_without_returning(&txn)
             .await?;
