@@ -16,7 +16,8 @@ export HUB_TEST_DATABASE_URL HUB_TEST_REDIS_URL HUB_TEST_SECOND_DATABASE_URL
 run:
 	$(HUB) serve
 
-## test: start PostgreSQL and Redis, install the Python test tools, run every test
+## test: start PostgreSQL and Redis, install the Python test tools and the loopback OIDC
+## provider (npm ci from its lock file), run every test
 test: services test-tools
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(CARGO) test --workspace
 
@@ -47,6 +48,7 @@ services:
 
 test-tools:
 	bash scripts/test-tools.sh
+	bash scripts/ensure-idp.sh
 
 ## bench: scale benchmarks (issue 3) in release on loopback; writes BENCHMARKS.md and
 ## bench/out/results.json. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for

@@ -19,7 +19,8 @@ async fn promise_c8_every_declared_personal_field_is_stored_sealed() {
     let db = Database::connect(app.database_url.clone().unwrap())
         .await
         .unwrap();
-    let fields: Vec<FieldClassification> = hub_tenant::personal_fields();
+    let mut fields: Vec<FieldClassification> = hub_tenant::personal_fields();
+    fields.extend(hub_identity::personal_fields());
     assert!(!fields.is_empty());
     for field in fields {
         let columns = db

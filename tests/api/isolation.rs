@@ -4,7 +4,7 @@
 //! spec, without a new test.
 //!
 //! Which operations take part, by rule (nothing is left out silently):
-//! - every operation whose `security` names `TenantApiKey`: these act inside the caller's
+//! - every operation whose `security` names `TenantCredential`: these act inside the caller's
 //!   institution, so a foreign id must look exactly like a missing one (404);
 //! - operations secured by `OperatorKey` are skipped: the platform operator manages the
 //!   registry of institutions across tenants by design and cannot reach institution data
@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 const JSON: &str = "application/json; charset=utf-8";
-const TENANT_SCHEME: &str = "TenantApiKey";
+const TENANT_SCHEME: &str = "TenantCredential";
 const OPERATOR_SCHEME: &str = "OperatorKey";
 
 both_backends!(promise_d1_cross_tenant_access_is_not_found);
@@ -278,7 +278,11 @@ async fn promise_d1_cross_tenant_access_is_not_found(backend: Backend) {
     let mut unclassified = Vec::new();
     for op in &all {
         let schemes = op.schemes();
-        if schemes.iter().any(|s| s == TENANT_SCHEME) {
+        if op.path.starts_with("/v1/me/") {
+            // A signed-in person's own record and sessions: no id of another tenant can be
+            // named there except a session id, which sso.rs tries across people and tenants.
+            println!("skipped by rule (own records): {}", op.name());
+        } else if schemes.iter().any(|s| s == TENANT_SCHEME) {
             tenant_ops.push(op.clone());
         } else if schemes.is_empty() || schemes.iter().all(|s| s == OPERATOR_SCHEME) {
             println!("skipped by rule ({schemes:?}): {}", op.name());

@@ -4,6 +4,7 @@
 // Helpers outside #[test] functions are still test code: unwrapping there is fine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod idp;
 mod support;
 
 mod access;
@@ -19,5 +20,6 @@ mod profile;
 mod schemathesis;
 mod sdk;
 mod spec;
+mod sso;
 mod tenants;
 mod tls;

@@ -192,19 +192,22 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    hub_identity::oidc::install_tls_provider();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Postgres => Some(create_database().await),
         Backend::Sqlite => None,
     };
-    let mut config = test_config(backend, data_dir.path(), database_url.clone());
-    adjust(&mut config);
-    config.validate().expect("test configuration is valid");
-    let state = app::build_state(config).await.expect("app starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let mut config = test_config(backend, data_dir.path(), database_url.clone());
+    // SSO callbacks are built from the public URL: the port is known only now.
+    config.public_url = Some(format!("http://{addr}"));
+    adjust(&mut config);
+    config.validate().expect("test configuration is valid");
+    let state = app::build_state(config).await.expect("app starts");
     let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
     let endpoint = app::build_app(state.clone());
     tokio::spawn(async move {

@@ -186,6 +186,8 @@ async fn promise_d1_d2_provisioning_creates_schema_keys_profile_and_admin_key(ba
             "contacts:write",
             "courses:read",
             "courses:write",
+            "people:read",
+            "people:write",
             "tenant:admin"
         ]
     );

@@ -5,7 +5,10 @@ use crate::api::api_keys::ApiKeysApi;
 use crate::api::contacts::ContactsApi;
 use crate::api::courses::CoursesApi;
 use crate::api::keys::KeysApi;
+use crate::api::me::MeApi;
+use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
+use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
 use crate::config::Config;
@@ -13,6 +16,7 @@ use crate::limiter::RateLimiter;
 use crate::middleware::{BodyLimit, IpRateLimit, RequestTracing, SecurityHeaders};
 use crate::problem::ProblemResponses;
 use crate::state::AppState;
+use hub_identity::{Identity, IdentitySettings};
 use hub_kernel::crypto::{KeyEncryptionKey, KeyMaterial, LocalKek};
 use hub_tenant::{StorageConfig, Tenancy};
 use poem::{Endpoint, EndpointExt, Route};
@@ -27,6 +31,9 @@ pub type Api = (
     ApiKeysApi,
     KeysApi,
     PrivacyProfileApi,
+    PeopleApi,
+    SsoApi,
+    MeApi,
     SystemApi,
 );
 
@@ -38,6 +45,8 @@ pub enum StartError {
     Storage(#[from] hub_tenant::TenantError),
     #[error("cannot set up Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("cannot set up sign-in: {0}")]
+    Identity(#[from] hub_identity::IdentityError),
 }
 
 /// The key-encryption key: configured, or for the embedded default a development key kept
@@ -118,9 +127,19 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         }
         None => None,
     };
+    let identity = Identity::new(
+        tenancy.clone(),
+        redis.clone(),
+        IdentitySettings {
+            callback_url: format!("{}/v1/sso/oidc/callback", config.public_url()),
+            session_lifetime: Duration::from_secs(config.session_lifetime_secs),
+            clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
+        },
+    )?;
     Ok(Arc::new(AppState {
         config,
         tenancy,
+        identity,
         limiter: RateLimiter::new(redis),
     }))
 }
@@ -133,6 +152,9 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         ApiKeysApi,
         KeysApi,
         PrivacyProfileApi,
+        PeopleApi,
+        SsoApi,
+        MeApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

@@ -1,5 +1,5 @@
-//! The security schemes. The tenant comes only from the credential: an API key is bound to
-//! one institution, and no header or parameter can point a request at another one.
+//! The security schemes. The tenant comes only from the credential: an API key or a session
+//! is bound to one institution, and no header or parameter can point a request at another one.
 
 use crate::limiter::Decision;
 use crate::problem::ApiError;
@@ -11,15 +11,16 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use std::sync::Arc;
 
-/// An institution's API key (`dxh_…`), sent as `Authorization: Bearer <key>`. Its scopes
-/// decide which operations it may call.
+/// An institution's API key (`dxh_…`) or a signed-in person's session token (`dxs_…`), sent
+/// as `Authorization: Bearer <token>`. A key's scopes, or the scopes of the person's roles,
+/// decide which operations it may call; each operation names the scope it needs.
 #[derive(SecurityScheme)]
 #[oai(
     ty = "bearer",
-    bearer_format = "dxh_<key id>_<secret>",
-    checker = "check_tenant_key"
+    bearer_format = "dxh_<key id>_<secret> (API key) or dxs_<session id>_<secret> (session)",
+    checker = "check_tenant_credential"
 )]
-pub struct TenantApiKey(pub TenantPrincipal);
+pub struct TenantCredential(pub TenantPrincipal);
 
 /// A platform operator's key (`dxo_…`), created with `hub operator-key create`. Manages
 /// institutions; cannot read any institution's data.
@@ -42,11 +43,27 @@ fn state_of(req: &Request) -> poem::Result<&Arc<AppState>> {
     })
 }
 
-async fn check_tenant_key(req: &Request, bearer: Bearer) -> poem::Result<TenantPrincipal> {
+async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<TenantPrincipal> {
     let state = state_of(req)?;
+    if bearer.token.starts_with("dxs_") {
+        let principal = state
+            .identity
+            .authenticate_session(&bearer.token)
+            .await
+            .map_err(ApiError::from)?;
+        let bucket = principal.actor.rate_bucket();
+        if let Decision::Deny { retry_after_secs } = state
+            .limiter
+            .check(&bucket, state.config.rate_limit_per_key)
+            .await
+        {
+            return Err(ApiError::rate_limited(retry_after_secs).into());
+        }
+        return Ok(principal);
+    }
     match state.tenancy.authenticate(&bearer.token).await.map_err(ApiError::from)? {
         Principal::Tenant(principal) => {
-            let bucket = format!("key:{}", principal.actor.key_id);
+            let bucket = principal.actor.rate_bucket();
             if let Decision::Deny { retry_after_secs } = state.limiter.check(&bucket, state.config.rate_limit_per_key).await {
                 return Err(ApiError::rate_limited(retry_after_secs).into());
             }
@@ -70,7 +87,7 @@ async fn check_operator_key(req: &Request, bearer: Bearer) -> poem::Result<Opera
         .map_err(ApiError::from)?
     {
         Principal::Operator(operator) => {
-            let bucket = format!("key:{}", operator.actor.key_id);
+            let bucket = operator.actor.rate_bucket();
             if let Decision::Deny { retry_after_secs } = state
                 .limiter
                 .check(&bucket, state.config.rate_limit_per_key)

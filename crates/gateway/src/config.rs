@@ -47,6 +47,13 @@ pub struct Config {
     /// TLS certificate chain (PEM); with `tls_key_file`, serves HTTPS and sends HSTS.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+    /// The URL clients and identity providers reach this service at (SSO callbacks are built
+    /// from it). Defaults to `http(s)://<listen>`.
+    pub public_url: Option<String>,
+    /// Absolute lifetime of a signed-in person's session, in seconds.
+    pub session_lifetime_secs: u64,
+    /// Tolerated clock difference with identity providers for token times, in seconds.
+    pub sso_clock_skew_secs: u64,
 }
 
 impl Default for Config {
@@ -69,6 +76,9 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             tls_cert_file: None,
             tls_key_file: None,
+            public_url: None,
+            session_lifetime_secs: 8 * 3600,
+            sso_clock_skew_secs: 60,
         }
     }
 }
@@ -90,6 +100,17 @@ impl std::fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl Config {
+    /// Where this service is reached from outside, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls_enabled() { "https" } else { "http" };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+
     pub fn load() -> Result<Self, ConfigErrors> {
         let file = std::env::var("HUB_CONFIG").unwrap_or_else(|_| "hub.toml".into());
         let figment = Figment::from(Serialized::defaults(Config::default()))
@@ -146,6 +167,19 @@ impl Config {
                 "default_cluster: `{}` is not `primary` or a configured cluster",
                 self.default_cluster
             ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            errors.push("public_url: must be an http:// or https:// URL".into());
+        }
+        if !(300..=30 * 24 * 3600).contains(&self.session_lifetime_secs) {
+            errors.push(
+                "session_lifetime_secs: must be between 300 (5 min) and 2592000 (30 days)".into(),
+            );
+        }
+        if self.sso_clock_skew_secs > 300 {
+            errors.push("sso_clock_skew_secs: must be at most 300".into());
         }
         if !(1..=1000).contains(&self.database_max_connections) {
             errors.push("database_max_connections: must be between 1 and 1000".into());

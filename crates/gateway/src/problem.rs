@@ -258,6 +258,12 @@ impl From<hub_tenant::TenantError> for ApiError {
     }
 }
 
+impl From<hub_identity::IdentityError> for ApiError {
+    fn from(e: hub_identity::IdentityError) -> Self {
+        from_domain(&e)
+    }
+}
+
 impl From<hub_course::CourseError> for ApiError {
     fn from(e: hub_course::CourseError) -> Self {
         from_domain(&e)

@@ -2,11 +2,13 @@
 
 use crate::config::Config;
 use crate::limiter::RateLimiter;
+use hub_identity::Identity;
 use hub_tenant::Tenancy;
 use std::sync::Arc;
 
 pub struct AppState {
     pub config: Config,
     pub tenancy: Arc<Tenancy>,
+    pub identity: Identity,
     pub limiter: RateLimiter,
 }

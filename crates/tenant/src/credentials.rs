@@ -285,7 +285,7 @@ pub(crate) async fn authenticate<C: ConnectionTrait>(
             .exec(db)
             .await?;
     }
-    let actor = Actor {
+    let actor = Actor::ApiKey {
         key_id: row.id,
         key_name: row.name.clone(),
     };

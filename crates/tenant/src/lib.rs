@@ -5,6 +5,7 @@
 pub mod contacts;
 pub mod credentials;
 pub mod data_plane;
+pub mod directory;
 mod entities;
 mod error;
 pub mod idempotency;
@@ -17,6 +18,7 @@ mod scope;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
 pub use data_plane::{DataPlane, StorageConfig};
+pub use directory::ActiveTenant;
 pub use error::TenantError;
 pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
@@ -41,6 +43,7 @@ pub struct Tenancy {
     plane: DataPlane,
     keys: KeyStore,
     principals: credentials::PrincipalCache,
+    directory: directory::DirectoryCache,
 }
 
 impl Tenancy {
@@ -53,6 +56,7 @@ impl Tenancy {
             plane,
             keys: KeyStore::new(kek),
             principals: credentials::PrincipalCache::default(),
+            directory: directory::DirectoryCache::default(),
         })
     }
 
@@ -65,12 +69,16 @@ impl Tenancy {
         credentials::authenticate(self.plane.control(), &self.principals, token).await
     }
 
+    pub(crate) async fn key_ring(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<Arc<hub_kernel::crypto::TenantKeyRing>, TenantError> {
+        self.keys.ring(self.plane.control(), tenant_id).await
+    }
+
     /// Opens a unit of work on the principal's tenant.
     pub async fn scope(&self, principal: &TenantPrincipal) -> Result<TenantScope, TenantError> {
-        let keys = self
-            .keys
-            .ring(self.plane.control(), principal.tenant_id())
-            .await?;
+        let keys = self.key_ring(principal.tenant_id()).await?;
         let txn = self.plane.begin_tenant(&principal.location).await?;
         Ok(TenantScope::for_principal(principal, txn, keys))
     }

@@ -52,23 +52,30 @@ pub struct NewTenant {
     pub cluster: Option<String>,
 }
 
-/// What an API key may do inside its tenant.
+/// A permission inside a tenant. API keys carry scopes directly; people get them from their
+/// roles. Every operation names the one scope it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     CoursesRead,
     CoursesWrite,
     ContactsRead,
     ContactsWrite,
-    /// API keys, keys rotation, retention and reporting profile.
+    /// Other people's records (names, emails, roles); every read is audited.
+    PeopleRead,
+    /// Create people, change their roles, deactivate them.
+    PeopleWrite,
+    /// API keys, keys rotation, retention and reporting profile, SSO connections.
     TenantAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 7] = [
         Scope::CoursesRead,
         Scope::CoursesWrite,
         Scope::ContactsRead,
         Scope::ContactsWrite,
+        Scope::PeopleRead,
+        Scope::PeopleWrite,
         Scope::TenantAdmin,
     ];
 
@@ -78,6 +85,8 @@ impl Scope {
             Scope::CoursesWrite => "courses:write",
             Scope::ContactsRead => "contacts:read",
             Scope::ContactsWrite => "contacts:write",
+            Scope::PeopleRead => "people:read",
+            Scope::PeopleWrite => "people:write",
             Scope::TenantAdmin => "tenant:admin",
         }
     }
@@ -87,16 +96,36 @@ impl Scope {
     }
 }
 
-/// Who did something, as recorded in histories and deletion records.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub key_id: Uuid,
-    pub key_name: String,
+/// Who did something, as recorded in histories, audit entries and deletion records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An integration or operator acting with an API key.
+    ApiKey { key_id: Uuid, key_name: String },
+    /// A person signed in through SSO (or a local account), in one session.
+    Person { person_id: Uuid, session_id: Uuid },
 }
 
 impl Actor {
     pub fn label(&self) -> String {
-        format!("api-key:{} ({})", self.key_id, self.key_name)
+        match self {
+            Self::ApiKey { key_id, key_name } => format!("api-key:{key_id} ({key_name})"),
+            Self::Person { person_id, .. } => format!("person:{person_id}"),
+        }
+    }
+
+    /// The budget this actor's requests count against: one per key, one per person.
+    pub fn rate_bucket(&self) -> String {
+        match self {
+            Self::ApiKey { key_id, .. } => format!("key:{key_id}"),
+            Self::Person { person_id, .. } => format!("person:{person_id}"),
+        }
+    }
+
+    pub fn person_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Person { person_id, .. } => Some(*person_id),
+            Self::ApiKey { .. } => None,
+        }
     }
 }
 

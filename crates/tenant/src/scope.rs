@@ -49,6 +49,20 @@ impl TenantScope {
         }
     }
 
+    pub(crate) fn for_sign_in(
+        location: TenantLocation,
+        txn: DatabaseTransaction,
+        keys: Arc<TenantKeyRing>,
+    ) -> Self {
+        Self {
+            location,
+            actor: None,
+            scopes: Some(Vec::new()),
+            txn,
+            keys,
+        }
+    }
+
     /// Scopes are checked in the services, not only at the edge, so no caller can skip them.
     pub fn require(&self, needed: Scope) -> Result<(), crate::TenantError> {
         match &self.scopes {

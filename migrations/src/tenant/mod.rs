@@ -3,10 +3,12 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_catalog;
 mod m20261129_000002_contacts;
+mod m20261129_000003_people;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261129_000001_catalog::Migration),
         Box::new(m20261129_000002_contacts::Migration),
+        Box::new(m20261129_000003_people::Migration),
     ]
 }

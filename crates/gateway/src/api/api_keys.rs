@@ -1,7 +1,7 @@
 //! `/v1/api-keys`: the institution's own API keys. Tokens are shown once; only a hash is kept.
 
 use crate::api::{ApiTags, page_request};
-use crate::auth::TenantApiKey;
+use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -129,7 +129,7 @@ impl ApiKeysApi {
     async fn create_api_key(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         body: Json<ApiKeyCreate>,
     ) -> Result<ApiKeyIssued, ApiError> {
         let key = state
@@ -152,7 +152,7 @@ impl ApiKeysApi {
     async fn list_api_keys(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         /// Cursor from the previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
@@ -177,7 +177,7 @@ impl ApiKeysApi {
     async fn revoke_api_key(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         key_id: Path<Uuid>,
     ) -> Result<ApiKeyRevoked, ApiError> {
         let key = state.tenancy.revoke_api_key(&auth.0, key_id.0).await?;

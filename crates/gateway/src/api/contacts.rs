@@ -2,7 +2,7 @@
 //! data, encrypted at rest under the institution's key; email lookups use a blind index.
 
 use crate::api::{ApiTags, etag, page_request, parse_if_match, require_if_match};
-use crate::auth::TenantApiKey;
+use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -178,7 +178,7 @@ impl ContactsApi {
     async fn create_contact(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         body: Json<ContactCreate>,
     ) -> Result<ContactCreated, ApiError> {
         let input = body.0;
@@ -204,7 +204,7 @@ impl ContactsApi {
     async fn list_contacts(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         /// Cursor from the previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
@@ -236,7 +236,7 @@ impl ContactsApi {
     async fn get_contact(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         contact_id: Path<Uuid>,
     ) -> Result<ContactFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
@@ -256,7 +256,7 @@ impl ContactsApi {
     async fn update_contact(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         contact_id: Path<Uuid>,
         /// The `ETag` of the revision this change is based on.
         #[oai(name = "If-Match")]
@@ -292,7 +292,7 @@ impl ContactsApi {
     async fn delete_contact(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         contact_id: Path<Uuid>,
         /// Optional: the `ETag` of the revision to delete.
         #[oai(name = "If-Match")]

@@ -2,7 +2,7 @@
 
 use crate::api::described::Described;
 use crate::api::{ApiTags, etag, page_request, parse_if_match, require_if_match};
-use crate::auth::TenantApiKey;
+use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -206,7 +206,7 @@ impl CoursesApi {
     async fn create_course(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         /// Makes retries safe: up to 200 visible ASCII characters, unique per request.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
@@ -243,7 +243,7 @@ impl CoursesApi {
     async fn list_courses(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         /// Cursor from the previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
@@ -281,7 +281,7 @@ impl CoursesApi {
     async fn get_course(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         course_id: Path<Uuid>,
     ) -> Result<CourseFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
@@ -303,7 +303,7 @@ impl CoursesApi {
     async fn update_course(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         course_id: Path<Uuid>,
         /// The `ETag` of the revision this change is based on.
         #[oai(name = "If-Match")]
@@ -342,7 +342,7 @@ impl CoursesApi {
     async fn delete_course(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         course_id: Path<Uuid>,
         /// Optional: the `ETag` of the revision to delete.
         #[oai(name = "If-Match")]

@@ -3,7 +3,7 @@
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
-use crate::auth::TenantApiKey;
+use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -114,7 +114,7 @@ impl KeysApi {
     async fn list_encryption_keys(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
     ) -> Result<KeysListed, ApiError> {
         let versions = state.tenancy.key_versions(&auth.0).await?;
         Ok(KeysListed::Ok(Json(KeyVersionList {
@@ -135,7 +135,7 @@ impl KeysApi {
     async fn rotate_encryption_key(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
     ) -> Result<KeysRotated, ApiError> {
         let rotation = state.tenancy.rotate_keys(&auth.0).await?;
         let location = format!("/v1/jobs/{}", rotation.job.id);
@@ -155,7 +155,7 @@ impl KeysApi {
     async fn get_job(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         job_id: Path<Uuid>,
     ) -> Result<JobFound, ApiError> {
         Ok(JobFound::Ok(Json(

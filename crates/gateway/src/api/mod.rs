@@ -14,7 +14,10 @@ pub mod contacts;
 pub mod courses;
 pub mod described;
 pub mod keys;
+pub mod me;
+pub mod people;
 pub mod privacy_profile;
+pub mod sso;
 pub mod system;
 pub mod tenants;
 
@@ -37,6 +40,13 @@ pub enum ApiTags {
     EncryptionKeys,
     /// Retention and reporting profile.
     PrivacyProfile,
+    /// People of the institution: learners, instructors, admins, finance, auditors.
+    People,
+    /// Enterprise single sign-on: connections to the institution's identity provider and
+    /// the sign-in flow.
+    Sso,
+    /// A signed-in person's own record and sessions.
+    Me,
     /// Health, readiness and the caller's own identity.
     System,
 }

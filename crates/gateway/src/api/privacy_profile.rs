@@ -3,7 +3,7 @@
 
 use crate::api::described::Described;
 use crate::api::{ApiTags, etag, require_if_match};
-use crate::auth::TenantApiKey;
+use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -270,7 +270,7 @@ impl PrivacyProfileApi {
     async fn get_privacy_profile(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
     ) -> Result<ProfileFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let current = profile::get(&scope).await?;
@@ -290,7 +290,7 @@ impl PrivacyProfileApi {
     async fn replace_privacy_profile(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         /// The `ETag` of the revision this change is based on.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
@@ -314,7 +314,7 @@ impl PrivacyProfileApi {
     async fn list_privacy_profile_history(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: TenantApiKey,
+        auth: TenantCredential,
         /// Cursor from the previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).

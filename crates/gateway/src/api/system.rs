@@ -1,9 +1,10 @@
 //! Health, readiness, and "who am I" for a credential.
 
 use crate::api::ApiTags;
-use crate::auth::TenantApiKey;
+use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use hub_tenant::Actor;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -27,13 +28,23 @@ pub struct Readiness {
     pub cache_backend: String,
 }
 
-/// The institution and permissions behind the calling API key.
+/// The institution and permissions behind the calling credential.
 #[derive(Debug, Clone, Object)]
 pub struct CallerView {
     pub tenant_id: Uuid,
     pub tenant_slug: String,
-    pub api_key_id: Uuid,
-    pub api_key_name: String,
+    /// `api_key` or `session`.
+    pub credential: String,
+    /// The API key, when the caller uses one.
+    #[oai(nullable)]
+    pub api_key_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub api_key_name: Option<String>,
+    /// The signed-in person, when the caller is one.
+    #[oai(nullable)]
+    pub person_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub session_id: Option<Uuid>,
     pub scopes: Vec<String>,
 }
 
@@ -110,16 +121,38 @@ impl SystemApi {
 
     /// Who am I
     ///
-    /// The institution, key and scopes behind the calling API key. Any scope.
+    /// The institution, credential and scopes behind the calling API key or session. Any
+    /// scope.
     #[oai(path = "/v1/me", method = "get", operation_id = "getCaller")]
-    async fn get_caller(&self, auth: TenantApiKey) -> Result<CallerAnswer, ApiError> {
+    async fn get_caller(&self, auth: TenantCredential) -> Result<CallerAnswer, ApiError> {
         let p = auth.0;
-        Ok(CallerAnswer::Ok(Json(CallerView {
-            tenant_id: p.tenant_id(),
-            tenant_slug: p.tenant_slug,
-            api_key_id: p.actor.key_id,
-            api_key_name: p.actor.key_name,
-            scopes: p.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-        })))
+        let tenant_id = p.tenant_id();
+        let scopes = p.scopes.iter().map(|s| s.as_str().to_string()).collect();
+        let view = match p.actor {
+            Actor::ApiKey { key_id, key_name } => CallerView {
+                tenant_id,
+                tenant_slug: p.tenant_slug,
+                credential: "api_key".into(),
+                api_key_id: Some(key_id),
+                api_key_name: Some(key_name),
+                person_id: None,
+                session_id: None,
+                scopes,
+            },
+            Actor::Person {
+                person_id,
+                session_id,
+            } => CallerView {
+                tenant_id,
+                tenant_slug: p.tenant_slug,
+                credential: "session".into(),
+                api_key_id: None,
+                api_key_name: None,
+                person_id: Some(person_id),
+                session_id: Some(session_id),
+                scopes,
+            },
+        };
+        Ok(CallerAnswer::Ok(Json(view)))
     }
 }

@@ -442,7 +442,7 @@ impl TenantsApi {
     #[oai(
         path = "/tenants/:tenant_id/api-keys",
         method = "post",
-        operation_id = "issueTenantApiKey"
+        operation_id = "issueTenantCredential"
     )]
     async fn issue_tenant_api_key(
         &self,

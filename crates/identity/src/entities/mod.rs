@@ -1,0 +1,3 @@
+pub mod person;
+pub mod person_identity;
+pub mod sso_connection;

@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+/// Every field that identifies the person is ciphertext (`*_sealed`) under the tenant's key;
+/// `*_index` columns are keyed blind indexes for equality lookups.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "people")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name_sealed: Vec<u8>,
+    pub username_sealed: Option<Vec<u8>>,
+    pub username_index: Option<Vec<u8>>,
+    pub email_sealed: Option<Vec<u8>>,
+    pub email_index: Option<Vec<u8>>,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub birth_date_sealed: Option<Vec<u8>>,
+    pub roles: String,
+    pub status: String,
+    pub source: String,
+    pub key_version: i32,
+    pub revision: i32,
+    pub last_sign_in_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

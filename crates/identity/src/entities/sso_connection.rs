@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+/// An institution's SSO connection. The client secret is sealed under the tenant's key.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sso_connections")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_sealed: Vec<u8>,
+    pub scopes: String,
+    #[sea_orm(column_type = "Text")]
+    pub group_roles: String,
+    pub default_role: String,
+    pub enabled: bool,
+    pub key_version: i32,
+    pub revision: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

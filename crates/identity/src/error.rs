@@ -1,0 +1,132 @@
+//! The identity crate's one error type and its problem description.
+
+use hub_kernel::{DescribeProblem, FieldViolation, ProblemKind};
+use hub_tenant::TenantError;
+use sea_orm::DbErr;
+
+/// Why a sign-in was refused. Each reason has its own stable code so an integrator (and a
+/// test) can tell them apart; none of them creates a person or a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown, expired or already used `state`: not a flow this service started.
+    State,
+    /// The IdP answered the authorization request with an error (e.g. access denied).
+    IdpDenied,
+    /// The token endpoint refused the code.
+    CodeExchange,
+    /// The ID token's signature, algorithm or key id does not verify against the IdP's keys.
+    Signature,
+    /// Issuer, audience, expiry or issued-at out of bounds.
+    Claims,
+    /// The nonce in the ID token is not the one this flow sent.
+    Nonce,
+    /// The IdP asserted no usable identity (no subject, unverified email where one is needed).
+    Identity,
+    /// The person exists but is deactivated.
+    Deactivated,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::State => "sso_state_invalid",
+            Self::IdpDenied => "sso_idp_denied",
+            Self::CodeExchange => "sso_code_rejected",
+            Self::Signature => "sso_token_signature_invalid",
+            Self::Claims => "sso_token_claims_invalid",
+            Self::Nonce => "sso_nonce_mismatch",
+            Self::Identity => "sso_identity_unusable",
+            Self::Deactivated => "person_deactivated",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldViolation>),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("sign-in refused: {detail}")]
+    SignInRefused { reason: Refusal, detail: String },
+    #[error("the session is missing, expired, revoked or unknown")]
+    Unauthenticated,
+    #[error("this operation needs a signed-in person, not an API key")]
+    PersonOnly,
+    #[error("the resource changed since it was read (current revision {current})")]
+    RevisionMismatch { current: i32 },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the identity provider could not be reached or answered garbage: {0}")]
+    IdpUnavailable(String),
+    #[error("the session store is unavailable: {0}")]
+    SessionStore(String),
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error("storage error: {0}")]
+    Database(#[from] DbErr),
+    #[error("key error: {0}")]
+    Crypto(#[from] hub_kernel::crypto::CryptoError),
+}
+
+impl IdentityError {
+    pub fn invalid(field: &str, message: &str) -> Self {
+        Self::Invalid(vec![FieldViolation::new(field, message)])
+    }
+
+    pub fn refused(reason: Refusal, detail: impl Into<String>) -> Self {
+        Self::SignInRefused {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<redis::RedisError> for IdentityError {
+    fn from(e: redis::RedisError) -> Self {
+        Self::SessionStore(e.to_string())
+    }
+}
+
+impl DescribeProblem for IdentityError {
+    fn kind(&self) -> ProblemKind {
+        match self {
+            Self::Invalid(_) => ProblemKind::Validation,
+            Self::NotFound(_) => ProblemKind::NotFound,
+            Self::SignInRefused { .. } | Self::Unauthenticated => ProblemKind::Unauthenticated,
+            Self::PersonOnly => ProblemKind::Forbidden,
+            Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
+            Self::Conflict(_) => ProblemKind::Conflict,
+            Self::IdpUnavailable(_) | Self::SessionStore(_) => ProblemKind::Unavailable,
+            Self::Tenant(e) => e.kind(),
+            Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::NotFound("person") => "person_not_found",
+            Self::NotFound("sso connection") => "sso_connection_not_found",
+            Self::NotFound("session") => "session_not_found",
+            Self::NotFound(_) => "not_found",
+            Self::SignInRefused { reason, .. } => reason.code(),
+            Self::Unauthenticated => "unauthenticated",
+            Self::PersonOnly => "person_credential_required",
+            Self::RevisionMismatch { .. } => "revision_mismatch",
+            Self::Conflict(_) => "conflict",
+            Self::IdpUnavailable(_) => "sso_idp_unavailable",
+            Self::SessionStore(_) => "session_store_unavailable",
+            Self::Tenant(e) => e.code(),
+            Self::Database(_) | Self::Crypto(_) => "internal",
+        }
+    }
+
+    fn violations(&self) -> Vec<FieldViolation> {
+        match self {
+            Self::Invalid(v) => v.clone(),
+            Self::Tenant(e) => e.violations(),
+            _ => Vec::new(),
+        }
+    }
+}

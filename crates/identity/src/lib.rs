@@ -1,0 +1,79 @@
+//! Identity: the people of each institution, their roles and the scopes those grant,
+//! enterprise SSO connections (OpenID Connect), sign-in with just-in-time provisioning, and
+//! the sessions that follow.
+
+pub mod connections;
+mod entities;
+pub mod ephemeral;
+mod error;
+pub mod oidc;
+pub mod people;
+pub mod roles;
+pub mod sessions;
+pub mod signin;
+
+pub use error::{IdentityError, Refusal};
+pub use roles::Role;
+
+use ephemeral::Ephemeral;
+use hub_kernel::classification::FieldClassification;
+use hub_tenant::{Actor, Tenancy, TenantPrincipal};
+use oidc::OidcClient;
+use sessions::Sessions;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every personal-data field this crate stores in tables.
+pub fn personal_fields() -> Vec<FieldClassification> {
+    people::PERSONAL_FIELDS.to_vec()
+}
+
+pub struct IdentitySettings {
+    /// Where IdPs send the browser back: `<public url>/v1/sso/oidc/callback`.
+    pub callback_url: String,
+    pub session_lifetime: Duration,
+    /// Tolerated difference between our clock and the IdP's for `exp`, `iat`, `nbf`.
+    pub clock_skew: Duration,
+}
+
+/// The identity service: one per process.
+pub struct Identity {
+    tenancy: Arc<Tenancy>,
+    ephemeral: Arc<Ephemeral>,
+    pub sessions: Sessions,
+    oidc: OidcClient,
+    callback_url: String,
+}
+
+impl Identity {
+    pub fn new(
+        tenancy: Arc<Tenancy>,
+        redis: Option<redis::aio::ConnectionManager>,
+        settings: IdentitySettings,
+    ) -> Result<Self, IdentityError> {
+        let ephemeral = Arc::new(Ephemeral::new(redis));
+        Ok(Self {
+            tenancy,
+            sessions: Sessions::new(ephemeral.clone(), settings.session_lifetime),
+            ephemeral,
+            oidc: OidcClient::new(settings.clock_skew)?,
+            callback_url: settings.callback_url,
+        })
+    }
+
+    /// The principal behind a session token.
+    pub async fn authenticate_session(
+        &self,
+        token: &str,
+    ) -> Result<TenantPrincipal, IdentityError> {
+        let record = self.sessions.resolve(token).await?;
+        let actor = Actor::Person {
+            person_id: record.person_id,
+            session_id: record.id,
+        };
+        Ok(self
+            .tenancy
+            .person_principal(record.tenant_id, actor, record.scopes())
+            .await?)
+    }
+}

@@ -1,0 +1,347 @@
+//! Sessions of signed-in people: opaque tokens (`dxs_<session id>_<secret>`), kept in the
+//! shared ephemeral store with an absolute lifetime, listed and revoked by their owner, ended
+//! all at once by an admin's deactivation or a role change.
+//!
+//! Only a hash of the secret is stored. The technical data of a session (IP address, user
+//! agent, device id: C5) is personal data, so it is sealed under the institution's key before
+//! it reaches Redis; the person listing their sessions sees it decrypted.
+
+use crate::ephemeral::Ephemeral;
+use crate::error::IdentityError;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
+use hub_tenant::{Scope, TenantScope};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+const PREFIX: &str = "dxs";
+const SEALED_AS: &str = "sessions";
+
+const fn technical(column: &'static str, optional: bool) -> FieldClassification {
+    FieldClassification {
+        table: SEALED_AS,
+        column,
+        category: DataCategory::Technical,
+        purpose: Purpose::Security,
+        retention: RetentionClass::Ephemeral,
+        identifying: true,
+        blind_index: false,
+        optional,
+    }
+}
+
+/// Technical data kept with each session (in the session store, not in a table), for the
+/// person's own "where am I signed in" view and for security review. Gone when the session
+/// expires or is revoked.
+pub const SESSION_FIELDS: &[FieldClassification] = &[
+    technical("ip_address", false),
+    technical("user_agent", true),
+    technical("device_id", true),
+];
+
+/// Where a sign-in came from, as the gateway saw it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientContext {
+    pub ip_address: String,
+    pub user_agent: Option<String>,
+    pub device_id: Option<String>,
+}
+
+impl ClientContext {
+    /// Bounds what a client can make us store.
+    pub fn bounded(mut self) -> Self {
+        fn clip(s: &mut String, max: usize) {
+            if s.len() > max {
+                let mut end = max;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+        }
+        clip(&mut self.ip_address, 64);
+        if let Some(ua) = &mut self.user_agent {
+            clip(ua, 512);
+        }
+        if let Some(d) = &mut self.device_id {
+            clip(d, 128);
+        }
+        self
+    }
+}
+
+/// The stored record. `scopes` are those of the person's roles at sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub person_id: Uuid,
+    pub scopes: Vec<String>,
+    pub connection_id: Option<Uuid>,
+    secret_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `ClientContext` as JSON, sealed under the tenant's key, base64.
+    context_sealed: String,
+}
+
+impl SessionRecord {
+    pub fn scopes(&self) -> Vec<Scope> {
+        self.scopes.iter().filter_map(|s| Scope::parse(s)).collect()
+    }
+}
+
+/// A session as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub context: ClientContext,
+    pub current: bool,
+}
+
+/// A new session: the only moment the token exists outside its holder.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    pub token: String,
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct Sessions {
+    store: std::sync::Arc<Ephemeral>,
+    lifetime: Duration,
+}
+
+fn record_key(id: Uuid) -> String {
+    format!("hub:session:{}", id.simple())
+}
+
+fn person_key(tenant_id: Uuid, person_id: Uuid) -> String {
+    format!(
+        "hub:person-sessions:{}:{}",
+        tenant_id.simple(),
+        person_id.simple()
+    )
+}
+
+fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn parse_token(token: &str) -> Option<(Uuid, &str)> {
+    let rest = token.strip_prefix(PREFIX)?.strip_prefix('_')?;
+    let (id, secret) = rest.split_once('_')?;
+    if secret.is_empty() || id.len() != 32 {
+        return None;
+    }
+    Some((Uuid::try_parse(id).ok()?, secret))
+}
+
+impl Sessions {
+    pub fn new(store: std::sync::Arc<Ephemeral>, lifetime: Duration) -> Self {
+        Self { store, lifetime }
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// Starts a session for `person_id` in the scope's institution.
+    pub async fn open(
+        &self,
+        scope: &TenantScope,
+        person_id: Uuid,
+        scopes: &[Scope],
+        connection_id: Option<Uuid>,
+        context: ClientContext,
+    ) -> Result<IssuedSession, IdentityError> {
+        let id = Uuid::now_v7();
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let secret = URL_SAFE_NO_PAD.encode(secret);
+        let now = Utc::now();
+        let lifetime = chrono::Duration::from_std(self.lifetime)
+            .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
+        let context = serde_json::to_string(&context.bounded())
+            .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
+        let record = SessionRecord {
+            id,
+            tenant_id: scope.tenant_id(),
+            person_id,
+            scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            connection_id,
+            secret_hash: hash_secret(&secret),
+            created_at: now,
+            expires_at: now + lifetime,
+            context_sealed: STANDARD
+                .encode(scope.keys().seal_str(SEALED_AS, "context", id, &context)),
+        };
+        let text = serde_json::to_string(&record)
+            .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
+        self.store
+            .put(&record_key(id), &text, self.lifetime)
+            .await?;
+        self.store
+            .add_member(
+                &person_key(record.tenant_id, person_id),
+                &id.simple().to_string(),
+                self.lifetime,
+            )
+            .await?;
+        Ok(IssuedSession {
+            token: format!("{PREFIX}_{}_{secret}", id.simple()),
+            id,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// The live session behind a token, or `Unauthenticated`.
+    pub async fn resolve(&self, token: &str) -> Result<SessionRecord, IdentityError> {
+        let (id, secret) = parse_token(token).ok_or(IdentityError::Unauthenticated)?;
+        let text = self
+            .store
+            .get(&record_key(id))
+            .await?
+            .ok_or(IdentityError::Unauthenticated)?;
+        let record: SessionRecord =
+            serde_json::from_str(&text).map_err(|_| IdentityError::Unauthenticated)?;
+        let matches: bool = record
+            .secret_hash
+            .as_bytes()
+            .ct_eq(hash_secret(secret).as_bytes())
+            .into();
+        if !matches || record.expires_at <= Utc::now() {
+            return Err(IdentityError::Unauthenticated);
+        }
+        Ok(record)
+    }
+
+    /// The person's live sessions, newest first, with their technical data decrypted.
+    pub async fn list(
+        &self,
+        scope: &TenantScope,
+        person_id: Uuid,
+        current: Option<Uuid>,
+    ) -> Result<Vec<SessionInfo>, IdentityError> {
+        let index = person_key(scope.tenant_id(), person_id);
+        let mut sessions = Vec::new();
+        for member in self.store.members(&index).await? {
+            let Ok(id) = Uuid::try_parse(&member) else {
+                continue;
+            };
+            let Some(text) = self.store.get(&record_key(id)).await? else {
+                // Expired: tidy the index.
+                self.store.remove_member(&index, &member).await?;
+                continue;
+            };
+            let Ok(record) = serde_json::from_str::<SessionRecord>(&text) else {
+                continue;
+            };
+            if record.tenant_id != scope.tenant_id() || record.person_id != person_id {
+                continue;
+            }
+            let sealed = STANDARD
+                .decode(&record.context_sealed)
+                .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
+            let context = scope.keys().open_str(SEALED_AS, "context", id, &sealed)?;
+            sessions.push(SessionInfo {
+                id,
+                created_at: record.created_at,
+                expires_at: record.expires_at,
+                context: serde_json::from_str(&context).unwrap_or_default(),
+                current: Some(id) == current,
+            });
+        }
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(sessions)
+    }
+
+    /// Ends one of the person's sessions. Another person's session id is "not found".
+    pub async fn revoke(
+        &self,
+        tenant_id: Uuid,
+        person_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<(), IdentityError> {
+        let key = record_key(session_id);
+        let owned = match self.store.get(&key).await? {
+            Some(text) => serde_json::from_str::<SessionRecord>(&text)
+                .is_ok_and(|r| r.tenant_id == tenant_id && r.person_id == person_id),
+            None => false,
+        };
+        if !owned {
+            return Err(IdentityError::NotFound("session"));
+        }
+        self.store.delete(&key).await?;
+        self.store
+            .remove_member(
+                &person_key(tenant_id, person_id),
+                &session_id.simple().to_string(),
+            )
+            .await
+    }
+
+    /// Ends every session of a person; returns how many were live.
+    pub async fn revoke_all(
+        &self,
+        tenant_id: Uuid,
+        person_id: Uuid,
+    ) -> Result<usize, IdentityError> {
+        let index = person_key(tenant_id, person_id);
+        let mut ended = 0;
+        for member in self.store.members(&index).await? {
+            if let Ok(id) = Uuid::try_parse(&member) {
+                if self.store.get(&record_key(id)).await?.is_some() {
+                    ended += 1;
+                }
+                self.store.delete(&record_key(id)).await?;
+            }
+            self.store.remove_member(&index, &member).await?;
+        }
+        Ok(ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_only_in_their_own_shape() {
+        let id = Uuid::now_v7();
+        assert_eq!(
+            parse_token(&format!("dxs_{}_abc_def", id.simple())),
+            Some((id, "abc_def"))
+        );
+        assert!(parse_token(&format!("dxh_{}_abc", id.simple())).is_none());
+        assert!(parse_token(&format!("dxs_{}_", id.simple())).is_none());
+        assert!(parse_token("dxs_x_y").is_none());
+    }
+
+    #[test]
+    fn promise_c5_session_technical_data_is_classified_and_ephemeral() {
+        assert!(
+            SESSION_FIELDS
+                .iter()
+                .all(|f| f.category == DataCategory::Technical
+                    && f.retention == RetentionClass::Ephemeral
+                    && f.purpose == Purpose::Security)
+        );
+        let long = ClientContext {
+            ip_address: "1".repeat(100),
+            user_agent: Some("é".repeat(400)),
+            device_id: None,
+        }
+        .bounded();
+        assert_eq!(long.ip_address.len(), 64);
+        assert!(long.user_agent.unwrap().len() <= 512);
+    }
+}
