@@ -17,6 +17,7 @@ mod isolation;
 mod keys;
 mod migrations;
 mod profile;
+mod roles;
 mod schemathesis;
 mod sdk;
 mod spec;

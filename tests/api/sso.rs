@@ -161,6 +161,18 @@ async fn promise_d6_a_learner_signs_in_through_the_institutions_oidc_provider(ba
     );
     assert_eq!(people_count(&app, &north).await, 2);
 
+    // Nobody ends another person's session: Bob naming Alice's session gets 404.
+    let alice_session = signed_in.body["session_id"].as_str().unwrap();
+    app.call(
+        Method::DELETE,
+        &format!("/v1/me/sessions/{alice_session}"),
+        bob_in.body["session_token"].as_str(),
+        None,
+    )
+    .await
+    .assert_problem(404, "session_not_found");
+    assert_eq!(app.get("/v1/me", &token).await.status, StatusCode::OK);
+
     // Ending the second session from the first; signing out ends the first.
     let second_id = again.body["session_id"].as_str().unwrap();
     let ended = app
