@@ -10,6 +10,7 @@ mod support;
 mod access;
 mod architecture;
 mod at_rest;
+mod audit;
 mod classification;
 mod clusters;
 mod courses;

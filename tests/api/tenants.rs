@@ -182,6 +182,7 @@ async fn promise_d1_d2_provisioning_creates_schema_keys_profile_and_admin_key(ba
     assert_eq!(
         scopes,
         [
+            "audit:read",
             "contacts:read",
             "contacts:write",
             "courses:read",

@@ -2,6 +2,7 @@
 //! `hub` binary and by the black-box tests, which bind it to port 0.
 
 use crate::api::api_keys::ApiKeysApi;
+use crate::api::audit::AuditApi;
 use crate::api::contacts::ContactsApi;
 use crate::api::courses::CoursesApi;
 use crate::api::keys::KeysApi;
@@ -34,6 +35,7 @@ pub type Api = (
     PeopleApi,
     SsoApi,
     MeApi,
+    AuditApi,
     SystemApi,
 );
 
@@ -155,6 +157,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         PeopleApi,
         SsoApi,
         MeApi,
+        AuditApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

@@ -43,14 +43,22 @@ fn state_of(req: &Request) -> poem::Result<&Arc<AppState>> {
     })
 }
 
+/// The peer address as the gateway sees it (behind a proxy: the proxy's; see README).
+pub fn client_ip(req: &Request) -> Option<String> {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+}
+
 async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<TenantPrincipal> {
     let state = state_of(req)?;
     if bearer.token.starts_with("dxs_") {
-        let principal = state
+        let mut principal = state
             .identity
             .authenticate_session(&bearer.token)
             .await
             .map_err(ApiError::from)?;
+        principal.client_ip = client_ip(req);
         let bucket = principal.actor.rate_bucket();
         if let Decision::Deny { retry_after_secs } = state
             .limiter
@@ -62,7 +70,8 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
         return Ok(principal);
     }
     match state.tenancy.authenticate(&bearer.token).await.map_err(ApiError::from)? {
-        Principal::Tenant(principal) => {
+        Principal::Tenant(mut principal) => {
+            principal.client_ip = client_ip(req);
             let bucket = principal.actor.rate_bucket();
             if let Decision::Deny { retry_after_secs } = state.limiter.check(&bucket, state.config.rate_limit_per_key).await {
                 return Err(ApiError::rate_limited(retry_after_secs).into());

@@ -198,6 +198,13 @@ pub async fn create(
     sso_connection::Entity::insert(row)
         .exec_without_returning(scope.db())
         .await?;
+    hub_tenant::audit::record(
+        scope,
+        hub_tenant::audit::AuditEvent::new("sso_connection.created")
+            .subject(format!("sso-connection:{id}"))
+            .detail(serde_json::json!({ "issuer": input.issuer, "client_id": input.client_id })),
+    )
+    .await?;
     get(scope, id).await
 }
 
@@ -226,6 +233,12 @@ pub async fn delete(scope: &TenantScope, id: Uuid) -> Result<(), IdentityError> 
     if deleted.rows_affected == 0 {
         return Err(IdentityError::NotFound("sso connection"));
     }
+    hub_tenant::audit::record(
+        scope,
+        hub_tenant::audit::AuditEvent::new("sso_connection.deleted")
+            .subject(format!("sso-connection:{id}")),
+    )
+    .await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use hub_kernel::Pii;
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::Violations;
+use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
@@ -440,13 +441,23 @@ pub(crate) async fn load(scope: &TenantScope, id: Uuid) -> Result<Person, Identi
 
 pub async fn create(scope: &TenantScope, input: NewPerson) -> Result<Person, IdentityError> {
     scope.require(Scope::PeopleWrite)?;
-    insert(scope, &input.data, &input.roles, PersonSource::Admin).await
+    let person = insert(scope, &input.data, &input.roles, PersonSource::Admin).await?;
+    audit::record(
+        scope,
+        AuditEvent::new("person.created")
+            .person(person.id)
+            .detail(serde_json::json!({ "roles": roles_to_text(&person.roles) })),
+    )
+    .await?;
+    Ok(person)
 }
 
-/// Another person's record; the caller records the read in the audit trail.
+/// Another person's record: the read is audited.
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Person, IdentityError> {
     scope.require(Scope::PeopleRead)?;
-    load(scope, id).await
+    let person = load(scope, id).await?;
+    audit::record(scope, AuditEvent::new("person.read").person(id)).await?;
+    Ok(person)
 }
 
 pub async fn list(
@@ -479,7 +490,18 @@ pub async fn list(
         );
     }
     let rows = query.all(scope.db()).await?;
-    Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))
+    let page = Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))?;
+    if !page.items.is_empty() {
+        audit::record(
+            scope,
+            AuditEvent::new("people.listed").detail(serde_json::json!({
+                "count": page.items.len(),
+                "person_ids": page.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+            })),
+        )
+        .await?;
+    }
+    Ok(page)
 }
 
 /// Changes roles or status. Returns the person and whether their sessions must end (any
@@ -515,7 +537,19 @@ pub async fn administer(
         row.status = Set(status.as_str().to_string());
     }
     write_revision(scope, id, current.revision, row).await?;
-    Ok((load(scope, id).await?, roles_changed || deactivated))
+    let person = load(scope, id).await?;
+    audit::record(
+        scope,
+        AuditEvent::new("person.administered")
+            .person(id)
+            .detail(serde_json::json!({
+                "roles": roles_to_text(&person.roles),
+                "status": person.status.as_str(),
+                "sessions_ended": roles_changed || deactivated,
+            })),
+    )
+    .await?;
+    Ok((person, roles_changed || deactivated))
 }
 
 /// The signed-in person's own record.

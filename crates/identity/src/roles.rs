@@ -12,7 +12,7 @@ pub enum Role {
     TenantAdmin,
     /// Billing contacts and (with the billing crate) billing history; no learning records.
     Finance,
-    /// Reads what an auditor needs (catalog, contacts, people); never writes.
+    /// Reads everything an auditor needs, including the audit trail; never writes.
     Auditor,
     /// A learner's parent or guardian (minors, A1); no scopes of its own yet.
     Guardian,
@@ -55,7 +55,7 @@ impl Role {
             Role::Instructor => &[CoursesRead, CoursesWrite],
             Role::TenantAdmin => &Scope::ALL,
             Role::Finance => &[ContactsRead],
-            Role::Auditor => &[CoursesRead, ContactsRead, PeopleRead],
+            Role::Auditor => &[CoursesRead, ContactsRead, PeopleRead, AuditRead],
             Role::Guardian => &[],
         }
     }

@@ -16,7 +16,8 @@ use crate::sessions::{ClientContext, IssuedSession};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hub_kernel::Pii;
-use hub_tenant::TenantScope;
+use hub_tenant::audit::{self, AuditEvent};
+use hub_tenant::{ActiveTenant, TenantScope};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -183,23 +184,52 @@ impl Identity {
                 format!("the identity provider did not sign the person in ({error})"),
             ));
         }
-        let code = callback
-            .code
+        let tenant = self.tenancy.active_tenant(flow.tenant_id).await?;
+        let ip = Some(context.ip_address.clone());
+        match self
+            .finish(&tenant, &flow, callback.code, callback.iss, context)
+            .await
+        {
+            Ok(signed_in) => Ok(signed_in),
+            Err(error) => {
+                // Failed sign-ins are audited too; the flow named the institution.
+                if let IdentityError::SignInRefused { reason, .. } = &error {
+                    let mut scope = self.tenancy.sign_in_scope(&tenant).await?;
+                    scope.set_client_ip(ip);
+                    audit::record(
+                        &scope,
+                        AuditEvent::new("sign_in.failed")
+                            .subject(format!("sso-connection:{}", flow.connection_id))
+                            .detail(serde_json::json!({ "code": reason.code() })),
+                    )
+                    .await?;
+                    scope.commit().await?;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        tenant: &ActiveTenant,
+        flow: &PendingFlow,
+        code: Option<String>,
+        iss: Option<String>,
+        context: ClientContext,
+    ) -> Result<SignedIn, IdentityError> {
+        let code = code
             .filter(|c| !c.is_empty() && c.len() <= 2048)
             .ok_or_else(|| {
                 IdentityError::refused(Refusal::CodeExchange, "the callback carries no code")
             })?;
-        let tenant = self.tenancy.active_tenant(flow.tenant_id).await?;
-        let scope = self.tenancy.sign_in_scope(&tenant).await?;
+        let mut scope = self.tenancy.sign_in_scope(tenant).await?;
+        scope.set_client_ip(Some(context.ip_address.clone()));
         let (connection, secret) = connections::load(&scope, flow.connection_id).await?;
         if !connection.enabled {
             return Err(IdentityError::NotFound("sso connection"));
         }
-        if callback
-            .iss
-            .as_ref()
-            .is_some_and(|iss| *iss != connection.issuer)
-        {
+        if iss.as_ref().is_some_and(|iss| *iss != connection.issuer) {
             return Err(IdentityError::refused(
                 Refusal::Claims,
                 "the callback comes from another identity provider than this sign-in's",
@@ -228,6 +258,13 @@ impl Identity {
                 "this person's account is deactivated; contact the institution's admins",
             ));
         }
+        audit::record(
+            &scope,
+            AuditEvent::new("sign_in.succeeded")
+                .person(person.id)
+                .detail(serde_json::json!({ "connection_id": connection.id })),
+        )
+        .await?;
         let session = self
             .sessions
             .open(
@@ -248,7 +285,7 @@ impl Identity {
         Ok(SignedIn {
             session,
             person,
-            tenant_slug: tenant.slug,
+            tenant_slug: tenant.slug.clone(),
         })
     }
 

@@ -237,10 +237,34 @@ pub async fn create(scope: &TenantScope, input: NewContact) -> Result<Contact, T
     contact::Entity::insert(row)
         .exec_without_returning(scope.db())
         .await?;
-    get(scope, id).await
+    audit_change(scope, "contact.created", id).await?;
+    load(scope, id).await
 }
 
+async fn audit_change(
+    scope: &TenantScope,
+    action: &'static str,
+    id: Uuid,
+) -> Result<(), TenantError> {
+    crate::audit::record(
+        scope,
+        crate::audit::AuditEvent::new(action).subject(format!("contact:{id}")),
+    )
+    .await
+}
+
+/// Reads a contact (another person's data): the read is audited.
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Contact, TenantError> {
+    let contact = load(scope, id).await?;
+    crate::audit::record(
+        scope,
+        crate::audit::AuditEvent::new("contact.read").subject(format!("contact:{id}")),
+    )
+    .await?;
+    Ok(contact)
+}
+
+async fn load(scope: &TenantScope, id: Uuid) -> Result<Contact, TenantError> {
     scope.require(Scope::ContactsRead)?;
     let row = contact::Entity::find_by_id(id)
         .one(scope.db())
@@ -272,7 +296,18 @@ pub async fn list(
         query = query.filter(contact::Column::Role.eq(role.as_str()));
     }
     let rows = query.all(scope.db()).await?;
-    Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))
+    let page = Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))?;
+    if !page.items.is_empty() {
+        crate::audit::record(
+            scope,
+            crate::audit::AuditEvent::new("contacts.listed").detail(serde_json::json!({
+                "count": page.items.len(),
+                "contact_ids": page.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+            })),
+        )
+        .await?;
+    }
+    Ok(page)
 }
 
 pub async fn update(
@@ -283,7 +318,7 @@ pub async fn update(
 ) -> Result<Contact, TenantError> {
     scope.require(Scope::ContactsWrite)?;
     patch.validate()?;
-    let current = get(scope, id).await?;
+    let current = load(scope, id).await?;
     if current.revision != expected_revision {
         return Err(TenantError::RevisionMismatch {
             current: current.revision,
@@ -318,7 +353,8 @@ pub async fn update(
             current: current.revision + 1,
         });
     }
-    get(scope, id).await
+    audit_change(scope, "contact.updated", id).await?;
+    load(scope, id).await
 }
 
 pub async fn delete(
@@ -327,7 +363,7 @@ pub async fn delete(
     expected_revision: Option<i32>,
 ) -> Result<(), TenantError> {
     scope.require(Scope::ContactsWrite)?;
-    let current = get(scope, id).await?;
+    let current = load(scope, id).await?;
     if let Some(expected) = expected_revision
         && expected != current.revision
     {
@@ -336,7 +372,7 @@ pub async fn delete(
         });
     }
     contact::Entity::delete_by_id(id).exec(scope.db()).await?;
-    Ok(())
+    audit_change(scope, "contact.deleted", id).await
 }
 
 /// Re-seals up to `batch` contacts still under an older key version. Returns how many.

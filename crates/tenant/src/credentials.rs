@@ -328,6 +328,7 @@ pub(crate) async fn authenticate<C: ConnectionTrait>(
         tenant_slug: tenant.slug,
         actor,
         scopes: parse_scopes(&row.scopes),
+        client_ip: None,
     });
     remember(Ok(principal.clone()));
     Ok(principal)

@@ -112,6 +112,7 @@ impl Tenancy {
             tenant_slug: tenant.slug,
             actor,
             scopes,
+            client_ip: None,
         })
     }
 

@@ -96,6 +96,14 @@ impl Tenancy {
         })
         .exec_without_returning(control)
         .await?;
+        let scope = self.scope(principal).await?;
+        crate::audit::record(
+            &scope,
+            crate::audit::AuditEvent::new("encryption_keys.rotated")
+                .detail(serde_json::json!({ "new_version": new_version, "job_id": id })),
+        )
+        .await?;
+        scope.commit().await?;
         let worker = self.clone();
         let location = principal.location.clone();
         tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys, API keys,
 //! the retention and reporting profile, and the institution's contacts.
 
+pub mod audit;
 pub mod contacts;
 pub mod credentials;
 pub mod data_plane;
@@ -35,7 +36,9 @@ use uuid::Uuid;
 
 /// Every personal-data field this crate stores.
 pub fn personal_fields() -> Vec<FieldClassification> {
-    contacts::PERSONAL_FIELDS.to_vec()
+    let mut fields = contacts::PERSONAL_FIELDS.to_vec();
+    fields.extend_from_slice(audit::PERSONAL_FIELDS);
+    fields
 }
 
 /// The tenancy service: one per process, shared by every request.
@@ -111,14 +114,36 @@ impl Tenancy {
     ) -> Result<IssuedKey, TenantError> {
         principal.require(Scope::TenantAdmin)?;
         let scopes = request.validate()?;
-        credentials::issue(
+        let issued = credentials::issue(
             self.plane.control(),
             Some(principal.tenant_id()),
             &request.name,
             &scopes,
             &principal.actor.label(),
         )
-        .await
+        .await?;
+        self.audit_admin_action(
+            principal,
+            audit::AuditEvent::new("api_key.issued")
+                .subject(format!("api-key:{}", issued.info.id))
+                .detail(serde_json::json!({
+                    "scopes": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()
+                })),
+        )
+        .await?;
+        Ok(issued)
+    }
+
+    /// Records an action on control-plane data in the tenant's own audit trail.
+    async fn audit_admin_action(
+        &self,
+        principal: &TenantPrincipal,
+        event: audit::AuditEvent,
+    ) -> Result<(), TenantError> {
+        let scope = self.scope(principal).await?;
+        audit::record(&scope, event).await?;
+        scope.commit().await?;
+        Ok(())
     }
 
     pub async fn list_api_keys(
@@ -139,6 +164,11 @@ impl Tenancy {
         let revoked =
             credentials::revoke(self.plane.control(), principal.tenant_id(), key_id).await?;
         self.principals.forget_key(key_id);
+        self.audit_admin_action(
+            principal,
+            audit::AuditEvent::new("api_key.revoked").subject(format!("api-key:{key_id}")),
+        )
+        .await?;
         Ok(revoked)
     }
 

@@ -64,18 +64,21 @@ pub enum Scope {
     PeopleRead,
     /// Create people, change their roles, deactivate them.
     PeopleWrite,
+    /// The audit trail and its verification.
+    AuditRead,
     /// API keys, keys rotation, retention and reporting profile, SSO connections.
     TenantAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::CoursesRead,
         Scope::CoursesWrite,
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::PeopleRead,
         Scope::PeopleWrite,
+        Scope::AuditRead,
         Scope::TenantAdmin,
     ];
 
@@ -87,6 +90,7 @@ impl Scope {
             Scope::ContactsWrite => "contacts:write",
             Scope::PeopleRead => "people:read",
             Scope::PeopleWrite => "people:write",
+            Scope::AuditRead => "audit:read",
             Scope::TenantAdmin => "tenant:admin",
         }
     }
@@ -173,6 +177,8 @@ pub struct TenantPrincipal {
     pub tenant_slug: String,
     pub actor: Actor,
     pub scopes: Vec<Scope>,
+    /// Where this request came from (set per request by the gateway; audit entries keep it).
+    pub client_ip: Option<String>,
 }
 
 impl TenantPrincipal {

@@ -304,6 +304,12 @@ pub async fn replace(
     })
     .exec_without_returning(scope.db())
     .await?;
+    crate::audit::record(
+        scope,
+        crate::audit::AuditEvent::new("privacy_profile.updated")
+            .detail(serde_json::json!({ "revision": revision })),
+    )
+    .await?;
     Ok(VersionedProfile {
         profile,
         revision,

@@ -14,6 +14,7 @@ use uuid::Uuid;
 pub struct TenantScope {
     location: TenantLocation,
     actor: Option<Actor>,
+    client_ip: Option<String>,
     /// `None` for the platform's own jobs, which are not limited by a credential's scopes.
     scopes: Option<Vec<Scope>>,
     txn: DatabaseTransaction,
@@ -29,6 +30,7 @@ impl TenantScope {
         Self {
             location: principal.location.clone(),
             actor: Some(principal.actor.clone()),
+            client_ip: principal.client_ip.clone(),
             scopes: Some(principal.scopes.clone()),
             txn,
             keys,
@@ -43,6 +45,7 @@ impl TenantScope {
         Self {
             location,
             actor: None,
+            client_ip: None,
             scopes: None,
             txn,
             keys,
@@ -57,6 +60,7 @@ impl TenantScope {
         Self {
             location,
             actor: None,
+            client_ip: None,
             scopes: Some(Vec::new()),
             txn,
             keys,
@@ -87,11 +91,23 @@ impl TenantScope {
         self.actor.as_ref()
     }
 
+    /// Where the request behind this unit of work came from, when known.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.client_ip.as_deref()
+    }
+
+    /// Records where a sign-in came from (the sign-in scope has no principal to carry it).
+    pub fn set_client_ip(&mut self, ip: Option<String>) {
+        self.client_ip = ip;
+    }
+
     pub fn actor_label(&self) -> String {
-        self.actor
-            .as_ref()
-            .map(Actor::label)
-            .unwrap_or_else(|| "system".to_string())
+        match (&self.actor, &self.scopes) {
+            (Some(actor), _) => actor.label(),
+            // Only `for_sign_in` makes a scope with no actor and no scopes.
+            (None, Some(scopes)) if scopes.is_empty() => "sign-in".to_string(),
+            (None, _) => "system".to_string(),
+        }
     }
 
     /// The transaction, already pointed at this tenant's tables.

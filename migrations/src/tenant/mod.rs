@@ -4,11 +4,13 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000001_catalog;
 mod m20261129_000002_contacts;
 mod m20261129_000003_people;
+mod m20261129_000004_audit;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261129_000001_catalog::Migration),
         Box::new(m20261129_000002_contacts::Migration),
         Box::new(m20261129_000003_people::Migration),
+        Box::new(m20261129_000004_audit::Migration),
     ]
 }

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api_keys;
+pub mod audit;
 pub mod contacts;
 pub mod courses;
 pub mod described;
@@ -47,6 +48,8 @@ pub enum ApiTags {
     Sso,
     /// A signed-in person's own record and sessions.
     Me,
+    /// The institution's hash-chained audit trail.
+    Audit,
     /// Health, readiness and the caller's own identity.
     System,
 }

@@ -1,6 +1,8 @@
 //! sea-orm entities. Control-plane tables first, then the per-tenant ones, which are only
 //! ever queried on a [`crate::TenantScope`]'s transaction.
 pub mod api_key;
+pub mod audit_event;
+pub mod audit_head;
 pub mod contact;
 pub mod deletion_record;
 pub mod idempotency_key;
