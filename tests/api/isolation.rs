@@ -278,7 +278,11 @@ async fn promise_d1_cross_tenant_access_is_not_found(backend: Backend) {
     let mut unclassified = Vec::new();
     for op in &all {
         let schemes = op.schemes();
-        if op.path.starts_with("/v1/me/") {
+        if op.path.contains("{incident_id}") {
+            // Incidents are opened only by a signed-in person's own report, never by an API
+            // key; incidents.rs tries another institution's admin on them.
+            println!("skipped by rule (made by a person's report): {}", op.name());
+        } else if op.path.starts_with("/v1/me/") {
             // A signed-in person's own record and sessions: no id of another tenant can be
             // named there except a session id, which sso.rs tries across people and tenants.
             println!("skipped by rule (own records): {}", op.name());

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod idp;
+mod incidents;
 mod support;
 
 mod access;

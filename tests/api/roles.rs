@@ -94,8 +94,10 @@ fn load_ops() -> Vec<Op> {
         "only {} institution operations found",
         ops.len()
     );
-    // Signing out ends the very session the matrix runs with: last.
-    ops.sort_by_key(|op| op.name == "DELETE /v1/me/session");
+    // Signing out and reporting a compromise end the very session the matrix runs with: last.
+    ops.sort_by_key(|op| {
+        op.name == "DELETE /v1/me/session" || op.name == "POST /v1/me/compromise-report"
+    });
     ops
 }
 

@@ -5,6 +5,7 @@ use crate::api::api_keys::ApiKeysApi;
 use crate::api::audit::AuditApi;
 use crate::api::contacts::ContactsApi;
 use crate::api::courses::CoursesApi;
+use crate::api::incidents::IncidentsApi;
 use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
 use crate::api::people::PeopleApi;
@@ -36,6 +37,7 @@ pub type Api = (
     SsoApi,
     MeApi,
     AuditApi,
+    IncidentsApi,
     SystemApi,
 );
 
@@ -158,6 +160,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         SsoApi,
         MeApi,
         AuditApi,
+        IncidentsApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

@@ -24,6 +24,8 @@ pub enum Refusal {
     Identity,
     /// The person exists but is deactivated.
     Deactivated,
+    /// After a reported compromise the IdP must authenticate the person afresh.
+    Reauthentication,
 }
 
 impl Refusal {
@@ -37,6 +39,7 @@ impl Refusal {
             Self::Nonce => "sso_nonce_mismatch",
             Self::Identity => "sso_identity_unusable",
             Self::Deactivated => "person_deactivated",
+            Self::Reauthentication => "reauthentication_required",
         }
     }
 }
@@ -109,6 +112,7 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("person") => "person_not_found",
             Self::NotFound("sso connection") => "sso_connection_not_found",
             Self::NotFound("session") => "session_not_found",
+            Self::NotFound("incident") => "incident_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",

@@ -6,6 +6,7 @@ pub mod connections;
 mod entities;
 pub mod ephemeral;
 mod error;
+pub mod incidents;
 pub mod oidc;
 pub mod people;
 pub mod roles;
@@ -25,7 +26,9 @@ use std::time::Duration;
 
 /// Every personal-data field this crate stores in tables.
 pub fn personal_fields() -> Vec<FieldClassification> {
-    people::PERSONAL_FIELDS.to_vec()
+    let mut fields = people::PERSONAL_FIELDS.to_vec();
+    fields.extend_from_slice(incidents::PERSONAL_FIELDS);
+    fields
 }
 
 pub struct IdentitySettings {

@@ -63,6 +63,9 @@ pub struct IdTokenClaims {
     pub preferred_username: Option<String>,
     #[serde(default)]
     pub groups: Option<Groups>,
+    /// When the person last authenticated at the IdP (sent when `max_age` was requested).
+    #[serde(default)]
+    pub auth_time: Option<i64>,
 }
 
 /// IdPs send `groups` as a list or, with one group, sometimes as a string.

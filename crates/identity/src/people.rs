@@ -139,6 +139,9 @@ pub struct Person {
     pub source: PersonSource,
     pub revision: i32,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// After a reported compromise: the next sign-in must be a fresh authentication at the
+    /// IdP made after this time.
+    pub reauth_required_after: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -319,6 +322,7 @@ fn open(scope: &TenantScope, row: person::Model) -> Result<Person, IdentityError
         source: PersonSource::parse(&row.source),
         revision: row.revision,
         last_sign_in_at: row.last_sign_in_at,
+        reauth_required_after: row.reauth_required_after,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -619,6 +623,24 @@ async fn write_revision(
             current: revision + 1,
         });
     }
+    Ok(())
+}
+
+/// Marks a person as needing a fresh authentication before their next session.
+/// `None` lifts the mark (after a fresh authentication).
+pub(crate) async fn require_reauthentication(
+    scope: &TenantScope,
+    id: Uuid,
+    after: Option<DateTime<Utc>>,
+) -> Result<(), IdentityError> {
+    person::Entity::update_many()
+        .col_expr(
+            person::Column::ReauthRequiredAfter,
+            sea_orm::sea_query::Expr::value(after),
+        )
+        .filter(person::Column::Id.eq(id))
+        .exec(scope.db())
+        .await?;
     Ok(())
 }
 

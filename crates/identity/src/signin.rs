@@ -99,10 +99,13 @@ fn display_name(claims: &IdTokenClaims) -> Option<String> {
 
 impl Identity {
     /// The IdP URL to send the browser to.
+    /// `force_authentication` asks the IdP to authenticate the person again even if it has
+    /// a session for them (`prompt=login`, `max_age=0`): needed after a reported compromise.
     pub async fn begin_sign_in(
         &self,
         tenant_slug: &str,
         connection_id: Uuid,
+        force_authentication: bool,
     ) -> Result<String, IdentityError> {
         let tenant = self
             .tenancy
@@ -146,6 +149,11 @@ impl Identity {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        if force_authentication {
+            url.query_pairs_mut()
+                .append_pair("prompt", "login")
+                .append_pair("max_age", "0");
+        }
         Ok(url.into())
     }
 
@@ -252,6 +260,17 @@ impl Identity {
             .verify_id_token(&discovery, &connection.client_id, &id_token, &flow.nonce)
             .await?;
         let person = self.provision(&scope, &connection, &claims).await?;
+        if let Some(after) = person.reauth_required_after {
+            let fresh = claims.auth_time.is_some_and(|t| t >= after.timestamp());
+            if !fresh {
+                return Err(IdentityError::refused(
+                    Refusal::Reauthentication,
+                    "this account was reported as compromised: sign in again with \
+                     `force_authentication=true` so the identity provider checks it is you",
+                ));
+            }
+            people::require_reauthentication(&scope, person.id, None).await?;
+        }
         if person.status != PersonStatus::Active {
             return Err(IdentityError::refused(
                 Refusal::Deactivated,

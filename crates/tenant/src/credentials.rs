@@ -372,6 +372,31 @@ pub(crate) async fn revoke<C: ConnectionTrait>(
     Ok(info_of(row))
 }
 
+/// Revokes every live key of the tenant created by `created_by`; returns their ids.
+pub(crate) async fn revoke_created_by<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    created_by: &str,
+) -> Result<Vec<Uuid>, TenantError> {
+    let live = Condition::all()
+        .add(api_key::Column::TenantId.eq(tenant_id))
+        .add(api_key::Column::CreatedBy.eq(created_by))
+        .add(api_key::Column::RevokedAt.is_null());
+    let ids: Vec<Uuid> = api_key::Entity::find()
+        .filter(live.clone())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(live)
+        .exec(db)
+        .await?;
+    Ok(ids)
+}
+
 pub(crate) async fn delete_all_of_tenant<C: ConnectionTrait>(
     db: &C,
     tenant_id: Uuid,

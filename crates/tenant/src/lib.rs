@@ -172,6 +172,24 @@ impl Tenancy {
         Ok(revoked)
     }
 
+    /// Revokes every API key the principal's actor created (a person reporting their account
+    /// compromised: keys made in their name may be the attacker's). Returns how many.
+    pub async fn revoke_keys_created_by_actor(
+        &self,
+        principal: &TenantPrincipal,
+    ) -> Result<usize, TenantError> {
+        let ids = credentials::revoke_created_by(
+            self.plane.control(),
+            principal.tenant_id(),
+            &principal.actor.label(),
+        )
+        .await?;
+        for id in &ids {
+            self.principals.forget_key(*id);
+        }
+        Ok(ids.len())
+    }
+
     pub async fn key_versions(
         &self,
         principal: &TenantPrincipal,

@@ -5,6 +5,7 @@ mod m20261129_000001_catalog;
 mod m20261129_000002_contacts;
 mod m20261129_000003_people;
 mod m20261129_000004_audit;
+mod m20261129_000005_incidents;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -12,5 +13,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000002_contacts::Migration),
         Box::new(m20261129_000003_people::Migration),
         Box::new(m20261129_000004_audit::Migration),
+        Box::new(m20261129_000005_incidents::Migration),
     ]
 }

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod contacts;
 pub mod courses;
 pub mod described;
+pub mod incidents;
 pub mod keys;
 pub mod me;
 pub mod people;
@@ -50,6 +51,8 @@ pub enum ApiTags {
     Me,
     /// The institution's hash-chained audit trail.
     Audit,
+    /// Account-compromise reports and the incidents they open.
+    Incidents,
     /// Health, readiness and the caller's own identity.
     System,
 }

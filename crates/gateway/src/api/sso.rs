@@ -291,10 +291,17 @@ impl SsoApi {
         state: Data<&Arc<AppState>>,
         tenant_slug: Path<String>,
         connection_id: Path<Uuid>,
+        /// Make the IdP authenticate the person again even if it has a session for them
+        /// (required after the person reported their account compromised).
+        force_authentication: Query<Option<bool>>,
     ) -> Result<SignInRedirect, ApiError> {
         let url = state
             .identity
-            .begin_sign_in(&tenant_slug.0, connection_id.0)
+            .begin_sign_in(
+                &tenant_slug.0,
+                connection_id.0,
+                force_authentication.0.unwrap_or(false),
+            )
             .await?;
         Ok(SignInRedirect::Found(url))
     }

@@ -20,6 +20,7 @@ pub struct Model {
     pub key_version: i32,
     pub revision: i32,
     pub last_sign_in_at: Option<DateTimeUtc>,
+    pub reauth_required_after: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
