@@ -21,6 +21,7 @@ mod migrations;
 mod profile;
 mod roles;
 mod schemathesis;
+mod scim;
 mod sdk;
 mod spec;
 mod sso;

@@ -189,6 +189,7 @@ async fn promise_d1_d2_provisioning_creates_schema_keys_profile_and_admin_key(ba
             "courses:write",
             "people:read",
             "people:write",
+            "scim:provision",
             "tenant:admin"
         ]
     );

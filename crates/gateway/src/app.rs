@@ -10,6 +10,7 @@ use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
+use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
@@ -38,6 +39,7 @@ pub type Api = (
     MeApi,
     AuditApi,
     IncidentsApi,
+    ScimApi,
     SystemApi,
 );
 
@@ -161,6 +163,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         MeApi,
         AuditApi,
         IncidentsApi,
+        ScimApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

@@ -225,6 +225,7 @@ impl ApiError {
 fn status_of(kind: ProblemKind) -> StatusCode {
     match kind {
         ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+        ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
         ProblemKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ProblemKind::Forbidden => StatusCode::FORBIDDEN,
         ProblemKind::NotFound => StatusCode::NOT_FOUND,

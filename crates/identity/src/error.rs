@@ -60,6 +60,12 @@ pub enum IdentityError {
     RevisionMismatch { current: i32 },
     #[error("{0}")]
     Conflict(String),
+    /// A SCIM request the protocol calls invalid; `scim_type` is RFC 7644's `scimType`.
+    #[error("{detail}")]
+    ScimInvalid {
+        scim_type: &'static str,
+        detail: String,
+    },
     #[error("the identity provider could not be reached or answered garbage: {0}")]
     IdpUnavailable(String),
     #[error("the session store is unavailable: {0}")]
@@ -100,6 +106,10 @@ impl DescribeProblem for IdentityError {
             Self::PersonOnly => ProblemKind::Forbidden,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Conflict(_) => ProblemKind::Conflict,
+            Self::ScimInvalid { scim_type, .. } if *scim_type == "uniqueness" => {
+                ProblemKind::Conflict
+            }
+            Self::ScimInvalid { .. } => ProblemKind::BadRequest,
             Self::IdpUnavailable(_) | Self::SessionStore(_) => ProblemKind::Unavailable,
             Self::Tenant(e) => e.kind(),
             Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
@@ -113,12 +123,19 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("sso connection") => "sso_connection_not_found",
             Self::NotFound("session") => "session_not_found",
             Self::NotFound("incident") => "incident_not_found",
+            Self::NotFound("group") => "group_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",
             Self::PersonOnly => "person_credential_required",
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Conflict(_) => "conflict",
+            Self::ScimInvalid { scim_type, .. } => match *scim_type {
+                "invalidFilter" => "scim_invalid_filter",
+                "invalidPath" => "scim_invalid_path",
+                "uniqueness" => "scim_uniqueness",
+                _ => "scim_invalid_value",
+            },
             Self::IdpUnavailable(_) => "sso_idp_unavailable",
             Self::SessionStore(_) => "session_store_unavailable",
             Self::Tenant(e) => e.code(),

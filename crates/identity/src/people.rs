@@ -108,6 +108,8 @@ pub enum PersonSource {
     Admin,
     /// Created just in time at their first SSO sign-in.
     Sso,
+    /// Pushed by the institution's IdP through SCIM; roles follow SCIM groups.
+    Scim,
 }
 
 impl PersonSource {
@@ -115,12 +117,14 @@ impl PersonSource {
         match self {
             Self::Admin => "admin",
             Self::Sso => "sso",
+            Self::Scim => "scim",
         }
     }
 
     fn parse(text: &str) -> Self {
         match text {
             "sso" => Self::Sso,
+            "scim" => Self::Scim,
             _ => Self::Admin,
         }
     }
@@ -624,6 +628,96 @@ async fn write_revision(
         });
     }
     Ok(())
+}
+
+/// Replaces a person's personal fields as their IdP asserts them (SCIM), keeping the rest.
+pub(crate) async fn replace_data(
+    scope: &TenantScope,
+    person: &Person,
+    data: &PersonalData,
+) -> Result<Person, IdentityError> {
+    let mut v = Violations::new();
+    let checked = check_data(&mut v, data);
+    v.finish().map_err(IdentityError::Invalid)?;
+    ensure_unique(scope, &checked, Some(person.id)).await?;
+    let mut row = person::ActiveModel {
+        revision: Set(person.revision + 1),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    seal_into(&mut row, scope, person.id, &checked);
+    write_revision(scope, person.id, person.revision, row).await?;
+    load(scope, person.id).await
+}
+
+/// Sets status and roles without the admin scope check (SCIM and group pushes).
+pub(crate) async fn set_status_and_roles(
+    scope: &TenantScope,
+    person: &Person,
+    status: PersonStatus,
+    roles: &[Role],
+) -> Result<Person, IdentityError> {
+    if status == person.status && roles == person.roles.as_slice() {
+        return Ok(person.clone());
+    }
+    let row = person::ActiveModel {
+        status: Set(status.as_str().to_string()),
+        roles: Set(roles_to_text(roles)),
+        revision: Set(person.revision + 1),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    write_revision(scope, person.id, person.revision, row).await?;
+    load(scope, person.id).await
+}
+
+/// The personal fields of a person, as they are.
+pub fn data_of(person: &Person) -> PersonalData {
+    PersonalData {
+        name: person.name.clone(),
+        username: person.username.clone(),
+        email: person.email.clone(),
+        phone: person.phone.clone(),
+        birth_date: person
+            .birth_date
+            .as_ref()
+            .map(|d| Pii::new(d.expose().format("%Y-%m-%d").to_string())),
+    }
+}
+
+pub(crate) async fn find_by_username(
+    scope: &TenantScope,
+    username: &str,
+) -> Result<Option<Person>, IdentityError> {
+    let index = scope
+        .keys()
+        .blind_index(TABLE, "username", &normalise_username(username));
+    let row = person::Entity::find()
+        .filter(person::Column::UsernameIndex.eq(index))
+        .one(scope.db())
+        .await?;
+    row.map(|r| open(scope, r)).transpose()
+}
+
+/// People in id order from `offset` (SCIM's 1-based `startIndex` minus one), and the total.
+pub(crate) async fn page_by_offset(
+    scope: &TenantScope,
+    offset: u64,
+    count: u64,
+) -> Result<(u64, Vec<Person>), IdentityError> {
+    use sea_orm::PaginatorTrait;
+    let total = person::Entity::find().count(scope.db()).await?;
+    let rows = person::Entity::find()
+        .order_by_asc(person::Column::Id)
+        .offset(offset)
+        .limit(count)
+        .all(scope.db())
+        .await?;
+    let people = rows
+        .into_iter()
+        .map(|r| open(scope, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((total, people))
 }
 
 /// Marks a person as needing a fresh authentication before their next session.

@@ -9,6 +9,8 @@ use serde::Serialize;
 pub enum ProblemKind {
     /// The request is malformed or a value is invalid (400/422).
     Validation,
+    /// A protocol that prescribes 400 for bad input (SCIM's `invalidFilter`, …).
+    BadRequest,
     /// The credential is missing or wrong (401).
     Unauthenticated,
     /// The credential is valid but may not do this (403).

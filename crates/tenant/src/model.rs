@@ -66,12 +66,14 @@ pub enum Scope {
     PeopleWrite,
     /// The audit trail and its verification.
     AuditRead,
+    /// SCIM 2.0 provisioning by the institution's IdP (give its bearer key only this scope).
+    ScimProvision,
     /// API keys, keys rotation, retention and reporting profile, SSO connections.
     TenantAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::CoursesRead,
         Scope::CoursesWrite,
         Scope::ContactsRead,
@@ -79,6 +81,7 @@ impl Scope {
         Scope::PeopleRead,
         Scope::PeopleWrite,
         Scope::AuditRead,
+        Scope::ScimProvision,
         Scope::TenantAdmin,
     ];
 
@@ -91,6 +94,7 @@ impl Scope {
             Scope::PeopleRead => "people:read",
             Scope::PeopleWrite => "people:write",
             Scope::AuditRead => "audit:read",
+            Scope::ScimProvision => "scim:provision",
             Scope::TenantAdmin => "tenant:admin",
         }
     }

@@ -6,6 +6,7 @@ mod m20261129_000002_contacts;
 mod m20261129_000003_people;
 mod m20261129_000004_audit;
 mod m20261129_000005_incidents;
+mod m20261129_000006_scim;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -14,5 +15,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000003_people::Migration),
         Box::new(m20261129_000004_audit::Migration),
         Box::new(m20261129_000005_incidents::Migration),
+        Box::new(m20261129_000006_scim::Migration),
     ]
 }

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod me;
 pub mod people;
 pub mod privacy_profile;
+pub mod scim;
 pub mod sso;
 pub mod system;
 pub mod tenants;
@@ -53,6 +54,8 @@ pub enum ApiTags {
     Audit,
     /// Account-compromise reports and the incidents they open.
     Incidents,
+    /// SCIM 2.0 push provisioning of users and groups by the institution's IdP.
+    Scim,
     /// Health, readiness and the caller's own identity.
     System,
 }
