@@ -18,6 +18,7 @@ mod courses;
 mod isolation;
 mod keys;
 mod migrations;
+mod passwords;
 mod profile;
 mod roles;
 mod schemathesis;

@@ -22,6 +22,9 @@ const UNAUTHENTICATED: &[&str] = &[
     "/readyz",
     "/v1/sso/{tenant_slug}/oidc/{connection_id}/login",
     "/v1/sso/oidc/callback",
+    "/v1/auth/password",
+    "/v1/auth/password-reset-requests",
+    "/v1/auth/password-resets",
 ];
 
 const METHODS: &[&str] = &[

@@ -8,6 +8,7 @@ use crate::api::courses::CoursesApi;
 use crate::api::incidents::IncidentsApi;
 use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
+use crate::api::passwords::PasswordsApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
 use crate::api::scim::ScimApi;
@@ -40,6 +41,7 @@ pub type Api = (
     AuditApi,
     IncidentsApi,
     ScimApi,
+    PasswordsApi,
     SystemApi,
 );
 
@@ -164,6 +166,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         AuditApi,
         IncidentsApi,
         ScimApi,
+        PasswordsApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

@@ -26,6 +26,14 @@ pub enum Refusal {
     Deactivated,
     /// After a reported compromise the IdP must authenticate the person afresh.
     Reauthentication,
+    /// Unknown login or wrong password (the same answer for both).
+    Credentials,
+    /// Too many wrong passwords in a row.
+    Locked,
+    /// The institution allows SSO only.
+    LocalAccountsDisabled,
+    /// A password-reset code that is unknown, used or expired.
+    ResetToken,
 }
 
 impl Refusal {
@@ -40,6 +48,10 @@ impl Refusal {
             Self::Identity => "sso_identity_unusable",
             Self::Deactivated => "person_deactivated",
             Self::Reauthentication => "reauthentication_required",
+            Self::Credentials => "invalid_credentials",
+            Self::Locked => "account_locked",
+            Self::LocalAccountsDisabled => "local_accounts_disabled",
+            Self::ResetToken => "reset_token_invalid",
         }
     }
 }
@@ -102,6 +114,10 @@ impl DescribeProblem for IdentityError {
         match self {
             Self::Invalid(_) => ProblemKind::Validation,
             Self::NotFound(_) => ProblemKind::NotFound,
+            Self::SignInRefused {
+                reason: Refusal::LocalAccountsDisabled,
+                ..
+            } => ProblemKind::Forbidden,
             Self::SignInRefused { .. } | Self::Unauthenticated => ProblemKind::Unauthenticated,
             Self::PersonOnly => ProblemKind::Forbidden,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
@@ -124,6 +140,7 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("session") => "session_not_found",
             Self::NotFound("incident") => "incident_not_found",
             Self::NotFound("group") => "group_not_found",
+            Self::NotFound("sign-in settings") => "sign_in_settings_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",

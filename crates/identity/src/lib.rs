@@ -8,6 +8,7 @@ pub mod ephemeral;
 mod error;
 pub mod incidents;
 pub mod oidc;
+pub mod passwords;
 pub mod people;
 pub mod roles;
 pub mod scim;

@@ -17,6 +17,7 @@ pub mod described;
 pub mod incidents;
 pub mod keys;
 pub mod me;
+pub mod passwords;
 pub mod people;
 pub mod privacy_profile;
 pub mod scim;
@@ -56,6 +57,8 @@ pub enum ApiTags {
     Incidents,
     /// SCIM 2.0 push provisioning of users and groups by the institution's IdP.
     Scim,
+    /// Local password accounts, where the institution allows them.
+    LocalAccounts,
     /// Health, readiness and the caller's own identity.
     System,
 }

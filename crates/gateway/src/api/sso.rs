@@ -153,7 +153,7 @@ pub enum SignedIn {
     Ok(Json<SignInResult>),
 }
 
-fn client_context(req: &Request) -> ClientContext {
+pub fn client_context(req: &Request) -> ClientContext {
     let header = |name: &str| {
         req.headers()
             .get(name)

@@ -1,7 +1,10 @@
 pub mod incident;
+pub mod local_credential;
 pub mod outbox;
+pub mod password_reset;
 pub mod person;
 pub mod person_identity;
 pub mod scim_group;
 pub mod scim_group_member;
+pub mod sign_in_settings;
 pub mod sso_connection;
