@@ -20,6 +20,7 @@ mod keys;
 mod migrations;
 mod passwords;
 mod profile;
+mod reviews;
 mod roles;
 mod schemathesis;
 mod scim;

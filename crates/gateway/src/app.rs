@@ -11,6 +11,7 @@ use crate::api::me::MeApi;
 use crate::api::passwords::PasswordsApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
+use crate::api::reviews::ReviewsApi;
 use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
@@ -42,6 +43,7 @@ pub type Api = (
     IncidentsApi,
     ScimApi,
     PasswordsApi,
+    ReviewsApi,
     SystemApi,
 );
 
@@ -144,12 +146,32 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
         },
     )?;
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         config,
         tenancy,
         identity,
         limiter: RateLimiter::new(redis),
-    }))
+    });
+    spawn_deadline_sweeper(&state);
+    Ok(state)
+}
+
+/// Expires access reviews whose deadline passed, every `deadline_sweep_secs`. Holds the state
+/// weakly, so it stops when the application is dropped (tests start many).
+fn spawn_deadline_sweeper(state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = state.identity.sweep_due_access_reviews().await {
+                tracing::warn!(%error, "deadline sweep failed; retrying next tick");
+            }
+        }
+    });
 }
 
 pub fn api_service() -> OpenApiService<Api, ()> {
@@ -167,6 +189,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         IncidentsApi,
         ScimApi,
         PasswordsApi,
+        ReviewsApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

@@ -54,6 +54,8 @@ pub struct Config {
     pub session_lifetime_secs: u64,
     /// Tolerated clock difference with identity providers for token times, in seconds.
     pub sso_clock_skew_secs: u64,
+    /// How often due deadlines (access reviews) are swept, in seconds.
+    pub deadline_sweep_secs: u64,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             public_url: None,
             session_lifetime_secs: 8 * 3600,
             sso_clock_skew_secs: 60,
+            deadline_sweep_secs: 60,
         }
     }
 }

@@ -68,6 +68,8 @@ pub enum IdentityError {
     Unauthenticated,
     #[error("this operation needs a signed-in person, not an API key")]
     PersonOnly,
+    #[error("nobody reviews their own access; another reviewer must decide this grant")]
+    SelfReview,
     #[error("the resource changed since it was read (current revision {current})")]
     RevisionMismatch { current: i32 },
     #[error("{0}")]
@@ -119,7 +121,7 @@ impl DescribeProblem for IdentityError {
                 ..
             } => ProblemKind::Forbidden,
             Self::SignInRefused { .. } | Self::Unauthenticated => ProblemKind::Unauthenticated,
-            Self::PersonOnly => ProblemKind::Forbidden,
+            Self::PersonOnly | Self::SelfReview => ProblemKind::Forbidden,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Conflict(_) => ProblemKind::Conflict,
             Self::ScimInvalid { scim_type, .. } if *scim_type == "uniqueness" => {
@@ -140,11 +142,14 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("session") => "session_not_found",
             Self::NotFound("incident") => "incident_not_found",
             Self::NotFound("group") => "group_not_found",
+            Self::NotFound("access review") => "access_review_not_found",
+            Self::NotFound("review item") => "review_item_not_found",
             Self::NotFound("sign-in settings") => "sign_in_settings_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",
             Self::PersonOnly => "person_credential_required",
+            Self::SelfReview => "self_review_forbidden",
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Conflict(_) => "conflict",
             Self::ScimInvalid { scim_type, .. } => match *scim_type {

@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod oidc;
 pub mod passwords;
 pub mod people;
+pub mod reviews;
 pub mod roles;
 pub mod scim;
 pub mod sessions;

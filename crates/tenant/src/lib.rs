@@ -6,6 +6,7 @@ pub mod audit;
 pub mod contacts;
 pub mod credentials;
 pub mod data_plane;
+pub mod deadlines;
 pub mod directory;
 mod entities;
 mod error;

@@ -352,6 +352,10 @@ impl Tenancy {
             .await?;
         let destroyed = self.keys.destroy(&txn, id).await?;
         credentials::delete_all_of_tenant(&txn, id).await?;
+        crate::entities::deadline::Entity::delete_many()
+            .filter(crate::entities::deadline::Column::TenantId.eq(id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         // After the commit, so no concurrent request can cache the old state again.
         self.principals.forget_tenant(id);

@@ -2,7 +2,11 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_registry;
+mod m20261129_000002_deadlines;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261129_000001_registry::Migration)]
+    vec![
+        Box::new(m20261129_000001_registry::Migration),
+        Box::new(m20261129_000002_deadlines::Migration),
+    ]
 }

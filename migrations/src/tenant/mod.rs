@@ -8,6 +8,7 @@ mod m20261129_000004_audit;
 mod m20261129_000005_incidents;
 mod m20261129_000006_scim;
 mod m20261129_000007_local_accounts;
+mod m20261129_000009_access_reviews;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -18,5 +19,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000005_incidents::Migration),
         Box::new(m20261129_000006_scim::Migration),
         Box::new(m20261129_000007_local_accounts::Migration),
+        Box::new(m20261129_000009_access_reviews::Migration),
     ]
 }

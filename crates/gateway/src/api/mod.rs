@@ -20,6 +20,7 @@ pub mod me;
 pub mod passwords;
 pub mod people;
 pub mod privacy_profile;
+pub mod reviews;
 pub mod scim;
 pub mod sso;
 pub mod system;
@@ -59,6 +60,8 @@ pub enum ApiTags {
     Scim,
     /// Local password accounts, where the institution allows them.
     LocalAccounts,
+    /// Access recertification: periodic review of privileged grants.
+    AccessReviews,
     /// Health, readiness and the caller's own identity.
     System,
 }

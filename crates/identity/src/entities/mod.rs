@@ -1,3 +1,5 @@
+pub mod access_review;
+pub mod access_review_item;
 pub mod incident;
 pub mod local_credential;
 pub mod outbox;

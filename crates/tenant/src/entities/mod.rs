@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod audit_head;
 pub mod contact;
+pub mod deadline;
 pub mod deletion_record;
 pub mod idempotency_key;
 pub mod job;

@@ -1,0 +1,90 @@
+//! Deadlines inside tenants that the platform acts on when they pass (an access review's
+//! end). Kept in the control plane so a periodic sweep asks one indexed question ("what is
+//! due?") instead of visiting thousands of tenant schemas.
+
+use crate::Tenancy;
+use crate::entities::deadline;
+use crate::error::TenantError;
+use crate::model::TenantLocation;
+use crate::scope::TenantScope;
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+/// A deadline that has passed.
+#[derive(Debug, Clone)]
+pub struct DueDeadline {
+    pub tenant_id: Uuid,
+    pub kind: String,
+    pub subject_id: Uuid,
+}
+
+impl Tenancy {
+    pub async fn schedule_deadline(
+        &self,
+        scope: &TenantScope,
+        kind: &str,
+        subject_id: Uuid,
+        due_at: DateTime<Utc>,
+    ) -> Result<(), TenantError> {
+        deadline::Entity::insert(deadline::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(scope.tenant_id()),
+            kind: Set(kind.to_string()),
+            subject_id: Set(subject_id),
+            due_at: Set(due_at),
+        })
+        .exec_without_returning(self.plane().control())
+        .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` deadlines due by now, oldest first.
+    pub async fn due_deadlines(
+        &self,
+        kind: &str,
+        limit: u64,
+    ) -> Result<Vec<DueDeadline>, TenantError> {
+        Ok(deadline::Entity::find()
+            .filter(deadline::Column::Kind.eq(kind))
+            .filter(deadline::Column::DueAt.lte(Utc::now()))
+            .order_by_asc(deadline::Column::DueAt)
+            .limit(limit)
+            .all(self.plane().control())
+            .await?
+            .into_iter()
+            .map(|d| DueDeadline {
+                tenant_id: d.tenant_id,
+                kind: d.kind,
+                subject_id: d.subject_id,
+            })
+            .collect())
+    }
+
+    pub async fn clear_deadline(
+        &self,
+        tenant_id: Uuid,
+        kind: &str,
+        subject_id: Uuid,
+    ) -> Result<(), TenantError> {
+        deadline::Entity::delete_many()
+            .filter(deadline::Column::TenantId.eq(tenant_id))
+            .filter(deadline::Column::Kind.eq(kind))
+            .filter(deadline::Column::SubjectId.eq(subject_id))
+            .exec(self.plane().control())
+            .await?;
+        Ok(())
+    }
+
+    /// A platform job's unit of work on one tenant (deadline sweeps). `None` when the tenant
+    /// is gone or suspended: its deadlines wait.
+    pub async fn job_scope(&self, tenant_id: Uuid) -> Result<Option<TenantScope>, TenantError> {
+        let tenant = match self.active_tenant(tenant_id).await {
+            Ok(t) => t,
+            Err(TenantError::NotFound(_) | TenantError::Suspended) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let location: TenantLocation = tenant.location;
+        Ok(Some(self.system_scope(&location).await?))
+    }
+}
