@@ -15,6 +15,7 @@ mod audit;
 mod classification;
 mod clusters;
 mod courses;
+mod domains;
 mod isolation;
 mod keys;
 mod migrations;

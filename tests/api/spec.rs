@@ -25,6 +25,7 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/auth/password",
     "/v1/auth/password-reset-requests",
     "/v1/auth/password-resets",
+    "/v1/sso/discovery",
 ];
 
 const METHODS: &[&str] = &[

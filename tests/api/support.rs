@@ -178,6 +178,9 @@ pub fn test_config(
         // Shared loopback IP across parallel tests: only the dedicated test lowers these.
         rate_limit_per_ip: 1_000_000,
         rate_limit_per_key: 1_000_000,
+        // Tests never query the internet's DNS; the one test that verifies a domain runs
+        // its own nameserver. Nothing listens on the discard port.
+        dns_nameserver: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9))),
         ..Config::default()
     }
 }

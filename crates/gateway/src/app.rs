@@ -5,6 +5,7 @@ use crate::api::api_keys::ApiKeysApi;
 use crate::api::audit::AuditApi;
 use crate::api::contacts::ContactsApi;
 use crate::api::courses::CoursesApi;
+use crate::api::domains::DomainsApi;
 use crate::api::incidents::IncidentsApi;
 use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
@@ -44,6 +45,7 @@ pub type Api = (
     ScimApi,
     PasswordsApi,
     ReviewsApi,
+    DomainsApi,
     SystemApi,
 );
 
@@ -144,6 +146,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             callback_url: format!("{}/v1/sso/oidc/callback", config.public_url()),
             session_lifetime: Duration::from_secs(config.session_lifetime_secs),
             clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
+            dns_nameserver: config.dns_nameserver,
         },
     )?;
     let state = Arc::new(AppState {
@@ -190,6 +193,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         ScimApi,
         PasswordsApi,
         ReviewsApi,
+        DomainsApi,
         SystemApi,
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))

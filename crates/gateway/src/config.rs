@@ -56,6 +56,9 @@ pub struct Config {
     pub sso_clock_skew_secs: u64,
     /// How often due deadlines (access reviews) are swept, in seconds.
     pub deadline_sweep_secs: u64,
+    /// DNS server (`ip:port`, UDP) for verifying institutions' email domains; unset means
+    /// Cloudflare's public resolvers.
+    pub dns_nameserver: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             session_lifetime_secs: 8 * 3600,
             sso_clock_skew_secs: 60,
             deadline_sweep_secs: 60,
+            dns_nameserver: None,
         }
     }
 }

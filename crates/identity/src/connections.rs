@@ -242,6 +242,18 @@ pub async fn delete(scope: &TenantScope, id: Uuid) -> Result<(), IdentityError> 
     Ok(())
 }
 
+/// Ids of the enabled connections, oldest first (for home-realm discovery).
+pub(crate) async fn enabled_ids(scope: &TenantScope) -> Result<Vec<Uuid>, IdentityError> {
+    Ok(sso_connection::Entity::find()
+        .filter(sso_connection::Column::Enabled.eq(true))
+        .order_by_asc(sso_connection::Column::Id)
+        .all(scope.db())
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect())
+}
+
 /// The connection and its client secret, for a sign-in in progress.
 pub(crate) async fn load(
     scope: &TenantScope,

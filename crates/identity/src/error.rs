@@ -70,6 +70,8 @@ pub enum IdentityError {
     PersonOnly,
     #[error("nobody reviews their own access; another reviewer must decide this grant")]
     SelfReview,
+    #[error("{0}")]
+    DomainNotVerified(String),
     #[error("the resource changed since it was read (current revision {current})")]
     RevisionMismatch { current: i32 },
     #[error("{0}")]
@@ -122,6 +124,7 @@ impl DescribeProblem for IdentityError {
             } => ProblemKind::Forbidden,
             Self::SignInRefused { .. } | Self::Unauthenticated => ProblemKind::Unauthenticated,
             Self::PersonOnly | Self::SelfReview => ProblemKind::Forbidden,
+            Self::DomainNotVerified(_) => ProblemKind::Conflict,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Conflict(_) => ProblemKind::Conflict,
             Self::ScimInvalid { scim_type, .. } if *scim_type == "uniqueness" => {
@@ -142,6 +145,7 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("session") => "session_not_found",
             Self::NotFound("incident") => "incident_not_found",
             Self::NotFound("group") => "group_not_found",
+            Self::NotFound("sso domain") => "sso_domain_not_found",
             Self::NotFound("access review") => "access_review_not_found",
             Self::NotFound("review item") => "review_item_not_found",
             Self::NotFound("sign-in settings") => "sign_in_settings_not_found",
@@ -150,6 +154,7 @@ impl DescribeProblem for IdentityError {
             Self::Unauthenticated => "unauthenticated",
             Self::PersonOnly => "person_credential_required",
             Self::SelfReview => "self_review_forbidden",
+            Self::DomainNotVerified(_) => "domain_verification_failed",
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Conflict(_) => "conflict",
             Self::ScimInvalid { scim_type, .. } => match *scim_type {

@@ -3,6 +3,7 @@
 //! the sessions that follow.
 
 pub mod connections;
+pub mod domains;
 mod entities;
 pub mod ephemeral;
 mod error;
@@ -40,6 +41,8 @@ pub struct IdentitySettings {
     pub session_lifetime: Duration,
     /// Tolerated difference between our clock and the IdP's for `exp`, `iat`, `nbf`.
     pub clock_skew: Duration,
+    /// The nameserver for domain verification (`None`: public resolvers).
+    pub dns_nameserver: Option<std::net::SocketAddr>,
 }
 
 /// The identity service: one per process.
@@ -48,6 +51,7 @@ pub struct Identity {
     ephemeral: Arc<Ephemeral>,
     pub sessions: Sessions,
     oidc: OidcClient,
+    domains: domains::DomainResolver,
     callback_url: String,
 }
 
@@ -63,6 +67,7 @@ impl Identity {
             sessions: Sessions::new(ephemeral.clone(), settings.session_lifetime),
             ephemeral,
             oidc: OidcClient::new(settings.clock_skew)?,
+            domains: domains::DomainResolver::new(settings.dns_nameserver)?,
             callback_url: settings.callback_url,
         })
     }

@@ -3,10 +3,12 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_registry;
 mod m20261129_000002_deadlines;
+mod m20261129_000003_sso_domains;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261129_000001_registry::Migration),
         Box::new(m20261129_000002_deadlines::Migration),
+        Box::new(m20261129_000003_sso_domains::Migration),
     ]
 }

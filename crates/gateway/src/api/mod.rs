@@ -14,6 +14,7 @@ pub mod audit;
 pub mod contacts;
 pub mod courses;
 pub mod described;
+pub mod domains;
 pub mod incidents;
 pub mod keys;
 pub mod me;

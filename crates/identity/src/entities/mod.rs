@@ -10,3 +10,4 @@ pub mod scim_group;
 pub mod scim_group_member;
 pub mod sign_in_settings;
 pub mod sso_connection;
+pub mod sso_domain;
