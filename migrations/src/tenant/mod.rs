@@ -7,6 +7,7 @@ mod m20261129_000003_people;
 mod m20261129_000004_audit;
 mod m20261129_000005_incidents;
 mod m20261129_000006_scim;
+mod m20261129_000008_saml;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -16,5 +17,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000004_audit::Migration),
         Box::new(m20261129_000005_incidents::Migration),
         Box::new(m20261129_000006_scim::Migration),
+        Box::new(m20261129_000008_saml::Migration),
     ]
 }
