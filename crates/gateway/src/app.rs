@@ -138,6 +138,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         redis.clone(),
         IdentitySettings {
             callback_url: format!("{}/v1/sso/oidc/callback", config.public_url()),
+            public_url: config.public_url(),
+            saml_acs_url: format!("{}/v1/sso/saml/acs", config.public_url()),
             session_lifetime: Duration::from_secs(config.session_lifetime_secs),
             clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
         },

@@ -322,6 +322,23 @@ pub async fn delete(scope: &TenantScope, id: Uuid) -> Result<(), IdentityError> 
     Ok(())
 }
 
+/// The connection and its IdP metadata document, for a SAML sign-in in progress.
+pub(crate) async fn load_saml(
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<(SsoConnection, String), IdentityError> {
+    let row = sso_connection::Entity::find_by_id(id)
+        .one(scope.db())
+        .await?
+        .ok_or(IdentityError::NotFound("sso connection"))?;
+    let metadata = row.idp_metadata_xml.clone().unwrap_or_default();
+    let connection = view(row);
+    if connection.kind != ConnectionKind::Saml || metadata.is_empty() {
+        return Err(IdentityError::NotFound("sso connection"));
+    }
+    Ok((connection, metadata))
+}
+
 /// The connection and its client secret, for a sign-in in progress.
 pub(crate) async fn load(
     scope: &TenantScope,

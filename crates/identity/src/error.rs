@@ -26,6 +26,16 @@ pub enum Refusal {
     Deactivated,
     /// After a reported compromise the IdP must authenticate the person afresh.
     Reauthentication,
+    /// SAML: oversized, not base64, malformed XML, a DOCTYPE, or not a usable response.
+    SamlResponseInvalid,
+    /// SAML: unsigned, or no signature verifies against the IdP metadata's certificate.
+    SamlSignature,
+    /// SAML: destination, recipient, audience, issuer or time window out of bounds.
+    SamlConditions,
+    /// SAML: the response answers no request of this flow (InResponseTo), or none at all.
+    SamlUnsolicited,
+    /// SAML: the response or assertion was already used for a sign-in.
+    SamlReplayed,
 }
 
 impl Refusal {
@@ -40,6 +50,11 @@ impl Refusal {
             Self::Identity => "sso_identity_unusable",
             Self::Deactivated => "person_deactivated",
             Self::Reauthentication => "reauthentication_required",
+            Self::SamlResponseInvalid => "saml_response_invalid",
+            Self::SamlSignature => "saml_signature_invalid",
+            Self::SamlConditions => "saml_conditions_invalid",
+            Self::SamlUnsolicited => "saml_response_unsolicited",
+            Self::SamlReplayed => "saml_replayed",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Identity: the people of each institution, their roles and the scopes those grant,
-//! enterprise SSO connections (OpenID Connect), sign-in with just-in-time provisioning, and
+//! enterprise SSO connections (OpenID Connect and SAML 2.0), sign-in with just-in-time provisioning, and
 //! the sessions that follow.
 
 pub mod connections;
@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod oidc;
 pub mod people;
 pub mod roles;
+pub mod saml;
 pub mod scim;
 pub mod sessions;
 pub mod signin;
@@ -35,6 +36,10 @@ pub fn personal_fields() -> Vec<FieldClassification> {
 pub struct IdentitySettings {
     /// Where IdPs send the browser back: `<public url>/v1/sso/oidc/callback`.
     pub callback_url: String,
+    /// The URL this service is reached at; SAML SP entity IDs default to URLs under it.
+    pub public_url: String,
+    /// Where SAML IdPs post responses: `<public url>/v1/sso/saml/acs`.
+    pub saml_acs_url: String,
     pub session_lifetime: Duration,
     /// Tolerated difference between our clock and the IdP's for `exp`, `iat`, `nbf`.
     pub clock_skew: Duration,
@@ -47,6 +52,9 @@ pub struct Identity {
     pub sessions: Sessions,
     oidc: OidcClient,
     callback_url: String,
+    public_url: String,
+    saml_acs_url: String,
+    clock_skew: Duration,
 }
 
 impl Identity {
@@ -62,6 +70,9 @@ impl Identity {
             ephemeral,
             oidc: OidcClient::new(settings.clock_skew)?,
             callback_url: settings.callback_url,
+            public_url: settings.public_url.trim_end_matches('/').to_string(),
+            saml_acs_url: settings.saml_acs_url,
+            clock_skew: settings.clock_skew,
         })
     }
 
