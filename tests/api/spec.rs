@@ -22,6 +22,9 @@ const UNAUTHENTICATED: &[&str] = &[
     "/readyz",
     "/v1/sso/{tenant_slug}/oidc/{connection_id}/login",
     "/v1/sso/oidc/callback",
+    "/v1/sso/{tenant_slug}/saml/{connection_id}/metadata",
+    "/v1/sso/{tenant_slug}/saml/{connection_id}/login",
+    "/v1/sso/saml/acs",
 ];
 
 const METHODS: &[&str] = &[

@@ -10,6 +10,7 @@ use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
+use crate::api::saml::SamlApi;
 use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
@@ -36,6 +37,7 @@ pub type Api = (
     PrivacyProfileApi,
     PeopleApi,
     SsoApi,
+    SamlApi,
     MeApi,
     AuditApi,
     IncidentsApi,
@@ -162,6 +164,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
         PrivacyProfileApi,
         PeopleApi,
         SsoApi,
+        SamlApi,
         MeApi,
         AuditApi,
         IncidentsApi,

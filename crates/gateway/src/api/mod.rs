@@ -19,6 +19,7 @@ pub mod keys;
 pub mod me;
 pub mod people;
 pub mod privacy_profile;
+pub mod saml;
 pub mod scim;
 pub mod sso;
 pub mod system;
