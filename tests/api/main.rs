@@ -6,6 +6,7 @@
 
 mod idp;
 mod incidents;
+mod saml_idp;
 mod support;
 
 mod access;
@@ -20,6 +21,7 @@ mod keys;
 mod migrations;
 mod profile;
 mod roles;
+mod saml;
 mod schemathesis;
 mod scim;
 mod sdk;
