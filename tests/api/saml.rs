@@ -130,6 +130,19 @@ async fn promise_d6_a_learner_signs_in_through_the_institutions_saml_idp(backend
     assert_eq!(again.body["person"]["id"], person["id"]);
     assert_eq!(people_count(&app, &north).await, 1);
 
+    // Either signature is enough: only the response, or only the assertion.
+    for sign in ["response", "assertion"] {
+        idp.forge_next(json!({ "sign": sign })).await;
+        let started = Instant::now();
+        let reply = sign_in(&app, &login_path, "alice").await;
+        println!(
+            "SAML sign-in ({backend:?}, {sign} signed): whole walk {:?}",
+            started.elapsed()
+        );
+        assert_eq!(reply.status, StatusCode::OK, "{sign}: {}", reply.body);
+        assert_eq!(reply.body["person"]["id"], person["id"]);
+    }
+
     // Group mapping: Bob is staff, so an instructor.
     let bob = sign_in(&app, &login_path, "bob").await;
     assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
