@@ -826,6 +826,63 @@ mod tests {
         }
     }
 
+    fn connection(group_attribute: &str) -> SsoConnection {
+        SsoConnection {
+            id: Uuid::now_v7(),
+            kind: ConnectionKind::Saml,
+            name: "IdP".into(),
+            issuer: "https://idp.example/metadata".into(),
+            client_id: "https://hub.example/sp".into(),
+            scopes: Vec::new(),
+            group_roles: BTreeMap::new(),
+            default_role: crate::Role::Learner,
+            group_attribute: Some(group_attribute.into()),
+            enabled: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn assertion(name_id_format: &str, attributes: &str) -> Assertion {
+        let xml = format!(
+            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a" Version="2.0" IssueInstant="2026-11-29T10:00:00Z"><saml:Issuer>https://idp.example/metadata</saml:Issuer><saml:Subject><saml:NameID Format="{name_id_format}">ada@uni.example</saml:NameID></saml:Subject><saml:AuthnStatement AuthnInstant="2026-11-29T09:59:00Z"/><saml:AttributeStatement>{attributes}</saml:AttributeStatement></saml:Assertion>"#
+        );
+        Assertion::from_str(&xml).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_asserted_identity_comes_from_name_id_and_common_attribute_names() {
+        let attributes = concat!(
+            r#"<saml:Attribute Name="urn:oid:2.5.4.42"><saml:AttributeValue>Ada</saml:AttributeValue></saml:Attribute>"#,
+            r#"<saml:Attribute Name="x" FriendlyName="sn"><saml:AttributeValue>Lovelace</saml:AttributeValue></saml:Attribute>"#,
+            r#"<saml:Attribute Name="memberOf"><saml:AttributeValue>staff</saml:AttributeValue><saml:AttributeValue> </saml:AttributeValue><saml:AttributeValue>maths</saml:AttributeValue></saml:Attribute>"#,
+        );
+        let asserted = asserted_by_saml(
+            &connection("memberOf"),
+            &assertion(NAMEID_EMAIL, attributes),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            asserted.subject,
+            "https://idp.example/metadata\nada@uni.example"
+        );
+        assert_eq!(asserted.verified_email.as_deref(), Some("ada@uni.example"));
+        assert_eq!(asserted.display_name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(asserted.groups, ["staff", "maths"]);
+        assert!(asserted.authenticated_at.is_some());
+    }
+
+    #[test]
+    fn a_transient_name_id_cannot_identify_a_person() {
+        let refused = asserted_by_saml(&connection("groups"), &assertion(NAMEID_TRANSIENT, ""));
+        assert!(matches!(
+            refused,
+            Err(IdentityError::SignInRefused {
+                reason: Refusal::Identity,
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn metadata_without_a_signing_certificate_is_refused() {
         let xml = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/metadata"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
