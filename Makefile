@@ -10,23 +10,25 @@ HUB_TEST_REDIS_URL    ?= redis://127.0.0.1:6379
 HUB_TEST_SECOND_DATABASE_URL ?= postgres://postgres@127.0.0.1:5433/postgres
 export HUB_TEST_DATABASE_URL HUB_TEST_REDIS_URL HUB_TEST_SECOND_DATABASE_URL
 
-.PHONY: run test spec lint fmt migrate promise-map services test-tools bench
+.PHONY: run test spec lint fmt migrate promise-map services test-tools system-packages bench
 
 ## run: the gateway with the settings from the environment / hub.toml
-run:
+run: system-packages
 	$(HUB) serve
 
-## test: start PostgreSQL and Redis, install the Python test tools and the loopback OIDC
-## provider (npm ci from its lock file), run every test
-test: services test-tools
+## test: install missing system libraries, start PostgreSQL and Redis, install the Python
+## test tools and the loopback OIDC and SAML providers (npm ci from their lock files), run
+## every test
+test: system-packages services test-tools
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(CARGO) test --workspace
 
 ## spec: regenerate the checked-in OpenAPI documents under openapi/
-spec:
+spec: system-packages
 	$(CARGO) run -q -p hub-gateway --bin hub -- spec --out openapi
 
-## lint: promise map, formatting and clippy with warnings as errors
-lint: promise-map
+## lint: promise map, formatting and clippy with warnings as errors (clippy builds, so the
+## system libraries come first)
+lint: system-packages promise-map
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -35,7 +37,7 @@ fmt:
 	$(CARGO) fmt --all
 
 ## migrate: apply control-plane and tenant migrations to the configured database
-migrate:
+migrate: system-packages
 	$(HUB) migrate
 
 ## promise-map: docs/promise-map.md lists every promise, and its tests exist
@@ -49,6 +51,11 @@ services:
 test-tools:
 	bash scripts/test-tools.sh
 	bash scripts/ensure-idp.sh
+	bash scripts/ensure-saml-idp.sh
+
+## system-packages: the Debian libraries the build links against (libxmlsec1 for SAML)
+system-packages:
+	bash scripts/ensure-system-packages.sh
 
 ## bench: scale benchmarks (issue 3) in release on loopback; writes BENCHMARKS.md and
 ## bench/out/results.json. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for

@@ -44,6 +44,7 @@ started=$SECONDS
     --path "$spec" \
     --output-path "$work/hub_client" \
     --meta none \
+    --config "$root/scripts/sdk-config.yaml" \
     --fail-on-warning
 ) || die "openapi-python-client could not generate a client from openapi/openapi.json (above)"
 echo "sdk-smoke: generated hub_client from openapi/openapi.json in $((SECONDS - started)) s"

@@ -6,6 +6,7 @@
 
 mod idp;
 mod incidents;
+mod saml_idp;
 mod support;
 
 mod access;
@@ -23,6 +24,7 @@ mod passwords;
 mod profile;
 mod reviews;
 mod roles;
+mod saml;
 mod schemathesis;
 mod scim;
 mod sdk;

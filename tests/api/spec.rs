@@ -26,6 +26,9 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/auth/password-reset-requests",
     "/v1/auth/password-resets",
     "/v1/sso/discovery",
+    "/v1/sso/{tenant_slug}/saml/{connection_id}/metadata",
+    "/v1/sso/{tenant_slug}/saml/{connection_id}/login",
+    "/v1/sso/saml/acs",
 ];
 
 const METHODS: &[&str] = &[

@@ -13,6 +13,7 @@ use crate::api::passwords::PasswordsApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
 use crate::api::reviews::ReviewsApi;
+use crate::api::saml::SamlApi;
 use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
@@ -30,23 +31,30 @@ use poem_openapi::OpenApiService;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The institution and platform APIs, then identity and access. Two groups because
+/// poem-openapi implements `OpenApi` for tuples of at most 16.
 pub type Api = (
-    TenantsApi,
-    CoursesApi,
-    ContactsApi,
-    ApiKeysApi,
-    KeysApi,
-    PrivacyProfileApi,
-    PeopleApi,
-    SsoApi,
-    MeApi,
-    AuditApi,
-    IncidentsApi,
-    ScimApi,
-    PasswordsApi,
-    ReviewsApi,
-    DomainsApi,
-    SystemApi,
+    (
+        TenantsApi,
+        CoursesApi,
+        ContactsApi,
+        ApiKeysApi,
+        KeysApi,
+        PrivacyProfileApi,
+        AuditApi,
+        SystemApi,
+    ),
+    (
+        PeopleApi,
+        SsoApi,
+        SamlApi,
+        DomainsApi,
+        MeApi,
+        PasswordsApi,
+        IncidentsApi,
+        ReviewsApi,
+        ScimApi,
+    ),
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +152,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         redis.clone(),
         IdentitySettings {
             callback_url: format!("{}/v1/sso/oidc/callback", config.public_url()),
+            public_url: config.public_url(),
+            saml_acs_url: format!("{}/v1/sso/saml/acs", config.public_url()),
             session_lifetime: Duration::from_secs(config.session_lifetime_secs),
             clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
             dns_nameserver: config.dns_nameserver,
@@ -179,22 +189,27 @@ fn spawn_deadline_sweeper(state: &Arc<AppState>) {
 
 pub fn api_service() -> OpenApiService<Api, ()> {
     let api = (
-        TenantsApi,
-        CoursesApi,
-        ContactsApi,
-        ApiKeysApi,
-        KeysApi,
-        PrivacyProfileApi,
-        PeopleApi,
-        SsoApi,
-        MeApi,
-        AuditApi,
-        IncidentsApi,
-        ScimApi,
-        PasswordsApi,
-        ReviewsApi,
-        DomainsApi,
-        SystemApi,
+        (
+            TenantsApi,
+            CoursesApi,
+            ContactsApi,
+            ApiKeysApi,
+            KeysApi,
+            PrivacyProfileApi,
+            AuditApi,
+            SystemApi,
+        ),
+        (
+            PeopleApi,
+            SsoApi,
+            SamlApi,
+            DomainsApi,
+            MeApi,
+            PasswordsApi,
+            IncidentsApi,
+            ReviewsApi,
+            ScimApi,
+        ),
     );
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))
         .summary("Multi-tenant learning platform: institutions, catalog, privacy.")

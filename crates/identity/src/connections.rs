@@ -1,5 +1,6 @@
-//! An institution's SSO connections, managed by its admins. The client secret is sealed
-//! under the institution's key and never shown again after it is set.
+//! An institution's SSO connections, managed by its admins: OpenID Connect (client secret
+//! sealed under the institution's key, never shown again after it is set) and SAML 2.0 (the
+//! IdP's metadata, checked by `saml.rs` before it is stored).
 
 use crate::entities::sso_connection;
 use crate::error::IdentityError;
@@ -14,17 +15,37 @@ use uuid::Uuid;
 const TABLE: &str = "sso_connections";
 const MAX_CONNECTIONS: usize = 20;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionKind {
+    Oidc,
+    Saml,
+}
+
+impl ConnectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Saml => "saml",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SsoConnection {
     pub id: Uuid,
+    pub kind: ConnectionKind,
     pub name: String,
+    /// OIDC: the issuer URL. SAML: the IdP's entity ID.
     pub issuer: String,
+    /// How the IdP knows this service. OIDC: the client id. SAML: the SP entity ID.
     pub client_id: String,
     pub scopes: Vec<String>,
     /// IdP group → role granted to people in that group.
     pub group_roles: BTreeMap<String, Role>,
     /// The role of a person in no mapped group.
     pub default_role: Role,
+    /// SAML: the attribute whose values are the person's groups.
+    pub group_attribute: Option<String>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -58,6 +79,44 @@ fn check_issuer(v: &mut Violations, issuer: &str) {
         "issuer",
         "must be the IdP's https issuer URL (http only on a loopback address), without query or fragment",
     );
+}
+
+/// The IdP group → role map and the role of people in no mapped group, checked.
+pub(crate) fn check_role_mapping(
+    v: &mut Violations,
+    requested: &BTreeMap<String, String>,
+    default_role: Option<&str>,
+) -> (BTreeMap<String, Role>, Role) {
+    let mut group_roles = BTreeMap::new();
+    v.check(requested.len() <= 100, "group_roles", "at most 100 groups");
+    for (group, role) in requested {
+        match Role::parse(role) {
+            Some(r) if !group.is_empty() && group.len() <= 200 => {
+                group_roles.insert(group.clone(), r);
+            }
+            _ => v.add(
+                format!("group_roles.{group}"),
+                format!(
+                    "must map a non-empty group name to one of {}",
+                    Role::ALL.map(Role::as_str).join(", ")
+                ),
+            ),
+        }
+    }
+    let default_role = match default_role {
+        None => Role::Learner,
+        Some(text) => Role::parse(text).unwrap_or_else(|| {
+            v.add("default_role", "unknown role");
+            Role::Learner
+        }),
+    };
+    // A connection must not make every unknown person an administrator.
+    v.check(
+        !default_role.is_privileged(),
+        "default_role",
+        "must not be a privileged role; grant those through group_roles",
+    );
+    (group_roles, default_role)
 }
 
 /// A new connection's settings after validation: scopes, group → role map, default role.
@@ -97,49 +156,24 @@ impl NewConnection {
             "scopes",
             "must include `openid`; at most 20 scopes without spaces",
         );
-        let mut group_roles = BTreeMap::new();
-        v.check(
-            self.group_roles.len() <= 100,
-            "group_roles",
-            "at most 100 groups",
-        );
-        for (group, role) in &self.group_roles {
-            match Role::parse(role) {
-                Some(r) if !group.is_empty() && group.len() <= 200 => {
-                    group_roles.insert(group.clone(), r);
-                }
-                _ => v.add(
-                    format!("group_roles.{group}"),
-                    format!(
-                        "must map a non-empty group name to one of {}",
-                        Role::ALL.map(Role::as_str).join(", ")
-                    ),
-                ),
-            }
-        }
-        let default_role = match self.default_role.as_deref() {
-            None => Role::Learner,
-            Some(text) => Role::parse(text).unwrap_or_else(|| {
-                v.add("default_role", "unknown role");
-                Role::Learner
-            }),
-        };
-        // A connection must not make every unknown person an administrator.
-        v.check(
-            !default_role.is_privileged(),
-            "default_role",
-            "must not be a privileged role; grant those through group_roles",
-        );
+        let (group_roles, default_role) =
+            check_role_mapping(&mut v, &self.group_roles, self.default_role.as_deref());
         v.finish().map_err(IdentityError::Invalid)?;
         Ok((scopes, group_roles, default_role))
     }
 }
 
 fn view(row: sso_connection::Model) -> SsoConnection {
+    let kind = if row.kind == "saml" {
+        ConnectionKind::Saml
+    } else {
+        ConnectionKind::Oidc
+    };
     let group_roles: BTreeMap<String, String> =
         serde_json::from_str(&row.group_roles).unwrap_or_default();
     SsoConnection {
         id: row.id,
+        kind,
         name: row.name,
         issuer: row.issuer,
         client_id: row.client_id,
@@ -149,6 +183,7 @@ fn view(row: sso_connection::Model) -> SsoConnection {
             .filter_map(|(g, r)| Role::parse(&r).map(|r| (g, r)))
             .collect(),
         default_role: Role::parse(&row.default_role).unwrap_or(Role::Learner),
+        group_attribute: row.group_attribute,
         enabled: row.enabled,
         created_at: row.created_at,
     }
@@ -160,22 +195,61 @@ pub async fn create(
 ) -> Result<SsoConnection, IdentityError> {
     scope.require(Scope::TenantAdmin)?;
     let (scopes, group_roles, default_role) = input.validate()?;
+    let id = Uuid::now_v7();
+    let row = StoredConnection {
+        id,
+        kind: ConnectionKind::Oidc,
+        name: input.name.trim().to_string(),
+        issuer: input.issuer.clone(),
+        client_id: input.client_id.clone(),
+        client_secret: input.client_secret.clone(),
+        scopes,
+        group_roles,
+        default_role,
+        idp_metadata_xml: None,
+        group_attribute: None,
+    };
+    insert(scope, row).await?;
+    get(scope, id).await
+}
+
+/// A checked connection, as it is written.
+pub(crate) struct StoredConnection {
+    pub id: Uuid,
+    pub kind: ConnectionKind,
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub group_roles: BTreeMap<String, Role>,
+    pub default_role: Role,
+    pub idp_metadata_xml: Option<String>,
+    pub group_attribute: Option<String>,
+}
+
+pub(crate) async fn insert(
+    scope: &TenantScope,
+    input: StoredConnection,
+) -> Result<(), IdentityError> {
+    scope.require(Scope::TenantAdmin)?;
     let existing = sso_connection::Entity::find().all(scope.db()).await?;
     if existing.len() >= MAX_CONNECTIONS {
         return Err(IdentityError::Conflict(format!(
             "an institution can have at most {MAX_CONNECTIONS} SSO connections"
         )));
     }
-    let id = Uuid::now_v7();
+    let id = input.id;
     let now = Utc::now();
-    let mapping: BTreeMap<&str, &str> = group_roles
+    let mapping: BTreeMap<&str, &str> = input
+        .group_roles
         .iter()
         .map(|(g, r)| (g.as_str(), r.as_str()))
         .collect();
     let row = sso_connection::ActiveModel {
         id: Set(id),
-        kind: Set("oidc".into()),
-        name: Set(input.name.trim().to_string()),
+        kind: Set(input.kind.as_str().into()),
+        name: Set(input.name),
         issuer: Set(input.issuer.clone()),
         client_id: Set(input.client_id.clone()),
         client_secret_sealed: Set(scope.keys().seal_str(
@@ -184,16 +258,18 @@ pub async fn create(
             id,
             &input.client_secret,
         )),
-        scopes: Set(scopes.join(" ")),
+        scopes: Set(input.scopes.join(" ")),
         group_roles: Set(
             serde_json::to_string(&mapping).map_err(|e| IdentityError::Conflict(e.to_string()))?
         ),
-        default_role: Set(default_role.as_str().to_string()),
+        default_role: Set(input.default_role.as_str().to_string()),
         enabled: Set(true),
         key_version: Set(scope.keys().active_version() as i32),
         revision: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        idp_metadata_xml: Set(input.idp_metadata_xml),
+        group_attribute: Set(input.group_attribute),
     };
     sso_connection::Entity::insert(row)
         .exec_without_returning(scope.db())
@@ -202,10 +278,14 @@ pub async fn create(
         scope,
         hub_tenant::audit::AuditEvent::new("sso_connection.created")
             .subject(format!("sso-connection:{id}"))
-            .detail(serde_json::json!({ "issuer": input.issuer, "client_id": input.client_id })),
+            .detail(serde_json::json!({
+                "kind": input.kind.as_str(),
+                "issuer": input.issuer,
+                "client_id": input.client_id,
+            })),
     )
     .await?;
-    get(scope, id).await
+    Ok(())
 }
 
 pub async fn list(scope: &TenantScope) -> Result<Vec<SsoConnection>, IdentityError> {
@@ -252,6 +332,23 @@ pub(crate) async fn enabled_ids(scope: &TenantScope) -> Result<Vec<Uuid>, Identi
         .into_iter()
         .map(|c| c.id)
         .collect())
+}
+
+/// The connection and its IdP metadata document, for a SAML sign-in in progress.
+pub(crate) async fn load_saml(
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<(SsoConnection, String), IdentityError> {
+    let row = sso_connection::Entity::find_by_id(id)
+        .one(scope.db())
+        .await?
+        .ok_or(IdentityError::NotFound("sso connection"))?;
+    let metadata = row.idp_metadata_xml.clone().unwrap_or_default();
+    let connection = view(row);
+    if connection.kind != ConnectionKind::Saml || metadata.is_empty() {
+        return Err(IdentityError::NotFound("sso connection"));
+    }
+    Ok((connection, metadata))
 }
 
 /// The connection and its client secret, for a sign-in in progress.

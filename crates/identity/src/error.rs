@@ -34,6 +34,16 @@ pub enum Refusal {
     LocalAccountsDisabled,
     /// A password-reset code that is unknown, used or expired.
     ResetToken,
+    /// SAML: oversized, not base64, malformed XML, a DOCTYPE, or not a usable response.
+    SamlResponseInvalid,
+    /// SAML: unsigned, or no signature verifies against the IdP metadata's certificate.
+    SamlSignature,
+    /// SAML: destination, recipient, audience, issuer or time window out of bounds.
+    SamlConditions,
+    /// SAML: the response answers no request of this flow (InResponseTo), or none at all.
+    SamlUnsolicited,
+    /// SAML: the response or assertion was already used for a sign-in.
+    SamlReplayed,
 }
 
 impl Refusal {
@@ -52,6 +62,11 @@ impl Refusal {
             Self::Locked => "account_locked",
             Self::LocalAccountsDisabled => "local_accounts_disabled",
             Self::ResetToken => "reset_token_invalid",
+            Self::SamlResponseInvalid => "saml_response_invalid",
+            Self::SamlSignature => "saml_signature_invalid",
+            Self::SamlConditions => "saml_conditions_invalid",
+            Self::SamlUnsolicited => "saml_response_unsolicited",
+            Self::SamlReplayed => "saml_replayed",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Identity: the people of each institution, their roles and the scopes those grant,
-//! enterprise SSO connections (OpenID Connect), sign-in with just-in-time provisioning, and
+//! enterprise SSO connections (OpenID Connect and SAML 2.0), sign-in with just-in-time provisioning, and
 //! the sessions that follow.
 
 pub mod connections;
@@ -13,6 +13,7 @@ pub mod passwords;
 pub mod people;
 pub mod reviews;
 pub mod roles;
+pub mod saml;
 pub mod scim;
 pub mod sessions;
 pub mod signin;
@@ -38,6 +39,10 @@ pub fn personal_fields() -> Vec<FieldClassification> {
 pub struct IdentitySettings {
     /// Where IdPs send the browser back: `<public url>/v1/sso/oidc/callback`.
     pub callback_url: String,
+    /// The URL this service is reached at; SAML SP entity IDs default to URLs under it.
+    pub public_url: String,
+    /// Where SAML IdPs post responses: `<public url>/v1/sso/saml/acs`.
+    pub saml_acs_url: String,
     pub session_lifetime: Duration,
     /// Tolerated difference between our clock and the IdP's for `exp`, `iat`, `nbf`.
     pub clock_skew: Duration,
@@ -53,6 +58,9 @@ pub struct Identity {
     oidc: OidcClient,
     domains: domains::DomainResolver,
     callback_url: String,
+    public_url: String,
+    saml_acs_url: String,
+    clock_skew: Duration,
 }
 
 impl Identity {
@@ -69,6 +77,9 @@ impl Identity {
             oidc: OidcClient::new(settings.clock_skew)?,
             domains: domains::DomainResolver::new(settings.dns_nameserver)?,
             callback_url: settings.callback_url,
+            public_url: settings.public_url.trim_end_matches('/').to_string(),
+            saml_acs_url: settings.saml_acs_url,
+            clock_skew: settings.clock_skew,
         })
     }
 

@@ -1,13 +1,15 @@
-//! Signing a person in through their institution's OIDC provider.
+//! Signing a person in through their institution's identity provider.
 //!
-//! `begin` starts a flow: a random `state` (which flow), `nonce` (which token) and PKCE
-//! verifier (which client) are kept server-side for ten minutes, and the browser goes to the
-//! IdP. `complete` consumes the state exactly once, exchanges the code, verifies the ID token,
-//! finds or creates the person (just-in-time provisioning with group → role mapping) and
-//! opens a session. Any refusal happens before a person or session is written.
+//! OpenID Connect: `begin` starts a flow: a random `state` (which flow), `nonce` (which token)
+//! and PKCE verifier (which client) are kept server-side for ten minutes, and the browser goes
+//! to the IdP. `complete` consumes the state exactly once, exchanges the code and verifies the
+//! ID token. SAML 2.0 (`saml.rs`) verifies a posted assertion instead. Both then hand an
+//! [`AssertedIdentity`] to the same steps here: find or create the person (just-in-time
+//! provisioning with group → role mapping) and open a session. Any refusal happens before a
+//! person or session is written.
 
 use crate::Identity;
-use crate::connections::{self, SsoConnection};
+use crate::connections::{self, ConnectionKind, SsoConnection};
 use crate::error::{IdentityError, Refusal};
 use crate::oidc::IdTokenClaims;
 use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
@@ -51,7 +53,21 @@ pub struct SignedIn {
     pub tenant_slug: String,
 }
 
-fn random_token() -> String {
+/// Who the IdP says signed in, whatever the protocol said it in: the input of just-in-time
+/// provisioning.
+pub(crate) struct AssertedIdentity {
+    /// Unique per connection: the IdP's identifier qualified by the IdP's own name.
+    pub subject: String,
+    /// An email the IdP vouches for; only such an email links to an existing person.
+    pub verified_email: Option<String>,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub groups: Vec<String>,
+    /// When the person last authenticated at the IdP (Unix seconds), if it said.
+    pub authenticated_at: Option<i64>,
+}
+
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
@@ -66,8 +82,22 @@ fn flow_key(state: &str) -> String {
 }
 
 /// The subject an IdP asserts, qualified by issuer: `sub` is unique only per issuer.
-fn qualified_subject(claims: &IdTokenClaims) -> String {
-    format!("{}\n{}", claims.iss, claims.sub)
+pub(crate) fn qualified_subject(issuer: &str, subject: &str) -> String {
+    format!("{issuer}\n{subject}")
+}
+
+fn asserted_by_oidc(claims: &IdTokenClaims) -> AssertedIdentity {
+    AssertedIdentity {
+        subject: qualified_subject(&claims.iss, &claims.sub),
+        verified_email: claims
+            .email
+            .clone()
+            .filter(|_| claims.email_verified == Some(true)),
+        display_name: display_name(claims),
+        username: claims.preferred_username.clone(),
+        groups: claims.groups(),
+        authenticated_at: claims.auth_time,
+    }
 }
 
 fn roles_from_groups(connection: &SsoConnection, groups: &[String]) -> Vec<Role> {
@@ -118,7 +148,7 @@ impl Identity {
         let scope = self.tenancy.sign_in_scope(&tenant).await?;
         let (connection, _) = connections::load(&scope, connection_id).await?;
         scope.commit().await?;
-        if !connection.enabled {
+        if !connection.enabled || connection.kind != ConnectionKind::Oidc {
             return Err(IdentityError::NotFound("sso connection"));
         }
         let discovery = self.oidc.discover(&connection.issuer).await?;
@@ -194,28 +224,34 @@ impl Identity {
         }
         let tenant = self.tenancy.active_tenant(flow.tenant_id).await?;
         let ip = Some(context.ip_address.clone());
-        match self
+        let outcome = self
             .finish(&tenant, &flow, callback.code, callback.iss, context)
+            .await;
+        self.audit_refusal(&tenant, flow.connection_id, ip, outcome)
             .await
-        {
-            Ok(signed_in) => Ok(signed_in),
-            Err(error) => {
-                // Failed sign-ins are audited too; the flow named the institution.
-                if let IdentityError::SignInRefused { reason, .. } = &error {
-                    let mut scope = self.tenancy.sign_in_scope(&tenant).await?;
-                    scope.set_client_ip(ip);
-                    audit::record(
-                        &scope,
-                        AuditEvent::new("sign_in.failed")
-                            .subject(format!("sso-connection:{}", flow.connection_id))
-                            .detail(serde_json::json!({ "code": reason.code() })),
-                    )
-                    .await?;
-                    scope.commit().await?;
-                }
-                Err(error)
-            }
+    }
+
+    /// Failed sign-ins are audited too, in the institution the flow named.
+    pub(crate) async fn audit_refusal(
+        &self,
+        tenant: &ActiveTenant,
+        connection_id: Uuid,
+        ip: Option<String>,
+        outcome: Result<SignedIn, IdentityError>,
+    ) -> Result<SignedIn, IdentityError> {
+        if let Err(IdentityError::SignInRefused { reason, .. }) = &outcome {
+            let mut scope = self.tenancy.sign_in_scope(tenant).await?;
+            scope.set_client_ip(ip);
+            audit::record(
+                &scope,
+                AuditEvent::new("sign_in.failed")
+                    .subject(format!("sso-connection:{connection_id}"))
+                    .detail(serde_json::json!({ "code": reason.code() })),
+            )
+            .await?;
+            scope.commit().await?;
         }
+        outcome
     }
 
     async fn finish(
@@ -234,7 +270,7 @@ impl Identity {
         let mut scope = self.tenancy.sign_in_scope(tenant).await?;
         scope.set_client_ip(Some(context.ip_address.clone()));
         let (connection, secret) = connections::load(&scope, flow.connection_id).await?;
-        if !connection.enabled {
+        if !connection.enabled || connection.kind != ConnectionKind::Oidc {
             return Err(IdentityError::NotFound("sso connection"));
         }
         if iss.as_ref().is_some_and(|iss| *iss != connection.issuer) {
@@ -259,9 +295,31 @@ impl Identity {
             .oidc
             .verify_id_token(&discovery, &connection.client_id, &id_token, &flow.nonce)
             .await?;
-        let person = self.provision(&scope, &connection, &claims).await?;
+        self.open_session(
+            tenant,
+            scope,
+            &connection,
+            &asserted_by_oidc(&claims),
+            context,
+        )
+        .await
+    }
+
+    /// The steps after the IdP's word was verified, whatever the protocol: provision the
+    /// person, check they may sign in, audit, open the session, commit.
+    pub(crate) async fn open_session(
+        &self,
+        tenant: &ActiveTenant,
+        scope: TenantScope,
+        connection: &SsoConnection,
+        asserted: &AssertedIdentity,
+        context: ClientContext,
+    ) -> Result<SignedIn, IdentityError> {
+        let person = self.provision(&scope, connection, asserted).await?;
         if let Some(after) = person.reauth_required_after {
-            let fresh = claims.auth_time.is_some_and(|t| t >= after.timestamp());
+            let fresh = asserted
+                .authenticated_at
+                .is_some_and(|t| t >= after.timestamp());
             if !fresh {
                 return Err(IdentityError::refused(
                     Refusal::Reauthentication,
@@ -313,15 +371,12 @@ impl Identity {
         &self,
         scope: &TenantScope,
         connection: &SsoConnection,
-        claims: &IdTokenClaims,
+        asserted: &AssertedIdentity,
     ) -> Result<Person, IdentityError> {
-        let subject = qualified_subject(claims);
-        let verified_email = claims
-            .email
-            .as_deref()
-            .filter(|_| claims.email_verified == Some(true));
-        let idp_roles = roles_from_groups(connection, &claims.groups());
-        if let Some(person) = people::find_by_subject(scope, connection.id, &subject).await? {
+        let subject = &asserted.subject;
+        let verified_email = asserted.verified_email.as_deref();
+        let idp_roles = roles_from_groups(connection, &asserted.groups);
+        if let Some(person) = people::find_by_subject(scope, connection.id, subject).await? {
             // The IdP manages the roles of people it created; admins manage the rest.
             let roles = if person.source == PersonSource::Sso {
                 idp_roles
@@ -335,19 +390,25 @@ impl Identity {
         if let Some(email) = verified_email
             && let Some(person) = people::find_by_email(scope, email).await?
         {
-            people::link_subject(scope, person.id, connection.id, &subject).await?;
+            people::link_subject(scope, person.id, connection.id, subject).await?;
             let roles = person.roles.clone();
             return people::record_sign_in(scope, &person, Some(email), &roles).await;
         }
-        let name = display_name(claims).ok_or_else(|| {
-            IdentityError::refused(
-                Refusal::Identity,
-                "the identity provider sent no name, username or email for this person",
-            )
-        })?;
+        let name = asserted
+            .display_name
+            .clone()
+            .or_else(|| asserted.username.clone())
+            .or_else(|| asserted.verified_email.clone())
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| {
+                IdentityError::refused(
+                    Refusal::Identity,
+                    "the identity provider sent no name, username or email for this person",
+                )
+            })?;
         let data = PersonalData {
             name: Pii::new(name.chars().take(200).collect()),
-            username: claims.preferred_username.clone().map(Pii::new),
+            username: asserted.username.clone().map(Pii::new),
             email: verified_email.map(|e| Pii::new(e.to_string())),
             phone: None,
             birth_date: None,
@@ -362,7 +423,7 @@ impl Identity {
                 ),
                 other => other,
             })?;
-        people::link_subject(scope, person.id, connection.id, &subject).await?;
+        people::link_subject(scope, person.id, connection.id, subject).await?;
         people::record_sign_in(scope, &person, verified_email, &idp_roles).await
     }
 }

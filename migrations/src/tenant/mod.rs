@@ -8,6 +8,7 @@ mod m20261129_000004_audit;
 mod m20261129_000005_incidents;
 mod m20261129_000006_scim;
 mod m20261129_000007_local_accounts;
+mod m20261129_000008_saml;
 mod m20261129_000009_access_reviews;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
@@ -19,6 +20,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000005_incidents::Migration),
         Box::new(m20261129_000006_scim::Migration),
         Box::new(m20261129_000007_local_accounts::Migration),
+        Box::new(m20261129_000008_saml::Migration),
         Box::new(m20261129_000009_access_reviews::Migration),
     ]
 }

@@ -22,6 +22,7 @@ pub mod passwords;
 pub mod people;
 pub mod privacy_profile;
 pub mod reviews;
+pub mod saml;
 pub mod scim;
 pub mod sso;
 pub mod system;

@@ -1,7 +1,7 @@
-//! `/v1/sso/…`: the institution's SSO connections (for its admins) and the sign-in flow
-//! (public: a person is not signed in yet). The browser goes to `…/login`, which redirects to
-//! the institution's IdP; the IdP sends it back to `/v1/sso/oidc/callback`, which answers
-//! with a session.
+//! `/v1/sso/…`: the institution's SSO connections (for its admins) and the OpenID Connect
+//! sign-in flow (public: a person is not signed in yet). The browser goes to `…/login`,
+//! which redirects to the institution's IdP; the IdP sends it back to
+//! `/v1/sso/oidc/callback`, which answers with a session. SAML 2.0 is in `saml.rs`.
 
 use crate::api::ApiTags;
 use crate::api::people::PersonView;
@@ -9,9 +9,9 @@ use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use hub_identity::connections::{self, NewConnection, SsoConnection};
+use hub_identity::connections::{self, ConnectionKind, NewConnection, SsoConnection};
 use hub_identity::sessions::ClientContext;
-use hub_identity::signin::Callback;
+use hub_identity::signin::{self, Callback};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -66,25 +66,38 @@ impl Example for SsoConnectionCreate {
 #[derive(Debug, Clone, Object)]
 pub struct SsoConnectionView {
     pub id: Uuid,
-    /// `oidc`.
+    /// `oidc` or `saml`.
     pub kind: String,
     pub name: String,
+    /// OIDC: the issuer URL. SAML: the IdP's entity ID.
     pub issuer: String,
+    /// How the IdP knows this service. OIDC: the client id. SAML: the SP entity ID.
     pub client_id: String,
+    /// OIDC: the requested scopes. SAML: empty.
     pub scopes: Vec<String>,
     pub group_roles: BTreeMap<String, String>,
     pub default_role: String,
     pub enabled: bool,
     /// Where people of the institution start signing in through this connection.
     pub login_path: String,
+    /// SAML only: this service's SP metadata for the IdP's admins to import.
+    #[oai(nullable)]
+    pub sp_metadata_path: Option<String>,
+    /// SAML only: the attribute whose values are the person's groups.
+    #[oai(nullable)]
+    pub group_attribute: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-fn connection_view(tenant_slug: &str, c: SsoConnection) -> SsoConnectionView {
+pub(crate) fn connection_view(tenant_slug: &str, c: SsoConnection) -> SsoConnectionView {
+    let kind = c.kind.as_str();
     SsoConnectionView {
         id: c.id,
-        kind: "oidc".into(),
-        login_path: format!("/v1/sso/{tenant_slug}/oidc/{}/login", c.id),
+        kind: kind.into(),
+        login_path: format!("/v1/sso/{tenant_slug}/{kind}/{}/login", c.id),
+        sp_metadata_path: (c.kind == ConnectionKind::Saml)
+            .then(|| format!("/v1/sso/{tenant_slug}/saml/{}/metadata", c.id)),
+        group_attribute: c.group_attribute,
         name: c.name,
         issuer: c.issuer,
         client_id: c.client_id,
@@ -114,6 +127,18 @@ pub struct SignInResult {
     pub expires_at: DateTime<Utc>,
     pub tenant_slug: String,
     pub person: PersonView,
+}
+
+impl From<signin::SignedIn> for SignInResult {
+    fn from(signed_in: signin::SignedIn) -> Self {
+        Self {
+            session_token: signed_in.session.token,
+            session_id: signed_in.session.id,
+            expires_at: signed_in.session.expires_at,
+            tenant_slug: signed_in.tenant_slug,
+            person: signed_in.person.into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -341,12 +366,6 @@ impl SsoApi {
             .identity
             .complete_sign_in(callback, client_context(req))
             .await?;
-        Ok(SignedIn::Ok(Json(SignInResult {
-            session_token: signed_in.session.token,
-            session_id: signed_in.session.id,
-            expires_at: signed_in.session.expires_at,
-            tenant_slug: signed_in.tenant_slug,
-            person: signed_in.person.into(),
-        })))
+        Ok(SignedIn::Ok(Json(SignInResult::from(signed_in))))
     }
 }

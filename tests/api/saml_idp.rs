@@ -1,0 +1,205 @@
+//! The loopback SAML 2.0 identity provider for the SAML tests (tests/idp/saml: samlify on
+//! Node, installed from its lock file by `make test`), started per test on a free port, and
+//! the browser-less steps a person's browser takes through it: the hub's login redirect, the
+//! IdP's login form, and the auto-submitted form that posts the signed response to the ACS.
+
+use crate::support::{Reply, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub struct SamlProvider {
+    pub base: String,
+    child: Child,
+    _config: tempfile::NamedTempFile,
+    http: reqwest::Client,
+}
+
+impl Drop for SamlProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn saml_user(login: &str, email: &str, name: &str, groups: &[&str]) -> Value {
+    json!({
+        "login": login,
+        "password": format!("{login} correct horse"),
+        "name_id": email,
+        "attributes": {"email": email, "name": name, "groups": groups},
+    })
+}
+
+/// The hub's ACS, where the IdP posts every response.
+pub fn acs_url(app: &TestApp) -> String {
+    format!("{}/v1/sso/saml/acs", app.base)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `name="<input>" value="…"` in the IdP's HTML, unescaped.
+fn html_input(page: &str, input: &str) -> Option<String> {
+    let rest = page.split(&format!("name=\"{input}\" value=\"")).nth(1)?;
+    let value = rest.split('"').next()?;
+    Some(
+        value
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// A signed response the IdP produced for one flow, not yet posted.
+pub struct IdpAnswer {
+    pub saml_response: String,
+    pub relay_state: String,
+}
+
+impl SamlProvider {
+    /// Starts the IdP for one SP per entity ID, all posting to `app`'s ACS.
+    pub fn start(app: &TestApp, sp_entity_ids: &[&str], users: Vec<Value>) -> Self {
+        let config = json!({
+            "port": 0,
+            "sp": sp_entity_ids.iter().map(|id| json!({
+                "entity_id": id, "acs_url": acs_url(app),
+            })).collect::<Vec<_>>(),
+            "users": users,
+            "sign": "both",
+        });
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), config.to_string()).unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/idp/saml/server.mjs"
+        );
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(file.path())
+            // The IdP exits when this pipe closes, so it dies with the test process.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the loopback SAML IdP (make test installs it)");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| {
+                panic!("the SAML IdP did not start: {line:?} (run scripts/ensure-saml-idp.sh)")
+            })
+            .to_string();
+        Self {
+            base,
+            child,
+            _config: file,
+            http: http(),
+        }
+    }
+
+    pub async fn metadata(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metadata", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// Makes the IdP forge its next response (see tests/idp/saml/README.md).
+    pub async fn forge_next(&self, forgery: Value) {
+        let response = self
+            .http
+            .post(format!("{}/forge", self.base))
+            .json(&forgery)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{forgery}");
+    }
+}
+
+/// Starts a sign-in at the hub: the IdP URL it redirects to, and the flow's RelayState.
+pub async fn start_flow(app: &TestApp, login_path: &str) -> (String, String) {
+    let response = http()
+        .get(format!("{}{login_path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND, "{login_path}");
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let relay_state = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "RelayState")
+        .map(|(_, v)| v.to_string())
+        .expect("the redirect carries a RelayState");
+    (location, relay_state)
+}
+
+/// Logs in at the IdP for the flow started at `idp_url` and returns what its auto-submit
+/// form would post to the ACS.
+pub async fn log_in_at_idp(idp_url: &str, login: &str, password: &str) -> IdpAnswer {
+    let client = http();
+    let page = client.get(idp_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the IdP refused the request");
+    let page = page.text().await.unwrap();
+    let action = page
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no login form in {page}"))
+        .replace("&amp;", "&");
+    let form_url = reqwest::Url::parse(idp_url).unwrap().join(&action).unwrap();
+    let answer = client
+        .post(form_url)
+        .form(&[("login", login), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK, "login refused");
+    let page = answer.text().await.unwrap();
+    IdpAnswer {
+        saml_response: html_input(&page, "SAMLResponse")
+            .unwrap_or_else(|| panic!("no SAMLResponse in {page}")),
+        relay_state: html_input(&page, "RelayState").unwrap_or_default(),
+    }
+}
+
+/// Posts to the hub's ACS as the IdP's auto-submitted form does.
+pub async fn post_to_acs(app: &TestApp, saml_response: &str, relay_state: &str) -> Reply {
+    let response = http()
+        .post(acs_url(app))
+        .form(&[("SAMLResponse", saml_response), ("RelayState", relay_state)])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The whole sign-in as a browser walks it: hub → IdP login form → ACS.
+pub async fn sign_in(app: &TestApp, login_path: &str, login: &str) -> Reply {
+    let (idp_url, _) = start_flow(app, login_path).await;
+    let answer = log_in_at_idp(&idp_url, login, &format!("{login} correct horse")).await;
+    post_to_acs(app, &answer.saml_response, &answer.relay_state).await
+}
