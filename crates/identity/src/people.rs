@@ -181,38 +181,11 @@ pub struct SelfPatch {
     pub birth_date: Option<Option<Pii<String>>>,
 }
 
-pub fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
+pub use hub_tenant::contacts::normalise_email;
+use hub_tenant::contacts::{check_email, check_phone};
 
 fn normalise_username(username: &str) -> String {
     username.trim().to_lowercase()
-}
-
-fn check_email(v: &mut Violations, email: &str) {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain))
-            if !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-                && !domain.ends_with('.') && !domain.contains('@'));
-    v.check(
-        valid,
-        "email",
-        "must be an email address such as ada@example.edu",
-    );
-}
-
-fn check_phone(v: &mut Violations, phone: &str) {
-    let digits = phone.strip_prefix('+').unwrap_or("");
-    let valid = (7..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    v.check(
-        valid,
-        "phone",
-        "must be in E.164 form, such as +441632960961",
-    );
 }
 
 fn check_name(v: &mut Violations, name: &str) {

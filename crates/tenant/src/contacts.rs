@@ -114,7 +114,8 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-fn check_email(v: &mut Violations, email: &str) {
+/// Shared with people's records: one rule for what an email address is.
+pub fn check_email(v: &mut Violations, email: &str) {
     let email = email.trim();
     let valid = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -124,11 +125,12 @@ fn check_email(v: &mut Violations, email: &str) {
     v.check(
         valid,
         "email",
-        "must be an email address such as dpo@example.edu",
+        "must be an email address such as name@example.edu",
     );
 }
 
-fn check_phone(v: &mut Violations, phone: &str) {
+/// Shared with people's records: phone numbers in E.164 form.
+pub fn check_phone(v: &mut Violations, phone: &str) {
     let digits = phone.strip_prefix('+').unwrap_or("");
     let valid = (7..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())

@@ -1,7 +1,7 @@
 //! Local (password) accounts, where the institution allows them: its sign-in settings, the
 //! public sign-in and reset operations, and a signed-in person's password change.
 
-use crate::api::sso::{SignInResult, SignedIn, client_context};
+use crate::api::sso::{SignedIn, client_context};
 use crate::api::{ApiTags, etag, require_if_match};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -217,13 +217,7 @@ impl PasswordsApi {
                 client_context(req),
             )
             .await?;
-        Ok(SignedIn::Ok(Json(SignInResult {
-            session_token: signed_in.session.token,
-            session_id: signed_in.session.id,
-            expires_at: signed_in.session.expires_at,
-            tenant_slug: signed_in.tenant_slug,
-            person: signed_in.person.into(),
-        })))
+        Ok(SignedIn::Ok(Json(signed_in.into())))
     }
 
     /// Ask for a password reset
