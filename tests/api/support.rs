@@ -212,6 +212,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     config.validate().expect("test configuration is valid");
     let state = app::build_state(config).await.expect("app starts");
     let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+    app::spawn_background_jobs(&state);
     let endpoint = app::build_app(state.clone());
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor)

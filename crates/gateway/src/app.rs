@@ -165,13 +165,13 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         identity,
         limiter: RateLimiter::new(redis),
     });
-    spawn_deadline_sweeper(&state);
     Ok(state)
 }
 
-/// Expires access reviews whose deadline passed, every `deadline_sweep_secs`. Holds the state
-/// weakly, so it stops when the application is dropped (tests start many).
-fn spawn_deadline_sweeper(state: &Arc<AppState>) {
+/// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
+/// expiring access reviews whose deadline passed, every `deadline_sweep_secs`. Holds the
+/// state weakly, so it stops when the application is dropped (tests start many).
+pub fn spawn_background_jobs(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);
     let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
     tokio::spawn(async move {

@@ -127,6 +127,7 @@ async fn serve(config: Config) -> Result<(), StartError> {
     if backend == "embedded SQLite" {
         println!("  Data:          {data_dir}/ (one SQLite file per institution)");
     }
+    app::spawn_background_jobs(&state);
     let app = app::build_app(state);
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -546,17 +546,12 @@ pub async fn correct_self(
 ) -> Result<Person, IdentityError> {
     let id = self_id(scope)?;
     let current = load(scope, id).await?;
+    let own = data_of(&current);
     let data = PersonalData {
-        name: patch.name.unwrap_or(current.name),
-        username: current.username,
-        email: current.email,
-        phone: patch.phone.unwrap_or(current.phone),
-        birth_date: match patch.birth_date {
-            Some(d) => d,
-            None => current
-                .birth_date
-                .map(|d| Pii::new(d.expose().format("%Y-%m-%d").to_string())),
-        },
+        name: patch.name.unwrap_or(own.name),
+        phone: patch.phone.unwrap_or(own.phone),
+        birth_date: patch.birth_date.unwrap_or(own.birth_date),
+        ..own
     };
     let mut v = Violations::new();
     let checked = check_data(&mut v, &data);
@@ -665,8 +660,17 @@ pub(crate) async fn find_by_username(
     let index = scope
         .keys()
         .blind_index(TABLE, "username", &normalise_username(username));
+    find_by_index(scope, person::Column::UsernameIndex, index).await
+}
+
+/// The one person whose blind-index column holds `index`.
+async fn find_by_index(
+    scope: &TenantScope,
+    column: person::Column,
+    index: Vec<u8>,
+) -> Result<Option<Person>, IdentityError> {
     let row = person::Entity::find()
-        .filter(person::Column::UsernameIndex.eq(index))
+        .filter(column.eq(index))
         .one(scope.db())
         .await?;
     row.map(|r| open(scope, r)).transpose()
@@ -738,11 +742,7 @@ pub(crate) async fn find_by_email(
     let index = scope
         .keys()
         .blind_index(TABLE, "email", &normalise_email(email));
-    let row = person::Entity::find()
-        .filter(person::Column::EmailIndex.eq(index))
-        .one(scope.db())
-        .await?;
-    row.map(|r| open(scope, r)).transpose()
+    find_by_index(scope, person::Column::EmailIndex, index).await
 }
 
 pub(crate) async fn link_subject(
