@@ -51,7 +51,6 @@ services:
 test-tools:
 	bash scripts/test-tools.sh
 	bash scripts/ensure-idp.sh
-	bash scripts/ensure-saml-idp.sh
 
 ## system-packages: the Debian libraries the build links against (libxmlsec1 for SAML)
 system-packages:

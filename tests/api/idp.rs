@@ -32,6 +32,37 @@ impl Drop for OidcProvider {
     }
 }
 
+/// Starts `tests/idp/<kind>/server.mjs` with `config` and waits for its `READY <url>` line.
+/// Returns the process, the URL and the config file (kept alive as long as the process).
+pub fn spawn_node_idp(kind: &str, config: &Value) -> (Child, String, tempfile::NamedTempFile) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), config.to_string()).unwrap();
+    let script = format!(
+        "{}/../../tests/idp/{kind}/server.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut child = Command::new("node")
+        .arg(script)
+        .arg(file.path())
+        // The IdP exits when this pipe closes, so it dies with the test process.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs the loopback IdP (make test installs it)");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| {
+            panic!("the {kind} IdP did not start: {line:?} (run scripts/ensure-idp.sh)")
+        })
+        .to_string();
+    (child, url, file)
+}
+
 pub fn idp_user(login: &str, email: &str, name: &str, groups: &[&str]) -> Value {
     json!({
         "sub": format!("sub-{login}"),
@@ -55,35 +86,11 @@ impl OidcProvider {
             })).collect::<Vec<_>>(),
             "users": users,
         });
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), config.to_string()).unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/idp/oidc/server.mjs"
-        );
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(file.path())
-            // The provider exits when this pipe closes, so it dies with the test process.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the loopback OIDC provider (make test installs it)");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let issuer = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| {
-                panic!("the OIDC provider did not start: {line:?} (run scripts/ensure-idp.sh)")
-            })
-            .to_string();
+        let (child, issuer, config) = spawn_node_idp("oidc", &config);
         Self {
             issuer,
             child,
-            _config: file,
+            _config: config,
         }
     }
 }

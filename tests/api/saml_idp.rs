@@ -3,11 +3,11 @@
 //! the browser-less steps a person's browser takes through it: the hub's login redirect, the
 //! IdP's login form, and the auto-submitted form that posts the signed response to the ACS.
 
+use crate::idp::spawn_node_idp;
 use crate::support::{Reply, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 pub struct SamlProvider {
     pub base: String,
@@ -75,35 +75,11 @@ impl SamlProvider {
             "users": users,
             "sign": "both",
         });
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), config.to_string()).unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/idp/saml/server.mjs"
-        );
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(file.path())
-            // The IdP exits when this pipe closes, so it dies with the test process.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the loopback SAML IdP (make test installs it)");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| {
-                panic!("the SAML IdP did not start: {line:?} (run scripts/ensure-saml-idp.sh)")
-            })
-            .to_string();
+        let (child, base, config) = spawn_node_idp("saml", &config);
         Self {
             base,
             child,
-            _config: file,
+            _config: config,
             http: http(),
         }
     }
