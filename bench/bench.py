@@ -876,65 +876,141 @@ def provision_probe(existing: int) -> None:
     save()
 
 
-def memory_summary() -> None:
-    samples_path = OUT / "memory.jsonl"
-    if not samples_path.exists():
-        return
+def summarise_memory(subset: list[dict]) -> dict:
+    hub_rss = [s["hub_rss_kb"] for s in subset if s.get("hub_rss_kb")]
+    per_backend: dict[int, dict] = {}
+    hub_backends = 0
+    for s in subset:
+        owned = [b for b in s["backends"] if b["owner"] == "hub"]
+        hub_backends = max(hub_backends, len(owned))
+        for b in owned:
+            cur = per_backend.setdefault(b["pid"], {"rss_kb": 0, "anon_kb": 0})
+            cur["rss_kb"] = max(cur["rss_kb"], b.get("rss_kb") or 0)
+            cur["anon_kb"] = max(cur["anon_kb"], b.get("anon_kb") or 0)
+    anon = [v["anon_kb"] for v in per_backend.values()]
+    rss = [v["rss_kb"] for v in per_backend.values()]
+    others = [b.get("anon_kb") or 0 for s in subset for b in s["backends"] if b["owner"] != "hub"]
+    return {
+        "samples": len(subset),
+        "gateway_rss_mb": {
+            "first": round(hub_rss[0] / 1024, 1) if hub_rss else None,
+            "last": round(hub_rss[-1] / 1024, 1) if hub_rss else None,
+            "max": round(max(hub_rss) / 1024, 1) if hub_rss else None,
+        },
+        "hub_backends_max_count": hub_backends,
+        "hub_backends_seen": len(per_backend),
+        "backend_anon_mb_max": round(max(anon) / 1024, 1) if anon else None,
+        "backend_anon_mb_median_of_max": round(statistics.median(anon) / 1024, 1) if anon else None,
+        "backend_rss_mb_max": round(max(rss) / 1024, 1) if rss else None,
+        "backend_anon_mb_sum_max": round(max(
+            (sum(b.get("anon_kb") or 0 for b in s["backends"] if b["owner"] == "hub") for s in subset),
+            default=0) / 1024, 1),
+        "other_backend_anon_mb_max": round(max(others) / 1024, 1) if others else None,
+        "min_mem_available_mb": min((s["mem_available_mb"] for s in subset if s.get("mem_available_mb")), default=None),
+    }
+
+
+def read_memory_samples(path: Path) -> list[dict]:
     samples = []
-    with samples_path.open(encoding="utf-8") as f:
-        for line in f:
-            try:
-                samples.append(json.loads(line))
-            except ValueError:
-                continue
+    if path.exists():
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    samples.append(json.loads(line))
+                except ValueError:
+                    continue
+    return samples
+
+
+def memory_summary() -> None:
+    samples = read_memory_samples(OUT / "memory.jsonl")
     if not samples:
         return
 
-    def summarise(subset: list[dict]) -> dict:
-        hub_rss = [s["hub_rss_kb"] for s in subset if s.get("hub_rss_kb")]
-        per_backend: dict[int, dict] = {}
-        hub_backends = 0
-        for s in subset:
-            owned = [b for b in s["backends"] if b["owner"] == "hub"]
-            hub_backends = max(hub_backends, len(owned))
-            for b in owned:
-                cur = per_backend.setdefault(b["pid"], {"rss_kb": 0, "anon_kb": 0})
-                cur["rss_kb"] = max(cur["rss_kb"], b.get("rss_kb") or 0)
-                cur["anon_kb"] = max(cur["anon_kb"], b.get("anon_kb") or 0)
-        anon = [v["anon_kb"] for v in per_backend.values()]
-        rss = [v["rss_kb"] for v in per_backend.values()]
-        others = [b.get("anon_kb") or 0 for s in subset for b in s["backends"] if b["owner"] != "hub"]
-        return {
-            "samples": len(subset),
-            "gateway_rss_mb": {
-                "first": round(hub_rss[0] / 1024, 1) if hub_rss else None,
-                "last": round(hub_rss[-1] / 1024, 1) if hub_rss else None,
-                "max": round(max(hub_rss) / 1024, 1) if hub_rss else None,
-            },
-            "hub_backends_max_count": hub_backends,
-            "hub_backends_seen": len(per_backend),
-            "backend_anon_mb_max": round(max(anon) / 1024, 1) if anon else None,
-            "backend_anon_mb_median_of_max": round(statistics.median(anon) / 1024, 1) if anon else None,
-            "backend_rss_mb_max": round(max(rss) / 1024, 1) if rss else None,
-            "backend_anon_mb_sum_max": round(max(
-                (sum(b.get("anon_kb") or 0 for b in s["backends"] if b["owner"] == "hub") for s in subset),
-                default=0) / 1024, 1),
-            "other_backend_anon_mb_max": round(max(others) / 1024, 1) if others else None,
-            "min_mem_available_mb": min((s["mem_available_mb"] for s in subset if s.get("mem_available_mb")), default=None),
-        }
-
     phases = sorted({s["phase"] for s in samples}, key=lambda p: next(i for i, s in enumerate(samples) if s["phase"] == p))
-    memory = {"interval_s": MEM_INTERVAL, "whole_run": summarise(samples),
-              "by_phase": {p: summarise([s for s in samples if s["phase"] == p]) for p in phases}}
+    memory = {"interval_s": MEM_INTERVAL, "whole_run": summarise_memory(samples),
+              "by_phase": {p: summarise_memory([s for s in samples if s["phase"] == p]) for p in phases}}
     soak_info = results.get("soak")
     if soak_info:
         subset = [s for s in samples if soak_info["started"] <= s["t"] <= soak_info["ended"]]
         if subset:
-            memory["soak"] = summarise(subset)
+            memory["soak"] = summarise_memory(subset)
             third = max(1, len(subset) // 3)
-            memory["soak"]["first_third"] = summarise(subset[:third])
-            memory["soak"]["last_third"] = summarise(subset[-third:])
+            memory["soak"]["first_third"] = summarise_memory(subset[:third])
+            memory["soak"]["last_third"] = summarise_memory(subset[-third:])
     results["memory"] = memory
+
+
+# --- mechanism before/after ---------------------------------------------------------------------
+
+# Fresh gateways side by side on the same database, each with one setting changed, so the
+# effect of each mechanism is measured in one run. "after" is the shipped default.
+VARIANTS = [
+    ("before", {"HUB_DATABASE_LANES": "1", "HUB_RATE_LIMIT_SYNC_MS": "0"},
+     "one pool of 32 (no lanes); every rate-limit check waits for Redis (2 round trips a request)"),
+    ("lanes", {"HUB_DATABASE_LANES": "16", "HUB_RATE_LIMIT_SYNC_MS": "0"},
+     "16 lanes of 2, a tenant on the less busy of its two; rate limits still wait for Redis"),
+    ("after", {"HUB_DATABASE_LANES": "16", "HUB_RATE_LIMIT_SYNC_MS": "100"},
+     "16 lanes; rate limits counted in process and shared through Redis every 100 ms (the default)"),
+]
+
+
+def start_variant_hub(name: str, settings: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    extra = {**settings, "HUB_LISTEN": f"127.0.0.1:{port}"}
+    shown = " ".join(f"{k}={v}" for k, v in settings.items())
+    command(f"{shown} HUB_LISTEN=127.0.0.1:<port> target/release/hub serve   # variant `{name}`, "
+            "other settings as for the main gateway, same database and Redis")
+    log_file = (OUT / "logs" / f"hub-{name}.log").open("w", encoding="utf-8")
+    proc = spawn([HUB_BIN, "serve"], env_extra=extra, stdout=log_file, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(f"variant hub `{name}` exited at start (bench/out/logs/hub-{name}.log)")
+        if http_status(f"{url}/readyz", "127.0.0.1") == 200:
+            return proc, url
+        time.sleep(0.2)
+    raise RuntimeError(f"variant hub `{name}` not ready in 60 s")
+
+
+def mechanism_ab(tenants: int) -> None:
+    """GET by id under uniform and Zipf traffic against each variant, runs interleaved."""
+    dists = ["uniform", "zipf"] if tenants > 1 else ["uniform"]
+    ab: dict = {"tenants": tenants, "variants": [], "cells": {}}
+    results["mechanism"] = ab
+    hubs: list[tuple[str, subprocess.Popen, str, subprocess.Popen]] = []
+    try:
+        for name, settings, description in VARIANTS:
+            proc, url = start_variant_hub(name, settings)
+            mem_out = OUT / f"memory-{name}.jsonl"
+            mem_out.unlink(missing_ok=True)
+            watch = spawn([sys.executable, str(ROOT / "bench/memwatch.py"), "--hub-pid", str(proc.pid),
+                           "--database", DB, "--psql", " ".join([*PSQL, "-d", "postgres"]),
+                           "--out", str(mem_out), "--phase-file", str(RUN / "phase"),
+                           "--interval", str(MEM_INTERVAL), "--min-available-mb", str(MIN_AVAILABLE_MB)])
+            hubs.append((name, proc, url, watch))
+            ab["variants"].append({"name": name, "settings": settings, "description": description})
+            warm_up("hub", url, tenants)
+        for r in range(1, RUNS + 1):
+            for dist in dists:
+                for c in CONNECTIONS:
+                    for name, _, url, _ in hubs:
+                        cell = ab["cells"].setdefault(dist, {}).setdefault(str(c), {}).setdefault(name, {"runs": []})
+                        cell["runs"].append(run_wrk(f"ab-n{tenants}-{name}-get-{dist}-c{c}-r{r}", "hub", "get",
+                                                    dist, tenants, c, DURATION, url))
+            save()
+        for per_c in ab["cells"].values():
+            for per_variant in per_c.values():
+                for cell in per_variant.values():
+                    cell["median"] = summarise_runs(cell["runs"])
+    finally:
+        for name, proc, _, watch in hubs:
+            stop_process(proc, grace=25)
+            stop_process(watch, grace=10)
+            samples = read_memory_samples(OUT / f"memory-{name}.jsonl")
+            if samples:
+                ab.setdefault("memory", {})[name] = summarise_memory(samples)
+        save()
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -959,7 +1035,7 @@ def main() -> int:
             "ddl_batch": DDL_BATCH or "auto: a tenth of the tenants, at most 50", "ddl_parallel": DDL_PARALLEL, "peer_dists": PEER_DISTS,
             "hub_env": {k: os.environ.get(k) for k in (
                 "HUB_RATE_LIMIT_PER_KEY", "HUB_RATE_LIMIT_PER_IP", "HUB_LOG_LEVEL",
-                "HUB_DATABASE_MAX_CONNECTIONS") if os.environ.get(k)},
+                "HUB_DATABASE_MAX_CONNECTIONS", "HUB_DATABASE_LANES", "HUB_RATE_LIMIT_SYNC_MS") if os.environ.get(k)},
             "zipf": "tenant ranks 1..N, weight k^-s, s solved so the hottest ceil(1 % of N) tenants get 80 % of requests",
         },
         "commands": results.get("commands", []),
@@ -1009,6 +1085,8 @@ def main() -> int:
                 log(f"  (no ratio summary: {error!r})")
 
         largest = COUNTS[-1]
+        set_phase(f"before/after at {largest} tenants")
+        mechanism_ab(largest)
         soak(largest)
         catalog_probe()
         migration(largest)

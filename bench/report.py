@@ -139,6 +139,52 @@ def evaluate(results: dict) -> list[dict]:
     else:
         add("memory", "PostgreSQL backend memory ≤ 256 MB (pg_backend_memory_contexts)", "≤ 256 MB", "–", None)
 
+    # Before/after of the mechanisms.
+    ab = results.get("mechanism")
+    if ab and ab.get("cells"):
+        w(f"## Before/after: connection lanes and write-behind rate limits ({ab['tenants']:,} tenants)")
+        w("")
+        w("Fresh gateways started side by side on the same database and Redis, each with one setting "
+          "changed, loaded in turn (runs interleaved); GET /v1/courses/{id}. Medians; latency in ms.")
+        w("")
+        names = [v["name"] for v in ab["variants"]]
+        for v in ab["variants"]:
+            shown = ", ".join(f"`{k}={val}`" for k, val in v["settings"].items())
+            w(f"- **{v['name']}**: {v['description']} ({shown}).")
+        w("")
+        rows = []
+        for dist, per_c in ab["cells"].items():
+            for c, per_variant in per_c.items():
+                medians = {n: (per_variant.get(n) or {}).get("median") for n in names}
+                if not all(medians.values()):
+                    continue
+                first = medians[names[0]]
+                row = [DISTS[dist], c]
+                for n in names:
+                    m = medians[n]
+                    row += [fmt(m["rps"], 0), fmt(m["p50_ms"]), fmt(m["p99_ms"])]
+                last = medians[names[-1]]
+                row += [fmt(ratio(last["rps"], first["rps"]), 2), fmt(ratio(last["p99_ms"], first["p99_ms"]), 2)]
+                rows.append(row)
+        headers = ["Tenant choice", "Conns"]
+        for n in names:
+            headers += [f"{n} req/s", f"{n} p50", f"{n} p99"]
+        headers += [f"req/s {names[-1]}/{names[0]}", f"p99 {names[-1]}/{names[0]}"]
+        w(table(headers, rows))
+        w("")
+        mem = ab.get("memory") or {}
+        if mem:
+            mrows = [[n, str(m.get("hub_backends_seen")), fmt(m.get("backend_anon_mb_max"), 1),
+                      fmt(m.get("backend_anon_mb_median_of_max"), 1), fmt(m.get("backend_anon_mb_sum_max"), 1),
+                      fmt((m.get("gateway_rss_mb") or {}).get("max"), 1)]
+                     for n in names if (m := mem.get(n))]
+            w("PostgreSQL backends of each variant over its part of the run (private memory, RssAnon: "
+              "catalog, relation and plan caches):")
+            w("")
+            w(table(["Variant", "Backends seen", "Max per backend MB", "Median backend MB",
+                     "Max sum MB", "Gateway RSS max MB"], mrows))
+            w("")
+
     # Provisioning.
     fsync = results.get("machine", {}).get("postgres", {}).get("fsync", "?")
     prov = results.get("provisioning", {})

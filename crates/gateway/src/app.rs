@@ -116,6 +116,7 @@ pub fn storage_config(config: &Config) -> StorageConfig {
         Some(url) => StorageConfig::Postgres {
             url: url.clone(),
             max_connections: config.database_max_connections,
+            lanes: config.database_lanes,
             clusters: config
                 .clusters
                 .iter()
@@ -147,6 +148,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         }
         None => None,
     };
+    let rate_limit_sync_ms = config.rate_limit_sync_ms;
     let identity = Identity::new(
         tenancy.clone(),
         redis.clone(),
@@ -163,7 +165,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         config,
         tenancy,
         identity,
-        limiter: RateLimiter::new(redis),
+        limiter: RateLimiter::new(redis, Duration::from_millis(rate_limit_sync_ms)),
     });
     Ok(state)
 }

@@ -19,6 +19,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Pool size per PostgreSQL cluster.
     pub database_max_connections: u32,
+    /// Lanes (small pools) each cluster's connections are split into; a tenant's work runs
+    /// on two of them, so each PostgreSQL backend caches the catalogs of fewer tenants.
+    pub database_lanes: u32,
     /// Further PostgreSQL clusters for tenant schemas, by name (`HUB_CLUSTERS__<NAME>=url`).
     /// The primary cluster (`database_url`) is always there under the name `primary`.
     pub clusters: BTreeMap<String, String>,
@@ -42,6 +45,9 @@ pub struct Config {
     pub rate_limit_per_key: u64,
     /// Requests per minute per client IP.
     pub rate_limit_per_ip: u64,
+    /// How often each replica sends its rate-limit counts to Redis and learns the shared
+    /// totals, in milliseconds; 0 = on every request (exact across replicas, slower).
+    pub rate_limit_sync_ms: u64,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
     /// TLS certificate chain (PEM); with `tls_key_file`, serves HTTPS and sends HSTS.
@@ -67,6 +73,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: None,
             database_max_connections: 32,
+            database_lanes: 16,
             clusters: BTreeMap::new(),
             default_cluster: "primary".into(),
             redis_url: None,
@@ -78,6 +85,7 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             rate_limit_per_key: 6_000,
             rate_limit_per_ip: 12_000,
+            rate_limit_sync_ms: 100,
             shutdown_grace_secs: 20,
             tls_cert_file: None,
             tls_key_file: None,
@@ -191,6 +199,9 @@ impl Config {
         if !(1..=1000).contains(&self.database_max_connections) {
             errors.push("database_max_connections: must be between 1 and 1000".into());
         }
+        if !(1..=64).contains(&self.database_lanes) {
+            errors.push("database_lanes: must be between 1 and 64".into());
+        }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
@@ -223,6 +234,9 @@ impl Config {
         }
         if self.rate_limit_per_key == 0 || self.rate_limit_per_ip == 0 {
             errors.push("rate_limit_per_key and rate_limit_per_ip: must be at least 1".into());
+        }
+        if self.rate_limit_sync_ms > 10_000 {
+            errors.push("rate_limit_sync_ms: must be at most 10000 (10 s)".into());
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) | (None, Some(_)) => {

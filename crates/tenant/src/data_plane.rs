@@ -5,7 +5,13 @@
 //!   tenant unit of work is a transaction that starts with `SET LOCAL search_path` to that
 //!   tenant's schema; the setting dies with the transaction, so a returned connection is
 //!   always back on `hub_control` and never points at a tenant (see STACK.md on the leak).
-//!   One pool serves any number of tenants; a pool per tenant would not reach 10,000.
+//!   One set of connections serves any number of tenants; a pool per tenant would not reach
+//!   10,000. The connections are split into *lanes* (small pools), and a tenant's units of
+//!   work run on one of two lanes chosen from its id (two choices: the less busy one). A
+//!   PostgreSQL backend keeps catalog and plan caches for every schema it has touched and
+//!   frees nothing while it lives; with lanes each backend touches about 2/lanes of the
+//!   tenants instead of all of them, which bounds its memory and keeps its caches hot (see
+//!   BENCHMARKS.md for the before/after).
 //!   Tenant schemas can be spread over several clusters: the registry records each tenant's
 //!   cluster (`tenants.cluster`), configuration maps cluster names to URLs, and a scope opens
 //!   its transaction on the tenant's cluster. The control plane stays on `primary`.
@@ -20,6 +26,7 @@ use sea_orm::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -34,7 +41,10 @@ pub enum StorageConfig {
     Postgres {
         /// The primary cluster: control plane, and tenants placed on `primary`.
         url: String,
+        /// Connections per cluster for tenant work, split evenly over the lanes.
         max_connections: u32,
+        /// How many lanes (small pools) each cluster's connections are split into.
+        lanes: u32,
         /// Further clusters by name, for tenant schemas only.
         clusters: Vec<(String, String)>,
         /// Where new tenants go unless the operator names a cluster.
@@ -59,9 +69,10 @@ pub struct DataPlane {
 
 enum Backend {
     Postgres {
-        pool: DatabaseConnection,
-        /// Every cluster by name, `primary` included (the same pool as `pool`).
-        clusters: HashMap<String, DatabaseConnection>,
+        /// The control plane's own pool, on the primary cluster.
+        control: DatabaseConnection,
+        /// Every cluster's lanes by name, `primary` included.
+        clusters: HashMap<String, Lanes>,
         default_cluster: String,
     },
     Sqlite {
@@ -78,20 +89,28 @@ impl DataPlane {
             StorageConfig::Postgres {
                 url,
                 max_connections,
+                lanes,
                 clusters: extra,
                 default_cluster,
             } => {
-                let pool = connect_postgres(url, *max_connections).await?;
-                pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}"))
+                let shape = LaneShape::new(*max_connections, *lanes);
+                let control =
+                    connect_postgres(url, LaneShape::control_connections(*max_connections), 1)
+                        .await?;
+                control
+                    .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}"))
                     .await?;
-                let mut clusters = HashMap::from([(PRIMARY_CLUSTER.to_string(), pool.clone())]);
+                let mut clusters = HashMap::from([(
+                    PRIMARY_CLUSTER.to_string(),
+                    Lanes::connect(url, shape).await?,
+                )]);
                 for (name, url) in extra {
                     if !is_valid_cluster_name(name) || clusters.contains_key(name) {
                         return Err(DbErr::Custom(format!(
                             "cluster name `{name}` is invalid or repeated"
                         )));
                     }
-                    clusters.insert(name.clone(), connect_postgres(url, *max_connections).await?);
+                    clusters.insert(name.clone(), Lanes::connect(url, shape).await?);
                 }
                 if !clusters.contains_key(default_cluster) {
                     return Err(DbErr::Custom(format!(
@@ -99,7 +118,7 @@ impl DataPlane {
                     )));
                 }
                 Backend::Postgres {
-                    pool,
+                    control,
                     clusters,
                     default_cluster: default_cluster.clone(),
                 }
@@ -124,8 +143,7 @@ impl DataPlane {
     /// The control-plane connection: registry, keys, credentials. Never tenant tables.
     pub fn control(&self) -> &DatabaseConnection {
         match &self.backend {
-            Backend::Postgres { pool, .. } => pool,
-            Backend::Sqlite { control, .. } => control,
+            Backend::Postgres { control, .. } | Backend::Sqlite { control, .. } => control,
         }
     }
 
@@ -140,8 +158,10 @@ impl DataPlane {
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.control().execute_unprepared("SELECT 1").await?;
         if let Backend::Postgres { clusters, .. } = &self.backend {
-            for (name, pool) in clusters {
-                pool.execute_unprepared("SELECT 1")
+            for (name, lanes) in clusters {
+                lanes
+                    .any()
+                    .execute_unprepared("SELECT 1")
                     .await
                     .map_err(|e| DbErr::Custom(format!("cluster `{name}`: {e}")))?;
             }
@@ -171,15 +191,18 @@ impl DataPlane {
         }
     }
 
-    /// The pool of the cluster a tenant lives on.
+    /// The pool a tenant's unit of work runs on: a lane of the cluster the tenant lives on.
     fn cluster_pool(&self, location: &TenantLocation) -> Result<&DatabaseConnection, DbErr> {
         match &self.backend {
-            Backend::Postgres { clusters, .. } => clusters.get(&location.cluster).ok_or_else(|| {
-                DbErr::Custom(format!(
-                    "tenant {} lives on cluster `{}`, which this gateway has no configuration for",
-                    location.tenant_id, location.cluster
-                ))
-            }),
+            Backend::Postgres { clusters, .. } => clusters
+                .get(&location.cluster)
+                .map(|lanes| lanes.for_tenant(location.tenant_id))
+                .ok_or_else(|| {
+                    DbErr::Custom(format!(
+                        "tenant {} lives on cluster `{}`, which this gateway has no configuration for",
+                        location.tenant_id, location.cluster
+                    ))
+                }),
             Backend::Sqlite { .. } => Err(DbErr::Custom("not a PostgreSQL data plane".into())),
         }
     }
@@ -331,11 +354,96 @@ impl DataPlane {
     }
 }
 
-async fn connect_postgres(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+/// How one cluster's connections are split.
+#[derive(Debug, Clone, Copy)]
+struct LaneShape {
+    lanes: u32,
+    per_lane: u32,
+}
+
+impl LaneShape {
+    /// At least two connections per lane, so a tenant's two lanes hold four.
+    fn new(max_connections: u32, lanes: u32) -> Self {
+        let lanes = lanes.clamp(1, (max_connections / 2).max(1));
+        Self {
+            lanes,
+            per_lane: (max_connections / lanes).max(1),
+        }
+    }
+
+    /// The control plane's own pool: registry, keys and credentials are read once and cached,
+    /// so it needs a few connections, not a lane's worth.
+    fn control_connections(max_connections: u32) -> u32 {
+        (max_connections / 8).clamp(2, 8)
+    }
+}
+
+/// One cluster's tenant connections, as `lanes` small pools.
+struct Lanes {
+    pools: Vec<DatabaseConnection>,
+    per_lane: u32,
+    /// Alternates between a tenant's two lanes when both are busy.
+    tie: AtomicUsize,
+}
+
+impl Lanes {
+    /// Lazy: a lane opens connections when first used, so an idle gateway holds few.
+    async fn connect(url: &str, shape: LaneShape) -> Result<Self, DbErr> {
+        let mut pools = Vec::with_capacity(shape.lanes as usize);
+        for _ in 0..shape.lanes {
+            let mut options = postgres_options(url, shape.per_lane, 0);
+            options.connect_lazy(true);
+            pools.push(Database::connect(options).await?);
+        }
+        Ok(Self {
+            pools,
+            per_lane: shape.per_lane,
+            tie: AtomicUsize::new(0),
+        })
+    }
+
+    fn any(&self) -> &DatabaseConnection {
+        &self.pools[0]
+    }
+
+    /// The less busy of the tenant's two lanes (power of two choices): a tenant's work is
+    /// spread over twice a lane's connections, and each lane serves about 2/lanes of the
+    /// tenants.
+    fn for_tenant(&self, tenant: Uuid) -> &DatabaseConnection {
+        let (first, second) = lane_pair(tenant, self.pools.len());
+        let (a, b) = (&self.pools[first], &self.pools[second]);
+        match (self.has_room(a), self.has_room(b)) {
+            (true, _) => a,
+            (false, true) => b,
+            (false, false) if self.tie.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) => a,
+            (false, false) => b,
+        }
+    }
+
+    fn has_room(&self, lane: &DatabaseConnection) -> bool {
+        let pool = lane.get_postgres_connection_pool();
+        pool.num_idle() > 0 || pool.size() < self.per_lane
+    }
+}
+
+/// Two distinct lanes for a tenant (one when there is one lane), fixed by its id.
+fn lane_pair(tenant: Uuid, lanes: usize) -> (usize, usize) {
+    if lanes <= 1 {
+        return (0, 0);
+    }
+    let bits = tenant.as_u128();
+    // Mix both halves so that ids differing in any bits spread over the lanes.
+    let h = ((bits as u64) ^ ((bits >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let first = ((h >> 32) % lanes as u64) as usize;
+    let step = 1 + ((h & 0xFFFF_FFFF) % (lanes as u64 - 1)) as usize;
+    (first, (first + step) % lanes)
+}
+
+fn postgres_options(url: &str, max_connections: u32, min_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .max_connections(max_connections)
-        .min_connections(1)
+        .min_connections(min_connections)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         // Bounds each backend's catalog cache, which grows with every tenant schema a
@@ -345,7 +453,15 @@ async fn connect_postgres(url: &str, max_connections: u32) -> Result<DatabaseCon
         // Outside a tenant scope the path names only the control schema (absent on the other
         // clusters), so an unscoped tenant query fails instead of finding some tenant's table.
         .set_schema_search_path(CONTROL_SCHEMA);
-    Database::connect(options).await
+    options
+}
+
+async fn connect_postgres(
+    url: &str,
+    max_connections: u32,
+    min_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(postgres_options(url, max_connections, min_connections)).await
 }
 
 async fn pin_search_path(txn: &DatabaseTransaction, schema: &SchemaName) -> Result<(), DbErr> {
@@ -372,4 +488,47 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection, DbErr> {
     pool.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     pool.execute_unprepared("PRAGMA busy_timeout=5000").await?;
     Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_gets_two_distinct_lanes_and_tenants_spread_evenly() {
+        let lanes = 8;
+        let mut per_lane = vec![0usize; lanes];
+        for _ in 0..8_000 {
+            let (a, b) = lane_pair(Uuid::new_v4(), lanes);
+            assert_ne!(a, b);
+            assert!(a < lanes && b < lanes);
+            per_lane[a] += 1;
+            per_lane[b] += 1;
+        }
+        // Each lane serves about 2/8 of 8,000 tenants (2,000); allow for chance.
+        for count in per_lane {
+            assert!((1_700..2_300).contains(&count), "lane load {count}");
+        }
+        let tenant = Uuid::new_v4();
+        assert_eq!(
+            lane_pair(tenant, lanes),
+            lane_pair(tenant, lanes),
+            "fixed per tenant"
+        );
+        assert_eq!(lane_pair(tenant, 1), (0, 0));
+    }
+
+    #[test]
+    fn lane_shape_keeps_two_connections_per_lane() {
+        let shape = LaneShape::new(32, 16);
+        assert_eq!((shape.lanes, shape.per_lane), (16, 2));
+        let shape = LaneShape::new(32, 8);
+        assert_eq!((shape.lanes, shape.per_lane), (8, 4));
+        let shape = LaneShape::new(8, 8);
+        assert_eq!((shape.lanes, shape.per_lane), (4, 2));
+        let shape = LaneShape::new(1, 8);
+        assert_eq!((shape.lanes, shape.per_lane), (1, 1));
+        assert_eq!(LaneShape::control_connections(32), 4);
+        assert_eq!(LaneShape::control_connections(8), 2);
+    }
 }
