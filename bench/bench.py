@@ -943,8 +943,8 @@ def memory_summary() -> None:
 
 # --- mechanism before/after ---------------------------------------------------------------------
 
-# Fresh gateways side by side on the same database, each with one setting changed, so the
-# effect of each mechanism is measured in one run. "after" is the shipped default.
+# Fresh gateways on the same database, each with one setting changed, so the effect of each
+# mechanism is measured in one run. "after" is the shipped default.
 VARIANTS = [
     ("before", {"HUB_DATABASE_LANES": "1", "HUB_RATE_LIMIT_SYNC_MS": "0"},
      "one pool of 32 (no lanes); every rate-limit check waits for Redis (2 round trips a request)"),
@@ -974,43 +974,44 @@ def start_variant_hub(name: str, settings: dict[str, str]) -> tuple[subprocess.P
 
 
 def mechanism_ab(tenants: int) -> None:
-    """GET by id under uniform and Zipf traffic against each variant, runs interleaved."""
+    """GET by id under uniform and Zipf traffic against each variant in turn. One variant runs
+    at a time: beside the main gateway, PostgreSQL's 100 connections hold one more pool, not
+    three. Each variant is warmed up first and keeps its connections for all its runs."""
     dists = ["uniform", "zipf"] if tenants > 1 else ["uniform"]
     ab: dict = {"tenants": tenants, "variants": [], "cells": {}}
     results["mechanism"] = ab
-    hubs: list[tuple[str, subprocess.Popen, str, subprocess.Popen]] = []
-    try:
-        for name, settings, description in VARIANTS:
-            proc, url = start_variant_hub(name, settings)
-            mem_out = OUT / f"memory-{name}.jsonl"
-            mem_out.unlink(missing_ok=True)
+    for name, settings, description in VARIANTS:
+        ab["variants"].append({"name": name, "settings": settings, "description": description})
+        proc, url = start_variant_hub(name, settings)
+        mem_out = OUT / f"memory-{name}.jsonl"
+        mem_out.unlink(missing_ok=True)
+        watch = None
+        try:
             watch = spawn([sys.executable, str(ROOT / "bench/memwatch.py"), "--hub-pid", str(proc.pid),
                            "--database", DB, "--psql", " ".join([*PSQL, "-d", "postgres"]),
                            "--out", str(mem_out), "--phase-file", str(RUN / "phase"),
                            "--interval", str(MEM_INTERVAL), "--min-available-mb", str(MIN_AVAILABLE_MB)])
-            hubs.append((name, proc, url, watch))
-            ab["variants"].append({"name": name, "settings": settings, "description": description})
             warm_up("hub", url, tenants)
-        for r in range(1, RUNS + 1):
-            for dist in dists:
-                for c in CONNECTIONS:
-                    for name, _, url, _ in hubs:
+            for r in range(1, RUNS + 1):
+                for dist in dists:
+                    for c in CONNECTIONS:
                         cell = ab["cells"].setdefault(dist, {}).setdefault(str(c), {}).setdefault(name, {"runs": []})
                         cell["runs"].append(run_wrk(f"ab-n{tenants}-{name}-get-{dist}-c{c}-r{r}", "hub", "get",
                                                     dist, tenants, c, DURATION, url))
             save()
-        for per_c in ab["cells"].values():
-            for per_variant in per_c.values():
-                for cell in per_variant.values():
-                    cell["median"] = summarise_runs(cell["runs"])
-    finally:
-        for name, proc, _, watch in hubs:
+        finally:
             stop_process(proc, grace=25)
-            stop_process(watch, grace=10)
-            samples = read_memory_samples(OUT / f"memory-{name}.jsonl")
+            if watch is not None:
+                stop_process(watch, grace=10)
+            samples = read_memory_samples(mem_out)
             if samples:
                 ab.setdefault("memory", {})[name] = summarise_memory(samples)
-        save()
+            save()
+    for per_c in ab["cells"].values():
+        for per_variant in per_c.values():
+            for cell in per_variant.values():
+                cell["median"] = summarise_runs(cell["runs"])
+    save()
 
 
 # --- main -------------------------------------------------------------------------------------

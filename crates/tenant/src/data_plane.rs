@@ -26,6 +26,7 @@ use sea_orm::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -191,36 +192,33 @@ impl DataPlane {
         }
     }
 
-    /// The pool a tenant's unit of work runs on: a lane of the cluster the tenant lives on.
-    fn cluster_pool(&self, location: &TenantLocation) -> Result<&DatabaseConnection, DbErr> {
+    /// The lanes of the cluster a tenant lives on.
+    fn cluster_lanes(&self, location: &TenantLocation) -> Result<&Lanes, DbErr> {
         match &self.backend {
-            Backend::Postgres { clusters, .. } => clusters
-                .get(&location.cluster)
-                .map(|lanes| lanes.for_tenant(location.tenant_id))
-                .ok_or_else(|| {
+            Backend::Postgres { clusters, .. } => {
+                clusters.get(&location.cluster).ok_or_else(|| {
                     DbErr::Custom(format!(
                         "tenant {} lives on cluster `{}`, which this gateway has no configuration for",
                         location.tenant_id, location.cluster
                     ))
-                }),
+                })
+            }
             Backend::Sqlite { .. } => Err(DbErr::Custom("not a PostgreSQL data plane".into())),
         }
     }
 
     /// Opens a transaction whose every statement runs against the tenant's tables only.
-    pub(crate) async fn begin_tenant(
-        &self,
-        location: &TenantLocation,
-    ) -> Result<DatabaseTransaction, DbErr> {
+    pub(crate) async fn begin_tenant(&self, location: &TenantLocation) -> Result<TenantTxn, DbErr> {
         match &self.backend {
             Backend::Postgres { .. } => {
-                let txn = self.cluster_pool(location)?.begin().await?;
+                let (pool, ticket) = self.cluster_lanes(location)?.for_tenant(location.tenant_id);
+                let txn = pool.begin().await?;
                 pin_search_path(&txn, &location.schema).await?;
-                Ok(txn)
+                Ok(TenantTxn::new(txn, ticket))
             }
             Backend::Sqlite { .. } => {
                 let pool = self.sqlite_tenant_pool(location, false).await?;
-                pool.begin().await
+                Ok(TenantTxn::new(pool.begin().await?, LaneTicket::none()))
             }
         }
     }
@@ -269,18 +267,19 @@ impl DataPlane {
     pub(crate) async fn begin_provisioning(
         &self,
         location: &TenantLocation,
-    ) -> Result<DatabaseTransaction, DbErr> {
+    ) -> Result<TenantTxn, DbErr> {
         match &self.backend {
             Backend::Postgres { .. } => {
-                let txn = self.cluster_pool(location)?.begin().await?;
+                let (pool, ticket) = self.cluster_lanes(location)?.for_tenant(location.tenant_id);
+                let txn = pool.begin().await?;
                 txn.execute_unprepared(&format!("CREATE SCHEMA {}", location.schema.quoted()))
                     .await?;
                 pin_search_path(&txn, &location.schema).await?;
-                Ok(txn)
+                Ok(TenantTxn::new(txn, ticket))
             }
             Backend::Sqlite { .. } => {
                 let pool = self.sqlite_tenant_pool(location, true).await?;
-                pool.begin().await
+                Ok(TenantTxn::new(pool.begin().await?, LaneTicket::none()))
             }
         }
     }
@@ -303,7 +302,8 @@ impl DataPlane {
     pub(crate) async fn drop_tenant_storage(&self, location: &TenantLocation) -> Result<(), DbErr> {
         match &self.backend {
             Backend::Postgres { .. } => {
-                self.cluster_pool(location)?
+                self.cluster_lanes(location)?
+                    .any()
                     .execute_unprepared(&format!(
                         "DROP SCHEMA IF EXISTS {} CASCADE",
                         location.schema.quoted()
@@ -337,7 +337,8 @@ impl DataPlane {
         match &self.backend {
             Backend::Postgres { .. } => {
                 let row = self
-                    .cluster_pool(location)?
+                    .cluster_lanes(location)?
+                    .any()
                     .query_one_raw(Statement::from_sql_and_values(
                         DbBackend::Postgres,
                         "SELECT count(*)::bigint AS n FROM pg_namespace WHERE nspname = $1",
@@ -380,49 +381,107 @@ impl LaneShape {
 
 /// One cluster's tenant connections, as `lanes` small pools.
 struct Lanes {
-    pools: Vec<DatabaseConnection>,
-    per_lane: u32,
-    /// Alternates between a tenant's two lanes when both are busy.
-    tie: AtomicUsize,
+    lanes: Vec<Lane>,
+    per_lane: usize,
+    /// Where the search for a lane with a free connection starts, rotating.
+    next: AtomicUsize,
+}
+
+struct Lane {
+    pool: DatabaseConnection,
+    /// Units of work holding or waiting for one of this lane's connections.
+    load: Arc<AtomicUsize>,
 }
 
 impl Lanes {
     /// Lazy: a lane opens connections when first used, so an idle gateway holds few.
     async fn connect(url: &str, shape: LaneShape) -> Result<Self, DbErr> {
-        let mut pools = Vec::with_capacity(shape.lanes as usize);
+        let mut lanes = Vec::with_capacity(shape.lanes as usize);
         for _ in 0..shape.lanes {
             let mut options = postgres_options(url, shape.per_lane, 0);
             options.connect_lazy(true);
-            pools.push(Database::connect(options).await?);
+            lanes.push(Lane {
+                pool: Database::connect(options).await?,
+                load: Arc::new(AtomicUsize::new(0)),
+            });
         }
         Ok(Self {
-            pools,
-            per_lane: shape.per_lane,
-            tie: AtomicUsize::new(0),
+            lanes,
+            per_lane: shape.per_lane as usize,
+            next: AtomicUsize::new(0),
         })
     }
 
     fn any(&self) -> &DatabaseConnection {
-        &self.pools[0]
+        &self.lanes[0].pool
     }
 
-    /// The less busy of the tenant's two lanes (power of two choices): a tenant's work is
-    /// spread over twice a lane's connections, and each lane serves about 2/lanes of the
-    /// tenants.
-    fn for_tenant(&self, tenant: Uuid) -> &DatabaseConnection {
-        let (first, second) = lane_pair(tenant, self.pools.len());
-        let (a, b) = (&self.pools[first], &self.pools[second]);
-        match (self.has_room(a), self.has_room(b)) {
-            (true, _) => a,
-            (false, true) => b,
-            (false, false) if self.tie.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) => a,
-            (false, false) => b,
+    /// The less loaded of the tenant's two lanes (power of two choices), so each lane serves
+    /// about 2/lanes of the tenants. Only when both would make it wait and another lane has a
+    /// free connection does the work go there: a busy tenant borrows idle capacity instead of
+    /// queueing, at the cost of warming one more backend's caches.
+    fn for_tenant(&self, tenant: Uuid) -> (&DatabaseConnection, LaneTicket) {
+        let (first, second) = lane_pair(tenant, self.lanes.len());
+        let load = |i: usize| self.lanes[i].load.load(Ordering::Relaxed);
+        let (first_load, second_load) = (load(first), load(second));
+        let mut pick = if second_load < first_load {
+            second
+        } else {
+            first
+        };
+        if first_load.min(second_load) >= self.per_lane {
+            let n = self.lanes.len();
+            let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+            if let Some(free) = (0..n)
+                .map(|k| (start + k) % n)
+                .find(|&i| load(i) < self.per_lane)
+            {
+                pick = free;
+            }
+        }
+        let lane = &self.lanes[pick];
+        lane.load.fetch_add(1, Ordering::Relaxed);
+        (&lane.pool, LaneTicket(Some(lane.load.clone())))
+    }
+}
+
+/// A unit of work's place in its lane, given back when the transaction ends.
+pub(crate) struct LaneTicket(Option<Arc<AtomicUsize>>);
+
+impl LaneTicket {
+    fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl Drop for LaneTicket {
+    fn drop(&mut self) {
+        if let Some(load) = &self.0 {
+            load.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A tenant's transaction together with its lane ticket, so the lane counts it until it ends.
+pub(crate) struct TenantTxn {
+    txn: DatabaseTransaction,
+    _ticket: LaneTicket,
+}
+
+impl TenantTxn {
+    fn new(txn: DatabaseTransaction, ticket: LaneTicket) -> Self {
+        Self {
+            txn,
+            _ticket: ticket,
         }
     }
 
-    fn has_room(&self, lane: &DatabaseConnection) -> bool {
-        let pool = lane.get_postgres_connection_pool();
-        pool.num_idle() > 0 || pool.size() < self.per_lane
+    pub(crate) fn db(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
     }
 }
 
@@ -516,6 +575,50 @@ mod tests {
             "fixed per tenant"
         );
         assert_eq!(lane_pair(tenant, 1), (0, 0));
+    }
+
+    /// A tenant's work goes to the less loaded of its two lanes, and leaves them only when
+    /// both are full and another lane has a free connection.
+    #[tokio::test]
+    async fn work_goes_to_the_less_loaded_of_two_lanes_then_borrows_a_free_one() {
+        // Lazy pools: nothing connects, only the choice is under test.
+        let lanes = Lanes::connect("postgres://nobody@127.0.0.1:1/none", LaneShape::new(8, 4))
+            .await
+            .expect("lazy pools");
+        assert_eq!((lanes.lanes.len(), lanes.per_lane), (4, 2));
+        let tenant = Uuid::new_v4();
+        let (a, b) = lane_pair(tenant, 4);
+        let lane_of = |ticket: &LaneTicket| {
+            let load = ticket.0.as_ref().expect("a lane");
+            lanes
+                .lanes
+                .iter()
+                .position(|l| Arc::ptr_eq(&l.load, load))
+                .expect("one of the lanes")
+        };
+        let mut held = Vec::new();
+        for expected in [a, b, a, b] {
+            let (_, ticket) = lanes.for_tenant(tenant);
+            assert_eq!(lane_of(&ticket), expected);
+            held.push(ticket);
+        }
+        // Both of its lanes now hold two units of work, their connection count.
+        let (_, borrowed) = lanes.for_tenant(tenant);
+        let other = lane_of(&borrowed);
+        assert!(other != a && other != b, "borrowed a free lane");
+        held.clear();
+        assert_eq!(
+            lanes.lanes[a].load.load(Ordering::Relaxed),
+            0,
+            "tickets given back"
+        );
+        let (_, ticket) = lanes.for_tenant(tenant);
+        assert_eq!(
+            lane_of(&ticket),
+            a,
+            "back on its own lanes once they are free"
+        );
+        drop(borrowed);
     }
 
     #[test]

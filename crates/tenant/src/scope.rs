@@ -5,6 +5,7 @@
 //! this crate, for a background job of that tenant), so a store function that takes
 //! `&TenantScope` cannot be called for the wrong tenant or without one.
 
+use crate::data_plane::TenantTxn;
 use crate::model::{Actor, Scope, TenantLocation, TenantPrincipal};
 use hub_kernel::crypto::TenantKeyRing;
 use sea_orm::{DatabaseTransaction, DbErr};
@@ -17,14 +18,14 @@ pub struct TenantScope {
     client_ip: Option<String>,
     /// `None` for the platform's own jobs, which are not limited by a credential's scopes.
     scopes: Option<Vec<Scope>>,
-    txn: DatabaseTransaction,
+    txn: TenantTxn,
     keys: Arc<TenantKeyRing>,
 }
 
 impl TenantScope {
     pub(crate) fn for_principal(
         principal: &TenantPrincipal,
-        txn: DatabaseTransaction,
+        txn: TenantTxn,
         keys: Arc<TenantKeyRing>,
     ) -> Self {
         Self {
@@ -39,7 +40,7 @@ impl TenantScope {
 
     pub(crate) fn for_system(
         location: TenantLocation,
-        txn: DatabaseTransaction,
+        txn: TenantTxn,
         keys: Arc<TenantKeyRing>,
     ) -> Self {
         Self {
@@ -54,7 +55,7 @@ impl TenantScope {
 
     pub(crate) fn for_sign_in(
         location: TenantLocation,
-        txn: DatabaseTransaction,
+        txn: TenantTxn,
         keys: Arc<TenantKeyRing>,
     ) -> Self {
         Self {
@@ -112,7 +113,7 @@ impl TenantScope {
 
     /// The transaction, already pointed at this tenant's tables.
     pub fn db(&self) -> &DatabaseTransaction {
-        &self.txn
+        self.txn.db()
     }
 
     pub fn keys(&self) -> &TenantKeyRing {
