@@ -417,26 +417,29 @@ impl Lanes {
     }
 
     /// The less loaded of the tenant's two lanes (power of two choices), so each lane serves
-    /// about 2/lanes of the tenants. Only when both would make it wait and another lane has a
-    /// free connection does the work go there: a busy tenant borrows idle capacity instead of
-    /// queueing, at the cost of warming one more backend's caches.
+    /// about 2/lanes of the tenants. When both would make it wait, the work moves to the
+    /// least loaded lane if that one has a free connection or a queue shorter by at least a
+    /// lane's connections: a busy tenant borrows idle capacity and no queue grows long behind
+    /// one hot tenant, while under even load work stays on its own lanes and their caches.
     fn for_tenant(&self, tenant: Uuid) -> (&DatabaseConnection, LaneTicket) {
         let (first, second) = lane_pair(tenant, self.lanes.len());
         let load = |i: usize| self.lanes[i].load.load(Ordering::Relaxed);
         let (first_load, second_load) = (load(first), load(second));
-        let mut pick = if second_load < first_load {
-            second
+        let (mut pick, own_load) = if second_load < first_load {
+            (second, second_load)
         } else {
-            first
+            (first, first_load)
         };
-        if first_load.min(second_load) >= self.per_lane {
+        if own_load >= self.per_lane {
             let n = self.lanes.len();
             let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-            if let Some(free) = (0..n)
+            let (least, least_load) = (0..n)
                 .map(|k| (start + k) % n)
-                .find(|&i| load(i) < self.per_lane)
-            {
-                pick = free;
+                .map(|i| (i, load(i)))
+                .min_by_key(|&(_, l)| l)
+                .unwrap_or((pick, own_load));
+            if least_load < self.per_lane || least_load + self.per_lane <= own_load {
+                pick = least;
             }
         }
         let lane = &self.lanes[pick];
@@ -577,10 +580,10 @@ mod tests {
         assert_eq!(lane_pair(tenant, 1), (0, 0));
     }
 
-    /// A tenant's work goes to the less loaded of its two lanes, and leaves them only when
-    /// both are full and another lane has a free connection.
+    /// A tenant's work goes to the less loaded of its two lanes, and leaves them only for a
+    /// free connection or a queue shorter by a lane's worth.
     #[tokio::test]
-    async fn work_goes_to_the_less_loaded_of_two_lanes_then_borrows_a_free_one() {
+    async fn work_goes_to_the_less_loaded_of_two_lanes_and_leaves_them_only_to_avoid_a_long_wait() {
         // Lazy pools: nothing connects, only the choice is under test.
         let lanes = Lanes::connect("postgres://nobody@127.0.0.1:1/none", LaneShape::new(8, 4))
             .await
@@ -606,19 +609,41 @@ mod tests {
         let (_, borrowed) = lanes.for_tenant(tenant);
         let other = lane_of(&borrowed);
         assert!(other != a && other != b, "borrowed a free lane");
+        held.push(borrowed);
+        // Fill every lane to its connection count: all work waits now, and an even wait
+        // keeps the tenant on its own lanes.
+        for (i, lane) in lanes.lanes.iter().enumerate() {
+            while lane.load.load(Ordering::Relaxed) < 2 {
+                lane.load.fetch_add(1, Ordering::Relaxed);
+                held.push(LaneTicket(Some(lanes.lanes[i].load.clone())));
+            }
+        }
+        let (_, waiting) = lanes.for_tenant(tenant);
+        assert!([a, b].contains(&lane_of(&waiting)), "stays on its lanes");
+        held.push(waiting);
+        // Its lanes' queues grow a lane's worth longer than the shortest: the work moves.
+        // (own lanes 3 and 2 after the wait above; four more bring both to 4 = 2 + 2)
+        for _ in 0..3 {
+            let (_, ticket) = lanes.for_tenant(tenant);
+            assert!(
+                [a, b].contains(&lane_of(&ticket)),
+                "still within a lane's worth"
+            );
+            held.push(ticket);
+        }
+        let (_, moved) = lanes.for_tenant(tenant);
+        assert!(![a, b].contains(&lane_of(&moved)), "moved off a long queue");
+        held.push(moved);
         held.clear();
-        assert_eq!(
-            lanes.lanes[a].load.load(Ordering::Relaxed),
-            0,
-            "tickets given back"
-        );
+        for lane in &lanes.lanes {
+            assert_eq!(lane.load.load(Ordering::Relaxed), 0, "tickets given back");
+        }
         let (_, ticket) = lanes.for_tenant(tenant);
         assert_eq!(
             lane_of(&ticket),
             a,
             "back on its own lanes once they are free"
         );
-        drop(borrowed);
     }
 
     #[test]
