@@ -161,6 +161,11 @@ pub struct BodyLimitEndpoint<E> {
     limit: usize,
 }
 
+/// Declared bodies up to this many times the limit are read and discarded before the 413.
+const DRAIN_FACTOR: usize = 8;
+/// How long discarding an oversized body may take before the connection is closed anyway.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn too_large(limit: usize) -> poem::Error {
     ApiError::new(
         poem::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -180,7 +185,21 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         match declared {
-            Some(length) if length > self.limit => return Err(too_large(self.limit)),
+            Some(length) if length > self.limit => {
+                // Lingering close, as nginx does: a client that declared a moderately
+                // oversized body is probably still sending it, and closing now would make it
+                // see a reset connection instead of this answer. Read and discard it first,
+                // bounded in size and time; far larger bodies are refused at once.
+                if length <= self.limit.saturating_mul(DRAIN_FACTOR) {
+                    use futures::StreamExt as _;
+                    let mut stream = req.take_body().into_bytes_stream();
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                        while let Some(Ok(_)) = stream.next().await {}
+                    })
+                    .await;
+                }
+                return Err(too_large(self.limit));
+            }
             Some(_) => {}
             None if req
                 .headers()
