@@ -4,6 +4,7 @@
 //! take a verified domain; unverified and unknown domains route nowhere.
 
 use crate::both_backends;
+use crate::saml_idp::{SamlProvider, add_saml_connection, sp_entity_id};
 use crate::support::{Backend, TestApp, spawn_with};
 use hickory_resolver::proto::op::{Message, OpCode};
 use hickory_resolver::proto::rr::rdata::TXT;
@@ -97,6 +98,11 @@ async fn promise_d6_email_domains_route_to_their_verified_institution(backend: B
         )
         .await;
     let login_path = connection.body["login_path"].as_str().unwrap().to_string();
+    // A SAML connection too: discovery names each connection's own sign-in path.
+    let idp = SamlProvider::start(&app, &[&sp_entity_id(&north)], Vec::new());
+    let saml = add_saml_connection(&app, &north, &idp.metadata().await).await;
+    let saml_login_path = saml["login_path"].as_str().unwrap().to_string();
+    assert!(saml_login_path.contains("/saml/"), "{saml_login_path}");
 
     let claimed = claim(&app, &north.admin_token, "North.Example").await;
     assert_eq!(claimed["domain"], "north.example");
@@ -129,7 +135,16 @@ async fn promise_d6_email_domains_route_to_their_verified_institution(backend: B
     let found = discover(&app, "Ada.Lovelace@NORTH.example").await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     assert_eq!(found.body["tenant_slug"], "north");
-    assert_eq!(found.body["login_paths"], json!([login_path]));
+    let mut expected = vec![login_path, saml_login_path];
+    expected.sort();
+    let mut paths: Vec<String> = found.body["login_paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, expected);
 
     // South can claim it but never verify it while North holds it, even with the record.
     let south_claim = claim(&app, &south.admin_token, "north.example").await;

@@ -6,7 +6,10 @@
 //! no session behind.
 
 use crate::both_backends;
-use crate::saml_idp::{SamlProvider, log_in_at_idp, post_to_acs, saml_user, sign_in, start_flow};
+use crate::saml_idp::{
+    SamlProvider, add_saml_connection, log_in_at_idp, post_to_acs, saml_user, sign_in,
+    sp_entity_id, start_flow,
+};
 use crate::support::{Backend, Institution, TestApp, spawn};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,28 +21,6 @@ both_backends!(
     promise_d6_a_learner_signs_in_through_the_institutions_saml_idp,
     promise_d6_forged_saml_responses_are_refused_without_a_trace
 );
-
-fn sp_entity_id(inst: &Institution) -> String {
-    format!("https://hub.test/{}/saml", inst.slug)
-}
-
-async fn add_saml_connection(app: &TestApp, inst: &Institution, metadata: &str) -> Value {
-    let reply = app
-        .post(
-            "/v1/sso/saml-connections",
-            &inst.admin_token,
-            json!({
-                "name": "Campus SAML IdP",
-                "idp_metadata_xml": metadata,
-                "sp_entity_id": sp_entity_id(inst),
-                "group_roles": {"staff": "instructor"},
-            }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(reply.body["kind"], "saml");
-    reply.body
-}
 
 async fn people_count(app: &TestApp, inst: &Institution) -> usize {
     let reply = app.get("/v1/people", &inst.admin_token).await;

@@ -4,7 +4,7 @@
 //! IdP's login form, and the auto-submitted form that posts the signed response to the ACS.
 
 use crate::idp::spawn_node_idp;
-use crate::support::{Reply, TestApp};
+use crate::support::{Institution, Reply, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::process::Child;
@@ -178,4 +178,28 @@ pub async fn sign_in(app: &TestApp, login_path: &str, login: &str) -> Reply {
     let (idp_url, _) = start_flow(app, login_path).await;
     let answer = log_in_at_idp(&idp_url, login, &format!("{login} correct horse")).await;
     post_to_acs(app, &answer.saml_response, &answer.relay_state).await
+}
+
+/// The SP entity ID a test institution's SAML connection uses.
+pub fn sp_entity_id(inst: &Institution) -> String {
+    format!("https://hub.test/{}/saml", inst.slug)
+}
+
+/// Adds a SAML connection to the institution from the IdP's metadata.
+pub async fn add_saml_connection(app: &TestApp, inst: &Institution, metadata: &str) -> Value {
+    let reply = app
+        .post(
+            "/v1/sso/saml-connections",
+            &inst.admin_token,
+            json!({
+                "name": "Campus SAML IdP",
+                "idp_metadata_xml": metadata,
+                "sp_entity_id": sp_entity_id(inst),
+                "group_roles": {"staff": "instructor"},
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["kind"], "saml");
+    reply.body
 }

@@ -164,11 +164,7 @@ impl NewConnection {
 }
 
 fn view(row: sso_connection::Model) -> SsoConnection {
-    let kind = if row.kind == "saml" {
-        ConnectionKind::Saml
-    } else {
-        ConnectionKind::Oidc
-    };
+    let kind = kind_of(&row.kind);
     let group_roles: BTreeMap<String, String> =
         serde_json::from_str(&row.group_roles).unwrap_or_default();
     SsoConnection {
@@ -323,15 +319,26 @@ pub async fn delete(scope: &TenantScope, id: Uuid) -> Result<(), IdentityError> 
 }
 
 /// Ids of the enabled connections, oldest first (for home-realm discovery).
-pub(crate) async fn enabled_ids(scope: &TenantScope) -> Result<Vec<Uuid>, IdentityError> {
+/// The enabled connections' ids and protocols (a sign-in path depends on both).
+pub(crate) async fn enabled(
+    scope: &TenantScope,
+) -> Result<Vec<(Uuid, ConnectionKind)>, IdentityError> {
     Ok(sso_connection::Entity::find()
         .filter(sso_connection::Column::Enabled.eq(true))
         .order_by_asc(sso_connection::Column::Id)
         .all(scope.db())
         .await?
         .into_iter()
-        .map(|c| c.id)
+        .map(|row| (row.id, kind_of(&row.kind)))
         .collect())
+}
+
+fn kind_of(stored: &str) -> ConnectionKind {
+    if stored == "saml" {
+        ConnectionKind::Saml
+    } else {
+        ConnectionKind::Oidc
+    }
 }
 
 /// The connection and its IdP metadata document, for a SAML sign-in in progress.

@@ -5,7 +5,7 @@
 //! verified by another. The nameserver is configurable (tests answer it themselves).
 
 use crate::Identity;
-use crate::connections;
+use crate::connections::{self, ConnectionKind};
 use crate::entities::sso_domain;
 use crate::error::IdentityError;
 use base64::Engine as _;
@@ -121,7 +121,8 @@ impl DomainResolver {
 #[derive(Debug, Clone)]
 pub struct Discovered {
     pub tenant_slug: String,
-    pub connection_ids: Vec<Uuid>,
+    /// Enabled connections with their protocol, in a stable order.
+    pub connections: Vec<(Uuid, ConnectionKind)>,
 }
 
 impl Identity {
@@ -287,11 +288,11 @@ impl Identity {
             .await
             .map_err(|_| IdentityError::NotFound("sso domain"))?;
         let scope = self.tenancy.sign_in_scope(&tenant).await?;
-        let connection_ids = connections::enabled_ids(&scope).await?;
+        let connections = connections::enabled(&scope).await?;
         scope.commit().await?;
         Ok(Discovered {
             tenant_slug: tenant.slug,
-            connection_ids,
+            connections,
         })
     }
 }

@@ -237,9 +237,11 @@ impl DomainsApi {
         let found = state.identity.discover(&body.0.email).await?;
         Ok(Discovered::Ok(Json(DiscoveryResult {
             login_paths: found
-                .connection_ids
+                .connections
                 .iter()
-                .map(|id| format!("/v1/sso/{}/oidc/{id}/login", found.tenant_slug))
+                .map(|(id, kind)| {
+                    format!("/v1/sso/{}/{}/{id}/login", found.tenant_slug, kind.as_str())
+                })
                 .collect(),
             tenant_slug: found.tenant_slug,
         })))
