@@ -190,29 +190,8 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
 }
 
 pub fn api_service() -> OpenApiService<Api, ()> {
-    let api = (
-        (
-            TenantsApi,
-            CoursesApi,
-            ContactsApi,
-            ApiKeysApi,
-            KeysApi,
-            PrivacyProfileApi,
-            AuditApi,
-            SystemApi,
-        ),
-        (
-            PeopleApi,
-            SsoApi,
-            SamlApi,
-            DomainsApi,
-            MeApi,
-            PasswordsApi,
-            IncidentsApi,
-            ReviewsApi,
-            ScimApi,
-        ),
-    );
+    // Every API group is a unit struct, so the tuple is built from the type alone.
+    let api = Api::default();
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))
         .summary("Multi-tenant learning platform: institutions, catalog, privacy.")
         .description(include_str!("../../../openapi/description.md"))

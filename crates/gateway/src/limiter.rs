@@ -131,7 +131,13 @@ impl RateLimiter {
             dirty.retain(|b| buckets.contains_key(b));
         }
         let counts = &mut *counts;
-        let entry = counts.buckets.entry(bucket.to_string()).or_default();
+        // The bucket's name is copied only when it is new, not on every request.
+        if !counts.buckets.contains_key(bucket) {
+            counts.buckets.insert(bucket.to_string(), Count::default());
+        }
+        let Some(entry) = counts.buckets.get_mut(bucket) else {
+            return 0;
+        };
         if entry.window != window {
             *entry = Count {
                 window,

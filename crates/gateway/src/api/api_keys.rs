@@ -118,6 +118,7 @@ pub enum ApiKeyRevoked {
     Ok(Json<ApiKeyView>),
 }
 
+#[derive(Default)]
 pub struct ApiKeysApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::ApiKeys")]

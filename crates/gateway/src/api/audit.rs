@@ -83,6 +83,7 @@ pub enum AuditVerified {
     Ok(Json<AuditVerification>),
 }
 
+#[derive(Default)]
 pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Audit")]

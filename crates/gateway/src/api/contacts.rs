@@ -166,6 +166,7 @@ fn found(contact: Contact) -> ContactFound {
     ContactFound::Ok(Json(contact.into()), tag)
 }
 
+#[derive(Default)]
 pub struct ContactsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Contacts")]

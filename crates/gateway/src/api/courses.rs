@@ -192,6 +192,7 @@ pub enum CourseDeleted {
     NoContent,
 }
 
+#[derive(Default)]
 pub struct CoursesApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Courses")]

@@ -122,6 +122,7 @@ pub enum Discovered {
     Ok(Json<DiscoveryResult>),
 }
 
+#[derive(Default)]
 pub struct DomainsApi;
 
 #[OpenApi(prefix_path = "/v1/sso", tag = "ApiTags::Sso")]

@@ -124,6 +124,7 @@ pub enum MessagesListed {
     Ok(Json<MessageList>),
 }
 
+#[derive(Default)]
 pub struct IncidentsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Incidents")]

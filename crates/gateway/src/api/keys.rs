@@ -99,6 +99,7 @@ pub enum JobFound {
     Ok(Json<JobView>),
 }
 
+#[derive(Default)]
 pub struct KeysApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::EncryptionKeys")]

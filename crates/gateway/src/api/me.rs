@@ -84,6 +84,7 @@ fn person_of(principal: &TenantPrincipal) -> Result<(Uuid, Uuid), ApiError> {
     }
 }
 
+#[derive(Default)]
 pub struct MeApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Me")]

@@ -143,6 +143,7 @@ fn settings_found(s: SignInSettings) -> SettingsFound {
     )
 }
 
+#[derive(Default)]
 pub struct PasswordsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::LocalAccounts")]

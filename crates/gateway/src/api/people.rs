@@ -159,6 +159,7 @@ pub fn person_found(person: Person) -> PersonFound {
     PersonFound::Ok(Json(person.into()), tag)
 }
 
+#[derive(Default)]
 pub struct PeopleApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::People")]

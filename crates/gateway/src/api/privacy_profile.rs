@@ -255,6 +255,7 @@ fn found(profile: VersionedProfile) -> ProfileFound {
     ProfileFound::Ok(Json(profile.into()), tag)
 }
 
+#[derive(Default)]
 pub struct PrivacyProfileApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::PrivacyProfile")]

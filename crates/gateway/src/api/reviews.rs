@@ -144,6 +144,7 @@ async fn finish(
     Ok(ReviewFound::Ok(Json(outcome.value.into())))
 }
 
+#[derive(Default)]
 pub struct ReviewsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::AccessReviews")]

@@ -135,6 +135,7 @@ pub enum SamlMetadataFound {
     Ok(SamlMetadataXml),
 }
 
+#[derive(Default)]
 pub struct SamlApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Sso")]

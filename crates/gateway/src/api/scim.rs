@@ -348,6 +348,7 @@ async fn end_sessions(state: &AppState, tenant_id: Uuid, people: &[Uuid]) -> Res
     Ok(())
 }
 
+#[derive(Default)]
 pub struct ScimApi;
 
 #[OpenApi(prefix_path = "/v1/scim/v2", tag = "ApiTags::Scim")]

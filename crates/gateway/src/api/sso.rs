@@ -196,6 +196,7 @@ pub fn client_context(req: &Request) -> ClientContext {
     }
 }
 
+#[derive(Default)]
 pub struct SsoApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Sso")]

@@ -68,6 +68,7 @@ pub enum CallerAnswer {
     Ok(Json<CallerView>),
 }
 
+#[derive(Default)]
 pub struct SystemApi;
 
 #[OpenApi(tag = "ApiTags::System")]

@@ -237,6 +237,7 @@ fn found(tenant: Tenant) -> TenantFound {
     TenantFound::Ok(Json(tenant.into()), tag)
 }
 
+#[derive(Default)]
 pub struct TenantsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Tenants")]
