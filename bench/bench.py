@@ -538,16 +538,18 @@ def zipf_exponent(n: int, hot_fraction: float = 0.01, hot_share: float = 0.8) ->
 
 SCOPE_SQL = """\\set c random(1, :ncourses)
 BEGIN;
-SELECT set_config('search_path', m.schema_name, true) AS sp, m.course_id FROM public.bench_map m WHERE m.t = :t AND m.c = :c \\gset
+SELECT set_config('transaction_read_only', 'on', true) AS ro, set_config('search_path', m.schema_name, true) AS sp, m.course_id FROM public.bench_map m WHERE m.t = :t AND m.c = :c \\gset
 SELECT id, code, title, description, status, tags, minimum_age, revision, created_at, updated_at FROM courses WHERE id = :course_id;
-COMMIT;
+ROLLBACK;
 """
 
 
 def prepare_scope_workload(tenants: int) -> tuple[str, dict[str, Path]]:
     """The hub's database work for GET /v1/courses/{id}, without the gateway: per transaction
-    BEGIN; SET LOCAL search_path (set_config(..., true), with the map lookup in the same round
-    trip); the prepared primary-key select; COMMIT. public.bench_map (tenant rank, course) →
+    BEGIN; READ ONLY and SET LOCAL search_path (set_config(..., true), with the map lookup in
+    the same round trip); the prepared primary-key select; ROLLBACK (the hub sends that one in
+    the background with the pool's release check; pgbench waits for it, so this is the harder
+    baseline). public.bench_map (tenant rank, course) →
     (schema, course id) follows the order of the targets file, so the Zipf ranks match wrk's.
     Returns the first tenant's schema (the sessions' default search_path, so the prepared select
     can be parsed; PostgreSQL re-plans it whenever the path changes, as for the hub) and the

@@ -287,7 +287,8 @@ def render(results: dict, elapsed: str | None) -> str:
     w("## Full-stack read: hub vs PostgreSQL's ceiling vs the Django peer")
     w("")
     w("Hub: API-key auth (key and tenant lookup), per-key and per-IP rate limiting in Redis, the tenant "
-      "scope (`BEGIN; SET LOCAL search_path; SELECT …; COMMIT`), JSON. pgbench: `pgbench -S -M prepared` "
+      "read scope (`BEGIN`; `SET TRANSACTION READ ONLY; SET LOCAL search_path` in one message; `SELECT …`; "
+      "the `ROLLBACK` goes out after the answer, with the pool's check of the returned connection), JSON. pgbench: `pgbench -S -M prepared` "
       f"(scale {cfg.get('pgbench_scale', '–')}) at the same client counts, the database's own ceiling. Peer: "
       "Django REST Framework + django-tenants under gunicorn, same database, same rows, tenant from the "
       "`Host` header, no authentication. Medians; latency in ms.")
@@ -334,8 +335,9 @@ def render(results: dict, elapsed: str | None) -> str:
                                   fmt(h and h["rps"], 0), fmt(ratio(h and h["rps"], sc["rps"]), 3)])
         if srows:
             w("The hub's database work alone (pgbench, custom script `bench/out/run/scope-<dist>.sql`: `BEGIN`; "
-              "`set_config('search_path', <tenant schema>, true)`; the prepared primary-key select of a course; "
-              "`COMMIT` — the same four round trips the tenant scope makes, without the gateway, auth or Redis):")
+              "`set_config('transaction_read_only', 'on', true)` and `set_config('search_path', <tenant schema>, true)`; "
+              "the prepared primary-key select of a course; `ROLLBACK` — the read scope's statements without the "
+              "gateway, auth or Redis; pgbench waits for the `ROLLBACK`, which the hub sends after answering):")
             w("")
             w(table(["Tenant choice", "Clients", "DB-only tps", "p50", "p99", "Hub GET by id req/s", "hub / DB-only"], srows))
             w("")

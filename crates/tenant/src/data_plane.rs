@@ -208,15 +208,21 @@ impl DataPlane {
     }
 
     /// Opens a transaction whose every statement runs against the tenant's tables only.
-    pub(crate) async fn begin_tenant(&self, location: &TenantLocation) -> Result<TenantTxn, DbErr> {
+    pub(crate) async fn begin_tenant(
+        &self,
+        location: &TenantLocation,
+        access: Access,
+    ) -> Result<TenantTxn, DbErr> {
         match &self.backend {
             Backend::Postgres { .. } => {
                 let (pool, ticket) = self.cluster_lanes(location)?.for_tenant(location.tenant_id);
                 let txn = pool.begin().await?;
-                pin_search_path(&txn, &location.schema).await?;
-                Ok(TenantTxn::new(txn, ticket))
+                pin_search_path(&txn, &location.schema, access).await?;
+                Ok(TenantTxn::new(txn, ticket).ended_by_drop(access == Access::ReadOnly))
             }
             Backend::Sqlite { .. } => {
+                // Read-only is enforced by PostgreSQL only; every API test runs on both, so a
+                // write slipped into a read scope fails there.
                 let pool = self.sqlite_tenant_pool(location, false).await?;
                 Ok(TenantTxn::new(pool.begin().await?, LaneTicket::none()))
             }
@@ -274,7 +280,7 @@ impl DataPlane {
                 let txn = pool.begin().await?;
                 txn.execute_unprepared(&format!("CREATE SCHEMA {}", location.schema.quoted()))
                     .await?;
-                pin_search_path(&txn, &location.schema).await?;
+                pin_search_path(&txn, &location.schema, Access::ReadWrite).await?;
                 Ok(TenantTxn::new(txn, ticket))
             }
             Backend::Sqlite { .. } => {
@@ -465,10 +471,20 @@ impl Drop for LaneTicket {
     }
 }
 
+/// What a unit of work may do to the tenant's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    /// A `READ ONLY` transaction: PostgreSQL refuses any write in it, and it ends without a
+    /// round trip of its own (see [`TenantTxn::commit`]).
+    ReadOnly,
+}
+
 /// A tenant's transaction together with its lane ticket, so the lane counts it until it ends.
 pub(crate) struct TenantTxn {
     txn: DatabaseTransaction,
     _ticket: LaneTicket,
+    end_by_drop: bool,
 }
 
 impl TenantTxn {
@@ -476,14 +492,28 @@ impl TenantTxn {
         Self {
             txn,
             _ticket: ticket,
+            end_by_drop: false,
         }
+    }
+
+    fn ended_by_drop(mut self, yes: bool) -> Self {
+        self.end_by_drop = yes;
+        self
     }
 
     pub(crate) fn db(&self) -> &DatabaseTransaction {
         &self.txn
     }
 
+    /// Ends the unit of work. A read-only PostgreSQL transaction has nothing to commit, so
+    /// it is dropped instead: sea-orm queues its ROLLBACK, and the pool sends it together with
+    /// the liveness check it runs on every returned connection, in a background task. The
+    /// caller answers without waiting a round trip for it.
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        if self.end_by_drop {
+            drop(self);
+            return Ok(());
+        }
         self.txn.commit().await
     }
 }
@@ -508,6 +538,11 @@ fn postgres_options(url: &str, max_connections: u32, min_connections: u32) -> Co
         .min_connections(min_connections)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a connection on every checkout by default: a round trip in front of
+        // every request. It already pings each connection when it comes back to the pool, so
+        // only one that has sat idle long enough for a server or firewall to drop it is
+        // checked again before use.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // Bounds each backend's catalog cache, which grows with every tenant schema a
         // connection touches.
         .max_lifetime(Duration::from_secs(30 * 60))
@@ -526,11 +561,19 @@ async fn connect_postgres(
     Database::connect(postgres_options(url, max_connections, min_connections)).await
 }
 
-async fn pin_search_path(txn: &DatabaseTransaction, schema: &SchemaName) -> Result<(), DbErr> {
-    // SET LOCAL: scoped to this transaction, so the pooled connection cannot keep it.
-    txn.execute_unprepared(&format!("SET LOCAL search_path TO {}", schema.quoted()))
-        .await
-        .map(|_| ())
+async fn pin_search_path(
+    txn: &DatabaseTransaction,
+    schema: &SchemaName,
+    access: Access,
+) -> Result<(), DbErr> {
+    // SET LOCAL: scoped to this transaction, so the pooled connection cannot keep it. Both
+    // settings go in one simple-query message: one round trip.
+    let path = format!("SET LOCAL search_path TO {}", schema.quoted());
+    let sql = match access {
+        Access::ReadWrite => path,
+        Access::ReadOnly => format!("SET TRANSACTION READ ONLY; {path}"),
+    };
+    txn.execute_unprepared(&sql).await.map(|_| ())
 }
 
 fn tenant_file(data_dir: &Path, schema: &SchemaName) -> PathBuf {
@@ -658,5 +701,68 @@ mod tests {
         assert_eq!((shape.lanes, shape.per_lane), (1, 1));
         assert_eq!(LaneShape::control_connections(32), 4);
         assert_eq!(LaneShape::control_connections(8), 2);
+    }
+
+    /// A read scope refuses writes, and ending it without a COMMIT leaves the connection
+    /// clean for the next tenant: out of any transaction, the search path back to the control
+    /// schema. One connection in the pool, so the second unit of work gets the same one.
+    #[tokio::test]
+    async fn promise_d1_a_read_scope_refuses_writes_and_leaves_no_tenant_path_behind() {
+        let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") else {
+            eprintln!("HUB_TEST_DATABASE_URL unset: skipped (make test sets it)");
+            return;
+        };
+        let pool = Database::connect(postgres_options(&url, 1, 0))
+            .await
+            .expect("PostgreSQL answers");
+        let schema = SchemaName::for_tenant(Uuid::now_v7());
+        pool.execute_unprepared(&format!(
+            "CREATE SCHEMA {0}; CREATE TABLE {0}.item (id int PRIMARY KEY); \
+             INSERT INTO {0}.item VALUES (1)",
+            schema.quoted()
+        ))
+        .await
+        .expect("test schema");
+
+        let txn = pool.begin().await.expect("begin");
+        pin_search_path(&txn, &schema, Access::ReadOnly)
+            .await
+            .expect("pin");
+        let read = txn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM item",
+            ))
+            .await
+            .expect("a read scope reads")
+            .expect("a row");
+        assert_eq!(read.try_get::<i64>("", "n").unwrap(), 1);
+        let write = txn.execute_unprepared("INSERT INTO item VALUES (2)").await;
+        let refused = write
+            .expect_err("a read scope must refuse writes")
+            .to_string();
+        assert!(refused.contains("read-only transaction"), "{refused}");
+        TenantTxn::new(txn, LaneTicket::none())
+            .ended_by_drop(true)
+            .commit()
+            .await
+            .expect("ending a read scope");
+
+        let next = pool.begin().await.expect("the connection came back");
+        let state = next
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT current_setting('transaction_read_only') AS ro, \
+                 current_setting('search_path') AS path",
+            ))
+            .await
+            .expect("state")
+            .expect("a row");
+        assert_eq!(state.try_get::<String>("", "ro").unwrap(), "off");
+        assert_eq!(state.try_get::<String>("", "path").unwrap(), CONTROL_SCHEMA);
+        next.commit().await.expect("commit");
+        pool.execute_unprepared(&format!("DROP SCHEMA {} CASCADE", schema.quoted()))
+            .await
+            .expect("cleanup");
     }
 }

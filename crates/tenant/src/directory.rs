@@ -3,6 +3,7 @@
 //! from the sign-in URL or from the flow this service started).
 
 use crate::Tenancy;
+use crate::data_plane::Access;
 use crate::entities::tenant;
 use crate::error::TenantError;
 use crate::model::{Actor, SchemaName, Scope, TenantLocation, TenantPrincipal, TenantStatus};
@@ -120,7 +121,10 @@ impl Tenancy {
     /// that checks a scope can run in it; only the identity crate's sign-in steps use it.
     pub async fn sign_in_scope(&self, tenant: &ActiveTenant) -> Result<TenantScope, TenantError> {
         let keys = self.key_ring(tenant.location.tenant_id).await?;
-        let txn = self.plane().begin_tenant(&tenant.location).await?;
+        let txn = self
+            .plane()
+            .begin_tenant(&tenant.location, Access::ReadWrite)
+            .await?;
         Ok(TenantScope::for_sign_in(tenant.location.clone(), txn, keys))
     }
 }

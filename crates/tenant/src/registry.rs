@@ -4,6 +4,7 @@
 
 use crate::Tenancy;
 use crate::credentials::{self, IssuedKey};
+use crate::data_plane::Access;
 use crate::entities::{deletion_record, tenant, tenant_key};
 use crate::error::TenantError;
 use crate::model::{
@@ -478,7 +479,10 @@ impl Tenancy {
 
     async fn migrate_one(&self, row: &tenant::Model, latest: &str) -> Result<String, TenantError> {
         let location = location_of(row)?;
-        let txn = self.plane.begin_tenant(&location).await?;
+        let txn = self
+            .plane
+            .begin_tenant(&location, Access::ReadWrite)
+            .await?;
         TenantMigrator::up(txn.db(), None).await?;
         txn.commit().await?;
         tenant::Entity::update_many()

@@ -262,7 +262,7 @@ impl CoursesApi {
             tag: tag.0,
             code: code.0,
         };
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let courses = service::list(&scope, &page, &filter).await?;
         scope.commit().await?;
         Ok(CourseListed::Ok(Json(CoursePage {
@@ -285,7 +285,7 @@ impl CoursesApi {
         auth: TenantCredential,
         course_id: Path<Uuid>,
     ) -> Result<CourseFound, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let course = service::get(&scope, course_id.0).await?;
         scope.commit().await?;
         let tag = etag(course.revision);

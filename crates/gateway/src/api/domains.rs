@@ -153,7 +153,7 @@ impl DomainsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<ClaimsListed, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let claims = state.identity.domain_claims(&scope).await?;
         scope.commit().await?;
         Ok(ClaimsListed::Ok(Json(DomainClaimList {
@@ -175,7 +175,7 @@ impl DomainsApi {
         auth: TenantCredential,
         domain_id: Path<Uuid>,
     ) -> Result<ClaimFound, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let claim = state.identity.domain_claim(&scope, domain_id.0).await?;
         scope.commit().await?;
         Ok(ClaimFound::Ok(Json(claim.into())))

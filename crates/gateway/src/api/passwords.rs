@@ -161,7 +161,7 @@ impl PasswordsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<SettingsFound, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let found = passwords::settings(&scope).await?;
         scope.commit().await?;
         Ok(settings_found(found))

@@ -273,7 +273,7 @@ impl PrivacyProfileApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<ProfileFound, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let current = profile::get(&scope).await?;
         scope.commit().await?;
         Ok(found(current))
@@ -331,7 +331,7 @@ impl PrivacyProfileApi {
                 ApiError::from(TenantError::BadPage(hub_kernel::page::PageError::BadCursor))
             })?),
         };
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let (items, next) = profile::history(&scope, before, limit).await?;
         scope.commit().await?;
         Ok(HistoryListed::Ok(Json(ProfileHistoryPage {

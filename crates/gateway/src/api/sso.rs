@@ -249,7 +249,7 @@ impl SsoApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<SsoConnectionsListed, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let found = connections::list(&scope).await?;
         scope.commit().await?;
         Ok(SsoConnectionsListed::Ok(Json(SsoConnectionList {
@@ -274,7 +274,7 @@ impl SsoApi {
         auth: TenantCredential,
         connection_id: Path<Uuid>,
     ) -> Result<SsoConnectionFound, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
+        let scope = state.tenancy.read_scope(&auth.0).await?;
         let connection = connections::get(&scope, connection_id.0).await?;
         scope.commit().await?;
         Ok(SsoConnectionFound::Ok(Json(connection_view(
