@@ -134,7 +134,7 @@ async fn tenants_on_two_clusters_are_provisioned_isolated_migrated_and_offboarde
     let outcomes = app
         .state
         .tenancy
-        .migrate_all_tenants(|_, _, _| {})
+        .migrate_all_tenants(1, |_, _, _| {})
         .await
         .unwrap();
     assert_eq!(outcomes.len(), 2);

@@ -219,11 +219,12 @@ async fn hub_migrate_is_safe_to_rerun_and_continues_past_a_failing_tenant(backen
     }
     let latest = TenantMigrator::latest_version();
 
+    // The second run takes the tenants two at a time, as `hub migrate --concurrency 2`.
     for run in 1..=2 {
         let outcomes = app
             .state
             .tenancy
-            .migrate_all_tenants(|_, _, _| {})
+            .migrate_all_tenants(run, |_, _, _| {})
             .await
             .unwrap();
         assert_eq!(outcomes.len(), 3, "run {run}");
@@ -273,7 +274,7 @@ async fn hub_migrate_is_safe_to_rerun_and_continues_past_a_failing_tenant(backen
             let outcomes = app
                 .state
                 .tenancy
-                .migrate_all_tenants(|_, _, _| {})
+                .migrate_all_tenants(2, |_, _, _| {})
                 .await
                 .expect("one failing tenant does not fail the whole run");
             assert_eq!(outcomes.len(), 3);

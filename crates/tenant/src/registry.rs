@@ -96,10 +96,13 @@ impl NewTenant {
     }
 }
 
-/// Tenants migrated at once by `hub migrate`. Two: enough to overlap one tenant's round trips
-/// with another's DDL, few enough that the serving gateways on the same cores keep their
-/// latency (at 4, read p99 during a pass was 2.3 × idle on a 2-core machine).
-const MIGRATION_CONCURRENCY: usize = 2;
+/// Tenants migrated at once by `hub migrate` unless told otherwise. One: a pass runs beside
+/// the serving gateways on the same database, and under full read load their latency grows
+/// with the CPU the pass takes (read p99 was 2.3 × idle at 4 at once, 2.8 × at 2 on a 2-core
+/// machine). More (`--concurrency`) finishes sooner in a quiet window.
+pub const DEFAULT_MIGRATION_CONCURRENCY: usize = 1;
+/// The most tenants `hub migrate` migrates at once; each holds a pooled connection.
+pub const MAX_MIGRATION_CONCURRENCY: usize = 16;
 
 /// One tenant's outcome in `hub migrate`.
 #[derive(Debug, Clone)]
@@ -434,8 +437,10 @@ impl Tenancy {
     /// Applies pending tenant migrations to every tenant, one transaction per tenant, and
     /// records each tenant's version. A failing tenant is reported and skipped; re-running
     /// resumes where it stopped because finished tenants have nothing pending.
+    /// `concurrency` tenants run at once (clamped to 1..=[`MAX_MIGRATION_CONCURRENCY`]).
     pub async fn migrate_all_tenants(
         &self,
+        concurrency: usize,
         mut progress: impl FnMut(usize, usize, &TenantMigrationOutcome),
     ) -> Result<Vec<TenantMigrationOutcome>, TenantError> {
         let control = self.plane.control();
@@ -446,9 +451,10 @@ impl Tenancy {
             .await?;
         let latest = TenantMigrator::latest_version();
         let total = rows.len();
-        // Tenants are independent units (one transaction each), so a few run at once: the
-        // DDL of one waits on PostgreSQL while another's is sent. Outcomes are reported as
-        // they finish and returned in registry order.
+        // Tenants are independent units (one transaction each), so several may run at once:
+        // the DDL of one waits on PostgreSQL while another's is sent. Outcomes are reported
+        // as they finish and returned in registry order.
+        let concurrency = concurrency.clamp(1, MAX_MIGRATION_CONCURRENCY);
         let mut finished = futures::stream::iter(rows.into_iter().enumerate())
             .map(|(index, row)| {
                 let latest = latest.as_str();
@@ -467,7 +473,7 @@ impl Tenancy {
                     )
                 }
             })
-            .buffer_unordered(MIGRATION_CONCURRENCY);
+            .buffer_unordered(concurrency);
         let mut outcomes = Vec::with_capacity(total);
         while let Some((index, outcome)) = finished.next().await {
             progress(outcomes.len() + 1, total, &outcome);
