@@ -7,9 +7,11 @@ tenant's `courses` table:
     add:   ALTER TABLE "t_<id>".courses ADD COLUMN IF NOT EXISTS bench_extra text
     drop:  ALTER TABLE "t_<id>".courses DROP COLUMN IF EXISTS bench_extra
 
-in batches (--batch schemas per transaction, so no transaction needs thousands of locks) with
---parallel psql sessions at once, each with a short lock_timeout so a batch never queues
-behind a long reader (a timed-out batch is retried). Only schemas still pending are touched
+in small batches (--batch schemas per transaction) over --parallel long-lived psql sessions,
+each transaction with a short lock_timeout so a batch never queues behind a long reader (a
+timed-out batch is retried). Small batches matter for the readers: a read of a tenant whose
+table is being altered waits until that batch commits, so the share of tenants locked at any
+moment (parallel x batch / tenants) and the time a batch holds its locks set the readers' p99. Only schemas still pending are touched
 (for `add`: courses without the column; for `drop`: with it), so a pass killed in the middle
 resumes where it stopped when started again. Prints "progress <done>/<total>" on stderr after
 each committed batch and a JSON summary on stdout.
@@ -18,15 +20,16 @@ each committed batch and a JSON summary on stdout.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import queue
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 SCHEMA = re.compile(r"^t_[0-9a-f]{32}$")
@@ -63,7 +66,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("action", choices=["add", "drop", "count"])
     ap.add_argument("--psql", required=True, help="psql command line for the hub database")
-    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--lock-timeout-ms", type=int, default=2000)
     ap.add_argument("--retries", type=int, default=5)
@@ -76,19 +79,14 @@ def main() -> int:
         print(json.dumps({"with_column": with_column, "without_column": without}))
         return 0
 
-    running: dict[subprocess.Popen, tuple[list[str], int]] = {}
+    sessions: list[subprocess.Popen] = []
 
     def terminate(signum: int, _frame: object) -> None:
-        for proc in list(running):
+        for proc in sessions:
             try:
                 proc.terminate()
             except OSError:
                 pass
-        for proc in list(running):
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         print(json.dumps({"action": args.action, "interrupted": True}), flush=True)
         os._exit(128 + signum)
 
@@ -97,47 +95,73 @@ def main() -> int:
 
     started = time.perf_counter()
     schemas = pending(psql, args.action)
-    batches = [schemas[i:i + args.batch] for i in range(0, len(schemas), args.batch)]
-    queue: list[tuple[list[str], int]] = [(b, 0) for b in batches]
-    workdir = tempfile.mkdtemp(prefix="hub-ddl-")
-    done_schemas = 0
-    retried = 0
+    work: queue.Queue = queue.Queue()
+    for i in range(0, len(schemas), args.batch):
+        work.put((schemas[i:i + args.batch], 0))
+    lock = threading.Lock()
+    state = {"done": 0, "retried": 0}
     failed: list[str] = []
     batch_seconds: list[float] = []
-    starts: dict[subprocess.Popen, float] = {}
-    counter = 0
+    counter = itertools.count(1)
 
-    while queue or running:
-        while queue and len(running) < args.parallel:
-            batch, attempt = queue.pop(0)
-            counter += 1
-            path = os.path.join(workdir, f"batch-{counter}.sql")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(f"SET lock_timeout = '{args.lock_timeout_ms}ms';\n")
-                f.write("\n".join(statement(args.action, s) for s in batch) + "\n")
-            proc = subprocess.Popen(
-                [*psql, "-XAtq", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", path],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )
-            running[proc] = (batch, attempt)
-            starts[proc] = time.perf_counter()
-        time.sleep(0.005)
-        for proc in [p for p in running if p.poll() is not None]:
-            batch, attempt = running.pop(proc)
-            err = proc.stderr.read() if proc.stderr else ""
-            elapsed = time.perf_counter() - starts.pop(proc)
-            if proc.returncode == 0:
-                done_schemas += len(batch)
-                batch_seconds.append(elapsed)
-                print(f"progress {done_schemas}/{len(schemas)}", file=sys.stderr, flush=True)
-            elif attempt < args.retries and "lock timeout" in err:
-                retried += 1
-                queue.append((batch, attempt + 1))
-            else:
-                failed.append(err.strip()[:300] or f"psql exited {proc.returncode}")
+    def run_session() -> None:
+        # One psql per worker for the whole pass: no process start per batch. Errors go to the
+        # same pipe; each batch ends with a marker line carrying psql's last SQLSTATE.
+        proc = subprocess.Popen([*psql, "-XAtq", "-v", "ON_ERROR_STOP=0"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        with lock:
+            sessions.append(proc)
+        try:
+            while True:
+                try:
+                    batch, attempt = work.get_nowait()
+                except queue.Empty:
+                    return
+                marker = f"ddl-batch-{next(counter)}"
+                script = ["\\set LAST_ERROR_SQLSTATE 00000", "BEGIN;",
+                          f"SET LOCAL lock_timeout = '{args.lock_timeout_ms}ms';",
+                          *(statement(args.action, s) for s in batch), "COMMIT;",
+                          f"\\echo {marker} :LAST_ERROR_SQLSTATE"]
+                began = time.perf_counter()
+                proc.stdin.write("\n".join(script) + "\n")
+                proc.stdin.flush()
+                errors, sqlstate = [], None
+                for line in proc.stdout:
+                    if line.startswith(marker + " "):
+                        sqlstate = line.split()[-1]
+                        break
+                    if "ERROR" in line:
+                        errors.append(line.strip())
+                if sqlstate is None:
+                    with lock:
+                        failed.append(f"psql session ended (exit {proc.poll()})")
+                    return
+                elapsed = time.perf_counter() - began
+                with lock:
+                    if sqlstate == "00000" and not errors:
+                        state["done"] += len(batch)
+                        batch_seconds.append(elapsed)
+                        print(f"progress {state['done']}/{len(schemas)}", file=sys.stderr, flush=True)
+                    elif attempt < args.retries and any("lock timeout" in e for e in errors):
+                        state["retried"] += 1
+                        work.put((batch, attempt + 1))
+                    else:
+                        failed.append((errors[0] if errors else f"SQLSTATE {sqlstate}")[:300])
+        finally:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+
+    workers = [threading.Thread(target=run_session, daemon=True) for _ in range(max(1, args.parallel))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done_schemas, retried = state["done"], state["retried"]
 
     elapsed = time.perf_counter() - started
-    shutil.rmtree(workdir, ignore_errors=True)
     batch_seconds.sort()
     summary = {
         "action": args.action,
