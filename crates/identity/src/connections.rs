@@ -28,6 +28,15 @@ impl ConnectionKind {
             Self::Saml => "saml",
         }
     }
+
+    /// The kind as stored in `sso_connections.kind` (written by [`Self::as_str`]).
+    fn from_stored(stored: &str) -> Self {
+        if stored == Self::Saml.as_str() {
+            Self::Saml
+        } else {
+            Self::Oidc
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +173,7 @@ impl NewConnection {
 }
 
 fn view(row: sso_connection::Model) -> SsoConnection {
-    let kind = kind_of(&row.kind);
+    let kind = ConnectionKind::from_stored(&row.kind);
     let group_roles: BTreeMap<String, String> =
         serde_json::from_str(&row.group_roles).unwrap_or_default();
     SsoConnection {
@@ -318,8 +327,8 @@ pub async fn delete(scope: &TenantScope, id: Uuid) -> Result<(), IdentityError> 
     Ok(())
 }
 
-/// Ids of the enabled connections, oldest first (for home-realm discovery).
-/// The enabled connections' ids and protocols (a sign-in path depends on both).
+/// The enabled connections' ids and protocols, oldest first (for home-realm discovery: a
+/// sign-in path depends on both).
 pub(crate) async fn enabled(
     scope: &TenantScope,
 ) -> Result<Vec<(Uuid, ConnectionKind)>, IdentityError> {
@@ -329,16 +338,8 @@ pub(crate) async fn enabled(
         .all(scope.db())
         .await?
         .into_iter()
-        .map(|row| (row.id, kind_of(&row.kind)))
+        .map(|row| (row.id, ConnectionKind::from_stored(&row.kind)))
         .collect())
-}
-
-fn kind_of(stored: &str) -> ConnectionKind {
-    if stored == "saml" {
-        ConnectionKind::Saml
-    } else {
-        ConnectionKind::Oidc
-    }
 }
 
 /// The connection and its IdP metadata document, for a SAML sign-in in progress.
