@@ -27,13 +27,14 @@ import re
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from wrklib import parse_wrk, summarise_runs, wrk_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -83,17 +84,11 @@ def start(binary: str, env: dict, logfile: Path) -> tuple[subprocess.Popen, str]
 
 
 def wrk(url: str, connections: int, targets: Path) -> dict:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "--latency",
-           "-s", str(ROOT / "bench/wrk/get_course.lua"), url]
     env = {**os.environ, "BENCH_TARGETS": str(targets), "BENCH_KIND": "hub", "BENCH_DIST": "uniform",
            "BENCH_TENANTS": str(TENANTS)}
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=DURATION + 60).stdout
-    line = next((l for l in out.splitlines() if l.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise SystemExit(f"ab_builds: wrk printed no BENCH_JSON line:\n{out}")
-    data = json.loads(line[len("BENCH_JSON "):])
-    return {"rps": data["rps"], "p50_ms": data["latency_us"]["p50"] / 1000,
-            "p99_ms": data["latency_us"]["p99"] / 1000, "errors": sum(data["errors"].values())}
+    out = subprocess.run(wrk_cmd("get", connections, DURATION, url, threads=2), env=env,
+                         capture_output=True, text=True, timeout=DURATION + 60).stdout
+    return parse_wrk(out)
 
 
 def main() -> int:
@@ -141,9 +136,7 @@ def main() -> int:
         for connections in CONNECTIONS:
             cell = {"connections": connections}
             for name in builds:
-                rows = samples[name][connections]
-                cell[name] = {k: statistics.median(r[k] for r in rows) for k in ("rps", "p50_ms", "p99_ms")}
-                cell[name]["errors"] = sum(r["errors"] for r in rows)
+                cell[name] = summarise_runs(samples[name][connections])
             cell["rps_after_over_before"] = round(cell["after"]["rps"] / cell["before"]["rps"], 3)
             cell["p50_after_over_before"] = round(cell["after"]["p50_ms"] / cell["before"]["p50_ms"], 3)
             cell["p99_after_over_before"] = round(cell["after"]["p99_ms"] / cell["before"]["p99_ms"], 3)

@@ -41,6 +41,8 @@ import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
+from wrklib import ENDPOINTS, parse_wrk, summarise_runs, wrk_cmd
+
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -113,7 +115,6 @@ PEER_START_TIMEOUT = env_int("BENCH_PEER_START_TIMEOUT", 300)
 MEM_INTERVAL = float(env("BENCH_MEM_INTERVAL", "1" if QUICK else "2"))
 MIN_AVAILABLE_MB = float(env("BENCH_MIN_AVAILABLE_MB", "1500"))
 GUARD_PID = env_int("BENCH_GUARD_PID", 0)
-ENDPOINTS = {"get": "bench/wrk/get_course.lua", "list": "bench/wrk/list_courses.lua"}
 ENDPOINT_LABELS = {"get": "GET /v1/courses/{id}", "list": "GET /v1/courses?limit=20"}
 PSQL = ["psql", "-h", PGHOST, "-p", PGPORT, "-U", PGUSER]
 
@@ -255,29 +256,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(statistics.median(present), 3) if present else None
-
-
-def summarise_runs(runs: list[dict]) -> dict:
-    """Median of each figure over the runs (each figure on its own)."""
-    return {
-        "rps": median([r["rps"] for r in runs]),
-        "p50_ms": median([r["p50_ms"] for r in runs]),
-        "p99_ms": median([r["p99_ms"] for r in runs]),
-        "errors": sum(r.get("errors") or 0 for r in runs),
-        "requests": sum(r.get("requests") or 0 for r in runs),
-        "runs": len(runs),
-    }
-
-
 # --- load generators --------------------------------------------------------------------------
-
-
-def wrk_cmd(endpoint: str, connections: int, duration: int, url: str) -> list[str]:
-    return ["wrk", "-t", str(min(THREADS, connections)), "-c", str(connections), "-d", f"{duration}s",
-            "--latency", "--timeout", "10s", "-s", str(ROOT / ENDPOINTS[endpoint]), url]
 
 
 def wrk_env(kind: str, dist: str, tenants: int) -> dict[str, str]:
@@ -285,33 +264,9 @@ def wrk_env(kind: str, dist: str, tenants: int) -> dict[str, str]:
             "BENCH_TARGETS": str(TARGETS)}
 
 
-def parse_wrk(stdout: str) -> dict:
-    for line in stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            data = json.loads(line[len("BENCH_JSON "):])
-            lat = data["latency_us"]
-            errors = data["errors"]
-            return {
-                "rps": round(data["rps"], 1),
-                "p50_ms": round(lat["p50"] / 1000, 3),
-                "p90_ms": round(lat["p90"] / 1000, 3),
-                "p99_ms": round(lat["p99"] / 1000, 3),
-                "max_ms": round(lat["max"] / 1000, 3),
-                "requests": data["requests"],
-                "duration_s": data["duration_s"],
-                "errors": sum(errors.values()),
-                "error_detail": errors,
-                "tenants": data["tenants"],
-                "hot_tenants": data["hot_tenants"],
-                "zipf_s": data["zipf_s"],
-                "hot_share": data["hot_share"],
-            }
-    raise RuntimeError("wrk printed no BENCH_JSON line:\n" + stdout[-2000:])
-
-
 def run_wrk(label: str, kind: str, endpoint: str, dist: str, tenants: int, connections: int,
             duration: int, url: str) -> dict:
-    cmd = wrk_cmd(endpoint, connections, duration, url)
+    cmd = wrk_cmd(endpoint, connections, duration, url, THREADS)
     extra = wrk_env(kind, dist, tenants)
     command(display(cmd, extra).replace(url, f"http://127.0.0.1:<{kind} port>"))
     out = run(cmd, timeout=duration + 60, env_extra=extra)
@@ -328,7 +283,7 @@ class BackgroundWrk:
 
     def __init__(self, label: str, endpoint: str, dist: str, tenants: int, connections: int, cap: int):
         self.label = label
-        cmd = wrk_cmd(endpoint, connections, cap, HUB_URL)
+        cmd = wrk_cmd(endpoint, connections, cap, HUB_URL, THREADS)
         extra = wrk_env("hub", dist, tenants)
         command(display(cmd, extra).replace(HUB_URL, "http://127.0.0.1:<hub port>")
                 + "   # in the background, stopped with SIGINT when the operation ends")
@@ -516,7 +471,7 @@ def machine() -> dict:
 def warm_up(kind: str, url: str, tenants: int) -> None:
     seconds = max(1, min(DURATION, 5))
     for endpoint in ENDPOINTS:
-        cmd = wrk_cmd(endpoint, max(CONNECTIONS), seconds, url)
+        cmd = wrk_cmd(endpoint, max(CONNECTIONS), seconds, url, THREADS)
         run(cmd, timeout=seconds + 60, env_extra=wrk_env(kind, "uniform", tenants))
 
 
