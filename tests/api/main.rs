@@ -21,6 +21,7 @@ mod isolation;
 mod keys;
 mod migrations;
 mod passwords;
+mod personal_reads;
 mod profile;
 mod reviews;
 mod roles;

@@ -186,10 +186,11 @@ async fn load(scope: &TenantScope, id: Uuid) -> Result<Incident, IdentityError> 
     open(scope, row)
 }
 
-/// Open incidents first, newest first.
+/// Open incidents first, newest first. Each carries the reporter's own words (another
+/// person's data): the listing is audited.
 pub async fn list(scope: &TenantScope, limit: u64) -> Result<Vec<Incident>, IdentityError> {
     scope.require(Scope::PeopleWrite)?;
-    incident::Entity::find()
+    let found = incident::Entity::find()
         .order_by_asc(incident::Column::Status)
         .order_by_desc(incident::Column::ReportedAt)
         .limit(limit)
@@ -197,12 +198,29 @@ pub async fn list(scope: &TenantScope, limit: u64) -> Result<Vec<Incident>, Iden
         .await?
         .into_iter()
         .map(|r| open(scope, r))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    audit::record_listing(
+        scope,
+        "incidents.listed",
+        "incident_ids",
+        found.iter().map(|i| i.id),
+    )
+    .await?;
+    Ok(found)
 }
 
+/// One incident (another person's report): the read is audited.
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Incident, IdentityError> {
     scope.require(Scope::PeopleWrite)?;
-    load(scope, id).await
+    let found = load(scope, id).await?;
+    audit::record(
+        scope,
+        AuditEvent::new("incident.read")
+            .person(found.person_id)
+            .detail(serde_json::json!({ "incident_id": id })),
+    )
+    .await?;
+    Ok(found)
 }
 
 pub async fn resolve(scope: &TenantScope, id: Uuid) -> Result<Incident, IdentityError> {

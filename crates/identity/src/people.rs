@@ -472,16 +472,13 @@ pub async fn list(
     }
     let rows = query.all(scope.db()).await?;
     let page = Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))?;
-    if !page.items.is_empty() {
-        audit::record(
-            scope,
-            AuditEvent::new("people.listed").detail(serde_json::json!({
-                "count": page.items.len(),
-                "person_ids": page.items.iter().map(|p| p.id).collect::<Vec<_>>(),
-            })),
-        )
-        .await?;
-    }
+    audit::record_listing(
+        scope,
+        "people.listed",
+        "person_ids",
+        page.items.iter().map(|p| p.id),
+    )
+    .await?;
     Ok(page)
 }
 

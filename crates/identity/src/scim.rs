@@ -355,9 +355,12 @@ pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<Person, 
     Ok(person)
 }
 
+/// A provisioned person's record (another person's data): the read is audited.
 pub async fn get_user(scope: &TenantScope, id: Uuid) -> Result<Person, IdentityError> {
     scope.require(Scope::ScimProvision)?;
-    people::load(scope, id).await
+    let person = people::load(scope, id).await?;
+    audit::record(scope, AuditEvent::new("scim.user_read").person(id)).await?;
+    Ok(person)
 }
 
 pub async fn list_users(
@@ -368,7 +371,7 @@ pub async fn list_users(
 ) -> Result<(u64, Vec<Person>), IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let count = count.min(MAX_COUNT);
-    match filter {
+    let (total, page) = match filter {
         Some(text) => {
             let filter = parse_filter(text, &["userName"])?;
             let found = people::find_by_username(scope, &filter.value).await?;
@@ -379,10 +382,18 @@ pub async fn list_users(
                 .skip(start_index.saturating_sub(1) as usize)
                 .take(count as usize)
                 .collect();
-            Ok((total, page))
+            (total, page)
         }
-        None => people::page_by_offset(scope, start_index.saturating_sub(1), count).await,
-    }
+        None => people::page_by_offset(scope, start_index.saturating_sub(1), count).await?,
+    };
+    audit::record_listing(
+        scope,
+        "scim.users_listed",
+        "person_ids",
+        page.iter().map(|p| p.id),
+    )
+    .await?;
+    Ok((total, page))
 }
 
 pub async fn patch_user(

@@ -194,6 +194,29 @@ fn open(scope: &TenantScope, row: audit_event::Model) -> Result<AuditEntry, Tena
     })
 }
 
+/// Records that a listing returned other people's personal data (S2), in the listing's own
+/// transaction: how many entries and which ids (`ids_field` names them in the detail). An
+/// empty listing disclosed nothing and records nothing.
+pub async fn record_listing(
+    scope: &TenantScope,
+    action: &'static str,
+    ids_field: &'static str,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<(), TenantError> {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut detail = serde_json::Map::new();
+    detail.insert("count".into(), ids.len().into());
+    detail.insert(ids_field.into(), serde_json::json!(ids));
+    record(
+        scope,
+        AuditEvent::new(action).detail(serde_json::Value::Object(detail)),
+    )
+    .await
+}
+
 /// Entries oldest first, in pages (the cursor is the last sequence number seen).
 pub async fn list(
     scope: &TenantScope,

@@ -299,16 +299,13 @@ pub async fn list(
     }
     let rows = query.all(scope.db()).await?;
     let page = Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))?;
-    if !page.items.is_empty() {
-        crate::audit::record(
-            scope,
-            crate::audit::AuditEvent::new("contacts.listed").detail(serde_json::json!({
-                "count": page.items.len(),
-                "contact_ids": page.items.iter().map(|c| c.id).collect::<Vec<_>>(),
-            })),
-        )
-        .await?;
-    }
+    crate::audit::record_listing(
+        scope,
+        "contacts.listed",
+        "contact_ids",
+        page.items.iter().map(|c| c.id),
+    )
+    .await?;
     Ok(page)
 }
 

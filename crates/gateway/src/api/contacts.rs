@@ -201,6 +201,8 @@ impl ContactsApi {
     ///
     /// Requires scope `contacts:read`. `email` finds a contact by exact address
     /// (case-insensitive) through the blind index, without decrypting every row.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/contacts", method = "get", operation_id = "listContacts")]
     async fn list_contacts(
         &self,
@@ -229,6 +231,8 @@ impl ContactsApi {
     /// Get a contact
     ///
     /// Requires scope `contacts:read`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/contacts/:contact_id",
         method = "get",

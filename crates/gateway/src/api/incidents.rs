@@ -190,6 +190,8 @@ impl IncidentsApi {
     /// List incidents
     ///
     /// Requires scope `people:write`. Open incidents first, newest first (at most 200).
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/incidents", method = "get", operation_id = "listIncidents")]
     async fn list_incidents(
         &self,
@@ -207,6 +209,8 @@ impl IncidentsApi {
     /// Get an incident
     ///
     /// Requires scope `people:write`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/incidents/:incident_id",
         method = "get",

@@ -198,6 +198,8 @@ impl PeopleApi {
     ///
     /// Requires scope `people:read`. `email` finds a person by exact address
     /// (case-insensitive) through the blind index.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/people", method = "get", operation_id = "listPeople")]
     async fn list_people(
         &self,
@@ -231,6 +233,8 @@ impl PeopleApi {
     /// Get a person
     ///
     /// Requires scope `people:read`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/people/:person_id",
         method = "get",

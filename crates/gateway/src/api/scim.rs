@@ -393,6 +393,8 @@ impl ScimApi {
     ///
     /// Requires scope `scim:provision`. `filter` supports `userName eq "…"`; `startIndex`
     /// is 1-based; `count` at most 200.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/Users", method = "get", operation_id = "scimListUsers")]
     async fn scim_list_users(
         &self,
@@ -424,6 +426,8 @@ impl ScimApi {
     /// SCIM: get a user
     ///
     /// Requires scope `scim:provision`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/Users/:user_id", method = "get", operation_id = "scimGetUser")]
     async fn scim_get_user(
         &self,

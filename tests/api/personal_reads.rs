@@ -1,0 +1,439 @@
+//! S2, "every read of another person's data is audited", checked from the committed spec
+//! rather than from a hand list. An institution is seeded with people, a contact, SCIM users
+//! and groups, an incident and an access review, every sealed personal value (names, emails,
+//! phones, usernames, birth dates, a person's own words) carrying a marker (`zq…`). Then every read operation of the spec (every `GET`, and SCIM's `POST /.search`
+//! when it exists) is called with a credential that may call it, and for each one:
+//!
+//! - if the answer carries another person's personal data (a marker of someone other than the
+//!   caller), the operation must declare it — its description says [`DECLARATION`], in code
+//!   next to the scope it needs — and the call must have appended an entry to the audit trail;
+//! - an operation that declares it must append an entry whatever it returned.
+//!
+//! A new operation that returns personal data and writes no entry therefore fails here without
+//! anyone adding a line; a new path parameter this test cannot fill fails it too, naming it.
+
+use crate::idp::{OidcProvider, UserAgent, idp_user};
+use crate::support::{Backend, Reply, TestApp, spawn};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The sentence an operation's description carries when it returns other people's personal
+/// data. Kept in one place so the spec and this test cannot disagree on it.
+const DECLARATION: &str =
+    "Returns other people's personal data: every call is recorded in the audit trail.";
+
+crate::both_backends!(promise_s2_every_read_of_another_persons_data_is_declared_and_audited);
+
+struct Seeded {
+    /// Path parameter name → a value that exists.
+    ids: BTreeMap<&'static str, String>,
+    /// Marker values of people other than the signed-in caller used for `/v1/me` reads.
+    others: Vec<String>,
+    admin: String,
+    scim: String,
+    /// A signed-in person's session (`/v1/me…` reads are theirs).
+    me: String,
+    operator: String,
+}
+
+async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+    let reply = app
+        .call_with(
+            Method::POST,
+            path,
+            Some(token),
+            Some(body),
+            &[("Content-Type", "application/json")],
+        )
+        .await;
+    assert!(
+        reply.status.is_success(),
+        "seeding {path}: {} {}",
+        reply.status,
+        reply.body
+    );
+    reply.body
+}
+
+async fn scim_created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+    let reply = app
+        .call_with(
+            Method::POST,
+            &format!("/v1/scim/v2{path}"),
+            Some(token),
+            Some(body),
+            &[("Content-Type", "application/scim+json")],
+        )
+        .await;
+    assert!(
+        reply.status.is_success(),
+        "seeding SCIM {path}: {} {}",
+        reply.status,
+        reply.body
+    );
+    reply.body
+}
+
+async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.clone();
+    let mut ids = BTreeMap::new();
+    ids.insert("tenant_slug", north.slug.clone());
+    ids.insert("tenant_id", north.id.clone());
+
+    let person = created(
+        app,
+        "/v1/people",
+        &admin,
+        json!({"name": "Zqperson Alpha", "username": "zqalpha", "email": "zqalpha@north.test",
+               "phone": "+15550100901", "birth_date": "1990-01-02", "roles": ["instructor"]}),
+    )
+    .await;
+    ids.insert("person_id", person["id"].as_str().unwrap().to_string());
+    let contact = created(
+        app,
+        "/v1/contacts",
+        &admin,
+        json!({"role": "billing", "name": "Zqcontact Beta", "email": "zqbeta@north.test",
+               "phone": "+15550100902"}),
+    )
+    .await;
+    ids.insert("contact_id", contact["id"].as_str().unwrap().to_string());
+    let course = created(
+        app,
+        "/v1/courses",
+        &admin,
+        json!({"code": "ZQ-1", "title": "Markers"}),
+    )
+    .await;
+    ids.insert("course_id", course["id"].as_str().unwrap().to_string());
+
+    let scim = created(
+        app,
+        "/v1/api-keys",
+        &admin,
+        json!({"name": "SCIM", "scopes": ["scim:provision"]}),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scim_user = scim_created(
+        app,
+        "/Users",
+        &scim,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": "zqgamma@north.test",
+               "name": {"formatted": "Zqscim Gamma", "givenName": "Zqscim", "familyName": "Gamma"},
+               "emails": [{"value": "zqgamma@north.test", "primary": true}],
+               "active": true}),
+    )
+    .await;
+    let scim_user_id = scim_user["id"].as_str().unwrap().to_string();
+    ids.insert("user_id", scim_user_id.clone());
+    let group = scim_created(
+        app,
+        "/Groups",
+        &scim,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+               "displayName": "zq-group", "members": [{"value": scim_user_id}]}),
+    )
+    .await;
+    ids.insert("group_id", group["id"].as_str().unwrap().to_string());
+
+    // Two people sign in through the institution's IdP: one reports a compromise (an
+    // incident about them), the other is the caller of the `/v1/me` reads.
+    let idp = OidcProvider::start(
+        app,
+        &[("hub-north", "secret")],
+        vec![
+            idp_user(
+                "zqdelta",
+                "zqdelta@north.test",
+                "Zqdelta Reporter",
+                &["staff"],
+            ),
+            idp_user("zqself", "zqself@north.test", "Zqself Caller", &["admins"]),
+        ],
+    );
+    let connection = created(
+        app,
+        "/v1/sso/connections",
+        &admin,
+        json!({"name": "IdP", "issuer": idp.issuer, "client_id": "hub-north",
+               "client_secret": "secret", "scopes": ["openid", "email", "profile", "groups"],
+               "group_roles": {"staff": "instructor", "admins": "tenant_admin"}}),
+    )
+    .await;
+    ids.insert(
+        "connection_id",
+        connection["id"].as_str().unwrap().to_string(),
+    );
+    let login_path = connection["login_path"].as_str().unwrap().to_string();
+    let sign_in = |login: &'static str| {
+        let login_path = login_path.clone();
+        async move {
+            let agent = UserAgent::new();
+            let callback = agent
+                .authorize(app, &login_path, login, &format!("{login} correct horse"))
+                .await;
+            let reply = agent.callback(&callback).await;
+            assert_eq!(reply.status, StatusCode::OK, "{login}: {}", reply.body);
+            reply.body["session_token"].as_str().unwrap().to_string()
+        }
+    };
+    let reporter = sign_in("zqdelta").await;
+    let report = created(
+        app,
+        "/v1/me/compromise-report",
+        &reporter,
+        json!({"description": "zqincident: an odd sign-in alert"}),
+    )
+    .await;
+    ids.insert(
+        "incident_id",
+        report["incident_id"].as_str().unwrap().to_string(),
+    );
+    let me = sign_in("zqself").await;
+
+    let review = created(
+        app,
+        "/v1/access-reviews",
+        &admin,
+        json!({"name": "zq review", "duration_seconds": 3600}),
+    )
+    .await;
+    ids.insert("review_id", review["id"].as_str().unwrap().to_string());
+    let rotation = app
+        .call(
+            Method::POST,
+            "/v1/encryption-keys/rotate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotation.status, StatusCode::ACCEPTED, "{}", rotation.body);
+    ids.insert(
+        "job_id",
+        rotation.body["job"]["id"].as_str().unwrap().to_string(),
+    );
+    let domain = created(
+        app,
+        "/v1/sso/domains",
+        &admin,
+        json!({"domain": "zq.north.test"}),
+    )
+    .await;
+    ids.insert("domain_id", domain["id"].as_str().unwrap().to_string());
+
+    let others = [
+        "Zqperson",
+        "zqalpha",
+        "5550100901",
+        "1990-01-02",
+        "Zqcontact",
+        "zqbeta",
+        "5550100902",
+        "Zqscim",
+        "zqgamma",
+        "Zqdelta",
+        "zqdelta@",
+        "zqincident",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    let seeded = Seeded {
+        ids,
+        others,
+        admin,
+        scim,
+        me,
+        operator: app.operator_token.clone(),
+    };
+    (seeded, idp)
+}
+
+struct ReadOp {
+    name: String,
+    method: Method,
+    path: String,
+    declared: bool,
+    credential: Credential,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Credential {
+    Operator,
+    Admin,
+    Scim,
+    Me,
+    Public,
+}
+
+fn read_ops(ids: &BTreeMap<&'static str, String>) -> Vec<ReadOp> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../openapi/openapi.json"
+    ))
+    .unwrap();
+    let spec: Value = serde_json::from_str(&text).unwrap();
+    let mut ops = Vec::new();
+    let mut unfillable = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let is_read = method == "get" || (method == "post" && path.ends_with("/.search"));
+            if !is_read {
+                continue;
+            }
+            let security: Vec<String> = op["security"]
+                .as_array()
+                .map(|reqs| {
+                    reqs.iter()
+                        .flat_map(|r| r.as_object().unwrap().keys().cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let description = op["description"]
+                .as_str()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let credential = if security.iter().any(|s| s == "OperatorKey") {
+                Credential::Operator
+            } else if security.is_empty() {
+                Credential::Public
+            } else if path.starts_with("/v1/scim/") {
+                Credential::Scim
+            } else if path.starts_with("/v1/me") {
+                Credential::Me
+            } else {
+                Credential::Admin
+            };
+            let mut filled = path.clone();
+            while let Some(start) = filled.find('{') {
+                let end = filled[start..].find('}').unwrap() + start;
+                let name = filled[start + 1..end].to_string();
+                match ids.get(name.as_str()) {
+                    Some(value) => filled.replace_range(start..=end, value),
+                    None => {
+                        unfillable.push(format!("{path}: {{{name}}}"));
+                        break;
+                    }
+                }
+            }
+            ops.push(ReadOp {
+                name: format!("{} {path}", method.to_uppercase()),
+                method: method.to_uppercase().parse().unwrap(),
+                path: filled,
+                declared: description.contains(DECLARATION),
+                credential,
+            });
+        }
+    }
+    assert!(
+        unfillable.is_empty(),
+        "read operations with a path parameter this test does not seed (add it to `seed`):\n  {}",
+        unfillable.join("\n  ")
+    );
+    assert!(ops.len() > 20, "only {} read operations found", ops.len());
+    ops
+}
+
+/// The audit trail's head, read through the API (verification returns no personal data and
+/// appends nothing).
+async fn audit_head(app: &TestApp, admin: &str) -> i64 {
+    let reply = app.get("/v1/audit/verification", admin).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["head_seq"].as_i64().unwrap()
+}
+
+async fn call(app: &TestApp, seeded: &Seeded, op: &ReadOp) -> Reply {
+    let token = match op.credential {
+        Credential::Operator => Some(seeded.operator.as_str()),
+        Credential::Admin => Some(seeded.admin.as_str()),
+        Credential::Scim => Some(seeded.scim.as_str()),
+        Credential::Me => Some(seeded.me.as_str()),
+        Credential::Public => None,
+    };
+    let body = (op.method == Method::POST).then(|| json!({}));
+    let content_type = if op.credential == Credential::Scim {
+        "application/scim+json"
+    } else {
+        "application/json"
+    };
+    app.call_with(
+        op.method.clone(),
+        &op.path,
+        token,
+        body,
+        &[("Content-Type", content_type)],
+    )
+    .await
+}
+
+async fn promise_s2_every_read_of_another_persons_data_is_declared_and_audited(backend: Backend) {
+    let app = spawn(backend).await;
+    let (seeded, _idp) = seed(&app).await;
+    let ops = read_ops(&seeded.ids);
+    let mut wrong = Vec::new();
+    let mut audited = Vec::new();
+    for op in &ops {
+        let before = audit_head(&app, &seeded.admin).await;
+        let reply = call(&app, &seeded, op).await;
+        let after = audit_head(&app, &seeded.admin).await;
+        assert!(
+            !reply.status.is_server_error(),
+            "{}: {} {}",
+            op.name,
+            reply.status,
+            reply.body
+        );
+        let text = reply.body.to_string();
+        let leaked: Vec<&String> = seeded
+            .others
+            .iter()
+            .filter(|m| text.contains(m.as_str()))
+            .collect();
+        let wrote_entry = after > before;
+        if !leaked.is_empty() && !op.declared {
+            wrong.push(format!(
+                "{} returns other people's personal data ({leaked:?}) but does not declare it",
+                op.name
+            ));
+        }
+        if (op.declared || !leaked.is_empty()) && !wrote_entry {
+            wrong.push(format!(
+                "{} ({}) returns other people's personal data but wrote no audit entry",
+                op.name, reply.status
+            ));
+        }
+        if op.declared && !reply.status.is_success() {
+            wrong.push(format!(
+                "{} declares personal data but could not be called: {} {}",
+                op.name, reply.status, reply.body
+            ));
+        }
+        if op.declared {
+            audited.push(op.name.clone());
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "personal-data reads:\n  {}",
+        wrong.join("\n  ")
+    );
+    // The people and contact reads were audited before this test; the set must only grow.
+    for expected in [
+        "GET /v1/people",
+        "GET /v1/people/{person_id}",
+        "GET /v1/contacts",
+    ] {
+        assert!(
+            audited.iter().any(|name| name == expected),
+            "{expected} no longer declared: {audited:?}"
+        );
+    }
+}
