@@ -243,6 +243,11 @@ async fn hub_migrate_is_safe_to_rerun_and_continues_past_a_failing_tenant(backen
         stdout.contains("tenants: 3 migrated, 0 failed"),
         "stdout: {stdout}\nstderr: {stderr}"
     );
+    // Not a terminal here: the shared progress display writes plain lines, the last at 3/3.
+    assert!(
+        stderr.lines().any(|l| l.starts_with("3/3 tenants")),
+        "stderr: {stderr}"
+    );
     for institution in &institutions {
         let tenant = app
             .get(

@@ -9,5 +9,6 @@ pub mod config;
 pub mod limiter;
 pub mod middleware;
 pub mod problem;
+pub mod progress;
 pub mod state;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use hub_gateway::app::{self, StartError};
 use hub_gateway::config::Config;
+use hub_gateway::progress::Progress;
 use poem::listener::{Listener, RustlsCertificate, RustlsConfig, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -180,24 +181,21 @@ fn concurrency_in_range(text: &str) -> Result<usize, String> {
 async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
     let state = app::build_state(config).await?;
     println!("control plane: up to date");
+    // The total is known once the pass has listed the tenants, at the first outcome.
+    let mut progress: Option<Progress> = None;
     let outcomes = state
         .tenancy
-        .migrate_all_tenants(concurrency, |done, total, outcome| {
-            let width = 30;
-            // No tenants at all: a full bar.
-            let filled = (done * width).checked_div(total).unwrap_or(width);
-            let mark = match &outcome.result {
-                Ok(version) => format!("ok {version}"),
-                Err(e) => format!("FAILED: {e}"),
-            };
-            eprintln!(
-                "[{}{}] {done}/{total} {} {mark}",
-                "#".repeat(filled),
-                ".".repeat(width - filled),
-                outcome.slug
-            );
+        .migrate_all_tenants(concurrency, |_done, total, outcome| {
+            let progress = progress.get_or_insert_with(|| Progress::new("tenants", total as u64));
+            progress.advance(&outcome.slug);
+            if let Err(e) = &outcome.result {
+                progress.note(&format!("{}: FAILED: {e}", outcome.slug));
+            }
         })
         .await?;
+    progress
+        .unwrap_or_else(|| Progress::new("tenants", 0))
+        .finish();
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     println!(
         "tenants: {} migrated, {} failed",
