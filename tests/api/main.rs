@@ -6,6 +6,7 @@
 
 mod idp;
 mod incidents;
+mod input_fuzz;
 mod saml_idp;
 mod support;
 

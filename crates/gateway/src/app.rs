@@ -19,6 +19,7 @@ use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
 use crate::config::Config;
+use crate::input_guard::{InputGuard, PathTemplates};
 use crate::limiter::RateLimiter;
 use crate::middleware::{BodyLimit, IpRateLimit, RequestTracing, SecurityHeaders};
 use crate::problem::ProblemResponses;
@@ -211,11 +212,15 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let docs = service.rapidoc();
     let body_limit = state.config.body_limit_bytes;
     let hsts = state.config.tls_enabled();
+    let templates = serde_json::from_str(&service.spec())
+        .map(|spec| PathTemplates::from_spec(&spec))
+        .unwrap_or_default();
     Route::new()
         .nest("/", service)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
         .nest("/docs", docs)
+        .with(InputGuard(templates))
         .with(BodyLimit(body_limit))
         .with(IpRateLimit)
         .data(state)

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod input_guard;
 pub mod limiter;
 pub mod middleware;
 pub mod problem;

@@ -245,6 +245,11 @@ pub fn from_domain<E: DescribeProblem>(error: &E) -> ApiError {
     let detail = if kind == ProblemKind::Internal {
         tracing::error!(error = %error, code = error.code(), "internal error");
         "an unexpected error occurred; the request id identifies it in our logs".to_string()
+    } else if error.code() == "value_not_storable" {
+        // The database's own message names columns and encodings: logged, not sent.
+        tracing::warn!(error = %error, "the database refused a value from the request");
+        "a value in the request cannot be stored (not valid text, too long or out of range)"
+            .to_string()
     } else {
         error.to_string()
     };
