@@ -151,3 +151,51 @@ pub fn sealed_columns(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELD: FieldClassification = FieldClassification {
+        table: "t",
+        column: "c",
+        category: DataCategory::Contact,
+        purpose: Purpose::ServiceDelivery,
+        retention: RetentionClass::TenantLifetime,
+        identifying: true,
+        blind_index: false,
+        optional: false,
+    };
+    const TABLE: SealedTable = SealedTable {
+        table: "t",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    };
+
+    #[test]
+    fn a_sealed_column_without_a_row_key_is_an_error_not_a_gap() {
+        let secret = SealedSecret {
+            table: "u",
+            column: "secret",
+        };
+        assert_eq!(
+            sealed_columns(&[FIELD], &[secret], &[TABLE]),
+            Err("u.secret is sealed but u has no SealedTable".to_string())
+        );
+        let columns = sealed_columns(
+            &[
+                FIELD,
+                FieldClassification {
+                    identifying: false,
+                    column: "plain",
+                    ..FIELD
+                },
+            ],
+            &[],
+            &[TABLE],
+        )
+        .unwrap();
+        assert_eq!(columns.len(), 1, "only identifying fields are sealed");
+        assert_eq!(columns[0].stored(), "c_sealed");
+    }
+}
