@@ -135,7 +135,10 @@ pub fn storage_config(config: &Config) -> StorageConfig {
 /// Redis outage at start or later degrades rate limiting instead of stopping the server.
 pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let kek = load_kek(&config)?;
-    let tenancy = Arc::new(Tenancy::open(&storage_config(&config), kek).await?);
+    let mut tenancy = Tenancy::open(&storage_config(&config), kek).await?;
+    // Key rotation re-seals what every domain crate declares as sealed.
+    tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
+    let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {
             let client = redis::Client::open(url.as_str())?;
@@ -175,6 +178,12 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 /// expiring access reviews whose deadline passed, every `deadline_sweep_secs`. Holds the
 /// state weakly, so it stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
+    let tenancy = state.tenancy.clone();
+    tokio::spawn(async move {
+        if let Err(error) = tenancy.resume_jobs().await {
+            tracing::warn!(%error, "could not resume the jobs of a stopped process");
+        }
+    });
     let weak = Arc::downgrade(state);
     let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
     tokio::spawn(async move {

@@ -22,7 +22,9 @@ pub use error::{IdentityError, Refusal};
 pub use roles::Role;
 
 use ephemeral::Ephemeral;
-use hub_kernel::classification::FieldClassification;
+use hub_kernel::classification::{
+    FieldClassification, RowKey, SealedColumn, SealedSecret, SealedTable,
+};
 use hub_tenant::{Actor, Tenancy, TenantPrincipal};
 use oidc::OidcClient;
 use sessions::Sessions;
@@ -34,6 +36,41 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = people::PERSONAL_FIELDS.to_vec();
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
     fields
+}
+
+/// Sealed values that are not personal data: re-sealed on key rotation all the same.
+pub const SEALED_SECRETS: &[SealedSecret] = &[SealedSecret {
+    table: "sso_connections",
+    column: "client_secret",
+}];
+
+/// How each table of this crate with a sealed column names its rows in associated data.
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: "people",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "incidents",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "outbox",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "sso_connections",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+];
+
+/// Every sealed column this crate stores, for key rotation.
+pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
+    hub_kernel::classification::sealed_columns(&personal_fields(), SEALED_SECRETS, SEALED_TABLES)
 }
 
 pub struct IdentitySettings {
