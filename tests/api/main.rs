@@ -20,6 +20,7 @@ mod domains;
 mod isolation;
 mod keys;
 mod migrations;
+mod outage;
 mod passwords;
 mod profile;
 mod reviews;

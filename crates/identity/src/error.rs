@@ -148,6 +148,7 @@ impl DescribeProblem for IdentityError {
             Self::ScimInvalid { .. } => ProblemKind::BadRequest,
             Self::IdpUnavailable(_) | Self::SessionStore(_) => ProblemKind::Unavailable,
             Self::Tenant(e) => e.kind(),
+            Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
         }
     }
@@ -181,6 +182,9 @@ impl DescribeProblem for IdentityError {
             Self::IdpUnavailable(_) => "sso_idp_unavailable",
             Self::SessionStore(_) => "session_store_unavailable",
             Self::Tenant(e) => e.code(),
+            Self::Database(e) if TenantError::storage_unavailable(e) => {
+                TenantError::STORAGE_UNAVAILABLE
+            }
             Self::Database(_) | Self::Crypto(_) => "internal",
         }
     }
