@@ -4,6 +4,7 @@
 //! opens for the institution's admins (and no other institution's), and a confirmation waits
 //! for the person.
 
+use crate::both_backends;
 use crate::idp::{OidcProvider, UserAgent, idp_user};
 use crate::support::{Backend, TestApp, spawn};
 use reqwest::{Method, StatusCode};
@@ -16,9 +17,12 @@ async fn sign_in(app: &TestApp, agent: &UserAgent, login_path: &str) -> crate::s
     agent.callback(&callback).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promise_s6_a_reported_compromise_revokes_everything_and_opens_an_incident() {
-    let app = spawn(Backend::Postgres).await;
+both_backends!(promise_s6_a_reported_compromise_revokes_everything_and_opens_an_incident);
+
+async fn promise_s6_a_reported_compromise_revokes_everything_and_opens_an_incident(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let south = app.create_institution("south").await;
     let idp = OidcProvider::start(

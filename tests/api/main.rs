@@ -21,6 +21,7 @@ mod domains;
 mod isolation;
 mod keys;
 mod migrations;
+mod outage;
 mod passwords;
 mod personal_reads;
 mod profile;

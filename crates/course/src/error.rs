@@ -29,6 +29,7 @@ impl DescribeProblem for CourseError {
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
+            Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) => ProblemKind::Internal,
         }
     }
@@ -41,6 +42,9 @@ impl DescribeProblem for CourseError {
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Tenant(e) => e.code(),
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
+            Self::Database(e) if TenantError::storage_unavailable(e) => {
+                TenantError::STORAGE_UNAVAILABLE
+            }
             Self::Database(_) => "internal",
         }
     }

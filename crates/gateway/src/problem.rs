@@ -172,9 +172,10 @@ pub enum ApiError {
     /// An unexpected fault; the request id identifies it in the logs.
     #[oai(status = 500)]
     Internal(ProblemJson),
-    /// A dependency is unavailable; retry later.
+    /// A dependency (the database, Redis, an identity provider) is unavailable for now;
+    /// retry after the number of seconds in `Retry-After`.
     #[oai(status = 503)]
-    Unavailable(ProblemJson),
+    Unavailable(ProblemJson, #[oai(header = "Retry-After")] Option<u64>),
 }
 
 impl ApiError {
@@ -193,7 +194,7 @@ impl ApiError {
             422 => Self::Unprocessable(p),
             428 => Self::PreconditionRequired(p),
             429 => Self::TooManyRequests(p, None),
-            503 => Self::Unavailable(p),
+            503 => Self::Unavailable(p, Some(RETRY_AFTER_UNAVAILABLE_SECS)),
             _ => Self::Internal(p),
         }
     }
@@ -238,8 +239,30 @@ fn status_of(kind: ProblemKind) -> StatusCode {
     }
 }
 
+/// How long a client should wait before retrying an answer of 503. A database restart or a
+/// pool replacing its dead connections takes well under a second; one second is the
+/// smallest value `Retry-After` can say.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
+
+/// The answer for storage being unreachable (the domain crates classify it through
+/// `TenantError::storage_unavailable`): 503 with `Retry-After`, never 500. The database's
+/// own message stays in the log: it names hosts and internals.
+fn storage_unavailable<E: DescribeProblem>(error: &E) -> ApiError {
+    tracing::warn!(error = %error, "storage unavailable");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        hub_tenant::TenantError::STORAGE_UNAVAILABLE,
+        format!(
+            "the database is unavailable for now; retry after {RETRY_AFTER_UNAVAILABLE_SECS} s"
+        ),
+    )
+}
+
 /// The one mapping from domain errors to HTTP. Internal details are logged, never sent.
 pub fn from_domain<E: DescribeProblem>(error: &E) -> ApiError {
+    if error.code() == hub_tenant::TenantError::STORAGE_UNAVAILABLE {
+        return storage_unavailable(error);
+    }
     let kind = error.kind();
     let status = status_of(kind);
     let detail = if kind == ProblemKind::Internal {
@@ -368,6 +391,13 @@ impl<E: Endpoint> Endpoint for ProblemResponsesEndpoint<E> {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
+        // Every 503 says when to come back, also one the HTTP layer made itself.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            rebuilt
+                .headers_mut()
+                .entry(header::RETRY_AFTER)
+                .or_insert_with(|| HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS));
+        }
         Ok(rebuilt)
     }
 }

@@ -149,6 +149,7 @@ impl DescribeProblem for IdentityError {
             Self::IdpUnavailable(_) | Self::SessionStore(_) => ProblemKind::Unavailable,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
+            Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
         }
     }
@@ -183,6 +184,9 @@ impl DescribeProblem for IdentityError {
             Self::SessionStore(_) => "session_store_unavailable",
             Self::Tenant(e) => e.code(),
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
+            Self::Database(e) if TenantError::storage_unavailable(e) => {
+                TenantError::STORAGE_UNAVAILABLE
+            }
             Self::Database(_) | Self::Crypto(_) => "internal",
         }
     }

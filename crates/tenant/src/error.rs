@@ -3,7 +3,8 @@
 use hub_kernel::crypto::CryptoError;
 use hub_kernel::page::PageError;
 use hub_kernel::{DescribeProblem, FieldViolation, ProblemKind};
-use sea_orm::DbErr;
+use sea_orm::sqlx;
+use sea_orm::{DbErr, RuntimeErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -42,6 +43,10 @@ pub enum TenantError {
 }
 
 impl TenantError {
+    /// The stable problem code of every "the database is unreachable for now" answer, from
+    /// this crate or a crate that wraps its errors or database errors of its own.
+    pub const STORAGE_UNAVAILABLE: &'static str = "storage_unavailable";
+
     pub fn invalid(field: &str, message: &str) -> Self {
         Self::Invalid(vec![FieldViolation::new(field, message)])
     }
@@ -73,6 +78,94 @@ impl TenantError {
             code == "18"
         }
     }
+    /// Whether this is the database being unreachable for now rather than a fault in the
+    /// request or in our code (see [`Self::storage_unavailable`]).
+    pub fn is_storage_unavailable(&self) -> bool {
+        matches!(self, Self::Database(e) if Self::storage_unavailable(e))
+    }
+
+    /// The one classification of database errors that mean "storage unavailable, retry
+    /// later" (503) instead of a fault (500): the connection was lost or terminated, the
+    /// server is shutting down, starting up or full, the pool could not hand out a
+    /// connection in time or is closed; on SQLite, the database stayed busy or locked past
+    /// the busy timeout. The identity and course crates classify their own `DbErr`s here.
+    pub fn storage_unavailable(error: &DbErr) -> bool {
+        match error {
+            DbErr::ConnectionAcquire(_) => true,
+            DbErr::Conn(RuntimeErr::SqlxError(e))
+            | DbErr::Exec(RuntimeErr::SqlxError(e))
+            | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+
+    /// Whether the connection this error came from is dead (terminated by the server, or its
+    /// socket failed), so the same work on another connection may well succeed. A subset of
+    /// [`Self::storage_unavailable`]: a pool timeout or a full server is not worth an
+    /// immediate retry.
+    pub(crate) fn connection_lost(error: &DbErr) -> bool {
+        match error {
+            DbErr::Conn(RuntimeErr::SqlxError(e))
+            | DbErr::Exec(RuntimeErr::SqlxError(e))
+            | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+                sqlx::Error::Io(_) => true,
+                sqlx::Error::Database(db) => {
+                    postgres_sqlstate(db.as_ref()).is_some_and(sqlstate_connection_lost)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATEs of a connection PostgreSQL ended: `admin_shutdown` (a `pg_terminate_backend` or
+/// a fast shutdown), `crash_shutdown`, `idle_session_timeout`. Class 08 (connection
+/// exception) counts as well.
+const LOST_SQLSTATES: [&str; 3] = ["57P01", "57P02", "57P05"];
+/// SQLSTATEs of a server that refuses work for now: `cannot_connect_now` (starting up or in
+/// recovery) and `too_many_connections`.
+const REFUSING_SQLSTATES: [&str; 2] = ["57P03", "53300"];
+/// SQLite's primary result codes `SQLITE_BUSY` and `SQLITE_LOCKED` (extended codes carry
+/// them in the low byte).
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+
+fn sqlstate_connection_lost(code: &str) -> bool {
+    code.starts_with("08") || LOST_SQLSTATES.contains(&code)
+}
+
+/// `extended` is SQLite's extended result code; the primary code is its low byte.
+fn sqlite_busy_or_locked(extended: i32) -> bool {
+    matches!(extended & 0xff, SQLITE_BUSY | SQLITE_LOCKED)
+}
+
+fn postgres_sqlstate(error: &dyn sqlx::error::DatabaseError) -> Option<&str> {
+    error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .map(|e| e.code())
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(code) = postgres_sqlstate(db.as_ref()) {
+                return sqlstate_connection_lost(code) || REFUSING_SQLSTATES.contains(&code);
+            }
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                return db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(sqlite_busy_or_locked);
+            }
+            false
+        }
+        _ => false,
+    }
 }
 
 impl DescribeProblem for TenantError {
@@ -89,6 +182,7 @@ impl DescribeProblem for TenantError {
             Self::Suspended | Self::MissingScope(_) | Self::OperatorOnly => ProblemKind::Forbidden,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Database(e) if Self::refused_client_data(e) => ProblemKind::Validation,
+            Self::Database(e) if Self::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Crypto(_) | Self::Io(_) => ProblemKind::Internal,
         }
     }
@@ -114,6 +208,7 @@ impl DescribeProblem for TenantError {
             Self::Conflict(_) => "conflict",
             Self::RotationRunning => "key_rotation_running",
             Self::Database(e) if Self::refused_client_data(e) => "value_not_storable",
+            Self::Database(e) if Self::storage_unavailable(e) => Self::STORAGE_UNAVAILABLE,
             Self::Database(_) | Self::Crypto(_) | Self::Io(_) => "internal",
         }
     }
@@ -175,5 +270,119 @@ mod tests {
         let error = refusal(&sqlite, "SELEC 1", vec![]).await;
         assert!(!TenantError::refused_client_data(&error), "{error}");
         assert_eq!(sqlite.get_database_backend(), DbBackend::Sqlite);
+    }
+
+    use sea_orm::sqlx::{Connection, Executor};
+    use std::sync::Arc;
+
+    fn from_sqlx(e: sqlx::Error) -> DbErr {
+        // The shape sea-orm gives a failed statement.
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
+    }
+
+    #[test]
+    fn postgres_sqlstates_of_a_lost_or_refusing_server_and_nothing_else() {
+        for lost in ["57P01", "57P02", "57P05", "08000", "08003", "08006"] {
+            assert!(sqlstate_connection_lost(lost), "{lost}");
+        }
+        for refusing in ["57P03", "53300"] {
+            assert!(!sqlstate_connection_lost(refusing), "{refusing}");
+            assert!(REFUSING_SQLSTATES.contains(&refusing));
+        }
+        // Unique violation, syntax error, serialization failure, statement timeout, database
+        // dropped, NUL in a string: the request's or our fault, not an outage.
+        for other in ["23505", "42601", "40001", "57014", "57P04", "22021"] {
+            assert!(
+                !sqlstate_connection_lost(other) && !REFUSING_SQLSTATES.contains(&other),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn pool_and_socket_failures_are_unavailable_and_only_socket_failures_are_lost() {
+        let io = from_sqlx(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+        assert!(TenantError::storage_unavailable(&io) && TenantError::connection_lost(&io));
+        let refused = DbErr::Conn(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(
+            std::io::ErrorKind::ConnectionRefused.into(),
+        ))));
+        assert!(TenantError::storage_unavailable(&refused));
+        for pool in [
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout),
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::ConnectionClosed),
+            from_sqlx(sqlx::Error::PoolTimedOut),
+            from_sqlx(sqlx::Error::PoolClosed),
+        ] {
+            assert!(TenantError::storage_unavailable(&pool), "{pool:?}");
+            assert!(!TenantError::connection_lost(&pool), "{pool:?}");
+        }
+        for fault in [
+            from_sqlx(sqlx::Error::RowNotFound),
+            DbErr::Custom("anything".into()),
+            DbErr::RecordNotFound("course".into()),
+        ] {
+            assert!(!TenantError::storage_unavailable(&fault), "{fault:?}");
+        }
+        let wrapped = TenantError::Database(io);
+        assert!(wrapped.is_storage_unavailable());
+        assert_eq!(wrapped.kind(), ProblemKind::Unavailable);
+        assert_eq!(wrapped.code(), TenantError::STORAGE_UNAVAILABLE);
+        let fault = TenantError::Database(DbErr::Custom("a bug".into()));
+        assert_eq!(fault.kind(), ProblemKind::Internal);
+    }
+
+    #[test]
+    fn sqlite_busy_and_locked_in_every_extended_form() {
+        // SQLITE_BUSY, _RECOVERY, _SNAPSHOT, _TIMEOUT; SQLITE_LOCKED, _SHAREDCACHE, _VTAB.
+        for code in [5, 261, 517, 773, 6, 262, 518] {
+            assert!(sqlite_busy_or_locked(code), "{code}");
+        }
+        // SQLITE_ERROR, SQLITE_CONSTRAINT_UNIQUE, SQLITE_READONLY, SQLITE_IOERR.
+        for code in [1, 2067, 8, 10] {
+            assert!(!sqlite_busy_or_locked(code), "{code}");
+        }
+    }
+
+    /// A real SQLite "database is locked": a second writer while the first holds the lock,
+    /// with no busy timeout. And a real constraint failure, which is not an outage.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_unavailable_a_constraint_failure_is_not() {
+        let dir = std::env::temp_dir().join(format!("hub-locked-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("t.db"))
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::ZERO);
+        let mut first = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("open");
+        let mut second = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("open");
+        first
+            .execute("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)")
+            .await
+            .expect("table");
+        first.execute("BEGIN IMMEDIATE").await.expect("lock");
+        let locked = from_sqlx(
+            second
+                .execute("BEGIN IMMEDIATE")
+                .await
+                .expect_err("the first writer holds the lock"),
+        );
+        assert!(TenantError::storage_unavailable(&locked), "{locked:?}");
+        assert!(!TenantError::connection_lost(&locked), "{locked:?}");
+        let duplicate = from_sqlx(
+            first
+                .execute("INSERT INTO t VALUES (1)")
+                .await
+                .expect_err("a duplicate key"),
+        );
+        assert!(
+            !TenantError::storage_unavailable(&duplicate),
+            "{duplicate:?}"
+        );
+        drop((first, second));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
