@@ -101,6 +101,9 @@ pub enum IdentityError {
     IdpUnavailable(String),
     #[error("the session store is unavailable: {0}")]
     SessionStore(String),
+    /// The mail transport could not be set up (bad SMTP settings, unwritable mail directory).
+    #[error("mail delivery: {0}")]
+    Mail(String),
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -148,7 +151,7 @@ impl DescribeProblem for IdentityError {
             Self::ScimInvalid { .. } => ProblemKind::BadRequest,
             Self::IdpUnavailable(_) | Self::SessionStore(_) => ProblemKind::Unavailable,
             Self::Tenant(e) => e.kind(),
-            Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
+            Self::Database(_) | Self::Crypto(_) | Self::Mail(_) => ProblemKind::Internal,
         }
     }
 
@@ -164,6 +167,7 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("access review") => "access_review_not_found",
             Self::NotFound("review item") => "review_item_not_found",
             Self::NotFound("sign-in settings") => "sign_in_settings_not_found",
+            Self::NotFound("message sender") => "message_sender_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",
@@ -181,7 +185,7 @@ impl DescribeProblem for IdentityError {
             Self::IdpUnavailable(_) => "sso_idp_unavailable",
             Self::SessionStore(_) => "session_store_unavailable",
             Self::Tenant(e) => e.code(),
-            Self::Database(_) | Self::Crypto(_) => "internal",
+            Self::Database(_) | Self::Crypto(_) | Self::Mail(_) => "internal",
         }
     }
 
