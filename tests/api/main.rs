@@ -7,6 +7,7 @@
 mod idp;
 mod incidents;
 mod saml_idp;
+mod smtp;
 mod support;
 
 mod access;
@@ -19,6 +20,7 @@ mod courses;
 mod domains;
 mod isolation;
 mod keys;
+mod mail;
 mod migrations;
 mod passwords;
 mod profile;
