@@ -191,6 +191,12 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             }
         }
     });
+    if let Some(dir) = state.identity.mail_directory() {
+        tracing::warn!(
+            path = %dir.display(),
+            "no SMTP server configured (smtp_host): mail is written as .eml files to this directory, not sent"
+        );
+    }
     let weak = Arc::downgrade(state);
     let every = Duration::from_secs(state.config.mail_poll_secs.max(1));
     tokio::spawn(async move {

@@ -102,10 +102,6 @@ impl Mailer {
                 std::fs::create_dir_all(&settings.mail_dir).map_err(|e| {
                     IdentityError::Mail(format!("{}: {e}", settings.mail_dir.display()))
                 })?;
-                tracing::warn!(
-                    path = %settings.mail_dir.display(),
-                    "no SMTP server configured: mail is written as .eml files to this directory, not sent"
-                );
                 Transport::Directory(settings.mail_dir.clone())
             }
         };
@@ -113,6 +109,14 @@ impl Mailer {
             transport,
             settings,
         })
+    }
+
+    /// Where mail is written instead of sent, when no SMTP server is configured.
+    pub fn mail_directory(&self) -> Option<&std::path::Path> {
+        match &self.transport {
+            Transport::Smtp(_) => None,
+            Transport::Directory(dir) => Some(dir),
+        }
     }
 
     pub fn platform_from(&self) -> &str {
@@ -294,6 +298,11 @@ fn letter(
 }
 
 impl Identity {
+    /// Where mail is written instead of sent (no SMTP server configured).
+    pub fn mail_directory(&self) -> Option<&std::path::Path> {
+        self.mail.mail_directory()
+    }
+
     /// Sends what is due across institutions: one batch of up to 100 messages. Returns what
     /// it did; a run with a full batch may be followed at once by another.
     pub async fn deliver_due_mail(&self) -> Result<DeliveryRun, IdentityError> {
