@@ -8,6 +8,7 @@ mod idp;
 mod incidents;
 mod input_fuzz;
 mod saml_idp;
+mod smtp;
 mod support;
 
 mod access;
@@ -20,6 +21,7 @@ mod courses;
 mod domains;
 mod isolation;
 mod keys;
+mod mail;
 mod migrations;
 mod outage;
 mod passwords;

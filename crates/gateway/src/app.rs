@@ -9,6 +9,7 @@ use crate::api::domains::DomainsApi;
 use crate::api::incidents::IncidentsApi;
 use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
+use crate::api::messaging::MessagingApi;
 use crate::api::passwords::PasswordsApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
@@ -55,6 +56,7 @@ pub type Api = (
         IncidentsApi,
         ReviewsApi,
         ScimApi,
+        MessagingApi,
     ),
 );
 
@@ -163,6 +165,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             session_lifetime: Duration::from_secs(config.session_lifetime_secs),
             clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
             dns_nameserver: config.dns_nameserver,
+            mail: config.mail_settings(),
         },
     )?;
     let state = Arc::new(AppState {
@@ -175,7 +178,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 }
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
-/// expiring access reviews whose deadline passed, every `deadline_sweep_secs`. Holds the
+/// expiring access reviews whose deadline passed, every `deadline_sweep_secs`, and
+/// delivering due mail from the outbox, every `mail_poll_secs`. Holds the
 /// state weakly, so it stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
     let tenancy = state.tenancy.clone();
@@ -194,6 +198,35 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             let Some(state) = weak.upgrade() else { return };
             if let Err(error) = state.identity.sweep_due_access_reviews().await {
                 tracing::warn!(%error, "deadline sweep failed; retrying next tick");
+            }
+        }
+    });
+    if let Some(dir) = state.identity.mail_directory() {
+        tracing::warn!(
+            path = %dir.display(),
+            "no SMTP server configured (smtp_host): mail is written as .eml files to this directory, not sent"
+        );
+    }
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.mail_poll_secs.max(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            // A full batch means more may be due: carry on without waiting for the tick.
+            loop {
+                let Some(state) = weak.upgrade() else { return };
+                match state.identity.deliver_due_mail().await {
+                    Ok(run) if run.total() as u64 >= hub_identity::outbox::delivery::BATCH => {
+                        continue;
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "mail delivery failed; retrying next tick");
+                        break;
+                    }
+                }
             }
         }
     });

@@ -5,6 +5,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use hub_kernel::pii::Pii;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -65,6 +66,32 @@ pub struct Config {
     /// DNS server (`ip:port`, UDP) for verifying institutions' email domains; unset means
     /// Cloudflare's public resolvers.
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// SMTP server that delivers the outbox (host name); unset: every message is written as
+    /// an `.eml` file to `mail_dir` instead (said once at start).
+    pub smtp_host: Option<String>,
+    /// Defaults by `smtp_tls`: 587 (`starttls`), 465 (`tls`), 25 (`none`).
+    pub smtp_port: Option<u16>,
+    /// `starttls` (upgrade, required), `tls` (TLS from the first byte) or `none` (a trusted
+    /// relay only).
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    /// Never printed (redacted in `Debug`).
+    pub smtp_password: Option<Pii<String>>,
+    /// Seconds an SMTP command may take before the attempt fails and is retried.
+    pub smtp_timeout_secs: u64,
+    /// The platform's sender address. Institutions send from it under their own name unless
+    /// their admin sets their own From (`PUT /v1/messaging/sender`).
+    pub mail_from: String,
+    /// Where mail goes without SMTP; default `<data_dir>/mail`.
+    pub mail_dir: Option<PathBuf>,
+    /// How often due mail is looked for, in seconds.
+    pub mail_poll_secs: u64,
+    /// Attempts before a message is given up (`dead`).
+    pub mail_max_attempts: u32,
+    /// First retry after this many seconds, doubling each time up to `mail_retry_max_secs`
+    /// (plus up to a quarter of jitter).
+    pub mail_retry_base_secs: u64,
+    pub mail_retry_max_secs: u64,
 }
 
 impl Default for Config {
@@ -94,6 +121,18 @@ impl Default for Config {
             sso_clock_skew_secs: 60,
             deadline_sweep_secs: 60,
             dns_nameserver: None,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_secs: 30,
+            mail_from: "no-reply@localhost".into(),
+            mail_dir: None,
+            mail_poll_secs: 5,
+            mail_max_attempts: 8,
+            mail_retry_base_secs: 60,
+            mail_retry_max_secs: 6 * 3600,
         }
     }
 }
@@ -251,10 +290,87 @@ impl Config {
             }
             (None, None) => {}
         }
+        if !matches!(self.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            errors.push(format!(
+                "smtp_tls: `{}` must be `starttls`, `tls` or `none`",
+                self.smtp_tls
+            ));
+        }
+        if let Some(host) = &self.smtp_host
+            && (host.is_empty() || host.contains(['/', ':', ' ']))
+        {
+            errors.push(
+                "smtp_host: a host name or IP address, without scheme or port (set smtp_port)"
+                    .into(),
+            );
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            errors.push("smtp_username and smtp_password: set both or neither".into());
+        }
+        if self.smtp_host.is_none() && (self.smtp_username.is_some() || self.smtp_port.is_some()) {
+            errors.push("smtp_port, smtp_username, smtp_password: need smtp_host".into());
+        }
+        if !hub_identity::outbox::valid_address(&self.mail_from) {
+            errors.push(format!(
+                "mail_from: `{}` is not an email address",
+                self.mail_from
+            ));
+        }
+        if !(1..=3600).contains(&self.smtp_timeout_secs) {
+            errors.push("smtp_timeout_secs: must be between 1 and 3600".into());
+        }
+        if !(1..=100).contains(&self.mail_max_attempts) {
+            errors.push("mail_max_attempts: must be between 1 and 100".into());
+        }
+        if self.mail_retry_base_secs == 0 || self.mail_retry_base_secs > self.mail_retry_max_secs {
+            errors.push(
+                "mail_retry_base_secs: must be at least 1 and at most mail_retry_max_secs".into(),
+            );
+        }
+        if self.mail_retry_max_secs > 7 * 24 * 3600 {
+            errors.push("mail_retry_max_secs: must be at most 604800 (7 days)".into());
+        }
+        if self.mail_poll_secs == 0 || self.mail_poll_secs > 3600 {
+            errors.push("mail_poll_secs: must be between 1 and 3600".into());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigErrors(errors))
+        }
+    }
+
+    /// How the outbox is delivered, from the `smtp_*` and `mail_*` settings.
+    pub fn mail_settings(&self) -> hub_identity::outbox::delivery::MailSettings {
+        use hub_identity::outbox::delivery::{MailSettings, SmtpSettings, SmtpTls};
+        let tls = match self.smtp_tls.as_str() {
+            "tls" => SmtpTls::Tls,
+            "none" => SmtpTls::None,
+            _ => SmtpTls::StartTls,
+        };
+        MailSettings {
+            smtp: self.smtp_host.as_ref().map(|host| SmtpSettings {
+                host: host.clone(),
+                port: self.smtp_port.unwrap_or(match tls {
+                    SmtpTls::StartTls => 587,
+                    SmtpTls::Tls => 465,
+                    SmtpTls::None => 25,
+                }),
+                tls,
+                username: self.smtp_username.clone(),
+                password: self.smtp_password.clone(),
+                timeout: std::time::Duration::from_secs(self.smtp_timeout_secs),
+            }),
+            mail_dir: self
+                .mail_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("mail")),
+            from_address: self.mail_from.clone(),
+            max_attempts: self.mail_max_attempts,
+            retry_base: std::time::Duration::from_secs(self.mail_retry_base_secs),
+            retry_max: std::time::Duration::from_secs(self.mail_retry_max_secs),
+            // Far longer than a send can take (`smtp_timeout_secs` per command).
+            claim_lease: std::time::Duration::from_secs(self.smtp_timeout_secs * 10),
         }
     }
 
@@ -279,5 +395,28 @@ mod tests {
         };
         let errors = bad.validate().unwrap_err().0;
         assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_and_the_password_never_prints() {
+        let config = Config {
+            smtp_host: Some("smtp.example.edu".into()),
+            smtp_username: Some("hub".into()),
+            smtp_password: Some(Pii::new("hunter2-smtp-secret".into())),
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        assert!(!format!("{config:?}").contains("hunter2-smtp-secret"));
+        let mail = config.mail_settings();
+        assert_eq!(mail.smtp.as_ref().unwrap().port, 587);
+        assert!(!format!("{mail:?}").contains("hunter2-smtp-secret"));
+        let bad = Config {
+            smtp_host: Some("smtp://x:25".into()),
+            smtp_tls: "ssl".into(),
+            smtp_username: Some("hub".into()),
+            mail_from: "nobody".into(),
+            ..Config::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0.len(), 4);
     }
 }

@@ -101,6 +101,9 @@ pub enum IdentityError {
     IdpUnavailable(String),
     #[error("the session store is unavailable: {0}")]
     SessionStore(String),
+    /// The mail transport could not be set up (bad SMTP settings, unwritable mail directory).
+    #[error("mail delivery: {0}")]
+    Mail(String),
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -150,7 +153,7 @@ impl DescribeProblem for IdentityError {
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
-            Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
+            Self::Database(_) | Self::Crypto(_) | Self::Mail(_) => ProblemKind::Internal,
         }
     }
 
@@ -166,6 +169,7 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("access review") => "access_review_not_found",
             Self::NotFound("review item") => "review_item_not_found",
             Self::NotFound("sign-in settings") => "sign_in_settings_not_found",
+            Self::NotFound("message sender") => "message_sender_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",
@@ -187,7 +191,7 @@ impl DescribeProblem for IdentityError {
             Self::Database(e) if TenantError::storage_unavailable(e) => {
                 TenantError::STORAGE_UNAVAILABLE
             }
-            Self::Database(_) | Self::Crypto(_) => "internal",
+            Self::Database(_) | Self::Crypto(_) | Self::Mail(_) => "internal",
         }
     }
 

@@ -5,8 +5,9 @@
 //! confirmation (in the answer, and as a message in the outbox for delivery).
 
 use crate::Identity;
-use crate::entities::{incident, outbox};
+use crate::entities::incident;
 use crate::error::IdentityError;
+use crate::outbox;
 use crate::people;
 use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
@@ -18,40 +19,17 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 const TABLE: &str = "incidents";
-const OUTBOX: &str = "outbox";
 
-pub const PERSONAL_FIELDS: &[FieldClassification] = &[
-    FieldClassification {
-        table: TABLE,
-        column: "description",
-        category: DataCategory::Technical,
-        purpose: Purpose::Security,
-        retention: RetentionClass::CategoryPeriod,
-        identifying: true,
-        blind_index: false,
-        optional: true,
-    },
-    FieldClassification {
-        table: OUTBOX,
-        column: "recipient",
-        category: DataCategory::Contact,
-        purpose: Purpose::EssentialCommunication,
-        retention: RetentionClass::Ephemeral,
-        identifying: true,
-        blind_index: false,
-        optional: true,
-    },
-    FieldClassification {
-        table: OUTBOX,
-        column: "message",
-        category: DataCategory::Contact,
-        purpose: Purpose::EssentialCommunication,
-        retention: RetentionClass::Ephemeral,
-        identifying: true,
-        blind_index: false,
-        optional: false,
-    },
-];
+pub const PERSONAL_FIELDS: &[FieldClassification] = &[FieldClassification {
+    table: TABLE,
+    column: "description",
+    category: DataCategory::Technical,
+    purpose: Purpose::Security,
+    retention: RetentionClass::CategoryPeriod,
+    identifying: true,
+    blind_index: false,
+    optional: true,
+}];
 
 #[derive(Debug, Clone)]
 pub struct Incident {
@@ -133,33 +111,24 @@ impl Identity {
         })
         .exec_without_returning(scope.db())
         .await?;
-        let message_id = Uuid::now_v7();
         let message = format!(
             "We received your report that your account may be compromised (incident {id}). \
              We ended {sessions_revoked} session(s) and revoked {api_keys_revoked} API key(s) \
              made in your name. Sign in again to continue; your institution's administrators \
              have been notified and will follow up."
         );
-        outbox::Entity::insert(outbox::ActiveModel {
-            id: Set(message_id),
-            kind: Set("compromise_confirmation".into()),
-            person_id: Set(person_id),
-            channel: Set(if person.email.is_some() {
-                "email"
-            } else {
-                "in_app"
-            }
-            .into()),
-            recipient_sealed: Set(person
-                .email
-                .as_ref()
-                .map(|e| keys.seal_str(OUTBOX, "recipient", message_id, e.expose()))),
-            message_sealed: Set(keys.seal_str(OUTBOX, "message", message_id, &message)),
-            created_at: Set(reported_at),
-            sent_at: Set(None),
-            key_version: Set(keys.active_version() as i32),
-        })
-        .exec_without_returning(scope.db())
+        outbox::queue(
+            &self.tenancy,
+            &scope,
+            outbox::NewMessage {
+                kind: "compromise_confirmation",
+                purpose: outbox::MessagePurpose::Essential,
+                person_id,
+                email: person.email.as_ref().map(|e| e.expose().as_str()),
+                subject: "We received your report of a compromised account",
+                text: &message,
+            },
+        )
         .await?;
         audit::record(
             &scope,
@@ -249,23 +218,14 @@ pub async fn resolve(scope: &TenantScope, id: Uuid) -> Result<Incident, Identity
     load(scope, id).await
 }
 
-/// Messages waiting for delivery to a person (the delivery worker arrives with email).
+/// Every message to a person, oldest first, as `(kind, text)`.
 pub async fn pending_messages(
     scope: &TenantScope,
     person_id: Uuid,
 ) -> Result<Vec<(String, String)>, IdentityError> {
-    let rows = outbox::Entity::find()
-        .filter(outbox::Column::PersonId.eq(person_id))
-        .filter(outbox::Column::SentAt.is_null())
-        .order_by_asc(outbox::Column::CreatedAt)
-        .all(scope.db())
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            let text = scope
-                .keys()
-                .open_str(OUTBOX, "message", r.id, &r.message_sealed)?;
-            Ok((r.kind, text))
-        })
-        .collect()
+    Ok(outbox::person_messages(scope, person_id)
+        .await?
+        .into_iter()
+        .map(|m| (m.kind, m.text))
+        .collect())
 }

@@ -1,6 +1,6 @@
 //! Identity: the people of each institution, their roles and the scopes those grant,
 //! enterprise SSO connections (OpenID Connect and SAML 2.0), sign-in with just-in-time provisioning, and
-//! the sessions that follow.
+//! the sessions that follow, and the outbox of messages to people and its delivery.
 
 pub mod connections;
 pub mod domains;
@@ -9,6 +9,7 @@ pub mod ephemeral;
 mod error;
 pub mod incidents;
 pub mod oidc;
+pub mod outbox;
 pub mod passwords;
 pub mod people;
 pub mod reviews;
@@ -35,6 +36,7 @@ use std::time::Duration;
 pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = people::PERSONAL_FIELDS.to_vec();
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
+    fields.extend_from_slice(outbox::PERSONAL_FIELDS);
     fields
 }
 
@@ -85,6 +87,8 @@ pub struct IdentitySettings {
     pub clock_skew: Duration,
     /// The nameserver for domain verification (`None`: public resolvers).
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// How the outbox is delivered.
+    pub mail: outbox::delivery::MailSettings,
 }
 
 /// The identity service: one per process.
@@ -94,6 +98,7 @@ pub struct Identity {
     pub sessions: Sessions,
     oidc: OidcClient,
     domains: domains::DomainResolver,
+    mail: outbox::delivery::Mailer,
     callback_url: String,
     public_url: String,
     saml_acs_url: String,
@@ -113,6 +118,7 @@ impl Identity {
             ephemeral,
             oidc: OidcClient::new(settings.clock_skew)?,
             domains: domains::DomainResolver::new(settings.dns_nameserver)?,
+            mail: outbox::delivery::Mailer::new(settings.mail)?,
             callback_url: settings.callback_url,
             public_url: settings.public_url.trim_end_matches('/').to_string(),
             saml_acs_url: settings.saml_acs_url,

@@ -7,8 +7,9 @@
 //! name, username or email.
 
 use crate::Identity;
-use crate::entities::{local_credential, outbox, password_reset, sign_in_settings};
+use crate::entities::{local_credential, password_reset, sign_in_settings};
 use crate::error::{IdentityError, Refusal};
+use crate::outbox;
 use crate::people::{self, Person, PersonStatus};
 use crate::roles::scopes_of;
 use crate::sessions::ClientContext;
@@ -432,27 +433,23 @@ impl Identity {
         })
         .exec_without_returning(scope.db())
         .await?;
-        let message_id = Uuid::now_v7();
-        let keys = scope.keys();
         let text = format!(
             "Someone asked to reset your password. If it was you, use this code within \
              {RESET_TOKEN_MINUTES} minutes: {token} — if not, ignore this message."
         );
-        outbox::Entity::insert(outbox::ActiveModel {
-            id: Set(message_id),
-            kind: Set("password_reset".into()),
-            person_id: Set(person.id),
-            channel: Set("email".into()),
-            recipient_sealed: Set(person
-                .email
-                .as_ref()
-                .map(|e| keys.seal_str("outbox", "recipient", message_id, e.expose()))),
-            message_sealed: Set(keys.seal_str("outbox", "message", message_id, &text)),
-            created_at: Set(now),
-            sent_at: Set(None),
-            key_version: Set(keys.active_version() as i32),
-        })
-        .exec_without_returning(scope.db())
+        let email = person.email.as_ref().map(|e| e.expose().as_str());
+        outbox::queue(
+            &self.tenancy,
+            &scope,
+            outbox::NewMessage {
+                kind: "password_reset",
+                purpose: outbox::MessagePurpose::Essential,
+                person_id: person.id,
+                email,
+                subject: "Your password reset code",
+                text: &text,
+            },
+        )
         .await?;
         audit::record(
             &scope,

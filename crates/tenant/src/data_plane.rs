@@ -224,7 +224,23 @@ impl DataPlane {
                 // Read-only is enforced by PostgreSQL only; every API test runs on both, so a
                 // write slipped into a read scope fails there.
                 let pool = self.sqlite_tenant_pool(location, false).await?;
-                Ok(TenantTxn::new(pool.begin().await?, LaneTicket::none()))
+                // A unit of work that may write takes the write lock at BEGIN (IMMEDIATE), so
+                // it waits for another writer (busy timeout) instead of failing when it reads
+                // first and a concurrent commit (a request, the mail sender) makes its
+                // snapshot stale (SQLITE_BUSY_SNAPSHOT, which no timeout retries).
+                let txn = match access {
+                    Access::ReadOnly => pool.begin().await?,
+                    Access::ReadWrite => {
+                        pool.begin_with_options(sea_orm::TransactionOptions {
+                            sqlite_transaction_mode: Some(
+                                sea_orm::SqliteTransactionMode::Immediate,
+                            ),
+                            ..Default::default()
+                        })
+                        .await?
+                    }
+                };
+                Ok(TenantTxn::new(txn, LaneTicket::none()))
             }
         }
     }

@@ -88,7 +88,7 @@ pub struct IncidentList {
     pub items: Vec<IncidentView>,
 }
 
-/// A message for the person waiting in the outbox.
+/// A message sent to the person (an in-app copy; email goes out through the outbox).
 #[derive(Debug, Clone, Object)]
 pub struct MessageView {
     pub kind: String,
@@ -164,7 +164,8 @@ impl IncidentsApi {
 
     /// My messages
     ///
-    /// Any signed-in person: messages for them waiting for delivery (confirmations).
+    /// Any signed-in person: every message sent to them, oldest first (confirmations,
+    /// security notices), whether or not its email has been delivered yet.
     #[oai(path = "/me/messages", method = "get", operation_id = "listMyMessages")]
     async fn list_my_messages(
         &self,

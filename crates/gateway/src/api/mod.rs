@@ -18,6 +18,7 @@ pub mod domains;
 pub mod incidents;
 pub mod keys;
 pub mod me;
+pub mod messaging;
 pub mod passwords;
 pub mod people;
 pub mod privacy_profile;
@@ -64,6 +65,8 @@ pub enum ApiTags {
     LocalAccounts,
     /// Access recertification: periodic review of privileged grants.
     AccessReviews,
+    /// Who the institution's mail is from, and the delivery status of its messages.
+    Messaging,
     /// Health, readiness and the caller's own identity.
     System,
 }
