@@ -9,8 +9,10 @@ pub mod ephemeral;
 mod error;
 pub mod incidents;
 pub mod oidc;
+pub mod outbox;
 pub mod passwords;
 pub mod people;
+pub mod reauthentication;
 pub mod reviews;
 pub mod roles;
 pub mod saml;
@@ -33,6 +35,7 @@ use std::time::Duration;
 pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = people::PERSONAL_FIELDS.to_vec();
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
+    fields.extend_from_slice(outbox::PERSONAL_FIELDS);
     fields
 }
 
