@@ -110,8 +110,9 @@ fn next_steps(
         ));
     } else {
         text.push_str(
-            "The incident is open for your institution's administrators, but none of them \
-             has an email address here, so none was notified by message: please tell them.",
+            "The incident is open for your institution's administrators, but no other \
+             administrator has an email address here, so none was notified by message: \
+             please tell them.",
         );
     }
     text
