@@ -30,6 +30,8 @@ pub enum Refusal {
     Credentials,
     /// Too many wrong passwords in a row.
     Locked,
+    /// The right password, but a reported compromise requires it to be reset first.
+    PasswordResetRequired,
     /// The institution allows SSO only.
     LocalAccountsDisabled,
     /// A password-reset code that is unknown, used or expired.
@@ -60,6 +62,7 @@ impl Refusal {
             Self::Reauthentication => "reauthentication_required",
             Self::Credentials => "invalid_credentials",
             Self::Locked => "account_locked",
+            Self::PasswordResetRequired => "password_reset_required",
             Self::LocalAccountsDisabled => "local_accounts_disabled",
             Self::ResetToken => "reset_token_invalid",
             Self::SamlResponseInvalid => "saml_response_invalid",

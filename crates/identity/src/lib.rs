@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod people;
+pub mod reauthentication;
 pub mod reviews;
 pub mod roles;
 pub mod saml;

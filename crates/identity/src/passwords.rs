@@ -1,6 +1,8 @@
 //! Local accounts where an institution allows them (C1, S5): passwords only as Argon2id
 //! hashes, a strength rule that refuses weak passwords, lockout after repeated failures,
 //! and reset by a single-use, expiring token delivered through the notification outbox.
+//! After a reported compromise the password opens no session until it is reset
+//! (`reauthentication.rs`); the reset stores a new credential without that mark.
 //!
 //! The strength rule follows NIST SP 800-63B rather than composition rules: length, a
 //! blocklist of common and patterned passwords, and nothing derived from the person's own
@@ -11,6 +13,7 @@ use crate::entities::{local_credential, password_reset, sign_in_settings};
 use crate::error::{IdentityError, Refusal};
 use crate::outbox;
 use crate::people::{self, Person, PersonStatus};
+use crate::reauthentication::{self, Proof};
 use crate::roles::scopes_of;
 use crate::sessions::ClientContext;
 use crate::signin::SignedIn;
@@ -340,6 +343,14 @@ impl Identity {
                 )
                 .await;
         }
+        let authenticated =
+            match reauthentication::check(&scope, &person, Proof::Password(&credential)).await {
+                Ok(authenticated) => authenticated,
+                Err(IdentityError::SignInRefused { reason, detail }) => {
+                    return self.fail(scope, Some(person.id), reason, &detail).await;
+                }
+                Err(other) => return Err(other),
+            };
         local_credential::Entity::update_many()
             .col_expr(local_credential::Column::FailedAttempts, Expr::value(0))
             .col_expr(
@@ -366,7 +377,7 @@ impl Identity {
         .await?;
         let session = self
             .sessions
-            .open(&scope, person.id, &scopes_of(&person.roles), None, context)
+            .open(&scope, &authenticated, &scopes_of(&person.roles), context)
             .await?;
         if let Err(e) = scope.commit().await {
             let _ = self
@@ -569,6 +580,7 @@ async fn store_password(
         failed_attempts: Set(0),
         locked_until: Set(None),
         changed_at: Set(now),
+        reset_required_at: Set(None),
     })
     .exec_without_returning(scope.db())
     .await?;

@@ -196,7 +196,8 @@ impl PasswordsApi {
     ///
     /// Public. Only where the institution allows local accounts. Five wrong passwords in a
     /// row lock the account for 15 minutes (a reset unlocks it); an unknown login and a wrong
-    /// password get the same answer.
+    /// password get the same answer. After the person reported their account compromised,
+    /// the right password is answered `password_reset_required` (401) until it is reset.
     #[oai(
         path = "/auth/password",
         method = "post",
