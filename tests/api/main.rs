@@ -15,6 +15,7 @@ mod at_rest;
 mod audit;
 mod classification;
 mod clusters;
+mod configuration;
 mod courses;
 mod domains;
 mod isolation;
