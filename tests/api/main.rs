@@ -29,6 +29,7 @@ mod saml;
 mod schemathesis;
 mod scim;
 mod sdk;
+mod secrets;
 mod spec;
 mod sso;
 mod tenants;

@@ -77,6 +77,7 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
     } else if let Some(path) = &config.kek_file {
         std::fs::read_to_string(path)
             .map_err(|e| StartError::Config(format!("kek_file {}: {e}", path.display())))?
+            .into()
     } else {
         let path = config.data_dir.join("dev-kek.hex");
         if !path.exists() {
@@ -88,8 +89,9 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
         }
         std::fs::read_to_string(&path)
             .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
+            .into()
     };
-    let material = LocalKek::parse_key_text(&text)
+    let material = LocalKek::parse_key_text(text.expose())
         .map_err(|e| StartError::Config(format!("key-encryption key: {e}")))?;
     let kek = LocalKek::new(&material).map_err(|e| StartError::Config(e.to_string()))?;
     Ok(Arc::new(kek))

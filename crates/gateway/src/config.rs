@@ -11,6 +11,7 @@
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
+use hub_kernel::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,7 +39,7 @@ pub struct Config {
     /// Where the embedded data plane keeps its files (and a development KEK if none is set).
     pub data_dir: PathBuf,
     /// Key-encryption key as 64 hex characters or base64 (development; prefer `kek_file`).
-    pub kek: Option<String>,
+    pub kek: Option<Secret>,
     /// File holding the key-encryption key.
     pub kek_file: Option<PathBuf>,
     /// `text` or `json` log lines.
@@ -235,7 +236,7 @@ impl Config {
             errors.push("kek and kek_file: set one, not both".into());
         }
         if let Some(kek) = &self.kek
-            && hub_kernel::crypto::LocalKek::parse_key_text(kek).is_err()
+            && hub_kernel::crypto::LocalKek::parse_key_text(kek.expose()).is_err()
         {
             errors.push("kek (HUB_KEK): must be 32 bytes as 64 hex characters or base64".into());
         }

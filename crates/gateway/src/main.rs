@@ -228,7 +228,7 @@ async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
 async fn create_operator_key(config: Config, name: &str) -> Result<(), StartError> {
     let state = app::build_state(config).await?;
     let key = state.tenancy.create_operator_key(name).await?;
-    println!("{}", key.token);
+    println!("{}", key.token.expose());
     eprintln!(
         "operator key {} created; the token above is shown only once",
         key.info.id

@@ -11,6 +11,7 @@ use crate::error::IdentityError;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::{Scope, TenantScope};
 use rand::RngCore;
@@ -110,7 +111,7 @@ pub struct SessionInfo {
 /// A new session: the only moment the token exists outside its holder.
 #[derive(Debug, Clone)]
 pub struct IssuedSession {
-    pub token: String,
+    pub token: Secret,
     pub id: Uuid,
     pub expires_at: DateTime<Utc>,
 }
@@ -197,7 +198,7 @@ impl Sessions {
             )
             .await?;
         Ok(IssuedSession {
-            token: format!("{PREFIX}_{}_{secret}", id.simple()),
+            token: Secret::new(format!("{PREFIX}_{}_{secret}", id.simple())),
             id,
             expires_at: record.expires_at,
         })

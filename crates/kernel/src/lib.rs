@@ -12,5 +12,5 @@ pub mod pii;
 pub mod problem;
 
 pub use classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
-pub use pii::Pii;
+pub use pii::{Pii, Secret};
 pub use problem::{DescribeProblem, FieldViolation, ProblemKind};
