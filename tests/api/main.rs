@@ -14,6 +14,7 @@ mod architecture;
 mod at_rest;
 mod audit;
 mod classification;
+mod client_ip;
 mod clusters;
 mod configuration;
 mod courses;

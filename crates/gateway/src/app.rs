@@ -18,6 +18,7 @@ use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
+use crate::client_ip::{ResolveClientIp, TrustedProxies};
 use crate::config::Config;
 use crate::limiter::RateLimiter;
 use crate::middleware::{BodyLimit, IpRateLimit, RequestTracing, SecurityHeaders};
@@ -213,6 +214,9 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let docs = service.rapidoc();
     let body_limit = state.config.body_limit_bytes;
     let hsts = state.config.tls_enabled();
+    // Checked at load (`Config::validate`); an entry that does not parse trusts nobody.
+    let trusted_proxies =
+        Arc::new(TrustedProxies::parse(&state.config.trusted_proxies).unwrap_or_default());
     Route::new()
         .nest("/", service)
         .at("/openapi.json", json)
@@ -220,6 +224,7 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .nest("/docs", docs)
         .with(BodyLimit(body_limit))
         .with(IpRateLimit)
+        .with(ResolveClientIp(trusted_proxies))
         .data(state)
         .with(ProblemResponses)
         .with(SecurityHeaders { hsts })

@@ -72,6 +72,32 @@ pub struct Config {
     /// DNS server (`ip:port`, UDP) for verifying institutions' email domains; unset means
     /// Cloudflare's public resolvers.
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// Load balancers and proxies (CIDR ranges or addresses) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; from any other peer they are ignored.
+    /// In the environment a list `[a, b]` or `a,b`.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A list, or (as an environment variable most naturally gives it) one comma-separated text.
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -101,6 +127,7 @@ impl Default for Config {
             sso_clock_skew_secs: 60,
             deadline_sweep_secs: 60,
             dns_nameserver: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -262,6 +289,9 @@ impl Config {
         }
         if self.rate_limit_sync_ms > 10_000 {
             errors.push("rate_limit_sync_ms: must be at most 10000 (10 s)".into());
+        }
+        if let Err(bad) = crate::client_ip::TrustedProxies::parse(&self.trusted_proxies) {
+            errors.extend(bad.into_iter().map(|why| format!("trusted_proxies: {why}")));
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) | (None, Some(_)) => {
@@ -489,6 +519,30 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(errors[0].contains("HUB_RATE_LIMIT_PER_IP"), "{errors:?}");
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_or_comma_separated_and_are_checked() {
+        let list = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "[10.0.0.0/8, ::1]"),
+        ]))
+        .unwrap();
+        assert_eq!(list.config.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        let text = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ]))
+        .unwrap();
+        assert_eq!(text.config.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
+        let errors = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "10.0.0.0/40,proxy.internal"),
+        ]))
+        .unwrap_err()
+        .0;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("trusted_proxies: ")));
     }
 
     #[test]

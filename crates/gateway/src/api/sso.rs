@@ -187,11 +187,7 @@ pub fn client_context(req: &Request) -> ClientContext {
             .map(str::to_string)
     };
     ClientContext {
-        ip_address: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
+        ip_address: crate::auth::client_ip(req).unwrap_or_else(|| "unknown".into()),
         user_agent: header("user-agent"),
         device_id: header("x-device-id"),
     }
