@@ -195,7 +195,11 @@ async fn run_hub_migrate(app: &TestApp) -> (bool, String, String) {
         .env("HUB_DATA_DIR", app.data_dir())
         .env(
             "HUB_KEK",
-            config.kek.as_deref().expect("the test app has a kek"),
+            config
+                .kek
+                .as_ref()
+                .map(hub_kernel::Secret::expose)
+                .expect("the test app has a kek"),
         );
     if let Some(url) = &app.database_url {
         command.env("DATABASE_URL", url);

@@ -174,7 +174,7 @@ pub fn test_config(
             None
         },
         data_dir: data_dir.to_path_buf(),
-        kek: Some(hex::encode(kek)),
+        kek: Some(hex::encode(kek).into()),
         // Shared loopback IP across parallel tests: only the dedicated test lowers these.
         rate_limit_per_ip: 1_000_000,
         rate_limit_per_key: 1_000_000,
@@ -227,7 +227,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        operator_token: operator.token,
+        operator_token: operator.token.expose().to_string(),
         state,
         backend,
         database_url,
@@ -261,7 +261,7 @@ pub async fn spawn_on_same_storage(first: &TestApp) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        operator_token: operator.token,
+        operator_token: operator.token.expose().to_string(),
         state,
         backend: first.backend,
         database_url: first.database_url.clone(),

@@ -19,6 +19,7 @@ use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
+use crate::client_ip::{ResolveClientIp, TrustedProxies};
 use crate::config::Config;
 use crate::input_guard::{InputGuard, PathTemplates};
 use crate::limiter::RateLimiter;
@@ -80,6 +81,7 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
     } else if let Some(path) = &config.kek_file {
         std::fs::read_to_string(path)
             .map_err(|e| StartError::Config(format!("kek_file {}: {e}", path.display())))?
+            .into()
     } else {
         let path = config.data_dir.join("dev-kek.hex");
         if !path.exists() {
@@ -91,8 +93,9 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
         }
         std::fs::read_to_string(&path)
             .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
+            .into()
     };
-    let material = LocalKek::parse_key_text(&text)
+    let material = LocalKek::parse_key_text(text.expose())
         .map_err(|e| StartError::Config(format!("key-encryption key: {e}")))?;
     let kek = LocalKek::new(&material).map_err(|e| StartError::Config(e.to_string()))?;
     Ok(Arc::new(kek))
@@ -257,6 +260,9 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let templates = serde_json::from_str(&service.spec())
         .map(|spec| PathTemplates::from_spec(&spec))
         .unwrap_or_default();
+    // Checked at load (`Config::validate`); an entry that does not parse trusts nobody.
+    let trusted_proxies =
+        Arc::new(TrustedProxies::parse(&state.config.trusted_proxies).unwrap_or_default());
     Route::new()
         .nest("/", service)
         .at("/openapi.json", json)
@@ -265,6 +271,7 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .with(InputGuard(templates))
         .with(BodyLimit(body_limit))
         .with(IpRateLimit)
+        .with(ResolveClientIp(trusted_proxies))
         .data(state)
         .with(ProblemResponses)
         .with(SecurityHeaders { hsts })

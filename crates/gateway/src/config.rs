@@ -2,9 +2,16 @@
 //! `hub.toml` if present), then environment variables (`HUB_<KEY>`, nested with `__`, plus the
 //! conventional `DATABASE_URL` and `REDIS_URL`). Validated once at start; every bad value is
 //! reported with its own message.
+//!
+//! An unknown key in the file is an error (the file is ours, so a typo there is a mistake). An
+//! unknown `HUB_*` variable is only a warning naming the closest setting: other programs share
+//! the prefix (the GitHub CLI `hub` reads `HUB_PROTOCOL`, `HUB_VERBOSE`, …), and a machine
+//! where one of them is configured must still be able to start the server.
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use hub_kernel::Secret;
 use hub_kernel::pii::Pii;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,7 +40,7 @@ pub struct Config {
     /// Where the embedded data plane keeps its files (and a development KEK if none is set).
     pub data_dir: PathBuf,
     /// Key-encryption key as 64 hex characters or base64 (development; prefer `kek_file`).
-    pub kek: Option<String>,
+    pub kek: Option<Secret>,
     /// File holding the key-encryption key.
     pub kek_file: Option<PathBuf>,
     /// `text` or `json` log lines.
@@ -92,6 +99,32 @@ pub struct Config {
     /// (plus up to a quarter of jitter).
     pub mail_retry_base_secs: u64,
     pub mail_retry_max_secs: u64,
+    /// Load balancers and proxies (CIDR ranges or addresses) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; from any other peer they are ignored.
+    /// In the environment a list `[a, b]` or `a,b`.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A list, or (as an environment variable most naturally gives it) one comma-separated text.
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -133,6 +166,7 @@ impl Default for Config {
             mail_max_attempts: 8,
             mail_retry_base_secs: 60,
             mail_retry_max_secs: 6 * 3600,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -165,28 +199,46 @@ impl Config {
         }
     }
 
-    pub fn load() -> Result<Self, ConfigErrors> {
-        let file = std::env::var("HUB_CONFIG").unwrap_or_else(|_| "hub.toml".into());
-        let figment = Figment::from(Serialized::defaults(Config::default()))
+    /// The process's configuration: `HUB_CONFIG` (or `hub.toml`) and the process environment.
+    pub fn load() -> Result<Loaded, ConfigErrors> {
+        Self::load_from(std::env::vars_os().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        }))
+    }
+
+    /// The configuration these environment variables (and the file `HUB_CONFIG` among them
+    /// names, else `hub.toml` if present) describe. Takes the variables as input so tests
+    /// need not change the process-global environment.
+    pub fn load_from(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigErrors> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let file = vars
+            .iter()
+            .find(|(k, _)| k == "HUB_CONFIG")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "hub.toml".into());
+        let (environment, warnings) = EnvSettings::from_vars(&vars);
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&file))
-            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
-            // HUB_TEST_*: the test suite's own settings, exported by the Makefile to every
-            // recipe (`make run`, `make migrate`); not gateway settings.
-            .merge(
-                Env::prefixed("HUB_")
-                    .ignore(&[
-                        "CONFIG",
-                        "TEST_DATABASE_URL",
-                        "TEST_SECOND_DATABASE_URL",
-                        "TEST_REDIS_URL",
-                    ])
-                    .split("__"),
-            );
-        let config: Config = figment
+            .merge(environment)
             .extract()
             .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;
         config.validate()?;
-        Ok(config)
+        Ok(Loaded { config, warnings })
+    }
+
+    /// The top-level setting names (`listen`, `clusters`, …), from the type itself so a new
+    /// field is known to the environment check without being listed twice.
+    pub fn setting_names() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            // A struct always serializes as an object.
+            _ => Vec::new(),
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigErrors> {
@@ -250,7 +302,7 @@ impl Config {
             errors.push("kek and kek_file: set one, not both".into());
         }
         if let Some(kek) = &self.kek
-            && hub_kernel::crypto::LocalKek::parse_key_text(kek).is_err()
+            && hub_kernel::crypto::LocalKek::parse_key_text(kek.expose()).is_err()
         {
             errors.push("kek (HUB_KEK): must be 32 bytes as 64 hex characters or base64".into());
         }
@@ -276,6 +328,9 @@ impl Config {
         }
         if self.rate_limit_sync_ms > 10_000 {
             errors.push("rate_limit_sync_ms: must be at most 10000 (10 s)".into());
+        }
+        if let Err(bad) = crate::client_ip::TrustedProxies::parse(&self.trusted_proxies) {
+            errors.extend(bad.into_iter().map(|why| format!("trusted_proxies: {why}")));
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) | (None, Some(_)) => {
@@ -379,6 +434,119 @@ impl Config {
     }
 }
 
+/// A loaded configuration and what the operator should be told about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// One line per ignored environment variable, to log once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// `HUB_*` variables that are not settings and are ignored without a warning: `HUB_CONFIG`
+/// names the file, and `HUB_TEST_*` are the test suite's own settings, exported by the
+/// Makefile to every recipe (`make run`, `make migrate`).
+fn is_reserved_variable(rest: &str) -> bool {
+    rest == "CONFIG" || rest.starts_with("TEST_")
+}
+
+/// The settings given by environment variables: `HUB_<KEY>` (nested with `__`) for every known
+/// top-level setting, and `DATABASE_URL` / `REDIS_URL`.
+struct EnvSettings {
+    settings: Dict,
+}
+
+impl EnvSettings {
+    /// The known settings among `vars`, and a warning for each unknown `HUB_*` variable.
+    fn from_vars(vars: &[(String, String)]) -> (Self, Vec<String>) {
+        let known = Config::setting_names();
+        let mut settings = Dict::new();
+        let mut warnings = Vec::new();
+        for (name, value) in vars {
+            let path: Vec<String> = match name.as_str() {
+                "DATABASE_URL" => vec!["database_url".into()],
+                "REDIS_URL" => vec!["redis_url".into()],
+                _ => match name.strip_prefix("HUB_") {
+                    Some(rest) if !is_reserved_variable(rest) => {
+                        rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
+                    }
+                    _ => continue,
+                },
+            };
+            if path.iter().any(String::is_empty) {
+                warnings.push(format!("{name}: not a setting (empty key part); ignored"));
+                continue;
+            }
+            if !known.contains(&path[0]) {
+                warnings.push(unknown_variable_warning(name, &path[0], &known));
+                continue;
+            }
+            // Like figment's own `Env`: "8", "true" and "[a, b]" become typed values.
+            let value: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+            insert_path(&mut settings, &path, value);
+        }
+        (Self { settings }, warnings)
+    }
+}
+
+fn unknown_variable_warning(name: &str, key: &str, known: &[String]) -> String {
+    let closest = known
+        .iter()
+        .min_by_key(|candidate| edit_distance(key, candidate))
+        .map(|candidate| format!("; the closest setting is HUB_{}", candidate.to_uppercase()))
+        .unwrap_or_default();
+    format!("{name} is not a Hub setting and is ignored{closest}")
+}
+
+/// Sets `path` (one key per nesting level) in `dict`, creating the levels on the way.
+fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let level = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(level, Value::Dict(..)) {
+                *level = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = level {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+impl Provider for EnvSettings {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable").interpolater(|_, keys: &[&str]| match keys {
+            ["database_url"] => "DATABASE_URL".into(),
+            ["redis_url"] => "REDIS_URL".into(),
+            _ => format!("HUB_{}", keys.join("__").to_uppercase()),
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.settings.clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +586,125 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(bad.validate().unwrap_err().0.len(), 4);
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A file that does not exist: the environment alone decides.
+    const NO_FILE: (&str, &str) = ("HUB_CONFIG", "/nonexistent/hub.toml");
+
+    #[test]
+    fn unknown_hub_variables_warn_with_the_closest_setting_and_do_not_stop_the_load() {
+        let loaded = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_PROTOCOL", "https"),
+            ("HUB_VERBOSE", "1"),
+            ("HUB_LOG_LEVL", "debug"),
+            ("HUB_TEST_DATABASE_URL", "postgres://ignored"),
+            ("HUB_LOG_FORMAT", "json"),
+            ("HUB_CLUSTERS__EU2", "postgres://db/eu2"),
+            ("DATABASE_URL", "postgres://db/hub"),
+            ("HUB_KEK", &"ab".repeat(32)),
+            ("PATH", "/usr/bin"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.config.log_format, "json");
+        assert_eq!(
+            loaded.config.log_level, "info",
+            "the misspelt key is not applied"
+        );
+        assert_eq!(
+            loaded.config.database_url.as_deref(),
+            Some("postgres://db/hub")
+        );
+        assert_eq!(loaded.config.clusters["eu2"], "postgres://db/eu2");
+        assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
+        let warning = |name: &str| {
+            loaded
+                .warnings
+                .iter()
+                .find(|w| w.starts_with(name))
+                .cloned()
+                .unwrap_or_else(|| panic!("no warning for {name}: {:?}", loaded.warnings))
+        };
+        assert!(warning("HUB_LOG_LEVL").ends_with("the closest setting is HUB_LOG_LEVEL"));
+        assert!(warning("HUB_PROTOCOL ").contains("is not a Hub setting and is ignored"));
+        assert!(warning("HUB_VERBOSE ").contains("the closest setting is HUB_"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_stay_errors_and_env_values_are_still_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hub.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nprotocol = \"https\"\n").unwrap();
+        let errors = Config::load_from(vars(&[("HUB_CONFIG", file.to_str().unwrap())]))
+            .unwrap_err()
+            .0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("protocol"), "{errors:?}");
+
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n").unwrap();
+        let loaded = Config::load_from(vars(&[("HUB_CONFIG", file.to_str().unwrap())])).unwrap();
+        assert_eq!(loaded.config.listen, "127.0.0.1:9000");
+        assert!(loaded.warnings.is_empty());
+
+        // A known setting with a bad value is still an error, named by its variable.
+        let errors = Config::load_from(vars(&[NO_FILE, ("HUB_RATE_LIMIT_PER_IP", "many")]))
+            .unwrap_err()
+            .0;
+        assert!(errors[0].contains("HUB_RATE_LIMIT_PER_IP"), "{errors:?}");
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_or_comma_separated_and_are_checked() {
+        let list = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "[10.0.0.0/8, ::1]"),
+        ]))
+        .unwrap();
+        assert_eq!(list.config.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        let text = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ]))
+        .unwrap();
+        assert_eq!(text.config.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
+        let errors = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "10.0.0.0/40,proxy.internal"),
+        ]))
+        .unwrap_err()
+        .0;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("trusted_proxies: ")));
+    }
+
+    #[test]
+    fn every_field_is_a_known_setting() {
+        let names = Config::setting_names();
+        for field in [
+            "listen",
+            "kek",
+            "clusters",
+            "dns_nameserver",
+            "tls_key_file",
+        ] {
+            assert!(
+                names.iter().any(|n| n == field),
+                "{field} missing: {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("log_levl", "log_level"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

@@ -59,14 +59,17 @@ async fn main() -> ExitCode {
     if let Some(Command::Spec { out }) = &cli.command {
         return write_spec(out);
     }
-    let config = match Config::load() {
-        Ok(config) => config,
+    let (config, warnings) = match Config::load() {
+        Ok(loaded) => (loaded.config, loaded.warnings),
         Err(errors) => {
             eprint!("{errors}");
             return ExitCode::from(2);
         }
     };
     hub_gateway::telemetry::init(&config.log_format, &config.log_level);
+    for warning in &warnings {
+        tracing::warn!("configuration: {warning}");
+    }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
@@ -223,7 +226,7 @@ async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
 async fn create_operator_key(config: Config, name: &str) -> Result<(), StartError> {
     let state = app::build_state(config).await?;
     let key = state.tenancy.create_operator_key(name).await?;
-    println!("{}", key.token);
+    println!("{}", key.token.expose());
     eprintln!(
         "operator key {} created; the token above is shown only once",
         key.info.id

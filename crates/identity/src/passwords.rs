@@ -21,7 +21,7 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use hub_kernel::FieldViolation;
+use hub_kernel::{FieldViolation, Secret};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{ActiveTenant, Scope, TenantError, TenantPrincipal, TenantScope};
 use rand::RngCore;
@@ -140,10 +140,10 @@ fn check_strength(
     }
 }
 
-async fn hash(password: String) -> Result<String, IdentityError> {
+async fn hash(password: Secret) -> Result<String, IdentityError> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
-            .hash_password(password.as_bytes())
+            .hash_password(password.expose().as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| IdentityError::Conflict(format!("password hashing failed: {e}")))
     })
@@ -151,10 +151,10 @@ async fn hash(password: String) -> Result<String, IdentityError> {
     .map_err(|e| IdentityError::Conflict(e.to_string()))?
 }
 
-async fn verify(password: String, stored: String) -> bool {
+async fn verify(password: Secret, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
-            .verify_password(password.as_bytes(), stored.as_str())
+            .verify_password(password.expose().as_bytes(), stored.as_str())
             .is_ok()
     })
     .await
@@ -262,7 +262,7 @@ impl Identity {
         &self,
         tenant_slug: &str,
         login: &str,
-        password: String,
+        password: Secret,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
         let tenant = self.tenant_by_slug(tenant_slug).await?;
@@ -477,7 +477,7 @@ impl Identity {
         &self,
         tenant_slug: &str,
         token: &str,
-        new_password: String,
+        new_password: Secret,
     ) -> Result<(), IdentityError> {
         let invalid = || {
             refused(
@@ -503,7 +503,7 @@ impl Identity {
             .filter(|r| r.used_at.is_none() && r.expires_at > Utc::now())
             .ok_or_else(invalid)?;
         let person = people::load(&scope, reset.person_id).await?;
-        check_strength("new_password", &new_password, Some(&person))?;
+        check_strength("new_password", new_password.expose(), Some(&person))?;
         let claimed = password_reset::Entity::update_many()
             .col_expr(password_reset::Column::UsedAt, Expr::value(Utc::now()))
             .filter(password_reset::Column::TokenHash.eq(hash_of_token))
@@ -526,8 +526,8 @@ impl Identity {
     pub async fn change_password(
         &self,
         principal: &TenantPrincipal,
-        current: String,
-        new_password: String,
+        current: Secret,
+        new_password: Secret,
     ) -> Result<(), IdentityError> {
         let person_id = principal
             .actor
@@ -551,7 +551,7 @@ impl Identity {
                 "is not your current password",
             ));
         }
-        check_strength("new_password", &new_password, Some(&person))?;
+        check_strength("new_password", new_password.expose(), Some(&person))?;
         store_password(&scope, person_id, new_password).await?;
         audit::record(
             &scope,
@@ -566,7 +566,7 @@ impl Identity {
 async fn store_password(
     scope: &TenantScope,
     person_id: Uuid,
-    password: String,
+    password: Secret,
 ) -> Result<(), IdentityError> {
     let hashed = hash(password).await?;
     let now = Utc::now();

@@ -31,6 +31,7 @@ use crate::signin::{AssertedIdentity, SignedIn, qualified_subject, random_token}
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::problem::Violations;
 use hub_tenant::{ActiveTenant, Scope, TenantScope};
 use quick_xml::events::Event;
@@ -528,7 +529,7 @@ impl Identity {
                 issuer: metadata.entity_id,
                 client_id: sp_entity_id,
                 // SAML has no client secret; sealing the empty string keeps one row shape.
-                client_secret: String::new(),
+                client_secret: Secret::default(),
                 scopes: Vec::new(),
                 group_roles,
                 default_role,

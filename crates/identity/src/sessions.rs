@@ -13,6 +13,7 @@ use crate::reauthentication::Authenticated;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::{Scope, TenantScope};
 use rand::RngCore;
@@ -112,7 +113,7 @@ pub struct SessionInfo {
 /// A new session: the only moment the token exists outside its holder.
 #[derive(Debug, Clone)]
 pub struct IssuedSession {
-    pub token: String,
+    pub token: Secret,
     pub id: Uuid,
     pub expires_at: DateTime<Utc>,
 }
@@ -203,7 +204,7 @@ impl Sessions {
             )
             .await?;
         Ok(IssuedSession {
-            token: format!("{PREFIX}_{}_{secret}", id.simple()),
+            token: Secret::new(format!("{PREFIX}_{}_{secret}", id.simple())),
             id,
             expires_at: record.expires_at,
         })

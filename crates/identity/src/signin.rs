@@ -20,7 +20,7 @@ use crate::sessions::{ClientContext, IssuedSession};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use hub_kernel::Pii;
+use hub_kernel::{Pii, Secret};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{ActiveTenant, TenantScope};
 use rand::RngCore;
@@ -36,7 +36,7 @@ struct PendingFlow {
     tenant_id: Uuid,
     connection_id: Uuid,
     nonce: String,
-    code_verifier: String,
+    code_verifier: Secret,
     redirect_uri: String,
     /// What an IdP's `auth_time` is compared with after a reported compromise.
     started_at: DateTime<Utc>,
@@ -46,7 +46,7 @@ struct PendingFlow {
 #[derive(Debug, Clone, Default)]
 pub struct Callback {
     pub state: Option<String>,
-    pub code: Option<String>,
+    pub code: Option<Secret>,
     pub error: Option<String>,
     /// RFC 9207: the IdP names itself, which defeats mix-up attacks across IdPs.
     pub iss: Option<String>,
@@ -165,7 +165,7 @@ impl Identity {
             tenant_id: tenant.location.tenant_id,
             connection_id,
             nonce: nonce.clone(),
-            code_verifier,
+            code_verifier: Secret::new(code_verifier),
             redirect_uri: self.callback_url.clone(),
             started_at: Utc::now(),
         };
@@ -264,12 +264,12 @@ impl Identity {
         &self,
         tenant: &ActiveTenant,
         flow: &PendingFlow,
-        code: Option<String>,
+        code: Option<Secret>,
         iss: Option<String>,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
         let code = code
-            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .filter(|c| !c.is_empty() && c.expose().len() <= 2048)
             .ok_or_else(|| {
                 IdentityError::refused(Refusal::CodeExchange, "the callback carries no code")
             })?;
@@ -291,15 +291,20 @@ impl Identity {
             .exchange_code(
                 &discovery,
                 &connection.client_id,
-                &secret,
-                &code,
+                secret.expose(),
+                code.expose(),
                 &flow.redirect_uri,
-                &flow.code_verifier,
+                flow.code_verifier.expose(),
             )
             .await?;
         let claims = self
             .oidc
-            .verify_id_token(&discovery, &connection.client_id, &id_token, &flow.nonce)
+            .verify_id_token(
+                &discovery,
+                &connection.client_id,
+                id_token.expose(),
+                &flow.nonce,
+            )
             .await?;
         self.open_session(
             tenant,

@@ -13,5 +13,5 @@ pub mod problem;
 pub mod testing;
 
 pub use classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
-pub use pii::Pii;
+pub use pii::{Pii, Secret};
 pub use problem::{DescribeProblem, FieldViolation, ProblemKind};

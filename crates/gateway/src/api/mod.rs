@@ -25,6 +25,7 @@ pub mod privacy_profile;
 pub mod reviews;
 pub mod saml;
 pub mod scim;
+pub mod secret_text;
 pub mod sso;
 pub mod system;
 pub mod tenants;
