@@ -5,9 +5,11 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod caching;
 pub mod config;
 pub mod limiter;
 pub mod middleware;
 pub mod problem;
+pub mod spec;
 pub mod state;
 pub mod telemetry;
