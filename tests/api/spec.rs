@@ -307,7 +307,10 @@ fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
             refuse(409, "but only reads");
             refuse(428, "but only reads");
         }
-        if !path_params && !secured {
+        let looks_up = hub_gateway::spec::DOMAIN_ERRORS
+            .iter()
+            .any(|(id, extra)| op["operationId"] == *id && extra.contains(&404));
+        if !path_params && !secured && !looks_up {
             refuse(404, "but names no resource");
         }
         // 405 belongs to a path and a method the API does not have, never to an operation.
@@ -624,5 +627,281 @@ async fn promise_d5_a_429_carries_the_headers_the_spec_declares(backend: Backend
     assert_eq!(
         refused.header("retry-after"),
         refused.header("ratelimit-reset")
+    );
+}
+
+/// Values past and at each limit a JSON schema declares: `(violating, at the limit)`.
+fn limit_probes(schema: &Value) -> Vec<(String, Value, Option<Value>)> {
+    let mut probes = Vec::new();
+    let text = |n: u64| Value::String("a".repeat(n as usize));
+    let items = |n: u64| Value::Array((0..n).map(|i| Value::String(format!("t{i}"))).collect());
+    if let Some(n) = schema["maxLength"].as_u64() {
+        probes.push((format!("maxLength {n}"), text(n + 1), Some(text(n))));
+    }
+    if let Some(n) = schema["minLength"].as_u64()
+        && n > 0
+    {
+        probes.push((format!("minLength {n}"), text(n - 1), Some(text(n))));
+    }
+    if schema["pattern"].is_string() {
+        // ASCII, so it also travels in a header (space and `!` break every pattern here).
+        probes.push(("pattern".into(), Value::String("a b!".into()), None));
+    }
+    if let Some(n) = schema["minimum"].as_i64() {
+        probes.push((
+            format!("minimum {n}"),
+            Value::from(n - 1),
+            Some(Value::from(n)),
+        ));
+    }
+    if let Some(n) = schema["maximum"].as_i64() {
+        probes.push((
+            format!("maximum {n}"),
+            Value::from(n + 1),
+            Some(Value::from(n)),
+        ));
+    }
+    if let Some(n) = schema["maxItems"].as_u64() {
+        probes.push((format!("maxItems {n}"), items(n + 1), Some(items(n))));
+    }
+    if schema["items"].is_object() {
+        for (what, bad, ok) in limit_probes(&schema["items"]) {
+            probes.push((
+                format!("items {what}"),
+                Value::Array(vec![bad]),
+                ok.map(|v| Value::Array(vec![v])),
+            ));
+        }
+    }
+    probes
+}
+
+fn names_field(reply: &crate::support::Reply, field: &str) -> bool {
+    let field = field.to_lowercase();
+    reply.body["errors"].as_array().is_some_and(|es| {
+        es.iter().any(|e| {
+            e["field"]
+                .as_str()
+                .is_some_and(|f| f.to_lowercase().starts_with(&field))
+        })
+    }) || reply.body["detail"]
+        .as_str()
+        .is_some_and(|d| d.to_lowercase().contains(&field))
+}
+
+both_backends!(promise_d5_every_declared_request_limit_is_enforced);
+
+/// Generated from the spec: for every limit declared on a request body field or a parameter
+/// (crate::spec takes them from the domain's constants), a value just past it is refused with
+/// a 400/422 problem naming the field, and a value at it is not refused for that field. So
+/// the spec never promises less, nor more, than the server enforces.
+async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let course = app
+        .post(
+            "/v1/courses",
+            &north.admin_token,
+            serde_json::json!({"code": "FIX-1", "title": "Fixture"}),
+        )
+        .await;
+    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+    let fixtures = [("course_id", course.body["id"].as_str().unwrap().to_string())];
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    let mut wrong = Vec::new();
+    let mut probed = 0;
+    for (method, path, op) in operations(&spec) {
+        let name = format!("{} {path}", method.to_uppercase());
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let operator = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r.get("OperatorKey").is_some()));
+        let token = if operator {
+            &app.operator_token
+        } else {
+            &north.admin_token
+        };
+        let body_schema = op["requestBody"]["content"]
+            .as_object()
+            .and_then(|c| {
+                c.iter()
+                    .find(|(media, _)| media.starts_with("application/json"))
+            })
+            .and_then(|(_, c)| c["schema"]["$ref"].as_str())
+            .map(|r| &schemas[r.trim_start_matches("#/components/schemas/")]);
+        let params: Vec<&Value> = op["parameters"]
+            .as_array()
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
+        let body_probes: Vec<(String, String, Value, Option<Value>)> = body_schema
+            .and_then(|s| s["properties"].as_object())
+            .into_iter()
+            .flatten()
+            .flat_map(|(field, s)| {
+                limit_probes(s)
+                    .into_iter()
+                    .map(|(w, b, o)| (field.clone(), w, b, o))
+            })
+            .collect();
+        let param_probes: Vec<(&Value, String, Value, Option<Value>)> = params
+            .iter()
+            .flat_map(|p| {
+                limit_probes(&p["schema"])
+                    .into_iter()
+                    .map(move |(w, b, o)| (*p, w, b, o))
+            })
+            .collect();
+        if body_probes.is_empty() && param_probes.is_empty() {
+            continue;
+        }
+        let mut url = path.clone();
+        for p in params.iter().filter(|p| p["in"] == "path") {
+            let pname = p["name"].as_str().unwrap();
+            let Some((_, id)) = fixtures.iter().find(|(n, _)| *n == pname) else {
+                wrong.push(format!(
+                    "{name}: declares limits; give this test a `{pname}` fixture"
+                ));
+                continue;
+            };
+            url = url.replace(&format!("{{{pname}}}"), id);
+        }
+        let example = body_schema.map(|s| s["example"].clone());
+        if body_schema.is_some() && example.as_ref().is_some_and(Value::is_null) {
+            wrong.push(format!(
+                "{name}: its body schema has limits but no example to vary"
+            ));
+            continue;
+        }
+        let if_match = params.iter().any(|p| p["name"] == "If-Match");
+        let send = |query: String, headers: Vec<(String, String)>, body: Option<Value>| {
+            let mut headers = headers;
+            if if_match {
+                headers.push(("If-Match".into(), "*".into()));
+            }
+            let app = &app;
+            let method = method.clone();
+            let url = format!("{url}{query}");
+            async move {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                app.call_with(method, &url, Some(token), body, &headers)
+                    .await
+            }
+        };
+        for (field, what, bad, ok) in body_probes {
+            probed += 1;
+            let mut body = example.clone().unwrap();
+            body[&field] = bad;
+            let reply = send(String::new(), vec![], Some(body)).await;
+            if !matches!(reply.status.as_u16(), 400 | 422) || !names_field(&reply, &field) {
+                wrong.push(format!(
+                    "{name}: `{field}` past {what} answered {} {}",
+                    reply.status, reply.body
+                ));
+            }
+            if let Some(ok) = ok {
+                let mut body = example.clone().unwrap();
+                body[&field] = ok;
+                let reply = send(String::new(), vec![], Some(body)).await;
+                if matches!(reply.status.as_u16(), 400 | 422) && names_field(&reply, &field) {
+                    wrong.push(format!(
+                        "{name}: `{field}` at {what} is refused: {}",
+                        reply.body
+                    ));
+                }
+            }
+        }
+        for (param, what, bad, ok) in param_probes {
+            probed += 1;
+            let pname = param["name"].as_str().unwrap().to_string();
+            let as_text = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for (value, refused) in [(Some(bad), true), (ok, false)] {
+                let Some(value) = value else { continue };
+                let (query, headers) = match param["in"].as_str() {
+                    Some("query") => (format!("?{pname}={}", as_text(&value)), vec![]),
+                    Some("header") => (String::new(), vec![(pname.clone(), as_text(&value))]),
+                    other => panic!("{name}: limits on a {other:?} parameter"),
+                };
+                let reply = send(query, headers, example.clone()).await;
+                let named =
+                    matches!(reply.status.as_u16(), 400 | 422) && names_field(&reply, &pname);
+                if refused && !named {
+                    wrong.push(format!(
+                        "{name}: `{pname}` past {what} answered {} {}",
+                        reply.status, reply.body
+                    ));
+                }
+                if !refused && named {
+                    wrong.push(format!(
+                        "{name}: `{pname}` at {what} is refused: {}",
+                        reply.body
+                    ));
+                }
+            }
+        }
+    }
+    assert!(probed >= 20, "only {probed} limits probed");
+    assert!(
+        wrong.is_empty(),
+        "declared limits the server does not keep:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+/// Every limit the gateway takes from the domain lands on a schema property or a parameter
+/// that exists (a renamed field or parameter would otherwise drop it silently).
+#[test]
+fn promise_d5_domain_limits_appear_in_the_spec() {
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let mut missing = Vec::new();
+    for (schema, property, limits) in hub_gateway::spec::schema_limits() {
+        let (name, items) = match property.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (property, false),
+        };
+        let mut target = &spec["components"]["schemas"][schema]["properties"][name];
+        if items {
+            target = &target["items"];
+        }
+        for limit in limits {
+            let declared = match limit {
+                hub_gateway::spec::Limit::MinLength(n) => {
+                    target["minLength"].as_u64() == Some(n as u64)
+                }
+                hub_gateway::spec::Limit::MaxLength(n) => {
+                    target["maxLength"].as_u64() == Some(n as u64)
+                }
+                hub_gateway::spec::Limit::Pattern(p) => target["pattern"].as_str() == Some(p),
+                hub_gateway::spec::Limit::Minimum(n) => target["minimum"].as_i64() == Some(n),
+                hub_gateway::spec::Limit::Maximum(n) => target["maximum"].as_i64() == Some(n),
+                hub_gateway::spec::Limit::MaxItems(n) => {
+                    target["maxItems"].as_u64() == Some(n as u64)
+                }
+            };
+            if !declared {
+                missing.push(format!("{schema}.{property}: {limit:?}"));
+            }
+        }
+    }
+    for (operation, param, _) in hub_gateway::spec::parameter_limits() {
+        let used = operations(&spec).iter().any(|(_, _, op)| {
+            has_param(op, param) && operation.is_none_or(|id| op["operationId"] == id)
+        });
+        if !used {
+            missing.push(format!("parameter {param}: no operation takes it"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "limits that do not reach the spec:\n  {}",
+        missing.join("\n  ")
     );
 }

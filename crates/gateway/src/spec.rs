@@ -8,7 +8,11 @@
 //!   ([`DOMAIN_ERRORS`]);
 //! - writes `security: []` on the operations that take no credential;
 //! - declares the conditional read [`crate::caching`] implements: on every `GET` whose 200
-//!   answer carries an `ETag`, an `If-None-Match` parameter and a 304 answer.
+//!   answer carries an `ETag`, an `If-None-Match` parameter and a 304 answer;
+//! - declares the limits the domain enforces on request fields and parameters
+//!   ([`schema_limits`], [`parameter_limits`]), taken from the domain's own constants, so a
+//!   generated client can validate before sending. The domain stays the one that enforces
+//!   them (a 422 naming the field); tests/api/spec.rs sends a value past each declared limit.
 //!
 //! The document is handled as a `serde_yaml::Value`, whose mappings keep their order, so the
 //! JSON and YAML texts keep poem-openapi's layout.
@@ -54,7 +58,12 @@ pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
     ("scimPatchUser", &[409]),
     ("scimCreateGroup", &[409]),
     ("scimPatchGroup", &[409]),
-    // Sign-in flows: no credential is taken, the flow itself refuses.
+    // Sign-in flows: no credential is taken, the flow itself refuses (a suspended
+    // institution: 403; an email whose domain no institution verified: 404).
+    ("startSignIn", &[403]),
+    ("startSamlSignIn", &[403]),
+    ("getSamlServiceProviderMetadata", &[403]),
+    ("discoverSignIn", &[404]),
     ("finishSignIn", &[401, 403]),
     ("finishSamlSignIn", &[401, 403]),
     ("signInWithPassword", &[401, 403]),
@@ -131,6 +140,150 @@ pub fn declared_errors(operation: &Mapping) -> Vec<u16> {
     statuses
 }
 
+/// A limit the server enforces, as a JSON Schema keyword.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    MinLength(usize),
+    MaxLength(usize),
+    Pattern(&'static str),
+    Minimum(i64),
+    Maximum(i64),
+    MaxItems(usize),
+}
+
+impl Limit {
+    fn keyword(self) -> (&'static str, Value) {
+        match self {
+            Self::MinLength(n) => ("minLength", Value::from(n as u64)),
+            Self::MaxLength(n) => ("maxLength", Value::from(n as u64)),
+            Self::Pattern(p) => ("pattern", Value::from(p)),
+            Self::Minimum(n) => ("minimum", Value::from(n)),
+            Self::Maximum(n) => ("maximum", Value::from(n)),
+            Self::MaxItems(n) => ("maxItems", Value::from(n as u64)),
+        }
+    }
+}
+
+/// `(schema, property, limits)`: the limits the domain validates request bodies against.
+/// A property written `name[]` means the items of the array `name`.
+pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
+    use Limit::*;
+    use hub_course::model as course;
+    let mut limits = Vec::new();
+    for schema in ["CourseCreate", "CourseUpdate"] {
+        limits.extend([
+            (
+                schema,
+                "code",
+                vec![
+                    MinLength(1),
+                    MaxLength(course::MAX_CODE),
+                    Pattern(course::CODE_PATTERN),
+                ],
+            ),
+            (
+                schema,
+                "title",
+                vec![MinLength(1), MaxLength(course::MAX_TITLE)],
+            ),
+            (
+                schema,
+                "description",
+                vec![MaxLength(course::MAX_DESCRIPTION)],
+            ),
+            (schema, "tags", vec![MaxItems(course::MAX_TAGS)]),
+            (
+                schema,
+                "tags[]",
+                vec![
+                    MinLength(1),
+                    MaxLength(course::MAX_TAG),
+                    Pattern(course::TAG_PATTERN),
+                ],
+            ),
+            (
+                schema,
+                "minimum_age",
+                vec![
+                    Minimum(i64::from(course::MIN_AGE)),
+                    Maximum(i64::from(course::MAX_AGE)),
+                ],
+            ),
+        ]);
+    }
+    limits
+}
+
+/// `(operation, parameter, limits)`: the limits of a parameter, on the operation named or,
+/// for `None`, on every operation that takes it (the first match applies).
+pub fn parameter_limits() -> Vec<(Option<&'static str>, &'static str, Vec<Limit>)> {
+    use Limit::*;
+    vec![
+        (
+            Some("listAuditEvents"),
+            "limit",
+            vec![
+                Minimum(1),
+                Maximum(crate::api::audit::MAX_AUDIT_PAGE as i64),
+            ],
+        ),
+        (
+            None,
+            "limit",
+            vec![Minimum(1), Maximum(hub_kernel::page::MAX_PAGE_SIZE as i64)],
+        ),
+        (
+            None,
+            "Idempotency-Key",
+            vec![
+                MinLength(1),
+                MaxLength(hub_tenant::idempotency::MAX_KEY_LEN),
+                Pattern(hub_tenant::idempotency::KEY_PATTERN),
+            ],
+        ),
+    ]
+}
+
+fn declare_limits(schema: &mut Mapping, limits: &[Limit]) {
+    for limit in limits {
+        let (keyword, value) = limit.keyword();
+        schema.insert(key(keyword), value);
+    }
+}
+
+fn declare_schema_limits(document: &mut Value) {
+    let Some(schemas) = document
+        .get_mut("components")
+        .and_then(|c| c.get_mut("schemas"))
+        .and_then(Value::as_mapping_mut)
+    else {
+        return;
+    };
+    for (schema, property, limits) in schema_limits() {
+        let (name, items) = match property.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (property, false),
+        };
+        let Some(mut target) = schemas
+            .get_mut(schema)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut(name))
+        else {
+            // tests/api/spec.rs fails on a limit whose schema or property is gone.
+            continue;
+        };
+        if items {
+            match target.get_mut("items") {
+                Some(inner) => target = inner,
+                None => continue,
+            }
+        }
+        if let Some(target) = target.as_mapping_mut() {
+            declare_limits(target, &limits);
+        }
+    }
+}
+
 fn key(text: &str) -> Value {
     Value::String(text.to_string())
 }
@@ -143,6 +296,8 @@ fn string_schema() -> Value {
 
 /// Finishes poem-openapi's document (see the module documentation).
 pub fn finish(document: &mut Value) {
+    declare_schema_limits(document);
+    let parameter_limits = parameter_limits();
     let Some(paths) = document.get_mut("paths").and_then(Value::as_mapping_mut) else {
         return;
     };
@@ -159,6 +314,29 @@ pub fn finish(document: &mut Value) {
             };
             if !METHODS.contains(&method) {
                 continue;
+            }
+            let id = operation
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Some(params) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_sequence_mut)
+            {
+                for param in params.iter_mut() {
+                    let name = param
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let Some((_, _, limits)) = parameter_limits.iter().find(|(op, n, _)| {
+                        Some(*n) == name.as_deref() && op.is_none_or(|op| Some(op) == id.as_deref())
+                    }) else {
+                        continue;
+                    };
+                    if let Some(schema) = param.get_mut("schema").and_then(Value::as_mapping_mut) {
+                        declare_limits(schema, limits);
+                    }
+                }
             }
             if !operation.contains_key("security") {
                 operation.insert(key("security"), Value::Sequence(Vec::new()));
