@@ -391,7 +391,30 @@ both_backends!(
 async fn promise_d5_every_v1_answer_says_cache_control_no_store(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
-    let (json, _) = hub_gateway::app::spec_documents();
+    let (json, yaml) = hub_gateway::app::spec_documents();
+    // The served documents are the finished ones, as committed.
+    let served = app
+        .client
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.text().await.unwrap(),
+        json,
+        "/openapi.json is not spec_documents()"
+    );
+    let served = app
+        .client
+        .get(format!("{}/openapi.yaml", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.text().await.unwrap(),
+        yaml,
+        "/openapi.yaml is not spec_documents()"
+    );
     let spec: Value = serde_json::from_str(&json).unwrap();
     let mut missing = Vec::new();
     let mut checked = 0;

@@ -238,7 +238,7 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .nest("/", service)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
-        .at("/docs", docs)
+        .nest("/docs", docs)
         .with(BodyLimit(body_limit))
         .with(IpRateLimit)
         .data(state)
