@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Python tools the tests use (schemathesis, openapi-python-client, aiosmtpd) into .venv,
+# Installs the Python tools the tests use (schemathesis, openapi-python-client,
+# openapi-spec-validator, aiosmtpd) into .venv,
 # exactly as locked in scripts/requirements-test.txt. Idempotent: when the lock file, the
 # interpreter and the venv are unchanged since the last successful install, it returns at
 # once and prints nothing.
@@ -36,7 +37,8 @@ venv_works() {
 }
 
 if venv_works && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/st" \
-  && -x "$venv/bin/openapi-python-client" ]] && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  && -x "$venv/bin/openapi-python-client" && -x "$venv/bin/openapi-spec-validator" ]] \
+  && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
   exit 0
 fi
 
@@ -69,6 +71,11 @@ fi
 if ! "$venv/bin/openapi-python-client" --version >>"$log" 2>&1; then
   cat "$log" >&2
   die ".venv/bin/openapi-python-client does not run"
+fi
+if ! "$venv/bin/openapi-spec-validator" --version >>"$log" 2>&1 \
+  || ! "$venv/bin/python" -c 'import openapi_schema_validator' >>"$log" 2>&1; then
+  cat "$log" >&2
+  die ".venv/bin/openapi-spec-validator does not run"
 fi
 
 if ! "$venv/bin/python" -m aiosmtpd --version >>"$log" 2>&1; then

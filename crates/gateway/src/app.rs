@@ -19,6 +19,7 @@ use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
+use crate::caching::Caching;
 use crate::client_ip::{ResolveClientIp, TrustedProxies};
 use crate::config::Config;
 use crate::input_guard::{InputGuard, PathTemplates};
@@ -238,23 +239,53 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
 pub fn api_service() -> OpenApiService<Api, ()> {
     // Every API group is a unit struct, so the tuple is built from the type alone.
     let api = Api::default();
+    // No `.summary(…)`: `info.summary` exists only in OpenAPI 3.1, and the document is 3.0.
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))
-        .summary("Multi-tenant learning platform: institutions, catalog, privacy.")
         .description(include_str!("../../../openapi/description.md"))
         .server("/")
 }
 
-/// The OpenAPI document as committed under `openapi/` (JSON, YAML).
+/// The OpenAPI document as served and committed under `openapi/` (JSON, YAML): the
+/// generated one, finished by [`crate::spec::finish`].
 pub fn spec_documents() -> (String, String) {
-    let service = api_service();
-    (service.spec(), service.spec_yaml())
+    finished_documents(&api_service())
+}
+
+fn finished_documents(service: &OpenApiService<Api, ()>) -> (String, String) {
+    let generated = service.spec();
+    // Parsed into serde_yaml's order-keeping mapping, so both texts keep poem-openapi's layout.
+    let finished = serde_json::from_str::<serde_yaml::Value>(&generated)
+        .map_err(|e| e.to_string())
+        .and_then(|mut document| {
+            crate::spec::finish(&mut document);
+            let json = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+            let yaml = serde_yaml::to_string(&document).map_err(|e| e.to_string())?;
+            Ok((json, yaml))
+        });
+    // Cannot fail for poem-openapi's JSON (string keys, no tags); if it ever did, the
+    // unfinished document is served and tests/api/spec.rs fails on it.
+    finished.unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot finish the OpenAPI document; serving it unfinished");
+        (generated, service.spec_yaml())
+    })
+}
+
+fn serve_text(content_type: &'static str, text: String) -> impl Endpoint {
+    poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type(content_type)
+            .body(text.clone())
+    })
 }
 
 pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let service = api_service();
-    let json = service.spec_endpoint();
-    let yaml = service.spec_endpoint_yaml();
-    let docs = service.rapidoc();
+    let (json_text, yaml_text) = finished_documents(&service);
+    // The documentation page embeds the document: the finished one, as served.
+    let docs_html = service.rapidoc_html().replace(&service.spec(), &json_text);
+    let json = serve_text("application/json", json_text);
+    let yaml = serve_text("application/x-yaml", yaml_text);
+    let docs = serve_text("text/html; charset=utf-8", docs_html);
     let body_limit = state.config.body_limit_bytes;
     let hsts = state.config.tls_enabled();
     let templates = serde_json::from_str(&service.spec())
@@ -274,6 +305,7 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .with(ResolveClientIp(trusted_proxies))
         .data(state)
         .with(ProblemResponses)
+        .with(Caching)
         .with(SecurityHeaders { hsts })
         .with(RequestTracing)
 }

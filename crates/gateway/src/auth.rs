@@ -65,7 +65,9 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
             .check(&bucket, state.config.rate_limit_per_key)
             .await
         {
-            return Err(ApiError::rate_limited(retry_after_secs).into());
+            return Err(
+                ApiError::rate_limited(state.config.rate_limit_per_key, retry_after_secs).into(),
+            );
         }
         return Ok(principal);
     }
@@ -74,7 +76,7 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
             principal.client_ip = client_ip(req);
             let bucket = principal.actor.rate_bucket();
             if let Decision::Deny { retry_after_secs } = state.limiter.check(&bucket, state.config.rate_limit_per_key).await {
-                return Err(ApiError::rate_limited(retry_after_secs).into());
+                return Err(ApiError::rate_limited(state.config.rate_limit_per_key, retry_after_secs).into());
             }
             Ok(principal)
         }
@@ -102,7 +104,11 @@ async fn check_operator_key(req: &Request, bearer: Bearer) -> poem::Result<Opera
                 .check(&bucket, state.config.rate_limit_per_key)
                 .await
             {
-                return Err(ApiError::rate_limited(retry_after_secs).into());
+                return Err(ApiError::rate_limited(
+                    state.config.rate_limit_per_key,
+                    retry_after_secs,
+                )
+                .into());
             }
             Ok(operator)
         }

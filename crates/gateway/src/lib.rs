@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod caching;
 pub mod client_ip;
 pub mod config;
 pub mod input_guard;
@@ -12,5 +13,6 @@ pub mod limiter;
 pub mod middleware;
 pub mod problem;
 pub mod progress;
+pub mod spec;
 pub mod state;
 pub mod telemetry;

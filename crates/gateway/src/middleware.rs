@@ -132,9 +132,11 @@ impl<E: Endpoint> Endpoint for IpRateLimitEndpoint<E> {
                 .check(&format!("ip:{ip}"), state.config.rate_limit_per_ip)
                 .await
             {
-                return Ok(
-                    poem::Error::from(ApiError::rate_limited(retry_after_secs)).into_response()
-                );
+                return Ok(poem::Error::from(ApiError::rate_limited(
+                    state.config.rate_limit_per_ip,
+                    retry_after_secs,
+                ))
+                .into_response());
             }
         }
         Ok(self.0.call(req).await?.into_response())

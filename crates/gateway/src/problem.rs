@@ -129,8 +129,8 @@ impl IntoResponse for ProblemJson {
     }
 }
 
-/// Every error status an operation can answer with. Listed on every operation so clients
-/// generated from the spec handle each of them.
+/// Every error status of the API. Each operation returns this type; the finished spec
+/// (crate::spec) lists on each operation only the statuses it can answer with.
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
     /// The request could not be parsed: bad JSON, a wrong type, a missing parameter.
@@ -168,7 +168,22 @@ pub enum ApiError {
     PreconditionRequired(ProblemJson),
     /// Too many requests; retry after the number of seconds in `Retry-After`.
     #[oai(status = 429)]
-    TooManyRequests(ProblemJson, #[oai(header = "Retry-After")] Option<u64>),
+    TooManyRequests(
+        ProblemJson,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// Requests allowed per window in the budget that was exhausted (per API key or
+        /// per client IP).
+        #[oai(header = "RateLimit-Limit")]
+        u64,
+        /// Requests left in the current window: 0.
+        #[oai(header = "RateLimit-Remaining")]
+        u64,
+        /// Seconds until the window resets.
+        #[oai(header = "RateLimit-Reset")]
+        u64,
+    ),
     /// An unexpected fault; the request id identifies it in the logs.
     #[oai(status = 500)]
     Internal(ProblemJson),
@@ -193,7 +208,8 @@ impl ApiError {
             415 => Self::UnsupportedMediaType(p),
             422 => Self::Unprocessable(p),
             428 => Self::PreconditionRequired(p),
-            429 => Self::TooManyRequests(p, None),
+            // A 429 raised elsewhere than the limiter (none is, today) names no budget.
+            429 => Self::TooManyRequests(p, 1, 0, 0, 1),
             503 => Self::Unavailable(p, Some(RETRY_AFTER_UNAVAILABLE_SECS)),
             _ => Self::Internal(p),
         }
@@ -203,14 +219,18 @@ impl ApiError {
         Self::from_problem(Problem::new(status, code, detail))
     }
 
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// The limiter refused a request: `limit` is the exhausted budget per window.
+    pub fn rate_limited(limit: u64, retry_after: u64) -> Self {
         Self::TooManyRequests(
             ProblemJson(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("too many requests; retry after {retry_after} s"),
             )),
-            Some(retry_after),
+            retry_after,
+            limit,
+            0,
+            retry_after,
         )
     }
 

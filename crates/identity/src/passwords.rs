@@ -211,9 +211,14 @@ pub async fn settings(scope: &TenantScope) -> Result<SignInSettings, IdentityErr
 pub async fn set_settings(
     scope: &TenantScope,
     local_accounts: bool,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<SignInSettings, IdentityError> {
     scope.require(Scope::TenantAdmin)?;
+    // No expected revision (`If-Match: *`): whichever revision is current.
+    let expected_revision = match expected_revision {
+        Some(revision) => revision,
+        None => settings(scope).await?.revision,
+    };
     let updated = sign_in_settings::Entity::update_many()
         .col_expr(
             sign_in_settings::Column::LocalAccounts,

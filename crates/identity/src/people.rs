@@ -507,14 +507,16 @@ pub async fn administer(
     scope: &TenantScope,
     id: Uuid,
     patch: AdminPatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<(Person, bool), IdentityError> {
     scope.require(Scope::PeopleWrite)?;
     let mut v = Violations::new();
     let roles = patch.roles.as_ref().map(|r| parse_roles(&mut v, r));
     v.finish().map_err(IdentityError::Invalid)?;
     let current = load(scope, id).await?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(IdentityError::RevisionMismatch {
             current: current.revision,
         });
@@ -558,7 +560,7 @@ pub async fn get_self(scope: &TenantScope) -> Result<Person, IdentityError> {
 pub async fn correct_self(
     scope: &TenantScope,
     patch: SelfPatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<Person, IdentityError> {
     let id = self_id(scope)?;
     let current = load(scope, id).await?;
@@ -572,7 +574,9 @@ pub async fn correct_self(
     let mut v = Violations::new();
     let checked = check_data(&mut v, &data);
     v.finish().map_err(IdentityError::Invalid)?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(IdentityError::RevisionMismatch {
             current: current.revision,
         });

@@ -313,12 +313,14 @@ pub async fn update(
     scope: &TenantScope,
     id: Uuid,
     patch: ContactPatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<Contact, TenantError> {
     scope.require(Scope::ContactsWrite)?;
     patch.validate()?;
     let current = load(scope, id).await?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(TenantError::RevisionMismatch {
             current: current.revision,
         });

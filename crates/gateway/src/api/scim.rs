@@ -83,7 +83,8 @@ pub struct ScimUserResource {
 
 /// A user the IdP creates. Unknown attributes (extensions) are ignored.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", example)]
+// Absent optional fields are left out of the example: they are not nullable.
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct ScimUserCreate {
     pub schemas: Option<Vec<String>>,
     /// Unique in the institution; the person's username.

@@ -19,7 +19,7 @@ use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, Ret
 use hub_kernel::problem::Violations;
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{Scope, Tenancy, TenantScope};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::str::FromStr;
 use uuid::Uuid;
@@ -323,7 +323,8 @@ impl Identity {
         &self,
         scope: &TenantScope,
         update: SenderUpdate,
-        expected_revision: i32,
+        // `None`: `If-Match: *`, any current revision.
+        expected_revision: Option<i32>,
     ) -> Result<SenderIdentity, IdentityError> {
         scope.require(Scope::TenantAdmin)?;
         let mut v = Violations::new();
@@ -363,7 +364,7 @@ impl Identity {
             }
         }
         v.finish().map_err(IdentityError::Invalid)?;
-        let updated = message_sender::Entity::update_many()
+        let mut update_row = message_sender::Entity::update_many()
             .col_expr(
                 message_sender::Column::FromName,
                 Expr::value(update.from_name.clone()),
@@ -378,13 +379,14 @@ impl Identity {
             )
             .col_expr(
                 message_sender::Column::Revision,
-                Expr::value(expected_revision + 1),
+                Expr::col(message_sender::Column::Revision).add(1),
             )
             .col_expr(message_sender::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(message_sender::Column::Id.eq(1))
-            .filter(message_sender::Column::Revision.eq(expected_revision))
-            .exec(scope.db())
-            .await?;
+            .filter(message_sender::Column::Id.eq(1));
+        if let Some(expected) = expected_revision {
+            update_row = update_row.filter(message_sender::Column::Revision.eq(expected));
+        }
+        let updated = update_row.exec(scope.db()).await?;
         if updated.rows_affected == 0 {
             let current = load_sender(scope).await?;
             return Err(IdentityError::RevisionMismatch {
