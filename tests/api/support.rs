@@ -211,6 +211,11 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     adjust(&mut config);
     config.validate().expect("test configuration is valid");
     let state = app::build_state(config).await.expect("app starts");
+    // A re-sealing job waits out every replica's key-ring cache (5 min) before it destroys
+    // the retired key and reports success; tests that rotate keys wait for that end.
+    state
+        .tenancy
+        .set_key_cache_ttl(std::time::Duration::from_secs(1));
     let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
     app::spawn_background_jobs(&state);
     let endpoint = app::build_app(state.clone());
@@ -245,6 +250,11 @@ pub async fn spawn_on_same_storage(first: &TestApp) -> TestApp {
     let mut config = first.state.config.clone();
     config.public_url = Some(format!("http://{addr}"));
     let state = app::build_state(config).await.expect("app starts");
+    // A re-sealing job waits out every replica's key-ring cache (5 min) before it destroys
+    // the retired key and reports success; tests that rotate keys wait for that end.
+    state
+        .tenancy
+        .set_key_cache_ttl(std::time::Duration::from_secs(1));
     let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
     app::spawn_background_jobs(&state);
     let endpoint = app::build_app(state.clone());

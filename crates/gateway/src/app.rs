@@ -283,14 +283,16 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let (json_text, yaml_text) = finished_documents(&service);
     // The documentation page embeds the document: the finished one, as served.
     let docs_html = service.rapidoc_html().replace(&service.spec(), &json_text);
+    // The input guard reads the finished document: headers the finishing step declares
+    // (`If-None-Match`) are parameters like any other.
+    let templates = serde_json::from_str(&json_text)
+        .map(|spec| PathTemplates::from_spec(&spec))
+        .unwrap_or_default();
     let json = serve_text("application/json", json_text);
     let yaml = serve_text("application/x-yaml", yaml_text);
     let docs = serve_text("text/html; charset=utf-8", docs_html);
     let body_limit = state.config.body_limit_bytes;
     let hsts = state.config.tls_enabled();
-    let templates = serde_json::from_str(&service.spec())
-        .map(|spec| PathTemplates::from_spec(&spec))
-        .unwrap_or_default();
     // Checked at load (`Config::validate`); an entry that does not parse trusts nobody.
     let trusted_proxies =
         Arc::new(TrustedProxies::parse(&state.config.trusted_proxies).unwrap_or_default());

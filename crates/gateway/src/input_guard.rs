@@ -10,7 +10,7 @@
 //! - JSON strings and keys, and form fields: no control character except TAB, LF and CR;
 //!   JSON strings at most [`MAX_BODY_TEXT_BYTES`];
 //! - header parameters of the spec and stored headers ([`STORED_HEADERS`]): printable ASCII
-//!   only (what the handlers read and keep);
+//!   only (what the handlers read and keep); declared ones at most [`MAX_URL_VALUE_BYTES`];
 //! - a JSON number or boolean where the operation's schema declares a string is refused
 //!   (poem-openapi would silently turn `12345` into `"12345"`).
 //!
@@ -459,10 +459,22 @@ impl<E: Endpoint> Endpoint for InputGuardEndpoint<E> {
         let declared = (self.templates.header_parameters.iter())
             .map(String::as_str)
             .filter(|name| !STORED_HEADERS.contains(name));
-        for name in STORED_HEADERS.into_iter().chain(declared) {
+        for name in STORED_HEADERS.into_iter().chain(declared.clone()) {
             for value in req.headers().get_all(name) {
                 if let Some(why) = header_violation(value.as_bytes()) {
                     violations.push(FieldViolation::new(name, why));
+                }
+            }
+        }
+        // Declared header parameters are values like query parameters, with the same bound
+        // (stored headers such as User-Agent are cut to length where they are stored).
+        for name in declared {
+            for value in req.headers().get_all(name) {
+                if value.len() > MAX_URL_VALUE_BYTES {
+                    violations.push(FieldViolation::new(
+                        name,
+                        format!("must be at most {MAX_URL_VALUE_BYTES} bytes"),
+                    ));
                 }
             }
         }

@@ -51,6 +51,7 @@ pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
     ("verifySsoDomain", &[409]),
     ("updateMyProfile", &[409, 428]),
     ("updateSignInSettings", &[428]),
+    ("updateMessageSender", &[428]),
     ("resolveIncident", &[409]),
     ("startAccessReview", &[409]),
     ("decideAccessGrant", &[409]),
