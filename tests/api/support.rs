@@ -201,11 +201,38 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
         Backend::Postgres => Some(create_database().await),
         Backend::Sqlite => None,
     };
+    let config = test_config(backend, data_dir.path(), database_url.clone());
+    serve(config, adjust, "test operator", backend, database_url, data_dir).await
+}
+
+/// A second process on the first one's storage (same database or data directory, same key-
+/// encryption key), as after a restart. The first keeps its data directory alive.
+pub async fn spawn_on_same_storage(first: &TestApp) -> TestApp {
+    serve(
+        first.state.config.clone(),
+        |_| {},
+        "test operator (restarted)",
+        first.backend,
+        first.database_url.clone(),
+        // Unused: the storage is the first app's (`data_dir` answers for the first's path).
+        tempfile::tempdir().expect("temp dir"),
+    )
+    .await
+}
+
+/// Starts the app with `config` on a port of its own and makes it an operator key.
+async fn serve(
+    mut config: Config,
+    adjust: impl FnOnce(&mut Config),
+    operator_name: &str,
+    backend: Backend,
+    database_url: Option<String>,
+    data_dir: tempfile::TempDir,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let mut config = test_config(backend, data_dir.path(), database_url.clone());
     // SSO callbacks are built from the public URL: the port is known only now.
     config.public_url = Some(format!("http://{addr}"));
     adjust(&mut config);
@@ -226,7 +253,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     });
     let operator = state
         .tenancy
-        .create_operator_key("test operator")
+        .create_operator_key(operator_name)
         .await
         .expect("operator key");
     TestApp {
@@ -237,46 +264,6 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
         backend,
         database_url,
         _data_dir: data_dir,
-    }
-}
-
-/// A second process on the first one's storage (same database or data directory, same key-
-/// encryption key), as after a restart. The first keeps its data directory alive.
-pub async fn spawn_on_same_storage(first: &TestApp) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut config = first.state.config.clone();
-    config.public_url = Some(format!("http://{addr}"));
-    let state = app::build_state(config).await.expect("app starts");
-    // A re-sealing job waits out every replica's key-ring cache (5 min) before it destroys
-    // the retired key and reports success; tests that rotate keys wait for that end.
-    state
-        .tenancy
-        .set_key_cache_ttl(std::time::Duration::from_secs(1));
-    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
-    app::spawn_background_jobs(&state);
-    let endpoint = app::build_app(state.clone());
-    tokio::spawn(async move {
-        let _ = poem::Server::new_with_acceptor(acceptor)
-            .run(endpoint)
-            .await;
-    });
-    let operator = state
-        .tenancy
-        .create_operator_key("test operator (restarted)")
-        .await
-        .expect("operator key");
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        operator_token: operator.token.expose().to_string(),
-        state,
-        backend: first.backend,
-        database_url: first.database_url.clone(),
-        // Unused: the storage is the first app's (`data_dir` answers for the first's path).
-        _data_dir: tempfile::tempdir().expect("temp dir"),
     }
 }
 
