@@ -28,6 +28,7 @@ mod roles;
 mod saml;
 mod schemathesis;
 mod scim;
+mod scim_conformance;
 mod sdk;
 mod spec;
 mod sso;

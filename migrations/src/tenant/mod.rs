@@ -10,6 +10,7 @@ mod m20261129_000006_scim;
 mod m20261129_000007_local_accounts;
 mod m20261129_000008_saml;
 mod m20261129_000009_access_reviews;
+mod m20261201_000010_scim_deprovisioned;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -22,5 +23,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000007_local_accounts::Migration),
         Box::new(m20261129_000008_saml::Migration),
         Box::new(m20261129_000009_access_reviews::Migration),
+        Box::new(m20261201_000010_scim_deprovisioned::Migration),
     ]
 }
