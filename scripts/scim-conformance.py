@@ -2,8 +2,8 @@
 
 Usage: SCIM_URL=http://host/v1/scim/v2 SCIM_TOKEN=<key> .venv/bin/python scripts/scim-conformance.py
 Prints one JSON object per check (status, title, reason, resource type, tags) and nothing
-else on stdout; tests/api/scim_conformance.rs reads them. Tags excluded here (and why) are
-passed in SCIM_EXCLUDE_TAGS, comma-separated, so the test states them next to its assertion.
+else on stdout; tests/api/scim_conformance.rs reads them and decides which apply. Every check
+runs: scim2-tester's own exclude_tags also skips its "*"-tagged discovery checks.
 """
 
 import json
@@ -18,14 +18,13 @@ from scim2_tester import check_server
 def main() -> int:
     base_url = os.environ["SCIM_URL"]
     token = os.environ["SCIM_TOKEN"]
-    exclude = {t for t in os.environ.get("SCIM_EXCLUDE_TAGS", "").split(",") if t}
     http = Client(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}"},
         timeout=30.0,
     )
     client = SyncSCIMClient(http)
-    results = check_server(client, exclude_tags=exclude or None)
+    results = check_server(client)
     for result in results:
         print(
             json.dumps(

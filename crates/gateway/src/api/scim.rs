@@ -83,7 +83,7 @@ pub struct ScimUserResource {
     pub schemas: Vec<String>,
     pub id: Uuid,
     pub user_name: String,
-    pub name: ScimName,
+    /// The person's one stored name (`name` is accepted on input and folded into it).
     pub display_name: String,
     pub emails: Vec<ScimMultiValue>,
     pub phone_numbers: Vec<ScimMultiValue>,
@@ -527,11 +527,6 @@ fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResourc
         schemas: vec![USER_SCHEMA.into()],
         id: person.id,
         user_name: user.user_name,
-        name: ScimName {
-            formatted: Some(person.name.expose().clone()),
-            given_name: None,
-            family_name: None,
-        },
         display_name: person.name.expose().clone(),
         emails: user
             .email

@@ -129,14 +129,31 @@ fn user_schema() -> Value {
         "uniqueness",
         json!("server"),
     );
-    let name = set(
-        Value::Object(attribute("name", "complex", "The person's name.")),
-        "subAttributes",
-        json!([Value::Object(attribute(
-            "formatted",
+    // One name is stored and every person has one, so it is listed once and as required
+    // (a create without it takes `name.formatted`, `givenName familyName`, or `userName`);
+    // listing `name` beside it would advertise a second attribute that cannot be removed
+    // or set apart from this one.
+    let display_name = set(
+        Value::Object(attribute(
+            "displayName",
             "string",
-            "The full name; stored as the person's name (also shown as displayName)."
-        ))]),
+            "The person's name; always present. A create without it takes name.formatted, \
+             name.givenName and name.familyName, or the userName.",
+        )),
+        "required",
+        Value::Bool(true),
+    );
+    // A person is active or deactivated, never neither: required for the same reason
+    // (a create without it makes an active person).
+    let active = set(
+        Value::Object(attribute(
+            "active",
+            "boolean",
+            "false deactivates the person and ends their sessions; a create without it \
+             makes an active person.",
+        )),
+        "required",
+        Value::Bool(true),
     );
     let primary_value = |what: &str| {
         vec![
@@ -156,12 +173,7 @@ fn user_schema() -> Value {
         "description": "A person of the institution",
         "attributes": [
             user_name,
-            name,
-            Value::Object(attribute(
-                "displayName",
-                "string",
-                "The person's name (the same stored value as name.formatted).",
-            )),
+            display_name,
             multi_valued(
                 "emails",
                 "One email address (the primary one, or the first, of those sent).",
@@ -172,11 +184,7 @@ fn user_schema() -> Value {
                 "One phone number (the primary one, or the first, of those sent).",
                 primary_value("The phone number."),
             ),
-            Value::Object(attribute(
-                "active",
-                "boolean",
-                "false deactivates the person and ends their sessions.",
-            )),
+            active,
             read_only(multi_valued(
                 "groups",
                 "The groups the person belongs to; changed through the groups.",
