@@ -1,77 +1,120 @@
-//! The workspace split (D8) as a checked rule: dependencies point one way, gateway → domain
-//! crates → tenant → kernel, and no domain crate knows HTTP.
+//! The workspace split (D8) as a checked rule, derived from the workspace itself: every member
+//! of the root `Cargo.toml` has a layer, and a crate depends only on crates of lower layers —
+//! gateway → domain crates (identity, course, and billing and privacy-addenda as they arrive)
+//! → tenant → kernel, with `migrations` below tenant. Domain crates do not depend on one
+//! another, and nothing below the gateway knows an HTTP server. A new member without a layer
+//! fails the test until it is given one here.
 
 use std::path::PathBuf;
 
-fn manifest(crate_dir: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(crate_dir)
-        .join("Cargo.toml");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+/// Layers from the bottom. A crate may depend on crates of strictly lower layers only.
+const LAYERS: &[(&str, u8)] = &[
+    ("hub-kernel", 0),
+    ("hub-migrations", 0),
+    ("hub-tenant", 1),
+    ("hub-identity", 2),
+    ("hub-course", 2),
+    ("hub-billing", 2),
+    ("hub-privacy-addenda", 2),
+    ("hub-gateway", 3),
+];
+
+/// HTTP servers and their frameworks: only the gateway speaks HTTP to clients. (Outbound
+/// clients are a domain's business: identity fetches IdP metadata and keys with reqwest.)
+const HTTP_SERVERS: &[&str] = &["poem", "poem-openapi", "hyper", "axum", "actix-web"];
+
+fn read(path: &PathBuf) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Dependency names of the `[dependencies]` table (not dev-dependencies).
-fn dependencies(crate_dir: &str) -> Vec<String> {
-    let text = manifest(crate_dir);
-    let mut in_deps = false;
-    let mut names = Vec::new();
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `members` array of the root manifest.
+fn members() -> Vec<String> {
+    let text = read(&root().join("Cargo.toml"));
+    let start = text.find("members = [").expect("workspace members") + "members = [".len();
+    let end = start + text[start..].find(']').expect("end of members");
+    text[start..end]
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// The package name and the names in its `[dependencies]` table (not dev-dependencies).
+fn package(member: &str) -> (String, Vec<String>) {
+    let text = read(&root().join(member).join("Cargo.toml"));
+    let mut section = String::new();
+    let mut name = None;
+    let mut deps = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            in_deps = line == "[dependencies]";
+            section = line.to_string();
             continue;
         }
-        if in_deps && let Some((name, _)) = line.split_once('=') {
-            let name = name.trim().trim_end_matches(".workspace").to_string();
-            if !name.is_empty() && !name.starts_with('#') {
-                names.push(name);
-            }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if section == "[package]" && key == "name" {
+            name = Some(value.trim().trim_matches('"').to_string());
+        }
+        if section == "[dependencies]" && !key.starts_with('#') {
+            deps.push(key.trim_end_matches(".workspace").to_string());
         }
     }
-    names
+    (
+        name.unwrap_or_else(|| panic!("{member}: no package name")),
+        deps,
+    )
+}
+
+fn layer(name: &str) -> Option<u8> {
+    LAYERS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
 }
 
 #[test]
 fn promise_d8_dependencies_point_one_way_and_domains_know_no_http() {
-    let kernel = dependencies("kernel");
-    let tenant = dependencies("tenant");
-    let course = dependencies("course");
-    let gateway = dependencies("gateway");
-    assert!(!kernel.is_empty() && !tenant.is_empty() && !course.is_empty() && !gateway.is_empty());
-
-    for internal in ["hub-tenant", "hub-course", "hub-gateway"] {
-        assert!(
-            !kernel.iter().any(|d| d == internal),
-            "kernel must not depend on {internal}"
-        );
-    }
-    for upward in ["hub-course", "hub-gateway"] {
-        assert!(
-            !tenant.iter().any(|d| d == upward),
-            "tenant must not depend on {upward}"
-        );
-    }
-    assert!(
-        !course.iter().any(|d| d == "hub-gateway"),
-        "course must not depend on the gateway"
-    );
-    for (name, deps) in [
-        ("kernel", &kernel),
-        ("tenant", &tenant),
-        ("course", &course),
-    ] {
-        for http in ["poem", "poem-openapi", "reqwest", "hyper"] {
-            assert!(
-                !deps.iter().any(|d| d == http),
-                "{name} must not depend on {http}: domain code knows no HTTP"
-            );
+    let members = members();
+    assert!(members.len() >= 6, "workspace members: {members:?}");
+    let mut wrong = Vec::new();
+    for member in &members {
+        let (name, deps) = package(member);
+        assert!(!deps.is_empty(), "{name}: no dependencies read");
+        let Some(own) = layer(&name) else {
+            wrong.push(format!("{name} has no layer in LAYERS: give it one"));
+            continue;
+        };
+        for dep in &deps {
+            if let Some(theirs) = layer(dep)
+                && theirs >= own
+            {
+                wrong.push(format!(
+                    "{name} (layer {own}) depends on {dep} (layer {theirs}): dependencies point down only"
+                ));
+            }
+            if own < 3 && HTTP_SERVERS.contains(&dep.as_str()) {
+                wrong.push(format!(
+                    "{name} depends on {dep}: only the gateway speaks HTTP to clients"
+                ));
+            }
+        }
+        if name == "hub-gateway" {
+            for composed in ["hub-kernel", "hub-tenant", "hub-identity", "hub-course"] {
+                if !deps.iter().any(|d| d == composed) {
+                    wrong.push(format!("the gateway must compose {composed}"));
+                }
+            }
+            if deps.iter().any(|d| d == "hub-migrations") {
+                wrong.push(
+                    "the gateway reaches migrations through hub-tenant; hub-migrations is a dev-dependency"
+                        .into(),
+                );
+            }
         }
     }
-    for domain in ["hub-kernel", "hub-tenant", "hub-course"] {
-        assert!(
-            gateway.iter().any(|d| d == domain),
-            "the gateway composes {domain}"
-        );
-    }
+    assert!(wrong.is_empty(), "architecture:\n  {}", wrong.join("\n  "));
 }

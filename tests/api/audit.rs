@@ -7,7 +7,7 @@ use crate::both_backends;
 use crate::idp::{Forgery, RogueIdp, UserAgent};
 use crate::support::{Backend, TestApp, spawn};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 
 both_backends!(promise_s2_every_access_to_personal_data_is_in_a_verifiable_audit_trail);
@@ -249,4 +249,275 @@ async fn promise_s2_every_access_to_personal_data_is_in_a_verifiable_audit_trail
     )
     .await
     .assert_problem(403, "insufficient_scope");
+}
+
+both_backends!(promise_s2_an_audit_dump_does_not_confirm_an_ip_guess);
+
+/// One entry as a dump shows it: every stored column, nothing opened.
+#[derive(Debug, Clone)]
+struct DumpedEntry {
+    seq: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    actor: String,
+    action: String,
+    subject: Option<String>,
+    detail: String,
+    ip_address_sealed: Option<Vec<u8>>,
+    ip_commitment: Option<String>,
+    chain_version: i32,
+    prev_hash: String,
+    hash: String,
+}
+
+async fn dump(db: &DatabaseConnection, table: &str) -> Vec<DumpedEntry> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT seq, at, actor, action, subject, detail, ip_address_sealed, \
+                 ip_commitment, chain_version, prev_hash, hash FROM {table} ORDER BY seq"
+            ),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| DumpedEntry {
+            seq: r.try_get("", "seq").unwrap(),
+            at: r.try_get("", "at").unwrap(),
+            actor: r.try_get("", "actor").unwrap(),
+            action: r.try_get("", "action").unwrap(),
+            subject: r.try_get("", "subject").unwrap(),
+            detail: r.try_get("", "detail").unwrap(),
+            ip_address_sealed: r.try_get("", "ip_address_sealed").unwrap(),
+            ip_commitment: r.try_get("", "ip_commitment").unwrap(),
+            chain_version: r.try_get("", "chain_version").unwrap(),
+            prev_hash: r.try_get("", "prev_hash").unwrap(),
+            hash: r.try_get("", "hash").unwrap(),
+        })
+        .collect()
+}
+
+fn at_text(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The attack on the old chain: the hash was SHA-256 over the fields and the plaintext IP.
+fn old_rule_hash(e: &DumpedEntry, ip_guess: &str) -> String {
+    let text = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}\n{ip_guess}\n{}",
+        e.seq,
+        at_text(&e.at),
+        e.actor,
+        e.action,
+        e.subject.as_deref().unwrap_or(""),
+        e.detail,
+        e.prev_hash
+    );
+    sha256_hex(text.as_bytes())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The chain rule as documented, computed from the dumped columns alone (no key, no IP).
+fn dump_only_hash(e: &DumpedEntry) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"dxh-audit-v2");
+    let seq = e.seq.to_string();
+    let at = at_text(&e.at);
+    for part in [
+        Some(seq.as_str()),
+        Some(at.as_str()),
+        Some(e.actor.as_str()),
+        Some(e.action.as_str()),
+        e.subject.as_deref(),
+        Some(e.detail.as_str()),
+        e.ip_commitment.as_deref(),
+        Some(e.prev_hash.as_str()),
+    ] {
+        match part {
+            None => hash.update([0u8]),
+            Some(text) => {
+                hash.update([1u8]);
+                hash.update((text.len() as u64).to_be_bytes());
+                hash.update(text.as_bytes());
+            }
+        }
+    }
+    hex::encode(hash.finalize())
+}
+
+async fn promise_s2_an_audit_dump_does_not_confirm_an_ip_guess(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let auditor_key = app
+        .post(
+            "/v1/api-keys",
+            admin,
+            json!({"name": "auditor", "scopes": ["audit:read"]}),
+        )
+        .await;
+    let auditor = auditor_key.body["token"].as_str().unwrap().to_string();
+    let created = app
+        .post("/v1/people", admin, json!({"name": "Grace Hopper"}))
+        .await;
+    let grace = created.body["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        assert_eq!(
+            app.get(&format!("/v1/people/{grace}"), admin).await.status,
+            StatusCode::OK
+        );
+    }
+    let trail = entries(&app, &auditor).await;
+    let ip_guess = "127.0.0.1";
+    assert!(
+        trail.iter().all(|e| e["ip_address"] == ip_guess),
+        "every entry came from loopback: {trail:#?}"
+    );
+
+    let (db, table) = raw_tenant_db(&app, backend, &north.id).await;
+    let rows = dump(&db, &table).await;
+    assert_eq!(rows.len(), trail.len());
+    let mut commitments = std::collections::HashSet::new();
+    let mut ciphertexts = std::collections::HashSet::new();
+    for row in &rows {
+        // The old attack (recompute the hash with the guessed IP) confirms nothing now…
+        assert_ne!(row.hash, old_rule_hash(row, ip_guess), "seq {}", row.seq);
+        // …because the hash is a function of the other dumped columns: it adds nothing.
+        assert_eq!(row.chain_version, 2);
+        assert_eq!(row.hash, dump_only_hash(row), "seq {}", row.seq);
+        // The commitment and ciphertext differ between entries from the same IP, so neither
+        // is a function of the IP alone, and neither is the plain hash of the guess.
+        let commitment = row.ip_commitment.clone().expect("an IP was recorded");
+        assert_ne!(commitment, sha256_hex(ip_guess.as_bytes()));
+        assert!(commitments.insert(commitment), "seq {}", row.seq);
+        let sealed = row.ip_address_sealed.clone().unwrap();
+        assert!(
+            !sealed
+                .windows(ip_guess.len())
+                .any(|w| w == ip_guess.as_bytes())
+        );
+        assert!(ciphertexts.insert(sealed), "seq {}", row.seq);
+    }
+    // With the tenant's key the commitments check out against the sealed IPs.
+    assert_eq!(verification(&app, &auditor).await["intact"], true);
+
+    // The triggers allow re-sealing the IP (one ciphertext for another) and expiring it
+    // (to NULL where a commitment exists), and nothing else.
+    let blob = |bytes: &[u8]| match backend {
+        Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(bytes)),
+        Backend::Sqlite => format!("X'{}'", hex::encode(bytes)),
+    };
+    for statement in [
+        format!("UPDATE {table} SET ip_commitment = NULL WHERE seq = 2"),
+        format!("UPDATE {table} SET ip_commitment = 'x' WHERE seq = 2"),
+        format!("UPDATE {table} SET ip_address_sealed = NULL, actor = 'x' WHERE seq = 2"),
+        format!("UPDATE {table} SET hash = prev_hash WHERE seq = 2"),
+        format!("UPDATE {table} SET chain_version = 1 WHERE seq = 2"),
+        format!("UPDATE {table} SET at = at, detail = '{{}}' WHERE seq = 2"),
+        format!("DELETE FROM {table} WHERE seq = 2"),
+    ] {
+        let refused = db.execute_unprepared(&statement).await;
+        assert!(refused.is_err(), "{statement} was allowed");
+    }
+    // A ciphertext moved from another entry is allowed in, but does not open there.
+    let (second, third) = (&rows[1], &rows[2]);
+    let swap = |from: &DumpedEntry, to: &DumpedEntry| {
+        format!(
+            "UPDATE {table} SET ip_address_sealed = {} WHERE seq = {}",
+            blob(from.ip_address_sealed.as_ref().unwrap()),
+            to.seq
+        )
+    };
+    db.execute_unprepared(&swap(third, second)).await.unwrap();
+    let v = verification(&app, &auditor).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["first_broken_seq"], second.seq, "{v}");
+    db.execute_unprepared(&swap(second, second)).await.unwrap();
+    assert_eq!(verification(&app, &auditor).await["intact"], true);
+
+    // Expiry by hand for one entry, then by the domain function for all: the chain holds.
+    db.execute_unprepared(&format!(
+        "UPDATE {table} SET ip_address_sealed = NULL WHERE seq = 2"
+    ))
+    .await
+    .unwrap();
+    let restore = db.execute_unprepared(&swap(second, second)).await;
+    assert!(restore.is_err(), "an expired IP was put back");
+    assert_eq!(verification(&app, &auditor).await["intact"], true);
+    let location = app
+        .state
+        .tenancy
+        .tenant_location(north.id.parse().unwrap())
+        .await
+        .unwrap();
+    let head_before = rows.last().unwrap().seq;
+    let cutoff = rows.last().unwrap().at + chrono::Duration::microseconds(1);
+    let expired = app
+        .state
+        .tenancy
+        .expire_audit_ips_before(&location, cutoff)
+        .await
+        .unwrap();
+    assert_eq!(
+        expired,
+        rows.len() as u64 - 1,
+        "all but the one expired by hand"
+    );
+    let v = verification(&app, &auditor).await;
+    assert_eq!(v["intact"], true, "{v}");
+    let after = dump(&db, &table).await;
+    for row in after.iter().filter(|r| r.seq <= head_before) {
+        assert_eq!(row.ip_address_sealed, None, "seq {}", row.seq);
+        assert_eq!(row.ip_commitment, rows[row.seq as usize - 1].ip_commitment);
+        assert_eq!(row.hash, rows[row.seq as usize - 1].hash);
+    }
+    let listed = entries(&app, &auditor).await;
+    assert!(
+        listed
+            .iter()
+            .filter(|e| e["seq"].as_i64().unwrap() <= head_before)
+            .all(|e| e["ip_address"].is_null()),
+        "{listed:#?}"
+    );
+
+    // Verification still detects an edit and a deletion after expiry (behind the triggers).
+    let bypass = match backend {
+        Backend::Postgres => vec![format!(
+            "ALTER TABLE {table} DISABLE TRIGGER audit_events_append_only"
+        )],
+        Backend::Sqlite => vec![
+            "DROP TRIGGER audit_events_no_update".into(),
+            "DROP TRIGGER audit_events_no_delete".into(),
+        ],
+    };
+    for statement in bypass {
+        db.execute_unprepared(&statement).await.unwrap();
+    }
+    let original = rows[2].ip_commitment.clone().unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE {table} SET ip_commitment = '{}' WHERE seq = 3",
+        sha256_hex(b"another guess")
+    ))
+    .await
+    .unwrap();
+    let v = verification(&app, &auditor).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["first_broken_seq"], 3, "{v}");
+    db.execute_unprepared(&format!(
+        "UPDATE {table} SET ip_commitment = '{original}' WHERE seq = 3"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(verification(&app, &auditor).await["intact"], true);
+    db.execute_unprepared(&format!("DELETE FROM {table} WHERE seq = 4"))
+        .await
+        .unwrap();
+    let v = verification(&app, &auditor).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["first_broken_seq"], 4, "{v}");
 }

@@ -2,13 +2,54 @@
 //! identifying field exists only as ciphertext (`<column>_sealed`, binary), a declared blind
 //! index has its `<column>_index` column, and no plaintext column of that name exists.
 
+use crate::both_backends;
 use crate::support::{Backend, spawn};
 use hub_kernel::classification::FieldClassification;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promise_c8_every_declared_personal_field_is_stored_sealed() {
-    let app = spawn(Backend::Postgres).await;
+both_backends!(promise_c8_every_declared_personal_field_is_stored_sealed);
+
+/// The columns of a tenant table and whether each is binary, from the live schema: the
+/// catalog on PostgreSQL, the tenant's own file on SQLite.
+async fn columns_of(
+    db: &DatabaseConnection,
+    backend: Backend,
+    schema: &str,
+    table: &str,
+) -> Vec<(String, String)> {
+    let rows = match backend {
+        Backend::Postgres => db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT column_name AS name, data_type AS kind FROM information_schema.columns \
+                 WHERE table_schema = $1 AND table_name = $2",
+                [schema.into(), table.into()],
+            ))
+            .await
+            .unwrap(),
+        Backend::Sqlite => db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "SELECT name, type AS kind FROM pragma_table_info(?)",
+                [table.into()],
+            ))
+            .await
+            .unwrap(),
+    };
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("", "kind").unwrap();
+            let kind = match kind.to_ascii_lowercase().as_str() {
+                "bytea" | "blob" => "binary".to_string(),
+                other => other.to_string(),
+            };
+            (r.try_get("", "name").unwrap(), kind)
+        })
+        .collect()
+}
+
+async fn promise_c8_every_declared_personal_field_is_stored_sealed(backend: Backend) {
+    let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let location = app
         .state
@@ -16,31 +57,20 @@ async fn promise_c8_every_declared_personal_field_is_stored_sealed() {
         .tenant_location(north.id.parse().unwrap())
         .await
         .unwrap();
-    let db = Database::connect(app.database_url.clone().unwrap())
-        .await
-        .unwrap();
+    let schema = location.schema.as_str();
+    let db = match backend {
+        Backend::Postgres => Database::connect(app.database_url.clone().unwrap()).await,
+        Backend::Sqlite => {
+            let file = app.data_dir().join("tenants").join(format!("{schema}.db"));
+            Database::connect(format!("sqlite://{}?mode=ro", file.display())).await
+        }
+    }
+    .unwrap();
     let mut fields: Vec<FieldClassification> = hub_tenant::personal_fields();
     fields.extend(hub_identity::personal_fields());
     assert!(!fields.is_empty());
     for field in fields {
-        let columns = db
-            .query_all_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT column_name, data_type FROM information_schema.columns \
-                 WHERE table_schema = $1 AND table_name = $2",
-                [location.schema.as_str().into(), field.table.into()],
-            ))
-            .await
-            .unwrap();
-        let columns: Vec<(String, String)> = columns
-            .iter()
-            .map(|r| {
-                (
-                    r.try_get("", "column_name").unwrap(),
-                    r.try_get("", "data_type").unwrap(),
-                )
-            })
-            .collect();
+        let columns = columns_of(&db, backend, schema, field.table).await;
         assert!(
             !columns.is_empty(),
             "table {} of a declared field does not exist",
@@ -62,7 +92,7 @@ async fn promise_c8_every_declared_personal_field_is_stored_sealed() {
         if field.identifying {
             assert_eq!(
                 find(&format!("{}_sealed", field.column)).as_deref(),
-                Some("bytea"),
+                Some("binary"),
                 "{}.{} is declared identifying but has no sealed column",
                 field.table,
                 field.column
@@ -71,8 +101,55 @@ async fn promise_c8_every_declared_personal_field_is_stored_sealed() {
         if field.blind_index {
             assert_eq!(
                 find(&format!("{}_index", field.column)).as_deref(),
-                Some("bytea")
+                Some("binary")
             );
         }
     }
+}
+
+/// Key rotation re-seals what the sealed-column registry lists: every `*_sealed` column of
+/// the live tenant schema must be in it (with a row key), and every registry entry must
+/// exist, so a new sealed column cannot be left on a retired key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promise_d2_every_sealed_column_of_the_schema_is_in_the_rotation_registry() {
+    let app = spawn(Backend::Postgres).await;
+    let north = app.create_institution("north").await;
+    let location = app
+        .state
+        .tenancy
+        .tenant_location(north.id.parse().unwrap())
+        .await
+        .unwrap();
+    let db = Database::connect(app.database_url.clone().unwrap())
+        .await
+        .unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT table_name, column_name FROM information_schema.columns \
+             WHERE table_schema = $1 AND column_name LIKE '%\\_sealed'",
+            [location.schema.as_str().into()],
+        ))
+        .await
+        .unwrap();
+    let mut live: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "table_name").unwrap(),
+                r.try_get("", "column_name").unwrap(),
+            )
+        })
+        .collect();
+    live.sort();
+    let mut registry: Vec<(String, String)> = app
+        .state
+        .tenancy
+        .sealed_column_registry()
+        .iter()
+        .map(|c| (c.table.table.to_string(), c.stored()))
+        .collect();
+    registry.sort();
+    assert!(live.len() >= 10, "{live:?}");
+    assert_eq!(live, registry, "live schema vs the sealed-column registry");
 }

@@ -6,7 +6,9 @@
 
 mod idp;
 mod incidents;
+mod input_fuzz;
 mod saml_idp;
+mod smtp;
 mod support;
 
 mod access;
@@ -14,12 +16,16 @@ mod architecture;
 mod at_rest;
 mod audit;
 mod classification;
+mod client_ip;
 mod clusters;
+mod configuration;
 mod courses;
 mod domains;
 mod isolation;
 mod keys;
+mod mail;
 mod migrations;
+mod outage;
 mod passwords;
 mod personal_reads;
 mod profile;
@@ -30,6 +36,7 @@ mod schemathesis;
 mod scim;
 mod scim_conformance;
 mod sdk;
+mod secrets;
 mod spec;
 mod sso;
 mod tenants;

@@ -195,7 +195,11 @@ async fn run_hub_migrate(app: &TestApp) -> (bool, String, String) {
         .env("HUB_DATA_DIR", app.data_dir())
         .env(
             "HUB_KEK",
-            config.kek.as_deref().expect("the test app has a kek"),
+            config
+                .kek
+                .as_ref()
+                .map(hub_kernel::Secret::expose)
+                .expect("the test app has a kek"),
         );
     if let Some(url) = &app.database_url {
         command.env("DATABASE_URL", url);
@@ -242,6 +246,11 @@ async fn hub_migrate_is_safe_to_rerun_and_continues_past_a_failing_tenant(backen
     assert!(
         stdout.contains("tenants: 3 migrated, 0 failed"),
         "stdout: {stdout}\nstderr: {stderr}"
+    );
+    // Not a terminal here: the shared progress display writes plain lines, the last at 3/3.
+    assert!(
+        stderr.lines().any(|l| l.starts_with("3/3 tenants")),
+        "stderr: {stderr}"
     );
     for institution in &institutions {
         let tenant = app

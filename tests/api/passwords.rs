@@ -11,8 +11,13 @@ use serde_json::{Value, json};
 
 both_backends!(promise_c1_s5_local_accounts_hash_strong_passwords_and_resist_guessing);
 
-/// What the email delivery will send: the newest reset message in the person's outbox.
-async fn reset_code(app: &TestApp, inst: &Institution, person_id: &str) -> String {
+/// The messages waiting in a person's outbox, `(kind, text)`, opened through the service as
+/// the delivery will open them.
+pub(crate) async fn outbox_of(
+    app: &TestApp,
+    inst: &Institution,
+    person_id: &str,
+) -> Vec<(String, String)> {
     let Principal::Tenant(principal) = app
         .state
         .tenancy
@@ -23,9 +28,14 @@ async fn reset_code(app: &TestApp, inst: &Institution, person_id: &str) -> Strin
         panic!("not a tenant key")
     };
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
-    let messages = hub_identity::incidents::pending_messages(&scope, person_id.parse().unwrap())
+    hub_identity::incidents::pending_messages(&scope, person_id.parse().unwrap())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// What the email delivery will send: the newest reset message in the person's outbox.
+pub(crate) async fn reset_code(app: &TestApp, inst: &Institution, person_id: &str) -> String {
+    let messages = outbox_of(app, inst, person_id).await;
     let (_, text) = messages
         .iter()
         .rev()
@@ -41,7 +51,7 @@ async fn reset_code(app: &TestApp, inst: &Institution, person_id: &str) -> Strin
         .to_string()
 }
 
-async fn sign_in(
+pub(crate) async fn sign_in(
     app: &TestApp,
     tenant: &str,
     login: &str,
@@ -56,7 +66,7 @@ async fn sign_in(
     .await
 }
 
-async fn request_reset(app: &TestApp, tenant: &str, email: &str) {
+pub(crate) async fn request_reset(app: &TestApp, tenant: &str, email: &str) {
     let reply = app
         .call(
             Method::POST,
@@ -68,7 +78,12 @@ async fn request_reset(app: &TestApp, tenant: &str, email: &str) {
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
 }
 
-async fn reset(app: &TestApp, tenant: &str, token: &str, password: &str) -> crate::support::Reply {
+pub(crate) async fn reset(
+    app: &TestApp,
+    tenant: &str,
+    token: &str,
+    password: &str,
+) -> crate::support::Reply {
     app.call(
         Method::POST,
         "/v1/auth/password-resets",

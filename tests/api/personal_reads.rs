@@ -1,8 +1,9 @@
 //! S2, "every read of another person's data is audited", checked from the committed spec
 //! rather than from a hand list. An institution is seeded with people, a contact, SCIM users
 //! and groups, an incident and an access review, every sealed personal value (names, emails,
-//! phones, usernames, birth dates, a person's own words) carrying a marker (`zq…`). Then every read operation of the spec (every `GET`, and SCIM's `POST /.search`
-//! when it exists) is called with a credential that may call it, and for each one:
+//! phones, usernames, birth dates, a person's own words) carrying a marker (`zq…`). Then
+//! every read operation of the spec (every `GET`, and SCIM's `POST /.search` when it exists)
+//! is called with a credential that may call it, and for each one:
 //!
 //! - if the answer carries another person's personal data (a marker of someone other than the
 //!   caller), the operation must declare it — its description says [`DECLARATION`], in code

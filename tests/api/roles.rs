@@ -5,6 +5,7 @@
 //! learner cannot call admin operations, finance cannot reach the catalog or people, an
 //! auditor reads but never writes. A narrowly scoped API key goes through the same matrix.
 
+use crate::both_backends;
 use crate::idp::{OidcProvider, UserAgent, idp_user};
 use crate::support::{Backend, TestApp, spawn};
 use reqwest::{Method, StatusCode};
@@ -146,10 +147,11 @@ async fn check(
     wrong
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promise_s2_every_operation_refuses_every_role_lacking_its_scope() {
+both_backends!(promise_s2_every_operation_refuses_every_role_lacking_its_scope);
+
+async fn promise_s2_every_operation_refuses_every_role_lacking_its_scope(backend: Backend) {
     let ops = load_ops();
-    let app = spawn(Backend::Postgres).await;
+    let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let users = ROLES
         .iter()

@@ -126,6 +126,27 @@ pub async fn start_flow(app: &TestApp, login_path: &str) -> (String, String) {
     (location, relay_state)
 }
 
+/// The AuthnRequest XML the hub put in the IdP URL it redirected to (HTTP-Redirect binding:
+/// raw DEFLATE, then base64, then URL-encoded).
+pub fn authn_request(idp_url: &str) -> String {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let encoded = reqwest::Url::parse(idp_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "SAMLRequest")
+        .map(|(_, v)| v.to_string())
+        .expect("the redirect carries a SAMLRequest");
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(deflated.as_slice())
+        .read_to_string(&mut xml)
+        .unwrap();
+    xml
+}
+
 /// Logs in at the IdP for the flow started at `idp_url` and returns what its auto-submit
 /// form would post to the ACS.
 pub async fn log_in_at_idp(idp_url: &str, login: &str, password: &str) -> IdpAnswer {

@@ -4,13 +4,15 @@
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
 
+use crate::both_backends;
 use crate::support::{Backend, TestApp, spawn};
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schemathesis_finds_no_server_errors_and_no_spec_violations() {
-    let app = spawn(Backend::Postgres).await;
+both_backends!(schemathesis_finds_no_server_errors_and_no_spec_violations);
+
+async fn schemathesis_finds_no_server_errors_and_no_spec_violations(backend: Backend) {
+    let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     // An institution's admin key reaches every institution operation; the operator key
     // reaches the operator ones (each only gets 403 with the other key).

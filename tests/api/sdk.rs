@@ -6,6 +6,7 @@
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
 
+use crate::both_backends;
 use crate::support::{Backend, spawn};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -15,9 +16,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promise_d5_generated_python_sdk_drives_the_api() {
-    let app = spawn(Backend::Postgres).await;
+both_backends!(promise_d5_generated_python_sdk_drives_the_api);
+
+async fn promise_d5_generated_python_sdk_drives_the_api(backend: Backend) {
+    let app = spawn(backend).await;
     let root = root();
     let venv_bin = root.join(".venv/bin");
     let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(

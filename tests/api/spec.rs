@@ -1,6 +1,12 @@
 //! Promise D5: the committed OpenAPI documents are what the code serves, every operation is
 //! documented well enough to generate an SDK from, and every error, including those the
 //! HTTP layer raises itself, arrives as problem+json carrying the request id.
+//!
+//! The spec is exact: an independent validator accepts it as OpenAPI 3.0 and every example
+//! validates against its schema (scripts/check-openapi.py); every operation says which
+//! credential it takes (`security: []` when none) and lists only the error statuses it can
+//! answer with; the HTTP conventions it declares (304, `If-Match: *`, rate-limit headers,
+//! `Cache-Control: no-store`) are what the server does.
 
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
 
@@ -85,9 +91,16 @@ fn promise_d5_every_operation_is_documented() {
                     ));
                 }
             }
-            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
-            if !secured && !UNAUTHENTICATED.contains(&path.as_str()) {
-                missing("no security requirement");
+            // Explicit either way: a generator treats a missing `security` as "unknown".
+            match op["security"].as_array() {
+                None => missing("no `security` (public operations say `security: []`)"),
+                Some(s) if s.is_empty() && !UNAUTHENTICATED.contains(&path.as_str()) => {
+                    missing("`security: []` on an operation that takes a credential")
+                }
+                Some(s) if !s.is_empty() && UNAUTHENTICATED.contains(&path.as_str()) => {
+                    missing("a security requirement on a public operation")
+                }
+                Some(_) => {}
             }
             let responses = op["responses"].as_object().cloned().unwrap_or_default();
             let client_errors: Vec<_> = responses
@@ -203,5 +216,716 @@ fn assert_request_id_matches(reply: &crate::support::Reply) {
         Some(header.as_str()),
         "the problem's request_id is the X-Request-Id header; body: {}",
         reply.body
+    );
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// An independent OpenAPI 3.0 validator (openapi-spec-validator, pinned in
+/// scripts/requirements-test.txt) accepts the served document, and every example in it
+/// validates against its own schema (openapi-schema-validator).
+#[test]
+fn promise_d5_spec_is_valid_openapi_3_0_and_every_example_fits_its_schema() {
+    let root = repo_root();
+    let tools = std::process::Command::new("bash")
+        .arg("scripts/test-tools.sh")
+        .current_dir(&root)
+        .status()
+        .expect("bash runs scripts/test-tools.sh");
+    assert!(tools.success(), "scripts/test-tools.sh failed");
+    let (json, _) = hub_gateway::app::spec_documents();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, json).unwrap();
+    let output = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/check-openapi.py"))
+        .arg(&file)
+        .output()
+        .expect(".venv/bin/python runs");
+    assert!(
+        output.status.success(),
+        "scripts/check-openapi.py refused the spec:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut all = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if METHODS.contains(&method.as_str()) {
+                all.push((method.clone(), path.clone(), op.clone()));
+            }
+        }
+    }
+    all
+}
+
+fn has_param(op: &Value, name: &str) -> bool {
+    op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["name"].as_str() == Some(name)))
+}
+
+/// Each operation lists the error statuses it can answer with, not every status of the API:
+/// none that only a write, a body or a precondition can cause on an operation without one.
+/// (schemathesis, tests/api/schemathesis.rs, fails on any status answered but not listed.)
+#[test]
+fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let ops = operations(&spec);
+    let mut wrong = Vec::new();
+    for (method, path, op) in &ops {
+        let name = format!("{} {path}", method.to_uppercase());
+        let statuses: Vec<u16> = op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let body = op.get("requestBody").is_some();
+        let if_match = has_param(op, "If-Match");
+        let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+        let path_params = path.contains('{');
+        let mut refuse = |status: u16, why: &str| {
+            if statuses.contains(&status) {
+                wrong.push(format!("{name} lists {status}, {why}"));
+            }
+        };
+        if !body {
+            refuse(413, "but takes no body");
+            refuse(415, "but takes no body");
+        }
+        if !if_match {
+            refuse(412, "but takes no If-Match");
+            refuse(428, "but takes no If-Match");
+        }
+        if method == "get" {
+            refuse(409, "but only reads");
+            refuse(428, "but only reads");
+        }
+        let looks_up = hub_gateway::spec::DOMAIN_ERRORS
+            .iter()
+            .any(|(id, extra)| op["operationId"] == *id && extra.contains(&404));
+        if !path_params && !secured && !looks_up {
+            refuse(404, "but names no resource");
+        }
+        // 405 belongs to a path and a method the API does not have, never to an operation.
+        refuse(405, "which no operation answers");
+        if !statuses.contains(&429) {
+            wrong.push(format!(
+                "{name} omits 429 (the per-IP limit applies to every request)"
+            ));
+        }
+        if secured && !(statuses.contains(&401) && statuses.contains(&403)) {
+            wrong.push(format!("{name} takes a credential but omits 401 or 403"));
+        }
+        if body && !(statuses.contains(&413) && statuses.contains(&415) && statuses.contains(&422))
+        {
+            wrong.push(format!("{name} takes a body but omits 413, 415 or 422"));
+        }
+        // 429 names the budget: the headers a client needs to back off.
+        if let Some(limited) = op["responses"].get("429") {
+            for header in [
+                "RETRY-AFTER",
+                "RATELIMIT-LIMIT",
+                "RATELIMIT-REMAINING",
+                "RATELIMIT-RESET",
+            ] {
+                if limited["headers"][header]["required"] != Value::Bool(true) {
+                    wrong.push(format!(
+                        "{name}: 429 does not declare {header} as always sent"
+                    ));
+                }
+            }
+        }
+    }
+    // The per-operation additions name operations that exist.
+    for (id, _) in hub_gateway::spec::DOMAIN_ERRORS {
+        if !ops
+            .iter()
+            .any(|(_, _, op)| op["operationId"].as_str() == Some(id))
+        {
+            wrong.push(format!(
+                "spec::DOMAIN_ERRORS names {id}, which is no operation"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "error statuses that are not exact:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+/// Fills a path template with a well-formed id that names nothing.
+fn placeholder_path(path: &str, slug: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').unwrap() + start;
+        let name = &rest[start + 1..end];
+        out.push_str(if name.ends_with("slug") {
+            slug
+        } else {
+            "01890a5d-ac96-774b-bcce-b302099a8057"
+        });
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+both_backends!(
+    promise_d5_every_v1_answer_says_cache_control_no_store,
+    promise_d5_conditional_requests_follow_rfc_9110,
+    promise_d5_a_429_carries_the_headers_the_spec_declares
+);
+
+/// Answers carrying personal data must not be stored by any cache (ASVS V8.2.1): every
+/// operation of the spec under `/v1`, whatever its answer, says `Cache-Control: no-store`.
+async fn promise_d5_every_v1_answer_says_cache_control_no_store(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let (json, yaml) = hub_gateway::app::spec_documents();
+    // The served documents are the finished ones, as committed.
+    let served = app
+        .client
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.text().await.unwrap(),
+        json,
+        "/openapi.json is not spec_documents()"
+    );
+    let served = app
+        .client
+        .get(format!("{}/openapi.yaml", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.text().await.unwrap(),
+        yaml,
+        "/openapi.yaml is not spec_documents()"
+    );
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (method, path, op) in operations(&spec) {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operator = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r.get("OperatorKey").is_some()));
+        let token = if operator {
+            &app.operator_token
+        } else {
+            &north.admin_token
+        };
+        let body = op.get("requestBody").map(|_| serde_json::json!({}));
+        let reply = app
+            .call(
+                Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                &placeholder_path(&path, "north"),
+                Some(token),
+                body,
+            )
+            .await;
+        checked += 1;
+        if reply.header("cache-control").as_deref() != Some("no-store") {
+            missing.push(format!(
+                "{} {path} answered {} with Cache-Control {:?}",
+                method.to_uppercase(),
+                reply.status,
+                reply.header("cache-control")
+            ));
+        }
+    }
+    assert!(checked > 50, "only {checked} /v1 operations");
+    assert!(
+        missing.is_empty(),
+        "answers a cache may store:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+/// `If-None-Match` with the current ETag answers 304 on every read the spec says so of;
+/// `If-Match: *` matches any current revision (RFC 9110 §13.1.1), where a missing
+/// `If-Match` is still 428.
+async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let token = north.admin_token.as_str();
+    let course = app
+        .post(
+            "/v1/courses",
+            token,
+            serde_json::json!({"code": "C-1", "title": "One"}),
+        )
+        .await;
+    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+    let course_id = course.body["id"].as_str().unwrap().to_string();
+    let contact = app
+        .post(
+            "/v1/contacts",
+            token,
+            serde_json::json!({"role": "data_protection_officer", "name": "Dana", "email": "dana@north.example"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    let person = app
+        .post("/v1/people", token, serde_json::json!({"name": "Pat"}))
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+
+    // Every read the spec declares 304 on, with a resource to read (the caller's own profile
+    // needs a person's session, not an API key: tests/api/passwords.rs signs in as one).
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let mut declared = 0;
+    for (_, path, op) in operations(&spec) {
+        if op["responses"].get("304").is_none() {
+            continue;
+        }
+        declared += 1;
+        let (url, who) = match path.as_str() {
+            "/v1/tenants/{tenant_id}" => (
+                format!("/v1/tenants/{}", north.id),
+                app.operator_token.as_str(),
+            ),
+            "/v1/courses/{course_id}" => (format!("/v1/courses/{course_id}"), token),
+            "/v1/contacts/{contact_id}" => (
+                format!("/v1/contacts/{}", contact.body["id"].as_str().unwrap()),
+                token,
+            ),
+            "/v1/people/{person_id}" => (
+                format!("/v1/people/{}", person.body["id"].as_str().unwrap()),
+                token,
+            ),
+            "/v1/me/profile" => continue,
+            other if !other.contains('{') => (other.to_string(), token),
+            other => panic!("{other} declares 304: give this test a resource to read there"),
+        };
+        let first = app.get(&url, who).await;
+        assert_eq!(first.status, StatusCode::OK, "GET {url}: {}", first.body);
+        let etag = first
+            .header("etag")
+            .expect("a 200 that declares 304 sends an ETag");
+        for matching in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"0\", {etag}"),
+            "*".into(),
+        ] {
+            let again = app
+                .call_with(
+                    Method::GET,
+                    &url,
+                    Some(who),
+                    None,
+                    &[("If-None-Match", &matching)],
+                )
+                .await;
+            assert_eq!(
+                again.status,
+                StatusCode::NOT_MODIFIED,
+                "GET {url} If-None-Match {matching}"
+            );
+            assert_eq!(again.body, Value::Null, "a 304 has no body");
+            assert_eq!(again.header("etag").as_deref(), Some(etag.as_str()));
+        }
+        let changed = app
+            .call_with(
+                Method::GET,
+                &url,
+                Some(who),
+                None,
+                &[("If-None-Match", "\"999999\"")],
+            )
+            .await;
+        assert_eq!(
+            changed.status,
+            StatusCode::OK,
+            "GET {url} with another ETag"
+        );
+    }
+    assert!(declared >= 5, "only {declared} reads declare 304");
+
+    let url = format!("/v1/courses/{course_id}");
+    let unconditional = app
+        .call(
+            Method::PATCH,
+            &url,
+            Some(token),
+            Some(serde_json::json!({"title": "Two"})),
+        )
+        .await;
+    unconditional.assert_problem(428, "if_match_required");
+    let any = app
+        .call_with(
+            Method::PATCH,
+            &url,
+            Some(token),
+            Some(serde_json::json!({"title": "Two"})),
+            &[("If-Match", "*")],
+        )
+        .await;
+    assert_eq!(
+        any.status,
+        StatusCode::OK,
+        "If-Match: * matches any revision: {}",
+        any.body
+    );
+    assert_eq!(any.body["title"], "Two");
+    let stale = app
+        .call_with(
+            Method::PATCH,
+            &url,
+            Some(token),
+            Some(serde_json::json!({"title": "Three"})),
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+    let gone = app
+        .call_with(
+            Method::PATCH,
+            "/v1/courses/01890a5d-ac96-774b-bcce-b302099a8057",
+            Some(token),
+            Some(serde_json::json!({"title": "Two"})),
+            &[("If-Match", "*")],
+        )
+        .await;
+    assert_eq!(
+        gone.status,
+        StatusCode::NOT_FOUND,
+        "`*` does not match a missing resource"
+    );
+}
+
+/// A refused request carries every header the spec declares on 429, with the budget.
+async fn promise_d5_a_429_carries_the_headers_the_spec_declares(backend: Backend) {
+    let app = crate::support::spawn_with(backend, |c| c.rate_limit_per_key = 2).await;
+    let north = app.create_institution("north").await;
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let declared: Vec<String> = spec["paths"]["/v1/courses"]["get"]["responses"]["429"]["headers"]
+        .as_object()
+        .expect("listCourses declares 429 headers")
+        .keys()
+        .cloned()
+        .collect();
+    // Fixed one-minute windows: within at most two windows' worth of calls one is refused.
+    let mut refused = None;
+    for _ in 0..8 {
+        let reply = app.get("/v1/courses", &north.admin_token).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("a third request in one window is refused");
+    refused.assert_problem(429, "rate_limited");
+    for header in &declared {
+        assert!(
+            refused.header(&header.to_lowercase()).is_some(),
+            "429 without {header}"
+        );
+    }
+    assert_eq!(refused.header("ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(refused.header("ratelimit-remaining").as_deref(), Some("0"));
+    assert_eq!(
+        refused.header("retry-after"),
+        refused.header("ratelimit-reset")
+    );
+}
+
+/// Values past and at each limit a JSON schema declares: `(violating, at the limit)`.
+fn limit_probes(schema: &Value) -> Vec<(String, Value, Option<Value>)> {
+    let mut probes = Vec::new();
+    let text = |n: u64| Value::String("a".repeat(n as usize));
+    let items = |n: u64| Value::Array((0..n).map(|i| Value::String(format!("t{i}"))).collect());
+    if let Some(n) = schema["maxLength"].as_u64() {
+        probes.push((format!("maxLength {n}"), text(n + 1), Some(text(n))));
+    }
+    if let Some(n) = schema["minLength"].as_u64()
+        && n > 0
+    {
+        probes.push((format!("minLength {n}"), text(n - 1), Some(text(n))));
+    }
+    if schema["pattern"].is_string() {
+        // ASCII, so it also travels in a header (space and `!` break every pattern here).
+        probes.push(("pattern".into(), Value::String("a b!".into()), None));
+    }
+    if let Some(n) = schema["minimum"].as_i64() {
+        probes.push((
+            format!("minimum {n}"),
+            Value::from(n - 1),
+            Some(Value::from(n)),
+        ));
+    }
+    if let Some(n) = schema["maximum"].as_i64() {
+        probes.push((
+            format!("maximum {n}"),
+            Value::from(n + 1),
+            Some(Value::from(n)),
+        ));
+    }
+    if let Some(n) = schema["maxItems"].as_u64() {
+        probes.push((format!("maxItems {n}"), items(n + 1), Some(items(n))));
+    }
+    if schema["items"].is_object() {
+        for (what, bad, ok) in limit_probes(&schema["items"]) {
+            probes.push((
+                format!("items {what}"),
+                Value::Array(vec![bad]),
+                ok.map(|v| Value::Array(vec![v])),
+            ));
+        }
+    }
+    probes
+}
+
+fn names_field(reply: &crate::support::Reply, field: &str) -> bool {
+    let field = field.to_lowercase();
+    reply.body["errors"].as_array().is_some_and(|es| {
+        es.iter().any(|e| {
+            e["field"]
+                .as_str()
+                .is_some_and(|f| f.to_lowercase().starts_with(&field))
+        })
+    }) || reply.body["detail"]
+        .as_str()
+        .is_some_and(|d| d.to_lowercase().contains(&field))
+}
+
+both_backends!(promise_d5_every_declared_request_limit_is_enforced);
+
+/// Generated from the spec: for every limit declared on a request body field or a parameter
+/// (crate::spec takes them from the domain's constants), a value just past it is refused with
+/// a 400/422 problem naming the field, and a value at it is not refused for that field. So
+/// the spec never promises less, nor more, than the server enforces.
+async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let course = app
+        .post(
+            "/v1/courses",
+            &north.admin_token,
+            serde_json::json!({"code": "FIX-1", "title": "Fixture"}),
+        )
+        .await;
+    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+    let fixtures = [("course_id", course.body["id"].as_str().unwrap().to_string())];
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    let mut wrong = Vec::new();
+    let mut probed = 0;
+    for (method, path, op) in operations(&spec) {
+        let name = format!("{} {path}", method.to_uppercase());
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let operator = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r.get("OperatorKey").is_some()));
+        let token = if operator {
+            &app.operator_token
+        } else {
+            &north.admin_token
+        };
+        let body_schema = op["requestBody"]["content"]
+            .as_object()
+            .and_then(|c| {
+                c.iter()
+                    .find(|(media, _)| media.starts_with("application/json"))
+            })
+            .and_then(|(_, c)| c["schema"]["$ref"].as_str())
+            .map(|r| &schemas[r.trim_start_matches("#/components/schemas/")]);
+        let params: Vec<&Value> = op["parameters"]
+            .as_array()
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
+        let body_probes: Vec<(String, String, Value, Option<Value>)> = body_schema
+            .and_then(|s| s["properties"].as_object())
+            .into_iter()
+            .flatten()
+            .flat_map(|(field, s)| {
+                limit_probes(s)
+                    .into_iter()
+                    .map(|(w, b, o)| (field.clone(), w, b, o))
+            })
+            .collect();
+        let param_probes: Vec<(&Value, String, Value, Option<Value>)> = params
+            .iter()
+            .flat_map(|p| {
+                limit_probes(&p["schema"])
+                    .into_iter()
+                    .map(move |(w, b, o)| (*p, w, b, o))
+            })
+            .collect();
+        if body_probes.is_empty() && param_probes.is_empty() {
+            continue;
+        }
+        let mut url = path.clone();
+        for p in params.iter().filter(|p| p["in"] == "path") {
+            let pname = p["name"].as_str().unwrap();
+            let Some((_, id)) = fixtures.iter().find(|(n, _)| *n == pname) else {
+                wrong.push(format!(
+                    "{name}: declares limits; give this test a `{pname}` fixture"
+                ));
+                continue;
+            };
+            url = url.replace(&format!("{{{pname}}}"), id);
+        }
+        let example = body_schema.map(|s| s["example"].clone());
+        if body_schema.is_some() && example.as_ref().is_some_and(Value::is_null) {
+            wrong.push(format!(
+                "{name}: its body schema has limits but no example to vary"
+            ));
+            continue;
+        }
+        let if_match = params.iter().any(|p| p["name"] == "If-Match");
+        let send = |query: String, headers: Vec<(String, String)>, body: Option<Value>| {
+            let mut headers = headers;
+            if if_match {
+                headers.push(("If-Match".into(), "*".into()));
+            }
+            let app = &app;
+            let method = method.clone();
+            let url = format!("{url}{query}");
+            async move {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                app.call_with(method, &url, Some(token), body, &headers)
+                    .await
+            }
+        };
+        for (field, what, bad, ok) in body_probes {
+            probed += 1;
+            let mut body = example.clone().unwrap();
+            body[&field] = bad;
+            let reply = send(String::new(), vec![], Some(body)).await;
+            if !matches!(reply.status.as_u16(), 400 | 422) || !names_field(&reply, &field) {
+                wrong.push(format!(
+                    "{name}: `{field}` past {what} answered {} {}",
+                    reply.status, reply.body
+                ));
+            }
+            if let Some(ok) = ok {
+                let mut body = example.clone().unwrap();
+                body[&field] = ok;
+                let reply = send(String::new(), vec![], Some(body)).await;
+                if matches!(reply.status.as_u16(), 400 | 422) && names_field(&reply, &field) {
+                    wrong.push(format!(
+                        "{name}: `{field}` at {what} is refused: {}",
+                        reply.body
+                    ));
+                }
+            }
+        }
+        for (param, what, bad, ok) in param_probes {
+            probed += 1;
+            let pname = param["name"].as_str().unwrap().to_string();
+            let as_text = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for (value, refused) in [(Some(bad), true), (ok, false)] {
+                let Some(value) = value else { continue };
+                let (query, headers) = match param["in"].as_str() {
+                    Some("query") => (format!("?{pname}={}", as_text(&value)), vec![]),
+                    Some("header") => (String::new(), vec![(pname.clone(), as_text(&value))]),
+                    other => panic!("{name}: limits on a {other:?} parameter"),
+                };
+                let reply = send(query, headers, example.clone()).await;
+                let named =
+                    matches!(reply.status.as_u16(), 400 | 422) && names_field(&reply, &pname);
+                if refused && !named {
+                    wrong.push(format!(
+                        "{name}: `{pname}` past {what} answered {} {}",
+                        reply.status, reply.body
+                    ));
+                }
+                if !refused && named {
+                    wrong.push(format!(
+                        "{name}: `{pname}` at {what} is refused: {}",
+                        reply.body
+                    ));
+                }
+            }
+        }
+    }
+    assert!(probed >= 20, "only {probed} limits probed");
+    assert!(
+        wrong.is_empty(),
+        "declared limits the server does not keep:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+/// Every limit the gateway takes from the domain lands on a schema property or a parameter
+/// that exists (a renamed field or parameter would otherwise drop it silently).
+#[test]
+fn promise_d5_domain_limits_appear_in_the_spec() {
+    let (json, _) = hub_gateway::app::spec_documents();
+    let spec: Value = serde_json::from_str(&json).unwrap();
+    let mut missing = Vec::new();
+    for (schema, property, limits) in hub_gateway::spec::schema_limits() {
+        let (name, items) = match property.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (property, false),
+        };
+        let mut target = &spec["components"]["schemas"][schema]["properties"][name];
+        if items {
+            target = &target["items"];
+        }
+        for limit in limits {
+            let declared = match limit {
+                hub_gateway::spec::Limit::MinLength(n) => {
+                    target["minLength"].as_u64() == Some(n as u64)
+                }
+                hub_gateway::spec::Limit::MaxLength(n) => {
+                    target["maxLength"].as_u64() == Some(n as u64)
+                }
+                hub_gateway::spec::Limit::Pattern(p) => target["pattern"].as_str() == Some(p),
+                hub_gateway::spec::Limit::Minimum(n) => target["minimum"].as_i64() == Some(n),
+                hub_gateway::spec::Limit::Maximum(n) => target["maximum"].as_i64() == Some(n),
+                hub_gateway::spec::Limit::MaxItems(n) => {
+                    target["maxItems"].as_u64() == Some(n as u64)
+                }
+            };
+            if !declared {
+                missing.push(format!("{schema}.{property}: {limit:?}"));
+            }
+        }
+    }
+    for (operation, param, _) in hub_gateway::spec::parameter_limits() {
+        let used = operations(&spec).iter().any(|(_, _, op)| {
+            has_param(op, param) && operation.is_none_or(|id| op["operationId"] == id)
+        });
+        if !used {
+            missing.push(format!("parameter {param}: no operation takes it"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "limits that do not reach the spec:\n  {}",
+        missing.join("\n  ")
     );
 }

@@ -174,7 +174,7 @@ pub fn test_config(
             None
         },
         data_dir: data_dir.to_path_buf(),
-        kek: Some(hex::encode(kek)),
+        kek: Some(hex::encode(kek).into()),
         // Shared loopback IP across parallel tests: only the dedicated test lowers these.
         rate_limit_per_ip: 1_000_000,
         rate_limit_per_key: 1_000_000,
@@ -227,7 +227,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        operator_token: operator.token,
+        operator_token: operator.token.expose().to_string(),
         state,
         backend,
         database_url,
@@ -235,10 +235,45 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     }
 }
 
+/// A second process on the first one's storage (same database or data directory, same key-
+/// encryption key), as after a restart. The first keeps its data directory alive.
+pub async fn spawn_on_same_storage(first: &TestApp) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = first.state.config.clone();
+    config.public_url = Some(format!("http://{addr}"));
+    let state = app::build_state(config).await.expect("app starts");
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+    app::spawn_background_jobs(&state);
+    let endpoint = app::build_app(state.clone());
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+    let operator = state
+        .tenancy
+        .create_operator_key("test operator (restarted)")
+        .await
+        .expect("operator key");
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        operator_token: operator.token.expose().to_string(),
+        state,
+        backend: first.backend,
+        database_url: first.database_url.clone(),
+        // Unused: the storage is the first app's (`data_dir` answers for the first's path).
+        _data_dir: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
 impl TestApp {
     /// The app's data directory (the SQLite control plane and `tenants/*.db` live here).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data_dir.path()
+        &self.state.config.data_dir
     }
 
     pub async fn call(

@@ -305,7 +305,7 @@ async fn invalid_tenant_input_is_refused_field_by_field_and_creates_nothing(back
         reply.assert_problem(422, "validation_failed");
         assert_eq!(reply.error_fields(), ["slug"], "slug {slug:?}");
     }
-    for name in ["", "bell\u{7}", &"n".repeat(201)] {
+    for name in ["", &"n".repeat(201)] {
         let reply = app
             .post(
                 "/v1/tenants",
@@ -316,6 +316,16 @@ async fn invalid_tenant_input_is_refused_field_by_field_and_creates_nothing(back
         reply.assert_problem(422, "validation_failed");
         assert_eq!(reply.error_fields(), ["name"], "name {name:?}");
     }
+    // Control characters are refused at the edge, before the domain sees them.
+    let bell = app
+        .post(
+            "/v1/tenants",
+            &app.operator_token,
+            json!({"slug": "fine-slug", "name": "bell\u{7}"}),
+        )
+        .await;
+    bell.assert_problem(400, "invalid_input");
+    assert_eq!(bell.error_fields(), ["/name"]);
     app.post(
         "/v1/tenants",
         &app.operator_token,

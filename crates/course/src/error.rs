@@ -28,6 +28,8 @@ impl DescribeProblem for CourseError {
             Self::CodeTaken(_) => ProblemKind::Conflict,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Tenant(e) => e.kind(),
+            Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
+            Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) => ProblemKind::Internal,
         }
     }
@@ -39,6 +41,10 @@ impl DescribeProblem for CourseError {
             Self::CodeTaken(_) => "course_code_taken",
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Tenant(e) => e.code(),
+            Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
+            Self::Database(e) if TenantError::storage_unavailable(e) => {
+                TenantError::STORAGE_UNAVAILABLE
+            }
             Self::Database(_) => "internal",
         }
     }

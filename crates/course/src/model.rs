@@ -7,8 +7,19 @@ use uuid::Uuid;
 
 use crate::CourseError;
 
+// The limits every write is validated against. The gateway declares them in the OpenAPI
+// document from these constants (hub_gateway::spec), so the two cannot drift apart.
+pub const MAX_CODE: usize = 40;
+/// A code: letters, digits, `-`, `_`, `.` (what [`check_code`] accepts, as a regex).
+pub const CODE_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+pub const MAX_TITLE: usize = 200;
 pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG: usize = 40;
+/// A tag: lower-case letters, digits and `-` (what [`is_valid_tag`] accepts, as a regex).
+pub const TAG_PATTERN: &str = "^[a-z0-9-]+$";
 pub const MAX_DESCRIPTION: usize = 10_000;
+pub const MIN_AGE: i32 = 0;
+pub const MAX_AGE: i32 = 120;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,7 +90,7 @@ pub struct CourseFilter {
 
 fn check_code(v: &mut Violations, code: &str) {
     v.check(
-        (1..=40).contains(&code.len())
+        (1..=MAX_CODE).contains(&code.len())
             && code
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')),
@@ -102,7 +113,7 @@ fn check_text(v: &mut Violations, field: &str, text: &str, max: usize, required:
 }
 
 pub(crate) fn is_valid_tag(tag: &str) -> bool {
-    (1..=40).contains(&tag.len())
+    (1..=MAX_TAG).contains(&tag.len())
         && tag
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -127,7 +138,7 @@ fn check_tags(v: &mut Violations, tags: &[String]) {
 fn check_age(v: &mut Violations, age: Option<i32>) {
     if let Some(age) = age {
         v.check(
-            (0..=120).contains(&age),
+            (MIN_AGE..=MAX_AGE).contains(&age),
             "minimum_age",
             "must be between 0 and 120",
         );
@@ -138,7 +149,7 @@ impl NewCourse {
     pub(crate) fn validate(&self) -> Result<(), CourseError> {
         let mut v = Violations::new();
         check_code(&mut v, &self.code);
-        check_text(&mut v, "title", &self.title, 200, true);
+        check_text(&mut v, "title", &self.title, MAX_TITLE, true);
         check_text(
             &mut v,
             "description",
@@ -159,7 +170,7 @@ impl CoursePatch {
             check_code(&mut v, code);
         }
         if let Some(title) = &self.title {
-            check_text(&mut v, "title", title, 200, true);
+            check_text(&mut v, "title", title, MAX_TITLE, true);
         }
         if let Some(description) = &self.description {
             check_text(&mut v, "description", description, MAX_DESCRIPTION, false);

@@ -134,12 +134,14 @@ pub async fn update(
     scope: &TenantScope,
     id: Uuid,
     patch: CoursePatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<Course, CourseError> {
     scope.require(Scope::CoursesWrite)?;
     patch.validate()?;
     let current = get(scope, id).await?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(CourseError::RevisionMismatch {
             current: current.revision,
         });

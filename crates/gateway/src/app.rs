@@ -9,6 +9,7 @@ use crate::api::domains::DomainsApi;
 use crate::api::incidents::IncidentsApi;
 use crate::api::keys::KeysApi;
 use crate::api::me::MeApi;
+use crate::api::messaging::MessagingApi;
 use crate::api::passwords::PasswordsApi;
 use crate::api::people::PeopleApi;
 use crate::api::privacy_profile::PrivacyProfileApi;
@@ -18,7 +19,10 @@ use crate::api::scim::ScimApi;
 use crate::api::sso::SsoApi;
 use crate::api::system::SystemApi;
 use crate::api::tenants::TenantsApi;
+use crate::caching::Caching;
+use crate::client_ip::{ResolveClientIp, TrustedProxies};
 use crate::config::Config;
+use crate::input_guard::{InputGuard, PathTemplates};
 use crate::limiter::RateLimiter;
 use crate::middleware::{BodyLimit, IpRateLimit, RequestTracing, SecurityHeaders};
 use crate::problem::ProblemResponses;
@@ -54,6 +58,7 @@ pub type Api = (
         IncidentsApi,
         ReviewsApi,
         ScimApi,
+        MessagingApi,
     ),
 );
 
@@ -77,6 +82,7 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
     } else if let Some(path) = &config.kek_file {
         std::fs::read_to_string(path)
             .map_err(|e| StartError::Config(format!("kek_file {}: {e}", path.display())))?
+            .into()
     } else {
         let path = config.data_dir.join("dev-kek.hex");
         if !path.exists() {
@@ -88,8 +94,9 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
         }
         std::fs::read_to_string(&path)
             .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
+            .into()
     };
-    let material = LocalKek::parse_key_text(&text)
+    let material = LocalKek::parse_key_text(text.expose())
         .map_err(|e| StartError::Config(format!("key-encryption key: {e}")))?;
     let kek = LocalKek::new(&material).map_err(|e| StartError::Config(e.to_string()))?;
     Ok(Arc::new(kek))
@@ -134,7 +141,10 @@ pub fn storage_config(config: &Config) -> StorageConfig {
 /// Redis outage at start or later degrades rate limiting instead of stopping the server.
 pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let kek = load_kek(&config)?;
-    let tenancy = Arc::new(Tenancy::open(&storage_config(&config), kek).await?);
+    let mut tenancy = Tenancy::open(&storage_config(&config), kek).await?;
+    // Key rotation re-seals what every domain crate declares as sealed.
+    tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
+    let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {
             let client = redis::Client::open(url.as_str())?;
@@ -159,6 +169,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             session_lifetime: Duration::from_secs(config.session_lifetime_secs),
             clock_skew: Duration::from_secs(config.sso_clock_skew_secs),
             dns_nameserver: config.dns_nameserver,
+            mail: config.mail_settings(),
         },
     )?;
     let state = Arc::new(AppState {
@@ -171,9 +182,16 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 }
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
-/// expiring access reviews whose deadline passed, every `deadline_sweep_secs`. Holds the
+/// expiring access reviews whose deadline passed, every `deadline_sweep_secs`, and
+/// delivering due mail from the outbox, every `mail_poll_secs`. Holds the
 /// state weakly, so it stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
+    let tenancy = state.tenancy.clone();
+    tokio::spawn(async move {
+        if let Err(error) = tenancy.resume_jobs().await {
+            tracing::warn!(%error, "could not resume the jobs of a stopped process");
+        }
+    });
     let weak = Arc::downgrade(state);
     let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
     tokio::spawn(async move {
@@ -187,39 +205,107 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             }
         }
     });
+    if let Some(dir) = state.identity.mail_directory() {
+        tracing::warn!(
+            path = %dir.display(),
+            "no SMTP server configured (smtp_host): mail is written as .eml files to this directory, not sent"
+        );
+    }
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.mail_poll_secs.max(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            // A full batch means more may be due: carry on without waiting for the tick.
+            loop {
+                let Some(state) = weak.upgrade() else { return };
+                match state.identity.deliver_due_mail().await {
+                    Ok(run) if run.total() as u64 >= hub_identity::outbox::delivery::BATCH => {
+                        continue;
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "mail delivery failed; retrying next tick");
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }
 
 pub fn api_service() -> OpenApiService<Api, ()> {
     // Every API group is a unit struct, so the tuple is built from the type alone.
     let api = Api::default();
+    // No `.summary(…)`: `info.summary` exists only in OpenAPI 3.1, and the document is 3.0.
     OpenApiService::new(api, "Dexsoftlex Hub API", env!("CARGO_PKG_VERSION"))
-        .summary("Multi-tenant learning platform: institutions, catalog, privacy.")
         .description(include_str!("../../../openapi/description.md"))
         .server("/")
 }
 
-/// The OpenAPI document as committed under `openapi/` (JSON, YAML).
+/// The OpenAPI document as served and committed under `openapi/` (JSON, YAML): the
+/// generated one, finished by [`crate::spec::finish`].
 pub fn spec_documents() -> (String, String) {
-    let service = api_service();
-    (service.spec(), service.spec_yaml())
+    finished_documents(&api_service())
+}
+
+fn finished_documents(service: &OpenApiService<Api, ()>) -> (String, String) {
+    let generated = service.spec();
+    // Parsed into serde_yaml's order-keeping mapping, so both texts keep poem-openapi's layout.
+    let finished = serde_json::from_str::<serde_yaml::Value>(&generated)
+        .map_err(|e| e.to_string())
+        .and_then(|mut document| {
+            crate::spec::finish(&mut document);
+            let json = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+            let yaml = serde_yaml::to_string(&document).map_err(|e| e.to_string())?;
+            Ok((json, yaml))
+        });
+    // Cannot fail for poem-openapi's JSON (string keys, no tags); if it ever did, the
+    // unfinished document is served and tests/api/spec.rs fails on it.
+    finished.unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot finish the OpenAPI document; serving it unfinished");
+        (generated, service.spec_yaml())
+    })
+}
+
+fn serve_text(content_type: &'static str, text: String) -> impl Endpoint {
+    poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type(content_type)
+            .body(text.clone())
+    })
 }
 
 pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let service = api_service();
-    let json = service.spec_endpoint();
-    let yaml = service.spec_endpoint_yaml();
-    let docs = service.rapidoc();
+    let (json_text, yaml_text) = finished_documents(&service);
+    // The documentation page embeds the document: the finished one, as served.
+    let docs_html = service.rapidoc_html().replace(&service.spec(), &json_text);
+    let json = serve_text("application/json", json_text);
+    let yaml = serve_text("application/x-yaml", yaml_text);
+    let docs = serve_text("text/html; charset=utf-8", docs_html);
     let body_limit = state.config.body_limit_bytes;
     let hsts = state.config.tls_enabled();
+    let templates = serde_json::from_str(&service.spec())
+        .map(|spec| PathTemplates::from_spec(&spec))
+        .unwrap_or_default();
+    // Checked at load (`Config::validate`); an entry that does not parse trusts nobody.
+    let trusted_proxies =
+        Arc::new(TrustedProxies::parse(&state.config.trusted_proxies).unwrap_or_default());
     Route::new()
         .nest("/", service)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
         .nest("/docs", docs)
+        .with(InputGuard(templates))
         .with(BodyLimit(body_limit))
         .with(IpRateLimit)
+        .with(ResolveClientIp(trusted_proxies))
         .data(state)
         .with(ProblemResponses)
+        .with(Caching)
         .with(SecurityHeaders { hsts })
         .with(RequestTracing)
 }

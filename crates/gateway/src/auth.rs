@@ -1,6 +1,7 @@
 //! The security schemes. The tenant comes only from the credential: an API key or a session
 //! is bound to one institution, and no header or parameter can point a request at another one.
 
+use crate::client_ip::ClientIp;
 use crate::limiter::Decision;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -43,11 +44,10 @@ fn state_of(req: &Request) -> poem::Result<&Arc<AppState>> {
     })
 }
 
-/// The peer address as the gateway sees it (behind a proxy: the proxy's; see README).
+/// The client's address, as [`crate::client_ip`] decided it for this request (behind a
+/// trusted proxy: from its forwarding headers).
 pub fn client_ip(req: &Request) -> Option<String> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
+    ClientIp::of(req).map(|ip| ip.to_string())
 }
 
 async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<TenantPrincipal> {
@@ -65,7 +65,9 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
             .check(&bucket, state.config.rate_limit_per_key)
             .await
         {
-            return Err(ApiError::rate_limited(retry_after_secs).into());
+            return Err(
+                ApiError::rate_limited(state.config.rate_limit_per_key, retry_after_secs).into(),
+            );
         }
         return Ok(principal);
     }
@@ -74,7 +76,7 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
             principal.client_ip = client_ip(req);
             let bucket = principal.actor.rate_bucket();
             if let Decision::Deny { retry_after_secs } = state.limiter.check(&bucket, state.config.rate_limit_per_key).await {
-                return Err(ApiError::rate_limited(retry_after_secs).into());
+                return Err(ApiError::rate_limited(state.config.rate_limit_per_key, retry_after_secs).into());
             }
             Ok(principal)
         }
@@ -102,7 +104,11 @@ async fn check_operator_key(req: &Request, bearer: Bearer) -> poem::Result<Opera
                 .check(&bucket, state.config.rate_limit_per_key)
                 .await
             {
-                return Err(ApiError::rate_limited(retry_after_secs).into());
+                return Err(ApiError::rate_limited(
+                    state.config.rate_limit_per_key,
+                    retry_after_secs,
+                )
+                .into());
             }
             Ok(operator)
         }

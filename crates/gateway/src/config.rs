@@ -2,9 +2,17 @@
 //! `hub.toml` if present), then environment variables (`HUB_<KEY>`, nested with `__`, plus the
 //! conventional `DATABASE_URL` and `REDIS_URL`). Validated once at start; every bad value is
 //! reported with its own message.
+//!
+//! An unknown key in the file is an error (the file is ours, so a typo there is a mistake). An
+//! unknown `HUB_*` variable is only a warning naming the closest setting: other programs share
+//! the prefix (the GitHub CLI `hub` reads `HUB_PROTOCOL`, `HUB_VERBOSE`, …), and a machine
+//! where one of them is configured must still be able to start the server.
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use hub_kernel::Secret;
+use hub_kernel::pii::Pii;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,7 +40,7 @@ pub struct Config {
     /// Where the embedded data plane keeps its files (and a development KEK if none is set).
     pub data_dir: PathBuf,
     /// Key-encryption key as 64 hex characters or base64 (development; prefer `kek_file`).
-    pub kek: Option<String>,
+    pub kek: Option<Secret>,
     /// File holding the key-encryption key.
     pub kek_file: Option<PathBuf>,
     /// `text` or `json` log lines.
@@ -65,6 +73,58 @@ pub struct Config {
     /// DNS server (`ip:port`, UDP) for verifying institutions' email domains; unset means
     /// Cloudflare's public resolvers.
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// SMTP server that delivers the outbox (host name); unset: every message is written as
+    /// an `.eml` file to `mail_dir` instead (said once at start).
+    pub smtp_host: Option<String>,
+    /// Defaults by `smtp_tls`: 587 (`starttls`), 465 (`tls`), 25 (`none`).
+    pub smtp_port: Option<u16>,
+    /// `starttls` (upgrade, required), `tls` (TLS from the first byte) or `none` (a trusted
+    /// relay only).
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    /// Never printed (redacted in `Debug`).
+    pub smtp_password: Option<Pii<String>>,
+    /// Seconds an SMTP command may take before the attempt fails and is retried.
+    pub smtp_timeout_secs: u64,
+    /// The platform's sender address. Institutions send from it under their own name unless
+    /// their admin sets their own From (`PUT /v1/messaging/sender`).
+    pub mail_from: String,
+    /// Where mail goes without SMTP; default `<data_dir>/mail`.
+    pub mail_dir: Option<PathBuf>,
+    /// How often due mail is looked for, in seconds.
+    pub mail_poll_secs: u64,
+    /// Attempts before a message is given up (`dead`).
+    pub mail_max_attempts: u32,
+    /// First retry after this many seconds, doubling each time up to `mail_retry_max_secs`
+    /// (plus up to a quarter of jitter).
+    pub mail_retry_base_secs: u64,
+    pub mail_retry_max_secs: u64,
+    /// Load balancers and proxies (CIDR ranges or addresses) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; from any other peer they are ignored.
+    /// In the environment a list `[a, b]` or `a,b`.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A list, or (as an environment variable most naturally gives it) one comma-separated text.
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -94,6 +154,19 @@ impl Default for Config {
             sso_clock_skew_secs: 60,
             deadline_sweep_secs: 60,
             dns_nameserver: None,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_secs: 30,
+            mail_from: "no-reply@localhost".into(),
+            mail_dir: None,
+            mail_poll_secs: 5,
+            mail_max_attempts: 8,
+            mail_retry_base_secs: 60,
+            mail_retry_max_secs: 6 * 3600,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -126,28 +199,46 @@ impl Config {
         }
     }
 
-    pub fn load() -> Result<Self, ConfigErrors> {
-        let file = std::env::var("HUB_CONFIG").unwrap_or_else(|_| "hub.toml".into());
-        let figment = Figment::from(Serialized::defaults(Config::default()))
+    /// The process's configuration: `HUB_CONFIG` (or `hub.toml`) and the process environment.
+    pub fn load() -> Result<Loaded, ConfigErrors> {
+        Self::load_from(std::env::vars_os().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        }))
+    }
+
+    /// The configuration these environment variables (and the file `HUB_CONFIG` among them
+    /// names, else `hub.toml` if present) describe. Takes the variables as input so tests
+    /// need not change the process-global environment.
+    pub fn load_from(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigErrors> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let file = vars
+            .iter()
+            .find(|(k, _)| k == "HUB_CONFIG")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "hub.toml".into());
+        let (environment, warnings) = EnvSettings::from_vars(&vars);
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&file))
-            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
-            // HUB_TEST_*: the test suite's own settings, exported by the Makefile to every
-            // recipe (`make run`, `make migrate`); not gateway settings.
-            .merge(
-                Env::prefixed("HUB_")
-                    .ignore(&[
-                        "CONFIG",
-                        "TEST_DATABASE_URL",
-                        "TEST_SECOND_DATABASE_URL",
-                        "TEST_REDIS_URL",
-                    ])
-                    .split("__"),
-            );
-        let config: Config = figment
+            .merge(environment)
             .extract()
             .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;
         config.validate()?;
-        Ok(config)
+        Ok(Loaded { config, warnings })
+    }
+
+    /// The top-level setting names (`listen`, `clusters`, …), from the type itself so a new
+    /// field is known to the environment check without being listed twice.
+    pub fn setting_names() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            // A struct always serializes as an object.
+            _ => Vec::new(),
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigErrors> {
@@ -211,7 +302,7 @@ impl Config {
             errors.push("kek and kek_file: set one, not both".into());
         }
         if let Some(kek) = &self.kek
-            && hub_kernel::crypto::LocalKek::parse_key_text(kek).is_err()
+            && hub_kernel::crypto::LocalKek::parse_key_text(kek.expose()).is_err()
         {
             errors.push("kek (HUB_KEK): must be 32 bytes as 64 hex characters or base64".into());
         }
@@ -238,6 +329,9 @@ impl Config {
         if self.rate_limit_sync_ms > 10_000 {
             errors.push("rate_limit_sync_ms: must be at most 10000 (10 s)".into());
         }
+        if let Err(bad) = crate::client_ip::TrustedProxies::parse(&self.trusted_proxies) {
+            errors.extend(bad.into_iter().map(|why| format!("trusted_proxies: {why}")));
+        }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) | (None, Some(_)) => {
                 errors.push("tls_cert_file and tls_key_file: set both or neither".into())
@@ -251,6 +345,49 @@ impl Config {
             }
             (None, None) => {}
         }
+        if !matches!(self.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            errors.push(format!(
+                "smtp_tls: `{}` must be `starttls`, `tls` or `none`",
+                self.smtp_tls
+            ));
+        }
+        if let Some(host) = &self.smtp_host
+            && (host.is_empty() || host.contains(['/', ':', ' ']))
+        {
+            errors.push(
+                "smtp_host: a host name or IP address, without scheme or port (set smtp_port)"
+                    .into(),
+            );
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            errors.push("smtp_username and smtp_password: set both or neither".into());
+        }
+        if self.smtp_host.is_none() && (self.smtp_username.is_some() || self.smtp_port.is_some()) {
+            errors.push("smtp_port, smtp_username, smtp_password: need smtp_host".into());
+        }
+        if !hub_identity::outbox::valid_address(&self.mail_from) {
+            errors.push(format!(
+                "mail_from: `{}` is not an email address",
+                self.mail_from
+            ));
+        }
+        if !(1..=3600).contains(&self.smtp_timeout_secs) {
+            errors.push("smtp_timeout_secs: must be between 1 and 3600".into());
+        }
+        if !(1..=100).contains(&self.mail_max_attempts) {
+            errors.push("mail_max_attempts: must be between 1 and 100".into());
+        }
+        if self.mail_retry_base_secs == 0 || self.mail_retry_base_secs > self.mail_retry_max_secs {
+            errors.push(
+                "mail_retry_base_secs: must be at least 1 and at most mail_retry_max_secs".into(),
+            );
+        }
+        if self.mail_retry_max_secs > 7 * 24 * 3600 {
+            errors.push("mail_retry_max_secs: must be at most 604800 (7 days)".into());
+        }
+        if self.mail_poll_secs == 0 || self.mail_poll_secs > 3600 {
+            errors.push("mail_poll_secs: must be between 1 and 3600".into());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -258,8 +395,155 @@ impl Config {
         }
     }
 
+    /// How the outbox is delivered, from the `smtp_*` and `mail_*` settings.
+    pub fn mail_settings(&self) -> hub_identity::outbox::delivery::MailSettings {
+        use hub_identity::outbox::delivery::{MailSettings, SmtpSettings, SmtpTls};
+        let tls = match self.smtp_tls.as_str() {
+            "tls" => SmtpTls::Tls,
+            "none" => SmtpTls::None,
+            _ => SmtpTls::StartTls,
+        };
+        MailSettings {
+            smtp: self.smtp_host.as_ref().map(|host| SmtpSettings {
+                host: host.clone(),
+                port: self.smtp_port.unwrap_or(match tls {
+                    SmtpTls::StartTls => 587,
+                    SmtpTls::Tls => 465,
+                    SmtpTls::None => 25,
+                }),
+                tls,
+                username: self.smtp_username.clone(),
+                password: self.smtp_password.clone(),
+                timeout: std::time::Duration::from_secs(self.smtp_timeout_secs),
+            }),
+            mail_dir: self
+                .mail_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("mail")),
+            from_address: self.mail_from.clone(),
+            max_attempts: self.mail_max_attempts,
+            retry_base: std::time::Duration::from_secs(self.mail_retry_base_secs),
+            retry_max: std::time::Duration::from_secs(self.mail_retry_max_secs),
+            // Far longer than a send can take (`smtp_timeout_secs` per command).
+            claim_lease: std::time::Duration::from_secs(self.smtp_timeout_secs * 10),
+        }
+    }
+
     pub fn tls_enabled(&self) -> bool {
         self.tls_cert_file.is_some() && self.tls_key_file.is_some()
+    }
+}
+
+/// A loaded configuration and what the operator should be told about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// One line per ignored environment variable, to log once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// `HUB_*` variables that are not settings and are ignored without a warning: `HUB_CONFIG`
+/// names the file, and `HUB_TEST_*` are the test suite's own settings, exported by the
+/// Makefile to every recipe (`make run`, `make migrate`).
+fn is_reserved_variable(rest: &str) -> bool {
+    rest == "CONFIG" || rest.starts_with("TEST_")
+}
+
+/// The settings given by environment variables: `HUB_<KEY>` (nested with `__`) for every known
+/// top-level setting, and `DATABASE_URL` / `REDIS_URL`.
+struct EnvSettings {
+    settings: Dict,
+}
+
+impl EnvSettings {
+    /// The known settings among `vars`, and a warning for each unknown `HUB_*` variable.
+    fn from_vars(vars: &[(String, String)]) -> (Self, Vec<String>) {
+        let known = Config::setting_names();
+        let mut settings = Dict::new();
+        let mut warnings = Vec::new();
+        for (name, value) in vars {
+            let path: Vec<String> = match name.as_str() {
+                "DATABASE_URL" => vec!["database_url".into()],
+                "REDIS_URL" => vec!["redis_url".into()],
+                _ => match name.strip_prefix("HUB_") {
+                    Some(rest) if !is_reserved_variable(rest) => {
+                        rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
+                    }
+                    _ => continue,
+                },
+            };
+            if path.iter().any(String::is_empty) {
+                warnings.push(format!("{name}: not a setting (empty key part); ignored"));
+                continue;
+            }
+            if !known.contains(&path[0]) {
+                warnings.push(unknown_variable_warning(name, &path[0], &known));
+                continue;
+            }
+            // Like figment's own `Env`: "8", "true" and "[a, b]" become typed values.
+            let value: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+            insert_path(&mut settings, &path, value);
+        }
+        (Self { settings }, warnings)
+    }
+}
+
+fn unknown_variable_warning(name: &str, key: &str, known: &[String]) -> String {
+    let closest = known
+        .iter()
+        .min_by_key(|candidate| edit_distance(key, candidate))
+        .map(|candidate| format!("; the closest setting is HUB_{}", candidate.to_uppercase()))
+        .unwrap_or_default();
+    format!("{name} is not a Hub setting and is ignored{closest}")
+}
+
+/// Sets `path` (one key per nesting level) in `dict`, creating the levels on the way.
+fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let level = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(level, Value::Dict(..)) {
+                *level = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = level {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+impl Provider for EnvSettings {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable").interpolater(|_, keys: &[&str]| match keys {
+            ["database_url"] => "DATABASE_URL".into(),
+            ["redis_url"] => "REDIS_URL".into(),
+            _ => format!("HUB_{}", keys.join("__").to_uppercase()),
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.settings.clone()))
     }
 }
 
@@ -279,5 +563,148 @@ mod tests {
         };
         let errors = bad.validate().unwrap_err().0;
         assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_and_the_password_never_prints() {
+        let config = Config {
+            smtp_host: Some("smtp.example.edu".into()),
+            smtp_username: Some("hub".into()),
+            smtp_password: Some(Pii::new("hunter2-smtp-secret".into())),
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        assert!(!format!("{config:?}").contains("hunter2-smtp-secret"));
+        let mail = config.mail_settings();
+        assert_eq!(mail.smtp.as_ref().unwrap().port, 587);
+        assert!(!format!("{mail:?}").contains("hunter2-smtp-secret"));
+        let bad = Config {
+            smtp_host: Some("smtp://x:25".into()),
+            smtp_tls: "ssl".into(),
+            smtp_username: Some("hub".into()),
+            mail_from: "nobody".into(),
+            ..Config::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0.len(), 4);
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A file that does not exist: the environment alone decides.
+    const NO_FILE: (&str, &str) = ("HUB_CONFIG", "/nonexistent/hub.toml");
+
+    #[test]
+    fn unknown_hub_variables_warn_with_the_closest_setting_and_do_not_stop_the_load() {
+        let loaded = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_PROTOCOL", "https"),
+            ("HUB_VERBOSE", "1"),
+            ("HUB_LOG_LEVL", "debug"),
+            ("HUB_TEST_DATABASE_URL", "postgres://ignored"),
+            ("HUB_LOG_FORMAT", "json"),
+            ("HUB_CLUSTERS__EU2", "postgres://db/eu2"),
+            ("DATABASE_URL", "postgres://db/hub"),
+            ("HUB_KEK", &"ab".repeat(32)),
+            ("PATH", "/usr/bin"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.config.log_format, "json");
+        assert_eq!(
+            loaded.config.log_level, "info",
+            "the misspelt key is not applied"
+        );
+        assert_eq!(
+            loaded.config.database_url.as_deref(),
+            Some("postgres://db/hub")
+        );
+        assert_eq!(loaded.config.clusters["eu2"], "postgres://db/eu2");
+        assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
+        let warning = |name: &str| {
+            loaded
+                .warnings
+                .iter()
+                .find(|w| w.starts_with(name))
+                .cloned()
+                .unwrap_or_else(|| panic!("no warning for {name}: {:?}", loaded.warnings))
+        };
+        assert!(warning("HUB_LOG_LEVL").ends_with("the closest setting is HUB_LOG_LEVEL"));
+        assert!(warning("HUB_PROTOCOL ").contains("is not a Hub setting and is ignored"));
+        assert!(warning("HUB_VERBOSE ").contains("the closest setting is HUB_"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_stay_errors_and_env_values_are_still_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hub.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nprotocol = \"https\"\n").unwrap();
+        let errors = Config::load_from(vars(&[("HUB_CONFIG", file.to_str().unwrap())]))
+            .unwrap_err()
+            .0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("protocol"), "{errors:?}");
+
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n").unwrap();
+        let loaded = Config::load_from(vars(&[("HUB_CONFIG", file.to_str().unwrap())])).unwrap();
+        assert_eq!(loaded.config.listen, "127.0.0.1:9000");
+        assert!(loaded.warnings.is_empty());
+
+        // A known setting with a bad value is still an error, named by its variable.
+        let errors = Config::load_from(vars(&[NO_FILE, ("HUB_RATE_LIMIT_PER_IP", "many")]))
+            .unwrap_err()
+            .0;
+        assert!(errors[0].contains("HUB_RATE_LIMIT_PER_IP"), "{errors:?}");
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_or_comma_separated_and_are_checked() {
+        let list = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "[10.0.0.0/8, ::1]"),
+        ]))
+        .unwrap();
+        assert_eq!(list.config.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        let text = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ]))
+        .unwrap();
+        assert_eq!(text.config.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
+        let errors = Config::load_from(vars(&[
+            NO_FILE,
+            ("HUB_TRUSTED_PROXIES", "10.0.0.0/40,proxy.internal"),
+        ]))
+        .unwrap_err()
+        .0;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("trusted_proxies: ")));
+    }
+
+    #[test]
+    fn every_field_is_a_known_setting() {
+        let names = Config::setting_names();
+        for field in [
+            "listen",
+            "kek",
+            "clusters",
+            "dns_nameserver",
+            "tls_key_file",
+        ] {
+            assert!(
+                names.iter().any(|n| n == field),
+                "{field} missing: {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("log_levl", "log_level"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

@@ -5,9 +5,14 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod caching;
+pub mod client_ip;
 pub mod config;
+pub mod input_guard;
 pub mod limiter;
 pub mod middleware;
 pub mod problem;
+pub mod progress;
+pub mod spec;
 pub mod state;
 pub mod telemetry;

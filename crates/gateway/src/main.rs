@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use hub_gateway::app::{self, StartError};
 use hub_gateway::config::Config;
+use hub_gateway::progress::Progress;
 use poem::listener::{Listener, RustlsCertificate, RustlsConfig, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,14 +59,17 @@ async fn main() -> ExitCode {
     if let Some(Command::Spec { out }) = &cli.command {
         return write_spec(out);
     }
-    let config = match Config::load() {
-        Ok(config) => config,
+    let (config, warnings) = match Config::load() {
+        Ok(loaded) => (loaded.config, loaded.warnings),
         Err(errors) => {
             eprint!("{errors}");
             return ExitCode::from(2);
         }
     };
     hub_gateway::telemetry::init(&config.log_format, &config.log_level);
+    for warning in &warnings {
+        tracing::warn!("configuration: {warning}");
+    }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
@@ -180,24 +184,21 @@ fn concurrency_in_range(text: &str) -> Result<usize, String> {
 async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
     let state = app::build_state(config).await?;
     println!("control plane: up to date");
+    // The total is known once the pass has listed the tenants, at the first outcome.
+    let mut progress: Option<Progress> = None;
     let outcomes = state
         .tenancy
-        .migrate_all_tenants(concurrency, |done, total, outcome| {
-            let width = 30;
-            // No tenants at all: a full bar.
-            let filled = (done * width).checked_div(total).unwrap_or(width);
-            let mark = match &outcome.result {
-                Ok(version) => format!("ok {version}"),
-                Err(e) => format!("FAILED: {e}"),
-            };
-            eprintln!(
-                "[{}{}] {done}/{total} {} {mark}",
-                "#".repeat(filled),
-                ".".repeat(width - filled),
-                outcome.slug
-            );
+        .migrate_all_tenants(concurrency, |_done, total, outcome| {
+            let progress = progress.get_or_insert_with(|| Progress::new("tenants", total as u64));
+            progress.advance(&outcome.slug);
+            if let Err(e) = &outcome.result {
+                progress.note(&format!("{}: FAILED: {e}", outcome.slug));
+            }
         })
         .await?;
+    progress
+        .unwrap_or_else(|| Progress::new("tenants", 0))
+        .finish();
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     println!(
         "tenants: {} migrated, {} failed",
@@ -225,7 +226,7 @@ async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
 async fn create_operator_key(config: Config, name: &str) -> Result<(), StartError> {
     let state = app::build_state(config).await?;
     let key = state.tenancy.create_operator_key(name).await?;
-    println!("{}", key.token);
+    println!("{}", key.token.expose());
     eprintln!(
         "operator key {} created; the token above is shown only once",
         key.info.id

@@ -109,6 +109,7 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
 }
 
 /// Per-client-IP budget, checked before authentication so that guessing keys is throttled.
+/// The IP is the one [`crate::client_ip::ResolveClientIp`] decided (run it outside this).
 pub struct IpRateLimit;
 
 impl<E: Endpoint> Middleware<E> for IpRateLimit {
@@ -125,19 +126,17 @@ impl<E: Endpoint> Endpoint for IpRateLimitEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Self::Output> {
         if let Some(state) = req.data::<Arc<AppState>>() {
-            let ip = req
-                .remote_addr()
-                .as_socket_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
+            let ip = crate::auth::client_ip(&req).unwrap_or_default();
             if let Decision::Deny { retry_after_secs } = state
                 .limiter
                 .check(&format!("ip:{ip}"), state.config.rate_limit_per_ip)
                 .await
             {
-                return Ok(
-                    poem::Error::from(ApiError::rate_limited(retry_after_secs)).into_response()
-                );
+                return Ok(poem::Error::from(ApiError::rate_limited(
+                    state.config.rate_limit_per_ip,
+                    retry_after_secs,
+                ))
+                .into_response());
             }
         }
         Ok(self.0.call(req).await?.into_response())

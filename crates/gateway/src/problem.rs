@@ -129,8 +129,8 @@ impl IntoResponse for ProblemJson {
     }
 }
 
-/// Every error status an operation can answer with. Listed on every operation so clients
-/// generated from the spec handle each of them.
+/// Every error status of the API. Each operation returns this type; the finished spec
+/// (crate::spec) lists on each operation only the statuses it can answer with.
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
     /// The request could not be parsed: bad JSON, a wrong type, a missing parameter.
@@ -168,13 +168,29 @@ pub enum ApiError {
     PreconditionRequired(ProblemJson),
     /// Too many requests; retry after the number of seconds in `Retry-After`.
     #[oai(status = 429)]
-    TooManyRequests(ProblemJson, #[oai(header = "Retry-After")] Option<u64>),
+    TooManyRequests(
+        ProblemJson,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// Requests allowed per window in the budget that was exhausted (per API key or
+        /// per client IP).
+        #[oai(header = "RateLimit-Limit")]
+        u64,
+        /// Requests left in the current window: 0.
+        #[oai(header = "RateLimit-Remaining")]
+        u64,
+        /// Seconds until the window resets.
+        #[oai(header = "RateLimit-Reset")]
+        u64,
+    ),
     /// An unexpected fault; the request id identifies it in the logs.
     #[oai(status = 500)]
     Internal(ProblemJson),
-    /// A dependency is unavailable; retry later.
+    /// A dependency (the database, Redis, an identity provider) is unavailable for now;
+    /// retry after the number of seconds in `Retry-After`.
     #[oai(status = 503)]
-    Unavailable(ProblemJson),
+    Unavailable(ProblemJson, #[oai(header = "Retry-After")] Option<u64>),
 }
 
 impl ApiError {
@@ -192,8 +208,9 @@ impl ApiError {
             415 => Self::UnsupportedMediaType(p),
             422 => Self::Unprocessable(p),
             428 => Self::PreconditionRequired(p),
-            429 => Self::TooManyRequests(p, None),
-            503 => Self::Unavailable(p),
+            // A 429 raised elsewhere than the limiter (none is, today) names no budget.
+            429 => Self::TooManyRequests(p, 1, 0, 0, 1),
+            503 => Self::Unavailable(p, Some(RETRY_AFTER_UNAVAILABLE_SECS)),
             _ => Self::Internal(p),
         }
     }
@@ -202,14 +219,18 @@ impl ApiError {
         Self::from_problem(Problem::new(status, code, detail))
     }
 
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// The limiter refused a request: `limit` is the exhausted budget per window.
+    pub fn rate_limited(limit: u64, retry_after: u64) -> Self {
         Self::TooManyRequests(
             ProblemJson(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("too many requests; retry after {retry_after} s"),
             )),
-            Some(retry_after),
+            retry_after,
+            limit,
+            0,
+            retry_after,
         )
     }
 
@@ -238,13 +259,40 @@ fn status_of(kind: ProblemKind) -> StatusCode {
     }
 }
 
+/// How long a client should wait before retrying an answer of 503. A database restart or a
+/// pool replacing its dead connections takes well under a second; one second is the
+/// smallest value `Retry-After` can say.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
+
+/// The answer for storage being unreachable (the domain crates classify it through
+/// `TenantError::storage_unavailable`): 503 with `Retry-After`, never 500. The database's
+/// own message stays in the log: it names hosts and internals.
+fn storage_unavailable<E: DescribeProblem>(error: &E) -> ApiError {
+    tracing::warn!(error = %error, "storage unavailable");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        hub_tenant::TenantError::STORAGE_UNAVAILABLE,
+        format!(
+            "the database is unavailable for now; retry after {RETRY_AFTER_UNAVAILABLE_SECS} s"
+        ),
+    )
+}
+
 /// The one mapping from domain errors to HTTP. Internal details are logged, never sent.
 pub fn from_domain<E: DescribeProblem>(error: &E) -> ApiError {
+    if error.code() == hub_tenant::TenantError::STORAGE_UNAVAILABLE {
+        return storage_unavailable(error);
+    }
     let kind = error.kind();
     let status = status_of(kind);
     let detail = if kind == ProblemKind::Internal {
         tracing::error!(error = %error, code = error.code(), "internal error");
         "an unexpected error occurred; the request id identifies it in our logs".to_string()
+    } else if error.code() == "value_not_storable" {
+        // The database's own message names columns and encodings: logged, not sent.
+        tracing::warn!(error = %error, "the database refused a value from the request");
+        "a value in the request cannot be stored (not valid text, too long or out of range)"
+            .to_string()
     } else {
         error.to_string()
     };
@@ -379,6 +427,13 @@ impl<E: Endpoint> Endpoint for ProblemResponsesEndpoint<E> {
         rebuilt
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // Every 503 says when to come back, also one the HTTP layer made itself.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            rebuilt
+                .headers_mut()
+                .entry(header::RETRY_AFTER)
+                .or_insert_with(|| HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS));
+        }
         Ok(rebuilt)
     }
 }

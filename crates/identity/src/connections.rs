@@ -6,6 +6,7 @@ use crate::entities::sso_connection;
 use crate::error::IdentityError;
 use crate::roles::Role;
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::problem::Violations;
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -64,7 +65,7 @@ pub struct NewConnection {
     pub name: String,
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
     pub scopes: Option<Vec<String>>,
     pub group_roles: BTreeMap<String, String>,
     pub default_role: Option<String>,
@@ -148,7 +149,7 @@ impl NewConnection {
             "must be 1–255 characters",
         );
         v.check(
-            (1..=1024).contains(&self.client_secret.len()),
+            (1..=1024).contains(&self.client_secret.expose().len()),
             "client_secret",
             "must be 1–1024 characters",
         );
@@ -225,7 +226,8 @@ pub(crate) struct StoredConnection {
     pub name: String,
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: String,
+    /// Empty for SAML (there is no client secret).
+    pub client_secret: Secret,
     pub scopes: Vec<String>,
     pub group_roles: BTreeMap<String, Role>,
     pub default_role: Role,
@@ -261,7 +263,7 @@ pub(crate) async fn insert(
             TABLE,
             "client_secret",
             id,
-            &input.client_secret,
+            input.client_secret.expose(),
         )),
         scopes: Set(input.scopes.join(" ")),
         group_roles: Set(
@@ -363,7 +365,7 @@ pub(crate) async fn load_saml(
 pub(crate) async fn load(
     scope: &TenantScope,
     id: Uuid,
-) -> Result<(SsoConnection, String), IdentityError> {
+) -> Result<(SsoConnection, Secret), IdentityError> {
     let row = sso_connection::Entity::find_by_id(id)
         .one(scope.db())
         .await?
@@ -372,7 +374,7 @@ pub(crate) async fn load(
         scope
             .keys()
             .open_str(TABLE, "client_secret", row.id, &row.client_secret_sealed)?;
-    Ok((view(row), secret))
+    Ok((view(row), Secret::new(secret)))
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub enum Refusal {
     Credentials,
     /// Too many wrong passwords in a row.
     Locked,
+    /// The right password, but a reported compromise requires it to be reset first.
+    PasswordResetRequired,
     /// The institution allows SSO only.
     LocalAccountsDisabled,
     /// A password-reset code that is unknown, used or expired.
@@ -60,6 +62,7 @@ impl Refusal {
             Self::Reauthentication => "reauthentication_required",
             Self::Credentials => "invalid_credentials",
             Self::Locked => "account_locked",
+            Self::PasswordResetRequired => "password_reset_required",
             Self::LocalAccountsDisabled => "local_accounts_disabled",
             Self::ResetToken => "reset_token_invalid",
             Self::SamlResponseInvalid => "saml_response_invalid",
@@ -101,6 +104,9 @@ pub enum IdentityError {
     IdpUnavailable(String),
     #[error("the session store is unavailable: {0}")]
     SessionStore(String),
+    /// The mail transport could not be set up (bad SMTP settings, unwritable mail directory).
+    #[error("mail delivery: {0}")]
+    Mail(String),
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -148,7 +154,9 @@ impl DescribeProblem for IdentityError {
             Self::ScimInvalid { .. } => ProblemKind::BadRequest,
             Self::IdpUnavailable(_) | Self::SessionStore(_) => ProblemKind::Unavailable,
             Self::Tenant(e) => e.kind(),
-            Self::Database(_) | Self::Crypto(_) => ProblemKind::Internal,
+            Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
+            Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
+            Self::Database(_) | Self::Crypto(_) | Self::Mail(_) => ProblemKind::Internal,
         }
     }
 
@@ -164,6 +172,7 @@ impl DescribeProblem for IdentityError {
             Self::NotFound("access review") => "access_review_not_found",
             Self::NotFound("review item") => "review_item_not_found",
             Self::NotFound("sign-in settings") => "sign_in_settings_not_found",
+            Self::NotFound("message sender") => "message_sender_not_found",
             Self::NotFound(_) => "not_found",
             Self::SignInRefused { reason, .. } => reason.code(),
             Self::Unauthenticated => "unauthenticated",
@@ -181,7 +190,11 @@ impl DescribeProblem for IdentityError {
             Self::IdpUnavailable(_) => "sso_idp_unavailable",
             Self::SessionStore(_) => "session_store_unavailable",
             Self::Tenant(e) => e.code(),
-            Self::Database(_) | Self::Crypto(_) => "internal",
+            Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
+            Self::Database(e) if TenantError::storage_unavailable(e) => {
+                TenantError::STORAGE_UNAVAILABLE
+            }
+            Self::Database(_) | Self::Crypto(_) | Self::Mail(_) => "internal",
         }
     }
 

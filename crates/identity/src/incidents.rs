@@ -1,13 +1,19 @@
 //! Account compromise (S6): a person who suspects their account is compromised reports it and
 //! is helped at once. Every session of theirs and every API key made in their name is revoked
-//! before anything else, their next sign-in must be a fresh authentication at the IdP, an
-//! incident opens for the institution's admins with its clock running, and the person gets a
-//! confirmation (in the answer, and as a message in the outbox for delivery).
+//! before anything else; everything else that could open a session with what they had before
+//! is marked in the same transaction (`reauthentication::require`: their password must be
+//! reset, their next SSO sign-in must be a fresh authentication at the IdP); an incident
+//! opens with its clock running and every other active tenant admin with an email address is
+//! told by an essential message; the person gets a confirmation (in the answer, and in the
+//! outbox) that says what was done, admins notified or not.
 
 use crate::Identity;
-use crate::entities::{incident, outbox};
+use crate::entities::incident;
 use crate::error::IdentityError;
+use crate::outbox::{self, MessagePurpose, NewMessage};
 use crate::people;
+use crate::reauthentication;
+use crate::roles::Role;
 use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_kernel::problem::Violations;
@@ -18,40 +24,17 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 const TABLE: &str = "incidents";
-const OUTBOX: &str = "outbox";
 
-pub const PERSONAL_FIELDS: &[FieldClassification] = &[
-    FieldClassification {
-        table: TABLE,
-        column: "description",
-        category: DataCategory::Technical,
-        purpose: Purpose::Security,
-        retention: RetentionClass::CategoryPeriod,
-        identifying: true,
-        blind_index: false,
-        optional: true,
-    },
-    FieldClassification {
-        table: OUTBOX,
-        column: "recipient",
-        category: DataCategory::Contact,
-        purpose: Purpose::EssentialCommunication,
-        retention: RetentionClass::Ephemeral,
-        identifying: true,
-        blind_index: false,
-        optional: true,
-    },
-    FieldClassification {
-        table: OUTBOX,
-        column: "message",
-        category: DataCategory::Contact,
-        purpose: Purpose::EssentialCommunication,
-        retention: RetentionClass::Ephemeral,
-        identifying: true,
-        blind_index: false,
-        optional: false,
-    },
-];
+pub const PERSONAL_FIELDS: &[FieldClassification] = &[FieldClassification {
+    table: TABLE,
+    column: "description",
+    category: DataCategory::Technical,
+    purpose: Purpose::Security,
+    retention: RetentionClass::CategoryPeriod,
+    identifying: true,
+    blind_index: false,
+    optional: true,
+}];
 
 #[derive(Debug, Clone)]
 pub struct Incident {
@@ -87,13 +70,61 @@ fn open(scope: &TenantScope, row: incident::Model) -> Result<Incident, IdentityE
     })
 }
 
+/// What a report did, for the person's receipt.
+#[derive(Debug, Clone)]
+pub struct CompromiseReported {
+    pub incident: Incident,
+    /// Tenant admins told by message (the reporter is not counted: they get the confirmation).
+    pub admins_notified: usize,
+    /// Whether the person had a local password, which must now be reset before it signs in.
+    pub password_reset_required: bool,
+    /// What was done and what happens now, in words; also the confirmation message's text.
+    pub next_steps: String,
+}
+
+/// The receipt's words: only what the report did.
+fn next_steps(
+    sessions_revoked: usize,
+    api_keys_revoked: usize,
+    password_reset_required: bool,
+    admins_notified: usize,
+) -> String {
+    let mut text = format!(
+        "We ended {sessions_revoked} session(s) and revoked {api_keys_revoked} API key(s) \
+         made in your name. "
+    );
+    if password_reset_required {
+        text.push_str(
+            "Your password no longer signs in: ask for a reset code \
+             (POST /v1/auth/password-reset-requests) and set a new one. ",
+        );
+    }
+    text.push_str(
+        "To sign in through your institution's identity provider, start with \
+         force_authentication=true so that it checks it is you. ",
+    );
+    if admins_notified > 0 {
+        text.push_str(&format!(
+            "{admins_notified} administrator(s) of your institution have been notified by \
+             message and will follow up."
+        ));
+    } else {
+        text.push_str(
+            "The incident is open for your institution's administrators, but no other \
+             administrator has an email address here, so none was notified by message: \
+             please tell them.",
+        );
+    }
+    text
+}
+
 impl Identity {
     /// The signed-in person reports their account compromised.
     pub async fn report_compromise(
         &self,
         principal: &TenantPrincipal,
         description: Option<String>,
-    ) -> Result<Incident, IdentityError> {
+    ) -> Result<CompromiseReported, IdentityError> {
         let Some(person_id) = principal.actor.person_id() else {
             return Err(IdentityError::PersonOnly);
         };
@@ -113,7 +144,7 @@ impl Identity {
         let reported_at = Utc::now().trunc_subsecs(6);
         let scope = self.tenancy.scope(principal).await?;
         let person = people::load(&scope, person_id).await?;
-        people::require_reauthentication(&scope, person_id, Some(reported_at)).await?;
+        let marked = reauthentication::require(&scope, person_id, reported_at).await?;
         let id = Uuid::now_v7();
         let keys = scope.keys();
         incident::Entity::insert(incident::ActiveModel {
@@ -133,33 +164,57 @@ impl Identity {
         })
         .exec_without_returning(scope.db())
         .await?;
-        let message_id = Uuid::now_v7();
+        // The admins' notice names the incident, not the person: they read who in the
+        // incident itself, and the message leaves the service by mail.
+        let notice = format!(
+            "A person of your institution reported their account as compromised at \
+             {} (incident {id}). Their sessions ({sessions_revoked}) and API keys \
+             ({api_keys_revoked}) are revoked and their next sign-in must be a fresh one. \
+             Review and resolve the incident at /v1/incidents/{id}.",
+            reported_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        let mut admins_notified = 0;
+        for admin in people::active_with_role(&scope, Role::TenantAdmin).await? {
+            let Some(email) = admin.email.as_ref().filter(|_| admin.id != person_id) else {
+                continue;
+            };
+            outbox::queue(
+                &self.tenancy,
+                &scope,
+                NewMessage {
+                    kind: "incident_opened",
+                    purpose: MessagePurpose::Essential,
+                    person_id: admin.id,
+                    email: Some(email.expose().as_str()),
+                    subject: "An account of your institution was reported compromised",
+                    text: &notice,
+                },
+            )
+            .await?;
+            admins_notified += 1;
+        }
+        let next_steps = next_steps(
+            sessions_revoked,
+            api_keys_revoked,
+            marked.password,
+            admins_notified,
+        );
         let message = format!(
             "We received your report that your account may be compromised (incident {id}). \
-             We ended {sessions_revoked} session(s) and revoked {api_keys_revoked} API key(s) \
-             made in your name. Sign in again to continue; your institution's administrators \
-             have been notified and will follow up."
+             {next_steps}"
         );
-        outbox::Entity::insert(outbox::ActiveModel {
-            id: Set(message_id),
-            kind: Set("compromise_confirmation".into()),
-            person_id: Set(person_id),
-            channel: Set(if person.email.is_some() {
-                "email"
-            } else {
-                "in_app"
-            }
-            .into()),
-            recipient_sealed: Set(person
-                .email
-                .as_ref()
-                .map(|e| keys.seal_str(OUTBOX, "recipient", message_id, e.expose()))),
-            message_sealed: Set(keys.seal_str(OUTBOX, "message", message_id, &message)),
-            created_at: Set(reported_at),
-            sent_at: Set(None),
-            key_version: Set(keys.active_version() as i32),
-        })
-        .exec_without_returning(scope.db())
+        outbox::queue(
+            &self.tenancy,
+            &scope,
+            NewMessage {
+                kind: "compromise_confirmation",
+                purpose: MessagePurpose::Essential,
+                person_id,
+                email: person.email.as_ref().map(|e| e.expose().as_str()),
+                subject: "We received your report of a compromised account",
+                text: &message,
+            },
+        )
         .await?;
         audit::record(
             &scope,
@@ -169,12 +224,19 @@ impl Identity {
                     "incident_id": id,
                     "sessions_revoked": sessions_revoked,
                     "api_keys_revoked": api_keys_revoked,
+                    "password_reset_required": marked.password,
+                    "admins_notified": admins_notified,
                 })),
         )
         .await?;
         let incident = load(&scope, id).await?;
         scope.commit().await?;
-        Ok(incident)
+        Ok(CompromiseReported {
+            incident,
+            admins_notified,
+            password_reset_required: marked.password,
+            next_steps,
+        })
     }
 }
 
@@ -249,23 +311,14 @@ pub async fn resolve(scope: &TenantScope, id: Uuid) -> Result<Incident, Identity
     load(scope, id).await
 }
 
-/// Messages waiting for delivery to a person (the delivery worker arrives with email).
+/// Every message to a person, oldest first, as `(kind, text)`.
 pub async fn pending_messages(
     scope: &TenantScope,
     person_id: Uuid,
 ) -> Result<Vec<(String, String)>, IdentityError> {
-    let rows = outbox::Entity::find()
-        .filter(outbox::Column::PersonId.eq(person_id))
-        .filter(outbox::Column::SentAt.is_null())
-        .order_by_asc(outbox::Column::CreatedAt)
-        .all(scope.db())
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            let text = scope
-                .keys()
-                .open_str(OUTBOX, "message", r.id, &r.message_sealed)?;
-            Ok((r.kind, text))
-        })
-        .collect()
+    Ok(outbox::person_messages(scope, person_id)
+        .await?
+        .into_iter()
+        .map(|m| (m.kind, m.text))
+        .collect())
 }

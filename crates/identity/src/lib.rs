@@ -1,6 +1,6 @@
 //! Identity: the people of each institution, their roles and the scopes those grant,
 //! enterprise SSO connections (OpenID Connect and SAML 2.0), sign-in with just-in-time provisioning, and
-//! the sessions that follow.
+//! the sessions that follow, and the outbox of messages to people and its delivery.
 
 pub mod connections;
 pub mod domains;
@@ -9,8 +9,10 @@ pub mod ephemeral;
 mod error;
 pub mod incidents;
 pub mod oidc;
+pub mod outbox;
 pub mod passwords;
 pub mod people;
+pub mod reauthentication;
 pub mod reviews;
 pub mod roles;
 pub mod saml;
@@ -22,7 +24,9 @@ pub use error::{IdentityError, Refusal};
 pub use roles::Role;
 
 use ephemeral::Ephemeral;
-use hub_kernel::classification::FieldClassification;
+use hub_kernel::classification::{
+    FieldClassification, RowKey, SealedColumn, SealedSecret, SealedTable,
+};
 use hub_tenant::{Actor, Tenancy, TenantPrincipal};
 use oidc::OidcClient;
 use sessions::Sessions;
@@ -33,7 +37,43 @@ use std::time::Duration;
 pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = people::PERSONAL_FIELDS.to_vec();
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
+    fields.extend_from_slice(outbox::PERSONAL_FIELDS);
     fields
+}
+
+/// Sealed values that are not personal data: re-sealed on key rotation all the same.
+pub const SEALED_SECRETS: &[SealedSecret] = &[SealedSecret {
+    table: "sso_connections",
+    column: "client_secret",
+}];
+
+/// How each table of this crate with a sealed column names its rows in associated data.
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: "people",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "incidents",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "outbox",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "sso_connections",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+];
+
+/// Every sealed column this crate stores, for key rotation.
+pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
+    hub_kernel::classification::sealed_columns(&personal_fields(), SEALED_SECRETS, SEALED_TABLES)
 }
 
 pub struct IdentitySettings {
@@ -48,6 +88,8 @@ pub struct IdentitySettings {
     pub clock_skew: Duration,
     /// The nameserver for domain verification (`None`: public resolvers).
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// How the outbox is delivered.
+    pub mail: outbox::delivery::MailSettings,
 }
 
 /// The identity service: one per process.
@@ -57,6 +99,7 @@ pub struct Identity {
     pub sessions: Sessions,
     oidc: OidcClient,
     domains: domains::DomainResolver,
+    mail: outbox::delivery::Mailer,
     callback_url: String,
     public_url: String,
     saml_acs_url: String,
@@ -76,6 +119,7 @@ impl Identity {
             ephemeral,
             oidc: OidcClient::new(settings.clock_skew)?,
             domains: domains::DomainResolver::new(settings.dns_nameserver)?,
+            mail: outbox::delivery::Mailer::new(settings.mail)?,
             callback_url: settings.callback_url,
             public_url: settings.public_url.trim_end_matches('/').to_string(),
             saml_acs_url: settings.saml_acs_url,

@@ -8,6 +8,7 @@
 //! into a load generator against the IdP.
 
 use crate::error::{IdentityError, Refusal};
+use hub_kernel::Secret;
 use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -88,7 +89,7 @@ impl IdTokenClaims {
 
 #[derive(Deserialize)]
 struct TokenResponse {
-    id_token: Option<String>,
+    id_token: Option<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +222,7 @@ impl OidcClient {
         code: &str,
         redirect_uri: &str,
         code_verifier: &str,
-    ) -> Result<String, IdentityError> {
+    ) -> Result<Secret, IdentityError> {
         let response = self
             .http
             .post(&discovery.token_endpoint)

@@ -1,15 +1,19 @@
 //! Local accounts where an institution allows them (C1, S5): passwords only as Argon2id
 //! hashes, a strength rule that refuses weak passwords, lockout after repeated failures,
 //! and reset by a single-use, expiring token delivered through the notification outbox.
+//! After a reported compromise the password opens no session until it is reset
+//! (`reauthentication.rs`); the reset stores a new credential without that mark.
 //!
 //! The strength rule follows NIST SP 800-63B rather than composition rules: length, a
 //! blocklist of common and patterned passwords, and nothing derived from the person's own
 //! name, username or email.
 
 use crate::Identity;
-use crate::entities::{local_credential, outbox, password_reset, sign_in_settings};
+use crate::entities::{local_credential, password_reset, sign_in_settings};
 use crate::error::{IdentityError, Refusal};
+use crate::outbox;
 use crate::people::{self, Person, PersonStatus};
+use crate::reauthentication::{self, Proof};
 use crate::roles::scopes_of;
 use crate::sessions::ClientContext;
 use crate::signin::SignedIn;
@@ -17,7 +21,7 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use hub_kernel::FieldViolation;
+use hub_kernel::{FieldViolation, Secret};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{ActiveTenant, Scope, TenantError, TenantPrincipal, TenantScope};
 use rand::RngCore;
@@ -136,10 +140,10 @@ fn check_strength(
     }
 }
 
-async fn hash(password: String) -> Result<String, IdentityError> {
+async fn hash(password: Secret) -> Result<String, IdentityError> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
-            .hash_password(password.as_bytes())
+            .hash_password(password.expose().as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| IdentityError::Conflict(format!("password hashing failed: {e}")))
     })
@@ -147,10 +151,10 @@ async fn hash(password: String) -> Result<String, IdentityError> {
     .map_err(|e| IdentityError::Conflict(e.to_string()))?
 }
 
-async fn verify(password: String, stored: String) -> bool {
+async fn verify(password: Secret, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
-            .verify_password(password.as_bytes(), stored.as_str())
+            .verify_password(password.expose().as_bytes(), stored.as_str())
             .is_ok()
     })
     .await
@@ -207,9 +211,14 @@ pub async fn settings(scope: &TenantScope) -> Result<SignInSettings, IdentityErr
 pub async fn set_settings(
     scope: &TenantScope,
     local_accounts: bool,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<SignInSettings, IdentityError> {
     scope.require(Scope::TenantAdmin)?;
+    // No expected revision (`If-Match: *`): whichever revision is current.
+    let expected_revision = match expected_revision {
+        Some(revision) => revision,
+        None => settings(scope).await?.revision,
+    };
     let updated = sign_in_settings::Entity::update_many()
         .col_expr(
             sign_in_settings::Column::LocalAccounts,
@@ -258,7 +267,7 @@ impl Identity {
         &self,
         tenant_slug: &str,
         login: &str,
-        password: String,
+        password: Secret,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
         let tenant = self.tenant_by_slug(tenant_slug).await?;
@@ -339,6 +348,14 @@ impl Identity {
                 )
                 .await;
         }
+        let authenticated =
+            match reauthentication::check(&scope, &person, Proof::Password(&credential)).await {
+                Ok(authenticated) => authenticated,
+                Err(IdentityError::SignInRefused { reason, detail }) => {
+                    return self.fail(scope, Some(person.id), reason, &detail).await;
+                }
+                Err(other) => return Err(other),
+            };
         local_credential::Entity::update_many()
             .col_expr(local_credential::Column::FailedAttempts, Expr::value(0))
             .col_expr(
@@ -365,7 +382,7 @@ impl Identity {
         .await?;
         let session = self
             .sessions
-            .open(&scope, person.id, &scopes_of(&person.roles), None, context)
+            .open(&scope, &authenticated, &scopes_of(&person.roles), context)
             .await?;
         if let Err(e) = scope.commit().await {
             let _ = self
@@ -432,27 +449,23 @@ impl Identity {
         })
         .exec_without_returning(scope.db())
         .await?;
-        let message_id = Uuid::now_v7();
-        let keys = scope.keys();
         let text = format!(
             "Someone asked to reset your password. If it was you, use this code within \
              {RESET_TOKEN_MINUTES} minutes: {token} — if not, ignore this message."
         );
-        outbox::Entity::insert(outbox::ActiveModel {
-            id: Set(message_id),
-            kind: Set("password_reset".into()),
-            person_id: Set(person.id),
-            channel: Set("email".into()),
-            recipient_sealed: Set(person
-                .email
-                .as_ref()
-                .map(|e| keys.seal_str("outbox", "recipient", message_id, e.expose()))),
-            message_sealed: Set(keys.seal_str("outbox", "message", message_id, &text)),
-            created_at: Set(now),
-            sent_at: Set(None),
-            key_version: Set(keys.active_version() as i32),
-        })
-        .exec_without_returning(scope.db())
+        let email = person.email.as_ref().map(|e| e.expose().as_str());
+        outbox::queue(
+            &self.tenancy,
+            &scope,
+            outbox::NewMessage {
+                kind: "password_reset",
+                purpose: outbox::MessagePurpose::Essential,
+                person_id: person.id,
+                email,
+                subject: "Your password reset code",
+                text: &text,
+            },
+        )
         .await?;
         audit::record(
             &scope,
@@ -469,7 +482,7 @@ impl Identity {
         &self,
         tenant_slug: &str,
         token: &str,
-        new_password: String,
+        new_password: Secret,
     ) -> Result<(), IdentityError> {
         let invalid = || {
             refused(
@@ -495,7 +508,7 @@ impl Identity {
             .filter(|r| r.used_at.is_none() && r.expires_at > Utc::now())
             .ok_or_else(invalid)?;
         let person = people::load(&scope, reset.person_id).await?;
-        check_strength("new_password", &new_password, Some(&person))?;
+        check_strength("new_password", new_password.expose(), Some(&person))?;
         let claimed = password_reset::Entity::update_many()
             .col_expr(password_reset::Column::UsedAt, Expr::value(Utc::now()))
             .filter(password_reset::Column::TokenHash.eq(hash_of_token))
@@ -518,8 +531,8 @@ impl Identity {
     pub async fn change_password(
         &self,
         principal: &TenantPrincipal,
-        current: String,
-        new_password: String,
+        current: Secret,
+        new_password: Secret,
     ) -> Result<(), IdentityError> {
         let person_id = principal
             .actor
@@ -543,7 +556,7 @@ impl Identity {
                 "is not your current password",
             ));
         }
-        check_strength("new_password", &new_password, Some(&person))?;
+        check_strength("new_password", new_password.expose(), Some(&person))?;
         store_password(&scope, person_id, new_password).await?;
         audit::record(
             &scope,
@@ -558,7 +571,7 @@ impl Identity {
 async fn store_password(
     scope: &TenantScope,
     person_id: Uuid,
-    password: String,
+    password: Secret,
 ) -> Result<(), IdentityError> {
     let hashed = hash(password).await?;
     let now = Utc::now();
@@ -572,6 +585,7 @@ async fn store_password(
         failed_attempts: Set(0),
         locked_until: Set(None),
         changed_at: Set(now),
+        reset_required_at: Set(None),
     })
     .exec_without_returning(scope.db())
     .await?;

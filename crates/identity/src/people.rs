@@ -461,14 +461,7 @@ pub async fn list(
         query = query.filter(person::Column::EmailIndex.eq(index));
     }
     if let Some(role) = role {
-        // Roles are stored space-separated; match the whole word.
-        query = query.filter(
-            sea_orm::Condition::any()
-                .add(person::Column::Roles.eq(role.as_str()))
-                .add(person::Column::Roles.like(format!("{} %", role.as_str())))
-                .add(person::Column::Roles.like(format!("% {}", role.as_str())))
-                .add(person::Column::Roles.like(format!("% {} %", role.as_str()))),
-        );
+        query = query.filter(holds_role(role));
     }
     let rows = query.all(scope.db()).await?;
     let page = Page::from_rows(rows, page, |r| r.id).try_map(|r| open(scope, r))?;
@@ -482,20 +475,48 @@ pub async fn list(
     Ok(page)
 }
 
+/// People holding `role`. Roles are stored space-separated; this matches the whole word.
+fn holds_role(role: Role) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(person::Column::Roles.eq(role.as_str()))
+        .add(person::Column::Roles.like(format!("{} %", role.as_str())))
+        .add(person::Column::Roles.like(format!("% {}", role.as_str())))
+        .add(person::Column::Roles.like(format!("% {} %", role.as_str())))
+}
+
+/// The active people holding `role`, oldest first, without a scope check or an audit entry:
+/// for the service's own notices to them (e.g. the admins told of an incident).
+pub(crate) async fn active_with_role(
+    scope: &TenantScope,
+    role: Role,
+) -> Result<Vec<Person>, IdentityError> {
+    person::Entity::find()
+        .filter(holds_role(role))
+        .filter(person::Column::Status.eq(PersonStatus::Active.as_str()))
+        .order_by_asc(person::Column::Id)
+        .all(scope.db())
+        .await?
+        .into_iter()
+        .map(|r| open(scope, r))
+        .collect()
+}
+
 /// Changes roles or status. Returns the person and whether their sessions must end (any
 /// change to roles or a deactivation: sessions carry the scopes granted at sign-in).
 pub async fn administer(
     scope: &TenantScope,
     id: Uuid,
     patch: AdminPatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<(Person, bool), IdentityError> {
     scope.require(Scope::PeopleWrite)?;
     let mut v = Violations::new();
     let roles = patch.roles.as_ref().map(|r| parse_roles(&mut v, r));
     v.finish().map_err(IdentityError::Invalid)?;
     let current = load(scope, id).await?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(IdentityError::RevisionMismatch {
             current: current.revision,
         });
@@ -539,7 +560,7 @@ pub async fn get_self(scope: &TenantScope) -> Result<Person, IdentityError> {
 pub async fn correct_self(
     scope: &TenantScope,
     patch: SelfPatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<Person, IdentityError> {
     let id = self_id(scope)?;
     let current = load(scope, id).await?;
@@ -553,7 +574,9 @@ pub async fn correct_self(
     let mut v = Violations::new();
     let checked = check_data(&mut v, &data);
     v.finish().map_err(IdentityError::Invalid)?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(IdentityError::RevisionMismatch {
             current: current.revision,
         });

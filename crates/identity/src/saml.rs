@@ -13,7 +13,10 @@
 //! ECDSA-SHA256), and only what the signature covers is read afterwards (XML signature
 //! wrapping); checks destination, recipient, audience, issuer, time window with bounded skew,
 //! and that the response answers this flow's request; remembers the assertion ID until it
-//! expires so it cannot be used twice. Then the same provisioning as OIDC (signin.rs) runs.
+//! expires so it cannot be used twice. Then the same provisioning as OIDC (signin.rs) runs,
+//! and the same reauthentication rule: after a reported compromise the assertion's
+//! `AuthnInstant` must fall in a flow begun after the report (a login URL with
+//! `force_authentication=true` sends `ForceAuthn="true"`).
 //!
 //! libxmlsec1 (under `samael`) prints verification failures to stderr: that noise on a
 //! refused response is expected.
@@ -28,6 +31,7 @@ use crate::signin::{AssertedIdentity, SignedIn, qualified_subject, random_token}
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::problem::Violations;
 use hub_tenant::{ActiveTenant, Scope, TenantScope};
 use quick_xml::events::Event;
@@ -114,6 +118,8 @@ struct PendingSamlFlow {
     tenant_id: Uuid,
     connection_id: Uuid,
     request_id: String,
+    /// What the assertion's `AuthnInstant` is compared with after a reported compromise.
+    started_at: DateTime<Utc>,
 }
 
 /// What the IdP posted to the ACS.
@@ -523,7 +529,7 @@ impl Identity {
                 issuer: metadata.entity_id,
                 client_id: sp_entity_id,
                 // SAML has no client secret; sealing the empty string keeps one row shape.
-                client_secret: String::new(),
+                client_secret: Secret::default(),
                 scopes: Vec::new(),
                 group_roles,
                 default_role,
@@ -630,6 +636,7 @@ impl Identity {
             tenant_id: tenant.location.tenant_id,
             connection_id,
             request_id: request.id.clone(),
+            started_at: Utc::now(),
         };
         let text =
             serde_json::to_string(&flow).map_err(|e| IdentityError::SessionStore(e.to_string()))?;
@@ -794,8 +801,15 @@ impl Identity {
             ));
         }
         let asserted = asserted_by_saml(&connection, &assertion)?;
-        self.open_session(tenant, scope, &connection, &asserted, context)
-            .await
+        self.open_session(
+            tenant,
+            scope,
+            &connection,
+            &asserted,
+            flow.started_at,
+            context,
+        )
+        .await
     }
 }
 
@@ -869,6 +883,25 @@ mod tests {
         assert_eq!(asserted.display_name.as_deref(), Some("Ada Lovelace"));
         assert_eq!(asserted.groups, ["staff", "maths"]);
         assert!(asserted.authenticated_at.is_some());
+    }
+
+    #[test]
+    fn an_assertion_authenticated_before_the_report_is_not_fresh() {
+        let asserted = asserted_by_saml(&connection("groups"), &assertion(NAMEID_EMAIL, ""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // AuthnInstant 09:59:00; the report at 10:00, the forced flow at 10:01.
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        assert!(!crate::reauthentication::authenticated_after(
+            at("2026-11-29T10:00:00Z"),
+            at("2026-11-29T10:01:00Z"),
+            asserted.authenticated_at,
+        ));
+        // The same AuthnInstant is fresh for a report before it, in a flow it belongs to.
+        assert!(crate::reauthentication::authenticated_after(
+            at("2026-11-29T09:58:00Z"),
+            at("2026-11-29T09:58:59Z"),
+            asserted.authenticated_at,
+        ));
     }
 
     #[test]

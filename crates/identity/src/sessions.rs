@@ -1,6 +1,7 @@
 //! Sessions of signed-in people: opaque tokens (`dxs_<session id>_<secret>`), kept in the
 //! shared ephemeral store with an absolute lifetime, listed and revoked by their owner, ended
-//! all at once by an admin's deactivation or a role change.
+//! all at once by an admin's deactivation or a role change. A session opens only for a person
+//! who passed the reauthentication rule (`reauthentication::check`), whatever the sign-in path.
 //!
 //! Only a hash of the secret is stored. The technical data of a session (IP address, user
 //! agent, device id: C5) is personal data, so it is sealed under the institution's key before
@@ -8,9 +9,11 @@
 
 use crate::ephemeral::Ephemeral;
 use crate::error::IdentityError;
+use crate::reauthentication::Authenticated;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::{Scope, TenantScope};
 use rand::RngCore;
@@ -110,7 +113,7 @@ pub struct SessionInfo {
 /// A new session: the only moment the token exists outside its holder.
 #[derive(Debug, Clone)]
 pub struct IssuedSession {
-    pub token: String,
+    pub token: Secret,
     pub id: Uuid,
     pub expires_at: DateTime<Utc>,
 }
@@ -154,15 +157,19 @@ impl Sessions {
         self.lifetime
     }
 
-    /// Starts a session for `person_id` in the scope's institution.
+    /// Starts a session in the scope's institution for a person who passed the
+    /// reauthentication rule ([`Authenticated`] has no other maker).
     pub async fn open(
         &self,
         scope: &TenantScope,
-        person_id: Uuid,
+        who: &Authenticated,
         scopes: &[Scope],
-        connection_id: Option<Uuid>,
         context: ClientContext,
     ) -> Result<IssuedSession, IdentityError> {
+        if who.tenant_id() != scope.tenant_id() {
+            return Err(IdentityError::Unauthenticated);
+        }
+        let person_id = who.person_id();
         let id = Uuid::now_v7();
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
@@ -177,7 +184,7 @@ impl Sessions {
             tenant_id: scope.tenant_id(),
             person_id,
             scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
-            connection_id,
+            connection_id: who.connection_id(),
             secret_hash: hash_secret(&secret),
             created_at: now,
             expires_at: now + lifetime,
@@ -197,7 +204,7 @@ impl Sessions {
             )
             .await?;
         Ok(IssuedSession {
-            token: format!("{PREFIX}_{}_{secret}", id.simple()),
+            token: Secret::new(format!("{PREFIX}_{}_{secret}", id.simple())),
             id,
             expires_at: record.expires_at,
         })
@@ -251,7 +258,13 @@ impl Sessions {
             let sealed = STANDARD
                 .decode(&record.context_sealed)
                 .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
-            let context = scope.keys().open_str(SEALED_AS, "context", id, &sealed)?;
+            // Sessions live outside the tables key rotation re-seals: one sealed before a
+            // rotation whose old key version has since been destroyed keeps working, without
+            // its context.
+            let context = match scope.keys().open_str(SEALED_AS, "context", id, &sealed) {
+                Err(hub_kernel::crypto::CryptoError::UnknownKeyVersion(_)) => String::new(),
+                opened => opened?,
+            };
             sessions.push(SessionInfo {
                 id,
                 created_at: record.created_at,

@@ -5,19 +5,22 @@
 //! to the IdP. `complete` consumes the state exactly once, exchanges the code and verifies the
 //! ID token. SAML 2.0 (`saml.rs`) verifies a posted assertion instead. Both then hand an
 //! [`AssertedIdentity`] to the same steps here: find or create the person (just-in-time
-//! provisioning with group → role mapping) and open a session. Any refusal happens before a
-//! person or session is written.
+//! provisioning with group → role mapping), pass the reauthentication rule
+//! (`reauthentication.rs`) and open a session. Any refusal happens before a person or session
+//! is written.
 
 use crate::Identity;
 use crate::connections::{self, ConnectionKind, SsoConnection};
 use crate::error::{IdentityError, Refusal};
 use crate::oidc::IdTokenClaims;
 use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
+use crate::reauthentication::{self, Proof};
 use crate::roles::{Role, scopes_of};
 use crate::sessions::{ClientContext, IssuedSession};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hub_kernel::Pii;
+use chrono::{DateTime, Utc};
+use hub_kernel::{Pii, Secret};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{ActiveTenant, TenantScope};
 use rand::RngCore;
@@ -33,15 +36,17 @@ struct PendingFlow {
     tenant_id: Uuid,
     connection_id: Uuid,
     nonce: String,
-    code_verifier: String,
+    code_verifier: Secret,
     redirect_uri: String,
+    /// What an IdP's `auth_time` is compared with after a reported compromise.
+    started_at: DateTime<Utc>,
 }
 
 /// What the IdP sent back to the callback.
 #[derive(Debug, Clone, Default)]
 pub struct Callback {
     pub state: Option<String>,
-    pub code: Option<String>,
+    pub code: Option<Secret>,
     pub error: Option<String>,
     /// RFC 9207: the IdP names itself, which defeats mix-up attacks across IdPs.
     pub iss: Option<String>,
@@ -160,8 +165,9 @@ impl Identity {
             tenant_id: tenant.location.tenant_id,
             connection_id,
             nonce: nonce.clone(),
-            code_verifier,
+            code_verifier: Secret::new(code_verifier),
             redirect_uri: self.callback_url.clone(),
+            started_at: Utc::now(),
         };
         let text =
             serde_json::to_string(&flow).map_err(|e| IdentityError::SessionStore(e.to_string()))?;
@@ -258,12 +264,12 @@ impl Identity {
         &self,
         tenant: &ActiveTenant,
         flow: &PendingFlow,
-        code: Option<String>,
+        code: Option<Secret>,
         iss: Option<String>,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
         let code = code
-            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .filter(|c| !c.is_empty() && c.expose().len() <= 2048)
             .ok_or_else(|| {
                 IdentityError::refused(Refusal::CodeExchange, "the callback carries no code")
             })?;
@@ -285,50 +291,56 @@ impl Identity {
             .exchange_code(
                 &discovery,
                 &connection.client_id,
-                &secret,
-                &code,
+                secret.expose(),
+                code.expose(),
                 &flow.redirect_uri,
-                &flow.code_verifier,
+                flow.code_verifier.expose(),
             )
             .await?;
         let claims = self
             .oidc
-            .verify_id_token(&discovery, &connection.client_id, &id_token, &flow.nonce)
+            .verify_id_token(
+                &discovery,
+                &connection.client_id,
+                id_token.expose(),
+                &flow.nonce,
+            )
             .await?;
         self.open_session(
             tenant,
             scope,
             &connection,
             &asserted_by_oidc(&claims),
+            flow.started_at,
             context,
         )
         .await
     }
 
     /// The steps after the IdP's word was verified, whatever the protocol: provision the
-    /// person, check they may sign in, audit, open the session, commit.
+    /// person, check they may sign in (the reauthentication rule included), audit, open the
+    /// session, commit. `flow_started_at`: when this service began the flow the answer
+    /// belongs to.
     pub(crate) async fn open_session(
         &self,
         tenant: &ActiveTenant,
         scope: TenantScope,
         connection: &SsoConnection,
         asserted: &AssertedIdentity,
+        flow_started_at: DateTime<Utc>,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
         let person = self.provision(&scope, connection, asserted).await?;
-        if let Some(after) = person.reauth_required_after {
-            let fresh = asserted
-                .authenticated_at
-                .is_some_and(|t| t >= after.timestamp());
-            if !fresh {
-                return Err(IdentityError::refused(
-                    Refusal::Reauthentication,
-                    "this account was reported as compromised: sign in again with \
-                     `force_authentication=true` so the identity provider checks it is you",
-                ));
-            }
-            people::require_reauthentication(&scope, person.id, None).await?;
-        }
+        let authenticated = reauthentication::check(
+            &scope,
+            &person,
+            Proof::Idp {
+                connection_id: connection.id,
+                flow_started_at,
+                authenticated_at: asserted.authenticated_at,
+            },
+        )
+        .await?;
         if person.status != PersonStatus::Active {
             return Err(IdentityError::refused(
                 Refusal::Deactivated,
@@ -344,13 +356,7 @@ impl Identity {
         .await?;
         let session = self
             .sessions
-            .open(
-                &scope,
-                person.id,
-                &scopes_of(&person.roles),
-                Some(connection.id),
-                context,
-            )
+            .open(&scope, &authenticated, &scopes_of(&person.roles), context)
             .await?;
         if let Err(e) = scope.commit().await {
             let _ = self

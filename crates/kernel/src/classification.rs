@@ -85,3 +85,117 @@ pub struct FieldClassification {
     /// Optional fields can be left empty (C8).
     pub optional: bool,
 }
+
+/// How the rows of a table with sealed columns are named in a ciphertext's associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowKey {
+    /// A UUID primary-key column: the row is that UUID.
+    Uuid(&'static str),
+    /// An integer sequence column: the row is `Uuid::from_u64_pair(0, seq)`.
+    Sequence(&'static str),
+}
+
+/// A table that holds sealed columns: how its rows are keyed, and the column (if any) where
+/// it also records the key version its row was last sealed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SealedTable {
+    pub table: &'static str,
+    pub row_key: RowKey,
+    pub version_column: Option<&'static str>,
+}
+
+/// A sealed value that is not personal data but is sealed under the tenant key all the same
+/// (an SSO client secret). Declared beside the personal fields so re-sealing reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SealedSecret {
+    pub table: &'static str,
+    pub column: &'static str,
+}
+
+/// One sealed column as key rotation reaches it: the ciphertext lives in `<field>_sealed`
+/// of `table` and is bound to (`table`, `field`, row) by its associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SealedColumn {
+    pub table: SealedTable,
+    pub field: &'static str,
+}
+
+impl SealedColumn {
+    /// The stored column's name.
+    pub fn stored(&self) -> String {
+        format!("{}_sealed", self.field)
+    }
+}
+
+/// The sealed columns a crate declares: every identifying personal field and every sealed
+/// secret, each with its table's row key. A field whose table has no [`SealedTable`] entry is
+/// returned in the error, so a missing declaration is found, not skipped.
+pub fn sealed_columns(
+    fields: &[FieldClassification],
+    secrets: &[SealedSecret],
+    tables: &[SealedTable],
+) -> Result<Vec<SealedColumn>, String> {
+    let named = fields
+        .iter()
+        .filter(|f| f.identifying)
+        .map(|f| (f.table, f.column))
+        .chain(secrets.iter().map(|s| (s.table, s.column)));
+    named
+        .map(|(table, field)| {
+            tables
+                .iter()
+                .find(|t| t.table == table)
+                .map(|t| SealedColumn { table: *t, field })
+                .ok_or_else(|| format!("{table}.{field} is sealed but {table} has no SealedTable"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELD: FieldClassification = FieldClassification {
+        table: "t",
+        column: "c",
+        category: DataCategory::Contact,
+        purpose: Purpose::ServiceDelivery,
+        retention: RetentionClass::TenantLifetime,
+        identifying: true,
+        blind_index: false,
+        optional: false,
+    };
+    const TABLE: SealedTable = SealedTable {
+        table: "t",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    };
+
+    #[test]
+    fn a_sealed_column_without_a_row_key_is_an_error_not_a_gap() {
+        let secret = SealedSecret {
+            table: "u",
+            column: "secret",
+        };
+        assert_eq!(
+            sealed_columns(&[FIELD], &[secret], &[TABLE]),
+            Err("u.secret is sealed but u has no SealedTable".to_string())
+        );
+        let columns = sealed_columns(
+            &[
+                FIELD,
+                FieldClassification {
+                    identifying: false,
+                    column: "plain",
+                    ..FIELD
+                },
+            ],
+            &[],
+            &[TABLE],
+        )
+        .unwrap();
+        assert_eq!(columns.len(), 1, "only identifying fields are sealed");
+        assert_eq!(columns[0].stored(), "c_sealed");
+    }
+}

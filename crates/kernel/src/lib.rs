@@ -2,15 +2,16 @@
 //!
 //! It owns no domain logic and knows nothing of HTTP or SQL: stable error codes
 //! ([`problem`]), the classification of personal data ([`classification`]), a wrapper that
-//! keeps personal data out of logs ([`pii`]) and the envelope-encryption primitives
-//! ([`crypto`]).
+//! keeps personal data out of logs ([`pii`]), the envelope-encryption primitives
+//! ([`crypto`]) and, for tests, what a missing test service means ([`testing`]).
 
 pub mod classification;
 pub mod crypto;
 pub mod page;
 pub mod pii;
 pub mod problem;
+pub mod testing;
 
 pub use classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
-pub use pii::Pii;
+pub use pii::{Pii, Secret};
 pub use problem::{DescribeProblem, FieldViolation, ProblemKind};

@@ -1,8 +1,10 @@
-//! A wrapper for personal data that never prints itself, so a stray `{:?}` or a tracing field
-//! cannot leak a name or an address into logs.
+//! Redacting wrappers: [`Pii`] for personal data and [`Secret`] for credentials (passwords,
+//! tokens, client secrets, key material as text). Neither prints itself, so a stray `{:?}` or
+//! a tracing field cannot leak a name, an address or a password into logs.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use zeroize::Zeroize;
 
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -33,9 +35,66 @@ impl<T> fmt::Display for Pii<T> {
     }
 }
 
+/// A credential as text. Debug shows `Secret(<redacted>)`; there is no Display, so it cannot
+/// be interpolated into a message by accident; the text is wiped from memory when dropped.
+/// Serde reads and writes the plain value (configuration, sealed session state), which is a
+/// deliberate exposure like [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// Deliberate access to the value; grep for it when auditing where credentials go.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_never_debug_prints_its_value() {
+        let secret = Secret::new("hunter2-correct-horse");
+        let wrapped = Some(vec![secret.clone()]);
+        assert!(!format!("{secret:?} {wrapped:?} {wrapped:#?}").contains("hunter2"));
+        assert_eq!(secret.expose(), "hunter2-correct-horse");
+        assert_eq!(
+            serde_json::to_string(&secret).unwrap(),
+            "\"hunter2-correct-horse\""
+        );
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

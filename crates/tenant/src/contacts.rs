@@ -313,12 +313,14 @@ pub async fn update(
     scope: &TenantScope,
     id: Uuid,
     patch: ContactPatch,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<Contact, TenantError> {
     scope.require(Scope::ContactsWrite)?;
     patch.validate()?;
     let current = load(scope, id).await?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(TenantError::RevisionMismatch {
             current: current.revision,
         });
@@ -372,48 +374,6 @@ pub async fn delete(
     }
     contact::Entity::delete_by_id(id).exec(scope.db()).await?;
     audit_change(scope, "contact.deleted", id).await
-}
-
-/// Re-seals up to `batch` contacts still under an older key version. Returns how many.
-pub(crate) async fn reseal_batch(scope: &TenantScope, batch: u64) -> Result<u64, TenantError> {
-    let active = scope.keys().active_version() as i32;
-    let rows = contact::Entity::find()
-        .filter(contact::Column::KeyVersion.lt(active))
-        .order_by_asc(contact::Column::Id)
-        .limit(batch)
-        .all(scope.db())
-        .await?;
-    let count = rows.len() as u64;
-    for row in rows {
-        let id = row.id;
-        let plain = open(scope, row)?;
-        let mut resealed = contact::ActiveModel::default();
-        seal_into(
-            &mut resealed,
-            scope,
-            id,
-            plain.name.expose(),
-            plain.email.expose(),
-            plain.phone.as_ref().map(|p| p.expose().as_str()),
-        );
-        contact::Entity::update_many()
-            .set(resealed)
-            .filter(contact::Column::Id.eq(id))
-            .exec(scope.db())
-            .await?;
-    }
-    Ok(count)
-}
-
-pub(crate) async fn count_below_version(
-    scope: &TenantScope,
-    version: i32,
-) -> Result<u64, TenantError> {
-    use sea_orm::PaginatorTrait;
-    Ok(contact::Entity::find()
-        .filter(contact::Column::KeyVersion.lt(version))
-        .count(scope.db())
-        .await?)
 }
 
 #[cfg(test)]

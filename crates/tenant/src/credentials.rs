@@ -10,6 +10,7 @@ use crate::model::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hub_kernel::Secret;
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::Violations;
 use rand::RngCore;
@@ -47,7 +48,7 @@ pub struct ApiKeyInfo {
 #[derive(Debug, Clone)]
 pub struct IssuedKey {
     pub info: ApiKeyInfo,
-    pub token: String,
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -167,7 +168,7 @@ pub(crate) async fn issue<C: ConnectionTrait>(
         .ok_or(TenantError::NotFound("api key"))?;
     Ok(IssuedKey {
         info: info_of(stored),
-        token: format!("{prefix}_{}_{secret}", id.simple()),
+        token: Secret::new(format!("{prefix}_{}_{secret}", id.simple())),
     })
 }
 

@@ -18,6 +18,7 @@
 //! - **SQLite** (embedded default): `control.db` plus one database file per tenant under the
 //!   data directory, with a bounded cache of open per-tenant pools.
 
+use crate::TenantError;
 use crate::model::{SchemaName, TenantLocation};
 use hub_migrations::{ControlPlaneMigrator, MigratorTrait};
 use sea_orm::{
@@ -155,14 +156,14 @@ impl DataPlane {
         }
     }
 
-    /// Every cluster answers (the control plane's first).
+    /// Every cluster answers (the control plane's first). A pooled connection the server
+    /// ended is not an outage: such a failure is asked again once on a live connection, so
+    /// readiness reports the database, not the pool's leftovers.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.control().execute_unprepared("SELECT 1").await?;
+        ping_pool(self.control()).await?;
         if let Backend::Postgres { clusters, .. } = &self.backend {
             for (name, lanes) in clusters {
-                lanes
-                    .any()
-                    .execute_unprepared("SELECT 1")
+                ping_pool(lanes.any())
                     .await
                     .map_err(|e| DbErr::Custom(format!("cluster `{name}`: {e}")))?;
             }
@@ -216,15 +217,30 @@ impl DataPlane {
         match &self.backend {
             Backend::Postgres { .. } => {
                 let (pool, ticket) = self.cluster_lanes(location)?.for_tenant(location.tenant_id);
-                let txn = pool.begin().await?;
-                pin_search_path(&txn, &location.schema, access).await?;
+                let txn = begin_pinned(pool, &location.schema, access).await?;
                 Ok(TenantTxn::new(txn, ticket).ended_by_drop(access == Access::ReadOnly))
             }
             Backend::Sqlite { .. } => {
                 // Read-only is enforced by PostgreSQL only; every API test runs on both, so a
                 // write slipped into a read scope fails there.
                 let pool = self.sqlite_tenant_pool(location, false).await?;
-                Ok(TenantTxn::new(pool.begin().await?, LaneTicket::none()))
+                // A unit of work that may write takes the write lock at BEGIN (IMMEDIATE), so
+                // it waits for another writer (busy timeout) instead of failing when it reads
+                // first and a concurrent commit (a request, the mail sender) makes its
+                // snapshot stale (SQLITE_BUSY_SNAPSHOT, which no timeout retries).
+                let txn = match access {
+                    Access::ReadOnly => pool.begin().await?,
+                    Access::ReadWrite => {
+                        pool.begin_with_options(sea_orm::TransactionOptions {
+                            sqlite_transaction_mode: Some(
+                                sea_orm::SqliteTransactionMode::Immediate,
+                            ),
+                            ..Default::default()
+                        })
+                        .await?
+                    }
+                };
+                Ok(TenantTxn::new(txn, LaneTicket::none()))
             }
         }
     }
@@ -561,6 +577,74 @@ async fn connect_postgres(
     Database::connect(postgres_options(url, max_connections, min_connections)).await
 }
 
+/// Opens a transaction on `pool` pinned to the tenant's schema.
+///
+/// A pooled connection the server has ended (restart, failover, `pg_terminate_backend`)
+/// fails here, at BEGIN or the search path, before any of the caller's statements: opening
+/// the unit of work again cannot repeat a write, so this holds for read and write scopes
+/// alike. It is opened again once, after the dead idle connections are closed, on one that
+/// has just answered or a new one; a second failure is the database being down, and the
+/// caller answers 503. Work that fails later, inside the unit of work, is not repeated here:
+/// a write may have reached the database.
+async fn begin_pinned(
+    pool: &DatabaseConnection,
+    schema: &SchemaName,
+    access: Access,
+) -> Result<DatabaseTransaction, DbErr> {
+    match begin_pinned_once(pool, schema, access).await {
+        Err(e) if TenantError::connection_lost(&e) => {
+            tracing::warn!(error = %e, "a pooled connection was dead; opening the unit of work again");
+            discard_dead_idle_connections(pool).await;
+            begin_pinned_once(pool, schema, access).await
+        }
+        other => other,
+    }
+}
+
+async fn begin_pinned_once(
+    pool: &DatabaseConnection,
+    schema: &SchemaName,
+    access: Access,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = pool.begin().await?;
+    pin_search_path(&txn, schema, access).await?;
+    Ok(txn)
+}
+
+async fn ping_pool(pool: &DatabaseConnection) -> Result<(), DbErr> {
+    match pool.execute_unprepared("SELECT 1").await {
+        Err(e) if TenantError::connection_lost(&e) => {
+            discard_dead_idle_connections(pool).await;
+            pool.execute_unprepared("SELECT 1").await.map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// After one pooled connection turned out dead, its idle siblings were most likely ended by
+/// the same event (a server restart ends them all): checks each idle connection once and
+/// closes the dead ones, so the next checkout gets a live connection or opens a new one.
+/// PostgreSQL only (SQLite files do not go away under a pool).
+async fn discard_dead_idle_connections(pool: &DatabaseConnection) {
+    use sea_orm::sqlx::Connection;
+    if pool.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let pg = pool.get_postgres_connection_pool();
+    // Held until the sweep ends, so each idle connection is checked once, not taken again.
+    let mut live = Vec::new();
+    for _ in 0..pg.num_idle() {
+        let Some(mut conn) = pg.try_acquire() else {
+            break;
+        };
+        if conn.ping().await.is_ok() {
+            live.push(conn);
+        } else {
+            conn.close_on_drop();
+        }
+    }
+}
+
 async fn pin_search_path(
     txn: &DatabaseTransaction,
     schema: &SchemaName,
@@ -598,6 +682,134 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection, DbErr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test PostgreSQL, or `None` when a test outside CI may skip (see
+    /// `hub_kernel::testing`).
+    fn test_database_url() -> Option<String> {
+        hub_kernel::testing::required_service("HUB_TEST_DATABASE_URL", "PostgreSQL")
+    }
+
+    /// Ends every backend of `pids` from another connection, as a restart would.
+    async fn terminate(admin: &DatabaseConnection, pids: &[i32]) {
+        for pid in pids {
+            admin
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_terminate_backend($1)",
+                    [(*pid).into()],
+                ))
+                .await
+                .expect("terminate");
+        }
+        // The backends exit on their own time: wait until they are gone (bounded).
+        for _ in 0..500 {
+            let left = admin
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!(
+                        "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE pid IN ({})",
+                        pids.iter()
+                            .map(i32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                ))
+                .await
+                .expect("pg_stat_activity")
+                .expect("a row")
+                .try_get::<i64>("", "n")
+                .expect("a count");
+            if left == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("backends {pids:?} did not exit");
+    }
+
+    /// Waits until the pool holds `n` idle connections (they come back in the background).
+    async fn until_idle(pool: &DatabaseConnection, n: usize) {
+        let pg = pool.get_postgres_connection_pool();
+        for _ in 0..500 {
+            if pg.num_idle() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} idle connections, not {n}", pg.num_idle());
+    }
+
+    async fn backend_pid(txn: &DatabaseTransaction) -> i32 {
+        txn.query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_backend_pid() AS pid",
+        ))
+        .await
+        .expect("pid")
+        .expect("a row")
+        .try_get("", "pid")
+        .expect("an int")
+    }
+
+    /// Every idle connection of a lane ended by the server (as by a restart): the next unit
+    /// of work still opens, on a live connection, for a read and for a write scope; and the
+    /// error a dead connection gives is classified as storage unavailable and lost.
+    #[tokio::test]
+    async fn a_unit_of_work_opens_on_a_live_connection_after_the_server_ended_the_pooled_ones() {
+        let Some(url) = test_database_url() else {
+            return;
+        };
+        let admin = Database::connect(postgres_options(&url, 1, 0))
+            .await
+            .expect("PostgreSQL answers");
+        let schema = SchemaName::for_tenant(Uuid::now_v7());
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted()))
+            .await
+            .expect("test schema");
+        let pool = Database::connect(postgres_options(&url, 2, 0))
+            .await
+            .expect("PostgreSQL answers");
+        for access in [Access::ReadOnly, Access::ReadWrite] {
+            // Two connections in the pool, both idle once these two units of work end.
+            let (a, b) = (
+                begin_pinned(&pool, &schema, access).await.expect("first"),
+                begin_pinned(&pool, &schema, access).await.expect("second"),
+            );
+            let pids = [backend_pid(&a).await, backend_pid(&b).await];
+            a.commit().await.expect("end");
+            b.commit().await.expect("end");
+            until_idle(&pool, 2).await;
+            terminate(&admin, &pids).await;
+
+            // Without the retry and the sweep, both idle connections would fail in turn.
+            let txn = begin_pinned(&pool, &schema, access)
+                .await
+                .expect("opens on a live connection");
+            assert!(!pids.contains(&backend_pid(&txn).await), "a new backend");
+            txn.commit().await.expect("end");
+        }
+
+        // The raw shape of the failure: a statement on a connection the server ended.
+        let one = Database::connect(postgres_options(&url, 1, 0))
+            .await
+            .expect("PostgreSQL answers");
+        let txn = one.begin().await.expect("begin");
+        let pid = backend_pid(&txn).await;
+        terminate(&admin, &[pid]).await;
+        let error = txn
+            .execute_unprepared("SELECT 1")
+            .await
+            .expect_err("the backend is gone");
+        assert!(TenantError::storage_unavailable(&error), "{error:?}");
+        assert!(TenantError::connection_lost(&error), "{error:?}");
+        drop(txn);
+
+        admin
+            .execute_unprepared(&format!("DROP SCHEMA {} CASCADE", schema.quoted()))
+            .await
+            .expect("cleanup");
+    }
 
     #[test]
     fn a_tenant_gets_two_distinct_lanes_and_tenants_spread_evenly() {
@@ -708,8 +920,7 @@ mod tests {
     /// schema. One connection in the pool, so the second unit of work gets the same one.
     #[tokio::test]
     async fn promise_d1_a_read_scope_refuses_writes_and_leaves_no_tenant_path_behind() {
-        let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") else {
-            eprintln!("HUB_TEST_DATABASE_URL unset: skipped (make test sets it)");
+        let Some(url) = test_database_url() else {
             return;
         };
         let pool = Database::connect(postgres_options(&url, 1, 0))

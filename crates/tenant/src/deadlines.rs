@@ -8,6 +8,7 @@ use crate::error::TenantError;
 use crate::model::TenantLocation;
 use crate::scope::TenantScope;
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -17,6 +18,7 @@ pub struct DueDeadline {
     pub tenant_id: Uuid,
     pub kind: String,
     pub subject_id: Uuid,
+    pub due_at: DateTime<Utc>,
 }
 
 impl Tenancy {
@@ -57,8 +59,38 @@ impl Tenancy {
                 tenant_id: d.tenant_id,
                 kind: d.kind,
                 subject_id: d.subject_id,
+                due_at: d.due_at,
             })
             .collect())
+    }
+
+    /// Moves a pending deadline (a delivery to retry later); schedules it if it was gone.
+    pub async fn reschedule_deadline(
+        &self,
+        tenant_id: Uuid,
+        kind: &str,
+        subject_id: Uuid,
+        due_at: DateTime<Utc>,
+    ) -> Result<(), TenantError> {
+        let moved = deadline::Entity::update_many()
+            .col_expr(deadline::Column::DueAt, Expr::value(due_at))
+            .filter(deadline::Column::TenantId.eq(tenant_id))
+            .filter(deadline::Column::Kind.eq(kind))
+            .filter(deadline::Column::SubjectId.eq(subject_id))
+            .exec(self.plane().control())
+            .await?;
+        if moved.rows_affected == 0 {
+            deadline::Entity::insert(deadline::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                tenant_id: Set(tenant_id),
+                kind: Set(kind.to_string()),
+                subject_id: Set(subject_id),
+                due_at: Set(due_at),
+            })
+            .exec_without_returning(self.plane().control())
+            .await?;
+        }
+        Ok(())
     }
 
     pub async fn clear_deadline(

@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub const MAX_KEY_LEN: usize = 200;
+/// Visible ASCII only, as a regex (the OpenAPI document declares it; `new` enforces it).
+pub const KEY_PATTERN: &str = "^[!-~]+$";
 
 /// A validated key plus the fingerprint of the request it came with.
 #[derive(Debug, Clone)]

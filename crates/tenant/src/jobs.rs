@@ -1,15 +1,24 @@
-//! Background jobs with visible progress. The one job so far re-encrypts a tenant's personal
-//! data under its newest key version after a rotation.
+//! Background jobs with visible progress. The one job so far re-seals a tenant's sealed
+//! values under its newest data-key version after a rotation, across every column of the
+//! sealed-column registry ([`crate::reseal`]), then destroys the retired versions.
+//!
+//! Progress lives in the control plane's jobs table. A job whose process died stays
+//! `running` there; every process resumes such jobs at start ([`Tenancy::resume_jobs`]). The
+//! scan skips values already on the active version, so resuming (or two processes running
+//! the same job) re-seals nothing twice and loses nothing. Retired versions are destroyed
+//! once no stored value references them and every replica's key cache has expired since
+//! the rotation (until then another replica may still seal under the old version).
 
 use crate::Tenancy;
-use crate::contacts;
 use crate::entities::job;
 use crate::error::TenantError;
 use crate::model::{Scope, TenantLocation, TenantPrincipal};
+use crate::reseal;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 pub const KIND_REENCRYPT: &str = "key_rotation_reencrypt";
@@ -19,6 +28,33 @@ const STATE_FAILED: &str = "failed";
 const BATCH: u64 = 200;
 /// A running job not heard of for this long is taken to have died with its process.
 const STALE_AFTER_SECS: i64 = 300;
+
+/// How re-sealing jobs run: rows per batch, and (for kill drills) a number of batches after
+/// which a job stops as if its process had died, leaving its row `running`.
+pub(crate) struct ResealSettings {
+    batch: AtomicU64,
+    /// 0: never.
+    stop_after_batches: AtomicU64,
+    /// How many job runs the drill has stopped, so a drill knows when one has.
+    abandoned: AtomicU64,
+}
+
+impl Default for ResealSettings {
+    fn default() -> Self {
+        Self {
+            batch: AtomicU64::new(BATCH),
+            stop_after_batches: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How a job run ended without an error.
+enum RunEnd {
+    Finished,
+    /// Stopped by the drill setting: recorded as nothing, like a crash.
+    Abandoned,
+}
 
 #[derive(Debug, Clone)]
 pub struct JobInfo {
@@ -79,7 +115,7 @@ impl Tenancy {
         txn.commit().await?;
         self.keys.forget(tenant);
         let scope = self.system_scope(&principal.location).await?;
-        let total = contacts::count_below_version(&scope, new_version).await?;
+        let total = reseal::count_stale(&scope, &self.sealed, new_version as u32).await?;
         drop(scope);
         let now = Utc::now();
         let id = Uuid::now_v7();
@@ -104,51 +140,154 @@ impl Tenancy {
         )
         .await?;
         scope.commit().await?;
-        let worker = self.clone();
-        let location = principal.location.clone();
-        tokio::spawn(async move {
-            let outcome = worker.run_reencryption(&location, id).await;
-            let (state, error) = match &outcome {
-                Ok(()) => (STATE_SUCCEEDED, None),
-                Err(e) => (STATE_FAILED, Some(e.to_string())),
-            };
-            if let Err(e) = job::Entity::update_many()
-                .col_expr(job::Column::State, Expr::value(state))
-                .col_expr(job::Column::Error, Expr::value(error))
-                .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
-                .filter(job::Column::Id.eq(id))
-                .exec(worker.plane.control())
-                .await
-            {
-                tracing::error!(job = %id, error = %e, "could not record the end of a job");
-            }
-            tracing::info!(job = %id, state, "re-encryption job ended");
-        });
+        self.spawn_reencryption(principal.location.clone(), id);
         let job = self.job_by_id(tenant, id).await?;
         Ok(Rotation { new_version, job })
+    }
+
+    /// Kill drills: re-seal `batch` rows at a time and stop every job after
+    /// `stop_after_batches` batches that re-sealed something (0: never), as if the process
+    /// had died: the progress stays recorded and the job stays `running`.
+    pub fn set_reseal_drill(&self, batch: u64, stop_after_batches: u64) {
+        self.reseal
+            .batch
+            .store(std::cmp::max(batch, 1), Ordering::Relaxed);
+        self.reseal
+            .stop_after_batches
+            .store(stop_after_batches, Ordering::Relaxed);
+    }
+
+    /// How many job runs [`Self::set_reseal_drill`] has stopped in this process.
+    pub fn jobs_stopped_by_drill(&self) -> u64 {
+        self.reseal.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// Shortens how long key rings are cached (see [`crate::keys::KeyStore::set_cache_ttl`]);
+    /// a finished re-sealing job waits that long after the rotation before destroying the
+    /// retired versions.
+    pub fn set_key_cache_ttl(&self, ttl: std::time::Duration) {
+        self.keys.set_cache_ttl(ttl);
+    }
+
+    /// Resumes every re-sealing job left `running` by a process that stopped. Returns how
+    /// many were resumed.
+    pub async fn resume_jobs(self: &Arc<Self>) -> Result<usize, TenantError> {
+        let running = job::Entity::find()
+            .filter(job::Column::Kind.eq(KIND_REENCRYPT))
+            .filter(job::Column::State.eq(STATE_RUNNING))
+            .all(self.plane.control())
+            .await?;
+        let mut resumed = 0;
+        for row in running {
+            match self.tenant_location(row.tenant_id).await {
+                Ok(location) => {
+                    tracing::info!(job = %row.id, done = row.done, "resuming re-encryption job");
+                    self.spawn_reencryption(location, row.id);
+                    resumed += 1;
+                }
+                Err(e) => {
+                    self.end_job(row.id, STATE_FAILED, Some(e.to_string()))
+                        .await;
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    fn spawn_reencryption(self: &Arc<Self>, location: TenantLocation, id: Uuid) {
+        let worker = self.clone();
+        tokio::spawn(async move {
+            let (state, error) = match worker.run_reencryption(&location, id).await {
+                Ok(RunEnd::Finished) => (STATE_SUCCEEDED, None),
+                Ok(RunEnd::Abandoned) => {
+                    tracing::warn!(job = %id, "re-encryption job stopped by the kill drill");
+                    worker.reseal.abandoned.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => (STATE_FAILED, Some(e.to_string())),
+            };
+            worker.end_job(id, state, error).await;
+            tracing::info!(job = %id, state, "re-encryption job ended");
+        });
+    }
+
+    async fn end_job(&self, id: Uuid, state: &str, error: Option<String>) {
+        if let Err(e) = job::Entity::update_many()
+            .col_expr(job::Column::State, Expr::value(state))
+            .col_expr(job::Column::Error, Expr::value(error))
+            .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Id.eq(id))
+            .exec(self.plane.control())
+            .await
+        {
+            tracing::error!(job = %id, error = %e, "could not record the end of a job");
+        }
     }
 
     async fn run_reencryption(
         &self,
         location: &TenantLocation,
         id: Uuid,
-    ) -> Result<(), TenantError> {
+    ) -> Result<RunEnd, TenantError> {
+        let tenant = location.tenant_id;
+        let stop_after = self.reseal.stop_after_batches.load(Ordering::Relaxed);
+        let mut batches = 0u64;
+        // Re-seal, wait out other replicas' caches, re-seal what they wrote meanwhile, and
+        // destroy the retired versions only when a final count finds nothing on them.
         loop {
-            let scope = self.system_scope(location).await?;
-            let count = contacts::reseal_batch(&scope, BATCH).await?;
-            scope.commit().await?;
-            if count == 0 {
-                return Ok(());
+            for table in reseal::by_table(&self.sealed) {
+                loop {
+                    if stop_after > 0 && batches >= stop_after {
+                        return Ok(RunEnd::Abandoned);
+                    }
+                    let batch = self.reseal.batch.load(Ordering::Relaxed);
+                    let scope = self.system_scope(location).await?;
+                    let count = reseal::reseal_batch(&scope, &table, batch).await?;
+                    scope.commit().await?;
+                    if count == 0 {
+                        break;
+                    }
+                    batches += 1;
+                    job::Entity::update_many()
+                        .col_expr(
+                            job::Column::Done,
+                            Expr::col(job::Column::Done).add(count as i64),
+                        )
+                        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+                        .filter(job::Column::Id.eq(id))
+                        .exec(self.plane.control())
+                        .await?;
+                }
             }
-            job::Entity::update_many()
-                .col_expr(
-                    job::Column::Done,
-                    Expr::col(job::Column::Done).add(count as i64),
-                )
-                .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
-                .filter(job::Column::Id.eq(id))
-                .exec(self.plane.control())
-                .await?;
+            let rotated_at = self.keys.rotated_at(self.plane.control(), tenant).await?;
+            loop {
+                let ttl = chrono::Duration::from_std(self.keys.cache_ttl())
+                    .unwrap_or(chrono::Duration::MAX);
+                let remaining = (rotated_at + ttl) - Utc::now();
+                if remaining <= chrono::Duration::zero() {
+                    break;
+                }
+                // Re-read the setting each second: a drill may shorten it meanwhile.
+                let nap = remaining
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(std::time::Duration::from_secs(1));
+                tokio::time::sleep(nap).await;
+            }
+            // The ring may be stale from before the wait; read it again.
+            self.keys.forget(tenant);
+            let scope = self.system_scope(location).await?;
+            let active = scope.keys().active_version();
+            let stale = reseal::count_stale(&scope, &self.sealed, active).await?;
+            drop(scope);
+            if stale == 0 {
+                let destroyed = self
+                    .keys
+                    .destroy_retired(self.plane.control(), tenant)
+                    .await?;
+                tracing::info!(job = %id, destroyed, "retired data-key versions destroyed");
+                return Ok(RunEnd::Finished);
+            }
         }
     }
 

@@ -9,6 +9,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -18,7 +19,7 @@ const PURPOSE_BLIND_INDEX: &str = "blind_index";
 const STATE_ACTIVE: &str = "active";
 const STATE_RETIRED: &str = "retired";
 /// Other gateway replicas learn of a rotation within this time; until then they keep sealing
-/// under the previous version, which stays readable.
+/// under the previous version, which therefore is destroyed only after this time has passed.
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_CAPACITY: usize = 20_000;
 
@@ -33,6 +34,8 @@ pub struct KeyVersionInfo {
 pub struct KeyStore {
     kek: Arc<dyn KeyEncryptionKey>,
     cache: RwLock<HashMap<Uuid, (Arc<TenantKeyRing>, Instant)>>,
+    /// [`CACHE_TTL`] in milliseconds unless a test or drill shortens it.
+    cache_ttl_ms: AtomicU64,
 }
 
 fn wrap_context(tenant: Uuid, purpose: &str, version: i32) -> Vec<u8> {
@@ -44,7 +47,20 @@ impl KeyStore {
         Self {
             kek,
             cache: RwLock::new(HashMap::new()),
+            cache_ttl_ms: AtomicU64::new(CACHE_TTL.as_millis() as u64),
         }
+    }
+
+    /// How long an unwrapped key ring is used before it is read again.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.cache_ttl_ms.load(Ordering::Relaxed))
+    }
+
+    /// Shortens (or restores) the cache lifetime: for a single-process deployment or a test,
+    /// where no other replica can hold a stale ring.
+    pub fn set_cache_ttl(&self, ttl: Duration) {
+        self.cache_ttl_ms
+            .store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Fresh keys for a new tenant: the wrapped rows to store and the ready key ring.
@@ -121,7 +137,7 @@ impl KeyStore {
     ) -> Result<Arc<TenantKeyRing>, TenantError> {
         if let Ok(cache) = self.cache.read()
             && let Some((ring, at)) = cache.get(&tenant)
-            && at.elapsed() < CACHE_TTL
+            && at.elapsed() < self.cache_ttl()
         {
             return Ok(ring.clone());
         }
@@ -213,6 +229,39 @@ impl KeyStore {
                 created_at: k.created_at,
             })
             .collect())
+    }
+
+    /// When the active data-key version was made (the last rotation).
+    pub(crate) async fn rotated_at<C: ConnectionTrait>(
+        &self,
+        control: &C,
+        tenant: Uuid,
+    ) -> Result<chrono::DateTime<Utc>, TenantError> {
+        tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .filter(tenant_key::Column::State.eq(STATE_ACTIVE))
+            .one(control)
+            .await?
+            .map(|k| k.created_at)
+            .ok_or(TenantError::NotFound("tenant"))
+    }
+
+    /// Deletes the tenant's retired data-key versions. The caller has established that no
+    /// stored value references them. Returns how many were destroyed.
+    pub(crate) async fn destroy_retired<C: ConnectionTrait>(
+        &self,
+        control: &C,
+        tenant: Uuid,
+    ) -> Result<u64, TenantError> {
+        let result = tenant_key::Entity::delete_many()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .filter(tenant_key::Column::State.eq(STATE_RETIRED))
+            .exec(control)
+            .await?;
+        self.forget(tenant);
+        Ok(result.rows_affected)
     }
 
     /// Crypto-shredding: deletes every wrapped key of the tenant. Returns how many.

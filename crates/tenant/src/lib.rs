@@ -16,6 +16,7 @@ pub mod keys;
 pub mod model;
 pub mod profile;
 pub mod registry;
+mod reseal;
 mod scope;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
@@ -29,7 +30,7 @@ pub use model::{
 pub use scope::TenantScope;
 
 use data_plane::Access;
-use hub_kernel::classification::FieldClassification;
+use hub_kernel::classification::{FieldClassification, RowKey, SealedColumn, SealedTable};
 use hub_kernel::crypto::KeyEncryptionKey;
 use hub_kernel::page::{Page, PageRequest};
 use keys::{KeyStore, KeyVersionInfo};
@@ -43,12 +44,35 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields
 }
 
+/// How each table of this crate with a sealed column names its rows in associated data.
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: contacts::TABLE,
+        row_key: RowKey::Uuid("id"),
+        version_column: Some("key_version"),
+    },
+    SealedTable {
+        table: audit::TABLE,
+        row_key: RowKey::Sequence("seq"),
+        version_column: None,
+    },
+];
+
+/// Every sealed column this crate stores, for key rotation.
+pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
+    hub_kernel::classification::sealed_columns(&personal_fields(), &[], SEALED_TABLES)
+}
+
 /// The tenancy service: one per process, shared by every request.
 pub struct Tenancy {
     plane: DataPlane,
     keys: KeyStore,
     principals: credentials::PrincipalCache,
     directory: directory::DirectoryCache,
+    /// Every sealed column key rotation re-seals: this crate's and those registered by the
+    /// crates above it ([`Self::register_sealed_columns`]).
+    sealed: Vec<SealedColumn>,
+    reseal: jobs::ResealSettings,
 }
 
 impl Tenancy {
@@ -62,7 +86,20 @@ impl Tenancy {
             keys: KeyStore::new(kek),
             principals: credentials::PrincipalCache::default(),
             directory: directory::DirectoryCache::default(),
+            sealed: sealed_columns().map_err(TenantError::Conflict)?,
+            reseal: jobs::ResealSettings::default(),
         })
+    }
+
+    /// Adds another crate's sealed columns (from its declarations) to what key rotation
+    /// re-seals. Called once at start, before the service is shared.
+    pub fn register_sealed_columns(&mut self, columns: Vec<SealedColumn>) {
+        self.sealed.extend(columns);
+    }
+
+    /// Every sealed column key rotation reaches.
+    pub fn sealed_column_registry(&self) -> &[SealedColumn] {
+        &self.sealed
     }
 
     pub fn plane(&self) -> &DataPlane {

@@ -264,11 +264,13 @@ pub async fn get(scope: &TenantScope) -> Result<VersionedProfile, TenantError> {
 pub async fn replace(
     scope: &TenantScope,
     profile: PrivacyProfile,
-    expected_revision: i32,
+    expected_revision: Option<i32>,
 ) -> Result<VersionedProfile, TenantError> {
     profile.validate()?;
     let current = get(scope).await?;
-    if current.revision != expected_revision {
+    if let Some(expected) = expected_revision
+        && current.revision != expected
+    {
         return Err(TenantError::RevisionMismatch {
             current: current.revision,
         });

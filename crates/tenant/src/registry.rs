@@ -242,6 +242,16 @@ impl Tenancy {
             .ok_or(TenantError::NotFound("tenant"))
     }
 
+    /// The institution's display name, for a platform job acting on its behalf (the default
+    /// sender name of its mail).
+    pub async fn tenant_name(&self, id: Uuid) -> Result<String, TenantError> {
+        tenant::Entity::find_by_id(id)
+            .one(self.plane.control())
+            .await?
+            .map(|t| t.name)
+            .ok_or(TenantError::NotFound("tenant"))
+    }
+
     /// Renames an institution; `expected_revision` comes from `If-Match`.
     pub async fn rename_tenant(
         &self,

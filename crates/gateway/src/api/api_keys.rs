@@ -1,5 +1,6 @@
 //! `/v1/api-keys`: the institution's own API keys. Tokens are shown once; only a hash is kept.
 
+use crate::api::secret_text::SecretText;
 use crate::api::{ApiTags, page_request};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -75,7 +76,7 @@ pub struct IssuedApiKeyView {
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
     /// Send as `Authorization: Bearer <token>`.
-    pub token: String,
+    pub token: SecretText,
 }
 
 impl From<IssuedKey> for IssuedApiKeyView {
@@ -86,7 +87,7 @@ impl From<IssuedKey> for IssuedApiKeyView {
             name: view.name,
             scopes: view.scopes,
             created_at: view.created_at,
-            token: k.token,
+            token: k.token.into(),
         }
     }
 }

@@ -83,6 +83,9 @@ pub enum AuditVerified {
     Ok(Json<AuditVerification>),
 }
 
+/// The largest page of audit entries (the spec declares it: crate::spec).
+pub const MAX_AUDIT_PAGE: u64 = 500;
+
 #[derive(Default)]
 pub struct AuditApi;
 
@@ -119,8 +122,9 @@ impl AuditApi {
             })?),
         };
         let limit = limit.0.unwrap_or(100);
-        if !(1..=500).contains(&limit) {
-            return Err(TenantError::invalid("limit", "must be between 1 and 500").into());
+        if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+            let message = format!("must be between 1 and {MAX_AUDIT_PAGE}");
+            return Err(TenantError::invalid("limit", &message).into());
         }
         let scope = state.tenancy.scope(&auth.0).await?;
         let entries = audit::list(

@@ -79,7 +79,12 @@ pub struct CompromiseReceipt {
     pub reported_at: DateTime<Utc>,
     pub sessions_revoked: i32,
     pub api_keys_revoked: i32,
-    /// What happens now, in words.
+    /// Whether the person's local password must be reset before it signs in again.
+    pub password_reset_required: bool,
+    /// How many of the institution's admins were sent a message about the incident (admins
+    /// without an email address cannot be; the reporter is not counted).
+    pub admins_notified: i32,
+    /// What was done and what happens now, in words (also the confirmation message).
     pub next_steps: String,
 }
 
@@ -88,7 +93,7 @@ pub struct IncidentList {
     pub items: Vec<IncidentView>,
 }
 
-/// A message for the person waiting in the outbox.
+/// A message sent to the person (an in-app copy; email goes out through the outbox).
 #[derive(Debug, Clone, Object)]
 pub struct MessageView {
     pub kind: String,
@@ -132,9 +137,11 @@ impl IncidentsApi {
     /// Report my account compromised
     ///
     /// Any signed-in person. Ends every session of theirs (this one too) and revokes every API
-    /// key made in their name at once; their next sign-in must be a fresh authentication at
-    /// the identity provider (`force_authentication=true`); an incident opens for the
-    /// institution's admins; a confirmation is queued for the person.
+    /// key made in their name at once; their local password, if any, no longer signs in
+    /// (`password_reset_required`) until reset with a reset code; their next SSO sign-in must
+    /// be a fresh authentication at the identity provider (`force_authentication=true`); an
+    /// incident opens and every other tenant admin with an email address is sent a message;
+    /// a confirmation saying what was done is queued for the person.
     #[oai(
         path = "/me/compromise-report",
         method = "post",
@@ -146,25 +153,25 @@ impl IncidentsApi {
         auth: TenantCredential,
         body: Json<CompromiseReport>,
     ) -> Result<CompromiseReported, ApiError> {
-        let incident = state
+        let reported = state
             .identity
             .report_compromise(&auth.0, body.0.description)
             .await?;
         Ok(CompromiseReported::Created(Json(CompromiseReceipt {
-            incident_id: incident.id,
-            reported_at: incident.reported_at,
-            sessions_revoked: incident.sessions_revoked,
-            api_keys_revoked: incident.api_keys_revoked,
-            next_steps: "All your sessions have ended and API keys made in your name are \
-                revoked. Sign in again with force_authentication=true; your institution's \
-                administrators have been notified."
-                .into(),
+            incident_id: reported.incident.id,
+            reported_at: reported.incident.reported_at,
+            sessions_revoked: reported.incident.sessions_revoked,
+            api_keys_revoked: reported.incident.api_keys_revoked,
+            password_reset_required: reported.password_reset_required,
+            admins_notified: i32::try_from(reported.admins_notified).unwrap_or(i32::MAX),
+            next_steps: reported.next_steps,
         })))
     }
 
     /// My messages
     ///
-    /// Any signed-in person: messages for them waiting for delivery (confirmations).
+    /// Any signed-in person: every message sent to them, oldest first (confirmations,
+    /// security notices), whether or not its email has been delivered yet.
     #[oai(path = "/me/messages", method = "get", operation_id = "listMyMessages")]
     async fn list_my_messages(
         &self,

@@ -18,12 +18,14 @@ pub mod domains;
 pub mod incidents;
 pub mod keys;
 pub mod me;
+pub mod messaging;
 pub mod passwords;
 pub mod people;
 pub mod privacy_profile;
 pub mod reviews;
 pub mod saml;
 pub mod scim;
+pub mod secret_text;
 pub mod sso;
 pub mod system;
 pub mod tenants;
@@ -64,6 +66,8 @@ pub enum ApiTags {
     LocalAccounts,
     /// Access recertification: periodic review of privileged grants.
     AccessReviews,
+    /// Who the institution's mail is from, and the delivery status of its messages.
+    Messaging,
     /// Health, readiness and the caller's own identity.
     System,
 }
@@ -73,18 +77,42 @@ pub fn etag(revision: i32) -> String {
     format!("\"{revision}\"")
 }
 
-/// Reads the revision out of an `If-Match` value (`"3"` or `W/"3"`).
-pub fn parse_if_match(value: Option<&str>) -> Result<Option<i32>, ApiError> {
-    let Some(value) = value else { return Ok(None) };
+/// What an `If-Match` header asks for (RFC 9110 §13.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    /// No header: the change is unconditional (where the operation allows that).
+    Absent,
+    /// `*`: any current representation, i.e. the resource exists, whatever its revision.
+    Any,
+    /// A revision the client read (`"3"` or `W/"3"`).
+    Revision(i32),
+}
+
+impl IfMatch {
+    /// The revision the domain must find, `None` when any current one will do.
+    pub fn expected_revision(self) -> Option<i32> {
+        match self {
+            Self::Revision(revision) => Some(revision),
+            Self::Absent | Self::Any => None,
+        }
+    }
+}
+
+/// The one parser of `If-Match`: `*`, or an entity tag naming a revision. Anything else
+/// cannot match a current revision: 412.
+pub fn if_match(value: Option<&str>) -> Result<IfMatch, ApiError> {
+    let Some(value) = value else {
+        return Ok(IfMatch::Absent);
+    };
     let value = value.trim();
     if value == "*" {
-        return Ok(None);
+        return Ok(IfMatch::Any);
     }
     value
         .trim_start_matches("W/")
         .trim_matches('"')
         .parse::<i32>()
-        .map(Some)
+        .map(IfMatch::Revision)
         .map_err(|_| {
             ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -94,9 +122,18 @@ pub fn parse_if_match(value: Option<&str>) -> Result<Option<i32>, ApiError> {
         })
 }
 
-/// Like [`parse_if_match`], but the header is mandatory (updates must not lose writes).
-pub fn require_if_match(value: Option<&str>) -> Result<i32, ApiError> {
-    parse_if_match(value)?.ok_or_else(ApiError::precondition_required)
+/// `If-Match` where it is optional: the revision to find, `None` for no header or `*`.
+pub fn parse_if_match(value: Option<&str>) -> Result<Option<i32>, ApiError> {
+    Ok(if_match(value)?.expected_revision())
+}
+
+/// `If-Match` where it is mandatory (updates must not lose writes): 428 without it; `*`
+/// (any current revision, a deliberate overwrite) gives `None`.
+pub fn require_if_match(value: Option<&str>) -> Result<Option<i32>, ApiError> {
+    match if_match(value)? {
+        IfMatch::Absent => Err(ApiError::precondition_required()),
+        other => Ok(other.expected_revision()),
+    }
 }
 
 pub fn page_request(cursor: Option<&str>, limit: Option<u64>) -> Result<PageRequest, ApiError> {
@@ -112,7 +149,11 @@ mod tests {
         assert_eq!(parse_if_match(Some("\"3\"")).unwrap(), Some(3));
         assert_eq!(parse_if_match(Some("W/\"4\"")).unwrap(), Some(4));
         assert_eq!(parse_if_match(None).unwrap(), None);
+        assert_eq!(parse_if_match(Some("*")).unwrap(), None);
         assert!(parse_if_match(Some("\"abc\"")).is_err());
         assert!(require_if_match(None).is_err());
+        // RFC 9110 §13.1.1: `*` matches any current representation.
+        assert_eq!(require_if_match(Some("*")).unwrap(), None);
+        assert_eq!(require_if_match(Some("\"5\"")).unwrap(), Some(5));
     }
 }

@@ -1,6 +1,7 @@
 //! Local (password) accounts, where the institution allows them: its sign-in settings, the
 //! public sign-in and reset operations, and a signed-in person's password change.
 
+use crate::api::secret_text::SecretText;
 use crate::api::sso::{SignedIn, client_context};
 use crate::api::{ApiTags, etag, require_if_match};
 use crate::auth::TenantCredential;
@@ -46,7 +47,7 @@ pub struct PasswordSignIn {
     pub tenant: String,
     /// Username or email.
     pub login: String,
-    pub password: String,
+    pub password: SecretText,
 }
 
 impl Example for PasswordSignIn {
@@ -80,9 +81,9 @@ impl Example for PasswordResetRequest {
 pub struct PasswordReset {
     pub tenant: String,
     /// The code from the reset message.
-    pub token: String,
+    pub token: SecretText,
     /// At least 12 characters, not a common password, nothing from your name or email.
-    pub new_password: String,
+    pub new_password: SecretText,
 }
 
 impl Example for PasswordReset {
@@ -99,8 +100,8 @@ impl Example for PasswordReset {
 #[oai(example, deny_unknown_fields)]
 pub struct PasswordChange {
     /// Needed when the person already has a password.
-    pub current_password: Option<String>,
-    pub new_password: String,
+    pub current_password: Option<SecretText>,
+    pub new_password: SecretText,
 }
 
 impl Example for PasswordChange {
@@ -196,7 +197,8 @@ impl PasswordsApi {
     ///
     /// Public. Only where the institution allows local accounts. Five wrong passwords in a
     /// row lock the account for 15 minutes (a reset unlocks it); an unknown login and a wrong
-    /// password get the same answer.
+    /// password get the same answer. After the person reported their account compromised,
+    /// the right password is answered `password_reset_required` (401) until it is reset.
     #[oai(
         path = "/auth/password",
         method = "post",
@@ -214,7 +216,7 @@ impl PasswordsApi {
             .sign_in_with_password(
                 &input.tenant,
                 &input.login,
-                input.password,
+                input.password.into_secret(),
                 client_context(req),
             )
             .await?;
@@ -259,7 +261,11 @@ impl PasswordsApi {
         let input = body.0;
         state
             .identity
-            .reset_password(&input.tenant, &input.token, input.new_password)
+            .reset_password(
+                &input.tenant,
+                input.token.expose(),
+                input.new_password.into_secret(),
+            )
             .await?;
         Ok(Done::NoContent)
     }
@@ -283,8 +289,11 @@ impl PasswordsApi {
             .identity
             .change_password(
                 &auth.0,
-                input.current_password.unwrap_or_default(),
-                input.new_password,
+                input
+                    .current_password
+                    .map(SecretText::into_secret)
+                    .unwrap_or_default(),
+                input.new_password.into_secret(),
             )
             .await?;
         Ok(Done::NoContent)

@@ -74,7 +74,8 @@ impl From<Person> for PersonView {
 
 /// A new person. Only `name` is required (C8).
 #[derive(Debug, Clone, Object)]
-#[oai(example, deny_unknown_fields)]
+// Absent optional fields are left out of the example: they are not nullable.
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct PersonCreate {
     /// Full name, 1–200 characters. Personal data (identity).
     pub name: String,

@@ -44,7 +44,8 @@ const EXAMPLE_IDP_CERTIFICATE: &str = concat!(
 
 /// A new SAML 2.0 connection to the institution's identity provider.
 #[derive(Debug, Clone, Object)]
-#[oai(example, deny_unknown_fields)]
+// Absent optional fields are left out of the example: they are not nullable.
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct SamlConnectionCreate {
     /// Shown to admins, 1–100 characters.
     pub name: String,

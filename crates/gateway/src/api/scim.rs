@@ -95,7 +95,8 @@ pub struct ScimUserResource {
 /// A user the IdP creates (POST) or replaces (PUT). Unknown attributes (extensions) are
 /// ignored; `name.givenName`/`familyName` are joined into the one stored name.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", example)]
+// Absent optional fields are left out of the example: they are not nullable.
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct ScimUserCreate {
     pub schemas: Option<Vec<String>>,
     /// Unique in the institution; the person's username.
@@ -307,7 +308,9 @@ pub fn scim_error_response(problem: &Problem) -> Response {
     response
 }
 
-/// Every error a SCIM operation answers with, in SCIM's error schema.
+/// Every error a SCIM operation answers with, in SCIM's error schema. The finished spec
+/// (`crate::spec::finish`) keeps on each operation only the statuses it can answer; a
+/// validation failure is a 400 `invalidValue` here (RFC 7644 §3.12), never a 422.
 #[derive(Debug, ApiResponse)]
 pub enum ScimError {
     /// A refused filter, path, value or syntax; `scimType` says which.
@@ -328,24 +331,48 @@ pub enum ScimError {
     /// `If-Match` does not name the current `meta.version`.
     #[oai(status = 412)]
     PreconditionFailed(ScimJson<ScimErrorBody>),
+    /// The request body is larger than the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(ScimJson<ScimErrorBody>),
+    /// The request body is neither `application/scim+json` nor `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(ScimJson<ScimErrorBody>),
     /// Too many requests; retry after the number of seconds in `Retry-After`.
     #[oai(status = 429)]
     TooManyRequests(
         ScimJson<ScimErrorBody>,
-        #[oai(header = "Retry-After")] Option<u64>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// Requests allowed per window in the budget that was exhausted (per API key or
+        /// per client IP).
+        #[oai(header = "RateLimit-Limit")]
+        u64,
+        /// Requests left in the current window: 0.
+        #[oai(header = "RateLimit-Remaining")]
+        u64,
+        /// Seconds until the window resets.
+        #[oai(header = "RateLimit-Reset")]
+        u64,
     ),
     /// An unexpected fault.
     #[oai(status = 500)]
     Internal(ScimJson<ScimErrorBody>),
-    /// A dependency is unavailable; retry later.
+    /// A dependency is unavailable; retry after the number of seconds in `Retry-After`.
     #[oai(status = 503)]
-    Unavailable(ScimJson<ScimErrorBody>),
+    Unavailable(
+        ScimJson<ScimErrorBody>,
+        #[oai(header = "Retry-After")] Option<u64>,
+    ),
 }
 
 impl From<ApiError> for ScimError {
     fn from(error: ApiError) -> Self {
-        let (problem, retry_after) = match error {
-            ApiError::TooManyRequests(p, retry) => (p.0, retry),
+        let (problem, limited, retry_after) = match error {
+            ApiError::TooManyRequests(p, retry, limit, remaining, reset) => {
+                (p.0, Some((retry, limit, remaining, reset)), None)
+            }
+            ApiError::Unavailable(p, retry) => (p.0, None, retry),
             ApiError::BadRequest(p)
             | ApiError::Unauthorized(p)
             | ApiError::Forbidden(p)
@@ -357,8 +384,7 @@ impl From<ApiError> for ScimError {
             | ApiError::UnsupportedMediaType(p)
             | ApiError::Unprocessable(p)
             | ApiError::PreconditionRequired(p)
-            | ApiError::Internal(p)
-            | ApiError::Unavailable(p) => (p.0, None),
+            | ApiError::Internal(p) => (p.0, None, None),
         };
         let (status, body) = scim_error_of(&problem);
         let body = ScimJson(body);
@@ -369,8 +395,16 @@ impl From<ApiError> for ScimError {
             404 => Self::NotFound(body),
             409 => Self::Conflict(body),
             412 => Self::PreconditionFailed(body),
-            429 => Self::TooManyRequests(body, retry_after),
-            503 => Self::Unavailable(body),
+            413 => Self::PayloadTooLarge(body),
+            415 => Self::UnsupportedMediaType(body),
+            429 => {
+                let (retry, limit, remaining, reset) = limited.unwrap_or((1, 0, 0, 1));
+                Self::TooManyRequests(body, retry, limit, remaining, reset)
+            }
+            503 => Self::Unavailable(
+                body,
+                retry_after.or(Some(crate::problem::RETRY_AFTER_UNAVAILABLE_SECS)),
+            ),
             _ => Self::Internal(body),
         }
     }

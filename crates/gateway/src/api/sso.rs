@@ -5,6 +5,7 @@
 
 use crate::api::ApiTags;
 use crate::api::people::PersonView;
+use crate::api::secret_text::SecretText;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -33,7 +34,7 @@ pub struct SsoConnectionCreate {
     pub issuer: String,
     pub client_id: String,
     /// Stored encrypted under the institution's key; never returned.
-    pub client_secret: String,
+    pub client_secret: SecretText,
     /// Requested scopes; default `openid email profile`. Must include `openid`.
     pub scopes: Option<Vec<String>>,
     /// IdP group (the ID token's `groups` claim) → role of people in it.
@@ -122,7 +123,7 @@ pub struct SsoConnectionList {
 #[derive(Debug, Clone, Object)]
 pub struct SignInResult {
     /// `Authorization: Bearer <session_token>` on later requests.
-    pub session_token: String,
+    pub session_token: SecretText,
     pub session_id: Uuid,
     pub expires_at: DateTime<Utc>,
     pub tenant_slug: String,
@@ -132,7 +133,7 @@ pub struct SignInResult {
 impl From<signin::SignedIn> for SignInResult {
     fn from(signed_in: signin::SignedIn) -> Self {
         Self {
-            session_token: signed_in.session.token,
+            session_token: signed_in.session.token.into(),
             session_id: signed_in.session.id,
             expires_at: signed_in.session.expires_at,
             tenant_slug: signed_in.tenant_slug,
@@ -186,11 +187,7 @@ pub fn client_context(req: &Request) -> ClientContext {
             .map(str::to_string)
     };
     ClientContext {
-        ip_address: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
+        ip_address: crate::auth::client_ip(req).unwrap_or_else(|| "unknown".into()),
         user_agent: header("user-agent"),
         device_id: header("x-device-id"),
     }
@@ -221,7 +218,7 @@ impl SsoApi {
             name: input.name,
             issuer: input.issuer,
             client_id: input.client_id,
-            client_secret: input.client_secret,
+            client_secret: input.client_secret.into_secret(),
             scopes: input.scopes,
             group_roles: input.group_roles,
             default_role: input.default_role,
@@ -359,7 +356,7 @@ impl SsoApi {
     ) -> Result<SignedIn, ApiError> {
         let callback = Callback {
             state: flow_state.0,
-            code: code.0,
+            code: code.0.map(hub_kernel::Secret::new),
             error: error.0,
             iss: iss.0,
         };

@@ -87,8 +87,9 @@ impl SystemApi {
 
     /// Readiness
     ///
-    /// 200 when the database and Redis answer; 503 (with the failing dependency named)
-    /// otherwise, so a load balancer stops routing here.
+    /// 200 when the database and Redis answer; 503 with `Retry-After` and the failing
+    /// dependency named in `code` (`database_unavailable`, `cache_unavailable`) otherwise, so
+    /// a load balancer stops routing here until the dependency is back.
     #[oai(path = "/readyz", method = "get", operation_id = "getReadiness")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> Result<ReadyAnswer, ApiError> {
         let plane = state.tenancy.plane();

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A person's password, only as an Argon2id PHC string, with lockout counters.
+/// A person's password, only as an Argon2id PHC string, with lockout counters and, after a
+/// reported compromise, the mark that it must be reset before it opens a session again.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "local_credentials")]
 pub struct Model {
@@ -10,6 +11,7 @@ pub struct Model {
     pub failed_attempts: i32,
     pub locked_until: Option<DateTimeUtc>,
     pub changed_at: DateTimeUtc,
+    pub reset_required_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

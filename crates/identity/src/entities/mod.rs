@@ -2,6 +2,7 @@ pub mod access_review;
 pub mod access_review_item;
 pub mod incident;
 pub mod local_credential;
+pub mod message_sender;
 pub mod outbox;
 pub mod password_reset;
 pub mod person;

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A message waiting for delivery; recipient and text sealed under the tenant's key.
+/// A message to a person; recipient, subject and text sealed under the tenant's key. The
+/// delivery columns (status, attempts, next attempt, last error) hold no personal data.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox")]
 pub struct Model {
@@ -14,6 +15,15 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub key_version: i32,
+    /// `essential` or `marketing`.
+    pub purpose: String,
+    /// `queued`, `sending`, `sent`, `failed` (will be retried) or `dead`.
+    pub status: String,
+    pub attempts: i32,
+    /// When the message may next be tried; for `sending`, when the sender's claim lapses.
+    pub next_attempt_at: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    pub subject_sealed: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,7 +12,11 @@ pub struct Model {
     pub subject: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub detail: String,
+    /// Salt and IP, sealed together (chain version 2); the IP alone in version 1.
     pub ip_address_sealed: Option<Vec<u8>>,
+    /// `SHA-256(salt || ip)` in hex: what the chain covers in place of the IP (version 2).
+    pub ip_commitment: Option<String>,
+    pub chain_version: i32,
     pub prev_hash: String,
     pub hash: String,
 }

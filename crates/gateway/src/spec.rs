@@ -1,0 +1,431 @@
+//! The OpenAPI document as served and committed: poem-openapi's output, finished in one
+//! place so that it says exactly what the server does.
+//!
+//! poem-openapi lists one error enum ([`crate::problem::ApiError`]) on every operation and
+//! cannot write `security: []`. [`finish`] therefore
+//! - keeps on each operation only the error statuses it can answer with: those that follow
+//!   from its declaration ([`derived_errors`]) plus those its domain rules add
+//!   ([`DOMAIN_ERRORS`]);
+//! - writes `security: []` on the operations that take no credential;
+//! - declares the conditional read [`crate::caching`] implements: on every `GET` whose 200
+//!   answer carries an `ETag`, an `If-None-Match` parameter and a 304 answer;
+//! - declares the limits the domain enforces on request fields and parameters
+//!   ([`schema_limits`], [`parameter_limits`]), taken from the domain's own constants, so a
+//!   generated client can validate before sending. The domain stays the one that enforces
+//!   them (a 422 naming the field); tests/api/spec.rs sends a value past each declared limit.
+//!
+//! The document is handled as a `serde_yaml::Value`, whose mappings keep their order, so the
+//! JSON and YAML texts keep poem-openapi's layout.
+
+use serde_yaml::{Mapping, Value};
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Error statuses an operation's declaration does not imply, per operation id: conflicts
+/// with the current state (409), a mandatory `If-Match` (428), validation by the domain of
+/// what is not a body (422), look-ups not named by a path parameter (404), and the sign-in
+/// flows that answer 401/403 without taking a credential. tests/api/spec.rs checks that
+/// each id exists; schemathesis fails on any status an operation answers but does not list.
+pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+    // Institutions: unique slugs, lifecycle transitions.
+    ("createTenant", &[409]),
+    ("updateTenant", &[409]),
+    ("suspendTenant", &[409]),
+    ("resumeTenant", &[409]),
+    ("offboardTenant", &[409]),
+    ("issueTenantCredential", &[409]),
+    // Catalog and contacts: unique codes, a mandatory If-Match on updates.
+    ("updateCourse", &[409, 428]),
+    ("createContact", &[409]),
+    ("updateContact", &[409, 428]),
+    ("rotateEncryptionKey", &[409]),
+    ("replacePrivacyProfile", &[428]),
+    // People and identity: unique usernames, emails and domains; state transitions.
+    ("createPerson", &[409]),
+    ("updatePerson", &[409, 428]),
+    ("createSsoConnection", &[409]),
+    ("createSamlConnection", &[409]),
+    ("claimSsoDomain", &[409]),
+    ("verifySsoDomain", &[409]),
+    ("updateMyProfile", &[409, 428]),
+    ("updateSignInSettings", &[428]),
+    ("resolveIncident", &[409]),
+    ("startAccessReview", &[409]),
+    ("decideAccessGrant", &[409]),
+    ("scimCreateUser", &[409]),
+    ("scimPatchUser", &[409]),
+    ("scimCreateGroup", &[409]),
+    ("scimPatchGroup", &[409]),
+    // Sign-in flows: no credential is taken, the flow itself refuses (a suspended
+    // institution: 403; an email whose domain no institution verified: 404).
+    ("startSignIn", &[403]),
+    ("startSamlSignIn", &[403]),
+    ("getSamlServiceProviderMetadata", &[403]),
+    ("discoverSignIn", &[404]),
+    ("finishSignIn", &[401, 403]),
+    ("finishSamlSignIn", &[401, 403]),
+    ("signInWithPassword", &[401, 403]),
+    ("requestPasswordReset", &[403]),
+    ("resetPassword", &[401, 403]),
+];
+
+/// The error statuses an operation's declaration implies.
+/// - Every request: 429 (the per-IP limit runs before routing), 500, 503 (a dependency).
+/// - A credential: 401 (missing, unknown, revoked), 403 (scope, suspended institution).
+/// - Any parameter: 400 (it does not parse); a query parameter: 422 (a bad page or filter).
+/// - A path parameter: 404 (no such resource for this caller).
+/// - A body: 400, 413 (size limit), 415 (media type), 422 (validation).
+/// - An `If-Match` parameter: 412 (not the current revision).
+/// - An `Idempotency-Key` parameter: 409 (the key was used for another request).
+pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
+    let mut statuses = vec![429, 500, 503];
+    let secured = operation
+        .get("security")
+        .and_then(Value::as_sequence)
+        .is_some_and(|s| !s.is_empty());
+    if secured {
+        statuses.extend([401, 403]);
+    }
+    let params = operation
+        .get("parameters")
+        .and_then(Value::as_sequence)
+        .cloned()
+        .unwrap_or_default();
+    let param_in = |place: &str| {
+        params
+            .iter()
+            .any(|p| p.get("in").and_then(Value::as_str) == Some(place))
+    };
+    let param_named = |name: &str| {
+        params.iter().any(|p| {
+            p.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+    };
+    if !params.is_empty() {
+        statuses.push(400);
+    }
+    if param_in("query") {
+        statuses.push(422);
+    }
+    if param_in("path") {
+        statuses.push(404);
+    }
+    if operation.contains_key("requestBody") {
+        statuses.extend([400, 413, 415, 422]);
+    }
+    if param_named("If-Match") {
+        statuses.push(412);
+    }
+    if param_named("Idempotency-Key") {
+        statuses.push(409);
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+/// The error statuses the finished document lists for `operation_id`.
+pub fn declared_errors(operation: &Mapping) -> Vec<u16> {
+    let mut statuses = derived_errors(operation);
+    let id = operation.get("operationId").and_then(Value::as_str);
+    if let Some((_, extra)) = DOMAIN_ERRORS.iter().find(|(op, _)| Some(*op) == id) {
+        statuses.extend(extra.iter());
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+/// A limit the server enforces, as a JSON Schema keyword.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    MinLength(usize),
+    MaxLength(usize),
+    Pattern(&'static str),
+    Minimum(i64),
+    Maximum(i64),
+    MaxItems(usize),
+}
+
+impl Limit {
+    fn keyword(self) -> (&'static str, Value) {
+        match self {
+            Self::MinLength(n) => ("minLength", Value::from(n as u64)),
+            Self::MaxLength(n) => ("maxLength", Value::from(n as u64)),
+            Self::Pattern(p) => ("pattern", Value::from(p)),
+            Self::Minimum(n) => ("minimum", Value::from(n)),
+            Self::Maximum(n) => ("maximum", Value::from(n)),
+            Self::MaxItems(n) => ("maxItems", Value::from(n as u64)),
+        }
+    }
+}
+
+/// `(schema, property, limits)`: the limits the domain validates request bodies against.
+/// A property written `name[]` means the items of the array `name`.
+pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
+    use Limit::*;
+    use hub_course::model as course;
+    let mut limits = Vec::new();
+    for schema in ["CourseCreate", "CourseUpdate"] {
+        limits.extend([
+            (
+                schema,
+                "code",
+                vec![
+                    MinLength(1),
+                    MaxLength(course::MAX_CODE),
+                    Pattern(course::CODE_PATTERN),
+                ],
+            ),
+            (
+                schema,
+                "title",
+                vec![MinLength(1), MaxLength(course::MAX_TITLE)],
+            ),
+            (
+                schema,
+                "description",
+                vec![MaxLength(course::MAX_DESCRIPTION)],
+            ),
+            (schema, "tags", vec![MaxItems(course::MAX_TAGS)]),
+            (
+                schema,
+                "tags[]",
+                vec![
+                    MinLength(1),
+                    MaxLength(course::MAX_TAG),
+                    Pattern(course::TAG_PATTERN),
+                ],
+            ),
+            (
+                schema,
+                "minimum_age",
+                vec![
+                    Minimum(i64::from(course::MIN_AGE)),
+                    Maximum(i64::from(course::MAX_AGE)),
+                ],
+            ),
+        ]);
+    }
+    limits
+}
+
+/// `(operation, parameter, limits)`: the limits of a parameter, on the operation named or,
+/// for `None`, on every operation that takes it (the first match applies).
+pub fn parameter_limits() -> Vec<(Option<&'static str>, &'static str, Vec<Limit>)> {
+    use Limit::*;
+    vec![
+        (
+            Some("listAuditEvents"),
+            "limit",
+            vec![
+                Minimum(1),
+                Maximum(crate::api::audit::MAX_AUDIT_PAGE as i64),
+            ],
+        ),
+        (
+            None,
+            "limit",
+            vec![Minimum(1), Maximum(hub_kernel::page::MAX_PAGE_SIZE as i64)],
+        ),
+        (
+            None,
+            "Idempotency-Key",
+            vec![
+                MinLength(1),
+                MaxLength(hub_tenant::idempotency::MAX_KEY_LEN),
+                Pattern(hub_tenant::idempotency::KEY_PATTERN),
+            ],
+        ),
+    ]
+}
+
+fn declare_limits(schema: &mut Mapping, limits: &[Limit]) {
+    for limit in limits {
+        let (keyword, value) = limit.keyword();
+        schema.insert(key(keyword), value);
+    }
+}
+
+fn declare_schema_limits(document: &mut Value) {
+    let Some(schemas) = document
+        .get_mut("components")
+        .and_then(|c| c.get_mut("schemas"))
+        .and_then(Value::as_mapping_mut)
+    else {
+        return;
+    };
+    for (schema, property, limits) in schema_limits() {
+        let (name, items) = match property.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (property, false),
+        };
+        let Some(mut target) = schemas
+            .get_mut(schema)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut(name))
+        else {
+            // tests/api/spec.rs fails on a limit whose schema or property is gone.
+            continue;
+        };
+        if items {
+            match target.get_mut("items") {
+                Some(inner) => target = inner,
+                None => continue,
+            }
+        }
+        if let Some(target) = target.as_mapping_mut() {
+            declare_limits(target, &limits);
+        }
+    }
+}
+
+fn key(text: &str) -> Value {
+    Value::String(text.to_string())
+}
+
+fn string_schema() -> Value {
+    let mut schema = Mapping::new();
+    schema.insert(key("type"), key("string"));
+    Value::Mapping(schema)
+}
+
+/// Finishes poem-openapi's document (see the module documentation).
+pub fn finish(document: &mut Value) {
+    declare_schema_limits(document);
+    let parameter_limits = parameter_limits();
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_mapping_mut) else {
+        return;
+    };
+    for (_, item) in paths.iter_mut() {
+        let Some(item) = item.as_mapping_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            let Some(method) = method.as_str() else {
+                continue;
+            };
+            let Some(operation) = operation.as_mapping_mut() else {
+                continue;
+            };
+            if !METHODS.contains(&method) {
+                continue;
+            }
+            let id = operation
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Some(params) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_sequence_mut)
+            {
+                for param in params.iter_mut() {
+                    let name = param
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let Some((_, _, limits)) = parameter_limits.iter().find(|(op, n, _)| {
+                        Some(*n) == name.as_deref() && op.is_none_or(|op| Some(op) == id.as_deref())
+                    }) else {
+                        continue;
+                    };
+                    if let Some(schema) = param.get_mut("schema").and_then(Value::as_mapping_mut) {
+                        declare_limits(schema, limits);
+                    }
+                }
+            }
+            if !operation.contains_key("security") {
+                operation.insert(key("security"), Value::Sequence(Vec::new()));
+            }
+            if method == "get" {
+                declare_conditional_read(operation);
+            }
+            let keep = declared_errors(operation);
+            if let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_mapping_mut)
+            {
+                responses.retain(|status, _| {
+                    let code = status
+                        .as_str()
+                        .and_then(|s| s.parse::<u16>().ok())
+                        .unwrap_or(0);
+                    code < 400 || keep.contains(&code)
+                });
+                sort_by_status(responses);
+            }
+        }
+    }
+}
+
+fn sort_by_status(responses: &mut Mapping) {
+    let mut entries: Vec<(Value, Value)> = std::mem::take(responses).into_iter().collect();
+    entries.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
+    responses.extend(entries);
+}
+
+/// A `GET` whose 200 answer carries an `ETag` answers 304 to a matching `If-None-Match`.
+fn declare_conditional_read(operation: &mut Mapping) {
+    let Some(responses) = operation.get("responses").and_then(Value::as_mapping) else {
+        return;
+    };
+    let Some(ok) = responses.get("200").and_then(Value::as_mapping) else {
+        return;
+    };
+    let Some(headers) = ok.get("headers").and_then(Value::as_mapping) else {
+        return;
+    };
+    let Some(etag) = headers
+        .iter()
+        .find(|(name, _)| {
+            name.as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("ETag"))
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+    else {
+        return;
+    };
+
+    let mut param = Mapping::new();
+    param.insert(key("name"), key("If-None-Match"));
+    param.insert(
+        key("description"),
+        key("The `ETag` last read: 304 without a body while it is still the current one."),
+    );
+    param.insert(key("schema"), string_schema());
+    param.insert(key("in"), key("header"));
+    param.insert(key("required"), Value::Bool(false));
+    param.insert(key("deprecated"), Value::Bool(false));
+    param.insert(key("explode"), Value::Bool(true));
+    match operation
+        .get_mut("parameters")
+        .and_then(Value::as_sequence_mut)
+    {
+        Some(params) => params.push(Value::Mapping(param)),
+        None => {
+            operation.insert(
+                key("parameters"),
+                Value::Sequence(vec![Value::Mapping(param)]),
+            );
+        }
+    }
+
+    let mut not_modified = Mapping::new();
+    not_modified.insert(
+        key("description"),
+        key("Not modified: the `If-None-Match` ETag is the current revision."),
+    );
+    let mut headers = Mapping::new();
+    headers.insert(etag.0, etag.1);
+    not_modified.insert(key("headers"), Value::Mapping(headers));
+    if let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_mapping_mut)
+    {
+        responses.insert(key("304"), Value::Mapping(not_modified));
+    }
+}
