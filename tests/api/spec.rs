@@ -324,9 +324,21 @@ fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
         if secured && !(statuses.contains(&401) && statuses.contains(&403)) {
             wrong.push(format!("{name} takes a credential but omits 401 or 403"));
         }
-        if body && !(statuses.contains(&413) && statuses.contains(&415) && statuses.contains(&422))
+        // SCIM refuses a value with 400 `invalidValue` (RFC 7644 §3.12), never 422.
+        let invalid_value = if path.starts_with("/v1/scim/v2/") {
+            refuse(422, "but SCIM answers a refused value with 400");
+            400
+        } else {
+            422
+        };
+        if body
+            && !(statuses.contains(&413)
+                && statuses.contains(&415)
+                && statuses.contains(&invalid_value))
         {
-            wrong.push(format!("{name} takes a body but omits 413, 415 or 422"));
+            wrong.push(format!(
+                "{name} takes a body but omits 413, 415 or {invalid_value}"
+            ));
         }
         // 429 names the budget: the headers a client needs to back off.
         if let Some(limited) = op["responses"].get("429") {

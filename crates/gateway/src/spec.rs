@@ -76,7 +76,7 @@ pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
 /// - A credential: 401 (missing, unknown, revoked), 403 (scope, suspended institution).
 /// - Any parameter: 400 (it does not parse); a query parameter: 422 (a bad page or filter).
 /// - A path parameter: 404 (no such resource for this caller).
-/// - A body: 400, 413 (size limit), 415 (media type), 422 (validation).
+/// - A body: 400, 413 (size limit), 415 (media type), 422 (validation; SCIM: 400).
 /// - An `If-Match` parameter: 412 (not the current revision).
 /// - An `Idempotency-Key` parameter: 409 (the key was used for another request).
 pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
@@ -115,7 +115,11 @@ pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
         statuses.push(404);
     }
     if operation.contains_key("requestBody") {
-        statuses.extend([400, 413, 415, 422]);
+        statuses.extend([400, 413, 415]);
+        // SCIM answers a refused value with 400 `invalidValue` (RFC 7644 §3.12), not 422.
+        if !answers_in_scim_schema(operation) {
+            statuses.push(422);
+        }
     }
     if param_named("If-Match") {
         statuses.push(412);
@@ -126,6 +130,22 @@ pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
     statuses.sort_unstable();
     statuses.dedup();
     statuses
+}
+
+/// Whether the operation's errors are SCIM's error schema (`application/scim+json`).
+fn answers_in_scim_schema(operation: &Mapping) -> bool {
+    operation
+        .get("responses")
+        .and_then(Value::as_mapping)
+        .is_some_and(|responses| {
+            responses.iter().any(|(status, response)| {
+                status.as_str().is_some_and(|s| s.starts_with('4'))
+                    && response
+                        .get("content")
+                        .and_then(Value::as_mapping)
+                        .is_some_and(|c| c.contains_key("application/scim+json"))
+            })
+        })
 }
 
 /// The error statuses the finished document lists for `operation_id`.
