@@ -114,7 +114,8 @@ impl ScimUser {
                 .as_ref()
                 .map(|u| u.expose().clone())
                 .unwrap_or_default(),
-            formatted_name: Some(person.name.expose().clone()),
+            // The stored name is the display name; a PATCH of `displayName` must be able to change it.
+            formatted_name: None,
             given_name: None,
             family_name: None,
             display_name: Some(person.name.expose().clone()),
