@@ -314,6 +314,13 @@ fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
         if !path_params && !secured && !looks_up {
             refuse(404, "but names no resource");
         }
+        // SCIM refuses a value with 400 `invalidValue` (RFC 7644 §3.12), never 422.
+        let invalid_value = if path.starts_with("/v1/scim/v2/") {
+            refuse(422, "but SCIM answers a refused value with 400");
+            400
+        } else {
+            422
+        };
         // 405 belongs to a path and a method the API does not have, never to an operation.
         refuse(405, "which no operation answers");
         if !statuses.contains(&429) {
@@ -324,13 +331,6 @@ fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
         if secured && !(statuses.contains(&401) && statuses.contains(&403)) {
             wrong.push(format!("{name} takes a credential but omits 401 or 403"));
         }
-        // SCIM refuses a value with 400 `invalidValue` (RFC 7644 §3.12), never 422.
-        let invalid_value = if path.starts_with("/v1/scim/v2/") {
-            refuse(422, "but SCIM answers a refused value with 400");
-            400
-        } else {
-            422
-        };
         if body
             && !(statuses.contains(&413)
                 && statuses.contains(&415)
