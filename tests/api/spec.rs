@@ -498,6 +498,36 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
         .post("/v1/people", token, serde_json::json!({"name": "Pat"}))
         .await;
     assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let scim_key = app
+        .post(
+            "/v1/api-keys",
+            token,
+            serde_json::json!({"name": "SCIM", "scopes": ["scim:provision"]}),
+        )
+        .await;
+    assert_eq!(scim_key.status, StatusCode::CREATED, "{}", scim_key.body);
+    let scim = scim_key.body["token"].as_str().unwrap().to_string();
+    let scim_user = app
+        .post(
+            "/v1/scim/v2/Users",
+            &scim,
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "pat.scim", "displayName": "Pat", "active": true}),
+        )
+        .await;
+    assert_eq!(scim_user.status, StatusCode::CREATED, "{}", scim_user.body);
+    let scim_group = app
+        .post(
+            "/v1/scim/v2/Groups",
+            &scim,
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "staff"}),
+        )
+        .await;
+    assert_eq!(
+        scim_group.status,
+        StatusCode::CREATED,
+        "{}",
+        scim_group.body
+    );
 
     // Every read the spec declares 304 on, with a resource to read (the caller's own profile
     // needs a person's session, not an API key: tests/api/passwords.rs signs in as one).
@@ -524,6 +554,20 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
                 token,
             ),
             "/v1/me/profile" => continue,
+            "/v1/scim/v2/Users/{user_id}" => (
+                format!(
+                    "/v1/scim/v2/Users/{}",
+                    scim_user.body["id"].as_str().unwrap()
+                ),
+                scim.as_str(),
+            ),
+            "/v1/scim/v2/Groups/{group_id}" => (
+                format!(
+                    "/v1/scim/v2/Groups/{}",
+                    scim_group.body["id"].as_str().unwrap()
+                ),
+                scim.as_str(),
+            ),
             other if !other.contains('{') => (other.to_string(), token),
             other => panic!("{other} declares 304: give this test a resource to read there"),
         };

@@ -51,6 +51,7 @@ pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
     ("verifySsoDomain", &[409]),
     ("updateMyProfile", &[409, 428]),
     ("updateSignInSettings", &[428]),
+    ("updateMessageSender", &[428]),
     ("resolveIncident", &[409]),
     ("startAccessReview", &[409]),
     ("decideAccessGrant", &[409]),
@@ -410,6 +411,16 @@ fn declare_conditional_read(operation: &mut Mapping) {
         return;
     };
 
+    let declared = operation
+        .get("parameters")
+        .and_then(Value::as_sequence)
+        .is_some_and(|params| {
+            params.iter().any(|p| {
+                p.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("If-None-Match"))
+            })
+        });
     let mut param = Mapping::new();
     param.insert(key("name"), key("If-None-Match"));
     param.insert(
@@ -425,6 +436,8 @@ fn declare_conditional_read(operation: &mut Mapping) {
         .get_mut("parameters")
         .and_then(Value::as_sequence_mut)
     {
+        // An operation that reads `If-None-Match` itself (SCIM) declares it already.
+        Some(_) if declared => {}
         Some(params) => params.push(Value::Mapping(param)),
         None => {
             operation.insert(

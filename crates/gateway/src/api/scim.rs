@@ -263,7 +263,9 @@ pub fn scim_error_of(problem: &Problem) -> (StatusCode, ScimErrorBody) {
         "scim_invalid_filter" => Some("invalidFilter"),
         "scim_invalid_path" => Some("invalidPath"),
         "scim_uniqueness" => Some("uniqueness"),
-        "scim_invalid_value" | "validation_failed" | "invalid_text" => Some("invalidValue"),
+        "scim_invalid_value" | "validation_failed" | "invalid_text" | "invalid_input" => {
+            Some("invalidValue")
+        }
         "bad_request" | "invalid_json" => Some("invalidSyntax"),
         _ if problem.status == 422 => Some("invalidValue"),
         _ => None,
