@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Python tools the tests use (schemathesis, openapi-python-client,
-# openapi-spec-validator, aiosmtpd) into .venv,
+# openapi-spec-validator, aiosmtpd, scim2-tester) into .venv,
 # exactly as locked in scripts/requirements-test.txt. Idempotent: when the lock file, the
 # interpreter and the venv are unchanged since the last successful install, it returns at
 # once and prints nothing.
@@ -38,7 +38,7 @@ venv_works() {
 
 if venv_works && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/st" \
   && -x "$venv/bin/openapi-python-client" && -x "$venv/bin/openapi-spec-validator" ]] \
-  && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  && "$venv/bin/python" -c 'import aiosmtpd, scim2_tester' >/dev/null 2>&1; then
   exit 0
 fi
 
@@ -81,6 +81,11 @@ fi
 if ! "$venv/bin/python" -m aiosmtpd --version >>"$log" 2>&1; then
   cat "$log" >&2
   die ".venv/bin/python -m aiosmtpd does not run"
+fi
+
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, scim2_tester, scim2_client.engines.httpx2; print("scim2-tester", m.version("scim2-tester"))' >>"$log" 2>&1; then
+  cat "$log" >&2
+  die "scim2-tester does not import in .venv"
 fi
 
 echo "$want" >"$stamp"

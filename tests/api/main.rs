@@ -34,6 +34,7 @@ mod roles;
 mod saml;
 mod schemathesis;
 mod scim;
+mod scim_conformance;
 mod sdk;
 mod secrets;
 mod spec;

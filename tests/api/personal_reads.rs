@@ -82,6 +82,12 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
     let mut ids = BTreeMap::new();
     ids.insert("tenant_slug", north.slug.clone());
     ids.insert("tenant_id", north.id.clone());
+    // SCIM discovery documents (no personal data): a resource type and a schema by id.
+    ids.insert("name", "User".to_string());
+    ids.insert(
+        "urn",
+        "urn:ietf:params:scim:schemas:core:2.0:User".to_string(),
+    );
 
     let person = created(
         app,

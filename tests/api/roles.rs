@@ -122,8 +122,14 @@ async fn check(
             )
             .await;
         let allowed = op.scope.as_ref().is_none_or(|s| scopes.contains(s));
-        let refused_for_scope =
-            reply.status == StatusCode::FORBIDDEN && reply.body["code"] == "insufficient_scope";
+        // SCIM's error schema has no machine code for it: its detail names the scope.
+        let scim_refusal = op.path.starts_with("/v1/scim/v2/")
+            && reply.body["schemas"][0] == "urn:ietf:params:scim:api:messages:2.0:Error"
+            && reply.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("lacks the `scim:provision` scope"));
+        let refused_for_scope = reply.status == StatusCode::FORBIDDEN
+            && (reply.body["code"] == "insufficient_scope" || scim_refusal);
         if allowed == refused_for_scope {
             wrong.push(format!(
                 "{who} {} (needs {:?}): {} {}",

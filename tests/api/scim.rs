@@ -28,6 +28,31 @@ async fn scim(
     .await
 }
 
+/// SCIM's own error schema (RFC 7644 §3.12), which every error under `/v1/scim/v2` takes.
+trait ScimErrorReply {
+    fn assert_scim_error(&self, status: u16, scim_type: Option<&str>);
+}
+
+impl ScimErrorReply for Reply {
+    fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/scim+json"),
+            "not a SCIM answer: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{}", self.body);
+    }
+}
+
 async fn roles_of(app: &TestApp, admin: &str, id: &str) -> Value {
     let reply = app.get(&format!("/v1/people/{id}"), admin).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -103,7 +128,7 @@ async fn promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles(backend
             None,
         )
         .await
-        .assert_problem(400, "scim_invalid_filter");
+        .assert_scim_error(400, Some("invalidFilter"));
     }
     scim(
         &app,
@@ -113,7 +138,7 @@ async fn promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles(backend
         Some(json!({"userName": "mallory@north.test"})),
     )
     .await
-    .assert_problem(409, "scim_uniqueness");
+    .assert_scim_error(409, Some("uniqueness"));
 
     // A group named after a role grants it; removing the member takes it away.
     let group = scim(
@@ -178,19 +203,19 @@ async fn promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles(backend
     for (ops, code) in [
         (
             json!([{"op": "replace", "path": "password", "value": "x"}]),
-            "scim_invalid_path",
+            "invalidPath",
         ),
         (
             json!([{"op": "explode", "path": "active", "value": false}]),
-            "scim_invalid_value",
+            "invalidValue",
         ),
         (
             json!([{"op": "replace", "path": "active", "value": "nope"}]),
-            "scim_invalid_value",
+            "invalidValue",
         ),
         (
             json!([{"op": "replace", "path": "emails", "value": [{"value": "not an email"}]}]),
-            "scim_invalid_value",
+            "invalidValue",
         ),
     ] {
         scim(
@@ -201,7 +226,7 @@ async fn promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles(backend
             Some(json!({"Operations": ops})),
         )
         .await
-        .assert_problem(400, code);
+        .assert_scim_error(400, Some(code));
     }
 
     // Sign in again, then deactivation (Entra/Okta style path-less replace) ends it.
@@ -260,5 +285,20 @@ async fn promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles(backend
         None,
     )
     .await
-    .assert_problem(404, "group_not_found");
+    .assert_scim_error(404, None);
+
+    // DELETE deprovisions: 204, then SCIM answers 404 in its own schema, and the person
+    // record stays, deactivated, for the institution's admins and the audit trail.
+    let deleted = scim(&app, Method::DELETE, &format!("/Users/{id}"), &token, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    scim(&app, Method::GET, &format!("/Users/{id}"), &token, None)
+        .await
+        .assert_scim_error(404, None);
+    scim(&app, Method::DELETE, &format!("/Users/{id}"), &token, None)
+        .await
+        .assert_scim_error(404, None);
+    let person = app.get(&format!("/v1/people/{id}"), admin).await;
+    assert_eq!(person.status, StatusCode::OK, "{}", person.body);
+    assert_eq!(person.body["status"], "deactivated");
+    assert_eq!(person.body["roles"], json!(["learner"]));
 }

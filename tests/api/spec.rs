@@ -111,13 +111,14 @@ fn promise_d5_every_operation_is_documented() {
                 missing("no 4xx response documented");
             }
             for (status, response) in client_errors {
-                if response["content"]
-                    .get("application/problem+json")
-                    .is_none()
-                {
-                    missing(&format!(
-                        "{status} is not documented as application/problem+json"
-                    ));
+                // SCIM answers errors in its own schema (RFC 7644 §3.12).
+                let error_type = if path.starts_with("/v1/scim/v2/") {
+                    "application/scim+json"
+                } else {
+                    "application/problem+json"
+                };
+                if response["content"].get(error_type).is_none() {
+                    missing(&format!("{status} is not documented as {error_type}"));
                 }
             }
             // A redirect is the success of an operation whose job is to send the browser on.
@@ -313,6 +314,13 @@ fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
         if !path_params && !secured && !looks_up {
             refuse(404, "but names no resource");
         }
+        // SCIM refuses a value with 400 `invalidValue` (RFC 7644 §3.12), never 422.
+        let invalid_value = if path.starts_with("/v1/scim/v2/") {
+            refuse(422, "but SCIM answers a refused value with 400");
+            400
+        } else {
+            422
+        };
         // 405 belongs to a path and a method the API does not have, never to an operation.
         refuse(405, "which no operation answers");
         if !statuses.contains(&429) {
@@ -323,9 +331,14 @@ fn promise_d5_each_operation_lists_only_the_errors_it_can_answer() {
         if secured && !(statuses.contains(&401) && statuses.contains(&403)) {
             wrong.push(format!("{name} takes a credential but omits 401 or 403"));
         }
-        if body && !(statuses.contains(&413) && statuses.contains(&415) && statuses.contains(&422))
+        if body
+            && !(statuses.contains(&413)
+                && statuses.contains(&415)
+                && statuses.contains(&invalid_value))
         {
-            wrong.push(format!("{name} takes a body but omits 413, 415 or 422"));
+            wrong.push(format!(
+                "{name} takes a body but omits 413, 415 or {invalid_value}"
+            ));
         }
         // 429 names the budget: the headers a client needs to back off.
         if let Some(limited) = op["responses"].get("429") {
@@ -485,6 +498,36 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
         .post("/v1/people", token, serde_json::json!({"name": "Pat"}))
         .await;
     assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let scim_key = app
+        .post(
+            "/v1/api-keys",
+            token,
+            serde_json::json!({"name": "SCIM", "scopes": ["scim:provision"]}),
+        )
+        .await;
+    assert_eq!(scim_key.status, StatusCode::CREATED, "{}", scim_key.body);
+    let scim = scim_key.body["token"].as_str().unwrap().to_string();
+    let scim_user = app
+        .post(
+            "/v1/scim/v2/Users",
+            &scim,
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "pat.scim", "displayName": "Pat", "active": true}),
+        )
+        .await;
+    assert_eq!(scim_user.status, StatusCode::CREATED, "{}", scim_user.body);
+    let scim_group = app
+        .post(
+            "/v1/scim/v2/Groups",
+            &scim,
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "staff"}),
+        )
+        .await;
+    assert_eq!(
+        scim_group.status,
+        StatusCode::CREATED,
+        "{}",
+        scim_group.body
+    );
 
     // Every read the spec declares 304 on, with a resource to read (the caller's own profile
     // needs a person's session, not an API key: tests/api/passwords.rs signs in as one).
@@ -511,6 +554,20 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
                 token,
             ),
             "/v1/me/profile" => continue,
+            "/v1/scim/v2/Users/{user_id}" => (
+                format!(
+                    "/v1/scim/v2/Users/{}",
+                    scim_user.body["id"].as_str().unwrap()
+                ),
+                scim.as_str(),
+            ),
+            "/v1/scim/v2/Groups/{group_id}" => (
+                format!(
+                    "/v1/scim/v2/Groups/{}",
+                    scim_group.body["id"].as_str().unwrap()
+                ),
+                scim.as_str(),
+            ),
             other if !other.contains('{') => (other.to_string(), token),
             other => panic!("{other} declares 304: give this test a resource to read there"),
         };

@@ -374,6 +374,15 @@ impl<E: Endpoint> Endpoint for ProblemResponsesEndpoint<E> {
         if !(status.is_client_error() || status.is_server_error()) {
             return Ok(response);
         }
+        let scim = crate::api::scim::is_scim_path(&path);
+        let is_scim_error = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(crate::api::scim::SCIM_CONTENT_TYPE));
+        if scim && is_scim_error {
+            return Ok(response);
+        }
         let is_problem = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -401,16 +410,23 @@ impl<E: Endpoint> Endpoint for ProblemResponsesEndpoint<E> {
         };
         problem.instance = Some(path);
         problem.request_id = request_id;
-        let mut rebuilt = ProblemJson(problem).into_response();
+        // SCIM clients read SCIM's error schema: one mapping for every error on its paths.
+        let (mut rebuilt, content_type) = if scim {
+            (
+                crate::api::scim::scim_error_response(&problem),
+                crate::api::scim::SCIM_CONTENT_TYPE,
+            )
+        } else {
+            (ProblemJson(problem).into_response(), PROBLEM_CONTENT_TYPE)
+        };
         for (name, value) in parts.headers.iter() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 rebuilt.headers_mut().insert(name.clone(), value.clone());
             }
         }
-        rebuilt.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        );
+        rebuilt
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         // Every 503 says when to come back, also one the HTTP layer made itself.
         if status == StatusCode::SERVICE_UNAVAILABLE {
             rebuilt

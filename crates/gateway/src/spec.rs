@@ -77,7 +77,7 @@ pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
 /// - A credential: 401 (missing, unknown, revoked), 403 (scope, suspended institution).
 /// - Any parameter: 400 (it does not parse); a query parameter: 422 (a bad page or filter).
 /// - A path parameter: 404 (no such resource for this caller).
-/// - A body: 400, 413 (size limit), 415 (media type), 422 (validation).
+/// - A body: 400, 413 (size limit), 415 (media type), 422 (validation; SCIM: 400).
 /// - An `If-Match` parameter: 412 (not the current revision).
 /// - An `Idempotency-Key` parameter: 409 (the key was used for another request).
 pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
@@ -116,7 +116,11 @@ pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
         statuses.push(404);
     }
     if operation.contains_key("requestBody") {
-        statuses.extend([400, 413, 415, 422]);
+        statuses.extend([400, 413, 415]);
+        // SCIM answers a refused value with 400 `invalidValue` (RFC 7644 §3.12), not 422.
+        if !answers_in_scim_schema(operation) {
+            statuses.push(422);
+        }
     }
     if param_named("If-Match") {
         statuses.push(412);
@@ -127,6 +131,22 @@ pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
     statuses.sort_unstable();
     statuses.dedup();
     statuses
+}
+
+/// Whether the operation's errors are SCIM's error schema (`application/scim+json`).
+fn answers_in_scim_schema(operation: &Mapping) -> bool {
+    operation
+        .get("responses")
+        .and_then(Value::as_mapping)
+        .is_some_and(|responses| {
+            responses.iter().any(|(status, response)| {
+                status.as_str().is_some_and(|s| s.starts_with('4'))
+                    && response
+                        .get("content")
+                        .and_then(Value::as_mapping)
+                        .is_some_and(|c| c.contains_key("application/scim+json"))
+            })
+        })
 }
 
 /// The error statuses the finished document lists for `operation_id`.
@@ -391,6 +411,16 @@ fn declare_conditional_read(operation: &mut Mapping) {
         return;
     };
 
+    let declared = operation
+        .get("parameters")
+        .and_then(Value::as_sequence)
+        .is_some_and(|params| {
+            params.iter().any(|p| {
+                p.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("If-None-Match"))
+            })
+        });
     let mut param = Mapping::new();
     param.insert(key("name"), key("If-None-Match"));
     param.insert(
@@ -406,6 +436,8 @@ fn declare_conditional_read(operation: &mut Mapping) {
         .get_mut("parameters")
         .and_then(Value::as_sequence_mut)
     {
+        // An operation that reads `If-None-Match` itself (SCIM) declares it already.
+        Some(_) if declared => {}
         Some(params) => params.push(Value::Mapping(param)),
         None => {
             operation.insert(

@@ -697,26 +697,6 @@ async fn find_by_index(
 }
 
 /// People in id order from `offset` (SCIM's 1-based `startIndex` minus one), and the total.
-pub(crate) async fn page_by_offset(
-    scope: &TenantScope,
-    offset: u64,
-    count: u64,
-) -> Result<(u64, Vec<Person>), IdentityError> {
-    use sea_orm::PaginatorTrait;
-    let total = person::Entity::find().count(scope.db()).await?;
-    let rows = person::Entity::find()
-        .order_by_asc(person::Column::Id)
-        .offset(offset)
-        .limit(count)
-        .all(scope.db())
-        .await?;
-    let people = rows
-        .into_iter()
-        .map(|r| open(scope, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((total, people))
-}
-
 /// Marks a person as needing a fresh authentication before their next session.
 /// `None` lifts the mark (after a fresh authentication).
 pub(crate) async fn require_reauthentication(

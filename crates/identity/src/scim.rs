@@ -1,13 +1,20 @@
 //! SCIM 2.0 (RFC 7643/7644) push provisioning from the institution's IdP: Users and Groups.
 //! The protocol's shapes are mapped here onto people and roles; the gateway only moves JSON.
+//! [`discovery`] holds the documents that describe exactly what is supported.
 //!
-//! Supported: create, read, list with `filter` (`userName eq "…"` for users, `displayName
-//! eq "…"` for groups) and `startIndex`/`count`, PATCH (`add`, `replace`, `remove`) on the
-//! attributes below, group delete. Deactivation (`active: false`) ends the person's sessions.
+//! Supported: create, read, replace (PUT), list with `filter` (`userName eq "…"` for users,
+//! `displayName eq "…"` for groups) and `startIndex`/`count`, PATCH (`add`, `replace`,
+//! `remove`) on the attributes below, user and group delete, optimistic concurrency on the
+//! revision (`meta.version`). Deactivation (`active: false`) and deletion tell the caller to
+//! end the person's sessions ([`Provisioned::end_sessions`]). A deleted user is deprovisioned:
+//! deactivated, removed from every group (so their roles fall back to learner) and no longer
+//! served by SCIM; the person record stays for the audit trail.
 //! A group whose `displayName` is a role name (`instructor`, `tenant_admin`, …) grants that
 //! role to members provisioned through SCIM; a SCIM person in no such group is a learner.
 
-use crate::entities::{scim_group, scim_group_member};
+pub mod discovery;
+
+use crate::entities::{person, scim_deprovisioned, scim_group, scim_group_member};
 use crate::error::IdentityError;
 use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
 use crate::roles::Role;
@@ -107,7 +114,8 @@ impl ScimUser {
                 .as_ref()
                 .map(|u| u.expose().clone())
                 .unwrap_or_default(),
-            formatted_name: Some(person.name.expose().clone()),
+            // The stored name is the display name; a PATCH of `displayName` must be able to change it.
+            formatted_name: None,
             given_name: None,
             family_name: None,
             display_name: Some(person.name.expose().clone()),
@@ -221,7 +229,12 @@ fn apply(
                 Some(as_string(&need(value)?, path)?)
             }
         }
-        "name" if !remove => {
+        "name" if remove => {
+            user.formatted_name = None;
+            user.given_name = None;
+            user.family_name = None;
+        }
+        "name" => {
             let v = need(value)?;
             for (key, inner) in v
                 .as_object()
@@ -358,7 +371,7 @@ pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<Person, 
 /// A provisioned person's record (another person's data): the read is audited.
 pub async fn get_user(scope: &TenantScope, id: Uuid) -> Result<Person, IdentityError> {
     scope.require(Scope::ScimProvision)?;
-    let person = people::load(scope, id).await?;
+    let person = load_served(scope, id).await?;
     audit::record(scope, AuditEvent::new("scim.user_read").person(id)).await?;
     Ok(person)
 }
@@ -374,8 +387,12 @@ pub async fn list_users(
     let (total, page) = match filter {
         Some(text) => {
             let filter = parse_filter(text, &["userName"])?;
-            let found = people::find_by_username(scope, &filter.value).await?;
-            let all: Vec<Person> = found.into_iter().collect();
+            let mut all = Vec::new();
+            if let Some(found) = people::find_by_username(scope, &filter.value).await?
+                && !is_deprovisioned(scope, found.id).await?
+            {
+                all.push(found);
+            }
             let total = all.len() as u64;
             let page = all
                 .into_iter()
@@ -384,7 +401,7 @@ pub async fn list_users(
                 .collect();
             (total, page)
         }
-        None => people::page_by_offset(scope, start_index.saturating_sub(1), count).await?,
+        None => page_served(scope, start_index.saturating_sub(1), count).await?,
     };
     audit::record_listing(
         scope,
@@ -400,12 +417,13 @@ pub async fn patch_user(
     scope: &TenantScope,
     id: Uuid,
     operations: &[PatchOperation],
+    expected_revision: Option<i32>,
 ) -> Result<Provisioned, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     if operations.is_empty() || operations.len() > 100 {
         return Err(bad_value("a PatchOp needs 1–100 Operations"));
     }
-    let person = people::load(scope, id).await?;
+    let person = load_for_change(scope, id, expected_revision).await?;
     let mut user = ScimUser::of(&person);
     for operation in operations {
         let op = operation.op.to_ascii_lowercase();
@@ -428,6 +446,152 @@ pub async fn patch_user(
             }
         }
     }
+    write_user(scope, person, user, "scim.user_patched").await
+}
+
+/// RFC 7644 §3.5.1 PUT: `user` replaces every attribute the client may write; one it leaves
+/// out is cleared. `active` left out keeps its current value.
+pub async fn replace_user(
+    scope: &TenantScope,
+    id: Uuid,
+    mut user: ScimUser,
+    active: Option<bool>,
+    expected_revision: Option<i32>,
+) -> Result<Provisioned, IdentityError> {
+    scope.require(Scope::ScimProvision)?;
+    if user.user_name.trim().is_empty() {
+        return Err(bad_value("`userName` is required"));
+    }
+    let person = load_for_change(scope, id, expected_revision).await?;
+    user.active = active.unwrap_or(person.status == PersonStatus::Active);
+    if let Some(other) = people::find_by_username(scope, &user.user_name).await?
+        && other.id != id
+    {
+        return Err(IdentityError::ScimInvalid {
+            scim_type: "uniqueness",
+            detail: "a user with this userName exists".into(),
+        });
+    }
+    write_user(scope, person, user, "scim.user_replaced").await
+}
+
+/// RFC 7644 §3.6 DELETE: deprovisions the person. They are deactivated, removed from every
+/// group (their roles fall back to learner), and SCIM answers 404 for them from now on; the
+/// caller ends their sessions (`end_sessions` is always true).
+pub async fn delete_user(
+    scope: &TenantScope,
+    id: Uuid,
+    expected_revision: Option<i32>,
+) -> Result<Provisioned, IdentityError> {
+    scope.require(Scope::ScimProvision)?;
+    let person = load_for_change(scope, id, expected_revision).await?;
+    let groups: Vec<Uuid> = groups_of(scope, id)
+        .await?
+        .into_iter()
+        .map(|(g, _)| g)
+        .collect();
+    scim_group_member::Entity::delete_many()
+        .filter(scim_group_member::Column::PersonId.eq(id))
+        .exec(scope.db())
+        .await?;
+    let roles = if person.source == PersonSource::Scim {
+        vec![Role::Learner]
+    } else {
+        person.roles.clone()
+    };
+    let person =
+        people::set_status_and_roles(scope, &person, PersonStatus::Deactivated, &roles).await?;
+    scim_deprovisioned::Entity::insert(scim_deprovisioned::ActiveModel {
+        person_id: Set(id),
+        deprovisioned_at: Set(Utc::now()),
+    })
+    .exec_without_returning(scope.db())
+    .await?;
+    audit::record(
+        scope,
+        AuditEvent::new("scim.user_deprovisioned")
+            .person(id)
+            .detail(serde_json::json!({ "groups_left": groups })),
+    )
+    .await?;
+    Ok(Provisioned {
+        person,
+        end_sessions: true,
+    })
+}
+
+async fn is_deprovisioned(scope: &TenantScope, id: Uuid) -> Result<bool, IdentityError> {
+    Ok(scim_deprovisioned::Entity::find_by_id(id)
+        .one(scope.db())
+        .await?
+        .is_some())
+}
+
+/// A person SCIM still serves: a deprovisioned one is `NotFound`, like one that never was.
+async fn load_served(scope: &TenantScope, id: Uuid) -> Result<Person, IdentityError> {
+    if is_deprovisioned(scope, id).await? {
+        return Err(IdentityError::NotFound("person"));
+    }
+    people::load(scope, id).await
+}
+
+/// [`load_served`], and the revision the client read (`If-Match`) is still the current one.
+async fn load_for_change(
+    scope: &TenantScope,
+    id: Uuid,
+    expected_revision: Option<i32>,
+) -> Result<Person, IdentityError> {
+    let person = load_served(scope, id).await?;
+    match expected_revision {
+        Some(expected) if expected != person.revision => Err(IdentityError::RevisionMismatch {
+            current: person.revision,
+        }),
+        _ => Ok(person),
+    }
+}
+
+/// One page of the people SCIM serves, ordered by id, and how many there are.
+async fn page_served(
+    scope: &TenantScope,
+    offset: u64,
+    count: u64,
+) -> Result<(u64, Vec<Person>), IdentityError> {
+    use sea_orm::sea_query::Query;
+    let served = person::Column::Id.not_in_subquery(
+        Query::select()
+            .column(scim_deprovisioned::Column::PersonId)
+            .from(scim_deprovisioned::Entity)
+            .to_owned(),
+    );
+    let total = person::Entity::find()
+        .filter(served.clone())
+        .count(scope.db())
+        .await?;
+    let ids: Vec<Uuid> = person::Entity::find()
+        .select_only()
+        .column(person::Column::Id)
+        .filter(served)
+        .order_by_asc(person::Column::Id)
+        .offset(offset)
+        .limit(count)
+        .into_tuple()
+        .all(scope.db())
+        .await?;
+    let mut page = Vec::with_capacity(ids.len());
+    for id in ids {
+        page.push(people::load(scope, id).await?);
+    }
+    Ok((total, page))
+}
+
+/// Writes what a PATCH or PUT made of `person` and records `action` in the audit trail.
+async fn write_user(
+    scope: &TenantScope,
+    person: Person,
+    user: ScimUser,
+    action: &'static str,
+) -> Result<Provisioned, IdentityError> {
+    let id = person.id;
     let mut current = person.clone();
     let data = user.data();
     let changed_data = data.name.expose() != person.name.expose()
@@ -451,7 +615,7 @@ pub async fn patch_user(
     current = people::set_status_and_roles(scope, &current, status, &current.roles.clone()).await?;
     audit::record(
         scope,
-        AuditEvent::new("scim.user_patched")
+        AuditEvent::new(action)
             .person(id)
             .detail(serde_json::json!({ "active": user.active, "fields_changed": changed_data })),
     )
@@ -552,7 +716,7 @@ async fn add_members(
         if existing.contains(person_id) {
             continue;
         }
-        people::load(scope, *person_id)
+        load_served(scope, *person_id)
             .await
             .map_err(|_| bad_value(format!("member {person_id} is not a user here")))?;
         scim_group_member::Entity::insert(scim_group_member::ActiveModel {

@@ -12,6 +12,7 @@ mod m20261129_000008_saml;
 mod m20261129_000009_access_reviews;
 mod m20261201_000010_outbox_delivery;
 mod m20261201_000011_password_reset_required;
+mod m20261201_000012_scim_deprovisioned;
 mod m20261201_000101_audit_ip_commitment;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000009_access_reviews::Migration),
         Box::new(m20261201_000010_outbox_delivery::Migration),
         Box::new(m20261201_000011_password_reset_required::Migration),
+        Box::new(m20261201_000012_scim_deprovisioned::Migration),
         Box::new(m20261201_000101_audit_ip_commitment::Migration),
     ]
 }

@@ -1,27 +1,35 @@
 //! `/v1/scim/v2/…`: SCIM 2.0 (RFC 7643/7644) Users and Groups for the institution's IdP to
 //! push provisioning. Give the IdP an API key with only the `scim:provision` scope.
 //!
-//! Bodies are accepted as `application/scim+json` or `application/json`. Errors are
-//! problem+json like everywhere in this API; their `code` carries SCIM's `scimType`
-//! (`scim_invalid_filter`, `scim_invalid_path`, `scim_invalid_value`, `scim_uniqueness`).
+//! Bodies are accepted as `application/scim+json` or `application/json`; answers are
+//! `application/scim+json`. Errors under `/v1/scim/v2` are SCIM's own error schema (RFC 7644
+//! §3.12: `urn:ietf:params:scim:api:messages:2.0:Error`, `status` as a string, `scimType`),
+//! not problem+json: [`scim_error_of`] is the one mapping, used by [`ScimError`] (what the
+//! operations declare) and by the gateway's error middleware for everything else on these
+//! paths (unknown routes, a refused credential, a body that does not parse).
 
 use crate::api::ApiTags;
 use crate::auth::TenantCredential;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use hub_identity::people::{Person, PersonStatus};
 use hub_identity::scim::{self, PatchOperation, ScimGroup, ScimUser};
+use poem::http::StatusCode;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
-use poem_openapi::types::Example;
+use poem::{IntoResponse, Response};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{Example, ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
 use uuid::Uuid;
 
-const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+use hub_identity::scim::discovery::{self, BASE_PATH, GROUP_SCHEMA, USER_SCHEMA};
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -61,6 +69,9 @@ pub struct ScimMeta {
 pub struct ScimReference {
     /// The id of the user (in a group) or of the group (in a user).
     pub value: String,
+    /// Where the user (in a group) or the group (in a user) is served.
+    #[oai(rename = "$ref", skip_serializing_if_is_none)]
+    pub reference: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub display: Option<String>,
 }
@@ -72,7 +83,7 @@ pub struct ScimUserResource {
     pub schemas: Vec<String>,
     pub id: Uuid,
     pub user_name: String,
-    pub name: ScimName,
+    /// The person's one stored name (`name` is accepted on input and folded into it).
     pub display_name: String,
     pub emails: Vec<ScimMultiValue>,
     pub phone_numbers: Vec<ScimMultiValue>,
@@ -81,7 +92,8 @@ pub struct ScimUserResource {
     pub meta: ScimMeta,
 }
 
-/// A user the IdP creates. Unknown attributes (extensions) are ignored.
+/// A user the IdP creates (POST) or replaces (PUT). Unknown attributes (extensions) are
+/// ignored; `name.givenName`/`familyName` are joined into the one stored name.
 #[derive(Debug, Clone, Object)]
 // Absent optional fields are left out of the example: they are not nullable.
 #[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
@@ -204,46 +216,347 @@ pub struct ScimGroupList {
     pub resources: Vec<ScimGroupResource>,
 }
 
-#[derive(ApiResponse)]
-pub enum ScimUserCreated {
-    #[oai(status = 201)]
-    Created(Json<ScimUserResource>, #[oai(header = "Location")] String),
+/// A body served as `application/scim+json` (RFC 7644 §3.1).
+#[derive(Debug)]
+pub struct ScimJson<T>(pub T);
+
+impl<T: Type + ToJSON + Send> Payload for ScimJson<T> {
+    const CONTENT_TYPE: &'static str = SCIM_CONTENT_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + ToJSON + Send> IntoResponse for ScimJson<T> {
+    fn into_response(self) -> Response {
+        let body = self.0.to_json().map(|v| v.to_string()).unwrap_or_default();
+        Response::builder()
+            .content_type(SCIM_CONTENT_TYPE)
+            .body(body)
+    }
+}
+
+/// RFC 7644 §3.12 error response.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ScimErrorBody {
+    pub schemas: Vec<String>,
+    /// The HTTP status code, as a string.
+    pub status: String,
+    /// RFC 7644's error keyword (`invalidFilter`, `invalidValue`, `uniqueness`, …).
+    #[oai(skip_serializing_if_is_none)]
+    pub scim_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+}
+
+/// The one mapping from this API's problems to SCIM errors. RFC 7644 answers every refused
+/// value with 400 and a `scimType`, so a validation failure (422 elsewhere) is a 400
+/// `invalidValue` here, and a body that does not parse is `invalidSyntax`.
+pub fn scim_error_of(problem: &Problem) -> (StatusCode, ScimErrorBody) {
+    let scim_type = match problem.code.as_str() {
+        "scim_invalid_filter" => Some("invalidFilter"),
+        "scim_invalid_path" => Some("invalidPath"),
+        "scim_uniqueness" => Some("uniqueness"),
+        "scim_invalid_value" | "validation_failed" | "invalid_text" | "invalid_input" => {
+            Some("invalidValue")
+        }
+        "bad_request" | "invalid_json" => Some("invalidSyntax"),
+        _ if problem.status == 422 => Some("invalidValue"),
+        _ => None,
+    };
+    let status = if problem.status == 422 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    };
+    let detail = match (&problem.detail, &problem.errors) {
+        (Some(detail), Some(errors)) => Some(format!(
+            "{detail}: {}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        (detail, _) => detail.clone(),
+    };
+    (
+        status,
+        ScimErrorBody {
+            schemas: vec![ERROR_SCHEMA.into()],
+            status: status.as_u16().to_string(),
+            scim_type: scim_type.map(str::to_string),
+            detail,
+        },
+    )
+}
+
+/// Whether a request path is served by SCIM, so its errors take SCIM's schema.
+pub fn is_scim_path(path: &str) -> bool {
+    path == BASE_PATH || path.starts_with(&format!("{BASE_PATH}/"))
+}
+
+/// A problem as a SCIM error response; `headers` (e.g. `Retry-After`) are kept.
+pub fn scim_error_response(problem: &Problem) -> Response {
+    let (status, body) = scim_error_of(problem);
+    let mut response = ScimJson(body).into_response();
+    response.set_status(status);
+    response
+}
+
+/// Every error a SCIM operation answers with, in SCIM's error schema. The finished spec
+/// (`crate::spec::finish`) keeps on each operation only the statuses it can answer; a
+/// validation failure is a 400 `invalidValue` here (RFC 7644 §3.12), never a 422.
+#[derive(Debug, ApiResponse)]
+pub enum ScimError {
+    /// A refused filter, path, value or syntax; `scimType` says which.
+    #[oai(status = 400)]
+    BadRequest(ScimJson<ScimErrorBody>),
+    /// The credential is missing, malformed, unknown or revoked.
+    #[oai(status = 401)]
+    Unauthorized(ScimJson<ScimErrorBody>),
+    /// The credential lacks `scim:provision`, or the institution is suspended.
+    #[oai(status = 403)]
+    Forbidden(ScimJson<ScimErrorBody>),
+    /// No such resource (a deleted user included).
+    #[oai(status = 404)]
+    NotFound(ScimJson<ScimErrorBody>),
+    /// `userName` or `displayName` is taken (`scimType: uniqueness`).
+    #[oai(status = 409)]
+    Conflict(ScimJson<ScimErrorBody>),
+    /// `If-Match` does not name the current `meta.version`.
+    #[oai(status = 412)]
+    PreconditionFailed(ScimJson<ScimErrorBody>),
+    /// The request body is larger than the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(ScimJson<ScimErrorBody>),
+    /// The request body is neither `application/scim+json` nor `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(ScimJson<ScimErrorBody>),
+    /// Too many requests; retry after the number of seconds in `Retry-After`.
+    #[oai(status = 429)]
+    TooManyRequests(
+        ScimJson<ScimErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// Requests allowed per window in the budget that was exhausted (per API key or
+        /// per client IP).
+        #[oai(header = "RateLimit-Limit")]
+        u64,
+        /// Requests left in the current window: 0.
+        #[oai(header = "RateLimit-Remaining")]
+        u64,
+        /// Seconds until the window resets.
+        #[oai(header = "RateLimit-Reset")]
+        u64,
+    ),
+    /// An unexpected fault.
+    #[oai(status = 500)]
+    Internal(ScimJson<ScimErrorBody>),
+    /// A dependency is unavailable; retry after the number of seconds in `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(
+        ScimJson<ScimErrorBody>,
+        #[oai(header = "Retry-After")] Option<u64>,
+    ),
+}
+
+impl From<ApiError> for ScimError {
+    fn from(error: ApiError) -> Self {
+        let (problem, limited, retry_after) = match error {
+            ApiError::TooManyRequests(p, retry, limit, remaining, reset) => {
+                (p.0, Some((retry, limit, remaining, reset)), None)
+            }
+            ApiError::Unavailable(p, retry) => (p.0, None, retry),
+            ApiError::BadRequest(p)
+            | ApiError::Unauthorized(p)
+            | ApiError::Forbidden(p)
+            | ApiError::NotFound(p)
+            | ApiError::MethodNotAllowed(p)
+            | ApiError::Conflict(p)
+            | ApiError::PreconditionFailed(p)
+            | ApiError::PayloadTooLarge(p)
+            | ApiError::UnsupportedMediaType(p)
+            | ApiError::Unprocessable(p)
+            | ApiError::PreconditionRequired(p)
+            | ApiError::Internal(p) => (p.0, None, None),
+        };
+        let (status, body) = scim_error_of(&problem);
+        let body = ScimJson(body);
+        match status.as_u16() {
+            400 => Self::BadRequest(body),
+            401 => Self::Unauthorized(body),
+            403 => Self::Forbidden(body),
+            404 => Self::NotFound(body),
+            409 => Self::Conflict(body),
+            412 => Self::PreconditionFailed(body),
+            413 => Self::PayloadTooLarge(body),
+            415 => Self::UnsupportedMediaType(body),
+            429 => {
+                let (retry, limit, remaining, reset) = limited.unwrap_or((1, 0, 0, 1));
+                Self::TooManyRequests(body, retry, limit, remaining, reset)
+            }
+            503 => Self::Unavailable(
+                body,
+                retry_after.or(Some(crate::problem::RETRY_AFTER_UNAVAILABLE_SECS)),
+            ),
+            _ => Self::Internal(body),
+        }
+    }
+}
+
+impl From<hub_identity::IdentityError> for ScimError {
+    fn from(e: hub_identity::IdentityError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<sea_orm::DbErr> for ScimError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<hub_tenant::TenantError> for ScimError {
+    fn from(e: hub_tenant::TenantError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// `meta.version` and the `ETag` header: a weak tag of the revision.
+fn etag(revision: i32) -> String {
+    format!("W/\"{revision}\"")
+}
+
+/// The revision an `If-Match` names (`W/"3"` or `"3"`); `*` or no header names none.
+fn expected_revision(if_match: Option<&str>) -> Result<Option<i32>, ScimError> {
+    let Some(value) = if_match.map(str::trim) else {
+        return Ok(None);
+    };
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i32>()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "revision_mismatch",
+                "If-Match does not name a version of this resource",
+            )
+            .into()
+        })
+}
+
+fn not_modified(if_none_match: Option<&str>, version: &str) -> bool {
+    if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == version || t.trim() == "*"))
 }
 
 #[derive(ApiResponse)]
+pub enum ScimUserCreated {
+    #[oai(status = 201)]
+    Created(
+        ScimJson<ScimUserResource>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+// An answer is built once and moved to the wire; boxing the resource would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(ApiResponse)]
 pub enum ScimUserFound {
     #[oai(status = 200)]
-    Ok(Json<ScimUserResource>),
+    Ok(ScimJson<ScimUserResource>, #[oai(header = "ETag")] String),
+    /// `If-None-Match` names the current version.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+impl ScimUserFound {
+    fn of(resource: ScimUserResource, if_none_match: Option<&str>) -> Self {
+        let version = resource.meta.version.clone();
+        if not_modified(if_none_match, &version) {
+            Self::NotModified(version)
+        } else {
+            Self::Ok(ScimJson(resource), version)
+        }
+    }
 }
 
 #[derive(ApiResponse)]
 pub enum ScimUsersListed {
     #[oai(status = 200)]
-    Ok(Json<ScimUserList>),
+    Ok(ScimJson<ScimUserList>),
 }
 
 #[derive(ApiResponse)]
 pub enum ScimGroupCreated {
     #[oai(status = 201)]
-    Created(Json<ScimGroupResource>, #[oai(header = "Location")] String),
+    Created(
+        ScimJson<ScimGroupResource>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
 }
 
 #[derive(ApiResponse)]
 pub enum ScimGroupFound {
     #[oai(status = 200)]
-    Ok(Json<ScimGroupResource>),
+    Ok(ScimJson<ScimGroupResource>, #[oai(header = "ETag")] String),
+    /// `If-None-Match` names the current version.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+impl ScimGroupFound {
+    fn of(resource: ScimGroupResource, if_none_match: Option<&str>) -> Self {
+        let version = resource.meta.version.clone();
+        if not_modified(if_none_match, &version) {
+            Self::NotModified(version)
+        } else {
+            Self::Ok(ScimJson(resource), version)
+        }
+    }
 }
 
 #[derive(ApiResponse)]
 pub enum ScimGroupsListed {
     #[oai(status = 200)]
-    Ok(Json<ScimGroupList>),
+    Ok(ScimJson<ScimGroupList>),
 }
 
 #[derive(ApiResponse)]
-pub enum ScimGroupDeleted {
+pub enum ScimDeleted {
     #[oai(status = 204)]
     NoContent,
+}
+
+/// A discovery document or list (RFC 7644 §4), as JSON.
+#[derive(ApiResponse)]
+pub enum ScimDiscovery {
+    #[oai(status = 200)]
+    Ok(ScimJson<serde_json::Value>),
+}
+
+fn discovery_list(resources: Vec<serde_json::Value>) -> ScimDiscovery {
+    ScimDiscovery::Ok(ScimJson(serde_json::json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": resources.len(),
+        "startIndex": 1,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })))
 }
 
 fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResource {
@@ -252,17 +565,12 @@ fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResourc
         schemas: vec![USER_SCHEMA.into()],
         id: person.id,
         user_name: user.user_name,
-        name: ScimName {
-            formatted: Some(person.name.expose().clone()),
-            given_name: None,
-            family_name: None,
-        },
         display_name: person.name.expose().clone(),
         emails: user
             .email
             .map(|value| ScimMultiValue {
                 value,
-                kind: Some("work".into()),
+                kind: None,
                 primary: Some(true),
             })
             .into_iter()
@@ -271,7 +579,7 @@ fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResourc
             .phone
             .map(|value| ScimMultiValue {
                 value,
-                kind: Some("work".into()),
+                kind: None,
                 primary: Some(true),
             })
             .into_iter()
@@ -281,6 +589,7 @@ fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResourc
             .into_iter()
             .map(|(id, name)| ScimReference {
                 value: id.to_string(),
+                reference: Some(format!("{BASE_PATH}/Groups/{id}")),
                 display: Some(name),
             })
             .collect(),
@@ -288,8 +597,8 @@ fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResourc
             resource_type: "User".into(),
             created: person.created_at,
             last_modified: person.updated_at,
-            location: format!("/v1/scim/v2/Users/{}", person.id),
-            version: format!("W/\"{}\"", person.revision),
+            location: format!("{BASE_PATH}/Users/{}", person.id),
+            version: etag(person.revision),
         },
     }
 }
@@ -304,6 +613,7 @@ fn group_resource(group: ScimGroup) -> ScimGroupResource {
             .into_iter()
             .map(|m| ScimReference {
                 value: m.to_string(),
+                reference: Some(format!("{BASE_PATH}/Users/{m}")),
                 display: None,
             })
             .collect(),
@@ -311,8 +621,8 @@ fn group_resource(group: ScimGroup) -> ScimGroupResource {
             resource_type: "Group".into(),
             created: group.created_at,
             last_modified: group.updated_at,
-            location: format!("/v1/scim/v2/Groups/{}", group.id),
-            version: format!("W/\"{}\"", group.revision),
+            location: format!("{BASE_PATH}/Groups/{}", group.id),
+            version: etag(group.revision),
         },
     }
 }
@@ -349,11 +659,121 @@ async fn end_sessions(state: &AppState, tenant_id: Uuid, people: &[Uuid]) -> Res
     Ok(())
 }
 
+fn scim_user(input: ScimUserCreate) -> (ScimUser, Option<bool>) {
+    let name = input.name.unwrap_or(ScimName {
+        formatted: None,
+        given_name: None,
+        family_name: None,
+    });
+    let user = ScimUser {
+        user_name: input.user_name,
+        formatted_name: name.formatted,
+        given_name: name.given_name,
+        family_name: name.family_name,
+        display_name: input.display_name,
+        email: first(input.emails),
+        phone: first(input.phone_numbers),
+        active: input.active.unwrap_or(true),
+    };
+    (user, input.active)
+}
+
 #[derive(Default)]
 pub struct ScimApi;
 
 #[OpenApi(prefix_path = "/v1/scim/v2", tag = "ApiTags::Scim")]
 impl ScimApi {
+    /// SCIM: service provider configuration
+    ///
+    /// Requires scope `scim:provision`. RFC 7644 §4: what this service supports (filter
+    /// with its `maxResults`, PATCH, ETags) and does not (bulk, sort, changePassword).
+    #[oai(
+        path = "/ServiceProviderConfig",
+        method = "get",
+        operation_id = "scimServiceProviderConfig"
+    )]
+    async fn scim_service_provider_config(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<ScimDiscovery, ScimError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let config = discovery::service_provider_config(&scope)?;
+        scope.commit().await?;
+        Ok(ScimDiscovery::Ok(ScimJson(config)))
+    }
+
+    /// SCIM: list resource types
+    ///
+    /// Requires scope `scim:provision`. `User` and `Group`.
+    #[oai(
+        path = "/ResourceTypes",
+        method = "get",
+        operation_id = "scimListResourceTypes"
+    )]
+    async fn scim_list_resource_types(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<ScimDiscovery, ScimError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let types = discovery::resource_types(&scope)?;
+        scope.commit().await?;
+        Ok(discovery_list(types))
+    }
+
+    /// SCIM: get a resource type
+    ///
+    /// Requires scope `scim:provision`.
+    #[oai(
+        path = "/ResourceTypes/:name",
+        method = "get",
+        operation_id = "scimGetResourceType"
+    )]
+    async fn scim_get_resource_type(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        name: Path<String>,
+    ) -> Result<ScimDiscovery, ScimError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let found = discovery::find(discovery::resource_types(&scope)?, &name.0, "resource type")?;
+        scope.commit().await?;
+        Ok(ScimDiscovery::Ok(ScimJson(found)))
+    }
+
+    /// SCIM: list schemas
+    ///
+    /// Requires scope `scim:provision`. The User and Group schemas, with exactly the
+    /// attributes this service stores.
+    #[oai(path = "/Schemas", method = "get", operation_id = "scimListSchemas")]
+    async fn scim_list_schemas(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<ScimDiscovery, ScimError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let schemas = discovery::schemas(&scope)?;
+        scope.commit().await?;
+        Ok(discovery_list(schemas))
+    }
+
+    /// SCIM: get a schema
+    ///
+    /// Requires scope `scim:provision`. By its URN.
+    #[oai(path = "/Schemas/:urn", method = "get", operation_id = "scimGetSchema")]
+    async fn scim_get_schema(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        urn: Path<String>,
+    ) -> Result<ScimDiscovery, ScimError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let found = discovery::find(discovery::schemas(&scope)?, &urn.0, "schema")?;
+        scope.commit().await?;
+        Ok(ScimDiscovery::Ok(ScimJson(found)))
+    }
+
     /// SCIM: create a user
     ///
     /// Requires scope `scim:provision`. `userName` must be unique in the institution.
@@ -363,37 +783,27 @@ impl ScimApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         body: Json<ScimUserCreate>,
-    ) -> Result<ScimUserCreated, ApiError> {
-        let input = body.0;
-        let name = input.name.unwrap_or(ScimName {
-            formatted: None,
-            given_name: None,
-            family_name: None,
-        });
-        let user = ScimUser {
-            user_name: input.user_name,
-            formatted_name: name.formatted,
-            given_name: name.given_name,
-            family_name: name.family_name,
-            display_name: input.display_name,
-            email: first(input.emails),
-            phone: first(input.phone_numbers),
-            active: input.active.unwrap_or(true),
-        };
+    ) -> Result<ScimUserCreated, ScimError> {
+        let (user, _) = scim_user(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let person = scim::create_user(&scope, user).await?;
         scope.commit().await?;
-        let location = format!("/v1/scim/v2/Users/{}", person.id);
+        let resource = user_resource(person, Vec::new());
+        let (location, version) = (
+            resource.meta.location.clone(),
+            resource.meta.version.clone(),
+        );
         Ok(ScimUserCreated::Created(
-            Json(user_resource(person, Vec::new())),
+            ScimJson(resource),
             location,
+            version,
         ))
     }
 
     /// SCIM: list users
     ///
     /// Requires scope `scim:provision`. `filter` supports `userName eq "…"`; `startIndex`
-    /// is 1-based; `count` at most 200.
+    /// is 1-based; `count` at most 200. Deleted users are not listed.
     ///
     /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/Users", method = "get", operation_id = "scimListUsers")]
@@ -404,7 +814,7 @@ impl ScimApi {
         filter: Query<Option<String>>,
         #[oai(name = "startIndex")] start_index: Query<Option<u64>>,
         count: Query<Option<u64>>,
-    ) -> Result<ScimUsersListed, ApiError> {
+    ) -> Result<ScimUsersListed, ScimError> {
         let start = start_index.0.unwrap_or(1).max(1);
         let count = count.0.unwrap_or(100).min(scim::MAX_COUNT);
         let scope = state.tenancy.scope(&auth.0).await?;
@@ -415,7 +825,7 @@ impl ScimApi {
             resources.push(user_resource(person, groups));
         }
         scope.commit().await?;
-        Ok(ScimUsersListed::Ok(Json(ScimUserList {
+        Ok(ScimUsersListed::Ok(ScimJson(ScimUserList {
             schemas: vec![LIST_SCHEMA.into()],
             total_results: total,
             start_index: start,
@@ -426,7 +836,8 @@ impl ScimApi {
 
     /// SCIM: get a user
     ///
-    /// Requires scope `scim:provision`.
+    /// Requires scope `scim:provision`. A deleted user is 404. With `If-None-Match` naming
+    /// the current `meta.version`, 304.
     ///
     /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/Users/:user_id", method = "get", operation_id = "scimGetUser")]
@@ -435,19 +846,58 @@ impl ScimApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         user_id: Path<Uuid>,
-    ) -> Result<ScimUserFound, ApiError> {
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<ScimUserFound, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let person = scim::get_user(&scope, user_id.0).await?;
         let groups = scim::groups_of(&scope, person.id).await?;
         scope.commit().await?;
-        Ok(ScimUserFound::Ok(Json(user_resource(person, groups))))
+        Ok(ScimUserFound::of(
+            user_resource(person, groups),
+            if_none_match.0.as_deref(),
+        ))
+    }
+
+    /// SCIM: replace a user
+    ///
+    /// Requires scope `scim:provision`. RFC 7644 §3.5.1: every writable attribute is
+    /// replaced; one left out is cleared (`active` left out keeps its value). `If-Match`
+    /// with a `meta.version` refuses the change (412) if the user changed since. `active:
+    /// false` deactivates the person and ends their sessions at once.
+    #[oai(
+        path = "/Users/:user_id",
+        method = "put",
+        operation_id = "scimReplaceUser"
+    )]
+    async fn scim_replace_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        user_id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<ScimUserCreate>,
+    ) -> Result<ScimUserFound, ScimError> {
+        let expected = expected_revision(if_match.0.as_deref())?;
+        let (user, active) = scim_user(body.0);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let change = scim::replace_user(&scope, user_id.0, user, active, expected).await?;
+        let groups = scim::groups_of(&scope, change.person.id).await?;
+        scope.commit().await?;
+        if change.end_sessions {
+            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
+        }
+        Ok(ScimUserFound::of(
+            user_resource(change.person, groups),
+            None,
+        ))
     }
 
     /// SCIM: change a user
     ///
     /// Requires scope `scim:provision`. PatchOp with `add`/`replace`/`remove` on `active`,
-    /// `userName`, `displayName`, `name.*`, `emails`, `phoneNumbers`. `active: false`
-    /// deactivates the person and ends their sessions at once.
+    /// `userName`, `displayName`, `name`, `name.*`, `emails`, `phoneNumbers`. `If-Match`
+    /// with a `meta.version` refuses the change (412) if the user changed since. `active:
+    /// false` deactivates the person and ends their sessions at once.
     #[oai(
         path = "/Users/:user_id",
         method = "patch",
@@ -458,20 +908,49 @@ impl ScimApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         user_id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<ScimPatch>,
-    ) -> Result<ScimUserFound, ApiError> {
+    ) -> Result<ScimUserFound, ScimError> {
+        let expected = expected_revision(if_match.0.as_deref())?;
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::patch_user(&scope, user_id.0, &ops).await?;
+        let change = scim::patch_user(&scope, user_id.0, &ops, expected).await?;
         let groups = scim::groups_of(&scope, change.person.id).await?;
         scope.commit().await?;
         if change.end_sessions {
             end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
         }
-        Ok(ScimUserFound::Ok(Json(user_resource(
-            change.person,
-            groups,
-        ))))
+        Ok(ScimUserFound::of(
+            user_resource(change.person, groups),
+            None,
+        ))
+    }
+
+    /// SCIM: delete a user
+    ///
+    /// Requires scope `scim:provision`. Deprovisions the person: deactivated, removed from
+    /// every group (their roles fall back to learner), their sessions ended; SCIM answers
+    /// 404 for them afterwards. The person record stays for the audit trail.
+    #[oai(
+        path = "/Users/:user_id",
+        method = "delete",
+        operation_id = "scimDeleteUser"
+    )]
+    async fn scim_delete_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        user_id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+    ) -> Result<ScimDeleted, ScimError> {
+        let expected = expected_revision(if_match.0.as_deref())?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let change = scim::delete_user(&scope, user_id.0, expected).await?;
+        scope.commit().await?;
+        if change.end_sessions {
+            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
+        }
+        Ok(ScimDeleted::NoContent)
     }
 
     /// SCIM: create a group
@@ -484,15 +963,20 @@ impl ScimApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         body: Json<ScimGroupCreate>,
-    ) -> Result<ScimGroupCreated, ApiError> {
+    ) -> Result<ScimGroupCreated, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::create_group(&scope, &body.0.display_name, &body.0.members).await?;
         scope.commit().await?;
         end_sessions(&state, auth.0.tenant_id(), &change.roles_changed_for).await?;
-        let location = format!("/v1/scim/v2/Groups/{}", change.group.id);
+        let resource = group_resource(change.group);
+        let (location, version) = (
+            resource.meta.location.clone(),
+            resource.meta.version.clone(),
+        );
         Ok(ScimGroupCreated::Created(
-            Json(group_resource(change.group)),
+            ScimJson(resource),
             location,
+            version,
         ))
     }
 
@@ -507,14 +991,14 @@ impl ScimApi {
         filter: Query<Option<String>>,
         #[oai(name = "startIndex")] start_index: Query<Option<u64>>,
         count: Query<Option<u64>>,
-    ) -> Result<ScimGroupsListed, ApiError> {
+    ) -> Result<ScimGroupsListed, ScimError> {
         let start = start_index.0.unwrap_or(1).max(1);
         let count = count.0.unwrap_or(100).min(scim::MAX_COUNT);
         let scope = state.tenancy.scope(&auth.0).await?;
         let (total, groups) = scim::list_groups(&scope, filter.0.as_deref(), start, count).await?;
         scope.commit().await?;
         let resources: Vec<ScimGroupResource> = groups.into_iter().map(group_resource).collect();
-        Ok(ScimGroupsListed::Ok(Json(ScimGroupList {
+        Ok(ScimGroupsListed::Ok(ScimJson(ScimGroupList {
             schemas: vec![LIST_SCHEMA.into()],
             total_results: total,
             start_index: start,
@@ -525,7 +1009,8 @@ impl ScimApi {
 
     /// SCIM: get a group
     ///
-    /// Requires scope `scim:provision`.
+    /// Requires scope `scim:provision`. With `If-None-Match` naming the current
+    /// `meta.version`, 304.
     #[oai(
         path = "/Groups/:group_id",
         method = "get",
@@ -536,11 +1021,15 @@ impl ScimApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         group_id: Path<Uuid>,
-    ) -> Result<ScimGroupFound, ApiError> {
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<ScimGroupFound, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let group = scim::get_group(&scope, group_id.0).await?;
         scope.commit().await?;
-        Ok(ScimGroupFound::Ok(Json(group_resource(group))))
+        Ok(ScimGroupFound::of(
+            group_resource(group),
+            if_none_match.0.as_deref(),
+        ))
     }
 
     /// SCIM: change a group
@@ -559,13 +1048,13 @@ impl ScimApi {
         auth: TenantCredential,
         group_id: Path<Uuid>,
         body: Json<ScimPatch>,
-    ) -> Result<ScimGroupFound, ApiError> {
+    ) -> Result<ScimGroupFound, ScimError> {
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::patch_group(&scope, group_id.0, &ops).await?;
         scope.commit().await?;
         end_sessions(&state, auth.0.tenant_id(), &change.roles_changed_for).await?;
-        Ok(ScimGroupFound::Ok(Json(group_resource(change.group))))
+        Ok(ScimGroupFound::of(group_resource(change.group), None))
     }
 
     /// SCIM: delete a group
@@ -581,11 +1070,11 @@ impl ScimApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         group_id: Path<Uuid>,
-    ) -> Result<ScimGroupDeleted, ApiError> {
+    ) -> Result<ScimDeleted, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let changed = scim::delete_group(&scope, group_id.0).await?;
         scope.commit().await?;
         end_sessions(&state, auth.0.tenant_id(), &changed).await?;
-        Ok(ScimGroupDeleted::NoContent)
+        Ok(ScimDeleted::NoContent)
     }
 }

@@ -7,6 +7,7 @@ pub mod outbox;
 pub mod password_reset;
 pub mod person;
 pub mod person_identity;
+pub mod scim_deprovisioned;
 pub mod scim_group;
 pub mod scim_group_member;
 pub mod sign_in_settings;
