@@ -202,7 +202,15 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
         Backend::Sqlite => None,
     };
     let config = test_config(backend, data_dir.path(), database_url.clone());
-    serve(config, adjust, "test operator", backend, database_url, data_dir).await
+    serve(
+        config,
+        adjust,
+        "test operator",
+        backend,
+        database_url,
+        data_dir,
+    )
+    .await
 }
 
 /// A second process on the first one's storage (same database or data directory, same key-
