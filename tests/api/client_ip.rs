@@ -4,8 +4,8 @@
 //! see. Tests connect from 127.0.0.1, so one app trusts 127.0.0.1/32 and the other does not.
 
 use crate::both_backends;
-use crate::support::{Backend, Institution, TestApp, spawn, spawn_with};
-use hub_tenant::Principal;
+use crate::passwords::reset_code;
+use crate::support::{Backend, TestApp, spawn, spawn_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -19,36 +19,6 @@ const SPOOF: &[(&str, &str)] = &[
     ("x-forwarded-for", "203.0.113.7"),
     ("forwarded", "for=198.51.100.9"),
 ];
-
-/// What the email delivery will send: the newest reset code in the person's outbox.
-async fn reset_code(app: &TestApp, inst: &Institution, person_id: &str) -> String {
-    let Principal::Tenant(principal) = app
-        .state
-        .tenancy
-        .authenticate(&inst.admin_token)
-        .await
-        .unwrap()
-    else {
-        panic!("not a tenant key")
-    };
-    let scope = app.state.tenancy.scope(&principal).await.unwrap();
-    let messages = hub_identity::incidents::pending_messages(&scope, person_id.parse().unwrap())
-        .await
-        .unwrap();
-    let (_, text) = messages
-        .iter()
-        .rev()
-        .find(|(kind, _)| kind == "password_reset")
-        .expect("a reset message in the outbox")
-        .clone();
-    text.split("minutes: ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 struct Flow {
     admin: String,
