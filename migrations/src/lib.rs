@@ -5,6 +5,8 @@
 //!   on SQLite in `control.db`.
 //! - [`TenantMigrator`]: one institution's tables, applied inside each tenant's schema (or
 //!   file). Every tenant is kept at the same version, so cached plans never see two shapes.
+//! - [`KeyStoreMigrator`]: the key store's own database (wrapped tenant keys), kept apart
+//!   from the data so a backup of one never holds the other.
 //!
 //! Migrations are written in the portable subset that both PostgreSQL and SQLite accept:
 //! no enum types, no `ALTER … MODIFY`, one change per `ALTER`, defaults on added
@@ -13,6 +15,7 @@
 use sea_orm_migration::prelude::*;
 
 mod control;
+mod keys;
 mod tenant;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -23,6 +26,15 @@ pub struct ControlPlaneMigrator;
 impl MigratorTrait for ControlPlaneMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         control::all()
+    }
+}
+
+pub struct KeyStoreMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for KeyStoreMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        keys::all()
     }
 }
 

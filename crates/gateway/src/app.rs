@@ -141,7 +141,12 @@ pub fn storage_config(config: &Config) -> StorageConfig {
 /// Redis outage at start or later degrades rate limiting instead of stopping the server.
 pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let kek = load_kek(&config)?;
-    let mut tenancy = Tenancy::open(&storage_config(&config), kek).await?;
+    let key_store = config
+        .key_store()
+        .map_err(|e| StartError::Config(format!("key_database_url: {e}")))?;
+    let mut tenancy = Tenancy::open(&storage_config(&config), &key_store, kek).await?;
+    // Offboarding erases what every domain crate keeps about a tenant in the control plane.
+    tenancy.register_control_footprints(hub_identity::CONTROL_FOOTPRINT);
     // Key rotation re-seals what every domain crate declares as sealed.
     tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
     let tenancy = Arc::new(tenancy);

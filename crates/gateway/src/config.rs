@@ -25,6 +25,11 @@ pub struct Config {
     pub listen: String,
     /// PostgreSQL URL; absent means the embedded SQLite data plane.
     pub database_url: Option<String>,
+    /// The key store: a database apart from the data, holding the wrapped tenant keys, so a
+    /// backup of the data never carries them (`postgres://…` or `sqlite://<file>`). Unset:
+    /// database `<database_url's name>_keys` on the same PostgreSQL server (created on first
+    /// start), or `<data_dir>/keys.db` for the embedded data plane. Back it up apart.
+    pub key_database_url: Option<String>,
     /// Pool size per PostgreSQL cluster.
     pub database_max_connections: u32,
     /// Lanes (small pools) each cluster's connections are split into; a tenant's work runs
@@ -132,6 +137,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".into(),
             database_url: None,
+            key_database_url: None,
             database_max_connections: 32,
             database_lanes: 16,
             clusters: BTreeMap::new(),
@@ -199,6 +205,16 @@ impl Config {
         }
     }
 
+    /// Where the wrapped tenant keys are kept (see `key_database_url`).
+    pub fn key_store(&self) -> Result<hub_tenant::KeyStoreLocation, String> {
+        use hub_tenant::KeyStoreLocation;
+        match (&self.key_database_url, &self.database_url) {
+            (Some(url), _) => KeyStoreLocation::from_url(url),
+            (None, Some(data_url)) => KeyStoreLocation::beside_postgres(data_url),
+            (None, None) => Ok(KeyStoreLocation::beside_sqlite(&self.data_dir)),
+        }
+    }
+
     /// The process's configuration: `HUB_CONFIG` (or `hub.toml`) and the process environment.
     pub fn load() -> Result<Loaded, ConfigErrors> {
         Self::load_from(std::env::vars_os().map(|(k, v)| {
@@ -253,6 +269,18 @@ impl Config {
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             errors.push("database_url (DATABASE_URL): must start with postgres:// (leave it unset for the embedded SQLite data plane)".into());
+        }
+        if let Some(url) = &self.key_database_url {
+            match hub_tenant::KeyStoreLocation::from_url(url) {
+                Err(why) => errors.push(format!("key_database_url: {why}")),
+                Ok(hub_tenant::KeyStoreLocation::Sqlite { .. }) if self.database_url.is_some() => {
+                    errors.push("key_database_url: with PostgreSQL the key store is a postgres:// database every replica shares".into())
+                }
+                Ok(_) if self.database_url.as_deref() == Some(url.as_str()) => errors.push(
+                    "key_database_url: must not be database_url; the keys need a database of their own".into(),
+                ),
+                Ok(_) => {}
+            }
         }
         if !self.clusters.is_empty() && self.database_url.is_none() {
             errors.push(

@@ -24,7 +24,8 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Apply control-plane migrations, then every tenant's; safe to re-run.
+    /// Apply control-plane migrations, move wrapped keys an older version left in the control
+    /// plane to the key store, then apply every tenant's migrations; safe to re-run.
     Migrate {
         /// Tenants migrated at once (1-16). The default, 1, keeps serving gateways on the
         /// same database responsive; more finishes sooner in a quiet window.
@@ -127,6 +128,14 @@ async fn serve(config: Config) -> Result<(), StartError> {
     };
     let data_dir = config.data_dir.display().to_string();
     let state = app::build_state(config).await?;
+    // Keys left in the control plane by an older version would look like shredded tenants
+    // to this one: `hub migrate` moves them first.
+    let left = state.tenancy.keys_left_in_control_plane().await?;
+    if left > 0 {
+        return Err(StartError::Config(format!(
+            "{left} wrapped tenant key(s) are still in the control plane; run `hub migrate` to move them to the key store"
+        )));
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("Dexsoftlex Hub listening on {scheme}://{listen} ({backend})");
     println!("  API docs:      {scheme}://{listen}/docs");
@@ -184,6 +193,8 @@ fn concurrency_in_range(text: &str) -> Result<usize, String> {
 async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
     let state = app::build_state(config).await?;
     println!("control plane: up to date");
+    let moved = state.tenancy.move_keys_to_key_store().await?;
+    println!("key store: up to date ({moved} wrapped key(s) moved from the control plane)");
     // The total is known once the pass has listed the tenants, at the first outcome.
     let mut progress: Option<Progress> = None;
     let outcomes = state

@@ -3,6 +3,12 @@
 //! publishing a TXT record (`_dexsoftlex-hub.<domain>` = `dxh-domain-verification=<token>`),
 //! and only then does the domain route to it. A domain verified by one institution cannot be
 //! verified by another. The nameserver is configurable (tests answer it themselves).
+//!
+//! Claims are control-plane rows naming their institution (`sso_domains`), declared as this
+//! crate's [`CONTROL_FOOTPRINT`]: offboarding erases them (the domain is free again), and
+//! they are reached only through the tenant crate's guarded door ([`TenantControlRows`],
+//! bound to the scope's institution), except the two lookups that cross institutions by
+//! design (is the domain verified by anyone? where does it route?).
 
 use crate::Identity;
 use crate::connections::{self, ConnectionKind};
@@ -17,13 +23,19 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hub_kernel::problem::Violations;
 use hub_tenant::audit::{self, AuditEvent};
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::{ControlFootprint, Scope, TenantControlRows, TenantScope};
 use rand::RngCore;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::net::SocketAddr;
 use uuid::Uuid;
 
 pub const RECORD_PREFIX: &str = "_dexsoftlex-hub";
+
+/// The control-plane rows this crate keeps about an institution.
+pub const CONTROL_FOOTPRINT: &[ControlFootprint] = &[ControlFootprint {
+    table: "sso_domains",
+    tenant_column: "tenant_id",
+}];
 const VALUE_PREFIX: &str = "dxh-domain-verification=";
 
 #[derive(Debug, Clone)]
@@ -126,6 +138,14 @@ pub struct Discovered {
 }
 
 impl Identity {
+    /// The scope's institution's claims, and nobody else's.
+    fn claims(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<TenantControlRows<'_, sso_domain::Entity>, IdentityError> {
+        Ok(self.tenancy.control_rows::<sso_domain::Entity>(scope)?)
+    }
+
     pub async fn claim_domain(
         &self,
         scope: &TenantScope,
@@ -135,11 +155,9 @@ impl Identity {
         let domain = normalise_domain(domain).ok_or_else(|| {
             IdentityError::invalid("domain", "must be a domain name such as northfield.example")
         })?;
-        let control = self.tenancy.plane().control();
-        let existing = sso_domain::Entity::find()
-            .filter(sso_domain::Column::TenantId.eq(scope.tenant_id()))
-            .filter(sso_domain::Column::Domain.eq(domain.clone()))
-            .one(control)
+        let claims = self.claims(scope)?;
+        let existing = claims
+            .find_one(|q| q.filter(sso_domain::Column::Domain.eq(domain.clone())))
             .await?;
         if existing.is_some() {
             return Err(IdentityError::Conflict(
@@ -149,16 +167,15 @@ impl Identity {
         let mut token = [0u8; 24];
         rand::rng().fill_bytes(&mut token);
         let id = Uuid::now_v7();
-        let row = sso_domain::ActiveModel {
-            id: Set(id),
-            tenant_id: Set(scope.tenant_id()),
-            domain: Set(domain.clone()),
-            token: Set(URL_SAFE_NO_PAD.encode(token)),
-            verified_at: Set(None),
-            created_at: Set(Utc::now()),
-        };
-        sso_domain::Entity::insert(row)
-            .exec_without_returning(control)
+        claims
+            .insert(sso_domain::ActiveModel {
+                id: Set(id),
+                tenant_id: Set(scope.tenant_id()),
+                domain: Set(domain.clone()),
+                token: Set(URL_SAFE_NO_PAD.encode(token)),
+                verified_at: Set(None),
+                created_at: Set(Utc::now()),
+            })
             .await?;
         audit::record(
             scope,
@@ -173,10 +190,9 @@ impl Identity {
         scope: &TenantScope,
     ) -> Result<Vec<DomainClaim>, IdentityError> {
         scope.require(Scope::TenantAdmin)?;
-        Ok(sso_domain::Entity::find()
-            .filter(sso_domain::Column::TenantId.eq(scope.tenant_id()))
-            .order_by_asc(sso_domain::Column::Domain)
-            .all(self.tenancy.plane().control())
+        Ok(self
+            .claims(scope)?
+            .find(|q| q.order_by_asc(sso_domain::Column::Domain))
             .await?
             .into_iter()
             .map(claim_of)
@@ -189,9 +205,8 @@ impl Identity {
         id: Uuid,
     ) -> Result<DomainClaim, IdentityError> {
         scope.require(Scope::TenantAdmin)?;
-        sso_domain::Entity::find_by_id(id)
-            .filter(sso_domain::Column::TenantId.eq(scope.tenant_id()))
-            .one(self.tenancy.plane().control())
+        self.claims(scope)?
+            .find_one(|q| q.filter(sso_domain::Column::Id.eq(id)))
             .await?
             .map(claim_of)
             .ok_or(IdentityError::NotFound("sso domain"))
@@ -203,8 +218,8 @@ impl Identity {
         id: Uuid,
     ) -> Result<(), IdentityError> {
         let claim = self.domain_claim(scope, id).await?;
-        sso_domain::Entity::delete_by_id(id)
-            .exec(self.tenancy.plane().control())
+        self.claims(scope)?
+            .delete(|q| q.filter(sso_domain::Column::Id.eq(id)))
             .await?;
         audit::record(
             scope,
@@ -225,13 +240,16 @@ impl Identity {
         if claim.verified_at.is_some() {
             return Ok(claim);
         }
-        let control = self.tenancy.plane().control();
-        let taken = sso_domain::Entity::find()
-            .filter(sso_domain::Column::Domain.eq(claim.domain.clone()))
-            .filter(sso_domain::Column::VerifiedAt.is_not_null())
-            .one(control)
+        // Across institutions by design: a domain is verified for at most one.
+        let taken = self
+            .tenancy
+            .control_rows_across_tenants::<sso_domain::Entity>(|q| {
+                q.filter(sso_domain::Column::Domain.eq(claim.domain.clone()))
+                    .filter(sso_domain::Column::VerifiedAt.is_not_null())
+                    .limit(1)
+            })
             .await?;
-        if taken.is_some() {
+        if !taken.is_empty() {
             return Err(IdentityError::Conflict(
                 "another institution has verified this domain".into(),
             ));
@@ -245,13 +263,14 @@ impl Identity {
                 found.len()
             )));
         }
-        sso_domain::Entity::update_many()
-            .col_expr(
-                sso_domain::Column::VerifiedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
-            .filter(sso_domain::Column::Id.eq(id))
-            .exec(control)
+        self.claims(scope)?
+            .update(|q| {
+                q.col_expr(
+                    sso_domain::Column::VerifiedAt,
+                    sea_orm::sea_query::Expr::value(Utc::now()),
+                )
+                .filter(sso_domain::Column::Id.eq(id))
+            })
             .await?;
         audit::record(
             scope,
@@ -276,11 +295,17 @@ impl Identity {
         );
         v.finish().map_err(IdentityError::Invalid)?;
         let domain = domain.unwrap_or_default();
-        let claim = sso_domain::Entity::find()
-            .filter(sso_domain::Column::Domain.eq(domain))
-            .filter(sso_domain::Column::VerifiedAt.is_not_null())
-            .one(self.tenancy.plane().control())
+        // Across institutions by design: the email's domain decides the institution.
+        let claim = self
+            .tenancy
+            .control_rows_across_tenants::<sso_domain::Entity>(|q| {
+                q.filter(sso_domain::Column::Domain.eq(domain))
+                    .filter(sso_domain::Column::VerifiedAt.is_not_null())
+                    .limit(1)
+            })
             .await?
+            .into_iter()
+            .next()
             .ok_or(IdentityError::NotFound("sso domain"))?;
         let tenant = self
             .tenancy

@@ -20,6 +20,8 @@ pub mod scim;
 pub mod sessions;
 pub mod signin;
 
+/// The control-plane rows this crate keeps about an institution (offboarding erases them).
+pub use domains::CONTROL_FOOTPRINT;
 pub use error::{IdentityError, Refusal};
 pub use roles::Role;
 

@@ -398,17 +398,6 @@ pub(crate) async fn revoke_created_by<C: ConnectionTrait>(
     Ok(ids)
 }
 
-pub(crate) async fn delete_all_of_tenant<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: Uuid,
-) -> Result<(), TenantError> {
-    api_key::Entity::delete_many()
-        .filter(api_key::Column::TenantId.eq(tenant_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,8 +142,9 @@ impl DataPlane {
         Ok(plane)
     }
 
-    /// The control-plane connection: registry, keys, credentials. Never tenant tables.
-    pub fn control(&self) -> &DatabaseConnection {
+    /// The control-plane connection: registry, credentials. Never tenant tables. Only this
+    /// crate holds it; others reach their rows through [`crate::TenantControlRows`].
+    pub(crate) fn control(&self) -> &DatabaseConnection {
         match &self.backend {
             Backend::Postgres { control, .. } | Backend::Sqlite { control, .. } => control,
         }

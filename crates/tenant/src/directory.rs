@@ -108,6 +108,7 @@ impl Tenancy {
             TenantError::NotFound(_) => TenantError::Unauthenticated,
             other => other,
         })?;
+        self.require_keys(tenant_id).await?;
         Ok(TenantPrincipal {
             location: tenant.location,
             tenant_slug: tenant.slug,

@@ -16,7 +16,7 @@ use crate::model::{Scope, TenantLocation, TenantPrincipal};
 use crate::reseal;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
@@ -110,9 +110,7 @@ impl Tenancy {
         if running.is_some() {
             return Err(TenantError::RotationRunning);
         }
-        let txn = control.begin().await?;
-        let new_version = self.keys.rotate(&txn, tenant).await?;
-        txn.commit().await?;
+        let new_version = self.keys.rotate(tenant).await?;
         self.keys.forget(tenant);
         let scope = self.system_scope(&principal.location).await?;
         let total = reseal::count_stale(&scope, &self.sealed, new_version as u32).await?;
@@ -259,7 +257,7 @@ impl Tenancy {
                         .await?;
                 }
             }
-            let rotated_at = self.keys.rotated_at(self.plane.control(), tenant).await?;
+            let rotated_at = self.keys.rotated_at(tenant).await?;
             loop {
                 let ttl = chrono::Duration::from_std(self.keys.cache_ttl())
                     .unwrap_or(chrono::Duration::MAX);
@@ -281,10 +279,7 @@ impl Tenancy {
             let stale = reseal::count_stale(&scope, &self.sealed, active).await?;
             drop(scope);
             if stale == 0 {
-                let destroyed = self
-                    .keys
-                    .destroy_retired(self.plane.control(), tenant)
-                    .await?;
+                let destroyed = self.keys.destroy_retired(tenant).await?;
                 tracing::info!(job = %id, destroyed, "retired data-key versions destroyed");
                 return Ok(RunEnd::Finished);
             }

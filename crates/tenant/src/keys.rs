@@ -1,14 +1,32 @@
 //! Per-tenant key store: versioned data keys and a blind-index key, stored only wrapped by the
 //! key-encryption key, unwrapped on first use and cached in memory.
+//!
+//! The wrapped keys live in a database of their own, never in the data database: a backup of
+//! the data (a `pg_dump` of the data database, a copy of `control.db` and `tenants/`) holds no
+//! key, so once offboarding destroys a tenant's keys here, every copy of its data anywhere is
+//! unreadable (crypto-shredding that reaches backups). On PostgreSQL that is a separate
+//! database (`key_database_url`; by default `<data database>_keys` on the same server, created
+//! on first start), on the embedded default the file `keys.db` beside `control.db`. Back it up
+//! apart from the data, on its own schedule: a restore of an old key-store backup would bring
+//! offboarded tenants' keys back. The keys stay wrapped by the platform KEK here too, so a copy
+//! of the key store alone opens nothing either. A KMS behind [`KeyEncryptionKey`] was the other
+//! choice; a database of our own needs no outside service and keeps `make run` zero-setup.
+//!
+//! Before this store existed the wrapped keys were rows of the control plane's `tenant_keys`;
+//! [`KeyStore::move_from_control_plane`] (run by `hub migrate`) moves them here.
 
 use crate::entities::tenant_key;
 use crate::error::TenantError;
 use chrono::Utc;
 use hub_kernel::crypto::{BlindIndexKey, DataKey, KeyEncryptionKey, KeyMaterial, TenantKeyRing};
+use hub_migrations::{KeyStoreMigrator, MigratorTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    Statement, TransactionTrait,
 };
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -22,6 +40,8 @@ const STATE_RETIRED: &str = "retired";
 /// under the previous version, which therefore is destroyed only after this time has passed.
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_CAPACITY: usize = 20_000;
+/// Rows moved from the control plane per statement by [`KeyStore::move_from_control_plane`].
+const MOVE_BATCH: u64 = 500;
 
 /// One data-key version as an operator sees it (never the key itself).
 #[derive(Debug, Clone)]
@@ -31,8 +51,182 @@ pub struct KeyVersionInfo {
     pub created_at: chrono::DateTime<Utc>,
 }
 
+/// Where the wrapped keys are kept: a database apart from the data.
+#[derive(Debug, Clone)]
+pub enum KeyStoreLocation {
+    /// A PostgreSQL database of its own. With `create_from` (a URL on the same server that
+    /// may create databases) it is created when missing.
+    Postgres {
+        url: String,
+        create_from: Option<String>,
+    },
+    /// A SQLite file.
+    Sqlite { path: PathBuf },
+}
+
+impl KeyStoreLocation {
+    /// A `postgres://` or `sqlite://` URL as configured (`key_database_url`).
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres {
+                url: url.to_string(),
+                create_from: None,
+            })
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err("a sqlite:// URL needs a file path".into());
+            }
+            Ok(Self::Sqlite {
+                path: PathBuf::from(path),
+            })
+        } else {
+            Err("must be a postgres:// or sqlite:// URL".into())
+        }
+    }
+
+    /// The default beside a PostgreSQL data database: database `<name>_keys` on the same
+    /// server, created on first start.
+    pub fn beside_postgres(data_url: &str) -> Result<Self, String> {
+        let name = database_name(data_url).ok_or("database_url names no database")?;
+        Ok(Self::Postgres {
+            url: with_database(data_url, &format!("{name}_keys")),
+            create_from: Some(data_url.to_string()),
+        })
+    }
+
+    /// The default of the embedded data plane: `keys.db` beside `control.db`.
+    pub fn beside_sqlite(data_dir: &std::path::Path) -> Self {
+        Self::Sqlite {
+            path: data_dir.join("keys.db"),
+        }
+    }
+}
+
+/// The database name of a PostgreSQL URL.
+fn database_name(url: &str) -> Option<String> {
+    let (_, tail) = url.split_once("://")?;
+    let (_, rest) = tail.split_once('/')?;
+    let name = rest.split('?').next().unwrap_or(rest);
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The same PostgreSQL URL naming another database.
+fn with_database(url: &str, name: &str) -> String {
+    let Some((head, tail)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, rest) = tail.split_once('/').unwrap_or((tail, ""));
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{head}://{authority}/{name}{query}")
+}
+
+async fn connect(location: &KeyStoreLocation) -> Result<DatabaseConnection, TenantError> {
+    let db = match location {
+        KeyStoreLocation::Postgres { url, create_from } => {
+            if let Some(admin_url) = create_from {
+                create_postgres_database(admin_url, url).await?;
+            }
+            let mut options = ConnectOptions::new(url.clone());
+            options
+                .max_connections(4)
+                .min_connections(0)
+                .sqlx_logging(false);
+            let db = Database::connect(options).await?;
+            // The point of the key store is to be elsewhere than the data: refuse to start
+            // on the data database itself.
+            let shared = db
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT (to_regnamespace('hub_control') IS NOT NULL) AS shared",
+                ))
+                .await?
+                .map(|row| row.try_get::<bool>("", "shared"))
+                .transpose()?
+                .unwrap_or(false);
+            if shared {
+                return Err(TenantError::Conflict(
+                    "key_database_url points at the data database; the key store needs a database of its own".into(),
+                ));
+            }
+            db
+        }
+        KeyStoreLocation::Sqlite { path } => {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    TenantError::Conflict(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+            options
+                .max_connections(2)
+                .min_connections(0)
+                .sqlx_logging(false);
+            let db = Database::connect(options).await?;
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+            db.execute_unprepared("PRAGMA busy_timeout=5000").await?;
+            db
+        }
+    };
+    KeyStoreMigrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Creates the key database beside the data database unless it exists.
+async fn create_postgres_database(admin_url: &str, url: &str) -> Result<(), TenantError> {
+    let name = database_name(url).unwrap_or_default();
+    if name.contains('"') {
+        return Err(TenantError::Conflict(format!(
+            "database name {name} is not usable"
+        )));
+    }
+    let mut options = ConnectOptions::new(admin_url.to_string());
+    options
+        .max_connections(1)
+        .min_connections(0)
+        .sqlx_logging(false);
+    let admin = Database::connect(options).await?;
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
+            [name.clone().into()],
+        ))
+        .await?
+        .is_some();
+    if !exists
+        && let Err(error) = admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+    {
+        // Another process starting at the same time may have created it first.
+        let raced = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 AS one FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await?
+            .is_some();
+        if !raced {
+            return Err(TenantError::Conflict(format!(
+                "cannot create the key database {name} ({error}); create it, or set key_database_url"
+            )));
+        }
+    }
+    let _ = admin.close().await;
+    Ok(())
+}
+
 pub struct KeyStore {
     kek: Arc<dyn KeyEncryptionKey>,
+    /// The key store's own database.
+    db: DatabaseConnection,
     cache: RwLock<HashMap<Uuid, (Arc<TenantKeyRing>, Instant)>>,
     /// [`CACHE_TTL`] in milliseconds unless a test or drill shortens it.
     cache_ttl_ms: AtomicU64,
@@ -43,12 +237,17 @@ fn wrap_context(tenant: Uuid, purpose: &str, version: i32) -> Vec<u8> {
 }
 
 impl KeyStore {
-    pub fn new(kek: Arc<dyn KeyEncryptionKey>) -> Self {
-        Self {
+    /// Opens the key store and brings its database to the latest migration.
+    pub async fn open(
+        location: &KeyStoreLocation,
+        kek: Arc<dyn KeyEncryptionKey>,
+    ) -> Result<Self, TenantError> {
+        Ok(Self {
             kek,
+            db: connect(location).await?,
             cache: RwLock::new(HashMap::new()),
             cache_ttl_ms: AtomicU64::new(CACHE_TTL.as_millis() as u64),
-        }
+        })
     }
 
     /// How long an unwrapped key ring is used before it is read again.
@@ -63,11 +262,10 @@ impl KeyStore {
             .store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// Fresh keys for a new tenant: the wrapped rows to store and the ready key ring.
-    pub(crate) async fn generate(
-        &self,
-        tenant: Uuid,
-    ) -> Result<(Vec<tenant_key::ActiveModel>, TenantKeyRing), TenantError> {
+    /// Fresh keys for a new tenant, stored wrapped; returns the ready key ring. Stored before
+    /// the tenant is registered, so a registered tenant always has keys; a provisioning that
+    /// fails afterwards [`Self::destroy`]s them.
+    pub(crate) async fn generate(&self, tenant: Uuid) -> Result<TenantKeyRing, TenantError> {
         let data = KeyMaterial::generate();
         let index = KeyMaterial::generate();
         let rows = vec![
@@ -75,13 +273,16 @@ impl KeyStore {
             self.wrapped_row(tenant, PURPOSE_BLIND_INDEX, 1, &index)
                 .await?,
         ];
+        tenant_key::Entity::insert_many(rows)
+            .exec_without_returning(&self.db)
+            .await?;
         let ring = TenantKeyRing::new(
             tenant,
             1,
             vec![DataKey::new(1, &data)?],
             BlindIndexKey::new(&index)?,
         )?;
-        Ok((rows, ring))
+        Ok(ring)
     }
 
     async fn wrapped_row(
@@ -129,12 +330,8 @@ impl KeyStore {
         }
     }
 
-    /// The tenant's key ring, from memory or unwrapped from the control plane.
-    pub async fn ring<C: ConnectionTrait>(
-        &self,
-        control: &C,
-        tenant: Uuid,
-    ) -> Result<Arc<TenantKeyRing>, TenantError> {
+    /// The tenant's key ring, from memory or unwrapped from the key store.
+    pub async fn ring(&self, tenant: Uuid) -> Result<Arc<TenantKeyRing>, TenantError> {
         if let Ok(cache) = self.cache.read()
             && let Some((ring, at)) = cache.get(&tenant)
             && at.elapsed() < self.cache_ttl()
@@ -144,7 +341,7 @@ impl KeyStore {
         let rows = tenant_key::Entity::find()
             .filter(tenant_key::Column::TenantId.eq(tenant))
             .order_by_asc(tenant_key::Column::Version)
-            .all(control)
+            .all(&self.db)
             .await?;
         let mut data_keys = Vec::new();
         let mut active = None;
@@ -177,16 +374,13 @@ impl KeyStore {
     }
 
     /// Adds a new data-key version and makes it the one that encrypts; older versions are
-    /// retired but kept so existing ciphertexts still open. Run it in a transaction: the
-    /// retirement and the new version must land together, or the tenant is left with no
-    /// active data key. The caller commits, then [`Self::forget`]s the cached ring (forgetting
-    /// earlier would let a concurrent request cache the pre-rotation ring again).
-    pub(crate) async fn rotate<C: ConnectionTrait>(
-        &self,
-        control: &C,
-        tenant: Uuid,
-    ) -> Result<i32, TenantError> {
-        let current = self.versions(control, tenant).await?;
+    /// retired but kept so existing ciphertexts still open. One transaction: the retirement
+    /// and the new version land together, or the tenant would be left with no active data
+    /// key. The caller then [`Self::forget`]s the cached ring (forgetting earlier would let a
+    /// concurrent request cache the pre-rotation ring again).
+    pub(crate) async fn rotate(&self, tenant: Uuid) -> Result<i32, TenantError> {
+        let txn = self.db.begin().await?;
+        let current = self.versions_on(&txn, tenant).await?;
         let next = current.iter().map(|k| k.version).max().unwrap_or(0) + 1;
         tenant_key::Entity::update_many()
             .col_expr(
@@ -195,23 +389,28 @@ impl KeyStore {
             )
             .filter(tenant_key::Column::TenantId.eq(tenant))
             .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
-            .exec(control)
+            .exec(&txn)
             .await?;
         let row = self
             .wrapped_row(tenant, PURPOSE_DATA, next, &KeyMaterial::generate())
             .await?;
         tenant_key::Entity::insert(row)
-            .exec_without_returning(control)
+            .exec_without_returning(&txn)
             .await
             .map_err(|e| match e.sql_err() {
                 // A concurrent rotation took this version number first.
                 Some(SqlErr::UniqueConstraintViolation(_)) => TenantError::RotationRunning,
                 _ => TenantError::Database(e),
             })?;
+        txn.commit().await?;
         Ok(next)
     }
 
-    pub async fn versions<C: ConnectionTrait>(
+    pub async fn versions(&self, tenant: Uuid) -> Result<Vec<KeyVersionInfo>, TenantError> {
+        self.versions_on(&self.db, tenant).await
+    }
+
+    async fn versions_on<C: ConnectionTrait>(
         &self,
         control: &C,
         tenant: Uuid,
@@ -232,16 +431,15 @@ impl KeyStore {
     }
 
     /// When the active data-key version was made (the last rotation).
-    pub(crate) async fn rotated_at<C: ConnectionTrait>(
+    pub(crate) async fn rotated_at(
         &self,
-        control: &C,
         tenant: Uuid,
     ) -> Result<chrono::DateTime<Utc>, TenantError> {
         tenant_key::Entity::find()
             .filter(tenant_key::Column::TenantId.eq(tenant))
             .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
             .filter(tenant_key::Column::State.eq(STATE_ACTIVE))
-            .one(control)
+            .one(&self.db)
             .await?
             .map(|k| k.created_at)
             .ok_or(TenantError::NotFound("tenant"))
@@ -249,32 +447,84 @@ impl KeyStore {
 
     /// Deletes the tenant's retired data-key versions. The caller has established that no
     /// stored value references them. Returns how many were destroyed.
-    pub(crate) async fn destroy_retired<C: ConnectionTrait>(
-        &self,
-        control: &C,
-        tenant: Uuid,
-    ) -> Result<u64, TenantError> {
+    pub(crate) async fn destroy_retired(&self, tenant: Uuid) -> Result<u64, TenantError> {
         let result = tenant_key::Entity::delete_many()
             .filter(tenant_key::Column::TenantId.eq(tenant))
             .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
             .filter(tenant_key::Column::State.eq(STATE_RETIRED))
-            .exec(control)
+            .exec(&self.db)
             .await?;
         self.forget(tenant);
         Ok(result.rows_affected)
     }
 
-    /// Crypto-shredding: deletes every wrapped key of the tenant. Returns how many.
-    pub(crate) async fn destroy<C: ConnectionTrait>(
-        &self,
-        control: &C,
-        tenant: Uuid,
-    ) -> Result<u64, TenantError> {
+    /// Crypto-shredding: deletes every wrapped key of the tenant from the key store, the one
+    /// place any exists. Returns how many.
+    pub(crate) async fn destroy(&self, tenant: Uuid) -> Result<u64, TenantError> {
         let result = tenant_key::Entity::delete_many()
             .filter(tenant_key::Column::TenantId.eq(tenant))
-            .exec(control)
+            .exec(&self.db)
             .await?;
         self.forget(tenant);
         Ok(result.rows_affected)
+    }
+
+    /// Wrapped keys stored for one tenant, or for every tenant with `None`.
+    pub async fn stored_count(&self, tenant: Option<Uuid>) -> Result<u64, TenantError> {
+        let mut query = tenant_key::Entity::find();
+        if let Some(tenant) = tenant {
+            query = query.filter(tenant_key::Column::TenantId.eq(tenant));
+        }
+        Ok(query.count(&self.db).await?)
+    }
+
+    /// Wrapped keys still in the control plane's `tenant_keys`, where they were kept before
+    /// the key store existed. Serving refuses to start while any are left.
+    pub async fn left_in_control_plane<C: ConnectionTrait>(
+        &self,
+        control: &C,
+    ) -> Result<u64, TenantError> {
+        Ok(tenant_key::Entity::find().count(control).await?)
+    }
+
+    /// Moves every wrapped key from the control plane into the key store, batch by batch:
+    /// copied (a row already here is kept as is), then deleted from the control plane.
+    /// Idempotent: a run that stopped midway is finished by the next. Returns how many rows
+    /// left the control plane.
+    pub async fn move_from_control_plane<C: ConnectionTrait>(
+        &self,
+        control: &C,
+    ) -> Result<u64, TenantError> {
+        let mut moved = 0;
+        loop {
+            let rows = tenant_key::Entity::find()
+                .order_by_asc(tenant_key::Column::TenantId)
+                .order_by_asc(tenant_key::Column::Purpose)
+                .order_by_asc(tenant_key::Column::Version)
+                .limit(MOVE_BATCH)
+                .all(control)
+                .await?;
+            if rows.is_empty() {
+                return Ok(moved);
+            }
+            let txn = self.db.begin().await?;
+            for row in &rows {
+                let copy: tenant_key::ActiveModel = row.clone().into();
+                tenant_key::Entity::insert(copy)
+                    .on_conflict_do_nothing()
+                    .exec_without_returning(&txn)
+                    .await?;
+            }
+            txn.commit().await?;
+            for row in &rows {
+                tenant_key::Entity::delete_many()
+                    .filter(tenant_key::Column::TenantId.eq(row.tenant_id))
+                    .filter(tenant_key::Column::Purpose.eq(row.purpose.clone()))
+                    .filter(tenant_key::Column::Version.eq(row.version))
+                    .exec(control)
+                    .await?;
+            }
+            moved += rows.len() as u64;
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Tenancy: the registry of institutions, their provisioning and offboarding, the
 //! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys, API keys,
-//! the retention and reporting profile, and the institution's contacts.
+//! the retention and reporting profile, the institution's contacts, and the registered
+//! control-plane footprints of every crate (what offboarding erases, and the guarded door to
+//! those rows: [`footprint`]).
 
 pub mod audit;
 pub mod contacts;
@@ -9,6 +11,7 @@ pub mod data_plane;
 pub mod deadlines;
 pub mod directory;
 mod entities;
+pub mod footprint;
 mod error;
 pub mod idempotency;
 pub mod jobs;
@@ -22,6 +25,8 @@ mod scope;
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
 pub use data_plane::{DataPlane, StorageConfig};
 pub use directory::ActiveTenant;
+pub use footprint::{ControlFootprint, TenantControlRows};
+pub use keys::KeyStoreLocation;
 pub use error::TenantError;
 pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
@@ -73,21 +78,28 @@ pub struct Tenancy {
     /// crates above it ([`Self::register_sealed_columns`]).
     sealed: Vec<SealedColumn>,
     reseal: jobs::ResealSettings,
+    /// Every control-plane table naming a tenant: this crate's and those registered by the
+    /// crates above it ([`Self::register_control_footprints`]).
+    footprints: Vec<footprint::ControlFootprint>,
 }
 
 impl Tenancy {
+    /// Opens the data plane and the key store (a database apart from the data, see
+    /// [`keys`]).
     pub async fn open(
         storage: &StorageConfig,
+        key_store: &KeyStoreLocation,
         kek: Arc<dyn KeyEncryptionKey>,
     ) -> Result<Self, TenantError> {
         let plane = DataPlane::connect(storage).await?;
         Ok(Self {
             plane,
-            keys: KeyStore::new(kek),
+            keys: KeyStore::open(key_store, kek).await?,
             principals: credentials::PrincipalCache::default(),
             directory: directory::DirectoryCache::default(),
             sealed: sealed_columns().map_err(TenantError::Conflict)?,
             reseal: jobs::ResealSettings::default(),
+            footprints: footprint::CONTROL_FOOTPRINT.to_vec(),
         })
     }
 
@@ -108,14 +120,42 @@ impl Tenancy {
 
     /// Resolves a bearer token to its principal; the tenant comes only from the credential.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, TenantError> {
-        credentials::authenticate(self.plane.control(), &self.principals, token).await
+        let principal =
+            credentials::authenticate(self.plane.control(), &self.principals, token).await?;
+        if let Principal::Tenant(tenant) = &principal {
+            self.require_keys(tenant.tenant_id()).await?;
+        }
+        Ok(principal)
+    }
+
+    /// A tenant without keys in the key store was crypto-shredded: whatever a restored
+    /// backup of the control plane says about it, its credentials open nothing.
+    async fn require_keys(&self, tenant_id: Uuid) -> Result<(), TenantError> {
+        match self.key_ring(tenant_id).await {
+            Ok(_) => Ok(()),
+            Err(TenantError::NotFound(_)) => Err(TenantError::Unauthenticated),
+            Err(other) => Err(other),
+        }
     }
 
     pub(crate) async fn key_ring(
         &self,
         tenant_id: Uuid,
     ) -> Result<Arc<hub_kernel::crypto::TenantKeyRing>, TenantError> {
-        self.keys.ring(self.plane.control(), tenant_id).await
+        self.keys.ring(tenant_id).await
+    }
+
+    /// Moves wrapped keys left in the control plane by an older version into the key store
+    /// (`hub migrate`). Idempotent; returns how many moved.
+    pub async fn move_keys_to_key_store(&self) -> Result<u64, TenantError> {
+        self.keys
+            .move_from_control_plane(self.plane.control())
+            .await
+    }
+
+    /// Wrapped keys still in the control plane (0 once `hub migrate` has moved them).
+    pub async fn keys_left_in_control_plane(&self) -> Result<u64, TenantError> {
+        self.keys.left_in_control_plane(self.plane.control()).await
     }
 
     /// Opens a unit of work on the principal's tenant.
@@ -147,10 +187,7 @@ impl Tenancy {
         &self,
         location: &TenantLocation,
     ) -> Result<TenantScope, TenantError> {
-        let keys = self
-            .keys
-            .ring(self.plane.control(), location.tenant_id)
-            .await?;
+        let keys = self.keys.ring(location.tenant_id).await?;
         let txn = self.plane.begin_tenant(location, Access::ReadWrite).await?;
         Ok(TenantScope::for_system(location.clone(), txn, keys))
     }
@@ -251,8 +288,6 @@ impl Tenancy {
         principal: &TenantPrincipal,
     ) -> Result<Vec<KeyVersionInfo>, TenantError> {
         principal.require(Scope::TenantAdmin)?;
-        self.keys
-            .versions(self.plane.control(), principal.tenant_id())
-            .await
+        self.keys.versions(principal.tenant_id()).await
     }
 }

@@ -5,7 +5,7 @@
 use crate::Tenancy;
 use crate::credentials::{self, IssuedKey};
 use crate::data_plane::Access;
-use crate::entities::{deletion_record, tenant, tenant_key};
+use crate::entities::{deletion_record, tenant};
 use crate::error::TenantError;
 use crate::model::{
     NewTenant, OperatorPrincipal, SchemaName, Scope, Tenant, TenantLocation, TenantStatus,
@@ -164,7 +164,9 @@ impl Tenancy {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let (key_rows, ring) = self.keys.generate(id).await?;
+        // Keys first, in the key store: a registered tenant always has keys. Undone below
+        // if provisioning fails.
+        let ring = self.keys.generate(id).await?;
         let created_by = operator.actor.label();
 
         let outcome: Result<IssuedKey, TenantError> = async {
@@ -174,13 +176,13 @@ impl Tenancy {
             if self.plane.provisioning_is_one_transaction(&location) {
                 // PostgreSQL: registry rows join the schema's transaction; one commit.
                 self.plane.return_to_control(tenant_txn.db()).await?;
-                let issued = register(tenant_txn.db(), row, key_rows, &created_by).await?;
+                let issued = register(tenant_txn.db(), row, &created_by).await?;
                 tenant_txn.commit().await?;
                 Ok(issued)
             } else {
                 tenant_txn.commit().await?;
                 let control_txn = control.begin().await?;
-                let issued = register(&control_txn, row, key_rows, &created_by).await?;
+                let issued = register(&control_txn, row, &created_by).await?;
                 control_txn.commit().await?;
                 Ok(issued)
             }
@@ -195,9 +197,10 @@ impl Tenancy {
                 Ok((tenant, issued))
             }
             Err(error) => {
-                // On PostgreSQL the rollback already removed everything; on SQLite the file
-                // must go too. Either way nothing of this tenant is left behind.
+                // On PostgreSQL the rollback already removed everything but the keys; on
+                // SQLite the file must go too. Either way nothing of this tenant is left.
                 let _ = self.plane.drop_tenant_storage(&location).await;
+                let _ = self.keys.destroy(id).await;
                 tracing::warn!(tenant = %id, %error, "tenant provisioning failed and was undone");
                 Err(match error {
                     TenantError::Database(e)
@@ -337,8 +340,10 @@ impl Tenancy {
         Ok(())
     }
 
-    /// Offboards an institution: its keys are destroyed first (so whatever survives anywhere
-    /// is unreadable), then its schema is dropped, then a deletion record is kept. A failure
+    /// Offboards an institution: its keys are destroyed first, in the key store (so whatever
+    /// survives anywhere, backups of the data included, is unreadable), then every
+    /// control-plane row naming it (each crate's registered [`crate::ControlFootprint`], in one
+    /// transaction), then its schema is dropped, then a deletion record is kept. A failure
     /// midway leaves the tenant `offboarding` and a repeat call finishes the job.
     pub async fn offboard_tenant(
         &self,
@@ -356,7 +361,7 @@ impl Tenancy {
             .ok_or(TenantError::NotFound("tenant"))?;
         let location = location_of(&row)?;
 
-        let txn = control.begin().await?;
+        // Refused from now on: no request or job starts new work on it.
         tenant::Entity::update_many()
             .col_expr(
                 tenant::Column::Status,
@@ -364,15 +369,14 @@ impl Tenancy {
             )
             .col_expr(tenant::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(tenant::Column::Id.eq(id))
-            .exec(&txn)
+            .exec(control)
             .await?;
-        let destroyed = self.keys.destroy(&txn, id).await?;
-        credentials::delete_all_of_tenant(&txn, id).await?;
-        crate::entities::deadline::Entity::delete_many()
-            .filter(crate::entities::deadline::Column::TenantId.eq(id))
-            .exec(&txn)
-            .await?;
+        self.principals.forget_tenant(id);
+        let destroyed = self.keys.destroy(id).await?;
+        let txn = control.begin().await?;
+        let erased = crate::footprint::erase_all(&txn, &self.footprints, id).await?;
         txn.commit().await?;
+        tracing::info!(tenant = %id, ?erased, "control-plane footprints erased");
         // After the commit, so no concurrent request can cache the old state again.
         self.principals.forget_tenant(id);
         self.keys.forget(id);
@@ -518,20 +522,21 @@ impl Tenancy {
         location_of(&row)
     }
 
-    /// Number of wrapped keys still stored for a tenant (0 after crypto-shredding).
+    /// Number of wrapped keys stored for a tenant in the key store (0 after
+    /// crypto-shredding).
     pub async fn stored_key_count(&self, id: Uuid) -> Result<u64, TenantError> {
-        use sea_orm::PaginatorTrait;
-        Ok(tenant_key::Entity::find()
-            .filter(tenant_key::Column::TenantId.eq(id))
-            .count(self.plane.control())
-            .await?)
+        self.keys.stored_count(Some(id)).await
+    }
+
+    /// Number of wrapped keys in the key store, every tenant's.
+    pub async fn stored_key_count_all(&self) -> Result<u64, TenantError> {
+        self.keys.stored_count(None).await
     }
 }
 
 async fn register<C: ConnectionTrait>(
     db: &C,
     row: tenant::ActiveModel,
-    key_rows: Vec<tenant_key::ActiveModel>,
     created_by: &str,
 ) -> Result<IssuedKey, TenantError> {
     let tenant_id = match &row.id {
@@ -539,9 +544,6 @@ async fn register<C: ConnectionTrait>(
         sea_orm::ActiveValue::NotSet => return Err(TenantError::NotFound("tenant")),
     };
     tenant::Entity::insert(row)
-        .exec_without_returning(db)
-        .await?;
-    tenant_key::Entity::insert_many(key_rows)
         .exec_without_returning(db)
         .await?;
     credentials::issue(

@@ -1,0 +1,194 @@
+//! Tenant footprints: the control-plane rows that name a tenant, declared by the crate that
+//! owns them, and the one guarded door to those rows.
+//!
+//! Every crate that keeps rows about a tenant in the control plane declares them once as a
+//! [`ControlFootprint`] (table and the column holding the tenant id); the gateway registers
+//! each crate's declarations with [`Tenancy::register_control_footprints`]. Offboarding then
+//! erases every registered footprint in one transaction ([`erase_all`]), so a crate that adds
+//! such a table cannot be forgotten by offboarding's code: only by its own declaration, and
+//! the offboarding test reads the whole control plane afterwards and fails on any row that
+//! still names the tenant.
+//!
+//! The same declarations guard access: crates above this one never get the control-plane
+//! connection. They reach their rows through [`TenantControlRows`], handed out only for a
+//! registered table and bound to one tenant (every query, update and delete filtered by its
+//! tenant column, every insert stamped with it), or, for lookups that cross tenants by design
+//! (a verified email domain routes to one institution), through the explicitly named
+//! read-only [`Tenancy::control_rows_across_tenants`].
+
+use crate::Tenancy;
+use crate::error::TenantError;
+use crate::scope::TenantScope;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DeleteMany,
+    EntityTrait, QueryFilter, Select, UpdateMany,
+};
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// A control-plane table holding rows about tenants, and the column naming the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlFootprint {
+    pub table: &'static str,
+    pub tenant_column: &'static str,
+}
+
+/// This crate's own footprints (the registry row itself and the deletion record are not
+/// footprints: offboarding removes the one last and keeps the other on purpose).
+pub const CONTROL_FOOTPRINT: &[ControlFootprint] = &[
+    ControlFootprint {
+        table: "api_keys",
+        tenant_column: "tenant_id",
+    },
+    ControlFootprint {
+        table: "deadlines",
+        tenant_column: "tenant_id",
+    },
+    ControlFootprint {
+        table: "jobs",
+        tenant_column: "tenant_id",
+    },
+];
+
+/// Deletes every registered footprint's rows of one tenant on `db` (the caller's
+/// transaction). Returns the rows deleted per table.
+pub(crate) async fn erase_all<C: ConnectionTrait>(
+    db: &C,
+    footprints: &[ControlFootprint],
+    tenant: Uuid,
+) -> Result<Vec<(&'static str, u64)>, TenantError> {
+    let mut erased = Vec::with_capacity(footprints.len());
+    for footprint in footprints {
+        let statement = Query::delete()
+            .from_table(Alias::new(footprint.table))
+            .and_where(Expr::col(Alias::new(footprint.tenant_column)).eq(tenant))
+            .to_owned();
+        let result = db.execute(&statement).await?;
+        erased.push((footprint.table, result.rows_affected()));
+    }
+    Ok(erased)
+}
+
+/// One tenant's rows of one registered control-plane table. Nothing through it reads or
+/// changes another tenant's rows.
+pub struct TenantControlRows<'a, E: EntityTrait> {
+    control: &'a DatabaseConnection,
+    tenant: Uuid,
+    column: E::Column,
+}
+
+impl<E: EntityTrait> TenantControlRows<'_, E> {
+    /// The tenant's rows that `refine` selects (the tenant filter is added after it).
+    pub async fn find(
+        &self,
+        refine: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Result<Vec<E::Model>, TenantError> {
+        Ok(refine(E::find())
+            .filter(self.column.eq(self.tenant))
+            .all(self.control)
+            .await?)
+    }
+
+    pub async fn find_one(
+        &self,
+        refine: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Result<Option<E::Model>, TenantError> {
+        Ok(refine(E::find())
+            .filter(self.column.eq(self.tenant))
+            .one(self.control)
+            .await?)
+    }
+
+    /// Inserts a row for this tenant; the tenant column is set here, whatever it held.
+    pub async fn insert<A>(&self, mut row: A) -> Result<(), TenantError>
+    where
+        A: ActiveModelTrait<Entity = E> + Send,
+    {
+        row.set(self.column, self.tenant.into());
+        E::insert(row).exec_without_returning(self.control).await?;
+        Ok(())
+    }
+
+    /// Updates the tenant's rows that `refine` sets and selects. Returns how many.
+    pub async fn update(
+        &self,
+        refine: impl FnOnce(UpdateMany<E>) -> UpdateMany<E>,
+    ) -> Result<u64, TenantError> {
+        Ok(refine(E::update_many())
+            .filter(self.column.eq(self.tenant))
+            .exec(self.control)
+            .await?
+            .rows_affected)
+    }
+
+    /// Deletes the tenant's rows that `refine` selects. Returns how many.
+    pub async fn delete(
+        &self,
+        refine: impl FnOnce(DeleteMany<E>) -> DeleteMany<E>,
+    ) -> Result<u64, TenantError> {
+        Ok(refine(E::delete_many())
+            .filter(self.column.eq(self.tenant))
+            .exec(self.control)
+            .await?
+            .rows_affected)
+    }
+}
+
+impl Tenancy {
+    /// Adds a crate's control-plane footprints to what offboarding erases and to the tables
+    /// [`Self::control_rows`] opens. Called once at start, before the service is shared.
+    pub fn register_control_footprints(&mut self, footprints: &[ControlFootprint]) {
+        for footprint in footprints {
+            if !self.footprints.contains(footprint) {
+                self.footprints.push(*footprint);
+            }
+        }
+    }
+
+    /// Every registered control-plane footprint.
+    pub fn control_footprints(&self) -> &[ControlFootprint] {
+        &self.footprints
+    }
+
+    fn footprint_column<E: EntityTrait>(&self) -> Result<E::Column, TenantError> {
+        let table = E::default().table_name();
+        let footprint = self
+            .footprints
+            .iter()
+            .find(|f| f.table == table)
+            .ok_or_else(|| {
+                TenantError::Conflict(format!(
+                    "control-plane table {table} is not a registered tenant footprint"
+                ))
+            })?;
+        E::Column::from_str(footprint.tenant_column).map_err(|_| {
+            TenantError::Conflict(format!(
+                "{table} has no column {}",
+                footprint.tenant_column
+            ))
+        })
+    }
+
+    /// The scope's tenant's rows of a registered control-plane table.
+    pub fn control_rows<E: EntityTrait>(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<TenantControlRows<'_, E>, TenantError> {
+        Ok(TenantControlRows {
+            control: self.plane.control(),
+            tenant: scope.tenant_id(),
+            column: self.footprint_column::<E>()?,
+        })
+    }
+
+    /// Reads rows of a registered control-plane table whatever their tenant: for lookups
+    /// that cross tenants by design (which institution verified this domain?). Read-only.
+    pub async fn control_rows_across_tenants<E: EntityTrait>(
+        &self,
+        refine: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Result<Vec<E::Model>, TenantError> {
+        self.footprint_column::<E>()?;
+        Ok(refine(E::find()).all(self.plane.control()).await?)
+    }
+}
