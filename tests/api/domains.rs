@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 
 both_backends!(promise_d6_email_domains_route_to_their_verified_institution);
 
-type Zone = Arc<Mutex<HashMap<String, String>>>;
+pub(crate) type Zone = Arc<Mutex<HashMap<String, String>>>;
 
 /// Answers TXT queries from `zone` (name → value); everything else gets an empty answer.
-async fn dns_server() -> (SocketAddr, Zone) {
+pub(crate) async fn dns_server() -> (SocketAddr, Zone) {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     let zone: Zone = Arc::default();

@@ -25,6 +25,7 @@ mod isolation;
 mod keys;
 mod mail;
 mod migrations;
+mod offboarding;
 mod outage;
 mod passwords;
 mod personal_reads;

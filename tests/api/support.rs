@@ -214,14 +214,26 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
 }
 
 /// A second process on the first one's storage (same database or data directory, same key-
-/// encryption key), as after a restart. The first keeps its data directory alive.
+/// encryption key, same key store), as after a restart. The first keeps its data directory
+/// alive.
 pub async fn spawn_on_same_storage(first: &TestApp) -> TestApp {
+    spawn_on_same_storage_with(first, |_| {}).await
+}
+
+/// [`spawn_on_same_storage`] with the configuration adjusted first (a restored database, say).
+pub async fn spawn_on_same_storage_with(
+    first: &TestApp,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = first.state.config.clone();
+    adjust(&mut config);
+    let database_url = config.database_url.clone();
     serve(
-        first.state.config.clone(),
+        config,
         |_| {},
         "test operator (restarted)",
         first.backend,
-        first.database_url.clone(),
+        database_url,
         // Unused: the storage is the first app's (`data_dir` answers for the first's path).
         tempfile::tempdir().expect("temp dir"),
     )

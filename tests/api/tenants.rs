@@ -85,19 +85,9 @@ async fn tenant_storage_count(app: &TestApp) -> usize {
     }
 }
 
-/// Every wrapped key row in the control plane, whatever its tenant.
+/// Every wrapped key row in the key store, whatever its tenant.
 async fn key_row_count(app: &TestApp) -> usize {
-    let control = app.state.tenancy.plane().control();
-    let row = control
-        .query_one_raw(Statement::from_string(
-            control.get_database_backend(),
-            "SELECT count(*) AS n FROM tenant_keys",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let n: i64 = row.try_get("", "n").unwrap();
-    n as usize
+    app.state.tenancy.stored_key_count_all().await.unwrap() as usize
 }
 
 async fn listed_tenants(app: &TestApp) -> Vec<Value> {
