@@ -252,7 +252,12 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
         .await;
     assert_eq!(review.status, StatusCode::CREATED, "{}", review.body);
     let rotated = app
-        .call(Method::POST, "/v1/encryption-keys/rotate", Some(token), None)
+        .call(
+            Method::POST,
+            "/v1/encryption-keys/rotate",
+            Some(token),
+            None,
+        )
         .await;
     assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
     let job = finished_job(&app, token, rotated.body["job"]["id"].as_str().unwrap()).await;
@@ -437,7 +442,12 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
     // keys were destroyed in the key store, which no data backup carries.
     let tenant = Uuid::parse_str(&north.id).unwrap();
     assert_eq!(
-        restored.state.tenancy.stored_key_count(tenant).await.unwrap(),
+        restored
+            .state
+            .tenancy
+            .stored_key_count(tenant)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
@@ -450,7 +460,12 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
         0,
         "the backup holds no key"
     );
-    let location = restored.state.tenancy.tenant_location(tenant).await.unwrap();
+    let location = restored
+        .state
+        .tenancy
+        .tenant_location(tenant)
+        .await
+        .unwrap();
     assert!(
         restored
             .state
@@ -608,7 +623,10 @@ async fn promise_d2_hub_migrate_moves_keys_out_of_the_control_plane(backend: Bac
 
     // Serving on keys the key store does not have yet is refused, with what to do.
     let (served, output) = run_hub(&app, "serve").await;
-    assert!(!served, "serve started with keys in the control plane:\n{output}");
+    assert!(
+        !served,
+        "serve started with keys in the control plane:\n{output}"
+    );
     assert!(output.contains("run `hub migrate`"), "{output}");
 
     let (migrated, output) = run_hub(&app, "migrate").await;
@@ -616,7 +634,10 @@ async fn promise_d2_hub_migrate_moves_keys_out_of_the_control_plane(backend: Bac
     assert!(output.contains("(4 wrapped key(s) moved"), "{output}");
     let (again, output) = run_hub(&app, "migrate").await;
     assert!(again, "{output}");
-    assert!(output.contains("(0 wrapped key(s) moved"), "re-run: {output}");
+    assert!(
+        output.contains("(0 wrapped key(s) moved"),
+        "re-run: {output}"
+    );
 
     assert_eq!(
         app.state
@@ -630,7 +651,9 @@ async fn promise_d2_hub_migrate_moves_keys_out_of_the_control_plane(backend: Bac
     // A process that never saw the keys before reads both institutions' sealed data.
     let restarted = spawn_on_same_storage(&app).await;
     for institution in [&north, &south] {
-        let read = restarted.get("/v1/contacts", &institution.admin_token).await;
+        let read = restarted
+            .get("/v1/contacts", &institution.admin_token)
+            .await;
         assert_eq!(read.status, StatusCode::OK, "{}", read.body);
         assert_eq!(
             read.body["items"][0]["email"],

@@ -593,6 +593,65 @@ mod tests {
         assert_eq!(errors.len(), 4, "{errors:?}");
     }
 
+    /// The key store is a database apart from the data: by default beside it, never the
+    /// data database itself, and with PostgreSQL one every replica shares.
+    #[test]
+    fn the_key_store_is_apart_from_the_data_and_checked() {
+        use hub_tenant::KeyStoreLocation;
+        let embedded = Config::default();
+        match embedded.key_store().unwrap() {
+            KeyStoreLocation::Sqlite { path } => assert_eq!(path, PathBuf::from("data/keys.db")),
+            other => panic!("{other:?}"),
+        }
+        let postgres = Config {
+            database_url: Some("postgres://hub@db:5432/hub?sslmode=require".into()),
+            kek: Some("ab".repeat(32).into()),
+            ..Config::default()
+        };
+        postgres.validate().unwrap();
+        match postgres.key_store().unwrap() {
+            KeyStoreLocation::Postgres { url, create_from } => {
+                assert_eq!(url, "postgres://hub@db:5432/hub_keys?sslmode=require");
+                assert_eq!(create_from.as_deref(), postgres.database_url.as_deref());
+            }
+            other => panic!("{other:?}"),
+        }
+        for (url, why) in [
+            ("mysql://x/keys", "must be a postgres:// or sqlite:// URL"),
+            (
+                "sqlite:///var/keys.db",
+                "a postgres:// database every replica shares",
+            ),
+            (
+                "postgres://hub@db:5432/hub?sslmode=require",
+                "must not be database_url",
+            ),
+        ] {
+            let bad = Config {
+                key_database_url: Some(url.into()),
+                ..postgres.clone()
+            };
+            let errors = bad.validate().unwrap_err().0;
+            assert!(
+                errors.len() == 1
+                    && errors[0].starts_with("key_database_url")
+                    && errors[0].contains(why),
+                "{url}: {errors:?}"
+            );
+        }
+        let explicit = Config {
+            key_database_url: Some("sqlite:///srv/keys/keys.db".into()),
+            ..Config::default()
+        };
+        explicit.validate().unwrap();
+        match explicit.key_store().unwrap() {
+            KeyStoreLocation::Sqlite { path } => {
+                assert_eq!(path, PathBuf::from("/srv/keys/keys.db"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn smtp_settings_are_checked_and_the_password_never_prints() {
         let config = Config {

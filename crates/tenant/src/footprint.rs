@@ -21,8 +21,8 @@ use crate::error::TenantError;
 use crate::scope::TenantScope;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DeleteMany,
-    EntityTrait, QueryFilter, Select, UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DeleteMany, EntityTrait,
+    QueryFilter, Select, UpdateMany,
 };
 use std::str::FromStr;
 use uuid::Uuid;
@@ -163,10 +163,7 @@ impl Tenancy {
                 ))
             })?;
         E::Column::from_str(footprint.tenant_column).map_err(|_| {
-            TenantError::Conflict(format!(
-                "{table} has no column {}",
-                footprint.tenant_column
-            ))
+            TenantError::Conflict(format!("{table} has no column {}", footprint.tenant_column))
         })
     }
 

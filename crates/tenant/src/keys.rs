@@ -170,6 +170,21 @@ async fn connect(location: &KeyStoreLocation) -> Result<DatabaseConnection, Tena
             let db = Database::connect(options).await?;
             db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
             db.execute_unprepared("PRAGMA busy_timeout=5000").await?;
+            // Nor on the control plane's file.
+            let shared = db
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'tenants'",
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            if shared > 0 {
+                return Err(TenantError::Conflict(
+                    "key_database_url points at the control plane's file; the key store needs a file of its own".into(),
+                ));
+            }
             db
         }
     };

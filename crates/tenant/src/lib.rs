@@ -11,8 +11,8 @@ pub mod data_plane;
 pub mod deadlines;
 pub mod directory;
 mod entities;
-pub mod footprint;
 mod error;
+pub mod footprint;
 pub mod idempotency;
 pub mod jobs;
 pub mod keys;
@@ -25,9 +25,9 @@ mod scope;
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
 pub use data_plane::{DataPlane, StorageConfig};
 pub use directory::ActiveTenant;
+pub use error::TenantError;
 pub use footprint::{ControlFootprint, TenantControlRows};
 pub use keys::KeyStoreLocation;
-pub use error::TenantError;
 pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
     TenantStatus,
