@@ -189,3 +189,133 @@ impl Tenancy {
         Ok(refine(E::find()).all(self.plane.control()).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::{api_key, tenant};
+    use crate::model::{NewTenant, Principal};
+    use crate::{KeyStoreLocation, StorageConfig, TenantPrincipal};
+    use hub_kernel::crypto::{KeyMaterial, LocalKek};
+    use sea_orm::ActiveValue::Set;
+    use std::sync::Arc;
+
+    async fn tenant_principal(tenancy: &Tenancy, token: &str) -> TenantPrincipal {
+        match tenancy.authenticate(token).await.expect("a valid token") {
+            Principal::Tenant(p) => p,
+            Principal::Operator(_) => panic!("not a tenant key"),
+        }
+    }
+
+    /// The door a crate above this one gets: bound to the scope's tenant for every read,
+    /// write and delete, whatever the caller's own filters say, and only for a registered
+    /// footprint table. Embedded storage: the type is what is under test; the API tests run
+    /// the same door on both backends (home-realm discovery's domain claims).
+    #[tokio::test]
+    async fn control_rows_never_reach_another_tenants_rows() {
+        let dir = std::env::temp_dir().join(format!("hub-footprint-{}", Uuid::now_v7()));
+        let kek = LocalKek::new(&KeyMaterial::generate()).expect("a KEK");
+        let tenancy = Tenancy::open(
+            &StorageConfig::Sqlite {
+                data_dir: dir.clone(),
+            },
+            &KeyStoreLocation::beside_sqlite(&dir),
+            Arc::new(kek),
+        )
+        .await
+        .expect("opens");
+        let operator = match tenancy
+            .authenticate(
+                tenancy
+                    .create_operator_key("t")
+                    .await
+                    .unwrap()
+                    .token
+                    .expose(),
+            )
+            .await
+            .unwrap()
+        {
+            Principal::Operator(o) => o,
+            Principal::Tenant(_) => panic!("not an operator key"),
+        };
+        let mut admins = Vec::new();
+        for slug in ["north", "south"] {
+            let (_, key) = tenancy
+                .create_tenant(
+                    &operator,
+                    NewTenant {
+                        slug: slug.into(),
+                        name: slug.into(),
+                        cluster: None,
+                    },
+                )
+                .await
+                .unwrap();
+            admins.push(tenant_principal(&tenancy, key.token.expose()).await);
+        }
+        let (north, south) = (&admins[0], &admins[1]);
+        let scope = tenancy.scope(north).await.unwrap();
+        let rows = tenancy.control_rows::<api_key::Entity>(&scope).unwrap();
+
+        // Asking for everything, or for the other tenant by name, gives only its own rows.
+        let all = rows.find(|q| q).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert!(all.iter().all(|k| k.tenant_id == Some(north.tenant_id())));
+        let theirs = rows
+            .find(|q| q.filter(api_key::Column::TenantId.eq(south.tenant_id())))
+            .await
+            .unwrap();
+        assert!(theirs.is_empty());
+
+        // An insert naming the other tenant is stamped with the scope's.
+        let id = Uuid::now_v7();
+        rows.insert(api_key::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(Some(south.tenant_id())),
+            name: Set("planted".into()),
+            scopes: Set(String::new()),
+            secret_hash: Set(vec![0; 32]),
+            created_by: Set("test".into()),
+            created_at: Set(chrono::Utc::now()),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+        })
+        .await
+        .unwrap();
+        let planted = rows
+            .find_one(|q| q.filter(api_key::Column::Id.eq(id)))
+            .await
+            .unwrap()
+            .expect("inserted");
+        assert_eq!(planted.tenant_id, Some(north.tenant_id()));
+
+        // Updates and deletes without a filter of their own still stop at the tenant.
+        let renamed = rows
+            .update(|q| q.col_expr(api_key::Column::Name, Expr::value("renamed")))
+            .await
+            .unwrap();
+        assert_eq!(renamed, 2);
+        assert_eq!(rows.delete(|q| q).await.unwrap(), 2);
+        let south_scope = tenancy.scope(south).await.unwrap();
+        let south_rows = tenancy
+            .control_rows::<api_key::Entity>(&south_scope)
+            .unwrap()
+            .find(|q| q)
+            .await
+            .unwrap();
+        assert_eq!(south_rows.len(), 1);
+        assert_ne!(south_rows[0].name, "renamed");
+
+        // The registry is no footprint: no door to it.
+        assert!(tenancy.control_rows::<tenant::Entity>(&scope).is_err());
+        assert!(
+            tenancy
+                .control_rows_across_tenants::<tenant::Entity>(|q| q)
+                .await
+                .is_err()
+        );
+        drop((scope, south_scope));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
