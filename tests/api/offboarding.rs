@@ -155,6 +155,41 @@ async fn tables_naming(app: &TestApp, institution: &Institution) -> Vec<String> 
     found
 }
 
+/// Every column of the control plane that can name a tenant: called `tenant…`, or the
+/// registry's own id. From the live schema.
+async fn control_plane_tenant_columns(app: &TestApp) -> Vec<(String, String)> {
+    let (db, sql) = match app.backend {
+        Backend::Postgres => (
+            Database::connect(app.database_url.clone().unwrap())
+                .await
+                .unwrap(),
+            "SELECT table_name::text || '.' || column_name::text FROM information_schema.columns \
+             WHERE table_schema = 'hub_control' ORDER BY 1"
+                .to_string(),
+        ),
+        Backend::Sqlite => (
+            sqlite(&app.data_dir().join("control.db")).await,
+            "SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' ORDER BY 1"
+                .to_string(),
+        ),
+    };
+    let columns: Vec<(String, String)> = strings(&db, &sql)
+        .await
+        .into_iter()
+        .filter_map(|c| {
+            c.split_once('.')
+                .map(|(t, c)| (t.to_string(), c.to_string()))
+        })
+        .filter(|(t, c)| c.starts_with("tenant") || (t == "tenants" && c == "id"))
+        .collect();
+    assert!(
+        columns.iter().any(|(t, _)| t == "sso_domains"),
+        "the schema read found the control plane: {columns:?}"
+    );
+    columns
+}
+
 async fn claim_and_verify(
     app: &TestApp,
     zone: &crate::domains::Zone,
@@ -280,6 +315,29 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
         assert!(
             before.iter().any(|t| t.ends_with(table)),
             "{table} not seen naming the tenant before offboarding: {before:?}"
+        );
+    }
+
+    // And from the schema, for tables the seeding above does not fill: every control-plane
+    // column that names a tenant belongs to a registered footprint, or is one of the rows
+    // offboarding treats itself (the registry row, removed last; the deletion record, kept;
+    // keys an older version kept here, which `hub migrate` moves and serving refuses).
+    let registered: Vec<(String, String)> = app
+        .state
+        .tenancy
+        .control_footprints()
+        .iter()
+        .map(|f| (f.table.to_string(), f.tenant_column.to_string()))
+        .collect();
+    for (table, column) in control_plane_tenant_columns(&app).await {
+        let treated_apart = matches!(
+            (table.as_str(), column.as_str()),
+            ("tenants", "id") | ("deletion_records", _) | ("tenant_keys", "tenant_id")
+        );
+        assert!(
+            treated_apart || registered.contains(&(table.clone(), column.clone())),
+            "control-plane column {table}.{column} names a tenant but no crate registered it \
+             as a tenant footprint (hub_tenant::ControlFootprint)"
         );
     }
 

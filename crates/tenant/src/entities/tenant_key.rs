@@ -1,5 +1,8 @@
 use sea_orm::entity::prelude::*;
 
+/// A wrapped tenant key. The table lives in the key store's own database (see
+/// [`crate::keys`]); the control plane keeps an empty table of the same shape, where an older
+/// version stored the keys until `hub migrate` moved them.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenant_keys")]
 pub struct Model {
