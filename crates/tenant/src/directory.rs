@@ -39,6 +39,15 @@ enum Refused {
     Gone,
 }
 
+impl DirectoryCache {
+    /// Drops what is known of a tenant (offboarded: its next lookup finds it gone).
+    pub(crate) fn forget(&self, id: Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&id);
+        }
+    }
+}
+
 impl Refused {
     fn error(self) -> TenantError {
         match self {

@@ -373,14 +373,15 @@ impl Tenancy {
             .await?;
         self.principals.forget_tenant(id);
         let destroyed = self.keys.destroy(id).await?;
+        let keys_destroyed_at = Utc::now();
         let txn = control.begin().await?;
         let erased = crate::footprint::erase_all(&txn, &self.footprints, id).await?;
         txn.commit().await?;
         tracing::info!(tenant = %id, ?erased, "control-plane footprints erased");
         // After the commit, so no concurrent request can cache the old state again.
         self.principals.forget_tenant(id);
+        self.directory.forget(id);
         self.keys.forget(id);
-        let keys_destroyed_at = Utc::now();
 
         self.plane.drop_tenant_storage(&location).await?;
         let schema_dropped_at = Utc::now();
