@@ -13,6 +13,7 @@ use std::time::Duration;
 both_backends!(
     promise_d2_key_rotation_reencrypts_and_old_data_stays_readable,
     promise_d2_rotation_reseals_every_sealed_column_resumes_after_a_kill_and_destroys_the_old_key,
+    promise_d2_a_job_runs_once_across_gateways_and_a_dead_holders_lease_lapses_to_another,
     contacts_lifecycle,
     contacts_are_found_by_email_whatever_its_case,
     invalid_contacts_are_refused_field_by_field,
@@ -670,7 +671,9 @@ async fn promise_d2_rotation_reseals_every_sealed_column_resumes_after_a_kill_an
     );
     assert!(midway.iter().any(|(_, _, v)| *v == 2));
 
-    // A fresh process on the same storage resumes the job and finishes it.
+    // Once the dead process's lease has lapsed, a fresh process on the same storage
+    // resumes the job at start and finishes it.
+    lapse_job_leases(&app).await;
     let restarted = spawn_on_same_storage(&app).await;
     restarted.state.tenancy.set_key_cache_ttl(Duration::ZERO);
     let done = finished_job(&restarted, token, &job_id).await;
@@ -729,4 +732,135 @@ async fn promise_d2_rotation_reseals_every_sealed_column_resumes_after_a_kill_an
     assert_eq!(trail.body["items"][0]["ip_address"], "127.0.0.1");
     let verified = restarted.get("/v1/audit/verification", token).await;
     assert_eq!(verified.body["intact"], true, "{}", verified.body);
+}
+
+/// Moves every job lease of the shared control plane into the past: what the passing of a
+/// lease's lifetime does to a dead holder's lease, without waiting a minute for it.
+async fn lapse_job_leases(app: &TestApp) {
+    use sea_orm::{ConnectionTrait, Database, Statement, Value};
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let (db, sql) = match app.backend {
+        Backend::Postgres => (
+            Database::connect(app.database_url.clone().unwrap())
+                .await
+                .unwrap(),
+            "UPDATE hub_control.jobs SET lease_until = $1 WHERE lease_until IS NOT NULL",
+        ),
+        Backend::Sqlite => (
+            Database::connect(format!(
+                "sqlite://{}?mode=rw",
+                app.data_dir().join("control.db").display()
+            ))
+            .await
+            .unwrap(),
+            "UPDATE jobs SET lease_until = ? WHERE lease_until IS NOT NULL",
+        ),
+    };
+    let backend = db.get_database_backend();
+    let lapsed = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::ChronoDateTimeUtc(Some(past))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lapsed.rows_affected(), 1, "one job holds a lease");
+}
+
+/// Two gateways on the same storage: while the job's holder holds its lease, neither the
+/// other gateway nor the holder itself starts the job again; once the lease of the holder
+/// (stopped as if killed) has lapsed, both try at once and exactly one takes it over and
+/// finishes the job.
+async fn promise_d2_a_job_runs_once_across_gateways_and_a_dead_holders_lease_lapses_to_another(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    app.state.tenancy.set_key_cache_ttl(Duration::ZERO);
+    let north = app.create_institution("north").await;
+    let token = north.admin_token.as_str();
+    for i in 0..3 {
+        create_contact(
+            &app,
+            token,
+            json!({"role": "billing", "name": format!("Contact {i}"),
+                   "email": format!("c{i}@north.example")}),
+        )
+        .await;
+    }
+    // The first gateway's job stops after one batch of two rows, as if its process died,
+    // still holding its lease.
+    app.state.tenancy.set_reseal_drill(2, 1);
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/encryption-keys/rotate",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
+    let job_id = rotated.body["job"]["id"].as_str().unwrap().to_string();
+    let total = rotated.body["job"]["total"].as_i64().unwrap();
+    for _ in 0..200 {
+        if app.state.tenancy.jobs_stopped_by_drill() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.tenancy.jobs_stopped_by_drill(), 1);
+    let stopped = app.get(&format!("/v1/jobs/{job_id}"), token).await.body;
+    assert_eq!(stopped["state"], "running", "{stopped}");
+    let done_when_stopped = stopped["done"].as_i64().unwrap();
+    assert!(
+        done_when_stopped > 0 && done_when_stopped < total,
+        "{stopped}"
+    );
+
+    // A second gateway starts (and looks for jobs to resume, as every gateway does at
+    // start): the lease is live, so it leaves the job alone, and so does the first.
+    let second = spawn_on_same_storage(&app).await;
+    second.state.tenancy.set_key_cache_ttl(Duration::ZERO);
+    assert_eq!(second.state.tenancy.resume_jobs().await.unwrap(), 0);
+    assert_eq!(app.state.tenancy.resume_jobs().await.unwrap(), 0);
+    assert_eq!(
+        app.state.tenancy.jobs_resumed() + second.state.tenancy.jobs_resumed(),
+        0
+    );
+    let waiting = second.get(&format!("/v1/jobs/{job_id}"), token).await.body;
+    assert_eq!(waiting["state"], "running", "{waiting}");
+    assert_eq!(
+        waiting["done"], done_when_stopped,
+        "nobody ran it meanwhile"
+    );
+
+    // The dead holder's lease lapses; both gateways look at once: exactly one takes it.
+    lapse_job_leases(&app).await;
+    app.state.tenancy.set_reseal_drill(200, 0);
+    let (first_took, second_took) = tokio::join!(
+        app.state.tenancy.resume_jobs(),
+        second.state.tenancy.resume_jobs()
+    );
+    let (first_took, second_took) = (first_took.unwrap(), second_took.unwrap());
+    assert!(
+        first_took + second_took <= 1,
+        "{first_took} + {second_took}"
+    );
+    let done = finished_job(&second, token, &job_id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["done"], total, "{done}");
+    // Counted over the whole run, background looks included: one takeover, by one gateway.
+    assert_eq!(
+        app.state.tenancy.jobs_resumed() + second.state.tenancy.jobs_resumed(),
+        1
+    );
+    assert_eq!(second.state.tenancy.resume_jobs().await.unwrap(), 0);
+    let found = second
+        .get("/v1/contacts?email=c2@north.example", token)
+        .await;
+    assert_eq!(
+        found.body["items"][0]["name"], "Contact 2",
+        "{}",
+        found.body
+    );
 }

@@ -2,10 +2,14 @@
 //! values under its newest data-key version after a rotation, across every column of the
 //! sealed-column registry ([`crate::reseal`]), then destroys the retired versions.
 //!
-//! Progress lives in the control plane's jobs table. A job whose process died stays
-//! `running` there; every process resumes such jobs at start ([`Tenancy::resume_jobs`]). The
-//! scan skips values already on the active version, so resuming (or two processes running
-//! the same job) re-seals nothing twice and loses nothing. Retired versions are destroyed
+//! Progress lives in the control plane's jobs table. A job runs once across replicas: the
+//! process running it holds a lease on its row ([`claim_lease`], one conditional UPDATE, the
+//! same on PostgreSQL and SQLite), renewed with every batch and every second it waits, and
+//! a process that loses its lease stops. A job whose process died stays `running` with a
+//! lease that lapses; every process looks for such jobs at start and then periodically
+//! ([`Tenancy::resume_jobs`]) and the one that takes the lapsed lease resumes it. The scan
+//! skips values already on the active version, so resuming re-seals nothing twice and loses
+//! nothing. Retired versions are destroyed
 //! once no stored value references them and every replica's key cache has expired since
 //! the rotation (until then another replica may still seal under the old version).
 
@@ -16,7 +20,10 @@ use crate::model::{Scope, TenantLocation, TenantPrincipal};
 use crate::reseal;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
@@ -28,6 +35,9 @@ const STATE_FAILED: &str = "failed";
 const BATCH: u64 = 200;
 /// A running job not heard of for this long is taken to have died with its process.
 const STALE_AFTER_SECS: i64 = 300;
+/// How long a job's lease lasts unless renewed. Its holder renews it with every batch and
+/// every second it waits, so only a holder that died (or hangs) lets it lapse.
+const LEASE_SECS: i64 = 60;
 
 /// How re-sealing jobs run: rows per batch, and (for kill drills) a number of batches after
 /// which a job stops as if its process had died, leaving its row `running`.
@@ -37,6 +47,10 @@ pub(crate) struct ResealSettings {
     stop_after_batches: AtomicU64,
     /// How many job runs the drill has stopped, so a drill knows when one has.
     abandoned: AtomicU64,
+    /// How many jobs this process took over from a stopped one ([`Tenancy::resume_jobs`]).
+    resumed: AtomicU64,
+    /// This process, as the holder of the leases it takes.
+    holder: Uuid,
 }
 
 impl Default for ResealSettings {
@@ -45,6 +59,8 @@ impl Default for ResealSettings {
             batch: AtomicU64::new(BATCH),
             stop_after_batches: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
+            holder: Uuid::now_v7(),
         }
     }
 }
@@ -54,6 +70,46 @@ enum RunEnd {
     Finished,
     /// Stopped by the drill setting: recorded as nothing, like a crash.
     Abandoned,
+    /// Another process holds the job's lease now (this one was too slow to renew it).
+    LeaseLost,
+}
+
+/// Whether a lease is to be taken (free or lapsed) or renewed (held by this process).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    Take,
+    Renew,
+}
+
+/// Takes or renews the lease on running job `id` for `holder`; returns whether it holds it
+/// now. One conditional UPDATE: two processes taking the same lapsed lease at once cannot
+/// both succeed (PostgreSQL re-checks the condition on the row the first one committed;
+/// SQLite runs one writer at a time).
+async fn claim_lease<C: ConnectionTrait>(
+    control: &C,
+    id: Uuid,
+    holder: Uuid,
+    lease: Lease,
+) -> Result<bool, TenantError> {
+    let now = Utc::now();
+    let condition = match lease {
+        Lease::Take => Condition::any()
+            .add(job::Column::LeaseUntil.is_null())
+            .add(job::Column::LeaseUntil.lt(now)),
+        Lease::Renew => Condition::all().add(job::Column::LeaseHolder.eq(holder)),
+    };
+    let result = job::Entity::update_many()
+        .col_expr(job::Column::LeaseHolder, Expr::value(Some(holder)))
+        .col_expr(
+            job::Column::LeaseUntil,
+            Expr::value(Some(now + chrono::Duration::seconds(LEASE_SECS))),
+        )
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::State.eq(STATE_RUNNING))
+        .filter(condition)
+        .exec(control)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +183,9 @@ impl Tenancy {
             total: Set(total as i64),
             done: Set(0),
             error: Set(None),
+            // Taken at creation: no other process can resume it while this one runs it.
+            lease_holder: Set(Some(self.reseal.holder)),
+            lease_until: Set(Some(now + chrono::Duration::seconds(LEASE_SECS))),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -162,6 +221,11 @@ impl Tenancy {
         self.reseal.abandoned.load(Ordering::Relaxed)
     }
 
+    /// How many jobs this process has taken over from a stopped process since it started.
+    pub fn jobs_resumed(&self) -> u64 {
+        self.reseal.resumed.load(Ordering::Relaxed)
+    }
+
     /// Shortens how long key rings are cached (see [`crate::keys::KeyStore::set_cache_ttl`]);
     /// a finished re-sealing job waits that long after the rotation before destroying the
     /// retired versions.
@@ -169,8 +233,9 @@ impl Tenancy {
         self.keys.set_cache_ttl(ttl);
     }
 
-    /// Resumes every re-sealing job left `running` by a process that stopped. Returns how
-    /// many were resumed.
+    /// Resumes every re-sealing job left `running` by a process that stopped: each whose
+    /// lease this process takes (a lapsed one; a live lease means its holder still runs it).
+    /// Returns how many this process resumed. Safe to call from every replica at any time.
     pub async fn resume_jobs(self: &Arc<Self>) -> Result<usize, TenantError> {
         let running = job::Entity::find()
             .filter(job::Column::Kind.eq(KIND_REENCRYPT))
@@ -179,10 +244,21 @@ impl Tenancy {
             .await?;
         let mut resumed = 0;
         for row in running {
+            if !claim_lease(
+                self.plane.control(),
+                row.id,
+                self.reseal.holder,
+                Lease::Take,
+            )
+            .await?
+            {
+                continue;
+            }
             match self.tenant_location(row.tenant_id).await {
                 Ok(location) => {
                     tracing::info!(job = %row.id, done = row.done, "resuming re-encryption job");
                     self.spawn_reencryption(location, row.id);
+                    self.reseal.resumed.fetch_add(1, Ordering::Relaxed);
                     resumed += 1;
                 }
                 Err(e) => {
@@ -204,6 +280,10 @@ impl Tenancy {
                     worker.reseal.abandoned.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
+                Ok(RunEnd::LeaseLost) => {
+                    tracing::warn!(job = %id, "re-encryption job taken over by another process");
+                    return;
+                }
                 Err(e) => (STATE_FAILED, Some(e.to_string())),
             };
             worker.end_job(id, state, error).await;
@@ -215,6 +295,11 @@ impl Tenancy {
         if let Err(e) = job::Entity::update_many()
             .col_expr(job::Column::State, Expr::value(state))
             .col_expr(job::Column::Error, Expr::value(error))
+            .col_expr(job::Column::LeaseHolder, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                job::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(job::Column::Id.eq(id))
             .exec(self.plane.control())
@@ -257,6 +342,9 @@ impl Tenancy {
                         .filter(job::Column::Id.eq(id))
                         .exec(self.plane.control())
                         .await?;
+                    if !self.renew_lease(id).await? {
+                        return Ok(RunEnd::LeaseLost);
+                    }
                 }
             }
             let rotated_at = self.keys.rotated_at(self.plane.control(), tenant).await?;
@@ -273,6 +361,9 @@ impl Tenancy {
                     .unwrap_or_default()
                     .min(std::time::Duration::from_secs(1));
                 tokio::time::sleep(nap).await;
+                if !self.renew_lease(id).await? {
+                    return Ok(RunEnd::LeaseLost);
+                }
             }
             // The ring may be stale from before the wait; read it again.
             self.keys.forget(tenant);
@@ -289,6 +380,10 @@ impl Tenancy {
                 return Ok(RunEnd::Finished);
             }
         }
+    }
+
+    async fn renew_lease(&self, id: Uuid) -> Result<bool, TenantError> {
+        claim_lease(self.plane.control(), id, self.reseal.holder, Lease::Renew).await
     }
 
     pub async fn job(&self, principal: &TenantPrincipal, id: Uuid) -> Result<JobInfo, TenantError> {
