@@ -18,14 +18,14 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 /// A deadline that has passed, as read from the control plane. Only this crate makes one
-/// (the private field), so holding one proves the deadline is due for that tenant.
+/// (`non_exhaustive`), so holding one proves the deadline is due for that tenant.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DueDeadline {
     pub tenant_id: Uuid,
     pub kind: String,
     pub subject_id: Uuid,
     pub due_at: DateTime<Utc>,
-    _from_control_plane: (),
 }
 
 impl Tenancy {
@@ -67,7 +67,6 @@ impl Tenancy {
                 kind: d.kind,
                 subject_id: d.subject_id,
                 due_at: d.due_at,
-                _from_control_plane: (),
             })
             .collect())
     }
