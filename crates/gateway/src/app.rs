@@ -144,6 +144,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let mut tenancy = Tenancy::open(&storage_config(&config), kek).await?;
     // Key rotation re-seals what every domain crate declares as sealed.
     tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
+    tenancy.register_indexed_columns(hub_identity::indexed_columns().map_err(StartError::Config)?);
     let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {

@@ -25,7 +25,8 @@ pub use roles::Role;
 
 use ephemeral::Ephemeral;
 use hub_kernel::classification::{
-    FieldClassification, RowKey, SealedColumn, SealedSecret, SealedTable,
+    BlindIndexed, FieldClassification, IndexedColumn, RowKey, SealedColumn, SealedSecret,
+    SealedTable,
 };
 use hub_tenant::{Actor, Tenancy, TenantPrincipal};
 use oidc::OidcClient;
@@ -74,6 +75,31 @@ pub const SEALED_TABLES: &[SealedTable] = &[
 /// Every sealed column this crate stores, for key rotation.
 pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
     hub_kernel::classification::sealed_columns(&personal_fields(), SEALED_SECRETS, SEALED_TABLES)
+}
+
+/// How each blind index of this crate is made again when the index key rotates. An IdP's
+/// subject is not stored, only its index: its link moves to the new key at its next sign-in.
+pub const BLIND_INDEXES: &[BlindIndexed] = &[
+    BlindIndexed {
+        table: people::TABLE,
+        field: "email",
+        normalise: Some(people::normalise_email),
+    },
+    BlindIndexed {
+        table: people::TABLE,
+        field: "username",
+        normalise: Some(people::normalise_username),
+    },
+    BlindIndexed {
+        table: "person_identities",
+        field: "subject",
+        normalise: None,
+    },
+];
+
+/// Every blind-index column this crate stores, for index-key rotation.
+pub fn indexed_columns() -> Result<Vec<IndexedColumn>, String> {
+    hub_kernel::classification::indexed_columns(&personal_fields(), BLIND_INDEXES, SEALED_TABLES)
 }
 
 pub struct IdentitySettings {

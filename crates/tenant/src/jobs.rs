@@ -1,6 +1,8 @@
-//! Background jobs with visible progress. The one job so far re-seals a tenant's sealed
-//! values under its newest data-key version after a rotation, across every column of the
-//! sealed-column registry ([`crate::reseal`]), then destroys the retired versions.
+//! Background jobs with visible progress. Two so far, one per key a tenant rotates: after a
+//! data-key rotation one re-seals the tenant's sealed values under the newest version,
+//! across every column of the sealed-column registry ([`crate::reseal`]); after an index-key
+//! rotation one re-indexes every blind index of the blind-index registry
+//! ([`crate::reindex`]). Each then destroys the retired versions of its key.
 //!
 //! Progress lives in the control plane's jobs table. A job runs once across replicas: the
 //! process running it holds a lease on its row ([`claim_lease`], one conditional UPDATE, the
@@ -16,8 +18,9 @@
 use crate::Tenancy;
 use crate::entities::job;
 use crate::error::TenantError;
+use crate::keys::KeyPurpose;
 use crate::model::{Scope, TenantLocation, TenantPrincipal};
-use crate::reseal;
+use crate::{reindex, reseal};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -29,6 +32,43 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 pub const KIND_REENCRYPT: &str = "key_rotation_reencrypt";
+pub const KIND_REINDEX: &str = "index_key_rotation_reindex";
+
+/// Which key a rotation job moves stored values off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobKind {
+    Reencrypt,
+    Reindex,
+}
+
+impl JobKind {
+    const ALL: [JobKind; 2] = [JobKind::Reencrypt, JobKind::Reindex];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Reencrypt => KIND_REENCRYPT,
+            JobKind::Reindex => KIND_REINDEX,
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    fn key(self) -> KeyPurpose {
+        match self {
+            JobKind::Reencrypt => KeyPurpose::Data,
+            JobKind::Reindex => KeyPurpose::BlindIndex,
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            JobKind::Reencrypt => "encryption_keys.rotated",
+            JobKind::Reindex => "blind_index_keys.rotated",
+        }
+    }
+}
 const STATE_RUNNING: &str = "running";
 const STATE_SUCCEEDED: &str = "succeeded";
 const STATE_FAILED: &str = "failed";
@@ -152,13 +192,57 @@ impl Tenancy {
         self: &Arc<Self>,
         principal: &TenantPrincipal,
     ) -> Result<Rotation, TenantError> {
+        self.rotate(principal, JobKind::Reencrypt).await
+    }
+
+    /// Adds a blind-index key version and starts re-indexing existing rows under it. Until
+    /// the job ends, lookups match indexes under the old and the new version.
+    pub async fn rotate_index_key(
+        self: &Arc<Self>,
+        principal: &TenantPrincipal,
+    ) -> Result<Rotation, TenantError> {
+        self.rotate(principal, JobKind::Reindex).await
+    }
+
+    /// Rows (re-indexable ones only, for `reindexable`) whose values are not yet under the
+    /// active version of the key `kind` moves off.
+    async fn count_stale(
+        &self,
+        scope: &crate::TenantScope,
+        kind: JobKind,
+        reindexable: bool,
+    ) -> Result<u64, TenantError> {
+        let keys = scope.keys();
+        match kind {
+            JobKind::Reencrypt => {
+                reseal::count_stale(scope, &self.sealed, keys.active_version()).await
+            }
+            JobKind::Reindex => {
+                reindex::count_stale(
+                    scope,
+                    &self.indexed,
+                    keys.active_index_version(),
+                    reindexable,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn rotate(
+        self: &Arc<Self>,
+        principal: &TenantPrincipal,
+        kind: JobKind,
+    ) -> Result<Rotation, TenantError> {
         principal.require(Scope::TenantAdmin)?;
         let tenant = principal.tenant_id();
         let control = self.plane.control();
         let stale_before = Utc::now() - chrono::Duration::seconds(STALE_AFTER_SECS);
+        // One rotation job of either kind at a time: a re-index reads the sealed values a
+        // re-seal rewrites, under the key ring it holds.
         let running = job::Entity::find()
             .filter(job::Column::TenantId.eq(tenant))
-            .filter(job::Column::Kind.eq(KIND_REENCRYPT))
+            .filter(job::Column::Kind.is_in(JobKind::ALL.map(JobKind::as_str)))
             .filter(job::Column::State.eq(STATE_RUNNING))
             .filter(job::Column::UpdatedAt.gt(stale_before))
             .one(control)
@@ -167,18 +251,18 @@ impl Tenancy {
             return Err(TenantError::RotationRunning);
         }
         let txn = control.begin().await?;
-        let new_version = self.keys.rotate(&txn, tenant).await?;
+        let new_version = self.keys.rotate(&txn, tenant, kind.key()).await?;
         txn.commit().await?;
         self.keys.forget(tenant);
         let scope = self.system_scope(&principal.location).await?;
-        let total = reseal::count_stale(&scope, &self.sealed, new_version as u32).await?;
+        let total = self.count_stale(&scope, kind, true).await?;
         drop(scope);
         let now = Utc::now();
         let id = Uuid::now_v7();
         job::Entity::insert(job::ActiveModel {
             id: Set(id),
             tenant_id: Set(tenant),
-            kind: Set(KIND_REENCRYPT.to_string()),
+            kind: Set(kind.as_str().to_string()),
             state: Set(STATE_RUNNING.to_string()),
             total: Set(total as i64),
             done: Set(0),
@@ -194,12 +278,12 @@ impl Tenancy {
         let scope = self.scope(principal).await?;
         crate::audit::record(
             &scope,
-            crate::audit::AuditEvent::new("encryption_keys.rotated")
+            crate::audit::AuditEvent::new(kind.audit_action())
                 .detail(serde_json::json!({ "new_version": new_version, "job_id": id })),
         )
         .await?;
         scope.commit().await?;
-        self.spawn_reencryption(principal.location.clone(), id);
+        self.spawn_job(principal.location.clone(), id, kind);
         let job = self.job_by_id(tenant, id).await?;
         Ok(Rotation { new_version, job })
     }
@@ -233,17 +317,20 @@ impl Tenancy {
         self.keys.set_cache_ttl(ttl);
     }
 
-    /// Resumes every re-sealing job left `running` by a process that stopped: each whose
+    /// Resumes every rotation job left `running` by a process that stopped: each whose
     /// lease this process takes (a lapsed one; a live lease means its holder still runs it).
     /// Returns how many this process resumed. Safe to call from every replica at any time.
     pub async fn resume_jobs(self: &Arc<Self>) -> Result<usize, TenantError> {
         let running = job::Entity::find()
-            .filter(job::Column::Kind.eq(KIND_REENCRYPT))
+            .filter(job::Column::Kind.is_in(JobKind::ALL.map(JobKind::as_str)))
             .filter(job::Column::State.eq(STATE_RUNNING))
             .all(self.plane.control())
             .await?;
         let mut resumed = 0;
         for row in running {
+            let Some(kind) = JobKind::parse(&row.kind) else {
+                continue;
+            };
             if !claim_lease(
                 self.plane.control(),
                 row.id,
@@ -256,8 +343,8 @@ impl Tenancy {
             }
             match self.tenant_location(row.tenant_id).await {
                 Ok(location) => {
-                    tracing::info!(job = %row.id, done = row.done, "resuming re-encryption job");
-                    self.spawn_reencryption(location, row.id);
+                    tracing::info!(job = %row.id, kind = row.kind, done = row.done, "resuming a key rotation job");
+                    self.spawn_job(location, row.id, kind);
                     self.reseal.resumed.fetch_add(1, Ordering::Relaxed);
                     resumed += 1;
                 }
@@ -270,10 +357,10 @@ impl Tenancy {
         Ok(resumed)
     }
 
-    fn spawn_reencryption(self: &Arc<Self>, location: TenantLocation, id: Uuid) {
+    fn spawn_job(self: &Arc<Self>, location: TenantLocation, id: Uuid, kind: JobKind) {
         let worker = self.clone();
         tokio::spawn(async move {
-            let (state, error) = match worker.run_reencryption(&location, id).await {
+            let (state, error) = match worker.run_job(&location, id, kind).await {
                 Ok(RunEnd::Finished) => (STATE_SUCCEEDED, None),
                 Ok(RunEnd::Abandoned) => {
                     tracing::warn!(job = %id, "re-encryption job stopped by the kill drill");
@@ -309,45 +396,71 @@ impl Tenancy {
         }
     }
 
-    async fn run_reencryption(
+    /// One pass over the tables `kind` works on: one batch of one table, then the next.
+    async fn run_batch(
+        &self,
+        scope: &crate::TenantScope,
+        kind: JobKind,
+        table: usize,
+        batch: u64,
+    ) -> Result<Option<u64>, TenantError> {
+        match kind {
+            JobKind::Reencrypt => match reseal::by_table(&self.sealed).get(table) {
+                Some(t) => reseal::reseal_batch(scope, t, batch).await.map(Some),
+                None => Ok(None),
+            },
+            JobKind::Reindex => match reindex::by_table(&self.indexed, true).get(table) {
+                Some(t) => reindex::reindex_batch(scope, t, batch).await.map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    async fn run_job(
         &self,
         location: &TenantLocation,
         id: Uuid,
+        kind: JobKind,
     ) -> Result<RunEnd, TenantError> {
         let tenant = location.tenant_id;
         let stop_after = self.reseal.stop_after_batches.load(Ordering::Relaxed);
         let mut batches = 0u64;
-        // Re-seal, wait out other replicas' caches, re-seal what they wrote meanwhile, and
-        // destroy the retired versions only when a final count finds nothing on them.
+        // Move every value, wait out other replicas' caches, move what they wrote meanwhile,
+        // and destroy the retired versions only when a final count finds nothing on them.
         loop {
-            for table in reseal::by_table(&self.sealed) {
-                loop {
-                    if stop_after > 0 && batches >= stop_after {
-                        return Ok(RunEnd::Abandoned);
-                    }
-                    let batch = self.reseal.batch.load(Ordering::Relaxed);
-                    let scope = self.system_scope(location).await?;
-                    let count = reseal::reseal_batch(&scope, &table, batch).await?;
-                    scope.commit().await?;
-                    if count == 0 {
-                        break;
-                    }
-                    batches += 1;
-                    job::Entity::update_many()
-                        .col_expr(
-                            job::Column::Done,
-                            Expr::col(job::Column::Done).add(count as i64),
-                        )
-                        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
-                        .filter(job::Column::Id.eq(id))
-                        .exec(self.plane.control())
-                        .await?;
-                    if !self.renew_lease(id).await? {
-                        return Ok(RunEnd::LeaseLost);
-                    }
+            let mut table = 0;
+            loop {
+                if stop_after > 0 && batches >= stop_after {
+                    return Ok(RunEnd::Abandoned);
+                }
+                let batch = self.reseal.batch.load(Ordering::Relaxed);
+                let scope = self.system_scope(location).await?;
+                let Some(count) = self.run_batch(&scope, kind, table, batch).await? else {
+                    break;
+                };
+                scope.commit().await?;
+                if count == 0 {
+                    table += 1;
+                    continue;
+                }
+                batches += 1;
+                job::Entity::update_many()
+                    .col_expr(
+                        job::Column::Done,
+                        Expr::col(job::Column::Done).add(count as i64),
+                    )
+                    .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(job::Column::Id.eq(id))
+                    .exec(self.plane.control())
+                    .await?;
+                if !self.renew_lease(id).await? {
+                    return Ok(RunEnd::LeaseLost);
                 }
             }
-            let rotated_at = self.keys.rotated_at(self.plane.control(), tenant).await?;
+            let rotated_at = self
+                .keys
+                .rotated_at(self.plane.control(), tenant, kind.key())
+                .await?;
             loop {
                 let ttl = chrono::Duration::from_std(self.keys.cache_ttl())
                     .unwrap_or(chrono::Duration::MAX);
@@ -368,17 +481,24 @@ impl Tenancy {
             // The ring may be stale from before the wait; read it again.
             self.keys.forget(tenant);
             let scope = self.system_scope(location).await?;
-            let active = scope.keys().active_version();
-            let stale = reseal::count_stale(&scope, &self.sealed, active).await?;
+            let stale = self.count_stale(&scope, kind, true).await?;
+            if stale > 0 {
+                continue;
+            }
+            // Indexes whose value is not stored (an IdP subject) move only when the value is
+            // presented again; while any is left the retired index key stays, so it is found.
+            let unmovable = self.count_stale(&scope, kind, false).await?;
             drop(scope);
-            if stale == 0 {
-                let destroyed = self
-                    .keys
-                    .destroy_retired(self.plane.control(), tenant)
-                    .await?;
-                tracing::info!(job = %id, destroyed, "retired data-key versions destroyed");
+            if unmovable > 0 {
+                tracing::info!(job = %id, rows = unmovable, "retired index-key versions kept: rows whose value is not stored still use them");
                 return Ok(RunEnd::Finished);
             }
+            let destroyed = self
+                .keys
+                .destroy_retired(self.plane.control(), tenant, kind.key())
+                .await?;
+            tracing::info!(job = %id, kind = kind.as_str(), destroyed, "retired key versions destroyed");
+            return Ok(RunEnd::Finished);
         }
     }
 

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod model;
 pub mod profile;
 pub mod registry;
+mod reindex;
 mod reseal;
 mod scope;
 
@@ -30,7 +31,9 @@ pub use model::{
 pub use scope::TenantScope;
 
 use data_plane::Access;
-use hub_kernel::classification::{FieldClassification, RowKey, SealedColumn, SealedTable};
+use hub_kernel::classification::{
+    BlindIndexed, FieldClassification, IndexedColumn, RowKey, SealedColumn, SealedTable,
+};
 use hub_kernel::crypto::KeyEncryptionKey;
 use hub_kernel::page::{Page, PageRequest};
 use keys::{KeyStore, KeyVersionInfo};
@@ -63,6 +66,18 @@ pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
     hub_kernel::classification::sealed_columns(&personal_fields(), &[], SEALED_TABLES)
 }
 
+/// How each blind index of this crate is made again when the index key rotates.
+pub const BLIND_INDEXES: &[BlindIndexed] = &[BlindIndexed {
+    table: contacts::TABLE,
+    field: "email",
+    normalise: Some(contacts::normalise_email),
+}];
+
+/// Every blind-index column this crate stores, for index-key rotation.
+pub fn indexed_columns() -> Result<Vec<IndexedColumn>, String> {
+    hub_kernel::classification::indexed_columns(&personal_fields(), BLIND_INDEXES, SEALED_TABLES)
+}
+
 /// The tenancy service: one per process, shared by every request.
 pub struct Tenancy {
     plane: DataPlane,
@@ -72,6 +87,8 @@ pub struct Tenancy {
     /// Every sealed column key rotation re-seals: this crate's and those registered by the
     /// crates above it ([`Self::register_sealed_columns`]).
     sealed: Vec<SealedColumn>,
+    /// Every blind-index column index-key rotation re-indexes, likewise.
+    indexed: Vec<IndexedColumn>,
     reseal: jobs::ResealSettings,
 }
 
@@ -87,6 +104,7 @@ impl Tenancy {
             principals: credentials::PrincipalCache::default(),
             directory: directory::DirectoryCache::default(),
             sealed: sealed_columns().map_err(TenantError::Conflict)?,
+            indexed: indexed_columns().map_err(TenantError::Conflict)?,
             reseal: jobs::ResealSettings::default(),
         })
     }
@@ -95,6 +113,17 @@ impl Tenancy {
     /// re-seals. Called once at start, before the service is shared.
     pub fn register_sealed_columns(&mut self, columns: Vec<SealedColumn>) {
         self.sealed.extend(columns);
+    }
+
+    /// Adds another crate's blind-index columns (from its declarations) to what index-key
+    /// rotation re-indexes. Called once at start, before the service is shared.
+    pub fn register_indexed_columns(&mut self, columns: Vec<IndexedColumn>) {
+        self.indexed.extend(columns);
+    }
+
+    /// Every blind-index column index-key rotation reaches.
+    pub fn indexed_column_registry(&self) -> &[IndexedColumn] {
+        &self.indexed
     }
 
     /// Every sealed column key rotation reaches.
@@ -252,7 +281,26 @@ impl Tenancy {
     ) -> Result<Vec<KeyVersionInfo>, TenantError> {
         principal.require(Scope::TenantAdmin)?;
         self.keys
-            .versions(self.plane.control(), principal.tenant_id())
+            .versions(
+                self.plane.control(),
+                principal.tenant_id(),
+                keys::KeyPurpose::Data,
+            )
+            .await
+    }
+
+    /// The blind-index key's versions (never the keys).
+    pub async fn index_key_versions(
+        &self,
+        principal: &TenantPrincipal,
+    ) -> Result<Vec<KeyVersionInfo>, TenantError> {
+        principal.require(Scope::TenantAdmin)?;
+        self.keys
+            .versions(
+                self.plane.control(),
+                principal.tenant_id(),
+                keys::KeyPurpose::BlindIndex,
+            )
             .await
     }
 }
