@@ -14,6 +14,8 @@ both_backends!(
     promise_d2_key_rotation_reencrypts_and_old_data_stays_readable,
     promise_d2_rotation_reseals_every_sealed_column_resumes_after_a_kill_and_destroys_the_old_key,
     promise_d2_a_job_runs_once_across_gateways_and_a_dead_holders_lease_lapses_to_another,
+    promise_d2_index_key_rotation_reindexes_every_blind_index_finds_rows_meanwhile_and_destroys_the_old_key,
+    promise_d2_every_blind_index_column_of_the_schema_is_in_the_rotation_registry,
     contacts_lifecycle,
     contacts_are_found_by_email_whatever_its_case,
     invalid_contacts_are_refused_field_by_field,
@@ -518,9 +520,14 @@ async fn promise_c8_optional_contact_fields_can_be_skipped(backend: Backend) {
     }
 }
 
-/// Every `*_sealed` column of the tenant's live schema (not the registry: a column the
-/// registry misses is still read), with the key version of each stored value.
-async fn sealed_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String, u32)> {
+/// A connection to the tenant's own storage, every column of its live schema whose name
+/// ends in `suffix` (`_sealed`, `_index`) as (table, column), and the prefix that names its
+/// tables on that connection.
+async fn live_columns(
+    app: &TestApp,
+    tenant_id: &str,
+    suffix: &str,
+) -> (sea_orm::DatabaseConnection, Vec<(String, String)>, String) {
     use sea_orm::{ConnectionTrait, Database, Statement};
     let location = app
         .state
@@ -536,7 +543,7 @@ async fn sealed_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String,
                 .unwrap(),
             format!(
                 "SELECT table_name AS t, column_name AS c FROM information_schema.columns \
-                 WHERE table_schema = '{schema}' AND column_name LIKE '%\\_sealed'"
+                 WHERE table_schema = '{schema}' AND column_name LIKE '%\\{suffix}'"
             ),
             format!("\"{schema}\"."),
         ),
@@ -546,10 +553,11 @@ async fn sealed_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String,
                 Database::connect(format!("sqlite://{}?mode=rw", file.display()))
                     .await
                     .unwrap(),
-                "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
-                 JOIN pragma_table_info(m.name) p WHERE m.type = 'table' \
-                 AND p.name LIKE '%\\_sealed' ESCAPE '\\'"
-                    .to_string(),
+                format!(
+                    "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
+                     JOIN pragma_table_info(m.name) p WHERE m.type = 'table' \
+                     AND p.name LIKE '%\\{suffix}' ESCAPE '\\'"
+                ),
                 String::new(),
             )
         }
@@ -558,11 +566,31 @@ async fn sealed_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String,
     let columns = db
         .query_all_raw(Statement::from_string(backend, tables_sql))
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "t").unwrap(),
+                row.try_get::<String>("", "c").unwrap(),
+            )
+        })
+        .collect();
+    (db, columns, prefix)
+}
+
+/// Every stored value of every live column ending in `suffix`, with the key version
+/// `version_of` reads from it: (table, column, version).
+async fn stored_versions(
+    app: &TestApp,
+    tenant_id: &str,
+    suffix: &str,
+    version_of: fn(&[u8]) -> u32,
+) -> Vec<(String, String, u32)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, columns, prefix) = live_columns(app, tenant_id, suffix).await;
+    let backend = db.get_database_backend();
     let mut found = Vec::new();
-    for column in columns {
-        let table: String = column.try_get("", "t").unwrap();
-        let name: String = column.try_get("", "c").unwrap();
+    for (table, name) in columns {
         let values = db
             .query_all_raw(Statement::from_string(
                 backend,
@@ -571,12 +599,29 @@ async fn sealed_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String,
             .await
             .unwrap();
         for value in values {
-            let sealed: Vec<u8> = value.try_get("", "v").unwrap();
-            let version = hub_kernel::crypto::sealed_key_version(&sealed).unwrap();
-            found.push((table.clone(), name.clone(), version));
+            let stored: Vec<u8> = value.try_get("", "v").unwrap();
+            found.push((table.clone(), name.clone(), version_of(&stored)));
         }
     }
     found
+}
+
+/// Every `*_sealed` column of the tenant's live schema (not the registry: a column the
+/// registry misses is still read), with the key version of each stored value.
+async fn sealed_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String, u32)> {
+    stored_versions(app, tenant_id, "_sealed", |v| {
+        hub_kernel::crypto::sealed_key_version(v).unwrap()
+    })
+    .await
+}
+
+/// Every `*_index` column of the tenant's live schema, with the index-key version of each
+/// stored index.
+async fn index_versions(app: &TestApp, tenant_id: &str) -> Vec<(String, String, u32)> {
+    stored_versions(app, tenant_id, "_index", |v| {
+        hub_kernel::crypto::blind_index_version(v).unwrap()
+    })
+    .await
 }
 
 async fn promise_d2_rotation_reseals_every_sealed_column_resumes_after_a_kill_and_destroys_the_old_key(
@@ -863,4 +908,251 @@ async fn promise_d2_a_job_runs_once_across_gateways_and_a_dead_holders_lease_lap
         "{}",
         found.body
     );
+}
+
+/// Index-key rotation re-indexes what the blind-index registry lists: every `*_index`
+/// column of the live tenant schema must be in it, and every registry entry must exist, so
+/// a new blind index cannot be left on a retired key.
+async fn promise_d2_every_blind_index_column_of_the_schema_is_in_the_rotation_registry(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let (_, live, _) = live_columns(&app, &north.id, "_index").await;
+    let mut live: Vec<(String, String)> = live;
+    live.sort();
+    let mut registry: Vec<(String, String)> = app
+        .state
+        .tenancy
+        .indexed_column_registry()
+        .iter()
+        .map(|c| (c.table.to_string(), c.stored()))
+        .collect();
+    registry.sort();
+    assert!(!live.is_empty());
+    assert_eq!(live, registry);
+}
+
+/// Finds people through SCIM's `userName eq` filter, the username's blind index.
+async fn scim_users_named(app: &TestApp, scim_token: &str, username: &str) -> Value {
+    let found = app
+        .call_with(
+            Method::GET,
+            &format!("/v1/scim/v2/Users?filter=userName%20eq%20%22{username}%22"),
+            Some(scim_token),
+            None,
+            &[("Content-Type", "application/scim+json")],
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    found.body
+}
+
+/// The blind-index key rotates like the data key: a new version indexes from the rotation
+/// on, a job re-indexes every blind index of every table (it dies midway and a restart
+/// finishes it), lookups by email and username and the uniqueness of emails hold while rows
+/// sit under both versions, and the old version is destroyed once no row uses it.
+async fn promise_d2_index_key_rotation_reindexes_every_blind_index_finds_rows_meanwhile_and_destroys_the_old_key(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    app.state.tenancy.set_key_cache_ttl(Duration::ZERO);
+    let north = app.create_institution("north").await;
+    let token = north.admin_token.as_str();
+    let scim_token = app
+        .post(
+            "/v1/api-keys",
+            token,
+            json!({"name": "SCIM", "scopes": ["scim:provision"]}),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..2 {
+        create_contact(
+            &app,
+            token,
+            json!({"role": "billing", "name": format!("Contact {i}"),
+                   "email": format!("c{i}@north.example")}),
+        )
+        .await;
+    }
+    for i in 0..3 {
+        let person = app
+            .post(
+                "/v1/people",
+                token,
+                json!({"name": format!("Person {i}"), "email": format!("p{i}@north.example"),
+                       "username": format!("p{i}"), "roles": ["learner"]}),
+            )
+            .await;
+        assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    }
+    let before = index_versions(&app, &north.id).await;
+    let tables: std::collections::BTreeSet<&str> =
+        before.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert!(
+        tables.contains("contacts") && tables.contains("people"),
+        "{before:?}"
+    );
+    assert!(before.iter().all(|(_, _, v)| *v == 1), "{before:?}");
+    let keys = app.get("/v1/blind-index-keys", token).await;
+    assert_eq!(keys.status, StatusCode::OK, "{}", keys.body);
+    assert_eq!(keys.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(keys.body["items"][0]["version"], 1);
+
+    // The job dies after two batches of one row: the contacts move, the people do not yet.
+    app.state.tenancy.set_reseal_drill(1, 2);
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/blind-index-keys/rotate",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
+    assert_eq!(rotated.body["active_version"], 2);
+    assert_eq!(rotated.body["job"]["kind"], "index_key_rotation_reindex");
+    let job_id = rotated.body["job"]["id"].as_str().unwrap().to_string();
+    let total = rotated.body["job"]["total"].as_i64().unwrap();
+    // Two contacts and three people (and whoever else the set-up made with an email).
+    assert!(total >= 5, "{}", rotated.body);
+    for _ in 0..200 {
+        if app.state.tenancy.jobs_stopped_by_drill() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.tenancy.jobs_stopped_by_drill(), 1);
+    let midway = index_versions(&app, &north.id).await;
+    assert!(midway.iter().any(|(_, _, v)| *v == 1), "{midway:?}");
+    assert!(midway.iter().any(|(_, _, v)| *v == 2), "{midway:?}");
+    // One rotation of either key at a time.
+    app.call(
+        Method::POST,
+        "/v1/encryption-keys/rotate",
+        Some(token),
+        None,
+    )
+    .await
+    .assert_problem(409, "key_rotation_running");
+
+    // Under both versions: every lookup finds its row, and a taken email stays taken.
+    for i in 0..2 {
+        let found = app
+            .get(&format!("/v1/contacts?email=C{i}@north.example"), token)
+            .await;
+        assert_eq!(
+            found.body["items"][0]["name"],
+            format!("Contact {i}"),
+            "{}",
+            found.body
+        );
+    }
+    for i in 0..3 {
+        let found = app
+            .get(&format!("/v1/people?email=p{i}@north.example"), token)
+            .await;
+        assert_eq!(
+            found.body["items"][0]["name"],
+            format!("Person {i}"),
+            "{}",
+            found.body
+        );
+        let named = scim_users_named(&app, &scim_token, &format!("P{i}")).await;
+        assert_eq!(named["totalResults"], 1, "{named}");
+    }
+    let taken = app
+        .post(
+            "/v1/people",
+            token,
+            json!({"name": "Copy", "email": "P0@north.example", "roles": ["learner"]}),
+        )
+        .await;
+    taken.assert_problem(409, "conflict");
+    let late = app
+        .post(
+            "/v1/people",
+            token,
+            json!({"name": "Late", "email": "late@north.example", "username": "late",
+                   "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
+
+    // Once the dead process's lease lapses, a restart resumes the job and finishes it.
+    lapse_job_leases(&app).await;
+    let restarted = spawn_on_same_storage(&app).await;
+    restarted.state.tenancy.set_key_cache_ttl(Duration::ZERO);
+    let done = finished_job(&restarted, token, &job_id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["done"], total, "{done}");
+
+    // Every index of every table is on version 2; version 1 is gone from the store, the
+    // data key untouched.
+    let after = index_versions(&restarted, &north.id).await;
+    assert_eq!(after.len(), before.len() + 2, "{after:?}");
+    let stale: Vec<_> = after.iter().filter(|(_, _, v)| *v != 2).collect();
+    assert!(stale.is_empty(), "{stale:?}");
+    let keys = restarted.get("/v1/blind-index-keys", token).await;
+    let versions: Vec<(i64, &str)> = keys.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["version"].as_i64().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(versions, [(2, "active")]);
+    let data_keys = restarted.get("/v1/encryption-keys", token).await;
+    assert_eq!(
+        data_keys.body["items"][0]["version"], 1,
+        "{}",
+        data_keys.body
+    );
+    let tenant = uuid::Uuid::parse_str(&north.id).unwrap();
+    assert_eq!(
+        restarted
+            .state
+            .tenancy
+            .stored_key_count(tenant)
+            .await
+            .unwrap(),
+        2,
+        "the data key and the new blind-index key"
+    );
+
+    // Lookups still work, under the new key only, and uniqueness still holds.
+    for i in 0..3 {
+        let found = restarted
+            .get(&format!("/v1/people?email=P{i}@north.example"), token)
+            .await;
+        assert_eq!(
+            found.body["items"][0]["name"],
+            format!("Person {i}"),
+            "{}",
+            found.body
+        );
+        let named = scim_users_named(&restarted, &scim_token, &format!("p{i}")).await;
+        assert_eq!(named["totalResults"], 1, "{named}");
+    }
+    let found = restarted
+        .get("/v1/contacts?email=c1@north.example", token)
+        .await;
+    assert_eq!(
+        found.body["items"][0]["name"], "Contact 1",
+        "{}",
+        found.body
+    );
+    let named = scim_users_named(&restarted, &scim_token, "late").await;
+    assert_eq!(named["totalResults"], 1, "{named}");
+    restarted
+        .post(
+            "/v1/people",
+            token,
+            json!({"name": "Copy", "email": "p1@north.example", "roles": ["learner"]}),
+        )
+        .await
+        .assert_problem(409, "conflict");
 }
