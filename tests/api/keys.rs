@@ -16,6 +16,7 @@ both_backends!(
     promise_d2_a_job_runs_once_across_gateways_and_a_dead_holders_lease_lapses_to_another,
     promise_d2_index_key_rotation_reindexes_every_blind_index_finds_rows_meanwhile_and_destroys_the_old_key,
     promise_d2_every_blind_index_column_of_the_schema_is_in_the_rotation_registry,
+    promise_d2_a_session_opened_before_a_rotation_lists_its_context_after_the_old_key_is_destroyed,
     contacts_lifecycle,
     contacts_are_found_by_email_whatever_its_case,
     invalid_contacts_are_refused_field_by_field,
@@ -1155,4 +1156,91 @@ async fn promise_d2_index_key_rotation_reindexes_every_blind_index_finds_rows_me
         )
         .await
         .assert_problem(409, "conflict");
+}
+
+/// Session contexts live in the session store, not in a table: rotation re-seals them too,
+/// so a session opened before a rotation still lists where it came from once the old
+/// version is destroyed.
+async fn promise_d2_a_session_opened_before_a_rotation_lists_its_context_after_the_old_key_is_destroyed(
+    backend: Backend,
+) {
+    use crate::passwords::{request_reset, reset, reset_code, sign_in};
+    let app = spawn(backend).await;
+    app.state.tenancy.set_key_cache_ttl(Duration::ZERO);
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let settings = app.get("/v1/sign-in-settings", admin).await;
+    let enabled = app
+        .call_with(
+            Method::PUT,
+            "/v1/sign-in-settings",
+            Some(admin),
+            Some(json!({"local_accounts": true})),
+            &[("If-Match", &settings.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    let ada = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Ada", "email": "ada@north.test", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(ada.status, StatusCode::CREATED, "{}", ada.body);
+    request_reset(&app, "north", "ada@north.test").await;
+    let code = reset_code(&app, &north, ada.body["id"].as_str().unwrap()).await;
+    let password = "meadow-kettle-orbit-42";
+    assert_eq!(
+        reset(&app, "north", &code, password).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let signed_in = sign_in(&app, "north", "ada@north.test", password).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let session = signed_in.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = app.get("/v1/me/sessions", &session).await;
+    assert_eq!(
+        listed.body["items"][0]["ip_address"], "127.0.0.1",
+        "{}",
+        listed.body
+    );
+
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/encryption-keys/rotate",
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
+    let total = rotated.body["job"]["total"].as_i64().unwrap();
+    let done = finished_job(&app, admin, rotated.body["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(
+        done["done"], total,
+        "the session counted with the rows: {done}"
+    );
+    let keys = app.get("/v1/encryption-keys", admin).await;
+    assert_eq!(
+        keys.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        keys.body
+    );
+    assert_eq!(keys.body["items"][0]["version"], 2);
+    let tenant = uuid::Uuid::parse_str(&north.id).unwrap();
+    assert_eq!(app.state.tenancy.stored_key_count(tenant).await.unwrap(), 2);
+
+    // Version 1 is gone; the session still works and still says where it came from.
+    let listed = app.get("/v1/me/sessions", &session).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(
+        listed.body["items"][0]["ip_address"], "127.0.0.1",
+        "{}",
+        listed.body
+    );
 }

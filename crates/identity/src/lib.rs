@@ -139,6 +139,8 @@ impl Identity {
         settings: IdentitySettings,
     ) -> Result<Self, IdentityError> {
         let ephemeral = Arc::new(Ephemeral::new(redis));
+        // Key rotation re-seals the session contexts this crate keeps in the session store.
+        tenancy.register_sealed_store(Arc::new(sessions::SessionContexts::new(ephemeral.clone())));
         Ok(Self {
             tenancy,
             sessions: Sessions::new(ephemeral.clone(), settings.session_lifetime),

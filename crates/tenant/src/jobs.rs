@@ -186,6 +186,11 @@ pub struct Rotation {
     pub job: JobInfo,
 }
 
+/// A sealed store's failure, as a job records it.
+fn store_error(name: &str, error: String) -> TenantError {
+    TenantError::Io(std::io::Error::other(format!("{name}: {error}")))
+}
+
 impl Tenancy {
     /// Adds a data-key version and starts re-encrypting existing rows under it.
     pub async fn rotate_keys(
@@ -215,7 +220,15 @@ impl Tenancy {
         let keys = scope.keys();
         match kind {
             JobKind::Reencrypt => {
-                reseal::count_stale(scope, &self.sealed, keys.active_version()).await
+                let mut stale =
+                    reseal::count_stale(scope, &self.sealed, keys.active_version()).await?;
+                for store in self.sealed_stores() {
+                    stale += store
+                        .count_stale(scope.tenant_id(), keys.active_version())
+                        .await
+                        .map_err(|e| store_error(store.name(), e))?;
+                }
+                Ok(stale)
             }
             JobKind::Reindex => {
                 reindex::count_stale(
@@ -457,6 +470,9 @@ impl Tenancy {
                     return Ok(RunEnd::LeaseLost);
                 }
             }
+            if kind == JobKind::Reencrypt {
+                self.reseal_stores(tenant, id).await?;
+            }
             let rotated_at = self
                 .keys
                 .rotated_at(self.plane.control(), tenant, kind.key())
@@ -500,6 +516,30 @@ impl Tenancy {
             tracing::info!(job = %id, kind = kind.as_str(), destroyed, "retired key versions destroyed");
             return Ok(RunEnd::Finished);
         }
+    }
+
+    /// Re-seals the stores outside the tables ([`reseal::SealedStore`]) and counts them in
+    /// the job's progress.
+    async fn reseal_stores(&self, tenant: Uuid, id: Uuid) -> Result<(), TenantError> {
+        let keys = self.key_ring(tenant).await?;
+        for store in self.sealed_stores() {
+            let count = store
+                .reseal(&keys)
+                .await
+                .map_err(|e| store_error(store.name(), e))?;
+            if count > 0 {
+                job::Entity::update_many()
+                    .col_expr(
+                        job::Column::Done,
+                        Expr::col(job::Column::Done).add(count as i64),
+                    )
+                    .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(job::Column::Id.eq(id))
+                    .exec(self.plane.control())
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn renew_lease(&self, id: Uuid) -> Result<bool, TenantError> {

@@ -18,6 +18,8 @@ pub mod profile;
 pub mod registry;
 mod reindex;
 mod reseal;
+
+pub use reseal::SealedStore;
 mod scope;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
@@ -89,6 +91,9 @@ pub struct Tenancy {
     sealed: Vec<SealedColumn>,
     /// Every blind-index column index-key rotation re-indexes, likewise.
     indexed: Vec<IndexedColumn>,
+    /// Stores outside the tables that key rotation re-seals too (registered by the crates
+    /// that own them, once the service is shared).
+    sealed_stores: std::sync::RwLock<Vec<Arc<dyn SealedStore>>>,
     reseal: jobs::ResealSettings,
 }
 
@@ -105,6 +110,7 @@ impl Tenancy {
             directory: directory::DirectoryCache::default(),
             sealed: sealed_columns().map_err(TenantError::Conflict)?,
             indexed: indexed_columns().map_err(TenantError::Conflict)?,
+            sealed_stores: std::sync::RwLock::new(Vec::new()),
             reseal: jobs::ResealSettings::default(),
         })
     }
@@ -119,6 +125,21 @@ impl Tenancy {
     /// rotation re-indexes. Called once at start, before the service is shared.
     pub fn register_indexed_columns(&mut self, columns: Vec<IndexedColumn>) {
         self.indexed.extend(columns);
+    }
+
+    /// Adds a store outside the tables (sessions in the session store) that key rotation
+    /// re-seals after the tables. Called once at start.
+    pub fn register_sealed_store(&self, store: Arc<dyn SealedStore>) {
+        if let Ok(mut stores) = self.sealed_stores.write() {
+            stores.push(store);
+        }
+    }
+
+    fn sealed_stores(&self) -> Vec<Arc<dyn SealedStore>> {
+        self.sealed_stores
+            .read()
+            .map(|stores| stores.clone())
+            .unwrap_or_default()
     }
 
     /// Every blind-index column index-key rotation reaches.
