@@ -17,6 +17,7 @@ both_backends!(
     promise_d2_index_key_rotation_reindexes_every_blind_index_finds_rows_meanwhile_and_destroys_the_old_key,
     promise_d2_every_blind_index_column_of_the_schema_is_in_the_rotation_registry,
     promise_d2_a_session_opened_before_a_rotation_lists_its_context_after_the_old_key_is_destroyed,
+    promise_d2_sso_links_are_reindexed_and_a_link_without_its_subject_moves_at_its_next_sign_in,
     contacts_lifecycle,
     contacts_are_found_by_email_whatever_its_case,
     invalid_contacts_are_refused_field_by_field,
@@ -1243,4 +1244,140 @@ async fn promise_d2_a_session_opened_before_a_rotation_lists_its_context_after_t
         "{}",
         listed.body
     );
+}
+
+/// Clears the sealed subject of every SSO link of the tenant, as on links made before the
+/// subject was kept sealed.
+async fn forget_sealed_subjects(app: &TestApp, tenant_id: &str) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = live_columns(app, tenant_id, "_index").await;
+    let cleared = db
+        .execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("UPDATE {prefix}person_identities SET subject_sealed = NULL"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cleared.rows_affected(), 1);
+}
+
+async fn rotate_index_key_to_the_end(app: &TestApp, token: &str) -> Value {
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/blind-index-keys/rotate",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
+    let done = finished_job(app, token, rotated.body["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let keys = app.get("/v1/blind-index-keys", token).await;
+    keys.body["items"].clone()
+}
+
+/// An SSO link's subject index rotates like the others: sealed beside it, the job re-indexes
+/// it. A link without its sealed subject (made before it was kept) cannot be re-indexed: the
+/// job finishes but keeps the retired key, the person is still recognised at the next
+/// sign-in (the link moves then), and the next rotation destroys every retired version.
+async fn promise_d2_sso_links_are_reindexed_and_a_link_without_its_subject_moves_at_its_next_sign_in(
+    backend: Backend,
+) {
+    use crate::idp::{OidcProvider, UserAgent, idp_user};
+    let app = spawn(backend).await;
+    app.state.tenancy.set_key_cache_ttl(Duration::ZERO);
+    let north = app.create_institution("north").await;
+    let token = north.admin_token.as_str();
+    let idp = OidcProvider::start(
+        &app,
+        &[("hub-north", "north-secret")],
+        vec![idp_user(
+            "alice",
+            "alice@north.test",
+            "Alice",
+            &["students"],
+        )],
+    );
+    let connection = app
+        .post(
+            "/v1/sso/connections",
+            token,
+            json!({"name": "Campus IdP", "issuer": idp.issuer, "client_id": "hub-north",
+                   "client_secret": "north-secret", "scopes": ["openid", "email", "profile"]}),
+        )
+        .await;
+    assert_eq!(
+        connection.status,
+        StatusCode::CREATED,
+        "{}",
+        connection.body
+    );
+    let login_path = connection.body["login_path"].as_str().unwrap().to_string();
+    let sign_in = || async {
+        let agent = UserAgent::new();
+        let callback = agent
+            .authorize(&app, &login_path, "alice", "alice correct horse")
+            .await;
+        let signed_in = agent.callback(&callback).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+        signed_in.body["person"]["id"].as_str().unwrap().to_string()
+    };
+    let alice = sign_in().await;
+    let subject = |versions: &[(String, String, u32)]| -> Vec<u32> {
+        versions
+            .iter()
+            .filter(|(t, _, _)| t == "person_identities")
+            .map(|(_, _, v)| *v)
+            .collect()
+    };
+    assert_eq!(subject(&index_versions(&app, &north.id).await), [1]);
+
+    // Sealed beside its index: re-indexed with the rest, and version 1 destroyed.
+    let keys = rotate_index_key_to_the_end(&app, token).await;
+    assert_eq!(
+        keys,
+        json!([{"version": 2, "state": "active", "created_at": keys[0]["created_at"]}])
+    );
+    assert_eq!(subject(&index_versions(&app, &north.id).await), [2]);
+    assert_eq!(
+        sign_in().await,
+        alice,
+        "the same person, found by the new index"
+    );
+
+    // Without its sealed subject the link stays on version 2, which is kept.
+    forget_sealed_subjects(&app, &north.id).await;
+    let keys = rotate_index_key_to_the_end(&app, token).await;
+    let states: Vec<(i64, &str)> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["version"].as_i64().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [(2, "retired"), (3, "active")]);
+    assert_eq!(subject(&index_versions(&app, &north.id).await), [2]);
+    // Her next sign-in finds her under version 2 and moves the link to version 3.
+    assert_eq!(
+        sign_in().await,
+        alice,
+        "recognised under the retired version"
+    );
+    assert_eq!(subject(&index_versions(&app, &north.id).await), [3]);
+    let people = app.get("/v1/people", token).await;
+    assert_eq!(
+        people.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["email"] == "alice@north.test")
+            .count(),
+        1,
+        "no second Alice"
+    );
+    // The next rotation finds nothing left on the retired versions and destroys them.
+    let keys = rotate_index_key_to_the_end(&app, token).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys[0]["version"], 4);
+    assert_eq!(subject(&index_versions(&app, &north.id).await), [4]);
 }

@@ -734,14 +734,23 @@ pub(crate) async fn find_by_subject(
     let Some(link) = link else {
         return Ok(None);
     };
-    // The subject is not stored, so no job can re-index it: it moves to the active index
-    // key here, when the IdP presents it again.
+    // A link older than its sealed subject cannot be re-indexed by a job: it gains the
+    // sealed subject and moves to the active index key here, when the IdP presents it.
     let current = keys.blind_index("person_identities", "subject", subject);
-    if link.subject_index != current {
+    if link.subject_index != current || link.subject_sealed.is_none() {
         person_identity::Entity::update_many()
             .col_expr(
                 person_identity::Column::SubjectIndex,
                 sea_orm::sea_query::Expr::value(current),
+            )
+            .col_expr(
+                person_identity::Column::SubjectSealed,
+                sea_orm::sea_query::Expr::value(Some(keys.seal_str(
+                    "person_identities",
+                    "subject",
+                    link.id,
+                    subject,
+                ))),
             )
             .filter(person_identity::Column::Id.eq(link.id))
             .exec(scope.db())
@@ -766,13 +775,19 @@ pub(crate) async fn link_subject(
     connection_id: Uuid,
     subject: &str,
 ) -> Result<(), IdentityError> {
+    let id = Uuid::now_v7();
+    let keys = scope.keys();
     let row = person_identity::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         person_id: Set(person_id),
         connection_id: Set(connection_id),
-        subject_index: Set(scope
-            .keys()
-            .blind_index("person_identities", "subject", subject)),
+        subject_index: Set(keys.blind_index("person_identities", "subject", subject)),
+        subject_sealed: Set(Some(keys.seal_str(
+            "person_identities",
+            "subject",
+            id,
+            subject,
+        ))),
         created_at: Set(Utc::now()),
     };
     person_identity::Entity::insert(row)

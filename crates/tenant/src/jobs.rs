@@ -501,8 +501,9 @@ impl Tenancy {
             if stale > 0 {
                 continue;
             }
-            // Indexes whose value is not stored (an IdP subject) move only when the value is
-            // presented again; while any is left the retired index key stays, so it is found.
+            // Indexes whose value is not stored (an SSO link older than its sealed subject)
+            // move only when the value is presented again; while any is left the retired
+            // index key stays, so it is still found, and the next rotation's job destroys it.
             let unmovable = self.count_stale(&scope, kind, false).await?;
             drop(scope);
             if unmovable > 0 {

@@ -7,7 +7,8 @@
 //! bare 16-byte HMAC is version 1, a later version is prefixed), so the scan is SQL, skips
 //! what is already on the active version, and a job that died resumes from the top of its
 //! scan without redoing anything. The value is taken from the row's sealed column and
-//! normalised as its crate declares; a column whose value is not stored is only counted.
+//! normalised as its crate declares; an index whose value is not stored (an SSO link older
+//! than its sealed subject) is only counted, and keeps the retired key from being destroyed.
 //!
 //! The SQL is portable: `length` and `substr` on a binary value count bytes on PostgreSQL
 //! (`bytea`) and SQLite (BLOB) alike; only the placeholder syntax differs.
@@ -54,19 +55,30 @@ fn placeholder(backend: DbBackend, n: usize) -> String {
 }
 
 /// `(c1 not on v) OR (c2 not on v) …`, and the value to bind (none for version 1, whose
-/// indexes are recognised by their length alone).
-fn stale_condition(backend: DbBackend, t: &TableIndexes<'_>, version: u32) -> (String, Vec<Value>) {
+/// indexes are recognised by their length alone). With `reindexable`, only indexes whose
+/// value is there to index again (its sealed column holds it).
+fn stale_condition(
+    backend: DbBackend,
+    t: &TableIndexes<'_>,
+    version: u32,
+    reindexable: bool,
+) -> (String, Vec<Value>) {
     let condition = t
         .columns
         .iter()
         .map(|c| {
             let stored = c.stored();
+            let source = if reindexable {
+                format!(" AND {} IS NOT NULL", c.source())
+            } else {
+                String::new()
+            };
             if version == 1 {
-                format!("({stored} IS NOT NULL AND length({stored}) <> {BLIND_INDEX_LEN})")
+                format!("({stored} IS NOT NULL{source} AND length({stored}) <> {BLIND_INDEX_LEN})")
             } else {
                 format!(
-                    "({stored} IS NOT NULL AND (length({stored}) <> {VERSIONED_BLIND_INDEX_LEN} \
-                     OR substr({stored}, 1, 4) <> {}))",
+                    "({stored} IS NOT NULL{source} AND (length({stored}) <> \
+                     {VERSIONED_BLIND_INDEX_LEN} OR substr({stored}, 1, 4) <> {}))",
                     placeholder(backend, 1)
                 )
             }
@@ -82,7 +94,8 @@ fn stale_condition(backend: DbBackend, t: &TableIndexes<'_>, version: u32) -> (S
 }
 
 /// Rows of the registry's tables holding at least one index not under `version`; with
-/// `reindexable`, only over the columns a job can re-index.
+/// `reindexable`, only the indexes a job can make again (declared with a normalisation, and
+/// with their value stored).
 pub(crate) async fn count_stale(
     scope: &TenantScope,
     registry: &[IndexedColumn],
@@ -93,7 +106,7 @@ pub(crate) async fn count_stale(
     let backend = db.get_database_backend();
     let mut total = 0u64;
     for t in by_table(registry, reindexable) {
-        let (condition, values) = stale_condition(backend, &t, version);
+        let (condition, values) = stale_condition(backend, &t, version, reindexable);
         let sql = format!("SELECT COUNT(*) AS n FROM {} WHERE {condition}", t.table);
         let row = db
             .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -130,7 +143,7 @@ pub(crate) async fn reindex_batch(
         .iter()
         .flat_map(|c| [c.stored(), c.source()])
         .collect();
-    let (condition, values) = stale_condition(backend, t, active);
+    let (condition, values) = stale_condition(backend, t, active, true);
     let select = format!(
         "SELECT {key_column}, {} FROM {} WHERE {condition} ORDER BY {key_column} LIMIT {batch}",
         selected.join(", "),
