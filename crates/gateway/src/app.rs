@@ -149,6 +149,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     tenancy.register_control_footprints(hub_identity::CONTROL_FOOTPRINT);
     // Key rotation re-seals what every domain crate declares as sealed.
     tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
+    tenancy.register_indexed_columns(hub_identity::indexed_columns().map_err(StartError::Config)?);
     let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {
@@ -187,14 +188,24 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 }
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
-/// expiring access reviews whose deadline passed, every `deadline_sweep_secs`, and
+/// resuming jobs whose process died and expiring access reviews whose deadline passed,
+/// every `deadline_sweep_secs`, and
 /// delivering due mail from the outbox, every `mail_poll_secs`. Holds the
 /// state weakly, so it stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
-    let tenancy = state.tenancy.clone();
+    // At start and then every sweep: a job whose process died is resumed by whichever
+    // replica takes its lapsed lease.
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
     tokio::spawn(async move {
-        if let Err(error) = tenancy.resume_jobs().await {
-            tracing::warn!(%error, "could not resume the jobs of a stopped process");
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = state.tenancy.resume_jobs().await {
+                tracing::warn!(%error, "could not resume the jobs of a stopped process");
+            }
         }
     });
     let weak = Arc::downgrade(state);

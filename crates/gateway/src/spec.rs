@@ -41,6 +41,7 @@ pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
     ("createContact", &[409]),
     ("updateContact", &[409, 428]),
     ("rotateEncryptionKey", &[409]),
+    ("rotateBlindIndexKey", &[409]),
     ("replacePrivacyProfile", &[428]),
     // People and identity: unique usernames, emails and domains; state transitions.
     ("createPerson", &[409]),

@@ -120,6 +120,34 @@ impl Ephemeral {
         }
     }
 
+    /// Replaces the value of a key that still exists, keeping its expiry; returns whether it
+    /// did. One step (`SET … XX KEEPTTL`), so a key deleted meanwhile (a revoked session) is
+    /// not brought back.
+    pub async fn replace(&self, key: &str, value: &str) -> Result<bool, IdentityError> {
+        match &self.redis {
+            Some(redis) => {
+                let done: Option<String> = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("XX")
+                    .arg("KEEPTTL")
+                    .query_async(&mut redis.clone())
+                    .await?;
+                Ok(done.is_some())
+            }
+            None => {
+                let mut local = self.local();
+                match local.values.get_mut(key) {
+                    Some((until, stored)) if *until > Instant::now() => {
+                        *stored = value.to_string();
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
+        }
+    }
+
     /// Reads and deletes in one step, so a value can be consumed only once.
     pub async fn take(&self, key: &str) -> Result<Option<String>, IdentityError> {
         match &self.redis {

@@ -27,7 +27,8 @@ pub use roles::Role;
 
 use ephemeral::Ephemeral;
 use hub_kernel::classification::{
-    FieldClassification, RowKey, SealedColumn, SealedSecret, SealedTable,
+    BlindIndexed, FieldClassification, IndexedColumn, RowKey, SealedColumn, SealedSecret,
+    SealedTable,
 };
 use hub_tenant::{Actor, Tenancy, TenantPrincipal};
 use oidc::OidcClient;
@@ -38,9 +39,28 @@ use std::time::Duration;
 /// Every personal-data field this crate stores in tables.
 pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = people::PERSONAL_FIELDS.to_vec();
+    fields.extend_from_slice(SSO_LINK_FIELDS);
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
     fields.extend_from_slice(outbox::PERSONAL_FIELDS);
     fields
+}
+
+/// The identifier an institution's IdP knows a person by, kept with each SSO link: sealed,
+/// and found through its blind index at sign-in.
+pub const SSO_LINK_FIELDS: &[FieldClassification] = &[FieldClassification {
+    table: "person_identities",
+    column: "subject",
+    category: hub_kernel::classification::DataCategory::Identity,
+    purpose: hub_kernel::classification::Purpose::ServiceDelivery,
+    retention: hub_kernel::classification::RetentionClass::TenantLifetime,
+    identifying: true,
+    blind_index: true,
+    optional: false,
+}];
+
+/// Subjects are compared exactly as the IdP sends them.
+fn subject_as_sent(subject: &str) -> String {
+    subject.to_string()
 }
 
 /// Sealed values that are not personal data: re-sealed on key rotation all the same.
@@ -71,11 +91,41 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },
+    SealedTable {
+        table: "person_identities",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
 ];
 
 /// Every sealed column this crate stores, for key rotation.
 pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
     hub_kernel::classification::sealed_columns(&personal_fields(), SEALED_SECRETS, SEALED_TABLES)
+}
+
+/// How each blind index of this crate is made again when the index key rotates. An SSO link
+/// older than its sealed subject moves to the new key at its next sign-in.
+pub const BLIND_INDEXES: &[BlindIndexed] = &[
+    BlindIndexed {
+        table: people::TABLE,
+        field: "email",
+        normalise: Some(people::normalise_email),
+    },
+    BlindIndexed {
+        table: people::TABLE,
+        field: "username",
+        normalise: Some(people::normalise_username),
+    },
+    BlindIndexed {
+        table: "person_identities",
+        field: "subject",
+        normalise: Some(subject_as_sent),
+    },
+];
+
+/// Every blind-index column this crate stores, for index-key rotation.
+pub fn indexed_columns() -> Result<Vec<IndexedColumn>, String> {
+    hub_kernel::classification::indexed_columns(&personal_fields(), BLIND_INDEXES, SEALED_TABLES)
 }
 
 pub struct IdentitySettings {
@@ -115,6 +165,8 @@ impl Identity {
         settings: IdentitySettings,
     ) -> Result<Self, IdentityError> {
         let ephemeral = Arc::new(Ephemeral::new(redis));
+        // Key rotation re-seals the session contexts this crate keeps in the session store.
+        tenancy.register_sealed_store(Arc::new(sessions::SessionContexts::new(ephemeral.clone())));
         Ok(Self {
             tenancy,
             sessions: Sessions::new(ephemeral.clone(), settings.session_lifetime),

@@ -184,7 +184,7 @@ pub struct SelfPatch {
 pub use hub_tenant::contacts::normalise_email;
 use hub_tenant::contacts::{check_email, check_phone};
 
-fn normalise_username(username: &str) -> String {
+pub(crate) fn normalise_username(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
@@ -343,8 +343,9 @@ async fn ensure_unique(
 ) -> Result<(), IdentityError> {
     let keys = scope.keys();
     let mut v = Violations::new();
-    let taken = |column: person::Column, index: Vec<u8>| async move {
-        let mut query = person::Entity::find().filter(column.eq(index));
+    // Under every index-key version held, so a rotation in progress hides no one.
+    let taken = |column: person::Column, indexes: Vec<Vec<u8>>| async move {
+        let mut query = person::Entity::find().filter(column.is_in(indexes));
         if let Some(id) = except {
             query = query.filter(person::Column::Id.ne(id));
         }
@@ -353,7 +354,7 @@ async fn ensure_unique(
     if let Some(email) = &data.email
         && taken(
             person::Column::EmailIndex,
-            keys.blind_index(TABLE, "email", &normalise_email(email)),
+            keys.blind_index_candidates(TABLE, "email", &normalise_email(email)),
         )
         .await?
     {
@@ -362,7 +363,7 @@ async fn ensure_unique(
     if let Some(username) = &data.username
         && taken(
             person::Column::UsernameIndex,
-            keys.blind_index(TABLE, "username", &normalise_username(username)),
+            keys.blind_index_candidates(TABLE, "username", &normalise_username(username)),
         )
         .await?
     {
@@ -455,10 +456,10 @@ pub async fn list(
         query = query.filter(person::Column::Id.gt(after));
     }
     if let Some(email) = email {
-        let index = scope
+        let indexes = scope
             .keys()
-            .blind_index(TABLE, "email", &normalise_email(email));
-        query = query.filter(person::Column::EmailIndex.eq(index));
+            .blind_index_candidates(TABLE, "email", &normalise_email(email));
+        query = query.filter(person::Column::EmailIndex.is_in(indexes));
     }
     if let Some(role) = role {
         query = query.filter(holds_role(role));
@@ -677,20 +678,22 @@ pub(crate) async fn find_by_username(
     scope: &TenantScope,
     username: &str,
 ) -> Result<Option<Person>, IdentityError> {
-    let index = scope
-        .keys()
-        .blind_index(TABLE, "username", &normalise_username(username));
-    find_by_index(scope, person::Column::UsernameIndex, index).await
+    let indexes =
+        scope
+            .keys()
+            .blind_index_candidates(TABLE, "username", &normalise_username(username));
+    find_by_index(scope, person::Column::UsernameIndex, indexes).await
 }
 
-/// The one person whose blind-index column holds `index`.
+/// The one person whose blind-index column holds one of `indexes` (the value's index under
+/// each index-key version held).
 async fn find_by_index(
     scope: &TenantScope,
     column: person::Column,
-    index: Vec<u8>,
+    indexes: Vec<Vec<u8>>,
 ) -> Result<Option<Person>, IdentityError> {
     let row = person::Entity::find()
-        .filter(column.eq(index))
+        .filter(column.is_in(indexes))
         .one(scope.db())
         .await?;
     row.map(|r| open(scope, r)).transpose()
@@ -721,28 +724,49 @@ pub(crate) async fn find_by_subject(
     connection_id: Uuid,
     subject: &str,
 ) -> Result<Option<Person>, IdentityError> {
-    let index = scope
-        .keys()
-        .blind_index("person_identities", "subject", subject);
+    let keys = scope.keys();
+    let indexes = keys.blind_index_candidates("person_identities", "subject", subject);
     let link = person_identity::Entity::find()
         .filter(person_identity::Column::ConnectionId.eq(connection_id))
-        .filter(person_identity::Column::SubjectIndex.eq(index))
+        .filter(person_identity::Column::SubjectIndex.is_in(indexes))
         .one(scope.db())
         .await?;
-    match link {
-        Some(link) => Ok(Some(load(scope, link.person_id).await?)),
-        None => Ok(None),
+    let Some(link) = link else {
+        return Ok(None);
+    };
+    // A link older than its sealed subject cannot be re-indexed by a job: it gains the
+    // sealed subject and moves to the active index key here, when the IdP presents it.
+    let current = keys.blind_index("person_identities", "subject", subject);
+    if link.subject_index != current || link.subject_sealed.is_none() {
+        person_identity::Entity::update_many()
+            .col_expr(
+                person_identity::Column::SubjectIndex,
+                sea_orm::sea_query::Expr::value(current),
+            )
+            .col_expr(
+                person_identity::Column::SubjectSealed,
+                sea_orm::sea_query::Expr::value(Some(keys.seal_str(
+                    "person_identities",
+                    "subject",
+                    link.id,
+                    subject,
+                ))),
+            )
+            .filter(person_identity::Column::Id.eq(link.id))
+            .exec(scope.db())
+            .await?;
     }
+    Ok(Some(load(scope, link.person_id).await?))
 }
 
 pub(crate) async fn find_by_email(
     scope: &TenantScope,
     email: &str,
 ) -> Result<Option<Person>, IdentityError> {
-    let index = scope
+    let indexes = scope
         .keys()
-        .blind_index(TABLE, "email", &normalise_email(email));
-    find_by_index(scope, person::Column::EmailIndex, index).await
+        .blind_index_candidates(TABLE, "email", &normalise_email(email));
+    find_by_index(scope, person::Column::EmailIndex, indexes).await
 }
 
 pub(crate) async fn link_subject(
@@ -751,13 +775,19 @@ pub(crate) async fn link_subject(
     connection_id: Uuid,
     subject: &str,
 ) -> Result<(), IdentityError> {
+    let id = Uuid::now_v7();
+    let keys = scope.keys();
     let row = person_identity::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         person_id: Set(person_id),
         connection_id: Set(connection_id),
-        subject_index: Set(scope
-            .keys()
-            .blind_index("person_identities", "subject", subject)),
+        subject_index: Set(keys.blind_index("person_identities", "subject", subject)),
+        subject_sealed: Set(Some(keys.seal_str(
+            "person_identities",
+            "subject",
+            id,
+            subject,
+        ))),
         created_at: Set(Utc::now()),
     };
     person_identity::Entity::insert(row)

@@ -336,7 +336,7 @@ impl Identity {
         let due = self.tenancy.due_deadlines(DEADLINE_KIND, 100).await?;
         let mut swept = 0;
         for deadline in due {
-            if let Some(scope) = self.tenancy.job_scope(deadline.tenant_id).await? {
+            if let Some(scope) = self.tenancy.job_scope(&deadline).await? {
                 let ended = match load(&scope, deadline.subject_id).await {
                     Ok(review) => expire_if_due(&scope, &review).await?,
                     Err(IdentityError::NotFound(_)) => Vec::new(),

@@ -5,7 +5,9 @@
 //!
 //! Only a hash of the secret is stored. The technical data of a session (IP address, user
 //! agent, device id: C5) is personal data, so it is sealed under the institution's key before
-//! it reaches Redis; the person listing their sessions sees it decrypted.
+//! it reaches Redis; the person listing their sessions sees it decrypted. Key rotation
+//! re-seals it like the tables ([`SessionContexts`], a `hub_tenant::SealedStore`), so the
+//! retired key can be destroyed with live sessions still listing their context.
 
 use crate::ephemeral::Ephemeral;
 use crate::error::IdentityError;
@@ -127,6 +129,11 @@ fn record_key(id: Uuid) -> String {
     format!("hub:session:{}", id.simple())
 }
 
+/// Every session id of an institution, for key rotation to find its sealed contexts.
+fn tenant_key(tenant_id: Uuid) -> String {
+    format!("hub:tenant-sessions:{}", tenant_id.simple())
+}
+
 fn person_key(tenant_id: Uuid, person_id: Uuid) -> String {
     format!(
         "hub:person-sessions:{}:{}",
@@ -203,6 +210,13 @@ impl Sessions {
                 self.lifetime,
             )
             .await?;
+        self.store
+            .add_member(
+                &tenant_key(record.tenant_id),
+                &id.simple().to_string(),
+                self.lifetime,
+            )
+            .await?;
         Ok(IssuedSession {
             token: Secret::new(format!("{PREFIX}_{}_{secret}", id.simple())),
             id,
@@ -258,9 +272,9 @@ impl Sessions {
             let sealed = STANDARD
                 .decode(&record.context_sealed)
                 .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
-            // Sessions live outside the tables key rotation re-seals: one sealed before a
-            // rotation whose old key version has since been destroyed keeps working, without
-            // its context.
+            // Key rotation re-seals contexts before it destroys a version; a session opened
+            // before the session index existed may still be under a destroyed one: it keeps
+            // working, without its context.
             let context = match scope.keys().open_str(SEALED_AS, "context", id, &sealed) {
                 Err(hub_kernel::crypto::CryptoError::UnknownKeyVersion(_)) => String::new(),
                 opened => opened?,
@@ -320,6 +334,91 @@ impl Sessions {
             self.store.remove_member(&index, &member).await?;
         }
         Ok(ended)
+    }
+}
+
+/// The session contexts of the session store, as key rotation re-seals them.
+pub struct SessionContexts {
+    store: std::sync::Arc<Ephemeral>,
+}
+
+impl SessionContexts {
+    pub fn new(store: std::sync::Arc<Ephemeral>) -> Self {
+        Self { store }
+    }
+
+    /// Each live session of the tenant, with its sealed context; expired ones leave the index.
+    async fn each(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<Vec<(Uuid, SessionRecord, Vec<u8>)>, IdentityError> {
+        let index = tenant_key(tenant_id);
+        let mut live = Vec::new();
+        for member in self.store.members(&index).await? {
+            let Ok(id) = Uuid::try_parse(&member) else {
+                continue;
+            };
+            let Some(text) = self.store.get(&record_key(id)).await? else {
+                self.store.remove_member(&index, &member).await?;
+                continue;
+            };
+            let Ok(record) = serde_json::from_str::<SessionRecord>(&text) else {
+                continue;
+            };
+            if record.tenant_id != tenant_id {
+                continue;
+            }
+            let sealed = STANDARD
+                .decode(&record.context_sealed)
+                .map_err(|e| IdentityError::SessionStore(e.to_string()))?;
+            live.push((id, record, sealed));
+        }
+        Ok(live)
+    }
+}
+
+#[async_trait::async_trait]
+impl hub_tenant::SealedStore for SessionContexts {
+    fn name(&self) -> &'static str {
+        "session contexts"
+    }
+
+    async fn reseal(&self, keys: &hub_kernel::crypto::TenantKeyRing) -> Result<u64, String> {
+        let active = keys.active_version();
+        let mut resealed = 0;
+        for (id, mut record, sealed) in self.each(keys.tenant()).await.map_err(|e| e.to_string())? {
+            if hub_kernel::crypto::sealed_key_version(&sealed).ok() == Some(active) {
+                continue;
+            }
+            // A context under a version already destroyed cannot be read by anyone: it is
+            // replaced by an empty one, so the scan ends.
+            let context = keys
+                .open_str(SEALED_AS, "context", id, &sealed)
+                .unwrap_or_default();
+            record.context_sealed =
+                STANDARD.encode(keys.seal_str(SEALED_AS, "context", id, &context));
+            let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+            // Only while the session lives: a revocation meanwhile stays a revocation.
+            if self
+                .store
+                .replace(&record_key(id), &text)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                resealed += 1;
+            }
+        }
+        Ok(resealed)
+    }
+
+    async fn count_stale(&self, tenant: Uuid, version: u32) -> Result<u64, String> {
+        let live = self.each(tenant).await.map_err(|e| e.to_string())?;
+        Ok(live
+            .iter()
+            .filter(|(_, _, sealed)| {
+                hub_kernel::crypto::sealed_key_version(sealed).ok() != Some(version)
+            })
+            .count() as u64)
     }
 }
 

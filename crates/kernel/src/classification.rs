@@ -152,6 +152,81 @@ pub fn sealed_columns(
         .collect()
 }
 
+/// How the value behind a blind index (`<field>_index` of `table`) is found again when the
+/// index key rotates. Declared beside the personal fields; every field declared with
+/// `blind_index: true` needs one ([`indexed_columns`] reports a missing one).
+#[derive(Debug, Clone, Copy)]
+pub struct BlindIndexed {
+    pub table: &'static str,
+    pub field: &'static str,
+    /// `Some`: the value is stored sealed in `<field>_sealed`; re-indexing opens it and
+    /// applies this, the crate's normalisation before indexing (so it gives what a lookup
+    /// computes). `None`: the value is not stored at all (an IdP's subject), so no job can
+    /// re-index it; such a row moves to the new key when the value is next presented.
+    pub normalise: Option<fn(&str) -> String>,
+}
+
+/// One blind-index column as index-key rotation reaches it.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedColumn {
+    pub table: &'static str,
+    pub field: &'static str,
+    /// How rows are keyed, for a column re-indexed from its sealed value.
+    pub row_key: Option<SealedTable>,
+    pub normalise: Option<fn(&str) -> String>,
+}
+
+impl IndexedColumn {
+    /// The stored index column's name.
+    pub fn stored(&self) -> String {
+        format!("{}_index", self.field)
+    }
+
+    /// The sealed column the value is re-indexed from.
+    pub fn source(&self) -> String {
+        format!("{}_sealed", self.field)
+    }
+}
+
+/// The blind-index columns a crate declares, each with how it is re-indexed. A field with a
+/// blind index and no [`BlindIndexed`], or a re-indexable one whose table has no
+/// [`SealedTable`], is returned in the error, so a missing declaration is found, not skipped.
+pub fn indexed_columns(
+    fields: &[FieldClassification],
+    indexes: &[BlindIndexed],
+    tables: &[SealedTable],
+) -> Result<Vec<IndexedColumn>, String> {
+    for field in fields.iter().filter(|f| f.blind_index) {
+        if !indexes
+            .iter()
+            .any(|i| i.table == field.table && i.field == field.column)
+        {
+            return Err(format!(
+                "{}.{} has a blind index but no BlindIndexed declaration",
+                field.table, field.column
+            ));
+        }
+    }
+    indexes
+        .iter()
+        .map(|i| {
+            let row_key = tables.iter().find(|t| t.table == i.table).copied();
+            if i.normalise.is_some() && row_key.is_none() {
+                return Err(format!(
+                    "{}.{} is re-indexed from its sealed value but {} has no SealedTable",
+                    i.table, i.field, i.table
+                ));
+            }
+            Ok(IndexedColumn {
+                table: i.table,
+                field: i.field,
+                row_key,
+                normalise: i.normalise,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +272,32 @@ mod tests {
         .unwrap();
         assert_eq!(columns.len(), 1, "only identifying fields are sealed");
         assert_eq!(columns[0].stored(), "c_sealed");
+    }
+
+    #[test]
+    fn a_blind_index_without_its_declaration_is_an_error_not_a_gap() {
+        let indexed = FieldClassification {
+            blind_index: true,
+            ..FIELD
+        };
+        assert_eq!(
+            indexed_columns(&[indexed], &[], &[TABLE]).unwrap_err(),
+            "t.c has a blind index but no BlindIndexed declaration"
+        );
+        let lower: fn(&str) -> String = |v| v.to_lowercase();
+        let declared = BlindIndexed {
+            table: "t",
+            field: "c",
+            normalise: Some(lower),
+        };
+        assert_eq!(
+            indexed_columns(&[indexed], &[declared], &[]).unwrap_err(),
+            "t.c is re-indexed from its sealed value but t has no SealedTable"
+        );
+        let columns = indexed_columns(&[indexed], &[declared], &[TABLE]).unwrap();
+        assert_eq!(
+            (columns[0].stored(), columns[0].source()),
+            ("c_index".to_string(), "c_sealed".to_string())
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Envelope encryption for personal data.
 //!
-//! Each tenant has versioned data keys (AES-256-GCM) and one blind-index key (HMAC-SHA-256).
+//! Each tenant has versioned data keys (AES-256-GCM) and versioned blind-index keys
+//! (HMAC-SHA-256): one version of each is active (seals, indexes); retired ones are held
+//! while a rotation re-seals or re-indexes, so stored values still open and still match.
 //! Keys are stored only wrapped by a key-encryption key ([`KeyEncryptionKey`]), which comes
 //! from configuration for development and from an external KMS in production. Unwrapped keys
 //! live in memory, are zeroized on drop and never print.
@@ -28,6 +30,10 @@ const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 /// Blind indexes are truncated HMACs: long enough to be collision-free in practice, short
 /// enough that one value does not leak through its index alone.
 pub const BLIND_INDEX_LEN: usize = 16;
+/// An index under key version 1 is the bare truncated HMAC (as every index stored before
+/// index keys rotated); under a later version it is that version (4 bytes, big endian)
+/// followed by the HMAC, so a stored index says which key made it, in SQL as in code.
+pub const VERSIONED_BLIND_INDEX_LEN: usize = 4 + BLIND_INDEX_LEN;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
@@ -218,16 +224,39 @@ pub fn sealed_key_version(ciphertext: &[u8]) -> Result<u32, CryptoError> {
     Ok(u32::from_be_bytes(version))
 }
 
+/// Reads the index-key version a stored blind index was made under.
+pub fn blind_index_version(index: &[u8]) -> Result<u32, CryptoError> {
+    match index.len() {
+        BLIND_INDEX_LEN => Ok(1),
+        VERSIONED_BLIND_INDEX_LEN => {
+            let mut version = [0u8; 4];
+            version.copy_from_slice(&index[..4]);
+            Ok(u32::from_be_bytes(version))
+        }
+        _ => Err(CryptoError::Malformed),
+    }
+}
+
 /// The keyed hash used for equality lookups of encrypted values.
 pub struct BlindIndexKey {
+    version: u32,
     mac: Hmac<Sha256>,
 }
 
 impl BlindIndexKey {
+    /// Version 1 of a tenant's index key.
     pub fn new(material: &KeyMaterial) -> Result<Self, CryptoError> {
+        Self::versioned(1, material)
+    }
+
+    pub fn versioned(version: u32, material: &KeyMaterial) -> Result<Self, CryptoError> {
         let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(material.expose())
             .map_err(|_| CryptoError::BadKeyLength)?;
-        Ok(Self { mac })
+        Ok(Self { version, mac })
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The index of `value` for `table.column`; the caller normalises `value` first (for
@@ -240,24 +269,34 @@ impl BlindIndexKey {
         mac.update(column.as_bytes());
         mac.update(value.as_bytes());
         let digest = mac.finalize().into_bytes();
-        digest[..BLIND_INDEX_LEN].to_vec()
+        if self.version == 1 {
+            return digest[..BLIND_INDEX_LEN].to_vec();
+        }
+        let mut index = Vec::with_capacity(VERSIONED_BLIND_INDEX_LEN);
+        index.extend_from_slice(&self.version.to_be_bytes());
+        index.extend_from_slice(&digest[..BLIND_INDEX_LEN]);
+        index
     }
 }
 
 impl fmt::Debug for BlindIndexKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BlindIndexKey(<redacted>)")
+        write!(f, "BlindIndexKey(v{}, <redacted>)", self.version)
     }
 }
 
 /// All unwrapped keys of one tenant: every data-key version it still holds (old versions
-/// decrypt, the active one encrypts) and its blind-index key.
+/// decrypt, the active one encrypts), and likewise every blind-index key version (the
+/// active one indexes what is written; every held one is tried by lookups).
 #[derive(Debug)]
 pub struct TenantKeyRing {
     tenant: Uuid,
     active: u32,
     data_keys: BTreeMap<u32, DataKey>,
+    /// The active index key.
     blind_index: BlindIndexKey,
+    /// Retired index keys, held while a re-indexing job has not reached every row.
+    retired_blind_indexes: Vec<BlindIndexKey>,
 }
 
 impl TenantKeyRing {
@@ -278,7 +317,21 @@ impl TenantKeyRing {
             active,
             data_keys,
             blind_index,
+            retired_blind_indexes: Vec::new(),
         })
+    }
+
+    /// Adds retired index-key versions: lookups try them too, nothing is indexed under them.
+    pub fn with_retired_index_keys(mut self, keys: Vec<BlindIndexKey>) -> Self {
+        self.retired_blind_indexes = keys
+            .into_iter()
+            .filter(|k| k.version != self.blind_index.version)
+            .collect();
+        self
+    }
+
+    pub fn active_index_version(&self) -> u32 {
+        self.blind_index.version
     }
 
     pub fn tenant(&self) -> Uuid {
@@ -345,8 +398,19 @@ impl TenantKeyRing {
         String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)
     }
 
+    /// The index to store for `value`: under the active index key.
     pub fn blind_index(&self, table: &str, column: &str, value: &str) -> Vec<u8> {
         self.blind_index.index(table, column, value)
+    }
+
+    /// Every index `value` may be stored under: one per index-key version held, the active
+    /// one first. Lookups and uniqueness checks match any of them, so a row not yet
+    /// re-indexed after a rotation is still found.
+    pub fn blind_index_candidates(&self, table: &str, column: &str, value: &str) -> Vec<Vec<u8>> {
+        std::iter::once(&self.blind_index)
+            .chain(&self.retired_blind_indexes)
+            .map(|key| key.index(table, column, value))
+            .collect()
     }
 }
 
@@ -648,5 +712,40 @@ mod tests {
         assert_ne!(a, keys.blind_index("contacts", "phone", "ada@example.edu"));
         assert_ne!(a, other.blind_index("contacts", "email", "ada@example.edu"));
         assert_eq!(a.len(), BLIND_INDEX_LEN);
+    }
+
+    #[test]
+    fn a_rotated_index_key_indexes_under_its_version_and_lookups_try_the_retired_one() {
+        let tenant = Uuid::now_v7();
+        let v1 = KeyMaterial::generate();
+        let data =
+            || vec![DataKey::new(1, &KeyMaterial::from_slice(&[1; KEY_LEN]).unwrap()).unwrap()];
+        let old = TenantKeyRing::new(tenant, 1, data(), BlindIndexKey::new(&v1).unwrap()).unwrap();
+        let stored_v1 = old.blind_index("people", "email", "ada@example.edu");
+        assert_eq!(
+            stored_v1.len(),
+            BLIND_INDEX_LEN,
+            "version 1 keeps the old layout"
+        );
+        assert_eq!(blind_index_version(&stored_v1), Ok(1));
+
+        let rotated = TenantKeyRing::new(
+            tenant,
+            1,
+            data(),
+            BlindIndexKey::versioned(2, &KeyMaterial::generate()).unwrap(),
+        )
+        .unwrap()
+        .with_retired_index_keys(vec![BlindIndexKey::new(&v1).unwrap()]);
+        assert_eq!(rotated.active_index_version(), 2);
+        let stored_v2 = rotated.blind_index("people", "email", "ada@example.edu");
+        assert_eq!(stored_v2.len(), VERSIONED_BLIND_INDEX_LEN);
+        assert_eq!(blind_index_version(&stored_v2), Ok(2));
+        assert_ne!(stored_v2[4..], stored_v1[..], "a new key, a new index");
+        assert_eq!(
+            rotated.blind_index_candidates("people", "email", "ada@example.edu"),
+            vec![stored_v2.clone(), stored_v1.clone()]
+        );
+        assert_eq!(blind_index_version(&[0u8; 3]), Err(CryptoError::Malformed));
     }
 }

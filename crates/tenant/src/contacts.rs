@@ -289,10 +289,11 @@ pub async fn list(
         query = query.filter(contact::Column::Id.gt(after));
     }
     if let Some(email) = email {
-        let index = scope
+        // Every index-key version held: a row not yet re-indexed after a rotation matches.
+        let indexes = scope
             .keys()
-            .blind_index(TABLE, "email", &normalise_email(email));
-        query = query.filter(contact::Column::EmailIndex.eq(index));
+            .blind_index_candidates(TABLE, "email", &normalise_email(email));
+        query = query.filter(contact::Column::EmailIndex.is_in(indexes));
     }
     if let Some(role) = role {
         query = query.filter(contact::Column::Role.eq(role.as_str()));

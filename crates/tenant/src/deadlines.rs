@@ -1,6 +1,11 @@
 //! Deadlines inside tenants that the platform acts on when they pass (an access review's
 //! end). Kept in the control plane so a periodic sweep asks one indexed question ("what is
 //! due?") instead of visiting thousands of tenant schemas.
+//!
+//! A due deadline is also the only way a job outside this crate gets a unit of work on a
+//! tenant ([`Tenancy::job_scope`]): the scope is for that deadline's tenant and names the
+//! deadline's kind as its purpose, so no caller can open a platform scope on a tenant of its
+//! choosing.
 
 use crate::Tenancy;
 use crate::entities::deadline;
@@ -12,8 +17,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-/// A deadline that has passed.
+/// A deadline that has passed, as read from the control plane. Only this crate makes one
+/// (`non_exhaustive`), so holding one proves the deadline is due for that tenant.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DueDeadline {
     pub tenant_id: Uuid,
     pub kind: String,
@@ -108,15 +115,20 @@ impl Tenancy {
         Ok(())
     }
 
-    /// A platform job's unit of work on one tenant (deadline sweeps). `None` when the tenant
-    /// is gone or suspended: its deadlines wait.
-    pub async fn job_scope(&self, tenant_id: Uuid) -> Result<Option<TenantScope>, TenantError> {
-        let tenant = match self.active_tenant(tenant_id).await {
+    /// The unit of work of the job a due deadline calls for (an access review's expiry, a
+    /// message's delivery): on the deadline's tenant only, naming the deadline's kind as its
+    /// purpose. `None` when the tenant is gone or suspended: its deadlines wait.
+    pub async fn job_scope(
+        &self,
+        deadline: &DueDeadline,
+    ) -> Result<Option<TenantScope>, TenantError> {
+        let tenant = match self.active_tenant(deadline.tenant_id).await {
             Ok(t) => t,
             Err(TenantError::NotFound(_) | TenantError::Suspended) => return Ok(None),
             Err(e) => return Err(e),
         };
         let location: TenantLocation = tenant.location;
-        Ok(Some(self.system_scope(&location).await?))
+        let scope = self.system_scope(&location).await?;
+        Ok(Some(scope.for_job(&deadline.kind)))
     }
 }

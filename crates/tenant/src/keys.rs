@@ -1,5 +1,7 @@
-//! Per-tenant key store: versioned data keys and a blind-index key, stored only wrapped by the
-//! key-encryption key, unwrapped on first use and cached in memory.
+//! Per-tenant key store: versioned data keys and versioned blind-index keys, stored only
+//! wrapped by the key-encryption key, unwrapped on first use and cached in memory. Both kinds
+//! rotate the same way: a new active version, the previous ones retired (still opening, still
+//! found by lookups) until a job has moved every stored value and they are destroyed.
 //!
 //! The wrapped keys live in a database of their own, never in the data database: a backup of
 //! the data (a `pg_dump` of the data database, a copy of `control.db` and `tenants/`) holds no
@@ -31,6 +33,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// What a stored key is for: data keys seal, blind-index keys index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyPurpose {
+    Data,
+    BlindIndex,
+}
+
+impl KeyPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Data => PURPOSE_DATA,
+            KeyPurpose::BlindIndex => PURPOSE_BLIND_INDEX,
+        }
+    }
+}
 
 const PURPOSE_DATA: &str = "data";
 const PURPOSE_BLIND_INDEX: &str = "blind_index";
@@ -361,6 +379,7 @@ impl KeyStore {
         let mut data_keys = Vec::new();
         let mut active = None;
         let mut index = None;
+        let mut retired_indexes = Vec::new();
         for row in rows {
             let material = self
                 .kek
@@ -376,7 +395,14 @@ impl KeyStore {
                     }
                     data_keys.push(DataKey::new(row.version as u32, &material)?);
                 }
-                PURPOSE_BLIND_INDEX => index = Some(BlindIndexKey::new(&material)?),
+                PURPOSE_BLIND_INDEX => {
+                    let key = BlindIndexKey::versioned(row.version as u32, &material)?;
+                    if row.state == STATE_ACTIVE {
+                        index = Some(key);
+                    } else {
+                        retired_indexes.push(key);
+                    }
+                }
                 _ => {}
             }
         }
@@ -384,18 +410,23 @@ impl KeyStore {
         let (Some(active), Some(index)) = (active, index) else {
             return Err(TenantError::NotFound("tenant"));
         };
-        let ring = TenantKeyRing::new(tenant, active, data_keys, index)?;
+        let ring = TenantKeyRing::new(tenant, active, data_keys, index)?
+            .with_retired_index_keys(retired_indexes);
         Ok(self.remember(ring))
     }
 
     /// Adds a new data-key version and makes it the one that encrypts; older versions are
     /// retired but kept so existing ciphertexts still open. One transaction: the retirement
-    /// and the new version land together, or the tenant would be left with no active data
-    /// key. The caller then [`Self::forget`]s the cached ring (forgetting earlier would let a
-    /// concurrent request cache the pre-rotation ring again).
-    pub(crate) async fn rotate(&self, tenant: Uuid) -> Result<i32, TenantError> {
+    /// and the new version land together, or the tenant would be left with no active key of
+    /// that purpose. The caller then [`Self::forget`]s the cached ring (forgetting earlier
+    /// would let a concurrent request cache the pre-rotation ring again).
+    pub(crate) async fn rotate(
+        &self,
+        tenant: Uuid,
+        purpose: KeyPurpose,
+    ) -> Result<i32, TenantError> {
         let txn = self.db.begin().await?;
-        let current = self.versions_on(&txn, tenant).await?;
+        let current = self.versions_on(&txn, tenant, purpose).await?;
         let next = current.iter().map(|k| k.version).max().unwrap_or(0) + 1;
         tenant_key::Entity::update_many()
             .col_expr(
@@ -403,11 +434,11 @@ impl KeyStore {
                 sea_orm::sea_query::Expr::value(STATE_RETIRED),
             )
             .filter(tenant_key::Column::TenantId.eq(tenant))
-            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .filter(tenant_key::Column::Purpose.eq(purpose.as_str()))
             .exec(&txn)
             .await?;
         let row = self
-            .wrapped_row(tenant, PURPOSE_DATA, next, &KeyMaterial::generate())
+            .wrapped_row(tenant, purpose.as_str(), next, &KeyMaterial::generate())
             .await?;
         tenant_key::Entity::insert(row)
             .exec_without_returning(&txn)
@@ -421,18 +452,23 @@ impl KeyStore {
         Ok(next)
     }
 
-    pub async fn versions(&self, tenant: Uuid) -> Result<Vec<KeyVersionInfo>, TenantError> {
-        self.versions_on(&self.db, tenant).await
+    pub(crate) async fn versions(
+        &self,
+        tenant: Uuid,
+        purpose: KeyPurpose,
+    ) -> Result<Vec<KeyVersionInfo>, TenantError> {
+        self.versions_on(&self.db, tenant, purpose).await
     }
 
     async fn versions_on<C: ConnectionTrait>(
         &self,
         control: &C,
         tenant: Uuid,
+        purpose: KeyPurpose,
     ) -> Result<Vec<KeyVersionInfo>, TenantError> {
         Ok(tenant_key::Entity::find()
             .filter(tenant_key::Column::TenantId.eq(tenant))
-            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .filter(tenant_key::Column::Purpose.eq(purpose.as_str()))
             .order_by_asc(tenant_key::Column::Version)
             .all(control)
             .await?
@@ -445,14 +481,15 @@ impl KeyStore {
             .collect())
     }
 
-    /// When the active data-key version was made (the last rotation).
+    /// When the active version of `purpose` was made (its last rotation).
     pub(crate) async fn rotated_at(
         &self,
         tenant: Uuid,
+        purpose: KeyPurpose,
     ) -> Result<chrono::DateTime<Utc>, TenantError> {
         tenant_key::Entity::find()
             .filter(tenant_key::Column::TenantId.eq(tenant))
-            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .filter(tenant_key::Column::Purpose.eq(purpose.as_str()))
             .filter(tenant_key::Column::State.eq(STATE_ACTIVE))
             .one(&self.db)
             .await?
@@ -460,12 +497,16 @@ impl KeyStore {
             .ok_or(TenantError::NotFound("tenant"))
     }
 
-    /// Deletes the tenant's retired data-key versions. The caller has established that no
-    /// stored value references them. Returns how many were destroyed.
-    pub(crate) async fn destroy_retired(&self, tenant: Uuid) -> Result<u64, TenantError> {
+    /// Deletes the tenant's retired versions of `purpose`. The caller has established that
+    /// no stored value references them. Returns how many were destroyed.
+    pub(crate) async fn destroy_retired(
+        &self,
+        tenant: Uuid,
+        purpose: KeyPurpose,
+    ) -> Result<u64, TenantError> {
         let result = tenant_key::Entity::delete_many()
             .filter(tenant_key::Column::TenantId.eq(tenant))
-            .filter(tenant_key::Column::Purpose.eq(PURPOSE_DATA))
+            .filter(tenant_key::Column::Purpose.eq(purpose.as_str()))
             .filter(tenant_key::Column::State.eq(STATE_RETIRED))
             .exec(&self.db)
             .await?;

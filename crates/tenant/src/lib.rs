@@ -19,7 +19,10 @@ pub mod keys;
 pub mod model;
 pub mod profile;
 pub mod registry;
+mod reindex;
 mod reseal;
+
+pub use reseal::SealedStore;
 mod scope;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
@@ -35,7 +38,9 @@ pub use model::{
 pub use scope::TenantScope;
 
 use data_plane::Access;
-use hub_kernel::classification::{FieldClassification, RowKey, SealedColumn, SealedTable};
+use hub_kernel::classification::{
+    BlindIndexed, FieldClassification, IndexedColumn, RowKey, SealedColumn, SealedTable,
+};
 use hub_kernel::crypto::KeyEncryptionKey;
 use hub_kernel::page::{Page, PageRequest};
 use keys::{KeyStore, KeyVersionInfo};
@@ -68,6 +73,18 @@ pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
     hub_kernel::classification::sealed_columns(&personal_fields(), &[], SEALED_TABLES)
 }
 
+/// How each blind index of this crate is made again when the index key rotates.
+pub const BLIND_INDEXES: &[BlindIndexed] = &[BlindIndexed {
+    table: contacts::TABLE,
+    field: "email",
+    normalise: Some(contacts::normalise_email),
+}];
+
+/// Every blind-index column this crate stores, for index-key rotation.
+pub fn indexed_columns() -> Result<Vec<IndexedColumn>, String> {
+    hub_kernel::classification::indexed_columns(&personal_fields(), BLIND_INDEXES, SEALED_TABLES)
+}
+
 /// The tenancy service: one per process, shared by every request.
 pub struct Tenancy {
     plane: DataPlane,
@@ -77,6 +94,11 @@ pub struct Tenancy {
     /// Every sealed column key rotation re-seals: this crate's and those registered by the
     /// crates above it ([`Self::register_sealed_columns`]).
     sealed: Vec<SealedColumn>,
+    /// Every blind-index column index-key rotation re-indexes, likewise.
+    indexed: Vec<IndexedColumn>,
+    /// Stores outside the tables that key rotation re-seals too (registered by the crates
+    /// that own them, once the service is shared).
+    sealed_stores: std::sync::RwLock<Vec<Arc<dyn SealedStore>>>,
     reseal: jobs::ResealSettings,
     /// Every control-plane table naming a tenant: this crate's and those registered by the
     /// crates above it ([`Self::register_control_footprints`]).
@@ -98,6 +120,8 @@ impl Tenancy {
             principals: credentials::PrincipalCache::default(),
             directory: directory::DirectoryCache::default(),
             sealed: sealed_columns().map_err(TenantError::Conflict)?,
+            indexed: indexed_columns().map_err(TenantError::Conflict)?,
+            sealed_stores: std::sync::RwLock::new(Vec::new()),
             reseal: jobs::ResealSettings::default(),
             footprints: footprint::CONTROL_FOOTPRINT.to_vec(),
         })
@@ -107,6 +131,32 @@ impl Tenancy {
     /// re-seals. Called once at start, before the service is shared.
     pub fn register_sealed_columns(&mut self, columns: Vec<SealedColumn>) {
         self.sealed.extend(columns);
+    }
+
+    /// Adds another crate's blind-index columns (from its declarations) to what index-key
+    /// rotation re-indexes. Called once at start, before the service is shared.
+    pub fn register_indexed_columns(&mut self, columns: Vec<IndexedColumn>) {
+        self.indexed.extend(columns);
+    }
+
+    /// Adds a store outside the tables (sessions in the session store) that key rotation
+    /// re-seals after the tables. Called once at start.
+    pub fn register_sealed_store(&self, store: Arc<dyn SealedStore>) {
+        if let Ok(mut stores) = self.sealed_stores.write() {
+            stores.push(store);
+        }
+    }
+
+    fn sealed_stores(&self) -> Vec<Arc<dyn SealedStore>> {
+        self.sealed_stores
+            .read()
+            .map(|stores| stores.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every blind-index column index-key rotation reaches.
+    pub fn indexed_column_registry(&self) -> &[IndexedColumn] {
+        &self.indexed
     }
 
     /// Every sealed column key rotation reaches.
@@ -288,6 +338,19 @@ impl Tenancy {
         principal: &TenantPrincipal,
     ) -> Result<Vec<KeyVersionInfo>, TenantError> {
         principal.require(Scope::TenantAdmin)?;
-        self.keys.versions(principal.tenant_id()).await
+        self.keys
+            .versions(principal.tenant_id(), keys::KeyPurpose::Data)
+            .await
+    }
+
+    /// The blind-index key's versions (never the keys).
+    pub async fn index_key_versions(
+        &self,
+        principal: &TenantPrincipal,
+    ) -> Result<Vec<KeyVersionInfo>, TenantError> {
+        principal.require(Scope::TenantAdmin)?;
+        self.keys
+            .versions(principal.tenant_id(), keys::KeyPurpose::BlindIndex)
+            .await
     }
 }

@@ -14,8 +14,25 @@
 use crate::error::TenantError;
 use crate::scope::TenantScope;
 use hub_kernel::classification::{RowKey, SealedColumn, SealedTable};
+use hub_kernel::crypto::TenantKeyRing;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use uuid::Uuid;
+
+/// A store outside the tenant's tables that keeps values sealed under the tenant's data key
+/// (the session store's session contexts). Key rotation re-seals it after the tables, and
+/// a retired version is destroyed only when it too holds nothing under that version. The
+/// crate owning the store implements this and registers it once at start
+/// (`Tenancy::register_sealed_store`).
+#[async_trait::async_trait]
+pub trait SealedStore: Send + Sync {
+    /// A name for logs.
+    fn name(&self) -> &'static str;
+    /// Re-seals every value of the ring's tenant not under its active version; returns how
+    /// many it re-sealed. The ring still holds the retired versions.
+    async fn reseal(&self, keys: &TenantKeyRing) -> Result<u64, String>;
+    /// How many of the tenant's values are not under `version`.
+    async fn count_stale(&self, tenant: Uuid, version: u32) -> Result<u64, String>;
+}
 
 /// The sealed columns of one table, as the re-sealer works on them.
 pub(crate) struct TableColumns<'a> {

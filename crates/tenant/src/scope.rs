@@ -18,6 +18,8 @@ pub struct TenantScope {
     client_ip: Option<String>,
     /// `None` for the platform's own jobs, which are not limited by a credential's scopes.
     scopes: Option<Vec<Scope>>,
+    /// What a platform job's scope is for (a deadline's kind), when it is one.
+    job: Option<String>,
     txn: TenantTxn,
     keys: Arc<TenantKeyRing>,
 }
@@ -33,6 +35,7 @@ impl TenantScope {
             actor: Some(principal.actor.clone()),
             client_ip: principal.client_ip.clone(),
             scopes: Some(principal.scopes.clone()),
+            job: None,
             txn,
             keys,
         }
@@ -48,6 +51,7 @@ impl TenantScope {
             actor: None,
             client_ip: None,
             scopes: None,
+            job: None,
             txn,
             keys,
         }
@@ -63,9 +67,21 @@ impl TenantScope {
             actor: None,
             client_ip: None,
             scopes: Some(Vec::new()),
+            job: None,
             txn,
             keys,
         }
+    }
+
+    /// Names the job a platform scope serves (see `Tenancy::job_scope`).
+    pub(crate) fn for_job(mut self, purpose: &str) -> Self {
+        self.job = Some(purpose.to_string());
+        self
+    }
+
+    /// The job this unit of work serves (`None`: a request, or this crate's own jobs).
+    pub fn job_purpose(&self) -> Option<&str> {
+        self.job.as_deref()
     }
 
     /// Scopes are checked in the services, not only at the edge, so no caller can skip them.
@@ -129,6 +145,9 @@ impl TenantScope {
 
 impl std::fmt::Debug for TenantScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TenantScope({})", self.location.tenant_id)
+        match &self.job {
+            Some(job) => write!(f, "TenantScope({}, job {job})", self.location.tenant_id),
+            None => write!(f, "TenantScope({})", self.location.tenant_id),
+        }
     }
 }

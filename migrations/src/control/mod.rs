@@ -4,11 +4,13 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000001_registry;
 mod m20261129_000002_deadlines;
 mod m20261129_000003_sso_domains;
+mod m20261201_000201_job_leases;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261129_000001_registry::Migration),
         Box::new(m20261129_000002_deadlines::Migration),
         Box::new(m20261129_000003_sso_domains::Migration),
+        Box::new(m20261201_000201_job_leases::Migration),
     ]
 }

@@ -14,6 +14,7 @@ mod m20261201_000010_outbox_delivery;
 mod m20261201_000011_password_reset_required;
 mod m20261201_000012_scim_deprovisioned;
 mod m20261201_000101_audit_ip_commitment;
+mod m20261201_000202_sealed_idp_subject;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -30,5 +31,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000011_password_reset_required::Migration),
         Box::new(m20261201_000012_scim_deprovisioned::Migration),
         Box::new(m20261201_000101_audit_ip_commitment::Migration),
+        Box::new(m20261201_000202_sealed_idp_subject::Migration),
     ]
 }

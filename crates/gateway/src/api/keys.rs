@@ -1,5 +1,6 @@
-//! `/v1/encryption-keys` and `/v1/jobs`: the institution's data keys, their rotation, and the
-//! progress of the re-encryption job a rotation starts. Key material never leaves the server.
+//! `/v1/encryption-keys`, `/v1/blind-index-keys` and `/v1/jobs`: the institution's data keys
+//! and blind-index keys, their rotation, and the progress of the re-encryption or re-indexing
+//! job a rotation starts. Key material never leaves the server.
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
@@ -16,11 +17,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// One version of the institution's data-encryption key.
+/// One version of one of the institution's keys (data encryption or blind index).
 #[derive(Debug, Clone, Object)]
 pub struct KeyVersionView {
     pub version: i32,
-    /// `active` encrypts new data; `retired` versions still decrypt older data.
+    /// `active` encrypts (or indexes) new data; `retired` versions still decrypt older data
+    /// (or still find rows not yet re-indexed) until the rotation's job has finished.
     pub state: String,
     pub created_at: DateTime<Utc>,
 }
@@ -44,6 +46,8 @@ pub struct KeyVersionList {
 #[derive(Debug, Clone, Object)]
 pub struct JobView {
     pub id: Uuid,
+    /// `key_rotation_reencrypt` (after a data-key rotation) or `index_key_rotation_reindex`
+    /// (after a blind-index key rotation).
     pub kind: String,
     /// `running`, `succeeded` or `failed`.
     pub state: String,
@@ -74,9 +78,10 @@ impl From<JobInfo> for JobView {
 /// The outcome of a rotation.
 #[derive(Debug, Clone, Object)]
 pub struct RotationView {
-    /// The version that now encrypts.
+    /// The version that now encrypts (or indexes).
     pub active_version: i32,
-    /// Re-encrypts existing personal data under the new version; poll `/v1/jobs/{job_id}`.
+    /// Re-encrypts (or re-indexes) existing personal data under the new version; poll
+    /// `/v1/jobs/{job_id}`.
     pub job: Described<JobView>,
 }
 
@@ -127,7 +132,8 @@ impl KeysApi {
     ///
     /// Requires scope `tenant:admin`. A new key version encrypts from now on; older versions
     /// still decrypt; a background job re-encrypts existing personal data under the new
-    /// version and reports its progress. One rotation at a time (409 while one runs).
+    /// version and reports its progress. One rotation (of either key) at a time (409 while
+    /// one runs).
     #[oai(
         path = "/encryption-keys/rotate",
         method = "post",
@@ -139,6 +145,53 @@ impl KeysApi {
         auth: TenantCredential,
     ) -> Result<KeysRotated, ApiError> {
         let rotation = state.tenancy.rotate_keys(&auth.0).await?;
+        let location = format!("/v1/jobs/{}", rotation.job.id);
+        Ok(KeysRotated::Accepted(
+            Json(RotationView {
+                active_version: rotation.new_version,
+                job: Described(rotation.job.into()),
+            }),
+            location,
+        ))
+    }
+
+    /// List blind-index key versions
+    ///
+    /// Requires scope `tenant:admin`. The keys that make the blind indexes equality lookups
+    /// (email, username) use; shows versions and states, never key material.
+    #[oai(
+        path = "/blind-index-keys",
+        method = "get",
+        operation_id = "listBlindIndexKeys"
+    )]
+    async fn list_blind_index_keys(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<KeysListed, ApiError> {
+        let versions = state.tenancy.index_key_versions(&auth.0).await?;
+        Ok(KeysListed::Ok(Json(KeyVersionList {
+            items: versions.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Rotate the blind-index key
+    ///
+    /// Requires scope `tenant:admin`. A new key version indexes from now on; a background
+    /// job re-indexes existing rows under it and reports its progress, and lookups find rows
+    /// under either version meanwhile. Once no row uses the old version it is destroyed. One
+    /// rotation (of either key) at a time (409 while one runs).
+    #[oai(
+        path = "/blind-index-keys/rotate",
+        method = "post",
+        operation_id = "rotateBlindIndexKey"
+    )]
+    async fn rotate_blind_index_key(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<KeysRotated, ApiError> {
+        let rotation = state.tenancy.rotate_index_key(&auth.0).await?;
         let location = format!("/v1/jobs/{}", rotation.job.id);
         Ok(KeysRotated::Accepted(
             Json(RotationView {

@@ -334,8 +334,11 @@ impl Identity {
         run: &mut DeliveryRun,
     ) -> Result<(), IdentityError> {
         let mailer = &self.mail;
+        let Some(due) = deadlines.first() else {
+            return Ok(());
+        };
         // A suspended or offboarded institution's mail waits (or goes with it).
-        let Some(scope) = self.tenancy.job_scope(tenant_id).await? else {
+        let Some(scope) = self.tenancy.job_scope(due).await? else {
             return Ok(());
         };
         let now = Utc::now().trunc_subsecs(6);
@@ -407,7 +410,7 @@ impl Identity {
             outcomes.push((message.id, message.attempts, outcome));
         }
 
-        let Some(scope) = self.tenancy.job_scope(tenant_id).await? else {
+        let Some(scope) = self.tenancy.job_scope(due).await? else {
             return Ok(());
         };
         let sent_at = Utc::now().trunc_subsecs(6);

@@ -11,6 +11,9 @@ pub struct Model {
     pub total: i64,
     pub done: i64,
     pub error: Option<String>,
+    /// The process running the job, while its lease lasts.
+    pub lease_holder: Option<Uuid>,
+    pub lease_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
