@@ -27,21 +27,18 @@ use crate::connections::{
 use crate::error::{IdentityError, Refusal};
 use crate::sessions::ClientContext;
 use crate::signin::{SignedIn, random_token};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use hub_kernel::Secret;
 use hub_kernel::problem::Violations;
 use hub_tenant::{ActiveTenant, Scope, TenantScope};
 use protocol::{
-    DEFAULT_GROUP_ATTRIBUTE, HTTP_POST, NAMEID_EMAIL, PROTOCOL, asserted_by_saml,
-    check_assertion_bounds, check_metadata, check_sp_entity_id, refusal_of,
-    refuse_doctype_and_malformed, service_provider, signing_certificates, sso_redirect_location,
+    DEFAULT_GROUP_ATTRIBUTE, asserted_by_saml, check_assertion_bounds, check_metadata,
+    check_sp_entity_id, decoded_response, refusal_of, service_provider, signing_certificates,
+    sp_metadata_document, sso_redirect_location,
 };
 use rand::RngCore;
-use samael::metadata::{EntityDescriptor, IndexedEndpoint, SpSsoDescriptor};
+use samael::metadata::EntityDescriptor;
 use samael::schema::Response;
-use samael::traits::ToXml;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -203,29 +200,7 @@ impl Identity {
         let (_, connection, _) = self
             .public_saml_connection(tenant_slug, connection_id)
             .await?;
-        let descriptor = EntityDescriptor {
-            entity_id: Some(connection.client_id.clone()),
-            sp_sso_descriptors: Some(vec![SpSsoDescriptor {
-                protocol_support_enumeration: Some(PROTOCOL.into()),
-                authn_requests_signed: Some(false),
-                want_assertions_signed: Some(true),
-                name_id_formats: Some(vec![
-                    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
-                    NAMEID_EMAIL.into(),
-                ]),
-                assertion_consumer_services: vec![IndexedEndpoint {
-                    binding: HTTP_POST.into(),
-                    location: self.saml_acs_url.clone(),
-                    response_location: None,
-                    index: 0,
-                    is_default: Some(true),
-                }],
-                ..SpSsoDescriptor::default()
-            }]),
-            ..EntityDescriptor::default()
-        };
-        descriptor
-            .to_string()
+        sp_metadata_document(&connection.client_id, &self.saml_acs_url)
             .map_err(|e| IdentityError::Conflict(format!("SP metadata: {e}")))
     }
 
@@ -336,35 +311,8 @@ impl Identity {
         saml_response: Option<String>,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
+        let xml = decoded_response(saml_response)?;
         let invalid = |detail: String| IdentityError::refused(Refusal::SamlResponseInvalid, detail);
-        let encoded = saml_response
-            .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| invalid("the post carries no SAMLResponse".into()))?;
-        if encoded.len() > MAX_RESPONSE_BASE64_BYTES {
-            return Err(invalid(format!(
-                "the SAMLResponse is larger than {} KiB",
-                MAX_RESPONSE_BASE64_BYTES / 1024
-            )));
-        }
-        // Some IdPs wrap the base64 in lines.
-        let compact: String = encoded.split_ascii_whitespace().collect();
-        let bytes = STANDARD
-            .decode(compact.as_bytes())
-            .map_err(|_| invalid("the SAMLResponse is not base64".into()))?;
-        let xml = String::from_utf8(bytes)
-            .map_err(|_| invalid("the SAMLResponse is not UTF-8 XML".into()))?;
-        let envelopes = refuse_doctype_and_malformed(&xml)
-            .map_err(|why| invalid(format!("the SAMLResponse: {why}")))?;
-        // The Web SSO profile answers one request with one response carrying one assertion.
-        // More is how signature-wrapping attacks hide an unsigned twin next to a signed
-        // original; samael reads only the signed one, but such a message is refused whole.
-        if envelopes.responses > 1 || envelopes.assertions > 1 {
-            return Err(invalid(
-                "the SAMLResponse holds more than one response or assertion (signature wrapping?)"
-                    .into(),
-            ));
-        }
-
         let mut scope = self.tenancy.sign_in_scope(tenant).await?;
         scope.set_client_ip(Some(context.ip_address.clone()));
         let (connection, metadata) = connections::load_saml(&scope, flow.connection_id).await?;

@@ -13,13 +13,16 @@
 use crate::connections::SsoConnection;
 use crate::error::{IdentityError, Refusal};
 use crate::signin::{AssertedIdentity, qualified_subject};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use hub_kernel::problem::Violations;
 use quick_xml::events::Event;
 use samael::crypto::AllowedSignatureAlgorithm;
-use samael::metadata::EntityDescriptor;
+use samael::metadata::{EntityDescriptor, IndexedEndpoint, SpSsoDescriptor};
 use samael::schema::Assertion;
 use samael::service_provider::{Error as SamlError, ServiceProvider, ServiceProviderBuilder};
+use samael::traits::ToXml;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -394,6 +397,71 @@ pub(super) fn check_assertion_bounds(
     }
     c.not_on_or_after
         .ok_or_else(|| conditions("the assertion has no NotOnOrAfter"))
+}
+
+/// This service's SP metadata for one connection: HTTP-POST to the ACS, signed assertions
+/// wanted, persistent or email NameIDs.
+pub(super) fn sp_metadata_document(
+    sp_entity_id: &str,
+    acs_url: &str,
+) -> Result<String, IdentityError> {
+    EntityDescriptor {
+        entity_id: Some(sp_entity_id.to_string()),
+        sp_sso_descriptors: Some(vec![SpSsoDescriptor {
+            protocol_support_enumeration: Some(PROTOCOL.into()),
+            authn_requests_signed: Some(false),
+            want_assertions_signed: Some(true),
+            name_id_formats: Some(vec![
+                "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
+                NAMEID_EMAIL.into(),
+            ]),
+            assertion_consumer_services: vec![IndexedEndpoint {
+                binding: HTTP_POST.into(),
+                location: acs_url.to_string(),
+                response_location: None,
+                index: 0,
+                is_default: Some(true),
+            }],
+            ..SpSsoDescriptor::default()
+        }]),
+        ..EntityDescriptor::default()
+    }
+    .to_string()
+    .map_err(|e| IdentityError::Conflict(format!("SP metadata: {e}")))
+}
+
+/// The XML of a posted SAMLResponse: bounded, base64, UTF-8, no DOCTYPE, well-formed, one
+/// response holding at most one assertion.
+pub(super) fn decoded_response(saml_response: Option<String>) -> Result<String, IdentityError> {
+    let invalid = |detail: String| IdentityError::refused(Refusal::SamlResponseInvalid, detail);
+    let encoded = saml_response
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| invalid("the post carries no SAMLResponse".into()))?;
+    if encoded.len() > MAX_RESPONSE_BASE64_BYTES {
+        return Err(invalid(format!(
+            "the SAMLResponse is larger than {} KiB",
+            MAX_RESPONSE_BASE64_BYTES / 1024
+        )));
+    }
+    // Some IdPs wrap the base64 in lines.
+    let compact: String = encoded.split_ascii_whitespace().collect();
+    let bytes = STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| invalid("the SAMLResponse is not base64".into()))?;
+    let xml = String::from_utf8(bytes)
+        .map_err(|_| invalid("the SAMLResponse is not UTF-8 XML".into()))?;
+    let envelopes = refuse_doctype_and_malformed(&xml)
+        .map_err(|why| invalid(format!("the SAMLResponse: {why}")))?;
+    // The Web SSO profile answers one request with one response carrying one assertion.
+    // More is how signature-wrapping attacks hide an unsigned twin next to a signed
+    // original; samael reads only the signed one, but such a message is refused whole.
+    if envelopes.responses > 1 || envelopes.assertions > 1 {
+        return Err(invalid(
+            "the SAMLResponse holds more than one response or assertion (signature wrapping?)"
+                .into(),
+        ));
+    }
+    Ok(xml)
 }
 
 #[cfg(test)]
