@@ -11,6 +11,7 @@ pub mod config;
 pub mod input_guard;
 pub mod limiter;
 pub mod middleware;
+pub mod modules;
 pub mod problem;
 pub mod progress;
 pub mod spec;

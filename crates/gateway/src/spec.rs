@@ -4,8 +4,10 @@
 //! poem-openapi lists one error enum ([`crate::problem::ApiError`]) on every operation and
 //! cannot write `security: []`. [`finish`] therefore
 //! - keeps on each operation only the error statuses it can answer with: those that follow
-//!   from its declaration ([`derived_errors`]) plus those its domain rules add
-//!   ([`DOMAIN_ERRORS`]);
+//!   from its declaration ([`derived_errors`]) plus those its domain rules add (each
+//!   domain's `DOMAIN_ERRORS` in [`crate::modules`]: conflicts with the current state (409),
+//!   a mandatory `If-Match` (428), look-ups not named by a path parameter (404), and the
+//!   sign-in flows that answer 401/403 without taking a credential);
 //! - writes `security: []` on the operations that take no credential;
 //! - declares the conditional read [`crate::caching`] implements: on every `GET` whose 200
 //!   answer carries an `ETag`, an `If-None-Match` parameter and a 304 answer;
@@ -21,55 +23,6 @@ use serde_yaml::{Mapping, Value};
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
-/// Error statuses an operation's declaration does not imply, per operation id: conflicts
-/// with the current state (409), a mandatory `If-Match` (428), validation by the domain of
-/// what is not a body (422), look-ups not named by a path parameter (404), and the sign-in
-/// flows that answer 401/403 without taking a credential. tests/api/spec.rs checks that
-/// each id exists; schemathesis fails on any status an operation answers but does not list.
-pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
-    // Institutions: unique slugs, lifecycle transitions.
-    ("createTenant", &[409]),
-    ("updateTenant", &[409]),
-    ("suspendTenant", &[409]),
-    ("resumeTenant", &[409]),
-    ("offboardTenant", &[409]),
-    ("issueTenantCredential", &[409]),
-    // Catalog and contacts: unique codes, a mandatory If-Match on updates.
-    ("updateCourse", &[409, 428]),
-    ("createContact", &[409]),
-    ("updateContact", &[409, 428]),
-    ("rotateEncryptionKey", &[409]),
-    ("replacePrivacyProfile", &[428]),
-    // People and identity: unique usernames, emails and domains; state transitions.
-    ("createPerson", &[409]),
-    ("updatePerson", &[409, 428]),
-    ("createSsoConnection", &[409]),
-    ("createSamlConnection", &[409]),
-    ("claimSsoDomain", &[409]),
-    ("verifySsoDomain", &[409]),
-    ("updateMyProfile", &[409, 428]),
-    ("updateSignInSettings", &[428]),
-    ("updateMessageSender", &[428]),
-    ("resolveIncident", &[409]),
-    ("startAccessReview", &[409]),
-    ("decideAccessGrant", &[409]),
-    ("scimCreateUser", &[409]),
-    ("scimPatchUser", &[409]),
-    ("scimCreateGroup", &[409]),
-    ("scimPatchGroup", &[409]),
-    // Sign-in flows: no credential is taken, the flow itself refuses (a suspended
-    // institution: 403; an email whose domain no institution verified: 404).
-    ("startSignIn", &[403]),
-    ("startSamlSignIn", &[403]),
-    ("getSamlServiceProviderMetadata", &[403]),
-    ("discoverSignIn", &[404]),
-    ("finishSignIn", &[401, 403]),
-    ("finishSamlSignIn", &[401, 403]),
-    ("signInWithPassword", &[401, 403]),
-    ("requestPasswordReset", &[403]),
-    ("resetPassword", &[401, 403]),
 ];
 
 /// The error statuses an operation's declaration implies.
@@ -153,7 +106,7 @@ fn answers_in_scim_schema(operation: &Mapping) -> bool {
 pub fn declared_errors(operation: &Mapping) -> Vec<u16> {
     let mut statuses = derived_errors(operation);
     let id = operation.get("operationId").and_then(Value::as_str);
-    if let Some((_, extra)) = DOMAIN_ERRORS.iter().find(|(op, _)| Some(*op) == id) {
+    if let Some((_, extra)) = crate::modules::domain_errors().find(|(op, _)| Some(*op) == id) {
         statuses.extend(extra.iter());
     }
     statuses.sort_unstable();

@@ -27,11 +27,25 @@ use ephemeral::Ephemeral;
 use hub_kernel::classification::{
     FieldClassification, RowKey, SealedColumn, SealedSecret, SealedTable,
 };
-use hub_tenant::{Actor, Tenancy, TenantPrincipal};
+use hub_tenant::{Actor, DomainModule, RoleGrant, Scope, Tenancy, TenantPrincipal};
 use oidc::OidcClient;
 use sessions::Sessions;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// This crate's registration: people, SSO and SCIM provisioning. The tenant admin role
+/// holds every registered scope; the grants below are the other roles'.
+pub const MODULE: DomainModule = DomainModule {
+    crate_name: "hub-identity",
+    scopes: &[Scope::PeopleRead, Scope::PeopleWrite, Scope::ScimProvision],
+    role_grants: &[RoleGrant {
+        role: "auditor",
+        scopes: &[Scope::PeopleRead],
+    }],
+    personal_fields,
+    sealed_secrets: SEALED_SECRETS,
+    sealed_tables: SEALED_TABLES,
+};
 
 /// Every personal-data field this crate stores in tables.
 pub fn personal_fields() -> Vec<FieldClassification> {
@@ -73,7 +87,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
 
 /// Every sealed column this crate stores, for key rotation.
 pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
-    hub_kernel::classification::sealed_columns(&personal_fields(), SEALED_SECRETS, SEALED_TABLES)
+    MODULE.sealed_columns()
 }
 
 pub struct IdentitySettings {

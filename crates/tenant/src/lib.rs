@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod keys;
 pub mod model;
+pub mod module;
 pub mod profile;
 pub mod registry;
 mod reseal;
@@ -27,6 +28,7 @@ pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
     TenantStatus,
 };
+pub use module::{DomainModule, RoleGrant};
 pub use scope::TenantScope;
 
 use data_plane::Access;
@@ -36,6 +38,31 @@ use hub_kernel::page::{Page, PageRequest};
 use keys::{KeyStore, KeyVersionInfo};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// This crate's registration: contacts, the audit trail and the institution's own
+/// administration.
+pub const MODULE: DomainModule = DomainModule {
+    crate_name: "hub-tenant",
+    scopes: &[
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+        Scope::AuditRead,
+        Scope::TenantAdmin,
+    ],
+    role_grants: &[
+        RoleGrant {
+            role: "finance",
+            scopes: &[Scope::ContactsRead],
+        },
+        RoleGrant {
+            role: "auditor",
+            scopes: &[Scope::ContactsRead, Scope::AuditRead],
+        },
+    ],
+    personal_fields,
+    sealed_secrets: &[],
+    sealed_tables: SEALED_TABLES,
+};
 
 /// Every personal-data field this crate stores.
 pub fn personal_fields() -> Vec<FieldClassification> {
@@ -60,7 +87,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
 
 /// Every sealed column this crate stores, for key rotation.
 pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
-    hub_kernel::classification::sealed_columns(&personal_fields(), &[], SEALED_TABLES)
+    MODULE.sealed_columns()
 }
 
 /// The tenancy service: one per process, shared by every request.

@@ -548,7 +548,7 @@ async fn register<C: ConnectionTrait>(
         db,
         Some(tenant_id),
         "initial admin",
-        &Scope::ALL,
+        &Scope::all(),
         created_by,
     )
     .await
