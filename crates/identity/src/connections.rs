@@ -1,6 +1,6 @@
 //! An institution's SSO connections, managed by its admins: OpenID Connect (client secret
 //! sealed under the institution's key, never shown again after it is set) and SAML 2.0 (the
-//! IdP's metadata, checked by `saml.rs` before it is stored).
+//! IdP's metadata, checked by `saml/protocol.rs` before it is stored).
 
 use crate::entities::sso_connection;
 use crate::error::IdentityError;

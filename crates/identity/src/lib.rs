@@ -1,6 +1,8 @@
 //! Identity: the people of each institution, their roles and the scopes those grant,
-//! enterprise SSO connections (OpenID Connect and SAML 2.0), sign-in with just-in-time provisioning, and
-//! the sessions that follow, and the outbox of messages to people and its delivery.
+//! enterprise SSO connections (OpenID Connect and SAML 2.0) and home-realm discovery by email
+//! domain, sign-in with just-in-time provisioning, local password accounts, SCIM 2.0
+//! provisioning, the sessions that follow, compromise reports and the reauthentication they
+//! force, access reviews, and the outbox of messages to people and its delivery.
 
 pub mod connections;
 pub mod domains;

@@ -1,6 +1,7 @@
 //! Deadlines inside tenants that the platform acts on when they pass (an access review's
-//! end). Kept in the control plane so a periodic sweep asks one indexed question ("what is
-//! due?") instead of visiting thousands of tenant schemas.
+//! end, an outbox message's next delivery attempt). Kept in the control plane so a periodic
+//! sweep asks one indexed question ("what is due?") instead of visiting thousands of tenant
+//! schemas.
 
 use crate::Tenancy;
 use crate::entities::deadline;

@@ -1,6 +1,8 @@
 //! Tenancy: the registry of institutions, their provisioning and offboarding, the
-//! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys, API keys,
-//! the retention and reporting profile, and the institution's contacts.
+//! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys and their
+//! rotation (re-sealing jobs), API keys, the retention and reporting profile, the
+//! institution's contacts, its audit trail, idempotency records, control-plane deadlines, and
+//! the registration every domain crate makes ([`module`]).
 
 pub mod audit;
 pub mod contacts;
