@@ -9,6 +9,7 @@
 //!   a mandatory `If-Match` (428), look-ups not named by a path parameter (404), and the
 //!   sign-in flows that answer 401/403 without taking a credential);
 //! - writes `security: []` on the operations that take no credential;
+//! - marks `If-Match` required on the operations that answer 428 without it;
 //! - declares the conditional read [`crate::caching`] implements: on every `GET` whose 200
 //!   answer carries an `ETag`, an `If-None-Match` parameter and a 304 answer;
 //! - declares the limits the domain enforces on request fields and parameters
@@ -185,6 +186,84 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ),
         ]);
     }
+    // Institutions, their contacts and API keys (hub-tenant).
+    use hub_tenant::model::limits as tenant;
+    let slug = vec![
+        MinLength(tenant::TENANT_SLUG_MIN),
+        MaxLength(tenant::TENANT_SLUG_MAX),
+        Pattern(tenant::TENANT_SLUG_PATTERN),
+    ];
+    let tenant_name = vec![MinLength(1), MaxLength(tenant::TENANT_NAME_MAX)];
+    let reason = vec![MinLength(1), MaxLength(tenant::STATUS_REASON_MAX)];
+    limits.extend([
+        ("TenantCreate", "slug", slug),
+        ("TenantCreate", "name", tenant_name.clone()),
+        ("TenantUpdate", "name", tenant_name),
+        // Not OffboardRequest's: its handler refuses a wrong `confirm_slug` before the
+        // domain reads `reason`, so a probe of `reason` alone cannot be told apart.
+        ("SuspendRequest", "reason", reason),
+        (
+            "ApiKeyCreate",
+            "name",
+            vec![MinLength(1), MaxLength(tenant::API_KEY_NAME_MAX)],
+        ),
+    ]);
+    for schema in ["ContactCreate", "ContactUpdate"] {
+        limits.extend([
+            (
+                schema,
+                "name",
+                vec![MinLength(1), MaxLength(tenant::CONTACT_NAME_MAX)],
+            ),
+            (schema, "phone", vec![Pattern(tenant::PHONE_PATTERN)]),
+        ]);
+    }
+    // SSO connections, access reviews, the sender identity (hub-identity).
+    use hub_identity::connections as sso;
+    let connection_name = vec![MinLength(1), MaxLength(sso::NAME_MAX)];
+    limits.extend([
+        ("SsoConnectionCreate", "name", connection_name.clone()),
+        (
+            "SsoConnectionCreate",
+            "client_id",
+            vec![MinLength(1), MaxLength(sso::CLIENT_ID_MAX)],
+        ),
+        (
+            "SsoConnectionCreate",
+            "client_secret",
+            vec![MinLength(1), MaxLength(sso::CLIENT_SECRET_MAX)],
+        ),
+        ("SamlConnectionCreate", "name", connection_name),
+        (
+            "SamlConnectionCreate",
+            "group_attribute",
+            vec![
+                MinLength(1),
+                MaxLength(hub_identity::saml::GROUP_ATTRIBUTE_MAX),
+            ],
+        ),
+        (
+            "AccessReviewCreate",
+            "name",
+            vec![MinLength(1), MaxLength(hub_identity::reviews::NAME_MAX)],
+        ),
+        (
+            "AccessReviewCreate",
+            "duration_seconds",
+            vec![
+                Minimum(1),
+                Maximum(hub_identity::reviews::MAX_DURATION_SECS),
+            ],
+        ),
+        (
+            "MessageSenderInput",
+            "from_name",
+            vec![
+                MinLength(1),
+                MaxLength(hub_identity::outbox::DISPLAY_NAME_MAX),
+            ],
+        ),
+    ]);
     limits
 }
 
@@ -319,6 +398,9 @@ pub fn finish(document: &mut Value) {
                 declare_conditional_read(operation);
             }
             let keep = declared_errors(operation);
+            if keep.contains(&428) {
+                require_if_match(operation);
+            }
             if let Some(responses) = operation
                 .get_mut("responses")
                 .and_then(Value::as_mapping_mut)
@@ -332,6 +414,26 @@ pub fn finish(document: &mut Value) {
                 });
                 sort_by_status(responses);
             }
+        }
+    }
+}
+
+/// An operation that answers 428 without `If-Match` requires the header: the spec says so,
+/// and clients generated from it send it.
+fn require_if_match(operation: &mut Mapping) {
+    let Some(params) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_sequence_mut)
+    else {
+        return;
+    };
+    for param in params.iter_mut() {
+        let is_if_match = param
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case("If-Match"));
+        if is_if_match && let Some(param) = param.as_mapping_mut() {
+            param.insert(key("required"), Value::Bool(true));
         }
     }
 }

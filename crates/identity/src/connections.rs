@@ -13,6 +13,12 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// A connection's name, in characters after trimming (OIDC and SAML alike).
+pub const NAME_MAX: usize = 100;
+/// The OIDC client id the IdP issued, and its client secret.
+pub const CLIENT_ID_MAX: usize = 255;
+pub const CLIENT_SECRET_MAX: usize = 1024;
+
 const TABLE: &str = "sso_connections";
 const MAX_CONNECTIONS: usize = 20;
 
@@ -137,19 +143,19 @@ impl NewConnection {
         let mut v = Violations::new();
         let name = self.name.trim();
         v.check(
-            !name.is_empty() && name.chars().count() <= 100,
+            !name.is_empty() && name.chars().count() <= NAME_MAX,
             "name",
             "must be 1–100 characters",
         );
         check_issuer(&mut v, &self.issuer);
         v.check(
-            (1..=255).contains(&self.client_id.len())
+            (1..=CLIENT_ID_MAX).contains(&self.client_id.chars().count())
                 && !self.client_id.chars().any(char::is_control),
             "client_id",
             "must be 1–255 characters",
         );
         v.check(
-            (1..=1024).contains(&self.client_secret.expose().len()),
+            (1..=CLIENT_SECRET_MAX).contains(&self.client_secret.expose().chars().count()),
             "client_secret",
             "must be 1–1024 characters",
         );

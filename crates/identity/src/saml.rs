@@ -46,6 +46,9 @@ use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The name of the attribute holding a person's groups.
+pub const GROUP_ATTRIBUTE_MAX: usize = 200;
+
 const FLOW_TTL: Duration = Duration::from_secs(600);
 /// Upper bound on how long a consumed assertion ID is remembered.
 const MAX_REPLAY_MEMORY: Duration = Duration::from_secs(24 * 3600);
@@ -112,7 +115,7 @@ impl Identity {
         let mut v = Violations::new();
         let name = input.name.trim();
         v.check(
-            !name.is_empty() && name.chars().count() <= 100,
+            !name.is_empty() && name.chars().count() <= connections::NAME_MAX,
             "name",
             "must be 1–100 characters",
         );
@@ -131,7 +134,7 @@ impl Identity {
             .clone()
             .unwrap_or_else(|| DEFAULT_GROUP_ATTRIBUTE.into());
         v.check(
-            (1..=200).contains(&group_attribute.len())
+            (1..=GROUP_ATTRIBUTE_MAX).contains(&group_attribute.chars().count())
                 && !group_attribute.chars().any(char::is_control),
             "group_attribute",
             "must be 1–200 characters",

@@ -60,7 +60,12 @@ pub struct NewApiKey {
 impl NewApiKey {
     pub(crate) fn validate(&self) -> Result<Vec<Scope>, TenantError> {
         let mut v = Violations::new();
-        validate_label(&mut v, "name", &self.name, 100);
+        validate_label(
+            &mut v,
+            "name",
+            &self.name,
+            crate::model::limits::API_KEY_NAME_MAX,
+        );
         let mut scopes = Vec::new();
         if self.scopes.is_empty() {
             v.add("scopes", "at least one scope is required");

@@ -44,6 +44,24 @@ pub struct Tenant {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The limits this crate enforces on request fields, in one place: the validation uses
+/// them and the gateway declares them in the spec (`crate::spec` of hub-gateway), so a
+/// generated client can check before sending.
+pub mod limits {
+    /// An institution's slug: lower-case letters, digits and inner hyphens.
+    pub const TENANT_SLUG_MIN: usize = 3;
+    pub const TENANT_SLUG_MAX: usize = 50;
+    pub const TENANT_SLUG_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
+    /// Names of institutions and contacts, in characters after trimming.
+    pub const TENANT_NAME_MAX: usize = 200;
+    pub const CONTACT_NAME_MAX: usize = 200;
+    /// Why an institution was suspended or offboarded.
+    pub const STATUS_REASON_MAX: usize = 500;
+    pub const API_KEY_NAME_MAX: usize = 100;
+    /// A phone number in E.164 form: `+`, then 7 to 15 digits, the first not 0.
+    pub const PHONE_PATTERN: &str = "^\\+[1-9][0-9]{6,14}$";
+}
+
 #[derive(Debug, Clone)]
 pub struct NewTenant {
     pub slug: String,

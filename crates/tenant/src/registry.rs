@@ -7,6 +7,7 @@ use crate::credentials::{self, IssuedKey};
 use crate::data_plane::Access;
 use crate::entities::{deletion_record, tenant, tenant_key};
 use crate::error::TenantError;
+use crate::model::limits;
 use crate::model::{
     NewTenant, OperatorPrincipal, SchemaName, Scope, Tenant, TenantLocation, TenantStatus,
 };
@@ -79,7 +80,8 @@ impl NewTenant {
                 format!("unknown cluster; configured: {}", clusters.join(", ")),
             );
         }
-        let slug_ok = (3..=50).contains(&self.slug.len())
+        let slug_ok = (limits::TENANT_SLUG_MIN..=limits::TENANT_SLUG_MAX)
+            .contains(&self.slug.len())
             && self
                 .slug
                 .bytes()
@@ -91,7 +93,7 @@ impl NewTenant {
             "slug",
             "3 to 50 characters: lower-case letters, digits and inner hyphens",
         );
-        credentials::validate_label(&mut v, "name", &self.name, 200);
+        credentials::validate_label(&mut v, "name", &self.name, limits::TENANT_NAME_MAX);
         v.finish().map_err(TenantError::Invalid)
     }
 }
@@ -261,7 +263,7 @@ impl Tenancy {
         expected_revision: Option<i32>,
     ) -> Result<Tenant, TenantError> {
         let mut v = Violations::new();
-        credentials::validate_label(&mut v, "name", &name, 200);
+        credentials::validate_label(&mut v, "name", &name, limits::TENANT_NAME_MAX);
         v.finish().map_err(TenantError::Invalid)?;
         self.change_tenant(id, expected_revision, |row| {
             row.name = Set(name.trim().to_string());
@@ -280,7 +282,7 @@ impl Tenancy {
     ) -> Result<Tenant, TenantError> {
         if let Some(reason) = &reason {
             let mut v = Violations::new();
-            credentials::validate_label(&mut v, "reason", reason, 500);
+            credentials::validate_label(&mut v, "reason", reason, limits::STATUS_REASON_MAX);
             v.finish().map_err(TenantError::Invalid)?;
         }
         self.change_tenant(id, None, |row| {
@@ -347,7 +349,7 @@ impl Tenancy {
         reason: String,
     ) -> Result<DeletionRecord, TenantError> {
         let mut v = Violations::new();
-        credentials::validate_label(&mut v, "reason", &reason, 500);
+        credentials::validate_label(&mut v, "reason", &reason, limits::STATUS_REASON_MAX);
         v.finish().map_err(TenantError::Invalid)?;
         let control = self.plane.control();
         let row = tenant::Entity::find_by_id(id)
