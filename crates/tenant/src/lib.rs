@@ -153,12 +153,38 @@ impl Tenancy {
     }
 
     /// Opens a unit of work that only reads: PostgreSQL refuses any write in it, and ending
-    /// it costs no round trip. For the hot read paths.
-    pub async fn read_scope(
+    /// it costs no round trip. For the hot read paths, through [`Self::read`] (which retries
+    /// a read that lost its connection), so not public.
+    pub(crate) async fn read_scope(
         &self,
         principal: &TenantPrincipal,
     ) -> Result<TenantScope, TenantError> {
         self.principal_scope(principal, Access::ReadOnly).await
+    }
+
+    /// Runs `work` in a read scope of the principal's tenant (the work owns the scope; a read
+    /// scope ends when dropped). When the work fails because storage was unavailable (a
+    /// pooled connection the server ended, mid-work and not only at `begin`), it runs once
+    /// more, in a fresh scope on a fresh connection: a read changes nothing, so repeating it
+    /// is safe. Writes are never retried (their first attempt may have committed before the
+    /// connection was lost); they answer 503.
+    pub async fn read<T, E, Work, Done>(
+        &self,
+        principal: &TenantPrincipal,
+        work: Work,
+    ) -> Result<T, E>
+    where
+        Work: Fn(TenantScope) -> Done,
+        Done: std::future::Future<Output = Result<T, E>>,
+        E: hub_kernel::DescribeProblem + From<TenantError>,
+    {
+        match work(self.read_scope(principal).await?).await {
+            Err(error) if error.code() == TenantError::STORAGE_UNAVAILABLE => {
+                tracing::info!(%error, "a read lost its database connection; retrying once");
+                work(self.read_scope(principal).await?).await
+            }
+            done => done,
+        }
     }
 
     async fn principal_scope(
