@@ -1,7 +1,7 @@
 //! The two migration sets.
 //!
 //! - [`ControlPlaneMigrator`]: the platform's own tables (tenant registry, wrapped keys,
-//!   API key hashes, deletion records). On PostgreSQL they live in the `hub_control` schema;
+//!   API key hashes, deletion records, background jobs, deadlines, claimed SSO domains). On PostgreSQL they live in the `hub_control` schema;
 //!   on SQLite in `control.db`.
 //! - [`TenantMigrator`]: one institution's tables, applied inside each tenant's schema (or
 //!   file). Every tenant is kept at the same version, so cached plans never see two shapes.

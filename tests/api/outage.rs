@@ -1,7 +1,8 @@
 //! Losing the database is an outage the client can wait out, never a fault: while PostgreSQL
 //! ends the gateway's connections under steady reads and writes, every answer is 2xx or a
 //! 503 problem with `Retry-After` (never 500), every write that was acknowledged is there
-//! afterwards, and `/readyz` recovers once the database is back.
+//! afterwards, and `/readyz` recovers once the database is back. A read whose connection is
+//! ended mid-work is retried once on a fresh connection (`Tenancy::read`).
 //!
 //! PostgreSQL only: the outage is made by ending the test database's own backends with
 //! `pg_terminate_backend` from an admin connection (as a restart or failover ends them), and
@@ -181,4 +182,69 @@ async fn a_database_that_drops_its_connections_answers_503_and_loses_no_acknowle
             reply.body
         );
     }
+}
+
+/// A read whose connection the server ends mid-work (after `begin`, between two statements)
+/// runs again, once, on a fresh connection (`Tenancy::read`), so the reader gets its answer
+/// instead of a 503; a read that fails for any other reason is not repeated. Deterministic:
+/// the work ends its own backend on its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_loses_its_connection_mid_work_is_retried_once_on_a_fresh_one() {
+    use hub_tenant::{Principal, TenantError};
+    let app = spawn(Backend::Postgres).await;
+    let north = app.create_institution("north").await;
+    let Principal::Tenant(principal) = app
+        .state
+        .tenancy
+        .authenticate(&north.admin_token)
+        .await
+        .unwrap()
+    else {
+        panic!("an institution's key")
+    };
+    let admin = Database::connect(admin_url()).await.unwrap();
+    let pid_query =
+        || Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid() AS pid");
+    let attempts = AtomicUsize::new(0);
+    let (attempts_ref, admin_ref) = (&attempts, &admin);
+    let pids = app
+        .state
+        .tenancy
+        .read(&principal, move |scope| async move {
+            let pid: i32 = scope
+                .db()
+                .query_one_raw(pid_query())
+                .await?
+                .expect("a row")
+                .try_get("", "pid")?;
+            if attempts_ref.fetch_add(1, Ordering::SeqCst) == 0 {
+                admin_ref
+                    .execute_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("SELECT pg_terminate_backend({pid})"),
+                    ))
+                    .await?;
+                // The next statement of this unit of work meets the ended connection.
+                scope.db().query_one_raw(pid_query()).await?;
+                panic!("a statement on an ended backend succeeded");
+            }
+            Ok::<_, TenantError>(pid)
+        })
+        .await;
+    assert!(pids.is_ok(), "{pids:?}");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2, "one retry");
+
+    // Any other failure is the answer: not repeated.
+    let attempts = AtomicUsize::new(0);
+    let attempts_ref = &attempts;
+    let refused = app
+        .state
+        .tenancy
+        .read(&principal, move |_scope| async move {
+            attempts_ref.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(TenantError::NotFound("course"))
+        })
+        .await;
+    assert!(matches!(refused, Err(TenantError::NotFound(_))));
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }

@@ -10,11 +10,16 @@
 //!   next to the scope it needs — and the call must have appended an entry to the audit trail;
 //! - an operation that declares it must append an entry whatever it returned.
 //!
+//! The client IP is personal data too (C5): the loopback peer is a trusted proxy here, and
+//! every seeding request names [`MARKER_IP`] in `X-Forwarded-For`, so audit entries, incidents
+//! and sessions of other people hold it, and a read that returns it is held to the same rule.
+//! (The `/v1/me` caller signs in without it: their own IP is theirs to read.)
+//!
 //! A new operation that returns personal data and writes no entry therefore fails here without
 //! anyone adding a line; a new path parameter this test cannot fill fails it too, naming it.
 
 use crate::idp::{OidcProvider, UserAgent, idp_user};
-use crate::support::{Backend, Reply, TestApp, spawn};
+use crate::support::{Backend, Reply, TestApp, spawn_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -25,6 +30,10 @@ const DECLARATION: &str =
     "Returns other people's personal data: every call is recorded in the audit trail.";
 
 crate::both_backends!(promise_s2_every_read_of_another_persons_data_is_declared_and_audited);
+
+/// The client IP of every seeding request (TEST-NET-3, RFC 5737), through the trusted
+/// loopback proxy.
+const MARKER_IP: &str = "203.0.113.77";
 
 struct Seeded {
     /// Path parameter name → a value that exists.
@@ -45,7 +54,10 @@ async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
             path,
             Some(token),
             Some(body),
-            &[("Content-Type", "application/json")],
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", MARKER_IP),
+            ],
         )
         .await;
     assert!(
@@ -64,7 +76,10 @@ async fn scim_created(app: &TestApp, path: &str, token: &str, body: Value) -> Va
             &format!("/v1/scim/v2{path}"),
             Some(token),
             Some(body),
-            &[("Content-Type", "application/scim+json")],
+            &[
+                ("Content-Type", "application/scim+json"),
+                ("X-Forwarded-For", MARKER_IP),
+            ],
         )
         .await;
     assert!(
@@ -247,6 +262,7 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         "Zqdelta",
         "zqdelta@",
         "zqincident",
+        MARKER_IP,
     ]
     .into_iter()
     .map(str::to_string)
@@ -382,7 +398,11 @@ async fn call(app: &TestApp, seeded: &Seeded, op: &ReadOp) -> Reply {
 }
 
 async fn promise_s2_every_read_of_another_persons_data_is_declared_and_audited(backend: Backend) {
-    let app = spawn(backend).await;
+    // The test client connects from loopback: a proxy this app trusts.
+    let app = spawn_with(backend, |config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".into(), "::1/128".into()];
+    })
+    .await;
     let (seeded, _idp) = seed(&app).await;
     let ops = read_ops(&seeded.ids);
     let mut wrong = Vec::new();

@@ -254,3 +254,30 @@ async fn promise_s2_every_operation_refuses_every_role_lacking_its_scope(backend
         wrong.join("\n  ")
     );
 }
+
+/// What the composed crates grant (each crate's `DomainModule` role grants, installed by
+/// the gateway): auditors and finance hold read scopes only, whoever registers them, and
+/// finance holds nothing of the catalog or of people.
+#[test]
+fn promise_s2_an_auditor_reads_but_never_writes() {
+    use hub_identity::Role;
+    hub_gateway::modules::install().unwrap();
+    let all = hub_tenant::Scope::all();
+    assert!(all.len() >= 9, "{all:?}");
+    for role in [Role::Auditor, Role::Finance] {
+        let writes: Vec<_> = role
+            .scopes()
+            .into_iter()
+            .filter(|s| !s.as_str().ends_with(":read"))
+            .collect();
+        assert!(writes.is_empty(), "{role:?} holds {writes:?}");
+    }
+    let finance = Role::Finance.scopes();
+    assert!(
+        finance
+            .iter()
+            .all(|s| !s.as_str().starts_with("courses:") && !s.as_str().starts_with("people:")),
+        "{finance:?}"
+    );
+    assert_eq!(Role::TenantAdmin.scopes(), all);
+}

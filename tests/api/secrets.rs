@@ -61,6 +61,11 @@ fn debug_forms() -> Vec<(&'static str, String, Vec<String>)> {
             vec![SECRET.to_string()],
         ),
         (
+            "Config with credentials in URLs",
+            format!("{:?}", config_with_url_credentials()),
+            vec![SECRET.to_string(), format!("{SECRET}-query")],
+        ),
+        (
             "IssuedKey",
             format!("{issued_key:?}"),
             vec![SECRET.to_string()],
@@ -151,6 +156,65 @@ fn debug_forms() -> Vec<(&'static str, String, Vec<String>)> {
         vec![connection.client_secret.expose().to_string()],
     ));
     forms
+}
+
+/// Every URL-ish setting holding a password, in each form a URL carries one.
+fn config_with_url_credentials() -> Config {
+    Config {
+        database_url: Some(format!("postgres://hub:{SECRET}@db.internal:5432/hub")),
+        redis_url: Some(format!("rediss://:{SECRET}@cache.internal:6380/0")),
+        clusters: [(
+            "eu".to_string(),
+            format!(
+                "postgresql://hub:{SECRET}@eu.internal/hub?sslmode=require&password={SECRET}-query"
+            ),
+        )]
+        .into(),
+        public_url: Some(format!("https://ops:{SECRET}@hub.example")),
+        ..Config::default()
+    }
+}
+
+/// The Debug form is written out (to redact URLs in every setting): it must name every
+/// setting the configuration has, so a new setting cannot be left out of it, and a URL's
+/// user and host stay readable.
+#[test]
+fn promise_s7_config_debug_names_every_setting_and_hides_url_passwords() {
+    let config = config_with_url_credentials();
+    let form = format!("{config:?}");
+    let settings = serde_json::to_value(Config::default()).unwrap();
+    let settings = settings.as_object().unwrap();
+    assert!(settings.len() > 20, "{settings:?}");
+    let missing: Vec<&String> = settings
+        .keys()
+        .filter(|k| !form.contains(&format!("{k}: ")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "Config's Debug leaves out {missing:?}: {form}"
+    );
+    assert!(!form.contains(SECRET), "{form}");
+    assert!(
+        form.contains("postgres://hub:<redacted>@db.internal:5432/hub"),
+        "{form}"
+    );
+    assert!(
+        form.contains("rediss://:<redacted>@cache.internal:6380/0"),
+        "{form}"
+    );
+    assert!(
+        form.contains("sslmode=require&password=<redacted>"),
+        "{form}"
+    );
+    // A URL without a password is shown as it is.
+    let plain = format!(
+        "{:?}",
+        Config {
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ..Config::default()
+        }
+    );
+    assert!(plain.contains("redis://127.0.0.1:6379"), "{plain}");
 }
 
 #[test]

@@ -1,30 +1,13 @@
 //! Builds the application: configuration → services → routes and middleware. Used by the
 //! `hub` binary and by the black-box tests, which bind it to port 0.
 
-use crate::api::api_keys::ApiKeysApi;
-use crate::api::audit::AuditApi;
-use crate::api::contacts::ContactsApi;
-use crate::api::courses::CoursesApi;
-use crate::api::domains::DomainsApi;
-use crate::api::incidents::IncidentsApi;
-use crate::api::keys::KeysApi;
-use crate::api::me::MeApi;
-use crate::api::messaging::MessagingApi;
-use crate::api::passwords::PasswordsApi;
-use crate::api::people::PeopleApi;
-use crate::api::privacy_profile::PrivacyProfileApi;
-use crate::api::reviews::ReviewsApi;
-use crate::api::saml::SamlApi;
-use crate::api::scim::ScimApi;
-use crate::api::sso::SsoApi;
-use crate::api::system::SystemApi;
-use crate::api::tenants::TenantsApi;
 use crate::caching::Caching;
 use crate::client_ip::{ResolveClientIp, TrustedProxies};
 use crate::config::Config;
 use crate::input_guard::{InputGuard, PathTemplates};
 use crate::limiter::RateLimiter;
 use crate::middleware::{BodyLimit, IpRateLimit, RequestTracing, SecurityHeaders};
+use crate::modules;
 use crate::problem::ProblemResponses;
 use crate::state::AppState;
 use hub_identity::{Identity, IdentitySettings};
@@ -35,31 +18,13 @@ use poem_openapi::OpenApiService;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The institution and platform APIs, then identity and access. Two groups because
-/// poem-openapi implements `OpenApi` for tuples of at most 16.
+/// Every API group, one per domain section of [`crate::modules`] (a tuple because
+/// poem-openapi composes tuples of at most 16 `OpenApi`s; each group is within that).
 pub type Api = (
-    (
-        TenantsApi,
-        CoursesApi,
-        ContactsApi,
-        ApiKeysApi,
-        KeysApi,
-        PrivacyProfileApi,
-        AuditApi,
-        SystemApi,
-    ),
-    (
-        PeopleApi,
-        SsoApi,
-        SamlApi,
-        DomainsApi,
-        MeApi,
-        PasswordsApi,
-        IncidentsApi,
-        ReviewsApi,
-        ScimApi,
-        MessagingApi,
-    ),
+    modules::operator::Api,
+    modules::learning::Api,
+    modules::institution::Api,
+    modules::identity::Api,
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +105,7 @@ pub fn storage_config(config: &Config) -> StorageConfig {
 /// Opens the data plane and the cache. Redis connects lazily and reconnects by itself, so a
 /// Redis outage at start or later degrades rate limiting instead of stopping the server.
 pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
+    modules::install().map_err(StartError::Config)?;
     let kek = load_kek(&config)?;
     let key_store = config
         .key_store()
@@ -148,8 +114,10 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     // Offboarding erases what every domain crate keeps about a tenant in the control plane.
     tenancy.register_control_footprints(hub_identity::CONTROL_FOOTPRINT);
     // Key rotation re-seals what every domain crate declares as sealed.
-    tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
-    tenancy.register_indexed_columns(hub_identity::indexed_columns().map_err(StartError::Config)?);
+    for module in modules::DOMAIN_MODULES {
+        tenancy.register_sealed_columns(module.sealed_columns().map_err(StartError::Config)?);
+        tenancy.register_indexed_columns(module.indexed_columns().map_err(StartError::Config)?);
+    }
     let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {

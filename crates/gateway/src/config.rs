@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` is written out below: URLs in any setting print without their password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -109,6 +110,132 @@ pub struct Config {
     /// In the environment a list `[a, b]` or `a,b`.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+}
+
+/// Every setting, each through [`Redacting`]: a URL anywhere in a value (a database or Redis
+/// URL, a cluster's, a list's) prints without its password, whatever the setting is called.
+/// Secrets print as their types do (`<redacted>`). tests/api/secrets.rs checks that every
+/// setting appears here and that no URL password does.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &Redacting(&self.listen))
+            .field("database_url", &Redacting(&self.database_url))
+            .field(
+                "database_max_connections",
+                &Redacting(&self.database_max_connections),
+            )
+            .field("database_lanes", &Redacting(&self.database_lanes))
+            .field("clusters", &Redacting(&self.clusters))
+            .field("default_cluster", &Redacting(&self.default_cluster))
+            .field("redis_url", &Redacting(&self.redis_url))
+            .field("data_dir", &Redacting(&self.data_dir))
+            .field("kek", &Redacting(&self.kek))
+            .field("kek_file", &Redacting(&self.kek_file))
+            .field("log_format", &Redacting(&self.log_format))
+            .field("log_level", &Redacting(&self.log_level))
+            .field("body_limit_bytes", &Redacting(&self.body_limit_bytes))
+            .field("rate_limit_per_key", &Redacting(&self.rate_limit_per_key))
+            .field("rate_limit_per_ip", &Redacting(&self.rate_limit_per_ip))
+            .field("rate_limit_sync_ms", &Redacting(&self.rate_limit_sync_ms))
+            .field("shutdown_grace_secs", &Redacting(&self.shutdown_grace_secs))
+            .field("tls_cert_file", &Redacting(&self.tls_cert_file))
+            .field("tls_key_file", &Redacting(&self.tls_key_file))
+            .field("public_url", &Redacting(&self.public_url))
+            .field(
+                "session_lifetime_secs",
+                &Redacting(&self.session_lifetime_secs),
+            )
+            .field("sso_clock_skew_secs", &Redacting(&self.sso_clock_skew_secs))
+            .field("deadline_sweep_secs", &Redacting(&self.deadline_sweep_secs))
+            .field("dns_nameserver", &Redacting(&self.dns_nameserver))
+            .field("smtp_host", &Redacting(&self.smtp_host))
+            .field("smtp_port", &Redacting(&self.smtp_port))
+            .field("smtp_tls", &Redacting(&self.smtp_tls))
+            .field("smtp_username", &Redacting(&self.smtp_username))
+            .field("smtp_password", &Redacting(&self.smtp_password))
+            .field("smtp_timeout_secs", &Redacting(&self.smtp_timeout_secs))
+            .field("mail_from", &Redacting(&self.mail_from))
+            .field("mail_dir", &Redacting(&self.mail_dir))
+            .field("mail_poll_secs", &Redacting(&self.mail_poll_secs))
+            .field("mail_max_attempts", &Redacting(&self.mail_max_attempts))
+            .field(
+                "mail_retry_base_secs",
+                &Redacting(&self.mail_retry_base_secs),
+            )
+            .field("mail_retry_max_secs", &Redacting(&self.mail_retry_max_secs))
+            .field("trusted_proxies", &Redacting(&self.trusted_proxies))
+            .finish()
+    }
+}
+
+/// A value's `Debug` form with every URL's credentials redacted ([`redact_urls`]).
+struct Redacting<'a, T: std::fmt::Debug>(&'a T);
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Redacting<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_urls(&format!("{:?}", self.0)))
+    }
+}
+
+/// Query parameters of a URL that carry credentials (PostgreSQL takes `?password=`).
+const CREDENTIAL_QUERY_WORDS: &[&str] = &["password", "passwd", "secret", "token", "key"];
+
+/// `text` with the password of every `scheme://user:password@host` URL in it, and every
+/// query value whose name says credential, replaced by `<redacted>`. A URL's user name and
+/// host stay: they say which server is meant, and are not secrets.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // The URL runs to the first character that cannot be in one (a Debug quote, space).
+        let end = after
+            .find(|c: char| c == '"' || c == '\\' || c.is_whitespace() || c == ',')
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":<redacted>");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        match path.split_once('?') {
+            Some((before_query, query)) => {
+                out.push_str(before_query);
+                out.push('?');
+                let pairs: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((name, _))
+                            if CREDENTIAL_QUERY_WORDS
+                                .iter()
+                                .any(|w| name.to_ascii_lowercase().contains(w)) =>
+                        {
+                            format!("{name}=<redacted>")
+                        }
+                        _ => pair.to_string(),
+                    })
+                    .collect();
+                out.push_str(&pairs.join("&"));
+            }
+            None => out.push_str(path),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A list, or (as an environment variable most naturally gives it) one comma-separated text.

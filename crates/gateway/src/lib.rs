@@ -1,6 +1,7 @@
-//! The OpenAPI gateway: HTTP only. It composes each domain's services behind poem routes,
-//! resolves the caller's tenant from the credential, and maps every error to problem+json.
-//! Domain logic lives in the domain crates; nothing here writes SQL.
+//! The OpenAPI gateway: HTTP only. It composes each domain's services behind poem routes
+//! (the domain crates, once, in [`modules`]), resolves the caller's tenant from the
+//! credential, and maps every error to problem+json. Domain logic lives in the domain crates;
+//! nothing here writes SQL.
 
 pub mod api;
 pub mod app;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod input_guard;
 pub mod limiter;
 pub mod middleware;
+pub mod modules;
 pub mod problem;
 pub mod progress;
 pub mod spec;

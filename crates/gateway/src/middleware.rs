@@ -1,5 +1,6 @@
-//! Cross-cutting HTTP concerns: request ids, the access log, security headers and the per-IP
-//! rate limit. Each is a small poem middleware composed in [`crate::app`].
+//! Cross-cutting HTTP concerns: request ids, the access log, security headers, the per-IP
+//! rate limit and the request body size limit. Each is a small poem middleware composed in
+//! [`crate::app`].
 
 use crate::limiter::Decision;
 use crate::problem::ApiError;

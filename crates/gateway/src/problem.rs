@@ -301,22 +301,21 @@ pub fn from_domain<E: DescribeProblem>(error: &E) -> ApiError {
     )
 }
 
-impl From<hub_tenant::TenantError> for ApiError {
-    fn from(e: hub_tenant::TenantError) -> Self {
-        from_domain(&e)
-    }
-}
-
-impl From<hub_identity::IdentityError> for ApiError {
-    fn from(e: hub_identity::IdentityError) -> Self {
-        from_domain(&e)
-    }
-}
-
-impl From<hub_course::CourseError> for ApiError {
-    fn from(e: hub_course::CourseError) -> Self {
-        from_domain(&e)
-    }
+/// Every domain crate's error enum describes itself (`DescribeProblem`) and is mapped by
+/// [`from_domain`]; this makes `?` do it. Invoked once, in [`crate::modules`], with every
+/// crate's error type. (Not a blanket impl over `DescribeProblem`: coherence refuses it
+/// beside `From<DbErr>`, which the kernel could one day describe.)
+#[macro_export]
+macro_rules! map_domain_errors {
+    ($($error:ty),+ $(,)?) => {
+        $(
+            impl From<$error> for $crate::problem::ApiError {
+                fn from(e: $error) -> Self {
+                    $crate::problem::from_domain(&e)
+                }
+            }
+        )+
+    };
 }
 
 impl From<sea_orm::DbErr> for ApiError {

@@ -4,9 +4,12 @@
 //! poem-openapi lists one error enum ([`crate::problem::ApiError`]) on every operation and
 //! cannot write `security: []`. [`finish`] therefore
 //! - keeps on each operation only the error statuses it can answer with: those that follow
-//!   from its declaration ([`derived_errors`]) plus those its domain rules add
-//!   ([`DOMAIN_ERRORS`]);
+//!   from its declaration ([`derived_errors`]) plus those its domain rules add (each
+//!   domain's `DOMAIN_ERRORS` in [`crate::modules`]: conflicts with the current state (409),
+//!   a mandatory `If-Match` (428), look-ups not named by a path parameter (404), and the
+//!   sign-in flows that answer 401/403 without taking a credential);
 //! - writes `security: []` on the operations that take no credential;
+//! - marks `If-Match` required on the operations that answer 428 without it;
 //! - declares the conditional read [`crate::caching`] implements: on every `GET` whose 200
 //!   answer carries an `ETag`, an `If-None-Match` parameter and a 304 answer;
 //! - declares the limits the domain enforces on request fields and parameters
@@ -21,56 +24,6 @@ use serde_yaml::{Mapping, Value};
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
-/// Error statuses an operation's declaration does not imply, per operation id: conflicts
-/// with the current state (409), a mandatory `If-Match` (428), validation by the domain of
-/// what is not a body (422), look-ups not named by a path parameter (404), and the sign-in
-/// flows that answer 401/403 without taking a credential. tests/api/spec.rs checks that
-/// each id exists; schemathesis fails on any status an operation answers but does not list.
-pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
-    // Institutions: unique slugs, lifecycle transitions.
-    ("createTenant", &[409]),
-    ("updateTenant", &[409]),
-    ("suspendTenant", &[409]),
-    ("resumeTenant", &[409]),
-    ("offboardTenant", &[409]),
-    ("issueTenantCredential", &[409]),
-    // Catalog and contacts: unique codes, a mandatory If-Match on updates.
-    ("updateCourse", &[409, 428]),
-    ("createContact", &[409]),
-    ("updateContact", &[409, 428]),
-    ("rotateEncryptionKey", &[409]),
-    ("rotateBlindIndexKey", &[409]),
-    ("replacePrivacyProfile", &[428]),
-    // People and identity: unique usernames, emails and domains; state transitions.
-    ("createPerson", &[409]),
-    ("updatePerson", &[409, 428]),
-    ("createSsoConnection", &[409]),
-    ("createSamlConnection", &[409]),
-    ("claimSsoDomain", &[409]),
-    ("verifySsoDomain", &[409]),
-    ("updateMyProfile", &[409, 428]),
-    ("updateSignInSettings", &[428]),
-    ("updateMessageSender", &[428]),
-    ("resolveIncident", &[409]),
-    ("startAccessReview", &[409]),
-    ("decideAccessGrant", &[409]),
-    ("scimCreateUser", &[409]),
-    ("scimPatchUser", &[409]),
-    ("scimCreateGroup", &[409]),
-    ("scimPatchGroup", &[409]),
-    // Sign-in flows: no credential is taken, the flow itself refuses (a suspended
-    // institution: 403; an email whose domain no institution verified: 404).
-    ("startSignIn", &[403]),
-    ("startSamlSignIn", &[403]),
-    ("getSamlServiceProviderMetadata", &[403]),
-    ("discoverSignIn", &[404]),
-    ("finishSignIn", &[401, 403]),
-    ("finishSamlSignIn", &[401, 403]),
-    ("signInWithPassword", &[401, 403]),
-    ("requestPasswordReset", &[403]),
-    ("resetPassword", &[401, 403]),
 ];
 
 /// The error statuses an operation's declaration implies.
@@ -154,7 +107,7 @@ fn answers_in_scim_schema(operation: &Mapping) -> bool {
 pub fn declared_errors(operation: &Mapping) -> Vec<u16> {
     let mut statuses = derived_errors(operation);
     let id = operation.get("operationId").and_then(Value::as_str);
-    if let Some((_, extra)) = DOMAIN_ERRORS.iter().find(|(op, _)| Some(*op) == id) {
+    if let Some((_, extra)) = crate::modules::domain_errors().find(|(op, _)| Some(*op) == id) {
         statuses.extend(extra.iter());
     }
     statuses.sort_unstable();
@@ -233,6 +186,84 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ),
         ]);
     }
+    // Institutions, their contacts and API keys (hub-tenant).
+    use hub_tenant::model::limits as tenant;
+    let slug = vec![
+        MinLength(tenant::TENANT_SLUG_MIN),
+        MaxLength(tenant::TENANT_SLUG_MAX),
+        Pattern(tenant::TENANT_SLUG_PATTERN),
+    ];
+    let tenant_name = vec![MinLength(1), MaxLength(tenant::TENANT_NAME_MAX)];
+    let reason = vec![MinLength(1), MaxLength(tenant::STATUS_REASON_MAX)];
+    limits.extend([
+        ("TenantCreate", "slug", slug),
+        ("TenantCreate", "name", tenant_name.clone()),
+        ("TenantUpdate", "name", tenant_name),
+        // Not OffboardRequest's: its handler refuses a wrong `confirm_slug` before the
+        // domain reads `reason`, so a probe of `reason` alone cannot be told apart.
+        ("SuspendRequest", "reason", reason),
+        (
+            "ApiKeyCreate",
+            "name",
+            vec![MinLength(1), MaxLength(tenant::API_KEY_NAME_MAX)],
+        ),
+    ]);
+    for schema in ["ContactCreate", "ContactUpdate"] {
+        limits.extend([
+            (
+                schema,
+                "name",
+                vec![MinLength(1), MaxLength(tenant::CONTACT_NAME_MAX)],
+            ),
+            (schema, "phone", vec![Pattern(tenant::PHONE_PATTERN)]),
+        ]);
+    }
+    // SSO connections, access reviews, the sender identity (hub-identity).
+    use hub_identity::connections as sso;
+    let connection_name = vec![MinLength(1), MaxLength(sso::NAME_MAX)];
+    limits.extend([
+        ("SsoConnectionCreate", "name", connection_name.clone()),
+        (
+            "SsoConnectionCreate",
+            "client_id",
+            vec![MinLength(1), MaxLength(sso::CLIENT_ID_MAX)],
+        ),
+        (
+            "SsoConnectionCreate",
+            "client_secret",
+            vec![MinLength(1), MaxLength(sso::CLIENT_SECRET_MAX)],
+        ),
+        ("SamlConnectionCreate", "name", connection_name),
+        (
+            "SamlConnectionCreate",
+            "group_attribute",
+            vec![
+                MinLength(1),
+                MaxLength(hub_identity::saml::GROUP_ATTRIBUTE_MAX),
+            ],
+        ),
+        (
+            "AccessReviewCreate",
+            "name",
+            vec![MinLength(1), MaxLength(hub_identity::reviews::NAME_MAX)],
+        ),
+        (
+            "AccessReviewCreate",
+            "duration_seconds",
+            vec![
+                Minimum(1),
+                Maximum(hub_identity::reviews::MAX_DURATION_SECS),
+            ],
+        ),
+        (
+            "MessageSenderInput",
+            "from_name",
+            vec![
+                MinLength(1),
+                MaxLength(hub_identity::outbox::DISPLAY_NAME_MAX),
+            ],
+        ),
+    ]);
     limits
 }
 
@@ -367,6 +398,9 @@ pub fn finish(document: &mut Value) {
                 declare_conditional_read(operation);
             }
             let keep = declared_errors(operation);
+            if keep.contains(&428) {
+                require_if_match(operation);
+            }
             if let Some(responses) = operation
                 .get_mut("responses")
                 .and_then(Value::as_mapping_mut)
@@ -380,6 +414,26 @@ pub fn finish(document: &mut Value) {
                 });
                 sort_by_status(responses);
             }
+        }
+    }
+}
+
+/// An operation that answers 428 without `If-Match` requires the header: the spec says so,
+/// and clients generated from it send it.
+fn require_if_match(operation: &mut Mapping) {
+    let Some(params) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_sequence_mut)
+    else {
+        return;
+    };
+    for param in params.iter_mut() {
+        let is_if_match = param
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case("If-Match"));
+        if is_if_match && let Some(param) = param.as_mapping_mut() {
+            param.insert(key("required"), Value::Bool(true));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! An institution's SSO connections, managed by its admins: OpenID Connect (client secret
 //! sealed under the institution's key, never shown again after it is set) and SAML 2.0 (the
-//! IdP's metadata, checked by `saml.rs` before it is stored).
+//! IdP's metadata, checked by `saml/protocol.rs` before it is stored).
 
 use crate::entities::sso_connection;
 use crate::error::IdentityError;
@@ -12,6 +12,12 @@ use hub_tenant::{Scope, TenantScope};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::BTreeMap;
 use uuid::Uuid;
+
+/// A connection's name, in characters after trimming (OIDC and SAML alike).
+pub const NAME_MAX: usize = 100;
+/// The OIDC client id the IdP issued, and its client secret.
+pub const CLIENT_ID_MAX: usize = 255;
+pub const CLIENT_SECRET_MAX: usize = 1024;
 
 const TABLE: &str = "sso_connections";
 const MAX_CONNECTIONS: usize = 20;
@@ -137,19 +143,19 @@ impl NewConnection {
         let mut v = Violations::new();
         let name = self.name.trim();
         v.check(
-            !name.is_empty() && name.chars().count() <= 100,
+            !name.is_empty() && name.chars().count() <= NAME_MAX,
             "name",
             "must be 1–100 characters",
         );
         check_issuer(&mut v, &self.issuer);
         v.check(
-            (1..=255).contains(&self.client_id.len())
+            (1..=CLIENT_ID_MAX).contains(&self.client_id.chars().count())
                 && !self.client_id.chars().any(char::is_control),
             "client_id",
             "must be 1–255 characters",
         );
         v.check(
-            (1..=1024).contains(&self.client_secret.expose().len()),
+            (1..=CLIENT_SECRET_MAX).contains(&self.client_secret.expose().chars().count()),
             "client_secret",
             "must be 1–1024 characters",
         );

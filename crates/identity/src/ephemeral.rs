@@ -1,4 +1,5 @@
-//! Short-lived shared state: sessions and sign-in flows in progress. Redis in production, so
+//! Short-lived shared state: sessions (and each person's set of them), sign-in flows in
+//! progress, and the memory of consumed SAML assertions and flows. Redis in production, so
 //! every gateway replica sees the same sessions and a revocation takes effect everywhere at
 //! once; an in-process map for the embedded single-process default.
 //!

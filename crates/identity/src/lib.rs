@@ -1,6 +1,8 @@
 //! Identity: the people of each institution, their roles and the scopes those grant,
-//! enterprise SSO connections (OpenID Connect and SAML 2.0), sign-in with just-in-time provisioning, and
-//! the sessions that follow, and the outbox of messages to people and its delivery.
+//! enterprise SSO connections (OpenID Connect and SAML 2.0) and home-realm discovery by email
+//! domain, sign-in with just-in-time provisioning, local password accounts, SCIM 2.0
+//! provisioning, the sessions that follow, compromise reports and the reauthentication they
+//! force, access reviews, and the outbox of messages to people and its delivery.
 
 pub mod connections;
 pub mod domains;
@@ -30,11 +32,26 @@ use hub_kernel::classification::{
     BlindIndexed, FieldClassification, IndexedColumn, RowKey, SealedColumn, SealedSecret,
     SealedTable,
 };
-use hub_tenant::{Actor, Tenancy, TenantPrincipal};
+use hub_tenant::{Actor, DomainModule, RoleGrant, Scope, Tenancy, TenantPrincipal};
 use oidc::OidcClient;
 use sessions::Sessions;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// This crate's registration: people, SSO and SCIM provisioning. The tenant admin role
+/// holds every registered scope; the grants below are the other roles'.
+pub const MODULE: DomainModule = DomainModule {
+    crate_name: "hub-identity",
+    scopes: &[Scope::PeopleRead, Scope::PeopleWrite, Scope::ScimProvision],
+    role_grants: &[RoleGrant {
+        role: "auditor",
+        scopes: &[Scope::PeopleRead],
+    }],
+    personal_fields,
+    sealed_secrets: SEALED_SECRETS,
+    sealed_tables: SEALED_TABLES,
+    blind_indexes: BLIND_INDEXES,
+};
 
 /// Every personal-data field this crate stores in tables.
 pub fn personal_fields() -> Vec<FieldClassification> {
@@ -100,7 +117,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
 
 /// Every sealed column this crate stores, for key rotation.
 pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
-    hub_kernel::classification::sealed_columns(&personal_fields(), SEALED_SECRETS, SEALED_TABLES)
+    MODULE.sealed_columns()
 }
 
 /// How each blind index of this crate is made again when the index key rotates. An SSO link
@@ -125,7 +142,7 @@ pub const BLIND_INDEXES: &[BlindIndexed] = &[
 
 /// Every blind-index column this crate stores, for index-key rotation.
 pub fn indexed_columns() -> Result<Vec<IndexedColumn>, String> {
-    hub_kernel::classification::indexed_columns(&personal_fields(), BLIND_INDEXES, SEALED_TABLES)
+    MODULE.indexed_columns()
 }
 
 pub struct IdentitySettings {

@@ -23,6 +23,10 @@ use uuid::Uuid;
 
 pub const DEADLINE_KIND: &str = "access_review";
 const MAX_DAYS: i64 = 90;
+/// The longest a review may run, in seconds (its deadline is at most [`MAX_DAYS`] away).
+pub const MAX_DURATION_SECS: i64 = MAX_DAYS * 24 * 3600;
+/// A review's name, in characters after trimming.
+pub const NAME_MAX: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -186,7 +190,7 @@ impl Identity {
         let mut v = Violations::new();
         let name = name.trim();
         v.check(
-            !name.is_empty() && name.chars().count() <= 200,
+            !name.is_empty() && name.chars().count() <= NAME_MAX,
             "name",
             "must be 1–200 characters",
         );

@@ -1,6 +1,7 @@
 //! Roles a person holds in an institution, and the scopes each role grants. API keys carry
 //! scopes directly; a person's scopes are the union of their roles' scopes, so one check
-//! (`TenantScope::require`) serves both.
+//! (`TenantScope::require`) serves both. Which scopes a role holds is registered by the crate
+//! that owns each scope (its `DomainModule`'s role grants), not listed here.
 
 use hub_tenant::Scope;
 
@@ -48,25 +49,19 @@ impl Role {
         matches!(self, Role::TenantAdmin | Role::Finance | Role::Auditor)
     }
 
-    pub fn scopes(self) -> &'static [Scope] {
-        use Scope::*;
+    /// What the registered crates grant this role ([`hub_tenant::module`]): each crate says
+    /// which roles hold which of its scopes; the tenant admin holds every registered scope.
+    pub fn scopes(self) -> Vec<Scope> {
         match self {
-            Role::Learner => &[CoursesRead],
-            Role::Instructor => &[CoursesRead, CoursesWrite],
-            Role::TenantAdmin => &Scope::ALL,
-            Role::Finance => &[ContactsRead],
-            Role::Auditor => &[CoursesRead, ContactsRead, PeopleRead, AuditRead],
-            Role::Guardian => &[],
+            Role::TenantAdmin => Scope::all(),
+            other => hub_tenant::module::granted_scopes(other.as_str()),
         }
     }
 }
 
 /// The scopes of a set of roles, each once, in a stable order.
 pub fn scopes_of(roles: &[Role]) -> Vec<Scope> {
-    let mut scopes: Vec<Scope> = roles
-        .iter()
-        .flat_map(|r| r.scopes().iter().copied())
-        .collect();
+    let mut scopes: Vec<Scope> = roles.iter().flat_map(|r| r.scopes()).collect();
     scopes.sort();
     scopes.dedup();
     scopes
@@ -89,26 +84,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn promise_s2_an_auditor_reads_but_never_writes() {
-        let writes = [
-            Scope::CoursesWrite,
-            Scope::ContactsWrite,
-            Scope::PeopleWrite,
-            Scope::TenantAdmin,
-        ];
-        assert!(Role::Auditor.scopes().iter().all(|s| !writes.contains(s)));
-        assert!(Role::Finance.scopes().iter().all(|s| !writes.contains(s)));
-        assert!(!Role::Finance.scopes().contains(&Scope::CoursesRead));
-    }
-
-    #[test]
     fn roles_round_trip_and_unknown_names_are_dropped() {
         let roles = roles_from_text("learner auditor nonsense");
         assert_eq!(roles, vec![Role::Learner, Role::Auditor]);
         assert_eq!(roles_to_text(&roles), "learner auditor");
+    }
+
+    /// The grants come from the registered crates (here tenant's and identity's; the
+    /// gateway's whole composition is checked in tests/api/roles.rs).
+    #[test]
+    fn a_roles_scopes_are_what_the_registered_crates_grant_it() {
+        hub_tenant::module::install(&[&crate::MODULE]).unwrap();
         assert_eq!(
-            scopes_of(&[Role::Learner, Role::Instructor]),
-            vec![Scope::CoursesRead, Scope::CoursesWrite]
+            scopes_of(&[Role::Auditor, Role::Finance]),
+            vec![Scope::AuditRead, Scope::ContactsRead, Scope::PeopleRead]
         );
+        assert_eq!(Role::TenantAdmin.scopes(), Scope::all());
+        assert!(Role::TenantAdmin.scopes().contains(&Scope::ScimProvision));
+        assert!(Role::Guardian.scopes().is_empty());
     }
 }

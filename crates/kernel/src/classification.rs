@@ -1,6 +1,10 @@
-//! Every personal-data field is declared here, in code, with its category, purpose and
-//! retention class. Encryption, retention enforcement and data-subject export read these
-//! declarations, so a field cannot hold personal data without saying why it is kept.
+//! The vocabulary of personal-data declarations: each crate declares every personal-data
+//! field it stores, in code, with its category, purpose and retention class
+//! ([`FieldClassification`]), and how its sealed tables name their rows ([`SealedTable`]).
+//! Today key rotation's re-sealer ([`sealed_columns`]) and the classification tests (every
+//! declared field is stored sealed; every sealed column of the live schema is declared) read
+//! these declarations. Retention enforcement and data-subject export do not exist yet; they
+//! are to read the same declarations when they arrive (privacy-addenda).
 
 use serde::Serialize;
 

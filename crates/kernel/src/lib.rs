@@ -1,9 +1,10 @@
 //! The shared kernel: the few types every domain crate speaks.
 //!
 //! It owns no domain logic and knows nothing of HTTP or SQL: stable error codes
-//! ([`problem`]), the classification of personal data ([`classification`]), a wrapper that
-//! keeps personal data out of logs ([`pii`]), the envelope-encryption primitives
-//! ([`crypto`]) and, for tests, what a missing test service means ([`testing`]).
+//! ([`problem`]), the classification of personal data ([`classification`]), redacting
+//! wrappers that keep personal data and credentials out of logs ([`pii`]), the
+//! envelope-encryption primitives ([`crypto`]), cursor pagination ([`page`]) and, for tests,
+//! what a missing test service means ([`testing`]).
 
 pub mod classification;
 pub mod crypto;

@@ -401,7 +401,8 @@ impl crate::Tenancy {
     }
 }
 
-/// Entries oldest first, in pages (the cursor is the last sequence number seen).
+/// Entries oldest first, in pages (the cursor is the last sequence number seen). A page that
+/// shows anyone's IP address is itself recorded (`audit.events.listed`).
 pub async fn list(
     scope: &TenantScope,
     after: Option<i64>,
@@ -422,12 +423,30 @@ pub async fn list(
     if let Some(subject) = subject {
         query = query.filter(audit_event::Column::Subject.eq(subject));
     }
-    query
+    let entries: Vec<AuditEntry> = query
         .all(scope.db())
         .await?
         .into_iter()
         .map(|r| open(scope, r))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // An entry's IP is personal data of whoever acted (C5): a page that shows any is a read
+    // of other people's data, recorded like every other (S2), in this transaction.
+    let disclosed: Vec<i64> = entries
+        .iter()
+        .filter(|e| e.ip_address.is_some())
+        .map(|e| e.seq)
+        .collect();
+    if !disclosed.is_empty() {
+        record(
+            scope,
+            AuditEvent::new("audit.events.listed").detail(serde_json::json!({
+                "count": disclosed.len(),
+                "seqs": disclosed,
+            })),
+        )
+        .await?;
+    }
+    Ok(entries)
 }
 
 /// Recomputes the whole chain from the first entry, in batches.

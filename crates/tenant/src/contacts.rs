@@ -143,7 +143,7 @@ pub fn check_phone(v: &mut Violations, phone: &str) {
 }
 
 fn check_name(v: &mut Violations, name: &str) {
-    crate::credentials::validate_label(v, "name", name, 200);
+    crate::credentials::validate_label(v, "name", name, crate::model::limits::CONTACT_NAME_MAX);
 }
 
 impl NewContact {

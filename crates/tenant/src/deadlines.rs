@@ -1,6 +1,7 @@
 //! Deadlines inside tenants that the platform acts on when they pass (an access review's
-//! end). Kept in the control plane so a periodic sweep asks one indexed question ("what is
-//! due?") instead of visiting thousands of tenant schemas.
+//! end, an outbox message's next delivery attempt). Kept in the control plane so a periodic
+//! sweep asks one indexed question ("what is due?") instead of visiting thousands of tenant
+//! schemas.
 //!
 //! A due deadline is also the only way a job outside this crate gets a unit of work on a
 //! tenant ([`Tenancy::job_scope`]): the scope is for that deadline's tenant and names the

@@ -1,8 +1,10 @@
 //! Tenancy: the registry of institutions, their provisioning and offboarding, the
-//! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys, API keys,
-//! the retention and reporting profile, the institution's contacts, and the registered
-//! control-plane footprints of every crate (what offboarding erases, and the guarded door to
-//! those rows: [`footprint`]).
+//! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys and their
+//! rotation (re-sealing and re-indexing jobs), API keys, the retention and reporting profile,
+//! the institution's contacts, its audit trail, idempotency records, control-plane deadlines,
+//! the registered control-plane footprints of every crate (what offboarding erases, and the
+//! guarded door to those rows: [`footprint`]), and the registration every domain crate makes
+//! ([`module`]).
 
 pub mod audit;
 pub mod contacts;
@@ -17,6 +19,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod keys;
 pub mod model;
+pub mod module;
 pub mod profile;
 pub mod registry;
 mod reindex;
@@ -35,6 +38,7 @@ pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
     TenantStatus,
 };
+pub use module::{DomainModule, RoleGrant};
 pub use scope::TenantScope;
 
 use data_plane::Access;
@@ -46,6 +50,32 @@ use hub_kernel::page::{Page, PageRequest};
 use keys::{KeyStore, KeyVersionInfo};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// This crate's registration: contacts, the audit trail and the institution's own
+/// administration.
+pub const MODULE: DomainModule = DomainModule {
+    crate_name: "hub-tenant",
+    scopes: &[
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+        Scope::AuditRead,
+        Scope::TenantAdmin,
+    ],
+    role_grants: &[
+        RoleGrant {
+            role: "finance",
+            scopes: &[Scope::ContactsRead],
+        },
+        RoleGrant {
+            role: "auditor",
+            scopes: &[Scope::ContactsRead, Scope::AuditRead],
+        },
+    ],
+    personal_fields,
+    sealed_secrets: &[],
+    sealed_tables: SEALED_TABLES,
+    blind_indexes: BLIND_INDEXES,
+};
 
 /// Every personal-data field this crate stores.
 pub fn personal_fields() -> Vec<FieldClassification> {
@@ -70,7 +100,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
 
 /// Every sealed column this crate stores, for key rotation.
 pub fn sealed_columns() -> Result<Vec<SealedColumn>, String> {
-    hub_kernel::classification::sealed_columns(&personal_fields(), &[], SEALED_TABLES)
+    MODULE.sealed_columns()
 }
 
 /// How each blind index of this crate is made again when the index key rotates.
@@ -82,7 +112,7 @@ pub const BLIND_INDEXES: &[BlindIndexed] = &[BlindIndexed {
 
 /// Every blind-index column this crate stores, for index-key rotation.
 pub fn indexed_columns() -> Result<Vec<IndexedColumn>, String> {
-    hub_kernel::classification::indexed_columns(&personal_fields(), BLIND_INDEXES, SEALED_TABLES)
+    MODULE.indexed_columns()
 }
 
 /// The tenancy service: one per process, shared by every request.
@@ -214,12 +244,38 @@ impl Tenancy {
     }
 
     /// Opens a unit of work that only reads: PostgreSQL refuses any write in it, and ending
-    /// it costs no round trip. For the hot read paths.
-    pub async fn read_scope(
+    /// it costs no round trip. For the hot read paths, through [`Self::read`] (which retries
+    /// a read that lost its connection), so not public.
+    pub(crate) async fn read_scope(
         &self,
         principal: &TenantPrincipal,
     ) -> Result<TenantScope, TenantError> {
         self.principal_scope(principal, Access::ReadOnly).await
+    }
+
+    /// Runs `work` in a read scope of the principal's tenant (the work owns the scope; a read
+    /// scope ends when dropped). When the work fails because storage was unavailable (a
+    /// pooled connection the server ended, mid-work and not only at `begin`), it runs once
+    /// more, in a fresh scope on a fresh connection: a read changes nothing, so repeating it
+    /// is safe. Writes are never retried (their first attempt may have committed before the
+    /// connection was lost); they answer 503.
+    pub async fn read<T, E, Work, Done>(
+        &self,
+        principal: &TenantPrincipal,
+        work: Work,
+    ) -> Result<T, E>
+    where
+        Work: Fn(TenantScope) -> Done,
+        Done: std::future::Future<Output = Result<T, E>>,
+        E: hub_kernel::DescribeProblem + From<TenantError>,
+    {
+        match work(self.read_scope(principal).await?).await {
+            Err(error) if error.code() == TenantError::STORAGE_UNAVAILABLE => {
+                tracing::info!(%error, "a read lost its database connection; retrying once");
+                work(self.read_scope(principal).await?).await
+            }
+            done => done,
+        }
     }
 
     async fn principal_scope(

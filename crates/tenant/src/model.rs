@@ -44,6 +44,24 @@ pub struct Tenant {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The limits this crate enforces on request fields, in one place: the validation uses
+/// them and the gateway declares them in the spec (`crate::spec` of hub-gateway), so a
+/// generated client can check before sending.
+pub mod limits {
+    /// An institution's slug: lower-case letters, digits and inner hyphens.
+    pub const TENANT_SLUG_MIN: usize = 3;
+    pub const TENANT_SLUG_MAX: usize = 50;
+    pub const TENANT_SLUG_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
+    /// Names of institutions and contacts, in characters after trimming.
+    pub const TENANT_NAME_MAX: usize = 200;
+    pub const CONTACT_NAME_MAX: usize = 200;
+    /// Why an institution was suspended or offboarded.
+    pub const STATUS_REASON_MAX: usize = 500;
+    pub const API_KEY_NAME_MAX: usize = 100;
+    /// A phone number in E.164 form: `+`, then 7 to 15 digits, the first not 0.
+    pub const PHONE_PATTERN: &str = "^\\+[1-9][0-9]{6,14}$";
+}
+
 #[derive(Debug, Clone)]
 pub struct NewTenant {
     pub slug: String,
@@ -54,53 +72,52 @@ pub struct NewTenant {
 
 /// A permission inside a tenant. API keys carry scopes directly; people get them from their
 /// roles. Every operation names the one scope it needs.
+///
+/// A scope is its stable name. The crate whose operations require it declares it and
+/// registers it in its [`crate::module::DomainModule`]; registration is what makes a name
+/// parse and what the tenant admin role holds. The names below are the scopes of the crates
+/// that existed before registration (their owners register them: courses in `hub-course`,
+/// people and SCIM in `hub-identity`, the rest here); a new crate declares its own with
+/// [`Scope::named`] in its own code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    CoursesRead,
-    CoursesWrite,
-    ContactsRead,
-    ContactsWrite,
+pub struct Scope(&'static str);
+
+#[allow(non_upper_case_globals)]
+impl Scope {
+    pub const CoursesRead: Scope = Scope("courses:read");
+    pub const CoursesWrite: Scope = Scope("courses:write");
+    pub const ContactsRead: Scope = Scope("contacts:read");
+    pub const ContactsWrite: Scope = Scope("contacts:write");
     /// Other people's records (names, emails, roles); every read is audited.
-    PeopleRead,
+    pub const PeopleRead: Scope = Scope("people:read");
     /// Create people, change their roles, deactivate them.
-    PeopleWrite,
+    pub const PeopleWrite: Scope = Scope("people:write");
     /// The audit trail and its verification.
-    AuditRead,
+    pub const AuditRead: Scope = Scope("audit:read");
     /// SCIM 2.0 provisioning by the institution's IdP (give its bearer key only this scope).
-    ScimProvision,
+    pub const ScimProvision: Scope = Scope("scim:provision");
     /// API keys, keys rotation, retention and reporting profile, SSO connections.
-    TenantAdmin,
+    pub const TenantAdmin: Scope = Scope("tenant:admin");
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
-        Scope::CoursesRead,
-        Scope::CoursesWrite,
-        Scope::ContactsRead,
-        Scope::ContactsWrite,
-        Scope::PeopleRead,
-        Scope::PeopleWrite,
-        Scope::AuditRead,
-        Scope::ScimProvision,
-        Scope::TenantAdmin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::CoursesRead => "courses:read",
-            Scope::CoursesWrite => "courses:write",
-            Scope::ContactsRead => "contacts:read",
-            Scope::ContactsWrite => "contacts:write",
-            Scope::PeopleRead => "people:read",
-            Scope::PeopleWrite => "people:write",
-            Scope::AuditRead => "audit:read",
-            Scope::ScimProvision => "scim:provision",
-            Scope::TenantAdmin => "tenant:admin",
-        }
+    /// A scope named `<resource>:<verb>`, declared by the crate that owns it.
+    pub const fn named(name: &'static str) -> Self {
+        Self(name)
     }
 
+    /// Every registered scope (by name).
+    pub fn all() -> Vec<Scope> {
+        crate::module::all_scopes()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// A registered scope by name; `None` for a name no registered crate declares.
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
+        Self::all().into_iter().find(|s| s.as_str() == text)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The retention and reporting profile of one institution (D3): per data category how long
 //! personal data is kept and what happens after (delete or anonymise), and which reports are
 //! produced on which cadence. Every change is kept in a history: who, when, what changed.
-//! Enforcement reads this profile; it lives with the privacy-addenda work.
+//! Nothing enforces the profile yet: retention enforcement and reporting runs arrive with the
+//! privacy-addenda crate, and are to read it.
 
 use crate::entities::{privacy_profile, privacy_profile_history};
 use crate::error::TenantError;

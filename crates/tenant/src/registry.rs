@@ -7,6 +7,7 @@ use crate::credentials::{self, IssuedKey};
 use crate::data_plane::Access;
 use crate::entities::{deletion_record, tenant};
 use crate::error::TenantError;
+use crate::model::limits;
 use crate::model::{
     NewTenant, OperatorPrincipal, SchemaName, Scope, Tenant, TenantLocation, TenantStatus,
 };
@@ -79,7 +80,8 @@ impl NewTenant {
                 format!("unknown cluster; configured: {}", clusters.join(", ")),
             );
         }
-        let slug_ok = (3..=50).contains(&self.slug.len())
+        let slug_ok = (limits::TENANT_SLUG_MIN..=limits::TENANT_SLUG_MAX)
+            .contains(&self.slug.len())
             && self
                 .slug
                 .bytes()
@@ -91,7 +93,7 @@ impl NewTenant {
             "slug",
             "3 to 50 characters: lower-case letters, digits and inner hyphens",
         );
-        credentials::validate_label(&mut v, "name", &self.name, 200);
+        credentials::validate_label(&mut v, "name", &self.name, limits::TENANT_NAME_MAX);
         v.finish().map_err(TenantError::Invalid)
     }
 }
@@ -264,7 +266,7 @@ impl Tenancy {
         expected_revision: Option<i32>,
     ) -> Result<Tenant, TenantError> {
         let mut v = Violations::new();
-        credentials::validate_label(&mut v, "name", &name, 200);
+        credentials::validate_label(&mut v, "name", &name, limits::TENANT_NAME_MAX);
         v.finish().map_err(TenantError::Invalid)?;
         self.change_tenant(id, expected_revision, |row| {
             row.name = Set(name.trim().to_string());
@@ -283,7 +285,7 @@ impl Tenancy {
     ) -> Result<Tenant, TenantError> {
         if let Some(reason) = &reason {
             let mut v = Violations::new();
-            credentials::validate_label(&mut v, "reason", reason, 500);
+            credentials::validate_label(&mut v, "reason", reason, limits::STATUS_REASON_MAX);
             v.finish().map_err(TenantError::Invalid)?;
         }
         self.change_tenant(id, None, |row| {
@@ -352,7 +354,7 @@ impl Tenancy {
         reason: String,
     ) -> Result<DeletionRecord, TenantError> {
         let mut v = Violations::new();
-        credentials::validate_label(&mut v, "reason", &reason, 500);
+        credentials::validate_label(&mut v, "reason", &reason, limits::STATUS_REASON_MAX);
         v.finish().map_err(TenantError::Invalid)?;
         let control = self.plane.control();
         let row = tenant::Entity::find_by_id(id)
@@ -551,7 +553,7 @@ async fn register<C: ConnectionTrait>(
         db,
         Some(tenant_id),
         "initial admin",
-        &Scope::ALL,
+        &Scope::all(),
         created_by,
     )
     .await

@@ -136,7 +136,7 @@ impl TenantScope {
         &self.keys
     }
 
-    /// Ends the unit of work: commits it, or, for a read scope (`Tenancy::read_scope`),
+    /// Ends the unit of work: commits it, or, for a read scope (`Tenancy::read`),
     /// ends it without waiting for the database (nothing was written).
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await

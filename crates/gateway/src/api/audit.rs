@@ -94,6 +94,8 @@ impl AuditApi {
     /// Read the audit trail
     ///
     /// Requires scope `audit:read`. Oldest first, in pages; filter by `action` or `subject`.
+    /// Entries carry the IP address each action came from.
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/audit/events",
         method = "get",

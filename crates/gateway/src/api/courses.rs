@@ -262,9 +262,13 @@ impl CoursesApi {
             tag: tag.0,
             code: code.0,
         };
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let courses = service::list(&scope, &page, &filter).await?;
-        scope.commit().await?;
+        let (page, filter) = (&page, &filter);
+        let courses = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                service::list(&scope, page, filter).await
+            })
+            .await?;
         Ok(CourseListed::Ok(Json(CoursePage {
             items: courses.items.into_iter().map(Into::into).collect(),
             next_cursor: courses.next_cursor,
@@ -285,9 +289,13 @@ impl CoursesApi {
         auth: TenantCredential,
         course_id: Path<Uuid>,
     ) -> Result<CourseFound, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let course = service::get(&scope, course_id.0).await?;
-        scope.commit().await?;
+        let id = course_id.0;
+        let course = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                service::get(&scope, id).await
+            })
+            .await?;
         let tag = etag(course.revision);
         Ok(CourseFound::Ok(Json(course.into()), tag))
     }

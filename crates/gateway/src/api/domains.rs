@@ -153,9 +153,13 @@ impl DomainsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<ClaimsListed, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let claims = state.identity.domain_claims(&scope).await?;
-        scope.commit().await?;
+        let identity = &state.identity;
+        let claims = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                identity.domain_claims(&scope).await
+            })
+            .await?;
         Ok(ClaimsListed::Ok(Json(DomainClaimList {
             items: claims.into_iter().map(Into::into).collect(),
         })))
@@ -175,9 +179,13 @@ impl DomainsApi {
         auth: TenantCredential,
         domain_id: Path<Uuid>,
     ) -> Result<ClaimFound, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let claim = state.identity.domain_claim(&scope, domain_id.0).await?;
-        scope.commit().await?;
+        let (identity, id) = (&state.identity, domain_id.0);
+        let claim = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                identity.domain_claim(&scope, id).await
+            })
+            .await?;
         Ok(ClaimFound::Ok(Json(claim.into())))
     }
 

@@ -170,9 +170,13 @@ impl MessagingApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<SenderFound, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let found = state.identity.message_sender(&scope).await?;
-        scope.commit().await?;
+        let identity = &state.identity;
+        let found = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                identity.message_sender(&scope).await
+            })
+            .await?;
         Ok(sender_found(found))
     }
 
@@ -222,10 +226,13 @@ impl MessagingApi {
         /// 1–200, default 50.
         limit: Query<Option<u64>>,
     ) -> Result<DeliveriesListed, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let found =
-            outbox::deliveries(&scope, status.0.map(Into::into), limit.0.unwrap_or(50)).await?;
-        scope.commit().await?;
+        let (status, limit) = (status.0.map(Into::into), limit.0.unwrap_or(50));
+        let found = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                outbox::deliveries(&scope, status, limit).await
+            })
+            .await?;
         Ok(DeliveriesListed::Ok(Json(DeliveryList {
             items: found.into_iter().map(Into::into).collect(),
         })))

@@ -162,9 +162,13 @@ impl PasswordsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<SettingsFound, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let found = passwords::settings(&scope).await?;
-        scope.commit().await?;
+        let found = state
+            .tenancy
+            .read(
+                &auth.0,
+                |scope| async move { passwords::settings(&scope).await },
+            )
+            .await?;
         Ok(settings_found(found))
     }
 

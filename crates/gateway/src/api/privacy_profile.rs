@@ -273,9 +273,10 @@ impl PrivacyProfileApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<ProfileFound, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let current = profile::get(&scope).await?;
-        scope.commit().await?;
+        let current = state
+            .tenancy
+            .read(&auth.0, |scope| async move { profile::get(&scope).await })
+            .await?;
         Ok(found(current))
     }
 
@@ -331,9 +332,12 @@ impl PrivacyProfileApi {
                 ApiError::from(TenantError::BadPage(hub_kernel::page::PageError::BadCursor))
             })?),
         };
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let (items, next) = profile::history(&scope, before, limit).await?;
-        scope.commit().await?;
+        let (items, next) = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                profile::history(&scope, before, limit).await
+            })
+            .await?;
         Ok(HistoryListed::Ok(Json(ProfileHistoryPage {
             items: items.into_iter().map(Into::into).collect(),
             next_cursor: next.map(|r| r.to_string()),

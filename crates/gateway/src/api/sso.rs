@@ -246,9 +246,13 @@ impl SsoApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
     ) -> Result<SsoConnectionsListed, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let found = connections::list(&scope).await?;
-        scope.commit().await?;
+        let found = state
+            .tenancy
+            .read(
+                &auth.0,
+                |scope| async move { connections::list(&scope).await },
+            )
+            .await?;
         Ok(SsoConnectionsListed::Ok(Json(SsoConnectionList {
             items: found
                 .into_iter()
@@ -271,9 +275,13 @@ impl SsoApi {
         auth: TenantCredential,
         connection_id: Path<Uuid>,
     ) -> Result<SsoConnectionFound, ApiError> {
-        let scope = state.tenancy.read_scope(&auth.0).await?;
-        let connection = connections::get(&scope, connection_id.0).await?;
-        scope.commit().await?;
+        let id = connection_id.0;
+        let connection = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                connections::get(&scope, id).await
+            })
+            .await?;
         Ok(SsoConnectionFound::Ok(Json(connection_view(
             &auth.0.tenant_slug,
             connection,

@@ -294,10 +294,15 @@ fn domain_of(address: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The sender's display name, in characters.
+pub const DISPLAY_NAME_MAX: usize = 100;
+
 /// A display name that cannot break out of its header: printable, 1–100 characters.
 fn valid_display_name(name: &str) -> bool {
     let count = name.chars().count();
-    (1..=100).contains(&count) && !name.chars().any(char::is_control) && name.trim() == name
+    (1..=DISPLAY_NAME_MAX).contains(&count)
+        && !name.chars().any(char::is_control)
+        && name.trim() == name
 }
 
 /// An address that can stand in a mail header as it is (no spaces or control characters).

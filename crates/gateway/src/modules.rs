@@ -1,0 +1,158 @@
+//! The one place the gateway composes the domain crates. Each crate registers itself once:
+//! its [`DomainModule`] (scopes, role grants, personal-data fields, sealed tables; declared
+//! in the crate's own `lib.rs`) is listed in [`DOMAIN_MODULES`], and its API group (the
+//! crate's poem-openapi structs) and the error statuses its domain rules add to operations
+//! (beyond those the declaration implies, see [`crate::spec::derived_errors`]) are one
+//! section below. Domain errors describe themselves (the kernel's `DescribeProblem`) and are
+//! mapped to problem+json once, in [`crate::problem::from_domain`]; each crate's error type
+//! is named once, in the `map_domain_errors!` line below.
+//!
+//! A new crate (billing, privacy-addenda) plugs in with: one entry in [`DOMAIN_MODULES`], its
+//! error type in `map_domain_errors!`, one section here (its `Api` group and `DOMAIN_ERRORS`)
+//! named once in [`crate::app::Api`] and [`domain_errors`], and, if it has a service object,
+//! one field of [`crate::state::AppState`]. docs/adding-a-domain.md walks through it.
+
+use hub_tenant::DomainModule;
+
+/// Every domain crate above `hub-tenant` (which registers itself first), in a stable order.
+/// tests/api/architecture.rs checks it names every domain member of the workspace.
+pub const DOMAIN_MODULES: &[&DomainModule] = &[&hub_identity::MODULE, &hub_course::MODULE];
+
+crate::map_domain_errors!(
+    hub_tenant::TenantError,
+    hub_identity::IdentityError,
+    hub_course::CourseError,
+);
+
+/// Installs the composition for this process ([`hub_tenant::module::install`]) and checks
+/// what only the gateway can: every role a crate grants scopes to is one identity knows.
+pub fn install() -> Result<(), String> {
+    hub_tenant::module::install(DOMAIN_MODULES)?;
+    for module in hub_tenant::module::installed() {
+        for grant in module.role_grants {
+            if hub_identity::Role::parse(grant.role).is_none() {
+                return Err(format!(
+                    "{} grants scopes to role {}, which identity does not know",
+                    module.crate_name, grant.role
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error statuses each domain's rules add, per operation id, from every section below.
+pub fn domain_errors() -> impl Iterator<Item = &'static (&'static str, &'static [u16])> {
+    [
+        operator::DOMAIN_ERRORS,
+        learning::DOMAIN_ERRORS,
+        institution::DOMAIN_ERRORS,
+        identity::DOMAIN_ERRORS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// hub-tenant, platform operators: institutions' lifecycle.
+pub mod operator {
+    pub type Api = crate::api::tenants::TenantsApi;
+
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // Unique slugs, lifecycle transitions.
+        ("createTenant", &[409]),
+        ("updateTenant", &[409]),
+        ("suspendTenant", &[409]),
+        ("resumeTenant", &[409]),
+        ("offboardTenant", &[409]),
+        ("issueTenantCredential", &[409]),
+    ];
+}
+
+/// hub-course: the catalog.
+pub mod learning {
+    pub type Api = crate::api::courses::CoursesApi;
+
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // Unique codes, a mandatory If-Match on updates.
+        ("updateCourse", &[409, 428]),
+    ];
+}
+
+/// hub-tenant, the institution's own administration: contacts, keys, profile, audit.
+pub mod institution {
+    use crate::api::{
+        api_keys::ApiKeysApi, audit::AuditApi, contacts::ContactsApi, keys::KeysApi,
+        privacy_profile::PrivacyProfileApi, system::SystemApi,
+    };
+
+    pub type Api = (
+        ContactsApi,
+        ApiKeysApi,
+        KeysApi,
+        PrivacyProfileApi,
+        AuditApi,
+        SystemApi,
+    );
+
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // Unique contacts, a mandatory If-Match on updates.
+        ("createContact", &[409]),
+        ("updateContact", &[409, 428]),
+        ("rotateEncryptionKey", &[409]),
+        ("rotateBlindIndexKey", &[409]),
+        ("replacePrivacyProfile", &[428]),
+    ];
+}
+
+/// hub-identity: people, SSO, local accounts, sessions, incidents, reviews, SCIM, messaging.
+pub mod identity {
+    use crate::api::{
+        domains::DomainsApi, incidents::IncidentsApi, me::MeApi, messaging::MessagingApi,
+        passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi, saml::SamlApi,
+        scim::ScimApi, sso::SsoApi,
+    };
+
+    pub type Api = (
+        PeopleApi,
+        SsoApi,
+        SamlApi,
+        DomainsApi,
+        MeApi,
+        PasswordsApi,
+        IncidentsApi,
+        ReviewsApi,
+        ScimApi,
+        MessagingApi,
+    );
+
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // Unique usernames, emails and domains; state transitions.
+        ("createPerson", &[409]),
+        ("updatePerson", &[409, 428]),
+        ("createSsoConnection", &[409]),
+        ("createSamlConnection", &[409]),
+        ("claimSsoDomain", &[409]),
+        ("verifySsoDomain", &[409]),
+        ("updateMyProfile", &[409, 428]),
+        ("updateSignInSettings", &[428]),
+        ("updateMessageSender", &[428]),
+        ("resolveIncident", &[409]),
+        ("startAccessReview", &[409]),
+        ("decideAccessGrant", &[409]),
+        ("scimCreateUser", &[409]),
+        ("scimPatchUser", &[409]),
+        ("scimCreateGroup", &[409]),
+        ("scimPatchGroup", &[409]),
+        // Sign-in flows: no credential is taken, the flow itself refuses (a suspended
+        // institution: 403; an email whose domain no institution verified: 404).
+        ("startSignIn", &[403]),
+        ("startSamlSignIn", &[403]),
+        ("getSamlServiceProviderMetadata", &[403]),
+        ("discoverSignIn", &[404]),
+        ("finishSignIn", &[401, 403]),
+        ("finishSamlSignIn", &[401, 403]),
+        ("signInWithPassword", &[401, 403]),
+        ("requestPasswordReset", &[403]),
+        ("resetPassword", &[401, 403]),
+    ];
+}
