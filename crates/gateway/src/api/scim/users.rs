@@ -1,0 +1,404 @@
+//! SCIM `/Users`: create, list, read, replace, change and delete (deprovision) users.
+
+use super::{
+    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference,
+    end_sessions, etag, expected_revision, not_modified, operations,
+};
+use crate::api::ApiTags;
+use crate::auth::TenantCredential;
+use crate::state::AppState;
+use hub_identity::people::{Person, PersonStatus};
+use hub_identity::scim::discovery::{BASE_PATH, USER_SCHEMA};
+use hub_identity::scim::{self, ScimUser};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ScimName {
+    #[oai(skip_serializing_if_is_none)]
+    pub formatted: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub given_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub family_name: Option<String>,
+}
+
+/// One value of a multi-valued attribute (`emails`, `phoneNumbers`).
+#[derive(Debug, Clone, Object)]
+pub struct ScimMultiValue {
+    pub value: String,
+    #[oai(rename = "type", skip_serializing_if_is_none)]
+    pub kind: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub primary: Option<bool>,
+}
+
+/// A user as SCIM shows it.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ScimUserResource {
+    pub schemas: Vec<String>,
+    pub id: Uuid,
+    pub user_name: String,
+    /// The person's one stored name (`name` is accepted on input and folded into it).
+    pub display_name: String,
+    pub emails: Vec<ScimMultiValue>,
+    pub phone_numbers: Vec<ScimMultiValue>,
+    pub active: bool,
+    pub groups: Vec<ScimReference>,
+    pub meta: ScimMeta,
+}
+
+/// A user the IdP creates (POST) or replaces (PUT). Unknown attributes (extensions) are
+/// ignored; `name.givenName`/`familyName` are joined into the one stored name.
+#[derive(Debug, Clone, Object)]
+// Absent optional fields are left out of the example: they are not nullable.
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
+pub struct ScimUserCreate {
+    pub schemas: Option<Vec<String>>,
+    /// Unique in the institution; the person's username.
+    pub user_name: String,
+    pub name: Option<ScimName>,
+    pub display_name: Option<String>,
+    pub emails: Option<Vec<ScimMultiValue>>,
+    pub phone_numbers: Option<Vec<ScimMultiValue>>,
+    /// Default true.
+    pub active: Option<bool>,
+    /// The IdP's own id for the user; accepted, not stored.
+    pub external_id: Option<String>,
+}
+
+impl Example for ScimUserCreate {
+    fn example() -> Self {
+        Self {
+            schemas: Some(vec![USER_SCHEMA.into()]),
+            user_name: "ada.lovelace@northfield.example".into(),
+            name: Some(ScimName {
+                formatted: None,
+                given_name: Some("Ada".into()),
+                family_name: Some("Lovelace".into()),
+            }),
+            display_name: None,
+            emails: Some(vec![ScimMultiValue {
+                value: "ada.lovelace@northfield.example".into(),
+                kind: Some("work".into()),
+                primary: Some(true),
+            }]),
+            phone_numbers: None,
+            active: Some(true),
+            external_id: Some("00u1abcd".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ScimUserList {
+    pub schemas: Vec<String>,
+    pub total_results: u64,
+    pub start_index: u64,
+    pub items_per_page: u64,
+    #[oai(rename = "Resources")]
+    pub resources: Vec<ScimUserResource>,
+}
+
+#[derive(ApiResponse)]
+pub enum ScimUserCreated {
+    #[oai(status = 201)]
+    Created(
+        ScimJson<ScimUserResource>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+// An answer is built once and moved to the wire; boxing the resource would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(ApiResponse)]
+pub enum ScimUserFound {
+    #[oai(status = 200)]
+    Ok(ScimJson<ScimUserResource>, #[oai(header = "ETag")] String),
+    /// `If-None-Match` names the current version.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+impl ScimUserFound {
+    fn of(resource: ScimUserResource, if_none_match: Option<&str>) -> Self {
+        let version = resource.meta.version.clone();
+        if not_modified(if_none_match, &version) {
+            Self::NotModified(version)
+        } else {
+            Self::Ok(ScimJson(resource), version)
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ScimUsersListed {
+    #[oai(status = 200)]
+    Ok(ScimJson<ScimUserList>),
+}
+
+fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResource {
+    let user = ScimUser::of(&person);
+    ScimUserResource {
+        schemas: vec![USER_SCHEMA.into()],
+        id: person.id,
+        user_name: user.user_name,
+        display_name: person.name.expose().clone(),
+        emails: user
+            .email
+            .map(|value| ScimMultiValue {
+                value,
+                kind: None,
+                primary: Some(true),
+            })
+            .into_iter()
+            .collect(),
+        phone_numbers: user
+            .phone
+            .map(|value| ScimMultiValue {
+                value,
+                kind: None,
+                primary: Some(true),
+            })
+            .into_iter()
+            .collect(),
+        active: person.status == PersonStatus::Active,
+        groups: groups
+            .into_iter()
+            .map(|(id, name)| ScimReference {
+                value: id.to_string(),
+                reference: Some(format!("{BASE_PATH}/Groups/{id}")),
+                display: Some(name),
+            })
+            .collect(),
+        meta: ScimMeta {
+            resource_type: "User".into(),
+            created: person.created_at,
+            last_modified: person.updated_at,
+            location: format!("{BASE_PATH}/Users/{}", person.id),
+            version: etag(person.revision),
+        },
+    }
+}
+
+fn first(values: Option<Vec<ScimMultiValue>>) -> Option<String> {
+    let values = values?;
+    values
+        .iter()
+        .find(|v| v.primary == Some(true))
+        .or(values.first())
+        .map(|v| v.value.clone())
+}
+
+fn scim_user(input: ScimUserCreate) -> (ScimUser, Option<bool>) {
+    let name = input.name.unwrap_or(ScimName {
+        formatted: None,
+        given_name: None,
+        family_name: None,
+    });
+    let user = ScimUser {
+        user_name: input.user_name,
+        formatted_name: name.formatted,
+        given_name: name.given_name,
+        family_name: name.family_name,
+        display_name: input.display_name,
+        email: first(input.emails),
+        phone: first(input.phone_numbers),
+        active: input.active.unwrap_or(true),
+    };
+    (user, input.active)
+}
+
+#[derive(Default)]
+pub struct ScimUsersApi;
+
+#[OpenApi(prefix_path = "/v1/scim/v2", tag = "ApiTags::Scim")]
+impl ScimUsersApi {
+    /// SCIM: create a user
+    ///
+    /// Requires scope `scim:provision`. `userName` must be unique in the institution.
+    #[oai(path = "/Users", method = "post", operation_id = "scimCreateUser")]
+    async fn scim_create_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        body: Json<ScimUserCreate>,
+    ) -> Result<ScimUserCreated, ScimError> {
+        let (user, _) = scim_user(body.0);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let person = scim::create_user(&scope, user).await?;
+        scope.commit().await?;
+        let resource = user_resource(person, Vec::new());
+        let (location, version) = (
+            resource.meta.location.clone(),
+            resource.meta.version.clone(),
+        );
+        Ok(ScimUserCreated::Created(
+            ScimJson(resource),
+            location,
+            version,
+        ))
+    }
+
+    /// SCIM: list users
+    ///
+    /// Requires scope `scim:provision`. `filter` supports `userName eq "…"`; `startIndex`
+    /// is 1-based; `count` at most 200. Deleted users are not listed.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
+    #[oai(path = "/Users", method = "get", operation_id = "scimListUsers")]
+    async fn scim_list_users(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        filter: Query<Option<String>>,
+        #[oai(name = "startIndex")] start_index: Query<Option<u64>>,
+        count: Query<Option<u64>>,
+    ) -> Result<ScimUsersListed, ScimError> {
+        let start = start_index.0.unwrap_or(1).max(1);
+        let count = count.0.unwrap_or(100).min(scim::MAX_COUNT);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let (total, found) = scim::list_users(&scope, filter.0.as_deref(), start, count).await?;
+        let mut resources = Vec::new();
+        for person in found {
+            let groups = scim::groups_of(&scope, person.id).await?;
+            resources.push(user_resource(person, groups));
+        }
+        scope.commit().await?;
+        Ok(ScimUsersListed::Ok(ScimJson(ScimUserList {
+            schemas: vec![LIST_SCHEMA.into()],
+            total_results: total,
+            start_index: start,
+            items_per_page: resources.len() as u64,
+            resources,
+        })))
+    }
+
+    /// SCIM: get a user
+    ///
+    /// Requires scope `scim:provision`. A deleted user is 404. With `If-None-Match` naming
+    /// the current `meta.version`, 304.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
+    #[oai(path = "/Users/:user_id", method = "get", operation_id = "scimGetUser")]
+    async fn scim_get_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        user_id: Path<Uuid>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<ScimUserFound, ScimError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let person = scim::get_user(&scope, user_id.0).await?;
+        let groups = scim::groups_of(&scope, person.id).await?;
+        scope.commit().await?;
+        Ok(ScimUserFound::of(
+            user_resource(person, groups),
+            if_none_match.0.as_deref(),
+        ))
+    }
+
+    /// SCIM: replace a user
+    ///
+    /// Requires scope `scim:provision`. RFC 7644 §3.5.1: every writable attribute is
+    /// replaced; one left out is cleared (`active` left out keeps its value). `If-Match`
+    /// with a `meta.version` refuses the change (412) if the user changed since. `active:
+    /// false` deactivates the person and ends their sessions at once.
+    #[oai(
+        path = "/Users/:user_id",
+        method = "put",
+        operation_id = "scimReplaceUser"
+    )]
+    async fn scim_replace_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        user_id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<ScimUserCreate>,
+    ) -> Result<ScimUserFound, ScimError> {
+        let expected = expected_revision(if_match.0.as_deref())?;
+        let (user, active) = scim_user(body.0);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let change = scim::replace_user(&scope, user_id.0, user, active, expected).await?;
+        let groups = scim::groups_of(&scope, change.person.id).await?;
+        scope.commit().await?;
+        if change.end_sessions {
+            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
+        }
+        Ok(ScimUserFound::of(
+            user_resource(change.person, groups),
+            None,
+        ))
+    }
+
+    /// SCIM: change a user
+    ///
+    /// Requires scope `scim:provision`. PatchOp with `add`/`replace`/`remove` on `active`,
+    /// `userName`, `displayName`, `name`, `name.*`, `emails`, `phoneNumbers`. `If-Match`
+    /// with a `meta.version` refuses the change (412) if the user changed since. `active:
+    /// false` deactivates the person and ends their sessions at once.
+    #[oai(
+        path = "/Users/:user_id",
+        method = "patch",
+        operation_id = "scimPatchUser"
+    )]
+    async fn scim_patch_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        user_id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<ScimPatch>,
+    ) -> Result<ScimUserFound, ScimError> {
+        let expected = expected_revision(if_match.0.as_deref())?;
+        let ops = operations(body.0);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let change = scim::patch_user(&scope, user_id.0, &ops, expected).await?;
+        let groups = scim::groups_of(&scope, change.person.id).await?;
+        scope.commit().await?;
+        if change.end_sessions {
+            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
+        }
+        Ok(ScimUserFound::of(
+            user_resource(change.person, groups),
+            None,
+        ))
+    }
+
+    /// SCIM: delete a user
+    ///
+    /// Requires scope `scim:provision`. Deprovisions the person: deactivated, removed from
+    /// every group (their roles fall back to learner), their sessions ended; SCIM answers
+    /// 404 for them afterwards. The person record stays for the audit trail.
+    #[oai(
+        path = "/Users/:user_id",
+        method = "delete",
+        operation_id = "scimDeleteUser"
+    )]
+    async fn scim_delete_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        user_id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+    ) -> Result<ScimDeleted, ScimError> {
+        let expected = expected_revision(if_match.0.as_deref())?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let change = scim::delete_user(&scope, user_id.0, expected).await?;
+        scope.commit().await?;
+        if change.end_sessions {
+            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
+        }
+        Ok(ScimDeleted::NoContent)
+    }
+}
