@@ -9,6 +9,7 @@ use super::{AdminPatch, NewPerson, Person, PersonSource, PersonStatus, PersonalD
 use crate::entities::person;
 use crate::error::IdentityError;
 use crate::roles::{Role, roles_to_text};
+use crate::sessions::{Change, SessionsToEnd};
 use chrono::Utc;
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::Violations;
@@ -98,14 +99,30 @@ pub(crate) async fn active_with_role(
         .collect()
 }
 
-/// Changes roles or status. Returns the person and whether their sessions must end (any
-/// change to roles or a deactivation: sessions carry the scopes granted at sign-in).
+/// The rule of [`crate::sessions::SessionsToEnd`]: a change of roles, or a deactivation, ends
+/// the person's sessions (they carry the scopes granted at sign-in).
+fn note_ending(
+    before: &Person,
+    status: PersonStatus,
+    roles: &[Role],
+    ending: &mut SessionsToEnd,
+) -> bool {
+    let ends = roles != before.roles.as_slice()
+        || (status == PersonStatus::Deactivated && before.status != PersonStatus::Deactivated);
+    if ends {
+        ending.add(before.id);
+    }
+    ends
+}
+
+/// Changes roles or status; a change of roles or a deactivation ends the person's sessions
+/// when the change is committed ([`crate::Identity::commit`]).
 pub async fn administer(
     scope: &TenantScope,
     id: Uuid,
     patch: AdminPatch,
     expected_revision: Option<i32>,
-) -> Result<(Person, bool), IdentityError> {
+) -> Result<Change<Person>, IdentityError> {
     scope.require(Scope::PeopleWrite)?;
     let mut v = Violations::new();
     let roles = patch.roles.as_ref().map(|r| parse_roles(&mut v, r));
@@ -123,12 +140,16 @@ pub async fn administer(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    let roles_changed = roles.as_ref().is_some_and(|r| *r != current.roles);
+    let mut ending = SessionsToEnd::default();
+    let sessions_end = note_ending(
+        &current,
+        patch.status.unwrap_or(current.status),
+        roles.as_deref().unwrap_or(&current.roles),
+        &mut ending,
+    );
     if let Some(roles) = &roles {
         row.roles = Set(roles_to_text(roles));
     }
-    let deactivated = patch.status == Some(PersonStatus::Deactivated)
-        && current.status != PersonStatus::Deactivated;
     if let Some(status) = patch.status {
         row.status = Set(status.as_str().to_string());
     }
@@ -141,11 +162,11 @@ pub async fn administer(
             .detail(serde_json::json!({
                 "roles": roles_to_text(&person.roles),
                 "status": person.status.as_str(),
-                "sessions_ended": roles_changed || deactivated,
+                "sessions_ended": sessions_end,
             })),
     )
     .await?;
-    Ok((person, roles_changed || deactivated))
+    Ok(Change::new(person, ending))
 }
 
 /// Replaces a person's personal fields as their IdP asserts them (SCIM), keeping the rest.
@@ -168,16 +189,19 @@ pub(crate) async fn replace_data(
     load(scope, person.id).await
 }
 
-/// Sets status and roles without the admin scope check (SCIM and group pushes).
+/// Sets status and roles without the admin scope check (SCIM pushes, access reviews); notes
+/// in `ending` the person whose sessions must end for it.
 pub(crate) async fn set_status_and_roles(
     scope: &TenantScope,
     person: &Person,
     status: PersonStatus,
     roles: &[Role],
+    ending: &mut SessionsToEnd,
 ) -> Result<Person, IdentityError> {
     if status == person.status && roles == person.roles.as_slice() {
         return Ok(person.clone());
     }
+    note_ending(person, status, roles, ending);
     let row = person::ActiveModel {
         status: Set(status.as_str().to_string()),
         roles: Set(roles_to_text(roles)),

@@ -9,6 +9,7 @@ use crate::entities::{scim_group, scim_group_member};
 use crate::error::IdentityError;
 use crate::people::{self, PersonSource};
 use crate::roles::Role;
+use crate::sessions::{Change, SessionsToEnd};
 use chrono::{DateTime, Utc};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{Scope, TenantScope};
@@ -133,26 +134,22 @@ pub async fn list_groups(
     Ok((total, groups))
 }
 
-/// People whose roles changed because of a membership change; their sessions must end.
-pub struct GroupChange {
-    pub group: ScimGroup,
-    pub roles_changed_for: Vec<Uuid>,
-}
-
-async fn sync_roles(scope: &TenantScope, people_ids: &[Uuid]) -> Result<Vec<Uuid>, IdentityError> {
-    let mut changed = Vec::new();
+/// Gives each SCIM-provisioned person of `people_ids` the roles their groups grant; whose
+/// roles changed have their sessions ended when the change is committed.
+async fn sync_roles(
+    scope: &TenantScope,
+    people_ids: &[Uuid],
+) -> Result<SessionsToEnd, IdentityError> {
+    let mut ending = SessionsToEnd::default();
     for id in people_ids {
         let person = people::load(scope, *id).await?;
         if person.source != PersonSource::Scim {
             continue;
         }
         let roles = group_roles_of(scope, *id).await?;
-        if roles != person.roles {
-            people::set_status_and_roles(scope, &person, person.status, &roles).await?;
-            changed.push(*id);
-        }
+        people::set_status_and_roles(scope, &person, person.status, &roles, &mut ending).await?;
     }
-    Ok(changed)
+    Ok(ending)
 }
 
 async fn add_members(
@@ -197,7 +194,7 @@ pub async fn create_group(
     scope: &TenantScope,
     display_name: &str,
     members: &[Value],
-) -> Result<GroupChange, IdentityError> {
+) -> Result<Change<ScimGroup>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let display_name = display_name.trim();
     if display_name.is_empty() || display_name.chars().count() > 200 {
@@ -226,7 +223,7 @@ pub async fn create_group(
     .exec_without_returning(scope.db())
     .await?;
     add_members(scope, id, &member_ids).await?;
-    let roles_changed_for = sync_roles(scope, &member_ids).await?;
+    let ending = sync_roles(scope, &member_ids).await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_created")
@@ -236,17 +233,14 @@ pub async fn create_group(
             ),
     )
     .await?;
-    Ok(GroupChange {
-        group: get_group(scope, id).await?,
-        roles_changed_for,
-    })
+    Ok(Change::new(get_group(scope, id).await?, ending))
 }
 
 pub async fn patch_group(
     scope: &TenantScope,
     id: Uuid,
     operations: &[PatchOperation],
-) -> Result<GroupChange, IdentityError> {
+) -> Result<Change<ScimGroup>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let before = get_group(scope, id).await?;
     let mut touched: Vec<Uuid> = Vec::new();
@@ -325,21 +319,18 @@ pub async fn patch_group(
         .await?;
     touched.sort();
     touched.dedup();
-    let roles_changed_for = sync_roles(scope, &touched).await?;
+    let ending = sync_roles(scope, &touched).await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_patched")
             .subject(format!("group:{id}"))
-            .detail(serde_json::json!({ "roles_changed_for": roles_changed_for })),
+            .detail(serde_json::json!({ "roles_changed_for": ending.people() })),
     )
     .await?;
-    Ok(GroupChange {
-        group: get_group(scope, id).await?,
-        roles_changed_for,
-    })
+    Ok(Change::new(get_group(scope, id).await?, ending))
 }
 
-pub async fn delete_group(scope: &TenantScope, id: Uuid) -> Result<Vec<Uuid>, IdentityError> {
+pub async fn delete_group(scope: &TenantScope, id: Uuid) -> Result<Change<()>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let group = get_group(scope, id).await?;
     scim_group_member::Entity::delete_many()
@@ -349,11 +340,11 @@ pub async fn delete_group(scope: &TenantScope, id: Uuid) -> Result<Vec<Uuid>, Id
     scim_group::Entity::delete_by_id(id)
         .exec(scope.db())
         .await?;
-    let changed = sync_roles(scope, &group.members).await?;
+    let ending = sync_roles(scope, &group.members).await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_deleted").subject(format!("group:{id}")),
     )
     .await?;
-    Ok(changed)
+    Ok(Change::new((), ending))
 }

@@ -5,8 +5,9 @@
 //! Supported: create, read, replace (PUT), list with `filter` (`userName eq "…"` for users,
 //! `displayName eq "…"` for groups) and `startIndex`/`count`, PATCH (`add`, `replace`,
 //! `remove`) on the attributes below, user and group delete, optimistic concurrency on the
-//! revision (`meta.version`). Deactivation (`active: false`) and deletion tell the caller to
-//! end the person's sessions ([`Provisioned::end_sessions`]). A deleted user is deprovisioned:
+//! revision (`meta.version`). Deactivation (`active: false`), deletion and a change of roles
+//! through groups end the person's sessions when the change is committed (every change is a
+//! [`crate::sessions::Change`]). A deleted user is deprovisioned:
 //! deactivated, removed from every group (so their roles fall back to learner) and no longer
 //! served by SCIM; the person record stays for the audit trail.
 //! A group whose `displayName` is a role name (`instructor`, `tenant_admin`, …) grants that
@@ -20,12 +21,11 @@ mod users;
 
 pub use filter::{EqFilter, parse_filter};
 pub use groups::{
-    GroupChange, ScimGroup, create_group, delete_group, get_group, groups_of, list_groups,
-    patch_group,
+    ScimGroup, create_group, delete_group, get_group, groups_of, list_groups, patch_group,
 };
 pub use patch::{PatchOperation, first_value};
 pub use users::{
-    Provisioned, ScimUser, create_user, delete_user, get_user, list_users, patch_user, replace_user,
+    ScimUser, ServedUser, create_user, delete_user, get_user, list_users, patch_user, replace_user,
 };
 
 use crate::error::IdentityError;

@@ -9,6 +9,7 @@ use crate::entities::{person, scim_deprovisioned, scim_group_member};
 use crate::error::IdentityError;
 use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
 use crate::roles::Role;
+use crate::sessions::{Change, SessionsToEnd};
 use chrono::Utc;
 use hub_kernel::Pii;
 use hub_tenant::audit::{self, AuditEvent};
@@ -75,13 +76,19 @@ impl ScimUser {
     }
 }
 
-/// Result of a change: the person, and whether their sessions must end now.
-pub struct Provisioned {
+/// A user as SCIM serves it: the person and the groups they belong to, as `(id, name)`.
+#[derive(Debug, Clone)]
+pub struct ServedUser {
     pub person: Person,
-    pub end_sessions: bool,
+    pub groups: Vec<(Uuid, String)>,
 }
 
-pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<Person, IdentityError> {
+async fn served(scope: &TenantScope, person: Person) -> Result<ServedUser, IdentityError> {
+    let groups = groups_of(scope, person.id).await?;
+    Ok(ServedUser { person, groups })
+}
+
+pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<ServedUser, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     if user.user_name.trim().is_empty() {
         return Err(bad_value("`userName` is required"));
@@ -106,23 +113,31 @@ pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<Person, 
     let person = if user.active {
         person
     } else {
-        people::set_status_and_roles(scope, &person, PersonStatus::Deactivated, &person.roles)
-            .await?
+        // A person created a moment ago has no session to end.
+        let mut none = SessionsToEnd::default();
+        people::set_status_and_roles(
+            scope,
+            &person,
+            PersonStatus::Deactivated,
+            &person.roles,
+            &mut none,
+        )
+        .await?
     };
     audit::record(
         scope,
         AuditEvent::new("scim.user_created").person(person.id),
     )
     .await?;
-    Ok(person)
+    served(scope, person).await
 }
 
 /// A provisioned person's record (another person's data): the read is audited.
-pub async fn get_user(scope: &TenantScope, id: Uuid) -> Result<Person, IdentityError> {
+pub async fn get_user(scope: &TenantScope, id: Uuid) -> Result<ServedUser, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let person = load_served(scope, id).await?;
     audit::record(scope, AuditEvent::new("scim.user_read").person(id)).await?;
-    Ok(person)
+    served(scope, person).await
 }
 
 pub async fn list_users(
@@ -130,7 +145,7 @@ pub async fn list_users(
     filter: Option<&str>,
     start_index: u64,
     count: u64,
-) -> Result<(u64, Vec<Person>), IdentityError> {
+) -> Result<(u64, Vec<ServedUser>), IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let count = count.min(MAX_COUNT);
     let (total, page) = match filter {
@@ -159,7 +174,11 @@ pub async fn list_users(
         page.iter().map(|p| p.id),
     )
     .await?;
-    Ok((total, page))
+    let mut users = Vec::with_capacity(page.len());
+    for person in page {
+        users.push(served(scope, person).await?);
+    }
+    Ok((total, users))
 }
 
 pub async fn patch_user(
@@ -167,7 +186,7 @@ pub async fn patch_user(
     id: Uuid,
     operations: &[PatchOperation],
     expected_revision: Option<i32>,
-) -> Result<Provisioned, IdentityError> {
+) -> Result<Change<ServedUser>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     if operations.is_empty() || operations.len() > 100 {
         return Err(bad_value("a PatchOp needs 1–100 Operations"));
@@ -186,7 +205,7 @@ pub async fn replace_user(
     mut user: ScimUser,
     active: Option<bool>,
     expected_revision: Option<i32>,
-) -> Result<Provisioned, IdentityError> {
+) -> Result<Change<ServedUser>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     if user.user_name.trim().is_empty() {
         return Err(bad_value("`userName` is required"));
@@ -205,13 +224,13 @@ pub async fn replace_user(
 }
 
 /// RFC 7644 §3.6 DELETE: deprovisions the person. They are deactivated, removed from every
-/// group (their roles fall back to learner), and SCIM answers 404 for them from now on; the
-/// caller ends their sessions (`end_sessions` is always true).
+/// group (their roles fall back to learner), and SCIM answers 404 for them from now on; their
+/// sessions end when the change is committed, whatever their status was.
 pub async fn delete_user(
     scope: &TenantScope,
     id: Uuid,
     expected_revision: Option<i32>,
-) -> Result<Provisioned, IdentityError> {
+) -> Result<Change<ServedUser>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let person = load_for_change(scope, id, expected_revision).await?;
     let groups: Vec<Uuid> = groups_of(scope, id)
@@ -228,8 +247,16 @@ pub async fn delete_user(
     } else {
         person.roles.clone()
     };
-    let person =
-        people::set_status_and_roles(scope, &person, PersonStatus::Deactivated, &roles).await?;
+    let mut ending = SessionsToEnd::default();
+    ending.add(id);
+    let person = people::set_status_and_roles(
+        scope,
+        &person,
+        PersonStatus::Deactivated,
+        &roles,
+        &mut ending,
+    )
+    .await?;
     scim_deprovisioned::Entity::insert(scim_deprovisioned::ActiveModel {
         person_id: Set(id),
         deprovisioned_at: Set(Utc::now()),
@@ -243,10 +270,7 @@ pub async fn delete_user(
             .detail(serde_json::json!({ "groups_left": groups })),
     )
     .await?;
-    Ok(Provisioned {
-        person,
-        end_sessions: true,
-    })
+    Ok(Change::new(served(scope, person).await?, ending))
 }
 
 async fn is_deprovisioned(scope: &TenantScope, id: Uuid) -> Result<bool, IdentityError> {
@@ -319,7 +343,7 @@ async fn write_user(
     person: Person,
     user: ScimUser,
     action: &'static str,
-) -> Result<Provisioned, IdentityError> {
+) -> Result<Change<ServedUser>, IdentityError> {
     let id = person.id;
     let mut current = person.clone();
     let data = user.data();
@@ -340,8 +364,10 @@ async fn write_user(
     } else {
         PersonStatus::Deactivated
     };
-    let deactivated = status == PersonStatus::Deactivated && person.status == PersonStatus::Active;
-    current = people::set_status_and_roles(scope, &current, status, &current.roles.clone()).await?;
+    let mut ending = SessionsToEnd::default();
+    current =
+        people::set_status_and_roles(scope, &current, status, &current.roles.clone(), &mut ending)
+            .await?;
     audit::record(
         scope,
         AuditEvent::new(action)
@@ -349,8 +375,5 @@ async fn write_user(
             .detail(serde_json::json!({ "active": user.active, "fields_changed": changed_data })),
     )
     .await?;
-    Ok(Provisioned {
-        person: current,
-        end_sessions: deactivated,
-    })
+    Ok(Change::new(served(scope, current).await?, ending))
 }

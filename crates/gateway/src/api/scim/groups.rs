@@ -2,8 +2,8 @@
 //! grants it to its SCIM-provisioned members.
 
 use super::{
-    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference,
-    end_sessions, etag, not_modified, operations,
+    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference, etag,
+    not_modified, operations,
 };
 use crate::api::ApiTags;
 use crate::auth::TenantCredential;
@@ -137,9 +137,7 @@ impl ScimGroupsApi {
     ) -> Result<ScimGroupCreated, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::create_group(&scope, &body.0.display_name, &body.0.members).await?;
-        scope.commit().await?;
-        end_sessions(&state, auth.0.tenant_id(), &change.roles_changed_for).await?;
-        let resource = group_resource(change.group);
+        let resource = group_resource(state.identity.commit(scope, change).await?);
         let (location, version) = (
             resource.meta.location.clone(),
             resource.meta.version.clone(),
@@ -223,9 +221,8 @@ impl ScimGroupsApi {
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::patch_group(&scope, group_id.0, &ops).await?;
-        scope.commit().await?;
-        end_sessions(&state, auth.0.tenant_id(), &change.roles_changed_for).await?;
-        Ok(ScimGroupFound::of(group_resource(change.group), None))
+        let group = state.identity.commit(scope, change).await?;
+        Ok(ScimGroupFound::of(group_resource(group), None))
     }
 
     /// SCIM: delete a group
@@ -243,9 +240,8 @@ impl ScimGroupsApi {
         group_id: Path<Uuid>,
     ) -> Result<ScimDeleted, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let changed = scim::delete_group(&scope, group_id.0).await?;
-        scope.commit().await?;
-        end_sessions(&state, auth.0.tenant_id(), &changed).await?;
+        let change = scim::delete_group(&scope, group_id.0).await?;
+        state.identity.commit(scope, change).await?;
         Ok(ScimDeleted::NoContent)
     }
 }

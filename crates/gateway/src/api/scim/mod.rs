@@ -17,7 +17,6 @@ mod groups;
 mod users;
 
 use crate::problem::{ApiError, Problem};
-use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use hub_identity::scim::PatchOperation;
 use poem::http::StatusCode;
@@ -26,7 +25,6 @@ use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
-use uuid::Uuid;
 
 use hub_identity::scim::discovery::BASE_PATH;
 
@@ -356,19 +354,4 @@ pub(super) fn operations(patch: ScimPatch) -> Vec<PatchOperation> {
             value: o.value,
         })
         .collect()
-}
-
-pub(super) async fn end_sessions(
-    state: &AppState,
-    tenant_id: Uuid,
-    people: &[Uuid],
-) -> Result<(), ApiError> {
-    for person in people {
-        state
-            .identity
-            .sessions
-            .revoke_all(tenant_id, *person)
-            .await?;
-    }
-    Ok(())
 }

@@ -1,15 +1,15 @@
 //! SCIM `/Users`: create, list, read, replace, change and delete (deprovision) users.
 
 use super::{
-    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference,
-    end_sessions, etag, expected_revision, not_modified, operations,
+    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference, etag,
+    expected_revision, not_modified, operations,
 };
 use crate::api::ApiTags;
 use crate::auth::TenantCredential;
 use crate::state::AppState;
-use hub_identity::people::{Person, PersonStatus};
+use hub_identity::people::PersonStatus;
 use hub_identity::scim::discovery::{BASE_PATH, USER_SCHEMA};
-use hub_identity::scim::{self, ScimUser};
+use hub_identity::scim::{self, ScimUser, ServedUser};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -146,7 +146,8 @@ pub enum ScimUsersListed {
     Ok(ScimJson<ScimUserList>),
 }
 
-fn user_resource(person: Person, groups: Vec<(Uuid, String)>) -> ScimUserResource {
+fn user_resource(served: ServedUser) -> ScimUserResource {
+    let ServedUser { person, groups } = served;
     let user = ScimUser::of(&person);
     ScimUserResource {
         schemas: vec![USER_SCHEMA.into()],
@@ -235,9 +236,9 @@ impl ScimUsersApi {
     ) -> Result<ScimUserCreated, ScimError> {
         let (user, _) = scim_user(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
-        let person = scim::create_user(&scope, user).await?;
+        let created = scim::create_user(&scope, user).await?;
         scope.commit().await?;
-        let resource = user_resource(person, Vec::new());
+        let resource = user_resource(created);
         let (location, version) = (
             resource.meta.location.clone(),
             resource.meta.version.clone(),
@@ -268,12 +269,8 @@ impl ScimUsersApi {
         let count = count.0.unwrap_or(100).min(scim::MAX_COUNT);
         let scope = state.tenancy.scope(&auth.0).await?;
         let (total, found) = scim::list_users(&scope, filter.0.as_deref(), start, count).await?;
-        let mut resources = Vec::new();
-        for person in found {
-            let groups = scim::groups_of(&scope, person.id).await?;
-            resources.push(user_resource(person, groups));
-        }
         scope.commit().await?;
+        let resources: Vec<ScimUserResource> = found.into_iter().map(user_resource).collect();
         Ok(ScimUsersListed::Ok(ScimJson(ScimUserList {
             schemas: vec![LIST_SCHEMA.into()],
             total_results: total,
@@ -298,11 +295,10 @@ impl ScimUsersApi {
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<ScimUserFound, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let person = scim::get_user(&scope, user_id.0).await?;
-        let groups = scim::groups_of(&scope, person.id).await?;
+        let user = scim::get_user(&scope, user_id.0).await?;
         scope.commit().await?;
         Ok(ScimUserFound::of(
-            user_resource(person, groups),
+            user_resource(user),
             if_none_match.0.as_deref(),
         ))
     }
@@ -330,15 +326,8 @@ impl ScimUsersApi {
         let (user, active) = scim_user(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::replace_user(&scope, user_id.0, user, active, expected).await?;
-        let groups = scim::groups_of(&scope, change.person.id).await?;
-        scope.commit().await?;
-        if change.end_sessions {
-            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
-        }
-        Ok(ScimUserFound::of(
-            user_resource(change.person, groups),
-            None,
-        ))
+        let user = state.identity.commit(scope, change).await?;
+        Ok(ScimUserFound::of(user_resource(user), None))
     }
 
     /// SCIM: change a user
@@ -364,15 +353,8 @@ impl ScimUsersApi {
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::patch_user(&scope, user_id.0, &ops, expected).await?;
-        let groups = scim::groups_of(&scope, change.person.id).await?;
-        scope.commit().await?;
-        if change.end_sessions {
-            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
-        }
-        Ok(ScimUserFound::of(
-            user_resource(change.person, groups),
-            None,
-        ))
+        let user = state.identity.commit(scope, change).await?;
+        Ok(ScimUserFound::of(user_resource(user), None))
     }
 
     /// SCIM: delete a user
@@ -395,10 +377,7 @@ impl ScimUsersApi {
         let expected = expected_revision(if_match.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::delete_user(&scope, user_id.0, expected).await?;
-        scope.commit().await?;
-        if change.end_sessions {
-            end_sessions(&state, auth.0.tenant_id(), &[change.person.id]).await?;
-        }
+        state.identity.commit(scope, change).await?;
         Ok(ScimDeleted::NoContent)
     }
 }
