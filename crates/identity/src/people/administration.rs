@@ -212,3 +212,15 @@ pub(crate) async fn set_status_and_roles(
     write_revision(scope, person.id, person.revision, row).await?;
     load(scope, person.id).await
 }
+
+/// A new revision of the person with nothing of theirs changed: what SCIM stores beside the
+/// record changed, and the resource's version must say so.
+pub(crate) async fn touch(scope: &TenantScope, person: &Person) -> Result<Person, IdentityError> {
+    let row = person::ActiveModel {
+        revision: Set(person.revision + 1),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    write_revision(scope, person.id, person.revision, row).await?;
+    load(scope, person.id).await
+}

@@ -12,7 +12,7 @@ mod own_record;
 mod sign_in;
 mod store;
 
-pub(crate) use administration::{active_with_role, replace_data, set_status_and_roles};
+pub(crate) use administration::{active_with_role, replace_data, set_status_and_roles, touch};
 pub use administration::{administer, create, get, list};
 pub use own_record::{correct_self, get_self};
 pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};

@@ -1,6 +1,8 @@
 //! SCIM Groups: a group whose `displayName` is a role name grants that role to its members
 //! provisioned through SCIM; a SCIM person in no such group is a learner. Create, read, list,
-//! PATCH (membership and name) and DELETE, and the membership queries users need.
+//! replace (PUT), PATCH (membership, name, `externalId`) and DELETE, and the membership
+//! queries users need. A group's `externalId` (the IdP's id for it) is no one's personal data
+//! and is stored as sent.
 
 use super::patch::{PatchOperation, as_string};
 use super::users::load_served;
@@ -24,6 +26,7 @@ use uuid::Uuid;
 pub struct ScimGroup {
     pub id: Uuid,
     pub display_name: String,
+    pub external_id: Option<String>,
     pub members: Vec<Uuid>,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -80,6 +83,7 @@ fn group_view(row: scim_group::Model, members: Vec<Uuid>) -> ScimGroup {
     ScimGroup {
         id: row.id,
         display_name: row.display_name,
+        external_id: row.external_id,
         members,
         revision: row.revision,
         created_at: row.created_at,
@@ -190,32 +194,75 @@ fn member_ids(value: &Value) -> Result<Vec<Uuid>, IdentityError> {
         .collect()
 }
 
-pub async fn create_group(
+/// The longest group `displayName`.
+pub const MAX_GROUP_NAME: usize = 200;
+
+/// What the IdP sends to create or replace a group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupInput {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// `{"value": "<user id>"}` objects.
+    pub members: Vec<Value>,
+}
+
+/// A valid `displayName` no other group (than `except`) has, trimmed.
+async fn check_display_name(
     scope: &TenantScope,
-    display_name: &str,
-    members: &[Value],
-) -> Result<Change<ScimGroup>, IdentityError> {
-    scope.require(Scope::ScimProvision)?;
-    let display_name = display_name.trim();
-    if display_name.is_empty() || display_name.chars().count() > 200 {
-        return Err(bad_value("`displayName` must be 1–200 characters"));
+    name: &str,
+    except: Option<Uuid>,
+) -> Result<String, IdentityError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_GROUP_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(bad_value(format!(
+            "displayName: must be 1–{MAX_GROUP_NAME} characters without control characters"
+        )));
     }
-    let taken = scim_group::Entity::find()
-        .filter(scim_group::Column::DisplayName.eq(display_name))
-        .one(scope.db())
-        .await?;
-    if taken.is_some() {
+    let mut taken = scim_group::Entity::find().filter(scim_group::Column::DisplayName.eq(name));
+    if let Some(id) = except {
+        taken = taken.filter(scim_group::Column::Id.ne(id));
+    }
+    if taken.one(scope.db()).await?.is_some() {
         return Err(IdentityError::ScimInvalid {
             scim_type: "uniqueness",
             detail: "a group with this displayName exists".into(),
         });
     }
-    let member_ids = member_ids(&Value::Array(members.to_vec()))?;
+    Ok(name.to_string())
+}
+
+pub(super) fn check_external_id(external_id: &Option<String>) -> Result<(), IdentityError> {
+    if let Some(id) = external_id
+        && (id.is_empty()
+            || id.chars().count() > super::users::MAX_EXTERNAL_ID
+            || id.chars().any(char::is_control))
+    {
+        return Err(bad_value(format!(
+            "externalId: must be 1–{} characters without control characters",
+            super::users::MAX_EXTERNAL_ID
+        )));
+    }
+    Ok(())
+}
+
+pub async fn create_group(
+    scope: &TenantScope,
+    input: GroupInput,
+) -> Result<Change<ScimGroup>, IdentityError> {
+    scope.require(Scope::ScimProvision)?;
+    let display_name = check_display_name(scope, &input.display_name, None).await?;
+    check_external_id(&input.external_id)?;
+    let display_name = display_name.as_str();
+    let member_ids = member_ids(&Value::Array(input.members))?;
     let id = Uuid::now_v7();
     let now = Utc::now();
     scim_group::Entity::insert(scim_group::ActiveModel {
         id: Set(id),
         display_name: Set(display_name.to_string()),
+        external_id: Set(input.external_id),
         revision: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -242,9 +289,31 @@ pub async fn patch_group(
     operations: &[PatchOperation],
 ) -> Result<Change<ScimGroup>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
+    if operations.is_empty() || operations.len() > super::patch::MAX_OPERATIONS {
+        return Err(bad_value(format!(
+            "Operations: a PatchOp needs 1–{} operations",
+            super::patch::MAX_OPERATIONS
+        )));
+    }
     let before = get_group(scope, id).await?;
     let mut touched: Vec<Uuid> = Vec::new();
+    // A path-less operation names its attributes in its value object.
+    let mut expanded = Vec::new();
     for operation in operations {
+        match (&operation.path, &operation.value) {
+            (None, Some(Value::Object(object))) => {
+                for (key, value) in object {
+                    expanded.push(PatchOperation {
+                        op: operation.op.clone(),
+                        path: Some(key.clone()),
+                        value: Some(value.clone()),
+                    });
+                }
+            }
+            _ => expanded.push(operation.clone()),
+        }
+    }
+    for operation in &expanded {
         let op = operation.op.to_ascii_lowercase();
         let path = operation.path.clone().unwrap_or_default();
         let lower = path.to_ascii_lowercase();
@@ -287,11 +356,30 @@ pub async fn patch_group(
                 }
                 touched.extend(ids);
             }
-            ("replace", "displayname") => {
+            ("add" | "replace", "externalid") | ("remove", "externalid") => {
+                let external_id = match op.as_str() {
+                    "remove" => None,
+                    _ => Some(as_string(
+                        operation.value.as_ref().unwrap_or(&Value::Null),
+                        "externalId",
+                    )?),
+                };
+                check_external_id(&external_id)?;
+                scim_group::Entity::update_many()
+                    .col_expr(
+                        scim_group::Column::ExternalId,
+                        sea_orm::sea_query::Expr::value(external_id),
+                    )
+                    .filter(scim_group::Column::Id.eq(id))
+                    .exec(scope.db())
+                    .await?;
+            }
+            ("add" | "replace", "displayname") => {
                 let name = as_string(
                     operation.value.as_ref().unwrap_or(&Value::Null),
                     "displayName",
                 )?;
+                let name = check_display_name(scope, &name, Some(id)).await?;
                 scim_group::Entity::update_many()
                     .col_expr(
                         scim_group::Column::DisplayName,
@@ -325,6 +413,72 @@ pub async fn patch_group(
         AuditEvent::new("scim.group_patched")
             .subject(format!("group:{id}"))
             .detail(serde_json::json!({ "roles_changed_for": ending.people() })),
+    )
+    .await?;
+    Ok(Change::new(get_group(scope, id).await?, ending))
+}
+
+/// RFC 7644 §3.5.1 PUT: `displayName`, `externalId` and `members` replaced as sent (one left
+/// out is cleared). Whose roles change have their sessions ended on commit.
+pub async fn replace_group(
+    scope: &TenantScope,
+    id: Uuid,
+    input: GroupInput,
+    expected_revision: Option<i32>,
+) -> Result<Change<ScimGroup>, IdentityError> {
+    scope.require(Scope::ScimProvision)?;
+    let before = get_group(scope, id).await?;
+    if let Some(expected) = expected_revision
+        && expected != before.revision
+    {
+        return Err(IdentityError::RevisionMismatch {
+            current: before.revision,
+        });
+    }
+    let display_name = check_display_name(scope, &input.display_name, Some(id)).await?;
+    check_external_id(&input.external_id)?;
+    let member_ids = member_ids(&Value::Array(input.members))?;
+    scim_group_member::Entity::delete_many()
+        .filter(scim_group_member::Column::GroupId.eq(id))
+        .exec(scope.db())
+        .await?;
+    add_members(scope, id, &member_ids).await?;
+    let updated = scim_group::Entity::update_many()
+        .col_expr(
+            scim_group::Column::DisplayName,
+            sea_orm::sea_query::Expr::value(display_name),
+        )
+        .col_expr(
+            scim_group::Column::ExternalId,
+            sea_orm::sea_query::Expr::value(input.external_id),
+        )
+        .col_expr(
+            scim_group::Column::Revision,
+            sea_orm::sea_query::Expr::value(before.revision + 1),
+        )
+        .col_expr(
+            scim_group::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(scim_group::Column::Id.eq(id))
+        .filter(scim_group::Column::Revision.eq(before.revision))
+        .exec(scope.db())
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(IdentityError::RevisionMismatch {
+            current: before.revision + 1,
+        });
+    }
+    let mut touched: Vec<Uuid> = before.members.clone();
+    touched.extend(&member_ids);
+    touched.sort();
+    touched.dedup();
+    let ending = sync_roles(scope, &touched).await?;
+    audit::record(
+        scope,
+        AuditEvent::new("scim.group_replaced")
+            .subject(format!("group:{id}"))
+            .detail(serde_json::json!({ "members": member_ids.len(), "roles_changed_for": ending.people() })),
     )
     .await?;
     Ok(Change::new(get_group(scope, id).await?, ending))

@@ -17,15 +17,19 @@ pub mod discovery;
 mod filter;
 mod groups;
 mod patch;
-mod users;
+mod projection;
+pub mod users;
 
 pub use filter::{EqFilter, parse_filter};
 pub use groups::{
-    ScimGroup, create_group, delete_group, get_group, groups_of, list_groups, patch_group,
+    GroupInput, MAX_GROUP_NAME, ScimGroup, create_group, delete_group, get_group, groups_of,
+    list_groups, patch_group, replace_group,
 };
-pub use patch::{PatchOperation, first_value};
+pub use patch::{MAX_OPERATIONS, PatchOperation, first_entry, first_value};
+pub use projection::Projection;
 pub use users::{
-    ScimUser, ServedUser, create_user, delete_user, get_user, list_users, patch_user, replace_user,
+    ScimAttributes, ScimUser, ServedUser, create_user, delete_user, get_user, list_users,
+    patch_user, replace_user,
 };
 
 use crate::error::IdentityError;
@@ -47,12 +51,23 @@ pub(super) fn bad_path(path: &str) -> IdentityError {
     }
 }
 
+/// The SCIM attribute a person field is written through, so an error names what was sent.
+fn scim_attribute_of(field: &str) -> &str {
+    match field {
+        "name" => "displayName",
+        "username" => "userName",
+        "email" => "emails",
+        "phone" => "phoneNumbers",
+        other => other,
+    }
+}
+
 /// Maps invalid person fields to SCIM's `invalidValue`, taken usernames to `uniqueness`.
 pub(super) fn scim_error(e: IdentityError) -> IdentityError {
     match e {
         IdentityError::Invalid(v) => bad_value(
             v.into_iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
+                .map(|f| format!("{}: {}", scim_attribute_of(&f.field), f.message))
                 .collect::<Vec<_>>()
                 .join("; "),
         ),

@@ -15,6 +15,9 @@ pub struct PatchOperation {
     pub value: Option<Value>,
 }
 
+/// The most operations one PatchOp may carry.
+pub const MAX_OPERATIONS: usize = 100;
+
 /// Applies every operation of a PatchOp to `user`, in order.
 pub(super) fn apply_all(
     user: &mut ScimUser,
@@ -112,16 +115,40 @@ pub(super) fn apply(
                 apply(user, op, &format!("name.{key}"), Some(inner))?;
             }
         }
-        "emails" | "emails[type eq \"work\"].value" | "emails[primary eq true].value" => {
+        "externalid" => {
+            user.attributes.external_id = if remove {
+                None
+            } else {
+                Some(as_string(&need(value)?, path)?)
+            }
+        }
+        "emails" if remove => {
+            user.email = None;
+            user.attributes.email_primary = None;
+        }
+        "emails" => {
+            let (email, primary) = first_entry(&need(value)?, "emails")?;
+            user.email = Some(email);
+            user.attributes.email_primary = primary;
+        }
+        // A value path names the stored value; its `primary` mark stays as it was.
+        "emails[type eq \"work\"].value" | "emails[primary eq true].value" => {
             user.email = if remove {
                 None
             } else {
                 Some(first_value(&need(value)?, "emails")?)
             }
         }
-        "phonenumbers"
-        | "phonenumbers[type eq \"work\"].value"
-        | "phonenumbers[type eq \"mobile\"].value" => {
+        "phonenumbers" if remove => {
+            user.phone = None;
+            user.attributes.phone_primary = None;
+        }
+        "phonenumbers" => {
+            let (phone, primary) = first_entry(&need(value)?, "phoneNumbers")?;
+            user.phone = Some(phone);
+            user.attributes.phone_primary = primary;
+        }
+        "phonenumbers[type eq \"work\"].value" | "phonenumbers[type eq \"mobile\"].value" => {
             user.phone = if remove {
                 None
             } else {
@@ -135,8 +162,14 @@ pub(super) fn apply(
 
 /// A multi-valued attribute's primary (or first) `value`, or a bare string.
 pub fn first_value(value: &Value, what: &str) -> Result<String, IdentityError> {
+    first_entry(value, what).map(|(value, _)| value)
+}
+
+/// A multi-valued attribute's primary (or first) `value` and the `primary` it was sent with
+/// (RFC 7643 §2.4: absent means not marked), or a bare string (not marked).
+pub fn first_entry(value: &Value, what: &str) -> Result<(String, Option<bool>), IdentityError> {
     if let Some(s) = value.as_str() {
-        return Ok(s.to_string());
+        return Ok((s.to_string(), None));
     }
     let items = value
         .as_array()
@@ -146,5 +179,10 @@ pub fn first_value(value: &Value, what: &str) -> Result<String, IdentityError> {
         .find(|i| i["primary"] == Value::Bool(true))
         .or_else(|| items.first())
         .ok_or_else(|| bad_value(format!("`{what}` is empty")))?;
-    as_string(&chosen["value"], what)
+    let primary = match &chosen["primary"] {
+        Value::Null => None,
+        Value::Bool(b) => Some(*b),
+        _ => return Err(bad_value(format!("`{what}.primary` must be true or false"))),
+    };
+    Ok((as_string(&chosen["value"], what)?, primary))
 }

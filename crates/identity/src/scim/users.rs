@@ -1,17 +1,22 @@
 //! SCIM Users: what the IdP asserts about a person ([`ScimUser`]) mapped onto the people
 //! records, and the create, read, list, PATCH, PUT and DELETE (deprovisioning) of them. A
 //! deprovisioned person is no longer served by SCIM; their record stays for the audit trail.
+//!
+//! What SCIM carries beyond the person record ([`ScimAttributes`]: `externalId`, sealed like
+//! every identifying field, and the `primary` marks sent with the email and phone number) is
+//! kept in `scim_users`, one row per person SCIM has written.
 
 use super::groups::groups_of;
 use super::patch::{self, PatchOperation};
 use super::{MAX_COUNT, bad_value, filter::parse_filter, scim_error};
-use crate::entities::{person, scim_deprovisioned, scim_group_member};
+use crate::entities::{person, scim_deprovisioned, scim_group_member, scim_user};
 use crate::error::IdentityError;
 use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
 use crate::roles::Role;
 use crate::sessions::{Change, SessionsToEnd};
 use chrono::Utc;
 use hub_kernel::Pii;
+use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::{
@@ -20,9 +25,49 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub const TABLE: &str = "scim_users";
+
+/// The longest `externalId` kept.
+pub const MAX_EXTERNAL_ID: usize = 200;
+
+/// The personal-data declaration of `scim_users`.
+pub const PERSONAL_FIELDS: &[FieldClassification] = &[FieldClassification {
+    table: TABLE,
+    column: "external_id",
+    category: DataCategory::Identity,
+    purpose: Purpose::ServiceDelivery,
+    retention: RetentionClass::CategoryPeriod,
+    identifying: true,
+    blind_index: false,
+    optional: true,
+}];
+
+/// What SCIM stores about a user beyond the person record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScimAttributes {
+    /// The IdP's own id for the user (RFC 7643 §3.1).
+    pub external_id: Option<String>,
+    /// The `primary` the email was sent with (`None`: not sent).
+    pub email_primary: Option<bool>,
+    /// The `primary` the phone number was sent with (`None`: not sent).
+    pub phone_primary: Option<bool>,
+}
+
+impl ScimAttributes {
+    /// A person SCIM never wrote: their one email and phone number are the primary ones.
+    fn of_unprovisioned() -> Self {
+        Self {
+            external_id: None,
+            email_primary: Some(true),
+            phone_primary: Some(true),
+        }
+    }
+}
+
 /// What the IdP asserts about a user.
 #[derive(Debug, Clone, Default)]
 pub struct ScimUser {
+    pub attributes: ScimAttributes,
     pub user_name: String,
     pub formatted_name: Option<String>,
     pub given_name: Option<String>,
@@ -52,13 +97,14 @@ impl ScimUser {
             name: Pii::new(self.name()),
             username: Some(Pii::new(self.user_name.clone())),
             email: self.email.clone().map(Pii::new),
-            phone: self.phone.clone().map(Pii::new),
+            phone: self.phone.as_deref().map(normalise_phone).map(Pii::new),
             birth_date: None,
         }
     }
 
-    pub fn of(person: &Person) -> Self {
+    pub fn of(person: &Person, attributes: &ScimAttributes) -> Self {
         Self {
+            attributes: attributes.clone(),
             user_name: person
                 .username
                 .as_ref()
@@ -76,23 +122,90 @@ impl ScimUser {
     }
 }
 
-/// A user as SCIM serves it: the person and the groups they belong to, as `(id, name)`.
+/// RFC 3966 numbers (`tel:+1-201-555-0123`) as the E.164 form people store: the `tel:`
+/// scheme and visual separators dropped. Anything else is left for the E.164 check to judge.
+fn normalise_phone(text: &str) -> String {
+    let text = text.trim();
+    let text = text.strip_prefix("tel:").unwrap_or(text);
+    text.chars()
+        .filter(|c| !matches!(c, '-' | '.' | ' ' | '(' | ')'))
+        .collect()
+}
+
+/// A user as SCIM serves it: the person, the groups they belong to as `(id, name)`, and
+/// what SCIM stores beside the person record.
 #[derive(Debug, Clone)]
 pub struct ServedUser {
     pub person: Person,
     pub groups: Vec<(Uuid, String)>,
+    pub attributes: ScimAttributes,
 }
 
 async fn served(scope: &TenantScope, person: Person) -> Result<ServedUser, IdentityError> {
     let groups = groups_of(scope, person.id).await?;
-    Ok(ServedUser { person, groups })
+    let attributes = load_attributes(scope, person.id).await?;
+    Ok(ServedUser {
+        person,
+        groups,
+        attributes,
+    })
+}
+
+async fn load_attributes(
+    scope: &TenantScope,
+    person_id: Uuid,
+) -> Result<ScimAttributes, IdentityError> {
+    let Some(row) = scim_user::Entity::find_by_id(person_id)
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(ScimAttributes::of_unprovisioned());
+    };
+    let external_id = row
+        .external_id_sealed
+        .as_deref()
+        .map(|s| scope.keys().open_str(TABLE, "external_id", person_id, s))
+        .transpose()?;
+    Ok(ScimAttributes {
+        external_id,
+        email_primary: row.email_primary,
+        phone_primary: row.phone_primary,
+    })
+}
+
+fn check_attributes(attributes: &ScimAttributes) -> Result<(), IdentityError> {
+    super::groups::check_external_id(&attributes.external_id)
+}
+
+/// Writes the person's `scim_users` row, `externalId` sealed under the active key.
+async fn store_attributes(
+    scope: &TenantScope,
+    person_id: Uuid,
+    attributes: &ScimAttributes,
+) -> Result<(), IdentityError> {
+    scim_user::Entity::delete_by_id(person_id)
+        .exec(scope.db())
+        .await?;
+    scim_user::Entity::insert(scim_user::ActiveModel {
+        person_id: Set(person_id),
+        external_id_sealed: Set(attributes
+            .external_id
+            .as_deref()
+            .map(|e| scope.keys().seal_str(TABLE, "external_id", person_id, e))),
+        email_primary: Set(attributes.email_primary),
+        phone_primary: Set(attributes.phone_primary),
+    })
+    .exec_without_returning(scope.db())
+    .await?;
+    Ok(())
 }
 
 pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<ServedUser, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     if user.user_name.trim().is_empty() {
-        return Err(bad_value("`userName` is required"));
+        return Err(bad_value("userName: is required"));
     }
+    check_attributes(&user.attributes)?;
     if people::find_by_username(scope, &user.user_name)
         .await?
         .is_some()
@@ -110,6 +223,7 @@ pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<ServedUs
     )
     .await
     .map_err(scim_error)?;
+    store_attributes(scope, person.id, &user.attributes).await?;
     let person = if user.active {
         person
     } else {
@@ -188,11 +302,15 @@ pub async fn patch_user(
     expected_revision: Option<i32>,
 ) -> Result<Change<ServedUser>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
-    if operations.is_empty() || operations.len() > 100 {
-        return Err(bad_value("a PatchOp needs 1–100 Operations"));
+    if operations.is_empty() || operations.len() > patch::MAX_OPERATIONS {
+        return Err(bad_value(format!(
+            "Operations: a PatchOp needs 1–{} operations",
+            patch::MAX_OPERATIONS
+        )));
     }
     let person = load_for_change(scope, id, expected_revision).await?;
-    let mut user = ScimUser::of(&person);
+    let attributes = load_attributes(scope, person.id).await?;
+    let mut user = ScimUser::of(&person, &attributes);
     patch::apply_all(&mut user, operations)?;
     write_user(scope, person, user, "scim.user_patched").await
 }
@@ -208,7 +326,7 @@ pub async fn replace_user(
 ) -> Result<Change<ServedUser>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     if user.user_name.trim().is_empty() {
-        return Err(bad_value("`userName` is required"));
+        return Err(bad_value("userName: is required"));
     }
     let person = load_for_change(scope, id, expected_revision).await?;
     user.active = active.unwrap_or(person.status == PersonStatus::Active);
@@ -345,6 +463,7 @@ async fn write_user(
     action: &'static str,
 ) -> Result<Change<ServedUser>, IdentityError> {
     let id = person.id;
+    check_attributes(&user.attributes)?;
     let mut current = person.clone();
     let data = user.data();
     let changed_data = data.name.expose() != person.name.expose()
@@ -364,6 +483,14 @@ async fn write_user(
     } else {
         PersonStatus::Deactivated
     };
+    let changed_attributes = user.attributes != load_attributes(scope, id).await?;
+    if changed_attributes {
+        store_attributes(scope, id, &user.attributes).await?;
+        if !changed_data {
+            // `meta.version` names the resource, not only the person record.
+            current = people::touch(scope, &current).await?;
+        }
+    }
     let mut ending = SessionsToEnd::default();
     current =
         people::set_status_and_roles(scope, &current, status, &current.roles.clone(), &mut ending)
@@ -372,7 +499,10 @@ async fn write_user(
         scope,
         AuditEvent::new(action)
             .person(id)
-            .detail(serde_json::json!({ "active": user.active, "fields_changed": changed_data })),
+            .detail(serde_json::json!({
+                "active": user.active,
+                "fields_changed": changed_data || changed_attributes,
+            })),
     )
     .await?;
     Ok(Change::new(served(scope, current).await?, ending))

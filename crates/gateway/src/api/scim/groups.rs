@@ -1,15 +1,16 @@
-//! SCIM `/Groups`: create, list, read, change and delete groups; a group named after a role
-//! grants it to its SCIM-provisioned members.
+//! SCIM `/Groups`: create, list, search, read, replace, change and delete groups; a group
+//! named after a role grants it to its SCIM-provisioned members. Every answer carrying a
+//! group honours `attributes`/`excludedAttributes`.
 
 use super::{
-    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference, etag,
-    not_modified, operations,
+    LIST_SCHEMA, Projected, ScimDeleted, ScimError, ScimMeta, ScimPatch, ScimReference,
+    ScimSearchRequest, etag, expected_revision, not_modified, operations, page_of,
 };
 use crate::api::ApiTags;
 use crate::auth::TenantCredential;
 use crate::state::AppState;
 use hub_identity::scim::discovery::{BASE_PATH, GROUP_SCHEMA};
-use hub_identity::scim::{self, ScimGroup};
+use hub_identity::scim::{self, GroupInput, Projection, ScimGroup};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -18,22 +19,35 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// A group as SCIM shows it. Only `schemas` and `id` are always present: `attributes` and
+/// `excludedAttributes` choose the rest (by default, all of it).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ScimGroupResource {
     pub schemas: Vec<String>,
     pub id: Uuid,
+    #[oai(default)]
     pub display_name: String,
+    /// The IdP's own id for the group, as it sent it.
+    #[oai(skip_serializing_if_is_none)]
+    pub external_id: Option<String>,
+    #[oai(default)]
     pub members: Vec<ScimReference>,
+    #[oai(default)]
     pub meta: ScimMeta,
 }
 
-/// A group the IdP creates. A `displayName` that is a role name grants that role.
+/// A group the IdP creates (POST) or replaces (PUT). A `displayName` that is a role name
+/// grants that role.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", example)]
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct ScimGroupCreate {
     pub schemas: Option<Vec<String>>,
+    /// Unique in the institution.
     pub display_name: String,
+    /// The IdP's own id for the group; stored and answered as sent.
+    pub external_id: Option<String>,
+    /// `{"value": "<user id>"}` for each member.
     #[oai(default)]
     pub members: Vec<serde_json::Value>,
 }
@@ -43,7 +57,18 @@ impl Example for ScimGroupCreate {
         Self {
             schemas: Some(vec![GROUP_SCHEMA.into()]),
             display_name: "instructor".into(),
+            external_id: None,
             members: Vec::new(),
+        }
+    }
+}
+
+impl ScimGroupCreate {
+    fn input(self) -> GroupInput {
+        GroupInput {
+            display_name: self.display_name,
+            external_id: self.external_id,
+            members: self.members,
         }
     }
 }
@@ -63,7 +88,7 @@ pub struct ScimGroupList {
 pub enum ScimGroupCreated {
     #[oai(status = 201)]
     Created(
-        ScimJson<ScimGroupResource>,
+        Projected<ScimGroupResource>,
         #[oai(header = "Location")] String,
         #[oai(header = "ETag")] String,
     ),
@@ -72,19 +97,20 @@ pub enum ScimGroupCreated {
 #[derive(ApiResponse)]
 pub enum ScimGroupFound {
     #[oai(status = 200)]
-    Ok(ScimJson<ScimGroupResource>, #[oai(header = "ETag")] String),
+    Ok(Projected<ScimGroupResource>, #[oai(header = "ETag")] String),
     /// `If-None-Match` names the current version.
     #[oai(status = 304)]
     NotModified(#[oai(header = "ETag")] String),
 }
 
 impl ScimGroupFound {
-    fn of(resource: ScimGroupResource, if_none_match: Option<&str>) -> Self {
+    fn of(group: ScimGroup, projection: Projection, if_none_match: Option<&str>) -> Self {
+        let resource = group_resource(group);
         let version = resource.meta.version.clone();
         if not_modified(if_none_match, &version) {
             Self::NotModified(version)
         } else {
-            Self::Ok(ScimJson(resource), version)
+            Self::Ok(Projected(resource, projection), version)
         }
     }
 }
@@ -92,7 +118,30 @@ impl ScimGroupFound {
 #[derive(ApiResponse)]
 pub enum ScimGroupsListed {
     #[oai(status = 200)]
-    Ok(ScimJson<ScimGroupList>),
+    Ok(Projected<ScimGroupList>),
+}
+
+/// `attributes`/`excludedAttributes` of a request on groups.
+fn projection(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+    Ok(Projection::from_query(attributes, excluded, GROUP_SCHEMA)?)
+}
+
+fn listed(
+    (total, groups): (u64, Vec<ScimGroup>),
+    start: u64,
+    projection: Projection,
+) -> ScimGroupsListed {
+    let resources: Vec<ScimGroupResource> = groups.into_iter().map(group_resource).collect();
+    ScimGroupsListed::Ok(Projected(
+        ScimGroupList {
+            schemas: vec![LIST_SCHEMA.into()],
+            total_results: total,
+            start_index: start,
+            items_per_page: resources.len() as u64,
+            resources,
+        },
+        projection,
+    ))
 }
 
 fn group_resource(group: ScimGroup) -> ScimGroupResource {
@@ -100,6 +149,7 @@ fn group_resource(group: ScimGroup) -> ScimGroupResource {
         schemas: vec![GROUP_SCHEMA.into()],
         id: group.id,
         display_name: group.display_name,
+        external_id: group.external_id,
         members: group
             .members
             .into_iter()
@@ -127,23 +177,28 @@ impl ScimGroupsApi {
     /// SCIM: create a group
     ///
     /// Requires scope `scim:provision`. A `displayName` that is a role name (`instructor`,
-    /// `tenant_admin`, …) grants that role to members provisioned through SCIM.
+    /// `tenant_admin`, …) grants that role to members provisioned through SCIM; their
+    /// sessions end (they carry the old roles). `attributes`/`excludedAttributes` choose
+    /// what the answer carries.
     #[oai(path = "/Groups", method = "post", operation_id = "scimCreateGroup")]
     async fn scim_create_group(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         body: Json<ScimGroupCreate>,
     ) -> Result<ScimGroupCreated, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::create_group(&scope, &body.0.display_name, &body.0.members).await?;
+        let change = scim::create_group(&scope, body.0.input()).await?;
         let resource = group_resource(state.identity.commit(scope, change).await?);
         let (location, version) = (
             resource.meta.location.clone(),
             resource.meta.version.clone(),
         );
         Ok(ScimGroupCreated::Created(
-            ScimJson(resource),
+            Projected(resource, projection),
             location,
             version,
         ))
@@ -151,7 +206,9 @@ impl ScimGroupsApi {
 
     /// SCIM: list groups
     ///
-    /// Requires scope `scim:provision`. `filter` supports `displayName eq "…"`.
+    /// Requires scope `scim:provision`. `filter` supports `displayName eq "…"`; `startIndex`
+    /// is 1-based; `count` at most 200. `attributes`/`excludedAttributes` choose what each
+    /// group carries.
     #[oai(path = "/Groups", method = "get", operation_id = "scimListGroups")]
     async fn scim_list_groups(
         &self,
@@ -160,26 +217,51 @@ impl ScimGroupsApi {
         filter: Query<Option<String>>,
         #[oai(name = "startIndex")] start_index: Query<Option<u64>>,
         count: Query<Option<u64>>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
     ) -> Result<ScimGroupsListed, ScimError> {
-        let start = start_index.0.unwrap_or(1).max(1);
-        let count = count.0.unwrap_or(100).min(scim::MAX_COUNT);
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
+        let (start, count) = page_of(start_index.0, count.0);
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (total, groups) = scim::list_groups(&scope, filter.0.as_deref(), start, count).await?;
+        let found = scim::list_groups(&scope, filter.0.as_deref(), start, count).await?;
         scope.commit().await?;
-        let resources: Vec<ScimGroupResource> = groups.into_iter().map(group_resource).collect();
-        Ok(ScimGroupsListed::Ok(ScimJson(ScimGroupList {
-            schemas: vec![LIST_SCHEMA.into()],
-            total_results: total,
-            start_index: start,
-            items_per_page: resources.len() as u64,
-            resources,
-        })))
+        Ok(listed(found, start, projection))
+    }
+
+    /// SCIM: search groups
+    ///
+    /// Requires scope `scim:provision`. RFC 7644 §3.4.3: the query of `GET /Groups` (filter,
+    /// `startIndex`, `count`, `attributes`, `excludedAttributes`) sent as a SearchRequest
+    /// body.
+    #[oai(
+        path = "/Groups/.search",
+        method = "post",
+        operation_id = "scimSearchGroups"
+    )]
+    async fn scim_search_groups(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        body: Json<ScimSearchRequest>,
+    ) -> Result<ScimGroupsListed, ScimError> {
+        let search = body.0;
+        let projection = Projection::from_lists(
+            search.attributes,
+            &search.excluded_attributes.unwrap_or_default(),
+            GROUP_SCHEMA,
+        )?;
+        let (start, count) = page_of(search.start_index, search.count);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let found = scim::list_groups(&scope, search.filter.as_deref(), start, count).await?;
+        scope.commit().await?;
+        Ok(listed(found, start, projection))
     }
 
     /// SCIM: get a group
     ///
     /// Requires scope `scim:provision`. With `If-None-Match` naming the current
-    /// `meta.version`, 304.
+    /// `meta.version`, 304. `attributes`/`excludedAttributes` choose what the answer
+    /// carries.
     #[oai(
         path = "/Groups/:group_id",
         method = "get",
@@ -190,22 +272,56 @@ impl ScimGroupsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         group_id: Path<Uuid>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<ScimGroupFound, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
         let group = scim::get_group(&scope, group_id.0).await?;
         scope.commit().await?;
         Ok(ScimGroupFound::of(
-            group_resource(group),
+            group,
+            projection,
             if_none_match.0.as_deref(),
         ))
+    }
+
+    /// SCIM: replace a group
+    ///
+    /// Requires scope `scim:provision`. RFC 7644 §3.5.1: `displayName`, `externalId` and
+    /// `members` are replaced as sent (one left out is cleared). `If-Match` with a
+    /// `meta.version` refuses the change (412) if the group changed since. People whose
+    /// roles change have their sessions ended.
+    #[oai(
+        path = "/Groups/:group_id",
+        method = "put",
+        operation_id = "scimReplaceGroup"
+    )]
+    async fn scim_replace_group(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        group_id: Path<Uuid>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<ScimGroupCreate>,
+    ) -> Result<ScimGroupFound, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
+        let expected = expected_revision(if_match.0.as_deref())?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let change = scim::replace_group(&scope, group_id.0, body.0.input(), expected).await?;
+        let group = state.identity.commit(scope, change).await?;
+        Ok(ScimGroupFound::of(group, projection, None))
     }
 
     /// SCIM: change a group
     ///
     /// Requires scope `scim:provision`. `add`/`replace`/`remove` on `members` (or
-    /// `members[value eq "<id>"]`) and `replace` on `displayName`. People whose roles change
-    /// have their sessions ended.
+    /// `members[value eq "<id>"]`), `displayName` and `externalId` (or a path-less value
+    /// object of them). People whose roles change have their sessions ended.
+    /// `attributes`/`excludedAttributes` choose what the answer carries.
     #[oai(
         path = "/Groups/:group_id",
         method = "patch",
@@ -216,18 +332,22 @@ impl ScimGroupsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         group_id: Path<Uuid>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         body: Json<ScimPatch>,
     ) -> Result<ScimGroupFound, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::patch_group(&scope, group_id.0, &ops).await?;
         let group = state.identity.commit(scope, change).await?;
-        Ok(ScimGroupFound::of(group_resource(group), None))
+        Ok(ScimGroupFound::of(group, projection, None))
     }
 
     /// SCIM: delete a group
     ///
-    /// Requires scope `scim:provision`. Its members lose the role it granted.
+    /// Requires scope `scim:provision`. Its members lose the role it granted, and their
+    /// sessions end.
     #[oai(
         path = "/Groups/:group_id",
         method = "delete",

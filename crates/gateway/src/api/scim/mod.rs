@@ -18,7 +18,7 @@ mod users;
 
 use crate::problem::{ApiError, Problem};
 use chrono::{DateTime, Utc};
-use hub_identity::scim::PatchOperation;
+use hub_identity::scim::{PatchOperation, Projection};
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Payload;
@@ -39,8 +39,9 @@ pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Default, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ScimMeta {
     pub resource_type: String,
@@ -106,6 +107,78 @@ impl<T: Type + ToJSON + Send> Payload for ScimJson<T> {
     fn register(registry: &mut Registry) {
         T::register(registry);
     }
+}
+
+/// A resource or ListResponse served as `application/scim+json` with only the attributes the
+/// request selected (`attributes`/`excludedAttributes`, [`Projection`]). Its schema is the
+/// resource's, whose attributes are optional for that reason (only `id` and `schemas` are
+/// always present).
+#[derive(Debug)]
+pub struct Projected<T>(pub T, pub Projection);
+
+impl<T: Type + ToJSON + Send> Payload for Projected<T> {
+    const CONTENT_TYPE: &'static str = SCIM_CONTENT_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + ToJSON + Send> IntoResponse for Projected<T> {
+    fn into_response(self) -> Response {
+        let mut body = self.0.to_json().unwrap_or_default();
+        if body.get("Resources").is_some() {
+            self.1.apply_to_list(&mut body);
+        } else {
+            self.1.apply(&mut body);
+        }
+        Response::builder()
+            .content_type(SCIM_CONTENT_TYPE)
+            .body(body.to_string())
+    }
+}
+
+/// RFC 7644 §3.4.3 `POST /.search`: a query in the body instead of the URL.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
+pub struct ScimSearchRequest {
+    pub schemas: Option<Vec<String>>,
+    /// The attributes to return instead of the default set.
+    pub attributes: Option<Vec<String>>,
+    /// Attributes to leave out of the default set.
+    pub excluded_attributes: Option<Vec<String>>,
+    /// As the `filter` query parameter.
+    pub filter: Option<String>,
+    /// 1-based; default 1.
+    pub start_index: Option<u64>,
+    /// Default 100, at most the `maxResults` of `/ServiceProviderConfig`.
+    pub count: Option<u64>,
+}
+
+impl Example for ScimSearchRequest {
+    fn example() -> Self {
+        Self {
+            schemas: Some(vec![SEARCH_SCHEMA.into()]),
+            attributes: Some(vec!["userName".into(), "displayName".into()]),
+            excluded_attributes: None,
+            filter: Some("userName eq \"ada.lovelace@northfield.example\"".into()),
+            start_index: Some(1),
+            count: Some(10),
+        }
+    }
+}
+
+/// `startIndex` and `count` as RFC 7644 §3.4.2.4 reads them: a start below 1 is 1, a count
+/// above `maxResults` is `maxResults`.
+pub(super) fn page_of(start_index: Option<u64>, count: Option<u64>) -> (u64, u64) {
+    (
+        start_index.unwrap_or(1).max(1),
+        count.unwrap_or(100).min(hub_identity::scim::MAX_COUNT),
+    )
 }
 
 impl<T: Type + ToJSON + Send> IntoResponse for ScimJson<T> {

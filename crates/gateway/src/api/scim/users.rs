@@ -1,15 +1,16 @@
-//! SCIM `/Users`: create, list, read, replace, change and delete (deprovision) users.
+//! SCIM `/Users`: create, list, search, read, replace, change and delete (deprovision)
+//! users. Every answer carrying a user honours `attributes`/`excludedAttributes`.
 
 use super::{
-    LIST_SCHEMA, ScimDeleted, ScimError, ScimJson, ScimMeta, ScimPatch, ScimReference, etag,
-    expected_revision, not_modified, operations,
+    LIST_SCHEMA, Projected, ScimDeleted, ScimError, ScimMeta, ScimPatch, ScimReference,
+    ScimSearchRequest, etag, expected_revision, not_modified, operations, page_of,
 };
 use crate::api::ApiTags;
 use crate::auth::TenantCredential;
 use crate::state::AppState;
 use hub_identity::people::PersonStatus;
 use hub_identity::scim::discovery::{BASE_PATH, USER_SCHEMA};
-use hub_identity::scim::{self, ScimUser, ServedUser};
+use hub_identity::scim::{self, Projection, ScimAttributes, ScimUser, ServedUser};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -39,19 +40,30 @@ pub struct ScimMultiValue {
     pub primary: Option<bool>,
 }
 
-/// A user as SCIM shows it.
+/// A user as SCIM shows it. Only `schemas` and `id` are always present: `attributes` and
+/// `excludedAttributes` choose the rest (by default, all of it).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ScimUserResource {
     pub schemas: Vec<String>,
     pub id: Uuid,
+    #[oai(default)]
     pub user_name: String,
     /// The person's one stored name (`name` is accepted on input and folded into it).
+    #[oai(default)]
     pub display_name: String,
+    /// The IdP's own id for the user, as it sent it.
+    #[oai(skip_serializing_if_is_none)]
+    pub external_id: Option<String>,
+    #[oai(default)]
     pub emails: Vec<ScimMultiValue>,
+    #[oai(default)]
     pub phone_numbers: Vec<ScimMultiValue>,
+    #[oai(default)]
     pub active: bool,
+    #[oai(default)]
     pub groups: Vec<ScimReference>,
+    #[oai(default)]
     pub meta: ScimMeta,
 }
 
@@ -70,7 +82,7 @@ pub struct ScimUserCreate {
     pub phone_numbers: Option<Vec<ScimMultiValue>>,
     /// Default true.
     pub active: Option<bool>,
-    /// The IdP's own id for the user; accepted, not stored.
+    /// The IdP's own id for the user; stored (sealed) and answered as sent.
     pub external_id: Option<String>,
 }
 
@@ -112,7 +124,7 @@ pub struct ScimUserList {
 pub enum ScimUserCreated {
     #[oai(status = 201)]
     Created(
-        ScimJson<ScimUserResource>,
+        Projected<ScimUserResource>,
         #[oai(header = "Location")] String,
         #[oai(header = "ETag")] String,
     ),
@@ -123,19 +135,19 @@ pub enum ScimUserCreated {
 #[derive(ApiResponse)]
 pub enum ScimUserFound {
     #[oai(status = 200)]
-    Ok(ScimJson<ScimUserResource>, #[oai(header = "ETag")] String),
+    Ok(Projected<ScimUserResource>, #[oai(header = "ETag")] String),
     /// `If-None-Match` names the current version.
     #[oai(status = 304)]
     NotModified(#[oai(header = "ETag")] String),
 }
 
 impl ScimUserFound {
-    fn of(resource: ScimUserResource, if_none_match: Option<&str>) -> Self {
+    fn of(resource: ScimUserResource, projection: Projection, if_none_match: Option<&str>) -> Self {
         let version = resource.meta.version.clone();
         if not_modified(if_none_match, &version) {
             Self::NotModified(version)
         } else {
-            Self::Ok(ScimJson(resource), version)
+            Self::Ok(Projected(resource, projection), version)
         }
     }
 }
@@ -143,23 +155,51 @@ impl ScimUserFound {
 #[derive(ApiResponse)]
 pub enum ScimUsersListed {
     #[oai(status = 200)]
-    Ok(ScimJson<ScimUserList>),
+    Ok(Projected<ScimUserList>),
+}
+
+/// `attributes`/`excludedAttributes` of a request on users.
+fn projection(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+    Ok(Projection::from_query(attributes, excluded, USER_SCHEMA)?)
+}
+
+fn listed(
+    (total, found): (u64, Vec<ServedUser>),
+    start: u64,
+    projection: Projection,
+) -> ScimUsersListed {
+    let resources: Vec<ScimUserResource> = found.into_iter().map(user_resource).collect();
+    ScimUsersListed::Ok(Projected(
+        ScimUserList {
+            schemas: vec![LIST_SCHEMA.into()],
+            total_results: total,
+            start_index: start,
+            items_per_page: resources.len() as u64,
+            resources,
+        },
+        projection,
+    ))
 }
 
 fn user_resource(served: ServedUser) -> ScimUserResource {
-    let ServedUser { person, groups } = served;
-    let user = ScimUser::of(&person);
+    let ServedUser {
+        person,
+        groups,
+        attributes,
+    } = served;
+    let user = ScimUser::of(&person, &attributes);
     ScimUserResource {
         schemas: vec![USER_SCHEMA.into()],
         id: person.id,
         user_name: user.user_name,
         display_name: person.name.expose().clone(),
+        external_id: attributes.external_id,
         emails: user
             .email
             .map(|value| ScimMultiValue {
                 value,
                 kind: None,
-                primary: Some(true),
+                primary: attributes.email_primary,
             })
             .into_iter()
             .collect(),
@@ -168,7 +208,7 @@ fn user_resource(served: ServedUser) -> ScimUserResource {
             .map(|value| ScimMultiValue {
                 value,
                 kind: None,
-                primary: Some(true),
+                primary: attributes.phone_primary,
             })
             .into_iter()
             .collect(),
@@ -191,13 +231,16 @@ fn user_resource(served: ServedUser) -> ScimUserResource {
     }
 }
 
-fn first(values: Option<Vec<ScimMultiValue>>) -> Option<String> {
-    let values = values?;
+/// The primary (or first) value sent, and the `primary` it was sent with.
+fn first(values: Option<Vec<ScimMultiValue>>) -> (Option<String>, Option<bool>) {
+    let Some(values) = values else {
+        return (None, None);
+    };
     values
         .iter()
         .find(|v| v.primary == Some(true))
         .or(values.first())
-        .map(|v| v.value.clone())
+        .map_or((None, None), |v| (Some(v.value.clone()), v.primary))
 }
 
 fn scim_user(input: ScimUserCreate) -> (ScimUser, Option<bool>) {
@@ -206,14 +249,21 @@ fn scim_user(input: ScimUserCreate) -> (ScimUser, Option<bool>) {
         given_name: None,
         family_name: None,
     });
+    let (email, email_primary) = first(input.emails);
+    let (phone, phone_primary) = first(input.phone_numbers);
     let user = ScimUser {
+        attributes: ScimAttributes {
+            external_id: input.external_id,
+            email_primary,
+            phone_primary,
+        },
         user_name: input.user_name,
         formatted_name: name.formatted,
         given_name: name.given_name,
         family_name: name.family_name,
         display_name: input.display_name,
-        email: first(input.emails),
-        phone: first(input.phone_numbers),
+        email,
+        phone,
         active: input.active.unwrap_or(true),
     };
     (user, input.active)
@@ -227,13 +277,17 @@ impl ScimUsersApi {
     /// SCIM: create a user
     ///
     /// Requires scope `scim:provision`. `userName` must be unique in the institution.
+    /// `attributes`/`excludedAttributes` choose what the answer carries.
     #[oai(path = "/Users", method = "post", operation_id = "scimCreateUser")]
     async fn scim_create_user(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         body: Json<ScimUserCreate>,
     ) -> Result<ScimUserCreated, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let (user, _) = scim_user(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let created = scim::create_user(&scope, user).await?;
@@ -244,7 +298,7 @@ impl ScimUsersApi {
             resource.meta.version.clone(),
         );
         Ok(ScimUserCreated::Created(
-            ScimJson(resource),
+            Projected(resource, projection),
             location,
             version,
         ))
@@ -254,6 +308,7 @@ impl ScimUsersApi {
     ///
     /// Requires scope `scim:provision`. `filter` supports `userName eq "…"`; `startIndex`
     /// is 1-based; `count` at most 200. Deleted users are not listed.
+    /// `attributes`/`excludedAttributes` choose what each user carries.
     ///
     /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/Users", method = "get", operation_id = "scimListUsers")]
@@ -264,26 +319,53 @@ impl ScimUsersApi {
         filter: Query<Option<String>>,
         #[oai(name = "startIndex")] start_index: Query<Option<u64>>,
         count: Query<Option<u64>>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
     ) -> Result<ScimUsersListed, ScimError> {
-        let start = start_index.0.unwrap_or(1).max(1);
-        let count = count.0.unwrap_or(100).min(scim::MAX_COUNT);
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
+        let (start, count) = page_of(start_index.0, count.0);
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (total, found) = scim::list_users(&scope, filter.0.as_deref(), start, count).await?;
+        let found = scim::list_users(&scope, filter.0.as_deref(), start, count).await?;
         scope.commit().await?;
-        let resources: Vec<ScimUserResource> = found.into_iter().map(user_resource).collect();
-        Ok(ScimUsersListed::Ok(ScimJson(ScimUserList {
-            schemas: vec![LIST_SCHEMA.into()],
-            total_results: total,
-            start_index: start,
-            items_per_page: resources.len() as u64,
-            resources,
-        })))
+        Ok(listed(found, start, projection))
+    }
+
+    /// SCIM: search users
+    ///
+    /// Requires scope `scim:provision`. RFC 7644 §3.4.3: the query of `GET /Users` (filter,
+    /// `startIndex`, `count`, `attributes`, `excludedAttributes`) sent as a SearchRequest
+    /// body.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
+    #[oai(
+        path = "/Users/.search",
+        method = "post",
+        operation_id = "scimSearchUsers"
+    )]
+    async fn scim_search_users(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        body: Json<ScimSearchRequest>,
+    ) -> Result<ScimUsersListed, ScimError> {
+        let search = body.0;
+        let projection = Projection::from_lists(
+            search.attributes,
+            &search.excluded_attributes.unwrap_or_default(),
+            USER_SCHEMA,
+        )?;
+        let (start, count) = page_of(search.start_index, search.count);
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let found = scim::list_users(&scope, search.filter.as_deref(), start, count).await?;
+        scope.commit().await?;
+        Ok(listed(found, start, projection))
     }
 
     /// SCIM: get a user
     ///
     /// Requires scope `scim:provision`. A deleted user is 404. With `If-None-Match` naming
-    /// the current `meta.version`, 304.
+    /// the current `meta.version`, 304. `attributes`/`excludedAttributes` choose what the
+    /// answer carries.
     ///
     /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(path = "/Users/:user_id", method = "get", operation_id = "scimGetUser")]
@@ -292,13 +374,17 @@ impl ScimUsersApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         user_id: Path<Uuid>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<ScimUserFound, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
         let user = scim::get_user(&scope, user_id.0).await?;
         scope.commit().await?;
         Ok(ScimUserFound::of(
             user_resource(user),
+            projection,
             if_none_match.0.as_deref(),
         ))
     }
@@ -319,21 +405,25 @@ impl ScimUsersApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         user_id: Path<Uuid>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<ScimUserCreate>,
     ) -> Result<ScimUserFound, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let expected = expected_revision(if_match.0.as_deref())?;
         let (user, active) = scim_user(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::replace_user(&scope, user_id.0, user, active, expected).await?;
         let user = state.identity.commit(scope, change).await?;
-        Ok(ScimUserFound::of(user_resource(user), None))
+        Ok(ScimUserFound::of(user_resource(user), projection, None))
     }
 
     /// SCIM: change a user
     ///
     /// Requires scope `scim:provision`. PatchOp with `add`/`replace`/`remove` on `active`,
-    /// `userName`, `displayName`, `name`, `name.*`, `emails`, `phoneNumbers`. `If-Match`
+    /// `userName`, `displayName`, `name`, `name.*`, `externalId`, `emails`, `phoneNumbers`
+    /// (or a path-less value object of them). `If-Match`
     /// with a `meta.version` refuses the change (412) if the user changed since. `active:
     /// false` deactivates the person and ends their sessions at once.
     #[oai(
@@ -346,15 +436,18 @@ impl ScimUsersApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         user_id: Path<Uuid>,
+        attributes: Query<Option<String>>,
+        #[oai(name = "excludedAttributes")] excluded: Query<Option<String>>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<ScimPatch>,
     ) -> Result<ScimUserFound, ScimError> {
+        let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let expected = expected_revision(if_match.0.as_deref())?;
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::patch_user(&scope, user_id.0, &ops, expected).await?;
         let user = state.identity.commit(scope, change).await?;
-        Ok(ScimUserFound::of(user_resource(user), None))
+        Ok(ScimUserFound::of(user_resource(user), projection, None))
     }
 
     /// SCIM: delete a user
