@@ -31,7 +31,6 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
     ("User", "check_add_attribute", "E.164"),
     ("User", "check_remove_attribute", "E.164"),
     ("User", "check_replace_attribute", "E.164"),
-    ("Group", "search_with_attributes", "not found"),
 ];
 
 fn known_gap(result: &Value) -> bool {

@@ -18,6 +18,7 @@ mod filter;
 mod groups;
 mod patch;
 mod projection;
+mod search;
 pub mod users;
 
 pub use filter::{EqFilter, parse_filter};
@@ -27,6 +28,7 @@ pub use groups::{
 };
 pub use patch::{MAX_OPERATIONS, PatchOperation, first_entry, first_value};
 pub use projection::Projection;
+pub use search::{RootPage, search_all};
 pub use users::{
     ScimAttributes, ScimUser, ServedUser, create_user, delete_user, get_user, list_users,
     patch_user, replace_user,

@@ -144,7 +144,7 @@ fn listed(
     ))
 }
 
-fn group_resource(group: ScimGroup) -> ScimGroupResource {
+pub(super) fn group_resource(group: ScimGroup) -> ScimGroupResource {
     ScimGroupResource {
         schemas: vec![GROUP_SCHEMA.into()],
         id: group.id,

@@ -9,11 +9,13 @@
 //! paths (unknown routes, a refused credential, a body that does not parse).
 //!
 //! [`discovery`] serves the documents a SCIM client starts from, [`users`] and [`groups`] the
-//! resources; this module holds what they share: the `application/scim+json` payload, the
-//! error mapping, ETags and the PatchOp body.
+//! resources, [`search`] the search at the root; this module holds what they share: the
+//! `application/scim+json` payloads (a projected one for `attributes`/`excludedAttributes`),
+//! the error mapping, ETags, paging, and the PatchOp and SearchRequest bodies.
 
 mod discovery;
 mod groups;
+mod search;
 mod users;
 
 use crate::problem::{ApiError, Problem};
@@ -33,6 +35,7 @@ pub type ScimApi = (
     discovery::ScimDiscoveryApi,
     users::ScimUsersApi,
     groups::ScimGroupsApi,
+    search::ScimSearchApi,
 );
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";

@@ -181,7 +181,7 @@ fn listed(
     ))
 }
 
-fn user_resource(served: ServedUser) -> ScimUserResource {
+pub(super) fn user_resource(served: ServedUser) -> ScimUserResource {
     let ServedUser {
         person,
         groups,
