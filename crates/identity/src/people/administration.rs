@@ -224,3 +224,11 @@ pub(crate) async fn touch(scope: &TenantScope, person: &Person) -> Result<Person
     write_revision(scope, person.id, person.revision, row).await?;
     load(scope, person.id).await
 }
+
+/// Checks personal fields as [`insert`] and [`replace_data`] will, without writing: so a
+/// caller can refuse a bad value before it looks anything up.
+pub(crate) fn validate(data: &PersonalData) -> Result<(), IdentityError> {
+    let mut v = Violations::new();
+    check_data(&mut v, data);
+    v.finish().map_err(IdentityError::Invalid)
+}

@@ -12,7 +12,9 @@ mod own_record;
 mod sign_in;
 mod store;
 
-pub(crate) use administration::{active_with_role, replace_data, set_status_and_roles, touch};
+pub(crate) use administration::{
+    active_with_role, replace_data, set_status_and_roles, touch, validate,
+};
 pub use administration::{administer, create, get, list};
 pub use own_record::{correct_self, get_self};
 pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};
@@ -26,6 +28,13 @@ use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, Ret
 use uuid::Uuid;
 
 pub const TABLE: &str = "people";
+
+/// The longest name, in characters (after trimming; never empty).
+pub const MAX_NAME: usize = 200;
+/// The longest username, in characters (never empty, no spaces).
+pub const MAX_USERNAME: usize = 100;
+/// Phone numbers as `hub_tenant::contacts::check_phone` accepts them (E.164), for the spec.
+pub const PHONE_PATTERN: &str = r"^\+[1-9][0-9]{6,14}$";
 
 const fn field(
     column: &'static str,
@@ -205,5 +214,26 @@ mod tests {
             .collect();
         assert_eq!(required, ["name"]);
         assert!(PERSONAL_FIELDS.iter().all(|f| f.identifying));
+    }
+
+    #[test]
+    fn the_phone_pattern_is_the_phone_check() {
+        let pattern = regex::Regex::new(PHONE_PATTERN).unwrap();
+        for phone in [
+            "+441632960961",
+            "+1234567",
+            "+123456789012345",
+            "+0441632960961",
+            "+123456",
+            "+1234567890123456",
+            "441632960961",
+            "+44 1632 960961",
+            "+44a632960961",
+            "",
+        ] {
+            let mut v = hub_kernel::problem::Violations::new();
+            hub_tenant::contacts::check_phone(&mut v, phone);
+            assert_eq!(pattern.is_match(phone), v.is_empty(), "{phone}");
+        }
     }
 }

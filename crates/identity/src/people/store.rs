@@ -2,7 +2,10 @@
 //! key with blind indexes for lookups, opened again; uniqueness of email and username; writes
 //! guarded by the revision.
 
-use super::{Person, PersonSource, PersonStatus, PersonalData, TABLE, normalise_email};
+use super::{
+    MAX_NAME, MAX_USERNAME, Person, PersonSource, PersonStatus, PersonalData, TABLE,
+    normalise_email,
+};
 use crate::entities::person;
 use crate::error::IdentityError;
 use crate::roles::{Role, roles_from_text, roles_to_text};
@@ -22,7 +25,7 @@ pub(super) fn check_name(v: &mut Violations, name: &str) {
     let trimmed = name.trim();
     v.check(
         !trimmed.is_empty()
-            && trimmed.chars().count() <= 200
+            && trimmed.chars().count() <= MAX_NAME
             && !trimmed.chars().any(char::is_control),
         "name",
         "must be 1–200 characters without control characters",
@@ -30,7 +33,7 @@ pub(super) fn check_name(v: &mut Violations, name: &str) {
 }
 
 pub(super) fn check_username(v: &mut Violations, username: &str) {
-    let valid = (1..=100).contains(&username.chars().count())
+    let valid = (1..=MAX_USERNAME).contains(&username.chars().count())
         && !username
             .chars()
             .any(|c| c.is_whitespace() || c.is_control());

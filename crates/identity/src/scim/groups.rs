@@ -253,8 +253,8 @@ pub async fn create_group(
     input: GroupInput,
 ) -> Result<Change<ScimGroup>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
-    let display_name = check_display_name(scope, &input.display_name, None).await?;
     check_external_id(&input.external_id)?;
+    let display_name = check_display_name(scope, &input.display_name, None).await?;
     let display_name = display_name.as_str();
     let member_ids = member_ids(&Value::Array(input.members))?;
     let id = Uuid::now_v7();
@@ -435,8 +435,8 @@ pub async fn replace_group(
             current: before.revision,
         });
     }
-    let display_name = check_display_name(scope, &input.display_name, Some(id)).await?;
     check_external_id(&input.external_id)?;
+    let display_name = check_display_name(scope, &input.display_name, Some(id)).await?;
     let member_ids = member_ids(&Value::Array(input.members))?;
     scim_group_member::Entity::delete_many()
         .filter(scim_group_member::Column::GroupId.eq(id))

@@ -205,7 +205,9 @@ pub async fn create_user(scope: &TenantScope, user: ScimUser) -> Result<ServedUs
     if user.user_name.trim().is_empty() {
         return Err(bad_value("userName: is required"));
     }
+    // Every value is judged before anything is looked up: a bad one is a 400 naming it.
     check_attributes(&user.attributes)?;
+    people::validate(&user.data()).map_err(scim_error)?;
     if people::find_by_username(scope, &user.user_name)
         .await?
         .is_some()
@@ -328,6 +330,8 @@ pub async fn replace_user(
     if user.user_name.trim().is_empty() {
         return Err(bad_value("userName: is required"));
     }
+    check_attributes(&user.attributes)?;
+    people::validate(&user.data()).map_err(scim_error)?;
     let person = load_for_change(scope, id, expected_revision).await?;
     user.active = active.unwrap_or(person.status == PersonStatus::Active);
     if let Some(other) = people::find_by_username(scope, &user.user_name).await?
