@@ -1,17 +1,22 @@
 //! A person's sessions end when their roles or status change, whichever path changes them:
 //! an admin's role change or deactivation, SCIM's deactivation (PATCH and PUT), deletion and
-//! group-granted role changes, and an access review's revocation. The rule lives once in the
+//! group-granted role changes, an access review's revocation, and an IdP that asserts other
+//! roles at the next SSO sign-in. The rule lives once in the
 //! identity domain (`hub_identity::sessions::Change`, settled by `Identity::commit`); the
 //! gateway never ends sessions itself, which [`gateway_handlers_do_not_end_sessions`] checks.
 
 use crate::both_backends;
+use crate::idp::{Forgery, RogueIdp, UserAgent};
 use crate::passwords::{request_reset, reset, reset_code, sign_in};
 use crate::support::{Backend, Institution, Reply, TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-both_backends!(every_role_or_status_change_ends_the_persons_sessions);
+both_backends!(
+    every_role_or_status_change_ends_the_persons_sessions,
+    an_idp_asserting_other_roles_at_sign_in_ends_the_older_sessions
+);
 
 const PASSWORD: &str = "meadow-kettle-orbit-42";
 
@@ -247,6 +252,55 @@ async fn every_role_or_status_change_ends_the_persons_sessions(backend: Backend)
         .await;
     assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
     assert_ended(&app, &token, "an access review's revocation").await;
+}
+
+async fn an_idp_asserting_other_roles_at_sign_in_ends_the_older_sessions(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let rogue = RogueIdp::start("hub-north", "kim-sub", "kim@north.test").await;
+    rogue.forge_next(Forgery::Honest);
+    let connection = app
+        .post(
+            "/v1/sso/connections",
+            &north.admin_token,
+            json!({"name": "IdP", "issuer": rogue.issuer, "client_id": "hub-north",
+                   "client_secret": "x", "group_roles": {"staff": "instructor"}}),
+        )
+        .await;
+    assert_eq!(
+        connection.status,
+        StatusCode::CREATED,
+        "{}",
+        connection.body
+    );
+    let login = format!(
+        "{}{}",
+        app.base,
+        connection.body["login_path"].as_str().unwrap()
+    );
+    let callback = format!("{}/v1/sso/oidc/callback", app.base);
+    let sign_in = || async {
+        let agent = UserAgent::new();
+        let (url, _, _) = agent.follow(login.clone(), Some(&callback)).await;
+        let signed_in = agent.callback(&url).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+        signed_in.body["session_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = sign_in().await;
+    let same_roles = sign_in().await;
+    // The same roles again: both sessions live.
+    for token in [&first, &same_roles] {
+        assert_eq!(app.get("/v1/me", token).await.status, StatusCode::OK);
+    }
+    rogue.assert_groups(&["staff"]);
+    let promoted = sign_in().await;
+    assert_ended(&app, &first, "an SSO sign-in with other roles").await;
+    assert_ended(&app, &same_roles, "an SSO sign-in with other roles").await;
+    let me = app.get("/v1/me", &promoted).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }
 
 /// The gateway maps; it does not end sessions. A handler calling `revoke_all` would be a

@@ -272,6 +272,19 @@ impl Sessions {
         })
     }
 
+    /// Ends the noted sessions before the change that requires it is committed: for a
+    /// sign-in, which opens a new session right after and must not end that one too.
+    pub(crate) async fn end_before(
+        &self,
+        tenant_id: Uuid,
+        ending: SessionsToEnd,
+    ) -> Result<(), IdentityError> {
+        for person in ending.0 {
+            self.revoke_all(tenant_id, person).await?;
+        }
+        Ok(())
+    }
+
     /// The live session behind a token, or `Unauthenticated`.
     pub async fn resolve(&self, token: &str) -> Result<SessionRecord, IdentityError> {
         let (id, secret) = parse_token(token).ok_or(IdentityError::Unauthenticated)?;

@@ -7,6 +7,7 @@ use super::store::{Checked, ensure_unique, load, seal_into};
 use crate::entities::{person, person_identity};
 use crate::error::IdentityError;
 use crate::roles::{Role, roles_to_text};
+use crate::sessions::SessionsToEnd;
 use chrono::{DateTime, Utc};
 use hub_tenant::TenantScope;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -72,13 +73,18 @@ pub(crate) async fn link_subject(
 }
 
 /// At each SSO sign-in the IdP is the source of truth for email and roles; the name is taken
-/// only at the first sign-in, so a person's own correction (R2) is not overwritten.
+/// only at the first sign-in, so a person's own correction (R2) is not overwritten. A change
+/// of roles notes the person in `ending`: their older sessions carry the old roles.
 pub(crate) async fn record_sign_in(
     scope: &TenantScope,
     person: &Person,
     email: Option<&str>,
     roles: &[Role],
+    ending: &mut SessionsToEnd,
 ) -> Result<Person, IdentityError> {
+    if roles != person.roles.as_slice() {
+        ending.add(person.id);
+    }
     let email_changed =
         email.map(normalise_email) != person.email.as_ref().map(|e| normalise_email(e.expose()));
     let mut row = person::ActiveModel {
