@@ -1,17 +1,21 @@
 //! SCIM 2.0 (RFC 7643/7644) push provisioning from the institution's IdP: Users and Groups.
 //! The protocol's shapes are mapped here onto people and roles; the gateway only moves JSON.
-//! [`discovery`] holds the documents that describe exactly what is supported.
+//! [`discovery`] holds the documents that describe exactly what is supported; [`filter`]
+//! parses `filter`, [`patch`] interprets a user PatchOp, [`projection`] applies `attributes`
+//! and `excludedAttributes`, [`users`] and [`groups`] hold the resources, [`search`] the
+//! search at the root.
 //!
-//! Supported: create, read, replace (PUT), list with `filter` (`userName eq "…"` for users,
-//! `displayName eq "…"` for groups) and `startIndex`/`count`, PATCH (`add`, `replace`,
-//! `remove`) on the attributes below, user and group delete, optimistic concurrency on the
-//! revision (`meta.version`). Deactivation (`active: false`), deletion and a change of roles
-//! through groups end the person's sessions when the change is committed (every change is a
-//! [`crate::sessions::Change`]). A deleted user is deprovisioned:
-//! deactivated, removed from every group (so their roles fall back to learner) and no longer
-//! served by SCIM; the person record stays for the audit trail.
-//! A group whose `displayName` is a role name (`instructor`, `tenant_admin`, …) grants that
-//! role to members provisioned through SCIM; a SCIM person in no such group is a learner.
+//! Supported: create, read, replace (PUT), list and `POST /.search` with `filter`
+//! (`userName eq "…"` for users, `displayName eq "…"` for groups) and `startIndex`/`count`,
+//! PATCH (`add`, `replace`, `remove`) on the attributes below, user and group delete,
+//! `externalId`, optimistic concurrency on the revision (`meta.version`). Deactivation
+//! (`active: false`), deletion and a change of roles through groups end the person's
+//! sessions when the change is committed (every change is a [`crate::sessions::Change`]).
+//! A deleted user is deprovisioned: deactivated, removed from every group (so their roles
+//! fall back to learner) and no longer served by SCIM; the person record stays for the
+//! audit trail. A group whose `displayName` is a role name (`instructor`, `tenant_admin`, …)
+//! grants that role to members provisioned through SCIM; a SCIM person in no such group is
+//! a learner.
 
 pub mod discovery;
 mod filter;

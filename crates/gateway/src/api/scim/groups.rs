@@ -26,15 +26,31 @@ use uuid::Uuid;
 pub struct ScimGroupResource {
     pub schemas: Vec<String>,
     pub id: Uuid,
-    #[oai(default)]
-    pub display_name: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub display_name: Option<String>,
     /// The IdP's own id for the group, as it sent it.
     #[oai(skip_serializing_if_is_none)]
     pub external_id: Option<String>,
-    #[oai(default)]
-    pub members: Vec<ScimReference>,
-    #[oai(default)]
-    pub meta: ScimMeta,
+    #[oai(skip_serializing_if_is_none)]
+    pub members: Option<Vec<ScimReference>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub meta: Option<ScimMeta>,
+}
+
+impl ScimGroupResource {
+    fn version(&self) -> String {
+        self.meta
+            .as_ref()
+            .map(|m| m.version.clone())
+            .unwrap_or_default()
+    }
+
+    fn location(&self) -> String {
+        self.meta
+            .as_ref()
+            .map(|m| m.location.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// A group the IdP creates (POST) or replaces (PUT). A `displayName` that is a role name
@@ -108,7 +124,7 @@ pub enum ScimGroupFound {
 impl ScimGroupFound {
     fn of(group: ScimGroup, projection: Projection, if_none_match: Option<&str>) -> Self {
         let resource = group_resource(group);
-        let version = resource.meta.version.clone();
+        let version = resource.version();
         if not_modified(if_none_match, &version) {
             Self::NotModified(version)
         } else {
@@ -150,24 +166,26 @@ pub(super) fn group_resource(group: ScimGroup) -> ScimGroupResource {
     ScimGroupResource {
         schemas: vec![GROUP_SCHEMA.into()],
         id: group.id,
-        display_name: group.display_name,
+        display_name: Some(group.display_name),
         external_id: group.external_id,
-        members: group
-            .members
-            .into_iter()
-            .map(|m| ScimReference {
-                value: m.to_string(),
-                reference: Some(format!("{BASE_PATH}/Users/{m}")),
-                display: None,
-            })
-            .collect(),
-        meta: ScimMeta {
+        members: Some(
+            group
+                .members
+                .into_iter()
+                .map(|m| ScimReference {
+                    value: m.to_string(),
+                    reference: Some(format!("{BASE_PATH}/Users/{m}")),
+                    display: None,
+                })
+                .collect(),
+        ),
+        meta: Some(ScimMeta {
             resource_type: "Group".into(),
             created: group.created_at,
             last_modified: group.updated_at,
             location: format!("{BASE_PATH}/Groups/{}", group.id),
             version: etag(group.revision),
-        },
+        }),
     }
 }
 
@@ -195,10 +213,7 @@ impl ScimGroupsApi {
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = scim::create_group(&scope, body.0.input()).await?;
         let resource = group_resource(state.identity.commit(scope, change).await?);
-        let (location, version) = (
-            resource.meta.location.clone(),
-            resource.meta.version.clone(),
-        );
+        let (location, version) = (resource.location(), resource.version());
         Ok(ScimGroupCreated::Created(
             Projected(resource, projection),
             location,

@@ -44,7 +44,7 @@ const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
-#[derive(Debug, Clone, Default, Object)]
+#[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ScimMeta {
     pub resource_type: String,
@@ -166,9 +166,9 @@ impl Example for ScimSearchRequest {
     fn example() -> Self {
         Self {
             schemas: Some(vec![SEARCH_SCHEMA.into()]),
-            attributes: Some(vec!["userName".into(), "displayName".into()]),
-            excluded_attributes: None,
-            filter: Some("userName eq \"ada.lovelace@northfield.example\"".into()),
+            attributes: None,
+            excluded_attributes: Some(vec!["meta".into()]),
+            filter: None,
             start_index: Some(1),
             count: Some(10),
         }

@@ -47,24 +47,40 @@ pub struct ScimMultiValue {
 pub struct ScimUserResource {
     pub schemas: Vec<String>,
     pub id: Uuid,
-    #[oai(default)]
-    pub user_name: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_name: Option<String>,
     /// The person's one stored name (`name` is accepted on input and folded into it).
-    #[oai(default)]
-    pub display_name: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub display_name: Option<String>,
     /// The IdP's own id for the user, as it sent it.
     #[oai(skip_serializing_if_is_none)]
     pub external_id: Option<String>,
-    #[oai(default)]
-    pub emails: Vec<ScimMultiValue>,
-    #[oai(default)]
-    pub phone_numbers: Vec<ScimMultiValue>,
-    #[oai(default)]
-    pub active: bool,
-    #[oai(default)]
-    pub groups: Vec<ScimReference>,
-    #[oai(default)]
-    pub meta: ScimMeta,
+    #[oai(skip_serializing_if_is_none)]
+    pub emails: Option<Vec<ScimMultiValue>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub phone_numbers: Option<Vec<ScimMultiValue>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub active: Option<bool>,
+    #[oai(skip_serializing_if_is_none)]
+    pub groups: Option<Vec<ScimReference>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub meta: Option<ScimMeta>,
+}
+
+impl ScimUserResource {
+    fn version(&self) -> String {
+        self.meta
+            .as_ref()
+            .map(|m| m.version.clone())
+            .unwrap_or_default()
+    }
+
+    fn location(&self) -> String {
+        self.meta
+            .as_ref()
+            .map(|m| m.location.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// A user the IdP creates (POST) or replaces (PUT). Unknown attributes (extensions) are
@@ -143,7 +159,7 @@ pub enum ScimUserFound {
 
 impl ScimUserFound {
     fn of(resource: ScimUserResource, projection: Projection, if_none_match: Option<&str>) -> Self {
-        let version = resource.meta.version.clone();
+        let version = resource.version();
         if not_modified(if_none_match, &version) {
             Self::NotModified(version)
         } else {
@@ -191,43 +207,47 @@ pub(super) fn user_resource(served: ServedUser) -> ScimUserResource {
     ScimUserResource {
         schemas: vec![USER_SCHEMA.into()],
         id: person.id,
-        user_name: user.user_name,
-        display_name: person.name.expose().clone(),
+        user_name: Some(user.user_name),
+        display_name: Some(person.name.expose().clone()),
         external_id: attributes.external_id,
-        emails: user
-            .email
-            .map(|value| ScimMultiValue {
-                value,
-                kind: None,
-                primary: attributes.email_primary,
-            })
-            .into_iter()
-            .collect(),
-        phone_numbers: user
-            .phone
-            .map(|value| ScimMultiValue {
-                value,
-                kind: None,
-                primary: attributes.phone_primary,
-            })
-            .into_iter()
-            .collect(),
-        active: person.status == PersonStatus::Active,
-        groups: groups
-            .into_iter()
-            .map(|(id, name)| ScimReference {
-                value: id.to_string(),
-                reference: Some(format!("{BASE_PATH}/Groups/{id}")),
-                display: Some(name),
-            })
-            .collect(),
-        meta: ScimMeta {
+        emails: Some(
+            user.email
+                .map(|value| ScimMultiValue {
+                    value,
+                    kind: None,
+                    primary: attributes.email_primary,
+                })
+                .into_iter()
+                .collect(),
+        ),
+        phone_numbers: Some(
+            user.phone
+                .map(|value| ScimMultiValue {
+                    value,
+                    kind: None,
+                    primary: attributes.phone_primary,
+                })
+                .into_iter()
+                .collect(),
+        ),
+        active: Some(person.status == PersonStatus::Active),
+        groups: Some(
+            groups
+                .into_iter()
+                .map(|(id, name)| ScimReference {
+                    value: id.to_string(),
+                    reference: Some(format!("{BASE_PATH}/Groups/{id}")),
+                    display: Some(name),
+                })
+                .collect(),
+        ),
+        meta: Some(ScimMeta {
             resource_type: "User".into(),
             created: person.created_at,
             last_modified: person.updated_at,
             location: format!("{BASE_PATH}/Users/{}", person.id),
             version: etag(person.revision),
-        },
+        }),
     }
 }
 
@@ -293,10 +313,7 @@ impl ScimUsersApi {
         let created = scim::create_user(&scope, user).await?;
         scope.commit().await?;
         let resource = user_resource(created);
-        let (location, version) = (
-            resource.meta.location.clone(),
-            resource.meta.version.clone(),
-        );
+        let (location, version) = (resource.location(), resource.version());
         Ok(ScimUserCreated::Created(
             Projected(resource, projection),
             location,
