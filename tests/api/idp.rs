@@ -236,6 +236,8 @@ struct RogueState {
     codes: HashMap<String, String>,
     subject: String,
     email: String,
+    /// The `groups` claim, left out while empty.
+    groups: Vec<String>,
 }
 
 pub struct RogueIdp {
@@ -261,6 +263,9 @@ fn forge(state: &RogueState, nonce: &str) -> String {
         "iat": now, "exp": now + 300, "nonce": nonce,
         "email": state.email, "email_verified": true, "name": "Mallory Rogue",
     });
+    if !state.groups.is_empty() {
+        claims["groups"] = json!(state.groups);
+    }
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(KID.into());
     match state.forgery {
@@ -387,6 +392,7 @@ impl RogueIdp {
             codes: HashMap::new(),
             subject: subject.into(),
             email: email.into(),
+            groups: Vec::new(),
         }));
         let app = Route::new()
             .at("/.well-known/openid-configuration", get(rogue_discovery))
@@ -403,5 +409,10 @@ impl RogueIdp {
 
     pub fn forge_next(&self, forgery: Forgery) {
         self.state.lock().unwrap().forgery = forgery;
+    }
+
+    /// The groups the next tokens assert.
+    pub fn assert_groups(&self, groups: &[&str]) {
+        self.state.lock().unwrap().groups = groups.iter().map(|g| g.to_string()).collect();
     }
 }

@@ -38,6 +38,7 @@ mod scim;
 mod scim_conformance;
 mod sdk;
 mod secrets;
+mod session_ending;
 mod spec;
 mod sso;
 mod tenants;

@@ -302,3 +302,315 @@ async fn promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles(backend
     assert_eq!(person.body["status"], "deactivated");
     assert_eq!(person.body["roles"], json!(["learner"]));
 }
+
+both_backends!(promise_d6_scim_serves_users_and_groups_as_rfc_7643_describes_them);
+
+/// How many audit entries record a SCIM listing of exactly the person `id`.
+async fn listings_of(app: &TestApp, admin: &str, id: &str) -> usize {
+    let audit = app
+        .get("/v1/audit/events?action=scim.users_listed", admin)
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["person_ids"] == json!([id]))
+        .count()
+}
+
+/// The sealed `externalId`s of the institution's `scim_users` rows, as stored.
+async fn stored_external_ids(app: &TestApp, backend: Backend, tenant_id: &str) -> Vec<Vec<u8>> {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let location = app
+        .state
+        .tenancy
+        .tenant_location(tenant_id.parse().unwrap())
+        .await
+        .unwrap();
+    let schema = location.schema.as_str();
+    let (db, sql, kind) = match backend {
+        Backend::Postgres => (
+            Database::connect(app.database_url.clone().unwrap())
+                .await
+                .unwrap(),
+            format!("SELECT external_id_sealed FROM \"{schema}\".scim_users"),
+            DbBackend::Postgres,
+        ),
+        Backend::Sqlite => (
+            Database::connect(format!(
+                "sqlite://{}?mode=ro",
+                app.data_dir()
+                    .join("tenants")
+                    .join(format!("{schema}.db"))
+                    .display()
+            ))
+            .await
+            .unwrap(),
+            "SELECT external_id_sealed FROM scim_users".to_string(),
+            DbBackend::Sqlite,
+        ),
+    };
+    db.query_all_raw(Statement::from_string(kind, sql))
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r.try_get::<Option<Vec<u8>>>("", "external_id_sealed")
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn promise_d6_scim_serves_users_and_groups_as_rfc_7643_describes_them(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let key = app
+        .post(
+            "/v1/api-keys",
+            admin,
+            json!({"name": "IdP SCIM", "scopes": ["scim:provision"]}),
+        )
+        .await;
+    let token = key.body["token"].as_str().unwrap().to_string();
+
+    // externalId is kept (sealed at rest), `primary: false` is answered as sent, an RFC 3966
+    // phone number is stored as E.164; ten bare digits name no country and are refused.
+    let created = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(json!({
+            "userName": "lin@north.test", "displayName": "Lin Example",
+            "externalId": "okta-00u1zq",
+            "emails": [{"value": "lin@north.test", "primary": false}],
+            "phoneNumbers": [{"value": "tel:+1-201-555-0123"}]
+        })),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(created.body["externalId"], "okta-00u1zq");
+    assert_eq!(
+        created.body["emails"],
+        json!([{"value": "lin@north.test", "primary": false}])
+    );
+    assert_eq!(
+        created.body["phoneNumbers"],
+        json!([{"value": "+12015550123"}])
+    );
+    let sealed = stored_external_ids(&app, backend, &north.id).await;
+    assert_eq!(sealed.len(), 1);
+    assert!(
+        !sealed[0].windows(11).any(|w| w == b"okta-00u1zq"),
+        "externalId is stored readable"
+    );
+    scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(json!({"userName": "bare@north.test", "phoneNumbers": [{"value": "2015550123"}]})),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidValue"));
+    scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(json!({"userName": "long@north.test", "externalId": "x".repeat(201)})),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidValue"));
+
+    // A PATCH of externalId alone is a new version of the resource.
+    let before = created.header("etag").unwrap();
+    let patched = scim(
+        &app,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        &token,
+        Some(json!({"Operations": [{"op": "replace", "path": "externalId", "value": "okta-2"}]})),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(patched.body["externalId"], "okta-2");
+    assert_ne!(patched.header("etag").unwrap(), before);
+
+    // attributes replaces the default set (id and schemas always stay); excludedAttributes
+    // takes from it; both also shape the answer to a change.
+    let only = scim(
+        &app,
+        Method::GET,
+        &format!("/Users/{id}?attributes=userName,emails.value"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(only.status, StatusCode::OK, "{}", only.body);
+    assert_eq!(
+        only.body,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id,
+               "userName": "lin@north.test", "emails": [{"value": "lin@north.test"}]})
+    );
+    let without = scim(
+        &app,
+        Method::GET,
+        "/Users?excludedAttributes=emails,phoneNumbers,groups,meta",
+        &token,
+        None,
+    )
+    .await;
+    let listed = &without.body["Resources"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert_eq!(listed["displayName"], "Lin Example");
+    for gone in ["emails", "phoneNumbers", "groups", "meta"] {
+        assert!(listed.get(gone).is_none(), "{gone} in {listed}");
+    }
+    let replaced = scim(
+        &app,
+        Method::PUT,
+        &format!("/Users/{id}?attributes=externalId"),
+        &token,
+        Some(json!({"userName": "lin@north.test", "displayName": "Lin Example"})),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    // PUT left externalId out: it is cleared, so nothing but id and schemas is answered.
+    assert_eq!(
+        replaced.body,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id})
+    );
+
+    // Groups: externalId, PUT (members replaced, so the role follows), projection.
+    let group = scim(
+        &app,
+        Method::POST,
+        "/Groups",
+        &token,
+        Some(json!({"displayName": "instructor", "externalId": "grp-1"})),
+    )
+    .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
+    assert_eq!(group.body["externalId"], "grp-1");
+    let group_id = group.body["id"].as_str().unwrap().to_string();
+    let put = scim(
+        &app,
+        Method::PUT,
+        &format!("/Groups/{group_id}?excludedAttributes=members"),
+        &token,
+        Some(json!({"displayName": "instructor", "members": [{"value": id}]})),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert!(put.body.get("members").is_none(), "{}", put.body);
+    assert!(put.body.get("externalId").is_none(), "{}", put.body);
+    assert_eq!(roles_of(&app, admin, &id).await, json!(["instructor"]));
+    let emptied = scim(
+        &app,
+        Method::PUT,
+        &format!("/Groups/{group_id}"),
+        &token,
+        Some(json!({"displayName": "instructor", "members": []})),
+    )
+    .await;
+    assert_eq!(emptied.status, StatusCode::OK, "{}", emptied.body);
+    assert_eq!(roles_of(&app, admin, &id).await, json!(["learner"]));
+    app.call_with(
+        Method::PUT,
+        &format!("/v1/scim/v2/Groups/{group_id}"),
+        Some(&token),
+        Some(json!({"displayName": "instructor"})),
+        &[("If-Match", "W/\"1\"")],
+    )
+    .await
+    .assert_scim_error(412, None);
+    let other = scim(
+        &app,
+        Method::POST,
+        "/Groups",
+        &token,
+        Some(json!({"displayName": "staff"})),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    scim(
+        &app,
+        Method::PATCH,
+        &format!("/Groups/{}", other.body["id"].as_str().unwrap()),
+        &token,
+        Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "instructor"}]})),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+
+    // POST /.search on a resource type and at the root; a search of users is an audited
+    // read of their data, like the list.
+    let audited_before = listings_of(&app, admin, &id).await;
+    let searched = scim(
+        &app,
+        Method::POST,
+        "/Users/.search",
+        &token,
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "filter": "userName eq \"lin@north.test\"", "attributes": ["userName"]}),
+        ),
+    )
+    .await;
+    assert_eq!(searched.status, StatusCode::OK, "{}", searched.body);
+    assert_eq!(searched.body["totalResults"], 1);
+    assert_eq!(
+        searched.body["Resources"][0],
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id,
+               "userName": "lin@north.test"})
+    );
+    assert_eq!(listings_of(&app, admin, &id).await, audited_before + 1);
+    let groups = scim(
+        &app,
+        Method::POST,
+        "/Groups/.search",
+        &token,
+        Some(json!({"filter": "displayName eq \"staff\""})),
+    )
+    .await;
+    assert_eq!(groups.body["totalResults"], 1, "{}", groups.body);
+    let root = scim(
+        &app,
+        Method::POST,
+        "/.search",
+        &token,
+        Some(json!({"attributes": ["displayName"], "startIndex": 1, "count": 2})),
+    )
+    .await;
+    assert_eq!(root.status, StatusCode::OK, "{}", root.body);
+    // One user, then the first of two groups: paged across both types.
+    assert_eq!(root.body["totalResults"], 3, "{}", root.body);
+    assert_eq!(root.body["itemsPerPage"], 2);
+    assert_eq!(root.body["Resources"][0]["id"], id.as_str());
+    assert_eq!(
+        root.body["Resources"][1]["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:Group"])
+    );
+    let next = scim(
+        &app,
+        Method::POST,
+        "/.search",
+        &token,
+        Some(json!({"startIndex": 3, "count": 2})),
+    )
+    .await;
+    assert_eq!(next.body["itemsPerPage"], 1, "{}", next.body);
+    scim(
+        &app,
+        Method::POST,
+        "/.search",
+        &token,
+        Some(json!({"filter": "displayName eq \"staff\""})),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidFilter"));
+}

@@ -805,6 +805,28 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         )
         .await;
     assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    // A SCIM user and group for the limits of their PUTs (the admin key holds every scope).
+    let scim_user = app
+        .post(
+            "/v1/scim/v2/Users",
+            &north.admin_token,
+            serde_json::json!({"userName": "fixture.user", "displayName": "Fixture"}),
+        )
+        .await;
+    assert_eq!(scim_user.status, StatusCode::CREATED, "{}", scim_user.body);
+    let scim_group = app
+        .post(
+            "/v1/scim/v2/Groups",
+            &north.admin_token,
+            serde_json::json!({"displayName": "fixture group"}),
+        )
+        .await;
+    assert_eq!(
+        scim_group.status,
+        StatusCode::CREATED,
+        "{}",
+        scim_group.body
+    );
     // The operator's probes suspend, rename and try to offboard an institution of their own,
     // so north's key keeps working for the rest.
     let south = app.create_institution("south").await;
@@ -815,6 +837,14 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
             contact.body["id"].as_str().unwrap().to_string(),
         ),
         ("tenant_id", south.id.clone()),
+        (
+            "user_id",
+            scim_user.body["id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "group_id",
+            scim_group.body["id"].as_str().unwrap().to_string(),
+        ),
     ];
     let (json, _) = hub_gateway::app::spec_documents();
     let spec: Value = serde_json::from_str(&json).unwrap();

@@ -141,6 +141,8 @@ pub mod identity {
         ("decideAccessGrant", &[409]),
         ("scimCreateUser", &[409]),
         ("scimPatchUser", &[409]),
+        ("scimReplaceUser", &[409]),
+        ("scimReplaceGroup", &[409]),
         ("scimCreateGroup", &[409]),
         ("scimPatchGroup", &[409]),
         // Sign-in flows: no credential is taken, the flow itself refuses (a suspended

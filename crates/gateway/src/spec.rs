@@ -264,6 +264,58 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ],
         ),
     ]);
+    // People (identity): what people::store checks.
+    {
+        use hub_identity::people;
+        limits.extend([
+            (
+                "PersonCreate",
+                "name",
+                vec![MinLength(1), MaxLength(people::MAX_NAME)],
+            ),
+            (
+                "PersonCreate",
+                "username",
+                vec![MinLength(1), MaxLength(people::MAX_USERNAME)],
+            ),
+            (
+                "PersonCreate",
+                "phone",
+                vec![Pattern(people::PHONE_PATTERN)],
+            ),
+        ]);
+    }
+    // SCIM (identity): what the users and groups of hub_identity::scim check.
+    {
+        use hub_identity::{people, scim};
+        limits.extend([
+            (
+                "ScimUserCreate",
+                "userName",
+                vec![MinLength(1), MaxLength(people::MAX_USERNAME)],
+            ),
+            (
+                "ScimUserCreate",
+                "displayName",
+                vec![MinLength(1), MaxLength(people::MAX_NAME)],
+            ),
+            (
+                "ScimUserCreate",
+                "externalId",
+                vec![MinLength(1), MaxLength(scim::users::MAX_EXTERNAL_ID)],
+            ),
+            (
+                "ScimGroupCreate",
+                "displayName",
+                vec![MinLength(1), MaxLength(scim::MAX_GROUP_NAME)],
+            ),
+            (
+                "ScimGroupCreate",
+                "externalId",
+                vec![MinLength(1), MaxLength(scim::users::MAX_EXTERNAL_ID)],
+            ),
+        ]);
+    }
     limits
 }
 

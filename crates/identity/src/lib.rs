@@ -59,6 +59,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields.extend_from_slice(SSO_LINK_FIELDS);
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
     fields.extend_from_slice(outbox::PERSONAL_FIELDS);
+    fields.extend_from_slice(scim::users::PERSONAL_FIELDS);
     fields
 }
 
@@ -101,6 +102,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     SealedTable {
         table: "outbox",
         row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "scim_users",
+        row_key: RowKey::Uuid("person_id"),
         version_column: None,
     },
     SealedTable {

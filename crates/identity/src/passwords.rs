@@ -15,7 +15,7 @@ use crate::outbox;
 use crate::people::{self, Person, PersonStatus};
 use crate::reauthentication::{self, Proof};
 use crate::roles::scopes_of;
-use crate::sessions::ClientContext;
+use crate::sessions::{ClientContext, SessionsToEnd};
 use crate::signin::SignedIn;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::Engine as _;
@@ -366,11 +366,13 @@ impl Identity {
             .exec(scope.db())
             .await?;
         let roles = person.roles.clone();
+        // A password sign-in keeps the person's roles: no session needs to end for it.
         let person = people::record_sign_in(
             &scope,
             &person,
             person.email.as_ref().map(|e| e.expose().as_str()),
             &roles,
+            &mut SessionsToEnd::default(),
         )
         .await?;
         audit::record(

@@ -13,6 +13,7 @@ use crate::entities::{access_review, access_review_item, person};
 use crate::error::IdentityError;
 use crate::people::{self, PersonStatus};
 use crate::roles::{Role, roles_from_text};
+use crate::sessions::{Change, SessionsToEnd};
 use chrono::{DateTime, Duration, Utc};
 use hub_kernel::problem::Violations;
 use hub_tenant::audit::{self, AuditEvent};
@@ -78,12 +79,6 @@ pub struct Review {
     pub items: Vec<ReviewItem>,
 }
 
-/// A change whose people must have their sessions ended once it is committed.
-pub struct Outcome<T> {
-    pub value: T,
-    pub end_sessions_of: Vec<Uuid>,
-}
-
 async fn load(scope: &TenantScope, id: Uuid) -> Result<Review, IdentityError> {
     let row = access_review::Entity::find_by_id(id)
         .one(scope.db())
@@ -119,8 +114,14 @@ async fn load(scope: &TenantScope, id: Uuid) -> Result<Review, IdentityError> {
     })
 }
 
-/// Removes one role from a person (a revoked or expired grant).
-async fn withdraw(scope: &TenantScope, person_id: Uuid, role: Role) -> Result<bool, IdentityError> {
+/// Removes one role from a person (a revoked or expired grant); their sessions end when the
+/// change is committed.
+async fn withdraw(
+    scope: &TenantScope,
+    person_id: Uuid,
+    role: Role,
+    ending: &mut SessionsToEnd,
+) -> Result<bool, IdentityError> {
     let person = people::load(scope, person_id).await?;
     if !person.roles.contains(&role) {
         return Ok(false);
@@ -131,16 +132,20 @@ async fn withdraw(scope: &TenantScope, person_id: Uuid, role: Role) -> Result<bo
         .copied()
         .filter(|r| *r != role)
         .collect();
-    people::set_status_and_roles(scope, &person, person.status, &roles).await?;
+    people::set_status_and_roles(scope, &person, person.status, &roles, ending).await?;
     Ok(true)
 }
 
 /// Expires every undecided item of an open review past its deadline and closes it.
-async fn expire_if_due(scope: &TenantScope, review: &Review) -> Result<Vec<Uuid>, IdentityError> {
+async fn expire_if_due(
+    scope: &TenantScope,
+    review: &Review,
+) -> Result<SessionsToEnd, IdentityError> {
+    let mut ending = SessionsToEnd::default();
     if !review.open || review.deadline > Utc::now() {
-        return Ok(Vec::new());
+        return Ok(ending);
     }
-    let mut ended = Vec::new();
+    let mut expired = 0;
     for item in review.items.iter().filter(|i| i.decision.is_none()) {
         access_review_item::Entity::update_many()
             .col_expr(
@@ -158,8 +163,8 @@ async fn expire_if_due(scope: &TenantScope, review: &Review) -> Result<Vec<Uuid>
             .filter(access_review_item::Column::Id.eq(item.id))
             .exec(scope.db())
             .await?;
-        if withdraw(scope, item.person_id, item.role).await? {
-            ended.push(item.person_id);
+        if withdraw(scope, item.person_id, item.role, &mut ending).await? {
+            expired += 1;
         }
     }
     access_review::Entity::update_many()
@@ -172,10 +177,10 @@ async fn expire_if_due(scope: &TenantScope, review: &Review) -> Result<Vec<Uuid>
         scope,
         AuditEvent::new("access_review.expired")
             .subject(format!("access-review:{}", review.id))
-            .detail(serde_json::json!({ "grants_expired": ended.len() })),
+            .detail(serde_json::json!({ "grants_expired": expired })),
     )
     .await?;
-    Ok(ended)
+    Ok(ending)
 }
 
 impl Identity {
@@ -256,14 +261,11 @@ impl Identity {
         &self,
         scope: &TenantScope,
         id: Uuid,
-    ) -> Result<Outcome<Review>, IdentityError> {
+    ) -> Result<Change<Review>, IdentityError> {
         scope.require(Scope::PeopleWrite)?;
         let review = load(scope, id).await?;
-        let ended = expire_if_due(scope, &review).await?;
-        Ok(Outcome {
-            value: load(scope, id).await?,
-            end_sessions_of: ended,
-        })
+        let ending = expire_if_due(scope, &review).await?;
+        Ok(Change::new(load(scope, id).await?, ending))
     }
 
     /// A reviewer confirms or revokes one grant. Nobody reviews their own grant.
@@ -273,11 +275,11 @@ impl Identity {
         review_id: Uuid,
         item_id: Uuid,
         confirm: bool,
-    ) -> Result<Outcome<Review>, IdentityError> {
+    ) -> Result<Change<Review>, IdentityError> {
         scope.require(Scope::PeopleWrite)?;
         let review = load(scope, review_id).await?;
-        let ended = expire_if_due(scope, &review).await?;
-        if !ended.is_empty() || !review.open || review.deadline <= Utc::now() {
+        let mut ending = expire_if_due(scope, &review).await?;
+        if !ending.people().is_empty() || !review.open || review.deadline <= Utc::now() {
             return Err(IdentityError::Conflict(
                 "this review is closed; start a new one".into(),
             ));
@@ -316,9 +318,8 @@ impl Identity {
             .filter(access_review_item::Column::Id.eq(item_id))
             .exec(scope.db())
             .await?;
-        let mut end = Vec::new();
-        if decision == Decision::Revoked && withdraw(scope, item.person_id, item.role).await? {
-            end.push(item.person_id);
+        if decision == Decision::Revoked {
+            withdraw(scope, item.person_id, item.role, &mut ending).await?;
         }
         audit::record(
             scope,
@@ -329,10 +330,7 @@ impl Identity {
                 })),
         )
         .await?;
-        Ok(Outcome {
-            value: load(scope, review_id).await?,
-            end_sessions_of: end,
-        })
+        Ok(Change::new(load(scope, review_id).await?, ending))
     }
 
     /// Expires the reviews whose deadline has passed, across institutions. Returns how many.
@@ -341,15 +339,12 @@ impl Identity {
         let mut swept = 0;
         for deadline in due {
             if let Some(scope) = self.tenancy.job_scope(&deadline).await? {
-                let ended = match load(&scope, deadline.subject_id).await {
+                let ending = match load(&scope, deadline.subject_id).await {
                     Ok(review) => expire_if_due(&scope, &review).await?,
-                    Err(IdentityError::NotFound(_)) => Vec::new(),
+                    Err(IdentityError::NotFound(_)) => SessionsToEnd::default(),
                     Err(e) => return Err(e),
                 };
-                scope.commit().await?;
-                for person in ended {
-                    self.sessions.revoke_all(deadline.tenant_id, person).await?;
-                }
+                self.commit(scope, Change::new((), ending)).await?;
                 swept += 1;
             }
             self.tenancy

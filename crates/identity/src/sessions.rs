@@ -3,6 +3,12 @@
 //! all at once by an admin's deactivation or a role change. A session opens only for a person
 //! who passed the reauthentication rule (`reauthentication::check`), whatever the sign-in path.
 //!
+//! Ending sessions after a role or status change is a rule of the domain, kept once here: the
+//! functions that write a person's roles or status note the person in [`SessionsToEnd`], and
+//! their result is a [`Change`] whose value is reached only through [`crate::Identity::commit`],
+//! which commits the unit of work and then ends those sessions. A caller cannot take the value
+//! and forget the sessions.
+//!
 //! Only a hash of the secret is stored. The technical data of a session (IP address, user
 //! agent, device id: C5) is personal data, so it is sealed under the institution's key before
 //! it reaches Redis; the person listing their sessions sees it decrypted. Key rotation
@@ -120,6 +126,62 @@ pub struct IssuedSession {
     pub expires_at: DateTime<Utc>,
 }
 
+/// People whose sessions must end when the unit of work that changed their roles or status
+/// commits: a session carries the scopes of the roles held at sign-in, so it must not outlive
+/// a change of roles or a deactivation.
+#[derive(Debug, Default)]
+pub struct SessionsToEnd(Vec<Uuid>);
+
+impl SessionsToEnd {
+    pub(crate) fn add(&mut self, person_id: Uuid) {
+        if !self.0.contains(&person_id) {
+            self.0.push(person_id);
+        }
+    }
+
+    /// The people noted so far (for the audit trail).
+    pub fn people(&self) -> &[Uuid] {
+        &self.0
+    }
+}
+
+/// The result of a change that may have changed people's roles or status. Its value is
+/// reached only through [`crate::Identity::commit`], which ends the noted sessions once the
+/// change is committed.
+#[must_use = "commit it with Identity::commit, which ends the sessions the change requires"]
+pub struct Change<T> {
+    value: T,
+    ending: SessionsToEnd,
+}
+
+impl<T> Change<T> {
+    pub(crate) fn new(value: T, ending: SessionsToEnd) -> Self {
+        Self { value, ending }
+    }
+
+    /// Whose sessions end when this change is committed.
+    pub fn sessions_to_end(&self) -> &[Uuid] {
+        self.ending.people()
+    }
+}
+
+impl crate::Identity {
+    /// Commits the unit of work behind `change`, then ends the sessions it requires. After a
+    /// failed commit nothing changed and no session ends.
+    pub async fn commit<T>(
+        &self,
+        scope: TenantScope,
+        change: Change<T>,
+    ) -> Result<T, IdentityError> {
+        let tenant_id = scope.tenant_id();
+        scope.commit().await?;
+        for person in change.ending.0 {
+            self.sessions.revoke_all(tenant_id, person).await?;
+        }
+        Ok(change.value)
+    }
+}
+
 pub struct Sessions {
     store: std::sync::Arc<Ephemeral>,
     lifetime: Duration,
@@ -222,6 +284,19 @@ impl Sessions {
             id,
             expires_at: record.expires_at,
         })
+    }
+
+    /// Ends the noted sessions before the change that requires it is committed: for a
+    /// sign-in, which opens a new session right after and must not end that one too.
+    pub(crate) async fn end_before(
+        &self,
+        tenant_id: Uuid,
+        ending: SessionsToEnd,
+    ) -> Result<(), IdentityError> {
+        for person in ending.0 {
+            self.revoke_all(tenant_id, person).await?;
+        }
+        Ok(())
     }
 
     /// The live session behind a token, or `Unauthenticated`.

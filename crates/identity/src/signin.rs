@@ -16,7 +16,7 @@ use crate::oidc::IdTokenClaims;
 use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
 use crate::reauthentication::{self, Proof};
 use crate::roles::{Role, scopes_of};
-use crate::sessions::{ClientContext, IssuedSession};
+use crate::sessions::{ClientContext, IssuedSession, SessionsToEnd};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -330,7 +330,10 @@ impl Identity {
         flow_started_at: DateTime<Utc>,
         context: ClientContext,
     ) -> Result<SignedIn, IdentityError> {
-        let person = self.provision(&scope, connection, asserted).await?;
+        let mut ending = SessionsToEnd::default();
+        let person = self
+            .provision(&scope, connection, asserted, &mut ending)
+            .await?;
         let authenticated = reauthentication::check(
             &scope,
             &person,
@@ -354,6 +357,12 @@ impl Identity {
                 .detail(serde_json::json!({ "connection_id": connection.id })),
         )
         .await?;
+        // The IdP changed the person's roles: their older sessions end before the new one
+        // opens (ending them early is the safe side: a failed commit only asks for a new
+        // sign-in).
+        self.sessions
+            .end_before(tenant.location.tenant_id, ending)
+            .await?;
         let session = self
             .sessions
             .open(&scope, &authenticated, &scopes_of(&person.roles), context)
@@ -378,6 +387,7 @@ impl Identity {
         scope: &TenantScope,
         connection: &SsoConnection,
         asserted: &AssertedIdentity,
+        ending: &mut SessionsToEnd,
     ) -> Result<Person, IdentityError> {
         let subject = &asserted.subject;
         let verified_email = asserted.verified_email.as_deref();
@@ -390,7 +400,7 @@ impl Identity {
                 person.roles.clone()
             };
             let email = verified_email.or(person.email.as_ref().map(|e| e.expose().as_str()));
-            return people::record_sign_in(scope, &person, email, &roles).await;
+            return people::record_sign_in(scope, &person, email, &roles, ending).await;
         }
         // An admin may have created the person already: link by verified email only.
         if let Some(email) = verified_email
@@ -398,7 +408,7 @@ impl Identity {
         {
             people::link_subject(scope, person.id, connection.id, subject).await?;
             let roles = person.roles.clone();
-            return people::record_sign_in(scope, &person, Some(email), &roles).await;
+            return people::record_sign_in(scope, &person, Some(email), &roles, ending).await;
         }
         let name = asserted
             .display_name
@@ -430,6 +440,6 @@ impl Identity {
                 other => other,
             })?;
         people::link_subject(scope, person.id, connection.id, subject).await?;
-        people::record_sign_in(scope, &person, verified_email, &idp_roles).await
+        people::record_sign_in(scope, &person, verified_email, &idp_roles, ending).await
     }
 }

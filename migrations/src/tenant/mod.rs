@@ -13,6 +13,7 @@ mod m20261129_000009_access_reviews;
 mod m20261201_000010_outbox_delivery;
 mod m20261201_000011_password_reset_required;
 mod m20261201_000012_scim_deprovisioned;
+mod m20261201_000013_scim_user_attributes;
 mod m20261201_000101_audit_ip_commitment;
 mod m20261201_000202_sealed_idp_subject;
 
@@ -30,6 +31,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000010_outbox_delivery::Migration),
         Box::new(m20261201_000011_password_reset_required::Migration),
         Box::new(m20261201_000012_scim_deprovisioned::Migration),
+        Box::new(m20261201_000013_scim_user_attributes::Migration),
         Box::new(m20261201_000101_audit_ip_commitment::Migration),
         Box::new(m20261201_000202_sealed_idp_subject::Migration),
     ]

@@ -280,18 +280,9 @@ impl PeopleApi {
                 PersonStatusView::Deactivated => PersonStatus::Deactivated,
             }),
         };
-        let tenant_id = auth.0.tenant_id();
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (person, end_sessions) =
-            people::administer(&scope, person_id.0, patch, expected).await?;
-        scope.commit().await?;
-        if end_sessions {
-            state
-                .identity
-                .sessions
-                .revoke_all(tenant_id, person.id)
-                .await?;
-        }
+        let change = people::administer(&scope, person_id.0, patch, expected).await?;
+        let person = state.identity.commit(scope, change).await?;
         Ok(person_found(person))
     }
 }

@@ -5,7 +5,7 @@ use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
-use hub_identity::reviews::{Outcome, Review};
+use hub_identity::reviews::Review;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -129,21 +129,6 @@ pub enum ReviewFound {
     Ok(Json<AccessReviewView>),
 }
 
-async fn finish(
-    state: &AppState,
-    tenant_id: Uuid,
-    outcome: Outcome<Review>,
-) -> Result<ReviewFound, ApiError> {
-    for person in outcome.end_sessions_of {
-        state
-            .identity
-            .sessions
-            .revoke_all(tenant_id, person)
-            .await?;
-    }
-    Ok(ReviewFound::Ok(Json(outcome.value.into())))
-}
-
 #[derive(Default)]
 pub struct ReviewsApi;
 
@@ -197,8 +182,8 @@ impl ReviewsApi {
     ) -> Result<ReviewFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let outcome = state.identity.access_review(&scope, review_id.0).await?;
-        scope.commit().await?;
-        finish(&state, auth.0.tenant_id(), outcome).await
+        let review = state.identity.commit(scope, outcome).await?;
+        Ok(ReviewFound::Ok(Json(review.into())))
     }
 
     /// Decide a grant
@@ -228,7 +213,7 @@ impl ReviewsApi {
                 body.0.decision == GrantDecision::Confirm,
             )
             .await?;
-        scope.commit().await?;
-        finish(&state, auth.0.tenant_id(), outcome).await
+        let review = state.identity.commit(scope, outcome).await?;
+        Ok(ReviewFound::Ok(Json(review.into())))
     }
 }

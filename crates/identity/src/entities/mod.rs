@@ -10,6 +10,7 @@ pub mod person_identity;
 pub mod scim_deprovisioned;
 pub mod scim_group;
 pub mod scim_group_member;
+pub mod scim_user;
 pub mod sign_in_settings;
 pub mod sso_connection;
 pub mod sso_domain;

@@ -6,6 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub display_name: String,
+    pub external_id: Option<String>,
     pub revision: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,7 +1,9 @@
 //! RFC 7644 §4 discovery: `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`. They
 //! describe exactly what this module serves: the attributes a User and a Group carry here
-//! (not the whole RFC 7643 core schema), `filter` with its `maxResults`, PATCH, ETags, and
-//! what is not supported (bulk, sort, changePassword). A SCIM client builds its model of the
+//! (not the whole RFC 7643 core schema; the common attributes `id`, `externalId` and `meta`
+//! of RFC 7643 §3.1 are served on both and, as that section says, belong to no schema),
+//! `filter` with its `maxResults`, PATCH, ETags, and what is not supported (bulk, sort,
+//! changePassword). A SCIM client builds its model of the
 //! server from them, so an attribute listed here must be stored and answered as listed.
 
 use super::MAX_COUNT;
@@ -161,7 +163,8 @@ fn user_schema() -> Value {
             Value::Object(attribute(
                 "primary",
                 "boolean",
-                "Always true: one value is stored.",
+                "As the value was sent (absent if it was sent without one); one value is \
+                 stored.",
             )),
         ]
     };
@@ -182,7 +185,10 @@ fn user_schema() -> Value {
             multi_valued(
                 "phoneNumbers",
                 "One phone number (the primary one, or the first, of those sent).",
-                primary_value("The phone number."),
+                primary_value(
+                    "The phone number in E.164 form (+ and 7–15 digits), or its RFC 3966 \
+                     form (tel:+1-201-555-0123), stored as E.164.",
+                ),
             ),
             active,
             read_only(multi_valued(

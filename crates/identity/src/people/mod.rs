@@ -1,0 +1,239 @@
+//! The people of an institution. Every field that identifies a person is sealed under the
+//! institution's key (C1, C2, D2); email and username are found through blind indexes. Only
+//! the name is required: the rest can stay empty (C8). A signed-in person reads and corrects
+//! their own record (R2, U9); admins manage roles and status.
+//!
+//! This module declares the table's personal fields and the types; [`store`] validates, seals
+//! and opens rows, [`administration`] holds the admins' and the IdP's changes, [`own_record`]
+//! the person's own reads and corrections, [`sign_in`] the links to IdP subjects.
+
+mod administration;
+mod own_record;
+mod sign_in;
+mod store;
+
+pub(crate) use administration::{
+    active_with_role, replace_data, set_status_and_roles, touch, validate,
+};
+pub use administration::{administer, create, get, list};
+pub use own_record::{correct_self, get_self};
+pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};
+pub use store::data_of;
+pub(crate) use store::{find_by_email, find_by_username, insert, load, normalise_username};
+
+use crate::roles::Role;
+use chrono::{DateTime, NaiveDate, Utc};
+use hub_kernel::Pii;
+use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
+use uuid::Uuid;
+
+pub const TABLE: &str = "people";
+
+/// The longest name, in characters (after trimming; never empty).
+pub const MAX_NAME: usize = 200;
+/// The longest username, in characters (never empty, no spaces).
+pub const MAX_USERNAME: usize = 100;
+/// Phone numbers as `hub_tenant::contacts::check_phone` accepts them (E.164), for the spec.
+pub const PHONE_PATTERN: &str = r"^\+[1-9][0-9]{6,14}$";
+
+const fn field(
+    column: &'static str,
+    category: DataCategory,
+    purpose: Purpose,
+    blind_index: bool,
+    optional: bool,
+) -> FieldClassification {
+    FieldClassification {
+        table: TABLE,
+        column,
+        category,
+        purpose,
+        retention: RetentionClass::CategoryPeriod,
+        identifying: true,
+        blind_index,
+        optional,
+    }
+}
+
+/// The personal-data declaration of this table; encryption below reads it.
+pub const PERSONAL_FIELDS: &[FieldClassification] = &[
+    field(
+        "name",
+        DataCategory::Identity,
+        Purpose::ServiceDelivery,
+        false,
+        false,
+    ),
+    field(
+        "username",
+        DataCategory::Identity,
+        Purpose::ServiceDelivery,
+        true,
+        true,
+    ),
+    field(
+        "email",
+        DataCategory::Contact,
+        Purpose::EssentialCommunication,
+        true,
+        true,
+    ),
+    field(
+        "phone",
+        DataCategory::Contact,
+        Purpose::EssentialCommunication,
+        false,
+        true,
+    ),
+    // Needed only where the law protects minors (A1); never required.
+    field(
+        "birth_date",
+        DataCategory::Identity,
+        Purpose::LegalObligation,
+        false,
+        true,
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonStatus {
+    Active,
+    /// Cannot sign in; their sessions were ended when this was set.
+    Deactivated,
+}
+
+impl PersonStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "active" => Self::Active,
+            // Unknown values are treated as the most restrictive state.
+            _ => Self::Deactivated,
+        }
+    }
+}
+
+/// How the person's record came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonSource {
+    /// Created by an institution admin through the API.
+    Admin,
+    /// Created just in time at their first SSO sign-in.
+    Sso,
+    /// Pushed by the institution's IdP through SCIM; roles follow SCIM groups.
+    Scim,
+}
+
+impl PersonSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Sso => "sso",
+            Self::Scim => "scim",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "sso" => Self::Sso,
+            "scim" => Self::Scim,
+            _ => Self::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: Uuid,
+    pub name: Pii<String>,
+    pub username: Option<Pii<String>>,
+    pub email: Option<Pii<String>>,
+    pub phone: Option<Pii<String>>,
+    pub birth_date: Option<Pii<NaiveDate>>,
+    pub roles: Vec<Role>,
+    pub status: PersonStatus,
+    pub source: PersonSource,
+    pub revision: i32,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// After a reported compromise: the next sign-in must be a fresh authentication at the
+    /// IdP made after this time.
+    pub reauth_required_after: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The personal fields of a person, as entered or asserted by an IdP.
+#[derive(Debug, Clone, Default)]
+pub struct PersonalData {
+    pub name: Pii<String>,
+    pub username: Option<Pii<String>>,
+    pub email: Option<Pii<String>>,
+    pub phone: Option<Pii<String>>,
+    pub birth_date: Option<Pii<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    pub data: PersonalData,
+    pub roles: Vec<String>,
+}
+
+/// An admin's change: roles and status only. Personal fields belong to the person (R2).
+#[derive(Debug, Clone, Default)]
+pub struct AdminPatch {
+    pub roles: Option<Vec<String>>,
+    pub status: Option<PersonStatus>,
+}
+
+/// A person's correction of their own record. `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default)]
+pub struct SelfPatch {
+    pub name: Option<Pii<String>>,
+    pub phone: Option<Option<Pii<String>>>,
+    pub birth_date: Option<Option<Pii<String>>>,
+}
+
+pub use hub_tenant::contacts::normalise_email;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promise_c8_people_declare_every_personal_field_and_only_the_name_is_required() {
+        let required: Vec<_> = PERSONAL_FIELDS
+            .iter()
+            .filter(|f| !f.optional)
+            .map(|f| f.column)
+            .collect();
+        assert_eq!(required, ["name"]);
+        assert!(PERSONAL_FIELDS.iter().all(|f| f.identifying));
+    }
+
+    #[test]
+    fn the_phone_pattern_is_the_phone_check() {
+        let pattern = regex::Regex::new(PHONE_PATTERN).unwrap();
+        for phone in [
+            "+441632960961",
+            "+1234567",
+            "+123456789012345",
+            "+0441632960961",
+            "+123456",
+            "+1234567890123456",
+            "441632960961",
+            "+44 1632 960961",
+            "+44a632960961",
+            "",
+        ] {
+            let mut v = hub_kernel::problem::Violations::new();
+            hub_tenant::contacts::check_phone(&mut v, phone);
+            assert_eq!(pattern.is_match(phone), v.is_empty(), "{phone}");
+        }
+    }
+}
