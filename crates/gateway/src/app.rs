@@ -149,6 +149,9 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     tenancy.register_control_footprints(hub_identity::CONTROL_FOOTPRINT);
     // Key rotation re-seals what every domain crate declares as sealed.
     tenancy.register_sealed_columns(hub_identity::sealed_columns().map_err(StartError::Config)?);
+    // A restored backup of the data must not bring offboarded institutions back: every
+    // journaled offboarding is re-applied before this process serves or migrates anything.
+    tenancy.reapply_tombstones().await?;
     let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {

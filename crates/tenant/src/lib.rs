@@ -2,7 +2,8 @@
 //! [`TenantScope`] that is the only door to a tenant's tables, per-tenant keys, API keys,
 //! the retention and reporting profile, the institution's contacts, and the registered
 //! control-plane footprints of every crate (what offboarding erases, and the guarded door to
-//! those rows: [`footprint`]).
+//! those rows: [`footprint`]), and the tombstone journal that re-applies offboardings after a
+//! restore of the data ([`tombstones`]).
 
 pub mod audit;
 pub mod contacts;
@@ -21,6 +22,7 @@ pub mod profile;
 pub mod registry;
 mod reseal;
 mod scope;
+pub mod tombstones;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
 pub use data_plane::{DataPlane, StorageConfig};
@@ -33,6 +35,7 @@ pub use model::{
     TenantStatus,
 };
 pub use scope::TenantScope;
+pub use tombstones::{TombstoneKind, TombstoneReport};
 
 use data_plane::Access;
 use hub_kernel::classification::{FieldClassification, RowKey, SealedColumn, SealedTable};
@@ -133,7 +136,14 @@ impl Tenancy {
     async fn require_keys(&self, tenant_id: Uuid) -> Result<(), TenantError> {
         match self.key_ring(tenant_id).await {
             Ok(_) => Ok(()),
-            Err(TenantError::NotFound(_)) => Err(TenantError::Unauthenticated),
+            Err(TenantError::NotFound(_)) => {
+                // If it was offboarded, the data it came from is a restored backup: offboard
+                // it again now. Only on this failure path, so no other request pays for it.
+                if let Err(error) = self.reapply_tombstone_of(tenant_id).await {
+                    tracing::warn!(tenant = %tenant_id, %error, "re-applying an offboarding failed");
+                }
+                Err(TenantError::Unauthenticated)
+            }
             Err(other) => Err(other),
         }
     }
