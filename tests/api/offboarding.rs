@@ -4,12 +4,16 @@
 //! - every table of the control plane, the key store and the tenant storage that is left,
 //!   enumerated from the live schema (`information_schema` / `sqlite_master`), holds no value
 //!   naming the offboarded institution (its id, in any encoding, or its slug) except the
-//!   deletion record; a new table that names tenants without a registered footprint fails
-//!   here without anyone changing this test. The freed email domain can then be verified by
+//!   deletion record and its tombstone; a new table that names tenants without a registered
+//!   footprint fails here without anyone changing this test. The freed email domain can then be verified by
 //!   another institution (S4).
 //! - a backup of the data taken before offboarding, restored and served with the same
 //!   key-encryption key and key store, does not open the institution's sealed data, and its
-//!   API key answers 401; the other institution restored from the same backup works (D2).
+//!   API key answers 401 (D2); nor does it show anything of it: the tombstone journal kept in
+//!   the key store offboards the restored copy again at start (registry row, schema or file,
+//!   API keys, domain claims gone; the deletion record there once, with its original id), so
+//!   another institution can verify the freed domain; the other institution restored from the
+//!   same backup works (S4).
 //! - keys an older version kept in the control plane are moved to the key store by
 //!   `hub migrate`, idempotently, and serving refuses to start until they are (D2).
 
@@ -19,7 +23,7 @@ use crate::support::{
     Backend, Institution, TestApp, create_database, spawn_on_same_storage,
     spawn_on_same_storage_with, spawn_with,
 };
-use hub_tenant::KeyStoreLocation;
+use hub_tenant::{KeyStoreLocation, TenantLocation};
 use reqwest::{Method, StatusCode};
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -30,7 +34,7 @@ use uuid::Uuid;
 
 both_backends!(
     promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_domain,
-    promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_tenant,
+    promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_offboarded_again,
     promise_d2_hub_migrate_moves_keys_out_of_the_control_plane
 );
 
@@ -344,8 +348,13 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
     offboard(&app, &leaving).await;
     let after = tables_naming(&app, &leaving).await;
     assert!(
-        after.len() == 1 && after[0].ends_with("deletion_records"),
-        "only the deletion record may name an offboarded institution; found in {after:?}"
+        after.len() == 2
+            && (after[0].starts_with("data") || after[0].starts_with("control.db"))
+            && after[0].ends_with("deletion_records")
+            && after[1].starts_with("key store")
+            && after[1].ends_with("tombstones"),
+        "only the deletion record, and its tombstone in the key store, may name an offboarded \
+         institution; found in {after:?}"
     );
 
     // The freed domain: the other institution verifies it, and it routes there.
@@ -467,10 +476,25 @@ async fn serve_restored(app: &TestApp, backup: &Backup) -> TestApp {
     }
 }
 
-async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_tenant(
+/// Whether a backup holds the tenant's storage (its schema in the dump, its file in the copy).
+fn backup_holds(backup: &Backup, location: &TenantLocation) -> bool {
+    match backup {
+        Backup::Postgres(file) => std::fs::read_to_string(file)
+            .unwrap()
+            .contains(&format!("CREATE SCHEMA {}", location.schema.as_str())),
+        Backup::Sqlite(dir) => dir
+            .path()
+            .join("tenants")
+            .join(format!("{}.db", location.schema.as_str()))
+            .exists(),
+    }
+}
+
+async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_offboarded_again(
     backend: Backend,
 ) {
-    let app = spawn_with(backend, |_| {}).await;
+    let (nameserver, zone) = dns_server().await;
+    let app = spawn_with(backend, |c| c.dns_nameserver = Some(nameserver)).await;
     let north = app.create_institution("north").await;
     let south = app.create_institution("south").await;
     for (institution, email) in [(&north, "dpo@north.example"), (&south, "dpo@south.example")] {
@@ -483,8 +507,14 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
+    let domain = "north-campus.example";
+    let verified = claim_and_verify(&app, &zone, &north.admin_token, domain).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    let tenant = Uuid::parse_str(&north.id).unwrap();
+    let location = app.state.tenancy.tenant_location(tenant).await.unwrap();
     let dump_dir = tempfile::tempdir().unwrap();
     let backup = back_up(&app, dump_dir.path()).await;
+    assert!(backup_holds(&backup, &location), "the backup holds the institution's data");
 
     // The backup restored before offboarding opens both: the drill can tell the difference.
     let early = serve_restored(&app, &backup).await;
@@ -493,12 +523,15 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
     assert_eq!(read.body["items"][0]["email"], "dpo@north.example");
     drop(early);
 
-    offboard(&app, &north).await;
+    let record = offboard(&app, &north).await;
+    assert_eq!(
+        app.state.tenancy.journaled_offboardings().await.unwrap(),
+        1,
+        "offboarding journals a tombstone in the key store"
+    );
     let restored = serve_restored(&app, &backup).await;
 
-    // The institution's rows are in the restored copy, sealed, and nothing opens them: its
-    // keys were destroyed in the key store, which no data backup carries.
-    let tenant = Uuid::parse_str(&north.id).unwrap();
+    // Nothing opens: the keys were destroyed in the key store, which no data backup carries.
     assert_eq!(
         restored
             .state
@@ -518,28 +551,66 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
         0,
         "the backup holds no key"
     );
-    let location = restored
-        .state
-        .tenancy
-        .tenant_location(tenant)
-        .await
-        .unwrap();
-    assert!(
-        restored
-            .state
-            .tenancy
-            .plane()
-            .tenant_storage_exists(&location)
-            .await
-            .unwrap(),
-        "the restored copy holds the institution's data"
-    );
     for path in ["/v1/contacts", "/v1/courses", "/v1/me"] {
         restored
             .get(path, &north.admin_token)
             .await
             .assert_problem(401, "unauthenticated");
     }
+
+    // And nothing shows: the tombstone journal, kept apart with the keys, offboarded the
+    // restored copy again when it was served.
+    let listed = restored.get("/v1/tenants", &restored.operator_token).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let slugs: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["south"], "{}", listed.body);
+    restored
+        .get(&format!("/v1/tenants/{}", north.id), &restored.operator_token)
+        .await
+        .assert_problem(404, "tenant_not_found");
+    assert!(
+        !restored
+            .state
+            .tenancy
+            .plane()
+            .tenant_storage_exists(&location)
+            .await
+            .unwrap(),
+        "the restored schema or file of the institution is dropped"
+    );
+    let records = restored
+        .get("/v1/deletion-records", &restored.operator_token)
+        .await;
+    assert_eq!(records.status, StatusCode::OK, "{}", records.body);
+    let items = records.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "the deletion record, once: {}", records.body);
+    assert_eq!(items[0]["id"], record["id"]);
+    assert_eq!(items[0]["tenant_id"], north.id.as_str());
+    assert_eq!(items[0]["keys_destroyed"], record["keys_destroyed"]);
+    assert_eq!(items[0]["reason"], "contract ended");
+    // Idempotent: a second pass finds nothing left to do.
+    let again = restored.state.tenancy.reapply_tombstones().await.unwrap();
+    assert_eq!((again.journaled, again.reapplied.len()), (1, 0), "{again:?}");
+
+    // The restored domain claim is gone with it: the other institution verifies the domain.
+    let claimed = claim_and_verify(&restored, &zone, &south.admin_token, domain).await;
+    assert_eq!(claimed.status, StatusCode::OK, "{}", claimed.body);
+    assert_eq!(claimed.body["status"], "verified");
+    let found = restored
+        .call(
+            Method::POST,
+            "/v1/sso/discovery",
+            None,
+            Some(json!({"email": format!("ada@{domain}")})),
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["tenant_slug"], "south");
 
     // The rest of the platform restored fine.
     let other = restored.get("/v1/contacts", &south.admin_token).await;
