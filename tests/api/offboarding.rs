@@ -514,7 +514,10 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
     let location = app.state.tenancy.tenant_location(tenant).await.unwrap();
     let dump_dir = tempfile::tempdir().unwrap();
     let backup = back_up(&app, dump_dir.path()).await;
-    assert!(backup_holds(&backup, &location), "the backup holds the institution's data");
+    assert!(
+        backup_holds(&backup, &location),
+        "the backup holds the institution's data"
+    );
 
     // The backup restored before offboarding opens both: the drill can tell the difference.
     let early = serve_restored(&app, &backup).await;
@@ -531,7 +534,8 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
     );
     let restored = serve_restored(&app, &backup).await;
 
-    // Nothing opens: the keys were destroyed in the key store, which no data backup carries.
+    // Nothing would open: the keys were destroyed in the key store, which no data backup
+    // carries.
     assert_eq!(
         restored
             .state
@@ -551,15 +555,10 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
         0,
         "the backup holds no key"
     );
-    for path in ["/v1/contacts", "/v1/courses", "/v1/me"] {
-        restored
-            .get(path, &north.admin_token)
-            .await
-            .assert_problem(401, "unauthenticated");
-    }
 
-    // And nothing shows: the tombstone journal, kept apart with the keys, offboarded the
-    // restored copy again when it was served.
+    // Nothing shows either, before any credential of the institution is tried (which would
+    // re-apply its offboarding by itself): the tombstone journal, kept apart with the keys,
+    // offboarded the restored copy again when it was served.
     let listed = restored.get("/v1/tenants", &restored.operator_token).await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
     let slugs: Vec<&str> = listed.body["items"]
@@ -570,7 +569,10 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
         .collect();
     assert_eq!(slugs, ["south"], "{}", listed.body);
     restored
-        .get(&format!("/v1/tenants/{}", north.id), &restored.operator_token)
+        .get(
+            &format!("/v1/tenants/{}", north.id),
+            &restored.operator_token,
+        )
         .await
         .assert_problem(404, "tenant_not_found");
     assert!(
@@ -588,14 +590,23 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
         .await;
     assert_eq!(records.status, StatusCode::OK, "{}", records.body);
     let items = records.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "the deletion record, once: {}", records.body);
+    assert_eq!(
+        items.len(),
+        1,
+        "the deletion record, once: {}",
+        records.body
+    );
     assert_eq!(items[0]["id"], record["id"]);
     assert_eq!(items[0]["tenant_id"], north.id.as_str());
     assert_eq!(items[0]["keys_destroyed"], record["keys_destroyed"]);
     assert_eq!(items[0]["reason"], "contract ended");
     // Idempotent: a second pass finds nothing left to do.
     let again = restored.state.tenancy.reapply_tombstones().await.unwrap();
-    assert_eq!((again.journaled, again.reapplied.len()), (1, 0), "{again:?}");
+    assert_eq!(
+        (again.journaled, again.reapplied.len()),
+        (1, 0),
+        "{again:?}"
+    );
 
     // The restored domain claim is gone with it: the other institution verifies the domain.
     let claimed = claim_and_verify(&restored, &zone, &south.admin_token, domain).await;
@@ -611,6 +622,14 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
         .await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     assert_eq!(found.body["tenant_slug"], "south");
+
+    // Its API key authenticates nobody.
+    for path in ["/v1/contacts", "/v1/courses", "/v1/me"] {
+        restored
+            .get(path, &north.admin_token)
+            .await
+            .assert_problem(401, "unauthenticated");
+    }
 
     // The rest of the platform restored fine.
     let other = restored.get("/v1/contacts", &south.admin_token).await;

@@ -347,3 +347,213 @@ impl Tenancy {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NewTenant, Principal};
+    use crate::{KeyStoreLocation, StorageConfig};
+    use hub_kernel::crypto::{KeyEncryptionKey, KeyMaterial, LocalKek};
+    use hub_kernel::page::PageRequest;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    async fn open(data_dir: &Path, keys: &Path, kek: Arc<dyn KeyEncryptionKey>) -> Tenancy {
+        Tenancy::open(
+            &StorageConfig::Sqlite {
+                data_dir: data_dir.to_path_buf(),
+            },
+            &KeyStoreLocation::Sqlite {
+                path: keys.join("keys.db"),
+            },
+            kek,
+        )
+        .await
+        .expect("opens")
+    }
+
+    async fn operator(tenancy: &Tenancy) -> crate::OperatorPrincipal {
+        let key = tenancy.create_operator_key("t").await.unwrap();
+        match tenancy.authenticate(key.token.expose()).await.unwrap() {
+            Principal::Operator(o) => o,
+            Principal::Tenant(_) => panic!("not an operator key"),
+        }
+    }
+
+    async fn slugs(tenancy: &Tenancy, operator: &crate::OperatorPrincipal) -> Vec<String> {
+        let page = PageRequest {
+            after: None,
+            limit: 100,
+        };
+        tenancy
+            .list_tenants(operator, &page, None)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|t| t.slug)
+            .collect()
+    }
+
+    /// The lazy path: a process serving a data restore it did not start on (here: opened
+    /// without the start-up pass) meets a credential of an offboarded tenant; that one
+    /// failed authentication re-applies the offboarding. Embedded storage: what is under test
+    /// is the path through `authenticate`; the API restore drill runs the start-up pass on
+    /// both backends.
+    #[tokio::test]
+    async fn a_keyless_credential_reapplies_its_tenants_offboarding() {
+        let root = std::env::temp_dir().join(format!("hub-tombstones-{}", Uuid::now_v7()));
+        let (live, copy, keys) = (root.join("live"), root.join("copy"), root.join("keys"));
+        let kek: Arc<dyn KeyEncryptionKey> =
+            Arc::new(LocalKek::new(&KeyMaterial::generate()).expect("a KEK"));
+        let tenancy = open(&live, &keys, kek.clone()).await;
+        let op = operator(&tenancy).await;
+        let mut tokens = Vec::new();
+        for slug in ["north", "south"] {
+            let (tenant, key) = tenancy
+                .create_tenant(
+                    &op,
+                    NewTenant {
+                        slug: slug.into(),
+                        name: slug.into(),
+                        cluster: None,
+                    },
+                )
+                .await
+                .unwrap();
+            tokens.push((tenant.id, key.token.expose().to_string()));
+        }
+        let location = tenancy.tenant_location(tokens[0].0).await.unwrap();
+
+        // A backup of the data (not of the key store), then the offboarding.
+        std::fs::create_dir_all(copy.join("tenants")).unwrap();
+        let mut files = vec![std::path::PathBuf::from("control.db")];
+        for entry in std::fs::read_dir(live.join("tenants")).unwrap() {
+            let name = entry.unwrap().file_name();
+            if name.to_string_lossy().ends_with(".db") {
+                files.push(Path::new("tenants").join(name));
+            }
+        }
+        for file in files {
+            let db = sea_orm::Database::connect(format!(
+                "sqlite://{}?mode=ro",
+                live.join(&file).display()
+            ))
+            .await
+            .unwrap();
+            db.execute_unprepared(&format!("VACUUM INTO '{}'", copy.join(&file).display()))
+                .await
+                .unwrap();
+        }
+        let record = tenancy
+            .offboard_tenant(&op, tokens[0].0, "contract ended".into())
+            .await
+            .unwrap();
+
+        // Opened on the restored copy without the start-up pass: the tenant is back.
+        let restored = open(&copy, &keys, kek).await;
+        let restored_op = operator(&restored).await;
+        assert_eq!(slugs(&restored, &restored_op).await, ["north", "south"]);
+        assert!(
+            restored
+                .plane()
+                .tenant_storage_exists(&location)
+                .await
+                .unwrap()
+        );
+
+        // One failed authentication with its old key offboards it again.
+        assert!(matches!(
+            restored.authenticate(&tokens[0].1).await,
+            Err(TenantError::Unauthenticated)
+        ));
+        assert_eq!(slugs(&restored, &restored_op).await, ["south"]);
+        assert!(
+            !restored
+                .plane()
+                .tenant_storage_exists(&location)
+                .await
+                .unwrap()
+        );
+        let page = PageRequest {
+            after: None,
+            limit: 100,
+        };
+        let records = restored
+            .deletion_records(&restored_op, &page)
+            .await
+            .unwrap();
+        assert_eq!(records.items.len(), 1);
+        assert_eq!(records.items[0].id, record.id);
+        assert!(restored.authenticate(&tokens[1].1).await.is_ok());
+        // Nothing left for the start-up pass.
+        let report = restored.reapply_tombstones().await.unwrap();
+        assert_eq!((report.journaled, report.reapplied.len()), (1, 0));
+        drop((tenancy, restored));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A process that died right after journaling (before any key was destroyed) leaves a
+    /// tombstone and the keys: the next start finishes the offboarding.
+    #[tokio::test]
+    async fn an_offboarding_that_stopped_after_its_tombstone_is_finished_at_start() {
+        let root = std::env::temp_dir().join(format!("hub-tombstones-{}", Uuid::now_v7()));
+        let kek: Arc<dyn KeyEncryptionKey> =
+            Arc::new(LocalKek::new(&KeyMaterial::generate()).expect("a KEK"));
+        let tenancy = open(&root, &root, kek).await;
+        let op = operator(&tenancy).await;
+        let (tenant, _) = tenancy
+            .create_tenant(
+                &op,
+                NewTenant {
+                    slug: "north".into(),
+                    name: "north".into(),
+                    cluster: None,
+                },
+            )
+            .await
+            .unwrap();
+        let location = tenancy.tenant_location(tenant.id).await.unwrap();
+        let tombstone = record_offboarding(
+            tenancy.keys.database(),
+            tenant.id,
+            OffboardingDetail {
+                tenant_slug: "north".into(),
+                schema_name: location.schema.as_str().into(),
+                cluster: location.cluster.clone(),
+                requested_by: "test".into(),
+                reason: "stopped midway".into(),
+                keys_destroyed: None,
+                keys_destroyed_at: None,
+                schema_dropped_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(tenancy.stored_key_count(tenant.id).await.unwrap(), 2);
+
+        let report = tenancy.reapply_tombstones().await.unwrap();
+        assert_eq!(report.reapplied, [tenant.id]);
+        assert!(report.failed.is_empty(), "{report:?}");
+        assert_eq!(tenancy.stored_key_count(tenant.id).await.unwrap(), 0);
+        assert!(slugs(&tenancy, &op).await.is_empty());
+        assert!(
+            !tenancy
+                .plane()
+                .tenant_storage_exists(&location)
+                .await
+                .unwrap()
+        );
+        let page = PageRequest {
+            after: None,
+            limit: 100,
+        };
+        let records = tenancy.deletion_records(&op, &page).await.unwrap();
+        assert_eq!(records.items.len(), 1);
+        assert_eq!(records.items[0].id, tombstone.id);
+        assert_eq!(records.items[0].keys_destroyed, 2);
+        assert_eq!(records.items[0].reason, "stopped midway");
+        drop(tenancy);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
