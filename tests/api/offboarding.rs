@@ -19,6 +19,7 @@
 
 use crate::both_backends;
 use crate::domains::dns_server;
+use crate::passwords;
 use crate::support::{
     Backend, Institution, TestApp, create_database, spawn_on_same_storage,
     spawn_on_same_storage_with, spawn_with,
@@ -476,6 +477,46 @@ async fn serve_restored(app: &TestApp, backup: &Backup) -> TestApp {
     }
 }
 
+/// A person of the institution signed in with a local password: their session token.
+async fn signed_in_person(app: &TestApp, institution: &Institution) -> String {
+    let admin = institution.admin_token.as_str();
+    let person = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Ada Lovelace", "username": "ada",
+                   "email": format!("ada@{}.test", institution.slug), "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let settings = app.get("/v1/sign-in-settings", admin).await;
+    let enabled = app
+        .call_with(
+            Method::PUT,
+            "/v1/sign-in-settings",
+            Some(admin),
+            Some(json!({"local_accounts": true})),
+            &[("If-Match", &settings.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    let slug = institution.slug.as_str();
+    passwords::request_reset(app, slug, &format!("ada@{slug}.test")).await;
+    let code = passwords::reset_code(app, institution, person.body["id"].as_str().unwrap()).await;
+    let password = "meadow-kettle-orbit-42";
+    let reset = passwords::reset(app, slug, &code, password).await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+    let signed_in = passwords::sign_in(app, slug, "ada", password).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let token = signed_in.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = app.get("/v1/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    token
+}
+
 /// Whether a backup holds the tenant's storage (its schema in the dump, its file in the copy).
 fn backup_holds(backup: &Backup, location: &TenantLocation) -> bool {
     match backup {
@@ -510,6 +551,7 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
     let domain = "north-campus.example";
     let verified = claim_and_verify(&app, &zone, &north.admin_token, domain).await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    let session = signed_in_person(&app, &north).await;
     let tenant = Uuid::parse_str(&north.id).unwrap();
     let location = app.state.tenancy.tenant_location(tenant).await.unwrap();
     let dump_dir = tempfile::tempdir().unwrap();
@@ -527,6 +569,11 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
     drop(early);
 
     let record = offboard(&app, &north).await;
+    // Its people's sessions stay in the session store until they expire (sealed under the
+    // destroyed keys); they authenticate nobody.
+    app.get("/v1/me", &session)
+        .await
+        .assert_problem(401, "unauthenticated");
     assert_eq!(
         app.state.tenancy.journaled_offboardings().await.unwrap(),
         1,
@@ -623,13 +670,18 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_off
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     assert_eq!(found.body["tenant_slug"], "south");
 
-    // Its API key authenticates nobody.
+    // Its API key authenticates nobody, nor does a session of its people (on PostgreSQL the
+    // restored service shares the session store, where the session still is).
     for path in ["/v1/contacts", "/v1/courses", "/v1/me"] {
         restored
             .get(path, &north.admin_token)
             .await
             .assert_problem(401, "unauthenticated");
     }
+    restored
+        .get("/v1/me", &session)
+        .await
+        .assert_problem(401, "unauthenticated");
 
     // The rest of the platform restored fine.
     let other = restored.get("/v1/contacts", &south.admin_token).await;
