@@ -5,8 +5,9 @@
 //!   enumerated from the live schema (`information_schema` / `sqlite_master`), holds no value
 //!   naming the offboarded institution (its id, in any encoding, or its slug) except the
 //!   deletion record and its tombstone; a new table that names tenants without a registered
-//!   footprint fails here without anyone changing this test. The freed email domain can then be verified by
-//!   another institution (S4).
+//!   footprint fails here without anyone changing this test. Nor does the session store (the
+//!   sessions of its people are erased; on Redis read key by key). The freed email domain can
+//!   then be verified by another institution (S4).
 //! - a backup of the data taken before offboarding, restored and served with the same
 //!   key-encryption key and key store, does not open the institution's sealed data, and its
 //!   API key answers 401 (D2); nor does it show anything of it: the tombstone journal kept in
@@ -195,6 +196,52 @@ async fn control_plane_tenant_columns(app: &TestApp) -> Vec<(String, String)> {
     columns
 }
 
+/// Every Redis key whose name or value (string, or set members) names the institution: its
+/// id in either text form, or its slug. The Redis of the tests is shared: others' keys do not
+/// name this institution.
+async fn redis_entries_naming(app: &TestApp, institution: &Institution) -> Vec<String> {
+    use redis::AsyncCommands as _;
+    let id = Uuid::parse_str(&institution.id).unwrap();
+    let needles = [
+        id.hyphenated().to_string(),
+        id.simple().to_string(),
+        institution.slug.clone(),
+    ];
+    let client = redis::Client::open(app.state.config.redis_url.clone().unwrap()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = {
+        let mut iter = redis.scan::<String>().await.unwrap();
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key.unwrap());
+        }
+        keys
+    };
+    let mut found = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let content = match kind.as_str() {
+            "string" => redis.get::<_, Option<String>>(&key).await.ok().flatten(),
+            "set" => redis
+                .smembers::<_, Vec<String>>(&key)
+                .await
+                .ok()
+                .map(|m| m.join(" ")),
+            _ => None,
+        }
+        .unwrap_or_default();
+        let text = format!("{key} {content}").to_lowercase();
+        if needles.iter().any(|n| text.contains(n.as_str())) {
+            found.push(key);
+        }
+    }
+    found
+}
+
 async fn claim_and_verify(
     app: &TestApp,
     zone: &crate::domains::Zone,
@@ -291,6 +338,7 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
         )
         .await;
     assert_eq!(review.status, StatusCode::CREATED, "{}", review.body);
+    let session = signed_in_person(&app, &leaving).await;
     let rotated = app
         .call(
             Method::POST,
@@ -308,6 +356,15 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
     refused.assert_problem(409, "conflict");
 
     // The scan sees the institution where it lives (so it can fail).
+    assert!(app.state.identity.sessions.resolve(&session).await.is_ok());
+    if backend == Backend::Postgres {
+        let live = redis_entries_naming(&app, &leaving).await;
+        assert!(
+            live.iter().any(|k| k.starts_with("hub:session:"))
+                && live.iter().any(|k| k.starts_with("hub:person-sessions:")),
+            "the session store is seen naming the tenant: {live:?}"
+        );
+    }
     let before = tables_naming(&app, &leaving).await;
     for table in [
         "api_keys",
@@ -357,6 +414,16 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
         "only the deletion record, and its tombstone in the key store, may name an offboarded \
          institution; found in {after:?}"
     );
+
+    // Nor does the session store: the sessions of its people are gone, not only refused.
+    assert!(app.state.identity.sessions.resolve(&session).await.is_err());
+    if backend == Backend::Postgres {
+        let left = redis_entries_naming(&app, &leaving).await;
+        assert!(
+            left.is_empty(),
+            "Redis entries still name the tenant: {left:?}"
+        );
+    }
 
     // The freed domain: the other institution verifies it, and it routes there.
     let pending = app.get("/v1/sso/domains", &staying.admin_token).await;

@@ -180,6 +180,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             mail: config.mail_settings(),
         },
     )?;
+    // Offboarding ends the institution's sessions in the session store too.
+    tenancy.register_ephemeral_footprint(identity.sessions.tenant_footprint());
     let state = Arc::new(AppState {
         config,
         tenancy,

@@ -28,7 +28,7 @@ pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
 pub use data_plane::{DataPlane, StorageConfig};
 pub use directory::ActiveTenant;
 pub use error::TenantError;
-pub use footprint::{ControlFootprint, TenantControlRows};
+pub use footprint::{ControlFootprint, EphemeralFootprint, TenantControlRows};
 pub use keys::KeyStoreLocation;
 pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
@@ -84,6 +84,9 @@ pub struct Tenancy {
     /// Every control-plane table naming a tenant: this crate's and those registered by the
     /// crates above it ([`Self::register_control_footprints`]).
     footprints: Vec<footprint::ControlFootprint>,
+    /// Short-lived state naming tenants, kept by the crates above
+    /// ([`Self::register_ephemeral_footprint`]).
+    ephemeral_footprints: std::sync::RwLock<Vec<Arc<dyn footprint::EphemeralFootprint>>>,
 }
 
 impl Tenancy {
@@ -103,6 +106,7 @@ impl Tenancy {
             sealed: sealed_columns().map_err(TenantError::Conflict)?,
             reseal: jobs::ResealSettings::default(),
             footprints: footprint::CONTROL_FOOTPRINT.to_vec(),
+            ephemeral_footprints: std::sync::RwLock::default(),
         })
     }
 

@@ -345,8 +345,8 @@ impl Tenancy {
     /// backed up apart from the data, so a restored data backup is offboarded again:
     /// [`crate::tombstones`]), then its keys are destroyed there (so whatever survives
     /// anywhere, backups of the data included, is unreadable), then every control-plane row
-    /// naming it (each crate's registered [`crate::ControlFootprint`], in one transaction),
-    /// then its schema is dropped, then a deletion record is kept. A failure midway leaves the
+    /// naming it (each crate's registered [`crate::ControlFootprint`], in one transaction)
+    /// and its short-lived state (each [`crate::EphemeralFootprint`]), then its schema is dropped, then a deletion record is kept. A failure midway leaves the
     /// tenant `offboarding` with its tombstone, and a repeat call or the next start finishes
     /// the job.
     pub async fn offboard_tenant(
@@ -431,6 +431,7 @@ impl Tenancy {
         self.principals.forget_tenant(id);
         self.directory.forget(id);
         self.keys.forget(id);
+        self.erase_ephemeral_footprints(id).await;
 
         self.plane.drop_tenant_storage(location).await?;
         let schema_dropped_at = Utc::now();
