@@ -212,7 +212,11 @@ impl Ephemeral {
         match &self.redis {
             Some(redis) => {
                 let mut redis = redis.clone();
-                let mut found = redis.scan_match::<_, String>(format!("{prefix}*")).await?;
+                // Large batches: one round trip per thousand keys, not per ten.
+                let options = redis::ScanOptions::default()
+                    .with_pattern(format!("{prefix}*"))
+                    .with_count(1_000);
+                let mut found = redis.scan_options::<String>(options).await?;
                 let mut keys = Vec::new();
                 while let Some(key) = found.next_item().await {
                     keys.push(key?);
