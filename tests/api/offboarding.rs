@@ -16,7 +16,8 @@
 //!   another institution can verify the freed domain; the other institution restored from the
 //!   same backup works (S4).
 //! - keys an older version kept in the control plane are moved to the key store by
-//!   `hub migrate`, idempotently, and serving refuses to start until they are (D2).
+//!   `hub migrate`, idempotently, and serving refuses to start until they are; an offboarded
+//!   institution's are not moved but erased, from its tombstone (D2).
 
 use crate::both_backends;
 use crate::domains::dns_server;
@@ -927,4 +928,82 @@ async fn promise_d2_hub_migrate_moves_keys_out_of_the_control_plane(backend: Bac
             format!("b@{}.example", institution.slug)
         );
     }
+    drop(restarted);
+
+    // An offboarded institution's keys in the control plane (a restored backup from before
+    // the key store) are not moved back: its tombstone is re-applied first.
+    offboard(&app, &north).await;
+    let north_id = Uuid::parse_str(&north.id).unwrap();
+    let legacy = legacy_key_row(&app, north_id).await;
+    assert_eq!(legacy, 1);
+    let (migrated, output) = run_hub(&app, "migrate").await;
+    assert!(migrated, "{output}");
+    assert!(
+        output.contains("(0 wrapped key(s) moved"),
+        "the offboarded institution's key was moved: {output}"
+    );
+    assert_eq!(
+        app.state.tenancy.stored_key_count(north_id).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        app.state
+            .tenancy
+            .keys_left_in_control_plane()
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// Puts a wrapped key of `tenant` into the control plane's `tenant_keys`, as an older
+/// version kept it. Returns the rows there for the tenant.
+async fn legacy_key_row(app: &TestApp, tenant: Uuid) -> usize {
+    let (control, table) = match app.backend {
+        Backend::Postgres => (
+            Database::connect(app.database_url.clone().unwrap())
+                .await
+                .unwrap(),
+            (Alias::new("hub_control"), Alias::new("tenant_keys")),
+        ),
+        Backend::Sqlite => (
+            Database::connect(format!(
+                "sqlite://{}?mode=rw",
+                app.data_dir().join("control.db").display()
+            ))
+            .await
+            .unwrap(),
+            (Alias::new("main"), Alias::new("tenant_keys")),
+        ),
+    };
+    let mut insert = Query::insert();
+    insert
+        .into_table(table)
+        .columns(
+            [
+                "tenant_id",
+                "purpose",
+                "version",
+                "wrapped_key",
+                "kek_id",
+                "state",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            tenant.into(),
+            "data".into(),
+            1.into(),
+            vec![7u8; 60].into(),
+            "local".into(),
+            "active".into(),
+            chrono::Utc::now().into(),
+        ]);
+    control.execute(&insert).await.unwrap();
+    app.state
+        .tenancy
+        .keys_left_in_control_plane()
+        .await
+        .unwrap() as usize
 }

@@ -22,7 +22,7 @@
 //! exists yet.
 
 use crate::Tenancy;
-use crate::entities::{deletion_record, tenant, tombstone};
+use crate::entities::{deletion_record, tenant, tenant_key, tombstone};
 use crate::error::TenantError;
 use crate::model::{SchemaName, TenantLocation};
 use chrono::{DateTime, Utc};
@@ -236,7 +236,7 @@ const BATCH: u64 = 1_000;
 
 impl Tenancy {
     /// Re-applies every journaled offboarding the data database still shows any trace of
-    /// (registry row present, or deletion record missing). Idempotent; a tenant that fails
+    /// (registry row or control-plane keys present, or deletion record missing). Idempotent; a tenant that fails
     /// is logged, reported and left for the next run, the others go on. Run by every process
     /// at start, before it serves or migrates.
     pub async fn reapply_tombstones(&self) -> Result<TombstoneReport, TenantError> {
@@ -263,6 +263,18 @@ impl Tenancy {
             .await?
             .into_iter()
             .collect();
+        // Keys an older version kept in the control plane (normally none): a restored backup
+        // from before the key store may hold an offboarded tenant's, which `hub migrate`
+        // would otherwise move into the key store again.
+        let legacy_keys: HashSet<Uuid> = tenant_key::Entity::find()
+            .select_only()
+            .column(tenant_key::Column::TenantId)
+            .distinct()
+            .into_tuple::<Uuid>()
+            .all(control)
+            .await?
+            .into_iter()
+            .collect();
         let mut after: Option<Uuid> = None;
         loop {
             let mut query = tombstone::Entity::find()
@@ -278,7 +290,10 @@ impl Tenancy {
             for row in rows {
                 report.journaled += 1;
                 let tenant = row.tenant_id;
-                if !registered.contains(&tenant) && recorded.contains(&row.id) {
+                if !registered.contains(&tenant)
+                    && !legacy_keys.contains(&tenant)
+                    && recorded.contains(&row.id)
+                {
                     continue;
                 }
                 let outcome = match OffboardingTombstone::from_row(row) {
