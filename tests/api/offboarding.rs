@@ -4,22 +4,29 @@
 //! - every table of the control plane, the key store and the tenant storage that is left,
 //!   enumerated from the live schema (`information_schema` / `sqlite_master`), holds no value
 //!   naming the offboarded institution (its id, in any encoding, or its slug) except the
-//!   deletion record; a new table that names tenants without a registered footprint fails
-//!   here without anyone changing this test. The freed email domain can then be verified by
-//!   another institution (S4).
+//!   deletion record and its tombstone; a new table that names tenants without a registered
+//!   footprint fails here without anyone changing this test. Nor does the session store (the
+//!   sessions of its people are erased; on Redis read key by key). The freed email domain can
+//!   then be verified by another institution (S4).
 //! - a backup of the data taken before offboarding, restored and served with the same
 //!   key-encryption key and key store, does not open the institution's sealed data, and its
-//!   API key answers 401; the other institution restored from the same backup works (D2).
+//!   API key answers 401 (D2); nor does it show anything of it: the tombstone journal kept in
+//!   the key store offboards the restored copy again at start (registry row, schema or file,
+//!   API keys, domain claims gone; the deletion record there once, with its original id), so
+//!   another institution can verify the freed domain; the other institution restored from the
+//!   same backup works (S4).
 //! - keys an older version kept in the control plane are moved to the key store by
-//!   `hub migrate`, idempotently, and serving refuses to start until they are (D2).
+//!   `hub migrate`, idempotently, and serving refuses to start until they are; an offboarded
+//!   institution's are not moved but erased, from its tombstone (D2).
 
 use crate::both_backends;
 use crate::domains::dns_server;
+use crate::passwords;
 use crate::support::{
     Backend, Institution, TestApp, create_database, spawn_on_same_storage,
     spawn_on_same_storage_with, spawn_with,
 };
-use hub_tenant::KeyStoreLocation;
+use hub_tenant::{KeyStoreLocation, TenantLocation};
 use reqwest::{Method, StatusCode};
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -30,7 +37,7 @@ use uuid::Uuid;
 
 both_backends!(
     promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_domain,
-    promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_tenant,
+    promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_offboarded_again,
     promise_d2_hub_migrate_moves_keys_out_of_the_control_plane
 );
 
@@ -190,6 +197,52 @@ async fn control_plane_tenant_columns(app: &TestApp) -> Vec<(String, String)> {
     columns
 }
 
+/// Every Redis key whose name or value (string, or set members) names the institution: its
+/// id in either text form, or its slug. The Redis of the tests is shared: others' keys do not
+/// name this institution.
+async fn redis_entries_naming(app: &TestApp, institution: &Institution) -> Vec<String> {
+    use redis::AsyncCommands as _;
+    let id = Uuid::parse_str(&institution.id).unwrap();
+    let needles = [
+        id.hyphenated().to_string(),
+        id.simple().to_string(),
+        institution.slug.clone(),
+    ];
+    let client = redis::Client::open(app.state.config.redis_url.clone().unwrap()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = {
+        let mut iter = redis.scan::<String>().await.unwrap();
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key.unwrap());
+        }
+        keys
+    };
+    let mut found = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let content = match kind.as_str() {
+            "string" => redis.get::<_, Option<String>>(&key).await.ok().flatten(),
+            "set" => redis
+                .smembers::<_, Vec<String>>(&key)
+                .await
+                .ok()
+                .map(|m| m.join(" ")),
+            _ => None,
+        }
+        .unwrap_or_default();
+        let text = format!("{key} {content}").to_lowercase();
+        if needles.iter().any(|n| text.contains(n.as_str())) {
+            found.push(key);
+        }
+    }
+    found
+}
+
 async fn claim_and_verify(
     app: &TestApp,
     zone: &crate::domains::Zone,
@@ -286,6 +339,7 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
         )
         .await;
     assert_eq!(review.status, StatusCode::CREATED, "{}", review.body);
+    let session = signed_in_person(&app, &leaving).await;
     let rotated = app
         .call(
             Method::POST,
@@ -303,6 +357,15 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
     refused.assert_problem(409, "conflict");
 
     // The scan sees the institution where it lives (so it can fail).
+    assert!(app.state.identity.sessions.resolve(&session).await.is_ok());
+    if backend == Backend::Postgres {
+        let live = redis_entries_naming(&app, &leaving).await;
+        assert!(
+            live.iter().any(|k| k.starts_with("hub:session:"))
+                && live.iter().any(|k| k.starts_with("hub:person-sessions:")),
+            "the session store is seen naming the tenant: {live:?}"
+        );
+    }
     let before = tables_naming(&app, &leaving).await;
     for table in [
         "api_keys",
@@ -344,9 +407,24 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
     offboard(&app, &leaving).await;
     let after = tables_naming(&app, &leaving).await;
     assert!(
-        after.len() == 1 && after[0].ends_with("deletion_records"),
-        "only the deletion record may name an offboarded institution; found in {after:?}"
+        after.len() == 2
+            && (after[0].starts_with("data") || after[0].starts_with("control.db"))
+            && after[0].ends_with("deletion_records")
+            && after[1].starts_with("key store")
+            && after[1].ends_with("tombstones"),
+        "only the deletion record, and its tombstone in the key store, may name an offboarded \
+         institution; found in {after:?}"
     );
+
+    // Nor does the session store: the sessions of its people are gone, not only refused.
+    assert!(app.state.identity.sessions.resolve(&session).await.is_err());
+    if backend == Backend::Postgres {
+        let left = redis_entries_naming(&app, &leaving).await;
+        assert!(
+            left.is_empty(),
+            "Redis entries still name the tenant: {left:?}"
+        );
+    }
 
     // The freed domain: the other institution verifies it, and it routes there.
     let pending = app.get("/v1/sso/domains", &staying.admin_token).await;
@@ -467,10 +545,65 @@ async fn serve_restored(app: &TestApp, backup: &Backup) -> TestApp {
     }
 }
 
-async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_tenant(
+/// A person of the institution signed in with a local password: their session token.
+async fn signed_in_person(app: &TestApp, institution: &Institution) -> String {
+    let admin = institution.admin_token.as_str();
+    let person = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Ada Lovelace", "username": "ada",
+                   "email": format!("ada@{}.test", institution.slug), "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let settings = app.get("/v1/sign-in-settings", admin).await;
+    let enabled = app
+        .call_with(
+            Method::PUT,
+            "/v1/sign-in-settings",
+            Some(admin),
+            Some(json!({"local_accounts": true})),
+            &[("If-Match", &settings.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    let slug = institution.slug.as_str();
+    passwords::request_reset(app, slug, &format!("ada@{slug}.test")).await;
+    let code = passwords::reset_code(app, institution, person.body["id"].as_str().unwrap()).await;
+    let password = "meadow-kettle-orbit-42";
+    let reset = passwords::reset(app, slug, &code, password).await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+    let signed_in = passwords::sign_in(app, slug, "ada", password).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let token = signed_in.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = app.get("/v1/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    token
+}
+
+/// Whether a backup holds the tenant's storage (its schema in the dump, its file in the copy).
+fn backup_holds(backup: &Backup, location: &TenantLocation) -> bool {
+    match backup {
+        Backup::Postgres(file) => std::fs::read_to_string(file)
+            .unwrap()
+            .contains(&format!("CREATE SCHEMA {}", location.schema.as_str())),
+        Backup::Sqlite(dir) => dir
+            .path()
+            .join("tenants")
+            .join(format!("{}.db", location.schema.as_str()))
+            .exists(),
+    }
+}
+
+async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_and_is_offboarded_again(
     backend: Backend,
 ) {
-    let app = spawn_with(backend, |_| {}).await;
+    let (nameserver, zone) = dns_server().await;
+    let app = spawn_with(backend, |c| c.dns_nameserver = Some(nameserver)).await;
     let north = app.create_institution("north").await;
     let south = app.create_institution("south").await;
     for (institution, email) in [(&north, "dpo@north.example"), (&south, "dpo@south.example")] {
@@ -483,8 +616,18 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
+    let domain = "north-campus.example";
+    let verified = claim_and_verify(&app, &zone, &north.admin_token, domain).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    let session = signed_in_person(&app, &north).await;
+    let tenant = Uuid::parse_str(&north.id).unwrap();
+    let location = app.state.tenancy.tenant_location(tenant).await.unwrap();
     let dump_dir = tempfile::tempdir().unwrap();
     let backup = back_up(&app, dump_dir.path()).await;
+    assert!(
+        backup_holds(&backup, &location),
+        "the backup holds the institution's data"
+    );
 
     // The backup restored before offboarding opens both: the drill can tell the difference.
     let early = serve_restored(&app, &backup).await;
@@ -493,12 +636,21 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
     assert_eq!(read.body["items"][0]["email"], "dpo@north.example");
     drop(early);
 
-    offboard(&app, &north).await;
+    let record = offboard(&app, &north).await;
+    // Its people's sessions stay in the session store until they expire (sealed under the
+    // destroyed keys); they authenticate nobody.
+    app.get("/v1/me", &session)
+        .await
+        .assert_problem(401, "unauthenticated");
+    assert_eq!(
+        app.state.tenancy.journaled_offboardings().await.unwrap(),
+        1,
+        "offboarding journals a tombstone in the key store"
+    );
     let restored = serve_restored(&app, &backup).await;
 
-    // The institution's rows are in the restored copy, sealed, and nothing opens them: its
-    // keys were destroyed in the key store, which no data backup carries.
-    let tenant = Uuid::parse_str(&north.id).unwrap();
+    // Nothing would open: the keys were destroyed in the key store, which no data backup
+    // carries.
     assert_eq!(
         restored
             .state
@@ -518,28 +670,86 @@ async fn promise_d2_a_backup_restored_after_offboarding_opens_nothing_of_the_ten
         0,
         "the backup holds no key"
     );
-    let location = restored
-        .state
-        .tenancy
-        .tenant_location(tenant)
+
+    // Nothing shows either, before any credential of the institution is tried (which would
+    // re-apply its offboarding by itself): the tombstone journal, kept apart with the keys,
+    // offboarded the restored copy again when it was served.
+    let listed = restored.get("/v1/tenants", &restored.operator_token).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let slugs: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["south"], "{}", listed.body);
+    restored
+        .get(
+            &format!("/v1/tenants/{}", north.id),
+            &restored.operator_token,
+        )
         .await
-        .unwrap();
+        .assert_problem(404, "tenant_not_found");
     assert!(
-        restored
+        !restored
             .state
             .tenancy
             .plane()
             .tenant_storage_exists(&location)
             .await
             .unwrap(),
-        "the restored copy holds the institution's data"
+        "the restored schema or file of the institution is dropped"
     );
+    let records = restored
+        .get("/v1/deletion-records", &restored.operator_token)
+        .await;
+    assert_eq!(records.status, StatusCode::OK, "{}", records.body);
+    let items = records.body["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "the deletion record, once: {}",
+        records.body
+    );
+    assert_eq!(items[0]["id"], record["id"]);
+    assert_eq!(items[0]["tenant_id"], north.id.as_str());
+    assert_eq!(items[0]["keys_destroyed"], record["keys_destroyed"]);
+    assert_eq!(items[0]["reason"], "contract ended");
+    // Idempotent: a second pass finds nothing left to do.
+    let again = restored.state.tenancy.reapply_tombstones().await.unwrap();
+    assert_eq!(
+        (again.journaled, again.reapplied.len()),
+        (1, 0),
+        "{again:?}"
+    );
+
+    // The restored domain claim is gone with it: the other institution verifies the domain.
+    let claimed = claim_and_verify(&restored, &zone, &south.admin_token, domain).await;
+    assert_eq!(claimed.status, StatusCode::OK, "{}", claimed.body);
+    assert_eq!(claimed.body["status"], "verified");
+    let found = restored
+        .call(
+            Method::POST,
+            "/v1/sso/discovery",
+            None,
+            Some(json!({"email": format!("ada@{domain}")})),
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["tenant_slug"], "south");
+
+    // Its API key authenticates nobody, nor does a session of its people (on PostgreSQL the
+    // restored service shares the session store, where the session still is).
     for path in ["/v1/contacts", "/v1/courses", "/v1/me"] {
         restored
             .get(path, &north.admin_token)
             .await
             .assert_problem(401, "unauthenticated");
     }
+    restored
+        .get("/v1/me", &session)
+        .await
+        .assert_problem(401, "unauthenticated");
 
     // The rest of the platform restored fine.
     let other = restored.get("/v1/contacts", &south.admin_token).await;
@@ -718,4 +928,82 @@ async fn promise_d2_hub_migrate_moves_keys_out_of_the_control_plane(backend: Bac
             format!("b@{}.example", institution.slug)
         );
     }
+    drop(restarted);
+
+    // An offboarded institution's keys in the control plane (a restored backup from before
+    // the key store) are not moved back: its tombstone is re-applied first.
+    offboard(&app, &north).await;
+    let north_id = Uuid::parse_str(&north.id).unwrap();
+    let legacy = legacy_key_row(&app, north_id).await;
+    assert_eq!(legacy, 1);
+    let (migrated, output) = run_hub(&app, "migrate").await;
+    assert!(migrated, "{output}");
+    assert!(
+        output.contains("(0 wrapped key(s) moved"),
+        "the offboarded institution's key was moved: {output}"
+    );
+    assert_eq!(
+        app.state.tenancy.stored_key_count(north_id).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        app.state
+            .tenancy
+            .keys_left_in_control_plane()
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// Puts a wrapped key of `tenant` into the control plane's `tenant_keys`, as an older
+/// version kept it. Returns the rows there for the tenant.
+async fn legacy_key_row(app: &TestApp, tenant: Uuid) -> usize {
+    let (control, table) = match app.backend {
+        Backend::Postgres => (
+            Database::connect(app.database_url.clone().unwrap())
+                .await
+                .unwrap(),
+            (Alias::new("hub_control"), Alias::new("tenant_keys")),
+        ),
+        Backend::Sqlite => (
+            Database::connect(format!(
+                "sqlite://{}?mode=rw",
+                app.data_dir().join("control.db").display()
+            ))
+            .await
+            .unwrap(),
+            (Alias::new("main"), Alias::new("tenant_keys")),
+        ),
+    };
+    let mut insert = Query::insert();
+    insert
+        .into_table(table)
+        .columns(
+            [
+                "tenant_id",
+                "purpose",
+                "version",
+                "wrapped_key",
+                "kek_id",
+                "state",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            tenant.into(),
+            "data".into(),
+            1.into(),
+            vec![7u8; 60].into(),
+            "local".into(),
+            "active".into(),
+            chrono::Utc::now().into(),
+        ]);
+    control.execute(&insert).await.unwrap();
+    app.state
+        .tenancy
+        .keys_left_in_control_plane()
+        .await
+        .unwrap() as usize
 }

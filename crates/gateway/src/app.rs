@@ -118,6 +118,9 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         tenancy.register_sealed_columns(module.sealed_columns().map_err(StartError::Config)?);
         tenancy.register_indexed_columns(module.indexed_columns().map_err(StartError::Config)?);
     }
+    // A restored backup of the data must not bring offboarded institutions back: every
+    // journaled offboarding is re-applied before this process serves or migrates anything.
+    tenancy.reapply_tombstones().await?;
     let tenancy = Arc::new(tenancy);
     let redis = match &config.redis_url {
         Some(url) => {
@@ -146,6 +149,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             mail: config.mail_settings(),
         },
     )?;
+    // Offboarding ends the institution's sessions in the session store too.
+    tenancy.register_ephemeral_footprint(identity.sessions.tenant_footprint());
     let state = Arc::new(AppState {
         config,
         tenancy,

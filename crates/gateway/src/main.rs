@@ -24,8 +24,9 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Apply control-plane migrations, move wrapped keys an older version left in the control
-    /// plane to the key store, then apply every tenant's migrations; safe to re-run.
+    /// Apply control-plane migrations, re-apply journaled offboardings a restored data backup
+    /// brought back (as every start does), move wrapped keys an older version left in the
+    /// control plane to the key store, then apply every tenant's migrations; safe to re-run.
     Migrate {
         /// Tenants migrated at once (1-16). The default, 1, keeps serving gateways on the
         /// same database responsive; more finishes sooner in a quiet window.

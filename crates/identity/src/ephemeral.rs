@@ -234,4 +234,49 @@ impl Ephemeral {
             }
         }
     }
+
+    /// Every live key starting with `prefix` (a fixed prefix: no glob characters). Walks the
+    /// keyspace (`SCAN`), so it is for rare operations such as an offboarding, never a request.
+    pub async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, IdentityError> {
+        match &self.redis {
+            Some(redis) => {
+                let mut redis = redis.clone();
+                // Large batches: one round trip per thousand keys, not per ten.
+                let options = redis::ScanOptions::default()
+                    .with_pattern(format!("{prefix}*"))
+                    .with_count(1_000);
+                let mut found = redis.scan_options::<String>(options).await?;
+                let mut keys = Vec::new();
+                while let Some(key) = found.next_item().await {
+                    keys.push(key?);
+                }
+                Ok(keys)
+            }
+            None => {
+                let local = self.local();
+                let now = Instant::now();
+                Ok(local
+                    .values
+                    .iter()
+                    .map(|(k, (until, _))| (k, until))
+                    .chain(local.sets.iter().map(|(k, (until, _))| (k, until)))
+                    .filter(|(k, until)| k.starts_with(prefix) && **until > now)
+                    .map(|(k, _)| k.clone())
+                    .collect())
+            }
+        }
+    }
+
+    /// Deletes a set made by [`Self::add_member`].
+    pub async fn delete_set(&self, set: &str) -> Result<(), IdentityError> {
+        match &self.redis {
+            Some(redis) => {
+                let () = redis.clone().del(set).await?;
+            }
+            None => {
+                self.local().sets.remove(set);
+            }
+        }
+        Ok(())
+    }
 }

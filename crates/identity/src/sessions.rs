@@ -497,6 +497,59 @@ impl hub_tenant::SealedStore for SessionContexts {
     }
 }
 
+/// The session store as a tenant footprint: offboarding ends every session of the
+/// institution's people (their records name it, and its index keys do).
+struct TenantSessions {
+    store: std::sync::Arc<Ephemeral>,
+}
+
+impl hub_tenant::EphemeralFootprint for TenantSessions {
+    fn name(&self) -> &'static str {
+        "sessions"
+    }
+
+    fn erase_tenant(
+        &self,
+        tenant: Uuid,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        Box::pin(async move {
+            end_all_of_tenant(&self.store, tenant)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Deletes every session of the tenant's people, found through the per-person indexes (whose
+/// keys name the tenant), and the indexes. Returns how many entries were deleted.
+async fn end_all_of_tenant(store: &Ephemeral, tenant_id: Uuid) -> Result<u64, IdentityError> {
+    let prefix = format!("hub:person-sessions:{}:", tenant_id.simple());
+    let mut erased = 0;
+    for index in store.keys_with_prefix(&prefix).await? {
+        for member in store.members(&index).await? {
+            if let Ok(id) = Uuid::try_parse(&member) {
+                store.delete(&record_key(id)).await?;
+                erased += 1;
+            }
+        }
+        store.delete_set(&index).await?;
+        erased += 1;
+    }
+    // The per-tenant index key rotation re-seals through names the tenant too.
+    store.delete_set(&tenant_key(tenant_id)).await?;
+    Ok(erased)
+}
+
+impl Sessions {
+    /// This store as a footprint for offboarding to erase
+    /// ([`hub_tenant::Tenancy::register_ephemeral_footprint`]).
+    pub fn tenant_footprint(&self) -> std::sync::Arc<dyn hub_tenant::EphemeralFootprint> {
+        std::sync::Arc::new(TenantSessions {
+            store: self.store.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

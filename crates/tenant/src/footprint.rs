@@ -9,6 +9,9 @@
 //! the offboarding test reads the whole control plane afterwards and fails on any row that
 //! still names the tenant.
 //!
+//! Short-lived state outside the databases (sessions in the session store) is declared the
+//! same way, as an [`EphemeralFootprint`], and erased by offboarding too.
+//!
 //! The same declarations guard access: crates above this one never get the control-plane
 //! connection. They reach their rows through [`TenantControlRows`], handed out only for a
 //! registered table and bound to one tenant (every query, update and delete filtered by its
@@ -50,6 +53,21 @@ pub const CONTROL_FOOTPRINT: &[ControlFootprint] = &[
         tenant_column: "tenant_id",
     },
 ];
+
+/// Short-lived state a crate keeps about tenants outside the databases (sessions in the
+/// session store, say), declared like a [`ControlFootprint`]: offboarding asks each
+/// registered one to erase what names the tenant. Best effort: such state is sealed under the
+/// tenant's keys (destroyed first) and expires by itself, so an outage of its store is logged
+/// and does not stop an offboarding.
+pub trait EphemeralFootprint: Send + Sync {
+    /// What it is, for the log.
+    fn name(&self) -> &'static str;
+    /// Erases every entry naming the tenant; returns how many.
+    fn erase_tenant(
+        &self,
+        tenant: Uuid,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>>;
+}
 
 /// Deletes every registered footprint's rows of one tenant on `db` (the caller's
 /// transaction). Returns the rows deleted per table.
@@ -142,6 +160,34 @@ impl Tenancy {
         for footprint in footprints {
             if !self.footprints.contains(footprint) {
                 self.footprints.push(*footprint);
+            }
+        }
+    }
+
+    /// Adds a crate's short-lived state to what offboarding erases. Takes `&self`: the crates
+    /// holding such state are built on the shared service.
+    pub fn register_ephemeral_footprint(&self, footprint: std::sync::Arc<dyn EphemeralFootprint>) {
+        if let Ok(mut registered) = self.ephemeral_footprints.write() {
+            registered.push(footprint);
+        }
+    }
+
+    /// Asks every registered [`EphemeralFootprint`] to erase the tenant's entries; a failure
+    /// is logged and left to expire.
+    pub(crate) async fn erase_ephemeral_footprints(&self, tenant: Uuid) {
+        let registered = self
+            .ephemeral_footprints
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_default();
+        for footprint in registered {
+            match footprint.erase_tenant(tenant).await {
+                Ok(erased) => {
+                    tracing::info!(%tenant, store = footprint.name(), erased, "short-lived state erased");
+                }
+                Err(error) => {
+                    tracing::warn!(%tenant, store = footprint.name(), %error, "short-lived state not erased; it expires by itself");
+                }
             }
         }
     }

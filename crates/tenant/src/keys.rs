@@ -283,6 +283,12 @@ impl KeyStore {
         })
     }
 
+    /// The key store's own database, for the tombstone journal kept beside the keys (kept
+    /// and backed up apart from the data, like them: [`crate::tombstones`]).
+    pub(crate) fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// How long an unwrapped key ring is used before it is read again.
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_millis(self.cache_ttl_ms.load(Ordering::Relaxed))

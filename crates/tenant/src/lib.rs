@@ -3,8 +3,9 @@
 //! rotation (re-sealing and re-indexing jobs), API keys, the retention and reporting profile,
 //! the institution's contacts, its audit trail, idempotency records, control-plane deadlines,
 //! the registered control-plane footprints of every crate (what offboarding erases, and the
-//! guarded door to those rows: [`footprint`]), and the registration every domain crate makes
-//! ([`module`]).
+//! guarded door to those rows: [`footprint`]), the tombstone journal that re-applies
+//! offboardings after a restore of the data ([`tombstones`]), and the registration every
+//! domain crate makes ([`module`]).
 
 pub mod audit;
 pub mod contacts;
@@ -27,12 +28,13 @@ mod reseal;
 
 pub use reseal::SealedStore;
 mod scope;
+pub mod tombstones;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
 pub use data_plane::{DataPlane, StorageConfig};
 pub use directory::ActiveTenant;
 pub use error::TenantError;
-pub use footprint::{ControlFootprint, TenantControlRows};
+pub use footprint::{ControlFootprint, EphemeralFootprint, TenantControlRows};
 pub use keys::KeyStoreLocation;
 pub use model::{
     Actor, NewTenant, OperatorPrincipal, Principal, Scope, Tenant, TenantLocation, TenantPrincipal,
@@ -40,6 +42,7 @@ pub use model::{
 };
 pub use module::{DomainModule, RoleGrant};
 pub use scope::TenantScope;
+pub use tombstones::{TombstoneKind, TombstoneReport};
 
 use data_plane::Access;
 use hub_kernel::classification::{
@@ -133,6 +136,9 @@ pub struct Tenancy {
     /// Every control-plane table naming a tenant: this crate's and those registered by the
     /// crates above it ([`Self::register_control_footprints`]).
     footprints: Vec<footprint::ControlFootprint>,
+    /// Short-lived state naming tenants, kept by the crates above
+    /// ([`Self::register_ephemeral_footprint`]).
+    ephemeral_footprints: std::sync::RwLock<Vec<Arc<dyn footprint::EphemeralFootprint>>>,
 }
 
 impl Tenancy {
@@ -154,6 +160,7 @@ impl Tenancy {
             sealed_stores: std::sync::RwLock::new(Vec::new()),
             reseal: jobs::ResealSettings::default(),
             footprints: footprint::CONTROL_FOOTPRINT.to_vec(),
+            ephemeral_footprints: std::sync::RwLock::default(),
         })
     }
 
@@ -213,7 +220,14 @@ impl Tenancy {
     async fn require_keys(&self, tenant_id: Uuid) -> Result<(), TenantError> {
         match self.key_ring(tenant_id).await {
             Ok(_) => Ok(()),
-            Err(TenantError::NotFound(_)) => Err(TenantError::Unauthenticated),
+            Err(TenantError::NotFound(_)) => {
+                // If it was offboarded, the data it came from is a restored backup: offboard
+                // it again now. Only on this failure path, so no other request pays for it.
+                if let Err(error) = self.reapply_tombstone_of(tenant_id).await {
+                    tracing::warn!(tenant = %tenant_id, %error, "re-applying an offboarding failed");
+                }
+                Err(TenantError::Unauthenticated)
+            }
             Err(other) => Err(other),
         }
     }

@@ -5,13 +5,14 @@
 use crate::Tenancy;
 use crate::credentials::{self, IssuedKey};
 use crate::data_plane::Access;
-use crate::entities::{deletion_record, tenant};
+use crate::entities::{deletion_record, tenant, tenant_key};
 use crate::error::TenantError;
 use crate::model::limits;
 use crate::model::{
     NewTenant, OperatorPrincipal, SchemaName, Scope, Tenant, TenantLocation, TenantStatus,
 };
 use crate::profile;
+use crate::tombstones::{self, OffboardingDetail, OffboardingTombstone};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use hub_kernel::page::{Page, PageRequest};
@@ -114,7 +115,7 @@ pub struct TenantMigrationOutcome {
     pub result: Result<String, String>,
 }
 
-fn location_of(row: &tenant::Model) -> Result<TenantLocation, TenantError> {
+pub(crate) fn location_of(row: &tenant::Model) -> Result<TenantLocation, TenantError> {
     let schema = SchemaName::parse(&row.schema_name).ok_or_else(|| {
         TenantError::Conflict(format!("tenant {} has an invalid schema name", row.id))
     })?;
@@ -342,11 +343,14 @@ impl Tenancy {
         Ok(())
     }
 
-    /// Offboards an institution: its keys are destroyed first, in the key store (so whatever
-    /// survives anywhere, backups of the data included, is unreadable), then every
-    /// control-plane row naming it (each crate's registered [`crate::ControlFootprint`], in one
-    /// transaction), then its schema is dropped, then a deletion record is kept. A failure
-    /// midway leaves the tenant `offboarding` and a repeat call finishes the job.
+    /// Offboards an institution: a tombstone is journaled first, in the key store (kept and
+    /// backed up apart from the data, so a restored data backup is offboarded again:
+    /// [`crate::tombstones`]), then its keys are destroyed there (so whatever survives
+    /// anywhere, backups of the data included, is unreadable), then every control-plane row
+    /// naming it (each crate's registered [`crate::ControlFootprint`], in one transaction)
+    /// and its short-lived state (each [`crate::EphemeralFootprint`]), then its schema is dropped, then a deletion record is kept. A failure midway leaves the
+    /// tenant `offboarding` with its tombstone, and a repeat call or the next start finishes
+    /// the job.
     pub async fn offboard_tenant(
         &self,
         operator: &OperatorPrincipal,
@@ -374,40 +378,82 @@ impl Tenancy {
             .exec(control)
             .await?;
         self.principals.forget_tenant(id);
+        // Before anything is destroyed: a crash after this leaves a tombstone, and whatever
+        // the data still holds of the tenant is offboarded again from it.
+        let tombstone = tombstones::record_offboarding(
+            self.keys.database(),
+            id,
+            OffboardingDetail {
+                tenant_slug: row.slug.clone(),
+                schema_name: location.schema.as_str().to_string(),
+                cluster: location.cluster.clone(),
+                requested_by: operator.actor.label(),
+                reason: reason.trim().to_string(),
+                keys_destroyed: None,
+                keys_destroyed_at: None,
+                schema_dropped_at: None,
+            },
+        )
+        .await?;
+        let record = self.finish_offboarding(&tombstone, &location).await?;
+        tracing::info!(tenant = %id, keys = record.keys_destroyed, "tenant offboarded");
+        Ok(record)
+    }
+
+    /// The steps of an offboarding after its tombstone is journaled, each idempotent: by the
+    /// offboarding itself, and again by [`Tenancy::reapply_tombstones`] after a restore.
+    pub(crate) async fn finish_offboarding(
+        &self,
+        tombstone: &OffboardingTombstone,
+        location: &TenantLocation,
+    ) -> Result<DeletionRecord, TenantError> {
+        let id = tombstone.tenant_id;
+        let control = self.plane.control();
+        let journal = self.keys.database();
         let destroyed = self.keys.destroy(id).await?;
         let keys_destroyed_at = Utc::now();
+        tombstones::note(journal, tombstone.id, |d| {
+            if d.keys_destroyed.is_none() {
+                d.keys_destroyed = Some(destroyed as i32);
+                d.keys_destroyed_at = Some(keys_destroyed_at);
+            }
+        })
+        .await?;
         let txn = control.begin().await?;
         let erased = crate::footprint::erase_all(&txn, &self.footprints, id).await?;
+        // Keys an older version kept in the control plane (a restored backup from before the
+        // key store): `hub migrate` would move them into the key store again.
+        tenant_key::Entity::delete_many()
+            .filter(tenant_key::Column::TenantId.eq(id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         tracing::info!(tenant = %id, ?erased, "control-plane footprints erased");
         // After the commit, so no concurrent request can cache the old state again.
         self.principals.forget_tenant(id);
         self.directory.forget(id);
         self.keys.forget(id);
+        self.erase_ephemeral_footprints(id).await;
 
-        self.plane.drop_tenant_storage(&location).await?;
+        self.plane.drop_tenant_storage(location).await?;
         let schema_dropped_at = Utc::now();
+        let tombstone = tombstones::note(journal, tombstone.id, |d| {
+            if d.schema_dropped_at.is_none() {
+                d.schema_dropped_at = Some(schema_dropped_at);
+            }
+        })
+        .await?;
 
-        let record_id = Uuid::now_v7();
-        let record = deletion_record::ActiveModel {
-            id: Set(record_id),
-            tenant_id: Set(id),
-            tenant_slug: Set(row.slug.clone()),
-            schema_name: Set(location.schema.as_str().to_string()),
-            requested_by: Set(operator.actor.label()),
-            reason: Set(reason.trim().to_string()),
-            keys_destroyed: Set(destroyed as i32),
-            keys_destroyed_at: Set(keys_destroyed_at),
-            schema_dropped_at: Set(schema_dropped_at),
-        };
+        // The record has the tombstone's id: written once, whoever writes it.
         let txn = control.begin().await?;
-        deletion_record::Entity::insert(record)
+        deletion_record::Entity::insert(tombstone.deletion_record())
+            .on_conflict_do_nothing()
             .exec_without_returning(&txn)
             .await?;
         tenant::Entity::delete_by_id(id).exec(&txn).await?;
         txn.commit().await?;
-        tracing::info!(tenant = %id, keys = destroyed, "tenant offboarded");
-        deletion_record::Entity::find_by_id(record_id)
+        tombstones::complete(journal, tombstone.id).await?;
+        deletion_record::Entity::find_by_id(tombstone.id)
             .one(control)
             .await?
             .map(DeletionRecord::from)

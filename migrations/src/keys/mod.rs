@@ -3,7 +3,11 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261201_000001_tenant_keys;
+mod m20261201_000501_tombstones;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261201_000001_tenant_keys::Migration)]
+    vec![
+        Box::new(m20261201_000001_tenant_keys::Migration),
+        Box::new(m20261201_000501_tombstones::Migration),
+    ]
 }

@@ -12,3 +12,4 @@ pub mod privacy_profile;
 pub mod privacy_profile_history;
 pub mod tenant;
 pub mod tenant_key;
+pub mod tombstone;
