@@ -162,6 +162,9 @@ fn debug_forms() -> Vec<(&'static str, String, Vec<String>)> {
 fn config_with_url_credentials() -> Config {
     Config {
         database_url: Some(format!("postgres://hub:{SECRET}@db.internal:5432/hub")),
+        key_database_url: Some(format!(
+            "postgres://keys:{SECRET}@keys.internal:5432/hub_keys"
+        )),
         redis_url: Some(format!("rediss://:{SECRET}@cache.internal:6380/0")),
         clusters: [(
             "eu".to_string(),

@@ -121,6 +121,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &Redacting(&self.listen))
             .field("database_url", &Redacting(&self.database_url))
+            .field("key_database_url", &Redacting(&self.key_database_url))
             .field(
                 "database_max_connections",
                 &Redacting(&self.database_max_connections),

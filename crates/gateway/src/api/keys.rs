@@ -8,7 +8,7 @@ use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use hub_tenant::jobs::JobInfo;
+use hub_tenant::jobs::{JobInfo, Rotation};
 use hub_tenant::keys::KeyVersionInfo;
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -98,6 +98,28 @@ pub enum KeysRotated {
     Accepted(Json<RotationView>, #[oai(header = "Location")] String),
 }
 
+impl KeysListed {
+    fn of(versions: Vec<KeyVersionInfo>) -> Self {
+        Self::Ok(Json(KeyVersionList {
+            items: versions.into_iter().map(Into::into).collect(),
+        }))
+    }
+}
+
+impl KeysRotated {
+    /// The new version and the job moving existing values to it, which `Location` names.
+    fn of(rotation: Rotation) -> Self {
+        let location = format!("/v1/jobs/{}", rotation.job.id);
+        Self::Accepted(
+            Json(RotationView {
+                active_version: rotation.new_version,
+                job: Described(rotation.job.into()),
+            }),
+            location,
+        )
+    }
+}
+
 #[derive(ApiResponse)]
 pub enum JobFound {
     #[oai(status = 200)]
@@ -123,9 +145,7 @@ impl KeysApi {
         auth: TenantCredential,
     ) -> Result<KeysListed, ApiError> {
         let versions = state.tenancy.key_versions(&auth.0).await?;
-        Ok(KeysListed::Ok(Json(KeyVersionList {
-            items: versions.into_iter().map(Into::into).collect(),
-        })))
+        Ok(KeysListed::of(versions))
     }
 
     /// Rotate the data-encryption key
@@ -145,14 +165,7 @@ impl KeysApi {
         auth: TenantCredential,
     ) -> Result<KeysRotated, ApiError> {
         let rotation = state.tenancy.rotate_keys(&auth.0).await?;
-        let location = format!("/v1/jobs/{}", rotation.job.id);
-        Ok(KeysRotated::Accepted(
-            Json(RotationView {
-                active_version: rotation.new_version,
-                job: Described(rotation.job.into()),
-            }),
-            location,
-        ))
+        Ok(KeysRotated::of(rotation))
     }
 
     /// List blind-index key versions
@@ -170,9 +183,7 @@ impl KeysApi {
         auth: TenantCredential,
     ) -> Result<KeysListed, ApiError> {
         let versions = state.tenancy.index_key_versions(&auth.0).await?;
-        Ok(KeysListed::Ok(Json(KeyVersionList {
-            items: versions.into_iter().map(Into::into).collect(),
-        })))
+        Ok(KeysListed::of(versions))
     }
 
     /// Rotate the blind-index key
@@ -192,14 +203,7 @@ impl KeysApi {
         auth: TenantCredential,
     ) -> Result<KeysRotated, ApiError> {
         let rotation = state.tenancy.rotate_index_key(&auth.0).await?;
-        let location = format!("/v1/jobs/{}", rotation.job.id);
-        Ok(KeysRotated::Accepted(
-            Json(RotationView {
-                active_version: rotation.new_version,
-                job: Described(rotation.job.into()),
-            }),
-            location,
-        ))
+        Ok(KeysRotated::of(rotation))
     }
 
     /// Get a background job
