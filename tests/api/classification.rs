@@ -7,7 +7,10 @@ use crate::support::{Backend, spawn};
 use hub_kernel::classification::FieldClassification;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
-both_backends!(promise_c8_every_declared_personal_field_is_stored_sealed);
+both_backends!(
+    promise_c8_every_declared_personal_field_is_stored_sealed,
+    promise_d2_every_sealed_column_of_the_schema_is_in_the_rotation_registry
+);
 
 /// The columns of a tenant table and whether each is binary, from the live schema: the
 /// catalog on PostgreSQL, the tenant's own file on SQLite.
@@ -112,37 +115,12 @@ async fn promise_c8_every_declared_personal_field_is_stored_sealed(backend: Back
 /// Key rotation re-seals what the sealed-column registry lists: every `*_sealed` column of
 /// the live tenant schema must be in it (with a row key), and every registry entry must
 /// exist, so a new sealed column cannot be left on a retired key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promise_d2_every_sealed_column_of_the_schema_is_in_the_rotation_registry() {
-    let app = spawn(Backend::Postgres).await;
+async fn promise_d2_every_sealed_column_of_the_schema_is_in_the_rotation_registry(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
     let north = app.create_institution("north").await;
-    let location = app
-        .state
-        .tenancy
-        .tenant_location(north.id.parse().unwrap())
-        .await
-        .unwrap();
-    let db = Database::connect(app.database_url.clone().unwrap())
-        .await
-        .unwrap();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT table_name, column_name FROM information_schema.columns \
-             WHERE table_schema = $1 AND column_name LIKE '%\\_sealed'",
-            [location.schema.as_str().into()],
-        ))
-        .await
-        .unwrap();
-    let mut live: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.try_get("", "table_name").unwrap(),
-                r.try_get("", "column_name").unwrap(),
-            )
-        })
-        .collect();
+    let (_, mut live, _) = crate::keys::live_columns(&app, &north.id, "_sealed").await;
     live.sort();
     let mut registry: Vec<(String, String)> = app
         .state

@@ -525,7 +525,7 @@ async fn promise_c8_optional_contact_fields_can_be_skipped(backend: Backend) {
 /// A connection to the tenant's own storage, every column of its live schema whose name
 /// ends in `suffix` (`_sealed`, `_index`) as (table, column), and the prefix that names its
 /// tables on that connection.
-async fn live_columns(
+pub(crate) async fn live_columns(
     app: &TestApp,
     tenant_id: &str,
     suffix: &str,
