@@ -38,17 +38,7 @@ async fn trail(app: &TestApp, auditor: &str) -> Vec<Value> {
 async fn audited_person_and_session(app: &TestApp, headers: &[(&str, &str)]) -> Flow {
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    let settings = app.get("/v1/sign-in-settings", admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    app.allow_local_accounts(admin).await;
     let created = app
         .call_with(
             Method::POST,

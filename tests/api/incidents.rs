@@ -246,17 +246,7 @@ async fn promise_s6_a_reported_compromise_locks_out_the_old_password_and_forces_
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    let settings = app.get("/v1/sign-in-settings", admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    app.allow_local_accounts(admin).await;
 
     // Ada has a local password (set through the reset flow); her institution has no admin
     // person with an email address, only its API key.

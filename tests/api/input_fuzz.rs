@@ -323,17 +323,7 @@ async fn fixture(app: &TestApp, spec: &Spec) -> Fixture {
     );
 
     // Ada signs in with a local password (as in passwords.rs: enable, reset code, reset).
-    let settings = app.get("/v1/sign-in-settings", &admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(&admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    app.allow_local_accounts(&admin).await;
     let requested = app
         .call(
             Method::POST,

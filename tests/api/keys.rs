@@ -31,7 +31,7 @@ async fn create_contact(app: &TestApp, token: &str, body: Value) -> Value {
 }
 
 /// Polls a job until it leaves `running` (bounded: about ten seconds).
-async fn finished_job(app: &TestApp, token: &str, id: &str) -> Value {
+pub(crate) async fn finished_job(app: &TestApp, token: &str, id: &str) -> Value {
     for _ in 0..200 {
         let reply = app.get(&format!("/v1/jobs/{id}"), token).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -1170,17 +1170,7 @@ async fn promise_d2_a_session_opened_before_a_rotation_lists_its_context_after_t
     app.state.tenancy.set_key_cache_ttl(Duration::ZERO);
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    let settings = app.get("/v1/sign-in-settings", admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    app.allow_local_accounts(admin).await;
     let ada = app
         .post(
             "/v1/people",

@@ -32,20 +32,6 @@ fn smtp_config(config: &mut Config, port: u16) {
     config.mail_poll_secs = 1;
 }
 
-async fn allow_local_accounts(app: &TestApp, admin: &str) {
-    let settings = app.get("/v1/sign-in-settings", admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
-}
-
 async fn add_person(app: &TestApp, admin: &str, username: &str, email: &str) -> String {
     let reply = app
         .post(
@@ -147,7 +133,7 @@ async fn promise_u4_a_reset_code_arrives_by_mail_from_the_institution_and_resets
         audit.body
     );
 
-    allow_local_accounts(&app, admin).await;
+    app.allow_local_accounts(admin).await;
     add_person(&app, admin, "ada", "ada@north.test").await;
     request_reset(&app, "north", "ada@north.test").await;
 
@@ -234,7 +220,7 @@ async fn mail_is_retried_with_backoff_until_the_server_takes_it(backend: Backend
     .await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    allow_local_accounts(&app, admin).await;
+    app.allow_local_accounts(admin).await;
     add_person(&app, admin, "ada", "ada@north.test").await;
     add_person(&app, admin, "bob", "bob@north.test").await;
     request_reset(&app, "north", "bob@north.test").await;
@@ -293,7 +279,7 @@ async fn without_smtp_mail_is_written_to_the_mail_directory(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    allow_local_accounts(&app, admin).await;
+    app.allow_local_accounts(admin).await;
     add_person(&app, admin, "ada", "ada@north.test").await;
     request_reset(&app, "north", "ada@north.test").await;
     deliver_until(&app, &north, "the mail is written", |items| {
@@ -327,7 +313,7 @@ async fn each_message_is_delivered_exactly_once_by_concurrent_senders(backend: B
     };
     let north = first.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    allow_local_accounts(&first, admin).await;
+    first.allow_local_accounts(admin).await;
     const PEOPLE: usize = 12;
     for n in 0..PEOPLE {
         let email = format!("person{n}@north.test");

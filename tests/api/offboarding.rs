@@ -269,19 +269,6 @@ async fn claim_and_verify(
     .await
 }
 
-/// Polls a job until it leaves `running` (bounded: about ten seconds).
-async fn finished_job(app: &TestApp, token: &str, id: &str) -> Value {
-    for _ in 0..200 {
-        let reply = app.get(&format!("/v1/jobs/{id}"), token).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        if reply.body["state"] != "running" {
-            return reply.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} still running after about ten seconds");
-}
-
 async fn offboard(app: &TestApp, institution: &Institution) -> Value {
     let record = app
         .post(
@@ -349,7 +336,8 @@ async fn promise_s4_offboarding_leaves_no_row_naming_the_tenant_and_frees_its_do
         )
         .await;
     assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
-    let job = finished_job(&app, token, rotated.body["job"]["id"].as_str().unwrap()).await;
+    let job =
+        crate::keys::finished_job(&app, token, rotated.body["job"]["id"].as_str().unwrap()).await;
     assert_eq!(job["state"], "succeeded", "{job}");
 
     // The other institution cannot verify the domain while it is held.
@@ -557,17 +545,7 @@ async fn signed_in_person(app: &TestApp, institution: &Institution) -> String {
         )
         .await;
     assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
-    let settings = app.get("/v1/sign-in-settings", admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    app.allow_local_accounts(admin).await;
     let slug = institution.slug.as_str();
     passwords::request_reset(app, slug, &format!("ada@{slug}.test")).await;
     let code = passwords::reset_code(app, institution, person.body["id"].as_str().unwrap()).await;

@@ -120,17 +120,7 @@ async fn every_role_or_status_change_ends_the_persons_sessions(backend: Backend)
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    let settings = app.get("/v1/sign-in-settings", admin).await;
-    let enabled = app
-        .call_with(
-            Method::PUT,
-            "/v1/sign-in-settings",
-            Some(admin),
-            Some(json!({"local_accounts": true})),
-            &[("If-Match", &settings.header("etag").unwrap())],
-        )
-        .await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    app.allow_local_accounts(admin).await;
     let key = app
         .post(
             "/v1/api-keys",

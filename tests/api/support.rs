@@ -337,6 +337,21 @@ impl TestApp {
         }
     }
 
+    /// Switches local accounts (passwords) on for the institution whose admin key this is.
+    pub async fn allow_local_accounts(&self, admin: &str) {
+        let settings = self.get("/v1/sign-in-settings", admin).await;
+        let enabled = self
+            .call_with(
+                Method::PUT,
+                "/v1/sign-in-settings",
+                Some(admin),
+                Some(serde_json::json!({"local_accounts": true})),
+                &[("If-Match", &settings.header("etag").unwrap())],
+            )
+            .await;
+        assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.call(Method::GET, path, Some(token), None).await
     }
