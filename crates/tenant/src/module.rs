@@ -1,7 +1,8 @@
 //! What a domain crate registers, in one place: the scopes its operations require, which
 //! roles are granted which of them, the personal-data fields it stores and how its sealed
-//! tables name their rows, and its personal-data sources. Each crate exposes one [`DomainModule`] (`hub_tenant::MODULE`,
-//! `hub_identity::MODULE`, `hub_course::MODULE`, …); the gateway composes them once
+//! tables name their rows, and its personal-data sources ([`crate::personal_data`]). Each
+//! crate exposes one [`DomainModule`] (`hub_tenant::MODULE`, `hub_identity::MODULE`,
+//! `hub_course::MODULE`, …); the gateway composes them once
 //! ([`install`], at start) and everything that needs the whole list reads it from here:
 //! parsing and listing scopes, the tenant admin's "every scope", role grants, key rotation's
 //! sealed-column registry, and the tests that check classification and coverage.
