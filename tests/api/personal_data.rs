@@ -179,6 +179,20 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
         .get(&format!("/v1/contacts/{grace_contact}"), admin)
         .await;
     assert_eq!(kept.body["email"], "grace@north.test");
+    // A restriction freezes the other person's record (no sign-in) and lifting it resumes it.
+    let people = sources()
+        .into_iter()
+        .find(|s| s.name() == "people")
+        .unwrap();
+    let other = DataSubject::person(grace.parse().unwrap(), Vec::new());
+    for (restricted, status) in [(true, "deactivated"), (false, "active")] {
+        let scope = app.state.tenancy.scope(&principal).await.unwrap();
+        people.restrict(&scope, &other, restricted).await.unwrap();
+        scope.commit().await.unwrap();
+        let read = app.get(&format!("/v1/people/{grace}"), admin).await;
+        assert_eq!(read.body["status"], status, "{}", read.body);
+        assert_eq!(read.body["name"], "Grace Hopper");
+    }
     // Erasing again finds nothing more to remove.
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
     for source in sources() {
