@@ -28,6 +28,7 @@ mod migrations;
 mod offboarding;
 mod outage;
 mod passwords;
+mod personal_data;
 mod personal_reads;
 mod profile;
 mod reviews;

@@ -35,4 +35,5 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: &[],
     blind_indexes: &[],
+    personal_data_sources: Vec::new,
 };

@@ -1,6 +1,7 @@
 //! The one place the gateway composes the domain crates. Each crate registers itself once:
-//! its [`DomainModule`] (scopes, role grants, personal-data fields, sealed tables; declared
-//! in the crate's own `lib.rs`) is listed in [`DOMAIN_MODULES`], and its API group (the
+//! its [`DomainModule`] (scopes, role grants, personal-data fields, sealed tables, the
+//! personal-data sources data-subject rights reach its stores through; declared in the
+//! crate's own `lib.rs`) is listed in [`DOMAIN_MODULES`], and its API group (the
 //! crate's poem-openapi structs) and the error statuses its domain rules add to operations
 //! (beyond those the declaration implies, see [`crate::spec::derived_errors`]) are one
 //! section below. Domain errors describe themselves (the kernel's `DescribeProblem`) and are

@@ -51,6 +51,7 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: SEALED_SECRETS,
     sealed_tables: SEALED_TABLES,
     blind_indexes: BLIND_INDEXES,
+    personal_data_sources: || vec![Box::new(people::PeopleSource)],
 };
 
 /// Every personal-data field this crate stores in tables.

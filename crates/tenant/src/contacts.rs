@@ -6,6 +6,9 @@
 use crate::entities::contact;
 use crate::error::TenantError;
 use crate::model::Scope;
+use crate::personal_data::{
+    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, emails_of,
+};
 use crate::scope::TenantScope;
 use chrono::{DateTime, Utc};
 use hub_kernel::Pii;
@@ -375,6 +378,128 @@ pub async fn delete(
     }
     contact::Entity::delete_by_id(id).exec(scope.db()).await?;
     audit_change(scope, "contact.deleted", id).await
+}
+
+/// The institution's contacts as a personal-data source. A contact holds no person id: the
+/// subject's contacts are those whose email's blind index matches one of the subject's
+/// emails. Contacts live as long as the institution (their retention class), so nothing
+/// expires, and a restriction does not apply: the platform must be able to reach the
+/// institution (C2); the institution replaces the contact instead.
+pub struct ContactsSource;
+
+impl ContactsSource {
+    async fn rows_of(
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<contact::Model>, TenantError> {
+        let indexes: Vec<Vec<u8>> = emails_of(subject)
+            .iter()
+            .flat_map(|email| {
+                scope.keys().blind_index_candidates(
+                    TABLE,
+                    "email",
+                    &normalise_email(email.expose()),
+                )
+            })
+            .collect();
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(contact::Entity::find()
+            .filter(contact::Column::EmailIndex.is_in(indexes))
+            .order_by_asc(contact::Column::Id)
+            .all(scope.db())
+            .await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl PersonalDataSource for ContactsSource {
+    fn name(&self) -> &'static str {
+        "contacts"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        PERSONAL_FIELDS.to_vec()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[TABLE]
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        scope.require(Scope::ContactsRead)?;
+        let records = Self::rows_of(scope, subject).await?.len() as u64;
+        Ok(Summary { records })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        scope.require(Scope::ContactsRead)?;
+        let mut exported = Vec::new();
+        for row in Self::rows_of(scope, subject).await? {
+            let c = open(scope, row)?;
+            exported.push(serde_json::json!({
+                "id": c.id,
+                "role": c.role.as_str(),
+                "name": c.name.expose(),
+                "email": c.email.expose(),
+                "phone": c.phone.as_ref().map(|p| p.expose()),
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+            }));
+        }
+        Ok(exported)
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::ContactsWrite)?;
+        let ids: Vec<Uuid> = Self::rows_of(scope, subject)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        for id in &ids {
+            contact::Entity::delete_by_id(*id).exec(scope.db()).await?;
+            audit_change(scope, "contact.erased", *id).await?;
+        }
+        Ok(Outcome::Deleted {
+            records: ids.len() as u64,
+        })
+    }
+
+    async fn expire(
+        &self,
+        _scope: &TenantScope,
+        _category: DataCategory,
+        _cutoff: DateTime<Utc>,
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "contacts are kept while the institution is a customer and destroyed at offboarding",
+        })
+    }
+
+    async fn restrict(
+        &self,
+        _scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "the platform must be able to reach the institution; the institution replaces the contact",
+        })
+    }
 }
 
 #[cfg(test)]

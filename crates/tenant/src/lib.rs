@@ -5,7 +5,8 @@
 //! the registered control-plane footprints of every crate (what offboarding erases, and the
 //! guarded door to those rows: [`footprint`]), the tombstone journal that re-applies
 //! offboardings after a restore of the data ([`tombstones`]), and the registration every
-//! domain crate makes ([`module`]).
+//! domain crate makes ([`module`]), and the personal-data contract every store implements
+//! ([`personal_data`]).
 
 pub mod audit;
 pub mod contacts;
@@ -21,6 +22,7 @@ pub mod jobs;
 pub mod keys;
 pub mod model;
 pub mod module;
+pub mod personal_data;
 pub mod profile;
 pub mod registry;
 mod reindex;
@@ -78,6 +80,7 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: SEALED_TABLES,
     blind_indexes: BLIND_INDEXES,
+    personal_data_sources: || vec![Box::new(contacts::ContactsSource)],
 };
 
 /// Every personal-data field this crate stores.

@@ -1,7 +1,8 @@
 //! What a domain crate registers, in one place: the scopes its operations require, which
 //! roles are granted which of them, the personal-data fields it stores and how its sealed
-//! tables name their rows. Each crate exposes one [`DomainModule`] (`hub_tenant::MODULE`,
-//! `hub_identity::MODULE`, `hub_course::MODULE`, …); the gateway composes them once
+//! tables name their rows, and its personal-data sources ([`crate::personal_data`]). Each
+//! crate exposes one [`DomainModule`] (`hub_tenant::MODULE`, `hub_identity::MODULE`,
+//! `hub_course::MODULE`, …); the gateway composes them once
 //! ([`install`], at start) and everything that needs the whole list reads it from here:
 //! parsing and listing scopes, the tenant admin's "every scope", role grants, key rotation's
 //! sealed-column registry, and the tests that check classification and coverage.
@@ -11,6 +12,7 @@
 //! own module is known.
 
 use crate::model::Scope;
+use crate::personal_data::PersonalDataSource;
 use hub_kernel::classification::{
     BlindIndexed, FieldClassification, IndexedColumn, SealedColumn, SealedSecret, SealedTable,
 };
@@ -43,6 +45,9 @@ pub struct DomainModule {
     pub sealed_tables: &'static [SealedTable],
     /// How each blind index of this crate is made again when the index key rotates.
     pub blind_indexes: &'static [BlindIndexed],
+    /// The stores of personal data this crate answers for to data-subject rights and
+    /// retention ([`crate::personal_data`]).
+    pub personal_data_sources: fn() -> Vec<Box<dyn PersonalDataSource>>,
 }
 
 impl DomainModule {

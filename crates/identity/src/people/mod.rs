@@ -5,10 +5,12 @@
 //!
 //! This module declares the table's personal fields and the types; [`store`] validates, seals
 //! and opens rows, [`administration`] holds the admins' and the IdP's changes, [`own_record`]
-//! the person's own reads and corrections, [`sign_in`] the links to IdP subjects.
+//! the person's own reads and corrections, [`sign_in`] the links to IdP subjects,
+//! [`personal_data`] the record as a source of personal data (export, erasure, restriction).
 
 mod administration;
 mod own_record;
+mod personal_data;
 mod sign_in;
 mod store;
 
@@ -17,6 +19,7 @@ pub(crate) use administration::{
 };
 pub use administration::{administer, create, get, list};
 pub use own_record::{correct_self, get_self};
+pub use personal_data::{ERASED_NAME, PeopleSource};
 pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};
 pub use store::data_of;
 pub(crate) use store::{find_by_email, find_by_username, insert, load, normalise_username};
