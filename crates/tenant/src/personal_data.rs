@@ -8,7 +8,12 @@
 //! blind indexes or references to a person is claimed by a source.
 //!
 //! Data-subject requests, their clocks and receipts (issue 10, privacy-addenda) are built on
-//! this contract; today only the sources themselves exist.
+//! this contract; today only the sources themselves exist, and nothing outside the tests calls
+//! them. Not yet: a source sees only the tenant scope, so the people source's erase and
+//! restrict (which deactivate the person) cannot end the person's sessions the way
+//! `hub_identity::Identity::commit` does; the request executor of the next step must carry
+//! that obligation (or the contract must hand sources the session store) before any path
+//! reaches these methods.
 
 use crate::scope::TenantScope;
 use async_trait::async_trait;
