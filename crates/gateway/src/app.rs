@@ -12,6 +12,7 @@ use crate::problem::ProblemResponses;
 use crate::state::AppState;
 use hub_identity::{Identity, IdentitySettings};
 use hub_kernel::crypto::{KeyEncryptionKey, KeyMaterial, LocalKek};
+use hub_privacy_addenda::Privacy;
 use hub_tenant::{StorageConfig, Tenancy};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -25,6 +26,7 @@ pub type Api = (
     modules::learning::Api,
     modules::institution::Api,
     modules::identity::Api,
+    modules::privacy::Api,
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -151,10 +153,16 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     )?;
     // Offboarding ends the institution's sessions in the session store too.
     tenancy.register_ephemeral_footprint(identity.sessions.tenant_footprint());
+    // Privacy reaches people only through identity's ports, and their data only through the
+    // registered sources (a misregistration stops the start here, not a request later).
+    tenancy.personal_data_sources()?;
+    let (directory, messages) = identity.privacy_ports();
+    let privacy = Privacy::new(tenancy.clone(), directory, messages);
     let state = Arc::new(AppState {
         config,
         tenancy,
         identity,
+        privacy,
         limiter: RateLimiter::new(redis, Duration::from_millis(rate_limit_sync_ms)),
     });
     Ok(state)

@@ -17,12 +17,17 @@ use hub_tenant::DomainModule;
 
 /// Every domain crate above `hub-tenant` (which registers itself first), in a stable order.
 /// tests/api/architecture.rs checks it names every domain member of the workspace.
-pub const DOMAIN_MODULES: &[&DomainModule] = &[&hub_identity::MODULE, &hub_course::MODULE];
+pub const DOMAIN_MODULES: &[&DomainModule] = &[
+    &hub_identity::MODULE,
+    &hub_course::MODULE,
+    &hub_privacy_addenda::MODULE,
+];
 
 crate::map_domain_errors!(
     hub_tenant::TenantError,
     hub_identity::IdentityError,
     hub_course::CourseError,
+    hub_privacy_addenda::PrivacyError,
 );
 
 /// Installs the composition for this process ([`hub_tenant::module::install`]) and checks
@@ -49,6 +54,7 @@ pub fn domain_errors() -> impl Iterator<Item = &'static (&'static str, &'static 
         learning::DOMAIN_ERRORS,
         institution::DOMAIN_ERRORS,
         identity::DOMAIN_ERRORS,
+        privacy::DOMAIN_ERRORS,
     ]
     .into_iter()
     .flatten()
@@ -158,4 +164,15 @@ pub mod identity {
         ("requestPasswordReset", &[403]),
         ("resetPassword", &[401, 403]),
     ];
+}
+
+/// hub-privacy-addenda: what the institution holds and why; data-subject requests, consent,
+/// retention and addenda as they arrive.
+pub mod privacy {
+    use crate::api::privacy::data_map::DataMapApi;
+
+    // A tuple once a second group joins (poem-openapi has no 1-tuple `OpenApi`).
+    pub type Api = DataMapApi;
+
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[];
 }

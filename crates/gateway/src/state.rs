@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::limiter::RateLimiter;
 use hub_identity::Identity;
+use hub_privacy_addenda::Privacy;
 use hub_tenant::Tenancy;
 use std::sync::Arc;
 
@@ -10,5 +11,6 @@ pub struct AppState {
     pub config: Config,
     pub tenancy: Arc<Tenancy>,
     pub identity: Identity,
+    pub privacy: Privacy,
     pub limiter: RateLimiter,
 }

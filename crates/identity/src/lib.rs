@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod people;
+pub mod privacy_ports;
 pub mod reauthentication;
 pub mod reviews;
 pub mod roles;
@@ -219,5 +220,23 @@ impl Identity {
             .tenancy
             .person_principal(record.tenant_id, actor, record.scopes())
             .await?)
+    }
+}
+
+impl Identity {
+    /// The ports the privacy service reaches people through (the gateway hands them to
+    /// `hub-privacy-addenda`, which knows no other domain crate).
+    pub fn privacy_ports(
+        &self,
+    ) -> (
+        Arc<dyn hub_tenant::personal_data::SubjectDirectory>,
+        Arc<dyn hub_tenant::personal_data::EssentialMessages>,
+    ) {
+        (
+            Arc::new(privacy_ports::PeopleDirectory),
+            Arc::new(privacy_ports::OutboxMessages {
+                tenancy: self.tenancy.clone(),
+            }),
+        )
     }
 }

@@ -17,16 +17,20 @@ pub enum Role {
     Auditor,
     /// A learner's parent or guardian (minors, A1); no scopes of its own yet.
     Guardian,
+    /// Handles data-subject requests, legal holds and consent records (`privacy:manage`,
+    /// granted by `hub-privacy-addenda`).
+    PrivacyOfficer,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Learner,
         Role::Instructor,
         Role::TenantAdmin,
         Role::Finance,
         Role::Auditor,
         Role::Guardian,
+        Role::PrivacyOfficer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Role {
             Role::Finance => "finance",
             Role::Auditor => "auditor",
             Role::Guardian => "guardian",
+            Role::PrivacyOfficer => "privacy_officer",
         }
     }
 
@@ -46,7 +51,10 @@ impl Role {
 
     /// Whether holding this role is a privileged grant (reviewed in recertification).
     pub fn is_privileged(self) -> bool {
-        matches!(self, Role::TenantAdmin | Role::Finance | Role::Auditor)
+        matches!(
+            self,
+            Role::TenantAdmin | Role::Finance | Role::Auditor | Role::PrivacyOfficer
+        )
     }
 
     /// What the registered crates grant this role ([`hub_tenant::module`]): each crate says

@@ -484,6 +484,7 @@ impl PersonalDataSource for ContactsSource {
         _scope: &TenantScope,
         _category: DataCategory,
         _cutoff: DateTime<Utc>,
+        _keep: &[Uuid],
     ) -> Result<Outcome, SourceError> {
         Ok(Outcome::NotApplicable {
             reason: "contacts are kept while the institution is a customer and destroyed at offboarding",

@@ -142,6 +142,9 @@ pub struct Tenancy {
     /// Short-lived state naming tenants, kept by the crates above
     /// ([`Self::register_ephemeral_footprint`]).
     ephemeral_footprints: std::sync::RwLock<Vec<Arc<dyn footprint::EphemeralFootprint>>>,
+    /// Personal-data sources with state of their own (the session store), registered by the
+    /// services that own them ([`Self::register_personal_data_source`]).
+    stateful_sources: std::sync::RwLock<Vec<Arc<dyn personal_data::PersonalDataSource>>>,
 }
 
 impl Tenancy {
@@ -164,6 +167,7 @@ impl Tenancy {
             reseal: jobs::ResealSettings::default(),
             footprints: footprint::CONTROL_FOOTPRINT.to_vec(),
             ephemeral_footprints: std::sync::RwLock::default(),
+            stateful_sources: std::sync::RwLock::default(),
         })
     }
 
@@ -185,6 +189,35 @@ impl Tenancy {
         if let Ok(mut stores) = self.sealed_stores.write() {
             stores.push(store);
         }
+    }
+
+    /// Adds a personal-data source that holds state of its own (the session store), next to
+    /// the stateless ones every crate registers in its [`DomainModule`]. Called once at start
+    /// by the service that owns the state.
+    pub fn register_personal_data_source(
+        &self,
+        source: Arc<dyn personal_data::PersonalDataSource>,
+    ) {
+        if let Ok(mut sources) = self.stateful_sources.write() {
+            sources.push(source);
+        }
+    }
+
+    /// Every personal-data source: each installed crate's stateless ones and those registered
+    /// at start, ordered so each runs after those it waits for
+    /// ([`personal_data::PersonalDataSource::runs_after`]). An error is a registration
+    /// mistake (a name twice, a cycle).
+    pub fn personal_data_sources(
+        &self,
+    ) -> Result<Vec<Arc<dyn personal_data::PersonalDataSource>>, TenantError> {
+        let mut all: Vec<Arc<dyn personal_data::PersonalDataSource>> = personal_data::sources()
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        if let Ok(stateful) = self.stateful_sources.read() {
+            all.extend(stateful.iter().cloned());
+        }
+        personal_data::ordered(all).map_err(TenantError::Conflict)
     }
 
     fn sealed_stores(&self) -> Vec<Arc<dyn SealedStore>> {

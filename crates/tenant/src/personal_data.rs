@@ -7,13 +7,17 @@
 //! (tests/api/personal_data.rs) checks every table of the live schema holding sealed values,
 //! blind indexes or references to a person is claimed by a source.
 //!
-//! Data-subject requests, their clocks and receipts (issue 10, privacy-addenda) are built on
-//! this contract; today only the sources themselves exist, and nothing outside the tests calls
-//! them. Not yet: a source sees only the tenant scope, so the people source's erase and
-//! restrict (which deactivate the person) cannot end the person's sessions the way
-//! `hub_identity::Identity::commit` does; the request executor of the next step must carry
-//! that obligation (or the contract must hand sources the session store) before any path
-//! reaches these methods.
+//!
+//! A store that needs state of its own beyond the tenant scope (the session store in Redis)
+//! is a source too, registered at start by the service that owns that state
+//! ([`crate::Tenancy::register_personal_data_source`]); [`crate::Tenancy::personal_data_sources`]
+//! lists both kinds, in the order [`PersonalDataSource::runs_after`] asks for (the sessions
+//! source ends sessions after the people source has deactivated the person, so no new session
+//! can start in between).
+//!
+//! Data-subject requests, consent and retention live in `hub-privacy-addenda`, which knows no
+//! other domain crate: it reaches people only through the ports below ([`SubjectDirectory`],
+//! [`EssentialMessages`]), implemented by identity and wired by the gateway.
 
 use crate::scope::TenantScope;
 use async_trait::async_trait;
@@ -21,6 +25,7 @@ use chrono::{DateTime, Utc};
 use hub_kernel::Pii;
 use hub_kernel::classification::{DataCategory, FieldClassification};
 use serde::Serialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Whose data a request is about. Only people today; other subjects (an institution's
@@ -88,6 +93,11 @@ pub trait PersonalDataSource: Send + Sync {
     fn recipients(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Names of sources whose erase/restrict must have run before this one's (the sessions
+    /// source runs after `people`, which stops new sign-ins first).
+    fn runs_after(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     async fn summary(
         &self,
@@ -107,12 +117,14 @@ pub trait PersonalDataSource: Send + Sync {
         subject: &DataSubject,
     ) -> Result<Outcome, SourceError>;
     /// Erases data of `category` older than `cutoff` (whatever subject it is about), as the
-    /// retention profile orders.
+    /// retention profile orders, except the data of the people in `keep` (a legal hold keeps
+    /// it).
     async fn expire(
         &self,
         scope: &TenantScope,
         category: DataCategory,
         cutoff: DateTime<Utc>,
+        keep: &[Uuid],
     ) -> Result<Outcome, SourceError>;
     /// Freezes (or resumes) processing of the subject's data (R3).
     async fn restrict(
@@ -123,7 +135,9 @@ pub trait PersonalDataSource: Send + Sync {
     ) -> Result<Outcome, SourceError>;
 }
 
-/// Every personal-data source of every installed domain crate, this crate's first.
+/// Every stateless personal-data source of every installed domain crate, this crate's first
+/// (sources registered at start with state of their own are added by
+/// [`crate::Tenancy::personal_data_sources`]).
 pub fn sources() -> Vec<Box<dyn PersonalDataSource>> {
     crate::module::installed()
         .iter()
@@ -136,4 +150,87 @@ pub fn emails_of(subject: &DataSubject) -> &[Pii<String>] {
     match subject {
         DataSubject::Person { emails, .. } => emails,
     }
+}
+
+/// Puts sources in an order where each comes after those it [`PersonalDataSource::runs_after`]
+/// (stable otherwise). A name it waits for that no source has is ignored; a cycle is an error
+/// (a registration mistake, found at start).
+pub fn ordered(
+    sources: Vec<Arc<dyn PersonalDataSource>>,
+) -> Result<Vec<Arc<dyn PersonalDataSource>>, String> {
+    let names: Vec<&'static str> = sources.iter().map(|s| s.name()).collect();
+    if let Some(twice) = names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| names[..*i].contains(n))
+    {
+        return Err(format!(
+            "personal-data source {} is registered twice",
+            twice.1
+        ));
+    }
+    let mut pending = sources;
+    let mut done: Vec<Arc<dyn PersonalDataSource>> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|s| {
+            s.runs_after()
+                .iter()
+                .all(|after| !pending.iter().any(|p| p.name() == *after))
+        });
+        match ready {
+            Some(i) => done.push(pending.remove(i)),
+            None => {
+                return Err(format!(
+                    "personal-data sources wait for each other: {:?}",
+                    pending.iter().map(|s| s.name()).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// A person as the privacy service needs them: who they are to the sources, and what the
+/// rules that depend on them read.
+#[derive(Debug, Clone)]
+pub struct SubjectRecord {
+    pub subject: DataSubject,
+    /// The name the person is addressed by in messages and receipts.
+    pub display_name: Pii<String>,
+    /// Whether the person can still sign in (an erased or deactivated person cannot).
+    pub active: bool,
+}
+
+/// Finds people for the privacy service (identity implements it; `hub-privacy-addenda`
+/// knows no other domain crate).
+#[async_trait]
+pub trait SubjectDirectory: Send + Sync {
+    /// The person with this id in the scope's tenant, if there is one.
+    async fn person(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<SubjectRecord>, SourceError>;
+}
+
+/// An essential message to one person (verification codes, a policy change, a request's
+/// outcome): never subject to marketing consent.
+#[derive(Debug, Clone)]
+pub struct EssentialMessage {
+    /// What the message is about, for the delivery list (`privacy.verification_code`).
+    pub kind: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Sends essential messages to people (identity's outbox implements it, in the caller's
+/// transaction, so a message is queued only if the change it reports commits).
+#[async_trait]
+pub trait EssentialMessages: Send + Sync {
+    async fn send(
+        &self,
+        scope: &TenantScope,
+        person: Uuid,
+        message: EssentialMessage,
+    ) -> Result<(), SourceError>;
 }

@@ -21,6 +21,7 @@ pub mod me;
 pub mod messaging;
 pub mod passwords;
 pub mod people;
+pub mod privacy;
 pub mod privacy_profile;
 pub mod reviews;
 pub mod saml;
@@ -68,6 +69,9 @@ pub enum ApiTags {
     AccessReviews,
     /// Who the institution's mail is from, and the delivery status of its messages.
     Messaging,
+    /// Privacy: what the institution holds about people and why, data-subject requests,
+    /// consent, retention and addenda.
+    Privacy,
     /// Health, readiness and the caller's own identity.
     System,
 }

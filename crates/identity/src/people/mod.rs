@@ -12,7 +12,7 @@ mod administration;
 mod own_record;
 mod personal_data;
 mod sign_in;
-mod store;
+pub(crate) mod store;
 
 pub(crate) use administration::{
     active_with_role, replace_data, set_status_and_roles, touch, validate,

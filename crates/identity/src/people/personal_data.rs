@@ -2,8 +2,8 @@
 //! the row (its id is what the other tables of the person refer to, so it stays): the name is
 //! replaced, every other personal field and its blind index cleared, the person deactivated.
 //! A restriction deactivates the person (no sign-in) and lifting it reactivates them. The
-//! sessions such a change requires ending are in Redis: the sessions source ends them (issue
-//! 10, step 2), not this one.
+//! sessions such a change requires ending are in Redis: the sessions source ends them, and
+//! runs after this one (`runs_after`), so no session can start in between.
 
 use super::{PERSONAL_FIELDS, PersonStatus, TABLE, store};
 use crate::entities::person;
@@ -137,6 +137,7 @@ impl PersonalDataSource for PeopleSource {
         scope: &TenantScope,
         category: DataCategory,
         cutoff: DateTime<Utc>,
+        keep: &[Uuid],
     ) -> Result<Outcome, SourceError> {
         scope.require(Scope::PeopleWrite)?;
         // Only the optional fields of a deactivated person expire: an active person's record
@@ -164,6 +165,7 @@ impl PersonalDataSource for PeopleSource {
             .set(cleared)
             .filter(person::Column::Status.eq(PersonStatus::Deactivated.as_str()))
             .filter(person::Column::UpdatedAt.lt(cutoff))
+            .filter(person::Column::Id.is_not_in(keep.iter().copied()))
             .exec(scope.db())
             .await?;
         Ok(Outcome::Anonymised {

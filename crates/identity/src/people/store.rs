@@ -109,7 +109,7 @@ pub(super) fn check_data(v: &mut Violations, data: &PersonalData) -> Checked {
     }
 }
 
-pub(super) fn open(scope: &TenantScope, row: person::Model) -> Result<Person, IdentityError> {
+pub(crate) fn open(scope: &TenantScope, row: person::Model) -> Result<Person, IdentityError> {
     let keys = scope.keys();
     let id = row.id;
     let open_opt = |column: &str, sealed: &Option<Vec<u8>>| {

@@ -1,0 +1,3 @@
+//! The privacy domain's API (`hub-privacy-addenda`), one module per resource.
+
+pub mod data_map;

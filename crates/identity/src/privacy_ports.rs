@@ -1,0 +1,74 @@
+//! Identity's side of the privacy ports ([`hub_tenant::personal_data::SubjectDirectory`],
+//! [`hub_tenant::personal_data::EssentialMessages`]): the privacy service finds people and
+//! sends them essential messages through these, knowing nothing of this crate. The gateway
+//! builds them ([`crate::Identity::privacy_ports`]) and hands them to `hub-privacy-addenda`.
+
+use crate::entities::person;
+use crate::outbox::{self, MessagePurpose, NewMessage};
+use crate::people::{PersonStatus, store};
+use hub_tenant::personal_data::{
+    DataSubject, EssentialMessage, EssentialMessages, SourceError, SubjectDirectory, SubjectRecord,
+};
+use hub_tenant::{Tenancy, TenantScope};
+use sea_orm::EntityTrait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// People of the tenant, as data subjects.
+pub struct PeopleDirectory;
+
+#[async_trait::async_trait]
+impl SubjectDirectory for PeopleDirectory {
+    async fn person(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<SubjectRecord>, SourceError> {
+        let Some(row) = person::Entity::find_by_id(id).one(scope.db()).await? else {
+            return Ok(None);
+        };
+        let person = store::open(scope, row)?;
+        Ok(Some(SubjectRecord {
+            subject: DataSubject::person(person.id, person.email.iter().cloned().collect()),
+            display_name: person.name.clone(),
+            active: person.status == PersonStatus::Active,
+        }))
+    }
+}
+
+/// Essential messages through the outbox, to the person's email (or in-app when they have
+/// none), in the caller's transaction.
+pub struct OutboxMessages {
+    pub(crate) tenancy: Arc<Tenancy>,
+}
+
+#[async_trait::async_trait]
+impl EssentialMessages for OutboxMessages {
+    async fn send(
+        &self,
+        scope: &TenantScope,
+        person_id: Uuid,
+        message: EssentialMessage,
+    ) -> Result<(), SourceError> {
+        let row = person::Entity::find_by_id(person_id)
+            .one(scope.db())
+            .await?
+            .ok_or("no such person")?;
+        let person = store::open(scope, row)?;
+        let email = person.email.as_ref().map(|e| e.expose().clone());
+        outbox::queue(
+            &self.tenancy,
+            scope,
+            NewMessage {
+                kind: message.kind,
+                purpose: MessagePurpose::Essential,
+                person_id,
+                email: email.as_deref(),
+                subject: &message.subject,
+                text: &message.body,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! The privacy domain's one error type.
+
+use hub_kernel::{DescribeProblem, FieldViolation, ProblemKind};
+use hub_tenant::TenantError;
+use hub_tenant::personal_data::SourceError;
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldViolation>),
+    /// A personal-data source failed (its own error, by name).
+    #[error("personal-data source {source_name} failed: {message}")]
+    Source {
+        source_name: &'static str,
+        message: String,
+    },
+    /// The registered sources cannot be composed (a registration mistake).
+    #[error("personal-data sources are misregistered: {0}")]
+    Registry(String),
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error("storage error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl PrivacyError {
+    pub fn source_failed(source_name: &'static str, error: &SourceError) -> Self {
+        Self::Source {
+            source_name,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl DescribeProblem for PrivacyError {
+    fn kind(&self) -> ProblemKind {
+        match self {
+            Self::Invalid(_) => ProblemKind::Validation,
+            Self::Source { .. } | Self::Registry(_) => ProblemKind::Internal,
+            Self::Tenant(e) => e.kind(),
+            Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
+            Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
+            Self::Database(_) => ProblemKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::Source { .. } => "personal_data_source_failed",
+            Self::Registry(_) => "internal",
+            Self::Tenant(e) => e.code(),
+            Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
+            Self::Database(e) if TenantError::storage_unavailable(e) => {
+                TenantError::STORAGE_UNAVAILABLE
+            }
+            Self::Database(_) => "internal",
+        }
+    }
+
+    fn violations(&self) -> Vec<FieldViolation> {
+        match self {
+            Self::Invalid(v) => v.clone(),
+            Self::Tenant(e) => e.violations(),
+            _ => Vec::new(),
+        }
+    }
+}

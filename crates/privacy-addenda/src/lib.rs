@@ -1,0 +1,36 @@
+//! Privacy, over the personal-data contract ([`hub_tenant::personal_data`]): what the
+//! institution holds and why ([`data_map`]), and (as they arrive, issue 10) data-subject
+//! requests, consent and policy versions, retention enforcement and the institution's privacy
+//! addenda. This crate knows no other domain crate: it reaches personal data only through the
+//! registered sources ([`hub_tenant::Tenancy::personal_data_sources`]) and people only
+//! through the ports the gateway hands it ([`hub_tenant::personal_data::SubjectDirectory`],
+//! [`hub_tenant::personal_data::EssentialMessages`]).
+
+pub mod data_map;
+mod error;
+pub mod service;
+
+pub use error::PrivacyError;
+pub use service::Privacy;
+
+use hub_tenant::{DomainModule, RoleGrant, Scope};
+
+/// Data-subject requests on others' behalf, their approval, legal holds, consent records and
+/// the institution's privacy settings: the privacy officer's scope.
+pub const PRIVACY_MANAGE: Scope = Scope::named("privacy:manage");
+
+/// This crate's registration. Its own tables (requests, consent, retention runs) are added
+/// with its sources as they arrive.
+pub const MODULE: DomainModule = DomainModule {
+    crate_name: "hub-privacy-addenda",
+    scopes: &[PRIVACY_MANAGE],
+    role_grants: &[RoleGrant {
+        role: "privacy_officer",
+        scopes: &[PRIVACY_MANAGE],
+    }],
+    personal_fields: Vec::new,
+    sealed_secrets: &[],
+    sealed_tables: &[],
+    blind_indexes: &[],
+    personal_data_sources: Vec::new,
+};
