@@ -179,6 +179,7 @@ async fn promise_d1_d2_provisioning_creates_schema_keys_profile_and_admin_key(ba
             "courses:write",
             "people:read",
             "people:write",
+            "privacy:manage",
             "scim:provision",
             "tenant:admin"
         ]
