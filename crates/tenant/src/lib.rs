@@ -30,6 +30,7 @@ mod reseal;
 
 pub use reseal::SealedStore;
 mod scope;
+pub mod subject_scan;
 pub mod tombstones;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
@@ -80,7 +81,14 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: SEALED_TABLES,
     blind_indexes: BLIND_INDEXES,
-    personal_data_sources: || vec![Box::new(contacts::ContactsSource)],
+    personal_data_sources: || {
+        vec![
+            Box::new(contacts::ContactsSource),
+            Box::new(profile::ProfileSource),
+            Box::new(credentials::ApiKeysSource),
+            Box::new(audit::AuditSource),
+        ]
+    },
 };
 
 /// Every personal-data field this crate stores.
@@ -335,7 +343,12 @@ impl Tenancy {
     ) -> Result<TenantScope, TenantError> {
         let keys = self.key_ring(principal.tenant_id()).await?;
         let txn = self.plane.begin_tenant(&principal.location, access).await?;
-        Ok(TenantScope::for_principal(principal, txn, keys))
+        Ok(TenantScope::for_principal(
+            principal,
+            txn,
+            keys,
+            self.plane.control().clone(),
+        ))
     }
 
     /// A unit of work for the platform's own jobs on one tenant.
@@ -345,7 +358,12 @@ impl Tenancy {
     ) -> Result<TenantScope, TenantError> {
         let keys = self.keys.ring(location.tenant_id).await?;
         let txn = self.plane.begin_tenant(location, Access::ReadWrite).await?;
-        Ok(TenantScope::for_system(location.clone(), txn, keys))
+        Ok(TenantScope::for_system(
+            location.clone(),
+            txn,
+            keys,
+            self.plane.control().clone(),
+        ))
     }
 
     /// Creates a platform-operator key (from the command line, never over the API).
