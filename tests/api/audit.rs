@@ -431,7 +431,9 @@ async fn promise_s2_an_audit_dump_does_not_confirm_an_ip_guess(backend: Backend)
         // A reference changes only with its salt removed, and a removed salt stays removed.
         format!("UPDATE {table} SET actor = 'x' WHERE seq = 2"),
         format!("UPDATE {table} SET actor_commitment = NULL, actor_salt = NULL WHERE seq = 2"),
-        format!("UPDATE {table} SET actor = 'x', actor_salt = NULL, ip_address_sealed = NULL WHERE seq = 2"),
+        format!(
+            "UPDATE {table} SET actor = 'x', actor_salt = NULL, ip_address_sealed = NULL WHERE seq = 2"
+        ),
         format!("DELETE FROM {table} WHERE seq = 2"),
     ] {
         let refused = db.execute_unprepared(&statement).await;

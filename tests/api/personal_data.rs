@@ -250,7 +250,10 @@ async fn ada_acted(backend: Backend) -> AdaActed {
     assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
     let signed_in = sign_in(&app, "north", ada_email, password).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
-    let session = signed_in.body["session_token"].as_str().unwrap().to_string();
+    let session = signed_in.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Ada acts: a read of another person, a key, a change of the profile.
     let read = app.get(&format!("/v1/people/{grace}"), &session).await;
@@ -265,8 +268,7 @@ async fn ada_acted(backend: Backend) -> AdaActed {
     assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
     let profile = app.get("/v1/privacy-profile", &session).await;
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
-    let mut changed =
-        json!({"retention": profile.body["retention"].clone(), "reports": profile.body["reports"].clone()});
+    let mut changed = json!({"retention": profile.body["retention"].clone(), "reports": profile.body["reports"].clone()});
     changed["retention"]["technical"]["period_days"] = json!(30);
     let updated = app
         .call_with(
@@ -361,10 +363,7 @@ impl AdaActed {
     }
 
     async fn verified(&self) -> serde_json::Value {
-        let v = self
-            .app
-            .get("/v1/audit/verification", &self.auditor)
-            .await;
+        let v = self.app.get("/v1/audit/verification", &self.auditor).await;
         assert_eq!(v.status, StatusCode::OK, "{}", v.body);
         v.body
     }
@@ -405,7 +404,12 @@ async fn promise_r3_erasure_pseudonymises_the_audit_trail_and_it_still_verifies(
     let changes = exported["privacy_profile"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(changes[0]["changed_by"], json!(by_ada));
-    assert!(changes[0]["changes"][0].as_str().unwrap().contains("technical"));
+    assert!(
+        changes[0]["changes"][0]
+            .as_str()
+            .unwrap()
+            .contains("technical")
+    );
 
     // The chain verifies, and no entry names her any more: one pseudonym stands in for her.
     let v = ada.verified().await;
@@ -446,8 +450,16 @@ async fn promise_r3_erasure_pseudonymises_the_audit_trail_and_it_still_verifies(
         .get("/v1/privacy-profile/history", &ada.north.admin_token)
         .await;
     assert_eq!(history.status, StatusCode::OK, "{}", history.body);
-    assert!(!history.body.to_string().contains(&ada.ada), "{}", history.body);
-    assert!(history.body.to_string().contains("pseudonym:"), "{}", history.body);
+    assert!(
+        !history.body.to_string().contains(&ada.ada),
+        "{}",
+        history.body
+    );
+    assert!(
+        history.body.to_string().contains("pseudonym:"),
+        "{}",
+        history.body
+    );
 
     // A second erasure finds only what it wrote itself (the people source records the
     // erasure, before the audit source runs), and leaves no reference either.
@@ -496,7 +508,10 @@ async fn promise_r3_erasure_pseudonymises_the_creator_of_api_keys_and_keeps_the_
         .expect("the key is kept");
     assert!(mine["revoked_at"].is_null(), "{mine}");
     assert!(
-        mine["created_by"].as_str().unwrap().starts_with("pseudonym:"),
+        mine["created_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("pseudonym:"),
         "{mine}"
     );
     // The whole control plane's keys, read behind the service: none names her.
@@ -540,7 +555,14 @@ async fn promise_r3_erasure_pseudonymises_the_creator_of_api_keys_and_keeps_the_
         source.restrict(&scope, &ada.subject(), true).await.unwrap(),
         hub_tenant::personal_data::Outcome::NotApplicable { .. }
     ));
-    assert_eq!(source.summary(&scope, &ada.subject()).await.unwrap().records, 0);
+    assert_eq!(
+        source
+            .summary(&scope, &ada.subject())
+            .await
+            .unwrap()
+            .records,
+        0
+    );
     scope.commit().await.unwrap();
 }
 
@@ -559,7 +581,11 @@ async fn promise_r3_the_completeness_scan_finds_the_person_before_erasure_and_no
     assert!(at("audit_events", "actor").unwrap_or(0) >= 3, "{found:?}");
     assert!(at("audit_events", "subject").unwrap_or(0) >= 2, "{found:?}");
     assert_eq!(at("privacy_profile", "updated_by"), Some(1), "{found:?}");
-    assert_eq!(at("privacy_profile_history", "changed_by"), Some(1), "{found:?}");
+    assert_eq!(
+        at("privacy_profile_history", "changed_by"),
+        Some(1),
+        "{found:?}"
+    );
     // Nobody else's rows are counted: Grace's id is nowhere in the findings' rows... and the
     // people table's own id column is no reference.
     assert!(at("people", "id").is_none());

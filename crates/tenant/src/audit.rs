@@ -960,6 +960,67 @@ mod tests {
     }
 
     #[test]
+    fn version_3_chains_commitments_not_the_references() {
+        let at = Utc::now().trunc_subsecs(6);
+        let fields = FieldCommitments {
+            actor: "ca",
+            subject: Some("cs"),
+            detail: "cd",
+        };
+        let base = chained(&at).hash_v3(None, &fields);
+        // The texts are not chained: a pseudonymised actor leaves the hash as it was.
+        let renamed = Chained {
+            actor: "pseudonym:x",
+            subject: Some("pseudonym:x"),
+            detail: "{\"n\":2}",
+            ..chained(&at)
+        };
+        assert_eq!(base, renamed.hash_v3(None, &fields));
+        // Their commitments are.
+        for other in [
+            FieldCommitments {
+                actor: "cx",
+                ..fields
+            },
+            FieldCommitments {
+                subject: None,
+                ..fields
+            },
+            FieldCommitments {
+                detail: "cx",
+                ..fields
+            },
+        ] {
+            assert_ne!(base, chained(&at).hash_v3(None, &other));
+        }
+        assert_ne!(base, chained(&at).hash_v2(None));
+    }
+
+    #[test]
+    fn a_field_matches_its_commitment_while_its_salt_is_there() {
+        let salt = [3u8; SALT_LEN];
+        let c = commitment(&salt, "person:a");
+        assert!(field_is_intact(Some("person:a"), Some(&salt), Some(&c)));
+        assert!(!field_is_intact(Some("person:b"), Some(&salt), Some(&c)));
+        // Pseudonymised: the salt is gone, the commitment stands alone.
+        assert!(field_is_intact(Some("pseudonym:p"), None, Some(&c)));
+        assert!(field_is_intact(None, None, None));
+        assert!(!field_is_intact(Some("x"), None, None));
+        assert!(!field_is_intact(Some("x"), Some(&salt), None));
+        let id = Uuid::now_v7();
+        let pseudo = Uuid::new_v4();
+        let detail = format!("{{\"person_ids\":[\"{id}\"]}}");
+        assert_eq!(
+            pseudonymised(&detail, id, pseudo),
+            format!("{{\"person_ids\":[\"{pseudo}\"]}}")
+        );
+        assert_eq!(
+            pseudonymised(&person_label(id), id, pseudo),
+            pseudonym_label(pseudo)
+        );
+    }
+
+    #[test]
     fn legacy_entries_keep_their_rule() {
         let at = Utc::now().trunc_subsecs(6);
         let text = format!(

@@ -5,8 +5,10 @@
 //! the registered control-plane footprints of every crate (what offboarding erases, and the
 //! guarded door to those rows: [`footprint`]), the tombstone journal that re-applies
 //! offboardings after a restore of the data ([`tombstones`]), and the registration every
-//! domain crate makes ([`module`]), and the personal-data contract every store implements
-//! ([`personal_data`]).
+//! domain crate makes ([`module`]), the personal-data contract every store implements
+//! ([`personal_data`]) with this crate's sources (contacts, the audit trail, the privacy
+//! profile's history, the API keys a person made), and the completeness scan that finds what
+//! still names a person in a tenant's live schema ([`subject_scan`]).
 
 pub mod audit;
 pub mod contacts;

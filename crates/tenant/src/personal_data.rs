@@ -186,9 +186,9 @@ pub fn ordered(
         let waits_for_all = |s: &Arc<dyn PersonalDataSource>| s.runs_after().contains(&AFTER_ALL);
         let ready = pending.iter().position(|s| {
             s.runs_after().iter().all(|after| {
-                !pending.iter().any(|p| {
-                    p.name() == *after || (*after == AFTER_ALL && !waits_for_all(p))
-                })
+                !pending
+                    .iter()
+                    .any(|p| p.name() == *after || (*after == AFTER_ALL && !waits_for_all(p)))
             })
         });
         match ready {
@@ -247,4 +247,69 @@ pub trait EssentialMessages: Send + Sync {
         person: Uuid,
         message: EssentialMessage,
     ) -> Result<(), SourceError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str, &'static [&'static str]);
+
+    #[async_trait]
+    impl PersonalDataSource for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn fields(&self) -> Vec<FieldClassification> {
+            Vec::new()
+        }
+        fn tables(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn runs_after(&self) -> &'static [&'static str] {
+            self.1
+        }
+        async fn summary(&self, _: &TenantScope, _: &DataSubject) -> Result<Summary, SourceError> {
+            Ok(Summary { records: 0 })
+        }
+        async fn export(
+            &self,
+            _: &TenantScope,
+            _: &DataSubject,
+        ) -> Result<Vec<serde_json::Value>, SourceError> {
+            Ok(Vec::new())
+        }
+        async fn erase(&self, _: &TenantScope, _: &DataSubject) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+        async fn expire(
+            &self,
+            _: &TenantScope,
+            _: DataCategory,
+            _: DateTime<Utc>,
+            _: &[Uuid],
+        ) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+        async fn restrict(
+            &self,
+            _: &TenantScope,
+            _: &DataSubject,
+            _: bool,
+        ) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+    }
+
+    #[test]
+    fn a_source_after_all_runs_last() {
+        let sources: Vec<Arc<dyn PersonalDataSource>> = vec![
+            Arc::new(Named("audit", &[AFTER_ALL])),
+            Arc::new(Named("sessions", &["people"])),
+            Arc::new(Named("people", &[])),
+            Arc::new(Named("trail", &[AFTER_ALL])),
+        ];
+        let names: Vec<_> = ordered(sources).unwrap().iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["people", "sessions", "audit", "trail"]);
+    }
 }

@@ -20,9 +20,9 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use uuid::Uuid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use uuid::Uuid;
 
 const PROFILE_ROW: i32 = 1;
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
@@ -420,8 +420,7 @@ impl PersonalDataSource for ProfileSource {
         };
         let rows = privacy_profile_history::Entity::find()
             .filter(
-                privacy_profile_history::Column::ChangedBy
-                    .eq(crate::audit::person_label(person)),
+                privacy_profile_history::Column::ChangedBy.eq(crate::audit::person_label(person)),
             )
             .order_by_asc(privacy_profile_history::Column::Revision)
             .all(scope.db())

@@ -209,7 +209,9 @@ async fn count(
     // PostgreSQL compares a uuid column with text only through a cast; bytes are compared
     // as they are.
     let target = match backend {
-        DbBackend::Postgres if !column.is_bytes => format!("CAST({} AS TEXT)", quote(&column.column)),
+        DbBackend::Postgres if !column.is_bytes => {
+            format!("CAST({} AS TEXT)", quote(&column.column))
+        }
         _ => quote(&column.column),
     };
     let sql = format!(
@@ -234,7 +236,13 @@ mod tests {
 
     #[test]
     fn the_rule_names_references_and_indexes_not_ids() {
-        for column in ["person_id", "reviewer_person_id", "changed_by", "actor", "subject"] {
+        for column in [
+            "person_id",
+            "reviewer_person_id",
+            "changed_by",
+            "actor",
+            "subject",
+        ] {
             assert!(refers_to_person(column), "{column}");
         }
         for column in ["id", "tenant_id", "bystander", "subjects"] {

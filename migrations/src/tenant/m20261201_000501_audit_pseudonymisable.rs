@@ -75,7 +75,10 @@ fn allowed_update(same: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" AND ");
-    let pseudonymise = format!("{} AND OLD.chain_version >= 3 AND {fields}", unchanged(&kept));
+    let pseudonymise = format!(
+        "{} AND OLD.chain_version >= 3 AND {fields}",
+        unchanged(&kept)
+    );
     format!("(({ip_rule}) OR ({pseudonymise}))")
 }
 
