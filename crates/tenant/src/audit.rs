@@ -30,7 +30,9 @@
 //! pseudonymising a field replaces the text and removes the salt in the same update (the
 //! trigger allows exactly that), after which the chained commitment says nothing about what
 //! the field held. A pseudonymised field is therefore no longer vouched for by the chain: the
-//! trail shows which entries were pseudonymised (their salt is gone), not what they said.
+//! trail shows which entries were pseudonymised (their salt is gone), not what they said. A
+//! field goes as a whole: a listing's detail naming several people is no longer vouched for
+//! once one of them is erased (the others' ids in it stay readable).
 //!
 //! Entries written before the commitment existed (`chain_version` 1) chained the plaintext IP;
 //! they are verified by the rule they were written under, and an entry of an older version
