@@ -265,6 +265,9 @@ struct DumpedEntry {
     ip_address_sealed: Option<Vec<u8>>,
     ip_commitment: Option<String>,
     chain_version: i32,
+    actor_commitment: Option<String>,
+    subject_commitment: Option<String>,
+    detail_commitment: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -275,7 +278,8 @@ async fn dump(db: &DatabaseConnection, table: &str) -> Vec<DumpedEntry> {
             db.get_database_backend(),
             format!(
                 "SELECT seq, at, actor, action, subject, detail, ip_address_sealed, \
-                 ip_commitment, chain_version, prev_hash, hash FROM {table} ORDER BY seq"
+                 ip_commitment, chain_version, actor_commitment, subject_commitment, \
+                 detail_commitment, prev_hash, hash FROM {table} ORDER BY seq"
             ),
         ))
         .await
@@ -291,6 +295,9 @@ async fn dump(db: &DatabaseConnection, table: &str) -> Vec<DumpedEntry> {
             ip_address_sealed: r.try_get("", "ip_address_sealed").unwrap(),
             ip_commitment: r.try_get("", "ip_commitment").unwrap(),
             chain_version: r.try_get("", "chain_version").unwrap(),
+            actor_commitment: r.try_get("", "actor_commitment").unwrap(),
+            subject_commitment: r.try_get("", "subject_commitment").unwrap(),
+            detail_commitment: r.try_get("", "detail_commitment").unwrap(),
             prev_hash: r.try_get("", "prev_hash").unwrap(),
             hash: r.try_get("", "hash").unwrap(),
         })
@@ -321,20 +328,21 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The chain rule as documented, computed from the dumped columns alone (no key, no IP).
+/// The chain rule as documented (version 3), computed from the dumped columns alone (no key,
+/// no IP, and not the actor, subject or detail text: their commitments).
 fn dump_only_hash(e: &DumpedEntry) -> String {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
-    hash.update(b"dxh-audit-v2");
+    hash.update(b"dxh-audit-v3");
     let seq = e.seq.to_string();
     let at = at_text(&e.at);
     for part in [
         Some(seq.as_str()),
         Some(at.as_str()),
-        Some(e.actor.as_str()),
+        e.actor_commitment.as_deref(),
         Some(e.action.as_str()),
-        e.subject.as_deref(),
-        Some(e.detail.as_str()),
+        e.subject_commitment.as_deref(),
+        e.detail_commitment.as_deref(),
         e.ip_commitment.as_deref(),
         Some(e.prev_hash.as_str()),
     ] {
@@ -389,7 +397,7 @@ async fn promise_s2_an_audit_dump_does_not_confirm_an_ip_guess(backend: Backend)
         // The old attack (recompute the hash with the guessed IP) confirms nothing now…
         assert_ne!(row.hash, old_rule_hash(row, ip_guess), "seq {}", row.seq);
         // …because the hash is a function of the other dumped columns: it adds nothing.
-        assert_eq!(row.chain_version, 2);
+        assert_eq!(row.chain_version, 3);
         assert_eq!(row.hash, dump_only_hash(row), "seq {}", row.seq);
         // The commitment and ciphertext differ between entries from the same IP, so neither
         // is a function of the IP alone, and neither is the plain hash of the guess.
@@ -420,6 +428,12 @@ async fn promise_s2_an_audit_dump_does_not_confirm_an_ip_guess(backend: Backend)
         format!("UPDATE {table} SET hash = prev_hash WHERE seq = 2"),
         format!("UPDATE {table} SET chain_version = 1 WHERE seq = 2"),
         format!("UPDATE {table} SET at = at, detail = '{{}}' WHERE seq = 2"),
+        // A reference changes only with its salt removed, and a removed salt stays removed.
+        format!("UPDATE {table} SET actor = 'x' WHERE seq = 2"),
+        format!("UPDATE {table} SET actor_commitment = NULL, actor_salt = NULL WHERE seq = 2"),
+        format!(
+            "UPDATE {table} SET actor = 'x', actor_salt = NULL, ip_address_sealed = NULL WHERE seq = 2"
+        ),
         format!("DELETE FROM {table} WHERE seq = 2"),
     ] {
         let refused = db.execute_unprepared(&statement).await;

@@ -19,22 +19,45 @@
 //!
 //! The other chained fields hold nothing sealed: the actor is an id label (`person:<id>`,
 //! `api-key:<id> (<name>)`), the subject an id, the detail ids, counts, role names, refusal
-//! codes and institution settings; none is derived from a person's sealed data.
+//! codes and institution settings; none is derived from a person's sealed data. They do name
+//! people, though, and the trail outlives a person's erasure (it is security evidence), so
+//! erasure pseudonymises them ([`AuditSource`]): every `person:<id>` and every bare `<id>` of
+//! the person in the actor, subject and detail is replaced by one fresh random pseudonym per
+//! erasure (`pseudonym:<uuid>`, the mapping kept nowhere). For the chain to survive that, an
+//! entry of `chain_version` 3 chains a hiding commitment to each of the three fields
+//! (`SHA-256(salt || text)`, a random salt per field stored beside it) instead of their text;
+//! [`verify`] checks each text against its commitment while its salt is there, and
+//! pseudonymising a field replaces the text and removes the salt in the same update (the
+//! trigger allows exactly that), after which the chained commitment says nothing about what
+//! the field held. A pseudonymised field is therefore no longer vouched for by the chain: the
+//! trail shows which entries were pseudonymised (their salt is gone), not what they said. A
+//! field goes as a whole: a listing's detail naming several people is no longer vouched for
+//! once one of them is erased (the others' ids in it stay readable).
 //!
 //! Entries written before the commitment existed (`chain_version` 1) chained the plaintext IP;
-//! they are verified by the rule they were written under, and an entry of version 1 after one
-//! of version 2 is a break. Their hashes still let a dump test IP guesses for those entries.
+//! they are verified by the rule they were written under, and an entry of an older version
+//! after one of a newer is a break. Their hashes still let a dump test IP guesses for those
+//! entries. Entries of versions 1 and 2 chain the actor, subject and detail text itself: they
+//! cannot be pseudonymised without re-chaining the trail (which would rewrite every later
+//! hash, what the chain exists to expose), so erasure leaves them as written, exports them
+//! marked so, and the completeness scan ([`crate::subject_scan`]) still finds the person in
+//! them.
 
 use crate::entities::{audit_event, audit_head};
 use crate::error::TenantError;
 use crate::model::{Scope, TenantLocation};
+use crate::personal_data::{
+    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+};
 use crate::scope::TenantScope;
 use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_kernel::crypto::CryptoError;
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -112,6 +135,9 @@ pub struct Verification {
 const CHAIN_V1: i32 = 1;
 /// The hash covers `ip_commitment`; the sealed value is the salt followed by the IP.
 const CHAIN_V2: i32 = 2;
+/// The hash covers commitments to the actor, subject and detail too, so an erased person's
+/// references can be pseudonymised.
+const CHAIN_V3: i32 = 3;
 const SALT_LEN: usize = 16;
 
 /// The content of an entry that its hash covers, whatever the version.
@@ -186,14 +212,72 @@ impl<'a> Chained<'a> {
         }
         hex::encode(hash.finalize())
     }
+
+    /// Version 3: like version 2, with the actor, subject and detail only through their
+    /// commitments (the texts in `self` are not read).
+    fn hash_v3(&self, ip_commitment: Option<&str>, fields: &FieldCommitments<'_>) -> String {
+        let mut hash = Sha256::new();
+        hash.update(b"dxh-audit-v3");
+        let seq = self.seq.to_string();
+        let at = self.at_text();
+        for part in [
+            Some(seq.as_str()),
+            Some(at.as_str()),
+            Some(fields.actor),
+            Some(self.action),
+            fields.subject,
+            Some(fields.detail),
+            ip_commitment,
+            Some(self.prev_hash),
+        ] {
+            match part {
+                None => hash.update([0u8]),
+                Some(text) => {
+                    hash.update([1u8]);
+                    hash.update((text.len() as u64).to_be_bytes());
+                    hash.update(text.as_bytes());
+                }
+            }
+        }
+        hex::encode(hash.finalize())
+    }
+}
+
+/// What a version-3 hash covers in place of the actor, subject and detail.
+struct FieldCommitments<'a> {
+    actor: &'a str,
+    subject: Option<&'a str>,
+    detail: &'a str,
 }
 
 /// The hiding commitment to an IP: binding through SHA-256, hiding through the sealed salt.
 fn ip_commitment(salt: &[u8], ip: &str) -> String {
+    commitment(salt, ip)
+}
+
+/// `SHA-256(salt || text)` in hex: binding through SHA-256, hiding while the salt is unknown.
+fn commitment(salt: &[u8], text: &str) -> String {
     let mut hash = Sha256::new();
     hash.update(salt);
-    hash.update(ip.as_bytes());
+    hash.update(text.as_bytes());
     hex::encode(hash.finalize())
+}
+
+fn new_salt() -> Vec<u8> {
+    let mut salt = [0u8; SALT_LEN];
+    rand::rng().fill_bytes(&mut salt);
+    salt.to_vec()
+}
+
+/// Whether a version-3 field matches its commitment: while its salt is there the text must
+/// match; once pseudonymised (salt removed) the chained commitment stands alone.
+fn field_is_intact(text: Option<&str>, salt: Option<&[u8]>, commitment_hex: Option<&str>) -> bool {
+    match (text, salt, commitment_hex) {
+        (Some(text), Some(salt), Some(expected)) => commitment(salt, text) == expected,
+        (_, None, Some(_)) => true,
+        (None, None, None) => true,
+        _ => false,
+    }
 }
 
 /// Appends an entry in the scope's transaction (committed or rolled back with the action).
@@ -217,11 +301,10 @@ pub async fn record(scope: &TenantScope, event: AuditEvent) -> Result<(), Tenant
     let at = Utc::now().trunc_subsecs(6);
     let actor = scope.actor_label();
     let detail = event.detail.to_string();
-    let (sealed, commitment) = match scope.client_ip() {
+    let (sealed, ip_commit) = match scope.client_ip() {
         Some(ip) => {
-            let mut salt = [0u8; SALT_LEN];
-            rand::rng().fill_bytes(&mut salt);
-            let mut plaintext = salt.to_vec();
+            let salt = new_salt();
+            let mut plaintext = salt.clone();
             plaintext.extend_from_slice(ip.as_bytes());
             let sealed = scope
                 .keys()
@@ -230,6 +313,15 @@ pub async fn record(scope: &TenantScope, event: AuditEvent) -> Result<(), Tenant
         }
         None => (None, None),
     };
+    let (actor_salt, detail_salt) = (new_salt(), new_salt());
+    let subject_salt = event.subject.as_ref().map(|_| new_salt());
+    let actor_commitment = commitment(&actor_salt, &actor);
+    let detail_commitment = commitment(&detail_salt, &detail);
+    let subject_commitment = event
+        .subject
+        .as_deref()
+        .zip(subject_salt.as_deref())
+        .map(|(subject, salt)| commitment(salt, subject));
     let hash = Chained {
         seq,
         at: &at,
@@ -239,7 +331,14 @@ pub async fn record(scope: &TenantScope, event: AuditEvent) -> Result<(), Tenant
         detail: &detail,
         prev_hash: &head.hash,
     }
-    .hash_v2(commitment.as_deref());
+    .hash_v3(
+        ip_commit.as_deref(),
+        &FieldCommitments {
+            actor: &actor_commitment,
+            subject: subject_commitment.as_deref(),
+            detail: &detail_commitment,
+        },
+    );
     let row = audit_event::ActiveModel {
         seq: Set(seq),
         at: Set(at),
@@ -248,8 +347,14 @@ pub async fn record(scope: &TenantScope, event: AuditEvent) -> Result<(), Tenant
         subject: Set(event.subject),
         detail: Set(detail),
         ip_address_sealed: Set(sealed),
-        ip_commitment: Set(commitment),
-        chain_version: Set(CHAIN_V2),
+        ip_commitment: Set(ip_commit),
+        chain_version: Set(CHAIN_V3),
+        actor_commitment: Set(Some(actor_commitment)),
+        subject_commitment: Set(subject_commitment),
+        detail_commitment: Set(Some(detail_commitment)),
+        actor_salt: Set(Some(actor_salt)),
+        subject_salt: Set(subject_salt),
+        detail_salt: Set(Some(detail_salt)),
         prev_hash: Set(head.hash),
         hash: Set(hash.clone()),
     };
@@ -333,20 +438,25 @@ pub async fn record_listing(
 }
 
 /// Whether an entry matches its own hash and, where its IP is still sealed, the IP matches
-/// the commitment the hash covers. `seen_v2`: an earlier entry was of version 2 already.
+/// the commitment the hash covers (and, from version 3, each field still holding its salt
+/// matches its commitment). `newest_seen`: the highest chain version of an earlier entry (an
+/// entry older than that is a break).
 fn entry_is_intact(
     scope: &TenantScope,
     row: &audit_event::Model,
     prev_hash: &str,
-    seen_v2: bool,
+    newest_seen: i32,
 ) -> bool {
+    if row.chain_version < newest_seen {
+        return false;
+    }
     let Ok(opened) = open_ip(scope, row) else {
         return false;
     };
     let chained = Chained::of(row, prev_hash);
     match row.chain_version {
-        CHAIN_V1 if !seen_v2 => row.hash == chained.hash_v1(opened.as_ref().map(|o| o.ip.as_str())),
-        CHAIN_V2 => {
+        CHAIN_V1 => row.hash == chained.hash_v1(opened.as_ref().map(|o| o.ip.as_str())),
+        CHAIN_V2 | CHAIN_V3 => {
             let ip_matches = match (&opened, row.ip_commitment.as_deref()) {
                 (
                     Some(OpenedIp {
@@ -359,7 +469,39 @@ fn entry_is_intact(
                 // No IP recorded, or its ciphertext expired: the commitment (if any) stays.
                 (None, _) => true,
             };
-            ip_matches && row.hash == chained.hash_v2(row.ip_commitment.as_deref())
+            if row.chain_version == CHAIN_V2 {
+                return ip_matches && row.hash == chained.hash_v2(row.ip_commitment.as_deref());
+            }
+            let fields_match = field_is_intact(
+                Some(&row.actor),
+                row.actor_salt.as_deref(),
+                row.actor_commitment.as_deref(),
+            ) && field_is_intact(
+                row.subject.as_deref(),
+                row.subject_salt.as_deref(),
+                row.subject_commitment.as_deref(),
+            ) && field_is_intact(
+                Some(&row.detail),
+                row.detail_salt.as_deref(),
+                row.detail_commitment.as_deref(),
+            );
+            let (Some(actor), Some(detail)) = (
+                row.actor_commitment.as_deref(),
+                row.detail_commitment.as_deref(),
+            ) else {
+                return false;
+            };
+            ip_matches
+                && fields_match
+                && row.hash
+                    == chained.hash_v3(
+                        row.ip_commitment.as_deref(),
+                        &FieldCommitments {
+                            actor,
+                            subject: row.subject_commitment.as_deref(),
+                            detail,
+                        },
+                    )
         }
         _ => false,
     }
@@ -373,7 +515,18 @@ pub async fn expire_ip_before(
     scope: &TenantScope,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, TenantError> {
+    expire_ips(scope, cutoff, &[]).await
+}
+
+/// [`expire_ip_before`], except the IPs of entries whose actor is one of `keep` (a legal hold
+/// keeps that person's data).
+async fn expire_ips(
+    scope: &TenantScope,
+    cutoff: DateTime<Utc>,
+    keep: &[Uuid],
+) -> Result<u64, TenantError> {
     scope.require(Scope::TenantAdmin)?;
+    let kept: Vec<String> = keep.iter().map(|p| person_label(*p)).collect();
     let result = audit_event::Entity::update_many()
         .col_expr(
             audit_event::Column::IpAddressSealed,
@@ -382,6 +535,7 @@ pub async fn expire_ip_before(
         .filter(audit_event::Column::At.lt(cutoff))
         .filter(audit_event::Column::IpAddressSealed.is_not_null())
         .filter(audit_event::Column::IpCommitment.is_not_null())
+        .filter(audit_event::Column::Actor.is_not_in(kept))
         .exec(scope.db())
         .await?;
     Ok(result.rows_affected)
@@ -460,7 +614,7 @@ pub async fn verify(scope: &TenantScope) -> Result<Verification, TenantError> {
     let mut expected_seq = 1;
     let mut checked = 0;
     let mut broken = None;
-    let mut seen_v2 = false;
+    let mut newest_seen = CHAIN_V1;
     'batches: loop {
         let rows = audit_event::Entity::find()
             .filter(audit_event::Column::Seq.gte(expected_seq))
@@ -475,12 +629,12 @@ pub async fn verify(scope: &TenantScope) -> Result<Verification, TenantError> {
             checked += 1;
             if row.seq != expected_seq
                 || row.prev_hash != prev_hash
-                || !entry_is_intact(scope, &row, &prev_hash, seen_v2)
+                || !entry_is_intact(scope, &row, &prev_hash, newest_seen)
             {
                 broken = Some(std::cmp::min(expected_seq, row.seq));
                 break 'batches;
             }
-            seen_v2 |= row.chain_version >= CHAIN_V2;
+            newest_seen = std::cmp::max(newest_seen, row.chain_version);
             prev_hash = row.hash;
             expected_seq += 1;
         }
@@ -496,6 +650,227 @@ pub async fn verify(scope: &TenantScope) -> Result<Verification, TenantError> {
         head_seq: head.seq,
         head_hash: head.hash,
     })
+}
+
+/// How a person is named as actor or subject (`person:<id>`).
+pub fn person_label(person: Uuid) -> String {
+    format!("person:{person}")
+}
+
+/// What an entry's export says about why it is kept.
+const KEPT_PSEUDONYMISED: &str = "pseudonymised on erasure: security evidence";
+const KEPT_AS_WRITTEN: &str = "kept as written: an entry of chain version 1 or 2 chains its text and cannot be pseudonymised without re-chaining the trail";
+
+/// The entries naming `person` as actor or subject, or holding their id in the detail.
+async fn entries_naming(
+    scope: &TenantScope,
+    person: Uuid,
+) -> Result<Vec<audit_event::Model>, TenantError> {
+    let label = person_label(person);
+    Ok(audit_event::Entity::find()
+        .filter(
+            Condition::any()
+                .add(audit_event::Column::Actor.eq(label.as_str()))
+                .add(audit_event::Column::Subject.eq(label.as_str()))
+                .add(audit_event::Column::Detail.contains(person.to_string())),
+        )
+        .order_by_asc(audit_event::Column::Seq)
+        .all(scope.db())
+        .await?)
+}
+
+/// `text` with every reference to `person` replaced: `person:<id>` by the pseudonym's label,
+/// any other occurrence of the id by the pseudonym's id.
+fn pseudonymised(text: &str, person: Uuid, pseudonym: Uuid) -> String {
+    text.replace(&person_label(person), &pseudonym_label(pseudonym))
+        .replace(&person.to_string(), &pseudonym.to_string())
+}
+
+/// Replaces every reference to `person` in the version-3 entries naming them by `pseudonym`,
+/// removing the salt of each field changed (so its chained commitment confirms nothing).
+/// Returns the entries pseudonymised and the older entries left as written.
+async fn pseudonymise_person(
+    scope: &TenantScope,
+    person: Uuid,
+    pseudonym: Uuid,
+) -> Result<(u64, u64), TenantError> {
+    let (mut done, mut legacy) = (0, 0);
+    for row in entries_naming(scope, person).await? {
+        if row.chain_version < CHAIN_V3 {
+            legacy += 1;
+            continue;
+        }
+        let mut update = audit_event::Entity::update_many();
+        let actor = pseudonymised(&row.actor, person, pseudonym);
+        if actor != row.actor {
+            update = update
+                .col_expr(audit_event::Column::Actor, Expr::value(actor))
+                .col_expr(
+                    audit_event::Column::ActorSalt,
+                    Expr::value(sea_orm::Value::Bytes(None)),
+                );
+        }
+        if let Some(subject) = &row.subject {
+            let changed = pseudonymised(subject, person, pseudonym);
+            if &changed != subject {
+                update = update
+                    .col_expr(audit_event::Column::Subject, Expr::value(changed))
+                    .col_expr(
+                        audit_event::Column::SubjectSalt,
+                        Expr::value(sea_orm::Value::Bytes(None)),
+                    );
+            }
+        }
+        let detail = pseudonymised(&row.detail, person, pseudonym);
+        if detail != row.detail {
+            update = update
+                .col_expr(audit_event::Column::Detail, Expr::value(detail))
+                .col_expr(
+                    audit_event::Column::DetailSalt,
+                    Expr::value(sea_orm::Value::Bytes(None)),
+                );
+        }
+        update
+            .filter(audit_event::Column::Seq.eq(row.seq))
+            .exec(scope.db())
+            .await?;
+        done += 1;
+    }
+    Ok((done, legacy))
+}
+
+/// The audit trail as a personal-data source. It is security evidence: erasure pseudonymises
+/// the person's references (actor, subject, ids in the detail) and deletes nothing, and the
+/// chain still verifies; entries of chain versions 1 and 2 cannot be pseudonymised (see the
+/// module docs) and stay as written. Only the IP addresses (technical data) expire by age; a
+/// restriction does not apply (every action is recorded whoever it concerns, and the trail
+/// is not processed further). It runs after every other source, whose erasures record
+/// entries naming the person.
+pub struct AuditSource;
+
+#[async_trait::async_trait]
+impl PersonalDataSource for AuditSource {
+    fn name(&self) -> &'static str {
+        "audit_events"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        PERSONAL_FIELDS.to_vec()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[TABLE]
+    }
+
+    fn runs_after(&self) -> &'static [&'static str] {
+        &[crate::personal_data::AFTER_ALL]
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        scope.require(Scope::AuditRead)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Summary { records: 0 });
+        };
+        let records = entries_naming(scope, person).await?.len() as u64;
+        Ok(Summary { records })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        scope.require(Scope::AuditRead)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Vec::new());
+        };
+        let label = person_label(person);
+        let mut exported = Vec::new();
+        for row in entries_naming(scope, person).await? {
+            let version = row.chain_version;
+            let entry = open(scope, row)?;
+            // The IP is the data of whoever acted: the person's own only where they did.
+            let ip = (entry.actor == label).then_some(entry.ip_address);
+            exported.push(serde_json::json!({
+                "seq": entry.seq,
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "subject": entry.subject,
+                "detail": entry.detail,
+                "ip_address": ip.flatten(),
+                "kept": if version >= CHAIN_V3 { KEPT_PSEUDONYMISED } else { KEPT_AS_WRITTEN },
+            }));
+        }
+        Ok(exported)
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "the audit trail names only people",
+            });
+        };
+        let (done, legacy) = pseudonymise_person(scope, person, Uuid::new_v4()).await?;
+        if legacy > 0 {
+            tracing::warn!(
+                tenant = %scope.tenant_id(),
+                entries = legacy,
+                "audit entries of chain version 1 or 2 name an erased person and stay as written"
+            );
+        }
+        if done > 0 || legacy > 0 {
+            record(
+                scope,
+                AuditEvent::new("audit.entries_pseudonymised").detail(serde_json::json!({
+                    "entries": done,
+                    "entries_kept_as_written": legacy,
+                })),
+            )
+            .await?;
+        }
+        Ok(Outcome::Anonymised { records: done })
+    }
+
+    async fn expire(
+        &self,
+        scope: &TenantScope,
+        category: DataCategory,
+        cutoff: DateTime<Utc>,
+        keep: &[Uuid],
+    ) -> Result<Outcome, SourceError> {
+        match category {
+            DataCategory::Technical => Ok(Outcome::Anonymised {
+                records: expire_ips(scope, cutoff, keep).await?,
+            }),
+            DataCategory::Identity => Ok(Outcome::NotApplicable {
+                reason: "the audit trail is security evidence: a person's references in it are pseudonymised when the person is erased, not by age",
+            }),
+            _ => Ok(Outcome::NotApplicable {
+                reason: "the audit trail holds IP addresses (technical data) and references to people, nothing of this category",
+            }),
+        }
+    }
+
+    async fn restrict(
+        &self,
+        _scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "the audit trail is security evidence: every action is recorded whoever it concerns, and entries are not processed further",
+        })
+    }
 }
 
 #[cfg(test)]
@@ -584,6 +959,67 @@ mod tests {
         assert_ne!(a, hex::encode(Sha256::digest(ip.as_bytes())));
         assert_eq!(a, ip_commitment(&[1u8; SALT_LEN], ip));
         assert_ne!(a, ip_commitment(&[1u8; SALT_LEN], "192.0.2.8"));
+    }
+
+    #[test]
+    fn version_3_chains_commitments_not_the_references() {
+        let at = Utc::now().trunc_subsecs(6);
+        let fields = FieldCommitments {
+            actor: "ca",
+            subject: Some("cs"),
+            detail: "cd",
+        };
+        let base = chained(&at).hash_v3(None, &fields);
+        // The texts are not chained: a pseudonymised actor leaves the hash as it was.
+        let renamed = Chained {
+            actor: "pseudonym:x",
+            subject: Some("pseudonym:x"),
+            detail: "{\"n\":2}",
+            ..chained(&at)
+        };
+        assert_eq!(base, renamed.hash_v3(None, &fields));
+        // Their commitments are.
+        for other in [
+            FieldCommitments {
+                actor: "cx",
+                ..fields
+            },
+            FieldCommitments {
+                subject: None,
+                ..fields
+            },
+            FieldCommitments {
+                detail: "cx",
+                ..fields
+            },
+        ] {
+            assert_ne!(base, chained(&at).hash_v3(None, &other));
+        }
+        assert_ne!(base, chained(&at).hash_v2(None));
+    }
+
+    #[test]
+    fn a_field_matches_its_commitment_while_its_salt_is_there() {
+        let salt = [3u8; SALT_LEN];
+        let c = commitment(&salt, "person:a");
+        assert!(field_is_intact(Some("person:a"), Some(&salt), Some(&c)));
+        assert!(!field_is_intact(Some("person:b"), Some(&salt), Some(&c)));
+        // Pseudonymised: the salt is gone, the commitment stands alone.
+        assert!(field_is_intact(Some("pseudonym:p"), None, Some(&c)));
+        assert!(field_is_intact(None, None, None));
+        assert!(!field_is_intact(Some("x"), None, None));
+        assert!(!field_is_intact(Some("x"), Some(&salt), None));
+        let id = Uuid::now_v7();
+        let pseudo = Uuid::new_v4();
+        let detail = format!("{{\"person_ids\":[\"{id}\"]}}");
+        assert_eq!(
+            pseudonymised(&detail, id, pseudo),
+            format!("{{\"person_ids\":[\"{pseudo}\"]}}")
+        );
+        assert_eq!(
+            pseudonymised(&person_label(id), id, pseudo),
+            pseudonym_label(pseudo)
+        );
     }
 
     #[test]

@@ -7,10 +7,15 @@ use crate::model::{
     Actor, OperatorPrincipal, Principal, SchemaName, Scope, TenantLocation, TenantPrincipal,
     TenantStatus,
 };
+use crate::personal_data::{
+    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+};
+use crate::scope::TenantScope;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hub_kernel::Secret;
+use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::Violations;
 use rand::RngCore;
@@ -405,6 +410,129 @@ pub(crate) async fn revoke_created_by<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(ids)
+}
+
+/// The API keys a person made, as a personal-data source. Keys belong to the institution, not
+/// to whoever made them: erasure keeps (and does not revoke) them and pseudonymises the
+/// creator reference (`created_by`, one fresh pseudonym per erasure); export lists the keys
+/// the person made (never a secret). The keys live in the control plane, reached through the
+/// scope's tenant-bound door, outside the tenant transaction: an erasure that rolls back
+/// afterwards leaves the pseudonym in place (running it again finds nothing more).
+pub struct ApiKeysSource;
+
+#[async_trait::async_trait]
+impl PersonalDataSource for ApiKeysSource {
+    fn name(&self) -> &'static str {
+        "api_keys"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        Vec::new()
+    }
+
+    /// None in the tenant's schema: the keys are in the control plane.
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        Ok(Summary {
+            records: keys_made_by(scope, subject).await?.len() as u64,
+        })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        Ok(keys_made_by(scope, subject)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let key = info_of(row);
+                serde_json::json!({
+                    "id": key.id,
+                    "name": key.name,
+                    "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "created_by": key.created_by,
+                    "created_at": key.created_at,
+                    "last_used_at": key.last_used_at,
+                    "revoked_at": key.revoked_at,
+                    "kept": "the institution's key: its creator is pseudonymised on erasure",
+                })
+            })
+            .collect())
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "API keys name only the people who made them",
+            });
+        };
+        let label = crate::audit::person_label(person);
+        let pseudonym = pseudonym_label(Uuid::new_v4());
+        let records = scope
+            .api_keys()
+            .update(|q| {
+                q.col_expr(api_key::Column::CreatedBy, Expr::value(pseudonym))
+                    .filter(api_key::Column::CreatedBy.eq(label))
+            })
+            .await?;
+        Ok(Outcome::Anonymised { records })
+    }
+
+    async fn expire(
+        &self,
+        _scope: &TenantScope,
+        _category: DataCategory,
+        _cutoff: DateTime<Utc>,
+        _keep: &[Uuid],
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "API keys are the institution's, kept until revoked; who made one is pseudonymised when that person is erased",
+        })
+    }
+
+    async fn restrict(
+        &self,
+        _scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "API keys belong to the institution, not to the person who made them; the institution revokes a key",
+        })
+    }
+}
+
+async fn keys_made_by(
+    scope: &TenantScope,
+    subject: &DataSubject,
+) -> Result<Vec<api_key::Model>, TenantError> {
+    let Some(person) = subject.person_id() else {
+        return Ok(Vec::new());
+    };
+    let label = crate::audit::person_label(person);
+    scope
+        .api_keys()
+        .find(|q| {
+            q.filter(api_key::Column::CreatedBy.eq(label))
+                .order_by_asc(api_key::Column::Id)
+        })
+        .await
 }
 
 #[cfg(test)]

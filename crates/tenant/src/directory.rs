@@ -135,6 +135,11 @@ impl Tenancy {
             .plane()
             .begin_tenant(&tenant.location, Access::ReadWrite)
             .await?;
-        Ok(TenantScope::for_sign_in(tenant.location.clone(), txn, keys))
+        Ok(TenantScope::for_sign_in(
+            tenant.location.clone(),
+            txn,
+            keys,
+            self.plane().control().clone(),
+        ))
     }
 }

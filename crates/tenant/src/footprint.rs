@@ -96,7 +96,16 @@ pub struct TenantControlRows<'a, E: EntityTrait> {
     column: E::Column,
 }
 
-impl<E: EntityTrait> TenantControlRows<'_, E> {
+impl<'a, E: EntityTrait> TenantControlRows<'a, E> {
+    /// The door to one of this crate's own footprint tables, for one tenant.
+    pub(crate) fn bound(control: &'a DatabaseConnection, tenant: Uuid, column: E::Column) -> Self {
+        Self {
+            control,
+            tenant,
+            column,
+        }
+    }
+
     /// The tenant's rows that `refine` selects (the tenant filter is added after it).
     pub async fn find(
         &self,

@@ -5,8 +5,10 @@
 //! the registered control-plane footprints of every crate (what offboarding erases, and the
 //! guarded door to those rows: [`footprint`]), the tombstone journal that re-applies
 //! offboardings after a restore of the data ([`tombstones`]), and the registration every
-//! domain crate makes ([`module`]), and the personal-data contract every store implements
-//! ([`personal_data`]).
+//! domain crate makes ([`module`]), the personal-data contract every store implements
+//! ([`personal_data`]) with this crate's sources (contacts, the audit trail, the privacy
+//! profile's history, the API keys a person made), and the completeness scan that finds what
+//! still names a person in a tenant's live schema ([`subject_scan`]).
 
 pub mod audit;
 pub mod contacts;
@@ -30,6 +32,7 @@ mod reseal;
 
 pub use reseal::SealedStore;
 mod scope;
+pub mod subject_scan;
 pub mod tombstones;
 
 pub use credentials::{ApiKeyInfo, IssuedKey, NewApiKey};
@@ -80,7 +83,14 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: SEALED_TABLES,
     blind_indexes: BLIND_INDEXES,
-    personal_data_sources: || vec![Box::new(contacts::ContactsSource)],
+    personal_data_sources: || {
+        vec![
+            Box::new(contacts::ContactsSource),
+            Box::new(profile::ProfileSource),
+            Box::new(credentials::ApiKeysSource),
+            Box::new(audit::AuditSource),
+        ]
+    },
 };
 
 /// Every personal-data field this crate stores.
@@ -335,7 +345,12 @@ impl Tenancy {
     ) -> Result<TenantScope, TenantError> {
         let keys = self.key_ring(principal.tenant_id()).await?;
         let txn = self.plane.begin_tenant(&principal.location, access).await?;
-        Ok(TenantScope::for_principal(principal, txn, keys))
+        Ok(TenantScope::for_principal(
+            principal,
+            txn,
+            keys,
+            self.plane.control().clone(),
+        ))
     }
 
     /// A unit of work for the platform's own jobs on one tenant.
@@ -345,7 +360,12 @@ impl Tenancy {
     ) -> Result<TenantScope, TenantError> {
         let keys = self.keys.ring(location.tenant_id).await?;
         let txn = self.plane.begin_tenant(location, Access::ReadWrite).await?;
-        Ok(TenantScope::for_system(location.clone(), txn, keys))
+        Ok(TenantScope::for_system(
+            location.clone(),
+            txn,
+            keys,
+            self.plane.control().clone(),
+        ))
     }
 
     /// Creates a platform-operator key (from the command line, never over the API).

@@ -94,7 +94,8 @@ pub trait PersonalDataSource: Send + Sync {
         &[]
     }
     /// Names of sources whose erase/restrict must have run before this one's (the sessions
-    /// source runs after `people`, which stops new sign-ins first).
+    /// source runs after `people`, which stops new sign-ins first). [`AFTER_ALL`] waits for
+    /// every source that does not wait for all (the audit trail, which the others write to).
     fn runs_after(&self) -> &'static [&'static str] {
         &[]
     }
@@ -152,6 +153,16 @@ pub fn emails_of(subject: &DataSubject) -> &[Pii<String>] {
     }
 }
 
+/// In [`PersonalDataSource::runs_after`]: after every source that does not say this too.
+pub const AFTER_ALL: &str = "*";
+
+/// How a pseudonymised reference to a person reads, where a store keeps the record but must
+/// stop naming the person (`pseudonym:<uuid>`, a fresh random id per erasure, the mapping kept
+/// nowhere).
+pub fn pseudonym_label(pseudonym: Uuid) -> String {
+    format!("pseudonym:{pseudonym}")
+}
+
 /// Puts sources in an order where each comes after those it [`PersonalDataSource::runs_after`]
 /// (stable otherwise). A name it waits for that no source has is ignored; a cycle is an error
 /// (a registration mistake, found at start).
@@ -172,10 +183,13 @@ pub fn ordered(
     let mut pending = sources;
     let mut done: Vec<Arc<dyn PersonalDataSource>> = Vec::with_capacity(pending.len());
     while !pending.is_empty() {
+        let waits_for_all = |s: &Arc<dyn PersonalDataSource>| s.runs_after().contains(&AFTER_ALL);
         let ready = pending.iter().position(|s| {
-            s.runs_after()
-                .iter()
-                .all(|after| !pending.iter().any(|p| p.name() == *after))
+            s.runs_after().iter().all(|after| {
+                !pending
+                    .iter()
+                    .any(|p| p.name() == *after || (*after == AFTER_ALL && !waits_for_all(p)))
+            })
         });
         match ready {
             Some(i) => done.push(pending.remove(i)),
@@ -233,4 +247,69 @@ pub trait EssentialMessages: Send + Sync {
         person: Uuid,
         message: EssentialMessage,
     ) -> Result<(), SourceError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str, &'static [&'static str]);
+
+    #[async_trait]
+    impl PersonalDataSource for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn fields(&self) -> Vec<FieldClassification> {
+            Vec::new()
+        }
+        fn tables(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn runs_after(&self) -> &'static [&'static str] {
+            self.1
+        }
+        async fn summary(&self, _: &TenantScope, _: &DataSubject) -> Result<Summary, SourceError> {
+            Ok(Summary { records: 0 })
+        }
+        async fn export(
+            &self,
+            _: &TenantScope,
+            _: &DataSubject,
+        ) -> Result<Vec<serde_json::Value>, SourceError> {
+            Ok(Vec::new())
+        }
+        async fn erase(&self, _: &TenantScope, _: &DataSubject) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+        async fn expire(
+            &self,
+            _: &TenantScope,
+            _: DataCategory,
+            _: DateTime<Utc>,
+            _: &[Uuid],
+        ) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+        async fn restrict(
+            &self,
+            _: &TenantScope,
+            _: &DataSubject,
+            _: bool,
+        ) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+    }
+
+    #[test]
+    fn a_source_after_all_runs_last() {
+        let sources: Vec<Arc<dyn PersonalDataSource>> = vec![
+            Arc::new(Named("audit", &[AFTER_ALL])),
+            Arc::new(Named("sessions", &["people"])),
+            Arc::new(Named("people", &[])),
+            Arc::new(Named("trail", &[AFTER_ALL])),
+        ];
+        let names: Vec<_> = ordered(sources).unwrap().iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["people", "sessions", "audit", "trail"]);
+    }
 }

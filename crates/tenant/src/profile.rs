@@ -7,16 +7,22 @@
 use crate::entities::{privacy_profile, privacy_profile_history};
 use crate::error::TenantError;
 use crate::model::Scope;
+use crate::personal_data::{
+    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+};
 use crate::scope::TenantScope;
 use chrono::{DateTime, Utc};
 use hub_kernel::DataCategory;
+use hub_kernel::classification::FieldClassification;
 use hub_kernel::problem::Violations;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use uuid::Uuid;
 
 const PROFILE_ROW: i32 = 1;
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
@@ -355,6 +361,141 @@ pub async fn history(
         })
         .collect::<Result<Vec<_>, TenantError>>()?;
     Ok((items, next))
+}
+
+/// The profile and its history as a personal-data source: `updated_by` and `changed_by` name
+/// the person who changed the institution's settings. The history is the institution's
+/// record, so erasure pseudonymises those references (one fresh pseudonym per erasure) and
+/// keeps every change; export lists the changes the person made. Nothing expires by age and
+/// a restriction does not apply (the record is not processed about the person).
+pub struct ProfileSource;
+
+const PROFILE_TABLES: &[&str] = &["privacy_profile", "privacy_profile_history"];
+
+#[async_trait::async_trait]
+impl PersonalDataSource for ProfileSource {
+    fn name(&self) -> &'static str {
+        "privacy_profile"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        Vec::new()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        PROFILE_TABLES
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Summary { records: 0 });
+        };
+        let label = crate::audit::person_label(person);
+        let current = privacy_profile::Entity::find()
+            .filter(privacy_profile::Column::UpdatedBy.eq(label.as_str()))
+            .count(scope.db())
+            .await?;
+        let changes = privacy_profile_history::Entity::find()
+            .filter(privacy_profile_history::Column::ChangedBy.eq(label.as_str()))
+            .count(scope.db())
+            .await?;
+        Ok(Summary {
+            records: current + changes,
+        })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Vec::new());
+        };
+        let rows = privacy_profile_history::Entity::find()
+            .filter(
+                privacy_profile_history::Column::ChangedBy.eq(crate::audit::person_label(person)),
+            )
+            .order_by_asc(privacy_profile_history::Column::Revision)
+            .all(scope.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let changes: Vec<String> = serde_json::from_str(&r.changes).unwrap_or_default();
+                serde_json::json!({
+                    "revision": r.revision,
+                    "changes": changes,
+                    "changed_by": r.changed_by,
+                    "changed_at": r.changed_at,
+                    "kept": "pseudonymised on erasure: the institution's record of its settings",
+                })
+            })
+            .collect())
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::TenantAdmin)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "the profile's history names only people",
+            });
+        };
+        let label = crate::audit::person_label(person);
+        let pseudonym = pseudonym_label(Uuid::new_v4());
+        let current = privacy_profile::Entity::update_many()
+            .col_expr(
+                privacy_profile::Column::UpdatedBy,
+                Expr::value(pseudonym.as_str()),
+            )
+            .filter(privacy_profile::Column::UpdatedBy.eq(label.as_str()))
+            .exec(scope.db())
+            .await?;
+        let changes = privacy_profile_history::Entity::update_many()
+            .col_expr(
+                privacy_profile_history::Column::ChangedBy,
+                Expr::value(pseudonym.as_str()),
+            )
+            .filter(privacy_profile_history::Column::ChangedBy.eq(label.as_str()))
+            .exec(scope.db())
+            .await?;
+        Ok(Outcome::Anonymised {
+            records: current.rows_affected + changes.rows_affected,
+        })
+    }
+
+    async fn expire(
+        &self,
+        _scope: &TenantScope,
+        _category: DataCategory,
+        _cutoff: DateTime<Utc>,
+        _keep: &[Uuid],
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "the profile's history is the institution's record of its settings, kept while it is a customer; who changed it is pseudonymised when that person is erased",
+        })
+    }
+
+    async fn restrict(
+        &self,
+        _scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "the profile's history is not processed about the people who changed it",
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use crate::data_plane::TenantTxn;
 use crate::model::{Actor, Scope, TenantLocation, TenantPrincipal};
 use hub_kernel::crypto::TenantKeyRing;
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -22,6 +22,9 @@ pub struct TenantScope {
     job: Option<String>,
     txn: TenantTxn,
     keys: Arc<TenantKeyRing>,
+    /// The control plane, reached only through this crate's tenant-bound doors
+    /// ([`Self::api_keys`]): never handed out.
+    control: DatabaseConnection,
 }
 
 impl TenantScope {
@@ -29,6 +32,7 @@ impl TenantScope {
         principal: &TenantPrincipal,
         txn: TenantTxn,
         keys: Arc<TenantKeyRing>,
+        control: DatabaseConnection,
     ) -> Self {
         Self {
             location: principal.location.clone(),
@@ -38,6 +42,7 @@ impl TenantScope {
             job: None,
             txn,
             keys,
+            control,
         }
     }
 
@@ -45,6 +50,7 @@ impl TenantScope {
         location: TenantLocation,
         txn: TenantTxn,
         keys: Arc<TenantKeyRing>,
+        control: DatabaseConnection,
     ) -> Self {
         Self {
             location,
@@ -54,6 +60,7 @@ impl TenantScope {
             job: None,
             txn,
             keys,
+            control,
         }
     }
 
@@ -61,6 +68,7 @@ impl TenantScope {
         location: TenantLocation,
         txn: TenantTxn,
         keys: Arc<TenantKeyRing>,
+        control: DatabaseConnection,
     ) -> Self {
         Self {
             location,
@@ -70,6 +78,7 @@ impl TenantScope {
             job: None,
             txn,
             keys,
+            control,
         }
     }
 
@@ -134,6 +143,18 @@ impl TenantScope {
 
     pub fn keys(&self) -> &TenantKeyRing {
         &self.keys
+    }
+
+    /// This tenant's API keys in the control plane (the keys' personal-data source reads and
+    /// pseudonymises who made them through it). Outside this unit of work's transaction.
+    pub(crate) fn api_keys(
+        &self,
+    ) -> crate::footprint::TenantControlRows<'_, crate::entities::api_key::Entity> {
+        crate::footprint::TenantControlRows::bound(
+            &self.control,
+            self.location.tenant_id,
+            crate::entities::api_key::Column::TenantId,
+        )
     }
 
     /// Ends the unit of work: commits it, or, for a read scope (`Tenancy::read`),

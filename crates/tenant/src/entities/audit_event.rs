@@ -17,6 +17,15 @@ pub struct Model {
     /// `SHA-256(salt || ip)` in hex: what the chain covers in place of the IP (version 2).
     pub ip_commitment: Option<String>,
     pub chain_version: i32,
+    /// `SHA-256(salt || text)` in hex of the actor, subject and detail (version 3): what the
+    /// chain covers in place of their text.
+    pub actor_commitment: Option<String>,
+    pub subject_commitment: Option<String>,
+    pub detail_commitment: Option<String>,
+    /// The salts of those commitments; removed when the field is pseudonymised.
+    pub actor_salt: Option<Vec<u8>>,
+    pub subject_salt: Option<Vec<u8>>,
+    pub detail_salt: Option<Vec<u8>>,
     pub prev_hash: String,
     pub hash: String,
 }
