@@ -6,8 +6,10 @@
 //! through the ports the gateway hands it ([`hub_tenant::personal_data::SubjectDirectory`],
 //! [`hub_tenant::personal_data::EssentialMessages`]).
 
+pub mod consent;
 pub mod data_map;
 mod error;
+pub mod policy;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -32,5 +34,5 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: &[],
     blind_indexes: &[],
-    personal_data_sources: Vec::new,
+    personal_data_sources: || vec![Box::new(consent::source::ConsentSource)],
 };
