@@ -39,7 +39,10 @@ async fn person(app: &TestApp, inst: &Institution, email: &str) -> (String, Stri
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
     let signed_in = sign_in(app, &inst.slug, email, PASSWORD).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
-    let token = signed_in.body["session_token"].as_str().unwrap().to_string();
+    let token = signed_in.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     (id, token)
 }
 
@@ -162,7 +165,10 @@ async fn promise_c6_consent_is_granted_and_withdrawn_at_once_and_the_outbox_asks
     );
     assert_eq!(
         delivered(&app, &north, &queued).await,
-        ("dead".into(), json!("no_marketing_consent: consent_withdrawn"))
+        (
+            "dead".into(),
+            json!("no_marketing_consent: consent_withdrawn")
+        )
     );
     // Held-back marketing never appears among the person's messages.
     let messages = app.get("/v1/me/messages", &token).await;
@@ -211,9 +217,7 @@ async fn promise_c6_consent_is_granted_and_withdrawn_at_once_and_the_outbox_asks
         .assert_problem(403, "person_credential_required");
 }
 
-async fn promise_c6_a_gpc_signal_is_recorded_as_an_opt_out_of_sale_and_sharing(
-    backend: Backend,
-) {
+async fn promise_c6_a_gpc_signal_is_recorded_as_an_opt_out_of_sale_and_sharing(backend: Backend) {
     let app = spawn(backend).await;
     let (north, ada, token) = institution_with_person(&app, "north").await;
 
@@ -379,7 +383,12 @@ async fn promise_u9_the_person_sees_and_changes_consent_and_cookie_choices_from_
     .assert_problem(422, "validation_failed");
 
     // The person sees every purpose, changes any of them, and the view says what changed.
-    let ledger = choose(&app, &token, &[("analytics", false), ("integrations", true)]).await;
+    let ledger = choose(
+        &app,
+        &token,
+        &[("analytics", false), ("integrations", true)],
+    )
+    .await;
     let purposes: Vec<&str> = ledger["purposes"]
         .as_array()
         .unwrap()
@@ -467,7 +476,10 @@ async fn promise_u8_a_new_policy_version_blocks_its_new_purpose_until_accepted_a
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["kind"] == "privacy.policy_updated" && m["text"].as_str().unwrap().contains("version 2"))
+        .find(|m| {
+            m["kind"] == "privacy.policy_updated"
+                && m["text"].as_str().unwrap().contains("version 2")
+        })
         .unwrap_or_else(|| panic!("no policy notice in {}", messages.body));
     assert!(notice["text"].as_str().unwrap().contains("marketing"));
     let ledger = my_ledger(&app, &token).await;
@@ -722,7 +734,10 @@ async fn promise_c9_data_kept_for_a_legal_obligation_is_marked(backend: Backend)
             }
         }
     }
-    assert!(legal.contains(&"people.birth_date".to_string()), "{legal:?}");
+    assert!(
+        legal.contains(&"people.birth_date".to_string()),
+        "{legal:?}"
+    );
     // The consent source is in the map too.
     assert!(
         map.body["sources"]

@@ -94,10 +94,7 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
 /// opt-out of sale/sharing-type purposes (once: later requests find it recorded). A failure
 /// to record is logged and does not fail the request (the signal comes again with the next).
 async fn record_gpc_signal(state: &AppState, req: &Request, principal: &TenantPrincipal) {
-    let signal = req
-        .headers()
-        .get("sec-gpc")
-        .and_then(|v| v.to_str().ok());
+    let signal = req.headers().get("sec-gpc").and_then(|v| v.to_str().ok());
     if !crate::api::privacy::consent::gpc_signal(signal) {
         return;
     }

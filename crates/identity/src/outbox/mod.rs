@@ -370,7 +370,11 @@ impl Identity {
             "1-200 printable characters",
         );
         let text_len = message.text.chars().count();
-        v.check((1..=10_000).contains(&text_len), "text", "1-10000 characters");
+        v.check(
+            (1..=10_000).contains(&text_len),
+            "text",
+            "1-10000 characters",
+        );
         v.finish().map_err(IdentityError::Invalid)?;
         let row = crate::entities::person::Entity::find_by_id(message.person_id)
             .one(scope.db())

@@ -394,11 +394,7 @@ impl Privacy {
     }
 }
 
-fn policy_message(
-    number: i32,
-    added: &[ConsentPurpose],
-    services: &[String],
-) -> EssentialMessage {
+fn policy_message(number: i32, added: &[ConsentPurpose], services: &[String]) -> EssentialMessage {
     let mut body = format!("The institution published version {number} of its privacy policy.");
     if !added.is_empty() {
         let names: Vec<&str> = added.iter().map(|p| p.as_str()).collect();

@@ -380,7 +380,11 @@ impl ConsentApi {
     /// `essential` is not consentable (422 `purpose_not_consentable`). With
     /// `source: cookie_banner`, only analytics and personalisation. A grant made with
     /// `Sec-GPC: 1` stands against later signals. Audited.
-    #[oai(path = "/me/consents", method = "put", operation_id = "updateMyConsents")]
+    #[oai(
+        path = "/me/consents",
+        method = "put",
+        operation_id = "updateMyConsents"
+    )]
     async fn update_my_consents(
         &self,
         state: Data<&Arc<AppState>>,
@@ -511,14 +515,14 @@ impl ConsentApi {
         method = "get",
         operation_id = "listCookieCategories"
     )]
-    async fn cookie_categories(&self) -> CookieCategoriesFound {
-        CookieCategoriesFound::Ok(Json(CookieCategories {
+    async fn cookie_categories(&self) -> Result<CookieCategoriesFound, ApiError> {
+        Ok(CookieCategoriesFound::Ok(Json(CookieCategories {
             items: hub_privacy_addenda::consent::cookie_categories()
                 .into_iter()
                 .map(Into::into)
                 .collect(),
             record_with: "PUT /v1/me/consents with source cookie_banner".into(),
-        }))
+        })))
     }
 }
 
@@ -556,10 +560,10 @@ impl GpcApi {
         method = "get",
         operation_id = "getGpcSupport"
     )]
-    async fn gpc(&self) -> GpcSupportFound {
-        GpcSupportFound::Ok(Json(GpcSupport {
+    async fn gpc(&self) -> Result<GpcSupportFound, ApiError> {
+        Ok(GpcSupportFound::Ok(Json(GpcSupport {
             gpc: true,
             last_update: GPC_LAST_UPDATE.into(),
-        }))
+        })))
     }
 }

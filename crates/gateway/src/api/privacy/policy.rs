@@ -240,8 +240,8 @@ impl PolicyApi {
 
     /// Policy versions
     ///
-    /// Any credential of the institution (people read the policy they accept). Oldest
-    /// first; the last is current.
+    /// Any scope: every credential of the institution (people read the policy they
+    /// accept). Oldest first; the last is current.
     #[oai(
         path = "/privacy/policy-versions",
         method = "get",
