@@ -642,6 +642,29 @@ async fn promise_r5_restriction_refuses_every_purpose_but_essential_and_stays_in
         ("dead".into(), json!("no_marketing_consent: restricted"))
     );
 
+    // Essential mail still goes: a reset code is sent while she is restricted.
+    request_reset(&app, &north.slug, "ada@north.example").await;
+    let mut reset_status = String::new();
+    for _ in 0..20 {
+        app.state.identity.deliver_due_mail().await.unwrap();
+        let list = app
+            .get("/v1/messaging/deliveries?limit=200", &north.admin_token)
+            .await;
+        let newest_reset = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "password_reset")
+            .cloned()
+            .expect("a reset message");
+        assert_eq!(newest_reset["purpose"], "essential");
+        reset_status = newest_reset["status"].as_str().unwrap().to_string();
+        if reset_status == "sent" || reset_status == "dead" {
+            break;
+        }
+    }
+    assert_eq!(reset_status, "sent");
+
     // Another institution's privacy officer cannot see, freeze or import for her.
     let foreign = format!("/v1/privacy/people/{ada}/consents");
     app.get(&foreign, &south.admin_token)
