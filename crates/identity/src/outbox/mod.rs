@@ -167,11 +167,12 @@ pub async fn queue(
         None => ("in_app", DeliveryState::Sent, Some(now), None),
     };
     let mut last_error = None;
-    if message.email.is_none() && message.purpose == MessagePurpose::Marketing {
-        if let Some(reason) = consent_refusal(tenancy, scope, message.person_id, now).await? {
-            (status, sent_at) = (DeliveryState::Dead, None);
-            last_error = Some(format!("no_marketing_consent: {reason}"));
-        }
+    if message.email.is_none()
+        && message.purpose == MessagePurpose::Marketing
+        && let Some(reason) = consent_refusal(tenancy, scope, message.person_id, now).await?
+    {
+        (status, sent_at) = (DeliveryState::Dead, None);
+        last_error = Some(format!("no_marketing_consent: {reason}"));
     }
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(id),

@@ -415,3 +415,61 @@ fn policy_message(number: i32, added: &[ConsentPurpose], services: &[String]) ->
         body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(version: i32, purposes: &[ConsentPurpose], notices: &[(&str, &str)]) -> PolicyVersion {
+        PolicyVersion {
+            version,
+            purposes: purposes.to_vec(),
+            notices: notices
+                .iter()
+                .map(|(s, t)| Notice {
+                    service: (*s).into(),
+                    text: (*t).into(),
+                })
+                .collect(),
+            summary: String::new(),
+            published_at: Utc::now(),
+            published_by: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_purpose_counts_from_the_version_that_brought_it_back() {
+        use ConsentPurpose::{Analytics, Marketing};
+        let versions = [
+            v(1, &[Analytics, Marketing], &[]),
+            v(2, &[Analytics], &[]),
+            v(3, &[Analytics, Marketing], &[]),
+            v(4, &[Analytics, Marketing], &[]),
+        ];
+        assert_eq!(purpose_since(&versions, Analytics), Some(1));
+        // Dropped in 2 and added again in 3: accepting 1 is not enough.
+        assert_eq!(purpose_since(&versions, Marketing), Some(3));
+        assert_eq!(purpose_since(&versions, ConsentPurpose::Integrations), None);
+        assert_eq!(purpose_since(&[], Analytics), None);
+    }
+
+    #[test]
+    fn a_notice_counts_from_the_version_of_its_current_text() {
+        let versions = [
+            v(1, &[], &[("peer_forums", "old")]),
+            v(2, &[], &[("peer_forums", "new")]),
+            v(3, &[], &[("peer_forums", "new"), ("video", "v")]),
+        ];
+        assert_eq!(notice_since(&versions, "peer_forums"), Some(2));
+        assert_eq!(notice_since(&versions, "video"), Some(3));
+        assert_eq!(notice_since(&versions, "chat"), None);
+    }
+
+    #[test]
+    fn service_names_are_plain_identifiers() {
+        assert!(valid_service("peer_forums"));
+        assert!(!valid_service("Peer Forums"));
+        assert!(!valid_service(""));
+        assert!(!valid_service(&"x".repeat(65)));
+    }
+}
