@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 both_backends!(
     promise_c6_consent_is_granted_and_withdrawn_at_once_and_the_outbox_asks_the_gate,
     promise_c6_a_gpc_signal_is_recorded_as_an_opt_out_of_sale_and_sharing,
+    promise_c6_an_in_app_marketing_message_asks_the_gate_when_queued,
     promise_u9_the_person_sees_and_changes_consent_and_cookie_choices_from_their_account,
     promise_u8_a_new_policy_version_blocks_its_new_purpose_until_accepted_and_notifies,
     promise_a3_a_service_is_refused_until_its_notice_is_accepted,
@@ -215,6 +216,58 @@ async fn promise_c6_consent_is_granted_and_withdrawn_at_once_and_the_outbox_asks
     app.get("/v1/me/consents", &north.admin_token)
         .await
         .assert_problem(403, "person_credential_required");
+}
+
+/// A person without email gets messages in-app: delivered by being written, so the gate is
+/// asked when the message is queued. Her consent comes from an import by the officer.
+async fn promise_c6_an_in_app_marketing_message_asks_the_gate_when_queued(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let created = app
+        .post(
+            "/v1/people",
+            &north.admin_token,
+            json!({"name": "Bea Offline", "username": "bea", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let bea = created.body["id"].as_str().unwrap().to_string();
+    let status_of = |id: String| {
+        let app = &app;
+        let admin = north.admin_token.clone();
+        async move {
+            let list = app.get("/v1/messaging/deliveries?limit=200", &admin).await;
+            let item = list.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == id.as_str())
+                .cloned()
+                .expect("listed");
+            assert_eq!(item["channel"], "in_app");
+            (item["status"].clone(), item["last_error"].clone())
+        }
+    };
+    let refused = queue_marketing(&app, &north, &bea).await;
+    assert_eq!(
+        status_of(refused).await,
+        (json!("dead"), json!("no_marketing_consent: no_consent"))
+    );
+    let imported = app
+        .post(
+            &format!("/v1/privacy/people/{bea}/consents"),
+            &north.admin_token,
+            json!({"choices": [{"purpose": "marketing", "granted": true,
+                                "recorded_at": "2026-06-01T09:00:00Z"}]}),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert_eq!(
+        decision(&imported.body, "marketing"),
+        (true, "consent_granted".into())
+    );
+    let allowed = queue_marketing(&app, &north, &bea).await;
+    assert_eq!(status_of(allowed).await, (json!("sent"), Value::Null));
 }
 
 async fn promise_c6_a_gpc_signal_is_recorded_as_an_opt_out_of_sale_and_sharing(backend: Backend) {
