@@ -7,6 +7,9 @@
 use crate::both_backends;
 use crate::passwords::{request_reset, reset, reset_code, sign_in};
 use crate::support::{Backend, Institution, Reply, TestApp, spawn};
+use hub_kernel::Pii;
+use hub_tenant::Principal;
+use hub_tenant::personal_data::{DataSubject, Outcome, sources};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -18,7 +21,8 @@ both_backends!(
     promise_u8_a_new_policy_version_blocks_its_new_purpose_until_accepted_and_notifies,
     promise_a3_a_service_is_refused_until_its_notice_is_accepted,
     promise_r5_restriction_refuses_every_purpose_but_essential_and_stays_in_its_tenant,
-    promise_c9_data_kept_for_a_legal_obligation_is_marked
+    promise_c9_data_kept_for_a_legal_obligation_is_marked,
+    promise_r5_the_consent_source_exports_and_erases_one_persons_ledger
 );
 
 const PASSWORD: &str = "meadow-kettle-orbit-42";
@@ -841,4 +845,98 @@ async fn promise_c9_data_kept_for_a_legal_obligation_is_marked(backend: Backend)
     marked.sort();
     legal.sort();
     assert_eq!(marked, legal);
+}
+
+/// The ledger is the person's personal data: the `consent` source counts, exports and
+/// erases it (records, acceptances, restriction) for one person, and restricts through the
+/// same freeze the gate honours.
+async fn promise_r5_the_consent_source_exports_and_erases_one_persons_ledger(backend: Backend) {
+    let app = spawn(backend).await;
+    let (north, ada, ada_token) = institution_with_person(&app, "north").await;
+    let (grace, grace_token) = person(&app, &north, "grace@north.example").await;
+    publish(
+        &app,
+        &north,
+        json!({"purposes": ["analytics", "marketing"], "summary": "First."}),
+    )
+    .await;
+    for token in [&ada_token, &grace_token] {
+        choose(&app, token, &[("analytics", true), ("marketing", true)]).await;
+        assert_eq!(accept(&app, token, 1).await.status, StatusCode::CREATED);
+    }
+    let Principal::Tenant(principal) = app
+        .state
+        .tenancy
+        .authenticate(&north.admin_token)
+        .await
+        .unwrap()
+    else {
+        panic!("not a tenant key");
+    };
+    let source = sources()
+        .into_iter()
+        .find(|s| s.name() == "consent")
+        .expect("the consent source is registered");
+    let subject = DataSubject::person(
+        ada.parse().unwrap(),
+        vec![Pii::new("ada@north.example".into())],
+    );
+
+    // Restrict through the source: the gate refuses at once.
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    assert_eq!(
+        source.restrict(&scope, &subject, true).await.unwrap(),
+        Outcome::Restricted {
+            records: 1,
+            restricted: true
+        }
+    );
+    scope.commit().await.unwrap();
+    assert_eq!(
+        decision(&my_ledger(&app, &ada_token).await, "marketing"),
+        (false, "restricted".into())
+    );
+
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    // Two records, one acceptance, one restriction.
+    assert_eq!(source.summary(&scope, &subject).await.unwrap().records, 4);
+    let exported = json!(source.export(&scope, &subject).await.unwrap());
+    let kinds: Vec<&str> = exported
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "consent_record",
+            "consent_record",
+            "policy_acceptance",
+            "processing_restriction"
+        ]
+    );
+    assert!(!exported.to_string().contains(&grace), "{exported}");
+    assert_eq!(
+        source.erase(&scope, &subject).await.unwrap(),
+        Outcome::Deleted { records: 4 }
+    );
+    // Idempotent.
+    assert_eq!(
+        source.erase(&scope, &subject).await.unwrap(),
+        Outcome::Deleted { records: 0 }
+    );
+    scope.commit().await.unwrap();
+
+    let erased = my_ledger(&app, &ada_token).await;
+    assert!(erased["history"].as_array().unwrap().is_empty(), "{erased}");
+    assert_eq!(erased["restricted"], false);
+    assert!(erased["accepted_policy_version"].is_null());
+    // Grace's ledger is intact.
+    let kept = my_ledger(&app, &grace_token).await;
+    assert_eq!(kept["history"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        decision(&kept, "marketing"),
+        (true, "consent_granted".into())
+    );
 }
