@@ -1,5 +1,7 @@
 //! Privacy, over the personal-data contract ([`hub_tenant::personal_data`]): what the
-//! institution holds and why ([`data_map`]), and (as they arrive, issue 10) data-subject
+//! institution holds and why ([`data_map`]), the consent ledger and the one consent gate
+//! every processor asks ([`consent`]), policy and notice versions ([`policy`]), and (as
+//! they arrive, issue 10) data-subject
 //! requests, consent and policy versions, retention enforcement and the institution's privacy
 //! addenda. This crate knows no other domain crate: it reaches personal data only through the
 //! registered sources ([`hub_tenant::Tenancy::personal_data_sources`]) and people only

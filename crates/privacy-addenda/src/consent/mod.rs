@@ -372,6 +372,7 @@ fn validate(
 impl Privacy {
     /// May this person's data be used for `purpose` now? The one gate every processor asks
     /// (module doc). No scope is needed: processors ask it inside their own units of work.
+    /// `now` is for time-bound rules (none yet: a grant lasts until withdrawn).
     pub async fn may_use(
         &self,
         scope: &TenantScope,
