@@ -19,6 +19,7 @@ mod classification;
 mod client_ip;
 mod clusters;
 mod configuration;
+mod consent;
 mod courses;
 mod domains;
 mod isolation;

@@ -158,6 +158,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     tenancy.personal_data_sources()?;
     let (directory, messages) = identity.privacy_ports();
     let privacy = Privacy::new(tenancy.clone(), directory, messages);
+    // Every processor of a consentable purpose (identity's outbox) asks privacy's gate.
+    tenancy.register_consent_gate(Arc::new(hub_privacy_addenda::consent::Gate));
     let state = Arc::new(AppState {
         config,
         tenancy,

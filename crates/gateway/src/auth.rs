@@ -69,6 +69,7 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
                 ApiError::rate_limited(state.config.rate_limit_per_key, retry_after_secs).into(),
             );
         }
+        record_gpc_signal(state, req, &principal).await;
         return Ok(principal);
     }
     match state.tenancy.authenticate(&bearer.token).await.map_err(ApiError::from)? {
@@ -86,6 +87,26 @@ async fn check_tenant_credential(req: &Request, bearer: Bearer) -> poem::Result<
             "operator keys manage institutions but cannot act inside one; use the institution's API key",
         )
         .into()),
+    }
+}
+
+/// `Sec-GPC: 1` on any request of a signed-in person: recorded in their consent ledger as an
+/// opt-out of sale/sharing-type purposes (once: later requests find it recorded). A failure
+/// to record is logged and does not fail the request (the signal comes again with the next).
+async fn record_gpc_signal(state: &AppState, req: &Request, principal: &TenantPrincipal) {
+    let signal = req.headers().get("sec-gpc").and_then(|v| v.to_str().ok());
+    if !crate::api::privacy::consent::gpc_signal(signal) {
+        return;
+    }
+    let recorded = async {
+        let scope = state.tenancy.scope(principal).await?;
+        let written = state.privacy.record_gpc(&scope).await?;
+        scope.commit().await?;
+        Ok::<usize, hub_privacy_addenda::PrivacyError>(written)
+    }
+    .await;
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "could not record a GPC signal");
     }
 }
 

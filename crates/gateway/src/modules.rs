@@ -143,6 +143,8 @@ pub mod identity {
         ("updateMyProfile", &[409, 428]),
         ("updateSignInSettings", &[428]),
         ("updateMessageSender", &[428]),
+        // The person named in the body.
+        ("queueMarketingMessage", &[404]),
         ("resolveIncident", &[409]),
         ("startAccessReview", &[409]),
         ("decideAccessGrant", &[409]),
@@ -169,10 +171,13 @@ pub mod identity {
 /// hub-privacy-addenda: what the institution holds and why; data-subject requests, consent,
 /// retention and addenda as they arrive.
 pub mod privacy {
-    use crate::api::privacy::data_map::DataMapApi;
+    use crate::api::privacy::{
+        consent::{ConsentApi, GpcApi},
+        data_map::DataMapApi,
+        policy::PolicyApi,
+    };
 
-    // A tuple once a second group joins (poem-openapi has no 1-tuple `OpenApi`).
-    pub type Api = DataMapApi;
+    pub type Api = (DataMapApi, ConsentApi, PolicyApi, GpcApi);
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[];
 }

@@ -10,7 +10,7 @@ use hub_tenant::personal_data::{
     DataSubject, EssentialMessage, EssentialMessages, SourceError, SubjectDirectory, SubjectRecord,
 };
 use hub_tenant::{Tenancy, TenantScope};
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -33,6 +33,24 @@ impl SubjectDirectory for PeopleDirectory {
             display_name: person.name.clone(),
             active: person.status == PersonStatus::Active,
         }))
+    }
+
+    async fn people(
+        &self,
+        scope: &TenantScope,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<Uuid>, SourceError> {
+        let mut query = person::Entity::find()
+            .select_only()
+            .column(person::Column::Id)
+            .filter(person::Column::Status.eq(PersonStatus::Active.as_str()))
+            .order_by_asc(person::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(person::Column::Id.gt(after));
+        }
+        Ok(query.into_tuple::<Uuid>().all(scope.db()).await?)
     }
 }
 

@@ -18,6 +18,17 @@ pub enum PrivacyError {
     /// The registered sources cannot be composed (a registration mistake).
     #[error("personal-data sources are misregistered: {0}")]
     Registry(String),
+    /// `essential` processing is not the person's choice.
+    #[error("{field}: essential processing is not consentable")]
+    NotConsentable { field: String },
+    /// The operation needs a signed-in person, not an API key.
+    #[error("this operation needs a signed-in person, not an API key")]
+    PersonOnly,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A service used before its notice was accepted (A3).
+    #[error("accept the notice of {service} (policy version {version}) before using it")]
+    NoticeNotAccepted { service: String, version: i32 },
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -36,7 +47,9 @@ impl PrivacyError {
 impl DescribeProblem for PrivacyError {
     fn kind(&self) -> ProblemKind {
         match self {
-            Self::Invalid(_) => ProblemKind::Validation,
+            Self::Invalid(_) | Self::NotConsentable { .. } => ProblemKind::Validation,
+            Self::PersonOnly | Self::NoticeNotAccepted { .. } => ProblemKind::Forbidden,
+            Self::NotFound(_) => ProblemKind::NotFound,
             Self::Source { .. } | Self::Registry(_) => ProblemKind::Internal,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
@@ -48,6 +61,12 @@ impl DescribeProblem for PrivacyError {
     fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "validation_failed",
+            Self::NotConsentable { .. } => "purpose_not_consentable",
+            Self::PersonOnly => "person_credential_required",
+            Self::NoticeNotAccepted { .. } => "notice_not_accepted",
+            Self::NotFound("person") => "person_not_found",
+            Self::NotFound("service notice") => "service_notice_not_found",
+            Self::NotFound(_) => "not_found",
             Self::Source { .. } => "personal_data_source_failed",
             Self::Registry(_) => "internal",
             Self::Tenant(e) => e.code(),
@@ -62,6 +81,10 @@ impl DescribeProblem for PrivacyError {
     fn violations(&self) -> Vec<FieldViolation> {
         match self {
             Self::Invalid(v) => v.clone(),
+            Self::NotConsentable { field } => vec![FieldViolation::new(
+                field.clone(),
+                "essential processing is not consentable: it is always on and not the person's choice",
+            )],
             Self::Tenant(e) => e.violations(),
             _ => Vec::new(),
         }

@@ -1,13 +1,17 @@
 //! Privacy, over the personal-data contract ([`hub_tenant::personal_data`]): what the
-//! institution holds and why ([`data_map`]), and (as they arrive, issue 10) data-subject
+//! institution holds and why ([`data_map`]), the consent ledger and the one consent gate
+//! every processor asks ([`consent`]), policy and notice versions ([`policy`]), and (as
+//! they arrive, issue 10) data-subject
 //! requests, consent and policy versions, retention enforcement and the institution's privacy
 //! addenda. This crate knows no other domain crate: it reaches personal data only through the
 //! registered sources ([`hub_tenant::Tenancy::personal_data_sources`]) and people only
 //! through the ports the gateway hands it ([`hub_tenant::personal_data::SubjectDirectory`],
 //! [`hub_tenant::personal_data::EssentialMessages`]).
 
+pub mod consent;
 pub mod data_map;
 mod error;
+pub mod policy;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -32,5 +36,5 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: &[],
     blind_indexes: &[],
-    personal_data_sources: Vec::new,
+    personal_data_sources: || vec![Box::new(consent::source::ConsentSource)],
 };

@@ -11,6 +11,7 @@
 //! still names a person in a tenant's live schema ([`subject_scan`]).
 
 pub mod audit;
+pub mod consent_gate;
 pub mod contacts;
 pub mod credentials;
 pub mod data_plane;
@@ -155,6 +156,9 @@ pub struct Tenancy {
     /// Personal-data sources with state of their own (the session store), registered by the
     /// services that own them ([`Self::register_personal_data_source`]).
     stateful_sources: std::sync::RwLock<Vec<Arc<dyn personal_data::PersonalDataSource>>>,
+    /// The consent gate every processor of a consentable purpose asks (privacy's, registered
+    /// by the gateway at start: [`Self::register_consent_gate`]).
+    consent_gate: std::sync::RwLock<Option<Arc<dyn consent_gate::ConsentGate>>>,
 }
 
 impl Tenancy {
@@ -178,6 +182,7 @@ impl Tenancy {
             footprints: footprint::CONTROL_FOOTPRINT.to_vec(),
             ephemeral_footprints: std::sync::RwLock::default(),
             stateful_sources: std::sync::RwLock::default(),
+            consent_gate: std::sync::RwLock::default(),
         })
     }
 
@@ -228,6 +233,32 @@ impl Tenancy {
             all.extend(stateful.iter().cloned());
         }
         personal_data::ordered(all).map_err(TenantError::Conflict)
+    }
+
+    /// Registers the consent gate (privacy's). Called once at start by the gateway.
+    pub fn register_consent_gate(&self, gate: Arc<dyn consent_gate::ConsentGate>) {
+        if let Ok(mut slot) = self.consent_gate.write() {
+            *slot = Some(gate);
+        }
+    }
+
+    /// May this person's data be used for `purpose` now? Asks the registered gate; with
+    /// none registered only `essential` is allowed (no consent can have been recorded).
+    pub async fn may_use(
+        &self,
+        scope: &TenantScope,
+        person: Uuid,
+        purpose: consent_gate::ConsentPurpose,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<consent_gate::Decision, personal_data::SourceError> {
+        if !purpose.consentable() {
+            return Ok(consent_gate::Decision::allow("essential"));
+        }
+        let gate = self.consent_gate.read().ok().and_then(|g| g.clone());
+        match gate {
+            Some(gate) => gate.may_use(scope, person, purpose, now).await,
+            None => Ok(consent_gate::Decision::deny("no_consent_gate")),
+        }
     }
 
     fn sealed_stores(&self) -> Vec<Arc<dyn SealedStore>> {

@@ -225,6 +225,15 @@ pub trait SubjectDirectory: Send + Sync {
         scope: &TenantScope,
         id: Uuid,
     ) -> Result<Option<SubjectRecord>, SourceError>;
+
+    /// The ids of the tenant's active people after `after` (in id order), at most `limit`:
+    /// how bulk notices (a new policy version) page over everyone.
+    async fn people(
+        &self,
+        scope: &TenantScope,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<Uuid>, SourceError>;
 }
 
 /// An essential message to one person (verification codes, a policy change, a request's

@@ -6,7 +6,9 @@ use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use hub_identity::outbox::{self, DeliveryState, DeliveryStatus, SenderIdentity, SenderUpdate};
+use hub_identity::outbox::{
+    self, DeliveryState, DeliveryStatus, MarketingMessage, SenderIdentity, SenderUpdate,
+};
 use poem::web::Data;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
@@ -156,6 +158,40 @@ fn sender_found(s: SenderIdentity) -> SenderFound {
     )
 }
 
+/// A marketing message to one person (news, offers: anything they may refuse).
+#[derive(Debug, Clone, Object)]
+#[oai(example, deny_unknown_fields)]
+pub struct MarketingMessageInput {
+    pub person_id: Uuid,
+    /// 1–200 printable characters.
+    pub subject: String,
+    /// 1–10000 characters.
+    pub text: String,
+}
+
+impl Example for MarketingMessageInput {
+    fn example() -> Self {
+        Self {
+            person_id: Uuid::nil(),
+            subject: "New courses this spring".into(),
+            text: "Enrolment for the spring courses opens on Monday.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct QueuedMessage {
+    pub id: Uuid,
+}
+
+#[derive(ApiResponse)]
+pub enum MarketingMessageQueued {
+    /// Queued; whether it is sent is the consent gate's decision at delivery (see
+    /// `/v1/messaging/deliveries`).
+    #[oai(status = 202)]
+    Accepted(Json<QueuedMessage>),
+}
+
 #[derive(Default)]
 pub struct MessagingApi;
 
@@ -210,6 +246,40 @@ impl MessagingApi {
             .await?;
         scope.commit().await?;
         Ok(sender_found(updated))
+    }
+
+    /// Queue a marketing message
+    ///
+    /// Requires scope `tenant:admin`. Queued whatever the person's consent: at delivery the
+    /// consent gate decides (marketing needs a current grant under an accepted policy, and
+    /// no processing restriction); a refused message is not sent and ends `dead` with
+    /// `last_error` `no_marketing_consent: <reason>`. Audited.
+    #[oai(
+        path = "/marketing-messages",
+        method = "post",
+        operation_id = "queueMarketingMessage"
+    )]
+    async fn queue_marketing(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        body: Json<MarketingMessageInput>,
+    ) -> Result<MarketingMessageQueued, ApiError> {
+        let input = body.0;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let id = state
+            .identity
+            .queue_marketing_message(
+                &scope,
+                MarketingMessage {
+                    person_id: input.person_id,
+                    subject: input.subject,
+                    text: input.text,
+                },
+            )
+            .await?;
+        scope.commit().await?;
+        Ok(MarketingMessageQueued::Accepted(Json(QueuedMessage { id })))
     }
 
     /// Delivery status of messages

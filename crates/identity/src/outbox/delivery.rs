@@ -199,7 +199,8 @@ struct Claimed {
     id: Uuid,
     attempts: i32,
     letter: Result<Message, &'static str>,
-    marketing: bool,
+    /// Why the consent gate holds a marketing message back (`None`: it may go).
+    held: Option<&'static str>,
 }
 
 enum Outcome {
@@ -368,11 +369,18 @@ impl Identity {
             .map(|r| mailbox(sender.from_name.as_deref().unwrap_or(&institution), r));
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
+            // Asked now, at the moment of sending, so a withdrawal made after the message
+            // was queued holds it back.
+            let held = if row.purpose == MessagePurpose::Essential.as_str() {
+                None
+            } else {
+                super::consent_refusal(&self.tenancy, &scope, row.person_id, now).await?
+            };
             claimed.push(Claimed {
                 id: row.id,
                 attempts: row.attempts,
                 letter: letter(&scope, row, &from, &reply_to)?,
-                marketing: row.purpose != MessagePurpose::Essential.as_str(),
+                held,
             });
         }
         scope.commit().await?;
@@ -385,9 +393,10 @@ impl Identity {
         let mut outcomes = Vec::with_capacity(claimed.len());
         for message in claimed {
             let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
-            let outcome = if message.marketing {
-                // No consent is recorded anywhere yet, so no marketing message may go out.
-                Outcome::Dead("no_marketing_consent".into())
+            let outcome = if let Some(reason) = message.held {
+                // Dropped, not retried: the person did not consent (or withdrew); the status
+                // says why (`no_marketing_consent: consent_withdrawn`).
+                Outcome::Dead(format!("no_marketing_consent: {reason}"))
             } else {
                 match message.letter {
                     Err(code) => Outcome::Dead(code.into()),

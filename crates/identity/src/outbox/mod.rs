@@ -7,7 +7,12 @@
 //! Also here: the institution's sender identity and the delivery status admins can list.
 //!
 //! Every message has a purpose: `essential` (all of today's writers) or `marketing`, which is
-//! never sent until consent is recorded (there is no consent record yet).
+//! sent only while the consent gate ([`hub_tenant::consent_gate`], answered by the privacy
+//! service) allows the person's data to be used for marketing, asked at the moment of
+//! delivery: a message the gate refuses is not sent and ends `dead` with
+//! `last_error = "no_marketing_consent: <reason>"` (dropped, not held for later: consent
+//! given after a message was queued does not resurrect it). An in-app marketing message is
+//! delivered by being written, so the gate is asked when it is queued.
 
 pub mod delivery;
 
@@ -18,6 +23,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_kernel::problem::Violations;
 use hub_tenant::audit::{self, AuditEvent};
+use hub_tenant::consent_gate::ConsentPurpose;
 use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -131,6 +137,20 @@ pub struct NewMessage<'a> {
     pub text: &'a str,
 }
 
+/// Why the consent gate refuses a marketing message to this person now (`None`: allowed).
+pub(crate) async fn consent_refusal(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    person_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<&'static str>, IdentityError> {
+    let decision = tenancy
+        .may_use(scope, person_id, ConsentPurpose::Marketing, now)
+        .await
+        .map_err(|e| IdentityError::Mail(format!("consent gate: {e}")))?;
+    Ok((!decision.allowed).then_some(decision.reason))
+}
+
 /// Queues a message in the caller's unit of work and indexes it for delivery. The one way
 /// anything writes to the outbox.
 pub async fn queue(
@@ -142,10 +162,18 @@ pub async fn queue(
     let now = Utc::now().trunc_subsecs(6);
     let keys = scope.keys();
     // In-app messages are delivered by being written; email waits for the sender.
-    let (channel, status, sent_at, next_attempt_at) = match message.email {
+    let (channel, mut status, mut sent_at, next_attempt_at) = match message.email {
         Some(_) => ("email", DeliveryState::Queued, None, Some(now)),
         None => ("in_app", DeliveryState::Sent, Some(now), None),
     };
+    let mut last_error = None;
+    if message.email.is_none()
+        && message.purpose == MessagePurpose::Marketing
+        && let Some(reason) = consent_refusal(tenancy, scope, message.person_id, now).await?
+    {
+        (status, sent_at) = (DeliveryState::Dead, None);
+        last_error = Some(format!("no_marketing_consent: {reason}"));
+    }
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(id),
         kind: Set(message.kind.to_string()),
@@ -163,7 +191,7 @@ pub async fn queue(
         status: Set(status.as_str().into()),
         attempts: Set(0),
         next_attempt_at: Set(next_attempt_at),
-        last_error: Set(None),
+        last_error: Set(last_error),
     })
     .exec_without_returning(scope.db())
     .await?;
@@ -191,6 +219,12 @@ pub async fn person_messages(
 ) -> Result<Vec<PersonMessage>, IdentityError> {
     outbox::Entity::find()
         .filter(outbox::Column::PersonId.eq(person_id))
+        // A marketing message the consent gate held back never reached the person.
+        .filter(
+            sea_orm::Condition::any()
+                .add(outbox::Column::Purpose.eq(MessagePurpose::Essential.as_str()))
+                .add(outbox::Column::Status.eq(DeliveryState::Sent.as_str())),
+        )
         .order_by_asc(outbox::Column::CreatedAt)
         .all(scope.db())
         .await?
@@ -312,7 +346,66 @@ pub fn valid_address(address: &str) -> bool {
         && lettre::Address::from_str(address).is_ok()
 }
 
+/// A message the person may refuse (news, offers), to one person.
+pub struct MarketingMessage {
+    pub person_id: Uuid,
+    pub subject: String,
+    pub text: String,
+}
+
 impl Identity {
+    /// Queues a marketing message to one person (to their email, else in-app). Queued
+    /// whatever the person's consent; the consent gate decides at delivery whether it goes.
+    /// Requires `tenant:admin`; audited (kind and person, never the text).
+    pub async fn queue_marketing_message(
+        &self,
+        scope: &TenantScope,
+        message: MarketingMessage,
+    ) -> Result<Uuid, IdentityError> {
+        scope.require(Scope::TenantAdmin)?;
+        let mut v = Violations::new();
+        let subject_len = message.subject.chars().count();
+        v.check(
+            (1..=200).contains(&subject_len) && !message.subject.chars().any(char::is_control),
+            "subject",
+            "1-200 printable characters",
+        );
+        let text_len = message.text.chars().count();
+        v.check(
+            (1..=10_000).contains(&text_len),
+            "text",
+            "1-10000 characters",
+        );
+        v.finish().map_err(IdentityError::Invalid)?;
+        let row = crate::entities::person::Entity::find_by_id(message.person_id)
+            .one(scope.db())
+            .await?
+            .ok_or(IdentityError::NotFound("person"))?;
+        let person = crate::people::store::open(scope, row)?;
+        let email = person.email.as_ref().map(|e| e.expose().clone());
+        let id = queue(
+            &self.tenancy,
+            scope,
+            NewMessage {
+                kind: "marketing",
+                purpose: MessagePurpose::Marketing,
+                person_id: message.person_id,
+                email: email.as_deref(),
+                subject: &message.subject,
+                text: &message.text,
+            },
+        )
+        .await?;
+        audit::record(
+            scope,
+            AuditEvent::new("message.marketing_queued")
+                .subject(format!("person:{}", message.person_id))
+                .detail(serde_json::json!({ "message_id": id })),
+        )
+        .await?;
+        Ok(id)
+    }
+
     pub async fn message_sender(
         &self,
         scope: &TenantScope,

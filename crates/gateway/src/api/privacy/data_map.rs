@@ -84,6 +84,9 @@ pub struct FieldView {
     pub identifying: bool,
     /// The person may leave it empty.
     pub optional: bool,
+    /// Kept because the law requires it (C9: purpose `legal_obligation`), whatever the
+    /// person's consent.
+    pub legal_obligation: bool,
 }
 
 impl From<FieldClassification> for FieldView {
@@ -96,6 +99,7 @@ impl From<FieldClassification> for FieldView {
             retention: f.retention.into(),
             identifying: f.identifying,
             optional: f.optional,
+            legal_obligation: f.purpose == Purpose::LegalObligation,
         }
     }
 }

@@ -1,3 +1,5 @@
 //! The privacy domain's API (`hub-privacy-addenda`), one module per resource.
 
+pub mod consent;
 pub mod data_map;
+pub mod policy;
