@@ -135,10 +135,10 @@ impl PersonalDataSource for OutboxSource {
         }
         let done = outbox::Entity::delete_many()
             .filter(outbox::Column::CreatedAt.lt(cutoff))
-            .filter(outbox::Column::Status.is_in([
-                DeliveryState::Sent.as_str(),
-                DeliveryState::Dead.as_str(),
-            ]))
+            .filter(
+                outbox::Column::Status
+                    .is_in([DeliveryState::Sent.as_str(), DeliveryState::Dead.as_str()]),
+            )
             .filter(outbox::Column::PersonId.is_not_in(keep.iter().copied()))
             .exec(scope.db())
             .await?;

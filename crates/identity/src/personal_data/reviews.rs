@@ -145,7 +145,10 @@ impl PersonalDataSource for AccessReviewsSource {
             .await?
             .rows_affected;
         let started = access_review::Entity::update_many()
-            .col_expr(access_review::Column::CreatedBy, Expr::value(stand_in_label))
+            .col_expr(
+                access_review::Column::CreatedBy,
+                Expr::value(stand_in_label),
+            )
             .filter(access_review::Column::CreatedBy.eq(label))
             .exec(scope.db())
             .await?
