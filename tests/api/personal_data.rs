@@ -332,8 +332,8 @@ fn records_of(outcome: &Outcome) -> u64 {
 /// reaches. Erasing Ada through every registered source (the sessions source included) leaves
 /// her id in no person-reference column, her email's and username's blind index nowhere, and
 /// no Redis entry naming her; Grace keeps everything and still signs in. A second erasure
-/// finds nothing. A restriction of Grace ends her sessions and stops her signing in; lifting
-/// it lets her sign in again.
+/// finds nothing. A restriction of Grace ends her sessions and stops her signing in (a SCIM
+/// push does not reactivate her); lifting it lets her sign in again.
 async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
@@ -687,6 +687,22 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     app.get("/v1/me", &grace_session)
         .await
         .assert_problem(401, "unauthenticated");
+    sign_in(&app, &north.slug, grace_email, PASSWORD)
+        .await
+        .assert_problem(401, "person_deactivated");
+    // The IdP cannot reactivate her while the restriction holds.
+    let pushed = scim(
+        &app,
+        Method::PATCH,
+        &format!("/Users/{grace}"),
+        &scim_key,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "userName", "value": "grace"},
+                              {"op": "replace", "path": "active", "value": true}]}),
+    )
+    .await;
+    assert_eq!(pushed.status, StatusCode::OK, "{}", pushed.body);
+    assert_eq!(pushed.body["active"], false, "{}", pushed.body);
     sign_in(&app, &north.slug, grace_email, PASSWORD)
         .await
         .assert_problem(401, "person_deactivated");

@@ -168,6 +168,9 @@ pub struct Person {
     /// After a reported compromise: the next sign-in must be a fresh authentication at the
     /// IdP made after this time.
     pub reauth_required_after: Option<DateTime<Utc>>,
+    /// Since when processing of the person's data is restricted (R3): they stay deactivated,
+    /// whatever a SCIM push says, until the restriction is lifted.
+    pub restricted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

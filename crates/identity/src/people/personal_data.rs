@@ -3,8 +3,9 @@
 //! personal field and its blind index cleared, the roles removed, the person deactivated; a
 //! second erasure finds the shell and reports 0 ([`is_erased`]). The other tables naming the
 //! person are the other sources' (`crate::personal_data`), which delete their rows or put a
-//! pseudonym in place of the id. A restriction deactivates the person (no sign-in) and
-//! lifting it reactivates them. The sessions such a change requires ending are in the session
+//! pseudonym in place of the id. A restriction deactivates the person (no sign-in) and marks
+//! them restricted (`restricted_at`: a SCIM push cannot reactivate them meanwhile); lifting it
+//! clears the mark and reactivates them. The sessions such a change requires ending are in the session
 //! store: the sessions source (`crate::personal_data::SessionsSource`) ends them, and runs
 //! after this one (`runs_after`), so no session can start in between.
 
@@ -209,6 +210,7 @@ impl PersonalDataSource for PeopleSource {
         let done = person::Entity::update_many()
             .set(person::ActiveModel {
                 status: Set(status.as_str().to_string()),
+                restricted_at: Set(restricted.then(Utc::now)),
                 updated_at: Set(Utc::now()),
                 ..Default::default()
             })

@@ -22,9 +22,11 @@
 //! changes. Every erase is idempotent (a second run finds nothing and reports 0) and writes
 //! an audit event (`….erased`, with the count, never a name).
 //!
-//! Restriction (R3) is, per source: the people source deactivates the person, which already
-//! freezes what these tables are used for, so most sources answer `NotApplicable` and say
-//! why; the sessions source ends every session, so a restriction takes effect at once.
+//! Restriction (R3) is, per source: the people source deactivates the person and marks them
+//! restricted (`people.restricted_at`, which SCIM honours: no push reactivates them), which
+//! already freezes what these tables are used for, so most sources answer `NotApplicable`
+//! and say why; the sessions source ends every session, so a restriction takes effect at
+//! once.
 //!
 //! After an erasure the person is unknown to sign-in: their SSO link and email are gone, so
 //! the institution's IdP signing them in again makes a new, empty person (just-in-time

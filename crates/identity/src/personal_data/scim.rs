@@ -4,11 +4,10 @@
 //! (`scim_deprovisioned`). Erasure deletes all three; SCIM then answers 404 to a read or
 //! write of the anonymised record (`people::is_erased`), so the IdP cannot write the person
 //! back into it (a listing still shows the shell: inactive, no userName, the erased name).
-//! Restriction: SCIM keeps no restriction mark. The people source deactivates the person, and
-//! a later SCIM PATCH or PUT with `active: true` would reactivate them, so while a
-//! restriction holds the institution must stop provisioning the person at its IdP: the
-//! source answers `NotApplicable` and says so. Expiry clears the `externalId` of people the
-//! IdP deprovisioned before the cutoff.
+//! Restriction needs nothing here: the people source deactivates the person and marks them
+//! restricted, and a SCIM PATCH or PUT with `active: true` leaves a restricted person
+//! deactivated (its answer says `active: false`) until the restriction is lifted. Expiry
+//! clears the `externalId` of people the IdP deprovisioned before the cutoff.
 
 use super::{NOT_A_PERSON, audit_erased, person_of};
 use crate::entities::{scim_deprovisioned, scim_group, scim_group_member, scim_user};
@@ -185,9 +184,8 @@ impl PersonalDataSource for ScimSource {
     ) -> Result<Outcome, SourceError> {
         scope.require(Scope::PeopleWrite)?;
         Ok(Outcome::NotApplicable {
-            reason: "SCIM keeps no restriction mark: the people source deactivates the person, \
-                     and the institution stops provisioning them at its IdP while the \
-                     restriction holds (a SCIM update with active=true would reactivate them)",
+            reason: "the people source deactivates and marks the person, and SCIM does not \
+                     reactivate a restricted person",
         })
     }
 }

@@ -487,7 +487,9 @@ async fn write_user(
             .await
             .map_err(scim_error)?;
     }
-    let status = if user.active {
+    // A restricted person (R3) stays deactivated until the restriction is lifted: the answer
+    // says `active: false`, so the IdP sees what holds.
+    let status = if user.active && current.restricted_at.is_none() {
         PersonStatus::Active
     } else {
         PersonStatus::Deactivated
