@@ -333,7 +333,8 @@ fn records_of(outcome: &Outcome) -> u64 {
 /// her id in no person-reference column, her email's and username's blind index nowhere, and
 /// no Redis entry naming her; Grace keeps everything and still signs in. A second erasure
 /// finds nothing. A restriction of Grace ends her sessions and stops her signing in (a SCIM
-/// push does not reactivate her); lifting it lets her sign in again.
+/// push does not reactivate her); lifting it lets her sign in again. Expiry keeps the data
+/// of people under a legal hold.
 async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
@@ -644,6 +645,22 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .await;
     assert_eq!(incident.status, StatusCode::OK, "{}", incident.body);
     assert_eq!(incident.body["person_id"], grace.as_str());
+    // Her pseudonymised grant can still be decided (nobody holds it any more).
+    let stand_in = kept.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["person_id"] != grace.as_str())
+        .unwrap()
+        .clone();
+    let revoked = app
+        .post(
+            &format!("/v1/access-reviews/{review_id}/decisions"),
+            admin,
+            json!({"item_id": stand_in["id"], "decision": "revoke"}),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
     // SCIM no longer serves the anonymised record.
     let served = scim(
         &app,
@@ -716,4 +733,43 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         app.get(&format!("/v1/people/{grace}"), admin).await.body["name"],
         "Grace Hopper"
     );
+
+    // Expiry of every category keeps what a legal hold keeps: Grace's data, whatever its age.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let held = uuid::Uuid::parse_str(&grace).unwrap();
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    let mut before = Vec::new();
+    for source in &sources {
+        before.push(source.summary(&scope, &other).await.unwrap().records);
+    }
+    for source in &sources {
+        for category in hub_kernel::classification::DataCategory::ALL {
+            source
+                .expire(&scope, category, later, &[held])
+                .await
+                .unwrap();
+        }
+    }
+    for (source, before) in sources.iter().zip(&before) {
+        let after = source.summary(&scope, &other).await.unwrap().records;
+        assert_eq!(after, *before, "{} expired held data", source.name());
+    }
+    // Without the hold, her used reset codes expire; her password stays and signs her in.
+    let accounts = sources
+        .iter()
+        .find(|s| s.name() == "local_accounts")
+        .unwrap();
+    let expired = accounts
+        .expire(
+            &scope,
+            hub_kernel::classification::DataCategory::Identity,
+            later,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(expired, Outcome::Deleted { records: 2 });
+    assert_eq!(accounts.summary(&scope, &other).await.unwrap().records, 1);
+    scope.commit().await.unwrap();
+    session(&app, &north, grace_email).await;
 }
