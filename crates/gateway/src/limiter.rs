@@ -75,8 +75,13 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// The shared counter of a bucket's window. The bucket is hashed: its name holds a person's
+/// or an API key's id or a client's IP address, which Redis need not hold in the clear (an
+/// erasure leaves no key naming the person; the counter itself expires a window later).
 fn redis_key(bucket: &str, window: u64) -> String {
-    format!("hub:rl:{bucket}:{window}")
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bucket.as_bytes());
+    format!("hub:rl:{}:{window}", hex::encode(&digest[..16]))
 }
 
 impl RateLimiter {

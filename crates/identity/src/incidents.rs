@@ -23,7 +23,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-const TABLE: &str = "incidents";
+pub(crate) const TABLE: &str = "incidents";
 
 pub const PERSONAL_FIELDS: &[FieldClassification] = &[FieldClassification {
     table: TABLE,

@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod people;
+pub mod personal_data;
 pub mod privacy_ports;
 pub mod reauthentication;
 pub mod reviews;
@@ -52,7 +53,17 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: SEALED_SECRETS,
     sealed_tables: SEALED_TABLES,
     blind_indexes: BLIND_INDEXES,
-    personal_data_sources: || vec![Box::new(people::PeopleSource)],
+    personal_data_sources: || {
+        vec![
+            Box::new(people::PeopleSource),
+            Box::new(personal_data::LocalAccountsSource),
+            Box::new(personal_data::SsoLinksSource),
+            Box::new(personal_data::ScimSource),
+            Box::new(personal_data::AccessReviewsSource),
+            Box::new(personal_data::IncidentsSource),
+            Box::new(personal_data::OutboxSource),
+        ]
+    },
 };
 
 /// Every personal-data field this crate stores in tables.
@@ -192,6 +203,10 @@ impl Identity {
         let ephemeral = Arc::new(Ephemeral::new(redis));
         // Key rotation re-seals the session contexts this crate keeps in the session store.
         tenancy.register_sealed_store(Arc::new(sessions::SessionContexts::new(ephemeral.clone())));
+        // Data-subject rights reach the sessions too (ended after the people source ran).
+        tenancy.register_personal_data_source(Arc::new(personal_data::SessionsSource::new(
+            ephemeral.clone(),
+        )));
         Ok(Self {
             tenancy,
             sessions: Sessions::new(ephemeral.clone(), settings.session_lifetime),

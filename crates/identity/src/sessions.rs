@@ -391,13 +391,15 @@ impl Sessions {
             .await
     }
 
-    /// Ends every session of a person; returns how many were live.
+    /// Ends every session of a person, and takes their ids out of the person's and the
+    /// institution's sets; returns how many were live.
     pub async fn revoke_all(
         &self,
         tenant_id: Uuid,
         person_id: Uuid,
     ) -> Result<usize, IdentityError> {
         let index = person_key(tenant_id, person_id);
+        let tenant_index = tenant_key(tenant_id);
         let mut ended = 0;
         for member in self.store.members(&index).await? {
             if let Ok(id) = Uuid::try_parse(&member) {
@@ -406,6 +408,7 @@ impl Sessions {
                 }
                 self.store.delete(&record_key(id)).await?;
             }
+            self.store.remove_member(&tenant_index, &member).await?;
             self.store.remove_member(&index, &member).await?;
         }
         Ok(ended)

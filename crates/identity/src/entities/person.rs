@@ -23,6 +23,8 @@ pub struct Model {
     pub reauth_required_after: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Since when processing of the person's data is restricted (R3); `None`: it is not.
+    pub restricted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ pub(crate) use administration::{
 };
 pub use administration::{administer, create, get, list};
 pub use own_record::{correct_self, get_self};
+pub(crate) use personal_data::is_erased;
 pub use personal_data::{ERASED_NAME, PeopleSource};
 pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};
 pub use store::data_of;
@@ -167,6 +168,9 @@ pub struct Person {
     /// After a reported compromise: the next sign-in must be a fresh authentication at the
     /// IdP made after this time.
     pub reauth_required_after: Option<DateTime<Utc>>,
+    /// Since when processing of the person's data is restricted (R3): they stay deactivated,
+    /// whatever a SCIM push says, until the restriction is lifted.
+    pub restricted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -1,9 +1,13 @@
 //! The people table as a personal-data source: the person's own record. Erasure anonymises
-//! the row (its id is what the other tables of the person refer to, so it stays): the name is
-//! replaced, every other personal field and its blind index cleared, the person deactivated.
-//! A restriction deactivates the person (no sign-in) and lifting it reactivates them. The
-//! sessions such a change requires ending are in Redis: the sessions source ends them, and
-//! runs after this one (`runs_after`), so no session can start in between.
+//! the row (its id stays, a shell with nothing identifying): the name is replaced, every other
+//! personal field and its blind index cleared, the roles removed, the person deactivated; a
+//! second erasure finds the shell and reports 0 ([`is_erased`]). The other tables naming the
+//! person are the other sources' (`crate::personal_data`), which delete their rows or put a
+//! pseudonym in place of the id. A restriction deactivates the person (no sign-in) and marks
+//! them restricted (`restricted_at`: a SCIM push cannot reactivate them meanwhile); lifting it
+//! clears the mark and reactivates them. The sessions such a change requires ending are in the session
+//! store: the sessions source (`crate::personal_data::SessionsSource`) ends them, and runs
+//! after this one (`runs_after`), so no session can start in between.
 
 use super::{PERSONAL_FIELDS, PersonStatus, TABLE, store};
 use crate::entities::person;
@@ -19,6 +23,18 @@ use uuid::Uuid;
 pub const ERASED_NAME: &str = "Erased person";
 
 pub struct PeopleSource;
+
+/// Whether a person is the shell an erasure left: the erased name, no other personal field,
+/// no role, deactivated.
+pub(crate) fn is_erased(p: &super::Person) -> bool {
+    p.name.expose() == ERASED_NAME
+        && p.username.is_none()
+        && p.email.is_none()
+        && p.phone.is_none()
+        && p.birth_date.is_none()
+        && p.roles.is_empty()
+        && p.status == PersonStatus::Deactivated
+}
 
 const NOT_A_PERSON: Outcome = Outcome::NotApplicable {
     reason: "the people table holds only people",
@@ -107,6 +123,9 @@ impl PersonalDataSource for PeopleSource {
         let Some(row) = row_of(scope, id).await? else {
             return Ok(Outcome::Anonymised { records: 0 });
         };
+        if is_erased(&store::open(scope, row.clone())?) {
+            return Ok(Outcome::Anonymised { records: 0 });
+        }
         let keys = scope.keys();
         let anonymised = person::ActiveModel {
             name_sealed: Set(keys.seal_str(TABLE, "name", id, ERASED_NAME)),
@@ -191,6 +210,7 @@ impl PersonalDataSource for PeopleSource {
         let done = person::Entity::update_many()
             .set(person::ActiveModel {
                 status: Set(status.as_str().to_string()),
+                restricted_at: Set(restricted.then(Utc::now)),
                 updated_at: Set(Utc::now()),
                 ..Default::default()
             })

@@ -133,6 +133,7 @@ pub(crate) fn open(scope: &TenantScope, row: person::Model) -> Result<Person, Id
         revision: row.revision,
         last_sign_in_at: row.last_sign_in_at,
         reauth_required_after: row.reauth_required_after,
+        restricted_at: row.restricted_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

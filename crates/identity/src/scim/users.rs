@@ -402,12 +402,17 @@ async fn is_deprovisioned(scope: &TenantScope, id: Uuid) -> Result<bool, Identit
         .is_some())
 }
 
-/// A person SCIM still serves: a deprovisioned one is `NotFound`, like one that never was.
+/// A person SCIM still serves: a deprovisioned one is `NotFound`, like one that never was,
+/// and so is an erased one (the IdP cannot write the person back into the anonymised record).
 pub(super) async fn load_served(scope: &TenantScope, id: Uuid) -> Result<Person, IdentityError> {
     if is_deprovisioned(scope, id).await? {
         return Err(IdentityError::NotFound("person"));
     }
-    people::load(scope, id).await
+    let person = people::load(scope, id).await?;
+    if people::is_erased(&person) {
+        return Err(IdentityError::NotFound("person"));
+    }
+    Ok(person)
 }
 
 /// [`load_served`], and the revision the client read (`If-Match`) is still the current one.
@@ -482,7 +487,9 @@ async fn write_user(
             .await
             .map_err(scim_error)?;
     }
-    let status = if user.active {
+    // A restricted person (R3) stays deactivated until the restriction is lifted: the answer
+    // says `active: false`, so the IdP sees what holds.
+    let status = if user.active && current.restricted_at.is_none() {
         PersonStatus::Active
     } else {
         PersonStatus::Deactivated

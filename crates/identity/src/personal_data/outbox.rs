@@ -1,0 +1,162 @@
+//! The outbox: messages to the person (recipient, subject and text sealed). Exported opened
+//! from their seals, except the text of a password-reset message, whose code could still
+//! open the account: the export says a code was sent, not which. Erasure deletes the
+//! messages (a delivery deadline left in the control plane finds no message and is
+//! dropped). A restriction leaves them: only essential messages are queued (security
+//! notices, reset codes, the answers to the person's own requests), which a restricted
+//! person must still receive, and a deactivated person asks for no reset code. Expiry
+//! deletes messages older than the cutoff whose delivery is over (sent or given up).
+
+use super::{NOT_A_PERSON, audit_erased, person_of};
+use crate::entities::outbox;
+use crate::outbox::{DeliveryState, PERSONAL_FIELDS, TABLE};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hub_kernel::classification::{DataCategory, FieldClassification};
+use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
+use hub_tenant::{Scope, TenantScope};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+/// What an exported reset message reads as instead of its code.
+const RESET_CODE_WITHHELD: &str = "A password reset code was sent (the code is not repeated here).";
+
+pub struct OutboxSource;
+
+#[async_trait]
+impl PersonalDataSource for OutboxSource {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        PERSONAL_FIELDS.to_vec()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[TABLE]
+    }
+
+    fn recipients(&self) -> &'static [&'static str] {
+        &["the mail relay (SMTP) that delivers email messages"]
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        let Some(id) = person_of(scope, subject, Scope::PeopleRead)? else {
+            return Ok(Summary { records: 0 });
+        };
+        let records = outbox::Entity::find()
+            .filter(outbox::Column::PersonId.eq(id))
+            .count(scope.db())
+            .await?;
+        Ok(Summary { records })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        let Some(id) = person_of(scope, subject, Scope::PeopleRead)? else {
+            return Ok(Vec::new());
+        };
+        let keys = scope.keys();
+        let mut exported = Vec::new();
+        for m in outbox::Entity::find()
+            .filter(outbox::Column::PersonId.eq(id))
+            .order_by_asc(outbox::Column::CreatedAt)
+            .all(scope.db())
+            .await?
+        {
+            let recipient = m
+                .recipient_sealed
+                .as_deref()
+                .map(|s| keys.open_str(TABLE, "recipient", m.id, s))
+                .transpose()?;
+            let subject = m
+                .subject_sealed
+                .as_deref()
+                .map(|s| keys.open_str(TABLE, "subject", m.id, s))
+                .transpose()?;
+            let text = if m.kind == "password_reset" {
+                RESET_CODE_WITHHELD.to_string()
+            } else {
+                keys.open_str(TABLE, "message", m.id, &m.message_sealed)?
+            };
+            exported.push(serde_json::json!({
+                "id": m.id,
+                "kind": m.kind,
+                "purpose": m.purpose,
+                "channel": m.channel,
+                "status": m.status,
+                "recipient": recipient,
+                "subject": subject,
+                "text": text,
+                "created_at": m.created_at,
+                "sent_at": m.sent_at,
+            }));
+        }
+        Ok(exported)
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        let Some(id) = person_of(scope, subject, Scope::PeopleWrite)? else {
+            return Ok(NOT_A_PERSON);
+        };
+        let records = outbox::Entity::delete_many()
+            .filter(outbox::Column::PersonId.eq(id))
+            .exec(scope.db())
+            .await?
+            .rows_affected;
+        audit_erased(scope, "messages.erased", id, records).await?;
+        Ok(Outcome::Deleted { records })
+    }
+
+    async fn expire(
+        &self,
+        scope: &TenantScope,
+        category: DataCategory,
+        cutoff: DateTime<Utc>,
+        keep: &[Uuid],
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::PeopleWrite)?;
+        if category != DataCategory::Contact {
+            return Ok(Outcome::NotApplicable {
+                reason: "the outbox holds only contact data",
+            });
+        }
+        let done = outbox::Entity::delete_many()
+            .filter(outbox::Column::CreatedAt.lt(cutoff))
+            .filter(
+                outbox::Column::Status
+                    .is_in([DeliveryState::Sent.as_str(), DeliveryState::Dead.as_str()]),
+            )
+            .filter(outbox::Column::PersonId.is_not_in(keep.iter().copied()))
+            .exec(scope.db())
+            .await?;
+        Ok(Outcome::Deleted {
+            records: done.rows_affected,
+        })
+    }
+
+    async fn restrict(
+        &self,
+        scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::PeopleWrite)?;
+        Ok(Outcome::NotApplicable {
+            reason: "only essential messages are queued (security notices, the answers to the \
+                     person's own requests), which a restricted person must still receive",
+        })
+    }
+}
