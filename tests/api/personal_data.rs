@@ -667,6 +667,8 @@ async fn promise_s4_expired_audit_ips_are_cleared_and_the_chain_still_verifies(b
     scope.commit().await.unwrap();
     assert_eq!(again, Outcome::Anonymised { records: held });
     assert_eq!(ada.verified().await["intact"], true);
+}
+
 const PASSWORD: &str = "meadow-kettle-orbit-42";
 
 async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {
