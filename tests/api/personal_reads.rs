@@ -99,6 +99,8 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
     ids.insert("tenant_id", north.id.clone());
     // SCIM discovery documents (no personal data): a resource type and a schema by id.
     ids.insert("name", "User".to_string());
+    // A service with its own privacy notice (A3): names a service, not a person.
+    ids.insert("service", "peer_forums".to_string());
     ids.insert(
         "urn",
         "urn:ietf:params:scim:schemas:core:2.0:User".to_string(),

@@ -784,6 +784,8 @@ impl PersonalDataSource for AuditSource {
         scope: &TenantScope,
         subject: &DataSubject,
     ) -> Result<Vec<serde_json::Value>, SourceError> {
+        // An entry of the person's that names another person (Ada decided Grace's grant) is
+        // hers to see, but not whom it named: an export carries only the subject's own data.
         scope.require(Scope::AuditRead)?;
         let Some(person) = subject.person_id() else {
             return Ok(Vec::new());
@@ -798,9 +800,9 @@ impl PersonalDataSource for AuditSource {
             exported.push(serde_json::json!({
                 "seq": entry.seq,
                 "at": entry.at,
-                "actor": entry.actor,
+                "actor": others_masked(&entry.actor, &label),
                 "action": entry.action,
-                "subject": entry.subject,
+                "subject": entry.subject.as_deref().map(|s| others_masked(s, &label)),
                 "detail": entry.detail,
                 "ip_address": ip.flatten(),
                 "kept": if version >= CHAIN_V3 { KEPT_PSEUDONYMISED } else { KEPT_AS_WRITTEN },
@@ -1033,5 +1035,15 @@ mod tests {
             chained(&at).hash_v1(Some("1.2.3.4")),
             hex::encode(Sha256::digest(text.as_bytes()))
         );
+    }
+}
+
+/// `reference` as the export of `own` shows it: another person's reference becomes
+/// "another person"; the subject's own, keys and non-person subjects stay.
+fn others_masked(reference: &str, own: &str) -> String {
+    if reference.starts_with("person:") && reference != own {
+        "another person".to_string()
+    } else {
+        reference.to_string()
     }
 }
