@@ -170,9 +170,14 @@ pub mod identity {
 /// retention and addenda as they arrive.
 pub mod privacy {
     use crate::api::privacy::data_map::DataMapApi;
+    use crate::api::privacy::holds::LegalHoldsApi;
+    use crate::api::privacy::retention::RetentionApi;
 
-    // A tuple once a second group joins (poem-openapi has no 1-tuple `OpenApi`).
-    pub type Api = DataMapApi;
+    pub type Api = (DataMapApi, LegalHoldsApi, RetentionApi);
 
-    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[];
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // A hold that already ended; a retention run already under way.
+        ("releaseLegalHold", &[409]),
+        ("startRetentionRun", &[409]),
+    ];
 }

@@ -8,6 +8,8 @@
 
 pub mod data_map;
 mod error;
+pub mod holds;
+pub mod retention;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -32,5 +34,5 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: &[],
     blind_indexes: &[],
-    personal_data_sources: Vec::new,
+    personal_data_sources: || vec![Box::new(holds::HoldsSource)],
 };
