@@ -37,7 +37,7 @@ mod entity;
 
 use crate::holds;
 use crate::{PRIVACY_MANAGE, Privacy, PrivacyError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{run, schedule};
 use hub_kernel::classification::DataCategory;
 use hub_tenant::personal_data::{Outcome, PersonalDataSource};
@@ -146,8 +146,9 @@ impl Drop for RunningGuard<'_> {
 
 impl Runner {
     fn enter(&self, tenant: Uuid) -> Option<RunningGuard<'_>> {
-        let mut running = self.running.lock().ok()?;
-        running.insert(tenant).then_some(RunningGuard {
+        let inserted = self.running.lock().ok()?.insert(tenant);
+        // The guard is made only once the lock is released (its drop takes it).
+        inserted.then(|| RunningGuard {
             runner: self,
             tenant,
         })
@@ -345,7 +346,9 @@ impl Privacy {
         let Some(scope) = self.job_scope(tenant).await? else {
             return Ok(Start::Unavailable);
         };
-        let now = Utc::now();
+        // Whole microseconds: what both backends store, so the cutoffs recorded in the steps
+        // are exactly `as_of` minus each period.
+        let now = Utc::now().trunc_subsecs(6);
         let lease_until = now + settings.lease;
         if let Some(active) = run::Entity::find()
             .filter(run::Column::Active.eq(1))
@@ -354,6 +357,7 @@ impl Privacy {
         {
             let lapsed = active.lease_until.is_none_or(|until| until < now);
             if !lapsed {
+                scope.commit().await?;
                 return Ok(Start::Busy(active.id));
             }
             let taken = run::Entity::update_many()
@@ -369,6 +373,7 @@ impl Privacy {
                 .exec(scope.db())
                 .await?;
             if taken.rows_affected != 1 {
+                scope.commit().await?;
                 return Ok(Start::Busy(active.id));
             }
             hub_tenant::audit::record(
@@ -399,6 +404,8 @@ impl Privacy {
                 .exec(scope.db())
                 .await?;
             if claimed.rows_affected != 1 {
+                // Ends the unit of work now (on SQLite it holds the write lock).
+                scope.commit().await?;
                 return Ok(Start::NotDue);
             }
         }
@@ -488,10 +495,12 @@ impl Privacy {
                 .ok_or(TenantError::NotFound("retention run"))?;
             let mut current = from_row(row.clone());
             if row.state != STATE_RUNNING || row.lease_holder != Some(holder) {
+                scope.commit().await?;
                 return Ok(current);
             }
             if settings.stop_after_steps > 0 && steps_this_process >= settings.stop_after_steps {
                 // As if the process had died here: the row stays unfinished with its lease.
+                scope.commit().await?;
                 return Ok(current);
             }
             let now = Utc::now();

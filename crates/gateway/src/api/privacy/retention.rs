@@ -2,6 +2,7 @@
 
 use super::data_map::CategoryView;
 use crate::api::ApiTags;
+use crate::api::privacy_profile::RetentionActionView;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -15,13 +16,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use std::sync::Arc;
 use uuid::Uuid;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum RetentionActionView {
-    Delete,
-    Anonymise,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
