@@ -20,6 +20,7 @@ both_backends!(
     promise_d3_legal_holds_keep_what_they_cover_until_released,
     promise_d3_legal_holds_are_validated_and_need_the_privacy_officer,
     promise_s4_two_gateways_run_each_tenant_once_per_due_period,
+    promise_s4_every_gateway_sweeps_on_schedule_and_runs_never_overlap,
     promise_s4_a_killed_run_resumes_where_it_stopped,
     promise_s4_hub_retention_run_runs_it_from_the_command_line,
 );
@@ -126,7 +127,12 @@ async fn setup(app: &TestApp, slug: &str) -> Setup {
 /// Starts a run through the API and follows it to its end.
 async fn run_now(app: &TestApp, token: &str) -> Value {
     let started = app
-        .call(Method::POST, "/v1/privacy/retention-runs", Some(token), None)
+        .call(
+            Method::POST,
+            "/v1/privacy/retention-runs",
+            Some(token),
+            None,
+        )
         .await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     let location = started.header("location").unwrap();
@@ -222,7 +228,10 @@ async fn promise_s4_a_run_expires_what_is_past_its_period_and_a_second_run_expir
     assert_eq!(run["steps_done"], run["steps_total"]);
     // The run applied the profile 3 days ahead: the cutoff is as_of minus 1 day.
     let as_of: chrono::DateTime<chrono::Utc> = run["as_of"].as_str().unwrap().parse().unwrap();
-    assert!(as_of > chrono::Utc::now() + chrono::Duration::days(2), "{run}");
+    assert!(
+        as_of > chrono::Utc::now() + chrono::Duration::days(2),
+        "{run}"
+    );
     let contact = step(&run, "people", "contact");
     let cutoff: chrono::DateTime<chrono::Utc> =
         contact["cutoff"].as_str().unwrap().parse().unwrap();
@@ -272,7 +281,10 @@ async fn promise_s4_a_run_expires_what_is_past_its_period_and_a_second_run_expir
 
     // The runs are in the audit trail, and the trail still verifies.
     let events = app
-        .get("/v1/audit/events?limit=200&action=retention.run_finished", &auditor)
+        .get(
+            "/v1/audit/events?limit=200&action=retention.run_finished",
+            &auditor,
+        )
         .await;
     assert_eq!(events.status, StatusCode::OK, "{}", events.body);
     assert_eq!(events.body["items"].as_array().unwrap().len(), 2);
@@ -354,7 +366,11 @@ async fn promise_d3_legal_holds_keep_what_they_cover_until_released(backend: Bac
         everyone["id"].as_str().unwrap()
     );
     let released = app
-        .post(&everyone_release, &officer, json!({"reason": "Inquiry closed"}))
+        .post(
+            &everyone_release,
+            &officer,
+            json!({"reason": "Inquiry closed"}),
+        )
         .await;
     assert_eq!(released.status, StatusCode::OK, "{}", released.body);
 
@@ -391,9 +407,16 @@ async fn promise_d3_legal_holds_keep_what_they_cover_until_released(backend: Bac
     // Setting and releasing are audited.
     for action in ["legal_hold.set", "legal_hold.released"] {
         let events = app
-            .get(&format!("/v1/audit/events?limit=50&action={action}"), &auditor)
+            .get(
+                &format!("/v1/audit/events?limit=50&action={action}"),
+                &auditor,
+            )
             .await;
-        assert_eq!(events.body["items"].as_array().unwrap().len(), 2, "{action}");
+        assert_eq!(
+            events.body["items"].as_array().unwrap().len(),
+            2,
+            "{action}"
+        );
     }
 }
 
@@ -494,7 +517,11 @@ async fn promise_s4_two_gateways_run_each_tenant_once_per_due_period(backend: Ba
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.failed.is_empty() && b.failed.is_empty(), "{a:?} {b:?}");
-    assert_eq!(a.runs.len() + b.runs.len(), 2, "one run per tenant: {a:?} {b:?}");
+    assert_eq!(
+        a.runs.len() + b.runs.len(),
+        2,
+        "one run per tenant: {a:?} {b:?}"
+    );
     for s in [&north, &south] {
         let runs = runs_of(&first, &s.north.admin_token).await;
         assert_eq!(runs.len(), 1, "{runs:?}");
@@ -517,6 +544,54 @@ async fn promise_s4_two_gateways_run_each_tenant_once_per_due_period(backend: Ba
     }
 }
 
+async fn promise_s4_every_gateway_sweeps_on_schedule_and_runs_never_overlap(backend: Backend) {
+    // The background loops themselves, due every second: whatever their interleaving, runs
+    // of a tenant never overlap and nothing is expired twice.
+    let first = spawn_with(backend, aged).await;
+    let s = setup(&first, "north").await;
+    let admin = s.north.admin_token.clone();
+    let every_second = |c: &mut Config| c.retention_sweep_secs = 1;
+    let second = spawn_on_same_storage_with(&first, every_second).await;
+    let third = match backend {
+        Backend::Postgres => Some(spawn_on_same_storage_with(&first, every_second).await),
+        Backend::Sqlite => None,
+    };
+    let mut runs = Vec::new();
+    for _ in 0..600 {
+        runs = runs_of(&second, &admin).await;
+        if runs.len() >= 2 && runs.iter().all(|r| r["state"] == "succeeded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(runs.len() >= 2, "{runs:?}");
+    drop(third);
+    let total: u64 = runs
+        .iter()
+        .map(|r| r["records_expired"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 4, "each record expired once: {runs:?}");
+    let stored = stored_people(&first, &s.north.id).await;
+    assert_eq!(fields_of(&stored, &s.ada), [false; 4]);
+    let mut spans: Vec<(String, String)> = runs
+        .iter()
+        .filter(|r| r["state"] == "succeeded")
+        .map(|r| {
+            assert_eq!(r["trigger"], "schedule");
+            (
+                r["started_at"].as_str().unwrap().to_string(),
+                r["finished_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        let end: chrono::DateTime<chrono::Utc> = pair[0].1.parse().unwrap();
+        let next: chrono::DateTime<chrono::Utc> = pair[1].0.parse().unwrap();
+        assert!(end <= next, "runs overlap: {spans:?}");
+    }
+}
+
 async fn promise_s4_a_killed_run_resumes_where_it_stopped(backend: Backend) {
     // The first process "dies" after one step, its lease lapsing at once.
     let first = spawn_with(backend, |c| {
@@ -528,7 +603,12 @@ async fn promise_s4_a_killed_run_resumes_where_it_stopped(backend: Backend) {
     let s = setup(&first, "north").await;
     let admin = s.north.admin_token.as_str();
     let started = first
-        .call(Method::POST, "/v1/privacy/retention-runs", Some(admin), None)
+        .call(
+            Method::POST,
+            "/v1/privacy/retention-runs",
+            Some(admin),
+            None,
+        )
         .await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     let location = started.header("location").unwrap();
@@ -552,7 +632,12 @@ async fn promise_s4_a_killed_run_resumes_where_it_stopped(backend: Backend) {
     })
     .await;
     let resumed = second
-        .call(Method::POST, "/v1/privacy/retention-runs", Some(admin), None)
+        .call(
+            Method::POST,
+            "/v1/privacy/retention-runs",
+            Some(admin),
+            None,
+        )
         .await;
     assert_eq!(resumed.status, StatusCode::ACCEPTED, "{}", resumed.body);
     assert_eq!(resumed.body["id"], started.body["id"]);
@@ -576,10 +661,7 @@ async fn promise_s4_hub_retention_run_runs_it_from_the_command_line(backend: Bac
         .current_dir(app.data_dir())
         .env("HUB_CONFIG", app.data_dir().join("no-such-hub.toml"))
         .env("HUB_DATA_DIR", app.data_dir())
-        .env(
-            "HUB_RETENTION_CLOCK_OFFSET_SECS",
-            (3 * DAY).to_string(),
-        )
+        .env("HUB_RETENTION_CLOCK_OFFSET_SECS", (3 * DAY).to_string())
         .env("HUB_RETENTION_BATCH_PAUSE_MS", "0")
         .env(
             "HUB_KEK",

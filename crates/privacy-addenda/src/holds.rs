@@ -144,7 +144,11 @@ pub async fn people_held(
         .all(scope.db())
         .await?;
     let mut set = HoldSet::default();
-    for h in rows.into_iter().map(from_row).filter(|h| h.covers(category)) {
+    for h in rows
+        .into_iter()
+        .map(from_row)
+        .filter(|h| h.covers(category))
+    {
         match h.person_id {
             None => set.everyone = true,
             Some(p) if !set.people.contains(&p) => set.people.push(p),

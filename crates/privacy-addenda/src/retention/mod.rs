@@ -155,10 +155,7 @@ impl Runner {
     }
 
     fn settings(&self) -> RetentionSettings {
-        self.settings
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
     }
 }
 
@@ -509,7 +506,10 @@ impl Privacy {
                     .col_expr(run::Column::State, Expr::value(STATE_SUCCEEDED))
                     .col_expr(run::Column::Active, Expr::value(Option::<i32>::None))
                     .col_expr(run::Column::FinishedAt, Expr::value(Some(now)))
-                    .col_expr(run::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                    .col_expr(
+                        run::Column::LeaseUntil,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
                     .filter(run::Column::Id.eq(run_id))
                     .filter(lease_condition(holder))
                     .exec(scope.db())
@@ -582,12 +582,7 @@ impl Privacy {
         as_of: DateTime<Utc>,
     ) -> Result<(&'static str, u64, u64, Option<String>), PrivacyError> {
         let Some(category) = DataCategory::parse(&step.category) else {
-            return Ok((
-                "not_applicable",
-                0,
-                0,
-                Some("not a data category".into()),
-            ));
+            return Ok(("not_applicable", 0, 0, Some("not a data category".into())));
         };
         let Some(source) = sources.iter().find(|s| s.name() == step.source) else {
             return Ok((
