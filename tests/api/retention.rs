@@ -19,6 +19,7 @@ both_backends!(
     promise_s4_a_run_expires_what_is_past_its_period_and_a_second_run_expires_nothing,
     promise_d3_legal_holds_keep_what_they_cover_until_released,
     promise_d3_legal_holds_are_validated_and_need_the_privacy_officer,
+    promise_d3_an_erasure_keeps_an_active_hold_exports_it_and_removes_ended_ones,
     promise_s4_two_gateways_run_each_tenant_once_per_due_period,
     promise_s4_every_gateway_sweeps_on_schedule_and_runs_never_overlap,
     promise_s4_a_killed_run_resumes_where_it_stopped,
@@ -691,4 +692,98 @@ async fn promise_s4_hub_retention_run_runs_it_from_the_command_line(backend: Bac
     assert!(runs_of(&app, &other.admin_token).await.is_empty());
     let stored = stored_people(&app, &s.north.id).await;
     assert_eq!(fields_of(&stored, &s.ada), [false; 4]);
+}
+
+async fn promise_d3_an_erasure_keeps_an_active_hold_exports_it_and_removes_ended_ones(
+    backend: Backend,
+) {
+    use hub_tenant::Principal;
+    use hub_tenant::personal_data::{DataSubject, Outcome, sources};
+    let app = app(backend).await;
+    let s = setup(&app, "north").await;
+    let admin = s.north.admin_token.as_str();
+    let on_ada = hold(
+        &app,
+        admin,
+        json!({"person_id": s.ada, "reason": "Appeal", "ends_at": in_days(30)}),
+    )
+    .await;
+    let everyone = hold(
+        &app,
+        admin,
+        json!({"categories": ["learning"], "reason": "Accreditation audit", "ends_at": in_days(9)}),
+    )
+    .await;
+    let on_grace = hold(
+        &app,
+        admin,
+        json!({"person_id": s.grace, "reason": "Complaint", "ends_at": in_days(30)}),
+    )
+    .await;
+    let released = app
+        .post(
+            &format!(
+                "/v1/privacy/legal-holds/{}/release",
+                on_grace["id"].as_str().unwrap()
+            ),
+            admin,
+            json!({"reason": "Complaint settled"}),
+        )
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+
+    let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
+        panic!("not a tenant key");
+    };
+    let holds = sources()
+        .into_iter()
+        .find(|s| s.name() == "legal_holds")
+        .expect("the legal holds are a registered source");
+    assert_eq!(holds.tables(), ["legal_holds"]);
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    // What keeps Ada's data: her hold and the institution's, not Grace's.
+    let keeping: Vec<String> =
+        hub_privacy_addenda::holds::on_person(&scope, s.ada.parse().unwrap(), chrono::Utc::now())
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.id.to_string())
+            .collect();
+    assert_eq!(
+        keeping,
+        [
+            on_ada["id"].as_str().unwrap(),
+            everyone["id"].as_str().unwrap()
+        ]
+    );
+    let ada = DataSubject::person(s.ada.parse().unwrap(), Vec::new());
+    let grace = DataSubject::person(s.grace.parse().unwrap(), Vec::new());
+    // The export lists the person's own holds, with why and until when.
+    let exported = holds.export(&scope, &ada).await.unwrap();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0]["id"], on_ada["id"]);
+    assert_eq!(exported[0]["reason"], "Appeal");
+    assert_eq!(holds.summary(&scope, &grace).await.unwrap().records, 1);
+    // An active hold is what an erasure must not remove; an ended one goes.
+    assert!(matches!(
+        holds.erase(&scope, &ada).await.unwrap(),
+        Outcome::NotApplicable { reason } if reason.contains("legal hold")
+    ));
+    assert_eq!(
+        holds.erase(&scope, &grace).await.unwrap(),
+        Outcome::Deleted { records: 1 }
+    );
+    assert_eq!(
+        holds.erase(&scope, &grace).await.unwrap(),
+        Outcome::Deleted { records: 0 }
+    );
+    scope.commit().await.unwrap();
+    let listed = app.get("/v1/privacy/legal-holds", admin).await;
+    let ids: Vec<&Value> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| &h["id"])
+        .collect();
+    assert_eq!(ids, [&everyone["id"], &on_ada["id"]]);
 }
