@@ -161,6 +161,17 @@ async fn finished(app: &TestApp, token: &str, location: &str) -> Value {
     panic!("the run did not finish");
 }
 
+/// Records the people source expired in a run (other sources may expire their own).
+fn people_expired(run: &Value) -> u64 {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["source"] == "people")
+        .map(|s| s["records"].as_u64().unwrap())
+        .sum()
+}
+
 fn step<'a>(run: &'a Value, source: &str, category: &str) -> &'a Value {
     run["steps"]
         .as_array()
@@ -247,7 +258,8 @@ async fn promise_s4_a_run_expires_what_is_past_its_period_and_a_second_run_expir
     let contacts = step(&run, "contacts", "contact");
     assert_eq!(contacts["outcome"], "not_applicable");
     assert!(contacts["reason"].as_str().unwrap().contains("institution"));
-    assert_eq!(run["records_expired"], 4, "{run}");
+    assert_eq!(people_expired(&run), 4, "{run}");
+    assert!(run["records_expired"].as_u64().unwrap() >= 4, "{run}");
 
     // The expired fields are gone from the table itself; the active person keeps theirs.
     let stored = stored_people(&app, &s.north.id).await;
@@ -528,7 +540,7 @@ async fn promise_s4_two_gateways_run_each_tenant_once_per_due_period(backend: Ba
         assert_eq!(runs.len(), 1, "{runs:?}");
         assert_eq!(runs[0]["trigger"], "schedule");
         assert_eq!(runs[0]["state"], "succeeded");
-        assert_eq!(runs[0]["records_expired"], 4, "nothing expired twice");
+        assert_eq!(people_expired(&runs[0]), 4, "nothing expired twice");
         let stored = stored_people(&first, &s.north.id).await;
         assert_eq!(fields_of(&stored, &s.ada), [false; 4]);
     }
@@ -567,10 +579,7 @@ async fn promise_s4_every_gateway_sweeps_on_schedule_and_runs_never_overlap(back
     }
     assert!(runs.len() >= 2, "{runs:?}");
     drop(third);
-    let total: u64 = runs
-        .iter()
-        .map(|r| r["records_expired"].as_u64().unwrap())
-        .sum();
+    let total: u64 = runs.iter().map(people_expired).sum();
     assert_eq!(total, 4, "each record expired once: {runs:?}");
     let stored = stored_people(&first, &s.north.id).await;
     assert_eq!(fields_of(&stored, &s.ada), [false; 4]);
@@ -644,7 +653,7 @@ async fn promise_s4_a_killed_run_resumes_where_it_stopped(backend: Backend) {
     assert_eq!(resumed.body["id"], started.body["id"]);
     let run = finished(&second, admin, &location).await;
     assert_eq!(run["steps_done"], total);
-    assert_eq!(run["records_expired"], 4, "each step once: {run}");
+    assert_eq!(people_expired(&run), 4, "each step once: {run}");
     let stored = stored_people(&second, &s.north.id).await;
     assert_eq!(fields_of(&stored, &s.grace), [false; 4]);
     assert_eq!(runs_of(&second, admin).await.len(), 1);
@@ -679,7 +688,7 @@ async fn promise_s4_hub_retention_run_runs_it_from_the_command_line(backend: Bac
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("north: run") && stdout.contains("4 record(s) expired"),
+        stdout.contains("north: run") && stdout.contains("record(s) expired"),
         "{stdout}"
     );
     // Without a terminal the progress is plain lines on standard error.
@@ -688,7 +697,7 @@ async fn promise_s4_hub_retention_run_runs_it_from_the_command_line(backend: Bac
     let runs = runs_of(&app, &s.north.admin_token).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["trigger"], "command_line");
-    assert_eq!(runs[0]["records_expired"], 4);
+    assert_eq!(people_expired(&runs[0]), 4);
     assert!(runs_of(&app, &other.admin_token).await.is_empty());
     let stored = stored_people(&app, &s.north.id).await;
     assert_eq!(fields_of(&stored, &s.ada), [false; 4]);
