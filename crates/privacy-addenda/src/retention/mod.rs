@@ -711,3 +711,101 @@ impl Privacy {
             .ok_or(PrivacyError::Tenant(TenantError::NotFound("retention run")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hub_kernel::classification::{FieldClassification, Purpose, RetentionClass};
+    use hub_tenant::personal_data::{DataSubject, SourceError, Summary};
+
+    /// A source holding one field of `category`.
+    struct Holding(&'static str, DataCategory);
+
+    #[async_trait::async_trait]
+    impl PersonalDataSource for Holding {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn fields(&self) -> Vec<FieldClassification> {
+            vec![FieldClassification {
+                table: "t",
+                column: "c",
+                category: self.1,
+                purpose: Purpose::ServiceDelivery,
+                retention: RetentionClass::CategoryPeriod,
+                identifying: false,
+                blind_index: false,
+                optional: true,
+            }]
+        }
+        fn tables(&self) -> &'static [&'static str] {
+            &["t"]
+        }
+        async fn summary(&self, _: &TenantScope, _: &DataSubject) -> Result<Summary, SourceError> {
+            Ok(Summary { records: 0 })
+        }
+        async fn export(
+            &self,
+            _: &TenantScope,
+            _: &DataSubject,
+        ) -> Result<Vec<serde_json::Value>, SourceError> {
+            Ok(Vec::new())
+        }
+        async fn erase(&self, _: &TenantScope, _: &DataSubject) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+        async fn expire(
+            &self,
+            _: &TenantScope,
+            _: DataCategory,
+            _: DateTime<Utc>,
+            _: &[Uuid],
+        ) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+        async fn restrict(
+            &self,
+            _: &TenantScope,
+            _: &DataSubject,
+            _: bool,
+        ) -> Result<Outcome, SourceError> {
+            Ok(Outcome::Deleted { records: 0 })
+        }
+    }
+
+    #[test]
+    fn promise_s4_a_run_plans_each_category_for_the_sources_holding_it() {
+        let profile = hub_tenant::profile::PrivacyProfile::default();
+        let sources: Vec<Arc<dyn PersonalDataSource>> = vec![
+            Arc::new(Holding("mail", DataCategory::Contact)),
+            Arc::new(Holding("trail", DataCategory::Technical)),
+            Arc::new(Holding("grades", DataCategory::Learning)),
+        ];
+        let as_of = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let steps = plan(&profile, &sources, as_of);
+        let named: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| (s.source.as_str(), s.category.as_str()))
+            .collect();
+        // In the order of the categories, each with only the sources that hold it.
+        assert_eq!(
+            named,
+            [
+                ("mail", "contact"),
+                ("grades", "learning"),
+                ("trail", "technical")
+            ]
+        );
+        for step in &steps {
+            let rule = &profile.retention[&step.category];
+            assert_eq!(step.period_days, rule.period_days);
+            assert_eq!(
+                as_of - step.cutoff,
+                chrono::Duration::days(i64::from(rule.period_days))
+            );
+            assert!(!step.done && step.outcome.is_none());
+        }
+        assert_eq!(steps[1].action, "anonymise");
+        assert_eq!(steps[2].action, "delete");
+    }
+}
