@@ -32,6 +32,7 @@ mod passwords;
 mod personal_data;
 mod personal_reads;
 mod profile;
+mod retention;
 mod reviews;
 mod roles;
 mod saml;

@@ -160,6 +160,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let privacy = Privacy::new(tenancy.clone(), directory, messages);
     // Every processor of a consentable purpose (identity's outbox) asks privacy's gate.
     tenancy.register_consent_gate(Arc::new(hub_privacy_addenda::consent::Gate));
+    privacy.configure_retention(config.retention_settings());
     let state = Arc::new(AppState {
         config,
         tenancy,
@@ -172,7 +173,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
 /// resuming jobs whose process died and expiring access reviews whose deadline passed,
-/// every `deadline_sweep_secs`, and
+/// every `deadline_sweep_secs`, applying retention profiles (`retention_sweep_secs`), and
 /// delivering due mail from the outbox, every `mail_poll_secs`. Holds the
 /// state weakly, so it stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
@@ -204,6 +205,25 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             }
         }
     });
+    // Retention: every replica visits the tenants; each due period of a tenant is claimed by
+    // one of them (hub_privacy_addenda::retention), and a run whose process died is resumed.
+    // The first visit waits one tick, so a process that restarts often still sweeps on time
+    // (the due period is kept per tenant, not per process).
+    if state.config.retention_sweep_secs > 0 {
+        let weak = Arc::downgrade(state);
+        let every = Duration::from_secs(state.config.retention_sweep_secs.clamp(1, 600));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(state) = weak.upgrade() else { return };
+                if let Err(error) = state.privacy.sweep_due_tenants().await {
+                    tracing::warn!(%error, "retention sweep failed; retrying next tick");
+                }
+            }
+        });
+    }
     if let Some(dir) = state.identity.mail_directory() {
         tracing::warn!(
             path = %dir.display(),

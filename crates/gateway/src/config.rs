@@ -76,6 +76,22 @@ pub struct Config {
     pub sso_clock_skew_secs: u64,
     /// How often due deadlines (access reviews) are swept, in seconds.
     pub deadline_sweep_secs: u64,
+    /// How often each institution's retention profile is applied (the sweeper's due
+    /// period), in seconds; 0 switches the scheduled sweep off (`hub retention run` and
+    /// `POST /v1/privacy/retention-runs` still run it).
+    pub retention_sweep_secs: u64,
+    /// The pause between two steps (one source and category) of a retention run, so a sweep
+    /// leaves room for serving traffic.
+    pub retention_batch_pause_ms: u64,
+    /// Drills and tests only: the sweeper applies the profile as if this many seconds later
+    /// than the wall clock (ages data without waiting). 0 in production.
+    pub retention_clock_offset_secs: i64,
+    /// How long a retention run's lease lasts unless renewed (at every step); a run whose
+    /// process died is resumed by another once it lapses.
+    pub retention_lease_secs: u64,
+    /// Drills only: a retention run stops after this many steps as if its process had died
+    /// (0: never).
+    pub retention_stop_after_steps: u64,
     /// DNS server (`ip:port`, UDP) for verifying institutions' email domains; unset means
     /// Cloudflare's public resolvers.
     pub dns_nameserver: Option<std::net::SocketAddr>,
@@ -149,6 +165,26 @@ impl std::fmt::Debug for Config {
             )
             .field("sso_clock_skew_secs", &Redacting(&self.sso_clock_skew_secs))
             .field("deadline_sweep_secs", &Redacting(&self.deadline_sweep_secs))
+            .field(
+                "retention_sweep_secs",
+                &Redacting(&self.retention_sweep_secs),
+            )
+            .field(
+                "retention_batch_pause_ms",
+                &Redacting(&self.retention_batch_pause_ms),
+            )
+            .field(
+                "retention_clock_offset_secs",
+                &Redacting(&self.retention_clock_offset_secs),
+            )
+            .field(
+                "retention_lease_secs",
+                &Redacting(&self.retention_lease_secs),
+            )
+            .field(
+                "retention_stop_after_steps",
+                &Redacting(&self.retention_stop_after_steps),
+            )
             .field("dns_nameserver", &Redacting(&self.dns_nameserver))
             .field("smtp_host", &Redacting(&self.smtp_host))
             .field("smtp_port", &Redacting(&self.smtp_port))
@@ -287,6 +323,11 @@ impl Default for Config {
             session_lifetime_secs: 8 * 3600,
             sso_clock_skew_secs: 60,
             deadline_sweep_secs: 60,
+            retention_sweep_secs: 24 * 3600,
+            retention_batch_pause_ms: 100,
+            retention_clock_offset_secs: 0,
+            retention_lease_secs: 60,
+            retention_stop_after_steps: 0,
             dns_nameserver: None,
             smtp_host: None,
             smtp_port: None,
@@ -544,6 +585,18 @@ impl Config {
         if self.mail_poll_secs == 0 || self.mail_poll_secs > 3600 {
             errors.push("mail_poll_secs: must be between 1 and 3600".into());
         }
+        if self.retention_sweep_secs > 31 * 24 * 3600 {
+            errors.push("retention_sweep_secs: must be at most 2678400 (31 days)".into());
+        }
+        if self.retention_batch_pause_ms > 60_000 {
+            errors.push("retention_batch_pause_ms: must be at most 60000 (1 min)".into());
+        }
+        if !(0..=100 * 365 * 24 * 3600).contains(&self.retention_clock_offset_secs) {
+            errors.push("retention_clock_offset_secs: must be between 0 and 100 years".into());
+        }
+        if self.retention_lease_secs > 3600 {
+            errors.push("retention_lease_secs: must be at most 3600".into());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -552,6 +605,17 @@ impl Config {
     }
 
     /// How the outbox is delivered, from the `smtp_*` and `mail_*` settings.
+    /// How the retention sweeper runs in this process.
+    pub fn retention_settings(&self) -> hub_privacy_addenda::retention::RetentionSettings {
+        hub_privacy_addenda::retention::RetentionSettings {
+            every: std::time::Duration::from_secs(self.retention_sweep_secs.max(1)),
+            pause: std::time::Duration::from_millis(self.retention_batch_pause_ms),
+            clock_offset: chrono::Duration::seconds(self.retention_clock_offset_secs),
+            lease: chrono::Duration::seconds(self.retention_lease_secs as i64),
+            stop_after_steps: self.retention_stop_after_steps,
+        }
+    }
+
     pub fn mail_settings(&self) -> hub_identity::outbox::delivery::MailSettings {
         use hub_identity::outbox::delivery::{MailSettings, SmtpSettings, SmtpTls};
         let tls = match self.smtp_tls.as_str() {

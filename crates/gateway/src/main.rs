@@ -1,4 +1,5 @@
-//! `hub`: serve the API, migrate every tenant, write the OpenAPI spec, create operator keys.
+//! `hub`: serve the API, migrate every tenant, write the OpenAPI spec, run retention now,
+//! create operator keys.
 
 use clap::{Parser, Subcommand};
 use hub_gateway::app::{self, StartError};
@@ -39,6 +40,11 @@ enum Command {
         #[arg(long, default_value = "openapi")]
         out: PathBuf,
     },
+    /// The retention sweeper: apply institutions' retention profiles.
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Platform-operator credentials.
     OperatorKey {
         #[command(subcommand)]
@@ -52,6 +58,17 @@ enum OperatorKeyAction {
     Create {
         #[arg(long, default_value = "operator")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionAction {
+    /// Run it now on every active institution (or one), with a progress bar; resumes a run
+    /// whose process died. Safe to re-run: a second run expires nothing.
+    Run {
+        /// The institution's slug; absent: every active institution.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -75,6 +92,9 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
+        Command::Retention {
+            action: RetentionAction::Run { tenant },
+        } => run_retention(config, tenant).await,
         Command::OperatorKey {
             action: OperatorKeyAction::Create { name },
         } => create_operator_key(config, &name).await,
@@ -231,6 +251,91 @@ async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
         Err(StartError::Config(format!(
             "{} tenant(s) failed to migrate; fix and re-run",
             failed.len()
+        )))
+    }
+}
+
+async fn run_retention(config: Config, slug: Option<String>) -> Result<(), StartError> {
+    use hub_privacy_addenda::retention::{Start, Trigger};
+    let state = app::build_state(config).await?;
+    let tenants = match &slug {
+        Some(slug) => vec![(
+            state
+                .tenancy
+                .active_tenant_by_slug(slug)
+                .await
+                .map_err(|e| StartError::Config(format!("--tenant {slug}: {e}")))?
+                .location
+                .tenant_id,
+            slug.clone(),
+        )],
+        None => {
+            let mut all = Vec::new();
+            for id in state.tenancy.active_tenant_ids().await? {
+                all.push((id, id.to_string()));
+            }
+            all
+        }
+    };
+    let mut failed = 0usize;
+    let mut expired = 0u64;
+    for (tenant, label) in &tenants {
+        let start = state
+            .privacy
+            .start_retention_run(*tenant, Trigger::CommandLine, Some("command line".into()))
+            .await;
+        let run = match start {
+            Ok(Start::Started(run) | Start::Resumed(run)) => run,
+            Ok(Start::Busy(_)) => {
+                eprintln!("{label}: a retention run is under way elsewhere; skipped");
+                continue;
+            }
+            Ok(Start::NotDue | Start::Unavailable) => {
+                eprintln!("{label}: not active; skipped");
+                continue;
+            }
+            Err(error) => {
+                eprintln!("{label}: FAILED: {error}");
+                failed += 1;
+                continue;
+            }
+        };
+        let left = run.steps.iter().filter(|s| !s.done).count() as u64;
+        let mut progress = Progress::new(&format!("{label} steps"), left);
+        let done = state
+            .privacy
+            .continue_retention_run(*tenant, run.id, |_, step| {
+                progress.advance(&format!("{} {}", step.source, step.category));
+            })
+            .await;
+        progress.finish();
+        match done {
+            Ok(run) => {
+                expired += run.records_expired();
+                println!(
+                    "{label}: run {} {} ({} record(s) expired, {}/{} steps)",
+                    run.id,
+                    run.state,
+                    run.records_expired(),
+                    run.steps_done(),
+                    run.steps.len()
+                );
+            }
+            Err(error) => {
+                eprintln!("{label}: FAILED: {error}");
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "retention: {} tenant(s), {expired} record(s) expired, {failed} failed",
+        tenants.len()
+    );
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(StartError::Config(format!(
+            "{failed} tenant(s) failed; re-run to resume"
         )))
     }
 }

@@ -174,10 +174,23 @@ pub mod privacy {
     use crate::api::privacy::{
         consent::{ConsentApi, GpcApi},
         data_map::DataMapApi,
+        holds::LegalHoldsApi,
         policy::PolicyApi,
+        retention::RetentionApi,
     };
 
-    pub type Api = (DataMapApi, ConsentApi, PolicyApi, GpcApi);
+    pub type Api = (
+        DataMapApi,
+        ConsentApi,
+        PolicyApi,
+        GpcApi,
+        LegalHoldsApi,
+        RetentionApi,
+    );
 
-    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[];
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // A hold that already ended; a retention run already under way.
+        ("releaseLegalHold", &[409]),
+        ("startRetentionRun", &[409]),
+    ];
 }

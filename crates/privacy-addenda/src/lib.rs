@@ -12,6 +12,8 @@ pub mod consent;
 pub mod data_map;
 mod error;
 pub mod policy;
+pub mod holds;
+pub mod retention;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -36,5 +38,10 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: &[],
     blind_indexes: &[],
-    personal_data_sources: || vec![Box::new(consent::source::ConsentSource)],
+    personal_data_sources: || {
+        vec![
+            Box::new(consent::source::ConsentSource),
+            Box::new(holds::HoldsSource),
+        ]
+    },
 };

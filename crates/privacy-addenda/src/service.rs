@@ -9,6 +9,8 @@ pub struct Privacy {
     pub(crate) tenancy: Arc<Tenancy>,
     pub(crate) directory: Arc<dyn SubjectDirectory>,
     pub(crate) messages: Arc<dyn EssentialMessages>,
+    /// The retention sweeper's state in this process.
+    pub(crate) retention: crate::retention::Runner,
 }
 
 impl Privacy {
@@ -21,6 +23,7 @@ impl Privacy {
             tenancy,
             directory,
             messages,
+            retention: Default::default(),
         }
     }
 

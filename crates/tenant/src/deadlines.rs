@@ -133,3 +133,45 @@ impl Tenancy {
         Ok(Some(scope.for_job(&deadline.kind)))
     }
 }
+
+/// The platform's periodic jobs that visit every institution in turn (no deadline per
+/// tenant): each names its purpose, as a deadline's kind names a due job's.
+pub const PERIODIC_JOBS: &[&str] = &["retention.sweep"];
+
+impl Tenancy {
+    /// Every active institution's id, oldest first: what a periodic job visits.
+    pub async fn active_tenant_ids(&self) -> Result<Vec<Uuid>, TenantError> {
+        use crate::entities::tenant;
+        Ok(tenant::Entity::find()
+            .filter(tenant::Column::Status.eq(crate::model::TenantStatus::Active.as_str()))
+            .order_by_asc(tenant::Column::Id)
+            .all(self.plane().control())
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect())
+    }
+
+    /// The unit of work of a periodic platform job (one of [`PERIODIC_JOBS`], the retention
+    /// sweeper) on one institution, naming the job as its purpose. `None` when the tenant is
+    /// gone or suspended (it is visited again once active). A purpose not in the list is
+    /// refused, so the door stays one the platform's own jobs name.
+    pub async fn periodic_job_scope(
+        &self,
+        tenant_id: Uuid,
+        purpose: &'static str,
+    ) -> Result<Option<TenantScope>, TenantError> {
+        if !PERIODIC_JOBS.contains(&purpose) {
+            return Err(TenantError::Conflict(format!(
+                "{purpose} is not a periodic platform job"
+            )));
+        }
+        let tenant = match self.active_tenant(tenant_id).await {
+            Ok(t) => t,
+            Err(TenantError::NotFound(_) | TenantError::Suspended) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let scope = self.system_scope(&tenant.location).await?;
+        Ok(Some(scope.for_job(purpose)))
+    }
+}

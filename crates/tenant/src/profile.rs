@@ -1,8 +1,9 @@
 //! The retention and reporting profile of one institution (D3): per data category how long
 //! personal data is kept and what happens after (delete or anonymise), and which reports are
 //! produced on which cadence. Every change is kept in a history: who, when, what changed.
-//! Nothing enforces the profile yet: retention enforcement and reporting runs arrive with the
-//! privacy-addenda crate, and are to read it.
+//! The retention rules are enforced by the privacy-addenda crate's sweeper
+//! (`hub_privacy_addenda::retention`), which records the revision it applied; reporting runs
+//! are still to come.
 
 use crate::entities::{privacy_profile, privacy_profile_history};
 use crate::error::TenantError;

@@ -16,7 +16,7 @@ use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_tenant::audit::{AuditEvent, record};
 use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
 use hub_tenant::{Scope, TenantScope};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 /// What an erased person's name reads as.
@@ -161,19 +161,30 @@ impl PersonalDataSource for PeopleSource {
         scope.require(Scope::PeopleWrite)?;
         // Only the optional fields of a deactivated person expire: an active person's record
         // is in use, and the name is what every other record of theirs is shown by.
-        let cleared = match category {
-            DataCategory::Contact => person::ActiveModel {
-                email_sealed: Set(None),
-                email_index: Set(None),
-                phone_sealed: Set(None),
-                ..Default::default()
-            },
-            DataCategory::Identity => person::ActiveModel {
-                username_sealed: Set(None),
-                username_index: Set(None),
-                birth_date_sealed: Set(None),
-                ..Default::default()
-            },
+        // Only rows that still hold such a field count: a second run expires nothing.
+        let (cleared, still_held) = match category {
+            DataCategory::Contact => (
+                person::ActiveModel {
+                    email_sealed: Set(None),
+                    email_index: Set(None),
+                    phone_sealed: Set(None),
+                    ..Default::default()
+                },
+                Condition::any()
+                    .add(person::Column::EmailSealed.is_not_null())
+                    .add(person::Column::PhoneSealed.is_not_null()),
+            ),
+            DataCategory::Identity => (
+                person::ActiveModel {
+                    username_sealed: Set(None),
+                    username_index: Set(None),
+                    birth_date_sealed: Set(None),
+                    ..Default::default()
+                },
+                Condition::any()
+                    .add(person::Column::UsernameSealed.is_not_null())
+                    .add(person::Column::BirthDateSealed.is_not_null()),
+            ),
             _ => {
                 return Ok(Outcome::NotApplicable {
                     reason: "people hold only identity and contact data",
@@ -185,6 +196,7 @@ impl PersonalDataSource for PeopleSource {
             .filter(person::Column::Status.eq(PersonStatus::Deactivated.as_str()))
             .filter(person::Column::UpdatedAt.lt(cutoff))
             .filter(person::Column::Id.is_not_in(keep.iter().copied()))
+            .filter(still_held)
             .exec(scope.db())
             .await?;
         Ok(Outcome::Anonymised {

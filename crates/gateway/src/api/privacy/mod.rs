@@ -3,3 +3,5 @@
 pub mod consent;
 pub mod data_map;
 pub mod policy;
+pub mod holds;
+pub mod retention;
