@@ -250,6 +250,26 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
     )
     .await;
     ids.insert("domain_id", domain["id"].as_str().unwrap().to_string());
+    let ends_at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let hold = created(
+        app,
+        "/v1/privacy/legal-holds",
+        &admin,
+        json!({"person_id": ids["person_id"], "categories": ["contact"],
+               "reason": "zq appeal", "ends_at": ends_at}),
+    )
+    .await;
+    ids.insert("hold_id", hold["id"].as_str().unwrap().to_string());
+    let run = app
+        .call(
+            Method::POST,
+            "/v1/privacy/retention-runs",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED, "{}", run.body);
+    ids.insert("run_id", run.body["id"].as_str().unwrap().to_string());
 
     let others = [
         "Zqperson",

@@ -18,8 +18,8 @@ mod m20261201_000101_audit_ip_commitment;
 mod m20261201_000202_sealed_idp_subject;
 mod m20261201_000401_consent_and_policy;
 mod m20261201_000501_audit_pseudonymisable;
-mod m20261201_000701_person_restriction;
 mod m20261201_000601_legal_holds_and_retention;
+mod m20261201_000701_person_restriction;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -40,7 +40,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000202_sealed_idp_subject::Migration),
         Box::new(m20261201_000401_consent_and_policy::Migration),
         Box::new(m20261201_000501_audit_pseudonymisable::Migration),
-        Box::new(m20261201_000701_person_restriction::Migration),
         Box::new(m20261201_000601_legal_holds_and_retention::Migration),
+        Box::new(m20261201_000701_person_restriction::Migration),
     ]
 }
