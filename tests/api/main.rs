@@ -30,6 +30,7 @@ mod outage;
 mod passwords;
 mod personal_data;
 mod personal_reads;
+mod privacy_requests;
 mod profile;
 mod reviews;
 mod roles;

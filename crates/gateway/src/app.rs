@@ -158,6 +158,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     tenancy.personal_data_sources()?;
     let (directory, messages) = identity.privacy_ports();
     let privacy = Privacy::new(tenancy.clone(), directory, messages);
+    privacy.set_switched_off_sources(config.privacy_switched_off_sources.clone());
+    privacy.set_failing_sources(config.privacy_drill_failing_sources.clone());
     let state = Arc::new(AppState {
         config,
         tenancy,
@@ -199,6 +201,21 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             let Some(state) = weak.upgrade() else { return };
             if let Err(error) = state.identity.sweep_due_access_reviews().await {
                 tracing::warn!(%error, "deadline sweep failed; retrying next tick");
+            }
+        }
+    });
+    // Data-subject requests: approved requests' tasks, and those a stopped process left
+    // (their deadline comes due again when its lease lapses).
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = state.privacy.run_due_requests().await {
+                tracing::warn!(%error, "running privacy requests failed; retrying next tick");
             }
         }
     });

@@ -170,9 +170,21 @@ pub mod identity {
 /// retention and addenda as they arrive.
 pub mod privacy {
     use crate::api::privacy::data_map::DataMapApi;
+    use crate::api::privacy::requests::RequestsApi;
 
-    // A tuple once a second group joins (poem-openapi has no 1-tuple `OpenApi`).
-    pub type Api = DataMapApi;
+    pub type Api = (DataMapApi, RequestsApi);
 
-    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[];
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // Data-subject requests: a second erasure, a decided request, a spent code; another
+        // tenant's person or request; only people have requests of their own.
+        ("submitOwnPrivacyRequest", &[403, 404, 409]),
+        ("listOwnPrivacyRequests", &[403]),
+        ("getOwnPrivacyRequest", &[403, 404]),
+        ("createPrivacyRequest", &[404, 409]),
+        ("getPrivacyRequest", &[404]),
+        ("verifyPrivacyRequest", &[404, 409]),
+        ("decidePrivacyRequest", &[404, 409]),
+        ("extendPrivacyRequest", &[404, 409]),
+        ("retryPrivacyRequestTask", &[404, 409]),
+    ];
 }

@@ -18,6 +18,28 @@ pub enum PrivacyError {
     /// The registered sources cannot be composed (a registration mistake).
     #[error("personal-data sources are misregistered: {0}")]
     Registry(String),
+    /// A person, request or task that does not exist in this tenant (another tenant's looks
+    /// the same).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with a request's state (a second erasure, a decided request).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
+    /// A verification code that is wrong, expired or used up.
+    #[error("{message}")]
+    CodeRefused {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Nobody decides a request about themselves.
+    #[error("a request about the caller cannot be decided by them")]
+    OwnRequest,
+    /// A `/me` operation with a credential that is not a signed-in person.
+    #[error("only a signed-in person has requests of their own")]
+    NotAPerson,
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -25,6 +47,17 @@ pub enum PrivacyError {
 }
 
 impl PrivacyError {
+    /// A refused verification code whose attempt is recorded (the caller commits it).
+    pub fn code_counts(&self) -> bool {
+        matches!(
+            self,
+            Self::CodeRefused {
+                code: "verification_code_invalid",
+                ..
+            }
+        )
+    }
+
     pub fn source_failed(source_name: &'static str, error: &SourceError) -> Self {
         Self::Source {
             source_name,
@@ -38,6 +71,10 @@ impl DescribeProblem for PrivacyError {
         match self {
             Self::Invalid(_) => ProblemKind::Validation,
             Self::Source { .. } | Self::Registry(_) => ProblemKind::Internal,
+            Self::NotFound(_) => ProblemKind::NotFound,
+            Self::Conflict { .. } => ProblemKind::Conflict,
+            Self::CodeRefused { .. } => ProblemKind::Validation,
+            Self::OwnRequest | Self::NotAPerson => ProblemKind::Forbidden,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
@@ -50,6 +87,13 @@ impl DescribeProblem for PrivacyError {
             Self::Invalid(_) => "validation_failed",
             Self::Source { .. } => "personal_data_source_failed",
             Self::Registry(_) => "internal",
+            Self::NotFound("person") => "person_not_found",
+            Self::NotFound("privacy request") => "privacy_request_not_found",
+            Self::NotFound("task") => "privacy_request_task_not_found",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict { code, .. } | Self::CodeRefused { code, .. } => code,
+            Self::OwnRequest => "own_request_decision",
+            Self::NotAPerson => "not_a_person",
             Self::Tenant(e) => e.code(),
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
             Self::Database(e) if TenantError::storage_unavailable(e) => {

@@ -8,6 +8,8 @@
 
 pub mod data_map;
 mod error;
+pub mod receipts;
+pub mod requests;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -28,9 +30,25 @@ pub const MODULE: DomainModule = DomainModule {
         role: "privacy_officer",
         scopes: &[PRIVACY_MANAGE],
     }],
-    personal_fields: Vec::new,
+    personal_fields,
     sealed_secrets: &[],
-    sealed_tables: &[],
-    blind_indexes: &[],
-    personal_data_sources: Vec::new,
+    sealed_tables: &[hub_kernel::classification::SealedTable {
+        table: requests::TABLE,
+        row_key: hub_kernel::classification::RowKey::Uuid("id"),
+        version_column: None,
+    }],
+    blind_indexes: &[hub_kernel::classification::BlindIndexed {
+        table: requests::TABLE,
+        field: "subject",
+        // The sealed subject is dropped at an erasure's completion while its index stays (a
+        // pseudonym), so the index is not re-made from it; a lookup matches every index-key
+        // version held.
+        normalise: None,
+    }],
+    personal_data_sources: || vec![Box::new(requests::source::PrivacyRequestsSource)],
 };
+
+/// Every personal-data field this crate stores in tables.
+pub fn personal_fields() -> Vec<hub_kernel::classification::FieldClassification> {
+    requests::PERSONAL_FIELDS.to_vec()
+}

@@ -9,6 +9,8 @@ pub struct Privacy {
     pub(crate) tenancy: Arc<Tenancy>,
     pub(crate) directory: Arc<dyn SubjectDirectory>,
     pub(crate) messages: Arc<dyn EssentialMessages>,
+    /// Data-subject requests' clock and switches ([`crate::requests::RequestSettings`]).
+    pub(crate) requests: crate::requests::RequestSettings,
 }
 
 impl Privacy {
@@ -21,6 +23,7 @@ impl Privacy {
             tenancy,
             directory,
             messages,
+            requests: Default::default(),
         }
     }
 
