@@ -53,7 +53,10 @@ async fn signed_in(
     assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
     let signed = passwords::sign_in(app, slug, username, password).await;
     assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
-    (id, signed.body["session_token"].as_str().unwrap().to_string())
+    (
+        id,
+        signed.body["session_token"].as_str().unwrap().to_string(),
+    )
 }
 
 /// A person without an account: their id.
@@ -151,9 +154,7 @@ async fn source_names(app: &TestApp, token: &str) -> Vec<String> {
         .collect()
 }
 
-async fn promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code(
-    backend: Backend,
-) {
+async fn promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
@@ -171,7 +172,11 @@ async fn promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code
         .await
         .assert_problem(409, "request_not_pending_approval");
     // A forged code is refused and changes nothing but the attempt count.
-    let forged = if code == "00000000" { "11111111" } else { "00000000" };
+    let forged = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     app.post(&path, admin, json!({"code": forged}))
         .await
         .assert_problem(422, "verification_code_invalid");
@@ -204,7 +209,11 @@ async fn promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code
     let guessed = made.body["id"].as_str().unwrap().to_string();
     let code = code_sent(&app, &north, &ada).await;
     let path = format!("/v1/privacy-requests/{guessed}/verification");
-    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     for _ in 0..5 {
         app.post(&path, admin, json!({"code": wrong}))
             .await
@@ -213,13 +222,13 @@ async fn promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code
     app.post(&path, admin, json!({"code": code}))
         .await
         .assert_problem(422, "verification_code_exhausted");
-    let reply = app.post(&path, admin, json!({"code": "x", "extra": 1})).await;
+    let reply = app
+        .post(&path, admin, json!({"code": "x", "extra": 1}))
+        .await;
     assert_eq!(reply.status.as_u16() / 100, 4, "{}", reply.body);
 }
 
-async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(
-    backend: Backend,
-) {
+async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(backend: Backend) {
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
@@ -253,7 +262,10 @@ async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(
     let denied = decide(&app, admin, &id, "deny").await;
     assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
     assert_eq!(denied.body["status"], "denied");
-    assert_eq!(denied.body["decision_reason"], "Checked against the records.");
+    assert_eq!(
+        denied.body["decision_reason"],
+        "Checked against the records."
+    );
     decide(&app, admin, &id, "approve")
         .await
         .assert_problem(409, "request_not_pending_approval");
@@ -267,8 +279,21 @@ async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(
         .assert_problem(403, "not_a_person");
     // A learner may not decide others' requests.
     let (_, learner) = signed_in(&app, &north, "lee", &["learner"]).await;
-    let theirs = on_behalf(&app, admin, &person(&app, &north, "ada").await, "access", "eu").await;
-    let reply = decide(&app, &learner, theirs.body["id"].as_str().unwrap(), "approve").await;
+    let theirs = on_behalf(
+        &app,
+        admin,
+        &person(&app, &north, "ada").await,
+        "access",
+        "eu",
+    )
+    .await;
+    let reply = decide(
+        &app,
+        &learner,
+        theirs.body["id"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
     // Both the submission and the decision are in the audit trail.
     for action in ["privacy_request.submitted", "privacy_request.denied"] {
@@ -276,7 +301,10 @@ async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(
             .get(&format!("/v1/audit/events?action={action}"), admin)
             .await;
         assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
-        assert!(!audit.body["items"].as_array().unwrap().is_empty(), "{action}");
+        assert!(
+            !audit.body["items"].as_array().unwrap().is_empty(),
+            "{action}"
+        );
     }
 }
 
@@ -336,8 +364,9 @@ async fn promise_l1_the_clock_pauses_while_unverified_and_extends_by_jurisdictio
     extend(21).await.assert_problem(422, "validation_failed");
     let told = passwords::outbox_of(&app, &north, &ada).await;
     assert!(
-        told.iter().any(|(kind, text)| kind == "privacy.request_extended"
-            && text.contains("several departments")),
+        told.iter()
+            .any(|(kind, text)| kind == "privacy.request_extended"
+                && text.contains("several departments")),
         "{told:?}"
     );
     // CCPA: 45 days by law, but our 30 is stricter; one further 45 days.
@@ -422,11 +451,17 @@ async fn promise_r6_overdue_and_soon_due_requests_are_listed(backend: Backend) {
     assert_eq!(ids(&all), [first.clone()]);
     let cursor = all.body["next_cursor"].as_str().unwrap();
     let next = app
-        .get(&format!("/v1/privacy-requests?limit=1&cursor={cursor}"), admin)
+        .get(
+            &format!("/v1/privacy-requests?limit=1&cursor={cursor}"),
+            admin,
+        )
         .await;
     assert_eq!(ids(&next), [unverified.clone()]);
     let by_status = app
-        .get("/v1/privacy-requests?status=identity_unverified&kind=export", admin)
+        .get(
+            "/v1/privacy-requests?status=identity_unverified&kind=export",
+            admin,
+        )
         .await;
     assert_eq!(ids(&by_status), [unverified]);
     let reply = app.get("/v1/privacy-requests?clock=someday", admin).await;
@@ -452,7 +487,12 @@ async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: B
                     json!({"kind": kind, "jurisdiction": jurisdiction}),
                 )
                 .await;
-            assert_eq!(reply.status, StatusCode::CREATED, "{kind} {jurisdiction}: {}", reply.body);
+            assert_eq!(
+                reply.status,
+                StatusCode::CREATED,
+                "{kind} {jurisdiction}: {}",
+                reply.body
+            );
             assert_eq!(reply.body["status"], "pending_approval");
             assert_eq!(reply.body["kind"], kind);
         }
@@ -495,7 +535,12 @@ async fn promise_r1_an_access_request_summarises_every_source_with_counts(backen
     assert_eq!(summary.len(), sources.len());
     let people = summary.iter().find(|s| s["source"] == "people").unwrap();
     assert_eq!(people["records"], 1, "{people}");
-    assert!(people["categories"].as_array().unwrap().contains(&json!("contact")));
+    assert!(
+        people["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("contact"))
+    );
     assert!(!people["purposes"].as_array().unwrap().is_empty());
     assert!(!people["retention"].as_array().unwrap().is_empty());
     assert!(people["recipients"].is_array());
@@ -511,7 +556,10 @@ async fn promise_r1_an_access_request_summarises_every_source_with_counts(backen
         .await
         .assert_problem(404, "privacy_request_not_found");
     let told = passwords::outbox_of(&app, &north, &ada).await;
-    assert!(told.iter().any(|(k, _)| k == "privacy.request_complete"), "{told:?}");
+    assert!(
+        told.iter().any(|(k, _)| k == "privacy.request_complete"),
+        "{told:?}"
+    );
 }
 
 async fn promise_r4_an_export_request_bundles_every_source_as_json(backend: Backend) {
@@ -531,7 +579,10 @@ async fn promise_r4_an_export_request_bundles_every_source_as_json(backend: Back
         .post("/v1/me/privacy-requests", &token, json!({"kind": "export"}))
         .await;
     let id = made.body["id"].as_str().unwrap().to_string();
-    assert_eq!(decide(&app, admin, &id, "approve").await.status, StatusCode::OK);
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
     let done = settled(&app, admin, &id).await;
     assert_eq!(done["status"], "complete", "{done}");
     let bundle = &done["result"];
@@ -540,7 +591,10 @@ async fn promise_r4_an_export_request_bundles_every_source_as_json(backend: Back
     assert_eq!(people[0]["id"], ada.as_str(), "{bundle}");
     assert_eq!(bundle["sources"]["contacts"][0]["email"], "ada@north.test");
     for source in source_names(&app, admin).await {
-        assert!(bundle["sources"].get(&source).is_some(), "{source} missing: {bundle}");
+        assert!(
+            bundle["sources"].get(&source).is_some(),
+            "{source} missing: {bundle}"
+        );
     }
 }
 
@@ -567,7 +621,10 @@ async fn promise_r3_an_erasure_runs_every_source_passes_the_scan_and_keeps_no_id
     on_behalf(&app, admin, &ada, "erasure", "eu")
         .await
         .assert_problem(409, "erasure_already_requested");
-    assert_eq!(decide(&app, admin, &id, "approve").await.status, StatusCode::OK);
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
     let done = settled(&app, admin, &id).await;
     assert_eq!(done["status"], "complete", "{done}");
     for task in done["tasks"].as_array().unwrap() {
@@ -585,8 +642,13 @@ async fn promise_r3_an_erasure_runs_every_source_passes_the_scan_and_keeps_no_id
     assert_eq!(entries.len(), done["tasks"].as_array().unwrap().len());
     let people = entries.iter().find(|e| e["source"] == "people").unwrap();
     assert_eq!(people["action"], "anonymised");
-    assert!(!receipt.to_string().contains(&ada), "the receipt names the person: {receipt}");
-    let earlier = app.get(&format!("/v1/privacy-requests/{earlier}"), admin).await;
+    assert!(
+        !receipt.to_string().contains(&ada),
+        "the receipt names the person: {receipt}"
+    );
+    let earlier = app
+        .get(&format!("/v1/privacy-requests/{earlier}"), admin)
+        .await;
     assert!(earlier.body["person_id"].is_null(), "{}", earlier.body);
     // Her data is gone; the other person's is not.
     let found = app.get(&format!("/v1/people/{ada}"), admin).await;
@@ -594,7 +656,9 @@ async fn promise_r3_an_erasure_runs_every_source_passes_the_scan_and_keeps_no_id
     let kept = app.get(&format!("/v1/people/{grace}"), admin).await;
     assert_eq!(kept.body["email"], "grace@north.test");
     assert!(
-        app.get("/v1/contacts?email=ada@north.test", admin).await.body["items"]
+        app.get("/v1/contacts?email=ada@north.test", admin)
+            .await
+            .body["items"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -605,7 +669,8 @@ async fn promise_r3_an_erasure_runs_every_source_passes_the_scan_and_keeps_no_id
         .assert_problem(409, "erasure_already_requested");
     let told = passwords::outbox_of(&app, &north, &ada).await;
     assert!(
-        told.iter().any(|(k, t)| k == "privacy.erasure_receipt" && t.contains(&id)),
+        told.iter()
+            .any(|(k, t)| k == "privacy.erasure_receipt" && t.contains(&id)),
         "{told:?}"
     );
 }
@@ -630,11 +695,19 @@ async fn promise_r3_a_failed_task_is_retried_alone_and_a_switched_off_source_is_
         .await;
     assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
     let id = verified(&app, &north, &ada, "erasure").await;
-    assert_eq!(decide(&app, admin, &id, "approve").await.status, StatusCode::OK);
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
     let failed = settled(&app, admin, &id).await;
     assert_eq!(failed["status"], "error", "{failed}");
     assert_eq!(task(&failed, "contacts")["status"], "failed");
-    assert!(task(&failed, "contacts")["error"].as_str().unwrap().contains("unreachable"));
+    assert!(
+        task(&failed, "contacts")["error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
     assert_eq!(task(&failed, "people")["status"], "done");
     assert_eq!(task(&failed, "privacy_requests")["status"], "skipped");
     assert!(
@@ -647,16 +720,28 @@ async fn promise_r3_a_failed_task_is_retried_alone_and_a_switched_off_source_is_
     let still = app.get("/v1/contacts?email=ada@north.test", admin).await;
     assert_eq!(still.body["items"].as_array().unwrap().len(), 1);
     // Only a failed task can be retried; an unknown one is not found.
-    app.post(&format!("/v1/privacy-requests/{id}/tasks/people/retry"), admin, json!({}))
-        .await
-        .assert_problem(409, "task_not_failed");
-    app.post(&format!("/v1/privacy-requests/{id}/tasks/nowhere/retry"), admin, json!({}))
-        .await
-        .assert_problem(404, "privacy_request_task_not_found");
+    app.post(
+        &format!("/v1/privacy-requests/{id}/tasks/people/retry"),
+        admin,
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "task_not_failed");
+    app.post(
+        &format!("/v1/privacy-requests/{id}/tasks/nowhere/retry"),
+        admin,
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "privacy_request_task_not_found");
     // The source is back: its task alone runs again.
     app.state.privacy.set_failing_sources(Vec::new());
     let retried = app
-        .post(&format!("/v1/privacy-requests/{id}/tasks/contacts/retry"), admin, json!({}))
+        .post(
+            &format!("/v1/privacy-requests/{id}/tasks/contacts/retry"),
+            admin,
+            json!({}),
+        )
         .await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     let done = settled(&app, admin, &id).await;
@@ -685,7 +770,10 @@ async fn promise_r3_a_restriction_freezes_every_source(backend: Backend) {
     let admin = north.admin_token.as_str();
     let ada = person(&app, &north, "ada").await;
     let id = verified(&app, &north, &ada, "restriction").await;
-    assert_eq!(decide(&app, admin, &id, "approve").await.status, StatusCode::OK);
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
     let done = settled(&app, admin, &id).await;
     assert_eq!(done["status"], "complete", "{done}");
     assert_eq!(
@@ -724,6 +812,8 @@ async fn another_institutions_person_or_request_is_not_found(backend: Backend) {
         .assert_problem(404, "privacy_request_not_found");
     let listed = app.get("/v1/privacy-requests", south_admin).await;
     assert!(listed.body["items"].as_array().unwrap().is_empty());
-    let still = app.get(&format!("/v1/privacy-requests/{id}"), &north.admin_token).await;
+    let still = app
+        .get(&format!("/v1/privacy-requests/{id}"), &north.admin_token)
+        .await;
     assert_eq!(still.body["status"], "identity_unverified");
 }

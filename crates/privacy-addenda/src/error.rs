@@ -24,10 +24,7 @@ pub enum PrivacyError {
     NotFound(&'static str),
     /// The request conflicts with a request's state (a second erasure, a decided request).
     #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
+    Conflict { code: &'static str, message: String },
     /// A verification code that is wrong, expired or used up.
     #[error("{message}")]
     CodeRefused {

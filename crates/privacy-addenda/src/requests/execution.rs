@@ -147,7 +147,10 @@ impl Privacy {
         }
         let now = self.now();
         task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(TaskStatus::Pending.as_str()))
+            .col_expr(
+                task::Column::Status,
+                Expr::value(TaskStatus::Pending.as_str()),
+            )
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
             .filter(task::Column::Id.eq(found.id))
             .exec(scope.db())
@@ -281,7 +284,10 @@ impl Privacy {
                     task::Entity::update_many()
                         .col_expr(task::Column::Status, Expr::value(task_status.as_str()))
                         .col_expr(task::Column::Attempts, Expr::value(next.attempts + 1))
-                        .col_expr(task::Column::Outcome, Expr::value(Some(json_text(&outcome))))
+                        .col_expr(
+                            task::Column::Outcome,
+                            Expr::value(Some(json_text(&outcome))),
+                        )
                         .col_expr(task::Column::Error, Expr::value(Option::<String>::None))
                         .col_expr(task::Column::UpdatedAt, Expr::value(now))
                         .filter(task::Column::Id.eq(next.id))
@@ -300,7 +306,10 @@ impl Privacy {
                     tracing::warn!(request = %row.id, source = next.source, %error, "a privacy request task failed");
                     mark_running(&scope, &row, now).await?;
                     task::Entity::update_many()
-                        .col_expr(task::Column::Status, Expr::value(TaskStatus::Failed.as_str()))
+                        .col_expr(
+                            task::Column::Status,
+                            Expr::value(TaskStatus::Failed.as_str()),
+                        )
                         .col_expr(task::Column::Attempts, Expr::value(next.attempts + 1))
                         .col_expr(task::Column::Error, Expr::value(Some(error.to_string())))
                         .col_expr(task::Column::UpdatedAt, Expr::value(now))
@@ -407,7 +416,10 @@ impl Privacy {
                 if !findings.is_empty() {
                     for finding in &findings {
                         task::Entity::update_many()
-                            .col_expr(task::Column::Status, Expr::value(TaskStatus::Failed.as_str()))
+                            .col_expr(
+                                task::Column::Status,
+                                Expr::value(TaskStatus::Failed.as_str()),
+                            )
                             .col_expr(
                                 task::Column::Error,
                                 Expr::value(Some(format!(
@@ -460,11 +472,23 @@ impl Privacy {
                     _ => row.submitted_by.clone(),
                 };
                 request::Entity::update_many()
-                    .col_expr(request::Column::SubjectSealed, Expr::value(Option::<Vec<u8>>::None))
-                    .col_expr(request::Column::DetailsSealed, Expr::value(Option::<Vec<u8>>::None))
-                    .col_expr(request::Column::CodeHash, Expr::value(Option::<String>::None))
+                    .col_expr(
+                        request::Column::SubjectSealed,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .col_expr(
+                        request::Column::DetailsSealed,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .col_expr(
+                        request::Column::CodeHash,
+                        Expr::value(Option::<String>::None),
+                    )
                     .col_expr(request::Column::SubmittedBy, Expr::value(submitted_by))
-                    .col_expr(request::Column::Receipt, Expr::value(Some(json_text(&receipt))))
+                    .col_expr(
+                        request::Column::Receipt,
+                        Expr::value(Some(json_text(&receipt))),
+                    )
                     .filter(request::Column::Id.eq(row.id))
                     .exec(scope.db())
                     .await?;
@@ -620,7 +644,10 @@ fn receipt_entry(name: &str, status: &str, outcome: serde_json::Value) -> serde_
                     _ => "kept",
                 },
                 detail.get("records").and_then(|r| r.as_u64()),
-                detail.get("reason").and_then(|r| r.as_str()).map(str::to_string),
+                detail
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .map(str::to_string),
             ),
             None => ("kept", None, None),
         },

@@ -66,7 +66,7 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
         category: DataCategory::Identity,
         purpose: Purpose::LegalObligation,
         retention: RetentionClass::TenantLifetime,
-        identifying: false,
+        identifying: true,
         blind_index: false,
         optional: true,
     },
@@ -76,7 +76,7 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
         category: DataCategory::Identity,
         purpose: Purpose::LegalObligation,
         retention: RetentionClass::TenantLifetime,
-        identifying: false,
+        identifying: true,
         blind_index: false,
         optional: true,
     },
@@ -225,7 +225,9 @@ pub struct RequestFilter {
 
 /// A code's digest, bound to its request.
 fn code_hash(id: Uuid, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("dxh-privacy-code|{id}|{code}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("dxh-privacy-code|{id}|{code}").as_bytes(),
+    ))
 }
 
 fn new_code() -> String {
@@ -367,7 +369,10 @@ fn view(
                 source: t.source,
                 status: TaskStatus::parse(&t.status).unwrap_or(TaskStatus::Failed),
                 attempts: t.attempts,
-                outcome: t.outcome.as_deref().and_then(|o| serde_json::from_str(o).ok()),
+                outcome: t
+                    .outcome
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok()),
                 error: t.error,
                 updated_at: t.updated_at,
             })
@@ -476,7 +481,8 @@ impl Privacy {
                 .map(|e| e.expose().clone())
                 .collect(),
         };
-        let sealed = serde_json::to_string(&sealed).map_err(|e| PrivacyError::Registry(e.to_string()))?;
+        let sealed =
+            serde_json::to_string(&sealed).map_err(|e| PrivacyError::Registry(e.to_string()))?;
         let code = on_behalf.then(new_code);
         let status = if on_behalf {
             RequestStatus::IdentityUnverified
@@ -604,7 +610,10 @@ impl Privacy {
         if row.status != RequestStatus::IdentityUnverified.as_str() {
             return Err(PrivacyError::Conflict {
                 code: "request_already_verified",
-                message: format!("the request is {}, not waiting for verification", row.status),
+                message: format!(
+                    "the request is {}, not waiting for verification",
+                    row.status
+                ),
             });
         }
         let now = self.now();
@@ -655,7 +664,10 @@ impl Privacy {
             )
             .col_expr(request::Column::VerifiedAt, Expr::value(Some(now)))
             .col_expr(request::Column::DueAt, Expr::value(row.due_at + paused))
-            .col_expr(request::Column::CodeHash, Expr::value(Option::<String>::None))
+            .col_expr(
+                request::Column::CodeHash,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::Id.eq(id))
             .exec(scope.db())
@@ -782,14 +794,16 @@ impl Privacy {
         let allowed = jurisdiction.max_extension_days();
         let total = row.extended_days as i64 + days as i64;
         if days == 0 || total > allowed {
-            return Err(PrivacyError::Invalid(vec![hub_kernel::FieldViolation::new(
-                "days",
-                format!(
-                    "{} allows extensions of at most {allowed} days in total ({} used)",
-                    jurisdiction.as_str(),
-                    row.extended_days
+            return Err(PrivacyError::Invalid(vec![
+                hub_kernel::FieldViolation::new(
+                    "days",
+                    format!(
+                        "{} allows extensions of at most {allowed} days in total ({} used)",
+                        jurisdiction.as_str(),
+                        row.extended_days
+                    ),
                 ),
-            )]));
+            ]));
         }
         let now = self.now();
         let due = row.due_at + Duration::days(days as i64);
@@ -896,7 +910,8 @@ impl Privacy {
             query = query.filter(request::Column::Id.gt(after));
         }
         if let Some(person) = person {
-            query = query.filter(request::Column::SubjectIndex.is_in(subject_indexes(scope, person)));
+            query =
+                query.filter(request::Column::SubjectIndex.is_in(subject_indexes(scope, person)));
         }
         if let Some(status) = filter.status {
             query = query.filter(request::Column::Status.eq(status.as_str()));
@@ -905,15 +920,16 @@ impl Privacy {
             query = query.filter(request::Column::Kind.eq(kind.as_str()));
         }
         // Only running clocks can be due: a paused (unverified) request is not.
-        let running = Condition::all()
-            .add(request::Column::Status.is_not_in(
+        let running = Condition::all().add(
+            request::Column::Status.is_not_in(
                 [
                     RequestStatus::IdentityUnverified,
                     RequestStatus::Denied,
                     RequestStatus::Complete,
                 ]
                 .map(RequestStatus::as_str),
-            ));
+            ),
+        );
         if let Some(before) = filter.due_before {
             query = query
                 .filter(running.clone())
@@ -929,9 +945,7 @@ impl Privacy {
                 query = query
                     .filter(running)
                     .filter(request::Column::DueAt.gte(now))
-                    .filter(
-                        request::Column::DueAt.lt(now + Duration::days(clock::DUE_SOON_DAYS)),
-                    );
+                    .filter(request::Column::DueAt.lt(now + Duration::days(clock::DUE_SOON_DAYS)));
             }
             None => {}
         }

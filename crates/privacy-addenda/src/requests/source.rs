@@ -27,15 +27,17 @@ fn of_subject(scope: &TenantScope, person: Uuid) -> Condition {
         .add(
             Condition::any()
                 .add(request::Column::Kind.ne(RequestKind::Erasure.as_str()))
-                .add(request::Column::Status.is_in(
-                    [
-                        RequestStatus::IdentityUnverified,
-                        RequestStatus::PendingApproval,
-                        RequestStatus::Denied,
-                        RequestStatus::Complete,
-                    ]
-                    .map(RequestStatus::as_str),
-                )),
+                .add(
+                    request::Column::Status.is_in(
+                        [
+                            RequestStatus::IdentityUnverified,
+                            RequestStatus::PendingApproval,
+                            RequestStatus::Denied,
+                            RequestStatus::Complete,
+                        ]
+                        .map(RequestStatus::as_str),
+                    ),
+                ),
         )
 }
 
@@ -112,10 +114,22 @@ impl PersonalDataSource for PrivacyRequestsSource {
             });
         };
         let done = request::Entity::update_many()
-            .col_expr(request::Column::SubjectSealed, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(request::Column::DetailsSealed, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(request::Column::ResultSealed, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(request::Column::CodeHash, Expr::value(Option::<String>::None))
+            .col_expr(
+                request::Column::SubjectSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::DetailsSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::ResultSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::CodeHash,
+                Expr::value(Option::<String>::None),
+            )
             .filter(of_subject(scope, person))
             .exec(scope.db())
             .await?;

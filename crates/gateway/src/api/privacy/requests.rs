@@ -41,30 +41,47 @@ macro_rules! view_enum {
     };
 }
 
-view_enum!(RequestKindView, RequestKind {
-    Access,
-    Export,
-    Rectification,
-    Erasure,
-    Restriction,
-    Objection
-});
-view_enum!(RequestStatusView, RequestStatus {
-    IdentityUnverified,
-    PendingApproval,
-    Approved,
-    Denied,
-    InProgress,
-    Complete,
-    Error
-});
-view_enum!(TaskStatusView, TaskStatus {
-    Pending,
-    Done,
-    Failed,
-    Skipped
-});
-view_enum!(JurisdictionView, Jurisdiction { Eu, Uk, UsCa, Other });
+view_enum!(
+    RequestKindView,
+    RequestKind {
+        Access,
+        Export,
+        Rectification,
+        Erasure,
+        Restriction,
+        Objection
+    }
+);
+view_enum!(
+    RequestStatusView,
+    RequestStatus {
+        IdentityUnverified,
+        PendingApproval,
+        Approved,
+        Denied,
+        InProgress,
+        Complete,
+        Error
+    }
+);
+view_enum!(
+    TaskStatusView,
+    TaskStatus {
+        Pending,
+        Done,
+        Failed,
+        Skipped
+    }
+);
+view_enum!(
+    JurisdictionView,
+    Jurisdiction {
+        Eu,
+        Uk,
+        UsCa,
+        Other
+    }
+);
 
 /// Which clock listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -76,13 +93,13 @@ pub enum DueViewParam {
     DueSoon,
 }
 
-/// A request the signed-in person makes about their own data.
+/// A request the signed-in person makes about their own data. `jurisdiction`: whose law
+/// adds its rules to the clock (every right is accepted whatever it is); default the
+/// institution's (`other` unless its profile names one).
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct OwnPrivacyRequestCreate {
     pub kind: RequestKindView,
-    /// Whose law adds its rules to the clock; every right is accepted whatever it is.
-    /// Default: the institution's (`other` unless its profile names one).
     #[oai(skip_serializing_if_is_none)]
     pub jurisdiction: Option<JurisdictionView>,
     /// What to correct, what processing is objected to, anything to add (at most 2000
@@ -354,7 +371,7 @@ pub struct RequestsApi;
 impl RequestsApi {
     /// Make a privacy request about your own data
     ///
-    /// Requires a signed-in person (any role). Access, export, rectification, erasure,
+    /// Any signed-in person, whatever their roles. Not available to API keys. Access, export, rectification, erasure,
     /// restriction or objection; the session verifies the identity, so it waits for a
     /// privacy officer's decision at once. Due 30 days after receipt (plus what the
     /// jurisdiction allows a privacy officer to extend by).
@@ -388,7 +405,7 @@ impl RequestsApi {
 
     /// List your own privacy requests
     ///
-    /// Requires a signed-in person (any role).
+    /// Any signed-in person, whatever their roles. Not available to API keys.
     #[oai(
         path = "/me/privacy-requests",
         method = "get",
@@ -412,7 +429,7 @@ impl RequestsApi {
 
     /// Get one of your own privacy requests
     ///
-    /// Requires a signed-in person (any role). With its result once complete: the access
+    /// Any signed-in person, whatever their roles. Not available to API keys. With its result once complete: the access
     /// summary, the export bundle or the erasure receipt.
     #[oai(
         path = "/me/privacy-requests/:request_id",
