@@ -170,9 +170,10 @@ pub mod identity {
 /// retention and addenda as they arrive.
 pub mod privacy {
     use crate::api::privacy::data_map::DataMapApi;
+    use crate::api::privacy::receipts::ReceiptsApi;
     use crate::api::privacy::requests::RequestsApi;
 
-    pub type Api = (DataMapApi, RequestsApi);
+    pub type Api = (DataMapApi, RequestsApi, ReceiptsApi);
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Data-subject requests: a second erasure, a decided request, a spent code; another
