@@ -6,7 +6,9 @@
 
 use crate::both_backends;
 use crate::passwords;
-use crate::support::{Backend, Institution, Reply, TestApp, spawn, spawn_with};
+use crate::support::{
+    Backend, Institution, Reply, TestApp, spawn, spawn_on_same_storage, spawn_with,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -23,6 +25,7 @@ both_backends!(
     promise_r3_a_failed_task_is_retried_alone_and_a_switched_off_source_is_skipped,
     promise_r3_a_restriction_freezes_every_source,
     another_institutions_person_or_request_is_not_found,
+    promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_finishes,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
@@ -816,4 +819,73 @@ async fn another_institutions_person_or_request_is_not_found(backend: Backend) {
         .get(&format!("/v1/privacy-requests/{id}"), &north.admin_token)
         .await;
     assert_eq!(still.body["status"], "identity_unverified");
+}
+
+async fn promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_finishes(
+    backend: Backend,
+) {
+    let first = spawn(backend).await;
+    let north = first.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&first, &north, "ada").await;
+    let contact = first
+        .post(
+            "/v1/contacts",
+            admin,
+            json!({"role": "technical", "name": "Ada", "email": "ada@north.test"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    let id = verified(&first, &north, &ada, "erasure").await;
+    // The first process dies after one task: the request says so (one task done, the rest
+    // pending), nothing is half-erased without it saying so.
+    first.state.privacy.set_request_kill_drill(1);
+    assert_eq!(decide(&first, admin, &id, "approve").await.status, StatusCode::OK);
+    let mut stopped = Value::Null;
+    for _ in 0..200 {
+        if first.state.privacy.requests_stopped_by_drill() > 0 {
+            stopped = first.get(&format!("/v1/privacy-requests/{id}"), admin).await.body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stopped["status"], "in_progress", "{stopped}");
+    let statuses: Vec<&str> = stopped["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses[0], "done", "{stopped}");
+    assert!(statuses[1..].iter().all(|s| *s == "pending"), "{stopped}");
+    // Another process on the same storage takes the request once the dead one's lease has
+    // lapsed (moved to now here rather than waited for) and finishes it from where it was.
+    let second = spawn_on_same_storage(&first).await;
+    second
+        .state
+        .tenancy
+        .reschedule_deadline(
+            north.id.parse().unwrap(),
+            hub_privacy_addenda::requests::execution::RUN_DEADLINE,
+            id.parse().unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ran = second.state.privacy.run_due_requests().await.unwrap();
+    assert_eq!(ran, 1);
+    let done = settled(&second, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    for task in done["tasks"].as_array().unwrap() {
+        assert_eq!(task["status"], "done", "{task}");
+        assert_eq!(task["attempts"], 1, "a task ran twice: {task}");
+    }
+    let verified = second
+        .post(
+            "/v1/privacy/receipts/verification",
+            admin,
+            json!({"jws": done["receipt"]["jws"]}),
+        )
+        .await;
+    assert_eq!(verified.body["valid"], true, "{}", verified.body);
 }

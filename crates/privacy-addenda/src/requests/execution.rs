@@ -88,6 +88,8 @@ enum RunEnd {
     Settled,
     /// Not ours to run yet (an approval not yet committed, a suspended tenant).
     Later,
+    /// Stopped by the kill drill: the deadline stays leased, as after a crash.
+    Abandoned,
 }
 
 fn json_text(value: &impl Serialize) -> String {
@@ -211,6 +213,12 @@ impl Privacy {
                         )
                         .await?;
                 }
+                Ok(RunEnd::Abandoned) => {
+                    tracing::warn!(request = %deadline.subject_id, "a privacy request run stopped by the kill drill");
+                    self.requests
+                        .stopped_by_drill
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 Err(error) => {
                     // Left for the lease to lapse: retried then, by whichever replica.
                     tracing::warn!(request = %deadline.subject_id, %error, "a privacy request run failed; retrying after the lease");
@@ -222,7 +230,16 @@ impl Privacy {
 
     async fn run_request(&self, due: &DueDeadline) -> Result<RunEnd, PrivacyError> {
         let sources = self.tenancy.personal_data_sources()?;
+        let stop_after = self
+            .requests
+            .stop_after_tasks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut ran = 0u64;
         loop {
+            if stop_after > 0 && ran >= stop_after {
+                return Ok(RunEnd::Abandoned);
+            }
+            ran += 1;
             let Some(scope) = self.tenancy.job_scope(due).await? else {
                 return Ok(RunEnd::Later);
             };

@@ -979,6 +979,10 @@ pub struct RequestSettings {
     clock_offset_secs: std::sync::atomic::AtomicI64,
     switched_off: std::sync::RwLock<Vec<String>>,
     failing: std::sync::RwLock<Vec<String>>,
+    /// Kill drills: a run stops after this many tasks as if its process had died (0: never).
+    pub(crate) stop_after_tasks: std::sync::atomic::AtomicU64,
+    /// How many runs the kill drill stopped.
+    pub(crate) stopped_by_drill: std::sync::atomic::AtomicU64,
 }
 
 impl RequestSettings {
@@ -1014,6 +1018,22 @@ impl Privacy {
         if let Ok(mut s) = self.requests.switched_off.write() {
             *s = names;
         }
+    }
+
+    /// Kill drills: every run stops after `tasks` tasks (0: never) as if the process had
+    /// died, leaving its request `in_progress` and its deadline leased; another process
+    /// resumes it when the lease lapses.
+    pub fn set_request_kill_drill(&self, tasks: u64) {
+        self.requests
+            .stop_after_tasks
+            .store(tasks, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many request runs the kill drill has stopped in this process.
+    pub fn requests_stopped_by_drill(&self) -> u64 {
+        self.requests
+            .stopped_by_drill
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Drills (configuration `privacy_drill_failing_sources`): tasks of these sources fail,
