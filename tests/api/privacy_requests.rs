@@ -840,11 +840,17 @@ async fn promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_f
     // The first process dies after one task: the request says so (one task done, the rest
     // pending), nothing is half-erased without it saying so.
     first.state.privacy.set_request_kill_drill(1);
-    assert_eq!(decide(&first, admin, &id, "approve").await.status, StatusCode::OK);
+    assert_eq!(
+        decide(&first, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
     let mut stopped = Value::Null;
     for _ in 0..200 {
         if first.state.privacy.requests_stopped_by_drill() > 0 {
-            stopped = first.get(&format!("/v1/privacy-requests/{id}"), admin).await.body;
+            stopped = first
+                .get(&format!("/v1/privacy-requests/{id}"), admin)
+                .await
+                .body;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -187,5 +187,7 @@ pub mod privacy {
         ("decidePrivacyRequest", &[404, 409]),
         ("extendPrivacyRequest", &[404, 409]),
         ("retryPrivacyRequestTask", &[404, 409]),
+        ("createExportDownloadLink", &[403, 404, 409]),
+        ("downloadExportBundle", &[404, 422]),
     ];
 }

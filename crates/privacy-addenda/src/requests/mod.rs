@@ -103,6 +103,7 @@ macro_rules! string_enum {
 }
 
 pub mod clock;
+pub mod download;
 pub mod entities;
 pub mod execution;
 pub mod source;

@@ -364,6 +364,31 @@ fn run_soon(state: &Arc<AppState>) {
     });
 }
 
+/// A short-lived link to a completed export's bundle.
+#[derive(Debug, Clone, Object)]
+pub struct DownloadLinkView {
+    /// `GET` it without a credential; it works in this institution only, until `expires_at`.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum LinkCreated {
+    #[oai(status = 201)]
+    Created(Json<DownloadLinkView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Bundle {
+    /// The export bundle: JSON, one array of records per personal-data source.
+    #[oai(status = 200)]
+    Ok(
+        Json<serde_json::Value>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
 #[derive(Default)]
 pub struct RequestsApi;
 
@@ -449,6 +474,57 @@ impl RequestsApi {
             .await?;
         scope.commit().await?;
         Ok(found(request))
+    }
+
+    /// Get a download link for your export
+    ///
+    /// Any signed-in person, whatever their roles. Not available to API keys. For a
+    /// completed export request: a link valid 15 minutes, in this institution only (a new
+    /// link replaces the previous one).
+    #[oai(
+        path = "/me/privacy-requests/:request_id/download-link",
+        method = "post",
+        operation_id = "createExportDownloadLink"
+    )]
+    async fn download_link(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        request_id: Path<Uuid>,
+    ) -> Result<LinkCreated, ApiError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let link = state
+            .privacy
+            .export_download_link(&scope, request_id.0)
+            .await?;
+        scope.commit().await?;
+        Ok(LinkCreated::Created(Json(DownloadLinkView {
+            url: format!("/v1/privacy-downloads/{}", link.token),
+            expires_at: link.expires_at,
+        })))
+    }
+
+    /// Download an export bundle
+    ///
+    /// No credential: the link's token is the credential (valid 15 minutes, in the
+    /// institution that made it only). The bundle is JSON, one array of records per
+    /// personal-data source.
+    #[oai(
+        path = "/privacy-downloads/:token",
+        method = "get",
+        operation_id = "downloadExportBundle"
+    )]
+    async fn download(
+        &self,
+        state: Data<&Arc<AppState>>,
+        token: Path<String>,
+    ) -> Result<Bundle, ApiError> {
+        let bundle = state.privacy.download_export(&token.0).await?;
+        Ok(Bundle::Ok(
+            Json(bundle),
+            "attachment; filename=\"personal-data-export.json\"".into(),
+            "no-store".into(),
+        ))
     }
 
     /// Make a privacy request on a person's behalf
