@@ -429,12 +429,12 @@ async fn promise_r6_overdue_and_soon_due_requests_are_listed(backend: Backend) {
     app.state.privacy.advance_clock(chrono::Duration::days(25));
     let soon = app.get("/v1/privacy-requests?clock=due_soon", admin).await;
     assert_eq!(soon.status, StatusCode::OK, "{}", soon.body);
-    assert_eq!(ids(&soon), [first.clone()]);
+    assert_eq!(ids(&soon), vec![first.clone()]);
     assert_eq!(soon.body["items"][0]["clock"]["due_soon"], true);
     // 31 days on: overdue. The unverified one's clock is paused: in neither list.
     app.state.privacy.advance_clock(chrono::Duration::days(6));
     let overdue = app.get("/v1/privacy-requests?clock=overdue", admin).await;
-    assert_eq!(ids(&overdue), [first.clone()]);
+    assert_eq!(ids(&overdue), vec![first.clone()]);
     assert_eq!(overdue.body["items"][0]["clock"]["overdue"], true);
     assert!(!ids(&overdue).contains(&unverified));
     let before = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
@@ -448,10 +448,10 @@ async fn promise_r6_overdue_and_soon_due_requests_are_listed(backend: Backend) {
         )
         .await;
     assert_eq!(due.status, StatusCode::OK, "{}", due.body);
-    assert_eq!(ids(&due), [first.clone()]);
+    assert_eq!(ids(&due), vec![first.clone()]);
     // Filters and pagination.
     let all = app.get("/v1/privacy-requests?limit=1", admin).await;
-    assert_eq!(ids(&all), [first.clone()]);
+    assert_eq!(ids(&all), vec![first.clone()]);
     let cursor = all.body["next_cursor"].as_str().unwrap();
     let next = app
         .get(
@@ -459,7 +459,7 @@ async fn promise_r6_overdue_and_soon_due_requests_are_listed(backend: Backend) {
             admin,
         )
         .await;
-    assert_eq!(ids(&next), [unverified.clone()]);
+    assert_eq!(ids(&next), vec![unverified.clone()]);
     let by_status = app
         .get(
             "/v1/privacy-requests?status=identity_unverified&kind=export",

@@ -35,6 +35,7 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/sso/{tenant_slug}/saml/{connection_id}/metadata",
     "/v1/sso/{tenant_slug}/saml/{connection_id}/login",
     "/v1/sso/saml/acs",
+    "/v1/privacy-downloads/{token}",
 ];
 
 const METHODS: &[&str] = &[

@@ -22,10 +22,10 @@ use uuid::Uuid;
 /// How long a download link works.
 pub const DOWNLOAD_MINUTES: i64 = 15;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DownloadLink {
     /// The token to put in the link (`/v1/privacy-downloads/{token}`), shown once.
-    pub token: String,
+    pub token: hub_kernel::Secret,
     pub expires_at: DateTime<chrono::Utc>,
 }
 
@@ -82,7 +82,10 @@ impl Privacy {
                 .subject(format!("privacy_request:{id}")),
         )
         .await?;
-        Ok(DownloadLink { token, expires_at })
+        Ok(DownloadLink {
+            token: hub_kernel::Secret::new(token),
+            expires_at,
+        })
     }
 
     /// The export bundle behind a download link, if the link is this institution's, known

@@ -499,7 +499,7 @@ impl RequestsApi {
             .await?;
         scope.commit().await?;
         Ok(LinkCreated::Created(Json(DownloadLinkView {
-            url: format!("/v1/privacy-downloads/{}", link.token),
+            url: format!("/v1/privacy-downloads/{}", link.token.expose()),
             expires_at: link.expires_at,
         })))
     }
