@@ -786,6 +786,47 @@ async fn promise_r3_a_restriction_freezes_every_source(backend: Backend) {
     );
     let found = app.get(&format!("/v1/people/{ada}"), admin).await;
     assert_eq!(found.body["status"], "deactivated", "{}", found.body);
+    // Lifting it resumes processing everywhere; only a restriction can be lifted.
+    let reply = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "access", "lift_restriction": true}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    let lift = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "restriction", "lift_restriction": true}),
+        )
+        .await;
+    assert_eq!(lift.status, StatusCode::CREATED, "{}", lift.body);
+    assert_eq!(lift.body["lift_restriction"], true);
+    let lift_id = lift.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(&app, &north, &ada).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{lift_id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        decide(&app, admin, &lift_id, "approve").await.status,
+        StatusCode::OK
+    );
+    let lifted = settled(&app, admin, &lift_id).await;
+    assert_eq!(lifted["status"], "complete", "{lifted}");
+    assert_eq!(
+        task(&lifted, "people")["outcome"]["restricted"]["restricted"],
+        false,
+        "{lifted}"
+    );
+    let found = app.get(&format!("/v1/people/{ada}"), admin).await;
+    assert_eq!(found.body["status"], "active", "{}", found.body);
 }
 
 async fn another_institutions_person_or_request_is_not_found(backend: Backend) {

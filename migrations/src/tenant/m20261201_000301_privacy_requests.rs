@@ -20,6 +20,7 @@ impl MigrationTrait for Migration {
                     .col(col("id").uuid().not_null().primary_key())
                     .col(col("kind").string().not_null())
                     .col(col("status").string().not_null())
+                    .col(col("lift_restriction").boolean().not_null())
                     .col(col("jurisdiction").string().not_null())
                     .col(col("subject_sealed").blob().null())
                     .col(col("subject_index").blob().not_null())

@@ -12,6 +12,8 @@ pub mod request {
         pub id: Uuid,
         pub kind: String,
         pub status: String,
+        /// A restriction request that lifts the restriction instead.
+        pub lift_restriction: bool,
         pub jurisdiction: String,
         pub subject_sealed: Option<Vec<u8>>,
         pub subject_index: Vec<u8>,

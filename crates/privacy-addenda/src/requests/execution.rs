@@ -291,7 +291,7 @@ impl Privacy {
                     s.name()
                 )
                 .into()),
-                Some(s) => run_task(&scope, s.as_ref(), kind, &subject)
+                Some(s) => run_task(&scope, s.as_ref(), kind, row.lift_restriction, &subject)
                     .await
                     .map(|v| (TaskStatus::Done, v)),
             };
@@ -592,6 +592,7 @@ async fn run_task(
     scope: &TenantScope,
     source: &dyn PersonalDataSource,
     kind: RequestKind,
+    lift: bool,
     subject: &DataSubject,
 ) -> Result<serde_json::Value, SourceError> {
     Ok(match kind {
@@ -601,7 +602,7 @@ async fn run_task(
         }
         RequestKind::Erasure => serde_json::to_value(source.erase(scope, subject).await?)?,
         RequestKind::Restriction => {
-            serde_json::to_value(source.restrict(scope, subject, true).await?)?
+            serde_json::to_value(source.restrict(scope, subject, !lift).await?)?
         }
         RequestKind::Rectification | RequestKind::Objection => serde_json::Value::Null,
     })

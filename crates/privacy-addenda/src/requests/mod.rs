@@ -174,6 +174,8 @@ pub struct NewRequest {
     pub jurisdiction: Option<Jurisdiction>,
     /// What to correct, what processing is objected to, anything the person adds.
     pub details: Option<Pii<String>>,
+    /// For a restriction: lift it (resume processing) instead of imposing it.
+    pub lift_restriction: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +193,7 @@ pub struct PrivacyRequest {
     pub id: Uuid,
     pub kind: RequestKind,
     pub status: RequestStatus,
+    pub lift_restriction: bool,
     pub jurisdiction: Jurisdiction,
     /// `None` once an erasure completed (the reference is dropped; the receipt remains).
     pub person_id: Option<Uuid>,
@@ -346,6 +349,7 @@ fn view(
         id: row.id,
         kind: RequestKind::parse(&row.kind).unwrap_or(RequestKind::Access),
         status,
+        lift_restriction: row.lift_restriction,
         jurisdiction,
         person_id: subject.as_ref().and_then(DataSubject::person_id),
         details,
@@ -446,6 +450,11 @@ impl Privacy {
         if let Some(details) = &input.details {
             check_text(&mut v, "details", details.expose(), DETAILS_MAX);
         }
+        v.check(
+            !input.lift_restriction || input.kind == RequestKind::Restriction,
+            "lift_restriction",
+            "only a restriction request can lift a restriction",
+        );
         v.finish().map_err(PrivacyError::Invalid)?;
         let record = self
             .directory
@@ -494,6 +503,7 @@ impl Privacy {
             id: Set(id),
             kind: Set(input.kind.as_str().into()),
             status: Set(status.as_str().into()),
+            lift_restriction: Set(input.lift_restriction),
             jurisdiction: Set(jurisdiction.as_str().into()),
             subject_sealed: Set(Some(keys.seal_str(TABLE, "subject", id, &sealed))),
             subject_index: Set(subject_index(scope, person)),

@@ -106,6 +106,9 @@ pub struct OwnPrivacyRequestCreate {
     /// characters).
     #[oai(skip_serializing_if_is_none)]
     pub details: Option<String>,
+    /// For a restriction: lift it (resume processing) instead (default false).
+    #[oai(default)]
+    pub lift_restriction: bool,
 }
 
 impl Example for OwnPrivacyRequestCreate {
@@ -114,6 +117,7 @@ impl Example for OwnPrivacyRequestCreate {
             kind: RequestKindView::Access,
             jurisdiction: Some(JurisdictionView::Eu),
             details: None,
+            lift_restriction: false,
         }
     }
 }
@@ -129,6 +133,9 @@ pub struct PrivacyRequestCreate {
     pub jurisdiction: Option<JurisdictionView>,
     #[oai(skip_serializing_if_is_none)]
     pub details: Option<String>,
+    /// For a restriction: lift it (resume processing) instead (default false).
+    #[oai(default)]
+    pub lift_restriction: bool,
 }
 
 impl Example for PrivacyRequestCreate {
@@ -138,6 +145,7 @@ impl Example for PrivacyRequestCreate {
             kind: RequestKindView::Erasure,
             jurisdiction: Some(JurisdictionView::UsCa),
             details: None,
+            lift_restriction: false,
         }
     }
 }
@@ -250,6 +258,8 @@ pub struct PrivacyRequestView {
     pub id: Uuid,
     pub kind: RequestKindView,
     pub status: RequestStatusView,
+    /// A restriction request that lifts the restriction.
+    pub lift_restriction: bool,
     pub jurisdiction: JurisdictionView,
     /// `null` once an erasure completed: the request keeps no identity beyond the receipt.
     #[oai(nullable)]
@@ -290,6 +300,7 @@ impl From<PrivacyRequest> for PrivacyRequestView {
             id: r.id,
             kind: r.kind.into(),
             status: r.status.into(),
+            lift_restriction: r.lift_restriction,
             jurisdiction: r.jurisdiction.into(),
             person_id: r.person_id,
             details: r.details.map(|d| d.expose().clone()),
@@ -420,6 +431,7 @@ impl RequestsApi {
                     kind: body.0.kind.into(),
                     jurisdiction: body.0.jurisdiction.map(Into::into),
                     details: body.0.details.map(Pii::new),
+                    lift_restriction: body.0.lift_restriction,
                 },
             )
             .await?;
@@ -553,6 +565,7 @@ impl RequestsApi {
                     kind: body.0.kind.into(),
                     jurisdiction: body.0.jurisdiction.map(Into::into),
                     details: body.0.details.map(Pii::new),
+                    lift_restriction: body.0.lift_restriction,
                 },
             )
             .await?;
