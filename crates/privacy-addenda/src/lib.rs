@@ -8,7 +8,9 @@
 
 pub mod data_map;
 mod error;
+/// Signed erasure receipts, their JWKS and their verification.
 pub mod receipts;
+/// Data-subject requests: lifecycle, clocks, per-source execution, export links.
 pub mod requests;
 pub mod service;
 

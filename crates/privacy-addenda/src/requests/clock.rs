@@ -107,3 +107,24 @@ impl Clock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promise_l1_extensions_follow_the_jurisdiction_and_ours_is_never_longer() {
+        assert_eq!(Jurisdiction::Eu.max_extension_days(), 60);
+        assert_eq!(Jurisdiction::Uk.max_extension_days(), 60);
+        assert_eq!(Jurisdiction::UsCa.max_extension_days(), 45);
+        assert_eq!(Jurisdiction::Other.max_extension_days(), 0);
+        for j in Jurisdiction::ALL {
+            // Due = the strictest: our default never exceeds a statutory deadline.
+            if let Some(days) = j.statutory_days() {
+                assert!(DEFAULT_DAYS <= days, "{}", j.as_str());
+            }
+            assert_eq!(Jurisdiction::parse(j.as_str()), Some(*j));
+        }
+        assert_eq!(Jurisdiction::parse("mars"), None);
+    }
+}

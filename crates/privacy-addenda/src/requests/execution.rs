@@ -673,3 +673,39 @@ fn receipt_entry(name: &str, status: &str, outcome: serde_json::Value) -> serde_
     };
     serde_json::json!({ "source": name, "action": action, "records": records, "reason": reason })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_entries_say_what_was_erased_anonymised_or_kept_and_why() {
+        let deleted = receipt_entry(
+            "contacts",
+            "done",
+            serde_json::json!({"deleted": {"records": 2}}),
+        );
+        assert_eq!(deleted["action"], "deleted");
+        assert_eq!(deleted["records"], 2);
+        let anonymised = receipt_entry(
+            "people",
+            "done",
+            serde_json::json!({"anonymised": {"records": 1}}),
+        );
+        assert_eq!(anonymised["action"], "anonymised");
+        let kept = receipt_entry(
+            "audit",
+            "done",
+            serde_json::json!({"not_applicable": {"reason": "security evidence"}}),
+        );
+        assert_eq!(kept["action"], "kept");
+        assert_eq!(kept["reason"], "security evidence");
+        let skipped = receipt_entry(
+            "sessions",
+            "skipped",
+            serde_json::json!({"reason": "switched off"}),
+        );
+        assert_eq!(skipped["action"], "kept");
+        assert_eq!(skipped["reason"], "switched off");
+    }
+}
