@@ -31,6 +31,7 @@ mod outage;
 mod passwords;
 mod personal_data;
 mod personal_reads;
+mod privacy_requests;
 mod profile;
 mod retention;
 mod reviews;

@@ -37,6 +37,7 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/sso/saml/acs",
     "/v1/privacy/cookie-categories",
     "/.well-known/gpc.json",
+    "/v1/privacy-downloads/{token}",
 ];
 
 const METHODS: &[&str] = &[

@@ -161,6 +161,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     // Every processor of a consentable purpose (identity's outbox) asks privacy's gate.
     tenancy.register_consent_gate(Arc::new(hub_privacy_addenda::consent::Gate));
     privacy.configure_retention(config.retention_settings());
+    privacy.set_switched_off_sources(config.privacy_switched_off_sources.clone());
+    privacy.set_failing_sources(config.privacy_drill_failing_sources.clone());
     let state = Arc::new(AppState {
         config,
         tenancy,
@@ -224,6 +226,21 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             }
         });
     }
+    // Data-subject requests: approved requests' tasks, and those a stopped process left
+    // (their deadline comes due again when its lease lapses).
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = state.privacy.run_due_requests().await {
+                tracing::warn!(%error, "running privacy requests failed; retrying next tick");
+            }
+        }
+    });
     if let Some(dir) = state.identity.mail_directory() {
         tracing::warn!(
             path = %dir.display(),

@@ -126,6 +126,14 @@ pub struct Config {
     /// In the environment a list `[a, b]` or `a,b`.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// Personal-data sources (by name, as the data map lists them) switched off: their
+    /// tasks in data-subject requests are `skipped` and reported, never an error.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub privacy_switched_off_sources: Vec<String>,
+    /// Drills only: personal-data sources whose request tasks fail as an unreachable source
+    /// does (to rehearse per-task retry). Empty in production.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub privacy_drill_failing_sources: Vec<String>,
 }
 
 /// Every setting, each through [`Redacting`]: a URL anywhere in a value (a database or Redis
@@ -202,6 +210,14 @@ impl std::fmt::Debug for Config {
             )
             .field("mail_retry_max_secs", &Redacting(&self.mail_retry_max_secs))
             .field("trusted_proxies", &Redacting(&self.trusted_proxies))
+            .field(
+                "privacy_switched_off_sources",
+                &Redacting(&self.privacy_switched_off_sources),
+            )
+            .field(
+                "privacy_drill_failing_sources",
+                &Redacting(&self.privacy_drill_failing_sources),
+            )
             .finish()
     }
 }
@@ -342,6 +358,8 @@ impl Default for Config {
             mail_retry_base_secs: 60,
             mail_retry_max_secs: 6 * 3600,
             trusted_proxies: Vec::new(),
+            privacy_switched_off_sources: Vec::new(),
+            privacy_drill_failing_sources: Vec::new(),
         }
     }
 }

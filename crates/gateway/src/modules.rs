@@ -176,11 +176,15 @@ pub mod privacy {
         data_map::DataMapApi,
         holds::LegalHoldsApi,
         policy::PolicyApi,
+        receipts::ReceiptsApi,
+        requests::RequestsApi,
         retention::RetentionApi,
     };
 
     pub type Api = (
         DataMapApi,
+        RequestsApi,
+        ReceiptsApi,
         ConsentApi,
         PolicyApi,
         GpcApi,
@@ -192,5 +196,18 @@ pub mod privacy {
         // A hold that already ended; a retention run already under way.
         ("releaseLegalHold", &[409]),
         ("startRetentionRun", &[409]),
+        // Data-subject requests: a second erasure, a decided request, a spent code; another
+        // tenant's person or request; only people have requests of their own.
+        ("submitOwnPrivacyRequest", &[403, 404, 409]),
+        ("listOwnPrivacyRequests", &[403]),
+        ("getOwnPrivacyRequest", &[403, 404]),
+        ("createPrivacyRequest", &[404, 409]),
+        ("getPrivacyRequest", &[404]),
+        ("verifyPrivacyRequest", &[404, 409]),
+        ("decidePrivacyRequest", &[404, 409]),
+        ("extendPrivacyRequest", &[404, 409]),
+        ("retryPrivacyRequestTask", &[404, 409]),
+        ("createExportDownloadLink", &[403, 404, 409]),
+        ("downloadExportBundle", &[404, 422]),
     ];
 }

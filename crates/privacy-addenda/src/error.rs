@@ -24,11 +24,28 @@ pub enum PrivacyError {
     /// The operation needs a signed-in person, not an API key.
     #[error("this operation needs a signed-in person, not an API key")]
     PersonOnly,
-    #[error("{0} not found")]
-    NotFound(&'static str),
     /// A service used before its notice was accepted (A3).
     #[error("accept the notice of {service} (policy version {version}) before using it")]
     NoticeNotAccepted { service: String, version: i32 },
+    /// A person, request or task that does not exist in this tenant (another tenant's looks
+    /// the same).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with a request's state (a second erasure, a decided request).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A verification code that is wrong, expired or used up.
+    #[error("{message}")]
+    CodeRefused {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Nobody decides a request about themselves.
+    #[error("a request about the caller cannot be decided by them")]
+    OwnRequest,
+    /// A `/me` operation with a credential that is not a signed-in person.
+    #[error("only a signed-in person has requests of their own")]
+    NotAPerson,
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -36,6 +53,17 @@ pub enum PrivacyError {
 }
 
 impl PrivacyError {
+    /// A refused verification code whose attempt is recorded (the caller commits it).
+    pub fn code_counts(&self) -> bool {
+        matches!(
+            self,
+            Self::CodeRefused {
+                code: "verification_code_invalid",
+                ..
+            }
+        )
+    }
+
     pub fn source_failed(source_name: &'static str, error: &SourceError) -> Self {
         Self::Source {
             source_name,
@@ -49,8 +77,11 @@ impl DescribeProblem for PrivacyError {
         match self {
             Self::Invalid(_) | Self::NotConsentable { .. } => ProblemKind::Validation,
             Self::PersonOnly | Self::NoticeNotAccepted { .. } => ProblemKind::Forbidden,
-            Self::NotFound(_) => ProblemKind::NotFound,
             Self::Source { .. } | Self::Registry(_) => ProblemKind::Internal,
+            Self::NotFound(_) => ProblemKind::NotFound,
+            Self::Conflict { .. } => ProblemKind::Conflict,
+            Self::CodeRefused { .. } => ProblemKind::Validation,
+            Self::OwnRequest | Self::NotAPerson => ProblemKind::Forbidden,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
@@ -64,11 +95,17 @@ impl DescribeProblem for PrivacyError {
             Self::NotConsentable { .. } => "purpose_not_consentable",
             Self::PersonOnly => "person_credential_required",
             Self::NoticeNotAccepted { .. } => "notice_not_accepted",
-            Self::NotFound("person") => "person_not_found",
-            Self::NotFound("service notice") => "service_notice_not_found",
-            Self::NotFound(_) => "not_found",
             Self::Source { .. } => "personal_data_source_failed",
             Self::Registry(_) => "internal",
+            Self::NotFound("person") => "person_not_found",
+            Self::NotFound("service notice") => "service_notice_not_found",
+            Self::NotFound("privacy request") => "privacy_request_not_found",
+            Self::NotFound("task") => "privacy_request_task_not_found",
+            Self::NotFound("download link") => "download_link_not_found",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict { code, .. } | Self::CodeRefused { code, .. } => code,
+            Self::OwnRequest => "own_request_decision",
+            Self::NotAPerson => "not_a_person",
             Self::Tenant(e) => e.code(),
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
             Self::Database(e) if TenantError::storage_unavailable(e) => {

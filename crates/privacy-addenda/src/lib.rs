@@ -14,6 +14,10 @@ mod error;
 pub mod policy;
 pub mod holds;
 pub mod retention;
+/// Signed erasure receipts, their JWKS and their verification.
+pub mod receipts;
+/// Data-subject requests: lifecycle, clocks, per-source execution, export links.
+pub mod requests;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -34,14 +38,31 @@ pub const MODULE: DomainModule = DomainModule {
         role: "privacy_officer",
         scopes: &[PRIVACY_MANAGE],
     }],
-    personal_fields: Vec::new,
+    personal_fields,
     sealed_secrets: &[],
-    sealed_tables: &[],
-    blind_indexes: &[],
+    sealed_tables: &[hub_kernel::classification::SealedTable {
+        table: requests::TABLE,
+        row_key: hub_kernel::classification::RowKey::Uuid("id"),
+        version_column: None,
+    }],
+    blind_indexes: &[hub_kernel::classification::BlindIndexed {
+        table: requests::TABLE,
+        field: "subject",
+        // The sealed subject is dropped at an erasure's completion while its index stays (a
+        // pseudonym), so the index is not re-made from it; a lookup matches every index-key
+        // version held.
+        normalise: None,
+    }],
     personal_data_sources: || {
         vec![
+            Box::new(requests::source::PrivacyRequestsSource),
             Box::new(consent::source::ConsentSource),
             Box::new(holds::HoldsSource),
         ]
     },
 };
+
+/// Every personal-data field this crate stores in tables.
+pub fn personal_fields() -> Vec<hub_kernel::classification::FieldClassification> {
+    requests::PERSONAL_FIELDS.to_vec()
+}

@@ -11,6 +11,8 @@ pub struct Privacy {
     pub(crate) messages: Arc<dyn EssentialMessages>,
     /// The retention sweeper's state in this process.
     pub(crate) retention: crate::retention::Runner,
+    /// Data-subject requests' clock and switches ([`crate::requests::RequestSettings`]).
+    pub(crate) requests: crate::requests::RequestSettings,
 }
 
 impl Privacy {
@@ -24,6 +26,7 @@ impl Privacy {
             directory,
             messages,
             retention: Default::default(),
+            requests: Default::default(),
         }
     }
 

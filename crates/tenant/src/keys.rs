@@ -34,11 +34,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// What a stored key is for: data keys seal, blind-index keys index.
+/// What a stored key is for: data keys seal, blind-index keys index, the signing key signs
+/// the institution's statements (erasure receipts; an Ed25519 seed, made at first use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyPurpose {
     Data,
     BlindIndex,
+    Signing,
 }
 
 impl KeyPurpose {
@@ -46,12 +48,14 @@ impl KeyPurpose {
         match self {
             KeyPurpose::Data => PURPOSE_DATA,
             KeyPurpose::BlindIndex => PURPOSE_BLIND_INDEX,
+            KeyPurpose::Signing => PURPOSE_SIGNING,
         }
     }
 }
 
 const PURPOSE_DATA: &str = "data";
 const PURPOSE_BLIND_INDEX: &str = "blind_index";
+const PURPOSE_SIGNING: &str = "signing";
 const STATE_ACTIVE: &str = "active";
 const STATE_RETIRED: &str = "retired";
 /// Other gateway replicas learn of a rotation within this time; until then they keep sealing
@@ -518,6 +522,47 @@ impl KeyStore {
             .await?;
         self.forget(tenant);
         Ok(result.rows_affected)
+    }
+
+    /// The tenant's active signing key (its version and seed), made and stored wrapped at
+    /// first use. Two processes making it at once: the second's insert conflicts on the
+    /// version and it reads the first's.
+    pub(crate) async fn signing_key(
+        &self,
+        tenant: Uuid,
+    ) -> Result<(i32, KeyMaterial), TenantError> {
+        for _ in 0..2 {
+            let row = tenant_key::Entity::find()
+                .filter(tenant_key::Column::TenantId.eq(tenant))
+                .filter(tenant_key::Column::Purpose.eq(KeyPurpose::Signing.as_str()))
+                .filter(tenant_key::Column::State.eq(STATE_ACTIVE))
+                .one(&self.db)
+                .await?;
+            if let Some(row) = row {
+                let material = self
+                    .kek
+                    .unwrap(
+                        &row.wrapped_key,
+                        &wrap_context(tenant, PURPOSE_SIGNING, row.version),
+                    )
+                    .await?;
+                return Ok((row.version, material));
+            }
+            // A tenant without its other keys was crypto-shredded: no new key for it.
+            if self.versions(tenant, KeyPurpose::Data).await?.is_empty() {
+                return Err(TenantError::NotFound("tenant"));
+            }
+            let row = self
+                .wrapped_row(tenant, PURPOSE_SIGNING, 1, &KeyMaterial::generate())
+                .await?;
+            tenant_key::Entity::insert(row)
+                .on_conflict_do_nothing()
+                .exec_without_returning(&self.db)
+                .await?;
+        }
+        Err(TenantError::Conflict(
+            "the signing key could not be stored".into(),
+        ))
     }
 
     /// Crypto-shredding: deletes every wrapped key of the tenant from the key store, the one

@@ -30,6 +30,7 @@ pub mod profile;
 pub mod registry;
 mod reindex;
 mod reseal;
+pub mod signing;
 
 pub use reseal::SealedStore;
 mod scope;

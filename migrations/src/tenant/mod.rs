@@ -16,6 +16,7 @@ mod m20261201_000012_scim_deprovisioned;
 mod m20261201_000013_scim_user_attributes;
 mod m20261201_000101_audit_ip_commitment;
 mod m20261201_000202_sealed_idp_subject;
+mod m20261201_000301_privacy_requests;
 mod m20261201_000401_consent_and_policy;
 mod m20261201_000501_audit_pseudonymisable;
 mod m20261201_000601_legal_holds_and_retention;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000013_scim_user_attributes::Migration),
         Box::new(m20261201_000101_audit_ip_commitment::Migration),
         Box::new(m20261201_000202_sealed_idp_subject::Migration),
+        Box::new(m20261201_000301_privacy_requests::Migration),
         Box::new(m20261201_000401_consent_and_policy::Migration),
         Box::new(m20261201_000501_audit_pseudonymisable::Migration),
         Box::new(m20261201_000601_legal_holds_and_retention::Migration),

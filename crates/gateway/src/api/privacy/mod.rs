@@ -5,3 +5,5 @@ pub mod data_map;
 pub mod policy;
 pub mod holds;
 pub mod retention;
+pub mod receipts;
+pub mod requests;

@@ -1,0 +1,71 @@
+//! The request tables (migration `m20261201_000301_privacy_requests`).
+
+pub mod request {
+    use sea_orm::entity::prelude::*;
+
+    /// `subject_sealed` is the subject (person id and the emails known at submission) sealed
+    /// under the tenant key; `subject_index` the blind index of the person id.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "privacy_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub status: String,
+        /// A restriction request that lifts the restriction instead.
+        pub lift_restriction: bool,
+        pub jurisdiction: String,
+        pub subject_sealed: Option<Vec<u8>>,
+        pub subject_index: Vec<u8>,
+        pub details_sealed: Option<Vec<u8>>,
+        pub submitted_by: String,
+        pub on_behalf: bool,
+        pub received_at: DateTimeUtc,
+        pub due_at: DateTimeUtc,
+        pub verified_at: Option<DateTimeUtc>,
+        pub code_hash: Option<String>,
+        pub code_expires_at: Option<DateTimeUtc>,
+        pub code_attempts: i32,
+        pub extended_days: i32,
+        pub extension_reason: Option<String>,
+        pub decided_by: Option<String>,
+        pub decided_at: Option<DateTimeUtc>,
+        pub decision_reason: Option<String>,
+        pub completed_at: Option<DateTimeUtc>,
+        pub result_sealed: Option<Vec<u8>>,
+        pub download_hash: Option<String>,
+        pub download_expires_at: Option<DateTimeUtc>,
+        pub receipt: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod task {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "privacy_request_tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub request_id: Uuid,
+        pub source: String,
+        pub position: i32,
+        pub status: String,
+        pub attempts: i32,
+        pub outcome: Option<String>,
+        pub error: Option<String>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,711 @@
+//! Running an approved request: one task per registered personal-data source, in the
+//! sources' order ([`hub_tenant::Tenancy::personal_data_sources`]), each with its own status.
+//!
+//! - Each task runs in its own unit of work: the source's change and the task's `done` land
+//!   together or not at all, so a process killed mid-task leaves the task `pending` (never
+//!   half-done and recorded as done), and every source's operation is idempotent anyway.
+//! - The run is driven by a control-plane deadline (`privacy.request_run`, one per request):
+//!   whichever replica finds it due takes it for [`LEASE_MINUTES`] (moving it ahead) and
+//!   runs the pending tasks; a process that dies leaves the deadline to come due again after
+//!   the lease, and any replica resumes the request from its first pending task.
+//! - A failed task stays `failed` (the request `error`) until a privacy officer retries that
+//!   task alone (`POST …/tasks/{source}/retry`); the others are never run again.
+//! - A source switched off (configuration `privacy_switched_off_sources`) is `skipped`, and
+//!   reported as such in the result and the receipt: not an error.
+//! - An erasure completes only if the [`completeness_scan`] finds nothing of the subject;
+//!   then the subject gets a receipt and the request drops its subject reference.
+
+use super::entities::{request, task};
+use super::{
+    PrivacyRequest, RequestKind, RequestStatus, TABLE, TaskStatus, open_subject, tasks_of,
+};
+use crate::{PRIVACY_MANAGE, Privacy, PrivacyError};
+use chrono::{DateTime, Duration, Utc};
+use hub_tenant::TenantScope;
+use hub_tenant::audit::{self, AuditEvent};
+use hub_tenant::deadlines::DueDeadline;
+use hub_tenant::personal_data::{DataSubject, PersonalDataSource, SourceError};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The deadline kind that drives request execution.
+pub const RUN_DEADLINE: &str = "privacy.request_run";
+/// How long a replica holds a request it runs before another may take it over.
+pub const LEASE_MINUTES: i64 = 5;
+/// Requests taken per sweep.
+const BATCH: u64 = 20;
+
+/// What the completeness scan found of a subject after an erasure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub source: String,
+    pub records: u64,
+}
+
+/// The completeness scan of an erasure: asks every source that ran (skipped ones are
+/// reported as kept, not scanned) whether it still holds anything of the subject: its
+/// `summary` is 0, or no more than the records its erasure anonymised (kept on purpose,
+/// with no personal field left: `anonymised`). The request completes only if this finds
+/// nothing.
+///
+/// **To extend** (the lead): add `hub_tenant::scan_for_subject(scope, subject)` here, the
+/// scan over the live schema (blind indexes, person references, Redis) that does not trust
+/// the sources' own answers; map each hit to a [`Finding`].
+pub async fn completeness_scan(
+    scope: &TenantScope,
+    subject: &DataSubject,
+    sources: &[Arc<dyn PersonalDataSource>],
+    skipped: &[String],
+    anonymised: &BTreeMap<String, u64>,
+) -> Result<Vec<Finding>, PrivacyError> {
+    let mut findings = Vec::new();
+    for source in sources {
+        if skipped.iter().any(|s| s == source.name()) {
+            continue;
+        }
+        let summary = source
+            .summary(scope, subject)
+            .await
+            .map_err(|e| PrivacyError::source_failed(source.name(), &e))?;
+        let kept = anonymised.get(source.name()).copied().unwrap_or(0);
+        if summary.records > kept {
+            findings.push(Finding {
+                source: source.name().to_string(),
+                records: summary.records - kept,
+            });
+        }
+    }
+    Ok(findings)
+}
+
+/// How one run of a request's deadline ended.
+enum RunEnd {
+    /// Nothing more to run now (complete, error, or not runnable): the deadline goes.
+    Settled,
+    /// Not ours to run yet (an approval not yet committed, a suspended tenant).
+    Later,
+    /// Stopped by the kill drill: the deadline stays leased, as after a crash.
+    Abandoned,
+}
+
+fn json_text(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+impl Privacy {
+    /// Creates the tasks of an approved request and schedules its run.
+    pub(crate) async fn plan_tasks(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), PrivacyError> {
+        let sources = self.tenancy.personal_data_sources()?;
+        for (position, source) in sources.iter().enumerate() {
+            task::Entity::insert(task::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                request_id: Set(id),
+                source: Set(source.name().to_string()),
+                position: Set(position as i32),
+                status: Set(TaskStatus::Pending.as_str().into()),
+                attempts: Set(0),
+                outcome: Set(None),
+                error: Set(None),
+                updated_at: Set(now),
+            })
+            .exec_without_returning(scope.db())
+            .await?;
+        }
+        self.tenancy
+            .schedule_deadline(scope, RUN_DEADLINE, id, Utc::now())
+            .await?;
+        Ok(())
+    }
+
+    /// Re-runs one failed task of a request (never the others). Requires `privacy:manage`.
+    pub async fn retry_task(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        source: &str,
+    ) -> Result<PrivacyRequest, PrivacyError> {
+        scope.require(PRIVACY_MANAGE)?;
+        let row = self.row(scope, id).await?;
+        let found = task::Entity::find()
+            .filter(task::Column::RequestId.eq(id))
+            .filter(task::Column::Source.eq(source))
+            .one(scope.db())
+            .await?
+            .ok_or(PrivacyError::NotFound("task"))?;
+        if found.status != TaskStatus::Failed.as_str() {
+            return Err(PrivacyError::Conflict {
+                code: "task_not_failed",
+                message: format!("the {source} task is {}, not failed", found.status),
+            });
+        }
+        let now = self.now();
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::Status,
+                Expr::value(TaskStatus::Pending.as_str()),
+            )
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::Id.eq(found.id))
+            .exec(scope.db())
+            .await?;
+        request::Entity::update_many()
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::InProgress.as_str()),
+            )
+            .col_expr(request::Column::UpdatedAt, Expr::value(now))
+            .filter(request::Column::Id.eq(row.id))
+            .exec(scope.db())
+            .await?;
+        self.tenancy
+            .reschedule_deadline(scope.tenant_id(), RUN_DEADLINE, id, Utc::now())
+            .await?;
+        audit::record(
+            scope,
+            AuditEvent::new("privacy_request.task_retried")
+                .subject(format!("privacy_request:{id}"))
+                .detail(serde_json::json!({ "source": source })),
+        )
+        .await?;
+        self.load(scope, id).await
+    }
+
+    /// Runs what is due across institutions: up to a batch of requests, each to its end (or
+    /// its first failed task). Every replica calls it periodically; the gateway also calls
+    /// it right after an approval or a retry commits. Returns how many requests it ran.
+    pub async fn run_due_requests(&self) -> Result<usize, PrivacyError> {
+        let due = self.tenancy.due_deadlines(RUN_DEADLINE, BATCH).await?;
+        let mut ran = 0;
+        for deadline in due {
+            // Taken for the lease: another replica leaves it alone meanwhile, and takes it
+            // over if this process dies.
+            self.tenancy
+                .reschedule_deadline(
+                    deadline.tenant_id,
+                    RUN_DEADLINE,
+                    deadline.subject_id,
+                    Utc::now() + Duration::minutes(LEASE_MINUTES),
+                )
+                .await?;
+            match self.run_request(&deadline).await {
+                Ok(RunEnd::Settled) => {
+                    self.tenancy
+                        .clear_deadline(deadline.tenant_id, RUN_DEADLINE, deadline.subject_id)
+                        .await?;
+                    ran += 1;
+                }
+                Ok(RunEnd::Later) => {
+                    self.tenancy
+                        .reschedule_deadline(
+                            deadline.tenant_id,
+                            RUN_DEADLINE,
+                            deadline.subject_id,
+                            Utc::now() + Duration::minutes(1),
+                        )
+                        .await?;
+                }
+                Ok(RunEnd::Abandoned) => {
+                    tracing::warn!(request = %deadline.subject_id, "a privacy request run stopped by the kill drill");
+                    self.requests
+                        .stopped_by_drill
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(error) => {
+                    // Left for the lease to lapse: retried then, by whichever replica.
+                    tracing::warn!(request = %deadline.subject_id, %error, "a privacy request run failed; retrying after the lease");
+                }
+            }
+        }
+        Ok(ran)
+    }
+
+    async fn run_request(&self, due: &DueDeadline) -> Result<RunEnd, PrivacyError> {
+        let sources = self.tenancy.personal_data_sources()?;
+        let stop_after = self
+            .requests
+            .stop_after_tasks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut ran = 0u64;
+        loop {
+            if stop_after > 0 && ran >= stop_after {
+                return Ok(RunEnd::Abandoned);
+            }
+            ran += 1;
+            let Some(scope) = self.tenancy.job_scope(due).await? else {
+                return Ok(RunEnd::Later);
+            };
+            let Some(row) = request::Entity::find_by_id(due.subject_id)
+                .one(scope.db())
+                .await?
+            else {
+                return Ok(RunEnd::Settled);
+            };
+            let status = RequestStatus::parse(&row.status).unwrap_or(RequestStatus::Error);
+            match status {
+                RequestStatus::Approved | RequestStatus::InProgress => {}
+                // An approval whose unit of work has not committed yet.
+                RequestStatus::PendingApproval
+                    if Utc::now() - row.updated_at < Duration::minutes(1) =>
+                {
+                    return Ok(RunEnd::Later);
+                }
+                _ => return Ok(RunEnd::Settled),
+            }
+            let tasks = tasks_of(&scope, row.id).await?;
+            let Some(next) = tasks
+                .iter()
+                .find(|t| t.status == TaskStatus::Pending.as_str())
+                .cloned()
+            else {
+                self.finish(&scope, &row, &tasks, &sources).await?;
+                scope.commit().await?;
+                return Ok(RunEnd::Settled);
+            };
+            let kind = RequestKind::parse(&row.kind).unwrap_or(RequestKind::Access);
+            let subject = open_subject(&scope, &row)?
+                .ok_or_else(|| PrivacyError::Registry("a running request has no subject".into()))?;
+            let source = sources.iter().find(|s| s.name() == next.source);
+            let now = self.now();
+            let result: Result<(TaskStatus, serde_json::Value), SourceError> = match source {
+                None => Ok((
+                    TaskStatus::Skipped,
+                    serde_json::json!({ "reason": "the source is no longer registered" }),
+                )),
+                Some(s) if self.requests.switched_off(s.name()) => Ok((
+                    TaskStatus::Skipped,
+                    serde_json::json!({
+                        "reason": "switched off by configuration (privacy_switched_off_sources)"
+                    }),
+                )),
+                Some(s) if self.requests.failing(s.name()) => Err(format!(
+                    "{} is unreachable (drill: privacy_drill_failing_sources)",
+                    s.name()
+                )
+                .into()),
+                Some(s) => run_task(&scope, s.as_ref(), kind, row.lift_restriction, &subject)
+                    .await
+                    .map(|v| (TaskStatus::Done, v)),
+            };
+            match result {
+                Ok((task_status, outcome)) => {
+                    mark_running(&scope, &row, now).await?;
+                    task::Entity::update_many()
+                        .col_expr(task::Column::Status, Expr::value(task_status.as_str()))
+                        .col_expr(task::Column::Attempts, Expr::value(next.attempts + 1))
+                        .col_expr(
+                            task::Column::Outcome,
+                            Expr::value(Some(json_text(&outcome))),
+                        )
+                        .col_expr(task::Column::Error, Expr::value(Option::<String>::None))
+                        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+                        .filter(task::Column::Id.eq(next.id))
+                        .filter(task::Column::Status.eq(TaskStatus::Pending.as_str()))
+                        .exec(scope.db())
+                        .await?;
+                    scope.commit().await?;
+                }
+                Err(error) => {
+                    // The source's work is rolled back with its unit of work; the failure is
+                    // recorded in a fresh one.
+                    drop(scope);
+                    let Some(scope) = self.tenancy.job_scope(due).await? else {
+                        return Ok(RunEnd::Later);
+                    };
+                    tracing::warn!(request = %row.id, source = next.source, %error, "a privacy request task failed");
+                    mark_running(&scope, &row, now).await?;
+                    task::Entity::update_many()
+                        .col_expr(
+                            task::Column::Status,
+                            Expr::value(TaskStatus::Failed.as_str()),
+                        )
+                        .col_expr(task::Column::Attempts, Expr::value(next.attempts + 1))
+                        .col_expr(task::Column::Error, Expr::value(Some(error.to_string())))
+                        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+                        .filter(task::Column::Id.eq(next.id))
+                        .exec(scope.db())
+                        .await?;
+                    audit::record(
+                        &scope,
+                        AuditEvent::new("privacy_request.task_failed")
+                            .subject(format!("privacy_request:{}", row.id))
+                            .detail(serde_json::json!({ "source": next.source })),
+                    )
+                    .await?;
+                    scope.commit().await?;
+                }
+            }
+        }
+    }
+
+    /// Every task has run: the request's end.
+    async fn finish(
+        &self,
+        scope: &TenantScope,
+        row: &request::Model,
+        tasks: &[task::Model],
+        sources: &[Arc<dyn PersonalDataSource>],
+    ) -> Result<(), PrivacyError> {
+        let now = self.now();
+        let kind = RequestKind::parse(&row.kind).unwrap_or(RequestKind::Access);
+        let failed: Vec<&str> = tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Failed.as_str())
+            .map(|t| t.source.as_str())
+            .collect();
+        if !failed.is_empty() {
+            return set_status(scope, row.id, RequestStatus::Error, now, None).await;
+        }
+        let Some(subject) = open_subject(scope, row)? else {
+            return set_status(scope, row.id, RequestStatus::Error, now, None).await;
+        };
+        let person = subject.person_id();
+        let skipped: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Skipped.as_str())
+            .map(|t| t.source.clone())
+            .collect();
+        let outcome_of = |name: &str| -> serde_json::Value {
+            tasks
+                .iter()
+                .find(|t| t.source == name)
+                .and_then(|t| t.outcome.as_deref())
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let status_of = |name: &str| -> String {
+            tasks
+                .iter()
+                .find(|t| t.source == name)
+                .map(|t| t.status.clone())
+                .unwrap_or_else(|| TaskStatus::Skipped.as_str().into())
+        };
+        match kind {
+            RequestKind::Access => {
+                let summary: Vec<serde_json::Value> = sources
+                    .iter()
+                    .map(|s| access_entry(s.as_ref(), &status_of(s.name()), outcome_of(s.name())))
+                    .collect();
+                let result = serde_json::json!({ "request_id": row.id, "generated_at": now, "sources": summary });
+                self.store_result(scope, row.id, &result).await?;
+            }
+            RequestKind::Export => {
+                let mut bundle = serde_json::Map::new();
+                for source in sources {
+                    if status_of(source.name()) != TaskStatus::Done.as_str() {
+                        continue;
+                    }
+                    let records = source
+                        .export(scope, &subject)
+                        .await
+                        .map_err(|e| PrivacyError::source_failed(source.name(), &e))?;
+                    bundle.insert(source.name().into(), serde_json::Value::Array(records));
+                }
+                let result = serde_json::json!({
+                    "request_id": row.id,
+                    "generated_at": now,
+                    "format": "application/json",
+                    "skipped": skipped,
+                    "sources": bundle,
+                });
+                self.store_result(scope, row.id, &result).await?;
+            }
+            RequestKind::Erasure => {
+                let anonymised: BTreeMap<String, u64> = tasks
+                    .iter()
+                    .filter_map(|t| {
+                        let outcome: serde_json::Value =
+                            serde_json::from_str(t.outcome.as_deref()?).ok()?;
+                        let records = outcome.get("anonymised")?.get("records")?.as_u64()?;
+                        Some((t.source.clone(), records))
+                    })
+                    .collect();
+                let findings =
+                    completeness_scan(scope, &subject, sources, &skipped, &anonymised).await?;
+                if !findings.is_empty() {
+                    for finding in &findings {
+                        task::Entity::update_many()
+                            .col_expr(
+                                task::Column::Status,
+                                Expr::value(TaskStatus::Failed.as_str()),
+                            )
+                            .col_expr(
+                                task::Column::Error,
+                                Expr::value(Some(format!(
+                                    "completeness scan: {} records of the subject remain",
+                                    finding.records
+                                ))),
+                            )
+                            .filter(task::Column::RequestId.eq(row.id))
+                            .filter(task::Column::Source.eq(finding.source.clone()))
+                            .exec(scope.db())
+                            .await?;
+                    }
+                    audit::record(
+                        scope,
+                        AuditEvent::new("privacy_request.completeness_scan_failed")
+                            .subject(format!("privacy_request:{}", row.id))
+                            .detail(serde_json::json!({ "findings": findings })),
+                    )
+                    .await?;
+                    return set_status(scope, row.id, RequestStatus::Error, now, None).await;
+                }
+                let entries: Vec<serde_json::Value> = sources
+                    .iter()
+                    .map(|s| receipt_entry(s.name(), &status_of(s.name()), outcome_of(s.name())))
+                    .collect();
+                let receipt = self
+                    .receipt(scope, row.id, subject_reference(scope, row), now, entries)
+                    .await?;
+                if let Some(person) = person {
+                    self.tell(
+                        scope,
+                        person,
+                        "privacy.erasure_receipt",
+                        "Your data was erased",
+                        format!(
+                            "Your erasure request ({}) is complete. Your receipt, signed by the \
+                             institution, follows; keep it to prove the erasure:\n{}",
+                            row.id,
+                            json_text(&receipt)
+                        ),
+                    )
+                    .await?;
+                }
+                // No identity beyond the receipt: the subject reference, what the person
+                // wrote and who submitted it (when it was the person) are dropped.
+                let submitted_by = match person {
+                    Some(p) if row.submitted_by == super::person_label(p) => {
+                        "data-subject".to_string()
+                    }
+                    _ => row.submitted_by.clone(),
+                };
+                request::Entity::update_many()
+                    .col_expr(
+                        request::Column::SubjectSealed,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .col_expr(
+                        request::Column::DetailsSealed,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .col_expr(
+                        request::Column::CodeHash,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(request::Column::SubmittedBy, Expr::value(submitted_by))
+                    .col_expr(
+                        request::Column::Receipt,
+                        Expr::value(Some(json_text(&receipt))),
+                    )
+                    .filter(request::Column::Id.eq(row.id))
+                    .exec(scope.db())
+                    .await?;
+            }
+            RequestKind::Restriction | RequestKind::Rectification | RequestKind::Objection => {}
+        }
+        if kind != RequestKind::Erasure
+            && let Some(person) = person
+        {
+            self.tell(
+                scope,
+                person,
+                "privacy.request_complete",
+                "Your privacy request is complete",
+                format!("Your {} request ({}) is complete.", kind.as_str(), row.id),
+            )
+            .await?;
+        }
+        set_status(scope, row.id, RequestStatus::Complete, now, Some(now)).await?;
+        audit::record(
+            scope,
+            AuditEvent::new("privacy_request.completed")
+                .subject(format!("privacy_request:{}", row.id))
+                .detail(serde_json::json!({ "kind": kind.as_str(), "skipped": skipped })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn store_result(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        result: &serde_json::Value,
+    ) -> Result<(), PrivacyError> {
+        let sealed = scope
+            .keys()
+            .seal_str(TABLE, "result", id, &json_text(result));
+        request::Entity::update_many()
+            .col_expr(request::Column::ResultSealed, Expr::value(Some(sealed)))
+            .filter(request::Column::Id.eq(id))
+            .exec(scope.db())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The pseudonymous subject reference a receipt names: the blind index of the person id,
+/// hex (the person can show the receipt is theirs; nobody can read the id back from it).
+fn subject_reference(_scope: &TenantScope, row: &request::Model) -> String {
+    hex::encode(&row.subject_index)
+}
+
+async fn mark_running(
+    scope: &TenantScope,
+    row: &request::Model,
+    now: DateTime<Utc>,
+) -> Result<(), PrivacyError> {
+    if row.status != RequestStatus::InProgress.as_str() {
+        set_status(scope, row.id, RequestStatus::InProgress, now, None).await?;
+    }
+    Ok(())
+}
+
+async fn set_status(
+    scope: &TenantScope,
+    id: Uuid,
+    status: RequestStatus,
+    now: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+) -> Result<(), PrivacyError> {
+    request::Entity::update_many()
+        .col_expr(request::Column::Status, Expr::value(status.as_str()))
+        .col_expr(request::Column::CompletedAt, Expr::value(completed_at))
+        .col_expr(request::Column::UpdatedAt, Expr::value(now))
+        .filter(request::Column::Id.eq(id))
+        .exec(scope.db())
+        .await?;
+    Ok(())
+}
+
+/// One source's work for one request kind.
+async fn run_task(
+    scope: &TenantScope,
+    source: &dyn PersonalDataSource,
+    kind: RequestKind,
+    lift: bool,
+    subject: &DataSubject,
+) -> Result<serde_json::Value, SourceError> {
+    Ok(match kind {
+        RequestKind::Access | RequestKind::Export => {
+            let summary = source.summary(scope, subject).await?;
+            serde_json::json!({ "records": summary.records })
+        }
+        RequestKind::Erasure => serde_json::to_value(source.erase(scope, subject).await?)?,
+        RequestKind::Restriction => {
+            serde_json::to_value(source.restrict(scope, subject, !lift).await?)?
+        }
+        RequestKind::Rectification | RequestKind::Objection => serde_json::Value::Null,
+    })
+}
+
+/// One source in the access summary (R1): what it holds, why, how long, who receives it,
+/// and how many records of the person.
+fn access_entry(
+    source: &dyn PersonalDataSource,
+    status: &str,
+    outcome: serde_json::Value,
+) -> serde_json::Value {
+    let fields = source.fields();
+    let mut categories: Vec<String> = Vec::new();
+    let mut purposes: Vec<String> = Vec::new();
+    let mut retention: Vec<String> = Vec::new();
+    for f in &fields {
+        for (list, value) in [
+            (&mut categories, serde_json::to_value(f.category)),
+            (&mut purposes, serde_json::to_value(f.purpose)),
+            (&mut retention, serde_json::to_value(f.retention)),
+        ] {
+            if let Ok(serde_json::Value::String(text)) = value
+                && !list.contains(&text)
+            {
+                list.push(text);
+            }
+        }
+    }
+    serde_json::json!({
+        "source": source.name(),
+        "status": status,
+        "records": outcome.get("records").cloned().unwrap_or(serde_json::Value::Null),
+        "categories": categories,
+        "purposes": purposes,
+        "retention": retention,
+        "recipients": source.recipients(),
+        "skipped_reason": (status == TaskStatus::Skipped.as_str())
+            .then(|| outcome.get("reason").cloned())
+            .flatten(),
+    })
+}
+
+/// One source in an erasure receipt: what was erased or anonymised, or kept and why.
+fn receipt_entry(name: &str, status: &str, outcome: serde_json::Value) -> serde_json::Value {
+    let (action, records, reason) = match (status, &outcome) {
+        (s, o) if s == TaskStatus::Skipped.as_str() => (
+            "kept",
+            None,
+            o.get("reason").and_then(|r| r.as_str()).map(str::to_string),
+        ),
+        (_, serde_json::Value::Object(map)) => match map.iter().next() {
+            Some((action, detail)) => (
+                match action.as_str() {
+                    "deleted" => "deleted",
+                    "anonymised" => "anonymised",
+                    _ => "kept",
+                },
+                detail.get("records").and_then(|r| r.as_u64()),
+                detail
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .map(str::to_string),
+            ),
+            None => ("kept", None, None),
+        },
+        _ => ("kept", None, None),
+    };
+    serde_json::json!({ "source": name, "action": action, "records": records, "reason": reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_entries_say_what_was_erased_anonymised_or_kept_and_why() {
+        let deleted = receipt_entry(
+            "contacts",
+            "done",
+            serde_json::json!({"deleted": {"records": 2}}),
+        );
+        assert_eq!(deleted["action"], "deleted");
+        assert_eq!(deleted["records"], 2);
+        let anonymised = receipt_entry(
+            "people",
+            "done",
+            serde_json::json!({"anonymised": {"records": 1}}),
+        );
+        assert_eq!(anonymised["action"], "anonymised");
+        let kept = receipt_entry(
+            "audit",
+            "done",
+            serde_json::json!({"not_applicable": {"reason": "security evidence"}}),
+        );
+        assert_eq!(kept["action"], "kept");
+        assert_eq!(kept["reason"], "security evidence");
+        let skipped = receipt_entry(
+            "sessions",
+            "skipped",
+            serde_json::json!({"reason": "switched off"}),
+        );
+        assert_eq!(skipped["action"], "kept");
+        assert_eq!(skipped["reason"], "switched off");
+    }
+}

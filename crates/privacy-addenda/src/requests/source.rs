@@ -1,0 +1,163 @@
+//! The request tables as a personal-data source: a request names its subject (sealed, with a
+//! blind index of the person id) and may hold what the person wrote and what they received.
+//!
+//! An erasure request in flight is the record of the erasure itself: this source neither
+//! counts nor erases it (its own completion drops its subject reference, keeping only the
+//! receipt and the pseudonymous index). Every other request of the subject is
+//! pseudonymised on erasure: kept (the institution must show it answered, a legal
+//! obligation) without the sealed subject, details or result.
+
+use super::entities::request;
+use super::{PERSONAL_FIELDS, RequestKind, RequestStatus, TABLE, TASKS_TABLE, subject_indexes};
+use chrono::{DateTime, Utc};
+use hub_kernel::classification::{DataCategory, FieldClassification};
+use hub_tenant::TenantScope;
+use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+pub struct PrivacyRequestsSource;
+
+/// The subject's requests still holding their identity, but the erasure in flight.
+fn of_subject(scope: &TenantScope, person: Uuid) -> Condition {
+    Condition::all()
+        .add(request::Column::SubjectIndex.is_in(subject_indexes(scope, person)))
+        .add(request::Column::SubjectSealed.is_not_null())
+        .add(
+            Condition::any()
+                .add(request::Column::Kind.ne(RequestKind::Erasure.as_str()))
+                .add(
+                    request::Column::Status.is_in(
+                        [
+                            RequestStatus::IdentityUnverified,
+                            RequestStatus::PendingApproval,
+                            RequestStatus::Denied,
+                            RequestStatus::Complete,
+                        ]
+                        .map(RequestStatus::as_str),
+                    ),
+                ),
+        )
+}
+
+#[async_trait::async_trait]
+impl PersonalDataSource for PrivacyRequestsSource {
+    fn name(&self) -> &'static str {
+        "privacy_requests"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        PERSONAL_FIELDS.to_vec()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[TABLE, TASKS_TABLE]
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        let Some(person) = subject.person_id() else {
+            return Ok(Summary { records: 0 });
+        };
+        let rows = request::Entity::find()
+            .filter(of_subject(scope, person))
+            .all(scope.db())
+            .await?;
+        Ok(Summary {
+            records: rows.len() as u64,
+        })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        let Some(person) = subject.person_id() else {
+            return Ok(Vec::new());
+        };
+        let rows = request::Entity::find()
+            .filter(of_subject(scope, person))
+            .order_by_asc(request::Column::Id)
+            .all(scope.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "jurisdiction": r.jurisdiction,
+                    "received_at": r.received_at,
+                    "due_at": r.due_at,
+                    "decided_at": r.decided_at,
+                    "decision_reason": r.decision_reason,
+                    "completed_at": r.completed_at,
+                })
+            })
+            .collect())
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        let Some(person) = subject.person_id() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "requests are about people",
+            });
+        };
+        let done = request::Entity::update_many()
+            .col_expr(
+                request::Column::SubjectSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::DetailsSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::ResultSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::CodeHash,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(of_subject(scope, person))
+            .exec(scope.db())
+            .await?;
+        Ok(Outcome::Anonymised {
+            records: done.rows_affected,
+        })
+    }
+
+    async fn expire(
+        &self,
+        _scope: &TenantScope,
+        _category: DataCategory,
+        _cutoff: DateTime<Utc>,
+        _keep: &[Uuid],
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "requests are the record that a right was answered, kept while the institution is a customer",
+        })
+    }
+
+    async fn restrict(
+        &self,
+        _scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        Ok(Outcome::NotApplicable {
+            reason: "answering the person's own requests is not processing a restriction stops",
+        })
+    }
+}

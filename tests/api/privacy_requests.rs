@@ -1,0 +1,938 @@
+//! Data-subject requests (issue 10, item 2) through the public API: made by the person or on
+//! their behalf (verified by a one-time code), decided by a privacy officer who is not the
+//! requester, clocked per jurisdiction (paused while verification is pending), run as one
+//! task per personal-data source with per-task retry, an erasure completing only after the
+//! completeness scan, with a receipt and no identity kept beyond it.
+
+use crate::both_backends;
+use crate::passwords;
+use crate::support::{
+    Backend, Institution, Reply, TestApp, spawn, spawn_on_same_storage, spawn_with,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+both_backends!(
+    promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code,
+    promise_r6_nobody_decides_their_own_request_and_decisions_are_audited,
+    promise_l1_the_clock_pauses_while_unverified_and_extends_by_jurisdiction,
+    promise_r6_overdue_and_soon_due_requests_are_listed,
+    promise_r7_every_right_is_accepted_whatever_the_jurisdiction,
+    promise_r1_an_access_request_summarises_every_source_with_counts,
+    promise_r4_an_export_request_bundles_every_source_as_json,
+    promise_r3_an_erasure_runs_every_source_passes_the_scan_and_keeps_no_identity,
+    promise_r3_a_failed_task_is_retried_alone_and_a_switched_off_source_is_skipped,
+    promise_r3_a_restriction_freezes_every_source,
+    another_institutions_person_or_request_is_not_found,
+    promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_finishes,
+);
+
+/// A person of `inst` signed in with a local account: `(person id, session token)`.
+async fn signed_in(
+    app: &TestApp,
+    inst: &Institution,
+    username: &str,
+    roles: &[&str],
+) -> (String, String) {
+    let admin = inst.admin_token.as_str();
+    let slug = inst.slug.as_str();
+    let email = format!("{username}@{slug}.test");
+    let person = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": format!("{username} person"), "username": username,
+                   "email": email, "roles": roles}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let id = person.body["id"].as_str().unwrap().to_string();
+    app.allow_local_accounts(admin).await;
+    passwords::request_reset(app, slug, &email).await;
+    let code = passwords::reset_code(app, inst, &id).await;
+    let password = "meadow-kettle-orbit-42";
+    let reset = passwords::reset(app, slug, &code, password).await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+    let signed = passwords::sign_in(app, slug, username, password).await;
+    assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+    (
+        id,
+        signed.body["session_token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A person without an account: their id.
+async fn person(app: &TestApp, inst: &Institution, username: &str) -> String {
+    let reply = app
+        .post(
+            "/v1/people",
+            &inst.admin_token,
+            json!({"name": format!("{username} person"), "username": username,
+                   "email": format!("{username}@{}.test", inst.slug), "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_string()
+}
+
+/// The newest verification code sent to the person.
+async fn code_sent(app: &TestApp, inst: &Institution, person_id: &str) -> String {
+    let messages = passwords::outbox_of(app, inst, person_id).await;
+    let (_, text) = messages
+        .iter()
+        .rev()
+        .find(|(kind, _)| kind == "privacy.verification_code")
+        .expect("a verification code in the outbox")
+        .clone();
+    text.split("hours: ").nth(1).unwrap()[..8].to_string()
+}
+
+async fn on_behalf(app: &TestApp, token: &str, person_id: &str, kind: &str, j: &str) -> Reply {
+    app.post(
+        "/v1/privacy-requests",
+        token,
+        json!({"person_id": person_id, "kind": kind, "jurisdiction": j}),
+    )
+    .await
+}
+
+async fn decide(app: &TestApp, token: &str, id: &str, decision: &str) -> Reply {
+    app.post(
+        &format!("/v1/privacy-requests/{id}/decision"),
+        token,
+        json!({"decision": decision, "reason": "Checked against the records."}),
+    )
+    .await
+}
+
+/// A request made on the person's behalf, verified with the code sent to them.
+async fn verified(app: &TestApp, inst: &Institution, person_id: &str, kind: &str) -> String {
+    let admin = inst.admin_token.as_str();
+    let made = on_behalf(app, admin, person_id, kind, "eu").await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(app, inst, person_id).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    id
+}
+
+/// Polls a request until it leaves the running states (bounded: about ten seconds).
+async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let reply = app.get(&format!("/v1/privacy-requests/{id}"), token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        if !["approved", "in_progress"].contains(&reply.body["status"].as_str().unwrap()) {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("request {id} still running after about ten seconds");
+}
+
+fn task<'a>(request: &'a Value, source: &str) -> &'a Value {
+    request["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["source"] == source)
+        .unwrap_or_else(|| panic!("no {source} task in {request}"))
+}
+
+async fn source_names(app: &TestApp, token: &str) -> Vec<String> {
+    let map = app.get("/v1/privacy/data-map", token).await;
+    assert_eq!(map.status, StatusCode::OK, "{}", map.body);
+    map.body["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn promise_r6_a_request_on_a_persons_behalf_is_verified_by_a_one_time_code(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let made = on_behalf(&app, admin, &ada, "access", "eu").await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["status"], "identity_unverified");
+    assert_eq!(made.body["on_behalf"], true);
+    assert_eq!(made.body["clock"]["paused"], true);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/privacy-requests/{id}/verification");
+    let code = code_sent(&app, &north, &ada).await;
+    // Nobody can decide it before it is verified.
+    decide(&app, admin, &id, "approve")
+        .await
+        .assert_problem(409, "request_not_pending_approval");
+    // A forged code is refused and changes nothing but the attempt count.
+    let forged = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    app.post(&path, admin, json!({"code": forged}))
+        .await
+        .assert_problem(422, "verification_code_invalid");
+    let still = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+    assert_eq!(still.body["status"], "identity_unverified");
+    // The right code verifies it, once.
+    let ok = app.post(&path, admin, json!({"code": code})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["status"], "pending_approval");
+    assert!(ok.body["verified_at"].is_string());
+    app.post(&path, admin, json!({"code": code}))
+        .await
+        .assert_problem(409, "request_already_verified");
+
+    // An expired code (25 hours later) is refused.
+    let made = on_behalf(&app, admin, &ada, "export", "uk").await;
+    let late = made.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(&app, &north, &ada).await;
+    app.state.privacy.advance_clock(chrono::Duration::hours(25));
+    app.post(
+        &format!("/v1/privacy-requests/{late}/verification"),
+        admin,
+        json!({"code": code}),
+    )
+    .await
+    .assert_problem(422, "verification_code_expired");
+
+    // Attempts are bounded: after five wrong codes even the right one is refused.
+    let made = on_behalf(&app, admin, &ada, "restriction", "other").await;
+    let guessed = made.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(&app, &north, &ada).await;
+    let path = format!("/v1/privacy-requests/{guessed}/verification");
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    for _ in 0..5 {
+        app.post(&path, admin, json!({"code": wrong}))
+            .await
+            .assert_problem(422, "verification_code_invalid");
+    }
+    app.post(&path, admin, json!({"code": code}))
+        .await
+        .assert_problem(422, "verification_code_exhausted");
+    let reply = app
+        .post(&path, admin, json!({"code": "x", "extra": 1}))
+        .await;
+    assert_eq!(reply.status.as_u16() / 100, 4, "{}", reply.body);
+}
+
+async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (_, officer) = signed_in(&app, &north, "olive", &["privacy_officer"]).await;
+    // The officer's own request: a session verifies it, so it waits for a decision.
+    let own = app
+        .post(
+            "/v1/me/privacy-requests",
+            &officer,
+            json!({"kind": "objection", "details": "No profiling for recommendations."}),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+    assert_eq!(own.body["status"], "pending_approval");
+    assert_eq!(own.body["on_behalf"], false);
+    let id = own.body["id"].as_str().unwrap().to_string();
+    decide(&app, &officer, &id, "approve")
+        .await
+        .assert_problem(403, "own_request_decision");
+    let unchanged = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+    assert_eq!(unchanged.body["status"], "pending_approval");
+    // Someone else decides it; a decision needs a reason.
+    let reply = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/decision"),
+            admin,
+            json!({"decision": "deny", "reason": "  "}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    let denied = decide(&app, admin, &id, "deny").await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
+    assert_eq!(denied.body["status"], "denied");
+    assert_eq!(
+        denied.body["decision_reason"],
+        "Checked against the records."
+    );
+    decide(&app, admin, &id, "approve")
+        .await
+        .assert_problem(409, "request_not_pending_approval");
+    // The officer sees it among their own, with its outcome.
+    let mine = app.get("/v1/me/privacy-requests", &officer).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.body["items"][0]["status"], "denied");
+    // An API key has no requests of its own.
+    app.get("/v1/me/privacy-requests", admin)
+        .await
+        .assert_problem(403, "not_a_person");
+    // A learner may not decide others' requests.
+    let (_, learner) = signed_in(&app, &north, "lee", &["learner"]).await;
+    let theirs = on_behalf(
+        &app,
+        admin,
+        &person(&app, &north, "ada").await,
+        "access",
+        "eu",
+    )
+    .await;
+    let reply = decide(
+        &app,
+        &learner,
+        theirs.body["id"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    // Both the submission and the decision are in the audit trail.
+    for action in ["privacy_request.submitted", "privacy_request.denied"] {
+        let audit = app
+            .get(&format!("/v1/audit/events?action={action}"), admin)
+            .await;
+        assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+        assert!(
+            !audit.body["items"].as_array().unwrap().is_empty(),
+            "{action}"
+        );
+    }
+}
+
+async fn promise_l1_the_clock_pauses_while_unverified_and_extends_by_jurisdiction(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let made = on_behalf(&app, admin, &ada, "access", "eu").await;
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let received: chrono::DateTime<chrono::Utc> =
+        made.body["received_at"].as_str().unwrap().parse().unwrap();
+    let due = |body: &Value| -> chrono::DateTime<chrono::Utc> {
+        body["clock"]["due_at"].as_str().unwrap().parse().unwrap()
+    };
+    let paused_due = due(&made.body) - (received + chrono::Duration::days(30));
+    assert!(paused_due < chrono::Duration::minutes(1), "{paused_due}");
+    // Verification takes twenty hours: the due date moves by twenty hours.
+    let code = code_sent(&app, &north, &ada).await;
+    app.state.privacy.advance_clock(chrono::Duration::hours(20));
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let resumed = due(&ok.body);
+    let paused_for = resumed - (received + chrono::Duration::days(30));
+    assert!(
+        paused_for >= chrono::Duration::hours(20)
+            && paused_for < chrono::Duration::hours(20) + chrono::Duration::minutes(1),
+        "{paused_for}"
+    );
+    assert_eq!(ok.body["clock"]["paused"], false);
+    // GDPR: up to two further months, the reason told to the person.
+    let extension = format!("/v1/privacy-requests/{id}/extension");
+    let extend = |days: u32| {
+        app.post(
+            &extension,
+            admin,
+            json!({"days": days, "reason": "Records are held by several departments."}),
+        )
+    };
+    extend(61).await.assert_problem(422, "validation_failed");
+    let extended = extend(40).await;
+    assert_eq!(extended.status, StatusCode::OK, "{}", extended.body);
+    assert_eq!(due(&extended.body), resumed + chrono::Duration::days(40));
+    assert_eq!(extended.body["clock"]["extension_days_left"], 20);
+    assert_eq!(
+        extended.body["extension_reason"],
+        "Records are held by several departments."
+    );
+    extend(21).await.assert_problem(422, "validation_failed");
+    let told = passwords::outbox_of(&app, &north, &ada).await;
+    assert!(
+        told.iter()
+            .any(|(kind, text)| kind == "privacy.request_extended"
+                && text.contains("several departments")),
+        "{told:?}"
+    );
+    // CCPA: 45 days by law, but our 30 is stricter; one further 45 days.
+    let ca = app
+        .post(
+            "/v1/me/privacy-requests",
+            &signed_in(&app, &north, "cal", &["learner"]).await.1,
+            json!({"kind": "erasure", "jurisdiction": "us_ca"}),
+        )
+        .await;
+    assert_eq!(ca.status, StatusCode::CREATED, "{}", ca.body);
+    let ca_received: chrono::DateTime<chrono::Utc> =
+        ca.body["received_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(due(&ca.body), ca_received + chrono::Duration::days(30));
+    assert_eq!(ca.body["clock"]["extension_days_left"], 45);
+    let ca_id = ca.body["id"].as_str().unwrap();
+    let reply = app
+        .post(
+            &format!("/v1/privacy-requests/{ca_id}/extension"),
+            admin,
+            json!({"days": 46, "reason": "Complex."}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    // No jurisdiction's law: no extension.
+    let other = on_behalf(&app, admin, &ada, "export", "other").await;
+    assert_eq!(other.body["jurisdiction"], "other");
+    assert_eq!(other.body["clock"]["extension_days_left"], 0);
+    let default = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "access"}),
+        )
+        .await;
+    assert_eq!(default.body["jurisdiction"], "other", "{}", default.body);
+}
+
+async fn promise_r6_overdue_and_soon_due_requests_are_listed(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let first = verified(&app, &north, &ada, "access").await;
+    let unverified = on_behalf(&app, admin, &ada, "export", "eu").await;
+    let unverified = unverified.body["id"].as_str().unwrap().to_string();
+    let ids = |reply: &Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(ids(&app.get("/v1/privacy-requests?clock=overdue", admin).await).is_empty());
+    // 25 days on: due within a week.
+    app.state.privacy.advance_clock(chrono::Duration::days(25));
+    let soon = app.get("/v1/privacy-requests?clock=due_soon", admin).await;
+    assert_eq!(soon.status, StatusCode::OK, "{}", soon.body);
+    assert_eq!(ids(&soon), vec![first.clone()]);
+    assert_eq!(soon.body["items"][0]["clock"]["due_soon"], true);
+    // 31 days on: overdue. The unverified one's clock is paused: in neither list.
+    app.state.privacy.advance_clock(chrono::Duration::days(6));
+    let overdue = app.get("/v1/privacy-requests?clock=overdue", admin).await;
+    assert_eq!(ids(&overdue), vec![first.clone()]);
+    assert_eq!(overdue.body["items"][0]["clock"]["overdue"], true);
+    assert!(!ids(&overdue).contains(&unverified));
+    let before = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
+    let due = app
+        .get(
+            &format!(
+                "/v1/privacy-requests?due_before={}",
+                before.replace('+', "%2B")
+            ),
+            admin,
+        )
+        .await;
+    assert_eq!(due.status, StatusCode::OK, "{}", due.body);
+    assert_eq!(ids(&due), vec![first.clone()]);
+    // Filters and pagination.
+    let all = app.get("/v1/privacy-requests?limit=1", admin).await;
+    assert_eq!(ids(&all), vec![first.clone()]);
+    let cursor = all.body["next_cursor"].as_str().unwrap();
+    let next = app
+        .get(
+            &format!("/v1/privacy-requests?limit=1&cursor={cursor}"),
+            admin,
+        )
+        .await;
+    assert_eq!(ids(&next), vec![unverified.clone()]);
+    let by_status = app
+        .get(
+            "/v1/privacy-requests?status=identity_unverified&kind=export",
+            admin,
+        )
+        .await;
+    assert_eq!(ids(&by_status), [unverified]);
+    let reply = app.get("/v1/privacy-requests?clock=someday", admin).await;
+    assert_eq!(reply.status.as_u16() / 100, 4, "{}", reply.body);
+}
+
+async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let (_, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    for jurisdiction in ["eu", "uk", "us_ca", "other"] {
+        for kind in [
+            "access",
+            "export",
+            "rectification",
+            "restriction",
+            "objection",
+        ] {
+            let reply = app
+                .post(
+                    "/v1/me/privacy-requests",
+                    &token,
+                    json!({"kind": kind, "jurisdiction": jurisdiction}),
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::CREATED,
+                "{kind} {jurisdiction}: {}",
+                reply.body
+            );
+            assert_eq!(reply.body["status"], "pending_approval");
+            assert_eq!(reply.body["kind"], kind);
+        }
+    }
+    let erasure = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "erasure", "jurisdiction": "other"}),
+        )
+        .await;
+    assert_eq!(erasure.status, StatusCode::CREATED, "{}", erasure.body);
+    let mine = app.get("/v1/me/privacy-requests?limit=200", &token).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 21);
+}
+
+async fn promise_r1_an_access_request_summarises_every_source_with_counts(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let made = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let approved = decide(&app, admin, &id, "approve").await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    let sources = source_names(&app, admin).await;
+    let tasks: Vec<&str> = done["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks, sources, "one task per source, in order");
+    let summary = done["result"]["sources"].as_array().unwrap();
+    assert_eq!(summary.len(), sources.len());
+    let people = summary.iter().find(|s| s["source"] == "people").unwrap();
+    assert_eq!(people["records"], 1, "{people}");
+    assert!(
+        people["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("contact"))
+    );
+    assert!(!people["purposes"].as_array().unwrap().is_empty());
+    assert!(!people["retention"].as_array().unwrap().is_empty());
+    assert!(people["recipients"].is_array());
+    // The person reads their own request and its summary; not someone else's.
+    let own = app
+        .get(&format!("/v1/me/privacy-requests/{id}"), &token)
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(own.body["result"], done["result"]);
+    assert_eq!(own.body["person_id"], ada.as_str());
+    let (_, other) = signed_in(&app, &north, "bob", &["learner"]).await;
+    app.get(&format!("/v1/me/privacy-requests/{id}"), &other)
+        .await
+        .assert_problem(404, "privacy_request_not_found");
+    let told = passwords::outbox_of(&app, &north, &ada).await;
+    assert!(
+        told.iter().any(|(k, _)| k == "privacy.request_complete"),
+        "{told:?}"
+    );
+}
+
+async fn promise_r4_an_export_request_bundles_every_source_as_json(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let contact = app
+        .post(
+            "/v1/contacts",
+            admin,
+            json!({"role": "technical", "name": "Ada", "email": "ada@north.test"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    let made = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "export"}))
+        .await;
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    let bundle = &done["result"];
+    assert_eq!(bundle["format"], "application/json");
+    let people = bundle["sources"]["people"].as_array().unwrap();
+    assert_eq!(people[0]["id"], ada.as_str(), "{bundle}");
+    assert_eq!(bundle["sources"]["contacts"][0]["email"], "ada@north.test");
+    for source in source_names(&app, admin).await {
+        assert!(
+            bundle["sources"].get(&source).is_some(),
+            "{source} missing: {bundle}"
+        );
+    }
+}
+
+async fn promise_r3_an_erasure_runs_every_source_passes_the_scan_and_keeps_no_identity(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let grace = person(&app, &north, "grace").await;
+    let contact = app
+        .post(
+            "/v1/contacts",
+            admin,
+            json!({"role": "technical", "name": "Ada", "email": "ada@north.test"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    // An earlier request of hers is pseudonymised too.
+    let earlier = verified(&app, &north, &ada, "access").await;
+    let id = verified(&app, &north, &ada, "erasure").await;
+    // One erasure per person.
+    on_behalf(&app, admin, &ada, "erasure", "eu")
+        .await
+        .assert_problem(409, "erasure_already_requested");
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    for task in done["tasks"].as_array().unwrap() {
+        assert_eq!(task["status"], "done", "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+    }
+    assert_eq!(task(&done, "people")["outcome"]["anonymised"]["records"], 1);
+    assert_eq!(task(&done, "contacts")["outcome"]["deleted"]["records"], 1);
+    // No identity beyond the receipt.
+    assert!(done["person_id"].is_null(), "{done}");
+    let receipt = &done["receipt"];
+    assert_eq!(receipt["request_id"], id.as_str());
+    assert_eq!(receipt["tenant_id"], north.id.as_str());
+    let entries = receipt["sources"].as_array().unwrap();
+    assert_eq!(entries.len(), done["tasks"].as_array().unwrap().len());
+    let people = entries.iter().find(|e| e["source"] == "people").unwrap();
+    assert_eq!(people["action"], "anonymised");
+    assert!(
+        !receipt.to_string().contains(&ada),
+        "the receipt names the person: {receipt}"
+    );
+    let earlier = app
+        .get(&format!("/v1/privacy-requests/{earlier}"), admin)
+        .await;
+    assert!(earlier.body["person_id"].is_null(), "{}", earlier.body);
+    // Her data is gone; the other person's is not.
+    let found = app.get(&format!("/v1/people/{ada}"), admin).await;
+    assert!(found.body["email"].is_null(), "{}", found.body);
+    let kept = app.get(&format!("/v1/people/{grace}"), admin).await;
+    assert_eq!(kept.body["email"], "grace@north.test");
+    assert!(
+        app.get("/v1/contacts?email=ada@north.test", admin)
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Already erased: a second erasure is refused, nothing changes.
+    on_behalf(&app, admin, &ada, "erasure", "eu")
+        .await
+        .assert_problem(409, "erasure_already_requested");
+    let told = passwords::outbox_of(&app, &north, &ada).await;
+    assert!(
+        told.iter()
+            .any(|(k, t)| k == "privacy.erasure_receipt" && t.contains(&id)),
+        "{told:?}"
+    );
+}
+
+async fn promise_r3_a_failed_task_is_retried_alone_and_a_switched_off_source_is_skipped(
+    backend: Backend,
+) {
+    let app = spawn_with(backend, |config| {
+        config.privacy_drill_failing_sources = vec!["contacts".into()];
+        config.privacy_switched_off_sources = vec!["privacy_requests".into()];
+    })
+    .await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let contact = app
+        .post(
+            "/v1/contacts",
+            admin,
+            json!({"role": "technical", "name": "Ada", "email": "ada@north.test"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    let id = verified(&app, &north, &ada, "erasure").await;
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let failed = settled(&app, admin, &id).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert_eq!(task(&failed, "contacts")["status"], "failed");
+    assert!(
+        task(&failed, "contacts")["error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
+    assert_eq!(task(&failed, "people")["status"], "done");
+    assert_eq!(task(&failed, "privacy_requests")["status"], "skipped");
+    assert!(
+        task(&failed, "privacy_requests")["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("switched off")
+    );
+    // Nothing of the failed source was half-done: the contact is still there.
+    let still = app.get("/v1/contacts?email=ada@north.test", admin).await;
+    assert_eq!(still.body["items"].as_array().unwrap().len(), 1);
+    // Only a failed task can be retried; an unknown one is not found.
+    app.post(
+        &format!("/v1/privacy-requests/{id}/tasks/people/retry"),
+        admin,
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "task_not_failed");
+    app.post(
+        &format!("/v1/privacy-requests/{id}/tasks/nowhere/retry"),
+        admin,
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "privacy_request_task_not_found");
+    // The source is back: its task alone runs again.
+    app.state.privacy.set_failing_sources(Vec::new());
+    let retried = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/tasks/contacts/retry"),
+            admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(task(&done, "contacts")["status"], "done");
+    assert_eq!(task(&done, "contacts")["attempts"], 2);
+    for other in done["tasks"].as_array().unwrap() {
+        if other["source"] != "contacts" {
+            assert_eq!(other["attempts"], 1, "ran again: {other}");
+        }
+    }
+    let receipt = &done["receipt"]["sources"];
+    let kept = receipt
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "privacy_requests")
+        .unwrap();
+    assert_eq!(kept["action"], "kept");
+    assert!(kept["reason"].as_str().unwrap().contains("switched off"));
+}
+
+async fn promise_r3_a_restriction_freezes_every_source(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let id = verified(&app, &north, &ada, "restriction").await;
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(
+        task(&done, "people")["outcome"]["restricted"]["restricted"],
+        true,
+        "{done}"
+    );
+    let found = app.get(&format!("/v1/people/{ada}"), admin).await;
+    assert_eq!(found.body["status"], "deactivated", "{}", found.body);
+    // Lifting it resumes processing everywhere; only a restriction can be lifted.
+    let reply = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "access", "lift_restriction": true}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    let lift = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "restriction", "lift_restriction": true}),
+        )
+        .await;
+    assert_eq!(lift.status, StatusCode::CREATED, "{}", lift.body);
+    assert_eq!(lift.body["lift_restriction"], true);
+    let lift_id = lift.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(&app, &north, &ada).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{lift_id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        decide(&app, admin, &lift_id, "approve").await.status,
+        StatusCode::OK
+    );
+    let lifted = settled(&app, admin, &lift_id).await;
+    assert_eq!(lifted["status"], "complete", "{lifted}");
+    assert_eq!(
+        task(&lifted, "people")["outcome"]["restricted"]["restricted"],
+        false,
+        "{lifted}"
+    );
+    let found = app.get(&format!("/v1/people/{ada}"), admin).await;
+    assert_eq!(found.body["status"], "active", "{}", found.body);
+}
+
+async fn another_institutions_person_or_request_is_not_found(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let south = app.create_institution("south").await;
+    let ada = person(&app, &north, "ada").await;
+    on_behalf(&app, &south.admin_token, &ada, "access", "eu")
+        .await
+        .assert_problem(404, "person_not_found");
+    let made = on_behalf(&app, &north.admin_token, &ada, "access", "eu").await;
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let south_admin = south.admin_token.as_str();
+    app.get(&format!("/v1/privacy-requests/{id}"), south_admin)
+        .await
+        .assert_problem(404, "privacy_request_not_found");
+    let code = code_sent(&app, &north, &ada).await;
+    app.post(
+        &format!("/v1/privacy-requests/{id}/verification"),
+        south_admin,
+        json!({"code": code}),
+    )
+    .await
+    .assert_problem(404, "privacy_request_not_found");
+    decide(&app, south_admin, &id, "approve")
+        .await
+        .assert_problem(404, "privacy_request_not_found");
+    let listed = app.get("/v1/privacy-requests", south_admin).await;
+    assert!(listed.body["items"].as_array().unwrap().is_empty());
+    let still = app
+        .get(&format!("/v1/privacy-requests/{id}"), &north.admin_token)
+        .await;
+    assert_eq!(still.body["status"], "identity_unverified");
+}
+
+async fn promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_finishes(
+    backend: Backend,
+) {
+    let first = spawn(backend).await;
+    let north = first.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&first, &north, "ada").await;
+    let contact = first
+        .post(
+            "/v1/contacts",
+            admin,
+            json!({"role": "technical", "name": "Ada", "email": "ada@north.test"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    let id = verified(&first, &north, &ada, "erasure").await;
+    // The first process dies after one task: the request says so (one task done, the rest
+    // pending), nothing is half-erased without it saying so.
+    first.state.privacy.set_request_kill_drill(1);
+    assert_eq!(
+        decide(&first, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let mut stopped = Value::Null;
+    for _ in 0..200 {
+        if first.state.privacy.requests_stopped_by_drill() > 0 {
+            stopped = first
+                .get(&format!("/v1/privacy-requests/{id}"), admin)
+                .await
+                .body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stopped["status"], "in_progress", "{stopped}");
+    let statuses: Vec<&str> = stopped["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses[0], "done", "{stopped}");
+    assert!(statuses[1..].iter().all(|s| *s == "pending"), "{stopped}");
+    // Another process on the same storage takes the request once the dead one's lease has
+    // lapsed (moved to now here rather than waited for) and finishes it from where it was.
+    let second = spawn_on_same_storage(&first).await;
+    second
+        .state
+        .tenancy
+        .reschedule_deadline(
+            north.id.parse().unwrap(),
+            hub_privacy_addenda::requests::execution::RUN_DEADLINE,
+            id.parse().unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ran = second.state.privacy.run_due_requests().await.unwrap();
+    assert_eq!(ran, 1);
+    let done = settled(&second, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    for task in done["tasks"].as_array().unwrap() {
+        assert_eq!(task["status"], "done", "{task}");
+        assert_eq!(task["attempts"], 1, "a task ran twice: {task}");
+    }
+    let verified = second
+        .post(
+            "/v1/privacy/receipts/verification",
+            admin,
+            json!({"jws": done["receipt"]["jws"]}),
+        )
+        .await;
+    assert_eq!(verified.body["valid"], true, "{}", verified.body);
+}
