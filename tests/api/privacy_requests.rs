@@ -26,6 +26,7 @@ both_backends!(
     promise_r3_a_restriction_freezes_every_source,
     another_institutions_person_or_request_is_not_found,
     promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_finishes,
+    promise_r3_an_erasure_keeps_what_a_legal_hold_covers_and_says_so,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
@@ -935,4 +936,46 @@ async fn promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_f
         )
         .await;
     assert_eq!(verified.body["valid"], true, "{}", verified.body);
+}
+
+/// A legal hold on the person's contact data: the erasure completes, every source holding a
+/// contact field is left alone and its task says why, the others erase, and the completeness
+/// scan does not count what the hold keeps.
+async fn promise_r3_an_erasure_keeps_what_a_legal_hold_covers_and_says_so(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let ends_at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let hold = app
+        .post(
+            "/v1/privacy/legal-holds",
+            admin,
+            json!({"person_id": ada, "categories": ["contact"],
+                   "reason": "Grade appeal, case 2026-114", "ends_at": ends_at}),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let id = verified(&app, &north, &ada, "erasure").await;
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    // The people record holds contact fields: kept, with the hold named as the reason.
+    let people = task(&done, "people");
+    assert_eq!(people["status"], "skipped", "{done}");
+    assert!(
+        people["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("legal hold"),
+        "{done}"
+    );
+    // A source with no contact field ran (local accounts: credentials are identity data).
+    assert_eq!(task(&done, "local_accounts")["status"], "done", "{done}");
+    let kept = app.get(&format!("/v1/people/{ada}"), admin).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_ne!(kept.body["name"], "Erased person", "{}", kept.body);
 }

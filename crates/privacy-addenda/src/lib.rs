@@ -11,13 +11,13 @@
 pub mod consent;
 pub mod data_map;
 mod error;
-pub mod policy;
 pub mod holds;
-pub mod retention;
+pub mod policy;
 /// Signed erasure receipts, their JWKS and their verification.
 pub mod receipts;
 /// Data-subject requests: lifecycle, clocks, per-source execution, export links.
 pub mod requests;
+pub mod retention;
 pub mod service;
 
 pub use error::PrivacyError;

@@ -46,25 +46,29 @@ pub struct Finding {
     pub records: u64,
 }
 
-/// The completeness scan of an erasure: asks every source that ran (skipped ones are
-/// reported as kept, not scanned) whether it still holds anything of the subject: its
-/// `summary` is 0, or no more than the records its erasure anonymised (kept on purpose,
-/// with no personal field left: `anonymised`). The request completes only if this finds
-/// nothing.
+/// The completeness scan of an erasure, in two parts that do not trust each other:
+/// - every source that ran (`kept` ones, skipped or answering that the erasure does not
+///   apply to what they hold, are reported as kept, not scanned) is asked whether
+///   it still holds anything of the subject: its `summary` is 0, or no more than the records
+///   its erasure anonymised (kept on purpose, with no personal field left: `anonymised`);
+///   the sessions source's summary is the Redis part (live sessions of the person);
+/// - the live schema of the tenant is read column by column
+///   ([`hub_tenant::subject_scan::scan_for_subject`]): no person-reference column may hold
+///   the subject's id and no blind index the index of their emails, except in the tables of a
+///   skipped source (reported as kept). A hit is named `table.column`, so a table no source
+///   claims is found too.
 ///
-/// **To extend** (the lead): add `hub_tenant::scan_for_subject(scope, subject)` here, the
-/// scan over the live schema (blind indexes, person references, Redis) that does not trust
-/// the sources' own answers; map each hit to a [`Finding`].
+/// The request completes only if this finds nothing.
 pub async fn completeness_scan(
     scope: &TenantScope,
     subject: &DataSubject,
     sources: &[Arc<dyn PersonalDataSource>],
-    skipped: &[String],
+    kept: &[String],
     anonymised: &BTreeMap<String, u64>,
 ) -> Result<Vec<Finding>, PrivacyError> {
     let mut findings = Vec::new();
     for source in sources {
-        if skipped.iter().any(|s| s == source.name()) {
+        if kept.iter().any(|s| s == source.name()) {
             continue;
         }
         let summary = source
@@ -79,7 +83,45 @@ pub async fn completeness_scan(
             });
         }
     }
+    let kept_tables: Vec<&str> = sources
+        .iter()
+        .filter(|s| kept.iter().any(|k| k == s.name()))
+        .flat_map(|s| s.tables().iter().copied())
+        .collect();
+    for hit in hub_tenant::subject_scan::scan_for_subject(scope, subject).await? {
+        if kept_tables.contains(&hit.table.as_str()) {
+            continue;
+        }
+        // Attributed to the source that claims the table, so its task is the one marked.
+        let owner = sources
+            .iter()
+            .find(|s| s.tables().contains(&hit.table.as_str()))
+            .map_or_else(
+                || format!("{}.{}", hit.table, hit.column),
+                |s| s.name().to_string(),
+            );
+        findings.push(Finding {
+            source: owner,
+            records: hit.rows,
+        });
+    }
     Ok(findings)
+}
+
+/// Why a legal hold keeps this source's data of the person, if one does: an active hold
+/// (theirs or everyone's) naming a category the source's fields hold, or every category.
+fn held_by(holds: &[crate::holds::LegalHold], source: &dyn PersonalDataSource) -> Option<String> {
+    let categories: Vec<_> = source.fields().iter().map(|f| f.category).collect();
+    holds
+        .iter()
+        .filter(|h| h.categories.is_empty() || h.categories.iter().any(|c| categories.contains(c)))
+        .max_by_key(|h| h.ends_at)
+        .map(|h| {
+            format!(
+                "kept under a legal hold until {}",
+                h.ends_at.format("%Y-%m-%d")
+            )
+        })
 }
 
 /// How one run of a request's deadline ended.
@@ -275,11 +317,23 @@ impl Privacy {
                 .ok_or_else(|| PrivacyError::Registry("a running request has no subject".into()))?;
             let source = sources.iter().find(|s| s.name() == next.source);
             let now = self.now();
+            // A legal hold on the person (or on everyone) keeps what it covers: an erasure
+            // leaves a source holding a held category alone and says why.
+            let held = match (kind, source, subject.person_id()) {
+                (RequestKind::Erasure, Some(s), Some(person)) => held_by(
+                    &crate::holds::on_person(&scope, person, now).await?,
+                    s.as_ref(),
+                ),
+                _ => None,
+            };
             let result: Result<(TaskStatus, serde_json::Value), SourceError> = match source {
                 None => Ok((
                     TaskStatus::Skipped,
                     serde_json::json!({ "reason": "the source is no longer registered" }),
                 )),
+                Some(_) if held.is_some() => {
+                    Ok((TaskStatus::Skipped, serde_json::json!({ "reason": held })))
+                }
                 Some(s) if self.requests.switched_off(s.name()) => Ok((
                     TaskStatus::Skipped,
                     serde_json::json!({
@@ -428,8 +482,18 @@ impl Privacy {
                         Some((t.source.clone(), records))
                     })
                     .collect();
+                // What a source said it keeps (an active legal hold is itself kept while it
+                // lasts: `not_applicable` with its reason) is reported as kept, not found.
+                let kept: Vec<String> = tasks
+                    .iter()
+                    .filter(|t| {
+                        t.status == TaskStatus::Skipped.as_str()
+                            || outcome_of(&t.source).get("not_applicable").is_some()
+                    })
+                    .map(|t| t.source.clone())
+                    .collect();
                 let findings =
-                    completeness_scan(scope, &subject, sources, &skipped, &anonymised).await?;
+                    completeness_scan(scope, &subject, sources, &kept, &anonymised).await?;
                 if !findings.is_empty() {
                     for finding in &findings {
                         task::Entity::update_many()

@@ -2,8 +2,8 @@
 
 pub mod consent;
 pub mod data_map;
-pub mod policy;
 pub mod holds;
-pub mod retention;
+pub mod policy;
 pub mod receipts;
 pub mod requests;
+pub mod retention;
