@@ -160,6 +160,9 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let privacy = Privacy::new(tenancy.clone(), directory, messages);
     // Every processor of a consentable purpose (identity's outbox) asks privacy's gate.
     tenancy.register_consent_gate(Arc::new(hub_privacy_addenda::consent::Gate));
+    // The duties of each institution's privacy addendum reach the profile and the incident
+    // clock through this port (A2).
+    tenancy.register_addendum_duties(Arc::new(hub_privacy_addenda::addenda::DutiesPort));
     let state = Arc::new(AppState {
         config,
         tenancy,

@@ -107,7 +107,8 @@ pub mod institution {
         ("updateContact", &[409, 428]),
         ("rotateEncryptionKey", &[409]),
         ("rotateBlindIndexKey", &[409]),
-        ("replacePrivacyProfile", &[428]),
+        // The privacy addendum in force bounds the profile (A2).
+        ("replacePrivacyProfile", &[409, 428]),
     ];
 }
 
@@ -172,12 +173,26 @@ pub mod identity {
 /// retention and addenda as they arrive.
 pub mod privacy {
     use crate::api::privacy::{
+        addenda::AddendaApi,
         consent::{ConsentApi, GpcApi},
         data_map::DataMapApi,
         policy::PolicyApi,
+        records::RecordsApi,
     };
 
-    pub type Api = (DataMapApi, ConsentApi, PolicyApi, GpcApi);
+    pub type Api = (
+        DataMapApi,
+        ConsentApi,
+        PolicyApi,
+        GpcApi,
+        AddendaApi,
+        RecordsApi,
+    );
 
-    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[];
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // No addendum in force; an unknown version.
+        ("getCurrentPrivacyAddendum", &[404]),
+        // Already accepted; the institution already breaks its duties.
+        ("acceptPrivacyAddendum", &[404, 409]),
+    ];
 }

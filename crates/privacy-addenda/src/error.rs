@@ -66,6 +66,7 @@ impl DescribeProblem for PrivacyError {
             Self::NoticeNotAccepted { .. } => "notice_not_accepted",
             Self::NotFound("person") => "person_not_found",
             Self::NotFound("service notice") => "service_notice_not_found",
+            Self::NotFound("privacy addendum") => "addendum_not_found",
             Self::NotFound(_) => "not_found",
             Self::Source { .. } => "personal_data_source_failed",
             Self::Registry(_) => "internal",

@@ -1,6 +1,8 @@
 //! Privacy, over the personal-data contract ([`hub_tenant::personal_data`]): what the
 //! institution holds and why ([`data_map`]), the consent ledger and the one consent gate
-//! every processor asks ([`consent`]), policy and notice versions ([`policy`]), and (as
+//! every processor asks ([`consent`]), policy and notice versions ([`policy`]), the
+//! institution's privacy addenda whose duties the runtime enforces ([`addenda`]), the record of
+//! processing (GDPR Art. 30, [`records`]), and (as
 //! they arrive, issue 10) data-subject
 //! requests, consent and policy versions, retention enforcement and the institution's privacy
 //! addenda. This crate knows no other domain crate: it reaches personal data only through the
@@ -8,10 +10,12 @@
 //! through the ports the gateway hands it ([`hub_tenant::personal_data::SubjectDirectory`],
 //! [`hub_tenant::personal_data::EssentialMessages`]).
 
+pub mod addenda;
 pub mod consent;
 pub mod data_map;
 mod error;
 pub mod policy;
+pub mod records;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -36,5 +40,10 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: &[],
     blind_indexes: &[],
-    personal_data_sources: || vec![Box::new(consent::source::ConsentSource)],
+    personal_data_sources: || {
+        vec![
+            Box::new(consent::source::ConsentSource),
+            Box::new(addenda::source::AddendaSource),
+        ]
+    },
 };

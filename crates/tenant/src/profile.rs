@@ -1,8 +1,8 @@
 //! The retention and reporting profile of one institution (D3): per data category how long
 //! personal data is kept and what happens after (delete or anonymise), and which reports are
 //! produced on which cadence. Every change is kept in a history: who, when, what changed.
-//! Nothing enforces the profile yet: retention enforcement and reporting runs arrive with the
-//! privacy-addenda crate, and are to read it.
+//! The institution's privacy addendum in force bounds it ([`crate::addendum_duties`]): a
+//! profile breaking the addendum's duties is refused ([`crate::Tenancy::replace_privacy_profile`]).
 
 use crate::entities::{privacy_profile, privacy_profile_history};
 use crate::error::TenantError;
@@ -69,6 +69,28 @@ pub enum ReportKind {
     RetentionActions,
     /// Payments, refunds and invoices for finance (D7).
     BillingHistory,
+}
+
+impl ReportKind {
+    pub const ALL: [Self; 4] = [
+        Self::EnrollmentSummary,
+        Self::PrivacyRequests,
+        Self::RetentionActions,
+        Self::BillingHistory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EnrollmentSummary => "enrollment_summary",
+            Self::PrivacyRequests => "privacy_requests",
+            Self::RetentionActions => "retention_actions",
+            Self::BillingHistory => "billing_history",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +277,12 @@ pub(crate) async fn install_default<C: ConnectionTrait>(
 
 pub async fn get(scope: &TenantScope) -> Result<VersionedProfile, TenantError> {
     scope.require(Scope::TenantAdmin)?;
+    current(scope).await
+}
+
+/// The profile, for services that check their own scope (the record of processing, which a
+/// privacy officer reads).
+pub async fn current(scope: &TenantScope) -> Result<VersionedProfile, TenantError> {
     let row = privacy_profile::Entity::find_by_id(PROFILE_ROW)
         .one(scope.db())
         .await?

@@ -19,6 +19,8 @@ mod m20261201_000202_sealed_idp_subject;
 mod m20261201_000401_consent_and_policy;
 mod m20261201_000501_audit_pseudonymisable;
 mod m20261201_000701_person_restriction;
+mod m20261201_000801_privacy_addenda;
+mod m20261201_000802_incident_notify_by;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -40,5 +42,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000401_consent_and_policy::Migration),
         Box::new(m20261201_000501_audit_pseudonymisable::Migration),
         Box::new(m20261201_000701_person_restriction::Migration),
+        Box::new(m20261201_000801_privacy_addenda::Migration),
+        Box::new(m20261201_000802_incident_notify_by::Migration),
     ]
 }
