@@ -133,13 +133,13 @@ impl Example for AddendumInput {
 /// Accept a drafted version.
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
-pub struct AcceptanceInput {
+pub struct AddendumAcceptanceInput {
     /// When it takes effect: now when omitted; never in the past.
     #[oai(nullable, default)]
     pub effective_from: Option<DateTime<Utc>>,
 }
 
-impl Example for AcceptanceInput {
+impl Example for AddendumAcceptanceInput {
     fn example() -> Self {
         Self {
             effective_from: None,
@@ -322,7 +322,7 @@ impl AddendaApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         version: Path<i32>,
-        body: Json<AcceptanceInput>,
+        body: Json<AddendumAcceptanceInput>,
     ) -> Result<AddendumFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let accepted = state
