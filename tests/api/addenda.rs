@@ -151,7 +151,11 @@ async fn promise_a2_addenda_are_versioned_accepted_by_an_admin_and_one_is_in_for
         "duties.max_retention_days.shoe_size",
         "duties.allowed_clusters[0]",
     ] {
-        assert!(fields(&bad).contains(&field.to_string()), "{field}: {}", bad.body);
+        assert!(
+            fields(&bad).contains(&field.to_string()),
+            "{field}: {}",
+            bad.body
+        );
     }
 
     // A privacy officer (not a tenant admin) reads addenda but neither drafts nor accepts.
@@ -175,7 +179,12 @@ async fn promise_a2_addenda_are_versioned_accepted_by_an_admin_and_one_is_in_for
     let accepted = accept(&app, admin, 1, json!({})).await;
     assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
     assert_eq!(accepted.body["status"], "in_force");
-    assert!(accepted.body["accepted_by"].as_str().unwrap().starts_with("api-key:"));
+    assert!(
+        accepted.body["accepted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("api-key:")
+    );
     let current = app.get("/v1/privacy/addenda/current", &officer).await;
     assert_eq!(current.body["version"], 1, "{}", current.body);
     // Accepted once only.
@@ -211,18 +220,17 @@ async fn promise_a2_addenda_are_versioned_accepted_by_an_admin_and_one_is_in_for
     assert_eq!(current.body["version"], 2);
     assert_eq!(current.body["duties"]["request_deadline_days"], 14);
     // The request clock's deadline comes from the one in force.
-    let scope_principal = app
-        .state
-        .tenancy
-        .authenticate(admin)
-        .await
-        .unwrap();
+    let scope_principal = app.state.tenancy.authenticate(admin).await.unwrap();
     let hub_tenant::Principal::Tenant(principal) = scope_principal else {
         panic!("a tenant key")
     };
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
     assert_eq!(
-        app.state.privacy.addendum_request_deadline(&scope).await.unwrap(),
+        app.state
+            .privacy
+            .addendum_request_deadline(&scope)
+            .await
+            .unwrap(),
         Some(14)
     );
     drop(scope);
@@ -266,10 +274,20 @@ async fn promise_a2_d3_the_profile_cannot_break_the_addendum_retention_or_report
 
     // The default profile keeps technical data 90 days: an addendum allowing 30 is refused
     // until the profile changes, and the refusal names what must change.
-    let v1 = draft(&app, admin, json!({"max_retention_days": {"technical": 30}})).await;
+    let v1 = draft(
+        &app,
+        admin,
+        json!({"max_retention_days": {"technical": 30}}),
+    )
+    .await;
     let refused = accept(&app, admin, 1, json!({})).await;
     refused.assert_problem(409, "addendum_duty_breached");
-    assert_eq!(fields(&refused), ["retention.technical.period_days"], "{}", refused.body);
+    assert_eq!(
+        fields(&refused),
+        ["retention.technical.period_days"],
+        "{}",
+        refused.body
+    );
     assert_eq!(v1.body["version"], 1);
     app.get("/v1/privacy/addenda/current", admin)
         .await
@@ -363,9 +381,8 @@ async fn promise_a2_d3_the_profile_cannot_break_the_addendum_retention_or_report
 async fn promise_a2_residency_refuses_a_cluster_the_addendum_does_not_allow(backend: Backend) {
     let app = match backend {
         Backend::Postgres => {
-            let admin_url = std::env::var("HUB_TEST_SECOND_DATABASE_URL").expect(
-                "HUB_TEST_SECOND_DATABASE_URL must point at the second PostgreSQL cluster",
-            );
+            let admin_url = std::env::var("HUB_TEST_SECOND_DATABASE_URL")
+                .expect("HUB_TEST_SECOND_DATABASE_URL must point at the second PostgreSQL cluster");
             let second_url = create_database_on(&admin_url).await;
             spawn_with(backend, |c| {
                 c.clusters.insert("second".into(), second_url.clone());
@@ -405,9 +422,13 @@ async fn promise_a2_residency_refuses_a_cluster_the_addendum_does_not_allow(back
             in_force(&app, south_admin, json!({"allowed_clusters": ["second"]})).await;
         }
         Backend::Sqlite => {
-            draft(&app, &north.admin_token, json!({"allowed_clusters": ["second"]}))
-                .await
-                .assert_problem(422, "validation_failed");
+            draft(
+                &app,
+                &north.admin_token,
+                json!({"allowed_clusters": ["second"]}),
+            )
+            .await
+            .assert_problem(422, "validation_failed");
         }
     }
     in_force(&app, &north.admin_token, primary_only).await;
@@ -415,7 +436,10 @@ async fn promise_a2_residency_refuses_a_cluster_the_addendum_does_not_allow(back
         .get("/v1/privacy/records-of-processing", &north.admin_token)
         .await;
     assert_eq!(record.body["residency"]["cluster"], "primary");
-    assert_eq!(record.body["residency"]["allowed_clusters"], json!(["primary"]));
+    assert_eq!(
+        record.body["residency"]["allowed_clusters"],
+        json!(["primary"])
+    );
 }
 
 /// A person with a live session: `(id, token)`.
@@ -444,18 +468,15 @@ async fn person(app: &TestApp, inst: &Institution, email: &str) -> (String, Stri
 
 /// Reports a compromise with the person's session; returns the incident's window in hours.
 async fn reported_window(app: &TestApp, inst: &Institution, token: &str) -> i64 {
-    let report = app
-        .post("/v1/me/compromise-report", token, json!({}))
-        .await;
+    let report = app.post("/v1/me/compromise-report", token, json!({})).await;
     assert_eq!(report.status, StatusCode::CREATED, "{}", report.body);
     let id = report.body["incident_id"].as_str().unwrap();
     let incident = app
         .get(&format!("/v1/incidents/{id}"), &inst.admin_token)
         .await;
     assert_eq!(incident.status, StatusCode::OK, "{}", incident.body);
-    let at = |field: &str| -> DateTime<Utc> {
-        incident.body[field].as_str().unwrap().parse().unwrap()
-    };
+    let at =
+        |field: &str| -> DateTime<Utc> { incident.body[field].as_str().unwrap().parse().unwrap() };
     (at("notify_by") - at("reported_at")).num_minutes() / 60
 }
 
@@ -579,12 +600,15 @@ async fn promise_a2_d3_the_record_of_processing_matches_the_declarations(backend
             .contains(&json!("category_period"))
         {
             assert_eq!(
-                a["retention"]["period_days"],
-                profile.body["retention"][&category]["period_days"],
+                a["retention"]["period_days"], profile.body["retention"][&category]["period_days"],
                 "{a}"
             );
         }
-        let max = if category == "contact" { json!(730) } else { Value::Null };
+        let max = if category == "contact" {
+            json!(730)
+        } else {
+            Value::Null
+        };
         assert_eq!(a["retention"]["addendum_max_days"], max, "{a}");
         recorded.insert(
             (category, purpose),
@@ -615,19 +639,39 @@ async fn promise_a2_d3_the_record_of_processing_matches_the_declarations(backend
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["name"].as_str().unwrap().to_string(), m["applies_to"].clone()))
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["applies_to"].clone(),
+            )
+        })
         .collect();
-    for name in ["sealed_at_rest", "blind_index", "key_store_apart", "audit_chain", "tenant_isolation"] {
+    for name in [
+        "sealed_at_rest",
+        "blind_index",
+        "key_store_apart",
+        "audit_chain",
+        "tenant_isolation",
+    ] {
         assert!(measures.contains_key(name), "{name}: {measures:?}");
     }
     let sealed = measures["sealed_at_rest"].as_array().unwrap();
     for source in map.body["sources"].as_array().unwrap() {
         for f in source["fields"].as_array().unwrap() {
-            let name = json!(format!("{}.{}", f["table"].as_str().unwrap(), f["column"].as_str().unwrap()));
+            let name = json!(format!(
+                "{}.{}",
+                f["table"].as_str().unwrap(),
+                f["column"].as_str().unwrap()
+            ));
             assert_eq!(sealed.contains(&name), f["identifying"] == true, "{name}");
         }
     }
-    assert!(measures["blind_index"].as_array().unwrap().contains(&json!("people.email")));
+    assert!(
+        measures["blind_index"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("people.email"))
+    );
 
     // CSV, by query or by Accept: one row per activity, the same content.
     for reply in [
@@ -644,7 +688,10 @@ async fn promise_a2_d3_the_record_of_processing_matches_the_declarations(backend
     ] {
         assert_eq!(reply.status, StatusCode::OK);
         assert!(
-            reply.header("content-type").unwrap().starts_with("text/csv"),
+            reply
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/csv"),
             "{:?}",
             reply.header("content-type")
         );
@@ -657,10 +704,21 @@ async fn promise_a2_d3_the_record_of_processing_matches_the_declarations(backend
             assert_eq!(row.len(), rows[0].len());
             assert_eq!(row[col("category")], a["category"].as_str().unwrap());
             assert_eq!(row[col("purpose")], a["purpose"].as_str().unwrap());
-            assert_eq!(row[col("lawful_basis")], a["lawful_basis"].as_str().unwrap());
-            let fields: Vec<&str> = a["fields"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+            assert_eq!(
+                row[col("lawful_basis")],
+                a["lawful_basis"].as_str().unwrap()
+            );
+            let fields: Vec<&str> = a["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
             assert_eq!(row[col("fields")], fields.join("; "));
-            assert_eq!(row[col("subprocessors")], "Mail relay (transactional email, EU)");
+            assert_eq!(
+                row[col("subprocessors")],
+                "Mail relay (transactional email, EU)"
+            );
         }
     }
 }

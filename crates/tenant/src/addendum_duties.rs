@@ -93,8 +93,7 @@ pub fn profile_breaches(duties: &DutiesInForce, profile: &PrivacyProfile) -> Vec
 
 /// Whether placing the institution on `cluster` breaks the residency duty.
 pub fn placement_breach(duties: &DutiesInForce, cluster: &str) -> Option<FieldViolation> {
-    if duties.allowed_clusters.is_empty() || duties.allowed_clusters.iter().any(|c| c == cluster)
-    {
+    if duties.allowed_clusters.is_empty() || duties.allowed_clusters.iter().any(|c| c == cluster) {
         return None;
     }
     Some(FieldViolation::new(

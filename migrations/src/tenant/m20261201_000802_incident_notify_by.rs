@@ -19,5 +19,4 @@ impl MigrationTrait for Migration {
             )
             .await
     }
-
 }

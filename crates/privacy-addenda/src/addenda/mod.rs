@@ -184,10 +184,7 @@ fn enforced(version: i32, duties: &Duties) -> DutiesInForce {
 fn text_ok(v: &mut Violations, field: &str, text: &str, max: usize) {
     let len = text.trim().chars().count();
     if len == 0 || len > max || text.chars().any(char::is_control) {
-        v.add(
-            field,
-            format!("1–{max} characters, no control characters"),
-        );
+        v.add(field, format!("1–{max} characters, no control characters"));
     }
 }
 
@@ -247,7 +244,12 @@ fn validate(new: &NewAddendum, clusters: &[String]) -> Result<(), PrivacyError> 
         );
     }
     for (i, s) in d.allowed_subprocessors.iter().enumerate() {
-        text_ok(&mut v, &format!("duties.allowed_subprocessors[{i}].name"), &s.name, 200);
+        text_ok(
+            &mut v,
+            &format!("duties.allowed_subprocessors[{i}].name"),
+            &s.name,
+            200,
+        );
         text_ok(
             &mut v,
             &format!("duties.allowed_subprocessors[{i}].service"),
@@ -373,17 +375,21 @@ impl Privacy {
         }
         let effective_from = effective_from.map(|t| t.trunc_subsecs(6)).unwrap_or(now);
         if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_SECONDS) {
-            return Err(PrivacyError::Invalid(vec![hub_kernel::FieldViolation::new(
-                "effective_from",
-                "must not be in the past: an addendum binds from its acceptance on",
-            )]));
+            return Err(PrivacyError::Invalid(vec![
+                hub_kernel::FieldViolation::new(
+                    "effective_from",
+                    "must not be in the past: an addendum binds from its acceptance on",
+                ),
+            ]));
         }
         let duties = enforced(version, &duties_of(&row)?);
         let current = profile::get(scope).await?;
         let mut breaches = profile_breaches(&duties, &current.profile);
         breaches.extend(placement_breach(&duties, scope.cluster()));
         if !breaches.is_empty() {
-            return Err(PrivacyError::Tenant(TenantError::AddendumBreached(breaches)));
+            return Err(PrivacyError::Tenant(TenantError::AddendumBreached(
+                breaches,
+            )));
         }
         let updated = addendum::Entity::update_many()
             .col_expr(addendum::Column::Status, Expr::value(ACCEPTED))

@@ -5,6 +5,7 @@
 //! and a restriction does not apply (the record is not processed about the person).
 
 use super::entities::addendum;
+use chrono::{DateTime, Utc};
 use hub_kernel::DataCategory;
 use hub_kernel::classification::FieldClassification;
 use hub_tenant::audit::person_label;
@@ -12,7 +13,6 @@ use hub_tenant::personal_data::{
     DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
 };
 use hub_tenant::{Scope, TenantScope};
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -106,7 +106,10 @@ impl PersonalDataSource for AddendaSource {
             .exec(scope.db())
             .await?;
         let accepted = addendum::Entity::update_many()
-            .col_expr(addendum::Column::AcceptedBy, Expr::value(pseudonym.as_str()))
+            .col_expr(
+                addendum::Column::AcceptedBy,
+                Expr::value(pseudonym.as_str()),
+            )
             .filter(addendum::Column::AcceptedBy.eq(label.as_str()))
             .exec(scope.db())
             .await?;

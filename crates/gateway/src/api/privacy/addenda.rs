@@ -83,7 +83,11 @@ impl From<Duties> for DutiesView {
             required_reports: d.required_reports.into_iter().map(Into::into).collect(),
             allowed_clusters: d.allowed_clusters,
             breach_notification_hours: d.breach_notification_hours,
-            allowed_subprocessors: d.allowed_subprocessors.into_iter().map(Into::into).collect(),
+            allowed_subprocessors: d
+                .allowed_subprocessors
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
@@ -96,7 +100,11 @@ impl From<DutiesView> for Duties {
             required_reports: d.required_reports.into_iter().map(Into::into).collect(),
             allowed_clusters: d.allowed_clusters,
             breach_notification_hours: d.breach_notification_hours,
-            allowed_subprocessors: d.allowed_subprocessors.into_iter().map(Into::into).collect(),
+            allowed_subprocessors: d
+                .allowed_subprocessors
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
@@ -273,7 +281,9 @@ impl AddendaApi {
         let privacy = &state.privacy;
         let items = state
             .tenancy
-            .read(&auth.0, move |scope| async move { privacy.addenda(&scope).await })
+            .read(&auth.0, move |scope| async move {
+                privacy.addenda(&scope).await
+            })
             .await?;
         Ok(AddendaListed::Ok(Json(AddendumList {
             items: items.into_iter().map(Into::into).collect(),

@@ -3,8 +3,8 @@
 //! privacy addendum in force; JSON, or CSV with `?format=csv` or `Accept: text/csv`.
 
 use crate::api::ApiTags;
-use crate::api::privacy::data_map::{CategoryView, PurposeView};
 use crate::api::privacy::addenda::SubprocessorView;
+use crate::api::privacy::data_map::{CategoryView, PurposeView};
 use crate::api::privacy_profile::RetentionActionView;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
