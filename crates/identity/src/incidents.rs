@@ -68,7 +68,7 @@ fn open(scope: &TenantScope, row: incident::Model) -> Result<Incident, IdentityE
         sessions_revoked: row.sessions_revoked,
         api_keys_revoked: row.api_keys_revoked,
         reported_at: row.reported_at,
-        notify_by: row.notify_by.unwrap_or_else(|| {
+        notify_by: row.notification_due_at.unwrap_or_else(|| {
             row.reported_at
                 + chrono::Duration::hours(i64::from(
                     hub_tenant::addendum_duties::DEFAULT_BREACH_NOTIFICATION_HOURS,
@@ -176,7 +176,7 @@ impl Identity {
             resolved_at: Set(None),
             resolved_by: Set(None),
             key_version: Set(keys.active_version() as i32),
-            notify_by: Set(Some(notify_by)),
+            notification_due_at: Set(Some(notify_by)),
         })
         .exec_without_returning(scope.db())
         .await?;

@@ -20,7 +20,7 @@ mod m20261201_000401_consent_and_policy;
 mod m20261201_000501_audit_pseudonymisable;
 mod m20261201_000701_person_restriction;
 mod m20261201_000801_privacy_addenda;
-mod m20261201_000802_incident_notify_by;
+mod m20261201_000802_incident_notification_due;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -43,6 +43,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000501_audit_pseudonymisable::Migration),
         Box::new(m20261201_000701_person_restriction::Migration),
         Box::new(m20261201_000801_privacy_addenda::Migration),
-        Box::new(m20261201_000802_incident_notify_by::Migration),
+        Box::new(m20261201_000802_incident_notification_due::Migration),
     ]
 }

@@ -355,14 +355,16 @@ impl Privacy {
 
     /// Accepts a draft, effective from `effective_from` (now when `None`; not in the past).
     /// Requires `tenant:admin`. Refused when the institution already breaks its duties
-    /// (module doc). Audited.
+    /// (module doc). Audited. `None` (a path that names no number) is no version: 404,
+    /// after the scope check.
     pub async fn accept_addendum(
         &self,
         scope: &TenantScope,
-        version: i32,
+        version: Option<i32>,
         effective_from: Option<DateTime<Utc>>,
     ) -> Result<Addendum, PrivacyError> {
         scope.require(Scope::TenantAdmin)?;
+        let version = version.ok_or(PrivacyError::NotFound("privacy addendum"))?;
         let now = Utc::now().trunc_subsecs(6);
         let row = addendum::Entity::find_by_id(version)
             .one(scope.db())

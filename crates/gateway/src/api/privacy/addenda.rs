@@ -175,13 +175,13 @@ impl From<AddendumStatus> for AddendumStatusView {
     }
 }
 
+/// One version of the addendum. Its `status`: `draft`, `scheduled` (accepted, effective
+/// later), `in_force` (the one) or `superseded`.
 #[derive(Debug, Clone, Object)]
 pub struct AddendumView {
     pub version: i32,
     pub duties: DutiesView,
     pub summary: String,
-    /// `draft`, `scheduled` (accepted, effective later), `in_force` (the one) or
-    /// `superseded`.
     pub status: AddendumStatusView,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -331,13 +331,14 @@ impl AddendaApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
-        version: Path<i32>,
+        /// The version number (a text that is not one names no version: 404).
+        version: Path<String>,
         body: Json<AddendumAcceptanceInput>,
     ) -> Result<AddendumFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let accepted = state
             .privacy
-            .accept_addendum(&scope, version.0, body.0.effective_from)
+            .accept_addendum(&scope, version.0.parse().ok(), body.0.effective_from)
             .await?;
         scope.commit().await?;
         Ok(AddendumFound::Ok(Json(accepted.into())))

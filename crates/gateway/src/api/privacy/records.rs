@@ -49,14 +49,15 @@ pub enum RecordFormat {
     Csv,
 }
 
-/// How long an activity's data is kept.
+/// How long an activity's data is kept: the retention profile's period and action for the
+/// category (for fields of class `category_period`).
 #[derive(Debug, Clone, Object)]
 pub struct RetentionView {
-    /// The retention profile's period for the category.
     #[oai(nullable)]
     pub period_days: Option<u32>,
+    /// `delete` or `anonymise`.
     #[oai(nullable)]
-    pub action: Option<RetentionActionView>,
+    pub action: Option<String>,
     /// The privacy addendum's maximum for the category.
     #[oai(nullable)]
     pub addendum_max_days: Option<u32>,
@@ -91,7 +92,13 @@ impl From<Activity> for ActivityView {
             sources: a.sources.into_iter().map(Into::into).collect(),
             retention: RetentionView {
                 period_days: a.retention.period_days,
-                action: a.retention.action.map(Into::into),
+                action: a
+                    .retention
+                    .action
+                    .map(|a| match RetentionActionView::from(a) {
+                        RetentionActionView::Delete => "delete".to_string(),
+                        RetentionActionView::Anonymise => "anonymise".to_string(),
+                    }),
                 addendum_max_days: a.retention.addendum_max_days,
                 classes: a.retention.classes.into_iter().map(Into::into).collect(),
             },

@@ -1,6 +1,7 @@
 //! An incident carries its notification deadline (A2): opened + the breach notification
 //! window of the privacy addendum in force then (72 hours without one). Older incidents have
-//! none stored and read as opened + 72 hours.
+//! none stored and read as opened + 72 hours. (Not `notify_by`: a column ending in `_by` names
+//! a person, by the schema's naming rule the completeness scan applies.)
 use crate::{col, table};
 use sea_orm_migration::prelude::*;
 
@@ -14,7 +15,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(table("incidents"))
-                    .add_column(col("notify_by").timestamp_with_time_zone().null())
+                    .add_column(col("notification_due_at").timestamp_with_time_zone().null())
                     .to_owned(),
             )
             .await
