@@ -105,3 +105,34 @@ pub fn placement_breach(duties: &DutiesInForce, cluster: &str) -> Option<FieldVi
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promise_a2_breaches_name_the_field_that_must_change() {
+        let duties = DutiesInForce {
+            version: 3,
+            max_retention_days: [("technical".to_string(), 30), ("contact".to_string(), 730)]
+                .into_iter()
+                .collect(),
+            required_reports: vec![ReportKind::PrivacyRequests],
+            allowed_clusters: vec!["primary".into()],
+            ..Default::default()
+        };
+        let profile = PrivacyProfile::default();
+        let fields: Vec<_> = profile_breaches(&duties, &profile)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["retention.technical.period_days", "reports"]);
+        assert!(placement_breach(&duties, "primary").is_none());
+        assert_eq!(
+            placement_breach(&duties, "second").unwrap().field,
+            "cluster"
+        );
+        assert!(profile_breaches(&DutiesInForce::default(), &profile).is_empty());
+        assert!(placement_breach(&DutiesInForce::default(), "anywhere").is_none());
+    }
+}

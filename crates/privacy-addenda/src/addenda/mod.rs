@@ -54,8 +54,10 @@ pub struct Subprocessor {
     pub location: String,
 }
 
-/// The structured duties of one addendum version.
+/// The structured duties of one addendum version (stored as JSON; a duty a stored version
+/// lacks reads as absent, so duties added later leave older versions readable).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Duties {
     pub request_deadline_days: Option<u32>,
     pub max_retention_days: BTreeMap<String, u32>,
