@@ -12,6 +12,7 @@ mod smtp;
 mod support;
 
 mod access;
+mod addenda;
 mod architecture;
 mod at_rest;
 mod audit;

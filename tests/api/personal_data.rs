@@ -679,6 +679,7 @@ const HOLD_NOTHING_OF_ADA: &[&str] = &[
     "consent",
     "privacy_requests",
     "legal_holds",
+    "privacy_addenda",
 ];
 
 async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {

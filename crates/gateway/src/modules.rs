@@ -107,7 +107,8 @@ pub mod institution {
         ("updateContact", &[409, 428]),
         ("rotateEncryptionKey", &[409]),
         ("rotateBlindIndexKey", &[409]),
-        ("replacePrivacyProfile", &[428]),
+        // The privacy addendum in force bounds the profile (A2).
+        ("replacePrivacyProfile", &[409, 428]),
     ];
 }
 
@@ -172,6 +173,7 @@ pub mod identity {
 /// retention and addenda as they arrive.
 pub mod privacy {
     use crate::api::privacy::{
+        addenda::AddendaApi,
         consent::{ConsentApi, GpcApi},
         data_map::DataMapApi,
         holds::LegalHoldsApi,
@@ -179,6 +181,7 @@ pub mod privacy {
         receipts::ReceiptsApi,
         requests::RequestsApi,
         retention::RetentionApi,
+        records::RecordsApi,
     };
 
     pub type Api = (
@@ -190,6 +193,8 @@ pub mod privacy {
         GpcApi,
         LegalHoldsApi,
         RetentionApi,
+        AddendaApi,
+        RecordsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -209,5 +214,9 @@ pub mod privacy {
         ("retryPrivacyRequestTask", &[404, 409]),
         ("createExportDownloadLink", &[403, 404, 409]),
         ("downloadExportBundle", &[404, 422]),
+        // No addendum in force; an unknown version.
+        ("getCurrentPrivacyAddendum", &[404]),
+        // Already accepted; the institution already breaks its duties.
+        ("acceptPrivacyAddendum", &[404, 409]),
     ];
 }

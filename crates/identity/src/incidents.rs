@@ -46,6 +46,9 @@ pub struct Incident {
     pub sessions_revoked: i32,
     pub api_keys_revoked: i32,
     pub reported_at: DateTime<Utc>,
+    /// The notification deadline: reported + the breach window of the privacy addendum in
+    /// force then (72 hours without one, GDPR Art. 33).
+    pub notify_by: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
 }
@@ -65,6 +68,12 @@ fn open(scope: &TenantScope, row: incident::Model) -> Result<Incident, IdentityE
         sessions_revoked: row.sessions_revoked,
         api_keys_revoked: row.api_keys_revoked,
         reported_at: row.reported_at,
+        notify_by: row.notification_due_at.unwrap_or_else(|| {
+            row.reported_at
+                + chrono::Duration::hours(i64::from(
+                    hub_tenant::addendum_duties::DEFAULT_BREACH_NOTIFICATION_HOURS,
+                ))
+        }),
         resolved_at: row.resolved_at,
         resolved_by: row.resolved_by,
     })
@@ -145,6 +154,12 @@ impl Identity {
         let scope = self.tenancy.scope(principal).await?;
         let person = people::load(&scope, person_id).await?;
         let marked = reauthentication::require(&scope, person_id, reported_at).await?;
+        // The incident clock runs against the addendum's breach window (A2).
+        let window = self
+            .tenancy
+            .breach_notification_hours(&scope, reported_at)
+            .await?;
+        let notify_by = reported_at + chrono::Duration::hours(i64::from(window));
         let id = Uuid::now_v7();
         let keys = scope.keys();
         incident::Entity::insert(incident::ActiveModel {
@@ -161,6 +176,7 @@ impl Identity {
             resolved_at: Set(None),
             resolved_by: Set(None),
             key_version: Set(keys.active_version() as i32),
+            notification_due_at: Set(Some(notify_by)),
         })
         .exec_without_returning(scope.db())
         .await?;

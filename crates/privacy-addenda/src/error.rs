@@ -102,6 +102,7 @@ impl DescribeProblem for PrivacyError {
             Self::NotFound("privacy request") => "privacy_request_not_found",
             Self::NotFound("task") => "privacy_request_task_not_found",
             Self::NotFound("download link") => "download_link_not_found",
+            Self::NotFound("privacy addendum") => "addendum_not_found",
             Self::NotFound(_) => "not_found",
             Self::Conflict { code, .. } | Self::CodeRefused { code, .. } => code,
             Self::OwnRequest => "own_request_decision",

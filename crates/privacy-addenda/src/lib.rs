@@ -1,6 +1,8 @@
 //! Privacy, over the personal-data contract ([`hub_tenant::personal_data`]): what the
 //! institution holds and why ([`data_map`]), the consent ledger and the one consent gate
-//! every processor asks ([`consent`]), policy and notice versions ([`policy`]), and (as
+//! every processor asks ([`consent`]), policy and notice versions ([`policy`]), the
+//! institution's privacy addenda whose duties the runtime enforces ([`addenda`]), the record of
+//! processing (GDPR Art. 30, [`records`]), and (as
 //! they arrive, issue 10) data-subject
 //! requests, consent and policy versions, retention enforcement and the institution's privacy
 //! addenda. This crate knows no other domain crate: it reaches personal data only through the
@@ -8,6 +10,7 @@
 //! through the ports the gateway hands it ([`hub_tenant::personal_data::SubjectDirectory`],
 //! [`hub_tenant::personal_data::EssentialMessages`]).
 
+pub mod addenda;
 pub mod consent;
 pub mod data_map;
 mod error;
@@ -18,6 +21,7 @@ pub mod receipts;
 /// Data-subject requests: lifecycle, clocks, per-source execution, export links.
 pub mod requests;
 pub mod retention;
+pub mod records;
 pub mod service;
 
 pub use error::PrivacyError;
@@ -58,6 +62,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(requests::source::PrivacyRequestsSource),
             Box::new(consent::source::ConsentSource),
             Box::new(holds::HoldsSource),
+            Box::new(addenda::source::AddendaSource),
         ]
     },
 };

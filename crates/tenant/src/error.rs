@@ -32,6 +32,9 @@ pub enum TenantError {
     IdempotencyKeyReused,
     #[error("{0}")]
     Conflict(String),
+    /// The change would break a duty of the institution's privacy addendum in force.
+    #[error("the change breaks the institution's privacy addendum")]
+    AddendumBreached(Vec<FieldViolation>),
     #[error("a key rotation is already running for this institution")]
     RotationRunning,
     #[error("storage error: {0}")]
@@ -176,6 +179,7 @@ impl DescribeProblem for TenantError {
             Self::SlugTaken(_)
             | Self::IdempotencyKeyReused
             | Self::Conflict(_)
+            | Self::AddendumBreached(_)
             | Self::RotationRunning
             | Self::Offboarding => ProblemKind::Conflict,
             Self::Unauthenticated => ProblemKind::Unauthenticated,
@@ -206,6 +210,7 @@ impl DescribeProblem for TenantError {
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Conflict(_) => "conflict",
+            Self::AddendumBreached(_) => "addendum_duty_breached",
             Self::RotationRunning => "key_rotation_running",
             Self::Database(e) if Self::refused_client_data(e) => "value_not_storable",
             Self::Database(e) if Self::storage_unavailable(e) => Self::STORAGE_UNAVAILABLE,
@@ -215,7 +220,7 @@ impl DescribeProblem for TenantError {
 
     fn violations(&self) -> Vec<FieldViolation> {
         match self {
-            Self::Invalid(v) => v.clone(),
+            Self::Invalid(v) | Self::AddendumBreached(v) => v.clone(),
             _ => Vec::new(),
         }
     }

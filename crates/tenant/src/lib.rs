@@ -10,6 +10,7 @@
 //! profile's history, the API keys a person made), and the completeness scan that finds what
 //! still names a person in a tenant's live schema ([`subject_scan`]).
 
+pub mod addendum_duties;
 pub mod audit;
 pub mod consent_gate;
 pub mod contacts;
@@ -160,6 +161,9 @@ pub struct Tenancy {
     /// The consent gate every processor of a consentable purpose asks (privacy's, registered
     /// by the gateway at start: [`Self::register_consent_gate`]).
     consent_gate: std::sync::RwLock<Option<Arc<dyn consent_gate::ConsentGate>>>,
+    /// The duties of the institution's privacy addendum in force (privacy's, registered by
+    /// the gateway at start: [`Self::register_addendum_duties`]).
+    addendum_duties: std::sync::RwLock<Option<Arc<dyn addendum_duties::AddendumDuties>>>,
 }
 
 impl Tenancy {
@@ -184,6 +188,7 @@ impl Tenancy {
             ephemeral_footprints: std::sync::RwLock::default(),
             stateful_sources: std::sync::RwLock::default(),
             consent_gate: std::sync::RwLock::default(),
+            addendum_duties: std::sync::RwLock::default(),
         })
     }
 
@@ -260,6 +265,63 @@ impl Tenancy {
             Some(gate) => gate.may_use(scope, person, purpose, now).await,
             None => Ok(consent_gate::Decision::deny("no_consent_gate")),
         }
+    }
+
+    /// Registers the addendum duties port (privacy's). Called once at start by the gateway.
+    pub fn register_addendum_duties(&self, duties: Arc<dyn addendum_duties::AddendumDuties>) {
+        if let Ok(mut slot) = self.addendum_duties.write() {
+            *slot = Some(duties);
+        }
+    }
+
+    /// The duties of the institution's addendum in force at `now`; `None` with no addendum
+    /// in force (or no port registered): the platform defaults hold.
+    pub async fn addendum_duties(
+        &self,
+        scope: &TenantScope,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<addendum_duties::DutiesInForce>, TenantError> {
+        let port = self.addendum_duties.read().ok().and_then(|d| d.clone());
+        match port {
+            Some(port) => port
+                .in_force(scope, now)
+                .await
+                .map_err(|e| TenantError::Conflict(format!("privacy addendum unreadable: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Hours within which a breach of this institution's data must be notified: the
+    /// addendum's window, or 72 (GDPR Art. 33).
+    pub async fn breach_notification_hours(
+        &self,
+        scope: &TenantScope,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, TenantError> {
+        Ok(self
+            .addendum_duties(scope, now)
+            .await?
+            .and_then(|d| d.breach_notification_hours)
+            .unwrap_or(addendum_duties::DEFAULT_BREACH_NOTIFICATION_HOURS))
+    }
+
+    /// Replaces the retention and reporting profile ([`profile::replace`]) unless it breaks
+    /// the addendum in force: 409 `addendum_duty_breached`, one violation per breach.
+    pub async fn replace_privacy_profile(
+        &self,
+        scope: &TenantScope,
+        profile: profile::PrivacyProfile,
+        expected_revision: Option<i32>,
+    ) -> Result<profile::VersionedProfile, TenantError> {
+        scope.require(Scope::TenantAdmin)?;
+        profile.validate()?;
+        if let Some(duties) = self.addendum_duties(scope, chrono::Utc::now()).await? {
+            let breaches = addendum_duties::profile_breaches(&duties, &profile);
+            if !breaches.is_empty() {
+                return Err(TenantError::AddendumBreached(breaches));
+            }
+        }
+        profile::replace(scope, profile, expected_revision).await
     }
 
     fn sealed_stores(&self) -> Vec<Arc<dyn SealedStore>> {

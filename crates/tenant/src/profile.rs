@@ -4,6 +4,8 @@
 //! The retention rules are enforced by the privacy-addenda crate's sweeper
 //! (`hub_privacy_addenda::retention`), which records the revision it applied; reporting runs
 //! are still to come.
+//! The institution's privacy addendum in force bounds it ([`crate::addendum_duties`]): a
+//! profile breaking the addendum's duties is refused ([`crate::Tenancy::replace_privacy_profile`]).
 
 use crate::entities::{privacy_profile, privacy_profile_history};
 use crate::error::TenantError;
@@ -70,6 +72,28 @@ pub enum ReportKind {
     RetentionActions,
     /// Payments, refunds and invoices for finance (D7).
     BillingHistory,
+}
+
+impl ReportKind {
+    pub const ALL: [Self; 4] = [
+        Self::EnrollmentSummary,
+        Self::PrivacyRequests,
+        Self::RetentionActions,
+        Self::BillingHistory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EnrollmentSummary => "enrollment_summary",
+            Self::PrivacyRequests => "privacy_requests",
+            Self::RetentionActions => "retention_actions",
+            Self::BillingHistory => "billing_history",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +280,12 @@ pub(crate) async fn install_default<C: ConnectionTrait>(
 
 pub async fn get(scope: &TenantScope) -> Result<VersionedProfile, TenantError> {
     scope.require(Scope::TenantAdmin)?;
+    current(scope).await
+}
+
+/// The profile, for services that check their own scope (the record of processing, which a
+/// privacy officer reads).
+pub async fn current(scope: &TenantScope) -> Result<VersionedProfile, TenantError> {
     let row = privacy_profile::Entity::find_by_id(PROFILE_ROW)
         .one(scope.db())
         .await?

@@ -112,6 +112,11 @@ impl TenantScope {
         self.location.tenant_id
     }
 
+    /// The database cluster the institution's data lives on.
+    pub fn cluster(&self) -> &str {
+        &self.location.cluster
+    }
+
     /// Who acts in this unit of work (`None` for the platform's own background jobs).
     pub fn actor(&self) -> Option<&Actor> {
         self.actor.as_ref()

@@ -21,6 +21,8 @@ mod m20261201_000401_consent_and_policy;
 mod m20261201_000501_audit_pseudonymisable;
 mod m20261201_000601_legal_holds_and_retention;
 mod m20261201_000701_person_restriction;
+mod m20261201_000801_privacy_addenda;
+mod m20261201_000802_incident_notification_due;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -44,5 +46,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000501_audit_pseudonymisable::Migration),
         Box::new(m20261201_000601_legal_holds_and_retention::Migration),
         Box::new(m20261201_000701_person_restriction::Migration),
+        Box::new(m20261201_000801_privacy_addenda::Migration),
+        Box::new(m20261201_000802_incident_notification_due::Migration),
     ]
 }

@@ -45,6 +45,9 @@ pub struct IncidentView {
     pub sessions_revoked: i32,
     pub api_keys_revoked: i32,
     pub reported_at: DateTime<Utc>,
+    /// The breach notification deadline: reported + the privacy addendum's window in force
+    /// at the report (72 hours without one, GDPR Art. 33).
+    pub notify_by: DateTime<Utc>,
     /// Seconds since the report, until resolved: the incident's clock.
     pub open_for_seconds: i64,
     #[oai(nullable)]
@@ -66,6 +69,7 @@ impl From<Incident> for IncidentView {
             api_keys_revoked: i.api_keys_revoked,
             open_for_seconds: (until - i.reported_at).num_seconds().max(0),
             reported_at: i.reported_at,
+            notify_by: i.notify_by,
             resolved_at: i.resolved_at,
             resolved_by: i.resolved_by,
         }

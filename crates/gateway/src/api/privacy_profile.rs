@@ -283,7 +283,9 @@ impl PrivacyProfileApi {
     /// Replace the retention and reporting profile
     ///
     /// Requires scope `tenant:admin` and `If-Match` with the `ETag` last read. Every category
-    /// needs a rule; each change is recorded in the history with who made it.
+    /// needs a rule; each change is recorded in the history with who made it. A profile that
+    /// breaks the privacy addendum in force (a period above its maximum for a category, a
+    /// required report missing) is refused: 409 `addendum_duty_breached`, naming each field.
     #[oai(
         path = "/privacy-profile",
         method = "put",
@@ -300,7 +302,10 @@ impl PrivacyProfileApi {
     ) -> Result<ProfileFound, ApiError> {
         let expected = require_if_match(if_match.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        let updated = profile::replace(&scope, body.0.into(), expected).await?;
+        let updated = state
+            .tenancy
+            .replace_privacy_profile(&scope, body.0.into(), expected)
+            .await?;
         scope.commit().await?;
         Ok(found(updated))
     }

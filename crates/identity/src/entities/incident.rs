@@ -15,6 +15,8 @@ pub struct Model {
     pub resolved_at: Option<DateTimeUtc>,
     pub resolved_by: Option<String>,
     pub key_version: i32,
+    /// When the breach must have been notified (opened + the addendum's window).
+    pub notification_due_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,6 @@
 //! The privacy domain's API (`hub-privacy-addenda`), one module per resource.
 
+pub mod addenda;
 pub mod consent;
 pub mod data_map;
 pub mod holds;
@@ -7,3 +8,4 @@ pub mod policy;
 pub mod receipts;
 pub mod requests;
 pub mod retention;
+pub mod records;
