@@ -21,7 +21,8 @@ both_backends!(
     promise_a2_d3_the_profile_cannot_break_the_addendum_retention_or_reports,
     promise_a2_residency_refuses_a_cluster_the_addendum_does_not_allow,
     promise_a2_the_incident_clock_runs_on_the_addendum_breach_window,
-    promise_a2_d3_the_record_of_processing_matches_the_declarations
+    promise_a2_d3_the_record_of_processing_matches_the_declarations,
+    promise_a2_r6_a_shorter_request_deadline_in_the_addendum_sets_the_due_date
 );
 
 const PASSWORD: &str = "meadow-kettle-orbit-42";
@@ -721,4 +722,51 @@ async fn promise_a2_d3_the_record_of_processing_matches_the_declarations(backend
             );
         }
     }
+}
+
+/// An addendum promising answers within 10 days: a data-subject request received while it is
+/// in force is due 10 days after receipt, not 30; one promising more than 30 leaves ours.
+async fn promise_a2_r6_a_shorter_request_deadline_in_the_addendum_sets_the_due_date(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let person = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Ada", "email": "ada@north.test", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let ada = person.body["id"].as_str().unwrap().to_string();
+    let due_days = |reply: &Reply| {
+        let parse = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        (parse(&reply.body["clock"]["due_at"]) - parse(&reply.body["received_at"])).num_days()
+    };
+    let request = |kind: &'static str| {
+        let ada = ada.clone();
+        let app = &app;
+        async move {
+            let reply = app
+                .post(
+                    "/v1/privacy-requests",
+                    admin,
+                    json!({"person_id": ada, "kind": kind, "jurisdiction": "other"}),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            reply
+        }
+    };
+    // Before any addendum: our 30 days (the clock pauses while unverified, so the due date
+    // is read as received + the base period).
+    assert_eq!(due_days(&request("access").await), 30);
+    in_force(&app, admin, json!({"request_deadline_days": 10})).await;
+    assert_eq!(due_days(&request("export").await), 10);
 }

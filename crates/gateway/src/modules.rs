@@ -179,9 +179,9 @@ pub mod privacy {
         holds::LegalHoldsApi,
         policy::PolicyApi,
         receipts::ReceiptsApi,
+        records::RecordsApi,
         requests::RequestsApi,
         retention::RetentionApi,
-        records::RecordsApi,
     };
 
     pub type Api = (

@@ -18,10 +18,10 @@ pub mod holds;
 pub mod policy;
 /// Signed erasure receipts, their JWKS and their verification.
 pub mod receipts;
+pub mod records;
 /// Data-subject requests: lifecycle, clocks, per-source execution, export links.
 pub mod requests;
 pub mod retention;
-pub mod records;
 pub mod service;
 
 pub use error::PrivacyError;

@@ -499,6 +499,13 @@ impl Privacy {
         } else {
             RequestStatus::PendingApproval
         };
+        // An addendum in force may promise a shorter deadline than ours (A2); never longer.
+        let due_days = self
+            .addendum_request_deadline_at(scope, now)
+            .await?
+            .map_or(clock::DEFAULT_DAYS, |days| {
+                i64::from(days).min(clock::DEFAULT_DAYS)
+            });
         request::Entity::insert(request::ActiveModel {
             id: Set(id),
             kind: Set(input.kind.as_str().into()),
@@ -514,7 +521,7 @@ impl Privacy {
             submitted_by: Set(scope.actor_label()),
             on_behalf: Set(on_behalf),
             received_at: Set(now),
-            due_at: Set(now + Duration::days(clock::DEFAULT_DAYS)),
+            due_at: Set(now + Duration::days(due_days)),
             verified_at: Set((!on_behalf).then_some(now)),
             code_hash: Set(code.as_deref().map(|c| code_hash(id, c))),
             code_expires_at: Set(code.as_ref().map(|_| now + Duration::hours(CODE_HOURS))),

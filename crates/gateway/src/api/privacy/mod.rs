@@ -6,6 +6,6 @@ pub mod data_map;
 pub mod holds;
 pub mod policy;
 pub mod receipts;
+pub mod records;
 pub mod requests;
 pub mod retention;
-pub mod records;
