@@ -183,11 +183,34 @@ fn item_param(spec: &Value, collection: &str) -> Option<String> {
 
 async fn seed(app: &TestApp, spec: &Value, ops: &[Operation], who: &Institution) -> Seeded {
     let mut seeded = Seeded::default();
-    let creates = ops
+    // Names, not ids: a personal-data source of a request's tasks is the same in every
+    // institution (the request id is what another institution cannot name).
+    seeded.by_param.insert("source".into(), "people".into());
+    // A create whose body names another resource (`person_id`: a request on a person's
+    // behalf, a legal hold, a marketing message) runs after those that make it, with the id
+    // this institution's own create returned in place of the example's.
+    let names_another = |op: &&Operation| {
+        request_example(spec, op)
+            .ok()
+            .flatten()
+            .and_then(|b| b.as_object().cloned())
+            .is_some_and(|b| b.keys().any(|k| k.ends_with("_id")))
+    };
+    let creates: Vec<&Operation> = ops
         .iter()
-        .filter(|op| op.method == Method::POST && op.path_params().is_empty());
-    for op in creates {
-        let body = request_example(spec, op).unwrap_or_else(|e| panic!("{e}"));
+        .filter(|op| op.method == Method::POST && op.path_params().is_empty())
+        .collect();
+    let (later, first): (Vec<&Operation>, Vec<&Operation>) =
+        creates.into_iter().partition(names_another);
+    for op in first.into_iter().chain(later) {
+        let mut body = request_example(spec, op).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(fields) = body.as_mut().and_then(Value::as_object_mut) {
+            for (name, value) in fields.iter_mut() {
+                if let Some(id) = seeded.by_param.get(name) {
+                    *value = Value::String(id.clone());
+                }
+            }
+        }
         let reply = app
             .call(Method::POST, &op.path, Some(&who.admin_token), body)
             .await;
@@ -268,7 +291,7 @@ fn listed(body: &Value, ids: &BTreeSet<String>) -> BTreeMap<String, Value> {
         .flatten()
         .filter_map(|item| {
             let id = item["id"].as_str()?;
-            ids.contains(id).then(|| (id.to_string(), item.clone()))
+            ids.contains(id).then(|| (id.to_string(), timeless(item)))
         })
         .collect()
 }
@@ -440,7 +463,11 @@ async fn promise_d1_cross_tenant_access_is_not_found(backend: Backend) {
             "A reads {path}: {}",
             reply.body
         );
-        assert_eq!(&reply.body, was, "{path} changed during B's attempts");
+        assert_eq!(
+            &timeless(&reply.body),
+            &timeless(was),
+            "{path} changed during B's attempts"
+        );
     }
 
     // Listings: B's shows none of A's ids; A's still shows what A created, unchanged.
@@ -483,4 +510,15 @@ async fn promise_d1_cross_tenant_access_is_not_found(backend: Backend) {
         reads.len(),
         listings.len()
     );
+}
+
+/// A body without what is computed from the time of the read (a data-subject request's
+/// `clock`: while identity verification is pending its due date moves with the pause), so
+/// that comparing two reads compares what is stored.
+fn timeless(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("clock");
+    }
+    body
 }

@@ -220,6 +220,52 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         report["incident_id"].as_str().unwrap().to_string(),
     );
     let me = sign_in("zqself").await;
+    // A data-subject request on another person's behalf, and the caller's own export with
+    // its download link (approved and run in the background).
+    let request = created(
+        app,
+        "/v1/privacy-requests",
+        &admin,
+        json!({"person_id": ids["person_id"], "kind": "access"}),
+    )
+    .await;
+    ids.insert("request_id", request["id"].as_str().unwrap().to_string());
+    // The caller's own requests are made without the marker IP: their IP is theirs to read.
+    let export = app
+        .post("/v1/me/privacy-requests", &me, json!({"kind": "export"}))
+        .await;
+    assert_eq!(export.status, StatusCode::CREATED, "{}", export.body);
+    let export_id = export.body["id"].as_str().unwrap().to_string();
+    let decided = app
+        .post(
+            &format!("/v1/privacy-requests/{export_id}/decision"),
+            &admin,
+            json!({"decision": "approve", "reason": "zq checked"}),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+    let mut status = String::new();
+    for _ in 0..400 {
+        let reply = app
+            .get(&format!("/v1/privacy-requests/{export_id}"), &admin)
+            .await;
+        status = reply.body["status"].as_str().unwrap_or_default().to_string();
+        if status == "complete" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "complete", "the caller's export did not complete");
+    let link = app
+        .post(
+            &format!("/v1/me/privacy-requests/{export_id}/download-link"),
+            &me,
+            json!({}),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::CREATED, "{}", link.body);
+    let token = link.body["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    ids.insert("token", token.to_string());
 
     let review = created(
         app,
