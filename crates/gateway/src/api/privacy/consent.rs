@@ -5,6 +5,7 @@
 //! recorded by the credential check ([`crate::auth`]), once per change.
 
 use crate::api::ApiTags;
+use crate::api::described::Described;
 use crate::api::privacy::data_map::CategoryView;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -144,7 +145,7 @@ pub struct PurposeStateView {
     pub consentable: bool,
     pub granted: bool,
     #[oai(nullable)]
-    pub latest: Option<ConsentRecordView>,
+    pub latest: Option<Described<ConsentRecordView>>,
     pub decision: DecisionView,
 }
 
@@ -154,7 +155,7 @@ impl From<PurposeState> for PurposeStateView {
             purpose: p.purpose.into(),
             consentable: p.consentable,
             granted: p.granted,
-            latest: p.latest.map(Into::into),
+            latest: p.latest.map(|r| Described(r.into())),
             decision: p.decision.into(),
         }
     }
@@ -222,13 +223,14 @@ pub struct ConsentChoiceInput {
     pub granted: bool,
 }
 
-/// The person's choices.
+/// The person's choices. `source`: `api` (default) or `cookie_banner`.
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct ConsentUpdate {
     /// 1–16 choices, each purpose at most once; `essential` is refused (422).
     pub choices: Vec<ConsentChoiceInput>,
-    /// `api` (default) or `cookie_banner`.
+    // `api` (default) or `cookie_banner`. Described on the struct: a described enum field
+    // becomes an `allOf` that generated clients cannot take.
     #[oai(skip_serializing_if_is_none)]
     pub source: Option<OwnConsentSource>,
 }

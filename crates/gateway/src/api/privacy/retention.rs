@@ -43,7 +43,8 @@ pub enum RunTriggerView {
     CommandLine,
 }
 
-/// What one source did to one category.
+/// What one source did to one category. `action` is the profile's action for the category
+/// (`outcome` says what the source did, and is left out until the step is done).
 #[derive(Debug, Clone, Object)]
 pub struct RetentionStepView {
     /// The personal-data source (as the data map names it).
@@ -51,13 +52,14 @@ pub struct RetentionStepView {
     pub category: CategoryView,
     /// The profile's period for the category.
     pub period_days: u32,
-    /// The profile's action for the category (the outcome says what the source did).
+    // The profile's action for the category (the outcome says what the source did); not a
+    // doc comment: a described enum field becomes an `allOf` generated clients cannot take.
     pub action: RetentionActionView,
     /// Data of the category older than this expires.
     pub cutoff: DateTime<Utc>,
     pub done: bool,
-    /// Null until done.
-    #[oai(nullable)]
+    // Left out until done (a nullable enum is an `allOf` generated clients cannot take).
+    #[oai(skip_serializing_if_is_none)]
     pub outcome: Option<StepOutcomeView>,
     /// Records deleted or anonymised.
     pub records: u64,
