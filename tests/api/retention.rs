@@ -501,11 +501,22 @@ async fn promise_d3_legal_holds_are_validated_and_need_the_privacy_officer(backe
     let _ = (s.grace, s.linus);
 }
 
-/// Every run of the institution, through the API.
+/// Every run of the institution, through the API. Two processes on one SQLite file (only
+/// these tests run the embedded default that way) can answer 503 `storage_unavailable` with
+/// `Retry-After` while the other process writes: a client retries it, and so does this.
 async fn runs_of(app: &TestApp, admin: &str) -> Vec<Value> {
-    let list = app.get("/v1/privacy/retention-runs", admin).await;
-    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
-    list.body["items"].as_array().unwrap().clone()
+    for _ in 0..20 {
+        let list = app.get("/v1/privacy/retention-runs", admin).await;
+        if list.status == StatusCode::SERVICE_UNAVAILABLE
+            && list.body["code"] == "storage_unavailable"
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        return list.body["items"].as_array().unwrap().clone();
+    }
+    panic!("the runs stayed unavailable for about 4 s");
 }
 
 async fn promise_s4_two_gateways_run_each_tenant_once_per_due_period(backend: Backend) {
