@@ -249,7 +249,10 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         let reply = app
             .get(&format!("/v1/privacy-requests/{export_id}"), &admin)
             .await;
-        status = reply.body["status"].as_str().unwrap_or_default().to_string();
+        status = reply.body["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status == "complete" {
             break;
         }
@@ -264,7 +267,12 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         )
         .await;
     assert_eq!(link.status, StatusCode::CREATED, "{}", link.body);
-    let token = link.body["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    let token = link.body["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
     ids.insert("token", token.to_string());
 
     let review = created(

@@ -875,6 +875,16 @@ impl PersonalDataSource for AuditSource {
     }
 }
 
+/// `reference` as the export of `own` shows it: another person's reference becomes
+/// "another person"; the subject's own, keys and non-person subjects stay.
+fn others_masked(reference: &str, own: &str) -> String {
+    if reference.starts_with("person:") && reference != own {
+        "another person".to_string()
+    } else {
+        reference.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1035,15 +1045,5 @@ mod tests {
             chained(&at).hash_v1(Some("1.2.3.4")),
             hex::encode(Sha256::digest(text.as_bytes()))
         );
-    }
-}
-
-/// `reference` as the export of `own` shows it: another person's reference becomes
-/// "another person"; the subject's own, keys and non-person subjects stay.
-fn others_masked(reference: &str, own: &str) -> String {
-    if reference.starts_with("person:") && reference != own {
-        "another person".to_string()
-    } else {
-        reference.to_string()
     }
 }
