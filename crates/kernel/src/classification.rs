@@ -1,10 +1,10 @@
 //! The vocabulary of personal-data declarations: each crate declares every personal-data
 //! field it stores, in code, with its category, purpose and retention class
 //! ([`FieldClassification`]), and how its sealed tables name their rows ([`SealedTable`]).
-//! Today key rotation's re-sealer ([`sealed_columns`]) and the classification tests (every
-//! declared field is stored sealed; every sealed column of the live schema is declared) read
-//! these declarations. Retention enforcement and data-subject export do not exist yet; they
-//! are to read the same declarations when they arrive (privacy-addenda).
+//! Key rotation's re-sealer ([`sealed_columns`]), the classification tests (every declared
+//! field is stored sealed; every sealed column of the live schema is declared) and, through
+//! each personal-data source's `fields()`, data-subject requests, the data map, the record of
+//! processing and the retention sweeper (hub-privacy-addenda) read these declarations.
 
 use serde::Serialize;
 
