@@ -161,9 +161,12 @@ fn for_each_object(value: &mut Value, mut f: impl FnMut(&mut serde_json::Map<Str
 /// this service does not serve).
 fn path_of(name: &str, schema: &str) -> Option<AttributePath> {
     let name = name.trim();
-    let local = if name.len() > schema.len()
-        && name[..schema.len()].eq_ignore_ascii_case(schema)
-        && name.as_bytes()[schema.len()] == b':'
+    // `get`, not indexing: a name is client input, and a byte offset inside a multi-byte
+    // character is no prefix of an ASCII schema URN (indexing there panics).
+    let local = if name
+        .get(..schema.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(schema))
+        && name.as_bytes().get(schema.len()) == Some(&b':')
     {
         &name[schema.len() + 1..]
     } else if name.to_ascii_lowercase().starts_with("urn:") {
@@ -213,6 +216,15 @@ mod tests {
             u,
             json!({"schemas": [USER], "id": "1", "displayName": "Ada"})
         );
+    }
+
+    #[test]
+    fn a_name_with_multibyte_characters_where_the_schema_ends_is_no_panic() {
+        // Found by schemathesis: byte 43 fell inside a 4-byte character.
+        let name = "𝑻𝒉𝒆 𝒒𝒖𝒊𝒄𝒌 𝒃𝒓𝒐𝒘𝒏 𝒇𝒐𝒙 𝒋𝒖𝒎𝒑𝒔 𝒐𝒗𝒆𝒓 𝒕𝒉𝒆 𝒍𝒂𝒛𝒚 𝒅𝒐𝒈";
+        assert!(name.len() > USER.len());
+        let _ = Projection::from_query(Some(name), None, USER);
+        let _ = Projection::from_query(None, Some(name), USER);
     }
 
     #[test]
