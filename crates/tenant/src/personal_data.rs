@@ -163,6 +163,32 @@ pub fn pseudonym_label(pseudonym: Uuid) -> String {
     format!("pseudonym:{pseudonym}")
 }
 
+/// Replaces every `person:<id>` reference to `person` in the given `(table, column)`s of the
+/// scope's tenant by one fresh [`pseudonym_label`] (the same for all of them, so the records
+/// stay linkable to each other, not to the person); returns the rows changed, per column
+/// summed. For records the institution keeps but that must stop naming the person (who
+/// changed a setting, who accepted an addendum).
+pub async fn pseudonymise_references(
+    scope: &TenantScope,
+    columns: &[(&'static str, &'static str)],
+    person: Uuid,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let label = crate::audit::person_label(person);
+    let pseudonym = pseudonym_label(Uuid::new_v4());
+    let mut changed = 0;
+    for (table, column) in columns {
+        let statement = Query::update()
+            .table(Alias::new(*table))
+            .value(Alias::new(*column), pseudonym.as_str())
+            .and_where(Expr::col(Alias::new(*column)).eq(label.as_str()))
+            .to_owned();
+        changed += scope.db().execute(&statement).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
 /// Puts sources in an order where each comes after those it [`PersonalDataSource::runs_after`]
 /// (stable otherwise). A name it waits for that no source has is ignored; a cycle is an error
 /// (a registration mistake, found at start).

@@ -11,14 +11,13 @@ use crate::entities::{privacy_profile, privacy_profile_history};
 use crate::error::TenantError;
 use crate::model::Scope;
 use crate::personal_data::{
-    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonymise_references,
 };
 use crate::scope::TenantScope;
 use chrono::{DateTime, Utc};
 use hub_kernel::DataCategory;
 use hub_kernel::classification::FieldClassification;
 use hub_kernel::problem::Violations;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -482,27 +481,16 @@ impl PersonalDataSource for ProfileSource {
                 reason: "the profile's history names only people",
             });
         };
-        let label = crate::audit::person_label(person);
-        let pseudonym = pseudonym_label(Uuid::new_v4());
-        let current = privacy_profile::Entity::update_many()
-            .col_expr(
-                privacy_profile::Column::UpdatedBy,
-                Expr::value(pseudonym.as_str()),
-            )
-            .filter(privacy_profile::Column::UpdatedBy.eq(label.as_str()))
-            .exec(scope.db())
-            .await?;
-        let changes = privacy_profile_history::Entity::update_many()
-            .col_expr(
-                privacy_profile_history::Column::ChangedBy,
-                Expr::value(pseudonym.as_str()),
-            )
-            .filter(privacy_profile_history::Column::ChangedBy.eq(label.as_str()))
-            .exec(scope.db())
-            .await?;
-        Ok(Outcome::Anonymised {
-            records: current.rows_affected + changes.rows_affected,
-        })
+        let records = pseudonymise_references(
+            scope,
+            &[
+                ("privacy_profile", "updated_by"),
+                ("privacy_profile_history", "changed_by"),
+            ],
+            person,
+        )
+        .await?;
+        Ok(Outcome::Anonymised { records })
     }
 
     async fn expire(

@@ -10,10 +10,10 @@ use hub_kernel::DataCategory;
 use hub_kernel::classification::FieldClassification;
 use hub_tenant::audit::person_label;
 use hub_tenant::personal_data::{
-    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonymise_references,
 };
 use hub_tenant::{Scope, TenantScope};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -98,24 +98,16 @@ impl PersonalDataSource for AddendaSource {
                 reason: "the addenda name only people",
             });
         };
-        let label = person_label(person);
-        let pseudonym = pseudonym_label(Uuid::new_v4());
-        let drafted = addendum::Entity::update_many()
-            .col_expr(addendum::Column::CreatedBy, Expr::value(pseudonym.as_str()))
-            .filter(addendum::Column::CreatedBy.eq(label.as_str()))
-            .exec(scope.db())
-            .await?;
-        let accepted = addendum::Entity::update_many()
-            .col_expr(
-                addendum::Column::AcceptedBy,
-                Expr::value(pseudonym.as_str()),
-            )
-            .filter(addendum::Column::AcceptedBy.eq(label.as_str()))
-            .exec(scope.db())
-            .await?;
-        Ok(Outcome::Anonymised {
-            records: drafted.rows_affected + accepted.rows_affected,
-        })
+        let records = pseudonymise_references(
+            scope,
+            &[
+                ("privacy_addenda", "created_by"),
+                ("privacy_addenda", "accepted_by"),
+            ],
+            person,
+        )
+        .await?;
+        Ok(Outcome::Anonymised { records })
     }
 
     async fn expire(
