@@ -44,6 +44,7 @@ mod scim_conformance;
 mod sdk;
 mod secrets;
 mod session_ending;
+mod signing_keys;
 mod spec;
 mod sso;
 mod tenants;

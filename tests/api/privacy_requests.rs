@@ -64,7 +64,7 @@ async fn signed_in(
 }
 
 /// A person without an account: their id.
-async fn person(app: &TestApp, inst: &Institution, username: &str) -> String {
+pub(crate) async fn person(app: &TestApp, inst: &Institution, username: &str) -> String {
     let reply = app
         .post(
             "/v1/people",
@@ -98,7 +98,7 @@ async fn on_behalf(app: &TestApp, token: &str, person_id: &str, kind: &str, j: &
     .await
 }
 
-async fn decide(app: &TestApp, token: &str, id: &str, decision: &str) -> Reply {
+pub(crate) async fn decide(app: &TestApp, token: &str, id: &str, decision: &str) -> Reply {
     app.post(
         &format!("/v1/privacy-requests/{id}/decision"),
         token,
@@ -108,7 +108,12 @@ async fn decide(app: &TestApp, token: &str, id: &str, decision: &str) -> Reply {
 }
 
 /// A request made on the person's behalf, verified with the code sent to them.
-async fn verified(app: &TestApp, inst: &Institution, person_id: &str, kind: &str) -> String {
+pub(crate) async fn verified(
+    app: &TestApp,
+    inst: &Institution,
+    person_id: &str,
+    kind: &str,
+) -> String {
     let admin = inst.admin_token.as_str();
     let made = on_behalf(app, admin, person_id, kind, "eu").await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
@@ -126,7 +131,7 @@ async fn verified(app: &TestApp, inst: &Institution, person_id: &str, kind: &str
 }
 
 /// Polls a request until it leaves the running states (bounded: about ten seconds).
-async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
+pub(crate) async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
     for _ in 0..200 {
         let reply = app.get(&format!("/v1/privacy-requests/{id}"), token).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -280,7 +285,7 @@ async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(b
     // An API key has no requests of its own.
     app.get("/v1/me/privacy-requests", admin)
         .await
-        .assert_problem(403, "not_a_person");
+        .assert_problem(403, "person_credential_required");
     // A learner may not decide others' requests.
     let (_, learner) = signed_in(&app, &north, "lee", &["learner"]).await;
     let theirs = on_behalf(

@@ -107,6 +107,8 @@ pub mod institution {
         ("updateContact", &[409, 428]),
         ("rotateEncryptionKey", &[409]),
         ("rotateBlindIndexKey", &[409]),
+        // Two rotations of the signing key at the same moment.
+        ("rotateSigningKey", &[409]),
         // The privacy addendum in force bounds the profile (A2).
         ("replacePrivacyProfile", &[409, 428]),
     ];

@@ -21,7 +21,8 @@ pub enum PrivacyError {
     /// `essential` processing is not the person's choice.
     #[error("{field}: essential processing is not consentable")]
     NotConsentable { field: String },
-    /// The operation needs a signed-in person, not an API key.
+    /// The operation (a `/me` one, a consent of one's own) needs a signed-in person, not an
+    /// API key: only a person has requests, consents and downloads of their own.
     #[error("this operation needs a signed-in person, not an API key")]
     PersonOnly,
     /// A service used before its notice was accepted (A3).
@@ -43,9 +44,6 @@ pub enum PrivacyError {
     /// Nobody decides a request about themselves.
     #[error("a request about the caller cannot be decided by them")]
     OwnRequest,
-    /// A `/me` operation with a credential that is not a signed-in person.
-    #[error("only a signed-in person has requests of their own")]
-    NotAPerson,
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
@@ -81,7 +79,7 @@ impl DescribeProblem for PrivacyError {
             Self::NotFound(_) => ProblemKind::NotFound,
             Self::Conflict { .. } => ProblemKind::Conflict,
             Self::CodeRefused { .. } => ProblemKind::Validation,
-            Self::OwnRequest | Self::NotAPerson => ProblemKind::Forbidden,
+            Self::OwnRequest => ProblemKind::Forbidden,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
@@ -106,7 +104,6 @@ impl DescribeProblem for PrivacyError {
             Self::NotFound(_) => "not_found",
             Self::Conflict { code, .. } | Self::CodeRefused { code, .. } => code,
             Self::OwnRequest => "own_request_decision",
-            Self::NotAPerson => "not_a_person",
             Self::Tenant(e) => e.code(),
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
             Self::Database(e) if TenantError::storage_unavailable(e) => {

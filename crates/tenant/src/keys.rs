@@ -35,7 +35,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// What a stored key is for: data keys seal, blind-index keys index, the signing key signs
-/// the institution's statements (erasure receipts; an Ed25519 seed, made at first use).
+/// the institution's statements (erasure receipts; an Ed25519 seed, made at first use). The
+/// signing key rotates like the others, but its retired versions are never destroyed before
+/// offboarding: they keep verifying what they signed ([`crate::signing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyPurpose {
     Data,
@@ -563,6 +565,65 @@ impl KeyStore {
         Err(TenantError::Conflict(
             "the signing key could not be stored".into(),
         ))
+    }
+
+    /// Every stored version of the tenant's signing key (the active one that signs and the
+    /// retired ones kept so that what they signed still verifies), oldest first, with its
+    /// seed. Makes none: a tenant that never signed has none.
+    pub(crate) async fn signing_versions(
+        &self,
+        tenant: Uuid,
+    ) -> Result<Vec<(KeyVersionInfo, KeyMaterial)>, TenantError> {
+        let rows = tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .filter(tenant_key::Column::Purpose.eq(PURPOSE_SIGNING))
+            .order_by_asc(tenant_key::Column::Version)
+            .all(&self.db)
+            .await?;
+        let mut versions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let material = self
+                .kek
+                .unwrap(
+                    &row.wrapped_key,
+                    &wrap_context(tenant, PURPOSE_SIGNING, row.version),
+                )
+                .await?;
+            versions.push((
+                KeyVersionInfo {
+                    version: row.version,
+                    state: row.state,
+                    created_at: row.created_at,
+                },
+                material,
+            ));
+        }
+        Ok(versions)
+    }
+
+    /// One version of the tenant's signing key (active or retired), if it is stored.
+    pub(crate) async fn signing_version(
+        &self,
+        tenant: Uuid,
+        version: i32,
+    ) -> Result<Option<KeyMaterial>, TenantError> {
+        let row = tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant))
+            .filter(tenant_key::Column::Purpose.eq(PURPOSE_SIGNING))
+            .filter(tenant_key::Column::Version.eq(version))
+            .one(&self.db)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(
+                self.kek
+                    .unwrap(
+                        &row.wrapped_key,
+                        &wrap_context(tenant, PURPOSE_SIGNING, row.version),
+                    )
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Crypto-shredding: deletes every wrapped key of the tenant from the key store, the one

@@ -1,6 +1,8 @@
-//! `/v1/encryption-keys`, `/v1/blind-index-keys` and `/v1/jobs`: the institution's data keys
-//! and blind-index keys, their rotation, and the progress of the re-encryption or re-indexing
-//! job a rotation starts. Key material never leaves the server.
+//! `/v1/encryption-keys`, `/v1/blind-index-keys`, `/v1/signing-keys` and `/v1/jobs`: the
+//! institution's data keys, blind-index keys and signing key, their rotation, and the
+//! progress of the re-encryption or re-indexing job a rotation starts. Key material never
+//! leaves the server; the signing key's public halves are published to anyone at
+//! `/v1/institutions/{tenant_slug}/jwks.json`.
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
@@ -10,6 +12,7 @@ use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use hub_tenant::jobs::{JobInfo, Rotation};
 use hub_tenant::keys::KeyVersionInfo;
+use hub_tenant::signing::{Jwk, SigningKeyVersion};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -120,6 +123,103 @@ impl KeysRotated {
     }
 }
 
+/// One version of the institution's signing key.
+#[derive(Debug, Clone, Object)]
+pub struct SigningKeyVersionView {
+    pub version: i32,
+    /// Names this version in signatures (a JWS header's `kid`) and in the JWKS.
+    pub kid: String,
+    /// `active` signs new statements; `retired` versions never sign again but stay, so that
+    /// what they signed still verifies, until the institution is offboarded.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<SigningKeyVersion> for SigningKeyVersionView {
+    fn from(k: SigningKeyVersion) -> Self {
+        Self {
+            version: k.version,
+            kid: k.kid,
+            state: k.state,
+            created_at: k.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct SigningKeyVersionList {
+    pub items: Vec<SigningKeyVersionView>,
+}
+
+#[derive(ApiResponse)]
+pub enum SigningKeysListed {
+    #[oai(status = 200)]
+    Ok(Json<SigningKeyVersionList>),
+}
+
+#[derive(ApiResponse)]
+pub enum SigningKeyRotated {
+    /// Rotated: the returned version signs from now on.
+    #[oai(status = 200)]
+    Ok(Json<SigningKeyVersionView>),
+}
+
+/// A public key as a JWK (RFC 8037).
+#[derive(Debug, Clone, Object)]
+pub struct JwkView {
+    pub kid: String,
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// `sig`.
+    #[oai(rename = "use")]
+    pub usage: String,
+    /// The public key, base64url.
+    pub x: String,
+}
+
+impl From<Jwk> for JwkView {
+    fn from(k: Jwk) -> Self {
+        Self {
+            kid: k.kid,
+            kty: k.kty.into(),
+            crv: k.crv.into(),
+            alg: k.alg.into(),
+            usage: k.usage.into(),
+            x: k.x,
+        }
+    }
+}
+
+/// A JWKS (RFC 7517): the institution's signing keys, every version not destroyed.
+#[derive(Debug, Clone, Object)]
+pub struct JwkSet {
+    pub keys: Vec<JwkView>,
+}
+
+impl JwkSet {
+    pub fn of(keys: Vec<Jwk>) -> Self {
+        Self {
+            keys: keys.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// How long a cache may keep a published key set. A rotation only adds a key (a verifier
+/// meeting an unknown `kid` fetches again), so a stale copy never fails an older statement;
+/// the same bound as the key-ring cache of the replicas.
+pub const PUBLISHED_JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
+#[derive(ApiResponse)]
+pub enum PublishedJwksFound {
+    /// The key set; caches may keep it (`Cache-Control: public, max-age=300`).
+    #[oai(status = 200)]
+    Ok(Json<JwkSet>, #[oai(header = "Cache-Control")] String),
+}
+
 #[derive(ApiResponse)]
 pub enum JobFound {
     #[oai(status = 200)]
@@ -204,6 +304,72 @@ impl KeysApi {
     ) -> Result<KeysRotated, ApiError> {
         let rotation = state.tenancy.rotate_index_key(&auth.0).await?;
         Ok(KeysRotated::of(rotation))
+    }
+
+    /// List signing key versions
+    ///
+    /// Requires scope `tenant:admin`. The Ed25519 key the institution signs its statements
+    /// to people with (erasure receipts): the `active` version signs, `retired` ones only
+    /// verify what they signed. Shows versions, states and key ids, never key material.
+    #[oai(
+        path = "/signing-keys",
+        method = "get",
+        operation_id = "listSigningKeys"
+    )]
+    async fn list_signing_keys(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<SigningKeysListed, ApiError> {
+        let versions = state.tenancy.signing_key_versions(&auth.0).await?;
+        Ok(SigningKeysListed::Ok(Json(SigningKeyVersionList {
+            items: versions.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Rotate the signing key
+    ///
+    /// Requires scope `tenant:admin`. A new key version signs from now on (its `kid` is in
+    /// every new signature); older versions are retired, never sign again, and stay published
+    /// and verifying, so every statement signed before still verifies. No job: nothing is
+    /// re-signed. Retired versions are destroyed only with the institution (offboarding);
+    /// there is no way to destroy one earlier. Two rotations at the same moment: one is
+    /// refused (409).
+    #[oai(
+        path = "/signing-keys/rotate",
+        method = "post",
+        operation_id = "rotateSigningKey"
+    )]
+    async fn rotate_signing_key(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+    ) -> Result<SigningKeyRotated, ApiError> {
+        let version = state.tenancy.rotate_signing_key(&auth.0).await?;
+        Ok(SigningKeyRotated::Ok(Json(version.into())))
+    }
+
+    /// Get an institution's published signing keys
+    ///
+    /// Public: no credential. The JWKS (RFC 7517) of the institution's Ed25519 signing
+    /// keys, every version not destroyed, so anyone holding a statement it signed (an
+    /// erasure receipt) can check it by the JWS's `kid`. An unknown or suspended institution
+    /// is the same 404. Cacheable for five minutes.
+    #[oai(
+        path = "/institutions/:tenant_slug/jwks.json",
+        method = "get",
+        operation_id = "getPublishedSigningKeys"
+    )]
+    async fn published_signing_keys(
+        &self,
+        state: Data<&Arc<AppState>>,
+        tenant_slug: Path<String>,
+    ) -> Result<PublishedJwksFound, ApiError> {
+        let keys = state.tenancy.published_signing_jwks(&tenant_slug.0).await?;
+        Ok(PublishedJwksFound::Ok(
+            Json(JwkSet::of(keys)),
+            PUBLISHED_JWKS_CACHE_CONTROL.into(),
+        ))
     }
 
     /// Get a background job

@@ -46,7 +46,8 @@ pub enum ApiTags {
     Contacts,
     /// API keys of the institution.
     ApiKeys,
-    /// The institution's encryption keys and their rotation.
+    /// The institution's encryption, blind-index and signing keys, their rotation, and the
+    /// signing keys it publishes.
     EncryptionKeys,
     /// Retention and reporting profile.
     PrivacyProfile,

@@ -46,7 +46,7 @@ impl Privacy {
         let person = scope
             .actor()
             .and_then(|a| a.person_id())
-            .ok_or(PrivacyError::NotAPerson)?;
+            .ok_or(PrivacyError::PersonOnly)?;
         let row = self.row(scope, id).await?;
         if !subject_indexes(scope, person).contains(&row.subject_index) {
             return Err(PrivacyError::NotFound("privacy request"));

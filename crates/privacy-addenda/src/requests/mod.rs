@@ -423,7 +423,7 @@ impl Privacy {
         let person = scope
             .actor()
             .and_then(|a| a.person_id())
-            .ok_or(PrivacyError::NotAPerson)?;
+            .ok_or(PrivacyError::PersonOnly)?;
         self.submit(scope, person, input, false).await
     }
 
@@ -880,7 +880,7 @@ impl Privacy {
         let person = scope
             .actor()
             .and_then(|a| a.person_id())
-            .ok_or(PrivacyError::NotAPerson)?;
+            .ok_or(PrivacyError::PersonOnly)?;
         let row = self.row(scope, id).await?;
         if !subject_indexes(scope, person).contains(&row.subject_index) {
             return Err(PrivacyError::NotFound("privacy request"));
@@ -908,7 +908,7 @@ impl Privacy {
         let person = scope
             .actor()
             .and_then(|a| a.person_id())
-            .ok_or(PrivacyError::NotAPerson)?;
+            .ok_or(PrivacyError::PersonOnly)?;
         self.list(scope, page, &RequestFilter::default(), Some(person))
             .await
     }

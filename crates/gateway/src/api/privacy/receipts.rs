@@ -2,6 +2,7 @@
 //! receipt-signing keys (a JWKS) and the check of a receipt against them.
 
 use crate::api::ApiTags;
+use crate::api::keys::JwkSet;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -10,28 +11,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
-
-/// A public key as a JWK (RFC 8037).
-#[derive(Debug, Clone, Object)]
-pub struct ReceiptKeyView {
-    pub kid: String,
-    /// `OKP`.
-    pub kty: String,
-    /// `Ed25519`.
-    pub crv: String,
-    /// `EdDSA`.
-    pub alg: String,
-    /// `sig`.
-    #[oai(rename = "use")]
-    pub usage: String,
-    /// The public key, base64url.
-    pub x: String,
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct ReceiptKeySet {
-    pub keys: Vec<ReceiptKeyView>,
-}
 
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
@@ -62,7 +41,7 @@ pub struct ReceiptVerification {
 #[derive(ApiResponse)]
 pub enum KeysFound {
     #[oai(status = 200)]
-    Ok(Json<ReceiptKeySet>),
+    Ok(Json<JwkSet>),
 }
 
 #[derive(ApiResponse)]
@@ -79,7 +58,9 @@ impl ReceiptsApi {
     /// The institution's receipt-signing keys
     ///
     /// Any scope: any credential of the institution. A JWKS of the Ed25519 keys erasure
-    /// receipts are signed with.
+    /// receipts are signed with: every version of the signing key, the current one and the
+    /// retired ones that signed earlier receipts (each receipt names its key by `kid`). The
+    /// same set is public at `/v1/institutions/{tenant_slug}/jwks.json`.
     #[oai(
         path = "/privacy/receipt-keys",
         method = "get",
@@ -93,25 +74,15 @@ impl ReceiptsApi {
         let scope = state.tenancy.scope(&auth.0).await?;
         let keys = state.privacy.receipt_keys(&scope).await?;
         scope.commit().await?;
-        Ok(KeysFound::Ok(Json(ReceiptKeySet {
-            keys: keys
-                .into_iter()
-                .map(|k| ReceiptKeyView {
-                    kid: k.kid,
-                    kty: k.kty.into(),
-                    crv: k.crv.into(),
-                    alg: k.alg.into(),
-                    usage: k.usage.into(),
-                    x: k.x,
-                })
-                .collect(),
-        })))
+        Ok(KeysFound::Ok(Json(JwkSet::of(keys))))
     }
 
     /// Verify an erasure receipt
     ///
     /// Any scope: any credential of the institution. `valid` only if the institution's key
-    /// signed exactly this statement; a changed statement or signature is `valid: false`.
+    /// version the JWS's `kid` names (current or retired by a rotation) signed exactly this
+    /// statement; a changed statement or signature, or another institution's key, is
+    /// `valid: false`.
     #[oai(
         path = "/privacy/receipts/verification",
         method = "post",
