@@ -285,6 +285,12 @@ def render_privacy(p: dict) -> str:
         w("> **Quick run** (`BENCH_QUICK=1`): a small subject and few institutions. The figures show that the "
           "harness works end to end; they are not the proof at the stated sizes.")
         w("")
+    elif (cfg.get("records") or 0) < 100_000 or (cfg.get("sweep_tenants") or 0) < 1_000 \
+            or (cfg.get("sweep_expired_per_tenant") or 0) < 1_000:
+        w(f"> **Smaller than the issue's sizes**: a subject of {fmt(cfg.get('records'))} records (stated: 100,000), "
+          f"a sweep over {fmt(cfg.get('sweep_tenants'))} institutions × {fmt(cfg.get('sweep_expired_per_tenant'))} "
+          "expired records (stated: 1,000 × 1,000). The targets are evaluated at these sizes and say so.")
+        w("")
     status = p.get("status", "unknown")
     if status != "complete":
         w(f"> **Run status: {status}.** The figures below are what was measured before it stopped.")
