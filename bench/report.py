@@ -367,6 +367,17 @@ def render_privacy(p: dict) -> str:
                 if e.get("records") else "")],
         ]))
         w("")
+        for t in e.get("not_done") or []:
+            w(f"Erasure task `{t.get('source')}`: {t.get('status')} after {t.get('attempts')} attempt(s): {t.get('error')}.")
+            w("")
+        if subject.get("requests") != "self":
+            w("Why on the person's behalf: a request the person makes themself (`POST /v1/me/privacy-requests`) keeps "
+              "`submitted_by = person:<id>`. The erasure's completeness scan finds that label in the erasure request "
+              "itself (cleared only after the scan passes, `requests/execution.rs`) and in any earlier request of "
+              "theirs (the `privacy_requests` source's erase leaves `submitted_by`), so a self-made erasure ends in "
+              "`error` (\"completeness scan: 2 records of the subject remain\", found by this bench at commit "
+              "c3a77d7). `BENCH_PRIVACY_REQUESTS=self` measures that flow once it is fixed.")
+            w("")
     sw = p.get("sweep") or {}
     if sw:
         w("### Retention sweep")
