@@ -613,7 +613,9 @@ def sweep() -> None:
     save()
 
     log("sweep: idle reads")
-    part["idle"] = summarise_runs([wrk_reads(f"sweep-idle-r{i}", targets, len(rows)) for i in range(1, RUNS + 1)])
+    idle_runs = [wrk_reads(f"sweep-idle-r{i}", targets, len(rows)) for i in range(1, RUNS + 1)]
+    part["idle"] = summarise_runs(idle_runs)
+    part["idle_runs_p99_ms"] = [r["p99_ms"] for r in idle_runs]
     save()
 
     log(f"sweep: retention runs over {len(rows)} institutions, one after another, reads in the background")
