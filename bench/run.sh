@@ -151,6 +151,8 @@ cleanup() {
   if [[ "${BENCH_KEEP_DB:-0}" != 1 && -n "${DB_CREATED:-}" ]]; then
     psql -XAtq -d postgres -c "drop database if exists $BENCH_DB with (force)" >/dev/null 2>&1
     psql -XAtq -d postgres -c "drop database if exists $BENCH_PGBENCH_DB with (force)" >/dev/null 2>&1
+    # The key store the gateway creates beside its database (crates/tenant/src/keys.rs).
+    psql -XAtq -d postgres -c "drop database if exists ${BENCH_DB}_keys with (force)" >/dev/null 2>&1
   fi
   exit "$status"
 }
