@@ -11,13 +11,16 @@ ahead (so the records seeded now are past the 90-day technical period), mail wri
      signs in (local account, reset code from the mail directory), records consent
      (PUT /v1/me/consents, audited), and the institution's admin reads the person's record
      (GET /v1/people/{id}: every read is audited, naming the person) until the subject holds
-     the total. The person asks for an export (POST /v1/me/privacy-requests), the admin
-     approves, the export runs; then the download (POST .../download-link, GET
-     /v1/privacy-downloads/{token}), read as a stream: time to first byte, total time, bytes,
+     the total. The export is asked for on the person's behalf (POST /v1/privacy-requests,
+     verified with the code mailed to them; BENCH_PRIVACY_REQUESTS=self: the person asks, POST
+     /v1/me/privacy-requests), the admin approves, the export runs; then the person's download
+     (POST .../download-link, GET /v1/privacy-downloads/{token}), read as a stream: time to
+     first byte, total time, bytes,
      and the gateway's RSS sampled every 10 ms during the download (growth over the RSS just
      before it). Records per source are counted from the downloaded bundle.
-  2. Erasure of the same subject end to end: submitted by the person, approved by the admin,
-     polled until `complete` (every source's task and the completeness scan).
+  2. Erasure of the same subject end to end: submitted (as the export), approved by the admin,
+     polled until `complete` (every source's task and the completeness scan); the wait for the
+     mailed code is left out of the timings.
   3. A retention sweep over BENCH_SWEEP_TENANTS institutions with BENCH_SWEEP_EXPIRED expired
      records each (the audit trail's IP addresses of as many audited reads), run through
      POST /v1/privacy/retention-runs one institution after another and followed to its end:

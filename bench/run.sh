@@ -246,6 +246,7 @@ for db in "$BENCH_DB" "$BENCH_PGBENCH_DB"; do
   psql_admin -c "create database $db" >/dev/null
   note_cmd "psql -d postgres -c 'drop database if exists $db with (force)' -c 'create database $db'"
 done
+psql_admin -c "drop database if exists ${BENCH_DB}_keys with (force)" >/dev/null # the gateway makes it afresh
 DB_CREATED=1
 max_conn="$(psql_admin -c 'show max_connections')"
 for c in $BENCH_CONNECTIONS; do ((c > ${peak:-0})) && peak=$c; done
