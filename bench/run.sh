@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# `make bench`: the scale benchmarks of issue 3, in one command, on loopback only.
+# `make bench`: the scale benchmarks of issue 3 and the privacy benchmarks of issue 10, in one
+# command, on loopback only. BENCH_ONLY=privacy runs the privacy part alone (about 20 minutes
+# full, a few with BENCH_QUICK=1), BENCH_ONLY=scale the scale part alone (about 45 minutes);
+# unset, both run, the scale part first.
 #
 #   1. installs what it needs (Debian wrk via apt-get if missing; pgbench and psql must be
 #      there), starts PostgreSQL/Redis if they are down (scripts/ensure-services.sh),
@@ -8,24 +11,43 @@
 #   3. creates a fresh database hub_bench (and hub_bench_pgbench for pgbench),
 #   4. starts `hub serve` (release) against it and Redis, on a free loopback port, with a
 #      generated key-encryption key, high rate limits and log level warn,
-#   5. runs bench/bench.py (provisioning, load, pgbench, peer, soak, memory, migration),
-#   6. stops the gateway, runs bench/crypto.sh (criterion) and bench/crypto-share.sh (perf:
-#      crypto's share of request CPU) if they exist,
-#   7. renders BENCHMARKS.md from bench/out/results.json (bench/report.py).
+#   5. scale: runs bench/bench.py (provisioning, load, pgbench, peer, soak, memory, migration),
+#   6. privacy: runs bench/privacy.py (export and erasure of a subject with 100,000 records, a
+#      retention sweep over 1,000 institutions with reads running), on the same gateway,
+#   7. stops the gateway; scale: runs bench/crypto.sh (criterion) and bench/crypto-share.sh
+#      (perf: crypto's share of request CPU) if they exist,
+#   8. renders BENCHMARKS.md from bench/out/results.json (bench/report.py). The privacy part
+#      alone merges its figures into an existing results.json and replaces only the privacy
+#      section of BENCHMARKS.md, so the scale figures already there stay as they were.
 #
 # Everything it starts is stopped on exit, on error, on Ctrl-C and when the overall time
 # guard (BENCH_TIMEOUT seconds) fires. Settings (environment):
+#   BENCH_ONLY                 unset: both parts; `scale` or `privacy`: that part alone
 #   BENCH_QUICK=1              tenant counts "1 50", 3-second runs, 10-second soak
 #   BENCH_TENANT_COUNTS        default "1 1000 10000" (grown step by step in one database)
 #   BENCH_DURATION / BENCH_RUNS / BENCH_CONNECTIONS   default 15 s / 3 / "16 64"
 #   BENCH_SOAK_SECS            default 60 (1800 for the 30-minute soak)
-#   BENCH_TIMEOUT              overall guard in seconds (default: 1200 quick, 14400 + soak full)
+#   BENCH_TIMEOUT              overall guard in seconds (default: 2100 quick, 18000 + soak full;
+#                              the privacy part alone: 900 quick, 3600 full)
 #   BENCH_COURSES / BENCH_SEED_CONCURRENCY           default 20 courses per tenant / 8 in flight
 #   BENCH_PEER_DISTS           tenant choices for the peer (default "uniform"; "uniform zipf")
 #   BENCH_DDL_BATCH / BENCH_DDL_PARALLEL   schemas per DDL transaction (default: N/10, <= 50) / 2
 #   BENCH_MIN_AVAILABLE_MB     memory guard: stop when MemAvailable drops below (default 1500)
 #   BENCH_KEEP_DB=1            keep hub_bench and hub_bench_pgbench afterwards
 #   BENCH_SKIP_CRYPTO=1        do not run bench/crypto.sh and bench/crypto-share.sh
+#   Privacy part (bench/privacy.py; quick values in brackets):
+#   BENCH_PRIVACY_RECORDS      records of the export/erasure subject, default 100000 [2000]
+#   BENCH_PRIVACY_CONSENTS     of which consent records (PUT /v1/me/consents), 1000 [100]
+#   BENCH_SWEEP_TENANTS / BENCH_SWEEP_EXPIRED   institutions swept / expired records each,
+#                              default 1000 / 1000 [20 / 100]
+#   BENCH_SWEEP_CONNECTIONS    wrk connections of the reads during the sweep (default 16)
+#   BENCH_PRIVACY_DURATION     seconds per idle read run (default 10 [3]), BENCH_RUNS runs
+#   BENCH_RETENTION_PAUSE_MS   the gateway's pause between two steps of a retention run
+#                              (HUB_RETENTION_BATCH_PAUSE_MS; default 0 here: the worst case
+#                              for the traffic beside it; the product's default is 100)
+#   BENCH_PRIVACY_REQUESTS     on_behalf (default: the admin asks, verified by the mailed code)
+#                              or self (the person asks; see bench/privacy.py)
+#   BENCH_DB / BENCH_PGBENCH_DB   the databases created afresh (default hub_bench / hub_bench_pgbench)
 #   PGHOST/PGPORT/PGUSER       default 127.0.0.1 / 5432 / postgres (loopback only)
 #   BENCH_REDIS_URL            default redis://127.0.0.1:6379/13 (loopback only)
 set -euo pipefail
@@ -43,19 +65,27 @@ die() { log "ERROR: $*"; exit 1; }
 
 case "${BENCH_QUICK:-0}" in 0 | "" | false | no) BENCH_QUICK=0 ;; *) BENCH_QUICK=1 ;; esac
 export BENCH_QUICK
+case "${BENCH_ONLY:-}" in
+  "" | all | both) RUN_SCALE=1 RUN_PRIVACY=1 ;;
+  scale) RUN_SCALE=1 RUN_PRIVACY=0 ;;
+  privacy) RUN_SCALE=0 RUN_PRIVACY=1 ;;
+  *) printf 'BENCH_ONLY must be unset, scale or privacy (got %s)\n' "$BENCH_ONLY" >&2; exit 2 ;;
+esac
 if [[ $BENCH_QUICK == 1 ]]; then
   : "${BENCH_TENANT_COUNTS:=1 50}" "${BENCH_DURATION:=3}" "${BENCH_SOAK_SECS:=10}"
-  : "${BENCH_TIMEOUT:=1200}"
+  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=900}"
+  : "${BENCH_TIMEOUT:=2100}"
 else
   : "${BENCH_TENANT_COUNTS:=1 1000 10000}" "${BENCH_DURATION:=15}" "${BENCH_SOAK_SECS:=60}"
-  : "${BENCH_TIMEOUT:=$((14400 + BENCH_SOAK_SECS))}"
+  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=3600}"
+  : "${BENCH_TIMEOUT:=$((18000 + BENCH_SOAK_SECS))}"
 fi
 : "${BENCH_RUNS:=3}" "${BENCH_CONNECTIONS:=16 64}"
 export BENCH_TENANT_COUNTS BENCH_DURATION BENCH_SOAK_SECS BENCH_RUNS BENCH_CONNECTIONS
 
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
 BENCH_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/13}"
-export BENCH_DB=hub_bench BENCH_PGBENCH_DB=hub_bench_pgbench
+export BENCH_DB="${BENCH_DB:-hub_bench}" BENCH_PGBENCH_DB="${BENCH_PGBENCH_DB:-hub_bench_pgbench}"
 
 # --- guards -----------------------------------------------------------------------------------
 
@@ -121,6 +151,8 @@ cleanup() {
   if [[ "${BENCH_KEEP_DB:-0}" != 1 && -n "${DB_CREATED:-}" ]]; then
     psql -XAtq -d postgres -c "drop database if exists $BENCH_DB with (force)" >/dev/null 2>&1
     psql -XAtq -d postgres -c "drop database if exists $BENCH_PGBENCH_DB with (force)" >/dev/null 2>&1
+    # The key store the gateway creates beside its database (crates/tenant/src/keys.rs).
+    psql -XAtq -d postgres -c "drop database if exists ${BENCH_DB}_keys with (force)" >/dev/null 2>&1
   fi
   exit "$status"
 }
@@ -138,15 +170,20 @@ step() {
 
 rm -rf "$RUN"
 mkdir -p "$OUT" "$RUN/pids" "$LOGS" "$OUT/raw"
-rm -f "$OUT"/raw/* "$OUT/targets.tsv" "$OUT/results.json" "$OUT/crypto.json" "$OUT/crypto-share.json" \
-  "$OUT/BENCHMARKS.partial.md"
+if ((RUN_SCALE)); then
+  rm -f "$OUT"/raw/* "$OUT/targets.tsv" "$OUT/results.json" "$OUT/crypto.json" "$OUT/crypto-share.json" \
+    "$OUT/BENCHMARKS.partial.md"
+else
+  # The privacy part alone: the scale part's figures in results.json stay (merged into).
+  rm -f "$OUT"/raw/privacy-* "$OUT/BENCHMARKS.partial.md"
+fi
 
 # Overall time guard: one process that sends SIGTERM to this script when time is up.
 python3 -c 'import os, signal, sys, time
 time.sleep(int(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$BENCH_TIMEOUT" $$ &
 WATCHDOG_PID=$!
 
-log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full)): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s"
+log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full); $( ((RUN_SCALE)) && echo -n 'scale ')$( ((RUN_PRIVACY)) && echo -n 'privacy')): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- tools ------------------------------------------------------------------------------------
 
@@ -173,7 +210,9 @@ REDIS_HOSTPORT="${REDIS_HOSTPORT%%/*}"
 
 # --- the Django peer (built by bench/peer/; optional) -----------------------------------------
 
-if [[ -f bench/peer/setup.sh && -f bench/peer/serve.sh ]]; then
+if ((!RUN_SCALE)); then
+  export BENCH_PEER_STATUS="not run: BENCH_ONLY=privacy"
+elif [[ -f bench/peer/setup.sh && -f bench/peer/serve.sh ]]; then
   log "preparing the Django peer (bench/peer/setup.sh)"
   note_cmd "bash bench/peer/setup.sh"
   if step bash bench/peer/setup.sh >"$LOGS/peer-setup.log" 2>&1; then
@@ -207,6 +246,7 @@ for db in "$BENCH_DB" "$BENCH_PGBENCH_DB"; do
   psql_admin -c "create database $db" >/dev/null
   note_cmd "psql -d postgres -c 'drop database if exists $db with (force)' -c 'create database $db'"
 done
+psql_admin -c "drop database if exists ${BENCH_DB}_keys with (force)" >/dev/null # the gateway makes it afresh
 DB_CREATED=1
 max_conn="$(psql_admin -c 'show max_connections')"
 for c in $BENCH_CONNECTIONS; do ((c > ${peak:-0})) && peak=$c; done
@@ -227,10 +267,18 @@ export HUB_RATE_LIMIT_PER_KEY="${HUB_RATE_LIMIT_PER_KEY:-1000000000}"
 export HUB_RATE_LIMIT_PER_IP="${HUB_RATE_LIMIT_PER_IP:-1000000000}"
 export HUB_DATA_DIR="$RUN/data"
 export HUB_CONFIG="$RUN/no-hub.toml" # never pick up a developer's ./hub.toml
+# Retention: no scheduled sweep during any measurement (the privacy part starts its runs
+# itself); the sweeper's clock 100 days ahead, so what the privacy part seeds is past the
+# default 90-day period of technical data; mail to <data dir>/mail, looked for every second
+# (the privacy part reads a reset code there).
+export HUB_RETENTION_SWEEP_SECS=0
+export HUB_RETENTION_CLOCK_OFFSET_SECS="${BENCH_RETENTION_CLOCK_OFFSET_SECS:-8640000}"
+export HUB_RETENTION_BATCH_PAUSE_MS="${BENCH_RETENTION_PAUSE_MS:-0}"
+export HUB_MAIL_POLL_SECS=1
 # The Makefile exports HUB_TEST_* for `make test`; the gateway would read them as (unknown)
 # HUB_ settings and refuse to start.
 while read -r var; do unset "$var"; done < <(compgen -e | grep '^HUB_TEST_' || true)
-note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP target/release/hub serve"
+note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1 target/release/hub serve"
 
 log "starting hub serve on 127.0.0.1:$PORT"
 "$HUB_BIN" serve >"$LOGS/hub.log" 2>&1 &
@@ -255,16 +303,27 @@ export BENCH_SETUP_COMMANDS="$SETUP_COMMANDS"
 
 # --- measure ----------------------------------------------------------------------------------
 
-log "running the benchmarks (bench/bench.py); raw outputs in bench/out/raw/"
-python3 bench/bench.py &
-DRIVER_PID=$!
 DRIVER_STATUS=0
-wait "$DRIVER_PID" || DRIVER_STATUS=$?
-DRIVER_PID=""
+if ((RUN_SCALE)); then
+  log "running the scale benchmarks (bench/bench.py); raw outputs in bench/out/raw/"
+  python3 bench/bench.py &
+  DRIVER_PID=$!
+  wait "$DRIVER_PID" || DRIVER_STATUS=$?
+  DRIVER_PID=""
+fi
+PRIVACY_STATUS=0
+if ((RUN_PRIVACY && DRIVER_STATUS == 0)); then
+  log "running the privacy benchmarks (bench/privacy.py); raw outputs in bench/out/raw/privacy-*"
+  python3 bench/privacy.py &
+  DRIVER_PID=$!
+  wait "$DRIVER_PID" || PRIVACY_STATUS=$?
+  DRIVER_PID=""
+fi
 
 stop_pid "$HUB_PID" "hub serve" 25
 HUB_PID=""
 ((DRIVER_STATUS == 0)) || die "bench.py failed (exit $DRIVER_STATUS); see its messages above"
+((PRIVACY_STATUS == 0)) || die "privacy.py failed (exit $PRIVACY_STATUS); see its messages above"
 
 # --- crypto (crates/kernel/benches via bench/crypto.sh, perf via bench/crypto-share.sh) -------
 # Both are optional and run after the gateway has stopped, so they measure an idle machine.
@@ -283,11 +342,17 @@ run_json() { # script, output file, label
       "$script" "$(basename "$script" .sh)" >"$out"
   fi
 }
-run_json bench/crypto.sh "$OUT/crypto.json" "criterion"
-run_json bench/crypto-share.sh "$OUT/crypto-share.json" "crypto share of request CPU, perf"
+if ((RUN_SCALE)); then
+  run_json bench/crypto.sh "$OUT/crypto.json" "criterion"
+  run_json bench/crypto-share.sh "$OUT/crypto-share.json" "crypto share of request CPU, perf"
+fi
 
 # --- report -----------------------------------------------------------------------------------
 
-python3 bench/report.py --results "$OUT/results.json" --crypto "$OUT/crypto.json" \
-  --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$ROOT/BENCHMARKS.md"
+if ((RUN_SCALE)); then
+  python3 bench/report.py --results "$OUT/results.json" --crypto "$OUT/crypto.json" \
+    --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$ROOT/BENCHMARKS.md"
+else
+  python3 bench/report.py --only privacy --results "$OUT/results.json" --out "$ROOT/BENCHMARKS.md"
+fi
 log "done in $((SECONDS - STARTED))s: BENCHMARKS.md and bench/out/results.json"
