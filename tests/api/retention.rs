@@ -25,6 +25,7 @@ both_backends!(
     promise_s4_a_killed_run_resumes_where_it_stopped,
     promise_s4_hub_retention_run_runs_it_from_the_command_line,
     promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_people_stay,
+    promise_s4_a_large_expiry_goes_in_batches_and_the_run_counts_every_one,
 );
 
 const DAY: i64 = 24 * 3600;
@@ -1056,4 +1057,75 @@ async fn promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_
         "{again}"
     );
     assert_eq!(stored_outbox(&app, &north.id).await.len(), after.len());
+}
+
+/// `(entries up to now, the last entry's seq)` of the audit trail that still hold an IP.
+async fn stored_ips(app: &TestApp, tenant_id: &str, up_to: Option<i64>) -> (u64, i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = live_columns(app, tenant_id, "_sealed").await;
+    let bound = up_to.map(|s| format!("AND seq <= {s}")).unwrap_or_default();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n, MAX(seq) AS last FROM {prefix}audit_events \
+                 WHERE ip_address_sealed IS NOT NULL {bound}"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let last: Option<i64> = row.try_get("", "last").unwrap();
+    (
+        row.try_get::<i64>("", "n").unwrap() as u64,
+        last.unwrap_or(0),
+    )
+}
+
+/// More than one batch of expiry (`EXPIRE_BATCH`) in one source: the sweeper calls the
+/// source again after each full batch, each batch its own transaction, and the step counts
+/// them all; nothing past the cutoff is left.
+async fn promise_s4_a_large_expiry_goes_in_batches_and_the_run_counts_every_one(backend: Backend) {
+    let batch = hub_tenant::personal_data::EXPIRE_BATCH;
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let current = app.get("/v1/privacy-profile", admin).await;
+    let mut retention = current.body["retention"].clone();
+    retention["technical"]["period_days"] = json!(1);
+    let updated = app
+        .call_with(
+            Method::PUT,
+            "/v1/privacy-profile",
+            Some(admin),
+            Some(json!({"retention": retention, "reports": current.body["reports"].clone()})),
+            &[("If-Match", &current.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let officer = key(&app, admin, json!(["privacy:manage"])).await;
+    // Every read of a person is an audited entry with the client's IP.
+    let ada = person(&app, admin, "Ada", false).await;
+    let path = format!("/v1/people/{ada}");
+    for _ in 0..batch.div_ceil(50) + 1 {
+        let reads = futures::future::join_all((0..50).map(|_| app.get(&path, admin))).await;
+        assert!(reads.iter().all(|r| r.status == StatusCode::OK));
+    }
+    let (before, last) = stored_ips(&app, &north.id, None).await;
+
+    let run = run_now(&app, &officer).await;
+    let audit = step(&run, "audit_events", "technical");
+    assert_eq!(audit["outcome"], "anonymised", "{run}");
+    // Entries the run's own requests added meanwhile are past the cutoff too.
+    let records = audit["records"].as_u64().unwrap();
+    assert!(records >= before && before > batch, "{records} of {before}");
+    assert_eq!(stored_ips(&app, &north.id, Some(last)).await.0, 0);
+    let again = run_now(&app, &officer).await;
+    assert!(
+        step(&again, "audit_events", "technical")["records"]
+            .as_u64()
+            .unwrap()
+            < batch,
+        "{again}"
+    );
 }
