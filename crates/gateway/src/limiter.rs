@@ -305,9 +305,14 @@ async fn send(
 mod tests {
     use super::*;
 
+    /// Bucket names under a key of this test's own.
+    fn names() -> KeyedDigest {
+        KeyedDigest::derive(&hub_kernel::crypto::KeyMaterial::generate(), "test").unwrap()
+    }
+
     #[tokio::test]
     async fn local_limiter_denies_past_the_limit() {
-        let limiter = RateLimiter::new(None, Duration::from_millis(100), KeyedDigest::random());
+        let limiter = RateLimiter::new(None, Duration::from_millis(100), names());
         for _ in 0..3 {
             assert_eq!(limiter.check("key:a", 3).await, Decision::Allow);
         }
@@ -339,7 +344,7 @@ mod tests {
         };
         let bucket = format!("key:test-{}", uuid::Uuid::new_v4());
         let every = Duration::from_millis(20);
-        let names = KeyedDigest::random();
+        let names = names();
         let (a, b) = (
             RateLimiter::new(Some(redis.clone()), every, names.clone()),
             RateLimiter::new(Some(redis), every, names),
@@ -375,7 +380,7 @@ mod tests {
             return;
         };
         let bucket = format!("ip:test-{}", uuid::Uuid::new_v4());
-        let names = KeyedDigest::random();
+        let names = names();
         let (a, b) = (
             RateLimiter::new(Some(redis.clone()), Duration::ZERO, names.clone()),
             RateLimiter::new(Some(redis), Duration::ZERO, names),
@@ -396,7 +401,7 @@ mod tests {
         let redis = ConnectionManager::new_lazy_with_config(client, config)
             .expect("a lazy manager connects on first use");
         for every in [Duration::ZERO, Duration::from_millis(10)] {
-            let limiter = RateLimiter::new(Some(redis.clone()), every, KeyedDigest::random());
+            let limiter = RateLimiter::new(Some(redis.clone()), every, names());
             for _ in 0..3 {
                 assert_eq!(limiter.check("key:down", 3).await, Decision::Allow);
             }

@@ -309,13 +309,6 @@ impl KeyedDigest {
         Ok(Self { mac })
     }
 
-    /// A key of its own, for a process that has no key-encryption key to derive from (tests,
-    /// a limiter without Redis): names stay unlinkable, but no other process shares them.
-    pub fn random() -> Self {
-        let material = KeyMaterial::generate();
-        Self::derive(&material, "random").expect("a generated key has the right length")
-    }
-
     /// The first `bytes` bytes (at most 32) of the HMAC of `value`, as hex.
     pub fn hex(&self, value: &[u8], bytes: usize) -> String {
         let mut mac = self.mac.clone();
