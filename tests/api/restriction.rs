@@ -231,6 +231,39 @@ async fn promise_r3_a_restricted_person_is_reactivated_granted_or_changed_by_no_
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
     assert_eq!(kept.body["active"], false);
 
+    // The IdP deprovisioning a restricted person (back to the learner role alone) goes too.
+    let created = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &scim_key,
+        json!({"userName": "linus@north.test", "displayName": "Linus Torvalds"}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let linus = created.body["id"].as_str().unwrap().to_string();
+    let joined = scim(
+        &app,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        &scim_key,
+        patch_op(json!([{"op": "add", "path": "members", "value": [{"value": linus}]}])),
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    restrict(&app, &north, &linus, true).await;
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/scim/v2/Users/{linus}"),
+            Some(&scim_key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let read = app.get(&format!("/v1/people/{linus}"), admin).await;
+    assert_eq!(read.body["roles"], json!(["learner"]), "{}", read.body);
+
     // Lifted, every path works again.
     restrict(&app, &north, &grace, false).await;
     restrict(&app, &north, &ada, false).await;
