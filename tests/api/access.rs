@@ -4,14 +4,15 @@
 // Test code: a failed unwrap is a failed test with its reason, which is what we want.
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp, spawn, spawn_with};
+use crate::support::{Backend, TestApp, spawn, spawn_on_same_storage, spawn_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 both_backends!(
     scoped_keys_are_shown_once_limited_tracked_and_revocable,
     per_key_rate_limit_answers_429_with_retry_after,
-    redis_down_degrades_rate_limiting_but_keeps_serving
+    redis_down_degrades_rate_limiting_but_keeps_serving,
+    promise_s7_rate_limit_buckets_in_redis_are_keyed_hashes_two_gateways_share
 );
 
 /// Issues a key through the institution's own API; returns `(id, token)`.
@@ -264,4 +265,106 @@ async fn redis_down_degrades_rate_limiting_but_keeps_serving(backend: Backend) {
     let health = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body["status"], "ok");
+}
+
+/// `GET /v1/courses` with `token`, as forwarded for `ip` by the trusted proxy (loopback).
+async fn courses_for(app: &TestApp, token: &str, ip: &str) -> u16 {
+    app.call_with(
+        Method::GET,
+        "/v1/courses",
+        Some(token),
+        None,
+        &[("x-forwarded-for", ip)],
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+/// S7: the rate limiter's Redis keys are HMACs of the bucket under a key derived from the
+/// key-encryption key. Two gateways with the same configuration count into one bucket, and
+/// no key is an unkeyed SHA-256 (or the plain text) of the bucket, the client IP or the
+/// API key's id, so a dump of Redis cannot confirm a guessed IP address or id.
+async fn promise_s7_rate_limit_buckets_in_redis_are_keyed_hashes_two_gateways_share(
+    backend: Backend,
+) {
+    use redis::AsyncCommands as _;
+    use sha2::{Digest, Sha256};
+    let first = spawn_with(backend, |c| {
+        c.redis_url = Some(crate::support::redis_url());
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.rate_limit_per_key = 4;
+        c.rate_limit_sync_ms = 0;
+    })
+    .await;
+    let second = spawn_on_same_storage(&first).await;
+    let north = first.create_institution("north").await;
+    // An address of this run only (the counters outlive a run, and other runs share Redis).
+    let run = uuid::Uuid::now_v7().as_u128() as u64;
+    let ip: std::net::IpAddr = format!("2001:db8:{:x}:{:x}::7", run >> 48, run & 0xffff)
+        .parse()
+        .unwrap();
+    let ip = ip.to_string();
+
+    // Four requests in one window, alternating gateways, are the budget; the fifth is refused
+    // by either. A window boundary in between restarts the count: one more attempt then.
+    let mut shared = None;
+    for attempt in 0..2 {
+        let (id, token) = issue_key(
+            &first,
+            &north.admin_token,
+            &format!("shared {attempt}"),
+            json!(["courses:read"]),
+        )
+        .await;
+        let mut statuses = Vec::new();
+        for app in [&first, &second, &first, &second, &second] {
+            statuses.push(courses_for(app, &token, &ip).await);
+        }
+        assert_eq!(&statuses[..4], [200, 200, 200, 200], "within the budget");
+        if statuses[4] == 429 {
+            shared = Some(id);
+            break;
+        }
+    }
+    let key_id = shared.expect("the fifth request across both gateways is refused");
+
+    let names =
+        hub_gateway::app::redis_names(&first.state.config, hub_gateway::limiter::REDIS_KEY_LABEL)
+            .unwrap();
+    let client = redis::Client::open(crate::support::redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = {
+        let mut iter = redis.scan_match::<_, String>("hub:rl:*").await.unwrap();
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key.unwrap());
+        }
+        keys
+    };
+    let key_bucket = format!("key:{key_id}");
+    let ip_bucket = format!("ip:{ip}");
+    for bucket in [&key_bucket, &ip_bucket] {
+        let keyed = format!("hub:rl:{}:", names.hex(bucket.as_bytes(), 16));
+        assert!(
+            keys.iter().any(|k| k.starts_with(&keyed)),
+            "{bucket} counts under its keyed name"
+        );
+    }
+    let simple_id = uuid::Uuid::parse_str(&key_id).unwrap().simple().to_string();
+    for plain in [
+        key_bucket.clone(),
+        key_id.clone(),
+        simple_id,
+        ip_bucket.clone(),
+        ip.clone(),
+    ] {
+        let digest = hex::encode(Sha256::digest(plain.as_bytes()));
+        for key in &keys {
+            assert!(
+                !key.contains(&digest[..32]) && !key.contains(&plain),
+                "{key} is derived from {plain} without a key"
+            );
+        }
+    }
 }

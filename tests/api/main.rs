@@ -34,6 +34,7 @@ mod personal_data;
 mod personal_reads;
 mod privacy_requests;
 mod profile;
+mod restriction;
 mod retention;
 mod reviews;
 mod roles;

@@ -24,6 +24,8 @@ both_backends!(
     promise_s4_every_gateway_sweeps_on_schedule_and_runs_never_overlap,
     promise_s4_a_killed_run_resumes_where_it_stopped,
     promise_s4_hub_retention_run_runs_it_from_the_command_line,
+    promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_people_stay,
+    promise_s4_a_large_expiry_goes_in_batches_and_the_run_counts_every_one,
 );
 
 const DAY: i64 = 24 * 3600;
@@ -806,4 +808,324 @@ async fn promise_d3_an_erasure_keeps_an_active_hold_exports_it_and_removes_ended
         .map(|h| &h["id"])
         .collect();
     assert_eq!(ids, [&everyone["id"], &on_ada["id"]]);
+}
+
+const PASSWORD: &str = "meadow-kettle-orbit-42";
+
+/// The outbox as stored: `(person id, status)` per message.
+async fn stored_outbox(app: &TestApp, tenant_id: &str) -> Vec<(String, String)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = live_columns(app, tenant_id, "_sealed").await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT person_id, status FROM {prefix}outbox"),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let person: Option<uuid::Uuid> = r.try_get("", "person_id").unwrap();
+            let status: String = r.try_get("", "status").unwrap();
+            (person.map(|p| p.to_string()).unwrap_or_default(), status)
+        })
+        .collect()
+}
+
+/// One incident as stored.
+#[derive(Debug, Clone, PartialEq)]
+struct StoredIncident {
+    person_id: String,
+    resolved_by: Option<String>,
+    description: bool,
+}
+
+async fn stored_incident(app: &TestApp, tenant_id: &str, id: &str) -> StoredIncident {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = live_columns(app, tenant_id, "_sealed").await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT id, person_id, resolved_by, description_sealed IS NOT NULL AS d \
+                 FROM {prefix}incidents"
+            ),
+        ))
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.try_get::<uuid::Uuid>("", "id").unwrap().to_string() == id)
+        .unwrap();
+    StoredIncident {
+        person_id: row
+            .try_get::<uuid::Uuid>("", "person_id")
+            .unwrap()
+            .to_string(),
+        resolved_by: row.try_get("", "resolved_by").unwrap(),
+        description: row.try_get("", "d").unwrap(),
+    }
+}
+
+/// A person with a password, signed in: `(id, session token)`.
+async fn signed_in(app: &TestApp, inst: &Institution, name: &str, role: &str) -> (String, String) {
+    use crate::passwords::{request_reset, reset, reset_code, sign_in};
+    let email = format!("{}@north.test", name.to_lowercase());
+    let created = app
+        .post(
+            "/v1/people",
+            &inst.admin_token,
+            json!({"name": name, "email": email, "roles": [role]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    request_reset(app, &inst.slug, &email).await;
+    let code = reset_code(app, inst, &id).await;
+    let done = reset(app, &inst.slug, &code, PASSWORD).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+    let session = sign_in(app, &inst.slug, &email, PASSWORD).await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    let token = session.body["session_token"].as_str().unwrap().to_string();
+    (id, token)
+}
+
+async fn report(app: &TestApp, token: &str, description: &str) -> String {
+    let reply = app
+        .post(
+            "/v1/me/compromise-report",
+            token,
+            json!({"description": description}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["incident_id"].as_str().unwrap().to_string()
+}
+
+async fn resolve(app: &TestApp, token: &str, incident: &str) {
+    let reply = app
+        .call(
+            Method::POST,
+            &format!("/v1/incidents/{incident}/resolve"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// Delivers every due message (as the background job does, which this app runs only hourly).
+async fn deliver_all(app: &TestApp, inst: &Institution) {
+    for _ in 0..20 {
+        app.state.identity.deliver_due_mail().await.unwrap();
+        let stored = stored_outbox(app, &inst.id).await;
+        if stored.iter().all(|(_, status)| status == "sent") {
+            return;
+        }
+    }
+    panic!(
+        "mail not delivered: {:?}",
+        stored_outbox(app, &inst.id).await
+    );
+}
+
+/// The outbox and incidents by age (S4): past the contact period, messages whose delivery
+/// is over are deleted and a queued one is kept whatever its age; past the technical period,
+/// a resolved incident is kept as evidence but made anonymous (no description, a pseudonym
+/// for the reporter and for the person who resolved it), an open one is left; a legal hold
+/// keeps its person's messages and incidents. A second run expires nothing.
+async fn promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_people_stay(
+    backend: Backend,
+) {
+    let app = spawn_with(backend, |c| {
+        aged(c);
+        c.mail_poll_secs = 3600;
+    })
+    .await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    short_profile(&app, admin).await;
+    let current = app.get("/v1/privacy-profile", admin).await;
+    let mut retention = current.body["retention"].clone();
+    retention["technical"]["period_days"] = json!(1);
+    let updated = app
+        .call_with(
+            Method::PUT,
+            "/v1/privacy-profile",
+            Some(admin),
+            Some(json!({"retention": retention, "reports": current.body["reports"].clone()})),
+            &[("If-Match", &current.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    app.allow_local_accounts(admin).await;
+    let officer = key(&app, admin, json!(["privacy:manage"])).await;
+
+    // Ada and Grace report compromises; Linus, an admin, resolves both and reports his own,
+    // which stays open. Every message so far is sent; then Ada asks for a reset code, which
+    // stays queued. Grace is under a legal hold.
+    let (ada, ada_session) = signed_in(&app, &north, "Ada", "learner").await;
+    let (grace, grace_session) = signed_in(&app, &north, "Grace", "learner").await;
+    let (linus, linus_session) = signed_in(&app, &north, "Linus", "tenant_admin").await;
+    let of_ada = report(&app, &ada_session, "my laptop was stolen at Bob's").await;
+    let of_grace = report(&app, &grace_session, "a stranger knew my password").await;
+    resolve(&app, &linus_session, &of_ada).await;
+    resolve(&app, &linus_session, &of_grace).await;
+    let of_linus = report(&app, &linus_session, "an odd sign-in alert").await;
+    deliver_all(&app, &north).await;
+    crate::passwords::request_reset(&app, &north.slug, "ada@north.test").await;
+    hold(
+        &app,
+        &officer,
+        json!({"person_id": grace, "categories": ["contact", "technical"],
+               "reason": "Complaint 2026-7", "ends_at": in_days(30)}),
+    )
+    .await;
+
+    let before = stored_outbox(&app, &north.id).await;
+    let expiring = |(person, status): &(String, String)| status == "sent" && *person != grace;
+    let expected_deleted = before.iter().filter(|&m| expiring(m)).count() as u64;
+    assert!(expected_deleted >= 3, "{before:?}");
+    assert!(
+        before.iter().any(|(p, s)| *p == ada && s == "queued"),
+        "{before:?}"
+    );
+    assert!(before.iter().any(|(p, _)| *p == grace), "{before:?}");
+    let grace_incident = stored_incident(&app, &north.id, &of_grace).await;
+    let linus_incident = stored_incident(&app, &north.id, &of_linus).await;
+    assert_eq!(
+        stored_incident(&app, &north.id, &of_ada).await,
+        StoredIncident {
+            person_id: ada.clone(),
+            resolved_by: Some(format!("person:{linus}")),
+            description: true,
+        }
+    );
+
+    let run = run_now(&app, &officer).await;
+    let outbox = step(&run, "outbox", "contact");
+    assert_eq!(outbox["outcome"], "deleted", "{run}");
+    assert_eq!(outbox["records"], expected_deleted, "{run}");
+    assert_eq!(outbox["held_people"], 1, "{run}");
+    let incidents = step(&run, "incidents", "technical");
+    assert_eq!(incidents["outcome"], "anonymised", "{run}");
+    assert_eq!(incidents["records"], 1, "{run}");
+
+    // What is left of the outbox: the queued message and Grace's.
+    let after = stored_outbox(&app, &north.id).await;
+    let mut kept: Vec<_> = before.iter().filter(|&m| !expiring(m)).cloned().collect();
+    let mut left = after.clone();
+    kept.sort();
+    left.sort();
+    assert_eq!(left, kept);
+    // Ada's incident is still there, naming nobody and saying nothing personal.
+    let anonymous = stored_incident(&app, &north.id, &of_ada).await;
+    assert!(!anonymous.description, "{anonymous:?}");
+    assert_ne!(anonymous.person_id, ada);
+    let found = app
+        .get(&format!("/v1/people/{}", anonymous.person_id), admin)
+        .await;
+    found.assert_problem(404, "person_not_found");
+    assert!(
+        anonymous
+            .resolved_by
+            .as_deref()
+            .unwrap()
+            .starts_with("pseudonym:"),
+        "{anonymous:?}"
+    );
+    let read = app.get(&format!("/v1/incidents/{of_ada}"), admin).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body["status"], "resolved");
+    assert!(read.body["description"].is_null(), "{}", read.body);
+    // The held person's incident and the open one are as they were.
+    assert_eq!(
+        stored_incident(&app, &north.id, &of_grace).await,
+        grace_incident
+    );
+    assert_eq!(
+        stored_incident(&app, &north.id, &of_linus).await,
+        linus_incident
+    );
+
+    // A second run finds nothing more.
+    let again = run_now(&app, &officer).await;
+    assert_eq!(step(&again, "outbox", "contact")["records"], 0, "{again}");
+    assert_eq!(
+        step(&again, "incidents", "technical")["records"],
+        0,
+        "{again}"
+    );
+    assert_eq!(stored_outbox(&app, &north.id).await.len(), after.len());
+}
+
+/// `(entries up to now, the last entry's seq)` of the audit trail that still hold an IP.
+async fn stored_ips(app: &TestApp, tenant_id: &str, up_to: Option<i64>) -> (u64, i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = live_columns(app, tenant_id, "_sealed").await;
+    let bound = up_to.map(|s| format!("AND seq <= {s}")).unwrap_or_default();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n, MAX(seq) AS last FROM {prefix}audit_events \
+                 WHERE ip_address_sealed IS NOT NULL {bound}"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let last: Option<i64> = row.try_get("", "last").unwrap();
+    (
+        row.try_get::<i64>("", "n").unwrap() as u64,
+        last.unwrap_or(0),
+    )
+}
+
+/// More than one batch of expiry (`EXPIRE_BATCH`) in one source: the sweeper calls the
+/// source again after each full batch, each batch its own transaction, and the step counts
+/// them all; nothing past the cutoff is left.
+async fn promise_s4_a_large_expiry_goes_in_batches_and_the_run_counts_every_one(backend: Backend) {
+    let batch = hub_tenant::personal_data::EXPIRE_BATCH;
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let current = app.get("/v1/privacy-profile", admin).await;
+    let mut retention = current.body["retention"].clone();
+    retention["technical"]["period_days"] = json!(1);
+    let updated = app
+        .call_with(
+            Method::PUT,
+            "/v1/privacy-profile",
+            Some(admin),
+            Some(json!({"retention": retention, "reports": current.body["reports"].clone()})),
+            &[("If-Match", &current.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let officer = key(&app, admin, json!(["privacy:manage"])).await;
+    // Every read of a person is an audited entry with the client's IP.
+    let ada = person(&app, admin, "Ada", false).await;
+    let path = format!("/v1/people/{ada}");
+    for _ in 0..batch.div_ceil(50) + 1 {
+        let reads = futures::future::join_all((0..50).map(|_| app.get(&path, admin))).await;
+        assert!(reads.iter().all(|r| r.status == StatusCode::OK));
+    }
+    let (before, last) = stored_ips(&app, &north.id, None).await;
+
+    let run = run_now(&app, &officer).await;
+    let audit = step(&run, "audit_events", "technical");
+    assert_eq!(audit["outcome"], "anonymised", "{run}");
+    // Entries the run's own requests added meanwhile are past the cutoff too.
+    let records = audit["records"].as_u64().unwrap();
+    assert!(records >= before && before > batch, "{records} of {before}");
+    assert_eq!(stored_ips(&app, &north.id, Some(last)).await.0, 0);
+    let again = run_now(&app, &officer).await;
+    assert!(
+        step(&again, "audit_events", "technical")["records"]
+            .as_u64()
+            .unwrap()
+            < batch,
+        "{again}"
+    );
 }

@@ -11,7 +11,7 @@ use crate::modules;
 use crate::problem::ProblemResponses;
 use crate::state::AppState;
 use hub_identity::{Identity, IdentitySettings};
-use hub_kernel::crypto::{KeyEncryptionKey, KeyMaterial, LocalKek};
+use hub_kernel::crypto::{KeyEncryptionKey, KeyMaterial, KeyedDigest, LocalKek};
 use hub_privacy_addenda::Privacy;
 use hub_tenant::{StorageConfig, Tenancy};
 use poem::{Endpoint, EndpointExt, Route};
@@ -44,6 +44,20 @@ pub enum StartError {
 /// The key-encryption key: configured, or for the embedded default a development key kept
 /// in the data directory (created on first start, readable by the owner only).
 pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError> {
+    let material = load_kek_material(config)?;
+    let kek = LocalKek::new(&material).map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(Arc::new(kek))
+}
+
+/// The key that names what this process writes to Redis from personal data (rate-limit
+/// buckets): derived from the key-encryption key under `label`, so every replica with the
+/// same configuration derives the same one and Redis never holds it.
+pub fn redis_names(config: &Config, label: &str) -> Result<KeyedDigest, StartError> {
+    let material = load_kek_material(config)?;
+    KeyedDigest::derive(&material, label).map_err(|e| StartError::Config(e.to_string()))
+}
+
+fn load_kek_material(config: &Config) -> Result<KeyMaterial, StartError> {
     let text = if let Some(kek) = &config.kek {
         kek.clone()
     } else if let Some(path) = &config.kek_file {
@@ -63,10 +77,8 @@ pub fn load_kek(config: &Config) -> Result<Arc<dyn KeyEncryptionKey>, StartError
             .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
             .into()
     };
-    let material = LocalKek::parse_key_text(text.expose())
-        .map_err(|e| StartError::Config(format!("key-encryption key: {e}")))?;
-    let kek = LocalKek::new(&material).map_err(|e| StartError::Config(e.to_string()))?;
-    Ok(Arc::new(kek))
+    LocalKek::parse_key_text(text.expose())
+        .map_err(|e| StartError::Config(format!("key-encryption key: {e}")))
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), StartError> {
@@ -109,6 +121,7 @@ pub fn storage_config(config: &Config) -> StorageConfig {
 pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     modules::install().map_err(StartError::Config)?;
     let kek = load_kek(&config)?;
+    let rate_limit_names = redis_names(&config, crate::limiter::REDIS_KEY_LABEL)?;
     let key_store = config
         .key_store()
         .map_err(|e| StartError::Config(format!("key_database_url: {e}")))?;
@@ -171,7 +184,11 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
         tenancy,
         identity,
         privacy,
-        limiter: RateLimiter::new(redis, Duration::from_millis(rate_limit_sync_ms)),
+        limiter: RateLimiter::new(
+            redis,
+            Duration::from_millis(rate_limit_sync_ms),
+            rate_limit_names,
+        ),
     });
     Ok(state)
 }

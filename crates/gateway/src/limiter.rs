@@ -10,7 +10,13 @@
 //! default) counts stay in process. If Redis fails at run time, counting goes on in process
 //! and the unsent counts are sent once it is back: requests keep being served (never a 5xx
 //! because the cache is down), limits become per replica meanwhile.
+//!
+//! A bucket's Redis key is a keyed hash of its name ([`KeyedDigest`], derived from the
+//! key-encryption key under [`REDIS_KEY_LABEL`]): every replica with the same configuration
+//! names a bucket alike, and a dump of Redis, which never holds the key, cannot confirm a
+//! guessed IP address or id.
 
+use hub_kernel::crypto::KeyedDigest;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -20,6 +26,8 @@ const WINDOW_SECS: u64 = 60;
 /// Past this many buckets, buckets of finished windows are dropped.
 const SWEEP_AT: usize = 100_000;
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+/// The label the rate-limit key names are derived under (from the key-encryption key).
+pub const REDIS_KEY_LABEL: &str = "rate-limit-redis-keys";
 
 /// Whether a request may proceed, and if not, when to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +72,7 @@ struct Batch {
 pub struct RateLimiter {
     counts: Arc<Mutex<Counts>>,
     redis: Option<ConnectionManager>,
+    names: KeyedDigest,
     /// `true`: every request waits for Redis; `false`: a background task syncs.
     synchronous: bool,
 }
@@ -75,26 +84,32 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The shared counter of a bucket's window. The bucket is hashed: its name holds a person's
-/// or an API key's id or a client's IP address, which Redis need not hold in the clear (an
-/// erasure leaves no key naming the person; the counter itself expires a window later).
-fn redis_key(bucket: &str, window: u64) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(bucket.as_bytes());
-    format!("hub:rl:{}:{window}", hex::encode(&digest[..16]))
+/// The shared counter of a bucket's window. The bucket's name holds a person's or an API
+/// key's id or a client's IP address, which Redis need not hold in the clear (an erasure
+/// leaves no key naming the person; the counter itself expires a window later). The hash is
+/// keyed: an unkeyed one would let a dump confirm a guessed name by hashing it.
+pub fn redis_key(names: &KeyedDigest, bucket: &str, window: u64) -> String {
+    format!("hub:rl:{}:{window}", names.hex(bucket.as_bytes(), 16))
 }
 
 impl RateLimiter {
-    /// `sync_every`: how often counts go to Redis; zero means on every request. The sync task
+    /// `sync_every`: how often counts go to Redis; zero means on every request. `names`
+    /// names the buckets in Redis; replicas sharing a budget must share it. The sync task
     /// holds the counts weakly and ends when the limiter is dropped.
-    pub fn new(redis: Option<ConnectionManager>, sync_every: Duration) -> Self {
+    pub fn new(redis: Option<ConnectionManager>, sync_every: Duration, names: KeyedDigest) -> Self {
         let limiter = Self {
             counts: Arc::new(Mutex::new(Counts::default())),
             synchronous: sync_every.is_zero(),
             redis,
+            names,
         };
         if let (Some(redis), false) = (&limiter.redis, limiter.synchronous) {
-            spawn_sync(Arc::downgrade(&limiter.counts), redis.clone(), sync_every);
+            spawn_sync(
+                Arc::downgrade(&limiter.counts),
+                redis.clone(),
+                sync_every,
+                limiter.names.clone(),
+            );
         }
         limiter
     }
@@ -114,7 +129,7 @@ impl RateLimiter {
             && let Some(redis) = &self.redis
         {
             let batch = take_unsent(&self.counts, Some(bucket));
-            send(&self.counts, redis.clone(), batch).await;
+            send(&self.counts, redis.clone(), batch, &self.names).await;
             count = self.total(bucket, window).unwrap_or(count);
         }
         if count > limit {
@@ -181,7 +196,12 @@ impl RateLimiter {
     }
 }
 
-fn spawn_sync(counts: Weak<Mutex<Counts>>, redis: ConnectionManager, every: Duration) {
+fn spawn_sync(
+    counts: Weak<Mutex<Counts>>,
+    redis: ConnectionManager,
+    every: Duration,
+    names: KeyedDigest,
+) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -192,7 +212,7 @@ fn spawn_sync(counts: Weak<Mutex<Counts>>, redis: ConnectionManager, every: Dura
             };
             let batch = take_unsent(&counts, None);
             if !batch.is_empty() {
-                send(&counts, redis.clone(), batch).await;
+                send(&counts, redis.clone(), batch, &names).await;
             }
         }
     });
@@ -231,10 +251,15 @@ fn take_unsent(counts: &Mutex<Counts>, only: Option<&str>) -> Vec<Batch> {
 
 /// One pipeline for the whole batch; the replies are the shared totals. On failure the counts
 /// go back to unsent, to be sent with the next sync.
-async fn send(counts: &Mutex<Counts>, mut redis: ConnectionManager, batch: Vec<Batch>) {
+async fn send(
+    counts: &Mutex<Counts>,
+    mut redis: ConnectionManager,
+    batch: Vec<Batch>,
+    names: &KeyedDigest,
+) {
     let mut pipe = redis::pipe();
     for item in &batch {
-        let key = redis_key(&item.bucket, item.window);
+        let key = redis_key(names, &item.bucket, item.window);
         pipe.cmd("INCRBY").arg(&key).arg(item.count);
         pipe.cmd("EXPIRE").arg(&key).arg(WINDOW_SECS + 1).ignore();
     }
@@ -280,9 +305,14 @@ async fn send(counts: &Mutex<Counts>, mut redis: ConnectionManager, batch: Vec<B
 mod tests {
     use super::*;
 
+    /// Bucket names under a key of this test's own.
+    fn names() -> KeyedDigest {
+        KeyedDigest::derive(&hub_kernel::crypto::KeyMaterial::generate(), "test").unwrap()
+    }
+
     #[tokio::test]
     async fn local_limiter_denies_past_the_limit() {
-        let limiter = RateLimiter::new(None, Duration::from_millis(100));
+        let limiter = RateLimiter::new(None, Duration::from_millis(100), names());
         for _ in 0..3 {
             assert_eq!(limiter.check("key:a", 3).await, Decision::Allow);
         }
@@ -314,9 +344,10 @@ mod tests {
         };
         let bucket = format!("key:test-{}", uuid::Uuid::new_v4());
         let every = Duration::from_millis(20);
+        let names = names();
         let (a, b) = (
-            RateLimiter::new(Some(redis.clone()), every),
-            RateLimiter::new(Some(redis), every),
+            RateLimiter::new(Some(redis.clone()), every, names.clone()),
+            RateLimiter::new(Some(redis), every, names),
         );
         for _ in 0..5 {
             assert_eq!(a.check(&bucket, 10).await, Decision::Allow);
@@ -349,9 +380,10 @@ mod tests {
             return;
         };
         let bucket = format!("ip:test-{}", uuid::Uuid::new_v4());
+        let names = names();
         let (a, b) = (
-            RateLimiter::new(Some(redis.clone()), Duration::ZERO),
-            RateLimiter::new(Some(redis), Duration::ZERO),
+            RateLimiter::new(Some(redis.clone()), Duration::ZERO, names.clone()),
+            RateLimiter::new(Some(redis), Duration::ZERO, names),
         );
         assert_eq!(a.check(&bucket, 3).await, Decision::Allow);
         assert_eq!(b.check(&bucket, 3).await, Decision::Allow);
@@ -369,7 +401,7 @@ mod tests {
         let redis = ConnectionManager::new_lazy_with_config(client, config)
             .expect("a lazy manager connects on first use");
         for every in [Duration::ZERO, Duration::from_millis(10)] {
-            let limiter = RateLimiter::new(Some(redis.clone()), every);
+            let limiter = RateLimiter::new(Some(redis.clone()), every, names());
             for _ in 0..3 {
                 assert_eq!(limiter.check("key:down", 3).await, Decision::Allow);
             }

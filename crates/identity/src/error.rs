@@ -94,6 +94,13 @@ pub enum IdentityError {
     RevisionMismatch { current: i32 },
     #[error("{0}")]
     Conflict(String),
+    /// Processing of the person's data is restricted (R3): nobody but a privacy officer, by
+    /// lifting the restriction, reactivates them, grants them a role or changes their record.
+    #[error(
+        "processing of this person's data is restricted: they cannot be reactivated, granted a \
+         role or changed until a privacy officer lifts the restriction through a restriction request"
+    )]
+    PersonRestricted,
     /// A SCIM request the protocol calls invalid; `scim_type` is RFC 7644's `scimType`.
     #[error("{detail}")]
     ScimInvalid {
@@ -147,7 +154,7 @@ impl DescribeProblem for IdentityError {
             Self::PersonOnly | Self::SelfReview => ProblemKind::Forbidden,
             Self::DomainNotVerified(_) => ProblemKind::Conflict,
             Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
-            Self::Conflict(_) => ProblemKind::Conflict,
+            Self::Conflict(_) | Self::PersonRestricted => ProblemKind::Conflict,
             Self::ScimInvalid { scim_type, .. } if *scim_type == "uniqueness" => {
                 ProblemKind::Conflict
             }
@@ -181,6 +188,7 @@ impl DescribeProblem for IdentityError {
             Self::DomainNotVerified(_) => "domain_verification_failed",
             Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Conflict(_) => "conflict",
+            Self::PersonRestricted => "person_restricted",
             Self::ScimInvalid { scim_type, .. } => match *scim_type {
                 "invalidFilter" => "scim_invalid_filter",
                 "invalidPath" => "scim_invalid_path",

@@ -285,6 +285,45 @@ impl fmt::Debug for BlindIndexKey {
     }
 }
 
+/// A keyed hash for names a store outside the databases must not hold in the clear: the
+/// Redis keys of rate-limit buckets (a client's IP, a person's or an API key's id) and the
+/// like. Unlike an unkeyed SHA-256, a dump of the store cannot confirm a guessed value
+/// without the key, which the store never holds. The key is derived from the key-encryption
+/// key's material under a fixed label (HMAC-SHA-256 as the extract-and-expand step of one
+/// block), so every replica with the same configuration derives the same key and names the
+/// same value alike, and another label gives an unrelated key.
+#[derive(Clone)]
+pub struct KeyedDigest {
+    mac: Hmac<Sha256>,
+}
+
+impl KeyedDigest {
+    pub fn derive(material: &KeyMaterial, label: &str) -> Result<Self, CryptoError> {
+        let mut derive = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(material.expose())
+            .map_err(|_| CryptoError::BadKeyLength)?;
+        derive.update(b"dexsoftlex-keyed-digest\0");
+        derive.update(label.as_bytes());
+        let key: Zeroizing<[u8; KEY_LEN]> = Zeroizing::new(derive.finalize().into_bytes().into());
+        let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key.as_ref())
+            .map_err(|_| CryptoError::BadKeyLength)?;
+        Ok(Self { mac })
+    }
+
+    /// The first `bytes` bytes (at most 32) of the HMAC of `value`, as hex.
+    pub fn hex(&self, value: &[u8], bytes: usize) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(value);
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..bytes.min(digest.len())])
+    }
+}
+
+impl fmt::Debug for KeyedDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyedDigest(<redacted>)")
+    }
+}
+
 /// All unwrapped keys of one tenant: every data-key version it still holds (old versions
 /// decrypt, the active one encrypts), and likewise every blind-index key version (the
 /// active one indexes what is written; every held one is tried by lookups).
@@ -548,6 +587,22 @@ mod tests {
             keys.open("people", "email", row, &sealed),
             Err(CryptoError::Inauthentic)
         );
+    }
+
+    #[test]
+    fn a_keyed_digest_is_the_same_for_the_same_key_and_label_and_no_plain_hash() {
+        use sha2::Digest;
+        let material = KeyMaterial::generate();
+        let a = KeyedDigest::derive(&material, "redis-keys").unwrap();
+        let b = KeyedDigest::derive(&material, "redis-keys").unwrap();
+        let other = KeyedDigest::derive(&material, "other").unwrap();
+        assert_eq!(a.hex(b"ip:192.0.2.1", 16), b.hex(b"ip:192.0.2.1", 16));
+        assert_ne!(a.hex(b"ip:192.0.2.1", 16), other.hex(b"ip:192.0.2.1", 16));
+        assert_ne!(
+            a.hex(b"ip:192.0.2.1", 32),
+            hex::encode(Sha256::digest(b"ip:192.0.2.1"))
+        );
+        assert_eq!(format!("{a:?}"), "KeyedDigest(<redacted>)");
     }
 
     #[test]

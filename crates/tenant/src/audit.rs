@@ -47,7 +47,7 @@ use crate::entities::{audit_event, audit_head};
 use crate::error::TenantError;
 use crate::model::{Scope, TenantLocation};
 use crate::personal_data::{
-    DataSubject, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+    DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
 };
 use crate::scope::TenantScope;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -515,11 +515,18 @@ pub async fn expire_ip_before(
     scope: &TenantScope,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, TenantError> {
-    expire_ips(scope, cutoff, &[]).await
+    let mut expired = 0;
+    loop {
+        let batch = expire_ips(scope, cutoff, &[]).await?;
+        expired += batch;
+        if batch < EXPIRE_BATCH {
+            return Ok(expired);
+        }
+    }
 }
 
-/// [`expire_ip_before`], except the IPs of entries whose actor is one of `keep` (a legal hold
-/// keeps that person's data).
+/// One batch of [`expire_ip_before`] (at most [`EXPIRE_BATCH`] entries, oldest first), except
+/// the IPs of entries whose actor is one of `keep` (a legal hold keeps that person's data).
 async fn expire_ips(
     scope: &TenantScope,
     cutoff: DateTime<Utc>,
@@ -527,31 +534,49 @@ async fn expire_ips(
 ) -> Result<u64, TenantError> {
     scope.require(Scope::TenantAdmin)?;
     let kept: Vec<String> = keep.iter().map(|p| person_label(*p)).collect();
+    let batch: Vec<i64> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Seq)
+        .filter(audit_event::Column::At.lt(cutoff))
+        .filter(audit_event::Column::IpAddressSealed.is_not_null())
+        .filter(audit_event::Column::IpCommitment.is_not_null())
+        .filter(audit_event::Column::Actor.is_not_in(kept))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(EXPIRE_BATCH)
+        .into_tuple()
+        .all(scope.db())
+        .await?;
+    if batch.is_empty() {
+        return Ok(0);
+    }
     let result = audit_event::Entity::update_many()
         .col_expr(
             audit_event::Column::IpAddressSealed,
             Expr::value(sea_orm::Value::Bytes(None)),
         )
-        .filter(audit_event::Column::At.lt(cutoff))
-        .filter(audit_event::Column::IpAddressSealed.is_not_null())
-        .filter(audit_event::Column::IpCommitment.is_not_null())
-        .filter(audit_event::Column::Actor.is_not_in(kept))
+        .filter(audit_event::Column::Seq.is_in(batch))
         .exec(scope.db())
         .await?;
     Ok(result.rows_affected)
 }
 
 impl crate::Tenancy {
-    /// [`expire_ip_before`] for one tenant as a platform job (the retention sweeper's call).
+    /// [`expire_ip_before`] for one tenant as a platform job, one transaction per batch.
     pub async fn expire_audit_ips_before(
         &self,
         location: &TenantLocation,
         cutoff: DateTime<Utc>,
     ) -> Result<u64, TenantError> {
-        let scope = self.system_scope(location).await?;
-        let expired = expire_ip_before(&scope, cutoff).await?;
-        scope.commit().await?;
-        Ok(expired)
+        let mut expired = 0;
+        loop {
+            let scope = self.system_scope(location).await?;
+            let batch = expire_ips(&scope, cutoff, &[]).await?;
+            scope.commit().await?;
+            expired += batch;
+            if batch < EXPIRE_BATCH {
+                return Ok(expired);
+            }
+        }
     }
 }
 

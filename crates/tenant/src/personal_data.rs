@@ -119,7 +119,9 @@ pub trait PersonalDataSource: Send + Sync {
     ) -> Result<Outcome, SourceError>;
     /// Erases data of `category` older than `cutoff` (whatever subject it is about), as the
     /// retention profile orders, except the data of the people in `keep` (a legal hold keeps
-    /// it).
+    /// it). A source that can hold many such rows expires at most [`EXPIRE_BATCH`] of them
+    /// per call; the caller calls again, each call in a transaction of its own, while a call
+    /// answered a full batch (expiry touches only what is still there, so that ends).
     async fn expire(
         &self,
         scope: &TenantScope,
@@ -135,6 +137,11 @@ pub trait PersonalDataSource: Send + Sync {
         restricted: bool,
     ) -> Result<Outcome, SourceError>;
 }
+
+/// The most rows one [`PersonalDataSource::expire`] call of a large family (audit IPs, the
+/// outbox, incidents, reset codes, people) touches: a retention sweep commits and pauses
+/// between such batches, so it never holds a table for long.
+pub const EXPIRE_BATCH: u64 = 1_000;
 
 /// Every stateless personal-data source of every installed domain crate, this crate's first
 /// (sources registered at start with state of their own are added by

@@ -99,6 +99,31 @@ pub(crate) async fn active_with_role(
         .collect()
 }
 
+/// The restriction rule (R3), the one place every change by an admin, the IdP (SCIM users and
+/// groups) or an access review goes through: while processing of a person's data is
+/// restricted, nobody but a privacy officer (lifting the restriction, which
+/// [`super::PeopleSource`] writes itself) may reactivate them, grant them a role or change
+/// their record. What only lessens processing stays allowed: keeping them deactivated, and
+/// taking roles away (a reviewer's revocation, an IdP's deprovisioning), so an IdP or a
+/// review never fails over a person who is already frozen.
+fn refuse_if_restricted(
+    before: &Person,
+    status: PersonStatus,
+    roles: &[Role],
+    changes_record: bool,
+) -> Result<(), IdentityError> {
+    if before.restricted_at.is_none() {
+        return Ok(());
+    }
+    // Falling back to the learner role alone (an IdP's deprovisioning, the last group left)
+    // is the baseline every person has, not a grant.
+    let grants = roles != [Role::Learner] && roles.iter().any(|r| !before.roles.contains(r));
+    if status == PersonStatus::Active || grants || changes_record {
+        return Err(IdentityError::PersonRestricted);
+    }
+    Ok(())
+}
+
 /// The rule of [`crate::sessions::SessionsToEnd`]: a change of roles, or a deactivation, ends
 /// the person's sessions (they carry the scopes granted at sign-in).
 fn note_ending(
@@ -135,18 +160,16 @@ pub async fn administer(
             current: current.revision,
         });
     }
+    let status = patch.status.unwrap_or(current.status);
+    let new_roles = roles.as_deref().unwrap_or(&current.roles);
+    refuse_if_restricted(&current, status, new_roles, false)?;
     let mut row = person::ActiveModel {
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
     let mut ending = SessionsToEnd::default();
-    let sessions_end = note_ending(
-        &current,
-        patch.status.unwrap_or(current.status),
-        roles.as_deref().unwrap_or(&current.roles),
-        &mut ending,
-    );
+    let sessions_end = note_ending(&current, status, new_roles, &mut ending);
     if let Some(roles) = &roles {
         row.roles = Set(roles_to_text(roles));
     }
@@ -175,6 +198,7 @@ pub(crate) async fn replace_data(
     person: &Person,
     data: &PersonalData,
 ) -> Result<Person, IdentityError> {
+    refuse_if_restricted(person, person.status, &person.roles, true)?;
     let mut v = Violations::new();
     let checked = check_data(&mut v, data);
     v.finish().map_err(IdentityError::Invalid)?;
@@ -201,6 +225,7 @@ pub(crate) async fn set_status_and_roles(
     if status == person.status && roles == person.roles.as_slice() {
         return Ok(person.clone());
     }
+    refuse_if_restricted(person, status, roles, false)?;
     note_ending(person, status, roles, ending);
     let row = person::ActiveModel {
         status: Set(status.as_str().to_string()),
@@ -216,6 +241,7 @@ pub(crate) async fn set_status_and_roles(
 /// A new revision of the person with nothing of theirs changed: what SCIM stores beside the
 /// record changed, and the resource's version must say so.
 pub(crate) async fn touch(scope: &TenantScope, person: &Person) -> Result<Person, IdentityError> {
+    refuse_if_restricted(person, person.status, &person.roles, true)?;
     let row = person::ActiveModel {
         revision: Set(person.revision + 1),
         updated_at: Set(Utc::now()),

@@ -169,7 +169,8 @@ pub struct Person {
     /// IdP made after this time.
     pub reauth_required_after: Option<DateTime<Utc>>,
     /// Since when processing of the person's data is restricted (R3): they stay deactivated,
-    /// whatever a SCIM push says, until the restriction is lifted.
+    /// with no role granted and their record unchanged, until the restriction is lifted (an
+    /// admin's or the IdP's attempt is refused: `administration::refuse_if_restricted`).
     pub restricted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -4,7 +4,8 @@
 //! second erasure finds the shell and reports 0 ([`is_erased`]). The other tables naming the
 //! person are the other sources' (`crate::personal_data`), which delete their rows or put a
 //! pseudonym in place of the id. A restriction deactivates the person (no sign-in) and marks
-//! them restricted (`restricted_at`: a SCIM push cannot reactivate them meanwhile); lifting it
+//! them restricted (`restricted_at`: no admin, IdP push or review reactivates them, grants them
+//! a role or changes their record meanwhile, see `administration`); lifting it
 //! clears the mark and reactivates them. The sessions such a change requires ending are in the session
 //! store: the sessions source (`crate::personal_data::SessionsSource`) ends them, and runs
 //! after this one (`runs_after`), so no session can start in between.
@@ -14,9 +15,13 @@ use crate::entities::person;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_tenant::audit::{AuditEvent, record};
-use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
+use hub_tenant::personal_data::{
+    DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
+};
 use hub_tenant::{Scope, TenantScope};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 /// What an erased person's name reads as.
@@ -191,12 +196,25 @@ impl PersonalDataSource for PeopleSource {
                 });
             }
         };
-        let done = person::Entity::update_many()
-            .set(cleared)
+        // At most `EXPIRE_BATCH` people a call (the sweeper calls again after a full batch).
+        let batch: Vec<Uuid> = person::Entity::find()
+            .select_only()
+            .column(person::Column::Id)
             .filter(person::Column::Status.eq(PersonStatus::Deactivated.as_str()))
             .filter(person::Column::UpdatedAt.lt(cutoff))
             .filter(person::Column::Id.is_not_in(keep.iter().copied()))
             .filter(still_held)
+            .order_by_asc(person::Column::Id)
+            .limit(EXPIRE_BATCH)
+            .into_tuple()
+            .all(scope.db())
+            .await?;
+        if batch.is_empty() {
+            return Ok(Outcome::Anonymised { records: 0 });
+        }
+        let done = person::Entity::update_many()
+            .set(cleared)
+            .filter(person::Column::Id.is_in(batch))
             .exec(scope.db())
             .await?;
         Ok(Outcome::Anonymised {

@@ -11,9 +11,11 @@ use crate::entities::{local_credential, password_reset};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
-use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
+use hub_tenant::personal_data::{
+    DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
+};
 use hub_tenant::{Scope, TenantScope};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 pub struct LocalAccountsSource;
@@ -127,7 +129,10 @@ impl PersonalDataSource for LocalAccountsSource {
             });
         }
         // A credential is in use while the person is; a reset code past its use is not.
-        let done = password_reset::Entity::delete_many()
+        // At most `EXPIRE_BATCH` a call (the sweeper calls again after a full batch).
+        let batch: Vec<String> = password_reset::Entity::find()
+            .select_only()
+            .column(password_reset::Column::TokenHash)
             .filter(password_reset::Column::CreatedAt.lt(cutoff))
             .filter(
                 Condition::any()
@@ -135,6 +140,15 @@ impl PersonalDataSource for LocalAccountsSource {
                     .add(password_reset::Column::ExpiresAt.lt(Utc::now())),
             )
             .filter(password_reset::Column::PersonId.is_not_in(keep.iter().copied()))
+            .limit(EXPIRE_BATCH)
+            .into_tuple()
+            .all(scope.db())
+            .await?;
+        if batch.is_empty() {
+            return Ok(Outcome::Deleted { records: 0 });
+        }
+        let done = password_reset::Entity::delete_many()
+            .filter(password_reset::Column::TokenHash.is_in(batch))
             .exec(scope.db())
             .await?;
         Ok(Outcome::Deleted {

@@ -23,7 +23,8 @@
 //! an audit event (`….erased`, with the count, never a name).
 //!
 //! Restriction (R3) is, per source: the people source deactivates the person and marks them
-//! restricted (`people.restricted_at`, which SCIM honours: no push reactivates them), which
+//! restricted (`people.restricted_at`: no admin, SCIM push or review reactivates them or
+//! grants them a role meanwhile, each is refused with 409 `person_restricted`), which
 //! already freezes what these tables are used for, so most sources answer `NotApplicable`
 //! and say why; the sessions source ends every session, so a restriction takes effect at
 //! once.

@@ -5,7 +5,10 @@
 //! dropped). A restriction leaves them: only essential messages are queued (security
 //! notices, reset codes, the answers to the person's own requests), which a restricted
 //! person must still receive, and a deactivated person asks for no reset code. Expiry
-//! deletes messages older than the cutoff whose delivery is over (sent or given up).
+//! deletes messages older than the cutoff whose delivery is over (sent or given up), at most
+//! `EXPIRE_BATCH` a call; a message still queued or being retried is never dropped, whatever
+//! its age (it goes once delivered or given up), nor a message to a person a legal hold
+//! keeps.
 
 use super::{NOT_A_PERSON, audit_erased, person_of};
 use crate::entities::outbox;
@@ -13,9 +16,11 @@ use crate::outbox::{DeliveryState, PERSONAL_FIELDS, TABLE};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
-use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
+use hub_tenant::personal_data::{
+    DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
+};
 use hub_tenant::{Scope, TenantScope};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 /// What an exported reset message reads as instead of its code.
@@ -133,13 +138,25 @@ impl PersonalDataSource for OutboxSource {
                 reason: "the outbox holds only contact data",
             });
         }
-        let done = outbox::Entity::delete_many()
+        let batch: Vec<Uuid> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Id)
             .filter(outbox::Column::CreatedAt.lt(cutoff))
             .filter(
                 outbox::Column::Status
                     .is_in([DeliveryState::Sent.as_str(), DeliveryState::Dead.as_str()]),
             )
             .filter(outbox::Column::PersonId.is_not_in(keep.iter().copied()))
+            .order_by_asc(outbox::Column::CreatedAt)
+            .limit(EXPIRE_BATCH)
+            .into_tuple()
+            .all(scope.db())
+            .await?;
+        if batch.is_empty() {
+            return Ok(Outcome::Deleted { records: 0 });
+        }
+        let done = outbox::Entity::delete_many()
+            .filter(outbox::Column::Id.is_in(batch))
             .exec(scope.db())
             .await?;
         Ok(Outcome::Deleted {

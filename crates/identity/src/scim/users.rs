@@ -487,9 +487,10 @@ async fn write_user(
             .await
             .map_err(scim_error)?;
     }
-    // A restricted person (R3) stays deactivated until the restriction is lifted: the answer
-    // says `active: false`, so the IdP sees what holds.
-    let status = if user.active && current.restricted_at.is_none() {
+    // A restricted person (R3) stays deactivated until the restriction is lifted: a push
+    // that would reactivate them (or change their record) is refused with 409
+    // `person_restricted` by the people rule, and nothing of it is written.
+    let status = if user.active {
         PersonStatus::Active
     } else {
         PersonStatus::Deactivated

@@ -25,9 +25,11 @@
 //! run row that marks it done: a step either happened and is recorded, or neither. The
 //! sources' `expire` only touches what is still there, so a second run expires nothing.
 //!
-//! **Paced.** The contract's `expire` is one call per source and category; the sweeper runs
-//! each in its own short transaction and pauses between them (`retention_batch_pause_ms`),
-//! so a sweep never holds a tenant's tables for long and serving traffic goes first.
+//! **Paced.** The contract's `expire` touches at most `EXPIRE_BATCH` rows per call in the
+//! large families; the sweeper runs each call in its own short transaction, calls again while
+//! a call answered a full batch (the step's count adds up, committed with each batch), and
+//! pauses between calls (`retention_batch_pause_ms`), so a sweep never holds a tenant's
+//! tables for long and serving traffic goes first.
 //!
 //! The profile's action per category (delete or anonymise) is recorded with each step; what
 //! a source does is its own rule (a row other records need is anonymised even where the
@@ -40,7 +42,7 @@ use crate::{PRIVACY_MANAGE, Privacy, PrivacyError};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{run, schedule};
 use hub_kernel::classification::DataCategory;
-use hub_tenant::personal_data::{Outcome, PersonalDataSource};
+use hub_tenant::personal_data::{EXPIRE_BATCH, Outcome, PersonalDataSource};
 use hub_tenant::profile::RetentionAction;
 use hub_tenant::{Scope, TenantError, TenantScope};
 use sea_orm::sea_query::Expr;
@@ -537,9 +539,11 @@ impl Privacy {
             let step = &mut current.steps[index];
             match outcome {
                 Ok((outcome, records, held, reason)) => {
-                    step.done = true;
+                    // A full batch: the step is done once a call expires less than one, each
+                    // batch committed with the count it adds (see `EXPIRE_BATCH`).
+                    step.done = records < EXPIRE_BATCH;
                     step.outcome = Some(outcome.to_string());
-                    step.records = records;
+                    step.records += records;
                     step.held_people = held;
                     step.reason = reason;
                 }
