@@ -832,6 +832,29 @@ async fn stored_outbox(app: &TestApp, tenant_id: &str) -> Vec<(String, String)> 
         .collect()
 }
 
+/// The password resets as stored: `(person id, used)` per code.
+async fn stored_resets(app: &TestApp, tenant_id: &str) -> Vec<(String, bool)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = live_columns(app, tenant_id, "_sealed").await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT person_id, used_at IS NOT NULL AS used FROM {prefix}password_resets"),
+        ))
+        .await
+        .unwrap();
+    let mut resets: Vec<(String, bool)> = rows
+        .iter()
+        .map(|r| {
+            let person: uuid::Uuid = r.try_get("", "person_id").unwrap();
+            let used: bool = r.try_get("", "used").unwrap();
+            (person.to_string(), used)
+        })
+        .collect();
+    resets.sort();
+    resets
+}
+
 /// One incident as stored.
 #[derive(Debug, Clone, PartialEq)]
 struct StoredIncident {
@@ -933,7 +956,9 @@ async fn deliver_all(app: &TestApp, inst: &Institution) {
 /// is over are deleted and a queued one is kept whatever its age; past the technical period,
 /// a resolved incident is kept as evidence but made anonymous (no description, a pseudonym
 /// for the reporter and for the person who resolved it), an open one is left; a legal hold
-/// keeps its person's messages and incidents. A second run expires nothing.
+/// keeps its person's messages and incidents. Used password-reset codes expire with
+/// identity data (a source without classified fields still says which categories it
+/// expires). A second run expires nothing.
 async fn promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_people_stay(
     backend: Backend,
 ) {
@@ -1002,7 +1027,18 @@ async fn promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_
         }
     );
 
+    // Each of the three used a reset code to set a password; Ada's second code is unused.
+    let resets = stored_resets(&app, &north.id).await;
+    assert_eq!(resets.iter().filter(|(_, used)| *used).count(), 3, "{resets:?}");
+    assert!(resets.contains(&(ada.clone(), false)), "{resets:?}");
+
     let run = run_now(&app, &officer).await;
+    // Used reset codes name the person who asked: they age out as identity data (the hold
+    // covers contact and technical data, not identity); the unused one is still live.
+    let local = step(&run, "local_accounts", "identity");
+    assert_eq!(local["outcome"], "deleted", "{run}");
+    assert_eq!(local["records"], 3, "{run}");
+    assert_eq!(stored_resets(&app, &north.id).await, vec![(ada.clone(), false)]);
     let outbox = step(&run, "outbox", "contact");
     assert_eq!(outbox["outcome"], "deleted", "{run}");
     assert_eq!(outbox["records"], expected_deleted, "{run}");

@@ -93,6 +93,17 @@ pub trait PersonalDataSource: Send + Sync {
     fn recipients(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The categories whose retention period this source's [`Self::expire`] applies: by
+    /// default those of its classified fields. A source whose records hold no classified
+    /// field but still age out (used password-reset codes, which name a person) says so
+    /// here, or the retention sweep would never ask it.
+    fn expiring_categories(&self) -> Vec<DataCategory> {
+        let mut categories: Vec<DataCategory> =
+            self.fields().iter().map(|f| f.category).collect();
+        categories.sort();
+        categories.dedup();
+        categories
+    }
     /// Names of sources whose erase/restrict must have run before this one's (the sessions
     /// source runs after `people`, which stops new sign-ins first). [`AFTER_ALL`] waits for
     /// every source that does not wait for all (the audit trail, which the others write to).

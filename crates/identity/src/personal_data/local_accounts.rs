@@ -35,6 +35,11 @@ impl PersonalDataSource for LocalAccountsSource {
         &["local_credentials", "password_resets"]
     }
 
+    /// Used or lapsed reset codes name the person who asked: they age out as identity data.
+    fn expiring_categories(&self) -> Vec<DataCategory> {
+        vec![DataCategory::Identity]
+    }
+
     async fn summary(
         &self,
         scope: &TenantScope,

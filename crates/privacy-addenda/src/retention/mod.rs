@@ -255,7 +255,7 @@ fn action_name(action: RetentionAction) -> &'static str {
 }
 
 /// The steps of a run at `as_of` under `profile`: per category of the profile, every
-/// source holding the category.
+/// source expiring the category ([`PersonalDataSource::expiring_categories`]).
 fn plan(
     profile: &hub_tenant::profile::PrivacyProfile,
     sources: &[Arc<dyn PersonalDataSource>],
@@ -268,7 +268,7 @@ fn plan(
         };
         let cutoff = as_of - chrono::Duration::days(i64::from(rule.period_days));
         for source in sources {
-            if source.fields().iter().any(|f| f.category == category) {
+            if source.expiring_categories().contains(&category) {
                 steps.push(Step {
                     source: source.name().to_string(),
                     category: category.as_str().to_string(),
