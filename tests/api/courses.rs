@@ -11,6 +11,7 @@ use serde_json::json;
 both_backends!(
     catalog_lifecycle,
     idempotent_create,
+    promise_s7_an_idempotency_record_keeps_only_a_keyed_fingerprint_of_the_request,
     pagination_and_filters,
     bad_course_input_changes_nothing
 );
@@ -84,6 +85,76 @@ async fn catalog_lifecycle(backend: Backend) {
     app.get(&path, token)
         .await
         .assert_problem(404, "course_not_found");
+}
+
+/// The stored fingerprint of a request (`idempotency_keys.request_hash`) of one institution.
+async fn stored_fingerprint(app: &crate::support::TestApp, tenant_id: &str, key: &str) -> String {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = crate::keys::live_columns(app, tenant_id, "_sealed").await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT request_hash FROM {prefix}idempotency_keys WHERE key = '{key}'"),
+        ))
+        .await
+        .unwrap()
+        .expect("the idempotency record");
+    row.try_get("", "request_hash").unwrap()
+}
+
+/// A create's body can hold personal data, so its idempotency record keeps a fingerprint
+/// keyed by the institution's own index key, never a plain hash a dump could match against a
+/// guess: the same request in two institutions is remembered under different fingerprints,
+/// and a retry still replays after the index key rotates.
+async fn promise_s7_an_idempotency_record_keeps_only_a_keyed_fingerprint_of_the_request(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let south = app.create_institution("south").await;
+    let body = json!({"code": "BIO-1", "title": "Biology"});
+    let key = [("Idempotency-Key", "create-bio-1")];
+    let mut ids = Vec::new();
+    for inst in [&north, &south] {
+        let made = app
+            .call_with(
+                Method::POST,
+                "/v1/courses",
+                Some(&inst.admin_token),
+                Some(body.clone()),
+                &key,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        ids.push(made.body["id"].clone());
+    }
+    let north_print = stored_fingerprint(&app, &north.id, "create-bio-1").await;
+    let south_print = stored_fingerprint(&app, &south.id, "create-bio-1").await;
+    assert_ne!(
+        north_print, south_print,
+        "an unkeyed hash would be the same"
+    );
+
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/blind-index-keys/rotate",
+            Some(&north.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
+    let retry = app
+        .call_with(
+            Method::POST,
+            "/v1/courses",
+            Some(&north.admin_token),
+            Some(body),
+            &key,
+        )
+        .await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    assert_eq!(retry.body["id"], ids[0]);
 }
 
 async fn idempotent_create(backend: Backend) {

@@ -1029,7 +1029,11 @@ async fn promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_
 
     // Each of the three used a reset code to set a password; Ada's second code is unused.
     let resets = stored_resets(&app, &north.id).await;
-    assert_eq!(resets.iter().filter(|(_, used)| *used).count(), 3, "{resets:?}");
+    assert_eq!(
+        resets.iter().filter(|(_, used)| *used).count(),
+        3,
+        "{resets:?}"
+    );
     assert!(resets.contains(&(ada.clone(), false)), "{resets:?}");
 
     let run = run_now(&app, &officer).await;
@@ -1038,7 +1042,10 @@ async fn promise_s4_the_outbox_and_incidents_expire_by_age_queued_mail_and_held_
     let local = step(&run, "local_accounts", "identity");
     assert_eq!(local["outcome"], "deleted", "{run}");
     assert_eq!(local["records"], 3, "{run}");
-    assert_eq!(stored_resets(&app, &north.id).await, vec![(ada.clone(), false)]);
+    assert_eq!(
+        stored_resets(&app, &north.id).await,
+        vec![(ada.clone(), false)]
+    );
     let outbox = step(&run, "outbox", "contact");
     assert_eq!(outbox["outcome"], "deleted", "{run}");
     assert_eq!(outbox["records"], expected_deleted, "{run}");

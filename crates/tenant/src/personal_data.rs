@@ -98,8 +98,7 @@ pub trait PersonalDataSource: Send + Sync {
     /// field but still age out (used password-reset codes, which name a person) says so
     /// here, or the retention sweep would never ask it.
     fn expiring_categories(&self) -> Vec<DataCategory> {
-        let mut categories: Vec<DataCategory> =
-            self.fields().iter().map(|f| f.category).collect();
+        let mut categories: Vec<DataCategory> = self.fields().iter().map(|f| f.category).collect();
         categories.sort();
         categories.dedup();
         categories
