@@ -72,6 +72,17 @@ async fn choose(app: &TestApp, token: &str, choices: &[(&str, bool)]) {
 
 /// The person's own request of `kind`, approved by the admin and run to its end.
 async fn completed(app: &TestApp, inst: &Institution, token: &str, kind: &str) -> Value {
+    completed_within(app, inst, token, kind, 200).await
+}
+
+/// [`completed`], polling up to `polls` times 50 ms apart.
+async fn completed_within(
+    app: &TestApp,
+    inst: &Institution,
+    token: &str,
+    kind: &str,
+    polls: u32,
+) -> Value {
     let admin = inst.admin_token.as_str();
     let made = app
         .post("/v1/me/privacy-requests", token, json!({"kind": kind}))
@@ -86,8 +97,13 @@ async fn completed(app: &TestApp, inst: &Institution, token: &str, kind: &str) -
         )
         .await;
     assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
-    for _ in 0..200 {
+    for _ in 0..polls {
         let reply = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+        // A long export task holds SQLite's write lock; the poll answers 503 meanwhile.
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE && polls > 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         if !["approved", "in_progress"].contains(&reply.body["status"].as_str().unwrap()) {
             assert_eq!(reply.body["status"], "complete", "{}", reply.body);
@@ -95,7 +111,7 @@ async fn completed(app: &TestApp, inst: &Institution, token: &str, kind: &str) -
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("request {id} still running after about ten seconds");
+    panic!("request {id} still running after {polls} polls");
 }
 
 /// A download link's path for the person's completed export.
@@ -460,4 +476,102 @@ async fn promise_c9_the_access_summary_marks_data_kept_for_a_legal_obligation(ba
     assert_eq!(contacts["legal_obligation"], false, "{contacts}");
     assert!(contacts["legal_obligation_note"].is_null());
     assert_eq!(contacts["legal_obligation_fields"], json!([]));
+}
+
+/// The resident set of this process (the gateway runs in it), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Measurement, not a check (run with `--ignored`; prints, asserts no time): an export of
+/// 100,000 consent records of one person, seeded straight into the SQLite file, written at
+/// the default page size and downloaded as JSON and as CSV: time to the first byte, total
+/// time, and how much the process's resident set grew while streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it explicitly"]
+async fn measure_r4_an_export_of_100k_records_streams_in_bounded_memory() {
+    const RECORDS: u64 = 100_000;
+    let app = crate::support::spawn(Backend::Sqlite).await;
+    let north = app.create_institution("north").await;
+    let (_, token) = signed_in(&app, &north, "ada").await;
+    choose(&app, &token, &[("marketing", true)]).await;
+    let location = app
+        .state
+        .tenancy
+        .tenant_location(north.id.parse().unwrap())
+        .await
+        .unwrap();
+    let file = app
+        .data_dir()
+        .join("tenants")
+        .join(format!("{}.db", location.schema.as_str()));
+    let db = Database::connect(format!("sqlite://{}?mode=rw", file.display()))
+        .await
+        .unwrap();
+    let kind = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT typeof(id) AS t FROM consent_records LIMIT 1".to_string(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "t")
+        .unwrap();
+    let id = if kind == "blob" {
+        "randomblob(16)".to_string()
+    } else {
+        "lower(substr(h,1,8)||'-'||substr(h,9,4)||'-7'||substr(h,14,3)||'-8'||substr(h,18,3)||'-'||substr(h,21,12))".to_string()
+    };
+    db.execute_unprepared(&format!(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {}), \
+         n AS (SELECT hex(randomblob(16)) AS h FROM c) \
+         INSERT INTO consent_records (id, person_id, purpose, granted, policy_version, source, \
+         gpc_signal, recorded_at, recorded_by) \
+         SELECT {id}, r.person_id, r.purpose, r.granted, r.policy_version, r.source, \
+         r.gpc_signal, r.recorded_at, r.recorded_by FROM n, (SELECT * FROM consent_records LIMIT 1) r",
+        RECORDS - 1
+    ))
+    .await
+    .unwrap();
+    drop(db);
+    let started = std::time::Instant::now();
+    let done = completed_within(&app, &north, &token, "export", 12_000).await;
+    let written = started.elapsed();
+    let consent = manifest_source(&done["result"], "consent");
+    assert_eq!(consent["records"], RECORDS, "{consent}");
+    let url = link(&app, &token, done["id"].as_str().unwrap()).await;
+    for path in [url.clone(), format!("{url}?format=csv&source=consent")] {
+        let before = rss_kib();
+        let mut peak = before;
+        let started = std::time::Instant::now();
+        let mut response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut first = None;
+        let mut bytes = 0usize;
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            first.get_or_insert_with(|| started.elapsed());
+            bytes += chunk.len();
+            peak = peak.max(rss_kib());
+        }
+        println!(
+            "{path}: {bytes} bytes, first byte after {:?}, all after {:?}, resident set grew {} KiB (export written in {written:?})",
+            first.unwrap_or_default(),
+            started.elapsed(),
+            peak.saturating_sub(before)
+        );
+    }
 }

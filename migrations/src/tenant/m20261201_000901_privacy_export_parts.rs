@@ -21,7 +21,7 @@ impl MigrationTrait for Migration {
                     .col(col("request_id").uuid().not_null())
                     .col(col("source").string().not_null())
                     .col(col("seq").integer().not_null())
-                    .col(col("records").integer().not_null())
+                    .col(col("record_count").integer().not_null())
                     .col(col("records_sealed").blob().not_null())
                     .col(col("columns_sealed").blob().not_null())
                     .col(col("created_at").timestamp_with_time_zone().not_null())

@@ -85,7 +85,7 @@ pub mod part {
         pub request_id: Uuid,
         pub source: String,
         pub seq: i32,
-        pub records: i32,
+        pub record_count: i32,
         pub records_sealed: Vec<u8>,
         pub columns_sealed: Vec<u8>,
         pub created_at: DateTimeUtc,

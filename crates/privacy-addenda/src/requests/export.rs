@@ -120,7 +120,7 @@ pub async fn write_parts(
                 request_id: Set(request_id),
                 source: Set(source.name().to_string()),
                 seq: Set(i32::try_from(written.parts)?),
-                records: Set(i32::try_from(page.records.len())?),
+                record_count: Set(i32::try_from(page.records.len())?),
                 records_sealed: Set(records_sealed),
                 columns_sealed: Set(columns_sealed),
                 created_at: Set(now),
