@@ -15,6 +15,7 @@ use std::time::Duration;
 both_backends!(
     promise_r4_an_export_streams_every_record_once_as_json_and_csv_per_source,
     promise_c9_the_access_summary_marks_data_kept_for_a_legal_obligation,
+    promise_r4_the_persons_erasure_deletes_her_export_bundles,
 );
 
 /// Records per export part in these tests.
@@ -476,6 +477,87 @@ async fn promise_c9_the_access_summary_marks_data_kept_for_a_legal_obligation(ba
     assert_eq!(contacts["legal_obligation"], false, "{contacts}");
     assert!(contacts["legal_obligation_note"].is_null());
     assert_eq!(contacts["legal_obligation_fields"], json!([]));
+}
+
+async fn parts_count(app: &TestApp, backend: Backend, tenant: &str) -> i64 {
+    let (db, table) = raw_parts_table(app, backend, tenant).await;
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT COUNT(*) AS n FROM {table}"),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<i64>("", "n")
+    .unwrap()
+}
+
+/// A request made on the person's behalf by the admin, verified with the code sent to them,
+/// approved and run to its end.
+async fn on_behalf_completed(app: &TestApp, inst: &Institution, person: &str, kind: &str) -> Value {
+    let admin = inst.admin_token.as_str();
+    let made = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": person, "kind": kind, "jurisdiction": "eu"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let messages = passwords::outbox_of(app, inst, person).await;
+    let (_, text) = messages
+        .iter()
+        .rev()
+        .find(|(kind, _)| kind == "privacy.verification_code")
+        .expect("a verification code in the outbox")
+        .clone();
+    let code = text.split("hours: ").nth(1).unwrap()[..8].to_string();
+    let verified = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    let decided = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/decision"),
+            admin,
+            json!({"decision": "approve", "reason": "Checked against the records."}),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+    for _ in 0..200 {
+        let reply = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+        if !["approved", "in_progress"].contains(&reply.body["status"].as_str().unwrap()) {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("request {id} still running after about ten seconds");
+}
+
+async fn promise_r4_the_persons_erasure_deletes_her_export_bundles(backend: Backend) {
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let person = app
+        .post(
+            "/v1/people",
+            &north.admin_token,
+            json!({"name": "Ada person", "username": "ada", "email": "ada@north.test",
+                   "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let ada = person.body["id"].as_str().unwrap().to_string();
+    let export = on_behalf_completed(&app, &north, &ada, "export").await;
+    assert_eq!(export["status"], "complete", "{export}");
+    assert!(parts_count(&app, backend, &north.id).await > 0);
+    let erasure = on_behalf_completed(&app, &north, &ada, "erasure").await;
+    assert_eq!(erasure["status"], "complete", "{erasure}");
+    assert_eq!(parts_count(&app, backend, &north.id).await, 0);
 }
 
 /// The resident set of this process (the gateway runs in it), in KiB.
