@@ -594,8 +594,28 @@ async fn promise_r4_an_export_request_bundles_every_source_as_json(backend: Back
     );
     let done = settled(&app, admin, &id).await;
     assert_eq!(done["status"], "complete", "{done}");
-    let bundle = &done["result"];
-    assert_eq!(bundle["format"], "application/json");
+    // The result is the bundle's manifest; the records come through the download link.
+    let manifest = &done["result"];
+    assert_eq!(manifest["format"], "application/json");
+    let link = app
+        .post(
+            &format!("/v1/me/privacy-requests/{id}/download-link"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::CREATED, "{}", link.body);
+    let bundle = app
+        .call(
+            reqwest::Method::GET,
+            link.body["url"].as_str().unwrap(),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(bundle.status, StatusCode::OK, "{}", bundle.body);
+    let bundle = bundle.body;
+    assert_eq!(&bundle["manifest"], manifest);
     let people = bundle["sources"]["people"].as_array().unwrap();
     assert_eq!(people[0]["id"], ada.as_str(), "{bundle}");
     assert_eq!(bundle["sources"]["contacts"][0]["email"], "ada@north.test");

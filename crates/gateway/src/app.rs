@@ -176,6 +176,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     privacy.configure_retention(config.retention_settings());
     privacy.set_switched_off_sources(config.privacy_switched_off_sources.clone());
     privacy.set_failing_sources(config.privacy_drill_failing_sources.clone());
+    privacy.set_export_page_size(config.privacy_export_page_size);
     // The duties of each institution's privacy addendum reach the profile and the incident
     // clock through this port (A2).
     tenancy.register_addendum_duties(Arc::new(hub_privacy_addenda::addenda::DutiesPort));

@@ -134,6 +134,9 @@ pub struct Config {
     /// does (to rehearse per-task retry). Empty in production.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub privacy_drill_failing_sources: Vec<String>,
+    /// Records per part of an export's bundle: the most records of one source held at once
+    /// while an export is written or downloaded (tests set it small to page).
+    pub privacy_export_page_size: u64,
 }
 
 /// Every setting, each through [`Redacting`]: a URL anywhere in a value (a database or Redis
@@ -217,6 +220,10 @@ impl std::fmt::Debug for Config {
             .field(
                 "privacy_drill_failing_sources",
                 &Redacting(&self.privacy_drill_failing_sources),
+            )
+            .field(
+                "privacy_export_page_size",
+                &Redacting(&self.privacy_export_page_size),
             )
             .finish()
     }
@@ -360,6 +367,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             privacy_switched_off_sources: Vec::new(),
             privacy_drill_failing_sources: Vec::new(),
+            privacy_export_page_size: 1000,
         }
     }
 }
@@ -588,6 +596,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.smtp_timeout_secs) {
             errors.push("smtp_timeout_secs: must be between 1 and 3600".into());
+        }
+        if !(1..=100_000).contains(&self.privacy_export_page_size) {
+            errors.push("privacy_export_page_size: must be between 1 and 100000".into());
         }
         if !(1..=100).contains(&self.mail_max_attempts) {
             errors.push("mail_max_attempts: must be between 1 and 100".into());

@@ -44,11 +44,18 @@ pub const MODULE: DomainModule = DomainModule {
     }],
     personal_fields,
     sealed_secrets: &[],
-    sealed_tables: &[hub_kernel::classification::SealedTable {
-        table: requests::TABLE,
-        row_key: hub_kernel::classification::RowKey::Uuid("id"),
-        version_column: None,
-    }],
+    sealed_tables: &[
+        hub_kernel::classification::SealedTable {
+            table: requests::TABLE,
+            row_key: hub_kernel::classification::RowKey::Uuid("id"),
+            version_column: None,
+        },
+        hub_kernel::classification::SealedTable {
+            table: requests::export::PARTS_TABLE,
+            row_key: hub_kernel::classification::RowKey::Uuid("id"),
+            version_column: None,
+        },
+    ],
     blind_indexes: &[hub_kernel::classification::BlindIndexed {
         table: requests::TABLE,
         field: "subject",
@@ -69,5 +76,9 @@ pub const MODULE: DomainModule = DomainModule {
 
 /// Every personal-data field this crate stores in tables.
 pub fn personal_fields() -> Vec<hub_kernel::classification::FieldClassification> {
-    requests::PERSONAL_FIELDS.to_vec()
+    requests::PERSONAL_FIELDS
+        .iter()
+        .chain(requests::export::PART_FIELDS)
+        .copied()
+        .collect()
 }

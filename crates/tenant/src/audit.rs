@@ -47,7 +47,8 @@ use crate::entities::{audit_event, audit_head};
 use crate::error::TenantError;
 use crate::model::{Scope, TenantLocation};
 use crate::personal_data::{
-    DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary, pseudonym_label,
+    DataSubject, EXPIRE_BATCH, ExportPage, Outcome, PersonalDataSource, SourceError, Summary,
+    pseudonym_label,
 };
 use crate::scope::TenantScope;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -687,21 +688,48 @@ const KEPT_PSEUDONYMISED: &str = "pseudonymised on erasure: security evidence";
 const KEPT_AS_WRITTEN: &str = "kept as written: an entry of chain version 1 or 2 chains its text and cannot be pseudonymised without re-chaining the trail";
 
 /// The entries naming `person` as actor or subject, or holding their id in the detail.
+fn naming(person: Uuid) -> Condition {
+    let label = person_label(person);
+    Condition::any()
+        .add(audit_event::Column::Actor.eq(label.as_str()))
+        .add(audit_event::Column::Subject.eq(label.as_str()))
+        .add(audit_event::Column::Detail.contains(person.to_string()))
+}
+
+/// Every entry [`naming`] `person`, in chain order.
 async fn entries_naming(
     scope: &TenantScope,
     person: Uuid,
 ) -> Result<Vec<audit_event::Model>, TenantError> {
-    let label = person_label(person);
     Ok(audit_event::Entity::find()
-        .filter(
-            Condition::any()
-                .add(audit_event::Column::Actor.eq(label.as_str()))
-                .add(audit_event::Column::Subject.eq(label.as_str()))
-                .add(audit_event::Column::Detail.contains(person.to_string())),
-        )
+        .filter(naming(person))
         .order_by_asc(audit_event::Column::Seq)
         .all(scope.db())
         .await?)
+}
+
+/// One entry as the export of `person` shows it (`label`: their [`person_label`]).
+fn exported_entry(
+    scope: &TenantScope,
+    row: audit_event::Model,
+    label: &str,
+) -> Result<serde_json::Value, TenantError> {
+    let version = row.chain_version;
+    let entry = open(scope, row)?;
+    // An entry of the person's that names another person (Ada decided Grace's grant) is
+    // hers to see, but not whom it named: an export carries only the subject's own data.
+    // The IP is the data of whoever acted: the person's own only where they did.
+    let ip = (entry.actor == label).then_some(entry.ip_address);
+    Ok(serde_json::json!({
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": others_masked(&entry.actor, label),
+        "action": entry.action,
+        "subject": entry.subject.as_deref().map(|s| others_masked(s, label)),
+        "detail": entry.detail,
+        "ip_address": ip.flatten(),
+        "kept": if version >= CHAIN_V3 { KEPT_PSEUDONYMISED } else { KEPT_AS_WRITTEN },
+    }))
 }
 
 /// `text` with every reference to `person` replaced: `person:<id>` by the pseudonym's label,
@@ -809,8 +837,6 @@ impl PersonalDataSource for AuditSource {
         scope: &TenantScope,
         subject: &DataSubject,
     ) -> Result<Vec<serde_json::Value>, SourceError> {
-        // An entry of the person's that names another person (Ada decided Grace's grant) is
-        // hers to see, but not whom it named: an export carries only the subject's own data.
         scope.require(Scope::AuditRead)?;
         let Some(person) = subject.person_id() else {
             return Ok(Vec::new());
@@ -818,22 +844,49 @@ impl PersonalDataSource for AuditSource {
         let label = person_label(person);
         let mut exported = Vec::new();
         for row in entries_naming(scope, person).await? {
-            let version = row.chain_version;
-            let entry = open(scope, row)?;
-            // The IP is the data of whoever acted: the person's own only where they did.
-            let ip = (entry.actor == label).then_some(entry.ip_address);
-            exported.push(serde_json::json!({
-                "seq": entry.seq,
-                "at": entry.at,
-                "actor": others_masked(&entry.actor, &label),
-                "action": entry.action,
-                "subject": entry.subject.as_deref().map(|s| others_masked(s, &label)),
-                "detail": entry.detail,
-                "ip_address": ip.flatten(),
-                "kept": if version >= CHAIN_V3 { KEPT_PSEUDONYMISED } else { KEPT_AS_WRITTEN },
-            }));
+            exported.push(exported_entry(scope, row, &label)?);
         }
         Ok(exported)
+    }
+
+    /// Keyset-paged by the chain's `seq` (the cursor is the last `seq` given): a person's
+    /// trail grows with every action, so it is read a page at a time.
+    async fn export_page(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<ExportPage, SourceError> {
+        scope.require(Scope::AuditRead)?;
+        let Some(person) = subject.person_id() else {
+            return Ok(ExportPage::default());
+        };
+        let after: i64 = match after {
+            Some(cursor) => cursor
+                .parse()
+                .map_err(|_| format!("not an audit export cursor: {cursor}"))?,
+            None => 0,
+        };
+        let limit = Ord::max(limit, 1);
+        let rows = audit_event::Entity::find()
+            .filter(naming(person))
+            .filter(audit_event::Column::Seq.gt(after))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(limit)
+            .all(scope.db())
+            .await?;
+        let full = rows.len() as u64 >= limit;
+        let last = rows.last().map(|r| r.seq);
+        let label = person_label(person);
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            records.push(exported_entry(scope, row, &label)?);
+        }
+        Ok(ExportPage {
+            records,
+            next: last.filter(|_| full).map(|seq| seq.to_string()),
+        })
     }
 
     async fn erase(

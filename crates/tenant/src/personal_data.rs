@@ -61,6 +61,14 @@ pub struct Summary {
     pub records: u64,
 }
 
+/// One page of a subject's export ([`PersonalDataSource::export_page`]): the records, in the
+/// source's order, and the cursor of the next page (`None`: this was the last).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportPage {
+    pub records: Vec<serde_json::Value>,
+    pub next: Option<String>,
+}
+
 /// What a source did to the subject's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +129,27 @@ pub trait PersonalDataSource: Send + Sync {
         scope: &TenantScope,
         subject: &DataSubject,
     ) -> Result<Vec<serde_json::Value>, SourceError>;
+    /// One page of the subject's export: at most `limit` records after the cursor `after`
+    /// (`None`: from the start), in a stable order, so an export of many records is written
+    /// and read a page at a time. A source that can hold many records of one person pages
+    /// by keyset (its ordering column in the cursor, never an offset); the default answers
+    /// [`Self::export`] whole as one page (sources holding a few records of a person).
+    async fn export_page(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<ExportPage, SourceError> {
+        let _ = limit;
+        if after.is_some() {
+            return Ok(ExportPage::default());
+        }
+        Ok(ExportPage {
+            records: self.export(scope, subject).await?,
+            next: None,
+        })
+    }
     /// Deletes or anonymises the subject's data; idempotent (a second run finds nothing).
     async fn erase(
         &self,

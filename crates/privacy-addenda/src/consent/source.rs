@@ -12,9 +12,11 @@ use crate::policy::entities::{acceptance, version};
 use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_tenant::TenantScope;
-use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
+use hub_tenant::personal_data::{
+    DataSubject, ExportPage, Outcome, PersonalDataSource, SourceError, Summary,
+};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 pub const TABLES: &[&str] = &[
@@ -23,6 +25,12 @@ pub const TABLES: &[&str] = &[
     "processing_restrictions",
     "policy_versions",
 ];
+
+/// Export cursors: within the ledger (`records:<last id>`), or past it (`rest`).
+const RECORDS_CURSOR: &str = "records:";
+const REST_CURSOR: &str = "rest";
+/// The page size [`PersonalDataSource::export`] reads the whole export with.
+const WHOLE_PAGE: u64 = 1000;
 
 /// What the publisher of an erased person's policy versions becomes.
 const ERASED_PUBLISHER: &str = "erased-person";
@@ -68,20 +76,76 @@ impl PersonalDataSource for ConsentSource {
         scope: &TenantScope,
         subject: &DataSubject,
     ) -> Result<Vec<serde_json::Value>, SourceError> {
-        let Some(person) = subject.person_id() else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::new();
-        for r in super::history(scope, person).await? {
-            out.push(serde_json::json!({"kind": "consent_record", "record": r}));
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .export_page(scope, subject, after.as_deref(), WHOLE_PAGE)
+                .await?;
+            out.extend(page.records);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
         }
+    }
+
+    /// The ledger first, keyset-paged by record id (UUID v7: the order the records entered
+    /// the ledger; each carries its own `recorded_at`, an import's being earlier), the cursor
+    /// `records:<last id>`; then, as one last page, the policy acceptances (one per policy
+    /// version at most) and the restriction.
+    async fn export_page(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<ExportPage, SourceError> {
+        let Some(person) = subject.person_id() else {
+            return Ok(ExportPage::default());
+        };
+        let limit = limit.max(1);
+        let records_after = match after {
+            None => Some(None),
+            Some(REST_CURSOR) => None,
+            Some(cursor) => {
+                let id = cursor
+                    .strip_prefix(RECORDS_CURSOR)
+                    .and_then(|id| id.parse::<Uuid>().ok())
+                    .ok_or_else(|| format!("not a consent export cursor: {cursor}"))?;
+                Some(Some(id))
+            }
+        };
+        if let Some(records_after) = records_after {
+            let mut query = record::Entity::find().filter(record::Column::PersonId.eq(person));
+            if let Some(id) = records_after {
+                query = query.filter(record::Column::Id.gt(id));
+            }
+            let rows = query
+                .order_by_asc(record::Column::Id)
+                .limit(limit)
+                .all(scope.db())
+                .await?;
+            let next = if rows.len() as u64 >= limit {
+                rows.last().map(|r| format!("{RECORDS_CURSOR}{}", r.id))
+            } else {
+                Some(REST_CURSOR.to_string())
+            };
+            let records = rows
+                .into_iter()
+                .filter_map(super::record_of)
+                .map(|r| serde_json::json!({"kind": "consent_record", "record": r}))
+                .collect();
+            return Ok(ExportPage { records, next });
+        }
+        let mut records = Vec::new();
         for a in acceptance::Entity::find()
             .filter(acceptance::Column::PersonId.eq(person))
             .order_by_asc(acceptance::Column::AcceptedAt)
             .all(scope.db())
             .await?
         {
-            out.push(serde_json::json!({
+            records.push(serde_json::json!({
                 "kind": "policy_acceptance",
                 "version": a.version,
                 "accepted_at": a.accepted_at,
@@ -91,13 +155,16 @@ impl PersonalDataSource for ConsentSource {
             .one(scope.db())
             .await?
         {
-            out.push(serde_json::json!({
+            records.push(serde_json::json!({
                 "kind": "processing_restriction",
                 "restricted_at": r.restricted_at,
                 "restricted_by": r.restricted_by,
             }));
         }
-        Ok(out)
+        Ok(ExportPage {
+            records,
+            next: None,
+        })
     }
 
     async fn erase(

@@ -69,3 +69,30 @@ pub mod task {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod part {
+    use sea_orm::entity::prelude::*;
+
+    /// One page of one source's records in an export's bundle (migration
+    /// `m20261201_000901_privacy_export_parts`): `records_sealed` is the page as a JSON array,
+    /// `columns_sealed` the CSV columns its records flatten to (a JSON array of names), both
+    /// sealed under the tenant key with the part's id.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "privacy_export_parts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub request_id: Uuid,
+        pub source: String,
+        pub seq: i32,
+        pub record_count: i32,
+        pub records_sealed: Vec<u8>,
+        pub columns_sealed: Vec<u8>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

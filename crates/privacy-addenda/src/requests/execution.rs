@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{PRIVACY_MANAGE, Privacy, PrivacyError};
 use chrono::{DateTime, Duration, Utc};
+use hub_kernel::classification::{FieldClassification, Purpose};
 use hub_tenant::TenantScope;
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::deadlines::DueDeadline;
@@ -225,6 +226,10 @@ impl Privacy {
     /// its first failed task). Every replica calls it periodically; the gateway also calls
     /// it right after an approval or a retry commits. Returns how many requests it ran.
     pub async fn run_due_requests(&self) -> Result<usize, PrivacyError> {
+        // The sweep also deletes the bundles of exports past their keeping time.
+        if let Err(error) = self.expire_export_parts().await {
+            tracing::warn!(%error, "expiring export bundles failed; the next sweep retries");
+        }
         let due = self.tenancy.due_deadlines(RUN_DEADLINE, BATCH).await?;
         let mut ran = 0;
         for deadline in due {
@@ -345,9 +350,17 @@ impl Privacy {
                     s.name()
                 )
                 .into()),
-                Some(s) => run_task(&scope, s.as_ref(), kind, row.lift_restriction, &subject)
-                    .await
-                    .map(|v| (TaskStatus::Done, v)),
+                Some(s) => run_task(
+                    &scope,
+                    s.as_ref(),
+                    &row,
+                    kind,
+                    &subject,
+                    self.requests.export_page_size(),
+                    now,
+                )
+                .await
+                .map(|v| (TaskStatus::Done, v)),
             };
             match result {
                 Ok((task_status, outcome)) => {
@@ -452,25 +465,31 @@ impl Privacy {
                 self.store_result(scope, row.id, &result).await?;
             }
             RequestKind::Export => {
-                let mut bundle = serde_json::Map::new();
-                for source in sources {
-                    if status_of(source.name()) != TaskStatus::Done.as_str() {
-                        continue;
-                    }
-                    let records = source
-                        .export(scope, &subject)
-                        .await
-                        .map_err(|e| PrivacyError::source_failed(source.name(), &e))?;
-                    bundle.insert(source.name().into(), serde_json::Value::Array(records));
-                }
+                // The records are in the parts the tasks wrote; the result is the bundle's
+                // manifest (what the download streams first).
+                let manifest: Vec<serde_json::Value> = sources
+                    .iter()
+                    .filter(|s| status_of(s.name()) == TaskStatus::Done.as_str())
+                    .map(|s| manifest_entry(s.as_ref(), outcome_of(s.name())))
+                    .collect();
                 let result = serde_json::json!({
                     "request_id": row.id,
                     "generated_at": now,
                     "format": "application/json",
+                    "formats": ["application/json", "text/csv"],
+                    "available_until": now + Duration::days(super::export::KEEP_DAYS),
                     "skipped": skipped,
-                    "sources": bundle,
+                    "sources": manifest,
                 });
                 self.store_result(scope, row.id, &result).await?;
+                self.tenancy
+                    .schedule_deadline(
+                        scope,
+                        super::export::EXPIRY_DEADLINE,
+                        row.id,
+                        Utc::now() + Duration::days(super::export::KEEP_DAYS),
+                    )
+                    .await?;
             }
             RequestKind::Erasure => {
                 let anonymised: BTreeMap<String, u64> = tasks
@@ -652,22 +671,33 @@ async fn set_status(
 }
 
 /// One source's work for one request kind.
+/// An export's task writes the source's records as sealed parts ([`super::export`]), a page
+/// at a time, in the task's unit of work (a re-run replaces them).
 async fn run_task(
     scope: &TenantScope,
     source: &dyn PersonalDataSource,
+    row: &request::Model,
     kind: RequestKind,
-    lift: bool,
     subject: &DataSubject,
+    page_size: u64,
+    now: DateTime<Utc>,
 ) -> Result<serde_json::Value, SourceError> {
     Ok(match kind {
-        RequestKind::Access | RequestKind::Export => {
+        RequestKind::Access => {
             let summary = source.summary(scope, subject).await?;
             serde_json::json!({ "records": summary.records })
         }
-        RequestKind::Erasure => serde_json::to_value(source.erase(scope, subject).await?)?,
-        RequestKind::Restriction => {
-            serde_json::to_value(source.restrict(scope, subject, !lift).await?)?
+        RequestKind::Export => {
+            let written =
+                super::export::write_parts(scope, row.id, source, subject, page_size, now).await?;
+            serde_json::json!({ "records": written.records, "parts": written.parts })
         }
+        RequestKind::Erasure => serde_json::to_value(source.erase(scope, subject).await?)?,
+        RequestKind::Restriction => serde_json::to_value(
+            source
+                .restrict(scope, subject, !row.lift_restriction)
+                .await?,
+        )?,
         RequestKind::Rectification | RequestKind::Objection => serde_json::Value::Null,
     })
 }
@@ -696,7 +726,7 @@ fn access_entry(
             }
         }
     }
-    serde_json::json!({
+    let mut entry = serde_json::json!({
         "source": source.name(),
         "status": status,
         "records": outcome.get("records").cloned().unwrap_or(serde_json::Value::Null),
@@ -707,7 +737,54 @@ fn access_entry(
         "skipped_reason": (status == TaskStatus::Skipped.as_str())
             .then(|| outcome.get("reason").cloned())
             .flatten(),
-    })
+    });
+    mark_legal_obligation(&mut entry, &fields);
+    entry
+}
+
+/// What a source's entry says of the data the law makes the institution keep (C9).
+pub const LEGAL_OBLIGATION_NOTE: &str = "kept because a law requires it (C9): consent does not govern it, and an erasure request keeps what the law still requires, saying so in its receipt";
+
+/// Adds to a source's entry (access summary, export manifest) whether it holds data kept
+/// for a legal obligation (C9), which fields, and the note saying what that means.
+fn mark_legal_obligation(entry: &mut serde_json::Value, fields: &[FieldClassification]) {
+    let legal: Vec<serde_json::Value> = fields
+        .iter()
+        .filter(|f| f.purpose == Purpose::LegalObligation)
+        .map(
+            |f| serde_json::json!({ "table": f.table, "column": f.column, "category": f.category }),
+        )
+        .collect();
+    if let serde_json::Value::Object(map) = entry {
+        map.insert("legal_obligation".into(), (!legal.is_empty()).into());
+        map.insert(
+            "legal_obligation_note".into(),
+            if legal.is_empty() {
+                serde_json::Value::Null
+            } else {
+                LEGAL_OBLIGATION_NOTE.into()
+            },
+        );
+        map.insert("legal_obligation_fields".into(), legal.into());
+    }
+}
+
+/// One source in an export's manifest (R4): how many records its parts hold, and what the
+/// access summary says of it (categories, purposes, retention, legal obligation).
+fn manifest_entry(
+    source: &dyn PersonalDataSource,
+    outcome: serde_json::Value,
+) -> serde_json::Value {
+    let mut entry = access_entry(source, TaskStatus::Done.as_str(), outcome.clone());
+    if let serde_json::Value::Object(map) = &mut entry {
+        map.remove("status");
+        map.remove("skipped_reason");
+        map.insert(
+            "parts".into(),
+            outcome.get("parts").cloned().unwrap_or(0.into()),
+        );
+    }
+    entry
 }
 
 /// One source in an erasure receipt: what was erased or anonymised, or kept and why.

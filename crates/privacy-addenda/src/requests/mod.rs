@@ -106,6 +106,7 @@ pub mod clock;
 pub mod download;
 pub mod entities;
 pub mod execution;
+pub mod export;
 pub mod source;
 
 string_enum!(
@@ -1001,6 +1002,8 @@ pub struct RequestSettings {
     pub(crate) stop_after_tasks: std::sync::atomic::AtomicU64,
     /// How many runs the kill drill stopped.
     pub(crate) stopped_by_drill: std::sync::atomic::AtomicU64,
+    /// Records per export part (0: [`export::DEFAULT_PAGE_SIZE`]).
+    export_page_size: std::sync::atomic::AtomicU64,
 }
 
 impl RequestSettings {
@@ -1012,6 +1015,16 @@ impl RequestSettings {
     fn advance(&self, secs: i64) {
         self.clock_offset_secs
             .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn export_page_size(&self) -> u64 {
+        match self
+            .export_page_size
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => export::DEFAULT_PAGE_SIZE,
+            n => n,
+        }
     }
 
     pub(crate) fn switched_off(&self, source: &str) -> bool {
@@ -1036,6 +1049,15 @@ impl Privacy {
         if let Ok(mut s) = self.requests.switched_off.write() {
             *s = names;
         }
+    }
+
+    /// Records per part of an export's bundle (configuration `privacy_export_page_size`;
+    /// 0: the default): the most records of one source held at once while an export is
+    /// written or downloaded.
+    pub fn set_export_page_size(&self, records: u64) {
+        self.requests
+            .export_page_size
+            .store(records, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Kill drills: every run stops after `tasks` tasks (0: never) as if the process had

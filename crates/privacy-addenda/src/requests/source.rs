@@ -6,6 +6,10 @@
 //! receipt and the pseudonymous index). Every other request of the subject is
 //! pseudonymised on erasure: kept (the institution must show it answered, a legal
 //! obligation) without the sealed subject, details or result.
+//!
+//! The parts of the subject's export bundles (`privacy_export_parts`, [`super::export`])
+//! are copies of the other sources' data, kept only to be downloaded: counted and exported
+//! by the sources they came from, not here, and deleted when the subject is erased.
 
 use super::entities::request;
 use super::{PERSONAL_FIELDS, RequestKind, RequestStatus, TABLE, TASKS_TABLE, subject_indexes};
@@ -14,7 +18,7 @@ use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_tenant::TenantScope;
 use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 pub struct PrivacyRequestsSource;
@@ -48,11 +52,15 @@ impl PersonalDataSource for PrivacyRequestsSource {
     }
 
     fn fields(&self) -> Vec<FieldClassification> {
-        PERSONAL_FIELDS.to_vec()
+        PERSONAL_FIELDS
+            .iter()
+            .chain(super::export::PART_FIELDS)
+            .copied()
+            .collect()
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[TABLE, TASKS_TABLE]
+        &[TABLE, TASKS_TABLE, super::export::PARTS_TABLE]
     }
 
     async fn summary(
@@ -113,6 +121,14 @@ impl PersonalDataSource for PrivacyRequestsSource {
                 reason: "requests are about people",
             });
         };
+        let requests: Vec<Uuid> = request::Entity::find()
+            .select_only()
+            .column(request::Column::Id)
+            .filter(of_subject(scope, person))
+            .into_tuple()
+            .all(scope.db())
+            .await?;
+        super::export::delete_parts(scope, &requests).await?;
         let done = request::Entity::update_many()
             .col_expr(
                 request::Column::SubjectSealed,

@@ -3,6 +3,7 @@
 pub mod addenda;
 pub mod consent;
 pub mod data_map;
+pub mod export_bundle;
 pub mod holds;
 pub mod policy;
 pub mod receipts;

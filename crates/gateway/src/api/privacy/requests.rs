@@ -2,6 +2,7 @@
 //! made by the person or by a privacy officer on their behalf, verified, decided and run
 //! per personal-data source.
 
+use crate::api::privacy::export_bundle::{Bundle, BundleBody, DownloadFormat, Streamed};
 use crate::api::{ApiTags, page_request};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -9,6 +10,7 @@ use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use hub_kernel::Pii;
 use hub_privacy_addenda::requests::clock::DueView;
+use hub_privacy_addenda::requests::export::ExportFormat;
 use hub_privacy_addenda::requests::{
     Jurisdiction, NewRequest, PrivacyRequest, RequestFilter, RequestKind, RequestStatus,
     RequestTask, TaskStatus,
@@ -284,7 +286,8 @@ pub struct PrivacyRequestView {
     #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
     /// The access summary (per source: categories, purposes, retention, recipients, record
-    /// counts) or the export bundle (JSON, per source), once complete.
+    /// counts, what is kept because a law requires it) or the export's manifest (the same per
+    /// source, its records being downloaded through a link), once complete.
     #[oai(nullable)]
     pub result: Option<serde_json::Value>,
     /// An erasure's receipt: per source what was erased, anonymised or kept and why.
@@ -387,17 +390,6 @@ pub struct DownloadLinkView {
 pub enum LinkCreated {
     #[oai(status = 201)]
     Created(Json<DownloadLinkView>),
-}
-
-#[derive(ApiResponse)]
-pub enum Bundle {
-    /// The export bundle: JSON, one array of records per personal-data source.
-    #[oai(status = 200)]
-    Ok(
-        Json<serde_json::Value>,
-        #[oai(header = "Content-Disposition")] String,
-        #[oai(header = "Cache-Control")] String,
-    ),
 }
 
 #[derive(Default)]
@@ -519,8 +511,11 @@ impl RequestsApi {
     /// Download an export bundle
     ///
     /// No credential: the link's token is the credential (valid 15 minutes, in the
-    /// institution that made it only). The bundle is JSON, one array of records per
-    /// personal-data source.
+    /// institution that made it only). Streamed from the export's sealed parts: JSON (the
+    /// default), a manifest first (per source: records, categories, purposes, retention, and
+    /// what is kept because a law requires it), then one array of records per personal-data
+    /// source; with `source`, only that source. `format=csv` writes one source (`source` is
+    /// then required) as CSV: a header row of its flattened columns, then one row per record.
     #[oai(
         path = "/privacy-downloads/:token",
         method = "get",
@@ -530,13 +525,25 @@ impl RequestsApi {
         &self,
         state: Data<&Arc<AppState>>,
         token: Path<String>,
+        /// `json` (the default) or `csv`.
+        format: Query<Option<DownloadFormat>>,
+        /// One source of the bundle, by name (as its manifest lists them); required for CSV.
+        source: Query<Option<String>>,
     ) -> Result<Bundle, ApiError> {
-        let bundle = state.privacy.download_export(&token.0).await?;
-        Ok(Bundle::Ok(
-            Json(bundle),
-            "attachment; filename=\"personal-data-export.json\"".into(),
-            "no-store".into(),
-        ))
+        let format = match format.0 {
+            Some(DownloadFormat::Csv) => ExportFormat::Csv,
+            Some(DownloadFormat::Json) | None => ExportFormat::Json,
+        };
+        let download = state
+            .privacy
+            .download_export(&token.0, format, source.0.as_deref())
+            .await?;
+        let disposition = format!("attachment; filename=\"{}\"", download.filename);
+        let body = match download.format {
+            ExportFormat::Json => BundleBody::Json(Streamed(download.stream)),
+            ExportFormat::Csv => BundleBody::Csv(Streamed(download.stream)),
+        };
+        Ok(Bundle::Ok(body, disposition, "no-store".into()))
     }
 
     /// Make a privacy request on a person's behalf
