@@ -567,7 +567,7 @@ impl Privacy {
                 // wrote and who submitted it (when it was the person) are dropped.
                 let submitted_by = match person {
                     Some(p) if row.submitted_by == super::person_label(p) => {
-                        "data-subject".to_string()
+                        super::source::SUBMITTED_BY_SUBJECT.to_string()
                     }
                     _ => row.submitted_by.clone(),
                 };

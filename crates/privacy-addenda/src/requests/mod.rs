@@ -30,7 +30,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -228,11 +227,26 @@ pub struct RequestFilter {
     pub view: Option<clock::DueView>,
 }
 
-/// A code's digest, bound to its request.
-fn code_hash(id: Uuid, code: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("dxh-privacy-code|{id}|{code}").as_bytes(),
-    ))
+/// A code's digest, bound to its request and keyed by the institution's index key: the code
+/// has only eight digits, so a plain hash in a database dump would give it away in seconds.
+fn code_hash(scope: &TenantScope, id: Uuid, code: &str) -> String {
+    hex::encode(
+        scope
+            .keys()
+            .blind_index(TABLE, "code", &format!("{id}|{code}")),
+    )
+}
+
+/// Whether `code` is the one `stored` was made of, under any index-key version held (a
+/// rotation while a code is out does not refuse it).
+fn code_matches(scope: &TenantScope, id: Uuid, code: &str, stored: &str) -> bool {
+    scope
+        .keys()
+        .blind_index_candidates(TABLE, "code", &format!("{id}|{code}"))
+        .iter()
+        .fold(false, |found, candidate| {
+            found | bool::from(hex::encode(candidate).as_bytes().ct_eq(stored.as_bytes()))
+        })
 }
 
 fn new_code() -> String {
@@ -524,7 +538,7 @@ impl Privacy {
             received_at: Set(now),
             due_at: Set(now + Duration::days(due_days)),
             verified_at: Set((!on_behalf).then_some(now)),
-            code_hash: Set(code.as_deref().map(|c| code_hash(id, c))),
+            code_hash: Set(code.as_deref().map(|c| code_hash(scope, id, c))),
             code_expires_at: Set(code.as_ref().map(|_| now + Duration::hours(CODE_HOURS))),
             code_attempts: Set(0),
             extended_days: Set(0),
@@ -648,8 +662,7 @@ impl Privacy {
                 message: "the code has expired: make a new request",
             });
         }
-        let given = code_hash(id, code.trim());
-        if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
+        if !code_matches(scope, id, code.trim(), hash) {
             let attempts = row.code_attempts + 1;
             let burned = attempts >= CODE_ATTEMPTS;
             // Counted in its own unit of work by the caller's commit: a refused code is a

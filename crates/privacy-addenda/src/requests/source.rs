@@ -5,7 +5,9 @@
 //! counts nor erases it (its own completion drops its subject reference, keeping only the
 //! receipt and the pseudonymous index). Every other request of the subject is
 //! pseudonymised on erasure: kept (the institution must show it answered, a legal
-//! obligation) without the sealed subject, details or result.
+//! obligation) without the sealed subject, details or result, and without naming who
+//! submitted or decided it (`submitted_by`, `decided_by`: the data subject, or a pseudonym
+//! where the person acted on someone else's request).
 //!
 //! The parts of the subject's export bundles (`privacy_export_parts`, [`super::export`])
 //! are copies of the other sources' data, kept only to be downloaded: counted and exported
@@ -22,6 +24,9 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use uuid::Uuid;
 
 pub struct PrivacyRequestsSource;
+
+/// Who submitted a request, once the person who asked about their own data is erased.
+pub(crate) const SUBMITTED_BY_SUBJECT: &str = "data-subject";
 
 /// The subject's requests still holding their identity, but the erasure in flight.
 fn of_subject(scope: &TenantScope, person: Uuid) -> Condition {
@@ -149,6 +154,25 @@ impl PersonalDataSource for PrivacyRequestsSource {
             .filter(of_subject(scope, person))
             .exec(scope.db())
             .await?;
+        // Who submitted or decided a request names a person too: the subject's own requests
+        // (the erasure in flight included: its approval is behind it) say only that the data
+        // subject asked; what the person submitted or decided about others keeps a pseudonym.
+        let label = super::person_label(person);
+        request::Entity::update_many()
+            .col_expr(
+                request::Column::SubmittedBy,
+                Expr::value(SUBMITTED_BY_SUBJECT),
+            )
+            .filter(request::Column::SubjectIndex.is_in(subject_indexes(scope, person)))
+            .filter(request::Column::SubmittedBy.eq(label.as_str()))
+            .exec(scope.db())
+            .await?;
+        hub_tenant::personal_data::pseudonymise_references(
+            scope,
+            &[(TABLE, "submitted_by"), (TABLE, "decided_by")],
+            person,
+        )
+        .await?;
         Ok(Outcome::Anonymised {
             records: done.rows_affected,
         })
