@@ -529,20 +529,29 @@ impl Privacy {
                 let receipt = self
                     .receipt(scope, row.id, subject_reference(scope, row), now, entries)
                     .await?;
+                // To the address sealed in the request when it was made: the people source
+                // has cleared the person's own by now. The outbox forgets it once the
+                // receipt is delivered, and the request's seal is dropped just below.
                 if let Some(person) = person {
-                    self.tell(
-                        scope,
-                        person,
-                        "privacy.erasure_receipt",
-                        "Your data was erased",
-                        format!(
-                            "Your erasure request ({}) is complete. Your receipt, signed by the \
-                             institution, follows; keep it to prove the erasure:\n{}",
-                            row.id,
-                            json_text(&receipt)
-                        ),
-                    )
-                    .await?;
+                    self.messages
+                        .send_to_address(
+                            scope,
+                            person,
+                            hub_tenant::personal_data::emails_of(&subject).first(),
+                            hub_tenant::personal_data::EssentialMessage {
+                                kind: "privacy.erasure_receipt",
+                                subject: "Your data was erased".into(),
+                                body: format!(
+                                    "Your erasure request ({}) is complete. Your receipt, signed \
+                                     by the institution, follows; keep it to prove the \
+                                     erasure:\n{}",
+                                    row.id,
+                                    json_text(&receipt)
+                                ),
+                            },
+                        )
+                        .await
+                        .map_err(|e| PrivacyError::source_failed("messages", &e))?;
                 }
                 // No identity beyond the receipt: the subject reference, what the person
                 // wrote and who submitted it (when it was the person) are dropped.
@@ -574,7 +583,10 @@ impl Privacy {
                     .exec(scope.db())
                     .await?;
             }
-            RequestKind::Restriction | RequestKind::Rectification | RequestKind::Objection => {}
+            RequestKind::Restriction
+            | RequestKind::Rectification
+            | RequestKind::Objection
+            | RequestKind::Concern => {}
         }
         if kind != RequestKind::Erasure
             && let Some(person) = person
@@ -668,7 +680,9 @@ async fn run_task(
         RequestKind::Restriction => {
             serde_json::to_value(source.restrict(scope, subject, !lift).await?)?
         }
-        RequestKind::Rectification | RequestKind::Objection => serde_json::Value::Null,
+        RequestKind::Rectification | RequestKind::Objection | RequestKind::Concern => {
+            serde_json::Value::Null
+        }
     })
 }
 

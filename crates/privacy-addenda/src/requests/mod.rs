@@ -102,7 +102,9 @@ macro_rules! string_enum {
     };
 }
 
+pub mod alerts;
 pub mod clock;
+pub mod concerns;
 pub mod download;
 pub mod entities;
 pub mod execution;
@@ -117,6 +119,9 @@ string_enum!(
         Erasure => "erasure",
         Restriction => "restriction",
         Objection => "objection",
+        // A concern about how the institution handles personal data (L2), answered by a
+        // privacy officer ([`concerns`]).
+        Concern => "concern",
     }
 );
 
@@ -170,7 +175,7 @@ struct SealedSubject {
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub kind: RequestKind,
-    /// `None`: the institution's default (today `other`: no profile field holds one yet).
+    /// `None`: the institution's default ([`concerns`]; `other` until it names one).
     pub jurisdiction: Option<Jurisdiction>,
     /// What to correct, what processing is objected to, anything the person adds.
     pub details: Option<Pii<String>>,
@@ -451,6 +456,15 @@ impl Privacy {
             check_text(&mut v, "details", details.expose(), DETAILS_MAX);
         }
         v.check(
+            input.kind != RequestKind::Concern
+                || input
+                    .details
+                    .as_ref()
+                    .is_some_and(|d| !d.expose().trim().is_empty()),
+            "details",
+            "a concern needs its text",
+        );
+        v.check(
             !input.lift_restriction || input.kind == RequestKind::Restriction,
             "lift_restriction",
             "only a restriction request can lift a restriction",
@@ -482,7 +496,11 @@ impl Privacy {
         }
         let now = self.now();
         let id = Uuid::now_v7();
-        let jurisdiction = input.jurisdiction.unwrap_or(Jurisdiction::Other);
+        // The person's own stated jurisdiction wins; else the institution's default.
+        let jurisdiction = match input.jurisdiction {
+            Some(j) => j,
+            None => concerns::default_jurisdiction(scope).await?,
+        };
         let keys = scope.keys();
         let sealed = SealedSubject {
             id: person,
@@ -720,6 +738,13 @@ impl Privacy {
         let own = person.is_some_and(|p| scope.actor().and_then(|a| a.person_id()) == Some(p));
         if own {
             return Err(PrivacyError::OwnRequest);
+        }
+        if row.kind == RequestKind::Concern.as_str() {
+            return Err(PrivacyError::Conflict {
+                code: "concern_needs_response",
+                message: "a concern is closed with a response (POST …/response), not decided"
+                    .into(),
+            });
         }
         if row.status != RequestStatus::PendingApproval.as_str() {
             return Err(PrivacyError::Conflict {
