@@ -30,7 +30,7 @@ both_backends!(
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
-async fn signed_in(
+pub(crate) async fn signed_in(
     app: &TestApp,
     inst: &Institution,
     username: &str,
@@ -64,7 +64,7 @@ async fn signed_in(
 }
 
 /// A person without an account: their id.
-async fn person(app: &TestApp, inst: &Institution, username: &str) -> String {
+pub(crate) async fn person(app: &TestApp, inst: &Institution, username: &str) -> String {
     let reply = app
         .post(
             "/v1/people",
@@ -78,7 +78,7 @@ async fn person(app: &TestApp, inst: &Institution, username: &str) -> String {
 }
 
 /// The newest verification code sent to the person.
-async fn code_sent(app: &TestApp, inst: &Institution, person_id: &str) -> String {
+pub(crate) async fn code_sent(app: &TestApp, inst: &Institution, person_id: &str) -> String {
     let messages = passwords::outbox_of(app, inst, person_id).await;
     let (_, text) = messages
         .iter()
