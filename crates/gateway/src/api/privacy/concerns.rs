@@ -60,24 +60,23 @@ pub enum RegulatorSourceView {
     None,
 }
 
-/// One jurisdiction's regulator.
+/// One jurisdiction's regulator (`regulator` absent: none is known, see `note`).
 #[derive(Debug, Clone, Object)]
 pub struct RegulatorEntryView {
     pub jurisdiction: JurisdictionView,
-    /// `null`: none is known (see `note`).
-    #[oai(nullable)]
+    #[oai(skip_serializing_if_is_none)]
     pub regulator: Option<RegulatorView>,
     pub source: RegulatorSourceView,
     pub note: String,
 }
 
-/// Where to raise a concern about how the institution handles personal data.
+/// Where to raise a concern about how the institution handles personal data. `contact` is
+/// absent until the institution sets it; `default_jurisdiction` is used for a privacy
+/// request or concern that names no jurisdiction.
 #[derive(Debug, Clone, Object)]
 pub struct ConcernContactsView {
-    /// `null` until the institution sets it.
-    #[oai(nullable)]
+    #[oai(skip_serializing_if_is_none)]
     pub contact: Option<PrivacyContactView>,
-    /// Used for a privacy request or concern that names no jurisdiction.
     pub default_jurisdiction: JurisdictionView,
     /// One per jurisdiction, the default's first: the institution's own regulator where it
     /// names one, else the built-in one (EU: the EDPB's list of national authorities; UK:
@@ -107,11 +106,10 @@ pub struct OwnRegulatorInput {
     pub postal_address: Option<String>,
 }
 
-/// The whole of it, replaced.
+/// The whole of it, replaced (`contact` omitted: no contact published).
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct ConcernContactsInput {
-    /// Omitted: no contact published.
     #[oai(skip_serializing_if_is_none)]
     pub contact: Option<PrivacyContactView>,
     pub default_jurisdiction: JurisdictionView,
