@@ -1,4 +1,4 @@
-//! Data-subject requests (R1–R7, L1): a person (or a privacy officer on their behalf) asks
+//! Data-subject requests (R1–R7, L1, L2): a person (or a privacy officer on their behalf) asks
 //! for access, an export, rectification, erasure, restriction or objection; identity is
 //! verified (a signed-in session, or a one-time code sent through the essential channel); a
 //! privacy officer approves or denies with a reason; an approved request runs as one task
@@ -9,7 +9,10 @@
 //! data left; each failed task is re-run on its own, never the whole request).
 //!
 //! Clocks ([`clock`]): due 30 days after receipt, paused while identity verification is
-//! pending, extended per jurisdiction with a reason told to the requester.
+//! pending, extended per jurisdiction with a reason told to the requester; officers alerted
+//! when a request is due soon or overdue ([`alerts`]). Concerns (L2) are requests of kind
+//! `concern`, answered with a response; where to raise one and the institution's default
+//! jurisdiction are in [`concerns`].
 //!
 //! Time: every rule reads [`Privacy::now`], the wall clock plus an offset tests and drills
 //! set ([`Privacy::advance_clock`]); nothing sleeps.
