@@ -20,7 +20,7 @@ both_backends!(
     each_message_is_delivered_exactly_once_by_concurrent_senders,
 );
 
-fn smtp_config(config: &mut Config, port: u16) {
+pub(crate) fn smtp_config(config: &mut Config, port: u16) {
     config.smtp_host = Some("127.0.0.1".into());
     config.smtp_port = Some(port);
     config.smtp_tls = "none".into();

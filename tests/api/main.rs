@@ -32,6 +32,7 @@ mod outage;
 mod passwords;
 mod personal_data;
 mod personal_reads;
+mod privacy_concerns;
 mod privacy_export;
 mod privacy_requests;
 mod profile;

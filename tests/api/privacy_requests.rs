@@ -27,10 +27,14 @@ both_backends!(
     another_institutions_person_or_request_is_not_found,
     promise_r3_an_erasure_killed_midway_is_resumed_by_another_process_and_finishes,
     promise_r3_an_erasure_keeps_what_a_legal_hold_covers_and_says_so,
+    promise_l1_a_request_naming_no_jurisdiction_gets_the_institutions_default,
+    promise_r6_officers_are_alerted_once_per_request_when_due_soon_and_when_overdue,
+    promise_r3_the_erasure_receipt_arrives_by_email_and_the_address_is_then_forgotten,
+    promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
-async fn signed_in(
+pub(crate) async fn signed_in(
     app: &TestApp,
     inst: &Institution,
     username: &str,
@@ -78,7 +82,7 @@ pub(crate) async fn person(app: &TestApp, inst: &Institution, username: &str) ->
 }
 
 /// The newest verification code sent to the person.
-async fn code_sent(app: &TestApp, inst: &Institution, person_id: &str) -> String {
+pub(crate) async fn code_sent(app: &TestApp, inst: &Institution, person_id: &str) -> String {
     let messages = passwords::outbox_of(app, inst, person_id).await;
     let (_, text) = messages
         .iter()
@@ -1003,4 +1007,412 @@ async fn promise_r3_an_erasure_keeps_what_a_legal_hold_covers_and_says_so(backen
     let kept = app.get(&format!("/v1/people/{ada}"), admin).await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
     assert_ne!(kept.body["name"], "Erased person", "{}", kept.body);
+}
+
+async fn promise_l1_a_request_naming_no_jurisdiction_gets_the_institutions_default(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/privacy/contact",
+            Some(admin),
+            Some(json!({"default_jurisdiction": "us_ca"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    // None named: the institution's default, with its law's extension.
+    let defaulted = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "access"}),
+        )
+        .await;
+    assert_eq!(defaulted.status, StatusCode::CREATED, "{}", defaulted.body);
+    assert_eq!(defaulted.body["jurisdiction"], "us_ca");
+    assert_eq!(defaulted.body["clock"]["extension_days_left"], 45);
+    // The person's own stated jurisdiction wins.
+    let (_, token) = signed_in(&app, &north, "cal", &["learner"]).await;
+    let stated = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "export", "jurisdiction": "uk"}),
+        )
+        .await;
+    assert_eq!(stated.body["jurisdiction"], "uk", "{}", stated.body);
+    // Every right is still accepted under the default (R7).
+    for kind in [
+        "access",
+        "export",
+        "rectification",
+        "erasure",
+        "restriction",
+        "objection",
+    ] {
+        let reply = app
+            .post("/v1/me/privacy-requests", &token, json!({"kind": kind}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{kind}: {}", reply.body);
+        assert_eq!(reply.body["jurisdiction"], "us_ca");
+    }
+    // Another institution keeps its own default.
+    let south = app.create_institution("south").await;
+    let bea = person(&app, &south, "bea").await;
+    let other = app
+        .post(
+            "/v1/privacy-requests",
+            &south.admin_token,
+            json!({"person_id": bea, "kind": "access"}),
+        )
+        .await;
+    assert_eq!(other.body["jurisdiction"], "other", "{}", other.body);
+}
+
+/// A person of `inst` with these roles (no account): their id.
+async fn person_with_roles(
+    app: &TestApp,
+    inst: &Institution,
+    username: &str,
+    roles: &[&str],
+) -> String {
+    let reply = app
+        .post(
+            "/v1/people",
+            &inst.admin_token,
+            json!({"name": format!("{username} person"), "username": username,
+                   "email": format!("{username}@{}.test", inst.slug), "roles": roles}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_string()
+}
+
+/// How many messages of `kind` naming `request` the person has.
+async fn alerts_of(
+    app: &TestApp,
+    inst: &Institution,
+    person: &str,
+    kind: &str,
+    request: &str,
+) -> usize {
+    passwords::outbox_of(app, inst, person)
+        .await
+        .iter()
+        .filter(|(k, t)| k == kind && t.contains(request))
+        .count()
+}
+
+async fn promise_r6_officers_are_alerted_once_per_request_when_due_soon_and_when_overdue(
+    backend: Backend,
+) {
+    let first = spawn(backend).await;
+    let north = first.create_institution("north").await;
+    let south = first.create_institution("south").await;
+    let olive = person_with_roles(&first, &north, "olive", &["privacy_officer"]).await;
+    let adam = person_with_roles(&first, &north, "adam", &["tenant_admin"]).await;
+    // South has no privacy officer: its admins are alerted.
+    let sam = person_with_roles(&first, &south, "sam", &["tenant_admin"]).await;
+    let ada = person(&first, &north, "ada").await;
+    let bea = person(&first, &south, "bea").await;
+    let id = verified(&first, &north, &ada, "access").await;
+    let south_id = verified(&first, &south, &bea, "export").await;
+    // Paused (identity unverified): never due, never alerted.
+    let paused = on_behalf(&first, &north.admin_token, &ada, "export", "eu").await;
+    let paused = paused.body["id"].as_str().unwrap().to_string();
+    let second = spawn_on_same_storage(&first).await;
+    let both = |by: chrono::Duration| {
+        first.state.privacy.advance_clock(by);
+        second.state.privacy.advance_clock(by);
+    };
+    let pass = || async {
+        let (a, b) = tokio::join!(
+            first.state.privacy.send_request_alerts(),
+            second.state.privacy.send_request_alerts()
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.failed.is_empty() && b.failed.is_empty(), "{a:?} {b:?}");
+        a.alerts + b.alerts
+    };
+    // Nothing due yet.
+    pass().await;
+    assert_eq!(
+        alerts_of(&first, &north, &olive, "privacy.request_due_soon", &id).await,
+        0
+    );
+    // 25 days on: due within a week. Two replicas run the pass at once: one alert each.
+    both(chrono::Duration::days(25));
+    assert!(pass().await <= 2);
+    assert_eq!(
+        alerts_of(&first, &north, &olive, "privacy.request_due_soon", &id).await,
+        1
+    );
+    assert_eq!(
+        alerts_of(&first, &north, &adam, "privacy.request_due_soon", &id).await,
+        0
+    );
+    assert_eq!(
+        alerts_of(&first, &south, &sam, "privacy.request_due_soon", &south_id).await,
+        1
+    );
+    // The next pass (an hour later) sends nothing again.
+    both(chrono::Duration::hours(2));
+    assert_eq!(pass().await, 0);
+    assert_eq!(
+        alerts_of(&first, &north, &olive, "privacy.request_due_soon", &id).await,
+        1
+    );
+    // 31 days on: overdue, told once.
+    both(chrono::Duration::days(6));
+    pass().await;
+    both(chrono::Duration::hours(2));
+    assert_eq!(pass().await, 0);
+    assert_eq!(
+        alerts_of(&first, &north, &olive, "privacy.request_overdue", &id).await,
+        1
+    );
+    assert_eq!(
+        alerts_of(&first, &north, &olive, "privacy.request_due_soon", &id).await,
+        1
+    );
+    assert_eq!(
+        alerts_of(&first, &south, &sam, "privacy.request_overdue", &south_id).await,
+        1
+    );
+    for kind in ["privacy.request_due_soon", "privacy.request_overdue"] {
+        assert_eq!(
+            alerts_of(&first, &north, &olive, kind, &paused).await,
+            0,
+            "{kind}"
+        );
+    }
+    let audit = first
+        .get(
+            "/v1/audit/events?action=privacy_request.alerts_sent",
+            &north.admin_token,
+        )
+        .await;
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        audit.body
+    );
+}
+
+async fn promise_r3_the_erasure_receipt_arrives_by_email_and_the_address_is_then_forgotten(
+    backend: Backend,
+) {
+    let sink = crate::smtp::SmtpSink::start();
+    let port = sink.port;
+    let app = spawn_with(backend, |c| crate::mail::smtp_config(c, port)).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let id = verified(&app, &north, &ada, "erasure").await;
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    let mut receipt = None;
+    for _ in 0..150 {
+        app.state.identity.deliver_due_mail().await.unwrap();
+        receipt = sink
+            .delivered()
+            .into_iter()
+            .find(|m| m.subject == "Your data was erased");
+        if receipt.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let receipt = receipt.expect("the receipt arrives by mail");
+    assert!(receipt.to.contains("ada@north.test"), "{receipt:?}");
+    assert!(receipt.text.contains(&id), "{receipt:?}");
+    assert!(receipt.text.contains("\"request_id\""), "{receipt:?}");
+    let deliveries = app.get("/v1/messaging/deliveries", admin).await;
+    let sent = deliveries.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "privacy.erasure_receipt")
+        .cloned()
+        .unwrap();
+    assert_eq!(sent["channel"], "email", "{sent}");
+    assert_eq!(sent["status"], "sent", "{sent}");
+    // Afterwards nothing of the address is kept: not in the outbox, not in the request, and
+    // the completeness scan finds no index of it anywhere.
+    let hub_tenant::Principal::Tenant(principal) =
+        app.state.tenancy.authenticate(admin).await.unwrap()
+    else {
+        panic!("not a tenant key")
+    };
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let kept = scope
+        .db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            scope.db().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM outbox WHERE recipient_sealed IS NOT NULL \
+             AND kind = 'privacy.erasure_receipt'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.try_get::<i64>("", "n").unwrap(), 0);
+    let subject = hub_tenant::personal_data::DataSubject::person(
+        ada.parse().unwrap(),
+        vec![hub_kernel::Pii::new("ada@north.test".to_string())],
+    );
+    let findings = hub_tenant::subject_scan::scan_for_subject(&scope, &subject)
+        .await
+        .unwrap();
+    // Only the receipt itself names her, as the message addressed to her (in-app copy).
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.table == "outbox" && f.column == "person_id" && f.rows == 1),
+        "{findings:?}"
+    );
+    drop(scope);
+    let request = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+    assert!(request.body["person_id"].is_null(), "{}", request.body);
+    // The people source had cleared her email before the receipt went to it (read last: the
+    // read is audited under her reference).
+    let found = app.get(&format!("/v1/people/{ada}"), admin).await;
+    assert!(found.body["email"].is_null(), "{}", found.body);
+}
+
+/// The `code_hash` of the one request with a code out, as stored.
+async fn stored_code_hash(app: &TestApp, tenant_id: &str) -> Option<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (db, _, prefix) = crate::keys::live_columns(app, tenant_id, "_sealed").await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT code_hash FROM {prefix}privacy_requests WHERE code_hash IS NOT NULL"),
+        ))
+        .await
+        .unwrap()
+        .expect("a request with a code out");
+    row.try_get("", "code_hash").unwrap()
+}
+
+/// A request names who submitted and who decided it. Erasing a person who asked about her
+/// own data herself (an access request, then the erasure) completes: the completeness scan
+/// finds her nowhere, her requests say only that the data subject asked. Erasing an officer
+/// who submitted and decided someone else's request completes too, the request keeping a
+/// pseudonym for them. The one-time code sent for a request on someone's behalf is stored
+/// only under the institution's key: not as a plain hash a dump could test eight digits
+/// against.
+async fn promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too(
+    backend: Backend,
+) {
+    use sha2::{Digest, Sha256};
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, ada_session) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let (linus, linus_session) = signed_in(&app, &north, "linus", &["privacy_officer"]).await;
+    let grace = person(&app, &north, "grace").await;
+
+    // Linus asks on Grace's behalf; the code is stored keyed, then he decides it.
+    let made = on_behalf(&app, &linus_session, &grace, "access", "eu").await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let for_grace = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(made.body["submitted_by"], format!("person:{linus}"));
+    let code = code_sent(&app, &north, &grace).await;
+    let stored = stored_code_hash(&app, &north.id)
+        .await
+        .expect("a code is out");
+    let plain = hex::encode(Sha256::digest(
+        format!("dxh-privacy-code|{for_grace}|{code}").as_bytes(),
+    ));
+    assert_ne!(stored, plain, "the code's digest is unkeyed");
+    assert_ne!(stored, hex::encode(Sha256::digest(code.as_bytes())));
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{for_grace}/verification"),
+            &linus_session,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        decide(&app, &linus_session, &for_grace, "approve")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(settled(&app, admin, &for_grace).await["status"], "complete");
+
+    // Ada asks herself, twice: an access request, then her erasure.
+    let mut own = Vec::new();
+    for kind in ["access", "erasure"] {
+        let made = app
+            .post(
+                "/v1/me/privacy-requests",
+                &ada_session,
+                json!({"kind": kind}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        assert_eq!(made.body["submitted_by"], format!("person:{ada}"));
+        let id = made.body["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            decide(&app, admin, &id, "approve").await.status,
+            StatusCode::OK
+        );
+        own.push(id);
+    }
+    let erased = settled(&app, admin, &own[1]).await;
+    assert_eq!(erased["status"], "complete", "{erased}");
+    for id in &own {
+        let read = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+        assert_eq!(read.body["submitted_by"], "data-subject", "{}", read.body);
+        assert!(!read.body.to_string().contains(&ada), "{}", read.body);
+    }
+
+    // Linus is erased on his own behalf too; Grace's request keeps a pseudonym for him.
+    let made = app
+        .post(
+            "/v1/me/privacy-requests",
+            &linus_session,
+            json!({"kind": "erasure"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let his = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        decide(&app, admin, &his, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &his).await;
+    eprintln!(
+        "DEBUG {} {:?} {}",
+        format!("{:?}", app.backend),
+        passwords::outbox_of(&app, &north, &linus)
+            .await
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>(),
+        done["status"]
+    );
+    assert_eq!(done["status"], "complete", "{done}");
+    let of_grace = app
+        .get(&format!("/v1/privacy-requests/{for_grace}"), admin)
+        .await;
+    assert_eq!(of_grace.body["person_id"], grace.as_str());
+    for field in ["submitted_by", "decided_by"] {
+        let by = of_grace.body[field].as_str().unwrap();
+        assert!(by.starts_with("pseudonym:"), "{field}: {}", of_grace.body);
+    }
+    assert_eq!(of_grace.body["submitted_by"], of_grace.body["decided_by"]);
 }

@@ -22,7 +22,8 @@ fn openapi_dir() -> PathBuf {
 }
 
 /// Operations that answer without a credential: probes for load balancers and orchestrators,
-/// and the sign-in flow (the person has no credential yet).
+/// the sign-in flow (the person has no credential yet), and what an institution publishes to
+/// anyone (where to raise a privacy concern).
 const UNAUTHENTICATED: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -39,6 +40,7 @@ const UNAUTHENTICATED: &[&str] = &[
     "/.well-known/gpc.json",
     "/v1/privacy-downloads/{token}",
     "/v1/institutions/{tenant_slug}/jwks.json",
+    "/v1/institutions/{tenant_slug}/privacy-contact",
 ];
 
 /// `/v1` operations whose success holds nothing personal and is meant for anyone, which say

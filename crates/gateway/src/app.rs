@@ -195,8 +195,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 }
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
-/// resuming jobs whose process died and expiring access reviews whose deadline passed,
-/// every `deadline_sweep_secs`, applying retention profiles (`retention_sweep_secs`), and
+/// resuming jobs whose process died, expiring access reviews whose deadline passed and
+/// alerting privacy officers about due requests, every `deadline_sweep_secs`, applying retention profiles (`retention_sweep_secs`), and
 /// delivering due mail from the outbox, every `mail_poll_secs`. Holds the
 /// state weakly, so it stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
@@ -259,6 +259,22 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             let Some(state) = weak.upgrade() else { return };
             if let Err(error) = state.privacy.run_due_requests().await {
                 tracing::warn!(%error, "running privacy requests failed; retrying next tick");
+            }
+        }
+    });
+    // Alerts for privacy requests due soon or overdue: every replica looks every sweep;
+    // each institution's hourly pass is claimed by one of them, and each alert is sent once
+    // (hub_privacy_addenda::requests::alerts).
+    let weak = Arc::downgrade(state);
+    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = state.privacy.send_request_alerts().await {
+                tracing::warn!(%error, "privacy request alerts failed; retrying next tick");
             }
         }
     });

@@ -176,6 +176,7 @@ pub mod identity {
 pub mod privacy {
     use crate::api::privacy::{
         addenda::AddendaApi,
+        concerns::ConcernsApi,
         consent::{ConsentApi, GpcApi},
         data_map::DataMapApi,
         holds::LegalHoldsApi,
@@ -197,6 +198,7 @@ pub mod privacy {
         RetentionApi,
         AddendaApi,
         RecordsApi,
+        ConcernsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -220,5 +222,8 @@ pub mod privacy {
         ("getCurrentPrivacyAddendum", &[404]),
         // Already accepted; the institution already breaks its duties.
         ("acceptPrivacyAddendum", &[404, 409]),
+        // Concerns: one answered or not a concern; an unknown or suspended institution.
+        ("respondToPrivacyConcern", &[404, 409]),
+        ("getPublishedPrivacyContact", &[403, 404]),
     ];
 }

@@ -6,6 +6,8 @@
 use crate::entities::person;
 use crate::outbox::{self, MessagePurpose, NewMessage};
 use crate::people::{PersonStatus, store};
+use crate::roles::{Role, roles_from_text};
+use hub_kernel::Pii;
 use hub_tenant::personal_data::{
     DataSubject, EssentialMessage, EssentialMessages, SourceError, SubjectDirectory, SubjectRecord,
 };
@@ -52,6 +54,32 @@ impl SubjectDirectory for PeopleDirectory {
         }
         Ok(query.into_tuple::<Uuid>().all(scope.db()).await?)
     }
+
+    async fn privacy_officers(&self, scope: &TenantScope) -> Result<Vec<Uuid>, SourceError> {
+        // Roles are a space-separated list: narrowed in SQL, decided on the parsed list.
+        let rows = person::Entity::find()
+            .filter(person::Column::Status.eq(PersonStatus::Active.as_str()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(person::Column::Roles.contains(Role::PrivacyOfficer.as_str()))
+                    .add(person::Column::Roles.contains(Role::TenantAdmin.as_str())),
+            )
+            .order_by_asc(person::Column::Id)
+            .all(scope.db())
+            .await?;
+        let holding = |role: Role| -> Vec<Uuid> {
+            rows.iter()
+                .filter(|r| roles_from_text(&r.roles).contains(&role))
+                .map(|r| r.id)
+                .collect()
+        };
+        let officers = holding(Role::PrivacyOfficer);
+        Ok(if officers.is_empty() {
+            holding(Role::TenantAdmin)
+        } else {
+            officers
+        })
+    }
 }
 
 /// Essential messages through the outbox, to the person's email (or in-app when they have
@@ -82,6 +110,29 @@ impl EssentialMessages for OutboxMessages {
                 purpose: MessagePurpose::Essential,
                 person_id,
                 email: email.as_deref(),
+                subject: &message.subject,
+                text: &message.body,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn send_to_address(
+        &self,
+        scope: &TenantScope,
+        person_id: Uuid,
+        address: Option<&Pii<String>>,
+        message: EssentialMessage,
+    ) -> Result<(), SourceError> {
+        outbox::queue_forgetting_recipient(
+            &self.tenancy,
+            scope,
+            NewMessage {
+                kind: message.kind,
+                purpose: MessagePurpose::Essential,
+                person_id,
+                email: address.map(|a| a.expose().as_str()),
                 subject: &message.subject,
                 text: &message.body,
             },

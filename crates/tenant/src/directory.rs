@@ -127,6 +127,35 @@ impl Tenancy {
         })
     }
 
+    /// The active institution with this slug, for what it publishes to anyone (its privacy
+    /// contact, its signing keys). A suspended institution publishes nothing and answers as an
+    /// unknown one does, so a public door does not tell which slugs exist.
+    pub(crate) async fn publishing_tenant(&self, slug: &str) -> Result<ActiveTenant, TenantError> {
+        self.active_tenant_by_slug(slug).await.map_err(|e| match e {
+            TenantError::Suspended | TenantError::NotFound(_) => TenantError::NotFound("tenant"),
+            other => other,
+        })
+    }
+
+    /// A read-only unit of work on the active institution with this slug, with no actor and
+    /// no scopes, for what an institution publishes to anyone (where to raise a privacy
+    /// concern): no operation that checks a scope can run in it, and PostgreSQL refuses any
+    /// write in it.
+    pub async fn public_scope(&self, slug: &str) -> Result<TenantScope, TenantError> {
+        let tenant = self.publishing_tenant(slug).await?;
+        let keys = self.key_ring(tenant.location.tenant_id).await?;
+        let txn = self
+            .plane()
+            .begin_tenant(&tenant.location, Access::ReadOnly)
+            .await?;
+        Ok(TenantScope::for_sign_in(
+            tenant.location.clone(),
+            txn,
+            keys,
+            self.plane().control().clone(),
+        ))
+    }
+
     /// A unit of work for signing someone in: no actor yet and no scopes, so no operation
     /// that checks a scope can run in it; only the identity crate's sign-in steps use it.
     pub async fn sign_in_scope(&self, tenant: &ActiveTenant) -> Result<TenantScope, TenantError> {

@@ -306,6 +306,10 @@ pub trait SubjectDirectory: Send + Sync {
         after: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<Uuid>, SourceError>;
+
+    /// Who is alerted about the institution's privacy requests: its active people holding
+    /// the privacy officer role, or, when it has none, its active tenant admins.
+    async fn privacy_officers(&self, scope: &TenantScope) -> Result<Vec<Uuid>, SourceError>;
 }
 
 /// An essential message to one person (verification codes, a policy change, a request's
@@ -326,6 +330,18 @@ pub trait EssentialMessages: Send + Sync {
         &self,
         scope: &TenantScope,
         person: Uuid,
+        message: EssentialMessage,
+    ) -> Result<(), SourceError>;
+
+    /// Sends to `address` rather than the person's current one (`None`: in-app only): the
+    /// erasure receipt goes to the address captured, sealed, when the request was made, as
+    /// the person's own record no longer holds it. The outbox clears the address once the
+    /// message is delivered or given up, so nothing of it is kept after.
+    async fn send_to_address(
+        &self,
+        scope: &TenantScope,
+        person: Uuid,
+        address: Option<&Pii<String>>,
         message: EssentialMessage,
     ) -> Result<(), SourceError>;
 }

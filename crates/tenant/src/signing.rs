@@ -256,15 +256,7 @@ impl Tenancy {
     /// `NotFound("tenant")`: nothing tells them apart. Makes no key: an institution that
     /// never signed anything has none to publish.
     pub async fn published_signing_jwks(&self, tenant_slug: &str) -> Result<Vec<Jwk>, TenantError> {
-        let tenant = self
-            .active_tenant_by_slug(tenant_slug)
-            .await
-            .map_err(|e| match e {
-                TenantError::Suspended | TenantError::NotFound(_) => {
-                    TenantError::NotFound("tenant")
-                }
-                other => other,
-            })?;
+        let tenant = self.publishing_tenant(tenant_slug).await?;
         self.jwks_of(tenant.location.tenant_id).await
     }
 

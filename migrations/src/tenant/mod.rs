@@ -24,6 +24,7 @@ mod m20261201_000701_person_restriction;
 mod m20261201_000801_privacy_addenda;
 mod m20261201_000802_incident_notification_due;
 mod m20261201_000901_privacy_export_parts;
+mod m20261201_001001_privacy_contact_and_alerts;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -50,5 +51,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000801_privacy_addenda::Migration),
         Box::new(m20261201_000802_incident_notification_due::Migration),
         Box::new(m20261201_000901_privacy_export_parts::Migration),
+        Box::new(m20261201_001001_privacy_contact_and_alerts::Migration),
     ]
 }

@@ -24,6 +24,9 @@ pub struct Model {
     pub next_attempt_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
     pub subject_sealed: Option<Vec<u8>>,
+    /// The recipient is cleared once the message is delivered or given up (an erasure
+    /// receipt: its address is kept nowhere else).
+    pub forget_recipient: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

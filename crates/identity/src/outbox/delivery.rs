@@ -443,6 +443,19 @@ impl Identity {
                 .filter(outbox::Column::Attempts.eq(*attempts))
                 .exec(scope.db())
                 .await?;
+            // Delivered or given up: an address kept only for this message goes now.
+            if !matches!(outcome, Outcome::Failed { .. }) {
+                outbox::Entity::update_many()
+                    .col_expr(
+                        outbox::Column::RecipientSealed,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .filter(outbox::Column::Id.eq(*id))
+                    .filter(outbox::Column::ForgetRecipient.eq(true))
+                    .filter(outbox::Column::Status.eq(status.as_str()))
+                    .exec(scope.db())
+                    .await?;
+            }
         }
         scope.commit().await?;
         for (id, attempts, outcome) in outcomes {

@@ -158,6 +158,26 @@ pub async fn queue(
     scope: &TenantScope,
     message: NewMessage<'_>,
 ) -> Result<Uuid, IdentityError> {
+    queue_with(tenancy, scope, message, false).await
+}
+
+/// [`queue`], but the recipient's address is cleared from the outbox as soon as the message
+/// is delivered or given up: for a message to an address the institution no longer keeps
+/// anywhere else (the erasure receipt, sent after the person's record lost its email).
+pub async fn queue_forgetting_recipient(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    message: NewMessage<'_>,
+) -> Result<Uuid, IdentityError> {
+    queue_with(tenancy, scope, message, true).await
+}
+
+async fn queue_with(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    message: NewMessage<'_>,
+    forget_recipient: bool,
+) -> Result<Uuid, IdentityError> {
     let id = Uuid::now_v7();
     let now = Utc::now().trunc_subsecs(6);
     let keys = scope.keys();
@@ -192,6 +212,7 @@ pub async fn queue(
         attempts: Set(0),
         next_attempt_at: Set(next_attempt_at),
         last_error: Set(last_error),
+        forget_recipient: Set(forget_recipient),
     })
     .exec_without_returning(scope.db())
     .await?;

@@ -17,8 +17,8 @@
 //!
 //! Alerting: requests past due or due within [`DUE_SOON_DAYS`] are listed
 //! (`GET /v1/privacy-requests?clock=overdue|due_soon`), and every request view says
-//! `overdue` / `due_soon`; the listing is how officers are alerted (their dashboard polls
-//! it). No message is sent.
+//! `overdue` / `due_soon`; the listing is what officers' dashboards poll, and the alert job
+//! ([`super::alerts`]) tells each privacy officer once per request and state.
 
 use super::RequestStatus;
 use super::entities::request;

@@ -12,6 +12,9 @@
 //!   task alone (`POST …/tasks/{source}/retry`); the others are never run again.
 //! - A source switched off (configuration `privacy_switched_off_sources`) is `skipped`, and
 //!   reported as such in the result and the receipt: not an error.
+//! - An erasure starts only when no other request about its subject is approved or running
+//!   ([`RunEnd::Waiting`]): that one would write about the person (its completion message)
+//!   after the erasure's sources ran.
 //! - An erasure completes only if the [`completeness_scan`] finds nothing of the subject;
 //!   then the subject gets a receipt and the request drops its subject reference.
 
@@ -133,6 +136,34 @@ enum RunEnd {
     Later,
     /// Stopped by the kill drill: the deadline stays leased, as after a crash.
     Abandoned,
+    /// An erasure whose subject has another request running: that one finishes first (it
+    /// would otherwise write about the person, a completion message, after the erasure's
+    /// sources ran, and the completeness scan would find it).
+    Waiting,
+}
+
+/// How often, and how many times, a pass looks again at an erasure that is [`RunEnd::Waiting`]
+/// before leaving it to a later pass.
+const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(200);
+const WAIT_ROUNDS: u32 = 50;
+
+/// Whether another request about the same subject is approved or running (an erasure waits
+/// for it).
+async fn other_request_running(
+    scope: &TenantScope,
+    row: &request::Model,
+) -> Result<bool, PrivacyError> {
+    use sea_orm::PaginatorTrait;
+    let running =
+        request::Entity::find()
+            .filter(request::Column::SubjectIndex.eq(row.subject_index.clone()))
+            .filter(request::Column::Id.ne(row.id))
+            .filter(request::Column::Status.is_in(
+                [RequestStatus::Approved, RequestStatus::InProgress].map(RequestStatus::as_str),
+            ))
+            .count(scope.db())
+            .await?;
+    Ok(running > 0)
 }
 
 fn json_text(value: &impl Serialize) -> String {
@@ -243,7 +274,24 @@ impl Privacy {
                     Utc::now() + Duration::minutes(LEASE_MINUTES),
                 )
                 .await?;
-            match self.run_request(&deadline).await {
+            let mut outcome = self.run_request(&deadline).await;
+            let mut rounds = 0;
+            while matches!(outcome, Ok(RunEnd::Waiting)) && rounds < WAIT_ROUNDS {
+                tokio::time::sleep(WAIT_STEP).await;
+                rounds += 1;
+                outcome = self.run_request(&deadline).await;
+            }
+            match outcome {
+                Ok(RunEnd::Waiting) => {
+                    self.tenancy
+                        .reschedule_deadline(
+                            deadline.tenant_id,
+                            RUN_DEADLINE,
+                            deadline.subject_id,
+                            Utc::now() + Duration::seconds(10),
+                        )
+                        .await?;
+                }
                 Ok(RunEnd::Settled) => {
                     self.tenancy
                         .clear_deadline(deadline.tenant_id, RUN_DEADLINE, deadline.subject_id)
@@ -306,6 +354,11 @@ impl Privacy {
                     return Ok(RunEnd::Later);
                 }
                 _ => return Ok(RunEnd::Settled),
+            }
+            if row.kind == RequestKind::Erasure.as_str()
+                && other_request_running(&scope, &row).await?
+            {
+                return Ok(RunEnd::Waiting);
             }
             let tasks = tasks_of(&scope, row.id).await?;
             let Some(next) = tasks
@@ -548,20 +601,29 @@ impl Privacy {
                 let receipt = self
                     .receipt(scope, row.id, subject_reference(scope, row), now, entries)
                     .await?;
+                // To the address sealed in the request when it was made: the people source
+                // has cleared the person's own by now. The outbox forgets it once the
+                // receipt is delivered, and the request's seal is dropped just below.
                 if let Some(person) = person {
-                    self.tell(
-                        scope,
-                        person,
-                        "privacy.erasure_receipt",
-                        "Your data was erased",
-                        format!(
-                            "Your erasure request ({}) is complete. Your receipt, signed by the \
-                             institution, follows; keep it to prove the erasure:\n{}",
-                            row.id,
-                            json_text(&receipt)
-                        ),
-                    )
-                    .await?;
+                    self.messages
+                        .send_to_address(
+                            scope,
+                            person,
+                            hub_tenant::personal_data::emails_of(&subject).first(),
+                            hub_tenant::personal_data::EssentialMessage {
+                                kind: "privacy.erasure_receipt",
+                                subject: "Your data was erased".into(),
+                                body: format!(
+                                    "Your erasure request ({}) is complete. Your receipt, signed \
+                                     by the institution, follows; keep it to prove the \
+                                     erasure:\n{}",
+                                    row.id,
+                                    json_text(&receipt)
+                                ),
+                            },
+                        )
+                        .await
+                        .map_err(|e| PrivacyError::source_failed("messages", &e))?;
                 }
                 // No identity beyond the receipt: the subject reference, what the person
                 // wrote and who submitted it (when it was the person) are dropped.
@@ -593,7 +655,10 @@ impl Privacy {
                     .exec(scope.db())
                     .await?;
             }
-            RequestKind::Restriction | RequestKind::Rectification | RequestKind::Objection => {}
+            RequestKind::Restriction
+            | RequestKind::Rectification
+            | RequestKind::Objection
+            | RequestKind::Concern => {}
         }
         if kind != RequestKind::Erasure
             && let Some(person) = person
@@ -698,7 +763,9 @@ async fn run_task(
                 .restrict(scope, subject, !row.lift_restriction)
                 .await?,
         )?,
-        RequestKind::Rectification | RequestKind::Objection => serde_json::Value::Null,
+        RequestKind::Rectification | RequestKind::Objection | RequestKind::Concern => {
+            serde_json::Value::Null
+        }
     })
 }
 

@@ -1,4 +1,4 @@
-//! Data-subject requests (R1–R7, L1): a person (or a privacy officer on their behalf) asks
+//! Data-subject requests (R1–R7, L1, L2): a person (or a privacy officer on their behalf) asks
 //! for access, an export, rectification, erasure, restriction or objection; identity is
 //! verified (a signed-in session, or a one-time code sent through the essential channel); a
 //! privacy officer approves or denies with a reason; an approved request runs as one task
@@ -9,7 +9,10 @@
 //! data left; each failed task is re-run on its own, never the whole request).
 //!
 //! Clocks ([`clock`]): due 30 days after receipt, paused while identity verification is
-//! pending, extended per jurisdiction with a reason told to the requester.
+//! pending, extended per jurisdiction with a reason told to the requester; officers alerted
+//! when a request is due soon or overdue ([`alerts`]). Concerns (L2) are requests of kind
+//! `concern`, answered with a response; where to raise one and the institution's default
+//! jurisdiction are in [`concerns`].
 //!
 //! Time: every rule reads [`Privacy::now`], the wall clock plus an offset tests and drills
 //! set ([`Privacy::advance_clock`]); nothing sleeps.
@@ -101,7 +104,9 @@ macro_rules! string_enum {
     };
 }
 
+pub mod alerts;
 pub mod clock;
+pub mod concerns;
 pub mod download;
 pub mod entities;
 pub mod execution;
@@ -117,6 +122,9 @@ string_enum!(
         Erasure => "erasure",
         Restriction => "restriction",
         Objection => "objection",
+        // A concern about how the institution handles personal data (L2), answered by a
+        // privacy officer ([`concerns`]).
+        Concern => "concern",
     }
 );
 
@@ -170,7 +178,7 @@ struct SealedSubject {
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub kind: RequestKind,
-    /// `None`: the institution's default (today `other`: no profile field holds one yet).
+    /// `None`: the institution's default ([`concerns`]; `other` until it names one).
     pub jurisdiction: Option<Jurisdiction>,
     /// What to correct, what processing is objected to, anything the person adds.
     pub details: Option<Pii<String>>,
@@ -466,6 +474,15 @@ impl Privacy {
             check_text(&mut v, "details", details.expose(), DETAILS_MAX);
         }
         v.check(
+            input.kind != RequestKind::Concern
+                || input
+                    .details
+                    .as_ref()
+                    .is_some_and(|d| !d.expose().trim().is_empty()),
+            "details",
+            "a concern needs its text",
+        );
+        v.check(
             !input.lift_restriction || input.kind == RequestKind::Restriction,
             "lift_restriction",
             "only a restriction request can lift a restriction",
@@ -497,7 +514,11 @@ impl Privacy {
         }
         let now = self.now();
         let id = Uuid::now_v7();
-        let jurisdiction = input.jurisdiction.unwrap_or(Jurisdiction::Other);
+        // The person's own stated jurisdiction wins; else the institution's default.
+        let jurisdiction = match input.jurisdiction {
+            Some(j) => j,
+            None => concerns::default_jurisdiction(scope).await?,
+        };
         let keys = scope.keys();
         let sealed = SealedSubject {
             id: person,
@@ -734,6 +755,13 @@ impl Privacy {
         let own = person.is_some_and(|p| scope.actor().and_then(|a| a.person_id()) == Some(p));
         if own {
             return Err(PrivacyError::OwnRequest);
+        }
+        if row.kind == RequestKind::Concern.as_str() {
+            return Err(PrivacyError::Conflict {
+                code: "concern_needs_response",
+                message: "a concern is closed with a response (POST …/response), not decided"
+                    .into(),
+            });
         }
         if row.status != RequestStatus::PendingApproval.as_str() {
             return Err(PrivacyError::Conflict {

@@ -1,6 +1,7 @@
 //! The privacy domain's API (`hub-privacy-addenda`), one module per resource.
 
 pub mod addenda;
+pub mod concerns;
 pub mod consent;
 pub mod data_map;
 pub mod export_bundle;

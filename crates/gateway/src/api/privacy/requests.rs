@@ -51,7 +51,8 @@ view_enum!(
         Rectification,
         Erasure,
         Restriction,
-        Objection
+        Objection,
+        Concern
     }
 );
 view_enum!(
@@ -95,9 +96,10 @@ pub enum DueViewParam {
     DueSoon,
 }
 
-/// A request the signed-in person makes about their own data. `jurisdiction`: whose law
-/// adds its rules to the clock (every right is accepted whatever it is); default the
-/// institution's (`other` unless its profile names one).
+/// A request the signed-in person makes about their own data, or a concern (`kind:
+/// concern`, its text in `details`, required). `jurisdiction`: whose law adds its rules to
+/// the clock (every right is accepted whatever it is); default the institution's
+/// (`GET /v1/privacy/contact`; `other` unless it names one).
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct OwnPrivacyRequestCreate {
@@ -148,6 +150,24 @@ impl Example for PrivacyRequestCreate {
             jurisdiction: Some(JurisdictionView::UsCa),
             details: None,
             lift_restriction: false,
+        }
+    }
+}
+
+/// A privacy officer's response to a concern, told to the person.
+#[derive(Debug, Clone, Object)]
+#[oai(example, deny_unknown_fields)]
+pub struct ConcernResponseInput {
+    /// At most 4000 characters.
+    pub response: String,
+}
+
+impl Example for ConcernResponseInput {
+    fn example() -> Self {
+        Self {
+            response: "We reviewed the recording settings and no longer keep lecture \
+                       recordings beyond the term."
+                .into(),
         }
     }
 }
@@ -400,7 +420,8 @@ impl RequestsApi {
     /// Make a privacy request about your own data
     ///
     /// Any signed-in person, whatever their roles. Not available to API keys. Access, export, rectification, erasure,
-    /// restriction or objection; the session verifies the identity, so it waits for a
+    /// restriction or objection, or a concern (`kind: concern`, the text in `details`,
+    /// answered by a privacy officer); the session verifies the identity, so it waits for a
     /// privacy officer's decision at once. Due 30 days after receipt (plus what the
     /// jurisdiction allows a privacy officer to extend by).
     #[oai(
@@ -711,6 +732,32 @@ impl RequestsApi {
             .await?;
         scope.commit().await?;
         run_soon(&state);
+        Ok(found(request))
+    }
+
+    /// Respond to a privacy concern
+    ///
+    /// Requires scope `privacy:manage`. Closes a verified concern (kind `concern`) with a
+    /// response told to the person; nobody answers a concern of their own. Other kinds are
+    /// decided instead.
+    #[oai(
+        path = "/privacy-requests/:request_id/response",
+        method = "post",
+        operation_id = "respondToPrivacyConcern"
+    )]
+    async fn respond(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        request_id: Path<Uuid>,
+        body: Json<ConcernResponseInput>,
+    ) -> Result<RequestFound, ApiError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let request = state
+            .privacy
+            .respond_to_concern(&scope, request_id.0, &body.0.response)
+            .await?;
+        scope.commit().await?;
         Ok(found(request))
     }
 
