@@ -1395,16 +1395,6 @@ async fn promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_r
         StatusCode::OK
     );
     let done = settled(&app, admin, &his).await;
-    eprintln!(
-        "DEBUG {} {:?} {}",
-        format!("{:?}", app.backend),
-        passwords::outbox_of(&app, &north, &linus)
-            .await
-            .iter()
-            .map(|(k, _)| k.clone())
-            .collect::<Vec<_>>(),
-        done["status"]
-    );
     assert_eq!(done["status"], "complete", "{done}");
     let of_grace = app
         .get(&format!("/v1/privacy-requests/{for_grace}"), admin)
