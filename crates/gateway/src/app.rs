@@ -195,89 +195,63 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 }
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
-/// resuming jobs whose process died, expiring access reviews whose deadline passed and
-/// alerting privacy officers about due requests, every `deadline_sweep_secs`, applying retention profiles (`retention_sweep_secs`), and
-/// delivering due mail from the outbox, every `mail_poll_secs`. Holds the
-/// state weakly, so it stops when the application is dropped (tests start many).
+/// resuming jobs whose process died, expiring access reviews whose deadline passed, running
+/// approved privacy requests and alerting privacy officers about due ones, every
+/// `deadline_sweep_secs`; applying retention profiles, every `retention_sweep_secs`; and
+/// delivering due mail from the outbox, every `mail_poll_secs`. Holds the state weakly, so it
+/// stops when the application is dropped (tests start many).
 pub fn spawn_background_jobs(state: &Arc<AppState>) {
+    let sweep = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
+    let now = tokio::time::Instant::now();
     // At start and then every sweep: a job whose process died is resumed by whichever
     // replica takes its lapsed lease.
-    let weak = Arc::downgrade(state);
-    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let Some(state) = weak.upgrade() else { return };
-            if let Err(error) = state.tenancy.resume_jobs().await {
-                tracing::warn!(%error, "could not resume the jobs of a stopped process");
-            }
-        }
-    });
-    let weak = Arc::downgrade(state);
-    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let Some(state) = weak.upgrade() else { return };
-            if let Err(error) = state.identity.sweep_due_access_reviews().await {
-                tracing::warn!(%error, "deadline sweep failed; retrying next tick");
-            }
-        }
-    });
+    repeat(
+        state,
+        now,
+        sweep,
+        "could not resume the jobs of a stopped process",
+        |s| async move { s.tenancy.resume_jobs().await },
+    );
+    repeat(
+        state,
+        now,
+        sweep,
+        "deadline sweep failed; retrying next tick",
+        |s| async move { s.identity.sweep_due_access_reviews().await },
+    );
     // Retention: every replica visits the tenants; each due period of a tenant is claimed by
     // one of them (hub_privacy_addenda::retention), and a run whose process died is resumed.
     // The first visit waits one tick, so a process that restarts often still sweeps on time
     // (the due period is kept per tenant, not per process).
     if state.config.retention_sweep_secs > 0 {
-        let weak = Arc::downgrade(state);
         let every = Duration::from_secs(state.config.retention_sweep_secs.clamp(1, 600));
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let Some(state) = weak.upgrade() else { return };
-                if let Err(error) = state.privacy.sweep_due_tenants().await {
-                    tracing::warn!(%error, "retention sweep failed; retrying next tick");
-                }
-            }
-        });
+        repeat(
+            state,
+            now + every,
+            every,
+            "retention sweep failed; retrying next tick",
+            |s| async move { s.privacy.sweep_due_tenants().await },
+        );
     }
     // Data-subject requests: approved requests' tasks, and those a stopped process left
     // (their deadline comes due again when its lease lapses).
-    let weak = Arc::downgrade(state);
-    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let Some(state) = weak.upgrade() else { return };
-            if let Err(error) = state.privacy.run_due_requests().await {
-                tracing::warn!(%error, "running privacy requests failed; retrying next tick");
-            }
-        }
-    });
+    repeat(
+        state,
+        now,
+        sweep,
+        "running privacy requests failed; retrying next tick",
+        |s| async move { s.privacy.run_due_requests().await },
+    );
     // Alerts for privacy requests due soon or overdue: every replica looks every sweep;
     // each institution's hourly pass is claimed by one of them, and each alert is sent once
     // (hub_privacy_addenda::requests::alerts).
-    let weak = Arc::downgrade(state);
-    let every = Duration::from_secs(state.config.deadline_sweep_secs.max(1));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let Some(state) = weak.upgrade() else { return };
-            if let Err(error) = state.privacy.send_request_alerts().await {
-                tracing::warn!(%error, "privacy request alerts failed; retrying next tick");
-            }
-        }
-    });
+    repeat(
+        state,
+        now,
+        sweep,
+        "privacy request alerts failed; retrying next tick",
+        |s| async move { s.privacy.send_request_alerts().await },
+    );
     if let Some(dir) = state.identity.mail_directory() {
         tracing::warn!(
             path = %dir.display(),
@@ -304,6 +278,34 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
                         break;
                     }
                 }
+            }
+        }
+    });
+}
+
+/// Runs `work` at `first` and then every `period` while the application lives: the task
+/// holds the state weakly and stops once it is dropped (tests start many). A failure is
+/// logged with `failure` and the next tick tries again.
+fn repeat<F, Fut, T, E>(
+    state: &Arc<AppState>,
+    first: tokio::time::Instant,
+    period: Duration,
+    failure: &'static str,
+    work: F,
+) where
+    F: Fn(Arc<AppState>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, E>> + Send,
+    E: std::fmt::Display,
+{
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(first, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = work(state).await {
+                tracing::warn!(%error, "{failure}");
             }
         }
     });

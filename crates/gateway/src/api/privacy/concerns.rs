@@ -189,9 +189,9 @@ pub struct ConcernsApi;
 impl ConcernsApi {
     /// Where to raise a privacy concern
     ///
-    /// Any credential of the institution (any signed-in person, whatever their roles). The
-    /// institution's privacy contact, its default jurisdiction and the regulator of every
-    /// jurisdiction.
+    /// Any scope: any credential of the institution (any signed-in person, whatever their
+    /// roles). The institution's privacy contact, its default jurisdiction and the regulator of
+    /// every jurisdiction.
     #[oai(
         path = "/privacy/contact",
         method = "get",
