@@ -376,12 +376,11 @@ def render_privacy(p: dict) -> str:
             w(f"Erasure task `{t.get('source')}`: {t.get('status')} after {t.get('attempts')} attempt(s): {t.get('error')}.")
             w("")
         if subject.get("requests") != "self":
-            w("Why on the person's behalf: a request the person makes themself (`POST /v1/me/privacy-requests`) keeps "
-              "`submitted_by = person:<id>`. The erasure's completeness scan finds that label in the erasure request "
-              "itself (cleared only after the scan passes, `requests/execution.rs`) and in any earlier request of "
-              "theirs (the `privacy_requests` source's erase leaves `submitted_by`), so a self-made erasure ends in "
-              "`error` (\"completeness scan: 2 records of the subject remain\", found by this bench at commit "
-              "c3a77d7). `BENCH_PRIVACY_REQUESTS=self` measures that flow once it is fixed.")
+            w("Why on the person's behalf by default: it is how an institution's privacy office files a request it "
+              "received by other means. `BENCH_PRIVACY_REQUESTS=self` has the person ask instead "
+              "(`POST /v1/me/privacy-requests`; their signed-in session verifies them, so no code). A self-made "
+              "erasure failed its completeness scan on its own `submitted_by` until commit 8c34735 (found by this "
+              "bench); `promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too` tests it.")
             w("")
     sw = p.get("sweep") or {}
     if sw:
