@@ -177,7 +177,11 @@ fn objection_result(
         None => ObjectionResult::default(),
     };
     for purpose in purposes_of(row) {
-        if !result.purposes.iter().any(|p| p.purpose == purpose.as_str()) {
+        if !result
+            .purposes
+            .iter()
+            .any(|p| p.purpose == purpose.as_str())
+        {
             result.purposes.push(PurposeOutcome {
                 purpose: purpose.as_str().into(),
                 withdrawn: false,
