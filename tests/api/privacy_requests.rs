@@ -1723,6 +1723,50 @@ async fn promise_r2_an_approved_rectification_corrects_the_email_the_person_cann
     assert_eq!(done.body["status"], "complete", "{}", done.body);
     assert!(done.body["result"].is_null(), "{}", done.body);
     assert_eq!(profile_email(&app, &token).await, "ada.lovelace@north.test");
+    // While a person's processing is restricted their record is not changed: the decision
+    // is refused and the request waits for the restriction to be lifted.
+    let cal = person(&app, &north, "cal").await;
+    let restriction = verified(&app, &north, &cal, "restriction").await;
+    assert_eq!(
+        decide(&app, admin, &restriction, "approve").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        settled(&app, admin, &restriction).await["status"],
+        "complete"
+    );
+    let behalf = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": cal, "kind": "rectification",
+                   "corrections": [{"field": "username", "value": "cal.jones"}]}),
+        )
+        .await;
+    assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
+    let behalf_id = behalf.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(&app, &north, &cal).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{behalf_id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    decide(&app, admin, &behalf_id, "approve")
+        .await
+        .assert_problem(409, "correction_refused_restricted");
+    let waiting = app
+        .get(&format!("/v1/privacy-requests/{behalf_id}"), admin)
+        .await;
+    assert_eq!(
+        waiting.body["status"], "pending_approval",
+        "{}",
+        waiting.body
+    );
+    let record = app.get(&format!("/v1/people/{cal}"), admin).await;
+    assert_eq!(record.body["username"], "cal", "{}", record.body);
 }
 
 async fn purposes_and_corrections_only_on_their_own_kinds_and_nothing_is_stored_otherwise(
