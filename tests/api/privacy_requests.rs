@@ -31,6 +31,9 @@ both_backends!(
     promise_r6_officers_are_alerted_once_per_request_when_due_soon_and_when_overdue,
     promise_r3_the_erasure_receipt_arrives_by_email_and_the_address_is_then_forgotten,
     promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too,
+    promise_r5_an_objection_withdraws_its_purposes_marketing_at_once_the_rest_on_approval,
+    promise_r2_an_approved_rectification_corrects_the_email_the_person_cannot_edit,
+    purposes_and_corrections_only_on_their_own_kinds_and_nothing_is_stored_otherwise,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
@@ -251,7 +254,8 @@ async fn promise_r6_nobody_decides_their_own_request_and_decisions_are_audited(b
         .post(
             "/v1/me/privacy-requests",
             &officer,
-            json!({"kind": "objection", "details": "No profiling for recommendations."}),
+            json!({"kind": "objection", "purposes": ["personalisation"],
+                   "details": "No profiling for recommendations."}),
         )
         .await;
     assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
@@ -493,13 +497,11 @@ async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: B
             "restriction",
             "objection",
         ] {
-            let reply = app
-                .post(
-                    "/v1/me/privacy-requests",
-                    &token,
-                    json!({"kind": kind, "jurisdiction": jurisdiction}),
-                )
-                .await;
+            let mut body = json!({"kind": kind, "jurisdiction": jurisdiction});
+            if kind == "objection" {
+                body["purposes"] = json!(["analytics"]);
+            }
+            let reply = app.post("/v1/me/privacy-requests", &token, body).await;
             assert_eq!(
                 reply.status,
                 StatusCode::CREATED,
@@ -1055,9 +1057,11 @@ async fn promise_l1_a_request_naming_no_jurisdiction_gets_the_institutions_defau
         "restriction",
         "objection",
     ] {
-        let reply = app
-            .post("/v1/me/privacy-requests", &token, json!({"kind": kind}))
-            .await;
+        let mut body = json!({"kind": kind});
+        if kind == "objection" {
+            body["purposes"] = json!(["analytics"]);
+        }
+        let reply = app.post("/v1/me/privacy-requests", &token, body).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{kind}: {}", reply.body);
         assert_eq!(reply.body["jurisdiction"], "us_ca");
     }
@@ -1405,4 +1409,434 @@ async fn promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_r
         assert!(by.starts_with("pseudonym:"), "{field}: {}", of_grace.body);
     }
     assert_eq!(of_grace.body["submitted_by"], of_grace.body["decided_by"]);
+}
+
+/// What the gate answers now for `purpose`, from `GET /v1/me/consents`: `(allowed, reason)`.
+async fn gate(app: &TestApp, token: &str, purpose: &str) -> (bool, String) {
+    let ledger = app.get("/v1/me/consents", token).await;
+    assert_eq!(ledger.status, StatusCode::OK, "{}", ledger.body);
+    let state = ledger.body["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == purpose)
+        .unwrap_or_else(|| panic!("no {purpose} in {}", ledger.body))
+        .clone();
+    (
+        state["decision"]["allowed"].as_bool().unwrap(),
+        state["decision"]["reason"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The consent records of the person made for `request` (source objection), as
+/// `(purpose, granted)`.
+async fn objection_records(app: &TestApp, token: &str, request: &str) -> Vec<(String, bool)> {
+    let ledger = app.get("/v1/me/consents", token).await;
+    assert_eq!(ledger.status, StatusCode::OK, "{}", ledger.body);
+    ledger.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source"] == "objection" && r["request_id"] == request)
+        .map(|r| {
+            (
+                r["purpose"].as_str().unwrap().to_string(),
+                r["granted"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn outcome<'a>(request: &'a Value, purpose: &str) -> &'a Value {
+    request["result"]["purposes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no purposes in the result of {request}"))
+        .iter()
+        .find(|p| p["purpose"] == purpose)
+        .unwrap_or_else(|| panic!("no {purpose} in the result of {request}"))
+}
+
+async fn promise_r5_an_objection_withdraws_its_purposes_marketing_at_once_the_rest_on_approval(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let granted = app
+        .call_with(
+            reqwest::Method::PUT,
+            "/v1/me/consents",
+            Some(&token),
+            Some(json!({"choices": [
+                {"purpose": "analytics", "granted": true},
+                {"purpose": "personalisation", "granted": true},
+                {"purpose": "marketing", "granted": true},
+                {"purpose": "integrations", "granted": true},
+            ]})),
+            &[],
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    for purpose in ["analytics", "personalisation", "marketing", "integrations"] {
+        assert!(gate(&app, &token, purpose).await.0, "{purpose}");
+    }
+    // The person's own objection: the session verified it, so direct marketing stops now.
+    let made = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "objection", "purposes": ["marketing", "analytics"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["status"], "pending_approval");
+    assert_eq!(made.body["purposes"], json!(["marketing", "analytics"]));
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(outcome(&made.body, "marketing")["withdrawn"], true);
+    assert_eq!(
+        outcome(&made.body, "marketing")["applied_on"],
+        "verification"
+    );
+    assert_eq!(outcome(&made.body, "analytics")["withdrawn"], false);
+    assert_eq!(
+        gate(&app, &token, "marketing").await,
+        (false, "consent_withdrawn".to_string())
+    );
+    assert!(gate(&app, &token, "analytics").await.0);
+    assert_eq!(
+        objection_records(&app, &token, &id).await,
+        [("marketing".to_string(), false)]
+    );
+    // Approval withdraws the rest, and the request is complete, saying what was applied.
+    let approved = decide(&app, admin, &id, "approve").await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["status"], "complete");
+    let analytics = outcome(&approved.body, "analytics");
+    assert_eq!(analytics["withdrawn"], true);
+    assert_eq!(analytics["applied_on"], "approval");
+    assert!(analytics["consent_record_id"].is_string(), "{analytics}");
+    assert_eq!(
+        gate(&app, &token, "analytics").await,
+        (false, "consent_withdrawn".to_string())
+    );
+    assert_eq!(
+        objection_records(&app, &token, &id).await,
+        [
+            ("marketing".to_string(), false),
+            ("analytics".to_string(), false)
+        ]
+    );
+    let mine = app
+        .get(&format!("/v1/me/privacy-requests/{id}"), &token)
+        .await;
+    assert_eq!(outcome(&mine.body, "analytics")["withdrawn"], true);
+    // An objection made on the person's behalf: nothing until the person confirms the code,
+    // marketing then; a denial leaves the other purposes as they were.
+    let regrant = app
+        .call_with(
+            reqwest::Method::PUT,
+            "/v1/me/consents",
+            Some(&token),
+            Some(json!({"choices": [{"purpose": "marketing", "granted": true}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(regrant.status, StatusCode::OK, "{}", regrant.body);
+    let behalf = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": ada, "kind": "objection",
+                   "purposes": ["personalisation", "marketing", "integrations"]}),
+        )
+        .await;
+    assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
+    let other = behalf.body["id"].as_str().unwrap().to_string();
+    assert!(gate(&app, &token, "marketing").await.0);
+    assert!(objection_records(&app, &token, &other).await.is_empty());
+    let code = code_sent(&app, &north, &ada).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{other}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        gate(&app, &token, "marketing").await,
+        (false, "consent_withdrawn".to_string())
+    );
+    let denied = decide(&app, admin, &other, "deny").await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
+    assert_eq!(denied.body["status"], "denied");
+    assert_eq!(
+        denied.body["decision_reason"],
+        "Checked against the records."
+    );
+    assert_eq!(outcome(&denied.body, "marketing")["withdrawn"], true);
+    for purpose in ["personalisation", "integrations"] {
+        assert_eq!(outcome(&denied.body, purpose)["withdrawn"], false);
+        assert_eq!(
+            gate(&app, &token, purpose).await,
+            (true, "consent_granted".to_string()),
+            "{purpose}"
+        );
+    }
+    assert_eq!(
+        objection_records(&app, &token, &other).await,
+        [("marketing".to_string(), false)]
+    );
+}
+
+/// The person's email as their own profile shows it.
+async fn profile_email(app: &TestApp, token: &str) -> Value {
+    let profile = app.get("/v1/me/profile", token).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    profile.body["email"].clone()
+}
+
+async fn promise_r2_an_approved_rectification_corrects_the_email_the_person_cannot_edit(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (_, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let before = profile_email(&app, &token).await;
+    assert_eq!(before, "ada@north.test");
+    // The profile does not let the person change it themselves.
+    let refused = app
+        .call_with(
+            reqwest::Method::PATCH,
+            "/v1/me/profile",
+            Some(&token),
+            Some(json!({"email": "ada.lovelace@north.test"})),
+            &[("If-Match", "*")],
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.body);
+    assert_eq!(profile_email(&app, &token).await, before);
+    // An email another person of the institution has: the decision is refused, nothing
+    // changes, the request still waits.
+    person(&app, &north, "bea").await;
+    let taken = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "rectification",
+                   "corrections": [{"field": "email", "value": "bea@north.test"}]}),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.body);
+    assert_eq!(
+        taken.body["corrections"],
+        json!([{"field": "email", "value": "bea@north.test"}])
+    );
+    let taken_id = taken.body["id"].as_str().unwrap().to_string();
+    decide(&app, admin, &taken_id, "approve")
+        .await
+        .assert_problem(409, "correction_conflict");
+    let still = app
+        .get(&format!("/v1/privacy-requests/{taken_id}"), admin)
+        .await;
+    assert_eq!(still.body["status"], "pending_approval", "{}", still.body);
+    assert!(still.body["decided_at"].is_null());
+    assert_eq!(profile_email(&app, &token).await, before);
+    assert_eq!(
+        decide(&app, admin, &taken_id, "deny").await.status,
+        StatusCode::OK
+    );
+    // A field the person edits themselves, or none at all, is refused at submission.
+    app.post(
+        "/v1/me/privacy-requests",
+        &token,
+        json!({"kind": "rectification",
+               "corrections": [{"field": "phone", "value": "+441632960961"}]}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post(
+        "/v1/me/privacy-requests",
+        &token,
+        json!({"kind": "rectification",
+               "corrections": [{"field": "email", "value": "not an address"}]}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    // A free email: approved, applied, the request complete with what it corrected.
+    let made = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "rectification", "details": "I married; my address changed.",
+                   "corrections": [{"field": "email", "value": "ada.lovelace@north.test"}]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let approved = decide(&app, admin, &id, "approve").await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["status"], "complete");
+    assert_eq!(approved.body["result"]["corrected"], json!(["email"]));
+    assert_eq!(profile_email(&app, &token).await, "ada.lovelace@north.test");
+    // The change went through the people record's own path: audited, found by the new email.
+    let audit = app
+        .get("/v1/audit/events?action=person.rectified", admin)
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        audit.body
+    );
+    let found = app
+        .get("/v1/people?email=ada.lovelace@north.test", admin)
+        .await;
+    assert_eq!(
+        found.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        found.body
+    );
+    // The person sees their corrections in their own request.
+    let mine = app
+        .get(&format!("/v1/me/privacy-requests/{id}"), &token)
+        .await;
+    assert_eq!(
+        mine.body["corrections"],
+        json!([{"field": "email", "value": "ada.lovelace@north.test"}])
+    );
+    // A rectification with free text only is the officer's to handle, as before.
+    let text = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "rectification", "details": "My enrolment year is wrong."}),
+        )
+        .await;
+    assert_eq!(text.status, StatusCode::CREATED, "{}", text.body);
+    let text_id = text.body["id"].as_str().unwrap().to_string();
+    let done = decide(&app, admin, &text_id, "approve").await;
+    assert_eq!(done.body["status"], "complete", "{}", done.body);
+    assert!(done.body["result"].is_null(), "{}", done.body);
+    assert_eq!(profile_email(&app, &token).await, "ada.lovelace@north.test");
+    // While a person's processing is restricted their record is not changed: the decision
+    // is refused and the request waits for the restriction to be lifted.
+    let cal = person(&app, &north, "cal").await;
+    let restriction = verified(&app, &north, &cal, "restriction").await;
+    assert_eq!(
+        decide(&app, admin, &restriction, "approve").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        settled(&app, admin, &restriction).await["status"],
+        "complete"
+    );
+    let behalf = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": cal, "kind": "rectification",
+                   "corrections": [{"field": "username", "value": "cal.jones"}]}),
+        )
+        .await;
+    assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
+    let behalf_id = behalf.body["id"].as_str().unwrap().to_string();
+    let code = code_sent(&app, &north, &cal).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{behalf_id}/verification"),
+            admin,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    decide(&app, admin, &behalf_id, "approve")
+        .await
+        .assert_problem(409, "correction_refused_restricted");
+    let waiting = app
+        .get(&format!("/v1/privacy-requests/{behalf_id}"), admin)
+        .await;
+    assert_eq!(
+        waiting.body["status"], "pending_approval",
+        "{}",
+        waiting.body
+    );
+    let record = app.get(&format!("/v1/people/{cal}"), admin).await;
+    assert_eq!(record.body["username"], "cal", "{}", record.body);
+}
+
+async fn purposes_and_corrections_only_on_their_own_kinds_and_nothing_is_stored_otherwise(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let own = |body: Value| {
+        let app = &app;
+        let token = token.clone();
+        async move { app.post("/v1/me/privacy-requests", &token, body).await }
+    };
+    own(json!({"kind": "access", "purposes": ["marketing"]}))
+        .await
+        .assert_problem(422, "validation_failed");
+    own(json!({"kind": "objection"}))
+        .await
+        .assert_problem(422, "validation_failed");
+    own(json!({"kind": "objection", "purposes": ["analytics", "analytics"]}))
+        .await
+        .assert_problem(422, "validation_failed");
+    let essential = own(json!({"kind": "objection", "purposes": ["marketing", "essential"]})).await;
+    essential.assert_problem(422, "purpose_not_consentable");
+    assert_eq!(essential.body["errors"][0]["field"], "purposes[1]");
+    own(json!({"kind": "erasure",
+               "corrections": [{"field": "email", "value": "a@north.test"}]}))
+    .await
+    .assert_problem(422, "validation_failed");
+    own(json!({"kind": "rectification", "corrections": [
+            {"field": "email", "value": "a@north.test"},
+            {"field": "email", "value": "b@north.test"}]}))
+    .await
+    .assert_problem(422, "validation_failed");
+    let long = format!("{}@north.test", "a".repeat(250));
+    let refused = own(json!({"kind": "rectification",
+                             "corrections": [{"field": "email", "value": long}]}))
+    .await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.body["errors"][0]["field"], "corrections[0].value");
+    let username = own(json!({"kind": "rectification",
+                              "corrections": [{"field": "username", "value": "two words"}]}))
+    .await;
+    username.assert_problem(422, "validation_failed");
+    assert_eq!(username.body["errors"][0]["field"], "corrections[0].value");
+    // On a person's behalf, the same rules.
+    app.post(
+        "/v1/privacy-requests",
+        admin,
+        json!({"person_id": ada, "kind": "restriction", "purposes": ["marketing"]}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post(
+        "/v1/privacy-requests",
+        admin,
+        json!({"person_id": ada, "kind": "objection", "purposes": ["essential"]}),
+    )
+    .await
+    .assert_problem(422, "purpose_not_consentable");
+    // Nothing was stored: no request, no consent record, marketing still as it was.
+    let mine = app.get("/v1/me/privacy-requests", &token).await;
+    assert_eq!(mine.body["items"], json!([]), "{}", mine.body);
+    let all = app.get("/v1/privacy-requests", admin).await;
+    assert_eq!(all.body["items"], json!([]), "{}", all.body);
+    let ledger = app.get("/v1/me/consents", &token).await;
+    assert_eq!(ledger.body["history"], json!([]), "{}", ledger.body);
+    assert_eq!(
+        gate(&app, &token, "marketing").await,
+        (false, "no_consent".to_string())
+    );
 }

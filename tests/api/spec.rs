@@ -1044,6 +1044,13 @@ fn promise_d5_domain_limits_appear_in_the_spec() {
                 hub_gateway::spec::Limit::MaxItems(n) => {
                     target["maxItems"].as_u64() == Some(n as u64)
                 }
+                hub_gateway::spec::Limit::Enum(values) => {
+                    target["enum"].as_array().is_some_and(|e| {
+                        e.iter()
+                            .map(|v| v.as_str())
+                            .eq(values.iter().map(|v| Some(*v)))
+                    })
+                }
             };
             if !declared {
                 missing.push(format!("{schema}.{property}: {limit:?}"));

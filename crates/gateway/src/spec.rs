@@ -124,6 +124,9 @@ pub enum Limit {
     Minimum(i64),
     Maximum(i64),
     MaxItems(usize),
+    /// The values a string takes, where the domain (not the body's parser) refuses the
+    /// others with a 422 naming the field.
+    Enum(&'static [&'static str]),
 }
 
 impl Limit {
@@ -135,6 +138,10 @@ impl Limit {
             Self::Minimum(n) => ("minimum", Value::from(n)),
             Self::Maximum(n) => ("maximum", Value::from(n)),
             Self::MaxItems(n) => ("maxItems", Value::from(n as u64)),
+            Self::Enum(values) => (
+                "enum",
+                Value::Sequence(values.iter().map(|v| Value::from(*v)).collect()),
+            ),
         }
     }
 }
@@ -285,6 +292,19 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ),
         ]);
     }
+    // Privacy requests (hub-privacy-addenda): a rectification's corrections.
+    limits.push((
+        "CorrectionInput",
+        "value",
+        vec![MaxLength(
+            hub_privacy_addenda::requests::effects::CORRECTION_VALUE_MAX,
+        )],
+    ));
+    limits.push((
+        "CorrectionInput",
+        "field",
+        vec![Enum(hub_tenant::personal_data::CorrectableField::NAMES)],
+    ));
     // SCIM (identity): what the users and groups of hub_identity::scim check.
     {
         use hub_identity::{people, scim};

@@ -4,12 +4,16 @@
 //! builds them ([`crate::Identity::privacy_ports`]) and hands them to `hub-privacy-addenda`.
 
 use crate::entities::person;
+use crate::error::IdentityError;
 use crate::outbox::{self, MessagePurpose, NewMessage};
-use crate::people::{PersonStatus, store};
+use crate::people::{self, PersonStatus, store};
 use crate::roles::{Role, roles_from_text};
 use hub_kernel::Pii;
+use hub_kernel::problem::Violations;
+use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::{
-    DataSubject, EssentialMessage, EssentialMessages, SourceError, SubjectDirectory, SubjectRecord,
+    CorrectableField, Correction, CorrectionError, DataSubject, EssentialMessage,
+    EssentialMessages, SourceError, SubjectDirectory, SubjectRecord,
 };
 use hub_tenant::{Tenancy, TenantScope};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -79,6 +83,72 @@ impl SubjectDirectory for PeopleDirectory {
         } else {
             officers
         })
+    }
+
+    /// The rules people's records apply to these fields (the admin API's and the IdP's).
+    fn check_correction(&self, field: CorrectableField, value: &str) -> Result<(), String> {
+        let mut v = Violations::new();
+        match field {
+            CorrectableField::Email => hub_tenant::contacts::check_email(&mut v, value),
+            CorrectableField::Username => store::check_username(&mut v, value.trim()),
+        }
+        v.finish().map_err(|violations| {
+            violations
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// Through [`people::replace_data`], the path the IdP's changes take: validated again,
+    /// unique within the institution, refused while the person is restricted, written as a
+    /// new revision; audited as `person.rectified` (which fields, not their values).
+    async fn correct(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        corrections: &[Correction],
+    ) -> Result<(), CorrectionError> {
+        let refused = |e: IdentityError| match e {
+            IdentityError::NotFound(_) => CorrectionError::NotFound,
+            IdentityError::Conflict(message) => CorrectionError::Conflict(message),
+            IdentityError::RevisionMismatch { .. } => CorrectionError::Conflict(
+                "the person's record changed meanwhile: decide again".into(),
+            ),
+            IdentityError::PersonRestricted => CorrectionError::Restricted,
+            IdentityError::Invalid(violations) => CorrectionError::Invalid(
+                violations
+                    .into_iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            other => CorrectionError::Failed(Box::new(other)),
+        };
+        let current = people::load(scope, id).await.map_err(refused)?;
+        let mut data = people::data_of(&current);
+        for correction in corrections {
+            let value = Some(Pii::new(correction.value.expose().trim().to_string()));
+            match correction.field {
+                CorrectableField::Email => data.email = value,
+                CorrectableField::Username => data.username = value,
+            }
+        }
+        people::replace_data(scope, &current, &data)
+            .await
+            .map_err(refused)?;
+        audit::record(
+            scope,
+            AuditEvent::new("person.rectified")
+                .person(id)
+                .detail(serde_json::json!({
+                    "fields": corrections.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
+                })),
+        )
+        .await
+        .map_err(|e| CorrectionError::Failed(Box::new(e)))?;
+        Ok(())
     }
 }
 

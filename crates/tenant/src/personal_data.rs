@@ -310,6 +310,72 @@ pub trait SubjectDirectory: Send + Sync {
     /// Who is alerted about the institution's privacy requests: its active people holding
     /// the privacy officer role, or, when it has none, its active tenant admins.
     async fn privacy_officers(&self, scope: &TenantScope) -> Result<Vec<Uuid>, SourceError>;
+
+    /// Whether `value` is a valid value of `field` by the rules the person's record applies
+    /// (checked when a rectification request is made): `Err` says why not.
+    fn check_correction(&self, field: CorrectableField, value: &str) -> Result<(), String>;
+
+    /// Applies an approved rectification to the person's record through the record's own
+    /// update path (uniqueness, the restriction rule, a new revision, an audit entry), all
+    /// fields or none, in the caller's transaction.
+    async fn correct(
+        &self,
+        scope: &TenantScope,
+        person: Uuid,
+        corrections: &[Correction],
+    ) -> Result<(), CorrectionError>;
+}
+
+/// A field of a person's record the person cannot edit themselves (their institution's IdP
+/// or admin sets it), so it is corrected through a rectification request (R2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectableField {
+    Email,
+    Username,
+}
+
+impl CorrectableField {
+    pub const ALL: [Self; 2] = [Self::Email, Self::Username];
+    /// The names of [`Self::ALL`], in order (for the spec's `enum`).
+    pub const NAMES: &'static [&'static str] = &["email", "username"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Username => "username",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+}
+
+/// One correction of a rectification request: the value the field should hold.
+#[derive(Debug, Clone)]
+pub struct Correction {
+    pub field: CorrectableField,
+    pub value: Pii<String>,
+}
+
+/// Why [`SubjectDirectory::correct`] applied nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CorrectionError {
+    /// No such person in the scope's tenant.
+    #[error("no such person")]
+    NotFound,
+    /// The value conflicts with another record (another person has this email).
+    #[error("{0}")]
+    Conflict(String),
+    /// The person's processing is restricted: their record is not changed while it lasts.
+    #[error("the person's processing is restricted: their record cannot be changed")]
+    Restricted,
+    /// The value is not valid (any more) by the record's rules.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Failed(SourceError),
 }
 
 /// An essential message to one person (verification codes, a policy change, a request's
@@ -349,6 +415,20 @@ pub trait EssentialMessages: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn correctable_field_names_are_their_spelling() {
+        let spelled: Vec<&str> = CorrectableField::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(spelled, CorrectableField::NAMES);
+        for field in CorrectableField::ALL {
+            assert_eq!(CorrectableField::parse(field.as_str()), Some(field));
+            assert_eq!(
+                serde_json::to_value(field).unwrap(),
+                serde_json::json!(field.as_str())
+            );
+        }
+        assert_eq!(CorrectableField::parse("phone"), None);
+    }
 
     struct Named(&'static str, &'static [&'static str]);
 

@@ -32,7 +32,7 @@ pub(super) fn check_name(v: &mut Violations, name: &str) {
     );
 }
 
-pub(super) fn check_username(v: &mut Violations, username: &str) {
+pub(crate) fn check_username(v: &mut Violations, username: &str) {
     let valid = (1..=MAX_USERNAME).contains(&username.chars().count())
         && !username
             .chars()

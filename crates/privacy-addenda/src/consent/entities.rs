@@ -18,6 +18,8 @@ pub mod record {
         pub gpc_signal: bool,
         pub recorded_at: DateTimeUtc,
         pub recorded_by: String,
+        /// The objection request a withdrawal was recorded for (source `objection`).
+        pub request_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -47,10 +47,18 @@ pub enum ConsentSource {
     Gpc,
     /// Imported by a privacy officer from an earlier system.
     Import,
+    /// An objection request (R5) of the person: a withdrawal naming the request.
+    Objection,
 }
 
 impl ConsentSource {
-    pub const ALL: [Self; 4] = [Self::Api, Self::CookieBanner, Self::Gpc, Self::Import];
+    pub const ALL: [Self; 5] = [
+        Self::Api,
+        Self::CookieBanner,
+        Self::Gpc,
+        Self::Import,
+        Self::Objection,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +66,7 @@ impl ConsentSource {
             Self::CookieBanner => "cookie_banner",
             Self::Gpc => "gpc",
             Self::Import => "import",
+            Self::Objection => "objection",
         }
     }
 
@@ -82,6 +91,8 @@ pub struct ConsentRecord {
     pub recorded_at: DateTime<Utc>,
     /// Who recorded it (`person:<id>`, a privacy officer's credential for an import).
     pub recorded_by: String,
+    /// The objection request it was recorded for (source `objection`).
+    pub request_id: Option<Uuid>,
 }
 
 fn record_of(row: record::Model) -> Option<ConsentRecord> {
@@ -94,6 +105,7 @@ fn record_of(row: record::Model) -> Option<ConsentRecord> {
         gpc_signal: row.gpc_signal,
         recorded_at: row.recorded_at,
         recorded_by: row.recorded_by,
+        request_id: row.request_id,
     })
 }
 
@@ -294,7 +306,24 @@ async fn append(
     gpc_signal: bool,
     now: DateTime<Utc>,
 ) -> Result<(), PrivacyError> {
+    append_for(scope, person, choices, source, gpc_signal, None, now)
+        .await
+        .map(|_| ())
+}
+
+/// Appends records made for `request` (an objection), returning their ids; the caller
+/// commits.
+async fn append_for(
+    scope: &TenantScope,
+    person: Uuid,
+    choices: &[ConsentChoice],
+    source: ConsentSource,
+    gpc_signal: bool,
+    request: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, PrivacyError> {
     let policy_version = crate::policy::current_version(scope).await?;
+    let mut ids = Vec::with_capacity(choices.len());
     for choice in choices {
         let id = Uuid::now_v7();
         record::Entity::insert(record::ActiveModel {
@@ -307,9 +336,11 @@ async fn append(
             gpc_signal: Set(gpc_signal),
             recorded_at: Set(choice.recorded_at.unwrap_or(now)),
             recorded_by: Set(scope.actor_label()),
+            request_id: Set(request),
         })
         .exec_without_returning(scope.db())
         .await?;
+        ids.push(id);
     }
     audit::record(
         scope,
@@ -317,6 +348,7 @@ async fn append(
             .subject(format!("person:{person}"))
             .detail(serde_json::json!({
                 "source": source.as_str(),
+                "request_id": request,
                 "choices": choices
                     .iter()
                     .map(|c| serde_json::json!({"purpose": c.purpose.as_str(), "granted": c.granted}))
@@ -324,7 +356,47 @@ async fn append(
             })),
     )
     .await?;
-    Ok(())
+    Ok(ids)
+}
+
+/// Records the withdrawal of each purpose an objection request names (source `objection`,
+/// naming the request), in the caller's unit of work: the gate refuses them from now on.
+/// Returns `(purpose, record id)` per purpose, in order. The ledger's own clock (the wall
+/// clock), so the records order with the person's other choices.
+pub(crate) async fn withdraw_for_objection(
+    scope: &TenantScope,
+    person: Uuid,
+    purposes: &[ConsentPurpose],
+    request: Uuid,
+) -> Result<Vec<(ConsentPurpose, Uuid, DateTime<Utc>)>, PrivacyError> {
+    if purposes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now().trunc_subsecs(6);
+    let choices: Vec<ConsentChoice> = purposes
+        .iter()
+        .map(|&purpose| ConsentChoice {
+            purpose,
+            granted: false,
+            recorded_at: None,
+        })
+        .collect();
+    let ids = append_for(
+        scope,
+        person,
+        &choices,
+        ConsentSource::Objection,
+        false,
+        Some(request),
+        now,
+    )
+    .await?;
+    Ok(purposes
+        .iter()
+        .copied()
+        .zip(ids)
+        .map(|(p, id)| (p, id, now))
+        .collect())
 }
 
 fn validate(

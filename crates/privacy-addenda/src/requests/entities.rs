@@ -18,6 +18,11 @@ pub mod request {
         pub subject_sealed: Option<Vec<u8>>,
         pub subject_index: Vec<u8>,
         pub details_sealed: Option<Vec<u8>>,
+        /// An objection's purposes, space-separated (migration
+        /// `m20261201_001106_objection_and_rectification`).
+        pub purposes: Option<String>,
+        /// A rectification's corrections, a JSON array sealed under the tenant key.
+        pub corrections_sealed: Option<Vec<u8>>,
         pub submitted_by: String,
         pub on_behalf: bool,
         pub received_at: DateTimeUtc,

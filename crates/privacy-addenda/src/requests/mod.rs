@@ -26,7 +26,8 @@ use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::Violations;
 use hub_tenant::TenantScope;
 use hub_tenant::audit::{self, AuditEvent};
-use hub_tenant::personal_data::{DataSubject, EssentialMessage};
+use hub_tenant::consent_gate::ConsentPurpose;
+use hub_tenant::personal_data::{Correction, DataSubject, EssentialMessage};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -72,6 +73,17 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
         blind_index: false,
         optional: true,
     },
+    // A rectification's corrections (effects): the values the person's record should hold.
+    FieldClassification {
+        table: TABLE,
+        column: "corrections",
+        category: DataCategory::Identity,
+        purpose: Purpose::LegalObligation,
+        retention: RetentionClass::TenantLifetime,
+        identifying: true,
+        blind_index: false,
+        optional: true,
+    },
     FieldClassification {
         table: TABLE,
         column: "result",
@@ -108,6 +120,7 @@ pub mod alerts;
 pub mod clock;
 pub mod concerns;
 pub mod download;
+pub mod effects;
 pub mod entities;
 pub mod execution;
 pub mod export;
@@ -150,8 +163,10 @@ string_enum!(
 );
 
 impl RequestKind {
-    /// Whether approval runs a task per source (the others are handled by the officer and
-    /// complete on approval, the decision recording what was done).
+    /// Whether approval runs a task per source. The others complete on approval: an
+    /// objection's purposes and a rectification's corrections are applied then
+    /// ([`effects`]), anything else the officer handles, the decision recording what was
+    /// done.
     pub fn runs_on_sources(self) -> bool {
         matches!(
             self,
@@ -184,6 +199,11 @@ pub struct NewRequest {
     pub details: Option<Pii<String>>,
     /// For a restriction: lift it (resume processing) instead of imposing it.
     pub lift_restriction: bool,
+    /// For an objection: the consentable purposes objected to (at least one).
+    pub purposes: Vec<ConsentPurpose>,
+    /// For a rectification: fields of the record the person cannot edit themselves, with
+    /// the values they should hold (checked here, applied on approval).
+    pub corrections: Vec<effects::RequestedCorrection>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +226,10 @@ pub struct PrivacyRequest {
     /// `None` once an erasure completed (the reference is dropped; the receipt remains).
     pub person_id: Option<Uuid>,
     pub details: Option<Pii<String>>,
+    /// An objection's purposes.
+    pub purposes: Vec<ConsentPurpose>,
+    /// A rectification's corrections.
+    pub corrections: Vec<Correction>,
     pub submitted_by: String,
     pub on_behalf: bool,
     pub received_at: DateTime<Utc>,
@@ -216,7 +240,8 @@ pub struct PrivacyRequest {
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
     pub completed_at: Option<DateTime<Utc>>,
-    /// The access summary (access) or the bundle (export), once complete.
+    /// The access summary (access) or the bundle (export), once complete; what an objection
+    /// withdrew (and when) or which fields a rectification corrected ([`effects`]).
     pub result: Option<serde_json::Value>,
     /// The signed receipt (erasure), once complete.
     pub receipt: Option<serde_json::Value>,
@@ -376,6 +401,8 @@ fn view(
         jurisdiction,
         person_id: subject.as_ref().and_then(DataSubject::person_id),
         details,
+        purposes: effects::purposes_of(&row),
+        corrections: effects::open_corrections(scope, &row)?,
         submitted_by: row.submitted_by.clone(),
         on_behalf: row.on_behalf,
         received_at: row.received_at,
@@ -488,6 +515,7 @@ impl Privacy {
             "only a restriction request can lift a restriction",
         );
         v.finish().map_err(PrivacyError::Invalid)?;
+        let corrections = self.check_effects(input.kind, &input.purposes, &input.corrections)?;
         let record = self
             .directory
             .person(scope, person)
@@ -554,6 +582,8 @@ impl Privacy {
                 .details
                 .as_ref()
                 .map(|d| keys.seal_str(TABLE, "details", id, d.expose().trim()))),
+            purposes: Set(effects::purposes_text(&input.purposes)),
+            corrections_sealed: Set(effects::seal_corrections(scope, id, &corrections)?),
             submitted_by: Set(scope.actor_label()),
             on_behalf: Set(on_behalf),
             received_at: Set(now),
@@ -577,6 +607,9 @@ impl Privacy {
         })
         .exec_without_returning(scope.db())
         .await?;
+        if !on_behalf {
+            self.apply_on_verification(scope, id).await?;
+        }
         if let Some(code) = &code {
             self.tell(
                 scope,
@@ -725,6 +758,7 @@ impl Privacy {
             .filter(request::Column::Id.eq(id))
             .exec(scope.db())
             .await?;
+        self.apply_on_verification(scope, id).await?;
         audit_request(
             scope,
             "privacy_request.verified",
@@ -776,7 +810,12 @@ impl Privacy {
             (true, true) => RequestStatus::Approved,
             (true, false) => RequestStatus::Complete,
         };
-        request::Entity::update_many()
+        // What the request asks for is applied first: a refused correction fails the
+        // decision and the caller's unit of work rolls back, the request still pending.
+        if approve {
+            self.apply_on_approval(scope, &row).await?;
+        }
+        let decided = request::Entity::update_many()
             .col_expr(request::Column::Status, Expr::value(status.as_str()))
             .col_expr(request::Column::DecidedBy, Expr::value(Some(actor)))
             .col_expr(request::Column::DecidedAt, Expr::value(Some(now)))
@@ -793,6 +832,13 @@ impl Privacy {
             .filter(request::Column::Status.eq(RequestStatus::PendingApproval.as_str()))
             .exec(scope.db())
             .await?;
+        if decided.rows_affected == 0 {
+            // Decided meanwhile by someone else: nothing of this decision may stand.
+            return Err(PrivacyError::Conflict {
+                code: "request_not_pending_approval",
+                message: "the request was decided meanwhile".into(),
+            });
+        }
         if status == RequestStatus::Approved {
             self.plan_tasks(scope, id, now).await?;
         }

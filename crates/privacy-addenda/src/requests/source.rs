@@ -1,11 +1,12 @@
 //! The request tables as a personal-data source: a request names its subject (sealed, with a
-//! blind index of the person id) and may hold what the person wrote and what they received.
+//! blind index of the person id) and may hold what the person wrote (details, a
+//! rectification's corrections) and what they received.
 //!
 //! An erasure request in flight is the record of the erasure itself: this source neither
 //! counts nor erases it (its own completion drops its subject reference, keeping only the
 //! receipt and the pseudonymous index). Every other request of the subject is
 //! pseudonymised on erasure: kept (the institution must show it answered, a legal
-//! obligation) without the sealed subject, details or result, and without naming who
+//! obligation) without the sealed subject, details, corrections or result, and without naming who
 //! submitted or decided it (`submitted_by`, `decided_by`: the data subject, or a pseudonym
 //! where the person acted on someone else's request).
 //!
@@ -98,22 +99,32 @@ impl PersonalDataSource for PrivacyRequestsSource {
             .order_by_asc(request::Column::Id)
             .all(scope.db())
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.id,
-                    "kind": r.kind,
-                    "status": r.status,
-                    "jurisdiction": r.jurisdiction,
-                    "received_at": r.received_at,
-                    "due_at": r.due_at,
-                    "decided_at": r.decided_at,
-                    "decision_reason": r.decision_reason,
-                    "completed_at": r.completed_at,
-                })
-            })
-            .collect())
+        let mut records = Vec::with_capacity(rows.len());
+        for r in rows {
+            // A rectification's corrections are the person's own data: exported opened.
+            let corrections: Vec<serde_json::Value> = super::effects::open_corrections(scope, &r)?
+                .into_iter()
+                .map(|c| serde_json::json!({"field": c.field, "value": c.value.expose()}))
+                .collect();
+            let purposes: Vec<&'static str> = super::effects::purposes_of(&r)
+                .into_iter()
+                .map(|p| p.as_str())
+                .collect();
+            records.push(serde_json::json!({
+                "id": r.id,
+                "kind": r.kind,
+                "status": r.status,
+                "jurisdiction": r.jurisdiction,
+                "received_at": r.received_at,
+                "due_at": r.due_at,
+                "decided_at": r.decided_at,
+                "decision_reason": r.decision_reason,
+                "completed_at": r.completed_at,
+                "purposes": purposes,
+                "corrections": corrections,
+            }));
+        }
+        Ok(records)
     }
 
     async fn erase(
@@ -145,6 +156,10 @@ impl PersonalDataSource for PrivacyRequestsSource {
             )
             .col_expr(
                 request::Column::ResultSealed,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                request::Column::CorrectionsSealed,
                 Expr::value(Option::<Vec<u8>>::None),
             )
             .col_expr(

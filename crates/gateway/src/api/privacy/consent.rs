@@ -66,6 +66,8 @@ pub enum ConsentSourceView {
     CookieBanner,
     Gpc,
     Import,
+    /// An objection request of the person (`request_id` names it).
+    Objection,
 }
 
 impl From<ConsentSource> for ConsentSourceView {
@@ -75,6 +77,7 @@ impl From<ConsentSource> for ConsentSourceView {
             ConsentSource::CookieBanner => Self::CookieBanner,
             ConsentSource::Gpc => Self::Gpc,
             ConsentSource::Import => Self::Import,
+            ConsentSource::Objection => Self::Objection,
         }
     }
 }
@@ -103,6 +106,9 @@ pub struct ConsentRecordView {
     pub gpc_signal: bool,
     pub recorded_at: DateTime<Utc>,
     pub recorded_by: String,
+    /// The objection request it was recorded for (source `objection`).
+    #[oai(nullable)]
+    pub request_id: Option<Uuid>,
 }
 
 impl From<ConsentRecord> for ConsentRecordView {
@@ -116,6 +122,7 @@ impl From<ConsentRecord> for ConsentRecordView {
             gpc_signal: r.gpc_signal,
             recorded_at: r.recorded_at,
             recorded_by: r.recorded_by,
+            request_id: r.request_id,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! made by the person or by a privacy officer on their behalf, verified, decided and run
 //! per personal-data source.
 
+use crate::api::privacy::consent::ConsentPurposeView;
 use crate::api::privacy::export_bundle::{Bundle, BundleBody, DownloadFormat, Streamed};
 use crate::api::{ApiTags, page_request};
 use crate::auth::TenantCredential;
@@ -10,11 +11,13 @@ use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use hub_kernel::Pii;
 use hub_privacy_addenda::requests::clock::DueView;
+use hub_privacy_addenda::requests::effects::RequestedCorrection;
 use hub_privacy_addenda::requests::export::ExportFormat;
 use hub_privacy_addenda::requests::{
     Jurisdiction, NewRequest, PrivacyRequest, RequestFilter, RequestKind, RequestStatus,
     RequestTask, TaskStatus,
 };
+use hub_tenant::personal_data::{CorrectableField, Correction};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -86,6 +89,57 @@ view_enum!(
     }
 );
 
+view_enum!(CorrectableFieldView, CorrectableField { Email, Username });
+
+/// A correction a rectification asks for: a field of the person's record they cannot edit
+/// themselves (their IdP or admin sets it; name, phone and birth date they correct at
+/// `/v1/me/profile`), with the value it should hold. Applied on approval, through the
+/// record's own rules (an email or username another person has is refused then, with 409).
+#[derive(Debug, Clone, Object)]
+#[oai(example, deny_unknown_fields)]
+pub struct CorrectionInput {
+    /// `email` or `username` (another name: 422).
+    pub field: String,
+    /// The value the field should hold: an email address (at most 254 characters), or a
+    /// username (1–100 characters, no spaces).
+    pub value: String,
+}
+
+impl Example for CorrectionInput {
+    fn example() -> Self {
+        Self {
+            field: "email".into(),
+            value: "ada.lovelace@example.edu".into(),
+        }
+    }
+}
+
+/// A correction of a rectification request, shown to the person and privacy officers.
+#[derive(Debug, Clone, Object)]
+pub struct CorrectionView {
+    pub field: CorrectableFieldView,
+    pub value: String,
+}
+
+impl From<Correction> for CorrectionView {
+    fn from(c: Correction) -> Self {
+        Self {
+            field: c.field.into(),
+            value: c.value.expose().clone(),
+        }
+    }
+}
+
+fn requested(corrections: Vec<CorrectionInput>) -> Vec<RequestedCorrection> {
+    corrections
+        .into_iter()
+        .map(|c| RequestedCorrection {
+            field: c.field,
+            value: Pii::new(c.value),
+        })
+        .collect()
+}
+
 /// Which clock listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -113,15 +167,29 @@ pub struct OwnPrivacyRequestCreate {
     /// For a restriction: lift it (resume processing) instead (default false).
     #[oai(default)]
     pub lift_restriction: bool,
+    /// For an objection (required, at least one; other kinds: 422): the purposes objected
+    /// to, each once: `analytics`, `personalisation`, `marketing`, `integrations`
+    /// (`essential`: 422). Each is withdrawn in the consent ledger (source `objection`):
+    /// `marketing` as soon as the request's identity is verified (direct marketing is an
+    /// unconditional objection), the others on approval.
+    #[oai(default)]
+    pub purposes: Vec<ConsentPurposeView>,
+    /// For a rectification only (other kinds: 422): corrections of email or username, each
+    /// field once, applied on approval. Without them a rectification is the officer's to
+    /// handle from `details`.
+    #[oai(default)]
+    pub corrections: Vec<CorrectionInput>,
 }
 
 impl Example for OwnPrivacyRequestCreate {
     fn example() -> Self {
         Self {
-            kind: RequestKindView::Access,
+            kind: RequestKindView::Objection,
             jurisdiction: Some(JurisdictionView::Eu),
             details: None,
             lift_restriction: false,
+            purposes: vec![ConsentPurposeView::Marketing, ConsentPurposeView::Analytics],
+            corrections: Vec::new(),
         }
     }
 }
@@ -140,16 +208,25 @@ pub struct PrivacyRequestCreate {
     /// For a restriction: lift it (resume processing) instead (default false).
     #[oai(default)]
     pub lift_restriction: bool,
+    /// For an objection (as on `POST /v1/me/privacy-requests`): `marketing` is withdrawn
+    /// when the person confirms the code, the others on approval.
+    #[oai(default)]
+    pub purposes: Vec<ConsentPurposeView>,
+    /// For a rectification (as on `POST /v1/me/privacy-requests`).
+    #[oai(default)]
+    pub corrections: Vec<CorrectionInput>,
 }
 
 impl Example for PrivacyRequestCreate {
     fn example() -> Self {
         Self {
             person_id: Uuid::nil(),
-            kind: RequestKindView::Erasure,
+            kind: RequestKindView::Rectification,
             jurisdiction: Some(JurisdictionView::UsCa),
-            details: None,
+            details: Some("My email changed when I married.".into()),
             lift_restriction: false,
+            purposes: Vec::new(),
+            corrections: vec![CorrectionInput::example()],
         }
     }
 }
@@ -288,6 +365,10 @@ pub struct PrivacyRequestView {
     pub person_id: Option<Uuid>,
     #[oai(nullable)]
     pub details: Option<String>,
+    /// An objection's purposes (empty for other kinds).
+    pub purposes: Vec<ConsentPurposeView>,
+    /// A rectification's corrections (empty for other kinds).
+    pub corrections: Vec<CorrectionView>,
     pub submitted_by: String,
     /// Made by an officer on the person's behalf (verified by code).
     pub on_behalf: bool,
@@ -307,7 +388,10 @@ pub struct PrivacyRequestView {
     pub completed_at: Option<DateTime<Utc>>,
     /// The access summary (per source: categories, purposes, retention, recipients, record
     /// counts, what is kept because a law requires it) or the export's manifest (the same per
-    /// source, its records being downloaded through a link), once complete.
+    /// source, its records being downloaded through a link), once complete. An objection's:
+    /// `purposes`, each with `withdrawn`, `applied_on` (`verification` or `approval`),
+    /// `recorded_at` and the `consent_record_id` of the withdrawal. An approved
+    /// rectification's: `corrected`, the fields changed.
     #[oai(nullable)]
     pub result: Option<serde_json::Value>,
     /// An erasure's receipt: per source what was erased, anonymised or kept and why.
@@ -327,6 +411,8 @@ impl From<PrivacyRequest> for PrivacyRequestView {
             jurisdiction: r.jurisdiction.into(),
             person_id: r.person_id,
             details: r.details.map(|d| d.expose().clone()),
+            purposes: r.purposes.into_iter().map(Into::into).collect(),
+            corrections: r.corrections.into_iter().map(Into::into).collect(),
             submitted_by: r.submitted_by,
             on_behalf: r.on_behalf,
             received_at: r.received_at,
@@ -423,7 +509,10 @@ impl RequestsApi {
     /// restriction or objection, or a concern (`kind: concern`, the text in `details`,
     /// answered by a privacy officer); the session verifies the identity, so it waits for a
     /// privacy officer's decision at once. Due 30 days after receipt (plus what the
-    /// jurisdiction allows a privacy officer to extend by).
+    /// jurisdiction allows a privacy officer to extend by). An objection names its
+    /// `purposes`: an objection to `marketing` is withdrawn in the consent ledger at once, the
+    /// other purposes on approval. A rectification may carry `corrections` of email or
+    /// username, applied on approval.
     #[oai(
         path = "/me/privacy-requests",
         method = "post",
@@ -445,6 +534,8 @@ impl RequestsApi {
                     jurisdiction: body.0.jurisdiction.map(Into::into),
                     details: body.0.details.map(Pii::new),
                     lift_restriction: body.0.lift_restriction,
+                    purposes: body.0.purposes.into_iter().map(Into::into).collect(),
+                    corrections: requested(body.0.corrections),
                 },
             )
             .await?;
@@ -571,7 +662,8 @@ impl RequestsApi {
     ///
     /// Requires scope `privacy:manage`. The request waits for identity verification: a
     /// one-time code (valid 24 hours, 5 attempts) is sent to the person through the
-    /// essential channel, and the clock is paused until it is given back.
+    /// essential channel, and the clock is paused until it is given back. An objection's
+    /// `marketing` purpose is withdrawn once the code is confirmed.
     #[oai(
         path = "/privacy-requests",
         method = "post",
@@ -594,6 +686,8 @@ impl RequestsApi {
                     jurisdiction: body.0.jurisdiction.map(Into::into),
                     details: body.0.details.map(Pii::new),
                     lift_restriction: body.0.lift_restriction,
+                    purposes: body.0.purposes.into_iter().map(Into::into).collect(),
+                    corrections: requested(body.0.corrections),
                 },
             )
             .await?;
@@ -670,7 +764,7 @@ impl RequestsApi {
     ///
     /// Requires scope `privacy:manage`. With the code the person received; a wrong code
     /// counts (5 attempts), an expired one is refused. The clock resumes, the due date moved
-    /// by the time verification took.
+    /// by the time verification took. An objection to `marketing` takes effect now.
     #[oai(
         path = "/privacy-requests/:request_id/verification",
         method = "post",
@@ -706,8 +800,12 @@ impl RequestsApi {
     /// Decide a privacy request
     ///
     /// Requires scope `privacy:manage`. Approve or deny, with a reason told to the person;
-    /// nobody decides a request about themselves. Approval starts one task
-    /// per personal-data source, run in the background.
+    /// nobody decides a request about themselves. Approval of an access, export, erasure or
+    /// restriction starts one task per personal-data source, run in the background; approval
+    /// of an objection withdraws its other purposes, of a rectification applies its
+    /// corrections (all or none: a value another person holds, or a restricted person's
+    /// record, is refused with 409 and the request stays pending), and completes it. A
+    /// denial leaves the person's consent and record as they were.
     #[oai(
         path = "/privacy-requests/:request_id/decision",
         method = "post",
