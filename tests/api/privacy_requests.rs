@@ -31,6 +31,7 @@ both_backends!(
     promise_r6_officers_are_alerted_once_per_request_when_due_soon_and_when_overdue,
     promise_r3_the_erasure_receipt_arrives_by_email_and_the_address_is_then_forgotten,
     promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too,
+    promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
@@ -1405,4 +1406,123 @@ async fn promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_r
         assert!(by.starts_with("pseudonym:"), "{field}: {}", of_grace.body);
     }
     assert_eq!(of_grace.body["submitted_by"], of_grace.body["decided_by"]);
+}
+
+/// Changes `path` (a person record) with `If-Match` set to its current `ETag`.
+async fn patch_record(app: &TestApp, read: &str, path: &str, token: &str, body: Value) -> Reply {
+    let current = app.get(read, token).await;
+    assert_eq!(current.status, StatusCode::OK, "{}", current.body);
+    app.call_with(
+        reqwest::Method::PATCH,
+        path,
+        Some(token),
+        Some(body),
+        &[("If-Match", &current.header("etag").unwrap())],
+    )
+    .await
+}
+
+async fn promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/privacy/contact",
+            Some(admin),
+            Some(json!({"default_jurisdiction": "uk"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let (cal, token) = signed_in(&app, &north, "cal", &["learner"]).await;
+    let profile = "/v1/me/profile";
+    assert_eq!(
+        app.get(profile, &token).await.body["jurisdiction"],
+        Value::Null
+    );
+    // The person keeps California on their profile; an unknown value changes nothing.
+    patch_record(
+        &app,
+        profile,
+        profile,
+        &token,
+        json!({"jurisdiction": "mars"}),
+    )
+    .await
+    .assert_problem(400, "bad_request");
+    let kept = patch_record(
+        &app,
+        profile,
+        profile,
+        &token,
+        json!({"jurisdiction": "us_ca"}),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(kept.body["jurisdiction"], "us_ca");
+    assert_eq!(kept.body["name"], "cal person", "other fields stay");
+    let person = format!("/v1/people/{cal}");
+    assert_eq!(app.get(&person, admin).await.body["jurisdiction"], "us_ca");
+    // A request that states none is under the profile's law: the CCPA clock.
+    let own = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+    assert_eq!(own.body["jurisdiction"], "us_ca");
+    assert_eq!(own.body["clock"]["extension_days_left"], 45);
+    let behalf = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": cal, "kind": "objection"}),
+        )
+        .await;
+    assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
+    assert_eq!(behalf.body["jurisdiction"], "us_ca");
+    // A stated jurisdiction wins over the profile.
+    let stated = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "export", "jurisdiction": "eu"}),
+        )
+        .await;
+    assert_eq!(stated.body["jurisdiction"], "eu", "{}", stated.body);
+    assert_eq!(stated.body["clock"]["extension_days_left"], 60);
+    // Cleared: the institution's default again.
+    let cleared = patch_record(
+        &app,
+        profile,
+        profile,
+        &token,
+        json!({"jurisdiction": null}),
+    )
+    .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(cleared.body["jurisdiction"], Value::Null);
+    let defaulted = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(defaulted.body["jurisdiction"], "uk", "{}", defaulted.body);
+    // An admin sets it through the people API (read back there and on the person's own).
+    let by_admin = patch_record(&app, &person, &person, admin, json!({"jurisdiction": "eu"})).await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.body);
+    assert_eq!(by_admin.body["jurisdiction"], "eu");
+    assert_eq!(by_admin.body["roles"], json!(["learner"]), "roles stay");
+    assert_eq!(app.get(profile, &token).await.body["jurisdiction"], "eu");
+    let after = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": cal, "kind": "access"}),
+        )
+        .await;
+    assert_eq!(after.body["jurisdiction"], "eu", "{}", after.body);
+    // Another person's profile is theirs alone: Bea's requests keep the default.
+    let (_, bea) = signed_in(&app, &north, "bea", &["learner"]).await;
+    let hers = app
+        .post("/v1/me/privacy-requests", &bea, json!({"kind": "access"}))
+        .await;
+    assert_eq!(hers.body["jurisdiction"], "uk", "{}", hers.body);
 }
