@@ -1189,7 +1189,8 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     scope.commit().await.unwrap();
     session(&app, &north, grace_email).await;
 
-    // A restriction of Grace: her sessions end and she cannot sign in; lifted, she can.
+    // A restriction of Grace: her sessions end and a new one reaches only her own record
+    // (U9: she sees the restriction and can ask to lift it); lifted, her roles are back.
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
     for source in &sources {
         source.restrict(&scope, &other, true).await.unwrap();
@@ -1198,9 +1199,10 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     app.get("/v1/me", &grace_session)
         .await
         .assert_problem(401, "unauthenticated");
-    sign_in(&app, &north.slug, grace_email, PASSWORD)
+    let own_only = session(&app, &north, grace_email).await;
+    app.get("/v1/contacts", &own_only)
         .await
-        .assert_problem(401, "person_deactivated");
+        .assert_problem(403, "insufficient_scope");
     // The IdP cannot reactivate her while the restriction holds (409, nothing written).
     let pushed = scim(
         &app,
@@ -1213,15 +1215,21 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     )
     .await;
     assert_eq!(pushed.status, StatusCode::CONFLICT, "{}", pushed.body);
-    sign_in(&app, &north.slug, grace_email, PASSWORD)
+    let own_only = session(&app, &north, grace_email).await;
+    app.get("/v1/contacts", &own_only)
         .await
-        .assert_problem(401, "person_deactivated");
+        .assert_problem(403, "insufficient_scope");
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
     for source in &sources {
         source.restrict(&scope, &other, false).await.unwrap();
     }
     scope.commit().await.unwrap();
-    session(&app, &north, grace_email).await;
+    app.get("/v1/me", &own_only)
+        .await
+        .assert_problem(401, "unauthenticated");
+    let restored = session(&app, &north, grace_email).await;
+    let contacts = app.get("/v1/contacts", &restored).await;
+    assert_eq!(contacts.status, StatusCode::OK, "{}", contacts.body);
     assert_eq!(
         app.get(&format!("/v1/people/{grace}"), admin).await.body["name"],
         "Grace Hopper"

@@ -21,7 +21,9 @@ pub use administration::{administer, create, get, list};
 pub use own_record::{correct_self, get_self};
 pub(crate) use personal_data::is_erased;
 pub use personal_data::{ERASED_NAME, PeopleSource};
-pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};
+pub(crate) use sign_in::{
+    find_by_subject, link_subject, record_sign_in, require_reauthentication, session_scopes,
+};
 pub use store::data_of;
 pub(crate) use store::{find_by_email, find_by_username, insert, load, normalise_username};
 
