@@ -32,6 +32,7 @@ both_backends!(
     promise_r3_the_erasure_receipt_arrives_by_email_and_the_address_is_then_forgotten,
     promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too,
     promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile,
+    promise_r1_the_access_summary_counts_what_the_schema_scan_finds,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
@@ -1525,4 +1526,101 @@ async fn promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile(backe
         .post("/v1/me/privacy-requests", &bea, json!({"kind": "access"}))
         .await;
     assert_eq!(hers.body["jurisdiction"], "uk", "{}", hers.body);
+}
+
+async fn promise_r1_the_access_summary_counts_what_the_schema_scan_finds(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    // Two of the institution's contacts carry her email; an admin reads her record twice.
+    for role in ["technical", "billing"] {
+        let contact = app
+            .post(
+                "/v1/contacts",
+                admin,
+                json!({"role": role, "name": "Ada person", "email": "ada@north.test"}),
+            )
+            .await;
+        assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    }
+    for _ in 0..2 {
+        let read = app.get(&format!("/v1/people/{ada}"), admin).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    }
+    // Someone else's data is not counted as hers.
+    signed_in(&app, &north, "bob", &["learner"]).await;
+    let made = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    let result = &done["result"];
+    let found = result["schema_scan"]["found"].as_array().unwrap();
+    let scanned = |table: &str, column: &str| -> Value {
+        found
+            .iter()
+            .find(|f| f["table"] == table && f["column"] == column)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {table}.{column} in {found:?}"))
+    };
+    // What the test made, as the scan of the live schema counts it.
+    assert_eq!(
+        scanned("contacts", "email_index"),
+        json!({"table": "contacts", "column": "email_index", "rows": 2, "source": "contacts"})
+    );
+    assert_eq!(scanned("people", "email_index")["rows"], 1);
+    assert_eq!(scanned("local_credentials", "person_id")["rows"], 1);
+    let audit_subject = scanned("audit_events", "subject");
+    // Created, read twice, her reset and sign-in: at least those entries are about her.
+    assert!(
+        audit_subject["rows"].as_u64().unwrap() >= 3,
+        "{audit_subject}"
+    );
+    assert_eq!(audit_subject["source"], "audit_events");
+    assert_eq!(result["schema_scan"]["unclaimed"], json!([]), "{result}");
+    // Per source: the scan's rows in its tables, and whether its own count covers them.
+    let entry = |name: &str| -> Value {
+        result["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {result}"))
+    };
+    let contacts = entry("contacts");
+    assert_eq!(contacts["records"], 2, "{contacts}");
+    assert_eq!(
+        contacts["schema_scan"],
+        json!({"tables": [{"table": "contacts", "rows": 2}], "rows": 2, "agrees": true})
+    );
+    let people = entry("people");
+    assert_eq!(people["records"], 1);
+    assert_eq!(people["schema_scan"]["rows"], 1);
+    assert_eq!(people["schema_scan"]["agrees"], true);
+    let audit = entry("audit_events");
+    assert!(
+        audit["schema_scan"]["rows"].as_u64().unwrap() >= audit_subject["rows"].as_u64().unwrap()
+    );
+    assert_eq!(audit["schema_scan"]["agrees"], true, "{audit}");
+    for source in result["sources"].as_array().unwrap() {
+        assert_ne!(source["schema_scan"]["agrees"], false, "{source}");
+        let tables = source["schema_scan"]["tables"].as_array().unwrap();
+        let declared_rows: u64 = found
+            .iter()
+            .filter(|f| f["source"] == source["source"])
+            .map(|f| f["rows"].as_u64().unwrap())
+            .max()
+            .unwrap_or(0);
+        assert_eq!(tables.is_empty(), declared_rows == 0, "{source}");
+    }
+    // The sessions live in the session store, out of the schema: nothing to compare.
+    assert_eq!(entry("sessions")["schema_scan"]["agrees"], Value::Null);
 }

@@ -423,12 +423,7 @@ async fn promise_u9_the_person_restricts_and_lifts_processing_from_their_account
     let ledger = app.get("/v1/me/consents", &lifted).await;
     assert_eq!(ledger.body["restricted"], false, "{}", ledger.body);
     for purpose in CONSENTABLE {
-        assert_eq!(
-            gate(&ledger.body, purpose).0,
-            true,
-            "{purpose}: {}",
-            ledger.body
-        );
+        assert!(gate(&ledger.body, purpose).0, "{purpose}: {}", ledger.body);
     }
     let courses = app.get("/v1/courses", &lifted).await;
     assert_eq!(courses.status, StatusCode::OK, "{}", courses.body);
