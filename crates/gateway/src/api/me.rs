@@ -1,6 +1,7 @@
 //! `/v1/me/…`: a signed-in person's own record and sessions. A person reads and corrects
 //! their own data here (R2, U9) whatever their roles; an API key has no "own" record.
 
+use crate::api::described::Described;
 use crate::api::people::{PersonFound, person_found};
 use crate::api::privacy::requests::JurisdictionView;
 use crate::api::{ApiTags, require_if_match};
@@ -34,7 +35,7 @@ pub struct ProfileUpdate {
     /// Which law's rules my privacy requests follow when one states none (L1); `null`:
     /// the institution's default.
     #[oai(nullable)]
-    pub jurisdiction: MaybeUndefined<JurisdictionView>,
+    pub jurisdiction: MaybeUndefined<Described<JurisdictionView>>,
 }
 
 impl Example for ProfileUpdate {
@@ -43,7 +44,7 @@ impl Example for ProfileUpdate {
             name: Some("Ada King".into()),
             phone: MaybeUndefined::Null,
             birth_date: MaybeUndefined::Undefined,
-            jurisdiction: MaybeUndefined::Value(JurisdictionView::Eu),
+            jurisdiction: MaybeUndefined::Value(Described(JurisdictionView::Eu)),
         }
     }
 }
@@ -144,7 +145,7 @@ impl MeApi {
             jurisdiction: match body.0.jurisdiction {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(j) => Some(Some(j.into())),
+                MaybeUndefined::Value(j) => Some(Some(j.0.into())),
             },
         };
         let scope = state.tenancy.scope(&auth.0).await?;

@@ -1,6 +1,7 @@
 //! `/v1/people`: the institution's people, for its admins (and, read-only, auditors). Personal
 //! fields are encrypted at rest under the institution's key; email lookups use a blind index.
 
+use crate::api::described::Described;
 use crate::api::privacy::requests::JurisdictionView;
 use crate::api::{ApiTags, etag, page_request, require_if_match};
 use crate::auth::TenantCredential;
@@ -41,7 +42,7 @@ pub struct PersonView {
     /// Which law's rules the person's privacy requests follow when one states none (L1);
     /// `null`: the institution's default.
     #[oai(nullable)]
-    pub jurisdiction: Option<JurisdictionView>,
+    pub jurisdiction: Option<Described<JurisdictionView>>,
     /// `learner`, `instructor`, `tenant_admin`, `finance`, `auditor`, `guardian`.
     pub roles: Vec<String>,
     pub status: PersonStatusView,
@@ -63,7 +64,7 @@ impl From<Person> for PersonView {
             email: p.email.map(Pii::into_inner),
             phone: p.phone.map(Pii::into_inner),
             birth_date: p.birth_date.map(Pii::into_inner),
-            jurisdiction: p.jurisdiction.map(Into::into),
+            jurisdiction: p.jurisdiction.map(|j| Described(j.into())),
             roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(),
             status: match p.status {
                 PersonStatus::Active => PersonStatusView::Active,
@@ -124,7 +125,7 @@ pub struct PersonAdminUpdate {
     /// Which law's rules the person's privacy requests follow when one states none (L1);
     /// omitted: unchanged; `null`: cleared (the institution's default applies).
     #[oai(nullable)]
-    pub jurisdiction: MaybeUndefined<JurisdictionView>,
+    pub jurisdiction: MaybeUndefined<Described<JurisdictionView>>,
 }
 
 impl Example for PersonAdminUpdate {
@@ -294,7 +295,7 @@ impl PeopleApi {
             jurisdiction: match body.0.jurisdiction {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(j) => Some(Some(j.into())),
+                MaybeUndefined::Value(j) => Some(Some(j.0.into())),
             },
         };
         let scope = state.tenancy.scope(&auth.0).await?;
