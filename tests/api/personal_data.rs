@@ -106,6 +106,17 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
     }
     let (ada, ada_contact, ada_email) = people[0].clone();
     let (grace, grace_contact, _) = people[1].clone();
+    // The jurisdiction kept on her profile (L1) is hers too.
+    let kept = app
+        .call_with(
+            Method::PATCH,
+            &format!("/v1/people/{ada}"),
+            Some(admin),
+            Some(json!({"jurisdiction": "eu"})),
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
 
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
         panic!("not a tenant key");
@@ -130,6 +141,7 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
     assert_eq!(exported["people"][0]["name"], "Ada Lovelace");
     assert_eq!(exported["people"][0]["email"], ada_email);
     assert_eq!(exported["people"][0]["phone"], "+441632960961");
+    assert_eq!(exported["people"][0]["jurisdiction"], "eu");
     assert_eq!(exported["contacts"][0]["id"], json!(ada_contact));
     assert_eq!(exported["contacts"][0]["email"], ada_email);
     assert!(!exported.to_string().contains("Grace"), "{exported}");
@@ -142,7 +154,7 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
     assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
     assert_eq!(erased.body["name"], hub_identity::people::ERASED_NAME);
     assert_eq!(erased.body["status"], "deactivated");
-    for field in ["email", "phone", "username"] {
+    for field in ["email", "phone", "username", "jurisdiction"] {
         assert!(erased.body[field].is_null(), "{field}: {}", erased.body);
     }
     let found = app
@@ -1177,7 +1189,8 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     scope.commit().await.unwrap();
     session(&app, &north, grace_email).await;
 
-    // A restriction of Grace: her sessions end and she cannot sign in; lifted, she can.
+    // A restriction of Grace: her sessions end and a new one reaches only her own record
+    // (U9: she sees the restriction and can ask to lift it); lifted, her roles are back.
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
     for source in &sources {
         source.restrict(&scope, &other, true).await.unwrap();
@@ -1186,9 +1199,10 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     app.get("/v1/me", &grace_session)
         .await
         .assert_problem(401, "unauthenticated");
-    sign_in(&app, &north.slug, grace_email, PASSWORD)
+    let own_only = session(&app, &north, grace_email).await;
+    app.get("/v1/contacts", &own_only)
         .await
-        .assert_problem(401, "person_deactivated");
+        .assert_problem(403, "insufficient_scope");
     // The IdP cannot reactivate her while the restriction holds (409, nothing written).
     let pushed = scim(
         &app,
@@ -1201,15 +1215,21 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     )
     .await;
     assert_eq!(pushed.status, StatusCode::CONFLICT, "{}", pushed.body);
-    sign_in(&app, &north.slug, grace_email, PASSWORD)
+    let own_only = session(&app, &north, grace_email).await;
+    app.get("/v1/contacts", &own_only)
         .await
-        .assert_problem(401, "person_deactivated");
+        .assert_problem(403, "insufficient_scope");
     let scope = app.state.tenancy.scope(&principal).await.unwrap();
     for source in &sources {
         source.restrict(&scope, &other, false).await.unwrap();
     }
     scope.commit().await.unwrap();
-    session(&app, &north, grace_email).await;
+    app.get("/v1/me", &own_only)
+        .await
+        .assert_problem(401, "unauthenticated");
+    let restored = session(&app, &north, grace_email).await;
+    let contacts = app.get("/v1/contacts", &restored).await;
+    assert_eq!(contacts.status, StatusCode::OK, "{}", contacts.body);
     assert_eq!(
         app.get(&format!("/v1/people/{grace}"), admin).await.body["name"],
         "Grace Hopper"

@@ -34,6 +34,8 @@ both_backends!(
     promise_r5_an_objection_withdraws_its_purposes_marketing_at_once_the_rest_on_approval,
     promise_r2_an_approved_rectification_corrects_the_email_the_person_cannot_edit,
     purposes_and_corrections_only_on_their_own_kinds_and_nothing_is_stored_otherwise,
+    promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile,
+    promise_r1_the_access_summary_counts_what_the_schema_scan_finds,
 );
 
 /// A person of `inst` signed in with a local account: `(person id, session token)`.
@@ -1839,4 +1841,220 @@ async fn purposes_and_corrections_only_on_their_own_kinds_and_nothing_is_stored_
         gate(&app, &token, "marketing").await,
         (false, "no_consent".to_string())
     );
+}
+
+/// Changes `path` (a person record) with `If-Match` set to its current `ETag`.
+async fn patch_record(app: &TestApp, read: &str, path: &str, token: &str, body: Value) -> Reply {
+    let current = app.get(read, token).await;
+    assert_eq!(current.status, StatusCode::OK, "{}", current.body);
+    app.call_with(
+        reqwest::Method::PATCH,
+        path,
+        Some(token),
+        Some(body),
+        &[("If-Match", &current.header("etag").unwrap())],
+    )
+    .await
+}
+
+async fn promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/privacy/contact",
+            Some(admin),
+            Some(json!({"default_jurisdiction": "uk"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let (cal, token) = signed_in(&app, &north, "cal", &["learner"]).await;
+    let profile = "/v1/me/profile";
+    assert_eq!(
+        app.get(profile, &token).await.body["jurisdiction"],
+        Value::Null
+    );
+    // The person keeps California on their profile; an unknown value changes nothing.
+    patch_record(
+        &app,
+        profile,
+        profile,
+        &token,
+        json!({"jurisdiction": "mars"}),
+    )
+    .await
+    .assert_problem(400, "bad_request");
+    let kept = patch_record(
+        &app,
+        profile,
+        profile,
+        &token,
+        json!({"jurisdiction": "us_ca"}),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(kept.body["jurisdiction"], "us_ca");
+    assert_eq!(kept.body["name"], "cal person", "other fields stay");
+    let person = format!("/v1/people/{cal}");
+    assert_eq!(app.get(&person, admin).await.body["jurisdiction"], "us_ca");
+    // A request that states none is under the profile's law: the CCPA clock.
+    let own = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+    assert_eq!(own.body["jurisdiction"], "us_ca");
+    assert_eq!(own.body["clock"]["extension_days_left"], 45);
+    let behalf = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": cal, "kind": "objection"}),
+        )
+        .await;
+    assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
+    assert_eq!(behalf.body["jurisdiction"], "us_ca");
+    // A stated jurisdiction wins over the profile.
+    let stated = app
+        .post(
+            "/v1/me/privacy-requests",
+            &token,
+            json!({"kind": "export", "jurisdiction": "eu"}),
+        )
+        .await;
+    assert_eq!(stated.body["jurisdiction"], "eu", "{}", stated.body);
+    assert_eq!(stated.body["clock"]["extension_days_left"], 60);
+    // Cleared: the institution's default again.
+    let cleared = patch_record(
+        &app,
+        profile,
+        profile,
+        &token,
+        json!({"jurisdiction": null}),
+    )
+    .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(cleared.body["jurisdiction"], Value::Null);
+    let defaulted = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(defaulted.body["jurisdiction"], "uk", "{}", defaulted.body);
+    // An admin sets it through the people API (read back there and on the person's own).
+    let by_admin = patch_record(&app, &person, &person, admin, json!({"jurisdiction": "eu"})).await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.body);
+    assert_eq!(by_admin.body["jurisdiction"], "eu");
+    assert_eq!(by_admin.body["roles"], json!(["learner"]), "roles stay");
+    assert_eq!(app.get(profile, &token).await.body["jurisdiction"], "eu");
+    let after = app
+        .post(
+            "/v1/privacy-requests",
+            admin,
+            json!({"person_id": cal, "kind": "access"}),
+        )
+        .await;
+    assert_eq!(after.body["jurisdiction"], "eu", "{}", after.body);
+    // Another person's profile is theirs alone: Bea's requests keep the default.
+    let (_, bea) = signed_in(&app, &north, "bea", &["learner"]).await;
+    let hers = app
+        .post("/v1/me/privacy-requests", &bea, json!({"kind": "access"}))
+        .await;
+    assert_eq!(hers.body["jurisdiction"], "uk", "{}", hers.body);
+}
+
+async fn promise_r1_the_access_summary_counts_what_the_schema_scan_finds(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    // Two of the institution's contacts carry her email; an admin reads her record twice.
+    for role in ["technical", "billing"] {
+        let contact = app
+            .post(
+                "/v1/contacts",
+                admin,
+                json!({"role": role, "name": "Ada person", "email": "ada@north.test"}),
+            )
+            .await;
+        assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    }
+    for _ in 0..2 {
+        let read = app.get(&format!("/v1/people/{ada}"), admin).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    }
+    // Someone else's data is not counted as hers.
+    signed_in(&app, &north, "bob", &["learner"]).await;
+    let made = app
+        .post("/v1/me/privacy-requests", &token, json!({"kind": "access"}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        decide(&app, admin, &id, "approve").await.status,
+        StatusCode::OK
+    );
+    let done = settled(&app, admin, &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    let result = &done["result"];
+    let found = result["schema_scan"]["found"].as_array().unwrap();
+    let scanned = |table: &str, column: &str| -> Value {
+        found
+            .iter()
+            .find(|f| f["table"] == table && f["column"] == column)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {table}.{column} in {found:?}"))
+    };
+    // What the test made, as the scan of the live schema counts it.
+    assert_eq!(
+        scanned("contacts", "email_index"),
+        json!({"table": "contacts", "column": "email_index", "rows": 2, "source": "contacts"})
+    );
+    assert_eq!(scanned("people", "email_index")["rows"], 1);
+    assert_eq!(scanned("local_credentials", "person_id")["rows"], 1);
+    let audit_subject = scanned("audit_events", "subject");
+    // Created, read twice, her reset and sign-in: at least those entries are about her.
+    assert!(
+        audit_subject["rows"].as_u64().unwrap() >= 3,
+        "{audit_subject}"
+    );
+    assert_eq!(audit_subject["source"], "audit_events");
+    assert_eq!(result["schema_scan"]["unclaimed"], json!([]), "{result}");
+    // Per source: the scan's rows in its tables, and whether its own count covers them.
+    let entry = |name: &str| -> Value {
+        result["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {result}"))
+    };
+    let contacts = entry("contacts");
+    assert_eq!(contacts["records"], 2, "{contacts}");
+    assert_eq!(
+        contacts["schema_scan"],
+        json!({"tables": [{"table": "contacts", "rows": 2}], "rows": 2, "agrees": true})
+    );
+    let people = entry("people");
+    assert_eq!(people["records"], 1);
+    assert_eq!(people["schema_scan"]["rows"], 1);
+    assert_eq!(people["schema_scan"]["agrees"], true);
+    let audit = entry("audit_events");
+    assert!(
+        audit["schema_scan"]["rows"].as_u64().unwrap() >= audit_subject["rows"].as_u64().unwrap()
+    );
+    assert_eq!(audit["schema_scan"]["agrees"], true, "{audit}");
+    for source in result["sources"].as_array().unwrap() {
+        assert_ne!(source["schema_scan"]["agrees"], false, "{source}");
+        let tables = source["schema_scan"]["tables"].as_array().unwrap();
+        let declared_rows: u64 = found
+            .iter()
+            .filter(|f| f["source"] == source["source"])
+            .map(|f| f["rows"].as_u64().unwrap())
+            .max()
+            .unwrap_or(0);
+        assert_eq!(tables.is_empty(), declared_rows == 0, "{source}");
+    }
+    // The sessions live in the session store, out of the schema: nothing to compare.
+    assert_eq!(entry("sessions")["schema_scan"]["agrees"], Value::Null);
 }

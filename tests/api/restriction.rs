@@ -12,7 +12,10 @@ use hub_tenant::personal_data::{DataSubject, sources};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-both_backends!(promise_r3_a_restricted_person_is_reactivated_granted_or_changed_by_no_admin_or_idp);
+both_backends!(
+    promise_r3_a_restricted_person_is_reactivated_granted_or_changed_by_no_admin_or_idp,
+    promise_u9_the_person_restricts_and_lifts_processing_from_their_account,
+);
 
 async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {
     app.call_with(
@@ -313,4 +316,119 @@ async fn promise_r3_a_restricted_person_is_reactivated_granted_or_changed_by_no_
         "{}",
         read.body
     );
+}
+
+/// The gate's answer for one purpose, from `GET /v1/me/consents`.
+fn gate(ledger: &Value, purpose: &str) -> (bool, String) {
+    let state = ledger["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == purpose)
+        .unwrap_or_else(|| panic!("no purpose {purpose} in {ledger}"));
+    (
+        state["decision"]["allowed"].as_bool().unwrap(),
+        state["decision"]["reason"].as_str().unwrap().to_string(),
+    )
+}
+
+const CONSENTABLE: [&str; 4] = ["analytics", "personalisation", "marketing", "integrations"];
+
+/// The person's own request of `kind`, approved by a privacy officer and run to its end.
+async fn own_request_approved(app: &TestApp, inst: &Institution, token: &str, body: Value) {
+    let made = app.post("/v1/me/privacy-requests", token, body).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["status"], "pending_approval", "{}", made.body);
+    let id = made.body["id"].as_str().unwrap();
+    let approved = crate::privacy_requests::decide(app, &inst.admin_token, id, "approve").await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    let done = crate::privacy_requests::settled(app, &inst.admin_token, id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+}
+
+async fn promise_u9_the_person_restricts_and_lifts_processing_from_their_account(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let (ada, token) = crate::privacy_requests::signed_in(&app, &north, "ada", &["learner"]).await;
+    let choices: Vec<Value> = CONSENTABLE
+        .iter()
+        .map(|p| json!({"purpose": p, "granted": true}))
+        .collect();
+    let chosen = app
+        .call(
+            Method::PUT,
+            "/v1/me/consents",
+            Some(&token),
+            Some(json!({ "choices": choices })),
+        )
+        .await;
+    assert_eq!(chosen.status, StatusCode::OK, "{}", chosen.body);
+    for purpose in CONSENTABLE {
+        assert!(gate(&chosen.body, purpose).0, "{purpose}: {}", chosen.body);
+    }
+    let sign_in = || crate::passwords::sign_in(&app, &north.slug, "ada", "meadow-kettle-orbit-42");
+
+    // She asks for a restriction from her account; a privacy officer approves it.
+    own_request_approved(&app, &north, &token, json!({"kind": "restriction"})).await;
+    // Her sessions ended; she signs in again, to her own record only (no role's scopes).
+    app.get("/v1/me/profile", &token)
+        .await
+        .assert_problem(401, "unauthenticated");
+    let signed = sign_in().await;
+    assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+    let restricted = signed.body["session_token"].as_str().unwrap().to_string();
+    app.get("/v1/courses", &restricted)
+        .await
+        .assert_problem(403, "insufficient_scope");
+    let profile = app.get("/v1/me/profile", &restricted).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    assert_eq!(profile.body["status"], "deactivated");
+    // The gate refuses every purpose but essential, and says why.
+    let ledger = app.get("/v1/me/consents", &restricted).await;
+    assert_eq!(ledger.status, StatusCode::OK, "{}", ledger.body);
+    assert_eq!(ledger.body["restricted"], true, "{}", ledger.body);
+    for purpose in CONSENTABLE {
+        assert_eq!(gate(&ledger.body, purpose), (false, "restricted".into()));
+    }
+    assert_eq!(gate(&ledger.body, "essential"), (true, "essential".into()));
+    // Nobody else gets in: another deactivated person still cannot sign in.
+    let (bob, _) = crate::privacy_requests::signed_in(&app, &north, "bob", &["learner"]).await;
+    let off = administer(
+        &app,
+        &north.admin_token,
+        &bob,
+        json!({"status": "deactivated"}),
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    crate::passwords::sign_in(&app, &north.slug, "bob", "meadow-kettle-orbit-42")
+        .await
+        .assert_problem(401, "person_deactivated");
+
+    // From the same account she asks for it to be lifted; once approved, her choices are
+    // what the gate answers again and her next sign-in carries her roles.
+    own_request_approved(
+        &app,
+        &north,
+        &restricted,
+        json!({"kind": "restriction", "lift_restriction": true}),
+    )
+    .await;
+    app.get("/v1/me/consents", &restricted)
+        .await
+        .assert_problem(401, "unauthenticated");
+    let signed = sign_in().await;
+    assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+    let lifted = signed.body["session_token"].as_str().unwrap().to_string();
+    let ledger = app.get("/v1/me/consents", &lifted).await;
+    assert_eq!(ledger.body["restricted"], false, "{}", ledger.body);
+    for purpose in CONSENTABLE {
+        assert!(gate(&ledger.body, purpose).0, "{purpose}: {}", ledger.body);
+    }
+    let courses = app.get("/v1/courses", &lifted).await;
+    assert_eq!(courses.status, StatusCode::OK, "{}", courses.body);
+    let found = app
+        .get(&format!("/v1/people/{ada}"), &north.admin_token)
+        .await;
+    assert_eq!(found.body["status"], "active", "{}", found.body);
 }

@@ -14,7 +14,6 @@ use crate::error::{IdentityError, Refusal};
 use crate::outbox;
 use crate::people::{self, Person, PersonStatus};
 use crate::reauthentication::{self, Proof};
-use crate::roles::scopes_of;
 use crate::sessions::{ClientContext, SessionsToEnd};
 use crate::signin::SignedIn;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -338,7 +337,7 @@ impl Identity {
                 )
                 .await;
         }
-        if person.status != PersonStatus::Active {
+        let Some(scopes) = people::session_scopes(&person) else {
             return self
                 .fail(
                     scope,
@@ -347,7 +346,7 @@ impl Identity {
                     "this person's account is deactivated",
                 )
                 .await;
-        }
+        };
         let authenticated =
             match reauthentication::check(&scope, &person, Proof::Password(&credential)).await {
                 Ok(authenticated) => authenticated,
@@ -384,7 +383,7 @@ impl Identity {
         .await?;
         let session = self
             .sessions
-            .open(&scope, &authenticated, &scopes_of(&person.roles), context)
+            .open(&scope, &authenticated, &scopes, context)
             .await?;
         if let Err(e) = scope.commit().await {
             let _ = self

@@ -38,6 +38,7 @@ impl SubjectDirectory for PeopleDirectory {
             subject: DataSubject::person(person.id, person.email.iter().cloned().collect()),
             display_name: person.name.clone(),
             active: person.status == PersonStatus::Active,
+            jurisdiction: person.jurisdiction,
         }))
     }
 

@@ -13,9 +13,9 @@ use crate::Identity;
 use crate::connections::{self, ConnectionKind, SsoConnection};
 use crate::error::{IdentityError, Refusal};
 use crate::oidc::IdTokenClaims;
-use crate::people::{self, Person, PersonSource, PersonStatus, PersonalData};
+use crate::people::{self, Person, PersonSource, PersonalData};
 use crate::reauthentication::{self, Proof};
-use crate::roles::{Role, scopes_of};
+use crate::roles::Role;
 use crate::sessions::{ClientContext, IssuedSession, SessionsToEnd};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -344,12 +344,12 @@ impl Identity {
             },
         )
         .await?;
-        if person.status != PersonStatus::Active {
+        let Some(scopes) = people::session_scopes(&person) else {
             return Err(IdentityError::refused(
                 Refusal::Deactivated,
                 "this person's account is deactivated; contact the institution's admins",
             ));
-        }
+        };
         audit::record(
             &scope,
             AuditEvent::new("sign_in.succeeded")
@@ -365,7 +365,7 @@ impl Identity {
             .await?;
         let session = self
             .sessions
-            .open(&scope, &authenticated, &scopes_of(&person.roles), context)
+            .open(&scope, &authenticated, &scopes, context)
             .await?;
         if let Err(e) = scope.commit().await {
             let _ = self

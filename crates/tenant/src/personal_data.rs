@@ -276,6 +276,37 @@ pub fn ordered(
     Ok(done)
 }
 
+/// Whose data-protection law adds its rules to a person's requests (L1): the values a
+/// request states, an institution sets as its default, and a person keeps on their profile.
+/// The rules themselves (deadlines, extensions) are `hub-privacy-addenda`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Jurisdiction {
+    /// The EU (GDPR).
+    Eu,
+    /// The United Kingdom (UK GDPR).
+    Uk,
+    /// California (CCPA).
+    UsCa,
+    Other,
+}
+
+impl Jurisdiction {
+    pub const ALL: &'static [Jurisdiction] = &[Self::Eu, Self::Uk, Self::UsCa, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eu => "eu",
+            Self::Uk => "uk",
+            Self::UsCa => "us_ca",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|j| j.as_str() == text)
+    }
+}
+
 /// A person as the privacy service needs them: who they are to the sources, and what the
 /// rules that depend on them read.
 #[derive(Debug, Clone)]
@@ -285,6 +316,9 @@ pub struct SubjectRecord {
     pub display_name: Pii<String>,
     /// Whether the person can still sign in (an erased or deactivated person cannot).
     pub active: bool,
+    /// The jurisdiction the person keeps on their profile, if any: what a request of theirs
+    /// that states none is under (before the institution's default).
+    pub jurisdiction: Option<Jurisdiction>,
 }
 
 /// Finds people for the privacy service (identity implements it; `hub-privacy-addenda`

@@ -1,7 +1,9 @@
 //! `/v1/me/…`: a signed-in person's own record and sessions. A person reads and corrects
 //! their own data here (R2, U9) whatever their roles; an API key has no "own" record.
 
+use crate::api::described::Described;
 use crate::api::people::{PersonFound, person_found};
+use crate::api::privacy::requests::JurisdictionView;
 use crate::api::{ApiTags, require_if_match};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -30,6 +32,10 @@ pub struct ProfileUpdate {
     /// `YYYY-MM-DD`.
     #[oai(nullable)]
     pub birth_date: MaybeUndefined<String>,
+    /// Which law's rules my privacy requests follow when one states none (L1); `null`:
+    /// the institution's default.
+    #[oai(nullable)]
+    pub jurisdiction: MaybeUndefined<Described<JurisdictionView>>,
 }
 
 impl Example for ProfileUpdate {
@@ -38,6 +44,7 @@ impl Example for ProfileUpdate {
             name: Some("Ada King".into()),
             phone: MaybeUndefined::Null,
             birth_date: MaybeUndefined::Undefined,
+            jurisdiction: MaybeUndefined::Value(Described(JurisdictionView::Eu)),
         }
     }
 }
@@ -108,7 +115,8 @@ impl MeApi {
     /// Correct my record
     ///
     /// Any signed-in person (R2). Needs `If-Match` with the `ETag` last read. Email and
-    /// username come from the institution's identity provider and are corrected there.
+    /// username come from the institution's identity provider and are corrected there. The
+    /// jurisdiction kept here is what my privacy requests follow when one states none (L1).
     #[oai(
         path = "/me/profile",
         method = "patch",
@@ -134,6 +142,11 @@ impl MeApi {
             name: body.0.name.map(Pii::new),
             phone: optional(body.0.phone),
             birth_date: optional(body.0.birth_date),
+            jurisdiction: match body.0.jurisdiction {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(j) => Some(Some(j.0.into())),
+            },
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let person = people::correct_self(&scope, patch, expected).await?;

@@ -1,6 +1,8 @@
 //! `/v1/people`: the institution's people, for its admins (and, read-only, auditors). Personal
 //! fields are encrypted at rest under the institution's key; email lookups use a blind index.
 
+use crate::api::described::Described;
+use crate::api::privacy::requests::JurisdictionView;
 use crate::api::{ApiTags, etag, page_request, require_if_match};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -12,7 +14,7 @@ use hub_kernel::Pii;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -37,6 +39,10 @@ pub struct PersonView {
     pub phone: Option<String>,
     #[oai(nullable)]
     pub birth_date: Option<NaiveDate>,
+    /// Which law's rules the person's privacy requests follow when one states none (L1);
+    /// `null`: the institution's default.
+    #[oai(nullable)]
+    pub jurisdiction: Option<Described<JurisdictionView>>,
     /// `learner`, `instructor`, `tenant_admin`, `finance`, `auditor`, `guardian`.
     pub roles: Vec<String>,
     pub status: PersonStatusView,
@@ -58,6 +64,7 @@ impl From<Person> for PersonView {
             email: p.email.map(Pii::into_inner),
             phone: p.phone.map(Pii::into_inner),
             birth_date: p.birth_date.map(Pii::into_inner),
+            jurisdiction: p.jurisdiction.map(|j| Described(j.into())),
             roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(),
             status: match p.status {
                 PersonStatus::Active => PersonStatusView::Active,
@@ -106,8 +113,8 @@ impl Example for PersonCreate {
     }
 }
 
-/// An admin's change to a person: roles and status. Changing either ends the person's
-/// sessions (they carry the scopes granted at sign-in).
+/// An admin's change to a person: roles, status and jurisdiction. Changing roles or status
+/// ends the person's sessions (they carry the scopes granted at sign-in).
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct PersonAdminUpdate {
@@ -115,6 +122,10 @@ pub struct PersonAdminUpdate {
     pub roles: Option<Vec<String>>,
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<PersonStatusView>,
+    /// Which law's rules the person's privacy requests follow when one states none (L1);
+    /// omitted: unchanged; `null`: cleared (the institution's default applies).
+    #[oai(nullable)]
+    pub jurisdiction: MaybeUndefined<Described<JurisdictionView>>,
 }
 
 impl Example for PersonAdminUpdate {
@@ -122,6 +133,7 @@ impl Example for PersonAdminUpdate {
         Self {
             roles: Some(vec!["learner".into(), "instructor".into()]),
             status: None,
+            jurisdiction: MaybeUndefined::Undefined,
         }
     }
 }
@@ -253,10 +265,11 @@ impl PeopleApi {
         Ok(person_found(person))
     }
 
-    /// Change a person's roles or status
+    /// Change a person's roles, status or jurisdiction
     ///
     /// Requires scope `people:write` and `If-Match`. A change of roles or a deactivation ends
-    /// all of the person's sessions at once.
+    /// all of the person's sessions at once. The jurisdiction is the one the person's privacy
+    /// requests follow when they state none (L1).
     #[oai(
         path = "/people/:person_id",
         method = "patch",
@@ -279,6 +292,11 @@ impl PeopleApi {
                 PersonStatusView::Active => PersonStatus::Active,
                 PersonStatusView::Deactivated => PersonStatus::Deactivated,
             }),
+            jurisdiction: match body.0.jurisdiction {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(j) => Some(Some(j.0.into())),
+            },
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let change = people::administer(&scope, person_id.0, patch, expected).await?;

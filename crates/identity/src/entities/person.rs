@@ -25,6 +25,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Since when processing of the person's data is restricted (R3); `None`: it is not.
     pub restricted_at: Option<DateTimeUtc>,
+    /// The jurisdiction the person keeps on their profile (L1), sealed; `None`: none kept.
+    pub jurisdiction_sealed: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

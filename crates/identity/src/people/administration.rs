@@ -3,7 +3,8 @@
 
 use super::normalise_email;
 use super::store::{
-    check_data, ensure_unique, insert, load, open, parse_roles, seal_into, write_revision,
+    check_data, ensure_unique, insert, load, open, parse_roles, seal_into, seal_jurisdiction,
+    write_revision,
 };
 use super::{AdminPatch, NewPerson, Person, PersonSource, PersonStatus, PersonalData, TABLE};
 use crate::entities::person;
@@ -140,7 +141,7 @@ fn note_ending(
     ends
 }
 
-/// Changes roles or status; a change of roles or a deactivation ends the person's sessions
+/// Changes roles, status or the person's jurisdiction; a change of roles or a deactivation ends the person's sessions
 /// when the change is committed ([`crate::Identity::commit`]).
 pub async fn administer(
     scope: &TenantScope,
@@ -162,7 +163,7 @@ pub async fn administer(
     }
     let status = patch.status.unwrap_or(current.status);
     let new_roles = roles.as_deref().unwrap_or(&current.roles);
-    refuse_if_restricted(&current, status, new_roles, false)?;
+    refuse_if_restricted(&current, status, new_roles, patch.jurisdiction.is_some())?;
     let mut row = person::ActiveModel {
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),
@@ -176,6 +177,9 @@ pub async fn administer(
     if let Some(status) = patch.status {
         row.status = Set(status.as_str().to_string());
     }
+    if let Some(jurisdiction) = patch.jurisdiction {
+        seal_jurisdiction(&mut row, scope, id, jurisdiction);
+    }
     write_revision(scope, id, current.revision, row).await?;
     let person = load(scope, id).await?;
     audit::record(
@@ -185,6 +189,7 @@ pub async fn administer(
             .detail(serde_json::json!({
                 "roles": roles_to_text(&person.roles),
                 "status": person.status.as_str(),
+                "jurisdiction_changed": patch.jurisdiction.is_some(),
                 "sessions_ended": sessions_end,
             })),
     )

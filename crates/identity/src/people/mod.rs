@@ -21,7 +21,9 @@ pub use administration::{administer, create, get, list};
 pub use own_record::{correct_self, get_self};
 pub(crate) use personal_data::is_erased;
 pub use personal_data::{ERASED_NAME, PeopleSource};
-pub(crate) use sign_in::{find_by_subject, link_subject, record_sign_in, require_reauthentication};
+pub(crate) use sign_in::{
+    find_by_subject, link_subject, record_sign_in, require_reauthentication, session_scopes,
+};
 pub use store::data_of;
 pub(crate) use store::{find_by_email, find_by_username, insert, load, normalise_username};
 
@@ -29,6 +31,7 @@ use crate::roles::Role;
 use chrono::{DateTime, NaiveDate, Utc};
 use hub_kernel::Pii;
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
+pub use hub_tenant::personal_data::Jurisdiction;
 use uuid::Uuid;
 
 pub const TABLE: &str = "people";
@@ -92,6 +95,15 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
     // Needed only where the law protects minors (A1); never required.
     field(
         "birth_date",
+        DataCategory::Identity,
+        Purpose::LegalObligation,
+        false,
+        true,
+    ),
+    // Which law's rules the person's privacy requests follow when one states none (L1).
+    // Alone it identifies nobody, but it is kept like every field of this table: sealed.
+    field(
+        "jurisdiction",
         DataCategory::Identity,
         Purpose::LegalObligation,
         false,
@@ -172,6 +184,9 @@ pub struct Person {
     /// with no role granted and their record unchanged, until the restriction is lifted (an
     /// admin's or the IdP's attempt is refused: `administration::refuse_if_restricted`).
     pub restricted_at: Option<DateTime<Utc>>,
+    /// The jurisdiction the person keeps on their profile (L1); `None`: their requests
+    /// that state none get the institution's default.
+    pub jurisdiction: Option<Jurisdiction>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -192,11 +207,14 @@ pub struct NewPerson {
     pub roles: Vec<String>,
 }
 
-/// An admin's change: roles and status only. Personal fields belong to the person (R2).
+/// An admin's change: roles, status and the person's jurisdiction (which law their
+/// privacy requests follow, L1; `Some(None)` clears it). Other personal fields belong to
+/// the person (R2).
 #[derive(Debug, Clone, Default)]
 pub struct AdminPatch {
     pub roles: Option<Vec<String>>,
     pub status: Option<PersonStatus>,
+    pub jurisdiction: Option<Option<Jurisdiction>>,
 }
 
 /// A person's correction of their own record. `Some(None)` clears an optional field.
@@ -205,6 +223,7 @@ pub struct SelfPatch {
     pub name: Option<Pii<String>>,
     pub phone: Option<Option<Pii<String>>>,
     pub birth_date: Option<Option<Pii<String>>>,
+    pub jurisdiction: Option<Option<Jurisdiction>>,
 }
 
 pub use hub_tenant::contacts::normalise_email;

@@ -1,6 +1,7 @@
-//! A signed-in person's own record: read it, correct it (R2, U9).
+//! A signed-in person's own record: read it, correct it, keep their jurisdiction on it (R2,
+//! U9, L1).
 
-use super::store::{check_data, load, seal_into, write_revision};
+use super::store::{check_data, load, seal_into, seal_jurisdiction, write_revision};
 use super::{Person, PersonalData, SelfPatch, data_of};
 use crate::entities::person;
 use crate::error::IdentityError;
@@ -46,6 +47,12 @@ pub async fn correct_self(
         ..Default::default()
     };
     seal_into(&mut row, scope, id, &checked);
+    seal_jurisdiction(
+        &mut row,
+        scope,
+        id,
+        patch.jurisdiction.unwrap_or(current.jurisdiction),
+    );
     write_revision(scope, id, current.revision, row).await?;
     load(scope, id).await
 }

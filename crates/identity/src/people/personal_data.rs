@@ -37,6 +37,7 @@ pub(crate) fn is_erased(p: &super::Person) -> bool {
         && p.email.is_none()
         && p.phone.is_none()
         && p.birth_date.is_none()
+        && p.jurisdiction.is_none()
         && p.roles.is_empty()
         && p.status == PersonStatus::Deactivated
 }
@@ -107,6 +108,7 @@ impl PersonalDataSource for PeopleSource {
             "email": p.email.as_ref().map(|e| e.expose()),
             "phone": p.phone.as_ref().map(|x| x.expose()),
             "birth_date": p.birth_date.as_ref().map(|d| d.expose().format("%Y-%m-%d").to_string()),
+            "jurisdiction": p.jurisdiction.map(|j| j.as_str()),
             "roles": p.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             "status": p.status.as_str(),
             "source": p.source.as_str(),
@@ -140,6 +142,7 @@ impl PersonalDataSource for PeopleSource {
             email_index: Set(None),
             phone_sealed: Set(None),
             birth_date_sealed: Set(None),
+            jurisdiction_sealed: Set(None),
             roles: Set(String::new()),
             status: Set(PersonStatus::Deactivated.as_str().to_string()),
             key_version: Set(keys.active_version() as i32),
@@ -184,11 +187,13 @@ impl PersonalDataSource for PeopleSource {
                     username_sealed: Set(None),
                     username_index: Set(None),
                     birth_date_sealed: Set(None),
+                    jurisdiction_sealed: Set(None),
                     ..Default::default()
                 },
                 Condition::any()
                     .add(person::Column::UsernameSealed.is_not_null())
-                    .add(person::Column::BirthDateSealed.is_not_null()),
+                    .add(person::Column::BirthDateSealed.is_not_null())
+                    .add(person::Column::JurisdictionSealed.is_not_null()),
             ),
             _ => {
                 return Ok(Outcome::NotApplicable {

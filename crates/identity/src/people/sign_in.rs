@@ -1,17 +1,35 @@
 //! What sign-in needs of people: the link from an IdP subject to a person, the record of a
 //! sign-in (the IdP's email and roles), and the mark that forces a fresh authentication.
 
-use super::Person;
 use super::normalise_email;
 use super::store::{Checked, ensure_unique, load, seal_into};
+use super::{Person, PersonStatus};
 use crate::entities::{person, person_identity};
 use crate::error::IdentityError;
-use crate::roles::{Role, roles_to_text};
+use crate::roles::{Role, roles_to_text, scopes_of};
 use crate::sessions::SessionsToEnd;
 use chrono::{DateTime, Utc};
-use hub_tenant::TenantScope;
+use hub_tenant::{Scope, TenantScope};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
+
+/// The scopes a new session of `person` carries, or `None` when they may not open one. An
+/// active person's roles grant theirs. A person whose processing is restricted (R3) was
+/// deactivated by it, yet still opens a session carrying no role's scopes: it reaches only
+/// what every signed-in person has of their own (their record, consents and privacy
+/// requests), so they can see the restriction and ask to lift it from their account (U9).
+/// Anyone else deactivated (and an erased shell) opens none.
+pub(crate) fn session_scopes(person: &Person) -> Option<Vec<Scope>> {
+    match person.status {
+        PersonStatus::Active => Some(scopes_of(&person.roles)),
+        PersonStatus::Deactivated
+            if person.restricted_at.is_some() && !super::is_erased(person) =>
+        {
+            Some(Vec::new())
+        }
+        PersonStatus::Deactivated => None,
+    }
+}
 
 /// Marks a person as needing a fresh authentication before their next session.
 /// `None` lifts the mark (after a fresh authentication).

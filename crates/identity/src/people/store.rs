@@ -3,7 +3,7 @@
 //! guarded by the revision.
 
 use super::{
-    MAX_NAME, MAX_USERNAME, Person, PersonSource, PersonStatus, PersonalData, TABLE,
+    Jurisdiction, MAX_NAME, MAX_USERNAME, Person, PersonSource, PersonStatus, PersonalData, TABLE,
     normalise_email,
 };
 use crate::entities::person;
@@ -120,6 +120,8 @@ pub(crate) fn open(scope: &TenantScope, row: person::Model) -> Result<Person, Id
     };
     let birth_date = open_opt("birth_date", &row.birth_date_sealed)?
         .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let jurisdiction =
+        open_opt("jurisdiction", &row.jurisdiction_sealed)?.and_then(|j| Jurisdiction::parse(&j));
     Ok(Person {
         id,
         name: Pii::new(keys.open_str(TABLE, "name", id, &row.name_sealed)?),
@@ -134,6 +136,7 @@ pub(crate) fn open(scope: &TenantScope, row: person::Model) -> Result<Person, Id
         last_sign_in_at: row.last_sign_in_at,
         reauth_required_after: row.reauth_required_after,
         restricted_at: row.restricted_at,
+        jurisdiction,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -172,6 +175,18 @@ pub(super) fn seal_into(
         .birth_date
         .map(|d| keys.seal_str(TABLE, "birth_date", id, &d.format("%Y-%m-%d").to_string())));
     row.key_version = Set(keys.active_version() as i32);
+}
+
+/// Seals the person's jurisdiction (`None` clears it) into `row`. The other fields keep the
+/// seals they have: the re-sealer reads each seal's own key version.
+pub(super) fn seal_jurisdiction(
+    row: &mut person::ActiveModel,
+    scope: &TenantScope,
+    id: Uuid,
+    jurisdiction: Option<Jurisdiction>,
+) {
+    row.jurisdiction_sealed =
+        Set(jurisdiction.map(|j| scope.keys().seal_str(TABLE, "jurisdiction", id, j.as_str())));
 }
 
 /// Refuses an email or username another person of the institution already has.

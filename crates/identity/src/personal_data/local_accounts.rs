@@ -169,8 +169,8 @@ impl PersonalDataSource for LocalAccountsSource {
     ) -> Result<Outcome, SourceError> {
         scope.require(Scope::PeopleWrite)?;
         Ok(Outcome::NotApplicable {
-            reason: "the people source deactivates the person: a deactivated person's password \
-                     opens no session and asks for no reset code",
+            reason: "the people source deactivates and marks the person: their password \
+                     opens only a session reaching their own record and asks for no reset code",
         })
     }
 }

@@ -3,8 +3,9 @@
 //! C5), the person's set of session ids (`hub:person-sessions:<tenant>:<person>`) and the
 //! institution's (`hub:tenant-sessions:<tenant>`, used by key rotation). The export lists the
 //! live sessions as `GET /v1/me/sessions` shows them; erasure and restriction end every
-//! session of the person (as a deactivation does) and remove their ids from both sets; lifting
-//! a restriction starts nothing (the person signs in again). Nothing expires here: the store's
+//! session of the person (as a deactivation does) and remove their ids from both sets; while
+//! restricted the person may sign in to a session reaching only their own record, and lifting
+//! the restriction ends those too (the next sign-in carries the person's roles again). Nothing expires here: the store's
 //! time-to-live ends every session at its lifetime.
 //!
 //! This source runs after the people source (`runs_after`), which deactivates the person
@@ -143,11 +144,9 @@ impl PersonalDataSource for SessionsSource {
         let Some(id) = person_of(scope, subject, Scope::PeopleWrite)? else {
             return Ok(NOT_A_PERSON);
         };
-        let records = if restricted {
-            self.end_all(scope, id).await?
-        } else {
-            0
-        };
+        // Restricting ends every session; lifting ends those opened meanwhile, which carry no
+        // role's scopes (`people::session_scopes`): the next sign-in carries the person's roles.
+        let records = self.end_all(scope, id).await?;
         Ok(Outcome::Restricted {
             records,
             restricted,

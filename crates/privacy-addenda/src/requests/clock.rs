@@ -29,19 +29,21 @@ pub const DEFAULT_DAYS: i64 = 30;
 /// "Due soon": within this many days.
 pub const DUE_SOON_DAYS: i64 = 7;
 
-string_enum!(
-    /// Whose law adds rules to the clock (L1).
-    Jurisdiction {
-        Eu => "eu",
-        Uk => "uk",
-        UsCa => "us_ca",
-        Other => "other",
-    }
-);
+/// Whose law adds rules to the clock (L1): declared beside the personal-data contract, as a
+/// person keeps one on their profile (identity) and the privacy service reads it from there.
+pub use hub_tenant::personal_data::Jurisdiction;
 
-impl Jurisdiction {
+/// What each jurisdiction's law allows ([`Jurisdiction`] is declared in `hub-tenant`, so its
+/// rules are a trait here).
+pub trait JurisdictionRules {
     /// How many days a privacy officer may extend by, in total.
-    pub fn max_extension_days(self) -> i64 {
+    fn max_extension_days(self) -> i64;
+    /// The statutory deadline in days, for the record (ours is never longer).
+    fn statutory_days(self) -> Option<i64>;
+}
+
+impl JurisdictionRules for Jurisdiction {
+    fn max_extension_days(self) -> i64 {
         match self {
             // Two further months.
             Self::Eu | Self::Uk => 60,
@@ -51,8 +53,7 @@ impl Jurisdiction {
         }
     }
 
-    /// The statutory deadline in days, for the record (ours is never longer).
-    pub fn statutory_days(self) -> Option<i64> {
+    fn statutory_days(self) -> Option<i64> {
         match self {
             Self::Eu | Self::Uk => Some(30),
             Self::UsCa => Some(45),

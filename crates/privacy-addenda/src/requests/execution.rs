@@ -510,11 +510,22 @@ impl Privacy {
         };
         match kind {
             RequestKind::Access => {
+                let scan = hub_tenant::subject_scan::scan_for_subject(scope, &subject).await?;
                 let summary: Vec<serde_json::Value> = sources
                     .iter()
-                    .map(|s| access_entry(s.as_ref(), &status_of(s.name()), outcome_of(s.name())))
+                    .map(|s| {
+                        let mut entry =
+                            access_entry(s.as_ref(), &status_of(s.name()), outcome_of(s.name()));
+                        add_schema_scan(&mut entry, s.as_ref(), &scan);
+                        entry
+                    })
                     .collect();
-                let result = serde_json::json!({ "request_id": row.id, "generated_at": now, "sources": summary });
+                let result = serde_json::json!({
+                    "request_id": row.id,
+                    "generated_at": now,
+                    "sources": summary,
+                    "schema_scan": schema_scan_section(sources, &scan),
+                });
                 self.store_result(scope, row.id, &result).await?;
             }
             RequestKind::Export => {
@@ -807,6 +818,80 @@ fn access_entry(
     });
     mark_legal_obligation(&mut entry, &fields);
     entry
+}
+
+/// Every column where the live-schema scan ([`hub_tenant::subject_scan::scan_for_subject`])
+/// finds the subject (R1): the counts the platform read itself rather than took from the
+/// sources' word, each with the source that declares its table, and the tables no source
+/// declares (`unclaimed`: never expected, the coverage test forbids them; shown if found).
+fn schema_scan_section(
+    sources: &[Arc<dyn PersonalDataSource>],
+    scan: &[hub_tenant::subject_scan::Finding],
+) -> serde_json::Value {
+    let owner = |table: &str| {
+        sources
+            .iter()
+            .find(|s| s.tables().contains(&table))
+            .map(|s| s.name())
+    };
+    let found: Vec<serde_json::Value> = scan
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "table": f.table,
+                "column": f.column,
+                "rows": f.rows,
+                "source": owner(&f.table),
+            })
+        })
+        .collect();
+    let unclaimed: Vec<serde_json::Value> = scan
+        .iter()
+        .filter(|f| owner(&f.table).is_none())
+        .map(|f| serde_json::json!({ "table": f.table, "column": f.column, "rows": f.rows }))
+        .collect();
+    serde_json::json!({ "found": found, "unclaimed": unclaimed })
+}
+
+/// Adds to a source's access entry what the live-schema scan found in its declared tables:
+/// per table the most rows any one column names the subject in (a row naming them in two
+/// columns counts once), their sum, and whether the source's own count agrees, that is
+/// covers at least what the scan found (`null` for a source with no table, such as the
+/// sessions in Redis, or whose task did not count). A source may count more than the scan
+/// sees (rows found by their own id or by a sealed reference the scan cannot read), never
+/// less.
+fn add_schema_scan(
+    entry: &mut serde_json::Value,
+    source: &dyn PersonalDataSource,
+    scan: &[hub_tenant::subject_scan::Finding],
+) {
+    let mut tables: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in scan
+        .iter()
+        .filter(|f| source.tables().contains(&f.table.as_str()))
+    {
+        let rows = tables.entry(f.table.as_str()).or_default();
+        *rows = (*rows).max(f.rows);
+    }
+    let rows: u64 = tables.values().sum();
+    let records = entry.get("records").and_then(serde_json::Value::as_u64);
+    let agrees = match records {
+        Some(records) if !source.tables().is_empty() => serde_json::Value::from(records >= rows),
+        _ => serde_json::Value::Null,
+    };
+    if let serde_json::Value::Object(map) = entry {
+        map.insert(
+            "schema_scan".into(),
+            serde_json::json!({
+                "tables": tables
+                    .iter()
+                    .map(|(table, rows)| serde_json::json!({ "table": table, "rows": rows }))
+                    .collect::<Vec<_>>(),
+                "rows": rows,
+                "agrees": agrees,
+            }),
+        );
+    }
 }
 
 /// What a source's entry says of the data the law makes the institution keep (C9).

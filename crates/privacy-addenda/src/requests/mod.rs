@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-pub use clock::Jurisdiction;
+pub use clock::{Jurisdiction, JurisdictionRules};
 
 pub const TABLE: &str = "privacy_requests";
 pub const TASKS_TABLE: &str = "privacy_request_tasks";
@@ -193,7 +193,8 @@ struct SealedSubject {
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub kind: RequestKind,
-    /// `None`: the institution's default ([`concerns`]; `other` until it names one).
+    /// `None`: the one on the person's profile, else the institution's default
+    /// ([`concerns`]; `other` until it names one).
     pub jurisdiction: Option<Jurisdiction>,
     /// What to correct, what processing is objected to, anything the person adds.
     pub details: Option<Pii<String>>,
@@ -542,8 +543,9 @@ impl Privacy {
         }
         let now = self.now();
         let id = Uuid::now_v7();
-        // The person's own stated jurisdiction wins; else the institution's default.
-        let jurisdiction = match input.jurisdiction {
+        // The jurisdiction the request states wins; else the one on the person's profile;
+        // else the institution's default.
+        let jurisdiction = match input.jurisdiction.or(record.jurisdiction) {
             Some(j) => j,
             None => concerns::default_jurisdiction(scope).await?,
         };

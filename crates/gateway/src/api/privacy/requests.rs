@@ -387,11 +387,15 @@ pub struct PrivacyRequestView {
     #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
     /// The access summary (per source: categories, purposes, retention, recipients, record
-    /// counts, what is kept because a law requires it) or the export's manifest (the same per
-    /// source, its records being downloaded through a link), once complete. An objection's:
-    /// `purposes`, each with `withdrawn`, `applied_on` (`verification` or `approval`),
-    /// `recorded_at` and the `consent_record_id` of the withdrawal. An approved
-    /// rectification's: `corrected`, the fields changed.
+    /// counts, what is kept because a law requires it, and `schema_scan`: the rows of its
+    /// declared tables where a scan of the live schema finds the person, and whether its own
+    /// count `agrees`, covering at least those; and, for the whole summary, `schema_scan`:
+    /// `found`, every `{table, column, rows, source}` the scan finds, and `unclaimed`, any
+    /// table no source declares) or the export's manifest (the same per source, its records
+    /// being downloaded through a link), once complete. An objection's: `purposes`, each with
+    /// `withdrawn`, `applied_on` (`verification` or `approval`), `recorded_at` and the
+    /// `consent_record_id` of the withdrawal. An approved rectification's: `corrected`, the
+    /// fields changed.
     #[oai(nullable)]
     pub result: Option<serde_json::Value>,
     /// An erasure's receipt: per source what was erased, anonymised or kept and why.
