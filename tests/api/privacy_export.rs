@@ -17,6 +17,7 @@ both_backends!(
     promise_c9_the_access_summary_marks_data_kept_for_a_legal_obligation,
     promise_r4_the_persons_erasure_deletes_her_export_bundles,
     promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_resumes_after_a_stop,
+    promise_r4_the_outbox_is_exported_a_page_at_a_time_each_message_once,
 );
 
 /// Records per export part in these tests.
@@ -655,6 +656,73 @@ async fn promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_r
         exported, ada_records,
         "every record of hers once, in id order"
     );
+}
+
+/// The outbox is keyset-paged like the audit trail and the consent ledger: with more of the
+/// person's messages than a page, its export spans several parts and holds each message
+/// once, in the order they were queued, and none of another person's.
+async fn promise_r4_the_outbox_is_exported_a_page_at_a_time_each_message_once(backend: Backend) {
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let (_, token) = signed_in(&app, &north, "ada").await;
+    let (bob, _) = signed_in(&app, &north, "bob").await;
+    for _ in 0..4 {
+        passwords::request_reset(&app, &north.slug, "ada@north.test").await;
+    }
+    passwords::request_reset(&app, &north.slug, "bob@north.test").await;
+    let mine = app.get("/v1/me/messages", &token).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    let kinds: Vec<&str> = mine.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.len() as u64 > 2 * PAGE, "{kinds:?}");
+
+    let done = completed(&app, &north, &token, "export").await;
+    // The request adds messages of its own (its receipt before the outbox's task ran, its
+    // completion after): the export holds her messages up to its task, a prefix of them all.
+    let after = app.get("/v1/me/messages", &token).await;
+    let all: Vec<&str> = after.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    let outbox = manifest_source(&done["result"], "outbox");
+    let records = outbox["records"].as_u64().unwrap();
+    assert!(records >= kinds.len() as u64, "{outbox}");
+    assert_eq!(
+        outbox["parts"].as_u64().unwrap(),
+        records.div_ceil(PAGE),
+        "a part per page of {PAGE}: {outbox}"
+    );
+    let url = link(&app, &token, done["id"].as_str().unwrap()).await;
+    let (status, _, _, text) = fetch(&app, &format!("{url}?source=outbox")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    let exported = bundle["sources"]["outbox"].as_array().unwrap();
+    assert_eq!(exported.len() as u64, records);
+    let ids: std::collections::BTreeSet<&str> =
+        exported.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), exported.len(), "a message twice: {text}");
+    let exported_kinds: Vec<&str> = exported
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        exported_kinds,
+        all[..exported.len()],
+        "each of her messages once, in order"
+    );
+    assert!(
+        exported
+            .iter()
+            .all(|m| m["recipient"].is_null() || m["recipient"] == "ada@north.test"),
+        "{text}"
+    );
+    assert!(!text.contains("bob@north.test") && !text.contains(&bob));
 }
 
 /// A request made on the person's behalf by the admin, verified with the code sent to them,
