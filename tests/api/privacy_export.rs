@@ -18,6 +18,7 @@ both_backends!(
     promise_r4_the_persons_erasure_deletes_her_export_bundles,
     promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_resumes_after_a_stop,
     promise_r4_the_outbox_is_exported_a_page_at_a_time_each_message_once,
+    promise_r4_the_periodic_sweep_deletes_an_exports_parts_seven_days_after_it_completed,
 );
 
 /// Records per export part in these tests.
@@ -723,6 +724,55 @@ async fn promise_r4_the_outbox_is_exported_a_page_at_a_time_each_message_once(ba
         "{text}"
     );
     assert!(!text.contains("bob@north.test") && !text.contains(&bob));
+}
+
+/// The bundle's 7 days are counted on the requests' clock (advanced here as a drill): the
+/// periodic sweep (what every replica runs, called here rather than waited for) keeps the
+/// parts until then and deletes them after; a link made in the last minutes, still within
+/// its own 15, then answers `export_expired`, and no new link is made.
+async fn promise_r4_the_periodic_sweep_deletes_an_exports_parts_seven_days_after_it_completed(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let (_, token) = signed_in(&app, &north, "ada").await;
+    choose(&app, &token, &[("marketing", true), ("analytics", false)]).await;
+    let done = completed(&app, &north, &token, "export").await;
+    let id = done["id"].as_str().unwrap().to_string();
+    let parts = parts_count(&app, backend, &north.id).await;
+    assert!(parts > 1, "{parts}");
+    let privacy = &app.state.privacy;
+
+    // Six days on, the sweep keeps them.
+    privacy.advance_clock(chrono::Duration::days(6));
+    privacy.run_due_requests().await.unwrap();
+    assert_eq!(parts_count(&app, backend, &north.id).await, parts);
+    // Five minutes before the end, a link; it serves the bundle.
+    privacy.advance_clock(chrono::Duration::days(1) - chrono::Duration::minutes(5));
+    let url = link(&app, &token, &id).await;
+    let (status, _, _, text) = fetch(&app, &url).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    privacy.run_due_requests().await.unwrap();
+    assert_eq!(parts_count(&app, backend, &north.id).await, parts);
+
+    // Ten minutes later the 7 days are over (the link's 15 minutes are not): the sweep
+    // deletes the parts, the link says the bundle expired, and no new link is made.
+    privacy.advance_clock(chrono::Duration::minutes(10));
+    privacy.run_due_requests().await.unwrap();
+    assert_eq!(parts_count(&app, backend, &north.id).await, 0);
+    let (status, code, body) = problem(&app, &url).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "export_expired"),
+        "{body}"
+    );
+    app.post(
+        &format!("/v1/me/privacy-requests/{id}/download-link"),
+        &token,
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "export_expired");
 }
 
 /// A request made on the person's behalf by the admin, verified with the code sent to them,

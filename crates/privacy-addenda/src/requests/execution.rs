@@ -570,12 +570,13 @@ impl Privacy {
                     "sources": manifest,
                 });
                 self.store_result(scope, row.id, &result).await?;
+                // On the requests' clock, as `completed_at` and `available_until` are.
                 self.tenancy
                     .schedule_deadline(
                         scope,
                         super::export::EXPIRY_DEADLINE,
                         row.id,
-                        Utc::now() + Duration::days(super::export::KEEP_DAYS),
+                        now + Duration::days(super::export::KEEP_DAYS),
                     )
                     .await?;
             }
