@@ -15,11 +15,24 @@ use serde_json::{Value, json};
 both_backends!(
     promise_l2_where_to_raise_a_concern_is_published_to_people_and_by_slug,
     promise_l2_a_concern_is_clocked_like_a_request_and_answered_to_the_person,
+    promise_l2_the_privacy_contact_changes_only_from_the_revision_last_read,
 );
 
 async fn put_contact(app: &TestApp, token: &str, body: Value) -> Reply {
     app.call(Method::PUT, "/v1/privacy/contact", Some(token), Some(body))
         .await
+}
+
+/// [`put_contact`] with `If-Match`.
+async fn put_contact_if(app: &TestApp, token: &str, if_match: &str, body: Value) -> Reply {
+    app.call_with(
+        Method::PUT,
+        "/v1/privacy/contact",
+        Some(token),
+        Some(body),
+        &[("If-Match", if_match)],
+    )
+    .await
 }
 
 fn entry<'a>(contacts: &'a Value, jurisdiction: &str) -> &'a Value {
@@ -128,9 +141,9 @@ async fn promise_l2_where_to_raise_a_concern_is_published_to_people_and_by_slug(
         "regulators": [{"jurisdiction": "eu", "name": "Data Protection Commission",
                         "url": "https://www.dataprotection.ie/"}],
     });
-    let refused = put_contact(&app, &learner, body.clone()).await;
+    let refused = put_contact_if(&app, &learner, "\"0\"", body.clone()).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
-    let set = put_contact(&app, admin, body.clone()).await;
+    let set = put_contact_if(&app, admin, "\"0\"", body.clone()).await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(set.body["revision"], 1);
     assert_eq!(set.body["contact"]["email"], "dpo@north.test");
@@ -144,14 +157,17 @@ async fn promise_l2_where_to_raise_a_concern_is_published_to_people_and_by_slug(
     );
     assert_eq!(entry(&set.body, "uk")["source"], "built_in");
     let (_, officer) = signed_in(&app, &north, "olive", &["privacy_officer"]).await;
-    let by_officer = put_contact(&app, &officer, body.clone()).await;
+    let tag = set.header("etag").unwrap();
+    let by_officer = put_contact_if(&app, &officer, &tag, body.clone()).await;
     assert_eq!(by_officer.status, StatusCode::OK, "{}", by_officer.body);
     assert_eq!(by_officer.body["revision"], 2);
 
     // Bad input: a clear 4xx naming the fields, nothing changed.
-    let bad = put_contact(
+    let current = by_officer.header("etag").unwrap();
+    let bad = put_contact_if(
         &app,
         admin,
+        &current,
         json!({
             "contact": {"name": " ", "email": "not an address", "url": "ftp://north.test"},
             "default_jurisdiction": "uk",
@@ -173,11 +189,18 @@ async fn promise_l2_where_to_raise_a_concern_is_published_to_people_and_by_slug(
     ] {
         assert!(fields.iter().any(|f| f == field), "{field}: {fields:?}");
     }
-    let unknown = put_contact(&app, admin, json!({"default_jurisdiction": "mars"})).await;
-    assert_eq!(unknown.status.as_u16() / 100, 4, "{}", unknown.body);
-    let extra = put_contact(
+    let unknown = put_contact_if(
         &app,
         admin,
+        &current,
+        json!({"default_jurisdiction": "mars"}),
+    )
+    .await;
+    assert_eq!(unknown.status.as_u16() / 100, 4, "{}", unknown.body);
+    let extra = put_contact_if(
+        &app,
+        admin,
+        &current,
         json!({"default_jurisdiction": "eu", "extra": true}),
     )
     .await;
@@ -210,9 +233,10 @@ async fn promise_l2_a_concern_is_clocked_like_a_request_and_answered_to_the_pers
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
-    let set = put_contact(
+    let set = put_contact_if(
         &app,
         admin,
+        "\"0\"",
         json!({"contact": {"name": "Privacy Office", "email": "privacy@north.test"},
                "default_jurisdiction": "uk"}),
     )
@@ -392,6 +416,70 @@ async fn promise_l2_a_concern_is_clocked_like_a_request_and_answered_to_the_pers
         audit.body["items"].as_array().unwrap().len(),
         2,
         "{}",
+        audit.body
+    );
+}
+
+/// Two people editing where to raise a concern do not lose each other's change: the read
+/// carries an `ETag` (`"0"` before anything is set), and every change names the revision it
+/// was based on (428 without, 412 when another change came first, nothing changed either
+/// way); `*` overwrites whatever is current on purpose.
+async fn promise_l2_the_privacy_contact_changes_only_from_the_revision_last_read(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (_, officer) = signed_in(&app, &north, "olive", &["privacy_officer"]).await;
+    let contact = |name: &str| json!({"contact": {"name": name, "email": "dpo@north.test"}, "default_jurisdiction": "eu"});
+    let read = app.get("/v1/privacy/contact", admin).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let unset = read.header("etag").unwrap();
+    assert_eq!(unset, "\"0\"");
+    put_contact(&app, admin, contact("Unconditional"))
+        .await
+        .assert_problem(428, "if_match_required");
+
+    let first = put_contact_if(&app, admin, &unset, contact("First Officer")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.header("etag").as_deref(), Some("\"1\""));
+    let read = app.get("/v1/privacy/contact", &officer).await;
+    let tag = read.header("etag").unwrap();
+    assert_eq!(tag, "\"1\"");
+
+    // Set once: a change must say what it was based on.
+    put_contact(&app, admin, contact("Unconditional"))
+        .await
+        .assert_problem(428, "if_match_required");
+    put_contact_if(&app, admin, &unset, contact("From nothing"))
+        .await
+        .assert_problem(412, "revision_mismatch");
+    // The officer changes it from what she read; the admin's change from the same read is
+    // then stale.
+    let by_officer = put_contact_if(&app, &officer, &tag, contact("Second Officer")).await;
+    assert_eq!(by_officer.status, StatusCode::OK, "{}", by_officer.body);
+    assert_eq!(by_officer.body["revision"], 2);
+    assert_eq!(by_officer.header("etag").as_deref(), Some("\"2\""));
+    put_contact_if(&app, admin, &tag, contact("Lost Update"))
+        .await
+        .assert_problem(412, "revision_mismatch");
+    put_contact_if(&app, admin, "\"abc\"", contact("Not a revision"))
+        .await
+        .assert_problem(412, "revision_mismatch");
+    let now = app.get("/v1/privacy/contact", admin).await;
+    assert_eq!(now.body["revision"], 2, "{}", now.body);
+    assert_eq!(now.body["contact"]["name"], "Second Officer");
+    assert_eq!(now.header("etag").as_deref(), Some("\"2\""));
+
+    // `*`: a deliberate overwrite of whatever is current.
+    let overwrite = put_contact_if(&app, admin, "*", contact("Overwritten")).await;
+    assert_eq!(overwrite.status, StatusCode::OK, "{}", overwrite.body);
+    assert_eq!(overwrite.body["revision"], 3);
+    let audit = app
+        .get("/v1/audit/events?action=privacy_contact.updated", admin)
+        .await;
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        3,
+        "only the changes that went through: {}",
         audit.body
     );
 }

@@ -6,7 +6,7 @@
 
 use crate::both_backends;
 use crate::passwords;
-use crate::support::{Backend, Institution, TestApp, spawn_with};
+use crate::support::{Backend, Institution, TestApp, spawn_on_same_storage, spawn_with};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
@@ -16,6 +16,9 @@ both_backends!(
     promise_r4_an_export_streams_every_record_once_as_json_and_csv_per_source,
     promise_c9_the_access_summary_marks_data_kept_for_a_legal_obligation,
     promise_r4_the_persons_erasure_deletes_her_export_bundles,
+    promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_resumes_after_a_stop,
+    promise_r4_the_outbox_is_exported_a_page_at_a_time_each_message_once,
+    promise_r4_the_periodic_sweep_deletes_an_exports_parts_seven_days_after_it_completed,
 );
 
 /// Records per export part in these tests.
@@ -84,7 +87,12 @@ async fn completed_within(
     kind: &str,
     polls: u32,
 ) -> Value {
-    let admin = inst.admin_token.as_str();
+    let id = approved(app, inst, token, kind).await;
+    settled(app, &inst.admin_token, &id, polls).await
+}
+
+/// The person's own request of `kind`, approved by the admin (its run starts): its id.
+async fn approved(app: &TestApp, inst: &Institution, token: &str, kind: &str) -> String {
     let made = app
         .post("/v1/me/privacy-requests", token, json!({"kind": kind}))
         .await;
@@ -93,18 +101,18 @@ async fn completed_within(
     let decided = app
         .post(
             &format!("/v1/privacy-requests/{id}/decision"),
-            admin,
+            &inst.admin_token,
             json!({"decision": "approve", "reason": "Checked against the records."}),
         )
         .await;
     assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+    id
+}
+
+/// Request `id` once it has run to completion, polling up to `polls` times 50 ms apart.
+async fn settled(app: &TestApp, admin: &str, id: &str, polls: u32) -> Value {
     for _ in 0..polls {
         let reply = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
-        // A long export task holds SQLite's write lock; the poll answers 503 meanwhile.
-        if reply.status == StatusCode::SERVICE_UNAVAILABLE && polls > 200 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         if !["approved", "in_progress"].contains(&reply.body["status"].as_str().unwrap()) {
             assert_eq!(reply.body["status"], "complete", "{}", reply.body);
@@ -490,6 +498,281 @@ async fn parts_count(app: &TestApp, backend: Backend, tenant: &str) -> i64 {
     .unwrap()
     .try_get::<i64>("", "n")
     .unwrap()
+}
+
+/// How many parts of `source` the tenant's storage holds (of every request).
+async fn source_parts(app: &TestApp, backend: Backend, tenant: &str, source: &str) -> i64 {
+    let (db, table) = raw_parts_table(app, backend, tenant).await;
+    db.query_one_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE source = {}",
+            match backend {
+                Backend::Postgres => "$1",
+                Backend::Sqlite => "?",
+            }
+        ),
+        [source.into()],
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<i64>("", "n")
+    .unwrap()
+}
+
+/// The task of `source` in a request's view.
+fn task_of<'a>(request: &'a Value, source: &str) -> &'a Value {
+    request["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["source"] == source)
+        .unwrap_or_else(|| panic!("no {source} task in {request}"))
+}
+
+/// A long export commits page by page: between two pages no unit of work of it is open, so
+/// the institution's other writes go through (SQLite has one write lock per file, which a
+/// unit of work holds from its start), the parts written so far are there and the task says
+/// how far it is; and a run stopped there, as if its process had died, is resumed by another
+/// process after the last committed page, every record in the bundle once.
+async fn promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_resumes_after_a_stop(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (_, token) = signed_in(&app, &north, "ada").await;
+    let (_, bob_token) = signed_in(&app, &north, "bob").await;
+    // Twenty consent records of Ada's: ten parts of two.
+    for round in 0..10 {
+        let even = round % 2 == 0;
+        choose(&app, &token, &[("marketing", even), ("analytics", !even)]).await;
+    }
+    let ledger = app.get("/v1/me/consents", &token).await;
+    let mut ada_records: Vec<String> = ledger.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    ada_records.sort();
+    assert_eq!(ada_records.len(), 20, "{}", ledger.body);
+
+    // The export is held after its third consent part, then stopped there.
+    let pause = app.state.privacy.pause_export_after("consent", 3);
+    let id = approved(&app, &north, &token, "export").await;
+    tokio::time::timeout(Duration::from_secs(60), pause.reached())
+        .await
+        .expect("the export reaches its third consent part");
+    let midway = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+    assert_eq!(midway.status, StatusCode::OK, "{}", midway.body);
+    assert_eq!(midway.body["status"], "in_progress", "{}", midway.body);
+    let consent = task_of(&midway.body, "consent");
+    assert_eq!(consent["status"], "pending", "{consent}");
+    assert_eq!(
+        consent["outcome"],
+        json!({"records": 6, "parts": 3}),
+        "{consent}"
+    );
+    assert_eq!(
+        source_parts(&app, backend, &north.id, "consent").await,
+        3,
+        "the pages so far are committed"
+    );
+    // Meanwhile the institution's writes go through, none waiting for the export.
+    let contact = app
+        .post(
+            "/v1/contacts",
+            admin,
+            json!({"role": "technical", "name": "Grace", "email": "grace@north.test"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+    choose(&app, &bob_token, &[("marketing", true)]).await;
+    let person = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Cy person", "username": "cy", "email": "cy@north.test",
+                   "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+
+    pause.stop();
+    for _ in 0..200 {
+        if app.state.privacy.requests_stopped_by_drill() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.privacy.requests_stopped_by_drill(), 1);
+    let stopped = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
+    assert_eq!(stopped.body["status"], "in_progress", "{}", stopped.body);
+    assert_eq!(task_of(&stopped.body, "consent")["outcome"]["parts"], 3);
+
+    // Another process takes the request once the lease lapses (moved to now here).
+    let second = spawn_on_same_storage(&app).await;
+    second
+        .state
+        .tenancy
+        .reschedule_deadline(
+            north.id.parse().unwrap(),
+            hub_privacy_addenda::requests::execution::RUN_DEADLINE,
+            id.parse().unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    second.state.privacy.run_due_requests().await.unwrap();
+    let done = settled(&second, admin, &id, 400).await;
+    let consent = task_of(&done, "consent");
+    assert_eq!(consent["status"], "done", "{consent}");
+    assert_eq!(
+        consent["attempts"], 1,
+        "the task ran once, in two runs: {consent}"
+    );
+    assert_eq!(consent["outcome"], json!({"records": 20, "parts": 10}));
+    let manifest = &done["result"];
+    assert_eq!(manifest_source(manifest, "consent")["records"], 20);
+    assert_eq!(
+        source_parts(&second, backend, &north.id, "consent").await,
+        10,
+        "no page written twice"
+    );
+    // (Her session lives in the first process on SQLite: the link is asked of it.)
+    let url = link(&app, &token, &id).await;
+    let (status, _, _, text) = fetch(&app, &format!("{url}?source=consent")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    let exported: Vec<String> = bundle["sources"]["consent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "consent_record")
+        .map(|r| r["record"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        exported, ada_records,
+        "every record of hers once, in id order"
+    );
+}
+
+/// The outbox is keyset-paged like the audit trail and the consent ledger: with more of the
+/// person's messages than a page, its export spans several parts and holds each message
+/// once, in the order they were queued, and none of another person's.
+async fn promise_r4_the_outbox_is_exported_a_page_at_a_time_each_message_once(backend: Backend) {
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let (_, token) = signed_in(&app, &north, "ada").await;
+    let (bob, _) = signed_in(&app, &north, "bob").await;
+    for _ in 0..4 {
+        passwords::request_reset(&app, &north.slug, "ada@north.test").await;
+    }
+    passwords::request_reset(&app, &north.slug, "bob@north.test").await;
+    let mine = app.get("/v1/me/messages", &token).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    let kinds: Vec<&str> = mine.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.len() as u64 > 2 * PAGE, "{kinds:?}");
+
+    let done = completed(&app, &north, &token, "export").await;
+    // The request adds messages of its own (its receipt before the outbox's task ran, its
+    // completion after): the export holds her messages up to its task, a prefix of them all.
+    let after = app.get("/v1/me/messages", &token).await;
+    let all: Vec<&str> = after.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    let outbox = manifest_source(&done["result"], "outbox");
+    let records = outbox["records"].as_u64().unwrap();
+    assert!(records >= kinds.len() as u64, "{outbox}");
+    assert_eq!(
+        outbox["parts"].as_u64().unwrap(),
+        records.div_ceil(PAGE),
+        "a part per page of {PAGE}: {outbox}"
+    );
+    let url = link(&app, &token, done["id"].as_str().unwrap()).await;
+    let (status, _, _, text) = fetch(&app, &format!("{url}?source=outbox")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    let exported = bundle["sources"]["outbox"].as_array().unwrap();
+    assert_eq!(exported.len() as u64, records);
+    let ids: std::collections::BTreeSet<&str> =
+        exported.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), exported.len(), "a message twice: {text}");
+    let exported_kinds: Vec<&str> = exported
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        exported_kinds,
+        all[..exported.len()],
+        "each of her messages once, in order"
+    );
+    assert!(
+        exported
+            .iter()
+            .all(|m| m["recipient"].is_null() || m["recipient"] == "ada@north.test"),
+        "{text}"
+    );
+    assert!(!text.contains("bob@north.test") && !text.contains(&bob));
+}
+
+/// The bundle's 7 days are counted on the requests' clock (advanced here as a drill): the
+/// periodic sweep (what every replica runs, called here rather than waited for) keeps the
+/// parts until then and deletes them after; a link made in the last minutes, still within
+/// its own 15, then answers `export_expired`, and no new link is made.
+async fn promise_r4_the_periodic_sweep_deletes_an_exports_parts_seven_days_after_it_completed(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let north = app.create_institution("north").await;
+    let (_, token) = signed_in(&app, &north, "ada").await;
+    choose(&app, &token, &[("marketing", true), ("analytics", false)]).await;
+    let done = completed(&app, &north, &token, "export").await;
+    let id = done["id"].as_str().unwrap().to_string();
+    let parts = parts_count(&app, backend, &north.id).await;
+    assert!(parts > 1, "{parts}");
+    let privacy = &app.state.privacy;
+
+    // Six days on, the sweep keeps them.
+    privacy.advance_clock(chrono::Duration::days(6));
+    privacy.run_due_requests().await.unwrap();
+    assert_eq!(parts_count(&app, backend, &north.id).await, parts);
+    // Five minutes before the end, a link; it serves the bundle.
+    privacy.advance_clock(chrono::Duration::days(1) - chrono::Duration::minutes(5));
+    let url = link(&app, &token, &id).await;
+    let (status, _, _, text) = fetch(&app, &url).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    privacy.run_due_requests().await.unwrap();
+    assert_eq!(parts_count(&app, backend, &north.id).await, parts);
+
+    // Ten minutes later the 7 days are over (the link's 15 minutes are not): the sweep
+    // deletes the parts, the link says the bundle expired, and no new link is made.
+    privacy.advance_clock(chrono::Duration::minutes(10));
+    privacy.run_due_requests().await.unwrap();
+    assert_eq!(parts_count(&app, backend, &north.id).await, 0);
+    let (status, code, body) = problem(&app, &url).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "export_expired"),
+        "{body}"
+    );
+    app.post(
+        &format!("/v1/me/privacy-requests/{id}/download-link"),
+        &token,
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "export_expired");
 }
 
 /// A request made on the person's behalf by the admin, verified with the code sent to them,

@@ -1021,11 +1021,12 @@ async fn promise_l1_a_request_naming_no_jurisdiction_gets_the_institutions_defau
     let admin = north.admin_token.as_str();
     let ada = person(&app, &north, "ada").await;
     let set = app
-        .call(
+        .call_with(
             reqwest::Method::PUT,
             "/v1/privacy/contact",
             Some(admin),
             Some(json!({"default_jurisdiction": "us_ca"})),
+            &[("If-Match", "\"0\"")],
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);

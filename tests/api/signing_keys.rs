@@ -5,7 +5,7 @@
 
 use crate::both_backends;
 use crate::privacy_requests::{decide, person, settled, verified};
-use crate::support::{Backend, Institution, Reply, TestApp, spawn};
+use crate::support::{Backend, Institution, Reply, TestApp, spawn, spawn_on_same_storage};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 both_backends!(
     promise_r3_a_receipt_signed_before_a_rotation_still_verifies_and_new_ones_carry_the_new_key,
     published_signing_keys_are_per_institution_and_a_suspended_one_is_not_found,
+    promise_r3_a_rotation_through_one_gateway_is_seen_at_once_through_another,
 );
 
 /// A completed erasure of a new person of `inst`: its receipt.
@@ -300,4 +301,57 @@ async fn published_signing_keys_are_per_institution_and_a_suspended_one_is_not_f
     assert_eq!(comparable(&gone.body), comparable(&unknown.body));
     // North is unaffected.
     assert_eq!(published(&app, "north").await.status, StatusCode::OK);
+}
+
+/// `POST /v1/privacy/receipts/verification` of `jws`: the answer.
+async fn check(app: &TestApp, token: &str, jws: &Value) -> Value {
+    let reply = app
+        .post(
+            "/v1/privacy/receipts/verification",
+            token,
+            json!({ "jws": jws }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+/// Each gateway keeps the institution's public signing keys in memory (unwrapping every
+/// version on each read was the cost); one that has read them sees a rotation made through
+/// another at once: its JWKS lists the new key, and it verifies what the new key signed as
+/// well as what the old one did.
+async fn promise_r3_a_rotation_through_one_gateway_is_seen_at_once_through_another(
+    backend: Backend,
+) {
+    let first = spawn(backend).await;
+    let north = first.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let old_kid = format!("{}-signing-1", north.id);
+    let new_kid = format!("{}-signing-2", north.id);
+    let before = erasure_receipt(&first, &north, "ada").await;
+    // Read through the first gateway: its keys are in its memory now.
+    let jwks = published(&first, "north").await;
+    assert_eq!(kids(&jwks.body), vec![old_kid.clone()]);
+    assert_eq!(check(&first, admin, &before["jws"]).await["valid"], true);
+
+    let second = spawn_on_same_storage(&first).await;
+    let rotated = second
+        .call(Method::POST, "/v1/signing-keys/rotate", Some(admin), None)
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(rotated.body["kid"], new_kid.as_str());
+    let after = erasure_receipt(&second, &north, "bob").await;
+    assert_eq!(after["key_id"], new_kid.as_str(), "{after}");
+
+    let jwks = published(&first, "north").await;
+    assert_eq!(kids(&jwks.body), vec![old_kid.clone(), new_kid.clone()]);
+    let new_one = check(&first, admin, &after["jws"]).await;
+    assert_eq!(new_one["valid"], true, "{new_one}");
+    assert_eq!(new_one["key_id"], new_kid.as_str());
+    let old_one = check(&first, admin, &before["jws"]).await;
+    assert_eq!(old_one["valid"], true, "{old_one}");
+    assert_eq!(old_one["key_id"], old_kid.as_str());
+    let credentialed = first.get("/v1/privacy/receipt-keys", admin).await;
+    assert_eq!(credentialed.status, StatusCode::OK, "{}", credentialed.body);
+    assert_eq!(kids(&credentialed.body), vec![old_kid, new_kid]);
 }

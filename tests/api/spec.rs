@@ -585,6 +585,10 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
                 token,
             ),
             "/v1/me/profile" => continue,
+            "/v1/institutions/{tenant_slug}/privacy-contact" => (
+                format!("/v1/institutions/{}/privacy-contact", north.slug),
+                token,
+            ),
             "/v1/scim/v2/Users/{user_id}" => (
                 format!(
                     "/v1/scim/v2/Users/{}",

@@ -224,6 +224,8 @@ pub mod privacy {
         ("acceptPrivacyAddendum", &[404, 409]),
         // Concerns: one answered or not a concern; an unknown or suspended institution.
         ("respondToPrivacyConcern", &[404, 409]),
+        // A mandatory If-Match on the contact's changes.
+        ("setPrivacyContact", &[428]),
         ("getPublishedPrivacyContact", &[403, 404]),
     ];
 }

@@ -41,6 +41,9 @@ pub enum PrivacyError {
         code: &'static str,
         message: &'static str,
     },
+    /// A change based on a revision that is no longer current.
+    #[error("changed since it was read (current revision {current})")]
+    RevisionMismatch { current: i32 },
     /// Nobody decides a request about themselves.
     #[error("a request about the caller cannot be decided by them")]
     OwnRequest,
@@ -80,6 +83,7 @@ impl DescribeProblem for PrivacyError {
             Self::Conflict { .. } => ProblemKind::Conflict,
             Self::CodeRefused { .. } => ProblemKind::Validation,
             Self::OwnRequest => ProblemKind::Forbidden,
+            Self::RevisionMismatch { .. } => ProblemKind::PreconditionFailed,
             Self::Tenant(e) => e.kind(),
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
@@ -104,6 +108,7 @@ impl DescribeProblem for PrivacyError {
             Self::NotFound(_) => "not_found",
             Self::Conflict { code, .. } | Self::CodeRefused { code, .. } => code,
             Self::OwnRequest => "own_request_decision",
+            Self::RevisionMismatch { .. } => "revision_mismatch",
             Self::Tenant(e) => e.code(),
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
             Self::Database(e) if TenantError::storage_unavailable(e) => {

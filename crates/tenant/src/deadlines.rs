@@ -55,9 +55,21 @@ impl Tenancy {
         kind: &str,
         limit: u64,
     ) -> Result<Vec<DueDeadline>, TenantError> {
+        self.deadlines_due_by(kind, Utc::now(), limit).await
+    }
+
+    /// Up to `limit` deadlines of `kind` due by `at`, oldest first: for a kind scheduled on a
+    /// clock of its own (the privacy requests' clock, which drills set ahead), read by the
+    /// same clock. Never earlier than now: what is due now is due whatever the clock says.
+    pub async fn deadlines_due_by(
+        &self,
+        kind: &str,
+        at: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<DueDeadline>, TenantError> {
         Ok(deadline::Entity::find()
             .filter(deadline::Column::Kind.eq(kind))
-            .filter(deadline::Column::DueAt.lte(Utc::now()))
+            .filter(deadline::Column::DueAt.lte(at.max(Utc::now())))
             .order_by_asc(deadline::Column::DueAt)
             .limit(limit)
             .all(self.plane().control())

@@ -269,7 +269,12 @@ pub struct KeyStore {
     cache: RwLock<HashMap<Uuid, (Arc<TenantKeyRing>, Instant)>>,
     /// [`CACHE_TTL`] in milliseconds unless a test or drill shortens it.
     cache_ttl_ms: AtomicU64,
+    /// The public halves of each tenant's signing-key versions ([`Self::signing_public_keys`]).
+    signing_public: RwLock<HashMap<Uuid, SigningPublicKeys>>,
 }
+
+/// A tenant's signing-key versions (oldest first) with each one's public key.
+pub(crate) type SigningPublicKeys = Arc<Vec<(KeyVersionInfo, Vec<u8>)>>;
 
 fn wrap_context(tenant: Uuid, purpose: &str, version: i32) -> Vec<u8> {
     format!("dxh-key|{tenant}|{purpose}|{version}").into_bytes()
@@ -286,6 +291,7 @@ impl KeyStore {
             db: connect(location).await?,
             cache: RwLock::new(HashMap::new()),
             cache_ttl_ms: AtomicU64::new(CACHE_TTL.as_millis() as u64),
+            signing_public: RwLock::new(HashMap::new()),
         })
     }
 
@@ -371,6 +377,9 @@ impl KeyStore {
 
     pub(crate) fn forget(&self, tenant: Uuid) {
         if let Ok(mut cache) = self.cache.write() {
+            cache.remove(&tenant);
+        }
+        if let Ok(mut cache) = self.signing_public.write() {
             cache.remove(&tenant);
         }
     }
@@ -601,29 +610,42 @@ impl KeyStore {
         Ok(versions)
     }
 
-    /// One version of the tenant's signing key (active or retired), if it is stored.
-    pub(crate) async fn signing_version(
+    /// The public halves of the tenant's signing-key versions (`public_of` derives one from a
+    /// seed), oldest first; none for a tenant that never signed. Kept in memory while the
+    /// versions stored are the same: each call reads the version list (numbers and states,
+    /// nothing to unwrap), so a rotation made by any replica is seen at once, and only a
+    /// changed list unwraps the seeds again.
+    pub(crate) async fn signing_public_keys(
         &self,
         tenant: Uuid,
-        version: i32,
-    ) -> Result<Option<KeyMaterial>, TenantError> {
-        let row = tenant_key::Entity::find()
-            .filter(tenant_key::Column::TenantId.eq(tenant))
-            .filter(tenant_key::Column::Purpose.eq(PURPOSE_SIGNING))
-            .filter(tenant_key::Column::Version.eq(version))
-            .one(&self.db)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(
-                self.kek
-                    .unwrap(
-                        &row.wrapped_key,
-                        &wrap_context(tenant, PURPOSE_SIGNING, row.version),
-                    )
-                    .await?,
-            )),
-            None => Ok(None),
+        public_of: impl Fn(&KeyMaterial) -> Result<Vec<u8>, TenantError>,
+    ) -> Result<SigningPublicKeys, TenantError> {
+        let listed = self.versions(tenant, KeyPurpose::Signing).await?;
+        let same = |cached: &SigningPublicKeys| {
+            cached.len() == listed.len()
+                && cached
+                    .iter()
+                    .zip(&listed)
+                    .all(|((c, _), l)| c.version == l.version && c.state == l.state)
+        };
+        if let Ok(cache) = self.signing_public.read()
+            && let Some(cached) = cache.get(&tenant)
+            && same(cached)
+        {
+            return Ok(cached.clone());
         }
+        let mut keys = Vec::with_capacity(listed.len());
+        for (info, seed) in self.signing_versions(tenant).await? {
+            keys.push((info, public_of(&seed)?));
+        }
+        let keys: SigningPublicKeys = Arc::new(keys);
+        if let Ok(mut cache) = self.signing_public.write() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(tenant, keys.clone());
+        }
+        Ok(keys)
     }
 
     /// Crypto-shredding: deletes every wrapped key of the tenant from the key store, the one

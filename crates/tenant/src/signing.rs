@@ -228,11 +228,11 @@ impl Tenancy {
         if !parsed.header_acceptable() {
             return Ok(invalid);
         }
-        let Some(seed) = self.keys.signing_version(tenant, version).await? else {
+        let keys = self.signing_public_keys(tenant).await?;
+        let Some((_, public_key)) = keys.iter().find(|(info, _)| info.version == version) else {
             return Ok(invalid);
         };
-        let pair = key_pair(seed.expose())?;
-        if !parsed.signed_by(pair.public_key().as_ref()) {
+        if !parsed.signed_by(public_key) {
             return Ok(invalid);
         }
         Ok(JwsCheck {
@@ -261,15 +261,25 @@ impl Tenancy {
     }
 
     async fn jwks_of(&self, tenant: Uuid) -> Result<Vec<Jwk>, TenantError> {
-        let mut keys = Vec::new();
-        for (info, seed) in self.keys.signing_versions(tenant).await? {
-            let pair = key_pair(seed.expose())?;
-            keys.push(Jwk::ed25519(
-                kid(tenant, info.version),
-                pair.public_key().as_ref(),
-            ));
-        }
-        Ok(keys)
+        Ok(self
+            .signing_public_keys(tenant)
+            .await?
+            .iter()
+            .map(|(info, public_key)| Jwk::ed25519(kid(tenant, info.version), public_key))
+            .collect())
+    }
+
+    /// The public keys of every version of the tenant's signing key, unwrapped only when the
+    /// stored versions changed ([`crate::keys::KeyStore::signing_public_keys`]).
+    async fn signing_public_keys(
+        &self,
+        tenant: Uuid,
+    ) -> Result<crate::keys::SigningPublicKeys, TenantError> {
+        self.keys
+            .signing_public_keys(tenant, |seed| {
+                Ok(key_pair(seed.expose())?.public_key().as_ref().to_vec())
+            })
+            .await
     }
 
     /// The signing key's versions (never the keys). Scope `tenant:admin`.

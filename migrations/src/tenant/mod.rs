@@ -25,6 +25,7 @@ mod m20261201_000801_privacy_addenda;
 mod m20261201_000802_incident_notification_due;
 mod m20261201_000901_privacy_export_parts;
 mod m20261201_001001_privacy_contact_and_alerts;
+mod m20261201_001101_privacy_export_cursor;
 mod m20261201_001106_objection_and_rectification;
 mod m20261201_001107_person_jurisdiction;
 
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000802_incident_notification_due::Migration),
         Box::new(m20261201_000901_privacy_export_parts::Migration),
         Box::new(m20261201_001001_privacy_contact_and_alerts::Migration),
+        Box::new(m20261201_001101_privacy_export_cursor::Migration),
         Box::new(m20261201_001106_objection_and_rectification::Migration),
         Box::new(m20261201_001107_person_jurisdiction::Migration),
     ]

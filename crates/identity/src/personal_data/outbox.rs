@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_tenant::personal_data::{
-    DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
+    DataSubject, EXPIRE_BATCH, ExportPage, Outcome, PersonalDataSource, SourceError, Summary,
 };
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -25,6 +25,41 @@ use uuid::Uuid;
 
 /// What an exported reset message reads as instead of its code.
 const RESET_CODE_WITHHELD: &str = "A password reset code was sent (the code is not repeated here).";
+
+/// One message as exported, opened from its seals (a reset message's code withheld).
+fn exported_message(
+    scope: &TenantScope,
+    m: &outbox::Model,
+) -> Result<serde_json::Value, SourceError> {
+    let keys = scope.keys();
+    let recipient = m
+        .recipient_sealed
+        .as_deref()
+        .map(|s| keys.open_str(TABLE, "recipient", m.id, s))
+        .transpose()?;
+    let subject = m
+        .subject_sealed
+        .as_deref()
+        .map(|s| keys.open_str(TABLE, "subject", m.id, s))
+        .transpose()?;
+    let text = if m.kind == "password_reset" {
+        RESET_CODE_WITHHELD.to_string()
+    } else {
+        keys.open_str(TABLE, "message", m.id, &m.message_sealed)?
+    };
+    Ok(serde_json::json!({
+        "id": m.id,
+        "kind": m.kind,
+        "purpose": m.purpose,
+        "channel": m.channel,
+        "status": m.status,
+        "recipient": recipient,
+        "subject": subject,
+        "text": text,
+        "created_at": m.created_at,
+        "sent_at": m.sent_at,
+    }))
+}
 
 pub struct OutboxSource;
 
@@ -69,43 +104,51 @@ impl PersonalDataSource for OutboxSource {
         let Some(id) = person_of(scope, subject, Scope::PeopleRead)? else {
             return Ok(Vec::new());
         };
-        let keys = scope.keys();
-        let mut exported = Vec::new();
-        for m in outbox::Entity::find()
+        outbox::Entity::find()
             .filter(outbox::Column::PersonId.eq(id))
             .order_by_asc(outbox::Column::CreatedAt)
             .all(scope.db())
             .await?
-        {
-            let recipient = m
-                .recipient_sealed
-                .as_deref()
-                .map(|s| keys.open_str(TABLE, "recipient", m.id, s))
-                .transpose()?;
-            let subject = m
-                .subject_sealed
-                .as_deref()
-                .map(|s| keys.open_str(TABLE, "subject", m.id, s))
-                .transpose()?;
-            let text = if m.kind == "password_reset" {
-                RESET_CODE_WITHHELD.to_string()
-            } else {
-                keys.open_str(TABLE, "message", m.id, &m.message_sealed)?
-            };
-            exported.push(serde_json::json!({
-                "id": m.id,
-                "kind": m.kind,
-                "purpose": m.purpose,
-                "channel": m.channel,
-                "status": m.status,
-                "recipient": recipient,
-                "subject": subject,
-                "text": text,
-                "created_at": m.created_at,
-                "sent_at": m.sent_at,
-            }));
+            .iter()
+            .map(|m| exported_message(scope, m))
+            .collect()
+    }
+
+    /// Keyset-paged by message id (UUID v7: the order the messages were queued; the cursor
+    /// is the last id given): every notice, code and answer to the person adds a message,
+    /// so the outbox is read a page at a time.
+    async fn export_page(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<ExportPage, SourceError> {
+        let Some(id) = person_of(scope, subject, Scope::PeopleRead)? else {
+            return Ok(ExportPage::default());
+        };
+        let limit = limit.max(1);
+        let mut query = outbox::Entity::find().filter(outbox::Column::PersonId.eq(id));
+        if let Some(cursor) = after {
+            let last: Uuid = cursor
+                .parse()
+                .map_err(|_| format!("not an outbox export cursor: {cursor}"))?;
+            query = query.filter(outbox::Column::Id.gt(last));
         }
-        Ok(exported)
+        let rows = query
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(scope.db())
+            .await?;
+        let next = rows
+            .last()
+            .filter(|_| rows.len() as u64 >= limit)
+            .map(|m| m.id.to_string());
+        let records = rows
+            .iter()
+            .map(|m| exported_message(scope, m))
+            .collect::<Result<_, _>>()?;
+        Ok(ExportPage { records, next })
     }
 
     async fn erase(

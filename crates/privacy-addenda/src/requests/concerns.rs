@@ -34,7 +34,7 @@ use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::DataSubject;
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 const ROW: i32 = 1;
@@ -292,11 +292,15 @@ impl Privacy {
     }
 
     /// Sets the privacy contact, the institution's own regulators and the default
-    /// jurisdiction. Requires `privacy:manage` or `tenant:admin`; audited.
+    /// jurisdiction, if `expected` is the current revision (0 before the first set; `None`:
+    /// whatever is current, a deliberate overwrite): two people editing at once do not lose
+    /// each other's change ([`PrivacyError::RevisionMismatch`]). Requires `privacy:manage`
+    /// or `tenant:admin`; audited.
     pub async fn set_concern_contacts(
         &self,
         scope: &TenantScope,
         update: ConcernContactsUpdate,
+        expected: Option<i32>,
     ) -> Result<ConcernContacts, PrivacyError> {
         scope
             .require(PRIVACY_MANAGE)
@@ -337,7 +341,16 @@ impl Privacy {
         let now = self.now();
         let regulators = serde_json::to_string(&update.regulators)
             .map_err(|e| PrivacyError::Registry(e.to_string()))?;
-        let existing = contact::Entity::find_by_id(ROW).one(scope.db()).await?;
+        // Locked until commit (PostgreSQL; SQLite's unit of work holds the write lock): two
+        // changes based on the same revision cannot both pass the check.
+        let existing = contact::Entity::find_by_id(ROW)
+            .lock_exclusive()
+            .one(scope.db())
+            .await?;
+        let current = existing.as_ref().map_or(0, |r| r.revision);
+        if expected.is_some_and(|read| read != current) {
+            return Err(PrivacyError::RevisionMismatch { current });
+        }
         let c = update.contact.clone();
         let model = contact::ActiveModel {
             id: Set(ROW),
@@ -353,9 +366,18 @@ impl Privacy {
         if existing.is_some() {
             contact::Entity::update(model).exec(scope.db()).await?;
         } else {
-            contact::Entity::insert(model)
+            // The first set: a concurrent first set (no row to lock yet) inserted meanwhile.
+            let inserted = contact::Entity::insert(model)
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(contact::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
                 .exec_without_returning(scope.db())
                 .await?;
+            if inserted == 0 {
+                return Err(PrivacyError::RevisionMismatch { current: 1 });
+            }
         }
         audit::record(
             scope,

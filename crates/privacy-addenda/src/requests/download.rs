@@ -210,9 +210,13 @@ impl Privacy {
     }
 
     /// Deletes the parts of exports completed [`KEEP_DAYS`] ago (their expiry deadlines
-    /// due); returns how many exports it expired.
+    /// due, on the requests' clock that `completed_at` and the link's checks read too);
+    /// returns how many exports it expired.
     pub async fn expire_export_parts(&self) -> Result<usize, PrivacyError> {
-        let due = self.tenancy.due_deadlines(EXPIRY_DEADLINE, 20).await?;
+        let due = self
+            .tenancy
+            .deadlines_due_by(EXPIRY_DEADLINE, self.now(), 20)
+            .await?;
         let mut expired = 0;
         for deadline in due {
             if let Some(scope) = self.tenancy.job_scope(&deadline).await? {

@@ -67,6 +67,9 @@ pub mod task {
         pub outcome: Option<String>,
         pub error: Option<String>,
         pub updated_at: DateTimeUtc,
+        /// An export task's cursor for its next page (migration
+        /// `m20261201_001101_privacy_export_cursor`): null before the first page.
+        pub export_after: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,9 @@
 //! - Each task runs in its own unit of work: the source's change and the task's `done` land
 //!   together or not at all, so a process killed mid-task leaves the task `pending` (never
 //!   half-done and recorded as done), and every source's operation is idempotent anyway.
+//!   An export's task is the exception: it runs a unit of work per page, each committing
+//!   the page's part with the task's progress ([`super::export`]), so it holds no lock for a
+//!   whole source and a run killed mid-task resumes after its last committed page.
 //! - The run is driven by a control-plane deadline (`privacy.request_run`, one per request):
 //!   whichever replica finds it due takes it for [`LEASE_MINUTES`] (moving it ahead) and
 //!   runs the pending tasks; a process that dies leaves the deadline to come due again after
@@ -19,6 +22,7 @@
 //!   then the subject gets a receipt and the request drops its subject reference.
 
 use super::entities::{request, task};
+use super::export::Paged;
 use super::{
     PrivacyRequest, RequestKind, RequestStatus, TABLE, TaskStatus, open_subject, tasks_of,
 };
@@ -190,6 +194,7 @@ impl Privacy {
                 outcome: Set(None),
                 error: Set(None),
                 updated_at: Set(now),
+                export_after: Set(None),
             })
             .exec_without_returning(scope.db())
             .await?;
@@ -384,6 +389,28 @@ impl Privacy {
                 ),
                 _ => None,
             };
+            // An export's task runs a page per unit of work of its own (none held open here).
+            if kind == RequestKind::Export
+                && let Some(s) = source
+                && !self.requests.switched_off(s.name())
+                && !self.requests.failing(s.name())
+            {
+                drop(scope);
+                match self
+                    .export_pages(due, &row, next.id, s.as_ref(), &subject)
+                    .await?
+                {
+                    Paged::Done => {}
+                    Paged::Later => return Ok(RunEnd::Later),
+                    Paged::Abandoned => return Ok(RunEnd::Abandoned),
+                    Paged::Failed(error) => {
+                        if !self.task_failed(due, &row, &next, &error, now).await? {
+                            return Ok(RunEnd::Later);
+                        }
+                    }
+                }
+                continue;
+            }
             let result: Result<(TaskStatus, serde_json::Value), SourceError> = match source {
                 None => Ok((
                     TaskStatus::Skipped,
@@ -403,17 +430,9 @@ impl Privacy {
                     s.name()
                 )
                 .into()),
-                Some(s) => run_task(
-                    &scope,
-                    s.as_ref(),
-                    &row,
-                    kind,
-                    &subject,
-                    self.requests.export_page_size(),
-                    now,
-                )
-                .await
-                .map(|v| (TaskStatus::Done, v)),
+                Some(s) => run_task(&scope, s.as_ref(), &row, kind, &subject)
+                    .await
+                    .map(|v| (TaskStatus::Done, v)),
             };
             match result {
                 Ok((task_status, outcome)) => {
@@ -437,33 +456,49 @@ impl Privacy {
                     // The source's work is rolled back with its unit of work; the failure is
                     // recorded in a fresh one.
                     drop(scope);
-                    let Some(scope) = self.tenancy.job_scope(due).await? else {
+                    if !self.task_failed(due, &row, &next, &error, now).await? {
                         return Ok(RunEnd::Later);
-                    };
-                    tracing::warn!(request = %row.id, source = next.source, %error, "a privacy request task failed");
-                    mark_running(&scope, &row, now).await?;
-                    task::Entity::update_many()
-                        .col_expr(
-                            task::Column::Status,
-                            Expr::value(TaskStatus::Failed.as_str()),
-                        )
-                        .col_expr(task::Column::Attempts, Expr::value(next.attempts + 1))
-                        .col_expr(task::Column::Error, Expr::value(Some(error.to_string())))
-                        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-                        .filter(task::Column::Id.eq(next.id))
-                        .exec(scope.db())
-                        .await?;
-                    audit::record(
-                        &scope,
-                        AuditEvent::new("privacy_request.task_failed")
-                            .subject(format!("privacy_request:{}", row.id))
-                            .detail(serde_json::json!({ "source": next.source })),
-                    )
-                    .await?;
-                    scope.commit().await?;
+                    }
                 }
             }
         }
+    }
+
+    /// Records that `task` failed, in a unit of work of its own; `false` when the institution
+    /// cannot be worked on now.
+    async fn task_failed(
+        &self,
+        due: &DueDeadline,
+        row: &request::Model,
+        task: &task::Model,
+        error: &SourceError,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PrivacyError> {
+        let Some(scope) = self.tenancy.job_scope(due).await? else {
+            return Ok(false);
+        };
+        tracing::warn!(request = %row.id, source = task.source, %error, "a privacy request task failed");
+        mark_running(&scope, row, now).await?;
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::Status,
+                Expr::value(TaskStatus::Failed.as_str()),
+            )
+            .col_expr(task::Column::Attempts, Expr::value(task.attempts + 1))
+            .col_expr(task::Column::Error, Expr::value(Some(error.to_string())))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::Id.eq(task.id))
+            .exec(scope.db())
+            .await?;
+        audit::record(
+            &scope,
+            AuditEvent::new("privacy_request.task_failed")
+                .subject(format!("privacy_request:{}", row.id))
+                .detail(serde_json::json!({ "source": task.source })),
+        )
+        .await?;
+        scope.commit().await?;
+        Ok(true)
     }
 
     /// Every task has run: the request's end.
@@ -546,12 +581,13 @@ impl Privacy {
                     "sources": manifest,
                 });
                 self.store_result(scope, row.id, &result).await?;
+                // On the requests' clock, as `completed_at` and `available_until` are.
                 self.tenancy
                     .schedule_deadline(
                         scope,
                         super::export::EXPIRY_DEADLINE,
                         row.id,
-                        Utc::now() + Duration::days(super::export::KEEP_DAYS),
+                        now + Duration::days(super::export::KEEP_DAYS),
                     )
                     .await?;
             }
@@ -718,7 +754,7 @@ fn subject_reference(_scope: &TenantScope, row: &request::Model) -> String {
     hex::encode(&row.subject_index)
 }
 
-async fn mark_running(
+pub(super) async fn mark_running(
     scope: &TenantScope,
     row: &request::Model,
     now: DateTime<Utc>,
@@ -746,27 +782,23 @@ async fn set_status(
     Ok(())
 }
 
-/// One source's work for one request kind.
-/// An export's task writes the source's records as sealed parts ([`super::export`]), a page
-/// at a time, in the task's unit of work (a re-run replaces them).
+/// One source's work for one request kind, in the task's unit of work (an export's task
+/// writes its parts a page per unit of work instead: [`super::export`]).
 async fn run_task(
     scope: &TenantScope,
     source: &dyn PersonalDataSource,
     row: &request::Model,
     kind: RequestKind,
     subject: &DataSubject,
-    page_size: u64,
-    now: DateTime<Utc>,
 ) -> Result<serde_json::Value, SourceError> {
     Ok(match kind {
         RequestKind::Access => {
             let summary = source.summary(scope, subject).await?;
             serde_json::json!({ "records": summary.records })
         }
+        // Run a page per unit of work by [`Privacy::export_pages`], never here.
         RequestKind::Export => {
-            let written =
-                super::export::write_parts(scope, row.id, source, subject, page_size, now).await?;
-            serde_json::json!({ "records": written.records, "parts": written.parts })
+            return Err(format!("{}: an export task runs by pages", source.name()).into());
         }
         RequestKind::Erasure => serde_json::to_value(source.erase(scope, subject).await?)?,
         RequestKind::Restriction => serde_json::to_value(

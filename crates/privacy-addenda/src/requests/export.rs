@@ -9,8 +9,13 @@
 //! column names of one source and one opened part, each part read in a unit of work of its
 //! own (no long transaction spans the download).
 //!
-//! A re-run of a source's task (a retry, a replica resuming after a crash) deletes that
-//! source's parts first, in the same unit of work, so a bundle never holds a page twice.
+//! Nor does a long transaction span the writing: each page is a unit of work of its own
+//! ([`Privacy::export_pages`]), its part committed with the task's progress (the records
+//! and parts so far, the source's cursor for the next page), the last page with the task's
+//! `done`. So the tenant's other writes go on between pages (on SQLite a unit of work holds
+//! the file's one write lock), and a run stopped anywhere (a crash, a failed page, a replica
+//! taking over after the lease) resumes after the last committed page: a page re-run
+//! replaces any part at its place, so a bundle never holds a page twice.
 //!
 //! The parts are personal data of the subject: the request tables' source
 //! ([`super::source::PrivacyRequestsSource`]) claims the table and deletes them when the
@@ -23,12 +28,15 @@
 //! arrays written as JSON text, RFC 4180 quoting, and a cell that a spreadsheet would take
 //! for a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) prefixed by `'`.
 
-use super::entities::part;
-use crate::PrivacyError;
+use super::TaskStatus;
+use super::entities::{part, request, task};
+use crate::{Privacy, PrivacyError};
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
+use hub_tenant::deadlines::DueDeadline;
 use hub_tenant::personal_data::{DataSubject, PersonalDataSource, SourceError};
 use hub_tenant::{ActiveTenant, Tenancy, TenantScope};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -67,79 +75,295 @@ pub const PART_FIELDS: &[FieldClassification] = &[
     },
 ];
 
-/// What writing one source's parts did.
-#[derive(Debug, Clone, Copy)]
-pub struct Written {
+/// How far an export task has come: what its committed parts hold and where the next page
+/// starts. Kept in the task's row (`outcome` and `export_after`), committed with each page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
     pub records: u64,
     pub parts: u64,
+    /// The source's cursor for the next page; `None` before the first.
+    pub after: Option<String>,
 }
 
-/// Writes `source`'s export of `subject` for request `request_id` as sealed parts of at most
-/// `page_size` records, replacing any parts an earlier run of the task wrote. Runs in the
-/// task's unit of work.
-pub async fn write_parts(
+impl Progress {
+    /// The progress a pending export task's row records.
+    pub(crate) fn of(row: &task::Model) -> Self {
+        let counts: serde_json::Value = row
+            .outcome
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default();
+        let count = |name: &str| counts.get(name).and_then(serde_json::Value::as_u64);
+        Self {
+            records: count("records").unwrap_or(0),
+            parts: count("parts").unwrap_or(0),
+            after: row.export_after.clone(),
+        }
+    }
+
+    /// The task's outcome: the records and parts written.
+    pub fn outcome(&self) -> serde_json::Value {
+        serde_json::json!({ "records": self.records, "parts": self.parts })
+    }
+}
+
+/// One page written: the progress after it, and whether it was the source's last.
+#[derive(Debug)]
+pub struct PageWritten {
+    pub progress: Progress,
+    pub last: bool,
+}
+
+/// Writes the page of `source`'s export of `subject` that `progress` points at as one sealed
+/// part (none for an empty page) of request `request_id`, in the caller's unit of work, which
+/// commits it together with the progress returned. A part of this source at or past the
+/// page's place (written by a run whose progress never committed: none with the progress
+/// committed in the same unit of work, but a re-run page must not count twice) is replaced;
+/// the first page also clears what an earlier run of the task left.
+pub async fn write_page(
     scope: &TenantScope,
     request_id: Uuid,
     source: &dyn PersonalDataSource,
     subject: &DataSubject,
+    progress: &Progress,
     page_size: u64,
     now: DateTime<Utc>,
-) -> Result<Written, SourceError> {
+) -> Result<PageWritten, SourceError> {
     part::Entity::delete_many()
         .filter(part::Column::RequestId.eq(request_id))
         .filter(part::Column::Source.eq(source.name()))
+        .filter(part::Column::Seq.gte(i32::try_from(progress.parts)?))
         .exec(scope.db())
         .await?;
-    let mut written = Written {
-        records: 0,
-        parts: 0,
-    };
-    let mut after: Option<String> = None;
-    loop {
-        let page = source
-            .export_page(scope, subject, after.as_deref(), page_size.max(1))
-            .await?;
-        if !page.records.is_empty() {
-            let id = Uuid::now_v7();
-            let columns = csv::columns(&page.records);
-            let keys = scope.keys();
-            let records_sealed = keys.seal_str(
-                PARTS_TABLE,
-                "records",
-                id,
-                &serde_json::to_string(&page.records)?,
-            );
-            let columns_sealed = keys.seal_str(
-                PARTS_TABLE,
-                "columns",
-                id,
-                &serde_json::to_string(&columns)?,
-            );
-            part::Entity::insert(part::ActiveModel {
-                id: Set(id),
-                request_id: Set(request_id),
-                source: Set(source.name().to_string()),
-                seq: Set(i32::try_from(written.parts)?),
-                record_count: Set(i32::try_from(page.records.len())?),
-                records_sealed: Set(records_sealed),
-                columns_sealed: Set(columns_sealed),
-                created_at: Set(now),
+    let page = source
+        .export_page(scope, subject, progress.after.as_deref(), page_size.max(1))
+        .await?;
+    let mut next = progress.clone();
+    if !page.records.is_empty() {
+        let id = Uuid::now_v7();
+        let columns = csv::columns(&page.records);
+        let keys = scope.keys();
+        let records_sealed = keys.seal_str(
+            PARTS_TABLE,
+            "records",
+            id,
+            &serde_json::to_string(&page.records)?,
+        );
+        let columns_sealed = keys.seal_str(
+            PARTS_TABLE,
+            "columns",
+            id,
+            &serde_json::to_string(&columns)?,
+        );
+        part::Entity::insert(part::ActiveModel {
+            id: Set(id),
+            request_id: Set(request_id),
+            source: Set(source.name().to_string()),
+            seq: Set(i32::try_from(progress.parts)?),
+            record_count: Set(i32::try_from(page.records.len())?),
+            records_sealed: Set(records_sealed),
+            columns_sealed: Set(columns_sealed),
+            created_at: Set(now),
+        })
+        .exec_without_returning(scope.db())
+        .await?;
+        next.records += page.records.len() as u64;
+        next.parts += 1;
+    }
+    match page.next {
+        // A cursor that does not move would page forever: a source's mistake.
+        Some(cursor) if progress.after.as_deref() == Some(cursor.as_str()) => {
+            Err(format!("{} returned the same export cursor twice", source.name()).into())
+        }
+        Some(cursor) => {
+            next.after = Some(cursor);
+            Ok(PageWritten {
+                progress: next,
+                last: false,
             })
-            .exec_without_returning(scope.db())
-            .await?;
-            written.records += page.records.len() as u64;
-            written.parts += 1;
         }
-        match page.next {
-            // A cursor that does not move would page forever: a source's mistake.
-            Some(next) if after.as_deref() == Some(next.as_str()) => {
-                return Err(
-                    format!("{} returned the same export cursor twice", source.name()).into(),
-                );
+        None => {
+            next.after = None;
+            Ok(PageWritten {
+                progress: next,
+                last: true,
+            })
+        }
+    }
+}
+
+/// How an export task's pages ended.
+pub(crate) enum Paged {
+    /// The task is no longer pending: its last page committed it `done` (here or elsewhere).
+    Done,
+    /// The institution cannot be worked on now (suspended, gone).
+    Later,
+    /// Stopped between pages by a drill, as if the process had died.
+    Abandoned,
+    /// The source failed: that page rolled back, the pages before it stay committed.
+    Failed(SourceError),
+}
+
+impl Privacy {
+    /// Runs export task `task_id` of `row` (the `attempts` it had), one page per unit of
+    /// work: the page's part, the task's progress (and on the last page its `done`) commit
+    /// together, so no unit of work spans more than a page and a run stopped anywhere
+    /// resumes after the last committed page, none counted twice.
+    pub(crate) async fn export_pages(
+        &self,
+        due: &DueDeadline,
+        row: &request::Model,
+        task_id: Uuid,
+        source: &dyn PersonalDataSource,
+        subject: &DataSubject,
+    ) -> Result<Paged, PrivacyError> {
+        let page_size = self.requests.export_page_size();
+        loop {
+            let Some(scope) = self.tenancy.job_scope(due).await? else {
+                return Ok(Paged::Later);
+            };
+            // The task as committed, locked for this page (on PostgreSQL; SQLite's unit of work
+            // holds the write lock already): a second run of the task, should two replicas
+            // ever overlap, waits and goes on from the progress this page commits.
+            let Some(task) = task::Entity::find_by_id(task_id)
+                .lock_exclusive()
+                .one(scope.db())
+                .await?
+            else {
+                return Ok(Paged::Done);
+            };
+            if task.status != TaskStatus::Pending.as_str() {
+                return Ok(Paged::Done);
             }
-            Some(next) => after = Some(next),
-            None => return Ok(written),
+            let now = self.now();
+            let written = match write_page(
+                &scope,
+                row.id,
+                source,
+                subject,
+                &Progress::of(&task),
+                page_size,
+                now,
+            )
+            .await
+            {
+                Ok(written) => written,
+                Err(error) => return Ok(Paged::Failed(error)),
+            };
+            super::execution::mark_running(&scope, row, now).await?;
+            let mut update = task::Entity::update_many()
+                .col_expr(
+                    task::Column::Outcome,
+                    Expr::value(Some(written.progress.outcome().to_string())),
+                )
+                .col_expr(
+                    task::Column::ExportAfter,
+                    Expr::value(written.progress.after.clone()),
+                )
+                .col_expr(task::Column::UpdatedAt, Expr::value(now));
+            if written.last {
+                update = update
+                    .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
+                    .col_expr(task::Column::Attempts, Expr::value(task.attempts + 1))
+                    .col_expr(task::Column::Error, Expr::value(Option::<String>::None));
+            }
+            update
+                .filter(task::Column::Id.eq(task.id))
+                .filter(task::Column::Status.eq(TaskStatus::Pending.as_str()))
+                .exec(scope.db())
+                .await?;
+            scope.commit().await?;
+            if written.last {
+                return Ok(Paged::Done);
+            }
+            if let Some(pause) = self
+                .requests
+                .export_pause
+                .take_at(source.name(), written.progress.parts)
+                && pause.hold().await
+            {
+                return Ok(Paged::Abandoned);
+            }
         }
+    }
+
+    /// Drills: the next export that has committed `parts` parts of `source` waits between
+    /// two pages (its units of work committed, none open) until told to go on or to stop as
+    /// if its process had died ([`ExportPause`]). Once.
+    pub fn pause_export_after(&self, source: &str, parts: u64) -> Arc<ExportPause> {
+        let pause = Arc::new(ExportPause {
+            source: source.to_string(),
+            parts,
+            reached: tokio::sync::Notify::new(),
+            released: tokio::sync::Notify::new(),
+            stop: std::sync::atomic::AtomicBool::new(false),
+        });
+        if let Ok(mut slot) = self.requests.export_pause.slot.lock() {
+            *slot = Some(pause.clone());
+        }
+        pause
+    }
+}
+
+/// Where a drill stops an export between pages ([`Privacy::pause_export_after`]).
+#[derive(Default)]
+pub(crate) struct PauseSlot {
+    slot: std::sync::Mutex<Option<Arc<ExportPause>>>,
+}
+
+impl PauseSlot {
+    /// The pause set for this source at this many parts, taken (it fires once).
+    fn take_at(&self, source: &str, parts: u64) -> Option<Arc<ExportPause>> {
+        let mut slot = self.slot.lock().ok()?;
+        if slot
+            .as_ref()
+            .is_some_and(|p| p.source == source && p.parts == parts)
+        {
+            slot.take()
+        } else {
+            None
+        }
+    }
+}
+
+/// An export held between two pages by a drill.
+pub struct ExportPause {
+    source: String,
+    parts: u64,
+    reached: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for ExportPause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExportPause({} after {} parts)", self.source, self.parts)
+    }
+}
+
+impl ExportPause {
+    /// Waits until the export is held here.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the export go on with its next page.
+    pub fn resume(&self) {
+        self.released.notify_one();
+    }
+
+    /// Stops the export's run here, as if its process had died: the request stays
+    /// `in_progress`, its deadline leased, the task pending after its committed pages.
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.released.notify_one();
+    }
+
+    /// The export side: says it is held, waits to be released; whether to stop.
+    async fn hold(&self) -> bool {
+        self.reached.notify_one();
+        self.released.notified().await;
+        self.stop.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

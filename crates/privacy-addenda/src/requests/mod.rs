@@ -1093,6 +1093,8 @@ pub struct RequestSettings {
     pub(crate) stopped_by_drill: std::sync::atomic::AtomicU64,
     /// Records per export part (0: [`export::DEFAULT_PAGE_SIZE`]).
     export_page_size: std::sync::atomic::AtomicU64,
+    /// Drills: where an export waits between two pages.
+    pub(crate) export_pause: export::PauseSlot,
 }
 
 impl RequestSettings {

@@ -4,8 +4,8 @@
 //! sign in must find it). Concerns themselves are privacy requests of kind `concern`
 //! (`requests.rs`).
 
-use crate::api::ApiTags;
 use crate::api::privacy::requests::JurisdictionView;
+use crate::api::{ApiTags, etag, require_if_match};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -16,7 +16,7 @@ use hub_privacy_addenda::requests::concerns::{
     RegulatorSource,
 };
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
@@ -178,8 +178,14 @@ fn view(c: ConcernContacts) -> ConcernContactsView {
 
 #[derive(ApiResponse)]
 pub enum ContactsFound {
+    /// `ETag`: the revision, for `If-Match` on the next change.
     #[oai(status = 200)]
-    Ok(Json<ConcernContactsView>),
+    Ok(Json<ConcernContactsView>, #[oai(header = "ETag")] String),
+}
+
+fn found(c: ConcernContacts) -> ContactsFound {
+    let tag = etag(c.revision);
+    ContactsFound::Ok(Json(view(c)), tag)
 }
 
 #[derive(Default)]
@@ -203,16 +209,18 @@ impl ConcernsApi {
         auth: TenantCredential,
     ) -> Result<ContactsFound, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let found = state.privacy.concern_contacts(&scope).await?;
+        let contacts = state.privacy.concern_contacts(&scope).await?;
         scope.commit().await?;
-        Ok(ContactsFound::Ok(Json(view(found))))
+        Ok(found(contacts))
     }
 
     /// Set where to raise a privacy concern
     ///
-    /// Requires scope `privacy:manage` or `tenant:admin`. Replaces the privacy contact, the
-    /// institution's own regulators (at most one per jurisdiction) and the default
-    /// jurisdiction of requests that name none; audited.
+    /// Requires scope `privacy:manage` or `tenant:admin`, and `If-Match` with the `ETag` last
+    /// read (`"0"` before anything is set; 412 when another change came first; `*`
+    /// overwrites whatever is current). Replaces the privacy contact, the institution's own
+    /// regulators (at most one per jurisdiction) and the default jurisdiction of requests
+    /// that name none; audited.
     #[oai(
         path = "/privacy/contact",
         method = "put",
@@ -222,8 +230,12 @@ impl ConcernsApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
+        /// The `ETag` of the revision this change is based on.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<ConcernContactsInput>,
     ) -> Result<ContactsFound, ApiError> {
+        let expected = require_if_match(if_match.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
         let body = body.0;
         let update = ConcernContactsUpdate {
@@ -248,9 +260,12 @@ impl ConcernsApi {
                 })
                 .collect(),
         };
-        let set = state.privacy.set_concern_contacts(&scope, update).await?;
+        let set = state
+            .privacy
+            .set_concern_contacts(&scope, update, expected)
+            .await?;
         scope.commit().await?;
-        Ok(ContactsFound::Ok(Json(view(set))))
+        Ok(found(set))
     }
 
     /// Where to raise a privacy concern, published
@@ -269,8 +284,8 @@ impl ConcernsApi {
         tenant_slug: Path<String>,
     ) -> Result<ContactsFound, ApiError> {
         let scope = state.tenancy.public_scope(&tenant_slug.0).await?;
-        let found = state.privacy.concern_contacts(&scope).await?;
+        let contacts = state.privacy.concern_contacts(&scope).await?;
         scope.commit().await?;
-        Ok(ContactsFound::Ok(Json(view(found))))
+        Ok(found(contacts))
     }
 }
