@@ -1863,11 +1863,12 @@ async fn promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile(backe
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
     let set = app
-        .call(
+        .call_with(
             reqwest::Method::PUT,
             "/v1/privacy/contact",
             Some(admin),
             Some(json!({"default_jurisdiction": "uk"})),
+            &[("If-Match", "\"0\"")],
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
