@@ -1912,7 +1912,7 @@ async fn promise_l1_a_request_gets_the_jurisdiction_on_the_persons_profile(backe
         .post(
             "/v1/privacy-requests",
             admin,
-            json!({"person_id": cal, "kind": "objection"}),
+            json!({"person_id": cal, "kind": "objection", "purposes": ["analytics"]}),
         )
         .await;
     assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
