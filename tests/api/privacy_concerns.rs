@@ -7,7 +7,7 @@
 
 use crate::both_backends;
 use crate::passwords;
-use crate::privacy_requests::{code_sent, person, signed_in};
+use crate::privacy_requests::{person, signed_in, verify_with_code};
 use crate::support::{Backend, Reply, TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -395,15 +395,7 @@ async fn promise_l2_a_concern_is_clocked_like_a_request_and_answered_to_the_pers
     respond(officer.clone(), behalf_id.clone(), "Not yet.")
         .await
         .assert_problem(409, "concern_not_open");
-    let code = code_sent(&app, &north, &bob).await;
-    let verified = app
-        .post(
-            &format!("/v1/privacy-requests/{behalf_id}/verification"),
-            admin,
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    verify_with_code(&app, &north, admin, &bob, &behalf_id).await;
     let closed = respond(officer, behalf_id, "We replied to Bob by post as well.").await;
     assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
     let audit = app

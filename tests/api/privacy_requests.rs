@@ -98,6 +98,25 @@ pub(crate) async fn code_sent(app: &TestApp, inst: &Institution, person_id: &str
     text.split("hours: ").nth(1).unwrap()[..8].to_string()
 }
 
+/// Confirms a request made on `person_id`'s behalf with the code mailed to them.
+pub(crate) async fn verify_with_code(
+    app: &TestApp,
+    inst: &Institution,
+    token: &str,
+    person_id: &str,
+    request_id: &str,
+) {
+    let code = code_sent(app, inst, person_id).await;
+    let ok = app
+        .post(
+            &format!("/v1/privacy-requests/{request_id}/verification"),
+            token,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}
+
 async fn on_behalf(app: &TestApp, token: &str, person_id: &str, kind: &str, j: &str) -> Reply {
     app.post(
         "/v1/privacy-requests",
@@ -839,15 +858,7 @@ async fn promise_r3_a_restriction_freezes_every_source(backend: Backend) {
     assert_eq!(lift.status, StatusCode::CREATED, "{}", lift.body);
     assert_eq!(lift.body["lift_restriction"], true);
     let lift_id = lift.body["id"].as_str().unwrap().to_string();
-    let code = code_sent(&app, &north, &ada).await;
-    let ok = app
-        .post(
-            &format!("/v1/privacy-requests/{lift_id}/verification"),
-            admin,
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    verify_with_code(&app, &north, admin, &ada, &lift_id).await;
     assert_eq!(
         decide(&app, admin, &lift_id, "approve").await.status,
         StatusCode::OK
@@ -1558,15 +1569,7 @@ async fn promise_r5_an_objection_withdraws_its_purposes_marketing_at_once_the_re
     let other = behalf.body["id"].as_str().unwrap().to_string();
     assert!(gate(&app, &token, "marketing").await.0);
     assert!(objection_records(&app, &token, &other).await.is_empty());
-    let code = code_sent(&app, &north, &ada).await;
-    let ok = app
-        .post(
-            &format!("/v1/privacy-requests/{other}/verification"),
-            admin,
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    verify_with_code(&app, &north, admin, &ada, &other).await;
     assert_eq!(
         gate(&app, &token, "marketing").await,
         (false, "consent_withdrawn".to_string())
@@ -1748,15 +1751,7 @@ async fn promise_r2_an_approved_rectification_corrects_the_email_the_person_cann
         .await;
     assert_eq!(behalf.status, StatusCode::CREATED, "{}", behalf.body);
     let behalf_id = behalf.body["id"].as_str().unwrap().to_string();
-    let code = code_sent(&app, &north, &cal).await;
-    let ok = app
-        .post(
-            &format!("/v1/privacy-requests/{behalf_id}/verification"),
-            admin,
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    verify_with_code(&app, &north, admin, &cal, &behalf_id).await;
     decide(&app, admin, &behalf_id, "approve")
         .await
         .assert_problem(409, "correction_refused_restricted");
