@@ -510,7 +510,31 @@ async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: B
     let app = spawn(backend).await;
     let north = app.create_institution("north").await;
     let (_, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let profile = "/v1/me/profile";
     for jurisdiction in ["eu", "uk", "us_ca", "other"] {
+        // Wherever the person lives (their profile's law), the consent rights (R5) are the
+        // same: a consent given from the account counts at once, and an objection to direct
+        // marketing withdraws it at once.
+        let moved = patch_record(
+            &app,
+            profile,
+            profile,
+            &token,
+            json!({"jurisdiction": jurisdiction}),
+        )
+        .await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+        let granted = app
+            .call_with(
+                reqwest::Method::PUT,
+                "/v1/me/consents",
+                Some(&token),
+                Some(json!({"choices": [{"purpose": "marketing", "granted": true}]})),
+                &[],
+            )
+            .await;
+        assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+        assert!(gate(&app, &token, "marketing").await.0, "{jurisdiction}");
         for kind in [
             "access",
             "export",
@@ -520,7 +544,7 @@ async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: B
         ] {
             let mut body = json!({"kind": kind, "jurisdiction": jurisdiction});
             if kind == "objection" {
-                body["purposes"] = json!(["analytics"]);
+                body["purposes"] = json!(["marketing"]);
             }
             let reply = app.post("/v1/me/privacy-requests", &token, body).await;
             assert_eq!(
@@ -531,6 +555,19 @@ async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: B
             );
             assert_eq!(reply.body["status"], "pending_approval");
             assert_eq!(reply.body["kind"], kind);
+            if kind == "objection" {
+                let id = reply.body["id"].as_str().unwrap();
+                assert_eq!(
+                    objection_records(&app, &token, id).await,
+                    vec![("marketing".to_string(), false)],
+                    "{jurisdiction}"
+                );
+                assert_eq!(
+                    gate(&app, &token, "marketing").await,
+                    (false, "consent_withdrawn".to_string()),
+                    "{jurisdiction}"
+                );
+            }
         }
     }
     let erasure = app
