@@ -31,6 +31,7 @@ both_backends!(
     promise_r6_officers_are_alerted_once_per_request_when_due_soon_and_when_overdue,
     promise_r3_the_erasure_receipt_arrives_by_email_and_the_address_is_then_forgotten,
     promise_r3_people_who_asked_or_decided_themselves_are_erased_from_the_requests_too,
+    promise_r3_no_request_about_a_person_is_made_or_decided_once_their_erasure_started,
     promise_r5_an_objection_withdraws_its_purposes_marketing_at_once_the_rest_on_approval,
     promise_r2_an_approved_rectification_corrects_the_email_the_person_cannot_edit,
     purposes_and_corrections_only_on_their_own_kinds_and_nothing_is_stored_otherwise,
@@ -146,15 +147,7 @@ pub(crate) async fn verified(
     let made = on_behalf(app, admin, person_id, kind, "eu").await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let id = made.body["id"].as_str().unwrap().to_string();
-    let code = code_sent(app, inst, person_id).await;
-    let ok = app
-        .post(
-            &format!("/v1/privacy-requests/{id}/verification"),
-            admin,
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    verify_with_code(app, inst, admin, person_id, &id).await;
     id
 }
 
@@ -2091,4 +2084,82 @@ async fn promise_r1_the_access_summary_counts_what_the_schema_scan_finds(backend
     }
     // The sessions live in the session store, out of the schema: nothing to compare.
     assert_eq!(entry("sessions")["schema_scan"]["agrees"], Value::Null);
+}
+
+/// Once a person's erasure has started, nothing more is written about them through a request:
+/// a new one is refused, and so is a decision on one made before (either would write after
+/// the erasure's sources ran, and its completeness scan would fail); once the erasure is
+/// complete, a request made before can only be denied. An erasure merely requested blocks
+/// nothing: the person may still ask for their export first.
+async fn promise_r3_no_request_about_a_person_is_made_or_decided_once_their_erasure_started(
+    backend: Backend,
+) {
+    let app = spawn_with(backend, |config| {
+        config.privacy_drill_failing_sources = vec!["privacy_requests".into()];
+    })
+    .await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let ada = person(&app, &north, "ada").await;
+    let erasure = verified(&app, &north, &ada, "erasure").await;
+    // Requested, not yet approved: an export still goes in, and another one waits.
+    let first = verified(&app, &north, &ada, "export").await;
+    let waiting = verified(&app, &north, &ada, "access").await;
+    assert_eq!(
+        decide(&app, admin, &erasure, "approve").await.status,
+        StatusCode::OK
+    );
+    let stopped = settled(&app, admin, &erasure).await;
+    assert_eq!(stopped["status"], "error", "{stopped}");
+    assert_eq!(task(&stopped, "privacy_requests")["status"], "failed");
+    let before = request_count(&app, admin).await;
+    on_behalf(&app, admin, &ada, "access", "eu")
+        .await
+        .assert_problem(409, "subject_erasure_under_way");
+    for decision in ["approve", "deny"] {
+        decide(&app, admin, &first, decision)
+            .await
+            .assert_problem(409, "subject_erasure_under_way");
+    }
+    assert_eq!(
+        request_count(&app, admin).await,
+        before,
+        "nothing was added"
+    );
+    let first_now = app
+        .get(&format!("/v1/privacy-requests/{first}"), admin)
+        .await;
+    assert_eq!(first_now.body["status"], "pending_approval");
+    // The source is back: the erasure completes, and the requests made before are now
+    // about nobody.
+    app.state.privacy.set_failing_sources(Vec::new());
+    let retried = app
+        .post(
+            &format!("/v1/privacy-requests/{erasure}/tasks/privacy_requests/retry"),
+            admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    let done = settled(&app, admin, &erasure).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    decide(&app, admin, &first, "approve")
+        .await
+        .assert_problem(409, "subject_erased");
+    assert_eq!(
+        decide(&app, admin, &waiting, "deny").await.status,
+        StatusCode::OK
+    );
+    let after = on_behalf(&app, admin, &ada, "access", "eu").await;
+    assert!(
+        after.status == StatusCode::CONFLICT || after.status == StatusCode::NOT_FOUND,
+        "{}",
+        after.body
+    );
+}
+
+async fn request_count(app: &TestApp, admin: &str) -> usize {
+    let all = app.get("/v1/privacy-requests?limit=100", admin).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    all.body["items"].as_array().unwrap().len()
 }

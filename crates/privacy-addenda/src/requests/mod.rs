@@ -302,6 +302,40 @@ pub(crate) fn subject_indexes(scope: &TenantScope, person: Uuid) -> Vec<Vec<u8>>
         .blind_index_candidates(TABLE, "subject", &person.to_string())
 }
 
+/// Refuses a new request, or a decision on one, about a person whose erasure has started
+/// (approved, running, stopped on a failed task) or finished: whatever that request wrote
+/// about them (its row, its result, the messages it sends) would come after the erasure's
+/// sources ran, and its completeness scan would find it. An erasure merely requested does
+/// not block: the person may still ask for their export first.
+async fn refuse_if_erasure_under_way(
+    scope: &TenantScope,
+    indexes: &[Vec<u8>],
+) -> Result<(), PrivacyError> {
+    let started = [
+        RequestStatus::Approved,
+        RequestStatus::InProgress,
+        RequestStatus::Error,
+        RequestStatus::Complete,
+    ];
+    let erasure = request::Entity::find()
+        .filter(request::Column::SubjectIndex.is_in(indexes.to_vec()))
+        .filter(request::Column::Kind.eq(RequestKind::Erasure.as_str()))
+        .filter(request::Column::Status.is_in(started.map(RequestStatus::as_str)))
+        .one(scope.db())
+        .await?;
+    match erasure {
+        None => Ok(()),
+        Some(erasure) => Err(PrivacyError::Conflict {
+            code: "subject_erasure_under_way",
+            message: format!(
+                "this person's erasure (request {}) is {}: no other request about them can be \
+                 made or decided until it is complete",
+                erasure.id, erasure.status
+            ),
+        }),
+    }
+}
+
 fn check_text(v: &mut Violations, field: &str, text: &str, max: usize) {
     v.check(
         text.chars().count() <= max,
@@ -540,6 +574,8 @@ impl Privacy {
                     ),
                 });
             }
+        } else {
+            refuse_if_erasure_under_way(scope, &indexes).await?;
         }
         let now = self.now();
         let id = Uuid::now_v7();
@@ -806,6 +842,25 @@ impl Privacy {
             });
         }
         let kind = RequestKind::parse(&row.kind).unwrap_or(RequestKind::Access);
+        if kind != RequestKind::Erasure {
+            match person {
+                // Approved or denied, the decision would write about the person (their
+                // message) while their erasure runs.
+                Some(person) => {
+                    refuse_if_erasure_under_way(scope, &subject_indexes(scope, person)).await?
+                }
+                // The requests' source dropped the subject: the person was erased.
+                None if approve => {
+                    return Err(PrivacyError::Conflict {
+                        code: "subject_erased",
+                        message: "the person this request is about was erased: it can only be \
+                                  denied"
+                            .into(),
+                    });
+                }
+                None => {}
+            }
+        }
         let now = self.now();
         let status = match (approve, kind.runs_on_sources()) {
             (false, _) => RequestStatus::Denied,
