@@ -6,6 +6,7 @@
 
 use crate::both_backends;
 use crate::passwords;
+use crate::privacy_requests::task;
 use crate::support::{Backend, Institution, TestApp, spawn_on_same_storage, spawn_with};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -521,16 +522,6 @@ async fn source_parts(app: &TestApp, backend: Backend, tenant: &str, source: &st
     .unwrap()
 }
 
-/// The task of `source` in a request's view.
-fn task_of<'a>(request: &'a Value, source: &str) -> &'a Value {
-    request["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["source"] == source)
-        .unwrap_or_else(|| panic!("no {source} task in {request}"))
-}
-
 /// A long export commits page by page: between two pages no unit of work of it is open, so
 /// the institution's other writes go through (SQLite has one write lock per file, which a
 /// unit of work holds from its start), the parts written so far are there and the task says
@@ -568,7 +559,7 @@ async fn promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_r
     let midway = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
     assert_eq!(midway.status, StatusCode::OK, "{}", midway.body);
     assert_eq!(midway.body["status"], "in_progress", "{}", midway.body);
-    let consent = task_of(&midway.body, "consent");
+    let consent = task(&midway.body, "consent");
     assert_eq!(consent["status"], "pending", "{consent}");
     assert_eq!(
         consent["outcome"],
@@ -610,7 +601,7 @@ async fn promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_r
     assert_eq!(app.state.privacy.requests_stopped_by_drill(), 1);
     let stopped = app.get(&format!("/v1/privacy-requests/{id}"), admin).await;
     assert_eq!(stopped.body["status"], "in_progress", "{}", stopped.body);
-    assert_eq!(task_of(&stopped.body, "consent")["outcome"]["parts"], 3);
+    assert_eq!(task(&stopped.body, "consent")["outcome"]["parts"], 3);
 
     // Another process takes the request once the lease lapses (moved to now here).
     let second = spawn_on_same_storage(&app).await;
@@ -627,7 +618,7 @@ async fn promise_r4_a_long_export_commits_page_by_page_leaving_writes_free_and_r
         .unwrap();
     second.state.privacy.run_due_requests().await.unwrap();
     let done = settled(&second, admin, &id, 400).await;
-    let consent = task_of(&done, "consent");
+    let consent = task(&done, "consent");
     assert_eq!(consent["status"], "done", "{consent}");
     assert_eq!(
         consent["attempts"], 1,

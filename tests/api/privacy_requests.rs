@@ -164,7 +164,7 @@ pub(crate) async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
     panic!("request {id} still running after about ten seconds");
 }
 
-fn task<'a>(request: &'a Value, source: &str) -> &'a Value {
+pub(crate) fn task<'a>(request: &'a Value, source: &str) -> &'a Value {
     request["tasks"]
         .as_array()
         .unwrap()
@@ -822,14 +822,7 @@ async fn promise_r3_a_failed_task_is_retried_alone_and_a_switched_off_source_is_
     .assert_problem(404, "privacy_request_task_not_found");
     // The source is back: its task alone runs again.
     app.state.privacy.set_failing_sources(Vec::new());
-    let retried = app
-        .post(
-            &format!("/v1/privacy-requests/{id}/tasks/contacts/retry"),
-            admin,
-            json!({}),
-        )
-        .await;
-    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    retry_task(&app, admin, &id, "contacts").await;
     let done = settled(&app, admin, &id).await;
     assert_eq!(done["status"], "complete", "{done}");
     assert_eq!(task(&done, "contacts")["status"], "done");
@@ -2133,14 +2126,7 @@ async fn promise_r3_no_request_about_a_person_is_made_or_decided_once_their_eras
     // The source is back: the erasure completes, and the requests made before are now
     // about nobody.
     app.state.privacy.set_failing_sources(Vec::new());
-    let retried = app
-        .post(
-            &format!("/v1/privacy-requests/{erasure}/tasks/privacy_requests/retry"),
-            admin,
-            json!({}),
-        )
-        .await;
-    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    retry_task(&app, admin, &erasure, "privacy_requests").await;
     let done = settled(&app, admin, &erasure).await;
     assert_eq!(done["status"], "complete", "{done}");
     decide(&app, admin, &first, "approve")
@@ -2162,4 +2148,16 @@ async fn request_count(app: &TestApp, admin: &str) -> usize {
     let all = app.get("/v1/privacy-requests?limit=100", admin).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
     all.body["items"].as_array().unwrap().len()
+}
+
+/// Retries one failed task of a request.
+pub(crate) async fn retry_task(app: &TestApp, admin: &str, id: &str, source: &str) {
+    let retried = app
+        .post(
+            &format!("/v1/privacy-requests/{id}/tasks/{source}/retry"),
+            admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
 }
