@@ -29,33 +29,9 @@ async fn app(backend: Backend) -> TestApp {
     spawn_with(backend, |config| config.privacy_export_page_size = PAGE).await
 }
 
-/// A person of `inst` signed in with a local account: `(person id, session token)`.
+/// A learner of `inst` signed in with a local account: `(person id, session token)`.
 async fn signed_in(app: &TestApp, inst: &Institution, username: &str) -> (String, String) {
-    let admin = inst.admin_token.as_str();
-    let slug = inst.slug.as_str();
-    let email = format!("{username}@{slug}.test");
-    let person = app
-        .post(
-            "/v1/people",
-            admin,
-            json!({"name": format!("{username} person"), "username": username,
-                   "email": email, "roles": ["learner"]}),
-        )
-        .await;
-    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
-    let id = person.body["id"].as_str().unwrap().to_string();
-    app.allow_local_accounts(admin).await;
-    passwords::request_reset(app, slug, &email).await;
-    let code = passwords::reset_code(app, inst, &id).await;
-    let password = "meadow-kettle-orbit-42";
-    let reset = passwords::reset(app, slug, &code, password).await;
-    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
-    let signed = passwords::sign_in(app, slug, username, password).await;
-    assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
-    (
-        id,
-        signed.body["session_token"].as_str().unwrap().to_string(),
-    )
+    crate::privacy_requests::signed_in(app, inst, username, &["learner"]).await
 }
 
 /// Records consent choices: each call adds one ledger record per choice.

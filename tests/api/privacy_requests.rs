@@ -517,16 +517,7 @@ async fn promise_r7_every_right_is_accepted_whatever_the_jurisdiction(backend: B
         )
         .await;
         assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
-        let granted = app
-            .call_with(
-                reqwest::Method::PUT,
-                "/v1/me/consents",
-                Some(&token),
-                Some(json!({"choices": [{"purpose": "marketing", "granted": true}]})),
-                &[],
-            )
-            .await;
-        assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+        grant(&app, &token, "marketing").await;
         assert!(gate(&app, &token, "marketing").await.0, "{jurisdiction}");
         for kind in [
             "access",
@@ -1570,16 +1561,7 @@ async fn promise_r5_an_objection_withdraws_its_purposes_marketing_at_once_the_re
     assert_eq!(outcome(&mine.body, "analytics")["withdrawn"], true);
     // An objection made on the person's behalf: nothing until the person confirms the code,
     // marketing then; a denial leaves the other purposes as they were.
-    let regrant = app
-        .call_with(
-            reqwest::Method::PUT,
-            "/v1/me/consents",
-            Some(&token),
-            Some(json!({"choices": [{"purpose": "marketing", "granted": true}]})),
-            &[],
-        )
-        .await;
-    assert_eq!(regrant.status, StatusCode::OK, "{}", regrant.body);
+    grant(&app, &token, "marketing").await;
     let behalf = app
         .post(
             "/v1/privacy-requests",
@@ -2160,4 +2142,18 @@ pub(crate) async fn retry_task(app: &TestApp, admin: &str, id: &str, source: &st
         )
         .await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+}
+
+/// The person grants `purpose` from their account.
+async fn grant(app: &TestApp, token: &str, purpose: &str) {
+    let granted = app
+        .call_with(
+            reqwest::Method::PUT,
+            "/v1/me/consents",
+            Some(token),
+            Some(json!({"choices": [{"purpose": purpose, "granted": true}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
 }
