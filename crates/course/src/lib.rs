@@ -1,14 +1,14 @@
-//! The course catalog: an institution's courses, the first tenant resource. Every function
-//! takes a [`hub_tenant::TenantScope`], so the catalog can only be read or written inside the
-//! caller's own tenant.
+//! Learning: an institution's course catalog and the learning records of its people
+//! (enrollments, progress, quizzes, xAPI statements, certificates). Every function takes a
+//! [`hub_tenant::TenantScope`], so nothing here can be read or written outside the caller's
+//! own tenant. One module per domain area: [`catalog`] first; each area that stores
+//! personal data registers its personal-data source in [`MODULE`] below.
 
-mod entity;
+pub mod catalog;
 mod error;
-pub mod model;
-pub mod service;
 
+pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 pub use error::CourseError;
-pub use model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 
 use hub_tenant::{DomainModule, RoleGrant, Scope};
 

@@ -77,7 +77,7 @@ pub mod operator {
 
 /// hub-course: the catalog.
 pub mod learning {
-    pub type Api = crate::api::courses::CoursesApi;
+    pub type Api = crate::api::learning::courses::CoursesApi;
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Unique codes, a mandatory If-Match on updates.

@@ -150,7 +150,7 @@ impl Limit {
 /// A property written `name[]` means the items of the array `name`.
 pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
     use Limit::*;
-    use hub_course::model as course;
+    use hub_course::catalog::model as course;
     let mut limits = Vec::new();
     for schema in ["CourseCreate", "CourseUpdate"] {
         limits.extend([

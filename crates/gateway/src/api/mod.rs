@@ -12,11 +12,11 @@
 pub mod api_keys;
 pub mod audit;
 pub mod contacts;
-pub mod courses;
 pub mod described;
 pub mod domains;
 pub mod incidents;
 pub mod keys;
+pub mod learning;
 pub mod me;
 pub mod messaging;
 pub mod passwords;

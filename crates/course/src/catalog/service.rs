@@ -1,8 +1,8 @@
 //! Catalog operations. Each runs inside the caller's [`TenantScope`]; the caller commits.
 
+use super::entity;
+use super::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse, is_valid_tag};
 use crate::CourseError;
-use crate::entity;
-use crate::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse, is_valid_tag};
 use chrono::Utc;
 use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::idempotency::{self, IdempotencyKey};

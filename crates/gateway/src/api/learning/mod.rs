@@ -1,0 +1,4 @@
+//! The learning domain's API (`hub-course`): the catalog, and the learning records as they
+//! arrive (enrollments, progress, quizzes, the xAPI LRS, certificates).
+
+pub mod courses;
