@@ -18,6 +18,16 @@ pub enum CourseError {
     Tenant(#[from] TenantError),
     #[error("storage error: {0}")]
     Database(#[from] DbErr),
+    #[error("no such module")]
+    ModuleNotFound,
+    #[error("no such lesson")]
+    LessonNotFound,
+    #[error("no such quiz")]
+    QuizNotFound,
+    #[error("a lesson with activity id `{0}` already exists")]
+    ActivityIdTaken(String),
+    #[error("the course's completion rule requires passing this quiz")]
+    QuizInCompletionRule,
 }
 
 impl DescribeProblem for CourseError {
@@ -31,6 +41,10 @@ impl DescribeProblem for CourseError {
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) => ProblemKind::Internal,
+            Self::ModuleNotFound | Self::LessonNotFound | Self::QuizNotFound => {
+                ProblemKind::NotFound
+            }
+            Self::ActivityIdTaken(_) | Self::QuizInCompletionRule => ProblemKind::Conflict,
         }
     }
 
@@ -46,6 +60,11 @@ impl DescribeProblem for CourseError {
                 TenantError::STORAGE_UNAVAILABLE
             }
             Self::Database(_) => "internal",
+            Self::ModuleNotFound => "module_not_found",
+            Self::LessonNotFound => "lesson_not_found",
+            Self::QuizNotFound => "quiz_not_found",
+            Self::ActivityIdTaken(_) => "activity_id_taken",
+            Self::QuizInCompletionRule => "quiz_in_completion_rule",
         }
     }
 

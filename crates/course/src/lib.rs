@@ -6,6 +6,9 @@
 
 pub mod catalog;
 mod error;
+pub mod quiz;
+pub mod structure;
+mod text;
 
 pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 pub use error::CourseError;
