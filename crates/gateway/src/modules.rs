@@ -77,11 +77,23 @@ pub mod operator {
 
 /// hub-course: the catalog.
 pub mod learning {
-    pub type Api = crate::api::learning::courses::CoursesApi;
+    pub type Api = (
+        crate::api::learning::courses::CoursesApi,
+        crate::api::learning::structure::StructureApi,
+        crate::api::learning::quizzes::QuizzesApi,
+    );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Unique codes, a mandatory If-Match on updates.
         ("updateCourse", &[409, 428]),
+        // Structure: unique lesson activity ids, a mandatory If-Match on updates.
+        ("updateCourseModule", &[428]),
+        ("createLesson", &[409]),
+        ("updateLesson", &[409, 428]),
+        ("setCompletionRule", &[428]),
+        // Quizzes: a mandatory If-Match on updates; one the completion rule requires.
+        ("updateQuiz", &[428]),
+        ("deleteQuiz", &[409]),
     ];
 }
 

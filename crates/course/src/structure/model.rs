@@ -115,7 +115,7 @@ pub enum RequiredLessons {
     /// Every lesson, whatever its flag.
     All,
     /// None: only the quizzes count.
-    None,
+    NoLessons,
 }
 
 impl RequiredLessons {
@@ -125,12 +125,12 @@ impl RequiredLessons {
         match self {
             Self::AllRequired => "all_required",
             Self::All => "all",
-            Self::None => "none",
+            Self::NoLessons => "none",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::AllRequired, Self::All, Self::None]
+        [Self::AllRequired, Self::All, Self::NoLessons]
             .into_iter()
             .find(|r| r.as_str() == text)
     }
@@ -169,7 +169,7 @@ impl CompletionRule {
             .filter(|l| match self.required_lessons {
                 RequiredLessons::AllRequired => l.required,
                 RequiredLessons::All => true,
-                RequiredLessons::None => false,
+                RequiredLessons::NoLessons => false,
             })
             .map(|l| l.id)
             .collect()
@@ -421,7 +421,7 @@ mod tests {
         );
         rule.required_lessons = RequiredLessons::All;
         assert_eq!(rule.lessons_to_complete(&outline).len(), 3);
-        rule.required_lessons = RequiredLessons::None;
+        rule.required_lessons = RequiredLessons::NoLessons;
         assert!(rule.lessons_to_complete(&outline).is_empty());
     }
 }
