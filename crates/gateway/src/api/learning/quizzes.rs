@@ -298,10 +298,13 @@ pub struct QuizCreate {
     #[oai(default)]
     pub description: String,
     /// Attempts per learner, 1–100; omit for unlimited.
+    #[oai(skip_serializing_if_is_none)]
     pub max_attempts: Option<i32>,
     /// Seconds an attempt may last, 1–604,800; omit for no limit.
+    #[oai(skip_serializing_if_is_none)]
     pub time_limit_seconds: Option<i32>,
     /// No attempt starts after this moment; omit for no deadline.
+    #[oai(skip_serializing_if_is_none)]
     pub due_at: Option<DateTime<Utc>>,
     /// The percentage of the points (0–100) the kept score needs to pass.
     pub passing_score: i32,

@@ -103,6 +103,7 @@ pub struct LessonCreate {
     pub description: String,
     /// The xAPI activity whose statements tell this lesson's progress: an absolute IRI of
     /// up to 500 characters, unique in the institution (409 otherwise). Omit for none.
+    #[oai(skip_serializing_if_is_none)]
     pub activity_id: Option<String>,
     /// Whether completing the course needs this lesson (default true).
     #[oai(default = "required_default")]
