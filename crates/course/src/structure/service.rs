@@ -68,7 +68,7 @@ pub(crate) async fn lock_course(scope: &TenantScope, course_id: Uuid) -> Result<
     let locked = course::Entity::update_many()
         .col_expr(
             course::Column::Revision,
-            Expr::col(course::Column::Revision).into(),
+            Expr::col(course::Column::Revision),
         )
         .filter(course::Column::Id.eq(course_id))
         .exec(scope.db())
@@ -84,7 +84,7 @@ async fn lock_module(scope: &TenantScope, module_id: Uuid) -> Result<Module, Cou
     let locked = module::Entity::update_many()
         .col_expr(
             module::Column::Revision,
-            Expr::col(module::Column::Revision).into(),
+            Expr::col(module::Column::Revision),
         )
         .filter(module::Column::Id.eq(module_id))
         .exec(scope.db())

@@ -270,9 +270,13 @@ fn example_questions() -> Vec<QuestionInput> {
         },
         QuestionInput {
             points: 2,
-            answer: Some(3.14),
+            answer: Some(9.81),
             tolerance: Some(0.01),
-            ..base("q2", QuestionKindView::Numeric, "Pi to two decimals?")
+            ..base(
+                "q2",
+                QuestionKindView::Numeric,
+                "Gravity at sea level, in m/s²?",
+            )
         },
         QuestionInput {
             rules: Some(vec![TextRuleInput {
@@ -545,7 +549,7 @@ impl Example for AnswerSet {
                 AnswerItem {
                     question_id: "q2".into(),
                     option_ids: None,
-                    number: Some(3.15),
+                    number: Some(9.8),
                     text: None,
                 },
             ],
