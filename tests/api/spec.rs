@@ -774,10 +774,17 @@ async fn promise_d5_a_429_carries_the_headers_the_spec_declares(backend: Backend
     );
 }
 
-/// Values past and at each limit a JSON schema declares: `(violating, at the limit)`.
-fn limit_probes(schema: &Value) -> Vec<(String, Value, Option<Value>)> {
+/// Values past and at each limit a JSON schema declares: `(violating, at the limit)`. Text
+/// of a given length grows from `sample` (the field's example, so it keeps the shape a
+/// pattern asks for, such as an IRI's scheme) with `a`s.
+fn limit_probes(schema: &Value, sample: Option<&str>) -> Vec<(String, Value, Option<Value>)> {
     let mut probes = Vec::new();
-    let text = |n: u64| Value::String("a".repeat(n as usize));
+    let text = |n: u64| {
+        let n = n as usize;
+        let start: String = sample.unwrap_or("").chars().take(n).collect();
+        let pad = n - start.chars().count();
+        Value::String(format!("{start}{}", "a".repeat(pad)))
+    };
     let items = |n: u64| Value::Array((0..n).map(|i| Value::String(format!("t{i}"))).collect());
     if let Some(n) = schema["maxLength"].as_u64() {
         probes.push((format!("maxLength {n}"), text(n + 1), Some(text(n))));
@@ -813,7 +820,7 @@ fn limit_probes(schema: &Value) -> Vec<(String, Value, Option<Value>)> {
         probes.push((format!("maxItems {n}"), items(n + 1), Some(items(n))));
     }
     if schema["items"].is_object() {
-        for (what, bad, ok) in limit_probes(&schema["items"]) {
+        for (what, bad, ok) in limit_probes(&schema["items"], None) {
             probes.push((
                 format!("items {what}"),
                 Value::Array(vec![bad]),
@@ -959,7 +966,8 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
             .into_iter()
             .flatten()
             .flat_map(|(field, s)| {
-                limit_probes(s)
+                let sample = body_schema.and_then(|b| b["example"][field].as_str());
+                limit_probes(s, sample)
                     .into_iter()
                     .map(|(w, b, o)| (field.clone(), w, b, o))
             })
@@ -967,7 +975,7 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         let param_probes: Vec<(&Value, String, Value, Option<Value>)> = params
             .iter()
             .flat_map(|p| {
-                limit_probes(&p["schema"])
+                limit_probes(&p["schema"], None)
                     .into_iter()
                     .map(move |(w, b, o)| (*p, w, b, o))
             })
