@@ -24,8 +24,6 @@ pub const MAX_ACTIVITY_ID: usize = 500;
 /// `regex` crate read it alike): an absolute IRI (RFC 3987 §2.2): a scheme, `:`, then no
 /// white space, control character or `<>"{}|\^`` and every `%` an escape of two hex digits.
 pub const ACTIVITY_ID_PATTERN: &str = "^[A-Za-z][A-Za-z0-9+.-]*:(?:[^\\u0000-\\u0020\\u007F-\\u009F\\s<>\"{}|\\\\^`%]|%[0-9A-Fa-f]{2})+$";
-/// Passing quizzes a completion rule may name.
-pub const MAX_PASSING_QUIZZES: usize = 50;
 
 /// Whether `text` is an absolute IRI as [`ACTIVITY_ID_PATTERN`] says, of at most
 /// [`MAX_ACTIVITY_ID`] characters.
