@@ -16,7 +16,8 @@ both_backends!(
     promise_d1_another_institutions_structure_and_quizzes_are_not_found,
     a_lesson_activity_id_is_unique_in_the_institution,
     the_completion_rule_names_only_the_courses_own_quizzes,
-    bad_structure_input_changes_nothing
+    bad_structure_input_changes_nothing,
+    concurrent_additions_take_distinct_places
 );
 
 pub(crate) async fn course(app: &TestApp, token: &str, code: &str) -> String {
@@ -736,4 +737,42 @@ async fn bad_structure_input_changes_nothing(backend: Backend) {
         before.body,
         "no bad request left anything behind"
     );
+}
+
+/// Modules and lessons added at the same moment each get a place of their own: the parent's
+/// row is locked while a place is chosen.
+async fn concurrent_additions_take_distinct_places(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let token = north.admin_token.as_str();
+    let cs = course(&app, token, "CS-101").await;
+    let first = module(&app, token, &cs, "M0").await;
+    let modules = (1..6).map(|i| {
+        let app = &app;
+        let cs = cs.clone();
+        async move {
+            app.post(
+                &format!("/v1/courses/{cs}/modules"),
+                token,
+                json!({"title": format!("M{i}")}),
+            )
+            .await
+        }
+    });
+    let lessons = (0..5).map(|i| {
+        let app = &app;
+        let first = first.clone();
+        async move { add_lesson(app, token, &first, json!({"title": format!("L{i}")})).await }
+    });
+    let (modules, lessons) = tokio::join!(
+        futures::future::join_all(modules),
+        futures::future::join_all(lessons)
+    );
+    for reply in modules.iter().chain(lessons.iter()) {
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    // `shape` checks the places are 0, 1, 2, … in both lists.
+    let outline = shape(&app, token, &cs).await;
+    assert_eq!(outline.len(), 6);
+    assert_eq!(outline[0].1.len(), 5);
 }
