@@ -75,13 +75,29 @@ pub mod operator {
     ];
 }
 
-/// hub-course: the catalog.
+/// hub-course: the catalog, enrollments, organisational units.
 pub mod learning {
-    pub type Api = crate::api::learning::courses::CoursesApi;
+    use crate::api::learning::{
+        courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
+    };
+
+    pub type Api = (CoursesApi, EnrollmentsApi, OrgUnitsApi);
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Unique codes, a mandatory If-Match on updates.
         ("updateCourse", &[409, 428]),
+        // A course with enrollments is archived, not deleted.
+        ("deleteCourse", &[409]),
+        // Enrollments: the course named in the body, seats, states, restrictions.
+        ("enrollMyself", &[404, 409]),
+        ("withdrawMyEnrollment", &[409]),
+        ("createEnrollment", &[409]),
+        ("createEnrollmentsInBulk", &[409]),
+        ("updateEnrollment", &[409, 428]),
+        // Organisational units: unique codes, units in use, a mandatory If-Match.
+        ("createOrgUnit", &[409]),
+        ("updateOrgUnit", &[409, 428]),
+        ("deleteOrgUnit", &[409]),
     ];
 }
 

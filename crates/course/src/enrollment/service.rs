@@ -241,18 +241,29 @@ fn check_start(state: EnrollmentState) -> Result<(), CourseError> {
     }
 }
 
-/// One person of a bulk enrollment and what happened.
+/// What a bulk enrollment did for one person.
+#[derive(Debug, Clone)]
+pub enum BulkOutcome {
+    Admitted {
+        enrollment: Enrollment,
+        admission: Admission,
+    },
+    /// Not enrolled: `person_not_found` (unknown or deactivated), `learner_restricted`, or
+    /// `duplicate` (listed before).
+    Refused { code: &'static str },
+}
+
 #[derive(Debug, Clone)]
 pub struct BulkItem {
     pub person_id: Uuid,
-    pub enrollment: Enrollment,
-    pub admission: Admission,
+    pub outcome: BulkOutcome,
 }
 
-/// Enrolls or invites up to [`MAX_BULK`] people at once, all or nothing: any unknown,
-/// deactivated, restricted or repeated person is named (`person_ids[i]`) and nothing is
-/// written; too few seats for those not yet holding one is `seats_exhausted`, nothing
-/// written. People already enrolled as asked are reported `unchanged`.
+/// Enrolls or invites up to [`MAX_BULK`] people at once. Each person gets a result of
+/// their own: admitted (created, changed or unchanged: already enrolled as asked) or
+/// refused with a code (unknown or deactivated, restricted, listed twice), so one bad id
+/// does not hold back the rest. Seats are all or nothing: when the people to admit need
+/// more seats than are free, the whole request is `seats_exhausted` and nothing is written.
 pub async fn enroll_bulk(
     tenancy: &Tenancy,
     scope: &TenantScope,
@@ -270,48 +281,38 @@ pub async fn enroll_bulk(
             format!("1 to {MAX_BULK} people"),
         )]));
     }
-    let mut problems = Vec::new();
     let mut seats = 0;
-    let mut plans = Vec::with_capacity(person_ids.len());
+    // Per person: refused with a code, already enrolled as asked, or to admit.
+    let mut plans: Vec<(Uuid, Result<Option<Enrollment>, &'static str>)> = Vec::new();
     for (i, person) in person_ids.iter().enumerate() {
-        let field = format!("person_ids[{i}]");
-        if person_ids[..i].contains(person) {
-            problems.push(FieldViolation::new(field, "listed twice"));
-            continue;
-        }
-        if let Some(why) = check_person(tenancy, scope, *person).await? {
-            problems.push(FieldViolation::new(field, why));
-            continue;
-        }
-        if store::is_restricted(scope, *person).await? {
-            problems.push(FieldViolation::new(
-                field,
-                "processing of this person's learning records is restricted",
-            ));
-            continue;
-        }
-        let existing = store::find(scope, course_id, *person).await?;
-        match plan(existing.as_ref(), state) {
-            Ok((_, needs_seat)) => {
-                seats += u64::from(needs_seat);
-                plans.push((*person, None));
+        let planned = if person_ids[..i].contains(person) {
+            Err("duplicate")
+        } else if check_person(tenancy, scope, *person).await?.is_some() {
+            Err("person_not_found")
+        } else if store::is_restricted(scope, *person).await? {
+            Err("learner_restricted")
+        } else {
+            let existing = store::find(scope, course_id, *person).await?;
+            match plan(existing.as_ref(), state) {
+                Ok((_, needs_seat)) => {
+                    seats += u64::from(needs_seat);
+                    Ok(None)
+                }
+                Err(_) => Ok(existing),
             }
-            Err(_) => plans.push((*person, existing)),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(CourseError::Invalid(problems));
+        };
+        plans.push((*person, planned));
     }
     store::claim_seats(scope, course_id, seats).await?;
     let mut done = Vec::with_capacity(plans.len());
-    for (person, unchanged) in plans {
-        let item = match unchanged {
-            Some(enrollment) => BulkItem {
-                person_id: person,
+    for (person, planned) in plans {
+        let outcome = match planned {
+            Err(code) => BulkOutcome::Refused { code },
+            Ok(Some(enrollment)) => BulkOutcome::Admitted {
                 enrollment,
                 admission: Admission::Unchanged,
             },
-            None => {
+            Ok(None) => {
                 let (enrollment, admission) = admit(
                     scope,
                     course_id,
@@ -323,14 +324,16 @@ pub async fn enroll_bulk(
                     true,
                 )
                 .await?;
-                BulkItem {
-                    person_id: person,
+                BulkOutcome::Admitted {
                     enrollment,
                     admission,
                 }
             }
         };
-        done.push(item);
+        done.push(BulkItem {
+            person_id: person,
+            outcome,
+        });
     }
     Ok(done)
 }
@@ -373,8 +376,10 @@ pub async fn learners(
     Ok(Page::from_rows(rows, page, |r| r.id).map(store::from_row))
 }
 
-/// One enrollment, when the caller may read its course's enrollments or it is their own.
+/// One enrollment, when the caller may read its course's enrollments (or, holding
+/// `enrollments:read`, it is their own).
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Enrollment, CourseError> {
+    scope.require(ENROLLMENTS_READ)?;
     let enrollment = store::load(scope, id).await?;
     if caller_person(scope) == Some(enrollment.person_id) {
         return Ok(enrollment);

@@ -2,3 +2,5 @@
 //! arrive (enrollments, progress, quizzes, the xAPI LRS, certificates).
 
 pub mod courses;
+pub mod enrollments;
+pub mod org_units;
