@@ -749,7 +749,18 @@ async fn promise_d5_a_429_carries_the_headers_the_spec_declares(backend: Backend
 fn limit_probes(schema: &Value) -> Vec<(String, Value, Option<Value>)> {
     let mut probes = Vec::new();
     let text = |n: u64| Value::String("a".repeat(n as usize));
-    let items = |n: u64| Value::Array((0..n).map(|i| Value::String(format!("t{i}"))).collect());
+    // Items of a list of ids are ids (that name nothing), other items short strings.
+    let uuids = schema["items"]["format"] == "uuid";
+    let items = |n: u64| {
+        Value::Array(
+            (0..n)
+                .map(|i| match uuids {
+                    true => Value::String(uuid::Uuid::now_v7().to_string()),
+                    false => Value::String(format!("t{i}")),
+                })
+                .collect(),
+        )
+    };
     if let Some(n) = schema["maxLength"].as_u64() {
         probes.push((format!("maxLength {n}"), text(n + 1), Some(text(n))));
     }
@@ -851,6 +862,31 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         "{}",
         scim_group.body
     );
+    // An enrollment and an organisational unit for the limits of their changes.
+    let learner = app
+        .post(
+            "/v1/people",
+            &north.admin_token,
+            serde_json::json!({"name": "Fixture Learner", "email": "learner@north.example", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(learner.status, StatusCode::CREATED, "{}", learner.body);
+    let enrollment = app
+        .post(
+            &format!("/v1/courses/{}/enrollments", course.body["id"].as_str().unwrap()),
+            &north.admin_token,
+            serde_json::json!({"person_id": learner.body["id"]}),
+        )
+        .await;
+    assert_eq!(enrollment.status, StatusCode::CREATED, "{}", enrollment.body);
+    let org_unit = app
+        .post(
+            "/v1/org-units",
+            &north.admin_token,
+            serde_json::json!({"code": "FIX-UNIT", "name": "Fixture unit"}),
+        )
+        .await;
+    assert_eq!(org_unit.status, StatusCode::CREATED, "{}", org_unit.body);
     // The operator's probes suspend, rename and try to offboard an institution of their own,
     // so north's key keeps working for the rest.
     let south = app.create_institution("south").await;
@@ -868,6 +904,14 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         (
             "group_id",
             scim_group.body["id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "enrollment_id",
+            enrollment.body["id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "org_unit_id",
+            org_unit.body["id"].as_str().unwrap().to_string(),
         ),
     ];
     let (json, _) = hub_gateway::app::spec_documents();

@@ -213,6 +213,9 @@ pub async fn enroll(
     course_for(scope, course_id, true).await?;
     check_start(state)?;
     check_reason(reason)?;
+    if store::is_restricted(scope, person_id).await? {
+        return Err(CourseError::LearnerRestricted);
+    }
     if check_person(tenancy, scope, person_id).await?.is_some() {
         return Err(CourseError::PersonNotFound);
     }
@@ -287,10 +290,10 @@ pub async fn enroll_bulk(
     for (i, person) in person_ids.iter().enumerate() {
         let planned = if person_ids[..i].contains(person) {
             Err("duplicate")
-        } else if check_person(tenancy, scope, *person).await?.is_some() {
-            Err("person_not_found")
         } else if store::is_restricted(scope, *person).await? {
             Err("learner_restricted")
+        } else if check_person(tenancy, scope, *person).await?.is_some() {
+            Err("person_not_found")
         } else {
             let existing = store::find(scope, course_id, *person).await?;
             match plan(existing.as_ref(), state) {
