@@ -1081,7 +1081,6 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         "enrollments.person_id",
         "enrollments.enrolled_by",
         "enrollment_events.person_id",
-        "enrollment_events.actor",
         "course_instructors.person_id",
         "course_groups.mapped_by",
         "learner_affiliations.person_id",

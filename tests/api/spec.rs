@@ -560,6 +560,23 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
         scim_group.body
     );
 
+    let enrollment = app
+        .post(
+            &format!("/v1/courses/{course_id}/enrollments"),
+            token,
+            serde_json::json!({"person_id": person.body["id"]}),
+        )
+        .await;
+    assert_eq!(enrollment.status, StatusCode::CREATED, "{}", enrollment.body);
+    let org_unit = app
+        .post(
+            "/v1/org-units",
+            token,
+            serde_json::json!({"code": "U-1", "name": "Unit"}),
+        )
+        .await;
+    assert_eq!(org_unit.status, StatusCode::CREATED, "{}", org_unit.body);
+
     // Every read the spec declares 304 on, with a resource to read (the caller's own profile
     // needs a person's session, not an API key: tests/api/passwords.rs signs in as one).
     let (json, _) = hub_gateway::app::spec_documents();
@@ -602,6 +619,14 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
                     scim_group.body["id"].as_str().unwrap()
                 ),
                 scim.as_str(),
+            ),
+            "/v1/enrollments/{enrollment_id}" => (
+                format!("/v1/enrollments/{}", enrollment.body["id"].as_str().unwrap()),
+                token,
+            ),
+            "/v1/org-units/{org_unit_id}" => (
+                format!("/v1/org-units/{}", org_unit.body["id"].as_str().unwrap()),
+                token,
             ),
             other if !other.contains('{') => (other.to_string(), token),
             other => panic!("{other} declares 304: give this test a resource to read there"),

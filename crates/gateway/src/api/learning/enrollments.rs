@@ -193,6 +193,7 @@ pub struct BulkEnrollmentCreate {
     #[oai(default = "active")]
     pub state: Described<EnrollmentStart>,
     /// Why, kept (sealed) in each enrollment's history: 1–500 characters.
+    #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
 }
 

@@ -26,6 +26,7 @@ pub struct OrgUnitCreate {
     /// 1–200 characters.
     pub name: String,
     /// The unit it sits below (at most 20 deep); omit for a top-level unit.
+    #[oai(skip_serializing_if_is_none)]
     pub parent_id: Option<Uuid>,
 }
 
