@@ -86,7 +86,11 @@ async fn promise_u1_a_learner_enrolls_in_published_courses_only(backend: Backend
     let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
 
     let enrolled = app
-        .post("/v1/me/enrollments", &token, json!({"course_id": published}))
+        .post(
+            "/v1/me/enrollments",
+            &token,
+            json!({"course_id": published}),
+        )
         .await;
     assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
     assert_eq!(enrolled.body["state"], "active");
@@ -99,7 +103,11 @@ async fn promise_u1_a_learner_enrolls_in_published_courses_only(backend: Backend
     );
     // Again: the same enrollment, nothing new.
     let again = app
-        .post("/v1/me/enrollments", &token, json!({"course_id": published}))
+        .post(
+            "/v1/me/enrollments",
+            &token,
+            json!({"course_id": published}),
+        )
         .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(again.body["id"], id.as_str());
@@ -107,7 +115,12 @@ async fn promise_u1_a_learner_enrolls_in_published_courses_only(backend: Backend
     // A draft, an archived, an unknown and another institution's course look alike.
     let south = app.create_institution("south").await;
     let foreign = course(&app, &south.admin_token, "PUB-1", json!({})).await;
-    for other in [&draft, &archived, &foreign, &uuid::Uuid::now_v7().to_string()] {
+    for other in [
+        &draft,
+        &archived,
+        &foreign,
+        &uuid::Uuid::now_v7().to_string(),
+    ] {
         app.post("/v1/me/enrollments", &token, json!({"course_id": other}))
             .await
             .assert_problem(404, "course_not_found");
@@ -136,7 +149,11 @@ async fn promise_u1_a_learner_enrolls_in_published_courses_only(backend: Backend
     .await
     .assert_problem(409, "invalid_transition");
     let back = app
-        .post("/v1/me/enrollments", &token, json!({"course_id": published}))
+        .post(
+            "/v1/me/enrollments",
+            &token,
+            json!({"course_id": published}),
+        )
         .await;
     assert_eq!(back.status, StatusCode::CREATED, "{}", back.body);
     assert_eq!(back.body["id"], id.as_str());
@@ -217,7 +234,13 @@ async fn admins_enroll_invite_and_enroll_in_bulk(backend: Backend) {
     assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
     assert_eq!(enrolled.body["state"], "active");
     assert_eq!(enrolled.body["source"], "admin");
-    let invited = enroll(&app, admin, &cs, json!({"person_id": b, "state": "invited"})).await;
+    let invited = enroll(
+        &app,
+        admin,
+        &cs,
+        json!({"person_id": b, "state": "invited"}),
+    )
+    .await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
     assert_eq!(invited.body["state"], "invited");
     enroll(&app, admin, &cs, json!({"person_id": a}))
@@ -230,9 +253,14 @@ async fn admins_enroll_invite_and_enroll_in_bulk(backend: Backend) {
     let bad = enroll(&app, admin, &cs, json!({"person_id": c, "reason": " "})).await;
     bad.assert_problem(422, "validation_failed");
     assert_eq!(bad.error_fields(), ["reason"]);
-    enroll(&app, admin, &cs, json!({"person_id": c, "state": "completed"}))
-        .await
-        .assert_problem(400, "bad_request");
+    enroll(
+        &app,
+        admin,
+        &cs,
+        json!({"person_id": c, "state": "completed"}),
+    )
+    .await
+    .assert_problem(400, "bad_request");
     // The reason is kept, opened from its seal, in the history.
     let id = enrolled.body["id"].as_str().unwrap();
     let history = app
@@ -421,7 +449,13 @@ async fn state_changes_follow_the_rules_and_are_kept_in_the_history(backend: Bac
     let admin = north.admin_token.as_str();
     let cs = course(&app, admin, "CS-2", json!({})).await;
     let ada = person(&app, &north, "ada").await;
-    let invited = enroll(&app, admin, &cs, json!({"person_id": ada, "state": "invited"})).await;
+    let invited = enroll(
+        &app,
+        admin,
+        &cs,
+        json!({"person_id": ada, "state": "invited"}),
+    )
+    .await;
     let id = invited.body["id"].as_str().unwrap().to_string();
     assert_eq!(invited.header("etag").unwrap(), "\"1\"");
 
@@ -577,10 +611,18 @@ async fn instructors_see_only_the_courses_they_teach(backend: Backend) {
     app.get(&format!("/v1/enrollments/{elsewhere_id}/history"), &token)
         .await
         .assert_problem(404, "enrollment_not_found");
-    patch(&app, &token, &elsewhere_id, 1, json!({"state": "withdrawn"}))
-        .await
-        .assert_problem(404, "enrollment_not_found");
-    let untouched = app.get(&format!("/v1/enrollments/{elsewhere_id}"), admin).await;
+    patch(
+        &app,
+        &token,
+        &elsewhere_id,
+        1,
+        json!({"state": "withdrawn"}),
+    )
+    .await
+    .assert_problem(404, "enrollment_not_found");
+    let untouched = app
+        .get(&format!("/v1/enrollments/{elsewhere_id}"), admin)
+        .await;
     assert_eq!(untouched.body["state"], "active");
     // An auditor reads every course, and changes none.
     let (_, auditor) = signed_in(&app, &north, "audrey", &["auditor"]).await;

@@ -567,7 +567,12 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
             serde_json::json!({"person_id": person.body["id"]}),
         )
         .await;
-    assert_eq!(enrollment.status, StatusCode::CREATED, "{}", enrollment.body);
+    assert_eq!(
+        enrollment.status,
+        StatusCode::CREATED,
+        "{}",
+        enrollment.body
+    );
     let org_unit = app
         .post(
             "/v1/org-units",
@@ -621,7 +626,10 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
                 scim.as_str(),
             ),
             "/v1/enrollments/{enrollment_id}" => (
-                format!("/v1/enrollments/{}", enrollment.body["id"].as_str().unwrap()),
+                format!(
+                    "/v1/enrollments/{}",
+                    enrollment.body["id"].as_str().unwrap()
+                ),
                 token,
             ),
             "/v1/org-units/{org_unit_id}" => (
@@ -898,12 +906,20 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
     assert_eq!(learner.status, StatusCode::CREATED, "{}", learner.body);
     let enrollment = app
         .post(
-            &format!("/v1/courses/{}/enrollments", course.body["id"].as_str().unwrap()),
+            &format!(
+                "/v1/courses/{}/enrollments",
+                course.body["id"].as_str().unwrap()
+            ),
             &north.admin_token,
             serde_json::json!({"person_id": learner.body["id"]}),
         )
         .await;
-    assert_eq!(enrollment.status, StatusCode::CREATED, "{}", enrollment.body);
+    assert_eq!(
+        enrollment.status,
+        StatusCode::CREATED,
+        "{}",
+        enrollment.body
+    );
     let org_unit = app
         .post(
             "/v1/org-units",
