@@ -224,7 +224,7 @@ pub enum BulkResult {
     Refused,
 }
 
-/// One person of a bulk enrollment.
+/// One person of a bulk enrollment, and their enrollment unless refused.
 #[derive(Debug, Clone, Object)]
 pub struct BulkEnrollmentItem {
     pub person_id: Uuid,
@@ -234,7 +234,6 @@ pub struct BulkEnrollmentItem {
     /// `duplicate` (listed before).
     #[oai(nullable)]
     pub code: Option<String>,
-    /// The enrollment, unless refused.
     #[oai(nullable)]
     pub enrollment: Option<EnrollmentView>,
 }
@@ -265,11 +264,10 @@ impl Example for EnrollmentUpdate {
     }
 }
 
-/// One change of an enrollment.
+/// One change of an enrollment (`from` is `null` for the event that created it).
 #[derive(Debug, Clone, Object)]
 pub struct EnrollmentEventView {
     pub id: Uuid,
-    /// `null` for the event that created the enrollment.
     #[oai(nullable)]
     pub from: Option<EnrollmentStateView>,
     pub to: EnrollmentStateView,
