@@ -968,6 +968,9 @@ async fn promise_c3_organisational_units_filter_a_courses_learners(backend: Back
         states(&app, admin, &course_id, &format!("?org_unit={eng}")).await,
         vec![]
     );
+    let none = app.get(&format!("/v1/people/{a}/org-unit"), admin).await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.body);
+    assert!(none.body["org_unit_id"].is_null(), "{}", none.body);
     // Another institution sees none of it.
     let south = app.create_institution("south").await;
     app.get(&format!("/v1/org-units/{eng}"), &south.admin_token)

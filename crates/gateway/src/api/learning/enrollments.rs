@@ -235,7 +235,7 @@ pub struct BulkEnrollmentItem {
     #[oai(nullable)]
     pub code: Option<String>,
     #[oai(nullable)]
-    pub enrollment: Option<EnrollmentView>,
+    pub enrollment: Option<Described<EnrollmentView>>,
 }
 
 /// Each person's result, in the order sent.
@@ -269,7 +269,7 @@ impl Example for EnrollmentUpdate {
 pub struct EnrollmentEventView {
     pub id: Uuid,
     #[oai(nullable)]
-    pub from: Option<EnrollmentStateView>,
+    pub from: Option<Described<EnrollmentStateView>>,
     pub to: EnrollmentStateView,
     /// Who made the change: `person:<id>`, `api-key:<id> (<name>)`, or a pseudonym once
     /// that person's data was erased.
@@ -283,7 +283,7 @@ impl From<EnrollmentEvent> for EnrollmentEventView {
     fn from(e: EnrollmentEvent) -> Self {
         Self {
             id: e.id,
-            from: e.from.map(Into::into),
+            from: e.from.map(|s| Described(s.into())),
             to: e.to.into(),
             actor: e.actor,
             reason: e.reason,
@@ -554,7 +554,7 @@ impl EnrollmentsApi {
                             Admission::Unchanged => BulkResult::Unchanged,
                         },
                         None,
-                        Some(enrollment.into()),
+                        Some(Described(enrollment.into())),
                     ),
                 };
                 BulkEnrollmentItem {
