@@ -726,6 +726,14 @@ async fn promise_u1_a_scim_group_mapped_to_a_course_enrolls_and_withdraws_its_me
     )
     .await
     .assert_problem(403, "insufficient_scope");
+    app.call(
+        Method::PUT,
+        &format!("/v1/courses/{cs}/groups/{}", uuid::Uuid::now_v7()),
+        Some(admin),
+        None,
+    )
+    .await
+    .assert_problem(404, "group_not_found");
     let mapped = app
         .call(
             Method::PUT,
@@ -735,6 +743,14 @@ async fn promise_u1_a_scim_group_mapped_to_a_course_enrolls_and_withdraws_its_me
         )
         .await;
     assert_eq!(mapped.status, StatusCode::NO_CONTENT, "{}", mapped.body);
+    // The member the group already had is enrolled by the mapping.
+    assert_eq!(
+        states(&app, admin, &cs, "").await,
+        sorted(vec![
+            (u1.clone(), "active".into()),
+            (u3.clone(), "active".into()),
+        ])
+    );
 
     // The IdP adds two members: both enrolled, from the group.
     members(&app, &idp, &group_id, "add", &[&u2, &u3]).await;
@@ -754,14 +770,14 @@ async fn promise_u1_a_scim_group_mapped_to_a_course_enrolls_and_withdraws_its_me
     assert_eq!(of(&u2)["source_group_id"], group_id.as_str());
     // Already enrolled by the admin: left as it was.
     assert_eq!(of(&u3)["source"], "admin");
-    // u1 was in the group before the mapping: enrolled at its next change only.
-    assert!(of(&u1).is_null(), "{}", listed.body);
+    assert_eq!(of(&u1)["source"], "scim_group");
 
     // The IdP removes u2 and u3: u2 is withdrawn, u3's admin enrollment stays.
     members(&app, &idp, &group_id, "remove", &[&u2, &u3]).await;
     assert_eq!(
         states(&app, admin, &cs, "").await,
         sorted(vec![
+            (u1.clone(), "active".into()),
             (u2.clone(), "withdrawn".into()),
             (u3.clone(), "active".into()),
         ])
@@ -788,6 +804,7 @@ async fn promise_u1_a_scim_group_mapped_to_a_course_enrolls_and_withdraws_its_me
     assert_eq!(
         states(&app, admin, &cs, "").await,
         sorted(vec![
+            (u1.clone(), "withdrawn".into()),
             (u2.clone(), "withdrawn".into()),
             (u3.clone(), "active".into()),
         ])

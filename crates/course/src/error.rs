@@ -46,6 +46,8 @@ pub enum CourseError {
     OrgUnitCodeTaken(String),
     #[error("the organisational unit has sub-units or people: move them first")]
     OrgUnitInUse,
+    #[error("no such group")]
+    GroupNotFound,
 }
 
 impl DescribeProblem for CourseError {
@@ -66,9 +68,10 @@ impl DescribeProblem for CourseError {
             | Self::LearnerRestricted
             | Self::OrgUnitCodeTaken(_)
             | Self::OrgUnitInUse => ProblemKind::Conflict,
-            Self::EnrollmentNotFound | Self::PersonNotFound | Self::OrgUnitNotFound => {
-                ProblemKind::NotFound
-            }
+            Self::EnrollmentNotFound
+            | Self::PersonNotFound
+            | Self::OrgUnitNotFound
+            | Self::GroupNotFound => ProblemKind::NotFound,
             Self::PersonOnly => ProblemKind::Forbidden,
         }
     }
@@ -96,6 +99,7 @@ impl DescribeProblem for CourseError {
             Self::OrgUnitNotFound => "org_unit_not_found",
             Self::OrgUnitCodeTaken(_) => "org_unit_code_taken",
             Self::OrgUnitInUse => "org_unit_in_use",
+            Self::GroupNotFound => "group_not_found",
         }
     }
 

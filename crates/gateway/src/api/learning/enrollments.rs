@@ -775,11 +775,12 @@ impl EnrollmentsApi {
 
     /// Map a SCIM group to a course
     ///
-    /// Requires scope `all_enrollments:write` (admins). From now on, people the
-    /// institution's IdP adds to the group (SCIM) are enrolled in the course (source
-    /// `scim_group`; a full course or a restricted person is skipped and audited), and
-    /// people it removes are withdrawn from the enrollments that group made. People already
-    /// in the group when it is mapped are enrolled at their next membership change.
+    /// Requires scope `all_enrollments:write` (admins). The group's members are enrolled
+    /// in the course now (source `scim_group`), and so are the people the institution's IdP
+    /// adds to the group later (SCIM); people it removes are withdrawn from the enrollments
+    /// that group made. A full course or a restricted person is skipped and audited
+    /// (`enrollment.group_refused`), the IdP's push still succeeds. 404 `group_not_found`
+    /// for an unknown group.
     #[oai(
         path = "/courses/:course_id/groups/:group_id",
         method = "put",
@@ -793,7 +794,7 @@ impl EnrollmentsApi {
         group_id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        service::map_group(&scope, course_id.0, group_id.0).await?;
+        service::map_group(&state.tenancy, &scope, course_id.0, group_id.0).await?;
         scope.commit().await?;
         Ok(Done::NoContent)
     }
