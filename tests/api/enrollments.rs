@@ -820,6 +820,45 @@ async fn promise_u1_a_scim_group_mapped_to_a_course_enrolls_and_withdraws_its_me
         .collect();
     assert_eq!(moves, ["active", "withdrawn", "active", "withdrawn"]);
 
+    // Deprovisioned by the IdP, a person leaves their groups and the enrollments they made.
+    let cohort_c = scim(
+        &app,
+        Method::POST,
+        "/Groups",
+        &idp,
+        json!({"displayName": "cohort-c", "members": [{"value": u2}]}),
+    )
+    .await;
+    let cohort_c_id = cohort_c.body["id"].as_str().unwrap().to_string();
+    let mapped = app
+        .call(
+            Method::PUT,
+            &format!("/v1/courses/{cs}/groups/{cohort_c_id}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(mapped.status, StatusCode::NO_CONTENT, "{}", mapped.body);
+    assert!(
+        states(&app, admin, &cs, "")
+            .await
+            .contains(&(u2.clone(), "active".to_string()))
+    );
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/scim/v2/Users/{u2}"),
+            Some(&idp),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    assert!(
+        states(&app, admin, &cs, "")
+            .await
+            .contains(&(u2.clone(), "withdrawn".to_string()))
+    );
+
     // A full course: the IdP's push still succeeds, the enrollment is not made and the
     // refusal is audited.
     let full = course(&app, admin, "FULL-1", json!({"seat_limit": 1})).await;
@@ -839,7 +878,7 @@ async fn promise_u1_a_scim_group_mapped_to_a_course_enrolls_and_withdraws_its_me
         None,
     )
     .await;
-    members(&app, &idp, &cohort_id, "add", &[&u1, &u2]).await;
+    members(&app, &idp, &cohort_id, "add", &[&u1, &u3]).await;
     assert_eq!(states(&app, admin, &full, "").await.len(), 1);
     let audit = app.get("/v1/audit/events?limit=500", admin).await;
     assert!(
