@@ -23,6 +23,7 @@ mod configuration;
 mod consent;
 mod courses;
 mod domains;
+mod enrollments;
 mod isolation;
 mod keys;
 mod mail;

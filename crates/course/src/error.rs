@@ -28,6 +28,36 @@ pub enum CourseError {
     ActivityIdTaken(String),
     #[error("the course's completion rule requires passing this quiz")]
     QuizInCompletionRule,
+    #[error("the course has enrollments: archive it instead")]
+    CourseHasEnrollments,
+    #[error("no such enrollment")]
+    EnrollmentNotFound,
+    #[error("no such person")]
+    PersonNotFound,
+    #[error("the person is already enrolled in this course ({state})")]
+    AlreadyEnrolled { state: &'static str },
+    #[error("every seat of the course is taken ({limit} invited or active learners)")]
+    SeatsExhausted { limit: i32 },
+    #[error("an enrollment cannot go from {from} to {to}")]
+    InvalidTransition {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error(
+        "processing of this person's learning records is restricted: they are not enrolled and \
+         their enrollments do not change until the restriction is lifted"
+    )]
+    LearnerRestricted,
+    #[error("this operation needs a signed-in person, not an API key")]
+    PersonOnly,
+    #[error("no such organisational unit")]
+    OrgUnitNotFound,
+    #[error("an organisational unit with code `{0}` already exists")]
+    OrgUnitCodeTaken(String),
+    #[error("the organisational unit has sub-units or people: move them first")]
+    OrgUnitInUse,
+    #[error("no such group")]
+    GroupNotFound,
 }
 
 impl DescribeProblem for CourseError {
@@ -45,6 +75,18 @@ impl DescribeProblem for CourseError {
                 ProblemKind::NotFound
             }
             Self::ActivityIdTaken(_) | Self::QuizInCompletionRule => ProblemKind::Conflict,
+            Self::CourseHasEnrollments
+            | Self::AlreadyEnrolled { .. }
+            | Self::SeatsExhausted { .. }
+            | Self::InvalidTransition { .. }
+            | Self::LearnerRestricted
+            | Self::OrgUnitCodeTaken(_)
+            | Self::OrgUnitInUse => ProblemKind::Conflict,
+            Self::EnrollmentNotFound
+            | Self::PersonNotFound
+            | Self::OrgUnitNotFound
+            | Self::GroupNotFound => ProblemKind::NotFound,
+            Self::PersonOnly => ProblemKind::Forbidden,
         }
     }
 
@@ -65,6 +107,18 @@ impl DescribeProblem for CourseError {
             Self::QuizNotFound => "quiz_not_found",
             Self::ActivityIdTaken(_) => "activity_id_taken",
             Self::QuizInCompletionRule => "quiz_in_completion_rule",
+            Self::CourseHasEnrollments => "course_has_enrollments",
+            Self::EnrollmentNotFound => "enrollment_not_found",
+            Self::PersonNotFound => "person_not_found",
+            Self::AlreadyEnrolled { .. } => "already_enrolled",
+            Self::SeatsExhausted { .. } => "seats_exhausted",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::LearnerRestricted => "learner_restricted",
+            Self::PersonOnly => "person_credential_required",
+            Self::OrgUnitNotFound => "org_unit_not_found",
+            Self::OrgUnitCodeTaken(_) => "org_unit_code_taken",
+            Self::OrgUnitInUse => "org_unit_in_use",
+            Self::GroupNotFound => "group_not_found",
         }
     }
 

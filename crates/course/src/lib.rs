@@ -5,21 +5,46 @@
 //! personal data registers its personal-data source in [`MODULE`] below.
 
 pub mod catalog;
+pub mod enrollment;
 mod error;
 pub mod quiz;
 pub mod structure;
 mod text;
+pub mod organisation;
 
 pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 pub use error::CourseError;
 
+use hub_kernel::classification::{FieldClassification, RowKey, SealedTable};
 use hub_tenant::{DomainModule, RoleGrant, Scope};
 
-/// This crate's registration: the catalog's scopes and who holds them. No personal data
-/// yet (enrollments and progress will be declared here when they arrive).
+/// Enrollments of the courses the caller teaches (every course with [`ALL_ENROLLMENTS_READ`]).
+pub const ENROLLMENTS_READ: Scope = Scope::named("enrollments:read");
+/// Enroll, invite and move learners of the courses the caller teaches (every course with
+/// [`ALL_ENROLLMENTS_WRITE`]).
+pub const ENROLLMENTS_WRITE: Scope = Scope::named("enrollments:write");
+/// Every course's enrollments, not only those the caller teaches.
+pub const ALL_ENROLLMENTS_READ: Scope = Scope::named("all_enrollments:read");
+/// Every course's enrollments, its instructors and the SCIM groups mapped to it.
+pub const ALL_ENROLLMENTS_WRITE: Scope = Scope::named("all_enrollments:write");
+/// The institution's organisational units and people's affiliations.
+pub const ORG_UNITS_READ: Scope = Scope::named("org_units:read");
+pub const ORG_UNITS_WRITE: Scope = Scope::named("org_units:write");
+
+/// This crate's registration: its scopes and who holds them, its personal fields and the
+/// sources data-subject rights reach its learning records through.
 pub const MODULE: DomainModule = DomainModule {
     crate_name: "hub-course",
-    scopes: &[Scope::CoursesRead, Scope::CoursesWrite],
+    scopes: &[
+        Scope::CoursesRead,
+        Scope::CoursesWrite,
+        ENROLLMENTS_READ,
+        ENROLLMENTS_WRITE,
+        ALL_ENROLLMENTS_READ,
+        ALL_ENROLLMENTS_WRITE,
+        ORG_UNITS_READ,
+        ORG_UNITS_WRITE,
+    ],
     role_grants: &[
         RoleGrant {
             role: "learner",
@@ -27,16 +52,46 @@ pub const MODULE: DomainModule = DomainModule {
         },
         RoleGrant {
             role: "instructor",
-            scopes: &[Scope::CoursesRead, Scope::CoursesWrite],
+            scopes: &[
+                Scope::CoursesRead,
+                Scope::CoursesWrite,
+                ENROLLMENTS_READ,
+                ENROLLMENTS_WRITE,
+                ORG_UNITS_READ,
+            ],
         },
         RoleGrant {
             role: "auditor",
-            scopes: &[Scope::CoursesRead],
+            scopes: &[
+                Scope::CoursesRead,
+                ENROLLMENTS_READ,
+                ALL_ENROLLMENTS_READ,
+                ORG_UNITS_READ,
+            ],
         },
     ],
-    personal_fields: Vec::new,
+    personal_fields,
     sealed_secrets: &[],
-    sealed_tables: &[],
+    sealed_tables: SEALED_TABLES,
     blind_indexes: &[],
-    personal_data_sources: Vec::new,
+    personal_data_sources: || {
+        vec![
+            Box::new(enrollment::personal_data::EnrollmentsSource),
+            Box::new(organisation::personal_data::AffiliationsSource),
+        ]
+    },
 };
+
+/// Every personal-data field this crate stores in tables.
+pub fn personal_fields() -> Vec<FieldClassification> {
+    let mut fields = Vec::new();
+    fields.extend_from_slice(enrollment::personal_data::PERSONAL_FIELDS);
+    fields
+}
+
+/// How each table of this crate with a sealed column names its rows in associated data.
+pub const SEALED_TABLES: &[SealedTable] = &[SealedTable {
+    table: "enrollment_events",
+    row_key: RowKey::Uuid("id"),
+    version_column: None,
+}];

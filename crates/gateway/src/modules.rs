@@ -75,12 +75,19 @@ pub mod operator {
     ];
 }
 
-/// hub-course: the catalog.
+/// hub-course: the catalog, enrollments, organisational units.
 pub mod learning {
+    use crate::api::learning::{
+        courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
+        quizzes::QuizzesApi, structure::StructureApi,
+    };
+
     pub type Api = (
-        crate::api::learning::courses::CoursesApi,
-        crate::api::learning::structure::StructureApi,
-        crate::api::learning::quizzes::QuizzesApi,
+        CoursesApi,
+        EnrollmentsApi,
+        OrgUnitsApi,
+        StructureApi,
+        QuizzesApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -94,6 +101,18 @@ pub mod learning {
         // Quizzes: a mandatory If-Match on updates; one the completion rule requires.
         ("updateQuiz", &[428]),
         ("deleteQuiz", &[409]),
+        // A course with enrollments is archived, not deleted.
+        ("deleteCourse", &[409]),
+        // Enrollments: the course named in the body, seats, states, restrictions.
+        ("enrollMyself", &[404, 409]),
+        ("withdrawMyEnrollment", &[409]),
+        ("createEnrollment", &[409]),
+        ("createEnrollmentsInBulk", &[409]),
+        ("updateEnrollment", &[409, 428]),
+        // Organisational units: unique codes, units in use, a mandatory If-Match.
+        ("createOrgUnit", &[409]),
+        ("updateOrgUnit", &[409, 428]),
+        ("deleteOrgUnit", &[409]),
     ];
 }
 

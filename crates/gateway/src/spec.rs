@@ -191,6 +191,14 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
                     Maximum(i64::from(course::MAX_AGE)),
                 ],
             ),
+            (
+                schema,
+                "seat_limit",
+                vec![
+                    Minimum(i64::from(course::MIN_SEATS)),
+                    Maximum(i64::from(course::MAX_SEATS)),
+                ],
+            ),
         ]);
     }
     // A course's structure and quizzes (hub-course).
@@ -315,6 +323,40 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ("AnswerItem", "number", number()),
             ("AnswerItem", "text", vec![MaxLength(quiz::MAX_TEXT_ANSWER)]),
         ]);
+    }
+    // Enrollments and organisational units (hub-course).
+    {
+        use hub_course::enrollment::model as enrollment;
+        use hub_course::organisation::service as unit;
+        let reason = || vec![MinLength(1), MaxLength(enrollment::MAX_REASON)];
+        limits.extend([
+            ("EnrollmentCreate", "reason", reason()),
+            ("BulkEnrollmentCreate", "reason", reason()),
+            (
+                "BulkEnrollmentCreate",
+                "person_ids",
+                vec![MaxItems(enrollment::MAX_BULK)],
+            ),
+            ("EnrollmentUpdate", "reason", reason()),
+        ]);
+        for schema in ["OrgUnitCreate", "OrgUnitUpdate"] {
+            limits.extend([
+                (
+                    schema,
+                    "code",
+                    vec![
+                        MinLength(1),
+                        MaxLength(unit::MAX_UNIT_CODE),
+                        Pattern(unit::UNIT_CODE_PATTERN),
+                    ],
+                ),
+                (
+                    schema,
+                    "name",
+                    vec![MinLength(1), MaxLength(unit::MAX_NAME)],
+                ),
+            ]);
+        }
     }
     // Institutions, their contacts and API keys (hub-tenant).
     use hub_tenant::model::limits as tenant;

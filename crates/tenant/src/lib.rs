@@ -21,6 +21,7 @@ pub mod directory;
 mod entities;
 mod error;
 pub mod footprint;
+pub mod group_membership;
 pub mod idempotency;
 pub mod jobs;
 pub mod keys;
@@ -164,6 +165,15 @@ pub struct Tenancy {
     /// The duties of the institution's privacy addendum in force (privacy's, registered by
     /// the gateway at start: [`Self::register_addendum_duties`]).
     addendum_duties: std::sync::RwLock<Option<Arc<dyn addendum_duties::AddendumDuties>>>,
+    /// Who acts on SCIM group membership changes (the learning crate's group enrollments,
+    /// registered by the gateway at start: [`Self::register_group_observer`]).
+    group_observers: std::sync::RwLock<Vec<Arc<dyn group_membership::GroupObserver>>>,
+    /// The institution's people as other crates may look them up (identity's, registered by
+    /// the gateway at start: [`Self::register_people_directory`]).
+    people_directory: std::sync::RwLock<Option<Arc<dyn personal_data::SubjectDirectory>>>,
+    /// Who is in a SCIM group (identity's, registered by the gateway at start:
+    /// [`Self::register_group_directory`]).
+    group_directory: std::sync::RwLock<Option<Arc<dyn group_membership::GroupDirectory>>>,
 }
 
 impl Tenancy {
@@ -189,6 +199,9 @@ impl Tenancy {
             stateful_sources: std::sync::RwLock::default(),
             consent_gate: std::sync::RwLock::default(),
             addendum_duties: std::sync::RwLock::default(),
+            group_observers: std::sync::RwLock::default(),
+            people_directory: std::sync::RwLock::default(),
+            group_directory: std::sync::RwLock::default(),
         })
     }
 
@@ -264,6 +277,84 @@ impl Tenancy {
         match gate {
             Some(gate) => gate.may_use(scope, person, purpose, now).await,
             None => Ok(consent_gate::Decision::deny("no_consent_gate")),
+        }
+    }
+
+    /// Registers an observer of SCIM group membership (the learning crate's). Called at
+    /// start by the gateway.
+    pub fn register_group_observer(&self, observer: Arc<dyn group_membership::GroupObserver>) {
+        if let Ok(mut observers) = self.group_observers.write() {
+            observers.push(observer);
+        }
+    }
+
+    /// Tells every registered observer that a group's membership changed, in the caller's
+    /// transaction (identity's SCIM group operations call it before they commit).
+    pub async fn group_members_changed(
+        &self,
+        scope: &TenantScope,
+        change: &group_membership::MembershipChange,
+    ) -> Result<(), TenantError> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        let observers: Vec<_> = self
+            .group_observers
+            .read()
+            .map(|o| o.clone())
+            .unwrap_or_default();
+        for observer in observers {
+            observer.members_changed(scope, change).await?;
+        }
+        Ok(())
+    }
+
+    /// Registers the directory of SCIM groups (identity's). Called once at start by the
+    /// gateway.
+    pub fn register_group_directory(&self, directory: Arc<dyn group_membership::GroupDirectory>) {
+        if let Ok(mut slot) = self.group_directory.write() {
+            *slot = Some(directory);
+        }
+    }
+
+    /// The members of the scope's tenant's group, or `None` for no such group (or no
+    /// directory registered).
+    pub async fn group_members(
+        &self,
+        scope: &TenantScope,
+        group_id: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, TenantError> {
+        let directory = self.group_directory.read().ok().and_then(|d| d.clone());
+        match directory {
+            Some(directory) => directory.members(scope, group_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Registers the directory of people (identity's) that crates which may not depend on
+    /// identity look people up in. Called once at start by the gateway.
+    pub fn register_people_directory(&self, directory: Arc<dyn personal_data::SubjectDirectory>) {
+        if let Ok(mut slot) = self.people_directory.write() {
+            *slot = Some(directory);
+        }
+    }
+
+    /// The person with this id in the scope's tenant, if there is one (`None` too when no
+    /// directory is registered: nobody can be confirmed).
+    pub async fn person(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<personal_data::SubjectRecord>, TenantError> {
+        let directory = self.people_directory.read().ok().and_then(|d| d.clone());
+        match directory {
+            Some(directory) => directory.person(scope, id).await.map_err(|e| match e
+                .downcast::<sea_orm::DbErr>()
+            {
+                Ok(db) => TenantError::Database(*db),
+                Err(other) => TenantError::Conflict(format!("people directory: {other}")),
+            }),
+            None => Ok(None),
         }
     }
 

@@ -29,6 +29,8 @@ mod m20261201_001101_privacy_export_cursor;
 mod m20261201_001106_objection_and_rectification;
 mod m20261201_001107_person_jurisdiction;
 mod m20261201_001211_course_structure_and_quizzes;
+mod m20261201_001201_enrollments;
+mod m20261201_001202_org_units;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -60,5 +62,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001106_objection_and_rectification::Migration),
         Box::new(m20261201_001107_person_jurisdiction::Migration),
         Box::new(m20261201_001211_course_structure_and_quizzes::Migration),
+        Box::new(m20261201_001201_enrollments::Migration),
+        Box::new(m20261201_001202_org_units::Migration),
     ]
 }

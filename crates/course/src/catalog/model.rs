@@ -20,6 +20,9 @@ pub const TAG_PATTERN: &str = "^[a-z0-9-]+$";
 pub const MAX_DESCRIPTION: usize = 10_000;
 pub const MIN_AGE: i32 = 0;
 pub const MAX_AGE: i32 = 120;
+/// Seats a course may limit itself to (invited and active learners count against them).
+pub const MIN_SEATS: i32 = 1;
+pub const MAX_SEATS: i32 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +57,8 @@ pub struct Course {
     pub tags: Vec<String>,
     /// Learners younger than this may not enrol (A1); `None` means no limit.
     pub minimum_age: Option<i32>,
+    /// At most this many invited and active learners; `None` means no limit.
+    pub seat_limit: Option<i32>,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -68,6 +73,7 @@ pub struct NewCourse {
     pub status: CourseStatus,
     pub tags: Vec<String>,
     pub minimum_age: Option<i32>,
+    pub seat_limit: Option<i32>,
 }
 
 /// `None` leaves a field unchanged; `minimum_age: Some(None)` removes the limit.
@@ -79,6 +85,8 @@ pub struct CoursePatch {
     pub status: Option<CourseStatus>,
     pub tags: Option<Vec<String>>,
     pub minimum_age: Option<Option<i32>>,
+    /// `Some(None)` removes the seat limit.
+    pub seat_limit: Option<Option<i32>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -145,6 +153,16 @@ fn check_age(v: &mut Violations, age: Option<i32>) {
     }
 }
 
+fn check_seats(v: &mut Violations, seats: Option<i32>) {
+    if let Some(seats) = seats {
+        v.check(
+            (MIN_SEATS..=MAX_SEATS).contains(&seats),
+            "seat_limit",
+            "must be between 1 and 1000000",
+        );
+    }
+}
+
 impl NewCourse {
     pub(crate) fn validate(&self) -> Result<(), CourseError> {
         let mut v = Violations::new();
@@ -159,6 +177,7 @@ impl NewCourse {
         );
         check_tags(&mut v, &self.tags);
         check_age(&mut v, self.minimum_age);
+        check_seats(&mut v, self.seat_limit);
         v.finish().map_err(CourseError::Invalid)
     }
 }
@@ -181,6 +200,9 @@ impl CoursePatch {
         if let Some(age) = self.minimum_age {
             check_age(&mut v, age);
         }
+        if let Some(seats) = self.seat_limit {
+            check_seats(&mut v, seats);
+        }
         v.finish().map_err(CourseError::Invalid)
     }
 }
@@ -197,6 +219,7 @@ mod tests {
             status: CourseStatus::Draft,
             tags: vec!["intro".into()],
             minimum_age: Some(16),
+            seat_limit: None,
         }
     }
 
@@ -208,13 +231,21 @@ mod tests {
         bad.title = "  ".into();
         bad.tags = vec!["Bad_Tag".into(), "ok".into(), "ok".into()];
         bad.minimum_age = Some(-1);
+        bad.seat_limit = Some(0);
         let CourseError::Invalid(v) = bad.validate().unwrap_err() else {
             panic!()
         };
         let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["code", "title", "tags[0]", "tags[2]", "minimum_age"]
+            [
+                "code",
+                "title",
+                "tags[0]",
+                "tags[2]",
+                "minimum_age",
+                "seat_limit"
+            ]
         );
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 const CREATE_OPERATION: &str = "course.create";
 
-fn from_row(row: entity::Model) -> Course {
+pub(crate) fn from_row(row: entity::Model) -> Course {
     Course {
         id: row.id,
         code: row.code,
@@ -24,6 +24,7 @@ fn from_row(row: entity::Model) -> Course {
         status: CourseStatus::parse(&row.status).unwrap_or(CourseStatus::Draft),
         tags: serde_json::from_str(&row.tags).unwrap_or_default(),
         minimum_age: row.minimum_age,
+        seat_limit: row.seat_limit,
         revision: row.revision,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -75,6 +76,7 @@ pub async fn create(
         status: Set(input.status.as_str().to_string()),
         tags: Set(tags_json(&input.tags)),
         minimum_age: Set(input.minimum_age),
+        seat_limit: Set(input.seat_limit),
         revision: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -157,6 +159,7 @@ pub async fn update(
         status: Set(patch.status.unwrap_or(current.status).as_str().to_string()),
         tags: Set(tags_json(&patch.tags.unwrap_or(current.tags))),
         minimum_age: Set(patch.minimum_age.unwrap_or(current.minimum_age)),
+        seat_limit: Set(patch.seat_limit.unwrap_or(current.seat_limit)),
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),
         ..Default::default()
@@ -198,6 +201,12 @@ pub async fn delete(
             current: current.revision,
         });
     }
+    // Learning records outlive a course only as records of a course that exists: one that
+    // has enrollments is archived, not deleted.
+    if crate::enrollment::store::has_enrollments(scope, id).await? {
+        return Err(CourseError::CourseHasEnrollments);
+    }
     entity::Entity::delete_by_id(id).exec(scope.db()).await?;
+    crate::enrollment::store::forget_course(scope, id).await?;
     Ok(())
 }

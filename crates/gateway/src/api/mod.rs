@@ -42,6 +42,11 @@ pub enum ApiTags {
     Tenants,
     /// The institution's course catalog.
     Courses,
+    /// Enrollments in courses: learners' own, a course's learners, their states and
+    /// history, instructors and SCIM groups mapped to courses.
+    Enrollments,
+    /// Organisational units of the institution and people's affiliation with them.
+    OrgUnits,
     /// The institution's named contacts (data-protection officer, billing, …).
     Contacts,
     /// API keys of the institution.

@@ -14,7 +14,8 @@ use crate::roles::Role;
 use crate::sessions::{Change, SessionsToEnd};
 use chrono::{DateTime, Utc};
 use hub_tenant::audit::{self, AuditEvent};
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::group_membership::MembershipChange;
+use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -138,6 +139,33 @@ pub async fn list_groups(
     Ok((total, groups))
 }
 
+/// The SCIM groups as other crates may ask about them
+/// ([`hub_tenant::group_membership::GroupDirectory`]: a course mapped to a group enrolls
+/// its members).
+pub struct ScimGroupDirectory;
+
+#[async_trait::async_trait]
+impl hub_tenant::group_membership::GroupDirectory for ScimGroupDirectory {
+    async fn members(
+        &self,
+        scope: &TenantScope,
+        group_id: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, hub_tenant::TenantError> {
+        let found = scim_group::Entity::find_by_id(group_id)
+            .one(scope.db())
+            .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let members = members_of(scope, group_id).await.map_err(|e| match e {
+            IdentityError::Database(db) => hub_tenant::TenantError::Database(db),
+            IdentityError::Tenant(t) => t,
+            other => hub_tenant::TenantError::Conflict(other.to_string()),
+        })?;
+        Ok(Some(members))
+    }
+}
+
 /// Gives each SCIM-provisioned person of `people_ids` the roles their groups grant; whose
 /// roles changed have their sessions ended when the change is committed.
 async fn sync_roles(
@@ -248,7 +276,11 @@ pub(super) fn check_external_id(external_id: &Option<String>) -> Result<(), Iden
     Ok(())
 }
 
+/// Every membership change below is told to the registered group observers
+/// ([`Tenancy::group_members_changed`]: the courses mapped to the group) in the same
+/// transaction.
 pub async fn create_group(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     input: GroupInput,
 ) -> Result<Change<ScimGroup>, IdentityError> {
@@ -271,6 +303,10 @@ pub async fn create_group(
     .await?;
     add_members(scope, id, &member_ids).await?;
     let ending = sync_roles(scope, &member_ids).await?;
+    let after = members_of(scope, id).await?;
+    tenancy
+        .group_members_changed(scope, &MembershipChange::between(id, &[], &after))
+        .await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_created")
@@ -284,6 +320,7 @@ pub async fn create_group(
 }
 
 pub async fn patch_group(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     id: Uuid,
     operations: &[PatchOperation],
@@ -408,6 +445,13 @@ pub async fn patch_group(
     touched.sort();
     touched.dedup();
     let ending = sync_roles(scope, &touched).await?;
+    let after = members_of(scope, id).await?;
+    tenancy
+        .group_members_changed(
+            scope,
+            &MembershipChange::between(id, &before.members, &after),
+        )
+        .await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_patched")
@@ -421,6 +465,7 @@ pub async fn patch_group(
 /// RFC 7644 §3.5.1 PUT: `displayName`, `externalId` and `members` replaced as sent (one left
 /// out is cleared). Whose roles change have their sessions ended on commit.
 pub async fn replace_group(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     id: Uuid,
     input: GroupInput,
@@ -474,6 +519,13 @@ pub async fn replace_group(
     touched.sort();
     touched.dedup();
     let ending = sync_roles(scope, &touched).await?;
+    let after = members_of(scope, id).await?;
+    tenancy
+        .group_members_changed(
+            scope,
+            &MembershipChange::between(id, &before.members, &after),
+        )
+        .await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_replaced")
@@ -484,7 +536,11 @@ pub async fn replace_group(
     Ok(Change::new(get_group(scope, id).await?, ending))
 }
 
-pub async fn delete_group(scope: &TenantScope, id: Uuid) -> Result<Change<()>, IdentityError> {
+pub async fn delete_group(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Change<()>, IdentityError> {
     scope.require(Scope::ScimProvision)?;
     let group = get_group(scope, id).await?;
     scim_group_member::Entity::delete_many()
@@ -495,6 +551,9 @@ pub async fn delete_group(scope: &TenantScope, id: Uuid) -> Result<Change<()>, I
         .exec(scope.db())
         .await?;
     let ending = sync_roles(scope, &group.members).await?;
+    tenancy
+        .group_members_changed(scope, &MembershipChange::between(id, &group.members, &[]))
+        .await?;
     audit::record(
         scope,
         AuditEvent::new("scim.group_deleted").subject(format!("group:{id}")),

@@ -347,8 +347,11 @@ pub async fn replace_user(
 
 /// RFC 7644 §3.6 DELETE: deprovisions the person. They are deactivated, removed from every
 /// group (their roles fall back to learner), and SCIM answers 404 for them from now on; their
-/// sessions end when the change is committed, whatever their status was.
+/// sessions end when the change is committed, whatever their status was. Leaving the groups
+/// is told to the group observers (`Tenancy::group_members_changed`: the courses mapped to
+/// them withdraw the person) in the same transaction.
 pub async fn delete_user(
+    tenancy: &hub_tenant::Tenancy,
     scope: &TenantScope,
     id: Uuid,
     expected_revision: Option<i32>,
@@ -364,6 +367,14 @@ pub async fn delete_user(
         .filter(scim_group_member::Column::PersonId.eq(id))
         .exec(scope.db())
         .await?;
+    for group in &groups {
+        let left = hub_tenant::group_membership::MembershipChange {
+            group_id: *group,
+            added: Vec::new(),
+            removed: vec![id],
+        };
+        tenancy.group_members_changed(scope, &left).await?;
+    }
     let roles = if person.source == PersonSource::Scim {
         vec![Role::Learner]
     } else {

@@ -67,6 +67,9 @@ pub struct CourseCreate {
     pub tags: Vec<String>,
     /// Youngest age allowed to enrol (0–120); omit for no limit.
     pub minimum_age: Option<i32>,
+    /// At most this many invited and active learners (1–1,000,000); omit for no limit.
+    /// Enrollments beyond it are refused with 409 `seats_exhausted`.
+    pub seat_limit: Option<i32>,
 }
 
 impl Example for CourseCreate {
@@ -78,6 +81,7 @@ impl Example for CourseCreate {
             status: Described(CourseStatusView::Draft),
             tags: vec!["computing".into(), "first-year".into()],
             minimum_age: Some(16),
+            seat_limit: Some(120),
         }
     }
 }
@@ -100,6 +104,10 @@ pub struct CourseUpdate {
     /// `null` removes the age limit.
     #[oai(nullable)]
     pub minimum_age: MaybeUndefined<i32>,
+    /// `null` removes the seat limit. A limit below the seats already taken admits nobody
+    /// new until enough learners leave.
+    #[oai(nullable)]
+    pub seat_limit: MaybeUndefined<i32>,
 }
 
 impl Example for CourseUpdate {
@@ -111,6 +119,7 @@ impl Example for CourseUpdate {
             status: Some(CourseStatusView::Published),
             tags: None,
             minimum_age: MaybeUndefined::Undefined,
+            seat_limit: MaybeUndefined::Undefined,
         }
     }
 }
@@ -126,6 +135,9 @@ pub struct CourseView {
     pub tags: Vec<String>,
     #[oai(nullable)]
     pub minimum_age: Option<i32>,
+    /// At most this many invited and active learners; `null`: no limit.
+    #[oai(nullable)]
+    pub seat_limit: Option<i32>,
     /// Increments on every change; the `ETag` carries it.
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -142,6 +154,7 @@ impl From<Course> for CourseView {
             status: c.status.into(),
             tags: c.tags,
             minimum_age: c.minimum_age,
+            seat_limit: c.seat_limit,
             revision: c.revision,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -222,6 +235,7 @@ impl CoursesApi {
             status: input.status.0.into(),
             tags: input.tags,
             minimum_age: input.minimum_age,
+            seat_limit: input.seat_limit,
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let (course, created) = service::create(&scope, new, idempotency_key.0.as_deref()).await?;
@@ -333,6 +347,11 @@ impl CoursesApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(age) => Some(Some(age)),
             },
+            seat_limit: match input.seat_limit {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(seats) => Some(Some(seats)),
+            },
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let course = service::update(&scope, course_id.0, patch, expected).await?;
@@ -343,7 +362,9 @@ impl CoursesApi {
 
     /// Delete a course
     ///
-    /// Requires scope `courses:write`. With `If-Match`, deletes only that revision.
+    /// Requires scope `courses:write`. With `If-Match`, deletes only that revision. A course
+    /// with enrollments is archived instead (409 `course_has_enrollments`): its learning
+    /// records stay records of a course that exists.
     #[oai(
         path = "/courses/:course_id",
         method = "delete",

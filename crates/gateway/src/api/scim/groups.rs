@@ -211,7 +211,7 @@ impl ScimGroupsApi {
     ) -> Result<ScimGroupCreated, ScimError> {
         let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::create_group(&scope, body.0.input()).await?;
+        let change = scim::create_group(&state.tenancy, &scope, body.0.input()).await?;
         let resource = group_resource(state.identity.commit(scope, change).await?);
         let (location, version) = (resource.location(), resource.version());
         Ok(ScimGroupCreated::Created(
@@ -332,7 +332,9 @@ impl ScimGroupsApi {
         let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let expected = expected_revision(if_match.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::replace_group(&scope, group_id.0, body.0.input(), expected).await?;
+        let change =
+            scim::replace_group(&state.tenancy, &scope, group_id.0, body.0.input(), expected)
+                .await?;
         let group = state.identity.commit(scope, change).await?;
         Ok(ScimGroupFound::of(group, projection, None))
     }
@@ -360,7 +362,7 @@ impl ScimGroupsApi {
         let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let ops = operations(body.0);
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::patch_group(&scope, group_id.0, &ops).await?;
+        let change = scim::patch_group(&state.tenancy, &scope, group_id.0, &ops).await?;
         let group = state.identity.commit(scope, change).await?;
         Ok(ScimGroupFound::of(group, projection, None))
     }
@@ -381,7 +383,7 @@ impl ScimGroupsApi {
         group_id: Path<Uuid>,
     ) -> Result<ScimDeleted, ScimError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::delete_group(&scope, group_id.0).await?;
+        let change = scim::delete_group(&state.tenancy, &scope, group_id.0).await?;
         state.identity.commit(scope, change).await?;
         Ok(ScimDeleted::NoContent)
     }

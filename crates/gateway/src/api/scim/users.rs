@@ -492,7 +492,7 @@ impl ScimUsersApi {
     ) -> Result<ScimDeleted, ScimError> {
         let expected = expected_revision(if_match.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::delete_user(&scope, user_id.0, expected).await?;
+        let change = scim::delete_user(&state.tenancy, &scope, user_id.0, expected).await?;
         state.identity.commit(scope, change).await?;
         Ok(ScimDeleted::NoContent)
     }

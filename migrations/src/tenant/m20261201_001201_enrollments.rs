@@ -1,0 +1,134 @@
+//! Enrollments (a person in a course, their state and where it came from), their history,
+//! the courses' instructors and seat limits, SCIM groups mapped to courses, and the people
+//! whose learning records' processing is restricted (R3).
+use crate::{col, table};
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table("courses"))
+                    .add_column(col("seat_limit").integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("enrollments"))
+                    .if_not_exists()
+                    .col(col("id").uuid().not_null().primary_key())
+                    .col(col("course_id").uuid().not_null())
+                    .col(col("person_id").uuid().not_null())
+                    .col(col("state").string().not_null())
+                    .col(col("source").string().not_null())
+                    .col(col("source_group_id").uuid().null())
+                    .col(col("enrolled_by").string().not_null())
+                    .col(col("revision").integer().not_null())
+                    .col(col("created_at").timestamp_with_time_zone().not_null())
+                    .col(col("updated_at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("enrollments_course_person")
+                    .table(table("enrollments"))
+                    .col(Alias::new("course_id"))
+                    .col(Alias::new("person_id"))
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("enrollments_by_person")
+                    .table(table("enrollments"))
+                    .col(Alias::new("person_id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("enrollment_events"))
+                    .if_not_exists()
+                    .col(col("id").uuid().not_null().primary_key())
+                    .col(col("enrollment_id").uuid().not_null())
+                    .col(col("course_id").uuid().not_null())
+                    .col(col("person_id").uuid().not_null())
+                    .col(col("from_state").string().null())
+                    .col(col("to_state").string().not_null())
+                    .col(col("actor").string().not_null())
+                    .col(col("reason_sealed").blob().null())
+                    .col(col("at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("enrollment_events_by_enrollment")
+                    .table(table("enrollment_events"))
+                    .col(Alias::new("enrollment_id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("course_instructors"))
+                    .if_not_exists()
+                    .col(col("course_id").uuid().not_null())
+                    .col(col("person_id").uuid().not_null())
+                    .col(col("assigned_by").string().not_null())
+                    .col(col("assigned_at").timestamp_with_time_zone().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("course_id"))
+                            .col(Alias::new("person_id")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("course_groups"))
+                    .if_not_exists()
+                    .col(col("course_id").uuid().not_null())
+                    .col(col("group_id").uuid().not_null())
+                    .col(col("mapped_by").string().not_null())
+                    .col(col("mapped_at").timestamp_with_time_zone().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("course_id"))
+                            .col(Alias::new("group_id")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(table("learning_restrictions"))
+                    .if_not_exists()
+                    .col(col("person_id").uuid().not_null().primary_key())
+                    .col(col("restricted_at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
