@@ -6,6 +6,7 @@
 
 pub mod catalog;
 mod error;
+pub mod xapi;
 
 pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 pub use error::CourseError;
@@ -16,7 +17,12 @@ use hub_tenant::{DomainModule, RoleGrant, Scope};
 /// yet (enrollments and progress will be declared here when they arrive).
 pub const MODULE: DomainModule = DomainModule {
     crate_name: "hub-course",
-    scopes: &[Scope::CoursesRead, Scope::CoursesWrite],
+    scopes: &[
+        Scope::CoursesRead,
+        Scope::CoursesWrite,
+        xapi::STATEMENTS_READ,
+        xapi::STATEMENTS_WRITE,
+    ],
     role_grants: &[
         RoleGrant {
             role: "learner",
@@ -24,16 +30,21 @@ pub const MODULE: DomainModule = DomainModule {
         },
         RoleGrant {
             role: "instructor",
-            scopes: &[Scope::CoursesRead, Scope::CoursesWrite],
+            scopes: &[
+                Scope::CoursesRead,
+                Scope::CoursesWrite,
+                xapi::STATEMENTS_READ,
+                xapi::STATEMENTS_WRITE,
+            ],
         },
         RoleGrant {
             role: "auditor",
             scopes: &[Scope::CoursesRead],
         },
     ],
-    personal_fields: Vec::new,
+    personal_fields: || xapi::PERSONAL_FIELDS.to_vec(),
     sealed_secrets: &[],
-    sealed_tables: &[],
-    blind_indexes: &[],
-    personal_data_sources: Vec::new,
+    sealed_tables: xapi::SEALED_TABLES,
+    blind_indexes: xapi::BLIND_INDEXES,
+    personal_data_sources: || vec![Box::new(xapi::personal_data::StatementsSource)],
 };

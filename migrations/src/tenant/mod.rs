@@ -28,6 +28,7 @@ mod m20261201_001001_privacy_contact_and_alerts;
 mod m20261201_001101_privacy_export_cursor;
 mod m20261201_001106_objection_and_rectification;
 mod m20261201_001107_person_jurisdiction;
+mod m20261201_001221_xapi_statements;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -58,5 +59,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001101_privacy_export_cursor::Migration),
         Box::new(m20261201_001106_objection_and_rectification::Migration),
         Box::new(m20261201_001107_person_jurisdiction::Migration),
+        Box::new(m20261201_001221_xapi_statements::Migration),
     ]
 }
