@@ -52,3 +52,4 @@ mod spec;
 mod sso;
 mod tenants;
 mod tls;
+mod xapi;

@@ -77,11 +77,18 @@ pub mod operator {
 
 /// hub-course: the catalog.
 pub mod learning {
-    pub type Api = crate::api::learning::courses::CoursesApi;
+    pub type Api = (
+        crate::api::learning::courses::CoursesApi,
+        crate::api::learning::xapi::XapiApi,
+    );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Unique codes, a mandatory If-Match on updates.
         ("updateCourse", &[409, 428]),
+        // xAPI: a stored statement id with other content; a statement asked for by id.
+        ("putXapiStatement", &[409]),
+        ("postXapiStatements", &[409]),
+        ("getXapiStatements", &[404]),
     ];
 }
 

@@ -20,7 +20,7 @@ use super::{
 use crate::CourseError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use hub_kernel::FieldViolation;
 use hub_tenant::{Actor, TenantScope};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -154,9 +154,8 @@ fn comparable(statement: &Value, keep_timestamp: bool) -> Value {
     copy
 }
 
-fn same_statement(sent: &Value, stored: &Value) -> bool {
-    let sent_has_timestamp = sent.get("timestamp").is_some();
-    comparable(sent, sent_has_timestamp) == comparable(stored, sent_has_timestamp)
+fn same_statement(sent: &Value, timed: bool, stored: &Value) -> bool {
+    comparable(sent, timed) == comparable(stored, timed)
 }
 
 fn open_statement(scope: &TenantScope, row: &statement::Model) -> Result<Value, CourseError> {
@@ -215,6 +214,8 @@ struct Prepared {
     registration: Option<Uuid>,
     voids: Option<Uuid>,
     timestamp: DateTime<Utc>,
+    /// Whether the sender gave a timestamp (one the LRS set is not compared).
+    timed: bool,
 }
 
 /// Stores statements (a PUT's one, a POST's one or array), all or none. `statement_id` is a
@@ -248,7 +249,9 @@ pub async fn store(
     if !report.is_empty() {
         return Err(CourseError::XapiInvalid(report.into_violations()));
     }
-    let now = Utc::now();
+    // Milliseconds, as `stored` is written in the statement, so `since`/`until` given a
+    // statement's `stored` compare with exactly that instant.
+    let now = Utc::now().trunc_subsecs(3);
     let stored_text = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut prepared = Vec::with_capacity(sent.len());
     let mut seen = HashSet::new();
@@ -290,7 +293,8 @@ pub async fn store(
             .and_then(Value::as_str)
             .and_then(parse_timestamp)
             .unwrap_or(now);
-        if !map.contains_key("timestamp") {
+        let timed = map.contains_key("timestamp");
+        if !timed {
             map.insert("timestamp".into(), json!(stored_text));
         }
         map.insert("stored".into(), json!(stored_text));
@@ -331,6 +335,7 @@ pub async fn store(
             registration,
             voids,
             timestamp,
+            timed,
         });
     }
 
@@ -344,11 +349,8 @@ pub async fn store(
             .await?
         {
             let stored = open_statement(scope, &row)?;
-            let sent = prepared
-                .iter()
-                .find(|p| p.id == row.id)
-                .map(|p| &p.statement);
-            if sent.is_some_and(|s| !same_statement(s, &stored)) {
+            let sent = prepared.iter().find(|p| p.id == row.id);
+            if sent.is_some_and(|p| !same_statement(&p.statement, p.timed, &stored)) {
                 return Err(CourseError::XapiConflict(row.id));
             }
             existing.insert(row.id);
@@ -848,10 +850,10 @@ mod tests {
         let sent = json!({"id": "x", "actor": {"mbox": "mailto:a@b"}, "timestamp": "2026-12-01T10:00:00+01:00"});
         let stored = json!({"id": "x", "actor": {"mbox": "mailto:a@b"}, "timestamp": "2026-12-01T09:00:00.000Z",
             "stored": "2026-12-01T09:00:01Z", "authority": {}, "version": "1.0.0"});
-        assert!(same_statement(&sent, &stored));
+        assert!(same_statement(&sent, true, &stored));
         let other = json!({"id": "x", "actor": {"mbox": "mailto:c@b"}, "timestamp": "2026-12-01T10:00:00+01:00"});
-        assert!(!same_statement(&other, &stored));
+        assert!(!same_statement(&other, true, &stored));
         let untimed = json!({"id": "x", "actor": {"mbox": "mailto:a@b"}});
-        assert!(same_statement(&untimed, &stored));
+        assert!(same_statement(&untimed, false, &stored));
     }
 }

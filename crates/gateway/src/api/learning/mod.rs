@@ -2,3 +2,4 @@
 //! arrive (enrollments, progress, quizzes, the xAPI LRS, certificates).
 
 pub mod courses;
+pub mod xapi;
