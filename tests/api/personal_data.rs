@@ -971,6 +971,24 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
 
+    // Ada's learning records, as e-learning content reports them over xAPI.
+    let lrs = crate::xapi::lrs_credential(&app, admin, &["statements/write"]).await;
+    let statement = |email: &str| {
+        json!({"actor": {"mbox": format!("mailto:{email}")},
+               "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+               "object": {"id": "http://north.test/course/1"}})
+    };
+    let reported = crate::xapi::xapi(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        Some(json!([statement(ada_email), statement(grace_email)])),
+        Some("1.0.3"),
+    )
+    .await;
+    assert_eq!(reported.status, StatusCode::OK, "{}", reported.body);
+
     // Every source, in its order, for Ada: what it holds, her export, her erasure.
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
         panic!("not a tenant key");
@@ -989,6 +1007,12 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         index_of("people", "email", ada_email),
         index_of("people", "username", ada_email),
         index_of("contacts", "email", ada_email),
+        index_of("xapi_statements", "actor", &format!("mailto:{ada_email}")),
+        index_of(
+            "xapi_statement_agents",
+            "agent",
+            &format!("mailto:{ada_email}"),
+        ),
     ];
     // Before: the scans below find her where this test put her (they are not blind).
     let ada_id: uuid::Uuid = ada.parse().unwrap();
@@ -1017,6 +1041,9 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         "incidents.person_id",
         "incidents.resolved_by",
         "outbox.person_id",
+        "xapi_statements.person_id",
+        "xapi_statements.actor_index",
+        "xapi_statement_agents.agent_index",
     ] {
         assert!(before.contains(column), "{column} not found in {before:?}");
     }

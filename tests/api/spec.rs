@@ -41,6 +41,8 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/privacy-downloads/{token}",
     "/v1/institutions/{tenant_slug}/jwks.json",
     "/v1/institutions/{tenant_slug}/privacy-contact",
+    // xAPI-Communication 2.8: the LRS's versions, for any client.
+    "/xapi/about",
 ];
 
 /// `/v1` operations whose success holds nothing personal and is meant for anyone, which say
