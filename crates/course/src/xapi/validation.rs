@@ -848,7 +848,7 @@ fn attachments(report: &mut Report, path: &str, value: &Value) {
             string(report, &join(&field, "contentType"), v, "Data 2.4.11");
         }
         if let Some(v) = present(map, "length")
-            && !v.as_u64().is_some()
+            && v.as_u64().is_none()
         {
             report.add(
                 &join(&field, "length"),
