@@ -24,6 +24,7 @@ both_backends!(
     voided_statements_leave_queries_and_are_fetched_by_voided_id,
     every_filter_selects_what_it_names,
     more_pages_through_every_statement_once,
+    a_third_party_xapi_client_round_trips,
     promise_c3_statements_are_learning_records_exported_erased_and_restricted_per_person
 );
 
@@ -1110,4 +1111,70 @@ async fn promise_c3_statements_are_learning_records_exported_erased_and_restrict
         ids(&app, &lrs, "").await,
         [linked.body[0].as_str().unwrap().to_string()]
     );
+}
+
+/// npm's `@xapi/xapi` (pinned in tests/xapi/package-lock.json, installed by
+/// scripts/ensure-xapi-client.sh) stores, reads, pages, voids and is refused as its authors
+/// expect an LRS to answer.
+async fn a_third_party_xapi_client_round_trips(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let installed = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(format!("{root}/scripts/ensure-xapi-client.sh"))
+            .status()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(installed.success(), "scripts/ensure-xapi-client.sh failed");
+    let (endpoint, key, secret) = (
+        format!("{}/xapi/", app.base),
+        lrs.key.clone(),
+        lrs.secret.clone(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(format!("{root}/tests/xapi/client.mjs"))
+            .env("XAPI_ENDPOINT", endpoint)
+            .env("XAPI_KEY", key)
+            .env("XAPI_SECRET", secret)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["about"]["version"], json!(["1.0.3"]), "{seen}");
+    assert_eq!(seen["single"].as_array().unwrap().len(), 1, "{seen}");
+    assert_eq!(seen["batch"].as_array().unwrap().len(), 4, "{seen}");
+    assert_eq!(seen["read"]["id"], seen["single"][0]);
+    assert_eq!(
+        seen["read"]["verb"],
+        "http://adlnet.gov/expapi/verbs/initialized"
+    );
+    assert_eq!(seen["read"]["name"], "Lesson 0");
+    assert_eq!(seen["read"]["authority"], true);
+    let first: Vec<&Value> = seen["first_page"].as_array().unwrap().iter().collect();
+    let second: Vec<&Value> = seen["second_page"].as_array().unwrap().iter().collect();
+    assert_eq!((first.len(), second.len()), (3, 1), "{seen}");
+    for id in seen["batch"].as_array().unwrap() {
+        assert!(
+            first.contains(&id) || second.contains(&id),
+            "{id} not paged: {seen}"
+        );
+    }
+    assert_eq!(seen["voided"], seen["batch"][0]);
+    assert_eq!(seen["void_read"], 404, "{seen}");
+    assert_eq!(seen["after_voiding"], 3, "{seen}");
+    assert_eq!(seen["malformed"], 400, "{seen}");
+    // Six stored (one, four, the voiding statement), one of them voided.
+    assert_eq!(ids(&app, &lrs, "").await.len(), 5);
 }
