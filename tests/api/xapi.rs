@@ -25,6 +25,9 @@ both_backends!(
     every_filter_selects_what_it_names,
     more_pages_through_every_statement_once,
     a_third_party_xapi_client_round_trips,
+    documents_follow_the_concurrency_rules,
+    state_documents_list_merge_and_delete_together,
+    activities_and_agents_resources,
     promise_c3_statements_are_learning_records_exported_erased_and_restricted_per_person
 );
 
@@ -1177,4 +1180,433 @@ async fn a_third_party_xapi_client_round_trips(backend: Backend) {
     assert_eq!(seen["malformed"], 400, "{seen}");
     // Six stored (one, four, the voiding statement), one of them voided.
     assert_eq!(ids(&app, &lrs, "").await.len(), 5);
+}
+
+async fn doc(
+    app: &TestApp,
+    lrs: &Lrs,
+    method: Method,
+    path: &str,
+    body: Option<(&str, &[u8])>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut request = app
+        .client
+        .request(method, format!("{}{path}", app.base))
+        .basic_auth(&lrs.key, Some(&lrs.secret))
+        .header("X-Experience-API-Version", "1.0.3");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some((content_type, bytes)) = body {
+        request = request
+            .header("Content-Type", content_type)
+            .body(bytes.to_vec());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+async fn documents_follow_the_concurrency_rules(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let agent = encode(r#"{"mbox":"mailto:ada@north.test"}"#);
+    let activity = encode("http://north.test/a");
+    for path in [
+        format!("/xapi/activities/profile?activityId={activity}&profileId=p1"),
+        format!("/xapi/agents/profile?agent={agent}&profileId=p1"),
+    ] {
+        let put = |body: &'static [u8], headers: Vec<(&'static str, String)>| {
+            let (app, lrs, path) = (&app, &lrs, path.clone());
+            async move {
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                doc(
+                    app,
+                    lrs,
+                    Method::PUT,
+                    &path,
+                    Some(("application/json", body)),
+                    &headers,
+                )
+                .await
+            }
+        };
+        // No such document: If-Match fails (412); a PUT without headers creates it.
+        let stale = put(br#"{"a":1}"#, vec![("If-Match", "\"nope\"".into())]).await;
+        stale.assert_problem(412, "xapi_precondition_failed");
+        let created = put(br#"{"a":1}"#, vec![]).await;
+        assert_eq!(
+            created.status,
+            StatusCode::NO_CONTENT,
+            "{path}: {}",
+            created.body
+        );
+        let etag = created.header("etag").unwrap();
+        // It exists: a PUT without a concurrency header is a 409, If-None-Match: * a 412.
+        put(br#"{"a":2}"#, vec![])
+            .await
+            .assert_problem(409, "xapi_document_exists");
+        put(br#"{"a":2}"#, vec![("If-None-Match", "*".into())])
+            .await
+            .assert_problem(412, "xapi_precondition_failed");
+        put(br#"{"a":2}"#, vec![("If-Match", "\"other\"".into())])
+            .await
+            .assert_problem(412, "xapi_precondition_failed");
+        let read = doc(&app, &lrs, Method::GET, &path, None, &[]).await;
+        assert_eq!(read.body, json!({"a": 1}), "{path}");
+        assert_eq!(read.header("etag").unwrap(), etag);
+        assert!(read.header("last-modified").is_some());
+        // With the ETag: replaced; a POST merges top-level properties.
+        let replaced = put(br#"{"a":2,"b":{"c":1}}"#, vec![("If-Match", etag.clone())]).await;
+        assert_eq!(replaced.status, StatusCode::NO_CONTENT, "{}", replaced.body);
+        let merged = doc(
+            &app,
+            &lrs,
+            Method::POST,
+            &path,
+            Some(("application/json", br#"{"b":{"d":2},"e":3}"#)),
+            &[],
+        )
+        .await;
+        assert_eq!(merged.status, StatusCode::NO_CONTENT, "{}", merged.body);
+        let read = doc(&app, &lrs, Method::GET, &path, None, &[]).await;
+        assert_eq!(read.body, json!({"a": 2, "b": {"d": 2}, "e": 3}));
+        // A POST of something other than a JSON object onto it: 400, nothing changes.
+        doc(
+            &app,
+            &lrs,
+            Method::POST,
+            &path,
+            Some(("text/plain", b"hello")),
+            &[],
+        )
+        .await
+        .assert_problem(400, "xapi_invalid");
+        // A conditional GET is answered 304.
+        let current = read.header("etag").unwrap();
+        let cached = doc(
+            &app,
+            &lrs,
+            Method::GET,
+            &path,
+            None,
+            &[("If-None-Match", &current)],
+        )
+        .await;
+        assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+        // DELETE with a stale ETag: 412; with the current one: gone.
+        doc(
+            &app,
+            &lrs,
+            Method::DELETE,
+            &path,
+            None,
+            &[("If-Match", "\"old\"")],
+        )
+        .await
+        .assert_problem(412, "xapi_precondition_failed");
+        let deleted = doc(
+            &app,
+            &lrs,
+            Method::DELETE,
+            &path,
+            None,
+            &[("If-Match", &current)],
+        )
+        .await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+        doc(&app, &lrs, Method::GET, &path, None, &[])
+            .await
+            .assert_problem(404, "xapi_document_not_found");
+    }
+    // Binary content keeps its type; a credential without the scope is refused.
+    let path = format!("/xapi/activities/profile?activityId={activity}&profileId=img");
+    let stored = doc(
+        &app,
+        &lrs,
+        Method::PUT,
+        &path,
+        Some(("image/png", &[0x89, 0x50, 0x4e, 0x47])),
+        &[],
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::NO_CONTENT);
+    let read = doc(&app, &lrs, Method::GET, &path, None, &[]).await;
+    assert_eq!(read.header("content-type").as_deref(), Some("image/png"));
+    let statements_only = lrs_credential(&app, &north.admin_token, &["statements/write"]).await;
+    assert_eq!(
+        doc(&app, &statements_only, Method::GET, &path, None, &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // Parameters are checked (400 naming them).
+    for bad in [
+        "/xapi/activities/profile?activityId=lesson&profileId=p".to_string(),
+        format!("/xapi/agents/profile?agent=ada&profileId=p"),
+        format!(
+            "/xapi/activities/state?activityId={activity}&agent={agent}&registration=x&stateId=s"
+        ),
+    ] {
+        doc(&app, &lrs, Method::GET, &bad, None, &[])
+            .await
+            .assert_problem(400, "xapi_invalid");
+    }
+}
+
+async fn state_documents_list_merge_and_delete_together(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let south = app.create_institution("south").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["state", "statements/read"]).await;
+    let agent = encode(r#"{"mbox":"mailto:ada@north.test"}"#);
+    let other = encode(r#"{"mbox":"mailto:grace@north.test"}"#);
+    let activity = encode("http://north.test/a");
+    let registration = "6f3c1e2a-4b5d-4c7e-8f90-123456789abc";
+    let base = format!("/xapi/activities/state?activityId={activity}&agent={agent}");
+    for id in ["bookmark", "suspend", "progress"] {
+        let put = doc(
+            &app,
+            &lrs,
+            Method::PUT,
+            &format!("{base}&stateId={id}"),
+            Some(("application/json", br#"{"at":1}"#)),
+            &[],
+        )
+        .await;
+        assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    }
+    // State is replaced without concurrency headers (content players write it so).
+    let again = doc(
+        &app,
+        &lrs,
+        Method::PUT,
+        &format!("{base}&stateId=bookmark"),
+        Some(("application/json", br#"{"at":2}"#)),
+        &[],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT, "{}", again.body);
+    let in_registration = doc(
+        &app,
+        &lrs,
+        Method::PUT,
+        &format!("{base}&registration={registration}&stateId=bookmark"),
+        Some(("application/json", br#"{"at":9}"#)),
+        &[],
+    )
+    .await;
+    assert_eq!(in_registration.status, StatusCode::NO_CONTENT);
+    let others = doc(
+        &app,
+        &lrs,
+        Method::PUT,
+        &format!("/xapi/activities/state?activityId={activity}&agent={other}&stateId=bookmark"),
+        Some(("application/json", br#"{"at":5}"#)),
+        &[],
+    )
+    .await;
+    assert_eq!(others.status, StatusCode::NO_CONTENT);
+
+    let listed = doc(&app, &lrs, Method::GET, &base, None, &[]).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body, json!(["bookmark", "progress", "suspend"]));
+    let read = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("{base}&stateId=bookmark"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(read.body, json!({"at": 2}));
+    let read = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("{base}&registration={registration}&stateId=bookmark"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(read.body, json!({"at": 9}));
+    // since: nothing changed after a time in the future.
+    let later = encode("2999-01-01T00:00:00Z");
+    assert_eq!(
+        doc(
+            &app,
+            &lrs,
+            Method::GET,
+            &format!("{base}&since={later}"),
+            None,
+            &[]
+        )
+        .await
+        .body,
+        json!([])
+    );
+    // Another institution's credential sees none of it.
+    let foreign = lrs_credential(&app, &south.admin_token, &["state"]).await;
+    assert_eq!(
+        doc(&app, &foreign, Method::GET, &base, None, &[])
+            .await
+            .body,
+        json!([])
+    );
+    // DELETE without stateId: every state of that agent and activity (no registration).
+    let deleted = doc(&app, &lrs, Method::DELETE, &base, None, &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        doc(&app, &lrs, Method::GET, &base, None, &[]).await.body,
+        json!([])
+    );
+    let kept = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/activities/state?activityId={activity}&agent={other}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(kept.body, json!(["bookmark"]));
+    let kept = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("{base}&registration={registration}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(kept.body, json!(["bookmark"]));
+
+    // The documents about a person are theirs through the personal-data contract.
+    let person = app
+        .post(
+            "/v1/people",
+            &north.admin_token,
+            json!({"name": "Grace", "email": "grace@north.test", "roles": ["learner"]}),
+        )
+        .await;
+    let grace: uuid::Uuid = person.body["id"].as_str().unwrap().parse().unwrap();
+    let source = sources()
+        .into_iter()
+        .find(|s| s.name() == "xapi_documents")
+        .unwrap();
+    let Principal::Tenant(principal) = app
+        .state
+        .tenancy
+        .authenticate(&north.admin_token)
+        .await
+        .unwrap()
+    else {
+        panic!("not a tenant key");
+    };
+    let subject = DataSubject::person(grace, vec![Pii::new("grace@north.test".into())]);
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    assert_eq!(source.summary(&scope, &subject).await.unwrap().records, 1);
+    let exported = source.export(&scope, &subject).await.unwrap();
+    assert_eq!(exported[0]["content"], json!({"at": 5}));
+    assert_eq!(exported[0]["id"], "bookmark");
+    source.erase(&scope, &subject).await.unwrap();
+    scope.commit().await.unwrap();
+    let gone = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/activities/state?activityId={activity}&agent={other}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(gone.body, json!([]));
+    // Ada's state in the registration is untouched.
+    let kept = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("{base}&registration={registration}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(kept.body, json!(["bookmark"]));
+}
+
+async fn activities_and_agents_resources(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    post(
+        &app,
+        &lrs,
+        statement("ada@north.test", "completed", "http://north.test/a"),
+    )
+    .await;
+    let activity = encode("http://north.test/a");
+    let found = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/activities?activityId={activity}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["objectType"], "Activity");
+    assert_eq!(found.body["definition"]["name"]["en-US"], "A lesson");
+    let unknown = encode("http://north.test/never");
+    let bare = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/activities?activityId={unknown}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        bare.body,
+        json!({"objectType": "Activity", "id": "http://north.test/never"})
+    );
+    let agent = encode(r#"{"name":"Ada","mbox":"mailto:ada@north.test"}"#);
+    let person = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/agents?agent={agent}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(person.status, StatusCode::OK, "{}", person.body);
+    assert_eq!(
+        person.body,
+        json!({"objectType": "Person", "name": ["Ada"], "mbox": ["mailto:ada@north.test"]})
+    );
+    doc(&app, &lrs, Method::GET, "/xapi/agents?agent=ada", None, &[])
+        .await
+        .assert_problem(400, "xapi_invalid");
+    doc(
+        &app,
+        &lrs,
+        Method::GET,
+        "/xapi/activities?activityId=lesson",
+        None,
+        &[],
+    )
+    .await
+    .assert_problem(400, "xapi_invalid");
 }

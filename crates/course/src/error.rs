@@ -27,6 +27,12 @@ pub enum CourseError {
     StatementNotFound,
     #[error("a sealed value cannot be opened: {0}")]
     Sealing(String),
+    #[error("{0}")]
+    XapiPrecondition(&'static str),
+    #[error("the document exists: send If-Match or If-None-Match (xAPI 1.0.3, Communication 3.1)")]
+    XapiDocumentConflict,
+    #[error("no such document")]
+    DocumentNotFound,
     #[error("storage error: {0}")]
     Database(#[from] DbErr),
 }
@@ -44,6 +50,9 @@ impl DescribeProblem for CourseError {
             Self::XapiForbidden(_) => ProblemKind::Forbidden,
             Self::StatementNotFound => ProblemKind::NotFound,
             Self::Sealing(_) => ProblemKind::Internal,
+            Self::XapiPrecondition(_) => ProblemKind::PreconditionFailed,
+            Self::XapiDocumentConflict => ProblemKind::Conflict,
+            Self::DocumentNotFound => ProblemKind::NotFound,
             Self::Database(e) if TenantError::refused_client_data(e) => ProblemKind::Validation,
             Self::Database(e) if TenantError::storage_unavailable(e) => ProblemKind::Unavailable,
             Self::Database(_) => ProblemKind::Internal,
@@ -62,6 +71,9 @@ impl DescribeProblem for CourseError {
             Self::XapiForbidden(_) => "xapi_credential_required",
             Self::StatementNotFound => "xapi_statement_not_found",
             Self::Sealing(_) => "internal",
+            Self::XapiPrecondition(_) => "xapi_precondition_failed",
+            Self::XapiDocumentConflict => "xapi_document_exists",
+            Self::DocumentNotFound => "xapi_document_not_found",
             Self::Database(e) if TenantError::refused_client_data(e) => "value_not_storable",
             Self::Database(e) if TenantError::storage_unavailable(e) => {
                 TenantError::STORAGE_UNAVAILABLE

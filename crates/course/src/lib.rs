@@ -22,6 +22,8 @@ pub const MODULE: DomainModule = DomainModule {
         Scope::CoursesWrite,
         xapi::STATEMENTS_READ,
         xapi::STATEMENTS_WRITE,
+        xapi::STATE_WRITE,
+        xapi::PROFILES_WRITE,
     ],
     role_grants: &[
         RoleGrant {
@@ -46,5 +48,10 @@ pub const MODULE: DomainModule = DomainModule {
     sealed_secrets: &[],
     sealed_tables: xapi::SEALED_TABLES,
     blind_indexes: xapi::BLIND_INDEXES,
-    personal_data_sources: || vec![Box::new(xapi::personal_data::StatementsSource)],
+    personal_data_sources: || {
+        vec![
+            Box::new(xapi::personal_data::StatementsSource),
+            Box::new(xapi::personal_data::DocumentsSource),
+        ]
+    },
 };

@@ -89,6 +89,13 @@ pub mod learning {
         ("putXapiStatement", &[409]),
         ("postXapiStatements", &[409]),
         ("getXapiStatements", &[404]),
+        // Documents: a stored profile replaced without a concurrency header; one asked for
+        // by id.
+        ("putXapiActivityProfile", &[409]),
+        ("putXapiAgentProfile", &[409]),
+        ("getXapiState", &[404]),
+        ("getXapiActivityProfile", &[404]),
+        ("getXapiAgentProfile", &[404]),
     ];
 }
 

@@ -29,6 +29,7 @@ mod m20261201_001101_privacy_export_cursor;
 mod m20261201_001106_objection_and_rectification;
 mod m20261201_001107_person_jurisdiction;
 mod m20261201_001221_xapi_statements;
+mod m20261201_001222_xapi_documents;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -60,5 +61,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001106_objection_and_rectification::Migration),
         Box::new(m20261201_001107_person_jurisdiction::Migration),
         Box::new(m20261201_001221_xapi_statements::Migration),
+        Box::new(m20261201_001222_xapi_documents::Migration),
     ]
 }

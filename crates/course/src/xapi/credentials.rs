@@ -6,13 +6,20 @@
 //!
 //! Clients ask for xAPI's scope names (Communication 4.2); [`scopes_for`] maps them to ours.
 
-use super::{STATEMENTS_READ, STATEMENTS_WRITE};
+use super::{PROFILES_WRITE, STATE_WRITE, STATEMENTS_READ, STATEMENTS_WRITE};
 use crate::CourseError;
 use hub_kernel::FieldViolation;
 use hub_tenant::Scope;
 
 /// The xAPI scope names a credential can be given.
-pub const XAPI_SCOPES: &[&str] = &["statements/write", "statements/read", "all/read", "all"];
+pub const XAPI_SCOPES: &[&str] = &[
+    "statements/write",
+    "statements/read",
+    "state",
+    "profile",
+    "all/read",
+    "all",
+];
 
 /// Our scopes for xAPI scope names; an unknown or not yet served one is refused by name.
 pub fn scopes_for(names: &[String]) -> Result<Vec<Scope>, CourseError> {
@@ -28,7 +35,14 @@ pub fn scopes_for(names: &[String]) -> Result<Vec<Scope>, CourseError> {
         let granted: &[Scope] = match name.as_str() {
             "statements/write" => &[STATEMENTS_WRITE],
             "statements/read" | "all/read" => &[STATEMENTS_READ],
-            "all" => &[STATEMENTS_READ, STATEMENTS_WRITE],
+            "state" => &[STATE_WRITE],
+            "profile" => &[PROFILES_WRITE],
+            "all" => &[
+                STATEMENTS_READ,
+                STATEMENTS_WRITE,
+                STATE_WRITE,
+                PROFILES_WRITE,
+            ],
             _ => {
                 violations.push(FieldViolation::new(
                     format!("scopes[{i}]"),
@@ -57,12 +71,23 @@ pub fn is_lrs_credential(scopes: &[Scope]) -> bool {
 
 /// The xAPI scope names a credential's scopes stand for.
 pub fn xapi_names(scopes: &[Scope]) -> Vec<&'static str> {
-    let read = scopes.contains(&STATEMENTS_READ);
-    let write = scopes.contains(&STATEMENTS_WRITE);
-    match (read, write) {
-        (true, true) => vec!["all"],
-        (true, false) => vec!["statements/read"],
-        (false, true) => vec!["statements/write"],
-        (false, false) => Vec::new(),
+    let all = [
+        STATEMENTS_READ,
+        STATEMENTS_WRITE,
+        STATE_WRITE,
+        PROFILES_WRITE,
+    ];
+    if all.iter().all(|s| scopes.contains(s)) {
+        return vec!["all"];
     }
+    [
+        (STATEMENTS_WRITE, "statements/write"),
+        (STATEMENTS_READ, "statements/read"),
+        (STATE_WRITE, "state"),
+        (PROFILES_WRITE, "profile"),
+    ]
+    .into_iter()
+    .filter(|(scope, _)| scopes.contains(scope))
+    .map(|(_, name)| name)
+    .collect()
 }

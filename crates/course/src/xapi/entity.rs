@@ -68,3 +68,30 @@ pub(crate) mod activity {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(crate) mod document {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "xapi_documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub document_id: String,
+        pub activity_id: Option<String>,
+        pub agent_index: Option<Vec<u8>>,
+        pub agent_sealed: Option<Vec<u8>>,
+        pub registration: Option<Uuid>,
+        pub person_id: Option<Uuid>,
+        pub content_type: String,
+        pub content_sealed: Vec<u8>,
+        pub etag: String,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -6,6 +6,7 @@
 //!   scope names map to ours;
 //! - [`validation`]: the statement rules of xAPI-Data (the MUSTs an LRS enforces);
 //! - [`statements`]: the Statement Resource's store and queries;
+//! - [`documents`]: the state, activity profile and agent profile resources;
 //! - [`personal_data`]: statements as learning records (C3) of the people they are about.
 //!
 //! Statements are personal data: the statement JSON is sealed under the tenant key; the
@@ -14,6 +15,7 @@
 //! `agent` filter and for finding a person's statements by their email.
 
 pub mod credentials;
+pub mod documents;
 pub(crate) mod entity;
 pub mod personal_data;
 pub mod statements;
@@ -33,7 +35,14 @@ pub const STATEMENTS_WRITE: Scope = Scope::named("xapi_statements:write");
 /// Read every statement of the institution (xAPI's `statements/read`).
 pub const STATEMENTS_READ: Scope = Scope::named("xapi_statements:read");
 
+/// Read and write state documents (xAPI's `state`).
+pub const STATE_WRITE: Scope = Scope::named("xapi_state:write");
+/// Read and write activity and agent profiles (xAPI's `profile`), and read the activities
+/// and agents resources.
+pub const PROFILES_WRITE: Scope = Scope::named("xapi_profiles:write");
+
 pub const STATEMENTS_TABLE: &str = "xapi_statements";
+pub const DOCUMENTS_TABLE: &str = "xapi_documents";
 pub const AGENTS_TABLE: &str = "xapi_statement_agents";
 pub(crate) const AGENT_FIELD: &str = "agent";
 
@@ -70,6 +79,26 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
         blind_index: true,
         optional: false,
     },
+    FieldClassification {
+        table: DOCUMENTS_TABLE,
+        column: "content",
+        category: DataCategory::Learning,
+        purpose: Purpose::ServiceDelivery,
+        retention: RetentionClass::CategoryPeriod,
+        identifying: true,
+        blind_index: false,
+        optional: false,
+    },
+    FieldClassification {
+        table: DOCUMENTS_TABLE,
+        column: AGENT_FIELD,
+        category: DataCategory::Learning,
+        purpose: Purpose::ServiceDelivery,
+        retention: RetentionClass::CategoryPeriod,
+        identifying: true,
+        blind_index: true,
+        optional: true,
+    },
 ];
 
 pub const SEALED_TABLES: &[SealedTable] = &[
@@ -83,6 +112,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },
+    SealedTable {
+        table: DOCUMENTS_TABLE,
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
 ];
 
 pub const BLIND_INDEXES: &[BlindIndexed] = &[
@@ -93,6 +127,11 @@ pub const BLIND_INDEXES: &[BlindIndexed] = &[
     },
     BlindIndexed {
         table: AGENTS_TABLE,
+        field: AGENT_FIELD,
+        normalise: Some(normalise_ifi),
+    },
+    BlindIndexed {
+        table: DOCUMENTS_TABLE,
         field: AGENT_FIELD,
         normalise: Some(normalise_ifi),
     },
@@ -131,4 +170,29 @@ pub fn ifi_key(agent: &Value) -> Option<String> {
     let mut keys: Vec<String> = members.iter().filter_map(ifi_key).collect();
     keys.sort();
     (!keys.is_empty()).then(|| format!("group:{}", keys.join(",")))
+}
+
+/// The Person object of an agent (xAPI-Communication 2.4): what this LRS knows of the
+/// agent is what the request names, each property as an array.
+pub fn person_of(agent: &str) -> Result<Value, crate::CourseError> {
+    let refused = || {
+        crate::CourseError::XapiInvalid(vec![hub_kernel::FieldViolation::new(
+            "agent",
+            "must be a JSON Agent (xAPI 1.0.3, Communication 2.4)",
+        )])
+    };
+    let value: Value = serde_json::from_str(agent).map_err(|_| refused())?;
+    let mut report = validation::Report::new();
+    validation::check_agent_parameter(&mut report, "agent", &value);
+    if !report.is_empty() || value.get("objectType").and_then(Value::as_str) == Some("Group") {
+        return Err(refused());
+    }
+    let mut person = serde_json::Map::new();
+    person.insert("objectType".into(), Value::String("Person".into()));
+    for key in ["name", "mbox", "mbox_sha1sum", "openid", "account"] {
+        if let Some(v) = value.get(key) {
+            person.insert(key.into(), Value::Array(vec![v.clone()]));
+        }
+    }
+    Ok(Value::Object(person))
 }

@@ -8,8 +8,10 @@
 //! legal hold keeps. A statement not linked to a person (its actor is not one of the
 //! institution's people) is not kept by a hold on anyone.
 
-use super::entity::{activity, agent, statement};
-use super::{AGENT_FIELD, AGENTS_TABLE, PERSONAL_FIELDS, STATEMENTS_TABLE, normalise_ifi};
+use super::entity::{activity, agent, document, statement};
+use super::{
+    AGENT_FIELD, AGENTS_TABLE, DOCUMENTS_TABLE, PERSONAL_FIELDS, STATEMENTS_TABLE, normalise_ifi,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
@@ -77,7 +79,11 @@ impl PersonalDataSource for StatementsSource {
     }
 
     fn fields(&self) -> Vec<FieldClassification> {
-        PERSONAL_FIELDS.to_vec()
+        PERSONAL_FIELDS
+            .iter()
+            .filter(|f| f.table != DOCUMENTS_TABLE)
+            .copied()
+            .collect()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -236,6 +242,174 @@ impl PersonalDataSource for StatementsSource {
         Ok(Outcome::Restricted {
             records,
             restricted,
+        })
+    }
+}
+
+/// The LRS's documents about a person: state and agent profiles kept for an agent that is
+/// them (linked by `person_id`, or found by the blind index of one of their emails). Export
+/// opens them (JSON as JSON, other content as base64); erasure deletes them; a restriction
+/// changes nothing here (a document is only read back by the learning tool that wrote it,
+/// for the person themselves); expiry deletes documents unchanged since the cutoff, except
+/// a held person's. Activity profiles name no person and are left to the institution.
+pub struct DocumentsSource;
+
+fn documents_about(scope: &TenantScope, subject: &DataSubject) -> Option<Condition> {
+    let id = subject.person_id()?;
+    let candidates: Vec<Vec<u8>> = emails_of(subject)
+        .iter()
+        .flat_map(|email| {
+            scope.keys().blind_index_candidates(
+                DOCUMENTS_TABLE,
+                AGENT_FIELD,
+                &normalise_ifi(email.expose()),
+            )
+        })
+        .collect();
+    let mut condition = Condition::any().add(document::Column::PersonId.eq(id));
+    if !candidates.is_empty() {
+        condition = condition.add(document::Column::AgentIndex.is_in(candidates));
+    }
+    Some(condition)
+}
+
+#[async_trait]
+impl PersonalDataSource for DocumentsSource {
+    fn name(&self) -> &'static str {
+        "xapi_documents"
+    }
+
+    fn fields(&self) -> Vec<FieldClassification> {
+        PERSONAL_FIELDS
+            .iter()
+            .filter(|f| f.table == DOCUMENTS_TABLE)
+            .copied()
+            .collect()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[DOCUMENTS_TABLE]
+    }
+
+    async fn summary(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Summary, SourceError> {
+        scope.require(Scope::PeopleRead)?;
+        let Some(about) = documents_about(scope, subject) else {
+            return Ok(Summary { records: 0 });
+        };
+        let records = document::Entity::find()
+            .filter(about)
+            .count(scope.db())
+            .await?;
+        Ok(Summary { records })
+    }
+
+    async fn export(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        scope.require(Scope::PeopleRead)?;
+        let Some(about) = documents_about(scope, subject) else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        for row in document::Entity::find()
+            .filter(about)
+            .order_by_asc(document::Column::Id)
+            .all(scope.db())
+            .await?
+        {
+            let content =
+                scope
+                    .keys()
+                    .open(DOCUMENTS_TABLE, "content", row.id, &row.content_sealed)?;
+            let content = match serde_json::from_slice::<serde_json::Value>(&content) {
+                Ok(json) => json,
+                Err(_) => serde_json::json!({"base64": base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    &content
+                )}),
+            };
+            records.push(serde_json::json!({
+                "kind": row.kind,
+                "id": row.document_id,
+                "activity_id": row.activity_id,
+                "registration": row.registration,
+                "content_type": row.content_type,
+                "content": content,
+                "updated_at": row.updated_at,
+            }));
+        }
+        Ok(records)
+    }
+
+    async fn erase(
+        &self,
+        scope: &TenantScope,
+        subject: &DataSubject,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::PeopleWrite)?;
+        let Some(about) = documents_about(scope, subject) else {
+            return Ok(Outcome::NotApplicable {
+                reason: "documents are about people",
+            });
+        };
+        let records = document::Entity::delete_many()
+            .filter(about)
+            .exec(scope.db())
+            .await?
+            .rows_affected;
+        Ok(Outcome::Deleted { records })
+    }
+
+    async fn expire(
+        &self,
+        scope: &TenantScope,
+        category: DataCategory,
+        cutoff: DateTime<Utc>,
+        keep: &[Uuid],
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::PeopleWrite)?;
+        if category != DataCategory::Learning {
+            return Ok(Outcome::NotApplicable {
+                reason: "documents are learning records",
+            });
+        }
+        let ids: Vec<Uuid> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .filter(document::Column::UpdatedAt.lt(cutoff))
+            .filter(document::Column::AgentIndex.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(document::Column::PersonId.is_null())
+                    .add(document::Column::PersonId.is_not_in(keep.iter().copied())),
+            )
+            .limit(EXPIRE_BATCH)
+            .into_tuple()
+            .all(scope.db())
+            .await?;
+        let records = document::Entity::delete_many()
+            .filter(document::Column::Id.is_in(ids))
+            .exec(scope.db())
+            .await?
+            .rows_affected;
+        Ok(Outcome::Deleted { records })
+    }
+
+    async fn restrict(
+        &self,
+        scope: &TenantScope,
+        _subject: &DataSubject,
+        _restricted: bool,
+    ) -> Result<Outcome, SourceError> {
+        scope.require(Scope::PeopleWrite)?;
+        Ok(Outcome::NotApplicable {
+            reason: "a document is read back only by the learning tool that wrote it, for the person",
         })
     }
 }

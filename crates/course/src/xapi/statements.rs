@@ -169,7 +169,7 @@ fn open_statement(scope: &TenantScope, row: &statement::Model) -> Result<Value, 
 /// The people of the institution whose email is one of `emails` (normalised), by email.
 /// Reads `people.email_index`, the blind index identity keeps (the same keyed index,
 /// computed the same way).
-async fn people_by_email(
+pub(crate) async fn people_by_email(
     scope: &TenantScope,
     emails: &HashSet<String>,
 ) -> Result<HashMap<String, Uuid>, CourseError> {
@@ -813,6 +813,32 @@ pub async fn get(
         ids_format(&mut statement);
     }
     Ok((statement, row.stored))
+}
+
+/// The Activity object for `/xapi/activities` (Communication 2.5): the object of the latest
+/// statement about it that gave a definition, else only its id.
+pub async fn activity(scope: &TenantScope, id: &str) -> Result<Value, CourseError> {
+    scope.require(super::PROFILES_WRITE)?;
+    if !validation::is_iri(id) {
+        return Err(invalid(
+            "activityId",
+            "must be an IRI (xAPI 1.0.3, Communication 2.5)",
+        ));
+    }
+    let rows = statement::Entity::find()
+        .filter(statement::Column::ActivityId.eq(id))
+        .filter(statement::Column::Restricted.eq(false))
+        .order_by_desc(statement::Column::Stored)
+        .limit(20)
+        .all(scope.db())
+        .await?;
+    for row in &rows {
+        let statement = open_statement(scope, row)?;
+        if let Some(definition) = statement["object"].get("definition") {
+            return Ok(json!({"objectType": "Activity", "id": id, "definition": definition}));
+        }
+    }
+    Ok(json!({"objectType": "Activity", "id": id}))
 }
 
 /// The `more` token of a next page: the query sealed under the tenant key, so it names no

@@ -11,6 +11,7 @@
 
 mod about;
 mod credentials;
+mod documents;
 mod statements;
 
 use crate::auth::client_ip;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 pub type XapiApi = (
     credentials::LrsCredentialsApi,
     statements::StatementsApi,
+    documents::DocumentsApi,
     about::AboutApi,
 );
 
