@@ -130,7 +130,7 @@ fn statement(email: &str, verb: &str, activity: &str) -> Value {
     })
 }
 
-fn encode(text: &str) -> String {
+pub fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -1182,7 +1182,7 @@ async fn a_third_party_xapi_client_round_trips(backend: Backend) {
     assert_eq!(ids(&app, &lrs, "").await.len(), 5);
 }
 
-async fn doc(
+pub async fn doc(
     app: &TestApp,
     lrs: &Lrs,
     method: Method,
