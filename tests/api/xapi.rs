@@ -151,7 +151,7 @@ async fn credentials_are_issued_listed_and_revoked(backend: Backend) {
         .post(
             "/v1/lrs/credentials",
             admin,
-            json!({"name": "player", "scopes": ["statements/write", "state"]}),
+            json!({"name": "player", "scopes": ["statements/write", "define"]}),
         )
         .await;
     refused.assert_problem(422, "validation_failed");
@@ -1352,7 +1352,7 @@ async fn documents_follow_the_concurrency_rules(backend: Backend) {
     // Parameters are checked (400 naming them).
     for bad in [
         "/xapi/activities/profile?activityId=lesson&profileId=p".to_string(),
-        format!("/xapi/agents/profile?agent=ada&profileId=p"),
+        "/xapi/agents/profile?agent=ada&profileId=p".to_string(),
         format!(
             "/xapi/activities/state?activityId={activity}&agent={agent}&registration=x&stateId=s"
         ),
