@@ -17,7 +17,8 @@ run: system-packages
 	$(HUB) serve
 
 ## test: install missing system libraries, start PostgreSQL and Redis, install the Python
-## test tools and the loopback OIDC and SAML providers (npm ci from their lock files), run
+## test tools, the loopback OIDC and SAML providers and the xAPI client (npm ci from their
+## lock files), run
 ## every test
 test: system-packages services test-tools
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(CARGO) test --workspace
@@ -51,6 +52,7 @@ services:
 test-tools:
 	bash scripts/test-tools.sh
 	bash scripts/ensure-idp.sh
+	bash scripts/ensure-xapi-client.sh
 
 ## system-packages: the Debian libraries the build links against (libxmlsec1 for SAML)
 system-packages:

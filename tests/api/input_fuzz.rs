@@ -242,6 +242,8 @@ struct Fixture {
     admin: String,
     scim: String,
     session: String,
+    /// An LRS credential, as the `Authorization` value HTTP Basic sends.
+    lrs: String,
     ids: BTreeMap<&'static str, String>,
 }
 
@@ -374,10 +376,29 @@ async fn fixture(app: &TestApp, spec: &Spec) -> Fixture {
         .as_str()
         .unwrap()
         .to_string();
+    let lrs = crate::xapi::lrs_credential(app, &admin, &["all"]).await;
+    // Used once here, so its last-used time is set before the run's snapshot.
+    crate::xapi::xapi(
+        app,
+        &lrs,
+        Method::GET,
+        "/xapi/statements",
+        None,
+        Some("1.0.3"),
+    )
+    .await;
+    let lrs = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", lrs.key, lrs.secret)
+        )
+    );
     Fixture {
         admin,
         scim,
         session,
+        lrs,
         ids,
     }
 }
@@ -387,6 +408,7 @@ fn credential(app: &TestApp, fx: &Fixture, path: &str, operation: &Value) -> Opt
     let scheme = operation["security"][0].as_object()?.keys().next()?.clone();
     Some(match scheme.as_str() {
         "OperatorKey" => app.operator_token.clone(),
+        "LrsCredential" => fx.lrs.clone(),
         _ if path.starts_with("/v1/me") => fx.session.clone(),
         _ if path.starts_with("/v1/scim/") => fx.scim.clone(),
         _ => fx.admin.clone(),
@@ -442,6 +464,19 @@ async fn probes(app: &TestApp, spec: &Spec, fx: &Fixture) -> Vec<Probe> {
                     .header("etag")
                     .unwrap_or_else(|| "\"1\"".into());
                 base_headers.push(("If-Match".into(), current.into_bytes()));
+            }
+            // Required headers carry a valid value too (the xAPI version the LRS speaks).
+            for p in parameters
+                .iter()
+                .filter(|p| p["in"] == "header" && p["required"] == true)
+            {
+                let pname = p["name"].as_str().unwrap();
+                let value = if pname == "X-Experience-API-Version" {
+                    "1.0.3".to_string()
+                } else {
+                    value_of(p)
+                };
+                base_headers.push((pname.to_string(), value.into_bytes()));
             }
             let content = operation["requestBody"]["content"]
                 .as_object()
@@ -654,8 +689,12 @@ async fn send(app: &TestApp, probe: &Probe) -> (StatusCode, String, String) {
         url = format!("{url}?{}", query.join("&"));
     }
     let mut request = app.client.request(probe.method.clone(), url);
-    if let Some(token) = &probe.token {
-        request = request.bearer_auth(token);
+    match &probe.token {
+        Some(basic) if basic.starts_with("Basic ") => {
+            request = request.header("authorization", basic.as_str());
+        }
+        Some(token) => request = request.bearer_auth(token),
+        None => {}
     }
     for (name, value) in &probe.headers {
         request = request.header(

@@ -55,3 +55,4 @@ mod sso;
 mod structure;
 mod tenants;
 mod tls;
+mod xapi;

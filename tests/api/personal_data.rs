@@ -1034,6 +1034,39 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
             .await;
         assert_eq!(placed.status, StatusCode::OK, "{}", placed.body);
     }
+    // Ada's learning records, as e-learning content reports them over xAPI.
+    let lrs = crate::xapi::lrs_credential(&app, admin, &["statements/write", "state"]).await;
+    let statement = |email: &str| {
+        json!({"actor": {"mbox": format!("mailto:{email}")},
+               "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+               "object": {"id": "http://north.test/course/1"}})
+    };
+    let reported = crate::xapi::xapi(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        Some(json!([statement(ada_email), statement(grace_email)])),
+        Some("1.0.3"),
+    )
+    .await;
+    assert_eq!(reported.status, StatusCode::OK, "{}", reported.body);
+    // And the state their course player keeps for each.
+    for email in [ada_email, grace_email] {
+        let agent = crate::xapi::encode(&format!(r#"{{"mbox":"mailto:{email}"}}"#));
+        let bookmark = crate::xapi::doc(
+            &app,
+            &lrs,
+            Method::PUT,
+            &format!(
+                "/xapi/activities/state?activityId=http%3A%2F%2Fnorth.test%2Fcourse%2F1&agent={agent}&stateId=bookmark"
+            ),
+            Some(("application/json", br#"{"page":3}"#)),
+            &[],
+        )
+        .await;
+        assert_eq!(bookmark.status, StatusCode::NO_CONTENT, "{}", bookmark.body);
+    }
 
     // Every source, in its order, for Ada: what it holds, her export, her erasure.
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
@@ -1053,6 +1086,13 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         index_of("people", "email", ada_email),
         index_of("people", "username", ada_email),
         index_of("contacts", "email", ada_email),
+        index_of("xapi_statements", "actor", &format!("mailto:{ada_email}")),
+        index_of(
+            "xapi_statement_agents",
+            "agent",
+            &format!("mailto:{ada_email}"),
+        ),
+        index_of("xapi_documents", "agent", &format!("mailto:{ada_email}")),
     ];
     // Before: the scans below find her where this test put her (they are not blind).
     let ada_id: uuid::Uuid = ada.parse().unwrap();
@@ -1088,6 +1128,11 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         "course_groups.mapped_by",
         "learner_affiliations.person_id",
         "learner_affiliations.assigned_by",
+        "xapi_statements.person_id",
+        "xapi_statements.actor_index",
+        "xapi_statement_agents.agent_index",
+        "xapi_documents.person_id",
+        "xapi_documents.agent_index",
     ] {
         assert!(before.contains(column), "{column} not found in {before:?}");
     }

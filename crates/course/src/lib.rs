@@ -11,6 +11,7 @@ pub mod quiz;
 pub mod structure;
 mod text;
 pub mod organisation;
+pub mod xapi;
 
 pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 pub use error::CourseError;
@@ -44,6 +45,10 @@ pub const MODULE: DomainModule = DomainModule {
         ALL_ENROLLMENTS_WRITE,
         ORG_UNITS_READ,
         ORG_UNITS_WRITE,
+        xapi::STATEMENTS_READ,
+        xapi::STATEMENTS_WRITE,
+        xapi::STATE_WRITE,
+        xapi::PROFILES_WRITE,
     ],
     role_grants: &[
         RoleGrant {
@@ -58,6 +63,8 @@ pub const MODULE: DomainModule = DomainModule {
                 ENROLLMENTS_READ,
                 ENROLLMENTS_WRITE,
                 ORG_UNITS_READ,
+                xapi::STATEMENTS_READ,
+                xapi::STATEMENTS_WRITE,
             ],
         },
         RoleGrant {
@@ -73,11 +80,13 @@ pub const MODULE: DomainModule = DomainModule {
     personal_fields,
     sealed_secrets: &[],
     sealed_tables: SEALED_TABLES,
-    blind_indexes: &[],
+    blind_indexes: xapi::BLIND_INDEXES,
     personal_data_sources: || {
         vec![
             Box::new(enrollment::personal_data::EnrollmentsSource),
             Box::new(organisation::personal_data::AffiliationsSource),
+            Box::new(xapi::personal_data::StatementsSource),
+            Box::new(xapi::personal_data::DocumentsSource),
         ]
     },
 };
@@ -86,12 +95,30 @@ pub const MODULE: DomainModule = DomainModule {
 pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = Vec::new();
     fields.extend_from_slice(enrollment::personal_data::PERSONAL_FIELDS);
+    fields.extend_from_slice(xapi::PERSONAL_FIELDS);
     fields
 }
 
 /// How each table of this crate with a sealed column names its rows in associated data.
-pub const SEALED_TABLES: &[SealedTable] = &[SealedTable {
-    table: "enrollment_events",
-    row_key: RowKey::Uuid("id"),
-    version_column: None,
-}];
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: "enrollment_events",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: xapi::STATEMENTS_TABLE,
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: xapi::AGENTS_TABLE,
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: xapi::DOCUMENTS_TABLE,
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+];

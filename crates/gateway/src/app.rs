@@ -386,6 +386,7 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .with(ResolveClientIp(trusted_proxies))
         .data(state)
         .with(ProblemResponses)
+        .with(crate::api::learning::xapi::XapiVersionHeader)
         .with(Caching)
         .with(SecurityHeaders { hsts })
         .with(RequestTracing)

@@ -79,7 +79,7 @@ pub mod operator {
 pub mod learning {
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
-        quizzes::QuizzesApi, structure::StructureApi,
+        quizzes::QuizzesApi, structure::StructureApi, xapi::XapiApi,
     };
 
     pub type Api = (
@@ -88,6 +88,7 @@ pub mod learning {
         OrgUnitsApi,
         StructureApi,
         QuizzesApi,
+        XapiApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -113,6 +114,17 @@ pub mod learning {
         ("createOrgUnit", &[409]),
         ("updateOrgUnit", &[409, 428]),
         ("deleteOrgUnit", &[409]),
+        // xAPI: a stored statement id with other content; a statement asked for by id.
+        ("putXapiStatement", &[409]),
+        ("postXapiStatements", &[409]),
+        ("getXapiStatements", &[404]),
+        // Documents: a stored profile replaced without a concurrency header; one asked for
+        // by id.
+        ("putXapiActivityProfile", &[409]),
+        ("putXapiAgentProfile", &[409]),
+        ("getXapiState", &[404]),
+        ("getXapiActivityProfile", &[404]),
+        ("getXapiAgentProfile", &[404]),
     ];
 }
 

@@ -379,6 +379,12 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             "name",
             vec![MinLength(1), MaxLength(tenant::API_KEY_NAME_MAX)],
         ),
+        // An LRS credential is an API key (hub_course::xapi::credentials).
+        (
+            "LrsCredentialCreate",
+            "name",
+            vec![MinLength(1), MaxLength(tenant::API_KEY_NAME_MAX)],
+        ),
     ]);
     for schema in ["ContactCreate", "ContactUpdate"] {
         limits.extend([
@@ -517,6 +523,9 @@ pub fn parameter_limits() -> Vec<(Option<&'static str>, &'static str, Vec<Limit>
                 Maximum(crate::api::audit::MAX_AUDIT_PAGE as i64),
             ],
         ),
+        // xAPI's `limit` refuses nothing: 0 and anything above the maximum ask for the
+        // maximum (Communication 2.1.3).
+        (Some("getXapiStatements"), "limit", vec![]),
         (
             None,
             "limit",

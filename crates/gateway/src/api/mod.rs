@@ -80,6 +80,8 @@ pub enum ApiTags {
     Privacy,
     /// Health, readiness and the caller's own identity.
     System,
+    /// The xAPI 1.0.3 Learning Record Store (`/xapi/`) and its credentials.
+    Lrs,
 }
 
 /// `ETag` of a revision. Strong, quoted, as RFC 9110 wants.

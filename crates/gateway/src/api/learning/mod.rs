@@ -6,3 +6,4 @@ pub mod quizzes;
 pub mod structure;
 pub mod enrollments;
 pub mod org_units;
+pub mod xapi;

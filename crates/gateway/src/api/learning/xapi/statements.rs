@@ -1,0 +1,306 @@
+//! `/xapi/statements` (xAPI-Communication 2.1): store one statement (PUT, with
+//! `statementId`), one or a batch (POST, all or none), and fetch one (`statementId`,
+//! `voidedStatementId`) or query them with the resource's filters, in pages linked by
+//! `more`.
+
+use super::{LrsCredential, check_version};
+use crate::api::ApiTags;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use chrono::{SecondsFormat, Utc};
+use hub_course::CourseError;
+use hub_course::xapi::statements::{self, Format, QueryParameters};
+use hub_course::xapi::validation::parse_uuid;
+use hub_kernel::FieldViolation;
+use poem::web::Data;
+use poem_openapi::param::{Header, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(ApiResponse)]
+pub enum StatementStored {
+    /// Stored, or the same statement was already stored (nothing changed).
+    #[oai(status = 204)]
+    NoContent(#[oai(header = "X-Experience-API-Version")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum StatementsStored {
+    /// The ids of the statements, in the order sent (an id already stored with the same
+    /// statement is answered as stored).
+    #[oai(status = 200)]
+    Ok(
+        Json<Vec<String>>,
+        #[oai(header = "X-Experience-API-Version")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum StatementsFound {
+    /// One statement (with `statementId` or `voidedStatementId`), or a StatementResult:
+    /// `statements`, and `more`, the URL of the next page (empty on the last).
+    #[oai(status = 200)]
+    Ok(
+        Json<Value>,
+        #[oai(header = "X-Experience-API-Version")] String,
+        /// Every statement stored before this time is in the answer's reach.
+        #[oai(header = "X-Experience-API-Consistent-Through")]
+        String,
+        /// When the statement asked for by id was stored.
+        #[oai(header = "Last-Modified")]
+        Option<String>,
+    ),
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::from(CourseError::XapiInvalid(vec![FieldViolation::new(
+        field, message,
+    )]))
+}
+
+fn version_out() -> String {
+    hub_course::xapi::VERSION.to_string()
+}
+
+#[derive(Default)]
+pub struct StatementsApi;
+
+#[OpenApi(tag = "ApiTags::Lrs")]
+impl StatementsApi {
+    /// Store a statement with its id
+    ///
+    /// Requires scope `xapi_statements:write`. Stores the statement under `statementId`
+    /// (its `id`, if it has one, must be the same). The statement is validated strictly
+    /// (xAPI-Data 2.2): a rule broken is a 400 naming the field and the rule. The same
+    /// statement again is a no-op (204); another statement with a stored id is a 409.
+    #[oai(
+        path = "/xapi/statements",
+        method = "put",
+        operation_id = "putXapiStatement"
+    )]
+    async fn put_statement(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: LrsCredential,
+        /// The xAPI version the client speaks: 1.0.x.
+        #[oai(name = "X-Experience-API-Version")]
+        version: Header<String>,
+        /// The statement's id (a UUID).
+        #[oai(name = "statementId")]
+        statement_id: Query<String>,
+        body: Json<Value>,
+    ) -> Result<StatementStored, ApiError> {
+        check_version(&version.0)?;
+        let id = parse_uuid(&statement_id.0).ok_or_else(|| {
+            invalid(
+                "statementId",
+                "must be a UUID (xAPI 1.0.3, Communication 2.1.1)",
+            )
+        })?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        statements::store(&scope, vec![body.0], Some(id), false).await?;
+        scope.commit().await?;
+        Ok(StatementStored::NoContent(version_out()))
+    }
+
+    /// Store statements
+    ///
+    /// Requires scope `xapi_statements:write`. One statement or an array of them; a batch
+    /// is stored whole or not at all (any statement breaking a rule: 400, nothing stored).
+    /// Statements without an id get one. Answers the ids in the order sent.
+    #[oai(
+        path = "/xapi/statements",
+        method = "post",
+        operation_id = "postXapiStatements"
+    )]
+    async fn post_statements(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: LrsCredential,
+        /// The xAPI version the client speaks: 1.0.x.
+        #[oai(name = "X-Experience-API-Version")]
+        version: Header<String>,
+        body: Json<Value>,
+    ) -> Result<StatementsStored, ApiError> {
+        check_version(&version.0)?;
+        let (sent, batch) = match body.0 {
+            Value::Array(items) => (items, true),
+            statement @ Value::Object(_) => (vec![statement], false),
+            _ => {
+                return Err(invalid(
+                    "",
+                    "must be a statement or an array of statements (xAPI 1.0.3, Communication 2.1.2)",
+                ));
+            }
+        };
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let ids = statements::store(&scope, sent, None, batch).await?;
+        scope.commit().await?;
+        Ok(StatementsStored::Ok(
+            Json(ids.into_iter().map(|id| id.to_string()).collect()),
+            version_out(),
+        ))
+    }
+
+    /// Get statements
+    ///
+    /// Requires scope `xapi_statements:read`. With `statementId`, that statement (a voided
+    /// one is not found); with `voidedStatementId`, a voided statement; otherwise the
+    /// statements matching every filter given, newest stored first (`ascending=true`:
+    /// oldest first), voided ones left out, `limit` at a time (0 or more than 500: 500),
+    /// and in `more` the URL of the next page. `statementId` and `voidedStatementId` take
+    /// no other parameter than `format` and `attachments`.
+    #[oai(
+        path = "/xapi/statements",
+        method = "get",
+        operation_id = "getXapiStatements"
+    )]
+    // poem-openapi takes every query parameter as an argument of its own.
+    #[allow(clippy::too_many_arguments)]
+    async fn get_statements(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: LrsCredential,
+        /// The xAPI version the client speaks: 1.0.x.
+        #[oai(name = "X-Experience-API-Version")]
+        version: Header<String>,
+        /// One statement by id.
+        #[oai(name = "statementId")]
+        statement_id: Query<Option<String>>,
+        /// One voided statement by id.
+        #[oai(name = "voidedStatementId")]
+        voided_statement_id: Query<Option<String>>,
+        /// An Agent or identified Group (JSON): statements whose actor or object it is.
+        agent: Query<Option<String>>,
+        /// A verb id (IRI).
+        verb: Query<Option<String>>,
+        /// An activity id (IRI): statements whose object it is.
+        activity: Query<Option<String>>,
+        /// A registration (UUID).
+        registration: Query<Option<String>>,
+        /// `activity` matches anywhere in the statement (context activities, a
+        /// SubStatement's object), not only the object.
+        related_activities: Query<Option<bool>>,
+        /// `agent` matches anywhere in the statement (instructor, team, group members, a
+        /// SubStatement), not only the actor or object.
+        related_agents: Query<Option<bool>>,
+        /// Only statements stored after this time (ISO 8601).
+        since: Query<Option<String>>,
+        /// Only statements stored at or before this time (ISO 8601).
+        until: Query<Option<String>>,
+        /// At most this many statements (0: the server's maximum, 500).
+        limit: Query<Option<u64>>,
+        /// `ids`, `exact` (default) or `canonical` (as exact: this LRS keeps no other
+        /// activity definitions).
+        format: Query<Option<String>>,
+        /// Whether to include attachment contents (this LRS stores none: only
+        /// attachments with a `fileUrl` are accepted).
+        attachments: Query<Option<bool>>,
+        /// Oldest stored first.
+        ascending: Query<Option<bool>>,
+        /// The next page of an earlier query (from its `more`).
+        more: Query<Option<String>>,
+    ) -> Result<StatementsFound, ApiError> {
+        check_version(&version.0)?;
+        let _ = attachments.0;
+        let consistent = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let parameters = QueryParameters {
+            agent: agent.0,
+            verb: verb.0,
+            activity: activity.0,
+            registration: registration.0,
+            related_activities: related_activities.0,
+            related_agents: related_agents.0,
+            since: since.0,
+            until: until.0,
+            limit: limit.0,
+            format: format.0.clone(),
+            ascending: ascending.0,
+        };
+        let single = match (statement_id.0, voided_statement_id.0) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "voidedStatementId",
+                    "cannot be used with statementId (xAPI 1.0.3, Communication 2.1.3)",
+                ));
+            }
+            (Some(id), None) => Some(("statementId", id, false)),
+            (None, Some(id)) => Some(("voidedStatementId", id, true)),
+            (None, None) => None,
+        };
+        if let Some((field, id, voided)) = single {
+            let filtered = parameters.agent.is_some()
+                || parameters.verb.is_some()
+                || parameters.activity.is_some()
+                || parameters.registration.is_some()
+                || parameters.related_activities.is_some()
+                || parameters.related_agents.is_some()
+                || parameters.since.is_some()
+                || parameters.until.is_some()
+                || parameters.limit.is_some()
+                || parameters.ascending.is_some()
+                || more.0.is_some();
+            if filtered {
+                return Err(invalid(
+                    field,
+                    "takes no other parameter than format and attachments (xAPI 1.0.3, Communication 2.1.3)",
+                ));
+            }
+            let id: Uuid = parse_uuid(&id).ok_or_else(|| {
+                invalid(field, "must be a UUID (xAPI 1.0.3, Communication 2.1.3)")
+            })?;
+            let format = match format.0.as_deref() {
+                None => Format::Exact,
+                Some(text) => Format::parse(text).ok_or_else(|| {
+                    invalid(
+                        "format",
+                        "must be ids, exact or canonical (xAPI 1.0.3, Communication 2.1.3)",
+                    )
+                })?,
+            };
+            let (statement, stored) = state
+                .tenancy
+                .read(&auth.0, move |scope| async move {
+                    statements::get(&scope, id, voided, format).await
+                })
+                .await?;
+            let last_modified = stored.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            return Ok(StatementsFound::Ok(
+                Json(statement),
+                version_out(),
+                consistent,
+                Some(last_modified),
+            ));
+        }
+        let more_token = more.0;
+        let parameters = &parameters;
+        let more_token = &more_token;
+        let (page, next) = state
+            .tenancy
+            .read(&auth.0, move |scope| async move {
+                let query = match more_token {
+                    Some(token) => statements::decode_more(&scope, token)?,
+                    None => parameters.clone().parse()?,
+                };
+                let page = statements::query(&scope, &query).await?;
+                let next = page
+                    .more
+                    .as_ref()
+                    .map(|q| statements::encode_more(&scope, q));
+                Ok::<_, CourseError>((page, next))
+            })
+            .await?;
+        let more_url = next
+            .map(|token| format!("/xapi/statements?more={token}"))
+            .unwrap_or_default();
+        Ok(StatementsFound::Ok(
+            Json(json!({"statements": page.statements, "more": more_url})),
+            version_out(),
+            consistent,
+            None,
+        ))
+    }
+}
