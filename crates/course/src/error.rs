@@ -46,6 +46,16 @@ pub enum CourseError {
     OrgUnitCodeTaken(String),
     #[error("the organisational unit has sub-units or people: move them first")]
     OrgUnitInUse,
+    #[error("no such module")]
+    ModuleNotFound,
+    #[error("no such lesson")]
+    LessonNotFound,
+    #[error("no such quiz")]
+    QuizNotFound,
+    #[error("a lesson with activity id `{0}` already exists")]
+    ActivityIdTaken(String),
+    #[error("the course's completion rule requires passing this quiz")]
+    QuizInCompletionRule,
 }
 
 impl DescribeProblem for CourseError {
@@ -70,6 +80,10 @@ impl DescribeProblem for CourseError {
                 ProblemKind::NotFound
             }
             Self::PersonOnly => ProblemKind::Forbidden,
+            Self::ModuleNotFound | Self::LessonNotFound | Self::QuizNotFound => {
+                ProblemKind::NotFound
+            }
+            Self::ActivityIdTaken(_) | Self::QuizInCompletionRule => ProblemKind::Conflict,
         }
     }
 
@@ -96,6 +110,11 @@ impl DescribeProblem for CourseError {
             Self::OrgUnitNotFound => "org_unit_not_found",
             Self::OrgUnitCodeTaken(_) => "org_unit_code_taken",
             Self::OrgUnitInUse => "org_unit_in_use",
+            Self::ModuleNotFound => "module_not_found",
+            Self::LessonNotFound => "lesson_not_found",
+            Self::QuizNotFound => "quiz_not_found",
+            Self::ActivityIdTaken(_) => "activity_id_taken",
+            Self::QuizInCompletionRule => "quiz_in_completion_rule",
         }
     }
 

@@ -8,6 +8,9 @@ pub mod catalog;
 pub mod enrollment;
 mod error;
 pub mod organisation;
+pub mod quiz;
+pub mod structure;
+mod text;
 
 pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
 pub use error::CourseError;

@@ -75,13 +75,20 @@ pub mod operator {
     ];
 }
 
-/// hub-course: the catalog, enrollments, organisational units.
+/// hub-course: the catalog, enrollments, organisational units, course structure, quizzes.
 pub mod learning {
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
+        quizzes::QuizzesApi, structure::StructureApi,
     };
 
-    pub type Api = (CoursesApi, EnrollmentsApi, OrgUnitsApi);
+    pub type Api = (
+        CoursesApi,
+        EnrollmentsApi,
+        OrgUnitsApi,
+        StructureApi,
+        QuizzesApi,
+    );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Unique codes, a mandatory If-Match on updates.
@@ -98,6 +105,14 @@ pub mod learning {
         ("createOrgUnit", &[409]),
         ("updateOrgUnit", &[409, 428]),
         ("deleteOrgUnit", &[409]),
+        // Structure: unique lesson activity ids, a mandatory If-Match on updates.
+        ("updateCourseModule", &[428]),
+        ("createLesson", &[409]),
+        ("updateLesson", &[409, 428]),
+        ("setCompletionRule", &[428]),
+        // Quizzes: a mandatory If-Match on updates; one the completion rule requires.
+        ("updateQuiz", &[428]),
+        ("deleteQuiz", &[409]),
     ];
 }
 

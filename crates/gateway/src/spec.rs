@@ -231,6 +231,126 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ]);
         }
     }
+    // A course's structure and quizzes (hub-course).
+    {
+        use hub_course::quiz::model as quiz;
+        use hub_course::structure::model as structure;
+        for schema in [
+            "ModuleCreate",
+            "ModuleUpdate",
+            "LessonCreate",
+            "LessonUpdate",
+        ] {
+            limits.extend([
+                (
+                    schema,
+                    "title",
+                    vec![MinLength(1), MaxLength(structure::MAX_TITLE)],
+                ),
+                (
+                    schema,
+                    "description",
+                    vec![MaxLength(structure::MAX_DESCRIPTION)],
+                ),
+            ]);
+        }
+        for schema in ["LessonCreate", "LessonUpdate"] {
+            limits.push((
+                schema,
+                "activity_id",
+                vec![Pattern(structure::ACTIVITY_ID_PATTERN)],
+            ));
+        }
+        for schema in ["QuizCreate", "QuizUpdate"] {
+            limits.extend([
+                (
+                    schema,
+                    "title",
+                    vec![MinLength(1), MaxLength(quiz::MAX_TITLE)],
+                ),
+                (
+                    schema,
+                    "description",
+                    vec![MaxLength(quiz::MAX_DESCRIPTION)],
+                ),
+                (
+                    schema,
+                    "max_attempts",
+                    vec![
+                        Minimum(i64::from(quiz::MIN_ATTEMPTS)),
+                        Maximum(i64::from(quiz::MAX_ATTEMPTS)),
+                    ],
+                ),
+                (
+                    schema,
+                    "time_limit_seconds",
+                    vec![
+                        Minimum(i64::from(quiz::MIN_TIME_LIMIT)),
+                        Maximum(i64::from(quiz::MAX_TIME_LIMIT)),
+                    ],
+                ),
+                (
+                    schema,
+                    "passing_score",
+                    vec![
+                        Minimum(i64::from(quiz::MIN_PASSING_SCORE)),
+                        Maximum(i64::from(quiz::MAX_PASSING_SCORE)),
+                    ],
+                ),
+                (schema, "questions", vec![MaxItems(quiz::MAX_QUESTIONS)]),
+            ]);
+        }
+        let key_id = || {
+            vec![
+                MinLength(1),
+                MaxLength(quiz::MAX_KEY_ID),
+                Pattern(quiz::KEY_ID_PATTERN),
+            ]
+        };
+        let number = || vec![Minimum(-quiz::MAX_NUMBER), Maximum(quiz::MAX_NUMBER)];
+        limits.extend([
+            ("QuestionInput", "id", key_id()),
+            (
+                "QuestionInput",
+                "prompt",
+                vec![MinLength(1), MaxLength(quiz::MAX_PROMPT)],
+            ),
+            (
+                "QuestionInput",
+                "points",
+                vec![
+                    Minimum(i64::from(quiz::MIN_POINTS)),
+                    Maximum(i64::from(quiz::MAX_POINTS)),
+                ],
+            ),
+            (
+                "QuestionInput",
+                "options",
+                vec![MaxItems(quiz::MAX_OPTIONS)],
+            ),
+            ("QuestionInput", "answer", number()),
+            (
+                "QuestionInput",
+                "tolerance",
+                vec![Minimum(0), Maximum(quiz::MAX_NUMBER)],
+            ),
+            ("QuestionInput", "rules", vec![MaxItems(quiz::MAX_RULES)]),
+            ("OptionInput", "id", key_id()),
+            (
+                "OptionInput",
+                "text",
+                vec![MinLength(1), MaxLength(quiz::MAX_OPTION_TEXT)],
+            ),
+            (
+                "TextRuleInput",
+                "value",
+                vec![MinLength(1), MaxLength(quiz::MAX_RULE_VALUE)],
+            ),
+            ("AnswerSet", "answers", vec![MaxItems(quiz::MAX_QUESTIONS)]),
+            ("AnswerItem", "number", number()),
+            ("AnswerItem", "text", vec![MaxLength(quiz::MAX_TEXT_ANSWER)]),
+        ]);
+    }
     // Institutions, their contacts and API keys (hub-tenant).
     use hub_tenant::model::limits as tenant;
     let slug = vec![

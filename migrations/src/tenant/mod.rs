@@ -30,6 +30,7 @@ mod m20261201_001106_objection_and_rectification;
 mod m20261201_001107_person_jurisdiction;
 mod m20261201_001201_enrollments;
 mod m20261201_001202_org_units;
+mod m20261201_001211_course_structure_and_quizzes;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -62,5 +63,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001107_person_jurisdiction::Migration),
         Box::new(m20261201_001201_enrollments::Migration),
         Box::new(m20261201_001202_org_units::Migration),
+        Box::new(m20261201_001211_course_structure_and_quizzes::Migration),
     ]
 }

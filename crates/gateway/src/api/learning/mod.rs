@@ -4,3 +4,5 @@
 pub mod courses;
 pub mod enrollments;
 pub mod org_units;
+pub mod quizzes;
+pub mod structure;
