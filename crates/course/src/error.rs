@@ -56,6 +56,22 @@ pub enum CourseError {
     ActivityIdTaken(String),
     #[error("the course's completion rule requires passing this quiz")]
     QuizInCompletionRule,
+    #[error("the person has no active enrollment in this course")]
+    NotEnrolled,
+    #[error("no such attempt")]
+    AttemptNotFound,
+    #[error("every attempt allowed ({limit}) has been used")]
+    AttemptLimitReached { limit: i32 },
+    #[error("the quiz is past its due date: no attempt starts")]
+    QuizClosed,
+    #[error("the attempt is past its deadline: its answers are not accepted")]
+    AttemptExpired,
+    #[error("the attempt was submitted already")]
+    AttemptSubmitted,
+    #[error("another attempt at this quiz is in progress: submit it first")]
+    AttemptInProgress,
+    #[error("the attempt has not been submitted: it has no score to change")]
+    AttemptNotSubmitted,
 }
 
 impl DescribeProblem for CourseError {
@@ -84,6 +100,14 @@ impl DescribeProblem for CourseError {
                 ProblemKind::NotFound
             }
             Self::ActivityIdTaken(_) | Self::QuizInCompletionRule => ProblemKind::Conflict,
+            Self::AttemptNotFound => ProblemKind::NotFound,
+            Self::NotEnrolled
+            | Self::AttemptLimitReached { .. }
+            | Self::QuizClosed
+            | Self::AttemptExpired
+            | Self::AttemptSubmitted
+            | Self::AttemptInProgress
+            | Self::AttemptNotSubmitted => ProblemKind::Conflict,
         }
     }
 
@@ -115,6 +139,14 @@ impl DescribeProblem for CourseError {
             Self::QuizNotFound => "quiz_not_found",
             Self::ActivityIdTaken(_) => "activity_id_taken",
             Self::QuizInCompletionRule => "quiz_in_completion_rule",
+            Self::NotEnrolled => "not_enrolled",
+            Self::AttemptNotFound => "attempt_not_found",
+            Self::AttemptLimitReached { .. } => "attempt_limit_reached",
+            Self::QuizClosed => "quiz_closed",
+            Self::AttemptExpired => "attempt_expired",
+            Self::AttemptSubmitted => "attempt_already_submitted",
+            Self::AttemptInProgress => "attempt_in_progress",
+            Self::AttemptNotSubmitted => "attempt_not_submitted",
         }
     }
 

@@ -4,10 +4,13 @@
 //! own tenant. One module per domain area: [`catalog`] first; each area that stores
 //! personal data registers its personal-data source in [`MODULE`] below.
 
+pub mod attempts;
 pub mod catalog;
+pub mod completion;
 pub mod enrollment;
 mod error;
 pub mod organisation;
+pub mod progress;
 pub mod quiz;
 pub mod structure;
 mod text;
@@ -78,6 +81,8 @@ pub const MODULE: DomainModule = DomainModule {
         vec![
             Box::new(enrollment::personal_data::EnrollmentsSource),
             Box::new(organisation::personal_data::AffiliationsSource),
+            Box::new(progress::personal_data::LearningProgressSource),
+            Box::new(attempts::personal_data::AttemptsSource),
         ]
     },
 };
@@ -86,12 +91,25 @@ pub const MODULE: DomainModule = DomainModule {
 pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = Vec::new();
     fields.extend_from_slice(enrollment::personal_data::PERSONAL_FIELDS);
+    fields.extend_from_slice(attempts::personal_data::PERSONAL_FIELDS);
     fields
 }
 
 /// How each table of this crate with a sealed column names its rows in associated data.
-pub const SEALED_TABLES: &[SealedTable] = &[SealedTable {
-    table: "enrollment_events",
-    row_key: RowKey::Uuid("id"),
-    version_column: None,
-}];
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: "enrollment_events",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "quiz_attempts",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "attempt_grade_changes",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+];

@@ -227,7 +227,11 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
                         Pattern(unit::UNIT_CODE_PATTERN),
                     ],
                 ),
-                (schema, "name", vec![MinLength(1), MaxLength(unit::MAX_NAME)]),
+                (
+                    schema,
+                    "name",
+                    vec![MinLength(1), MaxLength(unit::MAX_NAME)],
+                ),
             ]);
         }
     }

@@ -322,11 +322,11 @@ impl Tenancy {
     ) -> Result<Option<personal_data::SubjectRecord>, TenantError> {
         let directory = self.people_directory.read().ok().and_then(|d| d.clone());
         match directory {
-            Some(directory) => directory.person(scope, id).await.map_err(|e| {
-                match e.downcast::<sea_orm::DbErr>() {
-                    Ok(db) => TenantError::Database(*db),
-                    Err(other) => TenantError::Conflict(format!("people directory: {other}")),
-                }
+            Some(directory) => directory.person(scope, id).await.map_err(|e| match e
+                .downcast::<sea_orm::DbErr>()
+            {
+                Ok(db) => TenantError::Database(*db),
+                Err(other) => TenantError::Conflict(format!("people directory: {other}")),
             }),
             None => Ok(None),
         }

@@ -31,6 +31,7 @@ mod m20261201_001107_person_jurisdiction;
 mod m20261201_001201_enrollments;
 mod m20261201_001202_org_units;
 mod m20261201_001211_course_structure_and_quizzes;
+mod m20261201_001231_progress_attempts_completions;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -64,5 +65,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001201_enrollments::Migration),
         Box::new(m20261201_001202_org_units::Migration),
         Box::new(m20261201_001211_course_structure_and_quizzes::Migration),
+        Box::new(m20261201_001231_progress_attempts_completions::Migration),
     ]
 }

@@ -238,7 +238,14 @@ mod tests {
         let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["code", "title", "tags[0]", "tags[2]", "minimum_age", "seat_limit"]
+            [
+                "code",
+                "title",
+                "tags[0]",
+                "tags[2]",
+                "minimum_age",
+                "seat_limit"
+            ]
         );
     }
 }

@@ -18,12 +18,17 @@ impl GroupObserver for GroupEnrollments {
         scope: &TenantScope,
         change: &MembershipChange,
     ) -> Result<(), TenantError> {
-        super::service::group_members_changed(scope, change.group_id, &change.added, &change.removed)
-            .await
-            .map_err(|e| match e {
-                CourseError::Tenant(e) => e,
-                CourseError::Database(e) => TenantError::Database(e),
-                other => TenantError::Conflict(other.to_string()),
-            })
+        super::service::group_members_changed(
+            scope,
+            change.group_id,
+            &change.added,
+            &change.removed,
+        )
+        .await
+        .map_err(|e| match e {
+            CourseError::Tenant(e) => e,
+            CourseError::Database(e) => TenantError::Database(e),
+            other => TenantError::Conflict(other.to_string()),
+        })
     }
 }

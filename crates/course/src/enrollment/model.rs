@@ -15,7 +15,12 @@ pub enum EnrollmentState {
 }
 
 impl EnrollmentState {
-    pub const ALL: [Self; 4] = [Self::Invited, Self::Active, Self::Completed, Self::Withdrawn];
+    pub const ALL: [Self; 4] = [
+        Self::Invited,
+        Self::Active,
+        Self::Completed,
+        Self::Withdrawn,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -85,7 +85,10 @@ pub enum Admission {
 
 /// Whether admitting a person with `existing` into `target` needs a new seat, and what it
 /// does.
-fn plan(existing: Option<&Enrollment>, target: EnrollmentState) -> Result<(Admission, bool), CourseError> {
+fn plan(
+    existing: Option<&Enrollment>,
+    target: EnrollmentState,
+) -> Result<(Admission, bool), CourseError> {
     match existing {
         None => Ok((Admission::Created, true)),
         Some(e) if e.state == EnrollmentState::Withdrawn => Ok((Admission::Changed, true)),
@@ -129,7 +132,11 @@ async fn admit(
 }
 
 /// A person of the institution who may be enrolled: known and active.
-async fn check_person(tenancy: &Tenancy, scope: &TenantScope, person_id: Uuid) -> Result<Option<&'static str>, CourseError> {
+async fn check_person(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    person_id: Uuid,
+) -> Result<Option<&'static str>, CourseError> {
     Ok(match tenancy.person(scope, person_id).await? {
         None => Some("no such person in this institution"),
         Some(record) if !record.active => Some("the person is deactivated"),

@@ -54,7 +54,10 @@ pub(crate) fn open_event(
 }
 
 /// Whether any enrollment names the course.
-pub(crate) async fn has_enrollments(scope: &TenantScope, course_id: Uuid) -> Result<bool, CourseError> {
+pub(crate) async fn has_enrollments(
+    scope: &TenantScope,
+    course_id: Uuid,
+) -> Result<bool, CourseError> {
     Ok(enrollment::Entity::find()
         .filter(enrollment::Column::CourseId.eq(course_id))
         .count(scope.db())
@@ -98,7 +101,10 @@ pub(crate) async fn is_instructor(
         .is_some())
 }
 
-pub(crate) async fn is_restricted(scope: &TenantScope, person_id: Uuid) -> Result<bool, CourseError> {
+pub(crate) async fn is_restricted(
+    scope: &TenantScope,
+    person_id: Uuid,
+) -> Result<bool, CourseError> {
     Ok(restriction::Entity::find_by_id(person_id)
         .one(scope.db())
         .await?
@@ -264,7 +270,10 @@ pub(crate) async fn change_state(
     let now = Utc::now();
     let mut update = enrollment::Entity::update_many()
         .col_expr(enrollment::Column::State, Expr::value(next.as_str()))
-        .col_expr(enrollment::Column::Revision, Expr::value(current.revision + 1))
+        .col_expr(
+            enrollment::Column::Revision,
+            Expr::value(current.revision + 1),
+        )
         .col_expr(enrollment::Column::UpdatedAt, Expr::value(now));
     if let Some((source, group)) = source {
         update = update

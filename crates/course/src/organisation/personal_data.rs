@@ -41,7 +41,9 @@ impl PersonalDataSource for AffiliationsSource {
         let Some(id) = subject.person_id() else {
             return Ok(Summary { records: 0 });
         };
-        let records = affiliation::Entity::find_by_id(id).count(scope.db()).await?;
+        let records = affiliation::Entity::find_by_id(id)
+            .count(scope.db())
+            .await?;
         Ok(Summary { records })
     }
 

@@ -292,14 +292,20 @@ pub async fn set_affiliation(
     if tenancy.person(scope, person_id).await?.is_none() {
         return Err(CourseError::PersonNotFound);
     }
-    if org_unit::Entity::find_by_id(unit).one(scope.db()).await?.is_none() {
+    if org_unit::Entity::find_by_id(unit)
+        .one(scope.db())
+        .await?
+        .is_none()
+    {
         return Err(CourseError::Invalid(vec![FieldViolation::new(
             "org_unit_id",
             "no such organisational unit",
         )]));
     }
     let now = Utc::now();
-    let existing = affiliation::Entity::find_by_id(person_id).one(scope.db()).await?;
+    let existing = affiliation::Entity::find_by_id(person_id)
+        .one(scope.db())
+        .await?;
     let row = affiliation::ActiveModel {
         person_id: Set(person_id),
         org_unit_id: Set(unit),
@@ -365,7 +371,11 @@ pub(crate) async fn people_in_unit_tree(
     scope: &TenantScope,
     unit: Uuid,
 ) -> Result<Vec<Uuid>, CourseError> {
-    if org_unit::Entity::find_by_id(unit).one(scope.db()).await?.is_none() {
+    if org_unit::Entity::find_by_id(unit)
+        .one(scope.db())
+        .await?
+        .is_none()
+    {
         return Err(CourseError::Invalid(vec![FieldViolation::new(
             "org_unit",
             "no such organisational unit",

@@ -420,7 +420,10 @@ pub async fn patch_group(
     let ending = sync_roles(scope, &touched).await?;
     let after = members_of(scope, id).await?;
     tenancy
-        .group_members_changed(scope, &MembershipChange::between(id, &before.members, &after))
+        .group_members_changed(
+            scope,
+            &MembershipChange::between(id, &before.members, &after),
+        )
         .await?;
     audit::record(
         scope,
@@ -491,7 +494,10 @@ pub async fn replace_group(
     let ending = sync_roles(scope, &touched).await?;
     let after = members_of(scope, id).await?;
     tenancy
-        .group_members_changed(scope, &MembershipChange::between(id, &before.members, &after))
+        .group_members_changed(
+            scope,
+            &MembershipChange::between(id, &before.members, &after),
+        )
         .await?;
     audit::record(
         scope,

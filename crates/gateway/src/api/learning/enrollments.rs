@@ -393,7 +393,11 @@ impl EnrollmentsApi {
     /// invitation to it, or comes back after withdrawing. 200 with the enrollment when
     /// already enrolled; 409 `seats_exhausted` when the course is full, 409
     /// `already_enrolled` when completed. Not available to API keys.
-    #[oai(path = "/me/enrollments", method = "post", operation_id = "enrollMyself")]
+    #[oai(
+        path = "/me/enrollments",
+        method = "post",
+        operation_id = "enrollMyself"
+    )]
     async fn enroll_myself(
         &self,
         state: Data<&Arc<AppState>>,
@@ -416,7 +420,11 @@ impl EnrollmentsApi {
     ///
     /// Any signed-in person: their own enrollments, oldest first, in pages. Not available
     /// to API keys.
-    #[oai(path = "/me/enrollments", method = "get", operation_id = "listMyEnrollments")]
+    #[oai(
+        path = "/me/enrollments",
+        method = "get",
+        operation_id = "listMyEnrollments"
+    )]
     async fn list_my_enrollments(
         &self,
         state: Data<&Arc<AppState>>,

@@ -332,7 +332,9 @@ impl ScimGroupsApi {
         let projection = projection(attributes.0.as_deref(), excluded.0.as_deref())?;
         let expected = expected_revision(if_match.0.as_deref())?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        let change = scim::replace_group(&state.tenancy, &scope, group_id.0, body.0.input(), expected).await?;
+        let change =
+            scim::replace_group(&state.tenancy, &scope, group_id.0, body.0.input(), expected)
+                .await?;
         let group = state.identity.commit(scope, change).await?;
         Ok(ScimGroupFound::of(group, projection, None))
     }
