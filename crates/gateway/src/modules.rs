@@ -77,6 +77,7 @@ pub mod operator {
 
 /// hub-course: the catalog, enrollments, organisational units, course structure, quizzes.
 pub mod learning {
+    use crate::api::learning::{attempts::AttemptsApi, progress::ProgressApi};
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
         quizzes::QuizzesApi, structure::StructureApi,
@@ -88,6 +89,8 @@ pub mod learning {
         OrgUnitsApi,
         StructureApi,
         QuizzesApi,
+        ProgressApi,
+        AttemptsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -113,6 +116,13 @@ pub mod learning {
         // Quizzes: a mandatory If-Match on updates; one the completion rule requires.
         ("updateQuiz", &[428]),
         ("deleteQuiz", &[409]),
+        // Progress and attempts: an active enrollment, attempt limits, deadlines, once only.
+        ("recordMyLessonProgress", &[409]),
+        ("getMyCourseProgress", &[409]),
+        ("getLearnerCourseProgress", &[409]),
+        ("startMyQuizAttempt", &[409]),
+        ("submitMyQuizAttempt", &[409]),
+        ("changeAttemptGrade", &[409]),
     ];
 }
 

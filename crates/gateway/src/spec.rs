@@ -235,6 +235,18 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ]);
         }
     }
+    // Grade changes of quiz attempts (hub-course).
+    {
+        use hub_course::attempts::MAX_GRADE_REASON;
+        limits.extend([
+            ("GradeChangeCreate", "score", vec![Minimum(0)]),
+            (
+                "GradeChangeCreate",
+                "reason",
+                vec![MinLength(1), MaxLength(MAX_GRADE_REASON)],
+            ),
+        ]);
+    }
     // A course's structure and quizzes (hub-course).
     {
         use hub_course::quiz::model as quiz;
