@@ -49,6 +49,20 @@ pub(crate) async fn one_question_quiz(
     made.body["id"].as_str().unwrap().to_string()
 }
 
+/// A submitted attempt (score 0 of 1) of a learner of a new course of `inst`, for the spec
+/// tests' fixtures.
+pub(crate) async fn submitted_attempt(app: &TestApp, inst: &crate::support::Institution) -> String {
+    let admin = inst.admin_token.as_str();
+    let c = course(app, admin, "ATT-FIX").await;
+    let quiz = one_question_quiz(app, admin, &c, json!({})).await;
+    let (learner, token) = signed_in(app, inst, "fixture.learner", &["learner"]).await;
+    enroll(app, admin, &c, &learner).await;
+    take(app, &token, &quiz, "a").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn start(app: &TestApp, token: &str, quiz: &str) -> Reply {
     app.call(
         Method::POST,

@@ -971,6 +971,92 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
 
+    // Learning progress and quiz attempts: Ada, enrolled in a course, answers its quiz in
+    // her own words and completes its one lesson, which completes the course.
+    let progress_course = app
+        .post(
+            "/v1/courses",
+            admin,
+            json!({"code": "PRG-PD", "title": "Progress", "status": "published"}),
+        )
+        .await;
+    assert_eq!(
+        progress_course.status,
+        StatusCode::CREATED,
+        "{}",
+        progress_course.body
+    );
+    let progress_course = progress_course.body["id"].as_str().unwrap().to_string();
+    let progress_module = app
+        .post(
+            &format!("/v1/courses/{progress_course}/modules"),
+            admin,
+            json!({"title": "Only"}),
+        )
+        .await;
+    let progress_module = progress_module.body["id"].as_str().unwrap().to_string();
+    let progress_lesson = app
+        .post(
+            &format!("/v1/modules/{progress_module}/lessons"),
+            admin,
+            json!({"title": "Only"}),
+        )
+        .await;
+    let progress_lesson = progress_lesson.body["id"].as_str().unwrap().to_string();
+    let progress_quiz = app
+        .post(
+            &format!("/v1/courses/{progress_course}/quizzes"),
+            admin,
+            json!({"title": "Words", "passing_score": 0, "questions": [
+                {"id": "w", "kind": "short_text", "prompt": "Why?",
+                 "rules": [{"match": "exact", "value": "because"}]}]}),
+        )
+        .await;
+    assert_eq!(
+        progress_quiz.status,
+        StatusCode::CREATED,
+        "{}",
+        progress_quiz.body
+    );
+    let progress_quiz = progress_quiz.body["id"].as_str().unwrap().to_string();
+    let enrolled = app
+        .post(
+            &format!("/v1/courses/{progress_course}/enrollments"),
+            admin,
+            json!({"person_id": ada}),
+        )
+        .await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    let attempt = app
+        .call(
+            Method::POST,
+            &format!("/v1/me/quizzes/{progress_quiz}/attempts"),
+            Some(&ada_session),
+            None,
+        )
+        .await;
+    assert_eq!(attempt.status, StatusCode::CREATED, "{}", attempt.body);
+    let submitted = app
+        .post(
+            &format!(
+                "/v1/me/attempts/{}/submission",
+                attempt.body["id"].as_str().unwrap()
+            ),
+            &ada_session,
+            json!({"answers": [{"question_id": "w", "text": "Ada Lovelace says so"}]}),
+        )
+        .await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+    let marked = app
+        .call(
+            Method::PUT,
+            &format!("/v1/me/courses/{progress_course}/lessons/{progress_lesson}/progress"),
+            Some(&ada_session),
+            Some(json!({"status": "completed"})),
+        )
+        .await;
+    assert_eq!(marked.status, StatusCode::OK, "{}", marked.body);
+
     // Every source, in its order, for Ada: what it holds, her export, her erasure.
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
         panic!("not a tenant key");
@@ -1017,6 +1103,9 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         "incidents.person_id",
         "incidents.resolved_by",
         "outbox.person_id",
+        "lesson_progress.person_id",
+        "quiz_attempts.person_id",
+        "course_completions.person_id",
     ] {
         assert!(before.contains(column), "{column} not found in {before:?}");
     }

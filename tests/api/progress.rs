@@ -182,7 +182,7 @@ async fn promise_u1_progress_needs_an_active_enrollment_and_counts_per_module(ba
         .assert_problem(409, "not_enrolled");
     my_progress(&app, &token, &c.id)
         .await
-        .assert_problem(409, "not_enrolled");
+        .assert_problem(404, "enrollment_not_found");
 
     let enrollment = enroll(&app, admin, &c.id, &ada).await;
     let fresh = my_progress(&app, &token, &c.id).await;
@@ -406,7 +406,7 @@ async fn promise_c3_staff_read_progress_only_in_the_courses_they_teach(backend: 
         .assert_problem(404, "course_not_found");
     read(taught.id.clone(), never.clone(), teacher_token.clone())
         .await
-        .assert_problem(409, "not_enrolled");
+        .assert_problem(404, "enrollment_not_found");
     // A learner reads only their own.
     read(taught.id.clone(), ada.clone(), token.clone())
         .await

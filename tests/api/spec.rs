@@ -851,6 +851,8 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         "{}",
         scim_group.body
     );
+    // A learner's submitted quiz attempt, for the limits of a grade change.
+    let attempt_id = crate::attempts::submitted_attempt(&app, &north).await;
     // The operator's probes suspend, rename and try to offboard an institution of their own,
     // so north's key keeps working for the rest.
     let south = app.create_institution("south").await;
@@ -869,6 +871,7 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
             "group_id",
             scim_group.body["id"].as_str().unwrap().to_string(),
         ),
+        ("attempt_id", attempt_id),
     ];
     let (json, _) = hub_gateway::app::spec_documents();
     let spec: Value = serde_json::from_str(&json).unwrap();

@@ -118,8 +118,6 @@ pub mod learning {
         ("deleteQuiz", &[409]),
         // Progress and attempts: an active enrollment, attempt limits, deadlines, once only.
         ("recordMyLessonProgress", &[409]),
-        ("getMyCourseProgress", &[409]),
-        ("getLearnerCourseProgress", &[409]),
         ("startMyQuizAttempt", &[409]),
         ("submitMyQuizAttempt", &[409]),
         ("changeAttemptGrade", &[409]),

@@ -1,8 +1,9 @@
 //! Progress operations, each inside the caller's [`TenantScope`] (the caller commits).
 //!
 //! A learner records and reads their own progress (`courses:read`, a signed-in person) in a
-//! course they are enrolled in: recording needs an `active` enrollment, reading any
-//! enrollment (a completed learner still reads theirs); none is 409 `not_enrolled`. Staff
+//! course they are enrolled in: recording needs an `active` enrollment (409 `not_enrolled`
+//! otherwise), reading any enrollment (a completed learner still reads theirs; none is 404
+//! `enrollment_not_found`). Staff
 //! read a learner's progress with `enrollments:read` in a course they teach (every course
 //! with `all_enrollments:read`); any other course answers 404, as the enrollments do.
 
@@ -310,9 +311,10 @@ async fn course_progress(
     person_id: Uuid,
 ) -> Result<CourseProgress, CourseError> {
     crate::enrollment::store::course(scope, course_id).await?;
+    // A read finds no enrollment (404); only a write is refused for the lack of one (409).
     let enrollment = crate::enrollment::store::find(scope, course_id, person_id)
         .await?
-        .ok_or(CourseError::NotEnrolled)?;
+        .ok_or(CourseError::EnrollmentNotFound)?;
     let rule = rule_of(scope, course_id).await?;
     let modules = module::Entity::find()
         .filter(module::Column::CourseId.eq(course_id))

@@ -294,8 +294,8 @@ impl ProgressApi {
     /// My progress through a course
     ///
     /// Requires scope `courses:read`, as a signed-in person (not an API key), enrolled in
-    /// the course (in any state: a completed course's progress stays readable; 409
-    /// `not_enrolled` when never enrolled). Per module: lessons completed of those the
+    /// the course (in any state: a completed course's progress stays readable; 404
+    /// `enrollment_not_found` when never enrolled). Per module: lessons completed of those the
     /// completion rule requires, and a percentage; per quiz: the kept score.
     #[oai(
         path = "/me/courses/:course_id/progress",
@@ -321,8 +321,8 @@ impl ProgressApi {
     /// A learner's progress through a course
     ///
     /// Requires scope `enrollments:read`, for a course the caller teaches (every course
-    /// with `all_enrollments:read`; another answers 404). 409 `not_enrolled` when the
-    /// person was never enrolled in the course.
+    /// with `all_enrollments:read`; another answers 404). 404 `enrollment_not_found` when
+    /// the person was never enrolled in the course.
     #[oai(
         path = "/courses/:course_id/learners/:person_id/progress",
         method = "get",
