@@ -122,11 +122,7 @@ pub struct CourseProgress {
 
 /// `done` of `of` in whole percent rounded down; 100 when there is nothing to do.
 pub fn percent(done: u32, of: u32) -> u32 {
-    if of == 0 {
-        100
-    } else {
-        done.min(of) * 100 / of
-    }
+    (done.min(of) * 100).checked_div(of).unwrap_or(100)
 }
 
 #[cfg(test)]
