@@ -230,6 +230,22 @@ async fn promise_c3_attempt_limits_and_deadlines_refuse_and_record_nothing(backe
     assert_eq!(next.status, StatusCode::CREATED, "{}", next.body);
     assert_eq!(next.body["number"], 2);
 
+    // Two starts at once: one attempt, the other refused (the number is unique per quiz
+    // and person), never a 5xx.
+    let racing = one_question_quiz(&app, admin, &c, json!({})).await;
+    let (a, b) = tokio::join!(start(&app, &token, &racing), start(&app, &token, &racing));
+    let mut statuses = vec![a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, vec![201, 409], "{} / {}", a.body, b.body);
+    let loser = if a.status == StatusCode::CONFLICT {
+        &a
+    } else {
+        &b
+    };
+    assert_eq!(loser.body["code"], "attempt_in_progress", "{}", loser.body);
+    let raced = mine(&app, &token, &racing).await;
+    assert_eq!(raced["items"].as_array().unwrap().len(), 1, "{raced}");
+
     // Another institution's quiz is unknown.
     let south = app.create_institution("south").await;
     let foreign_course = course(&app, &south.admin_token, "ATT-1").await;
