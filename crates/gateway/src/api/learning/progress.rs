@@ -127,7 +127,7 @@ pub struct LessonStateView {
     pub required: bool,
     /// `null`: not started.
     #[oai(nullable)]
-    pub status: Option<LessonStatusView>,
+    pub status: Option<Described<LessonStatusView>>,
     #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
 }
@@ -138,7 +138,7 @@ impl From<LessonState> for LessonStateView {
             lesson_id: l.lesson_id,
             title: l.title,
             required: l.required,
-            status: l.status.map(Into::into),
+            status: l.status.map(|s| Described(s.into())),
             completed_at: l.completed_at,
         }
     }
