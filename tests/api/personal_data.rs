@@ -1068,6 +1068,114 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         assert_eq!(bookmark.status, StatusCode::NO_CONTENT, "{}", bookmark.body);
     }
 
+    // Learning progress and quiz attempts: Ada, enrolled in a course, answers its quiz in
+    // her own words and completes its one lesson, which completes the course.
+    let progress_course = app
+        .post(
+            "/v1/courses",
+            admin,
+            json!({"code": "PRG-PD", "title": "Progress", "status": "published"}),
+        )
+        .await;
+    assert_eq!(
+        progress_course.status,
+        StatusCode::CREATED,
+        "{}",
+        progress_course.body
+    );
+    let progress_course = progress_course.body["id"].as_str().unwrap().to_string();
+    let progress_module = app
+        .post(
+            &format!("/v1/courses/{progress_course}/modules"),
+            admin,
+            json!({"title": "Only"}),
+        )
+        .await;
+    let progress_module = progress_module.body["id"].as_str().unwrap().to_string();
+    let progress_lesson = app
+        .post(
+            &format!("/v1/modules/{progress_module}/lessons"),
+            admin,
+            json!({"title": "Only"}),
+        )
+        .await;
+    let progress_lesson = progress_lesson.body["id"].as_str().unwrap().to_string();
+    let progress_quiz = app
+        .post(
+            &format!("/v1/courses/{progress_course}/quizzes"),
+            admin,
+            json!({"title": "Words", "passing_score": 0, "questions": [
+                {"id": "w", "kind": "short_text", "prompt": "Why?",
+                 "rules": [{"match": "exact", "value": "because"}]}]}),
+        )
+        .await;
+    assert_eq!(
+        progress_quiz.status,
+        StatusCode::CREATED,
+        "{}",
+        progress_quiz.body
+    );
+    let progress_quiz = progress_quiz.body["id"].as_str().unwrap().to_string();
+    let enrolled = app
+        .post(
+            &format!("/v1/courses/{progress_course}/enrollments"),
+            admin,
+            json!({"person_id": ada}),
+        )
+        .await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    let attempt = app
+        .call(
+            Method::POST,
+            &format!("/v1/me/quizzes/{progress_quiz}/attempts"),
+            Some(&ada_session),
+            None,
+        )
+        .await;
+    assert_eq!(attempt.status, StatusCode::CREATED, "{}", attempt.body);
+    let submitted = app
+        .post(
+            &format!(
+                "/v1/me/attempts/{}/submission",
+                attempt.body["id"].as_str().unwrap()
+            ),
+            &ada_session,
+            json!({"answers": [{"question_id": "w", "text": "Ada Lovelace says so"}]}),
+        )
+        .await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+    let marked = app
+        .call(
+            Method::PUT,
+            &format!("/v1/me/courses/{progress_course}/lessons/{progress_lesson}/progress"),
+            Some(&ada_session),
+            Some(json!({"status": "completed"})),
+        )
+        .await;
+    assert_eq!(marked.status, StatusCode::OK, "{}", marked.body);
+    // Grace (finance, who takes no quiz) completes the lesson as an xAPI statement would say.
+    let enrolled = app
+        .post(
+            &format!("/v1/courses/{progress_course}/enrollments"),
+            admin,
+            json!({"person_id": grace}),
+        )
+        .await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    let Principal::Tenant(key) = app.state.tenancy.authenticate(admin).await.unwrap() else {
+        panic!("not a tenant key");
+    };
+    let scope = app.state.tenancy.scope(&key).await.unwrap();
+    hub_course::progress::record_lesson_completed(
+        &scope,
+        grace.parse().unwrap(),
+        progress_lesson.parse().unwrap(),
+        hub_course::progress::ProgressSource::Xapi,
+    )
+    .await
+    .unwrap();
+    scope.commit().await.unwrap();
+
     // Every source, in its order, for Ada: what it holds, her export, her erasure.
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
         panic!("not a tenant key");
@@ -1121,6 +1229,9 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         "incidents.person_id",
         "incidents.resolved_by",
         "outbox.person_id",
+        "lesson_progress.person_id",
+        "quiz_attempts.person_id",
+        "course_completions.person_id",
         "enrollments.person_id",
         "enrollments.enrolled_by",
         "enrollment_events.person_id",
@@ -1305,7 +1416,7 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     for source in &sources {
         let held = source.summary(&scope, &other).await.unwrap().records;
         let expected = !HOLD_NOTHING_OF_ADA.contains(&source.name())
-            && !matches!(source.name(), "sso_links" | "scim");
+            && !matches!(source.name(), "sso_links" | "scim" | "quiz_attempts");
         assert_eq!(held > 0, expected, "{}: {held}", source.name());
     }
     // Erasing Ada again finds nothing more.

@@ -940,6 +940,8 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         "{}",
         scim_group.body
     );
+    // A learner's submitted quiz attempt, for the limits of a grade change.
+    let attempt_id = crate::attempts::submitted_attempt(&app, &north).await;
     // A module, a lesson and a quiz of the course for the limits of their operations.
     let course_id = course.body["id"].as_str().unwrap().to_string();
     let module = app
@@ -1022,6 +1024,7 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
             "org_unit_id",
             org_unit.body["id"].as_str().unwrap().to_string(),
         ),
+        ("attempt_id", attempt_id),
     ];
     let (json, _) = hub_gateway::app::spec_documents();
     let spec: Value = serde_json::from_str(&json).unwrap();

@@ -75,6 +75,22 @@ pub enum CourseError {
     OrgUnitInUse,
     #[error("no such group")]
     GroupNotFound,
+    #[error("the person has no active enrollment in this course")]
+    NotEnrolled,
+    #[error("no such attempt")]
+    AttemptNotFound,
+    #[error("every attempt allowed ({limit}) has been used")]
+    AttemptLimitReached { limit: i32 },
+    #[error("the quiz is past its due date: no attempt starts")]
+    QuizClosed,
+    #[error("the attempt is past its deadline: its answers are not accepted")]
+    AttemptExpired,
+    #[error("the attempt was submitted already")]
+    AttemptSubmitted,
+    #[error("another attempt at this quiz is in progress: submit it first")]
+    AttemptInProgress,
+    #[error("the attempt has not been submitted: it has no score to change")]
+    AttemptNotSubmitted,
 }
 
 impl DescribeProblem for CourseError {
@@ -89,6 +105,14 @@ impl DescribeProblem for CourseError {
             Self::XapiConflict(_) => ProblemKind::Conflict,
             Self::XapiForbidden(_) => ProblemKind::Forbidden,
             Self::StatementNotFound => ProblemKind::NotFound,
+            Self::AttemptNotFound => ProblemKind::NotFound,
+            Self::NotEnrolled
+            | Self::AttemptLimitReached { .. }
+            | Self::QuizClosed
+            | Self::AttemptExpired
+            | Self::AttemptSubmitted
+            | Self::AttemptInProgress
+            | Self::AttemptNotSubmitted => ProblemKind::Conflict,
             Self::Sealing(_) => ProblemKind::Internal,
             Self::XapiPrecondition(_) => ProblemKind::PreconditionFailed,
             Self::XapiDocumentConflict => ProblemKind::Conflict,
@@ -152,6 +176,14 @@ impl DescribeProblem for CourseError {
             Self::OrgUnitCodeTaken(_) => "org_unit_code_taken",
             Self::OrgUnitInUse => "org_unit_in_use",
             Self::GroupNotFound => "group_not_found",
+            Self::NotEnrolled => "not_enrolled",
+            Self::AttemptNotFound => "attempt_not_found",
+            Self::AttemptLimitReached { .. } => "attempt_limit_reached",
+            Self::QuizClosed => "quiz_closed",
+            Self::AttemptExpired => "attempt_expired",
+            Self::AttemptSubmitted => "attempt_already_submitted",
+            Self::AttemptInProgress => "attempt_in_progress",
+            Self::AttemptNotSubmitted => "attempt_not_submitted",
         }
     }
 

@@ -4,13 +4,16 @@
 //! own tenant. One module per domain area: [`catalog`] first; each area that stores
 //! personal data registers its personal-data source in [`MODULE`] below.
 
+pub mod attempts;
 pub mod catalog;
+pub mod completion;
 pub mod enrollment;
 mod error;
+pub mod organisation;
+pub mod progress;
 pub mod quiz;
 pub mod structure;
 mod text;
-pub mod organisation;
 pub mod xapi;
 
 pub use catalog::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse};
@@ -87,6 +90,8 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(organisation::personal_data::AffiliationsSource),
             Box::new(xapi::personal_data::StatementsSource),
             Box::new(xapi::personal_data::DocumentsSource),
+            Box::new(progress::personal_data::LearningProgressSource),
+            Box::new(attempts::personal_data::AttemptsSource),
         ]
     },
 };
@@ -96,6 +101,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     let mut fields = Vec::new();
     fields.extend_from_slice(enrollment::personal_data::PERSONAL_FIELDS);
     fields.extend_from_slice(xapi::PERSONAL_FIELDS);
+    fields.extend_from_slice(attempts::personal_data::PERSONAL_FIELDS);
     fields
 }
 
@@ -103,6 +109,16 @@ pub fn personal_fields() -> Vec<FieldClassification> {
 pub const SEALED_TABLES: &[SealedTable] = &[
     SealedTable {
         table: "enrollment_events",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "quiz_attempts",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "attempt_grade_changes",
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },

@@ -77,6 +77,7 @@ pub mod operator {
 
 /// hub-course: the catalog, enrollments, organisational units.
 pub mod learning {
+    use crate::api::learning::{attempts::AttemptsApi, progress::ProgressApi};
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
         quizzes::QuizzesApi, structure::StructureApi, xapi::XapiApi,
@@ -89,6 +90,8 @@ pub mod learning {
         StructureApi,
         QuizzesApi,
         XapiApi,
+        ProgressApi,
+        AttemptsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -102,6 +105,11 @@ pub mod learning {
         // Quizzes: a mandatory If-Match on updates; one the completion rule requires.
         ("updateQuiz", &[428]),
         ("deleteQuiz", &[409]),
+        // Progress and attempts: an active enrollment, attempt limits, deadlines, once only.
+        ("recordMyLessonProgress", &[409]),
+        ("startMyQuizAttempt", &[409]),
+        ("submitMyQuizAttempt", &[409]),
+        ("changeAttemptGrade", &[409]),
         // A course with enrollments is archived, not deleted.
         ("deleteCourse", &[409]),
         // Enrollments: the course named in the body, seats, states, restrictions.

@@ -358,6 +358,18 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ]);
         }
     }
+    // Grade changes of quiz attempts (hub-course).
+    {
+        use hub_course::attempts::MAX_GRADE_REASON;
+        limits.extend([
+            ("GradeChangeCreate", "score", vec![Minimum(0)]),
+            (
+                "GradeChangeCreate",
+                "reason",
+                vec![MinLength(1), MaxLength(MAX_GRADE_REASON)],
+            ),
+        ]);
+    }
     // Institutions, their contacts and API keys (hub-tenant).
     use hub_tenant::model::limits as tenant;
     let slug = vec![

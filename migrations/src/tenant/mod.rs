@@ -28,11 +28,12 @@ mod m20261201_001001_privacy_contact_and_alerts;
 mod m20261201_001101_privacy_export_cursor;
 mod m20261201_001106_objection_and_rectification;
 mod m20261201_001107_person_jurisdiction;
-mod m20261201_001211_course_structure_and_quizzes;
 mod m20261201_001201_enrollments;
 mod m20261201_001202_org_units;
+mod m20261201_001211_course_structure_and_quizzes;
 mod m20261201_001221_xapi_statements;
 mod m20261201_001222_xapi_documents;
+mod m20261201_001231_progress_attempts_completions;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -68,5 +69,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001202_org_units::Migration),
         Box::new(m20261201_001221_xapi_statements::Migration),
         Box::new(m20261201_001222_xapi_documents::Migration),
+        Box::new(m20261201_001231_progress_attempts_completions::Migration),
     ]
 }

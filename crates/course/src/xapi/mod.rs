@@ -22,7 +22,7 @@ pub mod statements;
 pub mod validation;
 
 use hub_kernel::classification::{
-    BlindIndexed, DataCategory, FieldClassification, Purpose, RetentionClass, RowKey, SealedTable,
+    BlindIndexed, DataCategory, FieldClassification, Purpose, RetentionClass,
 };
 use hub_tenant::Scope;
 use serde_json::Value;

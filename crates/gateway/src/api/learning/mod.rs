@@ -1,9 +1,11 @@
 //! The learning domain's API (`hub-course`): the catalog, and the learning records as they
 //! arrive (enrollments, progress, quizzes, the xAPI LRS, certificates).
 
+pub mod attempts;
 pub mod courses;
-pub mod quizzes;
-pub mod structure;
 pub mod enrollments;
 pub mod org_units;
+pub mod progress;
+pub mod quizzes;
+pub mod structure;
 pub mod xapi;

@@ -1,0 +1,19 @@
+//! Course completion: when a learner's lesson progress and kept quiz scores satisfy the
+//! course's completion rule ([`crate::structure::CompletionRule`]: the lessons it requires
+//! completed, each quiz it names passed), one completion record is written (unique per
+//! person and course, with a snapshot of the rule as it was met), the enrollment becomes
+//! `completed`, and the audit trail gets `course.completed`. Evaluated in the transaction
+//! of every progress change, submission and grade change ([`service::evaluate`]).
+//!
+//! The event a certificate issuer consumes is the completion row itself: its
+//! `certificate_issued_at` stays null until a certificate is issued for it (an outbox of
+//! one row per completion, nothing else to keep in step).
+//!
+//! Only the favourable outcome applies itself: a rule not met (or no longer met after a
+//! lower score) changes nothing; failing a learner is a human decision. A rule that asks
+//! for nothing (no lesson required, no quiz named) completes no one automatically.
+
+pub(crate) mod entity;
+pub mod service;
+
+pub use service::Completion;
