@@ -281,12 +281,23 @@ async fn seed(app: &TestApp, spec: &Value, ops: &[Operation], who: &Institution)
         seeded.all.insert(id.clone());
         seeded.by_param.entry(param).or_insert(id);
     }
+    // A quiz attempt is made by a learner, not by a create of the admin's: a learner of this
+    // institution takes one.
+    let attempt = crate::attempts::submitted_attempt(app, who).await;
+    seeded.all.insert(attempt.clone());
+    seeded.by_param.insert("attempt_id".into(), attempt);
     seeded
 }
 
 /// Creates under an item's path (`/v1/courses/{course_id}/enrollments`) that the seeding
 /// runs once the items they need exist.
-const NESTED_CREATES: &[&str] = &["/v1/courses/{course_id}/enrollments"];
+/// In the spec's (path) order, so a module exists before its lessons.
+const NESTED_CREATES: &[&str] = &[
+    "/v1/courses/{course_id}/enrollments",
+    "/v1/courses/{course_id}/modules",
+    "/v1/courses/{course_id}/quizzes",
+    "/v1/modules/{module_id}/lessons",
+];
 
 /// The path parameter and id a `Location` names: `/v1/enrollments/<id>` is the item of
 /// `/v1/enrollments/{enrollment_id}`.
