@@ -246,7 +246,57 @@ async fn seed(app: &TestApp, spec: &Value, ops: &[Operation], who: &Institution)
             settle(app, &location, &who.admin_token).await;
         }
     }
+    // Creates nested under a resource made above (an enrollment in a course): the item
+    // they make is named by the `Location` they answer with.
+    for op in ops
+        .iter()
+        .filter(|op| op.method == Method::POST && NESTED_CREATES.contains(&op.path.as_str()))
+    {
+        let path = fill(&op.path, &seeded.by_param).unwrap_or_else(|e| panic!("{e}"));
+        let mut body = request_example(spec, op).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(fields) = body.as_mut().and_then(Value::as_object_mut) {
+            for (name, value) in fields.iter_mut() {
+                if let Some(id) = seeded.by_param.get(name) {
+                    *value = Value::String(id.clone());
+                }
+            }
+        }
+        let reply = app
+            .call(Method::POST, &path, Some(&who.admin_token), body)
+            .await;
+        assert!(
+            reply.status.is_success(),
+            "seeding {} for {} failed: {} {}",
+            op.name(),
+            who.slug,
+            reply.status,
+            reply.body
+        );
+        let location = reply.header("location").unwrap_or_default();
+        let (param, id) = item_of_location(spec, &location)
+            .unwrap_or_else(|| panic!("{}: its Location {location} names no item", op.name()));
+        seeded.all.insert(id.clone());
+        seeded.by_param.entry(param).or_insert(id);
+    }
     seeded
+}
+
+/// Creates under an item's path (`/v1/courses/{course_id}/enrollments`) that the seeding
+/// runs once the items they need exist.
+const NESTED_CREATES: &[&str] = &["/v1/courses/{course_id}/enrollments"];
+
+/// The path parameter and id a `Location` names: `/v1/enrollments/<id>` is the item of
+/// `/v1/enrollments/{enrollment_id}`.
+fn item_of_location(spec: &Value, location: &str) -> Option<(String, String)> {
+    spec["paths"].as_object()?.keys().find_map(|path| {
+        let (prefix, param) = path.rsplit_once('/')?;
+        let name = param.strip_prefix('{')?.strip_suffix('}')?;
+        if prefix.contains('{') {
+            return None;
+        }
+        let id = location.strip_prefix(&format!("{prefix}/"))?;
+        (!id.is_empty() && !id.contains('/')).then(|| (name.to_string(), id.to_string()))
+    })
 }
 
 async fn settle(app: &TestApp, location: &str, token: &str) {

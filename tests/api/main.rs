@@ -24,6 +24,7 @@ mod configuration;
 mod consent;
 mod courses;
 mod domains;
+mod enrollments;
 mod isolation;
 mod keys;
 mod mail;

@@ -971,6 +971,67 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
 
+    // Learning records: Ada teaches a course, enrolls Grace in it (with a reason), enrolls
+    // herself, maps a SCIM group to it, and places herself and Grace in a unit.
+    let course = app
+        .post(
+            "/v1/courses",
+            admin,
+            json!({"code": "LRN-1", "title": "Learning", "status": "published"}),
+        )
+        .await;
+    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+    let course_id = course.body["id"].as_str().unwrap().to_string();
+    let group_id = group.body["id"].as_str().unwrap();
+    for (method, path, token, body) in [
+        (
+            Method::PUT,
+            format!("/v1/courses/{course_id}/instructors/{ada}"),
+            admin,
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/courses/{course_id}/enrollments"),
+            ada_session.as_str(),
+            Some(json!({"person_id": grace, "reason": "Grace joins the cohort"})),
+        ),
+        (
+            Method::POST,
+            "/v1/me/enrollments".to_string(),
+            ada_session.as_str(),
+            Some(json!({"course_id": course_id})),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/courses/{course_id}/groups/{group_id}"),
+            ada_session.as_str(),
+            None,
+        ),
+    ] {
+        let reply = app.call(method, &path, Some(token), body).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.body);
+    }
+    let unit = app
+        .post(
+            "/v1/org-units",
+            &ada_session,
+            json!({"code": "OPS", "name": "Operations"}),
+        )
+        .await;
+    assert_eq!(unit.status, StatusCode::CREATED, "{}", unit.body);
+    for who in [&ada, &grace] {
+        let placed = app
+            .call(
+                Method::PUT,
+                &format!("/v1/people/{who}/org-unit"),
+                Some(&ada_session),
+                Some(json!({"org_unit_id": unit.body["id"]})),
+            )
+            .await;
+        assert_eq!(placed.status, StatusCode::OK, "{}", placed.body);
+    }
+
     // Every source, in its order, for Ada: what it holds, her export, her erasure.
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
         panic!("not a tenant key");
@@ -1017,6 +1078,13 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         "incidents.person_id",
         "incidents.resolved_by",
         "outbox.person_id",
+        "enrollments.person_id",
+        "enrollments.enrolled_by",
+        "enrollment_events.person_id",
+        "course_instructors.person_id",
+        "course_groups.mapped_by",
+        "learner_affiliations.person_id",
+        "learner_affiliations.assigned_by",
     ] {
         assert!(before.contains(column), "{column} not found in {before:?}");
     }
@@ -1103,6 +1171,17 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         exported["sessions"].as_array().unwrap().len(),
         1,
         "{exported}"
+    );
+    let learning = exported["enrollments"].as_array().unwrap();
+    for record in ["enrollment", "enrollment_change_made", "instructor_of"] {
+        assert!(
+            learning.iter().any(|r| r["record"] == record),
+            "{record}: {exported}"
+        );
+    }
+    assert_eq!(
+        exported["learner_affiliations"][0]["org_unit_id"],
+        unit.body["id"]
     );
 
     // Erased: Ada's session is over and she cannot sign in.

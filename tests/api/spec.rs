@@ -560,6 +560,28 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
         scim_group.body
     );
 
+    let enrollment = app
+        .post(
+            &format!("/v1/courses/{course_id}/enrollments"),
+            token,
+            serde_json::json!({"person_id": person.body["id"]}),
+        )
+        .await;
+    assert_eq!(
+        enrollment.status,
+        StatusCode::CREATED,
+        "{}",
+        enrollment.body
+    );
+    let org_unit = app
+        .post(
+            "/v1/org-units",
+            token,
+            serde_json::json!({"code": "U-1", "name": "Unit"}),
+        )
+        .await;
+    assert_eq!(org_unit.status, StatusCode::CREATED, "{}", org_unit.body);
+
     // Every read the spec declares 304 on, with a resource to read (the caller's own profile
     // needs a person's session, not an API key: tests/api/passwords.rs signs in as one).
     let (json, _) = hub_gateway::app::spec_documents();
@@ -602,6 +624,17 @@ async fn promise_d5_conditional_requests_follow_rfc_9110(backend: Backend) {
                     scim_group.body["id"].as_str().unwrap()
                 ),
                 scim.as_str(),
+            ),
+            "/v1/enrollments/{enrollment_id}" => (
+                format!(
+                    "/v1/enrollments/{}",
+                    enrollment.body["id"].as_str().unwrap()
+                ),
+                token,
+            ),
+            "/v1/org-units/{org_unit_id}" => (
+                format!("/v1/org-units/{}", org_unit.body["id"].as_str().unwrap()),
+                token,
             ),
             other if !other.contains('{') => (other.to_string(), token),
             other => panic!("{other} declares 304: give this test a resource to read there"),
@@ -749,7 +782,18 @@ async fn promise_d5_a_429_carries_the_headers_the_spec_declares(backend: Backend
 fn limit_probes(schema: &Value) -> Vec<(String, Value, Option<Value>)> {
     let mut probes = Vec::new();
     let text = |n: u64| Value::String("a".repeat(n as usize));
-    let items = |n: u64| Value::Array((0..n).map(|i| Value::String(format!("t{i}"))).collect());
+    // Items of a list of ids are ids (that name nothing), other items short strings.
+    let uuids = schema["items"]["format"] == "uuid";
+    let items = |n: u64| {
+        Value::Array(
+            (0..n)
+                .map(|i| match uuids {
+                    true => Value::String(uuid::Uuid::now_v7().to_string()),
+                    false => Value::String(format!("t{i}")),
+                })
+                .collect(),
+        )
+    };
     if let Some(n) = schema["maxLength"].as_u64() {
         probes.push((format!("maxLength {n}"), text(n + 1), Some(text(n))));
     }
@@ -851,6 +895,39 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         "{}",
         scim_group.body
     );
+    // An enrollment and an organisational unit for the limits of their changes.
+    let learner = app
+        .post(
+            "/v1/people",
+            &north.admin_token,
+            serde_json::json!({"name": "Fixture Learner", "email": "learner@north.example", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(learner.status, StatusCode::CREATED, "{}", learner.body);
+    let enrollment = app
+        .post(
+            &format!(
+                "/v1/courses/{}/enrollments",
+                course.body["id"].as_str().unwrap()
+            ),
+            &north.admin_token,
+            serde_json::json!({"person_id": learner.body["id"]}),
+        )
+        .await;
+    assert_eq!(
+        enrollment.status,
+        StatusCode::CREATED,
+        "{}",
+        enrollment.body
+    );
+    let org_unit = app
+        .post(
+            "/v1/org-units",
+            &north.admin_token,
+            serde_json::json!({"code": "FIX-UNIT", "name": "Fixture unit"}),
+        )
+        .await;
+    assert_eq!(org_unit.status, StatusCode::CREATED, "{}", org_unit.body);
     // The operator's probes suspend, rename and try to offboard an institution of their own,
     // so north's key keeps working for the rest.
     let south = app.create_institution("south").await;
@@ -868,6 +945,14 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         (
             "group_id",
             scim_group.body["id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "enrollment_id",
+            enrollment.body["id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "org_unit_id",
+            org_unit.body["id"].as_str().unwrap().to_string(),
         ),
     ];
     let (json, _) = hub_gateway::app::spec_documents();

@@ -72,6 +72,8 @@ pub enum CourseError {
     AttemptInProgress,
     #[error("the attempt has not been submitted: it has no score to change")]
     AttemptNotSubmitted,
+    #[error("no such group")]
+    GroupNotFound,
 }
 
 impl DescribeProblem for CourseError {
@@ -92,9 +94,10 @@ impl DescribeProblem for CourseError {
             | Self::LearnerRestricted
             | Self::OrgUnitCodeTaken(_)
             | Self::OrgUnitInUse => ProblemKind::Conflict,
-            Self::EnrollmentNotFound | Self::PersonNotFound | Self::OrgUnitNotFound => {
-                ProblemKind::NotFound
-            }
+            Self::EnrollmentNotFound
+            | Self::PersonNotFound
+            | Self::OrgUnitNotFound
+            | Self::GroupNotFound => ProblemKind::NotFound,
             Self::PersonOnly => ProblemKind::Forbidden,
             Self::ModuleNotFound | Self::LessonNotFound | Self::QuizNotFound => {
                 ProblemKind::NotFound
@@ -147,6 +150,7 @@ impl DescribeProblem for CourseError {
             Self::AttemptSubmitted => "attempt_already_submitted",
             Self::AttemptInProgress => "attempt_in_progress",
             Self::AttemptNotSubmitted => "attempt_not_submitted",
+            Self::GroupNotFound => "group_not_found",
         }
     }
 

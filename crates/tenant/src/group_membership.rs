@@ -4,7 +4,9 @@
 //! together, or neither does); the learning crate (`hub-course`) observes it to enroll a
 //! group's new members in the courses mapped to it and withdraw its former ones. The
 //! gateway registers the observers at start ([`crate::Tenancy::register_group_observer`]),
-//! so identity knows no crate that listens and no listener depends on identity.
+//! so identity knows no crate that listens and no listener depends on identity. A listener
+//! that starts late (a course mapped to a group that has members) asks identity's
+//! [`GroupDirectory`] who is in the group.
 
 use crate::scope::TenantScope;
 use async_trait::async_trait;
@@ -58,6 +60,18 @@ pub trait GroupObserver: Send + Sync {
         scope: &TenantScope,
         change: &MembershipChange,
     ) -> Result<(), crate::TenantError>;
+}
+
+/// Who is in a group (identity answers), for a listener that starts listening late: a
+/// course mapped to a group enrolls the members it already has.
+#[async_trait]
+pub trait GroupDirectory: Send + Sync {
+    /// The group's members, or `None` when the scope's tenant has no such group.
+    async fn members(
+        &self,
+        scope: &TenantScope,
+        group_id: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, crate::TenantError>;
 }
 
 #[cfg(test)]

@@ -171,6 +171,9 @@ pub struct Tenancy {
     /// The institution's people as other crates may look them up (identity's, registered by
     /// the gateway at start: [`Self::register_people_directory`]).
     people_directory: std::sync::RwLock<Option<Arc<dyn personal_data::SubjectDirectory>>>,
+    /// Who is in a SCIM group (identity's, registered by the gateway at start:
+    /// [`Self::register_group_directory`]).
+    group_directory: std::sync::RwLock<Option<Arc<dyn group_membership::GroupDirectory>>>,
 }
 
 impl Tenancy {
@@ -198,6 +201,7 @@ impl Tenancy {
             addendum_duties: std::sync::RwLock::default(),
             group_observers: std::sync::RwLock::default(),
             people_directory: std::sync::RwLock::default(),
+            group_directory: std::sync::RwLock::default(),
         })
     }
 
@@ -303,6 +307,28 @@ impl Tenancy {
             observer.members_changed(scope, change).await?;
         }
         Ok(())
+    }
+
+    /// Registers the directory of SCIM groups (identity's). Called once at start by the
+    /// gateway.
+    pub fn register_group_directory(&self, directory: Arc<dyn group_membership::GroupDirectory>) {
+        if let Ok(mut slot) = self.group_directory.write() {
+            *slot = Some(directory);
+        }
+    }
+
+    /// The members of the scope's tenant's group, or `None` for no such group (or no
+    /// directory registered).
+    pub async fn group_members(
+        &self,
+        scope: &TenantScope,
+        group_id: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, TenantError> {
+        let directory = self.group_directory.read().ok().and_then(|d| d.clone());
+        match directory {
+            Some(directory) => directory.members(scope, group_id).await,
+            None => Ok(None),
+        }
     }
 
     /// Registers the directory of people (identity's) that crates which may not depend on

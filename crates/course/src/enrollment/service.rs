@@ -220,6 +220,9 @@ pub async fn enroll(
     course_for(scope, course_id, true).await?;
     check_start(state)?;
     check_reason(reason)?;
+    if store::is_restricted(scope, person_id).await? {
+        return Err(CourseError::LearnerRestricted);
+    }
     if check_person(tenancy, scope, person_id).await?.is_some() {
         return Err(CourseError::PersonNotFound);
     }
@@ -294,10 +297,10 @@ pub async fn enroll_bulk(
     for (i, person) in person_ids.iter().enumerate() {
         let planned = if person_ids[..i].contains(person) {
             Err("duplicate")
-        } else if check_person(tenancy, scope, *person).await?.is_some() {
-            Err("person_not_found")
         } else if store::is_restricted(scope, *person).await? {
             Err("learner_restricted")
+        } else if check_person(tenancy, scope, *person).await?.is_some() {
+            Err("person_not_found")
         } else {
             let existing = store::find(scope, course_id, *person).await?;
             match plan(existing.as_ref(), state) {
@@ -550,16 +553,22 @@ pub async fn instructors(scope: &TenantScope, course_id: Uuid) -> Result<Vec<Uui
         .await?)
 }
 
-/// Maps a SCIM group to a course: members the IdP adds to the group from now on are
-/// enrolled (source `scim_group`), members it removes are withdrawn from the enrollments
-/// that group made. `true` when the mapping is new.
+/// Maps a SCIM group to a course: its members are enrolled now (source `scim_group`; a
+/// full course or a restricted person is skipped and audited), members the IdP adds later
+/// too, and members it removes are withdrawn from the enrollments that group made. `true`
+/// when the mapping is new.
 pub async fn map_group(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     course_id: Uuid,
     group_id: Uuid,
 ) -> Result<bool, CourseError> {
     scope.require(ALL_ENROLLMENTS_WRITE)?;
     store::course(scope, course_id).await?;
+    let members = tenancy
+        .group_members(scope, group_id)
+        .await?
+        .ok_or(CourseError::GroupNotFound)?;
     if course_group::Entity::find_by_id((course_id, group_id))
         .one(scope.db())
         .await?
@@ -579,9 +588,10 @@ pub async fn map_group(
         scope,
         AuditEvent::new("course.group_mapped")
             .subject(format!("group:{group_id}"))
-            .detail(serde_json::json!({ "course_id": course_id })),
+            .detail(serde_json::json!({ "course_id": course_id, "members": members.len() })),
     )
     .await?;
+    admit_group_members(scope, course_id, group_id, &members).await?;
     Ok(true)
 }
 
@@ -615,58 +625,80 @@ pub(crate) async fn group_members_changed(
     removed: &[Uuid],
 ) -> Result<(), CourseError> {
     for course_id in store::courses_of_group(scope, group_id).await? {
-        for person in added {
-            let admitted = admit(
-                scope,
-                course_id,
-                *person,
-                EnrollmentState::Active,
-                EnrollmentSource::ScimGroup,
-                Some(group_id),
-                None,
-                false,
-            )
-            .await;
-            match admitted {
-                Ok(_) | Err(CourseError::AlreadyEnrolled { .. }) => {}
-                // The IdP's push succeeds; the enrollment it could not make is on record.
-                Err(
-                    refused @ (CourseError::SeatsExhausted { .. } | CourseError::LearnerRestricted),
-                ) => {
-                    use hub_kernel::DescribeProblem;
-                    audit::record(
-                        scope,
-                        AuditEvent::new("enrollment.group_refused")
-                            .person(*person)
-                            .detail(serde_json::json!({
-                                "course_id": course_id,
-                                "group_id": group_id,
-                                "code": refused.code(),
-                            })),
-                    )
-                    .await?;
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        for person in removed {
-            let Some(current) = store::find(scope, course_id, *person).await? else {
-                continue;
-            };
-            if current.source == EnrollmentSource::ScimGroup
-                && current.source_group_id == Some(group_id)
-                && current.state.holds_seat()
-                && !store::is_restricted(scope, *person).await?
-            {
-                store::change_state(
+        admit_group_members(scope, course_id, group_id, added).await?;
+        withdraw_group_members(scope, course_id, group_id, removed).await?;
+    }
+    Ok(())
+}
+
+/// Enrolls a group's members in one course mapped to it.
+async fn admit_group_members(
+    scope: &TenantScope,
+    course_id: Uuid,
+    group_id: Uuid,
+    added: &[Uuid],
+) -> Result<(), CourseError> {
+    for person in added {
+        let admitted = admit(
+            scope,
+            course_id,
+            *person,
+            EnrollmentState::Active,
+            EnrollmentSource::ScimGroup,
+            Some(group_id),
+            None,
+            false,
+        )
+        .await;
+        match admitted {
+            Ok(_) | Err(CourseError::AlreadyEnrolled { .. }) => {}
+            // The IdP's push succeeds; the enrollment it could not make is on record.
+            Err(
+                refused @ (CourseError::SeatsExhausted { .. } | CourseError::LearnerRestricted),
+            ) => {
+                use hub_kernel::DescribeProblem;
+                audit::record(
                     scope,
-                    &current,
-                    EnrollmentState::Withdrawn,
-                    None,
-                    Some("removed from the SCIM group mapped to the course"),
+                    AuditEvent::new("enrollment.group_refused")
+                        .person(*person)
+                        .detail(serde_json::json!({
+                            "course_id": course_id,
+                            "group_id": group_id,
+                            "code": refused.code(),
+                        })),
                 )
                 .await?;
             }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// Withdraws a group's former members from the enrollments that group made in one course.
+async fn withdraw_group_members(
+    scope: &TenantScope,
+    course_id: Uuid,
+    group_id: Uuid,
+    removed: &[Uuid],
+) -> Result<(), CourseError> {
+    for person in removed {
+        let Some(current) = store::find(scope, course_id, *person).await? else {
+            continue;
+        };
+        if current.source == EnrollmentSource::ScimGroup
+            && current.source_group_id == Some(group_id)
+            && current.state.holds_seat()
+            && !store::is_restricted(scope, *person).await?
+        {
+            store::change_state(
+                scope,
+                &current,
+                EnrollmentState::Withdrawn,
+                None,
+                Some("removed from the SCIM group mapped to the course"),
+            )
+            .await?;
         }
     }
     Ok(())

@@ -333,20 +333,24 @@ pub async fn set_affiliation(
     })
 }
 
+/// A person's unit (`None`: they have none); an unknown person is `person_not_found`.
 pub async fn affiliation_of(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     person_id: Uuid,
-) -> Result<Affiliation, CourseError> {
+) -> Result<Option<Affiliation>, CourseError> {
     scope.require(ORG_UNITS_READ)?;
-    affiliation::Entity::find_by_id(person_id)
+    if tenancy.person(scope, person_id).await?.is_none() {
+        return Err(CourseError::PersonNotFound);
+    }
+    Ok(affiliation::Entity::find_by_id(person_id)
         .one(scope.db())
         .await?
         .map(|row| Affiliation {
             person_id: row.person_id,
             org_unit_id: row.org_unit_id,
             updated_at: row.updated_at,
-        })
-        .ok_or(CourseError::OrgUnitNotFound)
+        }))
 }
 
 pub async fn clear_affiliation(scope: &TenantScope, person_id: Uuid) -> Result<(), CourseError> {

@@ -139,6 +139,33 @@ pub async fn list_groups(
     Ok((total, groups))
 }
 
+/// The SCIM groups as other crates may ask about them
+/// ([`hub_tenant::group_membership::GroupDirectory`]: a course mapped to a group enrolls
+/// its members).
+pub struct ScimGroupDirectory;
+
+#[async_trait::async_trait]
+impl hub_tenant::group_membership::GroupDirectory for ScimGroupDirectory {
+    async fn members(
+        &self,
+        scope: &TenantScope,
+        group_id: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, hub_tenant::TenantError> {
+        let found = scim_group::Entity::find_by_id(group_id)
+            .one(scope.db())
+            .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let members = members_of(scope, group_id).await.map_err(|e| match e {
+            IdentityError::Database(db) => hub_tenant::TenantError::Database(db),
+            IdentityError::Tenant(t) => t,
+            other => hub_tenant::TenantError::Conflict(other.to_string()),
+        })?;
+        Ok(Some(members))
+    }
+}
+
 /// Gives each SCIM-provisioned person of `people_ids` the roles their groups grant; whose
 /// roles changed have their sessions ended when the change is committed.
 async fn sync_roles(

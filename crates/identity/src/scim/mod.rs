@@ -27,8 +27,8 @@ pub mod users;
 
 pub use filter::{EqFilter, parse_filter};
 pub use groups::{
-    GroupInput, MAX_GROUP_NAME, ScimGroup, create_group, delete_group, get_group, groups_of,
-    list_groups, patch_group, replace_group,
+    GroupInput, MAX_GROUP_NAME, ScimGroup, ScimGroupDirectory, create_group, delete_group,
+    get_group, groups_of, list_groups, patch_group, replace_group,
 };
 pub use patch::{MAX_OPERATIONS, PatchOperation, first_entry, first_value};
 pub use projection::Projection;

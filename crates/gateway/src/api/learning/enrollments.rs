@@ -193,6 +193,7 @@ pub struct BulkEnrollmentCreate {
     #[oai(default = "active")]
     pub state: Described<EnrollmentStart>,
     /// Why, kept (sealed) in each enrollment's history: 1–500 characters.
+    #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
 }
 
@@ -223,7 +224,7 @@ pub enum BulkResult {
     Refused,
 }
 
-/// One person of a bulk enrollment.
+/// One person of a bulk enrollment, and their enrollment unless refused.
 #[derive(Debug, Clone, Object)]
 pub struct BulkEnrollmentItem {
     pub person_id: Uuid,
@@ -233,9 +234,8 @@ pub struct BulkEnrollmentItem {
     /// `duplicate` (listed before).
     #[oai(nullable)]
     pub code: Option<String>,
-    /// The enrollment, unless refused.
     #[oai(nullable)]
-    pub enrollment: Option<EnrollmentView>,
+    pub enrollment: Option<Described<EnrollmentView>>,
 }
 
 /// Each person's result, in the order sent.
@@ -264,13 +264,12 @@ impl Example for EnrollmentUpdate {
     }
 }
 
-/// One change of an enrollment.
+/// One change of an enrollment (`from` is `null` for the event that created it).
 #[derive(Debug, Clone, Object)]
 pub struct EnrollmentEventView {
     pub id: Uuid,
-    /// `null` for the event that created the enrollment.
     #[oai(nullable)]
-    pub from: Option<EnrollmentStateView>,
+    pub from: Option<Described<EnrollmentStateView>>,
     pub to: EnrollmentStateView,
     /// Who made the change: `person:<id>`, `api-key:<id> (<name>)`, or a pseudonym once
     /// that person's data was erased.
@@ -284,7 +283,7 @@ impl From<EnrollmentEvent> for EnrollmentEventView {
     fn from(e: EnrollmentEvent) -> Self {
         Self {
             id: e.id,
-            from: e.from.map(Into::into),
+            from: e.from.map(|s| Described(s.into())),
             to: e.to.into(),
             actor: e.actor,
             reason: e.reason,
@@ -555,7 +554,7 @@ impl EnrollmentsApi {
                             Admission::Unchanged => BulkResult::Unchanged,
                         },
                         None,
-                        Some(enrollment.into()),
+                        Some(Described(enrollment.into())),
                     ),
                 };
                 BulkEnrollmentItem {
@@ -776,11 +775,12 @@ impl EnrollmentsApi {
 
     /// Map a SCIM group to a course
     ///
-    /// Requires scope `all_enrollments:write` (admins). From now on, people the
-    /// institution's IdP adds to the group (SCIM) are enrolled in the course (source
-    /// `scim_group`; a full course or a restricted person is skipped and audited), and
-    /// people it removes are withdrawn from the enrollments that group made. People already
-    /// in the group when it is mapped are enrolled at their next membership change.
+    /// Requires scope `all_enrollments:write` (admins). The group's members are enrolled
+    /// in the course now (source `scim_group`), and so are the people the institution's IdP
+    /// adds to the group later (SCIM); people it removes are withdrawn from the enrollments
+    /// that group made. A full course or a restricted person is skipped and audited
+    /// (`enrollment.group_refused`), the IdP's push still succeeds. 404 `group_not_found`
+    /// for an unknown group.
     #[oai(
         path = "/courses/:course_id/groups/:group_id",
         method = "put",
@@ -794,7 +794,7 @@ impl EnrollmentsApi {
         group_id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        service::map_group(&scope, course_id.0, group_id.0).await?;
+        service::map_group(&state.tenancy, &scope, course_id.0, group_id.0).await?;
         scope.commit().await?;
         Ok(Done::NoContent)
     }

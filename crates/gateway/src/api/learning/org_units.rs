@@ -26,6 +26,7 @@ pub struct OrgUnitCreate {
     /// 1–200 characters.
     pub name: String,
     /// The unit it sits below (at most 20 deep); omit for a top-level unit.
+    #[oai(skip_serializing_if_is_none)]
     pub parent_id: Option<Uuid>,
 }
 
@@ -113,20 +114,23 @@ impl Example for AffiliationInput {
     }
 }
 
-/// A person's organisational unit.
+/// A person's organisational unit (`null` when they have none).
 #[derive(Debug, Clone, Object)]
 pub struct AffiliationView {
     pub person_id: Uuid,
-    pub org_unit_id: Uuid,
-    pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub org_unit_id: Option<Uuid>,
+    /// When the unit was last set.
+    #[oai(nullable)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl From<Affiliation> for AffiliationView {
     fn from(a: Affiliation) -> Self {
         Self {
             person_id: a.person_id,
-            org_unit_id: a.org_unit_id,
-            updated_at: a.updated_at,
+            org_unit_id: Some(a.org_unit_id),
+            updated_at: Some(a.updated_at),
         }
     }
 }
@@ -347,7 +351,8 @@ impl OrgUnitsApi {
 
     /// A person's organisational unit
     ///
-    /// Requires scope `org_units:read`. 404 when the person has none.
+    /// Requires scope `org_units:read`. `org_unit_id` is `null` when the person has none;
+    /// 404 for an unknown person.
     #[oai(
         path = "/people/:person_id/org-unit",
         method = "get",
@@ -359,14 +364,21 @@ impl OrgUnitsApi {
         auth: TenantCredential,
         person_id: Path<Uuid>,
     ) -> Result<AffiliationFound, ApiError> {
-        let id = person_id.0;
+        let (id, tenancy) = (person_id.0, &state.tenancy);
         let affiliation = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::affiliation_of(&scope, id).await
+                service::affiliation_of(tenancy, &scope, id).await
             })
             .await?;
-        Ok(AffiliationFound::Ok(Json(affiliation.into())))
+        Ok(AffiliationFound::Ok(Json(match affiliation {
+            Some(affiliation) => affiliation.into(),
+            None => AffiliationView {
+                person_id: id,
+                org_unit_id: None,
+                updated_at: None,
+            },
+        })))
     }
 
     /// Remove a person from their organisational unit
