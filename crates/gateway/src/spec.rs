@@ -274,7 +274,10 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             limits.push((
                 schema,
                 "activity_id",
-                vec![Pattern(structure::ACTIVITY_ID_PATTERN)],
+                vec![
+                    MaxLength(structure::MAX_ACTIVITY_ID),
+                    Pattern(structure::ACTIVITY_ID_PATTERN),
+                ],
             ));
         }
         for schema in ["QuizCreate", "QuizUpdate"] {

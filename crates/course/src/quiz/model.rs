@@ -604,6 +604,8 @@ impl QuizPatch {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    // Decimals as authors write them (3.14 is a quiz answer here, not π).
+    #![allow(clippy::approx_constant)]
     use super::*;
 
     pub(crate) fn option(id: &str, correct: bool) -> OptionDraft {

@@ -20,24 +20,18 @@ pub const MAX_LESSONS: usize = 500;
 /// An activity id is at most this many characters (at most 2,000 bytes, which every
 /// backend's unique index takes).
 pub const MAX_ACTIVITY_ID: usize = 500;
-/// What [`is_activity_id`] accepts, as an ECMAScript regex (the length bound included, so
-/// the spec says it without a `maxLength` a plain string of `a`s would meet): an absolute
-/// IRI (RFC 3987 §2.2): a scheme, `:`, then no white space, control character or
-/// `<>"{}|\^`` and every `%` an escape of two hex digits.
-pub const ACTIVITY_ID_PATTERN: &str = "^(?=.{1,500}$)[A-Za-z][A-Za-z0-9+.-]*:(?:[^\\u0000-\\u0020\\u007F-\\u009F\\s<>\"{}|\\\\^`%]|%[0-9A-Fa-f]{2})+$";
-/// The same rule without the look-ahead (the `regex` crate has none; the length is
-/// checked apart).
-const ACTIVITY_ID_BODY: &str = "^[A-Za-z][A-Za-z0-9+.-]*:(?:[^\\u0000-\\u0020\\u007F-\\u009F\\s<>\"{}|\\\\^`%]|%[0-9A-Fa-f]{2})+$";
-/// Passing quizzes a completion rule may name.
-pub const MAX_PASSING_QUIZZES: usize = 50;
+/// What [`is_activity_id`] accepts besides the length, as a regex (ECMAScript and the
+/// `regex` crate read it alike): an absolute IRI (RFC 3987 §2.2): a scheme, `:`, then no
+/// white space, control character or `<>"{}|\^`` and every `%` an escape of two hex digits.
+pub const ACTIVITY_ID_PATTERN: &str = "^[A-Za-z][A-Za-z0-9+.-]*:(?:[^\\u0000-\\u0020\\u007F-\\u009F\\s<>\"{}|\\\\^`%]|%[0-9A-Fa-f]{2})+$";
 
-/// Whether `text` is an absolute IRI as [`ACTIVITY_ID_PATTERN`] says.
+/// Whether `text` is an absolute IRI as [`ACTIVITY_ID_PATTERN`] says, of at most
+/// [`MAX_ACTIVITY_ID`] characters.
 pub fn is_activity_id(text: &str) -> bool {
-    static BODY: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    let length = text.encode_utf16().count();
-    (1..=MAX_ACTIVITY_ID).contains(&length)
-        && BODY
-            .get_or_init(|| regex::Regex::new(ACTIVITY_ID_BODY).ok())
+    static PATTERN: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    text.chars().count() <= MAX_ACTIVITY_ID
+        && PATTERN
+            .get_or_init(|| regex::Regex::new(ACTIVITY_ID_PATTERN).ok())
             .as_ref()
             .is_some_and(|re| re.is_match(text))
 }

@@ -9,9 +9,9 @@
 
 use super::entity::{lesson, module, rule};
 use super::model::{
-    CompletionRule, CompletionRuleInput, Lesson, LessonPatch, MAX_LESSONS, MAX_MODULES,
-    MAX_PASSING_QUIZZES, Module, ModuleOutline, ModulePatch, NewLesson, NewModule, Outline,
-    QuizEntry, RequiredLessons, check_order,
+    CompletionRule, CompletionRuleInput, Lesson, LessonPatch, MAX_LESSONS, MAX_MODULES, Module,
+    ModuleOutline, ModulePatch, NewLesson, NewModule, Outline, QuizEntry, RequiredLessons,
+    check_order,
 };
 use crate::CourseError;
 use chrono::Utc;
@@ -68,7 +68,7 @@ pub(crate) async fn lock_course(scope: &TenantScope, course_id: Uuid) -> Result<
     let locked = course::Entity::update_many()
         .col_expr(
             course::Column::Revision,
-            Expr::col(course::Column::Revision).into(),
+            Expr::col(course::Column::Revision),
         )
         .filter(course::Column::Id.eq(course_id))
         .exec(scope.db())
@@ -84,7 +84,7 @@ async fn lock_module(scope: &TenantScope, module_id: Uuid) -> Result<Module, Cou
     let locked = module::Entity::update_many()
         .col_expr(
             module::Column::Revision,
-            Expr::col(module::Column::Revision).into(),
+            Expr::col(module::Column::Revision),
         )
         .filter(module::Column::Id.eq(module_id))
         .exec(scope.db())
@@ -531,10 +531,13 @@ pub async fn set_completion_rule(
         .collect();
     let mut v = Violations::new();
     let mut quizzes = Vec::new();
-    if input.passing_quizzes.len() > MAX_PASSING_QUIZZES {
+    // A longer list than a course can have quizzes must repeat one or name a stranger: say
+    // so once rather than per entry.
+    let most = crate::quiz::service::MAX_QUIZZES;
+    if input.passing_quizzes.len() > most {
         v.add(
             "passing_quizzes",
-            format!("at most {MAX_PASSING_QUIZZES} quizzes"),
+            format!("a course has at most {most} quizzes; each may be named once"),
         );
     } else {
         for (i, text) in input.passing_quizzes.iter().enumerate() {

@@ -270,9 +270,13 @@ fn example_questions() -> Vec<QuestionInput> {
         },
         QuestionInput {
             points: 2,
-            answer: Some(3.14),
+            answer: Some(9.81),
             tolerance: Some(0.01),
-            ..base("q2", QuestionKindView::Numeric, "Pi to two decimals?")
+            ..base(
+                "q2",
+                QuestionKindView::Numeric,
+                "Gravity at sea level, in m/s²?",
+            )
         },
         QuestionInput {
             rules: Some(vec![TextRuleInput {
@@ -298,10 +302,13 @@ pub struct QuizCreate {
     #[oai(default)]
     pub description: String,
     /// Attempts per learner, 1–100; omit for unlimited.
+    #[oai(skip_serializing_if_is_none)]
     pub max_attempts: Option<i32>,
     /// Seconds an attempt may last, 1–604,800; omit for no limit.
+    #[oai(skip_serializing_if_is_none)]
     pub time_limit_seconds: Option<i32>,
     /// No attempt starts after this moment; omit for no deadline.
+    #[oai(skip_serializing_if_is_none)]
     pub due_at: Option<DateTime<Utc>>,
     /// The percentage of the points (0–100) the kept score needs to pass.
     pub passing_score: i32,
@@ -542,7 +549,7 @@ impl Example for AnswerSet {
                 AnswerItem {
                     question_id: "q2".into(),
                     option_ids: None,
-                    number: Some(3.15),
+                    number: Some(9.8),
                     text: None,
                 },
             ],

@@ -101,8 +101,10 @@ pub struct LessonCreate {
     /// Up to 10,000 characters.
     #[oai(default)]
     pub description: String,
-    /// The xAPI activity whose statements tell this lesson's progress: an absolute IRI of
-    /// up to 500 characters, unique in the institution (409 otherwise). Omit for none.
+    /// The xAPI activity whose statements tell this lesson's progress: an absolute IRI
+    /// (RFC 3987) of up to 500 characters, unique in the institution (409 otherwise). Omit
+    /// for none.
+    #[oai(skip_serializing_if_is_none)]
     pub activity_id: Option<String>,
     /// Whether completing the course needs this lesson (default true).
     #[oai(default = "required_default")]
@@ -140,7 +142,9 @@ impl Example for LessonUpdate {
         Self {
             title: Some("Variables and values".into()),
             description: None,
-            activity_id: MaybeUndefined::Undefined,
+            activity_id: MaybeUndefined::Value(
+                "https://courses.example.edu/cs-101/lessons/values".into(),
+            ),
             required: Some(false),
         }
     }
