@@ -74,6 +74,12 @@ pub enum CourseError {
     AttemptNotSubmitted,
     #[error("no such group")]
     GroupNotFound,
+    #[error("no such certificate")]
+    CertificateNotFound,
+    #[error("the certificate is revoked already")]
+    CertificateRevoked,
+    #[error("the learner could not be told: {0}")]
+    Messaging(String),
 }
 
 impl DescribeProblem for CourseError {
@@ -111,6 +117,9 @@ impl DescribeProblem for CourseError {
             | Self::AttemptSubmitted
             | Self::AttemptInProgress
             | Self::AttemptNotSubmitted => ProblemKind::Conflict,
+            Self::CertificateNotFound => ProblemKind::NotFound,
+            Self::CertificateRevoked => ProblemKind::Conflict,
+            Self::Messaging(_) => ProblemKind::Internal,
         }
     }
 
@@ -151,6 +160,9 @@ impl DescribeProblem for CourseError {
             Self::AttemptInProgress => "attempt_in_progress",
             Self::AttemptNotSubmitted => "attempt_not_submitted",
             Self::GroupNotFound => "group_not_found",
+            Self::CertificateNotFound => "certificate_not_found",
+            Self::CertificateRevoked => "certificate_already_revoked",
+            Self::Messaging(_) => "internal",
         }
     }
 

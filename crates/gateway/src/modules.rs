@@ -77,6 +77,7 @@ pub mod operator {
 
 /// hub-course: the catalog, enrollments, organisational units, course structure, quizzes.
 pub mod learning {
+    use crate::api::learning::certificates::CertificatesApi;
     use crate::api::learning::{attempts::AttemptsApi, progress::ProgressApi};
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
@@ -91,6 +92,7 @@ pub mod learning {
         QuizzesApi,
         ProgressApi,
         AttemptsApi,
+        CertificatesApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -123,6 +125,10 @@ pub mod learning {
         ("startMyQuizAttempt", &[409]),
         ("submitMyQuizAttempt", &[409]),
         ("changeAttemptGrade", &[409]),
+        // Certificates: revoked once; verification of an unknown institution; bad input.
+        ("revokeCertificate", &[409, 422]),
+        ("verifyCertificateById", &[404]),
+        ("verifyCertificateCredential", &[404, 422]),
     ];
 }
 

@@ -32,6 +32,7 @@ mod m20261201_001201_enrollments;
 mod m20261201_001202_org_units;
 mod m20261201_001211_course_structure_and_quizzes;
 mod m20261201_001231_progress_attempts_completions;
+mod m20261201_001241_certificates;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -66,5 +67,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001202_org_units::Migration),
         Box::new(m20261201_001211_course_structure_and_quizzes::Migration),
         Box::new(m20261201_001231_progress_attempts_completions::Migration),
+        Box::new(m20261201_001241_certificates::Migration),
     ]
 }
