@@ -25,7 +25,11 @@ both_backends!(
 );
 
 /// A learner of `inst` who has completed a one-lesson course: (person, token, course).
-async fn completed(app: &TestApp, inst: &Institution, code: &str) -> (String, String, String) {
+pub(crate) async fn completed(
+    app: &TestApp,
+    inst: &Institution,
+    code: &str,
+) -> (String, String, String) {
     let admin = inst.admin_token.as_str();
     let id = course(app, admin, code).await;
     let m = module(app, admin, &id, "Only").await;

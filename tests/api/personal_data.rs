@@ -869,7 +869,7 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .post(
             "/v1/people",
             admin,
-            json!({"name": "Grace Hopper", "email": grace_email, "roles": ["finance"]}),
+            json!({"name": "Grace Hopper", "email": grace_email, "roles": ["finance", "learner"]}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -1031,6 +1031,41 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
             .await;
         assert_eq!(placed.status, StatusCode::OK, "{}", placed.body);
     }
+    // Ada takes a quiz of the course, completes it (one required lesson) and reads her
+    // certificate of it.
+    let quiz = crate::attempts::one_question_quiz(&app, admin, &course_id, json!({})).await;
+    let taken = crate::attempts::take(&app, &ada_session, &quiz, "b").await;
+    assert!(taken.status.is_success(), "{}", taken.body);
+    // Grace too, so every learning source holds something of hers to keep.
+    let taken = crate::attempts::take(&app, &grace_session, &quiz, "b").await;
+    assert!(taken.status.is_success(), "{}", taken.body);
+    let only = crate::progress::module(&app, admin, &course_id, "Only").await;
+    let lesson = crate::progress::lesson(&app, admin, &only, "The lesson", true).await;
+    crate::progress::set_rule(
+        &app,
+        admin,
+        &course_id,
+        json!({"required_lessons": "all_required", "passing_quizzes": []}),
+    )
+    .await;
+    let done = crate::progress::mark(&app, &ada_session, &course_id, &lesson, "completed").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let certificates = app.get("/v1/me/certificates", &ada_session).await;
+    assert_eq!(
+        certificates.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        certificates.body
+    );
+    let done = crate::progress::mark(&app, &grace_session, &course_id, &lesson, "completed").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let certificates = app.get("/v1/me/certificates", &grace_session).await;
+    assert_eq!(
+        certificates.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        certificates.body
+    );
 
     // Every source, in its order, for Ada: what it holds, her export, her erasure.
     let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {

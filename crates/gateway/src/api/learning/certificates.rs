@@ -367,8 +367,7 @@ impl CertificatesApi {
         state: Data<&Arc<AppState>>,
         /// The institution's slug.
         tenant_slug: Path<String>,
-        /// The certificate's verification id.
-        #[oai(validator(max_length = 64))]
+        /// The certificate's verification id (64 hex digits).
         verification_id: Path<String>,
     ) -> Result<VerificationDone, ApiError> {
         let scope = state.tenancy.public_scope(&tenant_slug.0).await?;
