@@ -7,6 +7,7 @@
 //! read (in that request's transaction): every completion gets exactly one.
 
 use crate::api::ApiTags;
+use crate::api::described::Described;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -155,7 +156,7 @@ pub struct VerificationView {
     /// institution's keys), `unknown_issuer` (another institution's or no key of this one),
     /// `unknown_certificate` (not on record: erased), `revoked`.
     #[oai(skip_serializing_if_is_none)]
-    pub reason: Option<NotValidReasonView>,
+    pub reason: Option<Described<NotValidReasonView>>,
     #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<DateTime<Utc>>,
     pub shown: SharedFieldsView,
@@ -165,7 +166,7 @@ impl From<Verification> for VerificationView {
     fn from(v: Verification) -> Self {
         Self {
             valid: v.valid,
-            reason: v.reason.map(Into::into),
+            reason: v.reason.map(|r| Described(r.into())),
             revoked_at: v.revoked_at,
             shown: SharedFieldsView {
                 course_id: v.shown.course_id,
