@@ -872,7 +872,7 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .post(
             "/v1/people",
             admin,
-            json!({"name": "Grace Hopper", "email": grace_email, "roles": ["finance"]}),
+            json!({"name": "Grace Hopper", "email": grace_email, "roles": ["finance", "learner"]}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -1067,6 +1067,41 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .await;
         assert_eq!(bookmark.status, StatusCode::NO_CONTENT, "{}", bookmark.body);
     }
+    // Ada takes a quiz of the course, completes it (one required lesson) and reads her
+    // certificate of it.
+    let quiz = crate::attempts::one_question_quiz(&app, admin, &course_id, json!({})).await;
+    let taken = crate::attempts::take(&app, &ada_session, &quiz, "b").await;
+    assert!(taken.status.is_success(), "{}", taken.body);
+    // Grace too, so every learning source holds something of hers to keep.
+    let taken = crate::attempts::take(&app, &grace_session, &quiz, "b").await;
+    assert!(taken.status.is_success(), "{}", taken.body);
+    let only = crate::progress::module(&app, admin, &course_id, "Only").await;
+    let lesson = crate::progress::lesson(&app, admin, &only, "The lesson", true).await;
+    crate::progress::set_rule(
+        &app,
+        admin,
+        &course_id,
+        json!({"required_lessons": "all_required", "passing_quizzes": []}),
+    )
+    .await;
+    let done = crate::progress::mark(&app, &ada_session, &course_id, &lesson, "completed").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let certificates = app.get("/v1/me/certificates", &ada_session).await;
+    assert_eq!(
+        certificates.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        certificates.body
+    );
+    let done = crate::progress::mark(&app, &grace_session, &course_id, &lesson, "completed").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let certificates = app.get("/v1/me/certificates", &grace_session).await;
+    assert_eq!(
+        certificates.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        certificates.body
+    );
 
     // Learning progress and quiz attempts: Ada, enrolled in a course, answers its quiz in
     // her own words and completes its one lesson, which completes the course.
@@ -1416,7 +1451,7 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     for source in &sources {
         let held = source.summary(&scope, &other).await.unwrap().records;
         let expected = !HOLD_NOTHING_OF_ADA.contains(&source.name())
-            && !matches!(source.name(), "sso_links" | "scim" | "quiz_attempts");
+            && !matches!(source.name(), "sso_links" | "scim");
         assert_eq!(held > 0, expected, "{}: {held}", source.name());
     }
     // Erasing Ada again finds nothing more.

@@ -41,6 +41,8 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/privacy-downloads/{token}",
     "/v1/institutions/{tenant_slug}/jwks.json",
     "/v1/institutions/{tenant_slug}/privacy-contact",
+    "/v1/institutions/{tenant_slug}/certificates/{verification_id}",
+    "/v1/institutions/{tenant_slug}/certificates/verification",
     // xAPI-Communication 2.8: the LRS's versions, for any client.
     "/xapi/about",
 ];
@@ -998,8 +1000,14 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
     // The operator's probes suspend, rename and try to offboard an institution of their own,
     // so north's key keeps working for the rest.
     let south = app.create_institution("south").await;
+    // A learner's certificate of a completed course, for the revocation's limits.
+    let (_, learner, _) = crate::certificates::completed(&app, &north, "FIX-CRT").await;
+    let certificates = app.get("/v1/me/certificates", &learner).await;
+    let certificate_id = certificates.body[0]["id"].as_str().unwrap().to_string();
     let fixtures = [
         ("course_id", course.body["id"].as_str().unwrap().to_string()),
+        ("certificate_id", certificate_id),
+        ("tenant_slug", north.slug.clone()),
         (
             "contact_id",
             contact.body["id"].as_str().unwrap().to_string(),

@@ -91,6 +91,12 @@ pub enum CourseError {
     AttemptInProgress,
     #[error("the attempt has not been submitted: it has no score to change")]
     AttemptNotSubmitted,
+    #[error("no such certificate")]
+    CertificateNotFound,
+    #[error("the certificate is revoked already")]
+    CertificateRevoked,
+    #[error("the learner could not be told: {0}")]
+    Messaging(String),
 }
 
 impl DescribeProblem for CourseError {
@@ -113,6 +119,9 @@ impl DescribeProblem for CourseError {
             | Self::AttemptSubmitted
             | Self::AttemptInProgress
             | Self::AttemptNotSubmitted => ProblemKind::Conflict,
+            Self::CertificateNotFound => ProblemKind::NotFound,
+            Self::CertificateRevoked => ProblemKind::Conflict,
+            Self::Messaging(_) => ProblemKind::Internal,
             Self::Sealing(_) => ProblemKind::Internal,
             Self::XapiPrecondition(_) => ProblemKind::PreconditionFailed,
             Self::XapiDocumentConflict => ProblemKind::Conflict,
@@ -184,6 +193,9 @@ impl DescribeProblem for CourseError {
             Self::AttemptSubmitted => "attempt_already_submitted",
             Self::AttemptInProgress => "attempt_in_progress",
             Self::AttemptNotSubmitted => "attempt_not_submitted",
+            Self::CertificateNotFound => "certificate_not_found",
+            Self::CertificateRevoked => "certificate_already_revoked",
+            Self::Messaging(_) => "internal",
         }
     }
 

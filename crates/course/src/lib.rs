@@ -6,6 +6,7 @@
 
 pub mod attempts;
 pub mod catalog;
+pub mod certificates;
 pub mod completion;
 pub mod enrollment;
 mod error;
@@ -34,6 +35,8 @@ pub const ALL_ENROLLMENTS_WRITE: Scope = Scope::named("all_enrollments:write");
 /// The institution's organisational units and people's affiliations.
 pub const ORG_UNITS_READ: Scope = Scope::named("org_units:read");
 pub const ORG_UNITS_WRITE: Scope = Scope::named("org_units:write");
+/// Revoke any certificate the institution issued (tenant admins; not granted to a role).
+pub const CERTIFICATES_REVOKE: Scope = Scope::named("certificates:revoke");
 
 /// This crate's registration: its scopes and who holds them, its personal fields and the
 /// sources data-subject rights reach its learning records through.
@@ -48,6 +51,7 @@ pub const MODULE: DomainModule = DomainModule {
         ALL_ENROLLMENTS_WRITE,
         ORG_UNITS_READ,
         ORG_UNITS_WRITE,
+        CERTIFICATES_REVOKE,
         xapi::STATEMENTS_READ,
         xapi::STATEMENTS_WRITE,
         xapi::STATE_WRITE,
@@ -92,6 +96,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(xapi::personal_data::DocumentsSource),
             Box::new(progress::personal_data::LearningProgressSource),
             Box::new(attempts::personal_data::AttemptsSource),
+            Box::new(certificates::personal_data::CertificatesSource),
         ]
     },
 };
@@ -102,6 +107,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields.extend_from_slice(enrollment::personal_data::PERSONAL_FIELDS);
     fields.extend_from_slice(xapi::PERSONAL_FIELDS);
     fields.extend_from_slice(attempts::personal_data::PERSONAL_FIELDS);
+    fields.extend_from_slice(certificates::personal_data::PERSONAL_FIELDS);
     fields
 }
 
@@ -119,6 +125,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     },
     SealedTable {
         table: "attempt_grade_changes",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: "certificates",
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },

@@ -77,6 +77,7 @@ pub mod operator {
 
 /// hub-course: the catalog, enrollments, organisational units.
 pub mod learning {
+    use crate::api::learning::certificates::CertificatesApi;
     use crate::api::learning::{attempts::AttemptsApi, progress::ProgressApi};
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
@@ -92,6 +93,7 @@ pub mod learning {
         XapiApi,
         ProgressApi,
         AttemptsApi,
+        CertificatesApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -110,6 +112,10 @@ pub mod learning {
         ("startMyQuizAttempt", &[409]),
         ("submitMyQuizAttempt", &[409]),
         ("changeAttemptGrade", &[409]),
+        // Certificates: revoked once; verification of an unknown institution; bad input.
+        ("revokeCertificate", &[409, 422]),
+        ("verifyCertificateById", &[404]),
+        ("verifyCertificateCredential", &[404, 422]),
         // A course with enrollments is archived, not deleted.
         ("deleteCourse", &[409]),
         // Enrollments: the course named in the body, seats, states, restrictions.

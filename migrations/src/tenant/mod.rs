@@ -34,6 +34,7 @@ mod m20261201_001211_course_structure_and_quizzes;
 mod m20261201_001221_xapi_statements;
 mod m20261201_001222_xapi_documents;
 mod m20261201_001231_progress_attempts_completions;
+mod m20261201_001241_certificates;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -70,5 +71,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001221_xapi_statements::Migration),
         Box::new(m20261201_001222_xapi_documents::Migration),
         Box::new(m20261201_001231_progress_attempts_completions::Migration),
+        Box::new(m20261201_001241_certificates::Migration),
     ]
 }

@@ -45,6 +45,9 @@ pub enum ApiTags {
     /// Enrollments in courses: learners' own, a course's learners, their states and
     /// history, instructors and SCIM groups mapped to courses.
     Enrollments,
+    /// Certificates of course completion (Open Badges 3.0 credentials), their sharing,
+    /// public verification and revocation.
+    Certificates,
     /// Organisational units of the institution and people's affiliation with them.
     OrgUnits,
     /// The institution's named contacts (data-protection officer, billing, …).

@@ -2,6 +2,7 @@
 //! arrive (enrollments, progress, quizzes, the xAPI LRS, certificates).
 
 pub mod attempts;
+pub mod certificates;
 pub mod courses;
 pub mod enrollments;
 pub mod org_units;

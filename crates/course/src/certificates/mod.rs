@@ -1,0 +1,27 @@
+//! Certificates (C3, U1): when a learner completes a course, the institution issues an
+//! Open Badges 3.0 `OpenBadgeCredential` (a W3C Verifiable Credential) secured as a VC-JWT:
+//! a compact JWS (`alg: EdDSA`, the `kid` of the institution's signing key) signed through
+//! [`hub_tenant::Tenancy::sign_jws`], whose payload carries the credential in its `vc` claim
+//! beside `iss`, `sub`, `nbf` and `jti` (OB 3.0 §8.2, "JSON Web Token Proof Format").
+//!
+//! Issuing consumes the completion outbox (a `course_completions` row whose
+//! `certificate_issued_at` is null): [`service::issue_pending`] issues one certificate per
+//! completion (unique on the completion) and stamps the completion, in the caller's
+//! transaction. Nothing is issued while the learner's processing is restricted.
+//!
+//! Verification needs no credential: by the unguessable verification id, or by presenting
+//! the JWS, at the issuing institution. It checks the signature against every version of the
+//! institution's signing key (so a rotation keeps old certificates valid), that the
+//! certificate is still on record (erasure deletes it) and not revoked, and shows only what
+//! the learner chose to share (default: the course and the issue date).
+//!
+//! A credential of another institution presented at this one is not valid
+//! (`unknown_issuer`): each institution verifies only what it issued.
+
+pub(crate) mod entity;
+pub mod personal_data;
+pub mod service;
+
+pub use service::{
+    Certificate, CertificateSharing, Issuer, NotValidReason, SharedFields, Verification,
+};
