@@ -282,10 +282,16 @@ async fn seed(app: &TestApp, spec: &Value, ops: &[Operation], who: &Institution)
         seeded.by_param.entry(param).or_insert(id);
     }
     // A quiz attempt is made by a learner, not by a create of the admin's: a learner of this
-    // institution takes one.
+    // institution takes one (the learner is `fixture.learner`, so one per institution).
     let attempt = crate::attempts::submitted_attempt(app, who).await;
     seeded.all.insert(attempt.clone());
     seeded.by_param.insert("attempt_id".into(), attempt);
+    // So is a certificate: a learner of this institution completes a course and reads it.
+    let (_, learner, _) = crate::certificates::completed(app, who, "ISO-CRT").await;
+    let certificates = app.get("/v1/me/certificates", &learner).await;
+    let certificate = certificates.body[0]["id"].as_str().unwrap().to_string();
+    seeded.all.insert(certificate.clone());
+    seeded.by_param.insert("certificate_id".into(), certificate);
     seeded
 }
 
