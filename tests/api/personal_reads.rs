@@ -283,6 +283,53 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
     )
     .await;
     ids.insert("review_id", review["id"].as_str().unwrap().to_string());
+    // Learning records (hub-course): a learner completes a course and holds its certificate,
+    // another takes a quiz; the course's structure, an enrollment and a unit. No staff reason
+    // (enrollment history, grade change) carries a marker yet: staff reads of those are not
+    // audited yet, which issue 11 still has to add.
+    let (_, learner, learned) = crate::certificates::completed(app, &north, "ZQ-CRT").await;
+    let certificates = app.get("/v1/me/certificates", &learner).await;
+    assert_eq!(certificates.status, StatusCode::OK, "{}", certificates.body);
+    let certificate = &certificates.body[0];
+    ids.insert(
+        "certificate_id",
+        certificate["id"].as_str().unwrap().to_string(),
+    );
+    ids.insert(
+        "verification_id",
+        certificate["verification_id"].as_str().unwrap().to_string(),
+    );
+    ids.insert(
+        "attempt_id",
+        crate::attempts::submitted_attempt(app, &north).await,
+    );
+    let module = crate::progress::module(app, &admin, &learned, "Zq module").await;
+    let lesson = crate::progress::lesson(app, &admin, &module, "Zq lesson", false).await;
+    ids.insert("module_id", module);
+    ids.insert("lesson_id", lesson);
+    ids.insert(
+        "quiz_id",
+        crate::quizzes::create_quiz(app, &admin, &learned).await,
+    );
+    let enrollments = app
+        .get(&format!("/v1/courses/{learned}/enrollments"), &admin)
+        .await;
+    assert_eq!(enrollments.status, StatusCode::OK, "{}", enrollments.body);
+    ids.insert(
+        "enrollment_id",
+        enrollments.body["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let unit = created(
+        app,
+        "/v1/org-units",
+        &admin,
+        json!({"code": "ZQ-UNIT", "name": "Units"}),
+    )
+    .await;
+    ids.insert("org_unit_id", unit["id"].as_str().unwrap().to_string());
     let rotation = app
         .call(
             Method::POST,
