@@ -446,6 +446,27 @@ pub trait EssentialMessages: Send + Sync {
     ) -> Result<(), SourceError>;
 }
 
+/// Records that a source erased `records` of a person's records (nothing when it found none):
+/// the one audit entry every source's erase writes, `action` naming the source
+/// (`enrollments.erased`).
+pub async fn audit_erased(
+    scope: &TenantScope,
+    action: &'static str,
+    person_id: Uuid,
+    records: u64,
+) -> Result<(), SourceError> {
+    if records > 0 {
+        crate::audit::record(
+            scope,
+            crate::audit::AuditEvent::new(action)
+                .person(person_id)
+                .detail(serde_json::json!({ "records": records })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

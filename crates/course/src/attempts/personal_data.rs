@@ -21,7 +21,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::TenantScope;
-use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::{
     DataSubject, EXPIRE_BATCH, ExportPage, Outcome, PersonalDataSource, SourceError, Summary,
     pseudonymise_references,
@@ -274,15 +273,7 @@ impl PersonalDataSource for AttemptsSource {
             .rows_affected;
         let made = pseudonymise_references(scope, ACTOR_COLUMNS, id).await?;
         let records = changes + attempts + made;
-        if records > 0 {
-            audit::record(
-                scope,
-                AuditEvent::new("quiz_attempts.erased")
-                    .person(id)
-                    .detail(serde_json::json!({ "records": records })),
-            )
-            .await?;
-        }
+        hub_tenant::personal_data::audit_erased(scope, "quiz_attempts.erased", id, records).await?;
         Ok(Outcome::Deleted { records })
     }
 

@@ -16,7 +16,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::TenantScope;
-use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::{
     DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
     pseudonymise_references,
@@ -154,15 +153,7 @@ impl PersonalDataSource for CertificatesSource {
             .rows_affected;
         let made = pseudonymise_references(scope, ACTOR_COLUMNS, id).await?;
         let records = deleted + made;
-        if records > 0 {
-            audit::record(
-                scope,
-                AuditEvent::new("certificates.erased")
-                    .person(id)
-                    .detail(serde_json::json!({ "records": records })),
-            )
-            .await?;
-        }
+        hub_tenant::personal_data::audit_erased(scope, "certificates.erased", id, records).await?;
         Ok(Outcome::Deleted { records })
     }
 

@@ -21,7 +21,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::TenantScope;
-use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::{
     DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
     pseudonymise_references,
@@ -215,15 +214,7 @@ impl PersonalDataSource for EnrollmentsSource {
             .rows_affected;
         let acted = pseudonymise_references(scope, ACTOR_COLUMNS, id).await?;
         let records = events + enrollments + teaching + restricted + acted;
-        if records > 0 {
-            audit::record(
-                scope,
-                AuditEvent::new("enrollments.erased")
-                    .person(id)
-                    .detail(serde_json::json!({ "records": records })),
-            )
-            .await?;
-        }
+        hub_tenant::personal_data::audit_erased(scope, "enrollments.erased", id, records).await?;
         Ok(Outcome::Deleted { records })
     }
 

@@ -17,7 +17,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_kernel::classification::{DataCategory, FieldClassification};
 use hub_tenant::TenantScope;
-use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::{
     DataSubject, EXPIRE_BATCH, Outcome, PersonalDataSource, SourceError, Summary,
 };
@@ -157,15 +156,8 @@ impl PersonalDataSource for LearningProgressSource {
             .await?
             .rows_affected;
         let records = lessons + completions;
-        if records > 0 {
-            audit::record(
-                scope,
-                AuditEvent::new("learning_progress.erased")
-                    .person(id)
-                    .detail(serde_json::json!({ "records": records })),
-            )
+        hub_tenant::personal_data::audit_erased(scope, "learning_progress.erased", id, records)
             .await?;
-        }
         Ok(Outcome::Deleted { records })
     }
 

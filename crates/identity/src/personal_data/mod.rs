@@ -50,7 +50,6 @@ pub use scim::ScimSource;
 pub use sessions::SessionsSource;
 pub use sso_links::SsoLinksSource;
 
-use hub_tenant::audit::{AuditEvent, record};
 use hub_tenant::personal_data::{DataSubject, Outcome, SourceError};
 use hub_tenant::{Scope, TenantScope};
 use uuid::Uuid;
@@ -82,20 +81,4 @@ pub(crate) fn pseudonym() -> Uuid {
 }
 
 /// The audit entry of an erasure: what and how many, never a name.
-pub(crate) async fn audit_erased(
-    scope: &TenantScope,
-    action: &'static str,
-    person_id: Uuid,
-    records: u64,
-) -> Result<(), SourceError> {
-    if records > 0 {
-        record(
-            scope,
-            AuditEvent::new(action)
-                .person(person_id)
-                .detail(serde_json::json!({ "records": records })),
-        )
-        .await?;
-    }
-    Ok(())
-}
+pub(crate) use hub_tenant::personal_data::audit_erased;
