@@ -19,9 +19,9 @@ run: system-packages
 ## test: install missing system libraries, start PostgreSQL and Redis, install the Python
 ## test tools, the loopback OIDC and SAML providers and the xAPI client (npm ci from their
 ## lock files), run
-## every test
+## every test (panics without backtraces, so a failing test's message ends CI's output)
 test: system-packages services test-tools
-	PATH="$(CURDIR)/.venv/bin:$$PATH" $(CARGO) test --workspace
+	PATH="$(CURDIR)/.venv/bin:$$PATH" RUST_BACKTRACE=0 $(CARGO) test --workspace
 
 ## spec: regenerate the checked-in OpenAPI documents under openapi/
 spec: system-packages

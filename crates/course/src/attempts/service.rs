@@ -336,7 +336,16 @@ pub async fn quiz_attempts(
     }
     let now = Utc::now();
     let rows = query.all(scope.db()).await?;
-    Ok(Page::from_rows(rows, page, |r| r.id).map(|r| from_row(r, now)))
+    let page = Page::from_rows(rows, page, |r| r.id).map(|r| from_row(r, now));
+    // Staff read other people's scores: one audit entry per page, naming them.
+    audit::record_listing(
+        scope,
+        "quiz_attempts.listed",
+        "person_ids",
+        page.items.iter().map(|a| a.person_id),
+    )
+    .await?;
+    Ok(page)
 }
 
 /// The attempt, for its course's instructor or an admin (`write`: to change it).
@@ -467,6 +476,14 @@ pub async fn grade_changes(
     attempt_id: Uuid,
 ) -> Result<Vec<GradeChange>, CourseError> {
     let row = staff_attempt(scope, attempt_id, false).await?;
+    // A staff read of another person's grading history (S2).
+    audit::record(
+        scope,
+        AuditEvent::new("quiz_attempt.grade_changes_read")
+            .person(row.person_id)
+            .detail(serde_json::json!({"attempt_id": row.id})),
+    )
+    .await?;
     grade_change::Entity::find()
         .filter(grade_change::Column::AttemptId.eq(row.id))
         .order_by_asc(grade_change::Column::Id)

@@ -357,7 +357,16 @@ pub async fn list(
     filter: &EnrollmentFilter,
 ) -> Result<Page<Enrollment>, CourseError> {
     course_for(scope, course_id, false).await?;
-    learners(scope, course_id, page, filter).await
+    let page = learners(scope, course_id, page, filter).await?;
+    // Staff read other people's learning records: one audit entry per page, naming them.
+    audit::record_listing(
+        scope,
+        "enrollments.listed",
+        "person_ids",
+        page.items.iter().map(|e| e.person_id),
+    )
+    .await?;
+    Ok(page)
 }
 
 /// A course's enrollments, without an access check: for the learning crate's own areas
@@ -387,8 +396,15 @@ pub async fn learners(
 }
 
 /// One enrollment, when the caller may read its course's enrollments (or, holding
-/// `enrollments:read`, it is their own).
+/// `enrollments:read`, it is their own). Another person's is an audited read.
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Enrollment, CourseError> {
+    let enrollment = readable(scope, id).await?;
+    audit_staff_read(scope, "enrollment.read", &enrollment).await?;
+    Ok(enrollment)
+}
+
+/// The enrollment, when the caller may read it ([`get`]'s check, without the audit entry).
+async fn readable(scope: &TenantScope, id: Uuid) -> Result<Enrollment, CourseError> {
     scope.require(ENROLLMENTS_READ)?;
     let enrollment = store::load(scope, id).await?;
     if caller_person(scope) == Some(enrollment.person_id) {
@@ -403,10 +419,32 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Enrollment, CourseErro
     Ok(enrollment)
 }
 
-/// An enrollment's history, oldest first (same access as [`get`]).
+/// An enrollment's history, oldest first (same access as [`get`]; another person's is an
+/// audited read).
 pub async fn history(scope: &TenantScope, id: Uuid) -> Result<Vec<EnrollmentEvent>, CourseError> {
-    let enrollment = get(scope, id).await?;
+    let enrollment = readable(scope, id).await?;
+    audit_staff_read(scope, "enrollment.history_read", &enrollment).await?;
     store::events_of(scope, enrollment.id).await
+}
+
+/// A read of someone else's enrollment is recorded in the audit trail (S2); a learner's
+/// read of their own is not.
+async fn audit_staff_read(
+    scope: &TenantScope,
+    action: &'static str,
+    enrollment: &Enrollment,
+) -> Result<(), CourseError> {
+    if caller_person(scope) == Some(enrollment.person_id) {
+        return Ok(());
+    }
+    audit::record(
+        scope,
+        AuditEvent::new(action).person(enrollment.person_id).detail(
+            serde_json::json!({"enrollment_id": enrollment.id, "course_id": enrollment.course_id}),
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn move_to(

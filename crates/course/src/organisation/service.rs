@@ -343,6 +343,8 @@ pub async fn affiliation_of(
     if tenancy.person(scope, person_id).await?.is_none() {
         return Err(CourseError::PersonNotFound);
     }
+    // A read of another person's affiliation (S2).
+    audit::record(scope, AuditEvent::new("affiliation.read").person(person_id)).await?;
     Ok(affiliation::Entity::find_by_id(person_id)
         .one(scope.db())
         .await?

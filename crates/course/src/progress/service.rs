@@ -19,6 +19,7 @@ use crate::{
     ALL_ENROLLMENTS_READ, ALL_ENROLLMENTS_WRITE, CourseError, ENROLLMENTS_READ, ENROLLMENTS_WRITE,
 };
 use chrono::Utc;
+use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -302,7 +303,16 @@ pub async fn learner_progress(
     person_id: Uuid,
 ) -> Result<CourseProgress, CourseError> {
     staff_course(scope, course_id, false).await?;
-    course_progress(scope, course_id, person_id).await
+    let progress = course_progress(scope, course_id, person_id).await?;
+    // A staff read of another person's learning record (S2).
+    audit::record(
+        scope,
+        AuditEvent::new("course_progress.read")
+            .person(person_id)
+            .detail(serde_json::json!({"course_id": course_id})),
+    )
+    .await?;
+    Ok(progress)
 }
 
 async fn course_progress(

@@ -18,6 +18,7 @@ use crate::CourseError;
 use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::FieldViolation;
 use hub_tenant::TenantScope;
+use hub_tenant::audit::{self, AuditEvent};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
@@ -398,6 +399,16 @@ pub async fn get(scope: &TenantScope, key: &DocumentKey) -> Result<Document, Cou
     let row = current(scope, key)
         .await?
         .ok_or(CourseError::DocumentNotFound)?;
+    // A state or agent profile is about an agent: reading it is a read of that person's
+    // data (S2). An activity profile is about the activity.
+    if key.kind != DocumentKind::ActivityProfile {
+        let mut event = AuditEvent::new("xapi_document.read")
+            .detail(serde_json::json!({"kind": key.kind.as_str()}));
+        if let Some(person) = row.person_id {
+            event = event.person(person);
+        }
+        audit::record(scope, event).await?;
+    }
     Ok(Document {
         content: open(scope, &row)?,
         content_type: row.content_type,
@@ -426,12 +437,16 @@ pub async fn ids(
         })?;
         select = select.filter(document::Column::UpdatedAt.gt(since));
     }
-    Ok(select
-        .all(scope.db())
-        .await?
-        .into_iter()
-        .map(|row| row.document_id)
-        .collect())
+    let rows = select.all(scope.db()).await?;
+    if key.kind != DocumentKind::ActivityProfile && !rows.is_empty() {
+        let mut event = AuditEvent::new("xapi_document.ids_read")
+            .detail(serde_json::json!({"kind": key.kind.as_str(), "count": rows.len()}));
+        if let Some(person) = rows.iter().find_map(|r| r.person_id) {
+            event = event.person(person);
+        }
+        audit::record(scope, event).await?;
+    }
+    Ok(rows.into_iter().map(|row| row.document_id).collect())
 }
 
 /// Deletes one document, or (state without a `stateId`) every state the key names.

@@ -22,6 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use hub_kernel::FieldViolation;
+use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::{Actor, TenantScope};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
@@ -790,7 +791,27 @@ pub async fn query(
         }
         statements.push(statement);
     }
+    audit_read(scope, &rows).await?;
     Ok(StatementPage { statements, more })
+}
+
+/// A client's read of statements is a read of the people they are about (S2): one audit
+/// entry per answer, naming the people the statements are linked to (none for agents the
+/// institution does not know; the entry still counts what was read).
+async fn audit_read(scope: &TenantScope, rows: &[statement::Model]) -> Result<(), CourseError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut people: Vec<Uuid> = rows.iter().filter_map(|r| r.person_id).collect();
+    people.sort_unstable();
+    people.dedup();
+    audit::record(
+        scope,
+        AuditEvent::new("xapi_statements.read")
+            .detail(serde_json::json!({"count": rows.len(), "person_ids": people})),
+    )
+    .await?;
+    Ok(())
 }
 
 /// One statement by id: `voided` asks for a voided one (`voidedStatementId`), otherwise a
@@ -812,6 +833,7 @@ pub async fn get(
     if format == Format::Ids {
         ids_format(&mut statement);
     }
+    audit_read(scope, std::slice::from_ref(&row)).await?;
     Ok((statement, row.stored))
 }
 

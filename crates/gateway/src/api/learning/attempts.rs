@@ -344,6 +344,8 @@ impl AttemptsApi {
     /// Requires scope `enrollments:read`, for a quiz of a course the caller teaches (every
     /// course with `all_enrollments:read`; another answers 404): every learner's attempts,
     /// or one learner's (`person_id`), by id, in pages.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/quizzes/:quiz_id/attempts",
         method = "get",
@@ -364,12 +366,9 @@ impl AttemptsApi {
         let page = page_request(cursor.0.as_deref(), limit.0)?;
         let page = &page;
         let (id, person) = (quiz_id.0, person_id.0);
-        let attempts = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                service::quiz_attempts(&scope, id, person, page).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let attempts = service::quiz_attempts(&scope, id, person, page).await?;
+        scope.commit().await?;
         Ok(AttemptsListed::Ok(Json(AttemptPage {
             items: attempts.items.into_iter().map(Into::into).collect(),
             next_cursor: attempts.next_cursor,
@@ -411,6 +410,8 @@ impl AttemptsApi {
     /// Requires scope `enrollments:read`, for a course the caller teaches (every course
     /// with `all_enrollments:read`; another answers 404): who changed the score, from
     /// what, to what and why, oldest first.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/attempts/:attempt_id/grade-changes",
         method = "get",
@@ -423,12 +424,9 @@ impl AttemptsApi {
         attempt_id: Path<Uuid>,
     ) -> Result<GradeChangesListed, ApiError> {
         let id = attempt_id.0;
-        let changes = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                service::grade_changes(&scope, id).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let changes = service::grade_changes(&scope, id).await?;
+        scope.commit().await?;
         Ok(GradeChangesListed::Ok(Json(GradeChangeList {
             items: changes.into_iter().map(Into::into).collect(),
         })))

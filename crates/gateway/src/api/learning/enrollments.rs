@@ -574,6 +574,8 @@ impl EnrollmentsApi {
     /// with `all_enrollments:read`; another answers 404). Oldest first, in pages; filtered
     /// by state and by organisational unit (`org_unit`: people affiliated with that unit or
     /// any unit below it).
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/courses/:course_id/enrollments",
         method = "get",
@@ -601,12 +603,9 @@ impl EnrollmentsApi {
             org_unit: org_unit.0,
         };
         let (page, filter, id) = (&page, &filter, course_id.0);
-        let enrollments = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                service::list(&scope, id, page, filter).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let enrollments = service::list(&scope, id, page, filter).await?;
+        scope.commit().await?;
         Ok(EnrollmentsListed::Ok(Json(EnrollmentPage {
             items: enrollments.items.into_iter().map(Into::into).collect(),
             next_cursor: enrollments.next_cursor,
@@ -618,6 +617,8 @@ impl EnrollmentsApi {
     /// Requires scope `enrollments:read`, for a course the caller teaches (every course
     /// with `all_enrollments:read`), or a signed-in person's own enrollment. The `ETag` is
     /// the revision to send back in `If-Match`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/enrollments/:enrollment_id",
         method = "get",
@@ -630,12 +631,9 @@ impl EnrollmentsApi {
         enrollment_id: Path<Uuid>,
     ) -> Result<EnrollmentFound, ApiError> {
         let id = enrollment_id.0;
-        let enrollment = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                service::get(&scope, id).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let enrollment = service::get(&scope, id).await?;
+        scope.commit().await?;
         Ok(found(enrollment))
     }
 
@@ -681,6 +679,8 @@ impl EnrollmentsApi {
     ///
     /// Requires scope `enrollments:read` (as for reading the enrollment): every change,
     /// oldest first, with who made it and why.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/enrollments/:enrollment_id/history",
         method = "get",
@@ -693,12 +693,9 @@ impl EnrollmentsApi {
         enrollment_id: Path<Uuid>,
     ) -> Result<HistoryListed, ApiError> {
         let id = enrollment_id.0;
-        let events = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                service::history(&scope, id).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let events = service::history(&scope, id).await?;
+        scope.commit().await?;
         Ok(HistoryListed::Ok(Json(EnrollmentHistory {
             items: events.into_iter().map(Into::into).collect(),
         })))

@@ -353,6 +353,8 @@ impl OrgUnitsApi {
     ///
     /// Requires scope `org_units:read`. `org_unit_id` is `null` when the person has none;
     /// 404 for an unknown person.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/people/:person_id/org-unit",
         method = "get",
@@ -365,12 +367,9 @@ impl OrgUnitsApi {
         person_id: Path<Uuid>,
     ) -> Result<AffiliationFound, ApiError> {
         let (id, tenancy) = (person_id.0, &state.tenancy);
-        let affiliation = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                service::affiliation_of(tenancy, &scope, id).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let affiliation = service::affiliation_of(tenancy, &scope, id).await?;
+        scope.commit().await?;
         Ok(AffiliationFound::Ok(Json(match affiliation {
             Some(affiliation) => affiliation.into(),
             None => AffiliationView {

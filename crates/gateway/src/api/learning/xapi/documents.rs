@@ -130,12 +130,10 @@ async fn read(
 ) -> Result<DocumentFound, ApiError> {
     let (key, since) = (&key, &since);
     if single {
-        let found = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                documents::get(&scope, key).await
-            })
-            .await?;
+        // An audited read (the document is about its agent): a scope that may write.
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let found = documents::get(&scope, key).await?;
+        scope.commit().await?;
         return Ok(DocumentFound::Ok(
             DocumentContent {
                 content_type: found.content_type,
@@ -151,12 +149,9 @@ async fn read(
             version_out(),
         ));
     }
-    let ids = state
-        .tenancy
-        .read(&auth.0, move |scope| async move {
-            documents::ids(&scope, key, since.as_deref()).await
-        })
-        .await?;
+    let scope = state.tenancy.scope(&auth.0).await?;
+    let ids = documents::ids(&scope, key, since.as_deref()).await?;
+    scope.commit().await?;
     Ok(DocumentFound::Ok(
         DocumentContent {
             content_type: "application/json".into(),
@@ -310,6 +305,8 @@ impl DocumentsApi {
     /// Requires scope `xapi_state:write`. With `stateId`, the document (200, its own
     /// content type, `ETag`); without, the ids of the activity and agent's states (203,
     /// JSON), changed after `since` if given.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/xapi/activities/state",
         method = "get",
@@ -668,6 +665,8 @@ impl DocumentsApi {
     ///
     /// Requires scope `xapi_profiles:write`. With `profileId`, the document (200); without,
     /// the ids of the agent's profiles (JSON), changed after `since` if given.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/xapi/agents/profile",
         method = "get",

@@ -153,6 +153,8 @@ impl StatementsApi {
     /// oldest first), voided ones left out, `limit` at a time (0 or more than 500: 500),
     /// and in `more` the URL of the next page. `statementId` and `voidedStatementId` take
     /// no other parameter than `format` and `attachments`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/xapi/statements",
         method = "get",
@@ -261,12 +263,10 @@ impl StatementsApi {
                     )
                 })?,
             };
-            let (statement, stored) = state
-                .tenancy
-                .read(&auth.0, move |scope| async move {
-                    statements::get(&scope, id, voided, format).await
-                })
-                .await?;
+            // An audited read (S2): a scope that may write.
+            let scope = state.tenancy.scope(&auth.0).await?;
+            let (statement, stored) = statements::get(&scope, id, voided, format).await?;
+            scope.commit().await?;
             let last_modified = stored.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
             return Ok(StatementsFound::Ok(
                 Json(statement),
@@ -278,21 +278,17 @@ impl StatementsApi {
         let more_token = more.0;
         let parameters = &parameters;
         let more_token = &more_token;
-        let (page, next) = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                let query = match more_token {
-                    Some(token) => statements::decode_more(&scope, token)?,
-                    None => parameters.clone().parse()?,
-                };
-                let page = statements::query(&scope, &query).await?;
-                let next = page
-                    .more
-                    .as_ref()
-                    .map(|q| statements::encode_more(&scope, q));
-                Ok::<_, CourseError>((page, next))
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let query = match more_token {
+            Some(token) => statements::decode_more(&scope, token)?,
+            None => parameters.clone().parse()?,
+        };
+        let page = statements::query(&scope, &query).await?;
+        let next = page
+            .more
+            .as_ref()
+            .map(|q| statements::encode_more(&scope, q));
+        scope.commit().await?;
         let more_url = next
             .map(|token| format!("/xapi/statements?more={token}"))
             .unwrap_or_default();
