@@ -165,17 +165,23 @@ def statement_count(schema: str) -> int:
 # --- wrk ------------------------------------------------------------------------------------------
 
 
-def wrk(label: str, script: str, extra: dict[str, str], duration: int, shown: dict[str, str]) -> dict:
+def wrk(label: str, script: str, extra: dict[str, str], duration: int, shown: dict[str, str],
+        note: str = "") -> dict:
     """One wrk run of a bench/wrk script; the parsed BENCH_JSON line (with 2xx counts)."""
     cmd = ["wrk", "-t", str(min(THREADS, CONNECTIONS)), "-c", str(CONNECTIONS), "-d", f"{duration}s", "--latency",
            "--timeout", "30s", "-s", str(ROOT / "bench" / "wrk" / script), HUB_URL]
-    command(" ".join(f"{k}={v}" for k, v in shown.items()) + " " + " ".join(cmd))
+    text = " ".join(f"{k}={v}" for k, v in shown.items()) + " " + " ".join(cmd)
+    if note:
+        text = text.replace(f"-d {duration}s", "-d <seconds>") + "   # " + note
+    command(text)
     proc = spawn(cmd, extra, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = reap(proc, timeout=duration + 90)
     (RAW / f"learning-{label}.txt").write_text(out, encoding="utf-8")
     parsed = parse_wrk(out)
     if parsed["non_2xx"] or parsed["errors"]:
         log(f"  {label}: {parsed['non_2xx']} non-2xx, errors {parsed['error_detail']}")
+    if not parsed["requests"]:
+        log(f"  {label}: no request completed within {duration} s: its latency figures are empty")
     return parsed
 
 
@@ -189,9 +195,9 @@ def ingest_env(auth: str, seed: int) -> tuple[dict[str, str], dict[str, str]]:
 _seeds = iter(range(int(time.time()) % 1_000_000 * 1000, 1 << 62, 7919))
 
 
-def ingest_run(label: str, auth: str, duration: int) -> dict:
+def ingest_run(label: str, auth: str, duration: int, note: str = "") -> dict:
     extra, shown = ingest_env(auth, next(_seeds))
-    r = wrk(label, "xapi_ingest.lua", extra, duration, shown)
+    r = wrk(label, "xapi_ingest.lua", extra, duration, shown, note)
     r["statements_per_s"] = round(r["ok_rps"] * BATCH, 1)
     r["statements"] = r["ok"] * BATCH
     log(f"  {label}: {r['statements_per_s']:,.0f} statements/s ({r['ok_rps']:.1f} batches/s), "
@@ -346,7 +352,8 @@ def reads(auth: str, schema: str) -> None:
         rate = max(1.0, (learning.get("ingest", {}).get("hub") or {}).get("statements_per_s") or 1.0)
         seconds = int(min(SEED_CHUNK * 10, max(2, (STATEMENTS - have) / rate * 1.05 + 1)))
         chunks += 1
-        ingest_run(f"seed-{chunks}", auth, seconds)
+        ingest_run(f"seed-{chunks}", auth, seconds,
+                   f"seeding (unmeasured), repeated until the tenant holds {STATEMENTS:,} statements")
         have = statement_count(schema)
         log(f"  {have:,} statements")
     part["statements"] = have
