@@ -34,8 +34,8 @@
 #   BENCH_DURATION / BENCH_RUNS / BENCH_CONNECTIONS   default 15 s / 3 / "16 64"
 #   BENCH_SOAK_SECS            default 60 (1800 for the 30-minute soak)
 #   BENCH_TIMEOUT              overall guard in seconds (default: 2100 quick, 18000 + soak full,
-#                              + 9000 full with the learning part; the privacy or the learning
-#                              part alone: 900 quick, 3600 / 9000 full)
+#                              + 900 quick / 9000 full with the learning part; the privacy or the
+#                              learning part alone: 900 quick, 3600 / 9000 full)
 #   BENCH_COURSES / BENCH_SEED_CONCURRENCY           default 20 courses per tenant / 8 in flight
 #   BENCH_PEER_DISTS           tenant choices for the peer (default "uniform"; "uniform zipf")
 #   BENCH_DDL_BATCH / BENCH_DDL_PARALLEL   schemas per DDL transaction (default: N/10, <= 50) / 2
@@ -88,8 +88,8 @@ case "${BENCH_ONLY:-}" in
 esac
 if [[ $BENCH_QUICK == 1 ]]; then
   : "${BENCH_TENANT_COUNTS:=1 50}" "${BENCH_DURATION:=3}" "${BENCH_SOAK_SECS:=10}"
-  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=900}"
-  : "${BENCH_TIMEOUT:=2100}"
+  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=$((900 + RUN_PRIVACY * RUN_LEARNING * 900))}"
+  : "${BENCH_TIMEOUT:=$((2100 + RUN_LEARNING * 900))}"
 else
   : "${BENCH_TENANT_COUNTS:=1 1000 10000}" "${BENCH_DURATION:=15}" "${BENCH_SOAK_SECS:=60}"
   # The learning part's seeding of 1,000,000 statements may take up to BENCH_XAPI_SEED_TIMEOUT.
