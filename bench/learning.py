@@ -471,7 +471,7 @@ def main() -> int:
     mach["nproc"] = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or 0)
     learning.clear()
     learning.update({
-        "status": "running", "quick": QUICK,
+        "status": "running", "quick": QUICK, "profile": env("BENCH_PROFILE", "release"),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": mach, "load_before": loadavg(),
         "config": {"duration_s": DURATION, "runs": RUNS, "connections": CONNECTIONS, "batch": BATCH,

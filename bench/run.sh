@@ -61,6 +61,9 @@
 #   BENCH_XAPI_LIMIT           `limit` of the reads (default unset: the server's page)
 #   BENCH_XAPI_SEED_TIMEOUT    seconds the seeding up to BENCH_XAPI_STATEMENTS may take
 #                              (default 7200 [900])
+#   BENCH_PROFILE              release (default) or dev: a smoke run of the harness on the debug
+#                              build (`cargo build`); its report goes to bench/out/BENCHMARKS.dev.md,
+#                              never to BENCHMARKS.md (debug figures are not the product's)
 #   BENCH_DB / BENCH_PGBENCH_DB   the databases created afresh (default hub_bench / hub_bench_pgbench)
 #   PGHOST/PGPORT/PGUSER       default 127.0.0.1 / 5432 / postgres (loopback only)
 #   BENCH_REDIS_URL            default redis://127.0.0.1:6379/13 (loopback only)
@@ -77,6 +80,13 @@ export BENCH_OUT="$OUT"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
+case "$BENCH_PROFILE" in
+  release) BUILD_FLAGS=(--release) PROFILE_DIR=release REPORT="$ROOT/BENCHMARKS.md" ;;
+  dev) BUILD_FLAGS=() PROFILE_DIR=debug REPORT="$OUT/BENCHMARKS.dev.md" ;;
+  *) printf 'BENCH_PROFILE must be release or dev (got %s)\n' "$BENCH_PROFILE" >&2; exit 2 ;;
+esac
+export BENCH_PROFILE
 case "${BENCH_QUICK:-0}" in 0 | "" | false | no) BENCH_QUICK=0 ;; *) BENCH_QUICK=1 ;; esac
 export BENCH_QUICK
 case "${BENCH_ONLY:-}" in
@@ -246,13 +256,13 @@ fi
 
 # --- build ------------------------------------------------------------------------------------
 
-log "building hub (release); the first build takes several minutes"
-note_cmd "cargo build --release -p hub-gateway --bin hub"
-step cargo build --release -p hub-gateway --bin hub >"$LOGS/build.log" 2>&1 ||
-  { tail -n 30 "$LOGS/build.log" >&2; die "release build failed (bench/out/logs/build.log)"; }
+log "building hub ($BENCH_PROFILE); the first build takes several minutes"
+note_cmd "cargo build ${BUILD_FLAGS[*]:-} -p hub-gateway --bin hub"
+step cargo build "${BUILD_FLAGS[@]}" -p hub-gateway --bin hub >"$LOGS/build.log" 2>&1 ||
+  { tail -n 30 "$LOGS/build.log" >&2; die "$BENCH_PROFILE build failed (bench/out/logs/build.log)"; }
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-HUB_BIN="$TARGET_DIR/release/hub"
+HUB_BIN="$TARGET_DIR/$PROFILE_DIR/hub"
 [[ -x "$HUB_BIN" ]] || die "no binary at $HUB_BIN after the build"
 export BENCH_HUB_BIN="$HUB_BIN"
 
@@ -297,7 +307,7 @@ export HUB_MAIL_POLL_SECS=1
 # The Makefile exports HUB_TEST_* for `make test`; the gateway would read them as (unknown)
 # HUB_ settings and refuse to start.
 while read -r var; do unset "$var"; done < <(compgen -e | grep '^HUB_TEST_' || true)
-note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1 target/release/hub serve"
+note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1 target/$PROFILE_DIR/hub serve"
 
 log "starting hub serve on 127.0.0.1:$PORT"
 "$HUB_BIN" serve >"$LOGS/hub.log" 2>&1 &
@@ -313,7 +323,7 @@ EOF
 done
 ((i < 300)) || die "hub serve did not become ready in 60s (bench/out/logs/hub.log)"
 
-note_cmd "target/release/hub operator-key create --name bench"
+note_cmd "target/$PROFILE_DIR/hub operator-key create --name bench"
 BENCH_OPERATOR_TOKEN="$("$HUB_BIN" operator-key create --name bench 2>>"$LOGS/hub.log")" ||
   die "hub operator-key create failed (bench/out/logs/hub.log)"
 export BENCH_OPERATOR_TOKEN
@@ -379,13 +389,13 @@ fi
 
 if ((RUN_SCALE)); then
   python3 bench/report.py --results "$OUT/results.json" --crypto "$OUT/crypto.json" \
-    --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$ROOT/BENCHMARKS.md"
+    --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$REPORT"
 else
   if ((RUN_PRIVACY)); then
-    python3 bench/report.py --only privacy --results "$OUT/results.json" --out "$ROOT/BENCHMARKS.md"
+    python3 bench/report.py --only privacy --results "$OUT/results.json" --out "$REPORT"
   fi
   if ((RUN_LEARNING)); then
-    python3 bench/report.py --only learning --results "$OUT/results.json" --out "$ROOT/BENCHMARKS.md"
+    python3 bench/report.py --only learning --results "$OUT/results.json" --out "$REPORT"
   fi
 fi
-log "done in $((SECONDS - STARTED))s: BENCHMARKS.md and bench/out/results.json"
+log "done in $((SECONDS - STARTED))s: ${REPORT#"$ROOT"/} and bench/out/results.json"
