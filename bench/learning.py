@@ -380,10 +380,19 @@ def reads(auth: str, schema: str) -> None:
     c = Client()
     q = "/xapi/statements?agent=" + quote('{"mbox":"mailto:learner1@bench.test"}', safe="") + (
         f"&limit={READ_LIMIT}" if READ_LIMIT else "")
-    r = c.call("GET", q, None, headers={"Authorization": auth, "X-Experience-API-Version": "1.0.3"})
-    body = r.expect(200, what="GET /xapi/statements?agent=").json
-    part["page_statements"] = len(body.get("statements") or [])
-    part["page_bytes"] = len(r.raw)
+    # The gateway may still be answering requests wrk gave up on (a slow page): a 503 says so
+    # and is retried; the size of a page is a description, not a figure, so it never fails the run.
+    for attempt in range(10):
+        r = c.call("GET", q, None, headers={"Authorization": auth, "X-Experience-API-Version": "1.0.3"})
+        if r.status != 503:
+            break
+        time.sleep(2)
+    if r.status == 200:
+        part["page_statements"] = len((r.json or {}).get("statements") or [])
+        part["page_bytes"] = len(r.raw)
+    else:
+        part["page_read"] = f"HTTP {r.status} after {attempt + 1} attempt(s): {r.raw[:200].decode(errors='replace')}"
+        log(f"  one page read outside the timings: {part['page_read']}")
     part["load_after"] = loadavg()
     save()
 
