@@ -345,16 +345,20 @@ def reads(auth: str, schema: str) -> None:
     log(f"reads: seeding {have:,} → {STATEMENTS:,} statements with the ingest (unmeasured)")
     started = time.perf_counter()
     chunks = 0
+    last_rate = 0.0
     while have < STATEMENTS:
         if time.perf_counter() - started > SEED_TIMEOUT:
             raise RuntimeError(f"seeding stopped at {have:,} of {STATEMENTS:,} statements after {SEED_TIMEOUT} s")
-        # Long enough to reach the target at the rate measured, within bounds.
-        rate = max(1.0, (learning.get("ingest", {}).get("hub") or {}).get("statements_per_s") or 1.0)
-        seconds = int(min(SEED_CHUNK * 10, max(2, (STATEMENTS - have) / rate * 1.05 + 1)))
+        # Long enough to reach the target at the rate last seen, within bounds; SEED_CHUNK
+        # seconds while no rate is known (nothing answered within a measured run).
+        rate = last_rate or (learning.get("ingest", {}).get("hub") or {}).get("statements_per_s") or 0
+        seconds = int(min(SEED_CHUNK * 10, max(2, (STATEMENTS - have) / rate * 1.05 + 1))) if rate > 0 else SEED_CHUNK
         chunks += 1
+        before = have
         ingest_run(f"seed-{chunks}", auth, seconds,
                    f"seeding (unmeasured), repeated until the tenant holds {STATEMENTS:,} statements")
         have = statement_count(schema)
+        last_rate = (have - before) / seconds
         log(f"  {have:,} statements")
     part["statements"] = have
     part["seed_s"] = round(time.perf_counter() - started, 1)
