@@ -291,6 +291,12 @@ def pgbench_run(label: str, script: Path) -> dict:
     return result
 
 
+def answered(runs: list[dict]) -> list[dict]:
+    """The runs in which at least one request completed: a run with none has no latency and
+    no rate to take a median of (it is kept in the raw runs and counted as such)."""
+    return [r for r in runs if r.get("requests")]
+
+
 def median(values: list[float]) -> float | None:
     values = sorted(v for v in values if v is not None)
     if not values:
@@ -305,13 +311,15 @@ def ingest(auth: str, schema: str) -> None:
     learning["ingest"] = part
     log(f"ingest: {RUNS} x {DURATION} s, batches of {BATCH}, {CONNECTIONS} connections")
     ingest_run("ingest-warmup", auth, max(1, min(DURATION, 3)))
-    runs = [ingest_run(f"ingest-r{i}", auth, DURATION) for i in range(1, RUNS + 1)]
-    part["hub_runs"] = runs
+    all_runs = [ingest_run(f"ingest-r{i}", auth, DURATION) for i in range(1, RUNS + 1)]
+    part["hub_runs"] = all_runs
+    runs = answered(all_runs)
     part["hub"] = {
+        "runs_answered": len(runs),
         "statements_per_s": median([r["statements_per_s"] for r in runs]),
         "batches_per_s": median([r["ok_rps"] for r in runs]),
         "p50_ms": median([r["p50_ms"] for r in runs]), "p99_ms": median([r["p99_ms"] for r in runs]),
-        "non_2xx": sum(r["non_2xx"] for r in runs), "errors": sum(r["errors"] for r in runs),
+        "non_2xx": sum(r["non_2xx"] for r in all_runs), "errors": sum(r["errors"] for r in all_runs),
     }
     part["statements_in_tenant_after"] = statement_count(schema)
     save()
@@ -377,8 +385,9 @@ def reads(auth: str, schema: str) -> None:
             r = wrk(f"by-{name}-r{i}", "xapi_query.lua", extra, DURATION, shown)
             log(f"  by {name} r{i}: {r['rps']:.0f} req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
             runs.append(r)
-        part[f"by_{name}"] = dict(summarise_runs(runs), non_2xx=sum(r["non_2xx"] for r in runs),
-                                  runs_p99_ms=[r["p99_ms"] for r in runs])
+        part[f"by_{name}"] = dict(summarise_runs(answered(runs)) if answered(runs) else {"runs": 0},
+                                  non_2xx=sum(r["non_2xx"] for r in runs), runs_total=len(runs),
+                                  runs_p99_ms=[r["p99_ms"] if r["requests"] else None for r in runs])
         save()
     # What one answer holds (the page a client gets), read once outside the timings.
     c = Client()
@@ -456,8 +465,9 @@ def progress(admin: str, slug: str) -> None:
             log(f"  {name} r{i}: {r['rps']:.0f} req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
             runs[name].append(r)
     for name, rs in runs.items():
-        part[name] = dict(summarise_runs(rs), non_2xx=sum(r["non_2xx"] for r in rs),
-                          runs_p99_ms=[r["p99_ms"] for r in rs])
+        part[name] = dict(summarise_runs(answered(rs)) if answered(rs) else {"runs": 0},
+                          non_2xx=sum(r["non_2xx"] for r in rs), runs_total=len(rs),
+                          runs_p99_ms=[r["p99_ms"] if r["requests"] else None for r in rs])
     p, cr = part["progress"]["rps"], part["course"]["rps"]
     part["rps_ratio"] = round(p / cr, 3) if p and cr else None
     part["load_after"] = loadavg()
