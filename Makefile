@@ -58,10 +58,11 @@ test-tools:
 system-packages:
 	bash scripts/ensure-system-packages.sh
 
-## bench: scale benchmarks (issue 3) and privacy benchmarks (issue 10: export, erasure,
-## retention sweep) in release on loopback; writes BENCHMARKS.md and bench/out/results.json.
-## BENCH_ONLY=privacy (or scale) runs one part alone: the privacy part alone replaces only its
-## section of BENCHMARKS.md. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for
+## bench: scale benchmarks (issue 3), privacy benchmarks (issue 10: export, erasure,
+## retention sweep) and learning benchmarks (issue 11: xAPI ingest vs direct insert, statement
+## reads, progress) in release on loopback; writes BENCHMARKS.md and bench/out/results.json.
+## BENCH_ONLY=privacy, learning (or scale) runs one part alone: the privacy or learning part
+## alone replaces only its section of BENCHMARKS.md. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for
 ## the 30-minute soak (see bench/run.sh for every setting).
 bench:
 	bash bench/run.sh

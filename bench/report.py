@@ -8,12 +8,13 @@ RUN; nothing is left out because it missed.
 
     python3 bench/report.py [--results bench/out/results.json] [--crypto bench/out/crypto.json]
                             [--crypto-share bench/out/crypto-share.json] [--out BENCHMARKS.md]
-                            [--elapsed SECONDS] [--only privacy]
+                            [--elapsed SECONDS] [--only privacy|learning]
 
 The privacy part (issue 10, bench/privacy.py, key "privacy" of results.json) is rendered as
 its own section between two markers. `--only privacy` (what `BENCH_ONLY=privacy make bench`
 runs) replaces only that section of the existing --out file, or appends it, and leaves the
-rest of the file as it was: the scale figures of an earlier full run stay.
+rest of the file as it was: the scale figures of an earlier full run stay. The learning part
+(issue 11, bench/learning.py, key "learning") likewise, with `--only learning`.
 """
 
 from __future__ import annotations
@@ -431,13 +432,219 @@ def render_privacy(p: dict) -> str:
     return "\n".join(out)
 
 
-def splice_privacy(existing: str, section: str) -> str:
-    """`existing` with its privacy section replaced by `section` (appended when it has none)."""
-    if PRIVACY_BEGIN in existing and PRIVACY_END in existing:
-        head, rest = existing.split(PRIVACY_BEGIN, 1)
-        tail = rest.split(PRIVACY_END, 1)[1].lstrip("\n")
+def splice_privacy(existing: str, section: str, begin: str = PRIVACY_BEGIN, end: str = PRIVACY_END) -> str:
+    """`existing` with its section between `begin` and `end` replaced by `section` (appended
+    when it has none)."""
+    if begin in existing and end in existing:
+        head, rest = existing.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         return head + section + ("\n" + tail if tail else "")
     return existing.rstrip("\n") + "\n\n" + section
+
+
+# --- learning (issue 11) -----------------------------------------------------------------------
+
+LEARNING_BEGIN = "<!-- learning bench (bench/learning.py): begin -->"
+LEARNING_END = "<!-- learning bench (bench/learning.py): end -->"
+
+
+def evaluate_learning(p: dict) -> list[dict]:
+    targets: list[dict] = []
+    tf = p.get("targets_from_issue") or {}
+    want_rate = tf.get("ingest_statements_per_s", 10_000)
+    want_ratio = tf.get("ingest_ratio_to_direct", 0.5)
+
+    def add(name: str, required: str, measured: str, ok: bool | None, note: str = "") -> None:
+        status = "NOT RUN" if ok is None else ("MET" if ok else "NOT MET")
+        targets.append({"group": "learning", "target": name, "required": required, "measured": measured,
+                        "status": status, "note": note})
+
+    ing = p.get("ingest") or {}
+    hub = (ing.get("hub") or {}).get("statements_per_s")
+    direct = (ing.get("direct") or {}).get("statements_per_s")
+    conns = ing.get("connections", "–")
+    if ing.get("hub") and not ing["hub"].get("runs_answered", 1):
+        hub = None  # no run got an answer: nothing measured, not a zero rate
+    add(f"xAPI ingest, batches of {ing.get('batch', 50)}, {conns} connections: statements/s sustained",
+        f"≥ {fmt(want_rate)} statements/s", f"{fmt(hub, 0)} statements/s" if hub is not None else
+        "no batch answered within the runs", None if hub is None else hub >= want_rate)
+    r = ing.get("ratio")
+    add("xAPI ingest / PostgreSQL inserting the same rows directly (pgbench, same run)", f"≥ {want_ratio}",
+        f"{fmt(r, 3)} ({fmt(hub, 0)} vs {fmt(direct, 0)} statements/s)", None if r is None else r >= want_ratio)
+    rd = p.get("reads") or {}
+    for name in ("agent", "activity"):
+        q = rd.get(f"by_{name}") or {}
+        answered = bool(q.get("requests"))
+        targets.append({"group": "learning", "target": f"GET /xapi/statements by {name} over a tenant with "
+                        f"{fmt(rd.get('statements'))} statements: p99",
+                        "required": "reported (no number in the issue)",
+                        "measured": (f"p99 {fmt(q.get('p99_ms'))} ms, p50 {fmt(q.get('p50_ms'))} ms, {fmt(q.get('rps'), 0)} req/s"
+                                     if answered else "no request completed within the runs") if q else "–",
+                        "status": ("REPORTED" if answered else "NOT MEASURED") if q else "NOT RUN", "note": ""})
+    pr = p.get("progress") or {}
+    g, c = pr.get("progress") or {}, pr.get("course") or {}
+    targets.append({"group": "learning", "target": "progress read of a learner's course beside the course read",
+                    "required": "reported (no number in the issue)",
+                    "measured": f"{fmt(g.get('rps'), 0)} vs {fmt(c.get('rps'), 0)} req/s, p99 {fmt(g.get('p99_ms'))} vs "
+                                f"{fmt(c.get('p99_ms'))} ms" if g and c else "–",
+                    "status": "REPORTED" if g and c else "NOT RUN", "note": ""})
+    return targets
+
+
+def render_learning(p: dict) -> str:
+    out: list[str] = []
+    w = out.append
+    m = p.get("machine", {})
+    pg = m.get("postgres", {})
+    cfg = p.get("config", {})
+    w(LEARNING_BEGIN)
+    w("## Learning records (issue 11): xAPI ingest, statement reads, progress")
+    w("")
+    w("Generated by `make bench` (every part) or `BENCH_ONLY=learning make bench` (this section alone), "
+      f"`bench/learning.py` on the {p.get('profile', 'release')} gateway `bench/run.sh` starts. Seeding through the public API only.")
+    w("")
+    if p.get("profile", "release") != "release":
+        w(f"> **{p['profile']} build** (`BENCH_PROFILE={p['profile']}`): a smoke run of the harness; "
+          "these figures are not the product's.")
+        w("")
+    if p.get("quick"):
+        w(f"> **Quick run** (`BENCH_QUICK=1`): {fmt(cfg.get('duration_s'))}-second runs and "
+          f"{fmt(cfg.get('statements'))} statements instead of 1,000,000. The figures show that the harness "
+          "works end to end; they are not the proof at the stated sizes.")
+        w("")
+    elif (cfg.get("statements") or 0) < 1_000_000:
+        w(f"> **Smaller than the issue's size**: reads over {fmt(cfg.get('statements'))} statements (stated: 1,000,000).")
+        w("")
+    status = p.get("status", "unknown")
+    if status != "complete":
+        w(f"> **Run status: {status}.** The figures below are what was measured before it stopped.")
+        w("")
+    before, after = p.get("load_before") or [], p.get("load_after") or []
+    load = before[0] if before else m.get("load_average_at_start")
+    if load is not None and load > 0.5 * (m.get("cores") or 1):
+        w(f"> Load average at start was {load:.2f} on {m.get('cores')} cores: other work was running on the "
+          "machine, so absolute figures are noisy; the ratios are taken within one run.")
+        w("")
+    w(table(["", ""], [
+        ["Date (UTC)", f"{p.get('started_at', '–')} → {p.get('finished_at', '–')} ({fmt(p.get('elapsed_s'), 0)} s)"],
+        ["Machine", f"{m.get('cpu_model', '–')}, nproc {m.get('nproc', m.get('cores', '–'))}, {m.get('ram_gb', '–')} GB RAM, "
+                    f"kernel {m.get('kernel', '–')}; load average (1/5/15 min) before "
+                    f"{' / '.join(fmt(v) for v in before) or '–'}, after {' / '.join(fmt(v) for v in after) or '–'}"],
+        ["PostgreSQL", f"{pg.get('server_version', '–')} on loopback; fsync = **{pg.get('fsync', '–')}**, "
+                       f"synchronous_commit = {pg.get('synchronous_commit', '–')}, shared_buffers = {pg.get('shared_buffers', '–')}"],
+        ["Hub", f"commit {m.get('git_commit', '–')}, {p.get('profile', 'release')} build ({m.get('rustc', '–')})"],
+    ]))
+    w("")
+    targets = p.get("targets") or evaluate_learning(p)
+    met = sum(t["status"] == "MET" for t in targets)
+    missed = sum(t["status"] == "NOT MET" for t in targets)
+    w(f"{met} met, **{missed} not met**, {sum(t['status'] == 'NOT RUN' for t in targets)} not run"
+      + (" (quick run: not the verdict at the stated sizes)" if p.get("quick") else "") + ".")
+    w("")
+    w(table(["Target", "Required", "Measured", "Status"], [
+        [t["target"], t["required"], t["measured"],
+         f"**{t['status']}**" if t["status"] not in ("MET", "REPORTED") else t["status"]] for t in targets]))
+    w("")
+
+    ing = p.get("ingest") or {}
+    if ing:
+        hub, direct, shape = ing.get("hub") or {}, ing.get("direct") or {}, ing.get("direct_shape") or {}
+        w("### xAPI ingest vs PostgreSQL inserting the same rows")
+        w("")
+        w(f"One institution, one LRS credential (`POST /v1/lrs/credentials`, `statements/write` + `statements/read`). "
+          f"wrk (`bench/wrk/xapi_ingest.lua`) POSTs `/xapi/statements` with HTTP Basic and "
+          f"`X-Experience-API-Version: 1.0.3`, each request a batch of {fmt(ing.get('batch'))} distinct valid statements "
+          f"(fresh UUIDs from a per-thread seed; actor name + mbox over {fmt(ing.get('agents'))} learners, verb with a "
+          f"display, Activity object with a definition over {fmt(ing.get('activities'))} activities, result, context with "
+          f"a registration and a parent course, timestamp), {fmt(ing.get('connections'))} connections, "
+          f"{fmt(ing.get('runs'))} run(s) of {fmt(ing.get('duration_s'))} s after a short warm-up; statements/s = "
+          f"{fmt(ing.get('batch'))} × 2xx responses/s (median of the runs).")
+        w("")
+        w(f"Direct insert, in the same run with the gateway idle: pgbench (`-f`, {fmt(ing.get('connections'))} clients, "
+          f"same duration and runs) into copies of the tenant's three statement tables "
+          "(`create table bench_direct.<t> (like <tenant schema>.<t> including all)`: same columns and indexes). "
+          f"Each transaction inserts {fmt(ing.get('batch'))} statements under fresh ids with their index rows "
+          f"({fmt(shape.get('agent_rows_per_statement'))} agent and {fmt(shape.get('activity_rows_per_statement'))} "
+          f"activity rows a statement, as the gateway wrote them), taken from a pool of "
+          f"{fmt(shape.get('pool_statements'))} rows the gateway ingested: the same sealed bytes "
+          f"(statement {fmt(shape.get('statement_sealed_bytes_avg'))} B, actor {fmt(shape.get('actor_sealed_bytes_avg'))} B "
+          "on average), so the sizes and their incompressibility are the gateway's.")
+        w("")
+        w(table(["", "statements/s", "per request / transaction", "p50 ms", "p99 ms", "non-2xx / failed"], [
+            ["Hub `POST /xapi/statements`", fmt(hub.get("statements_per_s"), 0), f"{fmt(hub.get('batches_per_s'), 1)} requests/s",
+             fmt(hub.get("p50_ms")), fmt(hub.get("p99_ms")), fmt(hub.get("non_2xx"))],
+            ["PostgreSQL direct insert (pgbench)", fmt(direct.get("statements_per_s"), 0), f"{fmt(direct.get('tps'), 1)} tps",
+             f"avg {fmt(direct.get('latency_avg_ms'))}", "–", fmt(direct.get("failed"))],
+            ["ratio hub / direct", fmt(ing.get("ratio"), 3), "", "", "", ""],
+        ]))
+        w("")
+        runs = ing.get("hub_runs") or []
+        if runs:
+            w("Runs (statements/s): hub " + " / ".join(fmt(r.get("statements_per_s"), 0) for r in runs)
+              + "; direct " + " / ".join(fmt(r.get("statements_per_s"), 0) for r in ing.get("direct_runs") or [])
+              + f". Load average before {' / '.join(fmt(v) for v in ing.get('load_before') or [])}, after "
+              f"{' / '.join(fmt(v) for v in ing.get('load_after') or [])}.")
+            w("")
+        w("What the ratio leaves in the gateway's column and not in pgbench's: HTTP and JSON parsing, the validation "
+          "of every statement, sealing under the tenant key and the blind indexes (crypto), the credential's "
+          "authentication, the tenant's pool checkout, and two reads per batch in its transaction: the ids already "
+          "stored (the conflict rule, Data 2.3.1.s9) and the actors' people by email blind index (`person_id`), "
+          "then one multi-row insert per table (`crates/course/src/xapi/statements.rs`). The direct insert is one SQL "
+          "statement per transaction (a CTE over the three tables), the cheapest way PostgreSQL takes the same rows.")
+        w("")
+    rd = p.get("reads") or {}
+    if rd:
+        w("### Statement reads at scale")
+        w("")
+        w(f"The ingest went on (unmeasured) until the tenant held {fmt(rd.get('statements'))} statements "
+          f"({fmt(rd.get('seed_s'), 0)} s), then `analyze`. wrk (`bench/wrk/xapi_query.lua`) GETs "
+          "`/xapi/statements?agent=<URL-encoded {\"mbox\": ...}>` or `?activity=<IRI>`, one of the "
+          f"{fmt(rd.get('agents'))} learners / {fmt(rd.get('activities'))} activities drawn per request, limit "
+          f"{rd.get('limit')} ({fmt(rd.get('page_statements'))} statements, {fmt(rd.get('page_bytes'))} bytes in one "
+          f"answer), {fmt(rd.get('connections'))} connections, median of the runs.")
+        w("")
+        rows = []
+        for name in ("agent", "activity"):
+            q = rd.get(f"by_{name}") or {}
+            rows.append([f"`GET /xapi/statements?{name}=…`", fmt(q.get("rps"), 0), fmt(q.get("p50_ms")), fmt(q.get("p99_ms")),
+                         " / ".join(fmt(v) for v in q.get("runs_p99_ms") or []), fmt((q.get("errors") or 0) + (q.get("non_2xx") or 0))])
+        w(table(["Query", "req/s", "p50 ms", "p99 ms", "p99 per run", "errors / non-2xx"], rows))
+        w("")
+    pr = p.get("progress") or {}
+    if pr:
+        w("### Progress read beside the course read")
+        w("")
+        w(f"A course of {fmt(pr.get('modules'))} modules × {fmt(pr.get('lessons_per_module'))} lessons (the last of "
+          f"each module optional), a learner signed in (local account, reset code from the mail directory), enrolled, "
+          f"{fmt(pr.get('completed'))} lessons completed and some started ({fmt(pr.get('percent'))} %). wrk "
+          "(`bench/wrk/get_path.lua`) GETs `/v1/me/courses/{id}/progress` with the learner's session and "
+          f"`/v1/courses/{{id}}` with the {pr.get('course_read_token')}, {fmt(pr.get('connections'))} connections, "
+          "runs interleaved, median of the runs.")
+        w("")
+        g, c = pr.get("progress") or {}, pr.get("course") or {}
+        w(table(["Read", "req/s", "p50 ms", "p99 ms", "p99 per run", "errors / non-2xx"], [
+            ["`GET /v1/me/courses/{id}/progress`", fmt(g.get("rps"), 0), fmt(g.get("p50_ms")), fmt(g.get("p99_ms")),
+             " / ".join(fmt(v) for v in g.get("runs_p99_ms") or []), fmt((g.get("errors") or 0) + (g.get("non_2xx") or 0))],
+            ["`GET /v1/courses/{id}`", fmt(c.get("rps"), 0), fmt(c.get("p50_ms")), fmt(c.get("p99_ms")),
+             " / ".join(fmt(v) for v in c.get("runs_p99_ms") or []), fmt((c.get("errors") or 0) + (c.get("non_2xx") or 0))],
+            ["progress / course", fmt(pr.get("rps_ratio"), 3), "", fmt(ratio(g.get("p99_ms"), c.get("p99_ms")), 2), "", ""],
+        ]))
+        w("")
+    cmds = p.get("commands") or []
+    if cmds:
+        w("```sh")
+        w(("BENCH_QUICK=1 " if p.get("quick") else "") + "BENCH_ONLY=learning make bench   # this section alone; "
+          f"settings: BENCH_XAPI_STATEMENTS={cfg.get('statements')} BENCH_XAPI_BATCH={cfg.get('batch')} "
+          f"BENCH_LEARNING_CONNECTIONS={cfg.get('connections')} BENCH_XAPI_AGENTS={cfg.get('agents')} "
+          f"BENCH_XAPI_ACTIVITIES={cfg.get('activities')} BENCH_DURATION={cfg.get('duration_s')} BENCH_RUNS={cfg.get('runs')}")
+        for line in cmds:
+            w(line)
+        w("```")
+        w("")
+    w("Raw outputs: `bench/out/raw/learning-*`; figures: key `learning` of `bench/out/results.json`.")
+    w(LEARNING_END)
+    w("")
+    return "\n".join(out)
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -842,8 +1049,8 @@ def main() -> int:
     ap.add_argument("--crypto-share", help="JSON object printed by bench/crypto-share.sh, merged too")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--elapsed", help="wall-clock seconds of the whole make bench")
-    ap.add_argument("--only", choices=["privacy"],
-                    help="render only the privacy section into the existing --out file")
+    ap.add_argument("--only", choices=["privacy", "learning"],
+                    help="render only that part's section into the existing --out file")
     args = ap.parse_args()
     path = Path(args.results)
     if not path.exists():
@@ -852,17 +1059,22 @@ def main() -> int:
     results = json.loads(path.read_text(encoding="utf-8"))
     if "privacy" in results:
         results["privacy"]["targets"] = evaluate_privacy(results["privacy"])
-    if args.only == "privacy":
-        if "privacy" not in results:
-            print(f"report: {path} has no privacy figures; run `BENCH_ONLY=privacy make bench`", file=sys.stderr)
+    if "learning" in results:
+        results["learning"]["targets"] = evaluate_learning(results["learning"])
+    parts = {"privacy": (render_privacy, PRIVACY_BEGIN, PRIVACY_END),
+             "learning": (render_learning, LEARNING_BEGIN, LEARNING_END)}
+    if args.only:
+        if args.only not in results:
+            print(f"report: {path} has no {args.only} figures; run `BENCH_ONLY={args.only} make bench`", file=sys.stderr)
             return 1
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
         out = Path(args.out)
         existing = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n"
-        out.write_text(splice_privacy(existing, render_privacy(results["privacy"])), encoding="utf-8")
-        print(f"report: wrote the privacy section of {args.out}", file=sys.stderr)
+        render_part, begin, end = parts[args.only]
+        out.write_text(splice_privacy(existing, render_part(results[args.only]), begin, end), encoding="utf-8")
+        print(f"report: wrote the {args.only} section of {args.out}", file=sys.stderr)
         return 0
     for key, source, script in (("micro", args.crypto, "bench/crypto.sh"),
                                 ("share", args.crypto_share, "bench/crypto-share.sh")):
@@ -883,8 +1095,9 @@ def main() -> int:
     tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     text = render(results, args.elapsed or results.get("elapsed_s"))
-    if "privacy" in results:
-        text = splice_privacy(text, render_privacy(results["privacy"]))
+    for key, (render_part, begin, end) in parts.items():
+        if key in results:
+            text = splice_privacy(text, render_part(results[key]), begin, end)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"report: wrote {args.out}", file=sys.stderr)
     return 0

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make bench`: the scale benchmarks of issue 3 and the privacy benchmarks of issue 10, in one
-# command, on loopback only. BENCH_ONLY=privacy runs the privacy part alone (about 20 minutes
-# full, a few with BENCH_QUICK=1), BENCH_ONLY=scale the scale part alone (about 45 minutes);
-# unset, both run, the scale part first.
+# `make bench`: the scale benchmarks of issue 3, the privacy benchmarks of issue 10 and the
+# learning benchmarks of issue 11 (xAPI ingest, statement reads, progress), in one command, on
+# loopback only. BENCH_ONLY=privacy runs the privacy part alone (about 20 minutes full, a few
+# with BENCH_QUICK=1), BENCH_ONLY=learning the learning part alone (about 15-30 minutes full:
+# seeding 1,000,000 statements dominates; a few minutes quick), BENCH_ONLY=scale the scale part
+# alone (about 45 minutes); unset, all three run: scale, privacy, learning.
 #
 #   1. installs what it needs (Debian wrk via apt-get if missing; pgbench and psql must be
 #      there), starts PostgreSQL/Redis if they are down (scripts/ensure-services.sh),
@@ -14,21 +16,26 @@
 #   5. scale: runs bench/bench.py (provisioning, load, pgbench, peer, soak, memory, migration),
 #   6. privacy: runs bench/privacy.py (export and erasure of a subject with 100,000 records, a
 #      retention sweep over 1,000 institutions with reads running), on the same gateway,
+#   6b. learning: runs bench/learning.py (xAPI ingest of batches of 50 at 16 connections and
+#      pgbench inserting the same rows directly, GET /xapi/statements by agent and by activity
+#      at 1,000,000 statements, a learner's progress read beside the course read),
 #   7. stops the gateway; scale: runs bench/crypto.sh (criterion) and bench/crypto-share.sh
 #      (perf: crypto's share of request CPU) if they exist,
 #   8. renders BENCHMARKS.md from bench/out/results.json (bench/report.py). The privacy part
 #      alone merges its figures into an existing results.json and replaces only the privacy
-#      section of BENCHMARKS.md, so the scale figures already there stay as they were.
+#      section of BENCHMARKS.md, so the scale figures already there stay as they were; the
+#      learning part alone likewise (its own section).
 #
 # Everything it starts is stopped on exit, on error, on Ctrl-C and when the overall time
 # guard (BENCH_TIMEOUT seconds) fires. Settings (environment):
-#   BENCH_ONLY                 unset: both parts; `scale` or `privacy`: that part alone
+#   BENCH_ONLY                 unset: every part; `scale`, `privacy` or `learning`: that part alone
 #   BENCH_QUICK=1              tenant counts "1 50", 3-second runs, 10-second soak
 #   BENCH_TENANT_COUNTS        default "1 1000 10000" (grown step by step in one database)
 #   BENCH_DURATION / BENCH_RUNS / BENCH_CONNECTIONS   default 15 s / 3 / "16 64"
 #   BENCH_SOAK_SECS            default 60 (1800 for the 30-minute soak)
-#   BENCH_TIMEOUT              overall guard in seconds (default: 2100 quick, 18000 + soak full;
-#                              the privacy part alone: 900 quick, 3600 full)
+#   BENCH_TIMEOUT              overall guard in seconds (default: 2100 quick, 18000 + soak full,
+#                              + 900 quick / 9000 full with the learning part; the privacy or the
+#                              learning part alone: 900 quick, 3600 / 9000 full)
 #   BENCH_COURSES / BENCH_SEED_CONCURRENCY           default 20 courses per tenant / 8 in flight
 #   BENCH_PEER_DISTS           tenant choices for the peer (default "uniform"; "uniform zipf")
 #   BENCH_DDL_BATCH / BENCH_DDL_PARALLEL   schemas per DDL transaction (default: N/10, <= 50) / 2
@@ -47,6 +54,16 @@
 #                              for the traffic beside it; the product's default is 100)
 #   BENCH_PRIVACY_REQUESTS     on_behalf (default: the admin asks, verified by the mailed code)
 #                              or self (the person asks; see bench/privacy.py)
+#   Learning part (bench/learning.py; quick values in brackets):
+#   BENCH_XAPI_STATEMENTS      statements in the tenant for the reads, default 1000000 [20000]
+#   BENCH_XAPI_BATCH           statements per POST (default 50); BENCH_LEARNING_CONNECTIONS 16
+#   BENCH_XAPI_AGENTS / BENCH_XAPI_ACTIVITIES   default one per 1,000 statements (at least 10)
+#   BENCH_XAPI_LIMIT           `limit` of the reads (default unset: the server's page)
+#   BENCH_XAPI_SEED_TIMEOUT    seconds the seeding up to BENCH_XAPI_STATEMENTS may take
+#                              (default 7200 [900])
+#   BENCH_PROFILE              release (default) or dev: a smoke run of the harness on the debug
+#                              build (`cargo build`); its report goes to bench/out/BENCHMARKS.dev.md,
+#                              never to BENCHMARKS.md (debug figures are not the product's)
 #   BENCH_DB / BENCH_PGBENCH_DB   the databases created afresh (default hub_bench / hub_bench_pgbench)
 #   PGHOST/PGPORT/PGUSER       default 127.0.0.1 / 5432 / postgres (loopback only)
 #   BENCH_REDIS_URL            default redis://127.0.0.1:6379/13 (loopback only)
@@ -63,22 +80,32 @@ export BENCH_OUT="$OUT"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
+case "$BENCH_PROFILE" in
+  release) BUILD_FLAGS=(--release) PROFILE_DIR=release REPORT="$ROOT/BENCHMARKS.md" ;;
+  dev) BUILD_FLAGS=() PROFILE_DIR=debug REPORT="$OUT/BENCHMARKS.dev.md" ;;
+  *) printf 'BENCH_PROFILE must be release or dev (got %s)\n' "$BENCH_PROFILE" >&2; exit 2 ;;
+esac
+export BENCH_PROFILE
 case "${BENCH_QUICK:-0}" in 0 | "" | false | no) BENCH_QUICK=0 ;; *) BENCH_QUICK=1 ;; esac
 export BENCH_QUICK
 case "${BENCH_ONLY:-}" in
-  "" | all | both) RUN_SCALE=1 RUN_PRIVACY=1 ;;
-  scale) RUN_SCALE=1 RUN_PRIVACY=0 ;;
-  privacy) RUN_SCALE=0 RUN_PRIVACY=1 ;;
-  *) printf 'BENCH_ONLY must be unset, scale or privacy (got %s)\n' "$BENCH_ONLY" >&2; exit 2 ;;
+  "" | all | both) RUN_SCALE=1 RUN_PRIVACY=1 RUN_LEARNING=1 ;;
+  scale) RUN_SCALE=1 RUN_PRIVACY=0 RUN_LEARNING=0 ;;
+  privacy) RUN_SCALE=0 RUN_PRIVACY=1 RUN_LEARNING=0 ;;
+  learning) RUN_SCALE=0 RUN_PRIVACY=0 RUN_LEARNING=1 ;;
+  *) printf 'BENCH_ONLY must be unset, scale, privacy or learning (got %s)\n' "$BENCH_ONLY" >&2; exit 2 ;;
 esac
 if [[ $BENCH_QUICK == 1 ]]; then
   : "${BENCH_TENANT_COUNTS:=1 50}" "${BENCH_DURATION:=3}" "${BENCH_SOAK_SECS:=10}"
-  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=900}"
-  : "${BENCH_TIMEOUT:=2100}"
+  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=$((900 + RUN_PRIVACY * RUN_LEARNING * 900))}"
+  : "${BENCH_TIMEOUT:=$((2100 + RUN_LEARNING * 900))}"
 else
   : "${BENCH_TENANT_COUNTS:=1 1000 10000}" "${BENCH_DURATION:=15}" "${BENCH_SOAK_SECS:=60}"
-  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=3600}"
-  : "${BENCH_TIMEOUT:=$((18000 + BENCH_SOAK_SECS))}"
+  # The learning part's seeding of 1,000,000 statements may take up to BENCH_XAPI_SEED_TIMEOUT.
+  ((RUN_SCALE || RUN_PRIVACY)) || : "${BENCH_TIMEOUT:=9000}"
+  ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=$((3600 + RUN_LEARNING * 9000))}"
+  : "${BENCH_TIMEOUT:=$((18000 + BENCH_SOAK_SECS + RUN_LEARNING * 9000))}"
 fi
 : "${BENCH_RUNS:=3}" "${BENCH_CONNECTIONS:=16 64}"
 export BENCH_TENANT_COUNTS BENCH_DURATION BENCH_SOAK_SECS BENCH_RUNS BENCH_CONNECTIONS
@@ -174,8 +201,10 @@ if ((RUN_SCALE)); then
   rm -f "$OUT"/raw/* "$OUT/targets.tsv" "$OUT/results.json" "$OUT/crypto.json" "$OUT/crypto-share.json" \
     "$OUT/BENCHMARKS.partial.md"
 else
-  # The privacy part alone: the scale part's figures in results.json stay (merged into).
-  rm -f "$OUT"/raw/privacy-* "$OUT/BENCHMARKS.partial.md"
+  # One part alone: the other parts' figures in results.json stay (merged into).
+  if ((RUN_PRIVACY)); then rm -f "$OUT"/raw/privacy-*; fi
+  if ((RUN_LEARNING)); then rm -f "$OUT"/raw/learning-*; fi
+  rm -f "$OUT/BENCHMARKS.partial.md"
 fi
 
 # Overall time guard: one process that sends SIGTERM to this script when time is up.
@@ -183,7 +212,7 @@ python3 -c 'import os, signal, sys, time
 time.sleep(int(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$BENCH_TIMEOUT" $$ &
 WATCHDOG_PID=$!
 
-log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full); $( ((RUN_SCALE)) && echo -n 'scale ')$( ((RUN_PRIVACY)) && echo -n 'privacy')): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full); $( ((RUN_SCALE)) && echo -n 'scale ')$( ((RUN_PRIVACY)) && echo -n 'privacy ')$( ((RUN_LEARNING)) && echo -n 'learning')): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- tools ------------------------------------------------------------------------------------
 
@@ -211,7 +240,7 @@ REDIS_HOSTPORT="${REDIS_HOSTPORT%%/*}"
 # --- the Django peer (built by bench/peer/; optional) -----------------------------------------
 
 if ((!RUN_SCALE)); then
-  export BENCH_PEER_STATUS="not run: BENCH_ONLY=privacy"
+  export BENCH_PEER_STATUS="not run: BENCH_ONLY=${BENCH_ONLY}"
 elif [[ -f bench/peer/setup.sh && -f bench/peer/serve.sh ]]; then
   log "preparing the Django peer (bench/peer/setup.sh)"
   note_cmd "bash bench/peer/setup.sh"
@@ -227,13 +256,13 @@ fi
 
 # --- build ------------------------------------------------------------------------------------
 
-log "building hub (release); the first build takes several minutes"
-note_cmd "cargo build --release -p hub-gateway --bin hub"
-step cargo build --release -p hub-gateway --bin hub >"$LOGS/build.log" 2>&1 ||
-  { tail -n 30 "$LOGS/build.log" >&2; die "release build failed (bench/out/logs/build.log)"; }
+log "building hub ($BENCH_PROFILE); the first build takes several minutes"
+note_cmd "cargo build ${BUILD_FLAGS[*]:-} -p hub-gateway --bin hub"
+step cargo build "${BUILD_FLAGS[@]}" -p hub-gateway --bin hub >"$LOGS/build.log" 2>&1 ||
+  { tail -n 30 "$LOGS/build.log" >&2; die "$BENCH_PROFILE build failed (bench/out/logs/build.log)"; }
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-HUB_BIN="$TARGET_DIR/release/hub"
+HUB_BIN="$TARGET_DIR/$PROFILE_DIR/hub"
 [[ -x "$HUB_BIN" ]] || die "no binary at $HUB_BIN after the build"
 export BENCH_HUB_BIN="$HUB_BIN"
 
@@ -278,7 +307,7 @@ export HUB_MAIL_POLL_SECS=1
 # The Makefile exports HUB_TEST_* for `make test`; the gateway would read them as (unknown)
 # HUB_ settings and refuse to start.
 while read -r var; do unset "$var"; done < <(compgen -e | grep '^HUB_TEST_' || true)
-note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1 target/release/hub serve"
+note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1 target/$PROFILE_DIR/hub serve"
 
 log "starting hub serve on 127.0.0.1:$PORT"
 "$HUB_BIN" serve >"$LOGS/hub.log" 2>&1 &
@@ -294,7 +323,7 @@ EOF
 done
 ((i < 300)) || die "hub serve did not become ready in 60s (bench/out/logs/hub.log)"
 
-note_cmd "target/release/hub operator-key create --name bench"
+note_cmd "target/$PROFILE_DIR/hub operator-key create --name bench"
 BENCH_OPERATOR_TOKEN="$("$HUB_BIN" operator-key create --name bench 2>>"$LOGS/hub.log")" ||
   die "hub operator-key create failed (bench/out/logs/hub.log)"
 export BENCH_OPERATOR_TOKEN
@@ -319,11 +348,20 @@ if ((RUN_PRIVACY && DRIVER_STATUS == 0)); then
   wait "$DRIVER_PID" || PRIVACY_STATUS=$?
   DRIVER_PID=""
 fi
+LEARNING_STATUS=0
+if ((RUN_LEARNING && DRIVER_STATUS == 0 && PRIVACY_STATUS == 0)); then
+  log "running the learning benchmarks (bench/learning.py); raw outputs in bench/out/raw/learning-*"
+  python3 bench/learning.py &
+  DRIVER_PID=$!
+  wait "$DRIVER_PID" || LEARNING_STATUS=$?
+  DRIVER_PID=""
+fi
 
 stop_pid "$HUB_PID" "hub serve" 25
 HUB_PID=""
 ((DRIVER_STATUS == 0)) || die "bench.py failed (exit $DRIVER_STATUS); see its messages above"
 ((PRIVACY_STATUS == 0)) || die "privacy.py failed (exit $PRIVACY_STATUS); see its messages above"
+((LEARNING_STATUS == 0)) || die "learning.py failed (exit $LEARNING_STATUS); see its messages above"
 
 # --- crypto (crates/kernel/benches via bench/crypto.sh, perf via bench/crypto-share.sh) -------
 # Both are optional and run after the gateway has stopped, so they measure an idle machine.
@@ -351,8 +389,13 @@ fi
 
 if ((RUN_SCALE)); then
   python3 bench/report.py --results "$OUT/results.json" --crypto "$OUT/crypto.json" \
-    --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$ROOT/BENCHMARKS.md"
+    --crypto-share "$OUT/crypto-share.json" --elapsed "$((SECONDS - STARTED))" --out "$REPORT"
 else
-  python3 bench/report.py --only privacy --results "$OUT/results.json" --out "$ROOT/BENCHMARKS.md"
+  if ((RUN_PRIVACY)); then
+    python3 bench/report.py --only privacy --results "$OUT/results.json" --out "$REPORT"
+  fi
+  if ((RUN_LEARNING)); then
+    python3 bench/report.py --only learning --results "$OUT/results.json" --out "$REPORT"
+  fi
 fi
-log "done in $((SECONDS - STARTED))s: BENCHMARKS.md and bench/out/results.json"
+log "done in $((SECONDS - STARTED))s: ${REPORT#"$ROOT"/} and bench/out/results.json"

@@ -50,6 +50,10 @@ def parse_wrk(stdout: str) -> dict:
                 "duration_s": data["duration_s"],
                 "errors": sum(errors.values()),
                 "error_detail": errors,
+                # The learning part's scripts (bench/wrk/learning.lua) count 2xx answers.
+                "ok": data.get("ok"),
+                "non_2xx": data.get("non_2xx"),
+                "ok_rps": round(data["ok_rps"], 2) if "ok_rps" in data else None,
                 "tenants": data["tenants"],
                 "hot_tenants": data["hot_tenants"],
                 "zipf_s": data["zipf_s"],
