@@ -28,7 +28,10 @@ both_backends!(
     documents_follow_the_concurrency_rules,
     state_documents_list_merge_and_delete_together,
     activities_and_agents_resources,
-    promise_c3_statements_are_learning_records_exported_erased_and_restricted_per_person
+    promise_c3_statements_are_learning_records_exported_erased_and_restricted_per_person,
+    promise_c3_a_completed_statement_on_a_lessons_activity_completes_the_lesson,
+    concurrent_first_writes_of_a_document_keep_one_row,
+    canonical_format_keeps_the_language_accept_language_prefers
 );
 
 pub struct Lrs {
@@ -1609,4 +1612,370 @@ async fn activities_and_agents_resources(backend: Backend) {
     )
     .await
     .assert_problem(400, "xapi_invalid");
+}
+
+/// The admin's view of a learner's lesson statuses in a one-module course, in order.
+async fn lesson_statuses(app: &TestApp, admin: &str, course: &str, person: &str) -> Vec<Value> {
+    let progress = app
+        .get(
+            &format!("/v1/courses/{course}/learners/{person}/progress"),
+            admin,
+        )
+        .await;
+    assert_eq!(progress.status, StatusCode::OK, "{}", progress.body);
+    progress.body["modules"][0]["lessons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["status"].clone())
+        .collect()
+}
+
+async fn promise_c3_a_completed_statement_on_a_lessons_activity_completes_the_lesson(
+    backend: Backend,
+) {
+    use crate::progress::{audited, course, enroll, module};
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let c = course(&app, admin, "XAPI-1").await;
+    let m = module(&app, admin, &c, "Player").await;
+    let mut lessons = Vec::new();
+    for (title, activity, required) in [
+        ("Video", "http://north.test/lessons/video", true),
+        ("Extra", "http://north.test/lessons/extra", false),
+    ] {
+        let made = app
+            .post(
+                &format!("/v1/modules/{m}/lessons"),
+                admin,
+                json!({"title": title, "activity_id": activity, "required": required}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        lessons.push(made.body["id"].as_str().unwrap().to_string());
+    }
+    let ada = crate::privacy_requests::person(&app, &north, "ada").await;
+    // Grace is a person of the institution, not enrolled.
+    let grace = crate::privacy_requests::person(&app, &north, "grace").await;
+    enroll(&app, admin, &c, &ada).await;
+    let lrs = lrs_credential(&app, admin, &["all"]).await;
+    let video = "http://north.test/lessons/video";
+    let extra = "http://north.test/lessons/extra";
+
+    // Another verb on the lesson, `completed` on another activity, and someone not a
+    // person of the institution move nothing.
+    for sent in [
+        statement("ada@north.test", "experienced", video),
+        statement("ada@north.test", "passed", video),
+        statement("ada@north.test", "completed", "http://north.test/elsewhere"),
+        statement("stranger@north.test", "completed", video),
+    ] {
+        let stored = post(&app, &lrs, sent).await;
+        assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    }
+    assert_eq!(
+        lesson_statuses(&app, admin, &c, &ada).await,
+        [Value::Null, Value::Null]
+    );
+
+    // Not enrolled: the statement is stored (the LRS accepts every valid statement), and
+    // no progress is recorded for her.
+    let hers = post(
+        &app,
+        &lrs,
+        statement("grace@north.test", "completed", video),
+    )
+    .await;
+    assert_eq!(hers.status, StatusCode::OK, "{}", hers.body);
+    app.get(&format!("/v1/courses/{c}/learners/{grace}/progress"), admin)
+        .await
+        .assert_problem(404, "enrollment_not_found");
+    assert_eq!(
+        ids(
+            &app,
+            &lrs,
+            &format!(
+                "?verb={}",
+                encode("http://adlnet.gov/expapi/verbs/completed")
+            )
+        )
+        .await
+        .len(),
+        3
+    );
+
+    // A completed statement whose voiding statement came first is stored voided and
+    // completes nothing.
+    let early = uuid::Uuid::new_v4().to_string();
+    let mut voiding = statement("ada@north.test", "voided", "unused");
+    voiding["object"] = json!({"objectType": "StatementRef", "id": early});
+    assert_eq!(post(&app, &lrs, voiding).await.status, StatusCode::OK);
+    let mut voided = statement("ada@north.test", "completed", extra);
+    voided["id"] = json!(early);
+    assert_eq!(post(&app, &lrs, voided).await.status, StatusCode::OK);
+    assert_eq!(
+        lesson_statuses(&app, admin, &c, &ada).await,
+        [Value::Null, Value::Null]
+    );
+
+    // The optional lesson, then the required one (her email in another case): each is
+    // completed, and the course's rule (the required lessons) completes the course.
+    let optional = post(&app, &lrs, statement("ada@north.test", "completed", extra)).await;
+    assert_eq!(optional.status, StatusCode::OK, "{}", optional.body);
+    assert_eq!(
+        lesson_statuses(&app, admin, &c, &ada).await,
+        [Value::Null, json!("completed")]
+    );
+    assert!(audited(&app, admin, "course.completed").await.is_empty());
+    let done = post(&app, &lrs, statement("Ada@North.test", "completed", video)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let done_id = done.body[0].as_str().unwrap().to_string();
+    assert_eq!(
+        lesson_statuses(&app, admin, &c, &ada).await,
+        [json!("completed"), json!("completed")]
+    );
+    let progress = app
+        .get(&format!("/v1/courses/{c}/learners/{ada}/progress"), admin)
+        .await;
+    assert!(
+        progress.body["completed_at"].is_string(),
+        "{}",
+        progress.body
+    );
+    assert_eq!(progress.body["enrollment_state"], "completed");
+    let completions = audited(&app, admin, "course.completed").await;
+    assert_eq!(completions.len(), 1, "{completions:?}");
+    let detail: Value = match &completions[0]["detail"] {
+        Value::String(text) => serde_json::from_str(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(detail["source"], "xapi", "{completions:?}");
+
+    // Voiding the statement leaves the lesson completed (a completion is final) and
+    // removes the statement from queries.
+    let mut void = statement("ada@north.test", "voided", "unused");
+    void["object"] = json!({"objectType": "StatementRef", "id": done_id});
+    assert_eq!(post(&app, &lrs, void).await.status, StatusCode::OK);
+    assert_eq!(
+        lesson_statuses(&app, admin, &c, &ada).await,
+        [json!("completed"), json!("completed")]
+    );
+    let left = ids(&app, &lrs, &format!("?activity={}", encode(video))).await;
+    assert!(!left.contains(&done_id), "{left:?}");
+    assert_eq!(audited(&app, admin, "course.completed").await.len(), 1);
+}
+
+/// Concurrent first PUTs of one document store one row: with `If-None-Match: *` exactly one
+/// of them is stored and every other is a 412 (the document exists once the first commits);
+/// state PUTs without a header all succeed onto the one row. The list of ids names the
+/// document once.
+async fn concurrent_first_writes_of_a_document_keep_one_row(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let agent = encode(r#"{"mbox":"mailto:ada@north.test"}"#);
+    let activity = encode("http://north.test/a");
+    let registration = "6f0b2a64-0d3a-4c63-9d53-5a3c1f1e2b7d";
+    let state = format!("/xapi/activities/state?activityId={activity}&agent={agent}");
+    let cases = [
+        (format!("{state}&stateId=s1"), state.clone(), "s1"),
+        (
+            format!("{state}&registration={registration}&stateId=s2"),
+            format!("{state}&registration={registration}"),
+            "s2",
+        ),
+        (
+            format!("/xapi/activities/profile?activityId={activity}&profileId=p1"),
+            format!("/xapi/activities/profile?activityId={activity}"),
+            "p1",
+        ),
+        (
+            format!("/xapi/agents/profile?agent={agent}&profileId=p1"),
+            format!("/xapi/agents/profile?agent={agent}"),
+            "p1",
+        ),
+    ];
+    const WRITERS: usize = 8;
+    for (path, list, id) in &cases {
+        for conditional in [true, false] {
+            let bodies: Vec<Vec<u8>> = (0..WRITERS)
+                .map(|i| format!(r#"{{"writer":{i},"conditional":{conditional}}}"#).into_bytes())
+                .collect();
+            if !conditional {
+                if !path.contains("stateId") {
+                    // A profile PUT onto an existing one needs a header: state only.
+                    continue;
+                }
+                let deleted = doc(&app, &lrs, Method::DELETE, path, None, &[]).await;
+                assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+            }
+            let writes = bodies.iter().map(|body| {
+                let headers: &[(&str, &str)] = if conditional {
+                    &[("If-None-Match", "*")]
+                } else {
+                    &[]
+                };
+                doc(
+                    &app,
+                    &lrs,
+                    Method::PUT,
+                    path,
+                    Some(("application/json", body.as_slice())),
+                    headers,
+                )
+            });
+            let replies = futures::future::join_all(writes).await;
+            let stored: Vec<usize> = replies
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.status == StatusCode::NO_CONTENT)
+                .map(|(i, _)| i)
+                .collect();
+            for reply in &replies {
+                if reply.status != StatusCode::NO_CONTENT {
+                    assert!(conditional, "{path}: {:?} {}", reply.status, reply.body);
+                    reply.assert_problem(412, "xapi_precondition_failed");
+                }
+            }
+            if conditional {
+                assert_eq!(stored.len(), 1, "{path}: {replies:?}");
+            } else {
+                assert_eq!(stored.len(), WRITERS, "{path}: {replies:?}");
+            }
+            let listed = doc(&app, &lrs, Method::GET, list, None, &[]).await;
+            assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+            assert_eq!(listed.body, json!([id]), "{list}");
+            let read = doc(&app, &lrs, Method::GET, path, None, &[]).await;
+            assert_eq!(
+                read.body["conditional"], conditional,
+                "{path}: {}",
+                read.body
+            );
+            let writer = read.body["writer"].as_u64().unwrap() as usize;
+            assert!(
+                stored.contains(&writer),
+                "{path}: {} of {stored:?}",
+                read.body
+            );
+        }
+    }
+}
+
+async fn get_in(app: &TestApp, lrs: &Lrs, query: &str, languages: Option<&str>) -> Reply {
+    let mut request = app
+        .client
+        .get(format!("{}/xapi/statements{query}", app.base))
+        .basic_auth(&lrs.key, Some(&lrs.secret))
+        .header("X-Experience-API-Version", "1.0.3");
+    if let Some(languages) = languages {
+        request = request.header("Accept-Language", languages);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// `format=canonical` (Communication 2.1.3): each language map holds one language, the one
+/// `Accept-Language` prefers (a range matches a tag or its prefix), else the map's first;
+/// `exact` gives the statement as stored.
+async fn canonical_format_keeps_the_language_accept_language_prefers(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    // Every map's keys in alphabetical order, so "its first" is the same however the map
+    // is read back.
+    let names = json!({"en-US": "Lesson", "fr-FR": "Leçon"});
+    let sent = json!({
+        "actor": {"mbox": "mailto:ada@north.test"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/answered",
+                 "display": {"de-DE": "beantwortet", "en-US": "answered", "fr-FR": "a répondu"}},
+        "object": {"id": "http://north.test/q1", "definition": {
+            "name": names, "description": names,
+            "interactionType": "choice", "correctResponsesPattern": ["a"],
+            "choices": [{"id": "a", "description": {"en-US": "Yes", "fr-FR": "Oui"}}]}},
+        "context": {"contextActivities": {"parent": [
+            {"id": "http://north.test/course", "definition": {"name": names}}]}},
+        "attachments": [{
+            "usageType": "http://north.test/usage/notes",
+            "display": {"en-US": "Notes", "fr-FR": "Notes (fr)"},
+            "contentType": "text/plain", "length": 5,
+            "sha2": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            "fileUrl": "http://north.test/notes.txt"}],
+    });
+    let stored = post(&app, &lrs, sent).await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    let id = stored.body[0].as_str().unwrap();
+    let one = |s: &Value| {
+        [
+            s["verb"]["display"].clone(),
+            s["object"]["definition"]["name"].clone(),
+            s["object"]["definition"]["description"].clone(),
+            s["object"]["definition"]["choices"][0]["description"].clone(),
+            s["context"]["contextActivities"]["parent"][0]["definition"]["name"].clone(),
+            s["attachments"][0]["display"].clone(),
+        ]
+    };
+    for (languages, expected) in [
+        (
+            Some("fr;q=0.9, de;q=0.5"),
+            [
+                json!({"fr-FR": "a répondu"}),
+                json!({"fr-FR": "Leçon"}),
+                json!({"fr-FR": "Leçon"}),
+                json!({"fr-FR": "Oui"}),
+                json!({"fr-FR": "Leçon"}),
+                json!({"fr-FR": "Notes (fr)"}),
+            ],
+        ),
+        (
+            // German first where there is German; elsewhere nothing matches: the first.
+            Some("de, fr-FR;q=0"),
+            [
+                json!({"de-DE": "beantwortet"}),
+                json!({"en-US": "Lesson"}),
+                json!({"en-US": "Lesson"}),
+                json!({"en-US": "Yes"}),
+                json!({"en-US": "Lesson"}),
+                json!({"en-US": "Notes"}),
+            ],
+        ),
+        (
+            None,
+            [
+                json!({"de-DE": "beantwortet"}),
+                json!({"en-US": "Lesson"}),
+                json!({"en-US": "Lesson"}),
+                json!({"en-US": "Yes"}),
+                json!({"en-US": "Lesson"}),
+                json!({"en-US": "Notes"}),
+            ],
+        ),
+    ] {
+        let single = get_in(
+            &app,
+            &lrs,
+            &format!("?statementId={id}&format=canonical"),
+            languages,
+        )
+        .await;
+        assert_eq!(single.status, StatusCode::OK, "{}", single.body);
+        assert_eq!(one(&single.body), expected, "{languages:?}");
+        let listed = get_in(&app, &lrs, "?format=canonical", languages).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        assert_eq!(
+            one(&listed.body["statements"][0]),
+            expected,
+            "{languages:?}"
+        );
+    }
+    let exact = get_in(&app, &lrs, &format!("?statementId={id}"), Some("fr")).await;
+    assert_eq!(exact.body["verb"]["display"].as_object().unwrap().len(), 3);
+    assert_eq!(exact.body["object"]["definition"]["name"], names);
 }

@@ -174,6 +174,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     tenancy.register_people_directory(directory.clone());
     tenancy.register_group_observer(Arc::new(hub_course::enrollment::groups::GroupEnrollments));
     tenancy.register_group_directory(Arc::new(hub_identity::scim::ScimGroupDirectory));
+    tenancy.register_people_by_email(Arc::new(hub_identity::people::PeopleByEmailIndex));
     let privacy = Privacy::new(tenancy.clone(), directory, messages);
     // Every processor of a consentable purpose (identity's outbox) asks privacy's gate.
     tenancy.register_consent_gate(Arc::new(hub_privacy_addenda::consent::Gate));

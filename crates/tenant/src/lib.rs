@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod keys;
 pub mod model;
 pub mod module;
+pub mod people_lookup;
 pub mod personal_data;
 pub mod profile;
 pub mod registry;
@@ -174,6 +175,9 @@ pub struct Tenancy {
     /// Who is in a SCIM group (identity's, registered by the gateway at start:
     /// [`Self::register_group_directory`]).
     group_directory: std::sync::RwLock<Option<Arc<dyn group_membership::GroupDirectory>>>,
+    /// People by email (identity's, registered by the gateway at start:
+    /// [`Self::register_people_by_email`]).
+    people_by_email: std::sync::RwLock<Option<Arc<dyn people_lookup::PeopleByEmail>>>,
 }
 
 impl Tenancy {
@@ -202,6 +206,7 @@ impl Tenancy {
             group_observers: std::sync::RwLock::default(),
             people_directory: std::sync::RwLock::default(),
             group_directory: std::sync::RwLock::default(),
+            people_by_email: std::sync::RwLock::default(),
         })
     }
 
@@ -328,6 +333,31 @@ impl Tenancy {
         match directory {
             Some(directory) => directory.members(scope, group_id).await,
             None => Ok(None),
+        }
+    }
+
+    /// Registers the lookup of people by email (identity's). Called once at start by the
+    /// gateway.
+    pub fn register_people_by_email(&self, lookup: Arc<dyn people_lookup::PeopleByEmail>) {
+        if let Ok(mut slot) = self.people_by_email.write() {
+            *slot = Some(lookup);
+        }
+    }
+
+    /// The people of the scope's tenant whose email is one of `emails`, by the address as
+    /// given. Empty when no lookup is registered: nobody can be recognised.
+    pub async fn people_by_email(
+        &self,
+        scope: &TenantScope,
+        emails: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashMap<String, Uuid>, TenantError> {
+        if emails.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let lookup = self.people_by_email.read().ok().and_then(|l| l.clone());
+        match lookup {
+            Some(lookup) => lookup.people_by_email(scope, emails).await,
+            None => Ok(std::collections::HashMap::new()),
         }
     }
 

@@ -11,16 +11,17 @@
 //! 400.
 
 use super::entity::document;
-use super::statements::people_by_email;
 use super::validation::{is_iri, parse_timestamp, parse_uuid};
 use super::{AGENT_FIELD, DOCUMENTS_TABLE, PROFILES_WRITE, STATE_WRITE, ifi_key};
 use crate::CourseError;
 use chrono::{DateTime, SubsecRound, Utc};
 use hub_kernel::FieldViolation;
-use hub_tenant::TenantScope;
 use hub_tenant::audit::{self, AuditEvent};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use hub_tenant::{Tenancy, TenantScope};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, TryInsertResult,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -278,7 +279,13 @@ fn is_json(content_type: &str) -> bool {
 
 /// Stores a document: `merge` is a POST (JSON objects merged), otherwise a PUT (replaced).
 /// Answers the new ETag.
+///
+/// One row per key (a unique index): two concurrent first writes both find no document, and
+/// the one whose insert loses (it waits for the winner to commit, then inserts nothing) runs
+/// again against the winner's row, so its conditions and the profile rule (409) are checked
+/// against what is stored, as if it had come second. SQLite's single writer never races.
 pub async fn write(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     key: &DocumentKey,
     content_type: &str,
@@ -287,6 +294,43 @@ pub async fn write(
     merge: bool,
 ) -> Result<String, CourseError> {
     scope.require(scope_of(key.kind))?;
+    let first = write_once(
+        tenancy,
+        scope,
+        key,
+        content_type,
+        content.clone(),
+        conditions,
+        merge,
+    )
+    .await?;
+    match first {
+        Some(etag) => Ok(etag),
+        None => write_once(
+            tenancy,
+            scope,
+            key,
+            content_type,
+            content,
+            conditions,
+            merge,
+        )
+        .await?
+        .ok_or(CourseError::XapiDocumentConflict),
+    }
+}
+
+/// One attempt of [`write`]: `None` when the document was absent and another write
+/// inserted it first.
+async fn write_once(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    key: &DocumentKey,
+    content_type: &str,
+    content: Vec<u8>,
+    conditions: &Conditions,
+    merge: bool,
+) -> Result<Option<String>, CourseError> {
     if content.len() > MAX_DOCUMENT_BYTES {
         return Err(CourseError::XapiInvalid(vec![bad(
             "body",
@@ -362,11 +406,15 @@ pub async fn write(
             let person_id = match key.agent.as_deref().and_then(|a| a.strip_prefix("mailto:")) {
                 Some(email) => {
                     let emails: HashSet<String> = [email.to_string()].into();
-                    people_by_email(scope, &emails).await?.get(email).copied()
+                    tenancy
+                        .people_by_email(scope, &emails)
+                        .await?
+                        .get(email)
+                        .copied()
                 }
                 None => None,
             };
-            document::Entity::insert(document::ActiveModel {
+            let inserted = document::Entity::insert(document::ActiveModel {
                 id: Set(id),
                 kind: Set(key.kind.as_str().to_string()),
                 document_id: Set(key.document_id.clone().unwrap_or_default()),
@@ -386,11 +434,17 @@ pub async fn write(
                 etag: Set(etag.clone()),
                 updated_at: Set(now),
             })
+            // No target: the conflict is on the key's unique index (an expression index).
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .try_insert()
             .exec_without_returning(scope.db())
             .await?;
+            if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+                return Ok(None);
+            }
         }
     }
-    Ok(etag)
+    Ok(Some(etag))
 }
 
 /// One document.

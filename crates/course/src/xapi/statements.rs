@@ -7,27 +7,30 @@
 //! statement id already stored is compared with the one sent (Data 2.3.1.s9: ignoring what
 //! the LRS assigns): the same statement is a no-op, a different one a 409.
 //!
+//! A stored `completed` statement on a lesson's activity about a linked person completes the
+//! lesson for them in the same transaction ([`complete_lessons`]).
+//!
 //! A statement about a person of the institution (its actor's `mbox` is a person's email)
-//! links to them (`person_id`). The link is found through the people's email blind index in
-//! the same tenant schema: a read of one indexed column, kept here behind one function
-//! ([`people_by_email`]) until the tenant crate offers a port for it.
+//! links to them (`person_id`). Identity finds the people, through the tenant crate's port
+//! ([`hub_tenant::people_lookup::PeopleByEmail`]), in the same transaction.
 
 use super::entity::{activity, agent, statement};
-use super::validation::{self, Report, VOIDED_VERB, parse_timestamp, parse_uuid};
+use super::validation::{self, COMPLETED_VERB, Report, VOIDED_VERB, parse_timestamp, parse_uuid};
 use super::{
     AGENT_FIELD, AGENTS_TABLE, STATEMENTS_READ, STATEMENTS_TABLE, STATEMENTS_WRITE, ifi_key,
 };
 use crate::CourseError;
+use crate::progress::ProgressSource;
+use crate::structure::entity::lesson;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use hub_kernel::FieldViolation;
 use hub_tenant::audit::{self, AuditEvent};
-use hub_tenant::{Actor, TenantScope};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use hub_tenant::{Actor, Tenancy, TenantScope};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -167,44 +170,6 @@ fn open_statement(scope: &TenantScope, row: &statement::Model) -> Result<Value, 
     serde_json::from_str(&text).map_err(|e| CourseError::Sealing(e.to_string()))
 }
 
-/// The people of the institution whose email is one of `emails` (normalised), by email.
-/// Reads `people.email_index`, the blind index identity keeps (the same keyed index,
-/// computed the same way).
-pub(crate) async fn people_by_email(
-    scope: &TenantScope,
-    emails: &HashSet<String>,
-) -> Result<HashMap<String, Uuid>, CourseError> {
-    if emails.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut by_index: HashMap<Vec<u8>, String> = HashMap::new();
-    for email in emails {
-        for index in scope
-            .keys()
-            .blind_index_candidates("people", "email", email)
-        {
-            by_index.insert(index, email.clone());
-        }
-    }
-    let select = Query::select()
-        .column(Alias::new("id"))
-        .column(Alias::new("email_index"))
-        .from(Alias::new("people"))
-        .and_where(Expr::col(Alias::new("email_index")).is_in(by_index.keys().cloned()))
-        .to_owned();
-    let backend = scope.db().get_database_backend();
-    let rows = scope.db().query_all_raw(backend.build(&select)).await?;
-    let mut found = HashMap::new();
-    for row in rows {
-        let id: Uuid = row.try_get("", "id")?;
-        let index: Vec<u8> = row.try_get("", "email_index")?;
-        if let Some(email) = by_index.get(&index) {
-            found.insert(email.clone(), id);
-        }
-    }
-    Ok(found)
-}
-
 /// One statement ready to be written.
 struct Prepared {
     id: Uuid,
@@ -222,6 +187,7 @@ struct Prepared {
 /// Stores statements (a PUT's one, a POST's one or array), all or none. `statement_id` is a
 /// PUT's `statementId`. Answers the ids in the order sent.
 pub async fn store(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     sent: Vec<Value>,
     statement_id: Option<Uuid>,
@@ -412,7 +378,7 @@ pub async fn store(
         .iter()
         .filter_map(|p| p.actor_key.strip_prefix("mailto:").map(str::to_string))
         .collect();
-    let people = people_by_email(scope, &emails).await?;
+    let people = tenancy.people_by_email(scope, &emails).await?;
 
     let keys = scope.keys();
     let mut statement_rows = Vec::with_capacity(fresh.len());
@@ -490,7 +456,66 @@ pub async fn store(
             .exec(scope.db())
             .await?;
     }
+    let completions: Vec<(Uuid, &str)> = fresh
+        .iter()
+        .filter(|p| p.verb_id == COMPLETED_VERB && !voided_already.contains(&p.id))
+        .filter_map(|p| {
+            let person = p
+                .actor_key
+                .strip_prefix("mailto:")
+                .and_then(|email| people.get(email).copied())?;
+            Some((person, p.activity_id.as_deref()?))
+        })
+        .collect();
+    complete_lessons(scope, &completions).await?;
     Ok(ids)
+}
+
+/// Statements drive progress (issue 11): a `completed` statement whose object is a lesson's
+/// activity, about a person of the institution, completes that lesson for them
+/// ([`crate::progress::record_lesson_completed`], source `xapi`), in the transaction that
+/// stores the statement. The statement is stored whatever the person's enrollment: the LRS
+/// must accept every valid statement (Communication 2.1), and progress needs an active,
+/// unrestricted enrollment, so a statement about someone not (or no longer) learning the
+/// course moves nothing.
+///
+/// Only `completed`: `passed` says a learner met a mastery score, which cmi5 keeps apart from
+/// completing the content (its `moveOn` names `Passed` and `Completed` separately). A voiding statement does not un-complete: a
+/// lesson's `completed` is final here as it is when the learner marks it (the course's
+/// completion and badge may already rest on it), and Data 2.3.2 leaves rolling back what a
+/// voided statement changed to the LRS (MAY); the voided statement leaves the LRS's queries.
+async fn complete_lessons(
+    scope: &TenantScope,
+    completions: &[(Uuid, &str)],
+) -> Result<(), CourseError> {
+    if completions.is_empty() {
+        return Ok(());
+    }
+    let activity_ids: HashSet<&str> = completions.iter().map(|(_, a)| *a).collect();
+    let lessons: HashMap<String, Uuid> = lesson::Entity::find()
+        .filter(lesson::Column::ActivityId.is_in(activity_ids))
+        .all(scope.db())
+        .await?
+        .into_iter()
+        .filter_map(|row| Some((row.activity_id?, row.id)))
+        .collect();
+    for (person, activity_id) in completions {
+        let Some(lesson_id) = lessons.get(*activity_id) else {
+            continue;
+        };
+        match crate::progress::record_lesson_completed(
+            scope,
+            *person,
+            *lesson_id,
+            ProgressSource::Xapi,
+        )
+        .await
+        {
+            Ok(_) | Err(CourseError::NotEnrolled | CourseError::LearnerRestricted) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 fn chunked<T>(rows: Vec<T>) -> Vec<Vec<T>> {
@@ -511,8 +536,128 @@ pub enum Format {
     /// As stored.
     #[default]
     Exact,
-    /// As stored: this LRS keeps no other definition of an activity than the statement's.
+    /// As stored, with every language map reduced to the one language the request's
+    /// `Accept-Language` prefers (this LRS keeps no other definition of an activity than
+    /// the statement's own).
     Canonical,
+}
+
+/// The language ranges of an `Accept-Language` header (RFC 9110 12.5.4), best first; a
+/// range with `q=0` is left out (not acceptable).
+pub fn language_ranges(header: Option<&str>) -> Vec<String> {
+    let mut ranges: Vec<(u32, usize, String)> = Vec::new();
+    for (position, item) in header.unwrap_or_default().split(',').enumerate() {
+        let mut parts = item.split(';');
+        let range = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        if range.is_empty() {
+            continue;
+        }
+        let mut weight = 1000;
+        for parameter in parts {
+            if let Some(q) = parameter.trim().strip_prefix("q=") {
+                weight = q
+                    .trim()
+                    .parse::<f64>()
+                    .map(|q| (q.clamp(0.0, 1.0) * 1000.0).round() as u32)
+                    .unwrap_or(0);
+            }
+        }
+        if weight > 0 {
+            ranges.push((weight, position, range));
+        }
+    }
+    // Best weight first; among equals, the order sent.
+    ranges.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranges.into_iter().map(|(_, _, range)| range).collect()
+}
+
+/// The key of `map` the ranges prefer (RFC 4647 3.3.1 basic filtering: a range matches a
+/// tag equal to it or starting with it and a `-`; `*` matches any), else its first key, so
+/// a map keeps one language whatever was asked (Communication 2.1.3: "only one language
+/// within each of these maps").
+fn preferred_language<'a>(
+    map: &'a serde_json::Map<String, Value>,
+    ranges: &[String],
+) -> Option<&'a str> {
+    for range in ranges {
+        let found = map.keys().find(|tag| {
+            let tag = tag.to_ascii_lowercase();
+            range == "*"
+                || tag == *range
+                || tag
+                    .strip_prefix(range.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
+        });
+        if let Some(tag) = found {
+            return Some(tag);
+        }
+    }
+    map.keys().next().map(String::as_str)
+}
+
+fn reduce_language_map(value: Option<&mut Value>, ranges: &[String]) {
+    if let Some(Value::Object(map)) = value
+        && let Some(keep) = preferred_language(map, ranges).map(str::to_string)
+    {
+        map.retain(|tag, _| *tag == keep);
+    }
+}
+
+fn canonical_activity(activity: &mut Value, ranges: &[String]) {
+    let Some(definition) = activity.get_mut("definition") else {
+        return;
+    };
+    reduce_language_map(definition.get_mut("name"), ranges);
+    reduce_language_map(definition.get_mut("description"), ranges);
+    for list in ["choices", "scale", "source", "target", "steps"] {
+        if let Some(Value::Array(components)) = definition.get_mut(list) {
+            for component in components {
+                reduce_language_map(component.get_mut("description"), ranges);
+            }
+        }
+    }
+}
+
+/// The canonical format (Communication 2.1.3): every language map of the statement (verb
+/// display, activity names and descriptions, interaction components, attachments), the
+/// SubStatement's too, reduced to one language by the ranges.
+pub fn canonical_format(statement: &mut Value, ranges: &[String]) {
+    if let Some(verb) = statement.get_mut("verb") {
+        reduce_language_map(verb.get_mut("display"), ranges);
+    }
+    if let Some(object) = statement.get_mut("object") {
+        match object.get("objectType").and_then(Value::as_str) {
+            None | Some("Activity") => canonical_activity(object, ranges),
+            Some("SubStatement") => canonical_format(object, ranges),
+            _ => {}
+        }
+    }
+    if let Some(lists) = statement
+        .get_mut("context")
+        .and_then(|c| c.get_mut("contextActivities"))
+        .and_then(Value::as_object_mut)
+    {
+        for list in lists.values_mut() {
+            match list {
+                Value::Array(items) => items.iter_mut().for_each(|a| canonical_activity(a, ranges)),
+                other => canonical_activity(other, ranges),
+            }
+        }
+    }
+    if let Some(Value::Array(attachments)) = statement.get_mut("attachments") {
+        for attachment in attachments {
+            reduce_language_map(attachment.get_mut("display"), ranges);
+            reduce_language_map(attachment.get_mut("description"), ranges);
+        }
+    }
+}
+
+fn formatted(statement: &mut Value, format: Format, ranges: &[String]) {
+    match format {
+        Format::Ids => ids_format(statement),
+        Format::Canonical => canonical_format(statement, ranges),
+        Format::Exact => {}
+    }
 }
 
 impl Format {
@@ -698,9 +843,12 @@ pub struct StatementPage {
 }
 
 /// Answers a query; voided and restricted statements are left out (Data 2.3.2, R3).
+/// `languages` are the request's `Accept-Language` ranges ([`language_ranges`]), for the
+/// canonical format.
 pub async fn query(
     scope: &TenantScope,
     query: &StatementQuery,
+    languages: &[String],
 ) -> Result<StatementPage, CourseError> {
     scope.require(STATEMENTS_READ)?;
     let mut select = statement::Entity::find()
@@ -786,9 +934,7 @@ pub async fn query(
     let mut statements = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut statement = open_statement(scope, row)?;
-        if query.format == Format::Ids {
-            ids_format(&mut statement);
-        }
+        formatted(&mut statement, query.format, languages);
         statements.push(statement);
     }
     audit_read(scope, &rows).await?;
@@ -821,6 +967,7 @@ pub async fn get(
     id: Uuid,
     voided: bool,
     format: Format,
+    languages: &[String],
 ) -> Result<(Value, DateTime<Utc>), CourseError> {
     scope.require(STATEMENTS_READ)?;
     let row = statement::Entity::find_by_id(id)
@@ -830,9 +977,7 @@ pub async fn get(
         .filter(|row| row.voided == voided)
         .ok_or(CourseError::StatementNotFound)?;
     let mut statement = open_statement(scope, &row)?;
-    if format == Format::Ids {
-        ids_format(&mut statement);
-    }
+    formatted(&mut statement, format, languages);
     audit_read(scope, std::slice::from_ref(&row)).await?;
     Ok((statement, row.stored))
 }

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 /// The verb of a voiding statement (xAPI-Data 2.3.2).
 pub const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
+/// The verb whose statement about a lesson's activity completes the lesson.
+pub const COMPLETED_VERB: &str = "http://adlnet.gov/expapi/verbs/completed";
 
 /// Collects violations while walking one statement (or a batch).
 #[derive(Debug, Default)]

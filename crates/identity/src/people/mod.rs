@@ -5,10 +5,12 @@
 //!
 //! This module declares the table's personal fields and the types; [`store`] validates, seals
 //! and opens rows, [`administration`] holds the admins' and the IdP's changes, [`own_record`]
-//! the person's own reads and corrections, [`sign_in`] the links to IdP subjects,
+//! the person's own reads and corrections, [`lookup`] other crates' lookup by email,
+//! [`sign_in`] the links to IdP subjects,
 //! [`personal_data`] the record as a source of personal data (export, erasure, restriction).
 
 mod administration;
+mod lookup;
 mod own_record;
 mod personal_data;
 mod sign_in;
@@ -18,6 +20,7 @@ pub(crate) use administration::{
     active_with_role, replace_data, set_status_and_roles, touch, validate,
 };
 pub use administration::{administer, create, get, list};
+pub use lookup::PeopleByEmailIndex;
 pub use own_record::{correct_self, get_self};
 pub(crate) use personal_data::is_erased;
 pub use personal_data::{ERASED_NAME, PeopleSource};

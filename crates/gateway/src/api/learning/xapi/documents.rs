@@ -109,6 +109,7 @@ async fn write(
 ) -> Result<DocumentStored, ApiError> {
     let scope = state.tenancy.scope(&auth.0).await?;
     let etag = documents::write(
+        &state.tenancy,
         &scope,
         &key,
         &content_type_of(req),

@@ -101,7 +101,7 @@ impl StatementsApi {
             )
         })?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        statements::store(&scope, vec![body.0], Some(id), false).await?;
+        statements::store(&state.tenancy, &scope, vec![body.0], Some(id), false).await?;
         scope.commit().await?;
         Ok(StatementStored::NoContent(version_out()))
     }
@@ -137,7 +137,7 @@ impl StatementsApi {
             }
         };
         let scope = state.tenancy.scope(&auth.0).await?;
-        let ids = statements::store(&scope, sent, None, batch).await?;
+        let ids = statements::store(&state.tenancy, &scope, sent, None, batch).await?;
         scope.commit().await?;
         Ok(StatementsStored::Ok(
             Json(ids.into_iter().map(|id| id.to_string()).collect()),
@@ -195,8 +195,8 @@ impl StatementsApi {
         until: Query<Option<String>>,
         /// At most this many statements (0: the server's maximum, 500).
         limit: Query<Option<u64>>,
-        /// `ids`, `exact` (default) or `canonical` (as exact: this LRS keeps no other
-        /// activity definitions).
+        /// `ids`, `exact` (default) or `canonical` (as stored, every language map
+        /// reduced to the one language `Accept-Language` prefers, else its first).
         format: Query<Option<String>>,
         /// Whether to include attachment contents (this LRS stores none: only
         /// attachments with a `fileUrl` are accepted).
@@ -205,8 +205,13 @@ impl StatementsApi {
         ascending: Query<Option<bool>>,
         /// The next page of an earlier query (from its `more`).
         more: Query<Option<String>>,
+        /// The languages preferred for `format=canonical` (RFC 9110).
+        #[oai(name = "Accept-Language")]
+        accept_language: Header<Option<String>>,
     ) -> Result<StatementsFound, ApiError> {
         check_version(&version.0)?;
+        let languages = statements::language_ranges(accept_language.0.as_deref());
+        let languages = &languages;
         let _ = attachments.0;
         let consistent = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let parameters = QueryParameters {
@@ -265,7 +270,7 @@ impl StatementsApi {
             };
             // An audited read (S2): a scope that may write.
             let scope = state.tenancy.scope(&auth.0).await?;
-            let (statement, stored) = statements::get(&scope, id, voided, format).await?;
+            let (statement, stored) = statements::get(&scope, id, voided, format, languages).await?;
             scope.commit().await?;
             let last_modified = stored.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
             return Ok(StatementsFound::Ok(
@@ -283,7 +288,7 @@ impl StatementsApi {
             Some(token) => statements::decode_more(&scope, token)?,
             None => parameters.clone().parse()?,
         };
-        let page = statements::query(&scope, &query).await?;
+        let page = statements::query(&scope, &query, languages).await?;
         let next = page
             .more
             .as_ref()
