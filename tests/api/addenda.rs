@@ -591,6 +591,7 @@ async fn promise_a2_d3_the_record_of_processing_matches_the_declarations(backend
             "service_delivery" | "essential_communication" => ("contract", "GDPR Art. 6(1)(b)"),
             "security" => ("legitimate_interests", "GDPR Art. 6(1)(f)"),
             "legal_obligation" => ("legal_obligation", "GDPR Art. 6(1)(c)"),
+            "personalisation" => ("consent", "GDPR Art. 6(1)(a)"),
             other => panic!("undeclared purpose {other}"),
         };
         assert_eq!(a["lawful_basis"], basis, "{a}");

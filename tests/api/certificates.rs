@@ -22,6 +22,7 @@ both_backends!(
     promise_u1_verification_shows_only_what_the_learner_shares_and_refuses_forgeries,
     promise_u1_revocation_needs_the_scope_and_a_reason_and_tells_the_learner,
     promise_u1_erasure_removes_the_certificate_and_its_verification,
+    promise_c3_the_certificate_exists_the_moment_the_course_completes,
 );
 
 /// A learner of `inst` who has completed a one-lesson course: (person, token, course).
@@ -398,4 +399,42 @@ async fn promise_u1_erasure_removes_the_certificate_and_its_verification(backend
     let verdict = presented_ok(&app, "north", cert["credential"].as_str().unwrap()).await;
     assert_eq!(verdict["valid"], false);
     assert_eq!(verdict["reason"], "unknown_certificate");
+}
+
+/// Issuance is part of completion: staff and the public verification see the certificate
+/// though the learner never read theirs (no read runs the repair path).
+async fn promise_c3_the_certificate_exists_the_moment_the_course_completes(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, _token, course_id) = completed(&app, &north, "CRT-9").await;
+
+    let issued = audited(&app, admin, "certificate.issued").await;
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0]["detail"]["course_id"], course_id.as_str());
+    let id = issued[0]["detail"]["certificate_id"].as_str().unwrap();
+    // The completion and its certificate are one change: the completion says it is issued.
+    let completions = audited(&app, admin, "course.completed").await;
+    assert_eq!(completions.len(), 1);
+    assert_eq!(
+        completions[0]["detail"]["completion_id"],
+        issued[0]["detail"]["completion_id"]
+    );
+
+    // Staff act on it by its id; its verification answers for anyone.
+    let revoked = app
+        .post(
+            &format!("/v1/certificates/{id}/revocation"),
+            admin,
+            json!({"reason": "Checking it exists"}),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert_eq!(revoked.body["person_id"], ada.as_str());
+    assert_eq!(revoked.body["course_id"], course_id.as_str());
+    let verification = revoked.body["verification_id"].as_str().unwrap();
+    let verdict = by_id(&app, "north", verification).await;
+    assert_eq!(verdict["reason"], "revoked", "{verdict}");
+    let verdict = presented_ok(&app, "north", revoked.body["credential"].as_str().unwrap()).await;
+    assert_eq!(verdict["reason"], "revoked", "{verdict}");
 }

@@ -41,6 +41,7 @@ mod privacy_requests;
 mod profile;
 mod progress;
 mod quizzes;
+mod recommendations;
 mod restriction;
 mod retention;
 mod reviews;

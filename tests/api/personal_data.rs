@@ -1201,8 +1201,13 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         panic!("not a tenant key");
     };
     let scope = app.state.tenancy.scope(&key).await.unwrap();
+    let signer = hub_course::certificates::InstitutionSigner {
+        tenancy: &app.state.tenancy,
+        public_url: app.state.config.public_url(),
+    };
     hub_course::progress::record_lesson_completed(
         &scope,
+        &signer,
         grace.parse().unwrap(),
         progress_lesson.parse().unwrap(),
         hub_course::progress::ProgressSource::Xapi,

@@ -1,5 +1,6 @@
 //! Learning: an institution's course catalog and the learning records of its people
-//! (enrollments, progress, quizzes, xAPI statements, certificates). Every function takes a
+//! (enrollments, progress, quizzes, xAPI statements, certificates), the recommendations
+//! computed from them and the course reminders sent about them. Every function takes a
 //! [`hub_tenant::TenantScope`], so nothing here can be read or written outside the caller's
 //! own tenant. One module per domain area: [`catalog`] first; each area that stores
 //! personal data registers its personal-data source in [`MODULE`] below.
@@ -13,6 +14,8 @@ mod error;
 pub mod organisation;
 pub mod progress;
 pub mod quiz;
+pub mod recommendations;
+pub mod reminders;
 pub mod structure;
 mod text;
 pub mod xapi;
@@ -97,6 +100,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(progress::personal_data::LearningProgressSource),
             Box::new(attempts::personal_data::AttemptsSource),
             Box::new(certificates::personal_data::CertificatesSource),
+            Box::new(recommendations::personal_data::LearningPreferencesSource),
         ]
     },
 };
@@ -108,6 +112,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields.extend_from_slice(xapi::PERSONAL_FIELDS);
     fields.extend_from_slice(attempts::personal_data::PERSONAL_FIELDS);
     fields.extend_from_slice(certificates::personal_data::PERSONAL_FIELDS);
+    fields.extend_from_slice(recommendations::personal_data::PERSONAL_FIELDS);
     fields
 }
 
@@ -126,6 +131,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     SealedTable {
         table: "attempt_grade_changes",
         row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: recommendations::service::PREFERENCES,
+        row_key: RowKey::Uuid("person_id"),
         version_column: None,
     },
     SealedTable {

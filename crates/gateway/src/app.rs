@@ -201,7 +201,8 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
 
 /// Background work of a serving process (not of `hub migrate` or `hub operator-key`):
 /// resuming jobs whose process died, expiring access reviews whose deadline passed, running
-/// approved privacy requests and alerting privacy officers about due ones, every
+/// approved privacy requests, alerting privacy officers about due ones and sending course
+/// reminders, every
 /// `deadline_sweep_secs`; applying retention profiles, every `retention_sweep_secs`; and
 /// delivering due mail from the outbox, every `mail_poll_secs`. Holds the state weakly, so it
 /// stops when the application is dropped (tests start many).
@@ -256,6 +257,23 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
         sweep,
         "privacy request alerts failed; retrying next tick",
         |s| async move { s.privacy.send_request_alerts().await },
+    );
+    // Course reminders through the essential channel: every replica looks every sweep; each
+    // institution's hourly pass is claimed by one of them, and each reminder is sent once
+    // (hub_course::reminders).
+    repeat(
+        state,
+        now,
+        sweep,
+        "course reminders failed; retrying next tick",
+        |s| async move {
+            hub_course::reminders::send_due(
+                &s.tenancy,
+                s.privacy.messages().as_ref(),
+                chrono::Utc::now(),
+            )
+            .await
+        },
     );
     if let Some(dir) = state.identity.mail_directory() {
         tracing::warn!(

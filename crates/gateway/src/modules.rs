@@ -78,6 +78,7 @@ pub mod operator {
 /// hub-course: the catalog, enrollments, organisational units.
 pub mod learning {
     use crate::api::learning::certificates::CertificatesApi;
+    use crate::api::learning::recommendations::RecommendationsApi;
     use crate::api::learning::{attempts::AttemptsApi, progress::ProgressApi};
     use crate::api::learning::{
         courses::CoursesApi, enrollments::EnrollmentsApi, org_units::OrgUnitsApi,
@@ -94,6 +95,7 @@ pub mod learning {
         ProgressApi,
         AttemptsApi,
         CertificatesApi,
+        RecommendationsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -109,6 +111,8 @@ pub mod learning {
         ("deleteQuiz", &[409]),
         // Progress and attempts: an active enrollment, attempt limits, deadlines, once only.
         ("recordMyLessonProgress", &[409]),
+        // Stated preferences: not while the learner's processing is restricted.
+        ("setMyLearningPreferences", &[409]),
         ("startMyQuizAttempt", &[409]),
         ("submitMyQuizAttempt", &[409]),
         ("changeAttemptGrade", &[409]),

@@ -519,6 +519,22 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ),
         ]);
     }
+    limits.extend([
+        (
+            "LearningPreferencesUpdate",
+            "topics",
+            vec![MaxItems(hub_course::recommendations::service::MAX_TOPICS)],
+        ),
+        (
+            "LearningPreferencesUpdate",
+            "topics[]",
+            vec![
+                MinLength(1),
+                MaxLength(course::MAX_TAG),
+                Pattern(course::TAG_PATTERN),
+            ],
+        ),
+    ]);
     limits
 }
 

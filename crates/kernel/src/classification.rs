@@ -60,6 +60,9 @@ pub enum Purpose {
     Security,
     /// Kept because a law requires it (C9).
     LegalObligation,
+    /// Tailoring the service to the person (U3: recommendations from stated preferences):
+    /// used only while their consent covers it (the consent gate, purpose `personalisation`).
+    Personalisation,
 }
 
 /// How long a field lives; the tenant's retention profile turns a class into a period.

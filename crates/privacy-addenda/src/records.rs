@@ -12,11 +12,13 @@
 //!   of providing the service;
 //! - `security` → (f) legitimate interests: network and information security, fraud
 //!   prevention (Recital 49);
-//! - `legal_obligation` → (c) legal obligation (C9).
+//! - `legal_obligation` → (c) legal obligation (C9);
+//! - `personalisation` → (a) consent: stated learning preferences (U3), used only while the
+//!   consent gate allows purpose `personalisation`.
 //!
-//! Consentable purposes (analytics, personalisation, marketing, integrations, basis (a)
-//! consent) are recorded in the consent ledger, not in field declarations: they appear once
-//! a field declares them.
+//! The other consentable purposes (analytics, marketing, integrations, basis (a) consent)
+//! are recorded in the consent ledger, not in field declarations: they appear once a field
+//! declares them.
 //!
 //! Security measures come from the declarations too: `sealed_at_rest` lists every field
 //! declared identifying (stored only sealed under the institution's key), `blind_index`
@@ -38,6 +40,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LawfulBasis {
+    Consent,
     Contract,
     LegalObligation,
     LegitimateInterests,
@@ -46,6 +49,7 @@ pub enum LawfulBasis {
 impl LawfulBasis {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Consent => "consent",
             Self::Contract => "contract",
             Self::LegalObligation => "legal_obligation",
             Self::LegitimateInterests => "legitimate_interests",
@@ -55,6 +59,7 @@ impl LawfulBasis {
     /// The article it is, as a record of processing cites it.
     pub fn article(self) -> &'static str {
         match self {
+            Self::Consent => "GDPR Art. 6(1)(a)",
             Self::Contract => "GDPR Art. 6(1)(b)",
             Self::LegalObligation => "GDPR Art. 6(1)(c)",
             Self::LegitimateInterests => "GDPR Art. 6(1)(f)",
@@ -68,6 +73,7 @@ pub fn lawful_basis(purpose: Purpose) -> LawfulBasis {
         Purpose::ServiceDelivery | Purpose::EssentialCommunication => LawfulBasis::Contract,
         Purpose::Security => LawfulBasis::LegitimateInterests,
         Purpose::LegalObligation => LawfulBasis::LegalObligation,
+        Purpose::Personalisation => LawfulBasis::Consent,
     }
 }
 
@@ -77,6 +83,7 @@ pub fn purpose_name(purpose: Purpose) -> &'static str {
         Purpose::EssentialCommunication => "essential_communication",
         Purpose::Security => "security",
         Purpose::LegalObligation => "legal_obligation",
+        Purpose::Personalisation => "personalisation",
     }
 }
 
@@ -405,6 +412,7 @@ mod tests {
             (Purpose::EssentialCommunication, "GDPR Art. 6(1)(b)"),
             (Purpose::Security, "GDPR Art. 6(1)(f)"),
             (Purpose::LegalObligation, "GDPR Art. 6(1)(c)"),
+            (Purpose::Personalisation, "GDPR Art. 6(1)(a)"),
         ] {
             assert_eq!(lawful_basis(purpose).article(), basis);
         }

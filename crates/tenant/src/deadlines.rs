@@ -148,7 +148,11 @@ impl Tenancy {
 
 /// The platform's periodic jobs that visit every institution in turn (no deadline per
 /// tenant): each names its purpose, as a deadline's kind names a due job's.
-pub const PERIODIC_JOBS: &[&str] = &["retention.sweep", "privacy.request_alerts"];
+pub const PERIODIC_JOBS: &[&str] = &[
+    "retention.sweep",
+    "privacy.request_alerts",
+    "course.reminders",
+];
 
 impl Tenancy {
     /// Every active institution's id, oldest first: what a periodic job visits.

@@ -36,6 +36,8 @@ mod m20261201_001222_xapi_documents;
 mod m20261201_001231_progress_attempts_completions;
 mod m20261201_001241_certificates;
 mod m20261202_001281_xapi_document_key;
+mod m20261202_001291_learning_preferences;
+mod m20261202_001292_course_reminders;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -74,5 +76,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001231_progress_attempts_completions::Migration),
         Box::new(m20261201_001241_certificates::Migration),
         Box::new(m20261202_001281_xapi_document_key::Migration),
+        Box::new(m20261202_001291_learning_preferences::Migration),
+        Box::new(m20261202_001292_course_reminders::Migration),
     ]
 }

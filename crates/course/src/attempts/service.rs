@@ -216,6 +216,7 @@ pub async fn start(scope: &TenantScope, quiz_id: Uuid) -> Result<Attempt, Course
 /// not fit the quiz (`Invalid`, naming the field).
 pub async fn submit(
     scope: &TenantScope,
+    signer: &dyn crate::certificates::CertificateSigner,
     attempt_id: Uuid,
     answers: &[AnswerInput],
 ) -> Result<Attempt, CourseError> {
@@ -285,7 +286,8 @@ pub async fn submit(
     if updated.rows_affected == 0 {
         return Err(CourseError::AttemptSubmitted);
     }
-    crate::completion::service::evaluate(scope, row.course_id, person, "quiz_attempt").await?;
+    crate::completion::service::evaluate(scope, signer, row.course_id, person, "quiz_attempt")
+        .await?;
     Ok(from_row(load(scope, row.id).await?, now))
 }
 
@@ -404,6 +406,7 @@ fn open_change(scope: &TenantScope, row: grade_change::Model) -> Result<GradeCha
 /// rule the new score satisfies is completed (a lower score never un-completes one).
 pub async fn change_grade(
     scope: &TenantScope,
+    signer: &dyn crate::certificates::CertificateSigner,
     attempt_id: Uuid,
     score: i32,
     reason: &str,
@@ -458,8 +461,14 @@ pub async fn change_grade(
             })),
     )
     .await?;
-    crate::completion::service::evaluate(scope, row.course_id, row.person_id, "grade_change")
-        .await?;
+    crate::completion::service::evaluate(
+        scope,
+        signer,
+        row.course_id,
+        row.person_id,
+        "grade_change",
+    )
+    .await?;
     let change = grade_change::Entity::find_by_id(id)
         .one(scope.db())
         .await?

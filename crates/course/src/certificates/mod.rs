@@ -4,10 +4,15 @@
 //! [`hub_tenant::Tenancy::sign_jws`], whose payload carries the credential in its `vc` claim
 //! beside `iss`, `sub`, `nbf` and `jti` (OB 3.0 §8.2, "JSON Web Token Proof Format").
 //!
-//! Issuing consumes the completion outbox (a `course_completions` row whose
-//! `certificate_issued_at` is null): [`service::issue_pending`] issues one certificate per
-//! completion (unique on the completion) and stamps the completion, in the caller's
-//! transaction. Nothing is issued while the learner's processing is restricted.
+//! A certificate is issued inside the completion's own transaction
+//! ([`crate::completion::service::evaluate`] calls [`service::issue_for_completion`]), so it
+//! exists the moment the course completes, however the completion was driven (a learner's
+//! progress, an xAPI statement, a submission, a grade change), signed through the
+//! [`CertificateSigner`] port. The completion row keeps `certificate_issued_at`; a
+//! completion left without one (made before issuance moved into completion, or while the
+//! learner's processing was restricted: nothing is issued then) is repaired by
+//! [`service::issue_pending`], which the learner's certificate reads still call. At most one
+//! certificate per completion (unique on the completion).
 //!
 //! Verification needs no credential: by the unguessable verification id, or by presenting
 //! the JWS, at the issuing institution. It checks the signature against every version of the
@@ -23,5 +28,6 @@ pub mod personal_data;
 pub mod service;
 
 pub use service::{
-    Certificate, CertificateSharing, Issuer, NotValidReason, SharedFields, Verification,
+    Certificate, CertificateSharing, CertificateSigner, InstitutionSigner, Issuer, NotValidReason,
+    SharedFields, Verification,
 };

@@ -8,6 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use hub_kernel::FieldViolation;
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::personal_data::{EssentialMessage, EssentialMessages};
+use hub_tenant::signing::SignedJws;
 use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -36,6 +37,53 @@ pub struct Issuer {
     pub url: String,
     pub name: String,
     pub verify_base: String,
+}
+
+/// The port a completion signs its certificate through: who issues, and the institution's
+/// signing key. [`InstitutionSigner`] is the one the service uses (the tenancy's EdDSA key);
+/// a port, so completion (evaluated deep inside progress, submissions and grade changes)
+/// needs no knowledge of URLs or key stores.
+#[async_trait::async_trait]
+pub trait CertificateSigner: Send + Sync {
+    /// The institution of the scope as the issuer of its certificates.
+    async fn issuer(&self, scope: &TenantScope) -> Result<Issuer, CourseError>;
+    /// Signs `payload` as a compact JWS with the institution's current signing key.
+    async fn sign(
+        &self,
+        scope: &TenantScope,
+        typ: &str,
+        payload: &[u8],
+    ) -> Result<SignedJws, CourseError>;
+}
+
+/// Signs with the institution's own key ([`Tenancy::sign_jws`]); the issuer is the
+/// institution under the service's public URL (`{public_url}/v1/institutions/{slug}`).
+pub struct InstitutionSigner<'a> {
+    pub tenancy: &'a Tenancy,
+    /// The service's public base URL, without a trailing slash.
+    pub public_url: String,
+}
+
+#[async_trait::async_trait]
+impl CertificateSigner for InstitutionSigner<'_> {
+    async fn issuer(&self, scope: &TenantScope) -> Result<Issuer, CourseError> {
+        let tenant = self.tenancy.active_tenant(scope.tenant_id()).await?;
+        let url = format!("{}/v1/institutions/{}", self.public_url, tenant.slug);
+        Ok(Issuer {
+            verify_base: format!("{url}/certificates/"),
+            name: tenant.slug,
+            url,
+        })
+    }
+
+    async fn sign(
+        &self,
+        scope: &TenantScope,
+        typ: &str,
+        payload: &[u8],
+    ) -> Result<SignedJws, CourseError> {
+        Ok(self.tenancy.sign_jws(scope, typ, payload).await?)
+    }
 }
 
 /// What a learner lets the public verification show.
@@ -222,14 +270,96 @@ pub fn credential_claims(
     })
 }
 
-/// Issues a certificate for each of the person's completions that has none yet (the
-/// completion outbox), in the scope's transaction; the number issued. Nothing while the
-/// person's processing is restricted. At most one per completion even when two callers race
-/// (unique on the completion; the loser's insert does nothing).
-pub async fn issue_pending(
-    tenancy: &Tenancy,
+/// Issues the certificate of one completion that has none yet, in the scope's transaction,
+/// and stamps the completion; whether one was issued. Nothing while the person's processing
+/// is restricted (the completion stays pending; [`issue_pending`] issues it once the
+/// restriction is lifted). At most one per completion even when two callers race (unique
+/// on the completion; the loser's insert does nothing).
+pub(crate) async fn issue_for_completion(
+    signer: &dyn CertificateSigner,
     scope: &TenantScope,
-    issuer: &Issuer,
+    done: completion::Model,
+) -> Result<bool, CourseError> {
+    let person_id = done.person_id;
+    if done.certificate_issued_at.is_some()
+        || crate::enrollment::store::is_restricted(scope, person_id).await?
+    {
+        return Ok(false);
+    }
+    let Some(course) = course::Entity::find_by_id(done.course_id)
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(false);
+    };
+    let issuer = signer.issuer(scope).await?;
+    let id = Uuid::now_v7();
+    let verification = verification_id();
+    let claims = credential_claims(
+        &issuer,
+        id,
+        &verification,
+        person_id,
+        (course.id, &course.title, &course.description),
+        done.completed_at,
+    );
+    let signed = signer
+        .sign(scope, CREDENTIAL_TYP, claims.to_string().as_bytes())
+        .await?;
+    let now = Utc::now();
+    let inserted = certificate::Entity::insert(certificate::ActiveModel {
+        id: Set(id),
+        person_id: Set(person_id),
+        course_id: Set(done.course_id),
+        completion_id: Set(done.id),
+        verification_id: Set(verification),
+        kid: Set(signed.kid.clone()),
+        issued_at: Set(now),
+        credential_sealed: Set(scope
+            .keys()
+            .seal_str(CERTIFICATES, "credential", id, &signed.jws)),
+        revoked_at: Set(None),
+        revoked_by: Set(None),
+        revocation_reason_sealed: Set(None),
+        share_course: Set(true),
+        share_issued_at: Set(true),
+        share_learner: Set(false),
+    })
+    .on_conflict_do_nothing_on([certificate::Column::CompletionId])
+    .exec_without_returning(scope.db())
+    .await?;
+    let completion_id = done.id;
+    let course_id = done.course_id;
+    let mut stamp = done.into_active_model();
+    stamp.certificate_issued_at = Set(Some(now));
+    stamp.update(scope.db()).await?;
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(false);
+    }
+    audit::record(
+        scope,
+        AuditEvent::new("certificate.issued")
+            .person(person_id)
+            .detail(serde_json::json!({
+                "certificate_id": id,
+                "course_id": course_id,
+                "completion_id": completion_id,
+                "kid": signed.kid,
+            })),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The repair path: issues a certificate for each of the person's completions that has none
+/// yet, in the scope's transaction; the number issued. A completion issues its certificate
+/// itself ([`crate::completion::service::evaluate`]); what is left pending is a completion
+/// made before that (an earlier version issued lazily, here, on the learner's read), or one
+/// made while the person's processing was restricted. The learner's certificate reads call
+/// it, so such a completion gets its certificate at the latest when the learner looks.
+pub async fn issue_pending(
+    signer: &dyn CertificateSigner,
+    scope: &TenantScope,
     person_id: Uuid,
 ) -> Result<u64, CourseError> {
     let pending = completion::Entity::find()
@@ -238,72 +368,10 @@ pub async fn issue_pending(
         .order_by_asc(completion::Column::Id)
         .all(scope.db())
         .await?;
-    if pending.is_empty() || crate::enrollment::store::is_restricted(scope, person_id).await? {
-        return Ok(0);
-    }
     let mut issued = 0;
     for done in pending {
-        let Some(course) = course::Entity::find_by_id(done.course_id)
-            .one(scope.db())
-            .await?
-        else {
-            continue;
-        };
-        let id = Uuid::now_v7();
-        let verification = verification_id();
-        let claims = credential_claims(
-            issuer,
-            id,
-            &verification,
-            person_id,
-            (course.id, &course.title, &course.description),
-            done.completed_at,
-        );
-        let signed = tenancy
-            .sign_jws(scope, CREDENTIAL_TYP, claims.to_string().as_bytes())
-            .await?;
-        let now = Utc::now();
-        let inserted = certificate::Entity::insert(certificate::ActiveModel {
-            id: Set(id),
-            person_id: Set(person_id),
-            course_id: Set(done.course_id),
-            completion_id: Set(done.id),
-            verification_id: Set(verification),
-            kid: Set(signed.kid.clone()),
-            issued_at: Set(now),
-            credential_sealed: Set(scope.keys().seal_str(
-                CERTIFICATES,
-                "credential",
-                id,
-                &signed.jws,
-            )),
-            revoked_at: Set(None),
-            revoked_by: Set(None),
-            revocation_reason_sealed: Set(None),
-            share_course: Set(true),
-            share_issued_at: Set(true),
-            share_learner: Set(false),
-        })
-        .on_conflict_do_nothing_on([certificate::Column::CompletionId])
-        .exec_without_returning(scope.db())
-        .await?;
-        let mut stamp = done.clone().into_active_model();
-        stamp.certificate_issued_at = Set(Some(now));
-        stamp.update(scope.db()).await?;
-        if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        if issue_for_completion(signer, scope, done).await? {
             issued += 1;
-            audit::record(
-                scope,
-                AuditEvent::new("certificate.issued")
-                    .person(person_id)
-                    .detail(serde_json::json!({
-                        "certificate_id": id,
-                        "course_id": done.course_id,
-                        "completion_id": done.id,
-                        "kid": signed.kid,
-                    })),
-            )
-            .await?;
         }
     }
     Ok(issued)

@@ -5,9 +5,10 @@
 //! `completed`, and the audit trail gets `course.completed`. Evaluated in the transaction
 //! of every progress change, submission and grade change ([`service::evaluate`]).
 //!
-//! The event a certificate issuer consumes is the completion row itself: its
-//! `certificate_issued_at` stays null until a certificate is issued for it (an outbox of
-//! one row per completion, nothing else to keep in step).
+//! The certificate is issued in the same transaction, through the
+//! [`crate::certificates::CertificateSigner`] port: a completion and its certificate commit
+//! together or not at all. `certificate_issued_at` on the completion records it; one still
+//! null is repaired by [`crate::certificates::service::issue_pending`].
 //!
 //! Only the favourable outcome applies itself: a rule not met (or no longer met after a
 //! lower score) changes nothing; failing a learner is a human decision. A rule that asks

@@ -2,6 +2,7 @@
 
 use super::entity as completion;
 use crate::CourseError;
+use crate::certificates::CertificateSigner;
 use crate::progress::LessonStatus;
 use crate::progress::service::{lessons_of_course, requires, rows_of, rule_of};
 use chrono::{DateTime, Utc};
@@ -55,9 +56,11 @@ pub async fn find(
 /// Completes the course for the person when its rule is met now and they have an active
 /// enrollment and no completion yet; `Some` with the new completion when it did. At most
 /// one completion per person and course even when two changes race (the insert does
-/// nothing on the unique pair, and only its winner moves the enrollment).
+/// nothing on the unique pair, and only its winner moves the enrollment). The winner issues
+/// the completion's certificate through `signer`, in the same transaction.
 pub async fn evaluate(
     scope: &TenantScope,
+    signer: &dyn CertificateSigner,
     course_id: Uuid,
     person_id: Uuid,
     source: &str,
@@ -131,6 +134,11 @@ pub async fn evaluate(
             })),
     )
     .await?;
+    let Some(row) = completion::Entity::find_by_id(id).one(scope.db()).await? else {
+        return Ok(None);
+    };
+    // The certificate in the completion's own transaction: it exists once this commits.
+    crate::certificates::service::issue_for_completion(signer, scope, row).await?;
     Ok(completion::Entity::find_by_id(id)
         .one(scope.db())
         .await?

@@ -12,6 +12,7 @@ use super::model::{
     CourseProgress, LessonProgress, LessonState, LessonStatus, ModuleProgress, ProgressSource,
     QuizStanding, percent,
 };
+use crate::certificates::CertificateSigner;
 use crate::enrollment::Enrollment;
 use crate::structure::entity::{lesson, module, rule};
 use crate::structure::{CompletionRule, RequiredLessons};
@@ -161,6 +162,7 @@ fn from_row(row: progress::Model) -> LessonProgress {
 /// `LessonNotFound`) and re-evaluates the course's completion. `completed` is final.
 async fn record(
     scope: &TenantScope,
+    signer: &dyn CertificateSigner,
     course_id: Uuid,
     person_id: Uuid,
     lesson_row: lesson::Model,
@@ -222,7 +224,8 @@ async fn record(
         }
     }
     if status == LessonStatus::Completed {
-        crate::completion::service::evaluate(scope, course_id, person_id, source.as_str()).await?;
+        crate::completion::service::evaluate(scope, signer, course_id, person_id, source.as_str())
+            .await?;
     }
     progress::Entity::find()
         .filter(progress::Column::PersonId.eq(person_id))
@@ -244,6 +247,7 @@ async fn lesson_row(scope: &TenantScope, lesson_id: Uuid) -> Result<lesson::Mode
 /// `started` or `completed`.
 pub async fn record_mine(
     scope: &TenantScope,
+    signer: &dyn CertificateSigner,
     course_id: Uuid,
     lesson_id: Uuid,
     status: LessonStatus,
@@ -254,6 +258,7 @@ pub async fn record_mine(
     let row = lesson_row(scope, lesson_id).await?;
     record(
         scope,
+        signer,
         course_id,
         person,
         row,
@@ -269,6 +274,7 @@ pub async fn record_mine(
 /// the caller checked it may record statements. Evaluates the completion rule.
 pub async fn record_lesson_completed(
     scope: &TenantScope,
+    signer: &dyn CertificateSigner,
     person_id: Uuid,
     lesson_id: Uuid,
     source: ProgressSource,
@@ -277,6 +283,7 @@ pub async fn record_lesson_completed(
     let course_id = row.course_id;
     record(
         scope,
+        signer,
         course_id,
         person_id,
         row,

@@ -188,6 +188,7 @@ struct Prepared {
 /// PUT's `statementId`. Answers the ids in the order sent.
 pub async fn store(
     tenancy: &Tenancy,
+    signer: &dyn crate::certificates::CertificateSigner,
     scope: &TenantScope,
     sent: Vec<Value>,
     statement_id: Option<Uuid>,
@@ -467,7 +468,7 @@ pub async fn store(
             Some((person, p.activity_id.as_deref()?))
         })
         .collect();
-    complete_lessons(scope, &completions).await?;
+    complete_lessons(scope, signer, &completions).await?;
     Ok(ids)
 }
 
@@ -486,6 +487,7 @@ pub async fn store(
 /// voided statement changed to the LRS (MAY); the voided statement leaves the LRS's queries.
 async fn complete_lessons(
     scope: &TenantScope,
+    signer: &dyn crate::certificates::CertificateSigner,
     completions: &[(Uuid, &str)],
 ) -> Result<(), CourseError> {
     if completions.is_empty() {
@@ -505,6 +507,7 @@ async fn complete_lessons(
         };
         match crate::progress::record_lesson_completed(
             scope,
+            signer,
             *person,
             *lesson_id,
             ProgressSource::Xapi,

@@ -7,6 +7,7 @@
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
+use crate::api::learning::certificate_signer;
 use crate::api::learning::quizzes::{AnswerSet, QuestionGradeView};
 use crate::api::page_request;
 use crate::auth::TenantCredential;
@@ -334,7 +335,8 @@ impl AttemptsApi {
             })
             .collect();
         let scope = state.tenancy.scope(&auth.0).await?;
-        let attempt = service::submit(&scope, attempt_id.0, &answers).await?;
+        let attempt =
+            service::submit(&scope, &certificate_signer(&state), attempt_id.0, &answers).await?;
         scope.commit().await?;
         Ok(AttemptSubmitted::Ok(Json(attempt.into())))
     }
@@ -396,8 +398,14 @@ impl AttemptsApi {
         body: Json<GradeChangeCreate>,
     ) -> Result<GradeChangeRecorded, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (change, attempt) =
-            service::change_grade(&scope, attempt_id.0, body.0.score, &body.0.reason).await?;
+        let (change, attempt) = service::change_grade(
+            &scope,
+            &certificate_signer(&state),
+            attempt_id.0,
+            body.0.score,
+            &body.0.reason,
+        )
+        .await?;
         scope.commit().await?;
         Ok(GradeChangeRecorded::Created(Json(GradeChanged {
             change: change.into(),

@@ -3,18 +3,20 @@
 //! verifies one at the issuing institution (`/v1/institutions/{slug}/certificates/…`, no
 //! credential); a person holding `certificates:revoke` revokes one with a reason.
 //!
-//! Certificates are issued from the completion outbox when the learner's certificates are
-//! read (in that request's transaction): every completion gets exactly one.
+//! A certificate is issued by the completion itself (in that request's transaction); the
+//! learner's reads issue any completion's that is still missing (the repair path for
+//! completions made before, or while their processing was restricted).
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
+use crate::api::learning::certificate_signer;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use hub_course::certificates::service::{self, REASON_MAX_CHARS};
 use hub_course::certificates::{
-    Certificate, CertificateSharing, Issuer, NotValidReason, Verification,
+    Certificate, CertificateSharing, CertificateSigner, Issuer, NotValidReason, Verification,
 };
 use hub_tenant::TenantScope;
 use poem::web::Data;
@@ -29,17 +31,7 @@ const _: () = assert!(REASON_MAX_CHARS == 1000);
 
 /// Who a tenant's certificates are issued by: its public URL and name.
 async fn issuer_of(state: &AppState, scope: &TenantScope) -> Result<Issuer, ApiError> {
-    let tenant = state.tenancy.active_tenant(scope.tenant_id()).await?;
-    let url = format!(
-        "{}/v1/institutions/{}",
-        state.config.public_url(),
-        tenant.slug
-    );
-    Ok(Issuer {
-        verify_base: format!("{url}/certificates/"),
-        name: tenant.slug,
-        url,
-    })
+    Ok(certificate_signer(state).issuer(scope).await?)
 }
 
 /// What the public verification of a certificate shows.
@@ -241,9 +233,10 @@ pub struct CertificatesApi;
 impl CertificatesApi {
     /// My certificates
     ///
-    /// Requires scope `courses:read`, as a signed-in person (not an API key). Issues first
-    /// the certificate of every completion that has none yet (none while the processing of
-    /// the person's learning records is restricted), then lists them, newest first.
+    /// Requires scope `courses:read`, as a signed-in person (not an API key). A certificate
+    /// is issued the moment its course completes; a completion still without one (made
+    /// before that, or while the processing of the person's learning records was
+    /// restricted) gets it here first (none while restricted). Newest first.
     #[oai(
         path = "/me/certificates",
         method = "get",
@@ -257,7 +250,7 @@ impl CertificatesApi {
         let scope = state.tenancy.scope(&auth.0).await?;
         let issuer = issuer_of(&state, &scope).await?;
         if let Some(person) = auth.0.actor.person_id() {
-            service::issue_pending(&state.tenancy, &scope, &issuer, person).await?;
+            service::issue_pending(&certificate_signer(&state), &scope, person).await?;
         }
         let mine = service::mine(&scope).await?;
         scope.commit().await?;
@@ -284,7 +277,7 @@ impl CertificatesApi {
         let scope = state.tenancy.scope(&auth.0).await?;
         let issuer = issuer_of(&state, &scope).await?;
         if let Some(person) = auth.0.actor.person_id() {
-            service::issue_pending(&state.tenancy, &scope, &issuer, person).await?;
+            service::issue_pending(&certificate_signer(&state), &scope, person).await?;
         }
         let found = service::my_certificate(&scope, certificate_id.0).await?;
         scope.commit().await?;

@@ -8,5 +8,18 @@ pub mod enrollments;
 pub mod org_units;
 pub mod progress;
 pub mod quizzes;
+pub mod recommendations;
 pub mod structure;
 pub mod xapi;
+
+use crate::state::AppState;
+use hub_course::certificates::InstitutionSigner;
+
+/// What a completion signs its certificate with: the institution's key under the service's
+/// public URL. Every operation that can complete a course passes it down.
+pub(crate) fn certificate_signer(state: &AppState) -> InstitutionSigner<'_> {
+    InstitutionSigner {
+        tenancy: &state.tenancy,
+        public_url: state.config.public_url(),
+    }
+}

@@ -5,6 +5,7 @@
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
+use crate::api::learning::certificate_signer;
 use crate::api::learning::enrollments::EnrollmentStateView;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -285,8 +286,14 @@ impl ProgressApi {
         body: Json<LessonProgressUpdate>,
     ) -> Result<LessonProgressRecorded, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let recorded =
-            service::record_mine(&scope, course_id.0, lesson_id.0, body.0.status.0.into()).await?;
+        let recorded = service::record_mine(
+            &scope,
+            &certificate_signer(&state),
+            course_id.0,
+            lesson_id.0,
+            body.0.status.0.into(),
+        )
+        .await?;
         scope.commit().await?;
         Ok(LessonProgressRecorded::Ok(Json(recorded.into())))
     }

@@ -41,6 +41,7 @@ pub enum PurposeView {
     EssentialCommunication,
     Security,
     LegalObligation,
+    Personalisation,
 }
 
 impl From<Purpose> for PurposeView {
@@ -50,6 +51,7 @@ impl From<Purpose> for PurposeView {
             Purpose::EssentialCommunication => Self::EssentialCommunication,
             Purpose::Security => Self::Security,
             Purpose::LegalObligation => Self::LegalObligation,
+            Purpose::Personalisation => Self::Personalisation,
         }
     }
 }

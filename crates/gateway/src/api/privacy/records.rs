@@ -24,6 +24,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum LawfulBasisView {
+    /// GDPR Art. 6(1)(a).
+    Consent,
     /// GDPR Art. 6(1)(b).
     Contract,
     /// GDPR Art. 6(1)(c).
@@ -35,6 +37,7 @@ pub enum LawfulBasisView {
 impl From<LawfulBasis> for LawfulBasisView {
     fn from(b: LawfulBasis) -> Self {
         match b {
+            LawfulBasis::Consent => Self::Consent,
             LawfulBasis::Contract => Self::Contract,
             LawfulBasis::LegalObligation => Self::LegalObligation,
             LawfulBasis::LegitimateInterests => Self::LegitimateInterests,

@@ -101,7 +101,15 @@ impl StatementsApi {
             )
         })?;
         let scope = state.tenancy.scope(&auth.0).await?;
-        statements::store(&state.tenancy, &scope, vec![body.0], Some(id), false).await?;
+        statements::store(
+            &state.tenancy,
+            &super::super::certificate_signer(&state),
+            &scope,
+            vec![body.0],
+            Some(id),
+            false,
+        )
+        .await?;
         scope.commit().await?;
         Ok(StatementStored::NoContent(version_out()))
     }
@@ -137,7 +145,15 @@ impl StatementsApi {
             }
         };
         let scope = state.tenancy.scope(&auth.0).await?;
-        let ids = statements::store(&state.tenancy, &scope, sent, None, batch).await?;
+        let ids = statements::store(
+            &state.tenancy,
+            &super::super::certificate_signer(&state),
+            &scope,
+            sent,
+            None,
+            batch,
+        )
+        .await?;
         scope.commit().await?;
         Ok(StatementsStored::Ok(
             Json(ids.into_iter().map(|id| id.to_string()).collect()),
@@ -270,7 +286,8 @@ impl StatementsApi {
             };
             // An audited read (S2): a scope that may write.
             let scope = state.tenancy.scope(&auth.0).await?;
-            let (statement, stored) = statements::get(&scope, id, voided, format, languages).await?;
+            let (statement, stored) =
+                statements::get(&scope, id, voided, format, languages).await?;
             scope.commit().await?;
             let last_modified = stored.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
             return Ok(StatementsFound::Ok(
