@@ -175,7 +175,7 @@ pub mod institution {
 pub mod identity {
     use crate::api::{
         domains::DomainsApi, incidents::IncidentsApi, me::MeApi, messaging::MessagingApi,
-        passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi, saml::SamlApi,
+        minors::MinorsApi, passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi, saml::SamlApi,
         scim::ScimApi, sso::SsoApi,
     };
 
@@ -190,6 +190,7 @@ pub mod identity {
         ReviewsApi,
         ScimApi,
         MessagingApi,
+        MinorsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -225,6 +226,9 @@ pub mod identity {
         ("signInWithPassword", &[401, 403]),
         ("requestPasswordReset", &[403]),
         ("resetPassword", &[401, 403]),
+        // A1: guardian consent only for a minor; the public confirmation refuses a bad code.
+        ("requestGuardianConsent", &[409]),
+        ("confirmGuardianConsent", &[401, 403]),
     ];
 }
 
