@@ -102,7 +102,12 @@ fn decision(ledger: &Value, purpose: &str) -> (bool, String) {
 }
 
 /// What the gate answers processors ([`hub_tenant::Tenancy::may_use`]) for this person.
-async fn may_use(app: &TestApp, inst: &Institution, person: &str, purpose: ConsentPurpose) -> String {
+async fn may_use(
+    app: &TestApp,
+    inst: &Institution,
+    person: &str,
+    purpose: ConsentPurpose,
+) -> String {
     let Principal::Tenant(principal) = app
         .state
         .tenancy
@@ -181,7 +186,10 @@ async fn promise_a1_a_minor_needs_verified_guardian_consent_beyond_essential_pro
     }
     assert_eq!(decision(&ledger, "essential"), (true, "essential".into()));
     let ledger = grant_everything(&app, &adult_token).await;
-    assert_eq!(decision(&ledger, "marketing"), (true, "consent_granted".into()));
+    assert_eq!(
+        decision(&ledger, "marketing"),
+        (true, "consent_granted".into())
+    );
     for purpose in [
         ConsentPurpose::Marketing,
         ConsentPurpose::Personalisation,
@@ -213,10 +221,18 @@ async fn promise_a1_a_minor_needs_verified_guardian_consent_beyond_essential_pro
         "false:guardian_consent_required"
     );
     let confirmed = confirm(&app, &inst.slug, &code).await;
-    assert_eq!(confirmed.status, StatusCode::NO_CONTENT, "{}", confirmed.body);
+    assert_eq!(
+        confirmed.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        confirmed.body
+    );
     // Now the minor's own choices decide, as an adult's do.
     let ledger = app.get("/v1/me/consents", &minor_token).await.body;
-    assert_eq!(decision(&ledger, "marketing"), (true, "consent_granted".into()));
+    assert_eq!(
+        decision(&ledger, "marketing"),
+        (true, "consent_granted".into())
+    );
     assert_eq!(
         may_use(&app, &inst, &minor, ConsentPurpose::Personalisation).await,
         "true:consent_granted"
@@ -241,7 +257,13 @@ async fn promise_a1_a_guardians_code_confirms_once_and_a_wrong_one_changes_nothi
     let inst = institution(&app, "guardian-code").await;
     let ten = born_years_ago(11);
     let (minor, _) = person(&app, &inst, "kim@guardian-code.example", Some(&ten)).await;
-    let asked = ask_guardian(&app, &inst.admin_token, &minor, "guardian@guardian-code.example").await;
+    let asked = ask_guardian(
+        &app,
+        &inst.admin_token,
+        &minor,
+        "guardian@guardian-code.example",
+    )
+    .await;
     assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
     let code = guardian_code(&app, &inst, &minor).await;
 
@@ -279,7 +301,9 @@ async fn promise_a1_the_digital_consent_age_follows_the_persons_country(backend:
     // Fourteen: a minor by the default (16), not in the UK (13).
     let fourteen = born_years_ago(15);
     let (uk, uk_token) = person(&app, &inst, "uk@consent-ages.example", Some(&fourteen)).await;
-    let current = app.get(&format!("/v1/people/{uk}"), &inst.admin_token).await;
+    let current = app
+        .get(&format!("/v1/people/{uk}"), &inst.admin_token)
+        .await;
     let etag = current.header("etag").unwrap();
     let patched = app
         .call_with(
@@ -426,13 +450,21 @@ async fn promise_a1_a_minor_cannot_see_a_restricted_courses_id_in_any_listing_or
 
     // The minor enrols in what they may see, and is refused (without a trace) the rest.
     let enrolled = app
-        .post("/v1/me/enrollments", &minor_token, json!({"course_id": open}))
+        .post(
+            "/v1/me/enrollments",
+            &minor_token,
+            json!({"course_id": open}),
+        )
         .await;
     assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
     for hidden in [restricted, adults] {
-        app.post("/v1/me/enrollments", &minor_token, json!({"course_id": hidden}))
-            .await
-            .assert_problem(404, "course_not_found");
+        app.post(
+            "/v1/me/enrollments",
+            &minor_token,
+            json!({"course_id": hidden}),
+        )
+        .await
+        .assert_problem(404, "course_not_found");
         app.post(
             &format!("/v1/courses/{hidden}/enrollments"),
             &inst.admin_token,
@@ -448,15 +480,26 @@ async fn promise_a1_a_minor_cannot_see_a_restricted_courses_id_in_any_listing_or
             )
             .await;
         assert!(bulk.status.is_success(), "{}", bulk.body);
-        assert!(bulk.body.to_string().contains("learner_under_age"), "{}", bulk.body);
+        assert!(
+            bulk.body.to_string().contains("learner_under_age"),
+            "{}",
+            bulk.body
+        );
         let listed = app
-            .get(&format!("/v1/courses/{hidden}/enrollments"), &inst.admin_token)
+            .get(
+                &format!("/v1/courses/{hidden}/enrollments"),
+                &inst.admin_token,
+            )
             .await;
         assert_eq!(listed.body["items"], json!([]), "{}", listed.body);
     }
     // An adult enrols in the restricted course (so it appears in enrollment listings).
     let adult_in = app
-        .post("/v1/me/enrollments", &adult_token, json!({"course_id": restricted}))
+        .post(
+            "/v1/me/enrollments",
+            &adult_token,
+            json!({"course_id": restricted}),
+        )
         .await;
     assert_eq!(adult_in.status, StatusCode::CREATED, "{}", adult_in.body);
 
@@ -475,16 +518,24 @@ async fn promise_a1_a_minor_cannot_see_a_restricted_courses_id_in_any_listing_or
     }
     for hidden in [restricted, adults] {
         assert!(!seen.contains(hidden.as_str()), "{hidden} in {seen}");
-        let got = app.get(&format!("/v1/courses/{hidden}"), &minor_token).await;
+        let got = app
+            .get(&format!("/v1/courses/{hidden}"), &minor_token)
+            .await;
         got.assert_problem(404, "course_not_found");
         assert!(!got.body.to_string().contains(hidden.as_str()));
     }
-    assert!(seen.contains(open.as_str()) && seen.contains(teens.as_str()), "{seen}");
+    assert!(
+        seen.contains(open.as_str()) && seen.contains(teens.as_str()),
+        "{seen}"
+    );
     // The adult and the admin see the whole catalogue.
     for token in [&adult_token, &inst.admin_token] {
         let all = every_page(&app, token, "/v1/courses").await;
         for id in &ids {
-            assert!(all.contains(id.as_str()), "{id} missing for an adult: {all}");
+            assert!(
+                all.contains(id.as_str()),
+                "{id} missing for an adult: {all}"
+            );
         }
     }
     let _ = adult;
@@ -497,14 +548,8 @@ async fn promise_a1_the_guardian_observes_only_their_minors_progress(backend: Ba
     let (child, child_token) = person(&app, &inst, "kid@guardians.example", Some(&young)).await;
     let (other_child, other_token) =
         person(&app, &inst, "other@guardians.example", Some(&young)).await;
-    let (_, parent_token) = person_with_roles(
-        &app,
-        &inst,
-        "parent@guardians.example",
-        None,
-        &["guardian"],
-    )
-    .await;
+    let (_, parent_token) =
+        person_with_roles(&app, &inst, "parent@guardians.example", None, &["guardian"]).await;
     let (_, stranger_token) = person_with_roles(
         &app,
         &inst,
@@ -538,7 +583,12 @@ async fn promise_a1_the_guardian_observes_only_their_minors_progress(backend: Ba
         .assert_problem(404, "person_not_found");
     let code = guardian_code(&app, &inst, &child).await;
     let confirmed = confirm(&app, &inst.slug, &code).await;
-    assert_eq!(confirmed.status, StatusCode::NO_CONTENT, "{}", confirmed.body);
+    assert_eq!(
+        confirmed.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        confirmed.body
+    );
 
     // Their own child's progress, course by course.
     let seen = app.get(&progress_of(&child), &parent_token).await;
@@ -567,5 +617,9 @@ async fn promise_a1_the_guardian_observes_only_their_minors_progress(backend: Ba
     assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
     let reads = audit.body["items"].as_array().unwrap();
     assert_eq!(reads.len(), 1, "{}", audit.body);
-    assert!(audit.body.to_string().contains(child.as_str()), "{}", audit.body);
+    assert!(
+        audit.body.to_string().contains(child.as_str()),
+        "{}",
+        audit.body
+    );
 }
