@@ -175,8 +175,8 @@ pub mod institution {
 pub mod identity {
     use crate::api::{
         domains::DomainsApi, incidents::IncidentsApi, me::MeApi, messaging::MessagingApi,
-        minors::MinorsApi, passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi, saml::SamlApi,
-        scim::ScimApi, sso::SsoApi,
+        minors::MinorsApi, passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi,
+        saml::SamlApi, scim::ScimApi, sso::SsoApi,
     };
 
     pub type Api = (

@@ -429,7 +429,10 @@ pub async fn confirm_guardian_consent(
     };
     let claimed = guardian_consent::Entity::update_many()
         .col_expr(guardian_consent::Column::ConfirmedAt, Expr::value(now))
-        .col_expr(guardian_consent::Column::GuardianPersonId, Expr::value(guardian))
+        .col_expr(
+            guardian_consent::Column::GuardianPersonId,
+            Expr::value(guardian),
+        )
         .filter(guardian_consent::Column::TokenHash.eq(hash))
         .filter(guardian_consent::Column::ConfirmedAt.is_null())
         .exec(scope.db())
@@ -499,7 +502,10 @@ mod tests {
             guardian_person_id: None,
         };
         assert!(confirmable(&row, now));
-        assert!(!confirmable(&row, now + Duration::days(GUARDIAN_TOKEN_DAYS)));
+        assert!(!confirmable(
+            &row,
+            now + Duration::days(GUARDIAN_TOKEN_DAYS)
+        ));
         let used = guardian_consent::Model {
             confirmed_at: Some(now),
             ..row

@@ -8,7 +8,8 @@ use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::idempotency::{self, IdempotencyKey};
 use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqlErr,
 };
 use uuid::Uuid;
 

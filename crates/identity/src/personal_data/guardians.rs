@@ -11,9 +11,7 @@ use crate::entities::guardian_consent;
 use crate::minors::GUARDIAN_CONSENTS_TABLE;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hub_kernel::classification::{
-    DataCategory, FieldClassification, Purpose, RetentionClass,
-};
+use hub_kernel::classification::{DataCategory, FieldClassification, Purpose, RetentionClass};
 use hub_tenant::personal_data::{DataSubject, Outcome, PersonalDataSource, SourceError, Summary};
 use hub_tenant::{Scope, TenantScope};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};

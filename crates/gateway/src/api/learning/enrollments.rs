@@ -405,7 +405,8 @@ impl EnrollmentsApi {
         body: Json<SelfEnrollment>,
     ) -> Result<EnrollmentCreated, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (enrollment, changed) = service::enroll_self(&state.tenancy, &scope, body.0.course_id).await?;
+        let (enrollment, changed) =
+            service::enroll_self(&state.tenancy, &scope, body.0.course_id).await?;
         scope.commit().await?;
         let tag = etag(enrollment.revision);
         Ok(if changed {
