@@ -30,6 +30,7 @@ mod isolation;
 mod keys;
 mod mail;
 mod migrations;
+mod minors;
 mod offboarding;
 mod outage;
 mod passwords;

@@ -695,6 +695,8 @@ const HOLD_NOTHING_OF_ADA: &[&str] = &[
     "privacy_requests",
     "legal_holds",
     "privacy_addenda",
+    // Ada is an adult: no guardian was asked for her (tests/api/minors.rs covers a minor's).
+    "guardian_consents",
 ];
 
 async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {

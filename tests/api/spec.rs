@@ -32,6 +32,7 @@ const UNAUTHENTICATED: &[&str] = &[
     "/v1/auth/password",
     "/v1/auth/password-reset-requests",
     "/v1/auth/password-resets",
+    "/v1/guardian-consents/confirmations",
     "/v1/sso/discovery",
     "/v1/sso/{tenant_slug}/saml/{connection_id}/metadata",
     "/v1/sso/{tenant_slug}/saml/{connection_id}/login",

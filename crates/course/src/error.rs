@@ -65,6 +65,13 @@ pub enum CourseError {
          their enrollments do not change until the restriction is lifted"
     )]
     LearnerRestricted,
+    /// A1: the course is not for this learner (restricted content, or a minimum age above
+    /// a minor's).
+    #[error(
+        "the course is not open to this learner: it has restricted content or a minimum age \
+         above theirs, and they are a minor"
+    )]
+    LearnerUnderAge,
     #[error("this operation needs a signed-in person, not an API key")]
     PersonOnly,
     #[error("no such organisational unit")]
@@ -138,6 +145,7 @@ impl DescribeProblem for CourseError {
             | Self::SeatsExhausted { .. }
             | Self::InvalidTransition { .. }
             | Self::LearnerRestricted
+            | Self::LearnerUnderAge
             | Self::OrgUnitCodeTaken(_)
             | Self::OrgUnitInUse => ProblemKind::Conflict,
             Self::EnrollmentNotFound
@@ -180,6 +188,7 @@ impl DescribeProblem for CourseError {
             Self::SeatsExhausted { .. } => "seats_exhausted",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::LearnerRestricted => "learner_restricted",
+            Self::LearnerUnderAge => "learner_under_age",
             Self::PersonOnly => "person_credential_required",
             Self::OrgUnitNotFound => "org_unit_not_found",
             Self::OrgUnitCodeTaken(_) => "org_unit_code_taken",

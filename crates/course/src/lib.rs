@@ -38,6 +38,9 @@ pub const ALL_ENROLLMENTS_WRITE: Scope = Scope::named("all_enrollments:write");
 /// The institution's organisational units and people's affiliations.
 pub const ORG_UNITS_READ: Scope = Scope::named("org_units:read");
 pub const ORG_UNITS_WRITE: Scope = Scope::named("org_units:write");
+/// A guardian reads the progress of the minors whose guardian they are verified to be (A1;
+/// the guardian role).
+pub const GUARDIANS_READ: Scope = Scope::named("guardians:read");
 /// Revoke any certificate the institution issued (tenant admins; not granted to a role).
 pub const CERTIFICATES_REVOKE: Scope = Scope::named("certificates:revoke");
 
@@ -55,6 +58,7 @@ pub const MODULE: DomainModule = DomainModule {
         ORG_UNITS_READ,
         ORG_UNITS_WRITE,
         CERTIFICATES_REVOKE,
+        GUARDIANS_READ,
         xapi::STATEMENTS_READ,
         xapi::STATEMENTS_WRITE,
         xapi::STATE_WRITE,
@@ -76,6 +80,10 @@ pub const MODULE: DomainModule = DomainModule {
                 xapi::STATEMENTS_READ,
                 xapi::STATEMENTS_WRITE,
             ],
+        },
+        RoleGrant {
+            role: "guardian",
+            scopes: &[GUARDIANS_READ],
         },
         RoleGrant {
             role: "auditor",

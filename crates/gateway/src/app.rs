@@ -178,6 +178,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let privacy = Privacy::new(tenancy.clone(), directory, messages);
     // Every processor of a consentable purpose (identity's outbox) asks privacy's gate.
     tenancy.register_consent_gate(Arc::new(hub_privacy_addenda::consent::Gate));
+    tenancy.register_minor_directory(Arc::new(hub_identity::minors::Minors));
     privacy.configure_retention(config.retention_settings());
     privacy.set_switched_off_sources(config.privacy_switched_off_sources.clone());
     privacy.set_failing_sources(config.privacy_drill_failing_sources.clone());

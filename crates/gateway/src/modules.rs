@@ -179,8 +179,8 @@ pub mod institution {
 pub mod identity {
     use crate::api::{
         domains::DomainsApi, incidents::IncidentsApi, me::MeApi, messaging::MessagingApi,
-        passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi, saml::SamlApi,
-        scim::ScimApi, sso::SsoApi,
+        minors::MinorsApi, passwords::PasswordsApi, people::PeopleApi, reviews::ReviewsApi,
+        saml::SamlApi, scim::ScimApi, sso::SsoApi,
     };
 
     pub type Api = (
@@ -194,6 +194,7 @@ pub mod identity {
         ReviewsApi,
         ScimApi,
         MessagingApi,
+        MinorsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -229,6 +230,9 @@ pub mod identity {
         ("signInWithPassword", &[401, 403]),
         ("requestPasswordReset", &[403]),
         ("resetPassword", &[401, 403]),
+        // A1: guardian consent only for a minor; the public confirmation refuses a bad code.
+        ("requestGuardianConsent", &[409]),
+        ("confirmGuardianConsent", &[401, 403]),
     ];
 }
 

@@ -370,6 +370,30 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ),
         ]);
     }
+    // The institution's digital-consent ages (hub-identity, A1).
+    {
+        use hub_identity::minors;
+        limits.extend([
+            (
+                "DigitalConsentAge",
+                "country",
+                vec![MinLength(2), MaxLength(2), Pattern(minors::COUNTRY_PATTERN)],
+            ),
+            (
+                "DigitalConsentAge",
+                "age",
+                vec![
+                    Minimum(i64::from(minors::MIN_DIGITAL_CONSENT_AGE)),
+                    Maximum(i64::from(minors::MAX_DIGITAL_CONSENT_AGE)),
+                ],
+            ),
+            (
+                "DigitalConsentAgesUpdate",
+                "ages",
+                vec![MaxItems(minors::MAX_COUNTRIES)],
+            ),
+        ]);
+    }
     // Institutions, their contacts and API keys (hub-tenant).
     use hub_tenant::model::limits as tenant;
     let slug = vec![

@@ -36,6 +36,8 @@ pub enum Refusal {
     LocalAccountsDisabled,
     /// A password-reset code that is unknown, used or expired.
     ResetToken,
+    /// A guardian-consent code that is unknown, used or expired (A1).
+    GuardianToken,
     /// SAML: oversized, not base64, malformed XML, a DOCTYPE, or not a usable response.
     SamlResponseInvalid,
     /// SAML: unsigned, or no signature verifies against the IdP metadata's certificate.
@@ -65,6 +67,7 @@ impl Refusal {
             Self::PasswordResetRequired => "password_reset_required",
             Self::LocalAccountsDisabled => "local_accounts_disabled",
             Self::ResetToken => "reset_token_invalid",
+            Self::GuardianToken => "guardian_token_invalid",
             Self::SamlResponseInvalid => "saml_response_invalid",
             Self::SamlSignature => "saml_signature_invalid",
             Self::SamlConditions => "saml_conditions_invalid",

@@ -10,6 +10,7 @@ mod entities;
 pub mod ephemeral;
 mod error;
 pub mod incidents;
+pub mod minors;
 pub mod oidc;
 pub mod outbox;
 pub mod passwords;
@@ -62,6 +63,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(personal_data::AccessReviewsSource),
             Box::new(personal_data::IncidentsSource),
             Box::new(personal_data::OutboxSource),
+            Box::new(personal_data::GuardianConsentsSource),
         ]
     },
 };
@@ -73,6 +75,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields.extend_from_slice(incidents::PERSONAL_FIELDS);
     fields.extend_from_slice(outbox::PERSONAL_FIELDS);
     fields.extend_from_slice(scim::users::PERSONAL_FIELDS);
+    fields.extend_from_slice(personal_data::GUARDIAN_FIELDS);
     fields
 }
 
@@ -114,6 +117,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     },
     SealedTable {
         table: "outbox",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: minors::GUARDIAN_CONSENTS_TABLE,
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },

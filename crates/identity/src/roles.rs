@@ -15,7 +15,8 @@ pub enum Role {
     Finance,
     /// Reads everything an auditor needs, including the audit trail; never writes.
     Auditor,
-    /// A learner's parent or guardian (minors, A1); no scopes of its own yet.
+    /// A learner's parent or guardian (minors, A1): reads the progress of the minors whose
+    /// guardian consent they confirmed (`guardians:read`, granted by `hub-course`).
     Guardian,
     /// Handles data-subject requests, legal holds and consent records (`privacy:manage`,
     /// granted by `hub-privacy-addenda`).

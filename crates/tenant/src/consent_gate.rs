@@ -61,12 +61,17 @@ impl ConsentPurpose {
     }
 }
 
+/// Why a minor's data is refused for every consentable purpose: no guardian has confirmed
+/// consent yet (A1), whatever the minor granted themselves.
+pub const GUARDIAN_CONSENT_REQUIRED: &str = "guardian_consent_required";
+
 /// The gate's answer, with why (shown to the person, recorded on a held message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub allowed: bool,
     /// `essential`, `consent_granted`, `no_consent`, `consent_withdrawn`, `restricted`,
-    /// `policy_not_accepted`, `not_in_policy`, `no_consent_gate`.
+    /// `policy_not_accepted`, `not_in_policy`, `no_consent_gate`,
+    /// [`GUARDIAN_CONSENT_REQUIRED`].
     pub reason: &'static str,
 }
 

@@ -25,6 +25,7 @@ pub mod group_membership;
 pub mod idempotency;
 pub mod jobs;
 pub mod keys;
+pub mod minors;
 pub mod model;
 pub mod module;
 pub mod people_lookup;
@@ -178,6 +179,9 @@ pub struct Tenancy {
     /// People by email (identity's, registered by the gateway at start:
     /// [`Self::register_people_by_email`]).
     people_by_email: std::sync::RwLock<Option<Arc<dyn people_lookup::PeopleByEmail>>>,
+    /// Who is a minor and who has a guardian's consent (identity's, registered by the
+    /// gateway at start: [`Self::register_minor_directory`]).
+    minor_directory: std::sync::RwLock<Option<Arc<dyn minors::MinorDirectory>>>,
 }
 
 impl Tenancy {
@@ -207,6 +211,7 @@ impl Tenancy {
             people_directory: std::sync::RwLock::default(),
             group_directory: std::sync::RwLock::default(),
             people_by_email: std::sync::RwLock::default(),
+            minor_directory: std::sync::RwLock::default(),
         })
     }
 
@@ -277,6 +282,16 @@ impl Tenancy {
     ) -> Result<consent_gate::Decision, personal_data::SourceError> {
         if !purpose.consentable() {
             return Ok(consent_gate::Decision::allow("essential"));
+        }
+        // A1: a minor's own grant is not enough until a guardian has confirmed consent.
+        let minor = self
+            .minor_status(scope, person, now)
+            .await
+            .map_err(|e| -> personal_data::SourceError { Box::new(e) })?;
+        if minor.needs_guardian_consent() {
+            return Ok(consent_gate::Decision::deny(
+                consent_gate::GUARDIAN_CONSENT_REQUIRED,
+            ));
         }
         let gate = self.consent_gate.read().ok().and_then(|g| g.clone());
         match gate {
@@ -358,6 +373,42 @@ impl Tenancy {
         match lookup {
             Some(lookup) => lookup.people_by_email(scope, emails).await,
             None => Ok(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Registers the directory of minors (identity's). Called once at start by the gateway.
+    pub fn register_minor_directory(&self, directory: Arc<dyn minors::MinorDirectory>) {
+        if let Ok(mut slot) = self.minor_directory.write() {
+            *slot = Some(directory);
+        }
+    }
+
+    /// Whether the person is a minor now and has a guardian's consent; with no directory
+    /// registered, nobody's age is known ([`minors::MinorStatus::UNKNOWN`]).
+    pub async fn minor_status(
+        &self,
+        scope: &TenantScope,
+        person: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<minors::MinorStatus, TenantError> {
+        let directory = self.minor_directory.read().ok().and_then(|d| d.clone());
+        match directory {
+            Some(directory) => directory.status(scope, person, now).await,
+            None => Ok(minors::MinorStatus::UNKNOWN),
+        }
+    }
+
+    /// Whether `guardian` is a verified guardian of `minor` (`false` with no directory).
+    pub async fn is_guardian_of(
+        &self,
+        scope: &TenantScope,
+        guardian: Uuid,
+        minor: Uuid,
+    ) -> Result<bool, TenantError> {
+        let directory = self.minor_directory.read().ok().and_then(|d| d.clone());
+        match directory {
+            Some(directory) => directory.is_guardian_of(scope, guardian, minor).await,
+            None => Ok(false),
         }
     }
 

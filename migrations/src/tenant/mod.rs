@@ -38,6 +38,7 @@ mod m20261201_001241_certificates;
 mod m20261202_001281_xapi_document_key;
 mod m20261202_001291_learning_preferences;
 mod m20261202_001292_course_reminders;
+mod m20261202_001261_minors_and_guardians;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -78,5 +79,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001281_xapi_document_key::Migration),
         Box::new(m20261202_001291_learning_preferences::Migration),
         Box::new(m20261202_001292_course_reminders::Migration),
+        Box::new(m20261202_001261_minors_and_guardians::Migration),
     ]
 }

@@ -13,6 +13,7 @@ pub struct Model {
     pub status: String,
     pub tags: String,
     pub minimum_age: Option<i32>,
+    pub restricted_content: bool,
     pub seat_limit: Option<i32>,
     pub revision: i32,
     pub created_at: DateTimeUtc,

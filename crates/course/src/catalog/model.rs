@@ -57,6 +57,8 @@ pub struct Course {
     pub tags: Vec<String>,
     /// Learners younger than this may not enrol (A1); `None` means no limit.
     pub minimum_age: Option<i32>,
+    /// Content not for minors (A1): a minor never sees the course, in any listing.
+    pub restricted_content: bool,
     /// At most this many invited and active learners; `None` means no limit.
     pub seat_limit: Option<i32>,
     pub revision: i32,
@@ -73,6 +75,7 @@ pub struct NewCourse {
     pub status: CourseStatus,
     pub tags: Vec<String>,
     pub minimum_age: Option<i32>,
+    pub restricted_content: bool,
     pub seat_limit: Option<i32>,
 }
 
@@ -85,6 +88,7 @@ pub struct CoursePatch {
     pub status: Option<CourseStatus>,
     pub tags: Option<Vec<String>>,
     pub minimum_age: Option<Option<i32>>,
+    pub restricted_content: Option<bool>,
     /// `Some(None)` removes the seat limit.
     pub seat_limit: Option<Option<i32>>,
 }
@@ -219,6 +223,7 @@ mod tests {
             status: CourseStatus::Draft,
             tags: vec!["intro".into()],
             minimum_age: Some(16),
+            restricted_content: false,
             seat_limit: None,
         }
     }

@@ -6,9 +6,10 @@ use crate::CourseError;
 use chrono::Utc;
 use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::idempotency::{self, IdempotencyKey};
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqlErr,
 };
 use uuid::Uuid;
 
@@ -24,6 +25,7 @@ pub(crate) fn from_row(row: entity::Model) -> Course {
         status: CourseStatus::parse(&row.status).unwrap_or(CourseStatus::Draft),
         tags: serde_json::from_str(&row.tags).unwrap_or_default(),
         minimum_age: row.minimum_age,
+        restricted_content: row.restricted_content,
         seat_limit: row.seat_limit,
         revision: row.revision,
         created_at: row.created_at,
@@ -76,6 +78,7 @@ pub async fn create(
         status: Set(input.status.as_str().to_string()),
         tags: Set(tags_json(&input.tags)),
         minimum_age: Set(input.minimum_age),
+        restricted_content: Set(input.restricted_content),
         seat_limit: Set(input.seat_limit),
         revision: Set(1),
         created_at: Set(now),
@@ -90,6 +93,81 @@ pub async fn create(
     Ok((get(scope, id).await?, true))
 }
 
+/// What of the catalogue a person may see (A1): a minor sees no course with restricted
+/// content and none whose minimum age is above theirs. Everyone else (adults, people whose
+/// age is not known, API keys) sees every course.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Audience {
+    /// `Some(age)` for a minor.
+    minor_aged: Option<u32>,
+}
+
+impl Audience {
+    /// The audience a person is, asked of the minors port ([`Tenancy::minor_status`]).
+    pub async fn of_person(
+        tenancy: &Tenancy,
+        scope: &TenantScope,
+        person: Uuid,
+    ) -> Result<Self, CourseError> {
+        let status = tenancy.minor_status(scope, person, Utc::now()).await?;
+        Ok(Self {
+            minor_aged: if status.minor { status.age } else { None },
+        })
+    }
+
+    /// The audience of whoever acts in this scope (a person, or none for an API key).
+    pub async fn of_caller(tenancy: &Tenancy, scope: &TenantScope) -> Result<Self, CourseError> {
+        match scope.actor().and_then(|a| a.person_id()) {
+            Some(person) => Self::of_person(tenancy, scope, person).await,
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// The condition a course row must meet to be visible (part of every catalogue query).
+    pub(crate) fn condition(&self) -> Condition {
+        match self.minor_aged {
+            None => Condition::all(),
+            Some(age) => Condition::all()
+                .add(entity::Column::RestrictedContent.eq(false))
+                .add(
+                    Condition::any()
+                        .add(entity::Column::MinimumAge.is_null())
+                        .add(entity::Column::MinimumAge.lte(i32::try_from(age).unwrap_or(0))),
+                ),
+        }
+    }
+
+    /// Whether a course is visible (for a course already loaded, e.g. by enrollment).
+    pub fn admits(&self, course: &Course) -> bool {
+        match self.minor_aged {
+            None => true,
+            Some(age) => {
+                !course.restricted_content
+                    && course
+                        .minimum_age
+                        .is_none_or(|min| i64::from(min) <= i64::from(age))
+            }
+        }
+    }
+}
+
+/// A course as the caller may see it: one hidden from them (A1) answers like an unknown
+/// one (404).
+pub async fn get_visible(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Course, CourseError> {
+    scope.require(Scope::CoursesRead)?;
+    let audience = Audience::of_caller(tenancy, scope).await?;
+    entity::Entity::find_by_id(id)
+        .filter(audience.condition())
+        .one(scope.db())
+        .await?
+        .map(from_row)
+        .ok_or(CourseError::NotFound)
+}
+
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Course, CourseError> {
     scope.require(Scope::CoursesRead)?;
     entity::Entity::find_by_id(id)
@@ -99,13 +177,18 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Course, CourseError> {
         .ok_or(CourseError::NotFound)
 }
 
+/// The catalogue as the caller may see it (filters, tag search and pages all within what
+/// their [`Audience`] admits).
 pub async fn list(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     page: &PageRequest,
     filter: &CourseFilter,
 ) -> Result<Page<Course>, CourseError> {
     scope.require(Scope::CoursesRead)?;
+    let audience = Audience::of_caller(tenancy, scope).await?;
     let mut query = entity::Entity::find()
+        .filter(audience.condition())
         .order_by_asc(entity::Column::Id)
         .limit(page.fetch_limit());
     if let Some(after) = page.after {
@@ -159,6 +242,9 @@ pub async fn update(
         status: Set(patch.status.unwrap_or(current.status).as_str().to_string()),
         tags: Set(tags_json(&patch.tags.unwrap_or(current.tags))),
         minimum_age: Set(patch.minimum_age.unwrap_or(current.minimum_age)),
+        restricted_content: Set(patch
+            .restricted_content
+            .unwrap_or(current.restricted_content)),
         seat_limit: Set(patch.seat_limit.unwrap_or(current.seat_limit)),
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),

@@ -13,6 +13,7 @@ use super::model::{
     MAX_REASON,
 };
 use super::store;
+use crate::catalog::service::Audience;
 use crate::{
     ALL_ENROLLMENTS_READ, ALL_ENROLLMENTS_WRITE, CourseError, CourseStatus, ENROLLMENTS_READ,
     ENROLLMENTS_WRITE,
@@ -144,15 +145,39 @@ async fn check_person(
     })
 }
 
+/// Refuses a learner the course hides from them (A1: restricted content, or a minimum
+/// age above a minor's), before anything is recorded.
+async fn check_audience(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    course: &crate::Course,
+    person_id: Uuid,
+) -> Result<(), CourseError> {
+    if Audience::of_person(tenancy, scope, person_id)
+        .await?
+        .admits(course)
+    {
+        Ok(())
+    } else {
+        Err(CourseError::LearnerUnderAge)
+    }
+}
+
 /// The signed-in learner enrolls in a published course (or takes up an invitation to it,
-/// or comes back after withdrawing). `true` when something changed.
+/// or comes back after withdrawing). `true` when something changed. A course hidden from a
+/// minor (A1) answers like an unknown one.
 pub async fn enroll_self(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     course_id: Uuid,
 ) -> Result<(Enrollment, bool), CourseError> {
     let person = caller_person(scope).ok_or(CourseError::PersonOnly)?;
     let course = store::course(scope, course_id).await?;
-    if course.status != CourseStatus::Published {
+    if course.status != CourseStatus::Published
+        || !Audience::of_person(tenancy, scope, person)
+            .await?
+            .admits(&course)
+    {
         return Err(CourseError::NotFound);
     }
     if let Some(existing) = store::find(scope, course_id, person).await?
@@ -217,7 +242,7 @@ pub async fn enroll(
     state: EnrollmentState,
     reason: Option<&str>,
 ) -> Result<Enrollment, CourseError> {
-    course_for(scope, course_id, true).await?;
+    let course = course_for(scope, course_id, true).await?;
     check_start(state)?;
     check_reason(reason)?;
     if store::is_restricted(scope, person_id).await? {
@@ -226,6 +251,7 @@ pub async fn enroll(
     if check_person(tenancy, scope, person_id).await?.is_some() {
         return Err(CourseError::PersonNotFound);
     }
+    check_audience(tenancy, scope, &course, person_id).await?;
     let (enrollment, _) = admit(
         scope,
         course_id,
@@ -258,7 +284,7 @@ pub enum BulkOutcome {
         enrollment: Enrollment,
         admission: Admission,
     },
-    /// Not enrolled: `person_not_found` (unknown or deactivated), `learner_restricted`, or
+    /// Not enrolled: `person_not_found` (unknown or deactivated), `learner_restricted`, `learner_under_age` (A1), or
     /// `duplicate` (listed before).
     Refused { code: &'static str },
 }
@@ -282,7 +308,7 @@ pub async fn enroll_bulk(
     state: EnrollmentState,
     reason: Option<&str>,
 ) -> Result<Vec<BulkItem>, CourseError> {
-    course_for(scope, course_id, true).await?;
+    let course = course_for(scope, course_id, true).await?;
     check_start(state)?;
     check_reason(reason)?;
     if person_ids.is_empty() || person_ids.len() > MAX_BULK {
@@ -301,6 +327,11 @@ pub async fn enroll_bulk(
             Err("learner_restricted")
         } else if check_person(tenancy, scope, *person).await?.is_some() {
             Err("person_not_found")
+        } else if check_audience(tenancy, scope, &course, *person)
+            .await
+            .is_err()
+        {
+            Err("learner_under_age")
         } else {
             let existing = store::find(scope, course_id, *person).await?;
             match plan(existing.as_ref(), state) {

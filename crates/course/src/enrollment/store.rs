@@ -111,6 +111,21 @@ pub(crate) async fn is_restricted(
         .is_some())
 }
 
+/// The courses a person is (or was) enrolled in, in course-id order.
+pub(crate) async fn of_person(
+    scope: &TenantScope,
+    person_id: Uuid,
+) -> Result<Vec<Uuid>, CourseError> {
+    Ok(enrollment::Entity::find()
+        .select_only()
+        .column(enrollment::Column::CourseId)
+        .filter(enrollment::Column::PersonId.eq(person_id))
+        .order_by_asc(enrollment::Column::CourseId)
+        .into_tuple::<Uuid>()
+        .all(scope.db())
+        .await?)
+}
+
 pub(crate) async fn find(
     scope: &TenantScope,
     course_id: Uuid,

@@ -21,7 +21,7 @@ use crate::{
 };
 use chrono::Utc;
 use hub_tenant::audit::{self, AuditEvent};
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TryInsertResult,
@@ -320,6 +320,35 @@ pub async fn learner_progress(
     )
     .await?;
     Ok(progress)
+}
+
+/// A minor's progress in every course they are enrolled in, for their guardian (A1):
+/// `guardians:read` (the guardian role) and a verified guardianship of this minor
+/// ([`Tenancy::is_guardian_of`]); anyone else's child answers like an unknown person (404).
+/// Every read is audited (`guardian.progress_read`).
+pub async fn minor_progress_for_guardian(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    minor_id: Uuid,
+) -> Result<Vec<CourseProgress>, CourseError> {
+    scope.require(crate::GUARDIANS_READ)?;
+    let guardian = caller_person(scope)?;
+    if !tenancy.is_guardian_of(scope, guardian, minor_id).await? {
+        return Err(CourseError::PersonNotFound);
+    }
+    let enrollments = crate::enrollment::store::of_person(scope, minor_id).await?;
+    let mut out = Vec::with_capacity(enrollments.len());
+    for course_id in enrollments {
+        out.push(course_progress(scope, course_id, minor_id).await?);
+    }
+    audit::record(
+        scope,
+        AuditEvent::new("guardian.progress_read")
+            .person(minor_id)
+            .detail(serde_json::json!({"courses": out.len()})),
+    )
+    .await?;
+    Ok(out)
 }
 
 async fn course_progress(

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod learning;
 pub mod me;
 pub mod messaging;
+pub mod minors;
 pub mod passwords;
 pub mod people;
 pub mod privacy;
@@ -74,6 +75,9 @@ pub enum ApiTags {
     Scim,
     /// Local password accounts, where the institution allows them.
     LocalAccounts,
+    /// Minors (A1): the institution's digital-consent ages by country, and guardians'
+    /// consent for learners under them.
+    Minors,
     /// Access recertification: periodic review of privileged grants.
     AccessReviews,
     /// Who the institution's mail is from, and the delivery status of its messages.

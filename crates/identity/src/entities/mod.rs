@@ -1,5 +1,7 @@
 pub mod access_review;
 pub mod access_review_item;
+pub mod digital_consent_age;
+pub mod guardian_consent;
 pub mod incident;
 pub mod local_credential;
 pub mod message_sender;

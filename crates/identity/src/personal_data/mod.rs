@@ -34,6 +34,7 @@
 //! provisioning), and SCIM no longer serves the anonymised record. The institution removes
 //! the person at its IdP too.
 
+mod guardians;
 mod incidents;
 mod local_accounts;
 mod outbox;
@@ -42,6 +43,7 @@ mod scim;
 mod sessions;
 mod sso_links;
 
+pub use guardians::{GuardianConsentsSource, PERSONAL_FIELDS as GUARDIAN_FIELDS};
 pub use incidents::IncidentsSource;
 pub use local_accounts::LocalAccountsSource;
 pub use outbox::OutboxSource;

@@ -452,6 +452,29 @@ impl Privacy {
         purpose: ConsentPurpose,
         now: DateTime<Utc>,
     ) -> Result<Decision, PrivacyError> {
+        self.decide(scope, person, purpose, now).await
+    }
+
+    /// [`decide`], after the rule for minors (A1): a minor with no guardian's verified
+    /// consent is refused every consentable purpose, whatever they granted themselves.
+    async fn decide(
+        &self,
+        scope: &TenantScope,
+        person: Uuid,
+        purpose: ConsentPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, PrivacyError> {
+        if purpose.consentable()
+            && self
+                .tenancy
+                .minor_status(scope, person, now)
+                .await?
+                .needs_guardian_consent()
+        {
+            return Ok(Decision::deny(
+                hub_tenant::consent_gate::GUARDIAN_CONSENT_REQUIRED,
+            ));
+        }
         decide(scope, person, purpose, now).await
     }
 
@@ -510,7 +533,7 @@ impl Privacy {
                 consentable: purpose.consentable(),
                 granted: latest.as_ref().is_some_and(|r| r.granted),
                 latest,
-                decision: decide(scope, person, purpose, now).await?,
+                decision: self.decide(scope, person, purpose, now).await?,
             });
         }
         let sources = self.tenancy.personal_data_sources()?;

@@ -65,8 +65,13 @@ pub struct CourseCreate {
     /// Up to 20 tags: lower-case letters, digits and `-`.
     #[oai(default)]
     pub tags: Vec<String>,
-    /// Youngest age allowed to enrol (0–120); omit for no limit.
+    /// Youngest age allowed to enrol (0–120); omit for no limit. A minor younger than this
+    /// does not see the course at all (A1).
     pub minimum_age: Option<i32>,
+    /// Content not for minors (A1): no minor sees the course in any listing, filter or
+    /// look-up, nor can be enrolled in it.
+    #[oai(default)]
+    pub restricted_content: bool,
     /// At most this many invited and active learners (1–1,000,000); omit for no limit.
     /// Enrollments beyond it are refused with 409 `seats_exhausted`.
     pub seat_limit: Option<i32>,
@@ -81,6 +86,7 @@ impl Example for CourseCreate {
             status: Described(CourseStatusView::Draft),
             tags: vec!["computing".into(), "first-year".into()],
             minimum_age: Some(16),
+            restricted_content: false,
             seat_limit: Some(120),
         }
     }
@@ -104,6 +110,9 @@ pub struct CourseUpdate {
     /// `null` removes the age limit.
     #[oai(nullable)]
     pub minimum_age: MaybeUndefined<i32>,
+    /// Content not for minors (A1).
+    #[oai(skip_serializing_if_is_none)]
+    pub restricted_content: Option<bool>,
     /// `null` removes the seat limit. A limit below the seats already taken admits nobody
     /// new until enough learners leave.
     #[oai(nullable)]
@@ -119,6 +128,7 @@ impl Example for CourseUpdate {
             status: Some(CourseStatusView::Published),
             tags: None,
             minimum_age: MaybeUndefined::Undefined,
+            restricted_content: None,
             seat_limit: MaybeUndefined::Undefined,
         }
     }
@@ -135,6 +145,8 @@ pub struct CourseView {
     pub tags: Vec<String>,
     #[oai(nullable)]
     pub minimum_age: Option<i32>,
+    /// Content not for minors: hidden from every minor (A1).
+    pub restricted_content: bool,
     /// At most this many invited and active learners; `null`: no limit.
     #[oai(nullable)]
     pub seat_limit: Option<i32>,
@@ -154,6 +166,7 @@ impl From<Course> for CourseView {
             status: c.status.into(),
             tags: c.tags,
             minimum_age: c.minimum_age,
+            restricted_content: c.restricted_content,
             seat_limit: c.seat_limit,
             revision: c.revision,
             created_at: c.created_at,
@@ -235,6 +248,7 @@ impl CoursesApi {
             status: input.status.0.into(),
             tags: input.tags,
             minimum_age: input.minimum_age,
+            restricted_content: input.restricted_content,
             seat_limit: input.seat_limit,
         };
         let scope = state.tenancy.scope(&auth.0).await?;
@@ -252,7 +266,8 @@ impl CoursesApi {
     /// List courses
     ///
     /// Courses of the caller's institution, oldest first, in pages. Requires scope
-    /// `courses:read`.
+    /// `courses:read`. A minor sees no course with restricted content and none whose
+    /// minimum age is above theirs (A1), whatever the filter.
     #[oai(path = "/courses", method = "get", operation_id = "listCourses")]
     // poem-openapi takes every query parameter as an argument of its own.
     #[allow(clippy::too_many_arguments)]
@@ -278,10 +293,11 @@ impl CoursesApi {
             code: code.0,
         };
         let (page, filter) = (&page, &filter);
+        let tenancy = &state.tenancy;
         let courses = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::list(&scope, page, filter).await
+                service::list(tenancy, &scope, page, filter).await
             })
             .await?;
         Ok(CourseListed::Ok(Json(CoursePage {
@@ -293,6 +309,7 @@ impl CoursesApi {
     /// Get a course
     ///
     /// Requires scope `courses:read`. The `ETag` is the revision to send back in `If-Match`.
+    /// A course hidden from a minor (A1) answers 404 to them.
     #[oai(
         path = "/courses/:course_id",
         method = "get",
@@ -305,10 +322,11 @@ impl CoursesApi {
         course_id: Path<Uuid>,
     ) -> Result<CourseFound, ApiError> {
         let id = course_id.0;
+        let tenancy = &state.tenancy;
         let course = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::get(&scope, id).await
+                service::get_visible(tenancy, &scope, id).await
             })
             .await?;
         let tag = etag(course.revision);
@@ -347,6 +365,7 @@ impl CoursesApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(age) => Some(Some(age)),
             },
+            restricted_content: input.restricted_content,
             seat_limit: match input.seat_limit {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),

@@ -230,8 +230,9 @@ pub struct BulkEnrollmentItem {
     pub person_id: Uuid,
     pub result: Described<BulkResult>,
     /// Why a person was refused: `person_not_found` (unknown or deactivated),
-    /// `learner_restricted` (processing of their learning records is restricted) or
-    /// `duplicate` (listed before).
+    /// `learner_restricted` (processing of their learning records is restricted),
+    /// `learner_under_age` (a minor, and the course has restricted content or a minimum
+    /// age above theirs: A1) or `duplicate` (listed before).
     #[oai(nullable)]
     pub code: Option<String>,
     #[oai(nullable)]
@@ -404,7 +405,8 @@ impl EnrollmentsApi {
         body: Json<SelfEnrollment>,
     ) -> Result<EnrollmentCreated, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (enrollment, changed) = service::enroll_self(&scope, body.0.course_id).await?;
+        let (enrollment, changed) =
+            service::enroll_self(&state.tenancy, &scope, body.0.course_id).await?;
         scope.commit().await?;
         let tag = etag(enrollment.revision);
         Ok(if changed {

@@ -259,6 +259,13 @@ pub enum CourseProgressFound {
     Ok(Json<CourseProgressView>),
 }
 
+#[derive(ApiResponse)]
+pub enum MinorProgressFound {
+    /// The minor's progress in each course they are enrolled in, in course-id order.
+    #[oai(status = 200)]
+    Ok(Json<Vec<CourseProgressView>>),
+}
+
 #[derive(Default)]
 pub struct ProgressApi;
 
@@ -349,5 +356,30 @@ impl ProgressApi {
         let progress = service::learner_progress(&scope, course, person).await?;
         scope.commit().await?;
         Ok(CourseProgressFound::Ok(Json(progress.into())))
+    }
+
+    /// A minor's progress, for their guardian
+    ///
+    /// Requires scope `guardians:read` (the guardian role), as a verified guardian of this
+    /// minor (a guardian consent they confirmed, sent to their address); any other person
+    /// answers 404 `person_not_found`. Every read is recorded in the audit trail.
+    #[oai(
+        path = "/guardians/me/minors/:person_id/progress",
+        method = "get",
+        operation_id = "getMyMinorsProgress"
+    )]
+    async fn get_my_minors_progress(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: TenantCredential,
+        person_id: Path<Uuid>,
+    ) -> Result<MinorProgressFound, ApiError> {
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let progress =
+            service::minor_progress_for_guardian(&state.tenancy, &scope, person_id.0).await?;
+        scope.commit().await?;
+        Ok(MinorProgressFound::Ok(Json(
+            progress.into_iter().map(Into::into).collect(),
+        )))
     }
 }
