@@ -311,6 +311,11 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         "quiz_id",
         crate::quizzes::create_quiz(app, &admin, &learned).await,
     );
+    // An automated decision about a learner, so the review queue has one to show.
+    ids.insert(
+        "decision_id",
+        crate::decisions::pending_decision(app, &north).await,
+    );
     let enrollments = app
         .get(&format!("/v1/courses/{learned}/enrollments"), &admin)
         .await;

@@ -1,5 +1,6 @@
 //! Learning: an institution's course catalog and the learning records of its people
-//! (enrollments, progress, quizzes, xAPI statements, certificates). Every function takes a
+//! (enrollments, progress, quizzes, xAPI statements, certificates) and the automated
+//! decisions about them, which take effect only once a person reviews them. Every function takes a
 //! [`hub_tenant::TenantScope`], so nothing here can be read or written outside the caller's
 //! own tenant. One module per domain area: [`catalog`] first; each area that stores
 //! personal data registers its personal-data source in [`MODULE`] below.
@@ -8,6 +9,7 @@ pub mod attempts;
 pub mod catalog;
 pub mod certificates;
 pub mod completion;
+pub mod decisions;
 pub mod enrollment;
 mod error;
 pub mod organisation;
@@ -37,6 +39,9 @@ pub const ORG_UNITS_READ: Scope = Scope::named("org_units:read");
 pub const ORG_UNITS_WRITE: Scope = Scope::named("org_units:write");
 /// Revoke any certificate the institution issued (tenant admins; not granted to a role).
 pub const CERTIFICATES_REVOKE: Scope = Scope::named("certificates:revoke");
+/// Review (confirm or overturn) the automated decisions about the learners of the courses
+/// the caller teaches (every course with [`ALL_ENROLLMENTS_WRITE`]): U7's human involvement.
+pub const DECISIONS_REVIEW: Scope = Scope::named("decisions:review");
 
 /// This crate's registration: its scopes and who holds them, its personal fields and the
 /// sources data-subject rights reach its learning records through.
@@ -52,6 +57,7 @@ pub const MODULE: DomainModule = DomainModule {
         ORG_UNITS_READ,
         ORG_UNITS_WRITE,
         CERTIFICATES_REVOKE,
+        DECISIONS_REVIEW,
         xapi::STATEMENTS_READ,
         xapi::STATEMENTS_WRITE,
         xapi::STATE_WRITE,
@@ -69,6 +75,7 @@ pub const MODULE: DomainModule = DomainModule {
                 Scope::CoursesWrite,
                 ENROLLMENTS_READ,
                 ENROLLMENTS_WRITE,
+                DECISIONS_REVIEW,
                 ORG_UNITS_READ,
                 xapi::STATEMENTS_READ,
                 xapi::STATEMENTS_WRITE,
@@ -97,6 +104,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(progress::personal_data::LearningProgressSource),
             Box::new(attempts::personal_data::AttemptsSource),
             Box::new(certificates::personal_data::CertificatesSource),
+            Box::new(decisions::personal_data::AutomatedDecisionsSource),
         ]
     },
 };
@@ -108,6 +116,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields.extend_from_slice(xapi::PERSONAL_FIELDS);
     fields.extend_from_slice(attempts::personal_data::PERSONAL_FIELDS);
     fields.extend_from_slice(certificates::personal_data::PERSONAL_FIELDS);
+    fields.extend_from_slice(decisions::personal_data::PERSONAL_FIELDS);
     fields
 }
 
@@ -130,6 +139,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     },
     SealedTable {
         table: "certificates",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: decisions::service::DECISIONS,
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },

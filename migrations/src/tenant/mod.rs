@@ -35,6 +35,7 @@ mod m20261201_001221_xapi_statements;
 mod m20261201_001222_xapi_documents;
 mod m20261201_001231_progress_attempts_completions;
 mod m20261201_001241_certificates;
+mod m20261202_001251_automated_decisions;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -72,5 +73,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001222_xapi_documents::Migration),
         Box::new(m20261201_001231_progress_attempts_completions::Migration),
         Box::new(m20261201_001241_certificates::Migration),
+        Box::new(m20261202_001251_automated_decisions::Migration),
     ]
 }
