@@ -26,7 +26,7 @@ const _: () = assert!(STATEMENT_MAX_CHARS == 2000 && NOTE_MAX_CHARS == 1000);
 /// What the rule would do to the learner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
-pub enum DecisionKindView {
+pub enum AutomatedDecisionKind {
     /// Fail the course: the enrollment becomes `failed`.
     CourseFailed,
     /// Deny a certificate.
@@ -35,7 +35,7 @@ pub enum DecisionKindView {
     EnrollmentRefused,
 }
 
-impl From<DecisionKind> for DecisionKindView {
+impl From<DecisionKind> for AutomatedDecisionKind {
     fn from(k: DecisionKind) -> Self {
         match k {
             DecisionKind::CourseFailed => Self::CourseFailed,
@@ -48,7 +48,7 @@ impl From<DecisionKind> for DecisionKindView {
 /// Where a decision stands; only `confirmed` has taken effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
-pub enum DecisionStateView {
+pub enum AutomatedDecisionState {
     /// Recorded by the rule, nothing applied, waiting for a reviewer.
     PendingReview,
     /// Contested by the learner, nothing applied, waiting for a reviewer.
@@ -59,7 +59,7 @@ pub enum DecisionStateView {
     Overturned,
 }
 
-impl From<DecisionState> for DecisionStateView {
+impl From<DecisionState> for AutomatedDecisionState {
     fn from(s: DecisionState) -> Self {
         match s {
             DecisionState::PendingReview => Self::PendingReview,
@@ -70,27 +70,27 @@ impl From<DecisionState> for DecisionStateView {
     }
 }
 
-impl From<DecisionStateView> for DecisionState {
-    fn from(s: DecisionStateView) -> Self {
+impl From<AutomatedDecisionState> for DecisionState {
+    fn from(s: AutomatedDecisionState) -> Self {
         match s {
-            DecisionStateView::PendingReview => Self::PendingReview,
-            DecisionStateView::Contested => Self::Contested,
-            DecisionStateView::Confirmed => Self::Confirmed,
-            DecisionStateView::Overturned => Self::Overturned,
+            AutomatedDecisionState::PendingReview => Self::PendingReview,
+            AutomatedDecisionState::Contested => Self::Contested,
+            AutomatedDecisionState::Confirmed => Self::Confirmed,
+            AutomatedDecisionState::Overturned => Self::Overturned,
         }
     }
 }
 
 /// An automated decision about a learner, with why and its review.
 #[derive(Debug, Clone, Object)]
-pub struct DecisionView {
+pub struct AutomatedDecisionView {
     pub id: Uuid,
     pub person_id: Uuid,
     pub course_id: Uuid,
     /// The quiz the rule read (`course_failed`).
     #[oai(nullable)]
     pub quiz_id: Option<Uuid>,
-    pub kind: Described<DecisionKindView>,
+    pub kind: Described<AutomatedDecisionKind>,
     /// The rule's machine name (`required_quiz_attempts_exhausted`).
     pub rule: String,
     /// What the rule says, in words.
@@ -98,7 +98,7 @@ pub struct DecisionView {
     /// What the rule read: the quiz, its passing score, the attempts allowed and used, each
     /// attempt's score.
     pub inputs: serde_json::Value,
-    pub state: Described<DecisionStateView>,
+    pub state: Described<AutomatedDecisionState>,
     /// When a reviewer is due to have decided: 14 days after it was recorded, and 14 days
     /// after it was contested.
     pub review_due_at: DateTime<Utc>,
@@ -118,7 +118,7 @@ pub struct DecisionView {
     pub review_note: Option<String>,
 }
 
-impl From<Decision> for DecisionView {
+impl From<Decision> for AutomatedDecisionView {
     fn from(d: Decision) -> Self {
         Self {
             id: d.id,
@@ -143,8 +143,8 @@ impl From<Decision> for DecisionView {
 
 /// A page of decisions.
 #[derive(Debug, Clone, Object)]
-pub struct DecisionPage {
-    pub items: Vec<DecisionView>,
+pub struct AutomatedDecisionPage {
+    pub items: Vec<AutomatedDecisionView>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
@@ -153,13 +153,13 @@ pub struct DecisionPage {
 /// The learner's contest of a decision.
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
-pub struct ContestCreate {
+pub struct DecisionContestCreate {
     /// Required: 1–2000 characters, kept (sealed) for the reviewer.
     #[oai(default, validator(max_length = 2000))]
     pub statement: String,
 }
 
-impl Example for ContestCreate {
+impl Example for DecisionContestCreate {
     fn example() -> Self {
         Self {
             statement: "I was ill during the last attempt; I have a medical certificate.".into(),
@@ -170,13 +170,13 @@ impl Example for ContestCreate {
 /// A reviewer's confirmation or overturn.
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
-pub struct ReviewCreate {
+pub struct DecisionReviewCreate {
     /// Required: 1–1000 characters, kept (sealed) and sent to the learner.
     #[oai(default, validator(max_length = 1000))]
     pub reason: String,
 }
 
-impl Example for ReviewCreate {
+impl Example for DecisionReviewCreate {
     fn example() -> Self {
         Self {
             reason: "The attempts were graded correctly; the course rule applies.".into(),
@@ -185,24 +185,24 @@ impl Example for ReviewCreate {
 }
 
 #[derive(ApiResponse)]
-pub enum DecisionsFound {
+pub enum MyDecisionsFound {
     /// The caller's decisions, newest first.
     #[oai(status = 200)]
-    Ok(Json<Vec<DecisionView>>),
+    Ok(Json<Vec<AutomatedDecisionView>>),
 }
 
 #[derive(ApiResponse)]
-pub enum DecisionsListed {
+pub enum AutomatedDecisionsListed {
     /// A page of decisions, by id.
     #[oai(status = 200)]
-    Ok(Json<DecisionPage>),
+    Ok(Json<AutomatedDecisionPage>),
 }
 
 #[derive(ApiResponse)]
-pub enum DecisionChanged {
+pub enum AutomatedDecisionChanged {
     /// The decision as it now stands.
     #[oai(status = 200)]
-    Ok(Json<DecisionView>),
+    Ok(Json<AutomatedDecisionView>),
 }
 
 #[derive(Default)]
@@ -225,7 +225,7 @@ impl DecisionsApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
-    ) -> Result<DecisionsFound, ApiError> {
+    ) -> Result<MyDecisionsFound, ApiError> {
         let mine = state
             .tenancy
             .read(
@@ -233,7 +233,7 @@ impl DecisionsApi {
                 move |scope| async move { service::mine(&scope).await },
             )
             .await?;
-        Ok(DecisionsFound::Ok(Json(
+        Ok(MyDecisionsFound::Ok(Json(
             mine.into_iter().map(Into::into).collect(),
         )))
     }
@@ -256,12 +256,12 @@ impl DecisionsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         decision_id: Path<Uuid>,
-        body: Json<ContestCreate>,
-    ) -> Result<DecisionChanged, ApiError> {
+        body: Json<DecisionContestCreate>,
+    ) -> Result<AutomatedDecisionChanged, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let contested = service::contest(&scope, decision_id.0, &body.0.statement).await?;
         scope.commit().await?;
-        Ok(DecisionChanged::Ok(Json(contested.into())))
+        Ok(AutomatedDecisionChanged::Ok(Json(contested.into())))
     }
 
     /// The automated-decision review queue
@@ -279,14 +279,14 @@ impl DecisionsApi {
         auth: TenantCredential,
         /// Only decisions in this state.
         #[oai(name = "state")]
-        decision_state: Query<Option<DecisionStateView>>,
+        decision_state: Query<Option<AutomatedDecisionState>>,
         /// Only decisions of this course.
         course_id: Query<Option<Uuid>>,
         /// Cursor from the previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
-    ) -> Result<DecisionsListed, ApiError> {
+    ) -> Result<AutomatedDecisionsListed, ApiError> {
         let page = page_request(cursor.0.as_deref(), limit.0)?;
         let filter = DecisionFilter {
             state: decision_state.0.map(Into::into),
@@ -295,7 +295,7 @@ impl DecisionsApi {
         let scope = state.tenancy.scope(&auth.0).await?;
         let found = service::list(&scope, &filter, &page).await?;
         scope.commit().await?;
-        Ok(DecisionsListed::Ok(Json(DecisionPage {
+        Ok(AutomatedDecisionsListed::Ok(Json(AutomatedDecisionPage {
             items: found.items.into_iter().map(Into::into).collect(),
             next_cursor: found.next_cursor,
         })))
@@ -320,8 +320,8 @@ impl DecisionsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         decision_id: Path<Uuid>,
-        body: Json<ReviewCreate>,
-    ) -> Result<DecisionChanged, ApiError> {
+        body: Json<DecisionReviewCreate>,
+    ) -> Result<AutomatedDecisionChanged, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let confirmed = service::confirm(
             &scope,
@@ -331,7 +331,7 @@ impl DecisionsApi {
         )
         .await?;
         scope.commit().await?;
-        Ok(DecisionChanged::Ok(Json(confirmed.into())))
+        Ok(AutomatedDecisionChanged::Ok(Json(confirmed.into())))
     }
 
     /// Overturn an automated decision
@@ -352,8 +352,8 @@ impl DecisionsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         decision_id: Path<Uuid>,
-        body: Json<ReviewCreate>,
-    ) -> Result<DecisionChanged, ApiError> {
+        body: Json<DecisionReviewCreate>,
+    ) -> Result<AutomatedDecisionChanged, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let overturned = service::overturn(
             &scope,
@@ -363,6 +363,6 @@ impl DecisionsApi {
         )
         .await?;
         scope.commit().await?;
-        Ok(DecisionChanged::Ok(Json(overturned.into())))
+        Ok(AutomatedDecisionChanged::Ok(Json(overturned.into())))
     }
 }
