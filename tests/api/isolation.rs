@@ -292,6 +292,10 @@ async fn seed(app: &TestApp, spec: &Value, ops: &[Operation], who: &Institution)
     let certificate = certificates.body[0]["id"].as_str().unwrap().to_string();
     seeded.all.insert(certificate.clone());
     seeded.by_param.insert("certificate_id".into(), certificate);
+    // And an automated decision: a rule records it when a learner fails a required quiz.
+    let decision = crate::decisions::pending_decision(app, who).await;
+    seeded.all.insert(decision.clone());
+    seeded.by_param.insert("decision_id".into(), decision);
     seeded
 }
 

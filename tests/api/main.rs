@@ -24,6 +24,7 @@ mod clusters;
 mod configuration;
 mod consent;
 mod courses;
+mod decisions;
 mod domains;
 mod enrollments;
 mod isolation;

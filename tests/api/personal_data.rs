@@ -1077,6 +1077,24 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
     // Grace too, so every learning source holds something of hers to keep.
     let taken = crate::attempts::take(&app, &grace_session, &quiz, "b").await;
     assert!(taken.status.is_success(), "{}", taken.body);
+    // Both fail the one attempt of a quiz another course requires: an automated decision
+    // about each, waiting for review (U7).
+    let failed_course = crate::progress::course(&app, admin, "PD-DEC").await;
+    let final_quiz =
+        crate::attempts::one_question_quiz(&app, admin, &failed_course, json!({"max_attempts": 1}))
+            .await;
+    crate::progress::set_rule(
+        &app,
+        admin,
+        &failed_course,
+        json!({"required_lessons": "none", "passing_quizzes": [final_quiz]}),
+    )
+    .await;
+    for (person, session) in [(&ada, &ada_session), (&grace, &grace_session)] {
+        crate::progress::enroll(&app, admin, &failed_course, person).await;
+        let taken = crate::attempts::take(&app, session, &final_quiz, "a").await;
+        assert_eq!(taken.body["passed"], false, "{}", taken.body);
+    }
     let only = crate::progress::module(&app, admin, &course_id, "Only").await;
     let lesson = crate::progress::lesson(&app, admin, &only, "The lesson", true).await;
     crate::progress::set_rule(

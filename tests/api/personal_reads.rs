@@ -390,6 +390,11 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         json!({"person_id": ada, "reason": "zqenrolled"}),
     )
     .await;
+    // An automated decision about a learner, so the review queue has one to show.
+    ids.insert(
+        "decision_id",
+        crate::decisions::pending_decision(app, &north).await,
+    );
     ids.insert(
         "enrollment_id",
         enrolled["id"].as_str().unwrap().to_string(),

@@ -1005,9 +1005,12 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
     let (_, learner, _) = crate::certificates::completed(&app, &north, "FIX-CRT").await;
     let certificates = app.get("/v1/me/certificates", &learner).await;
     let certificate_id = certificates.body[0]["id"].as_str().unwrap().to_string();
+    // An automated decision under review, for the review and contest limits.
+    let decision_id = crate::decisions::pending_decision(&app, &north).await;
     let fixtures = [
         ("course_id", course.body["id"].as_str().unwrap().to_string()),
         ("certificate_id", certificate_id),
+        ("decision_id", decision_id),
         ("tenant_slug", north.slug.clone()),
         (
             "contact_id",

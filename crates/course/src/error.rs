@@ -102,6 +102,12 @@ pub enum CourseError {
     CertificateNotFound,
     #[error("the certificate is revoked already")]
     CertificateRevoked,
+    #[error("no such decision")]
+    DecisionNotFound,
+    #[error("the decision has been reviewed already")]
+    DecisionReviewed,
+    #[error("the decision is contested already: a reviewer will decide")]
+    DecisionContested,
     #[error("the learner could not be told: {0}")]
     Messaging(String),
 }
@@ -128,6 +134,8 @@ impl DescribeProblem for CourseError {
             | Self::AttemptNotSubmitted => ProblemKind::Conflict,
             Self::CertificateNotFound => ProblemKind::NotFound,
             Self::CertificateRevoked => ProblemKind::Conflict,
+            Self::DecisionNotFound => ProblemKind::NotFound,
+            Self::DecisionReviewed | Self::DecisionContested => ProblemKind::Conflict,
             Self::Messaging(_) => ProblemKind::Internal,
             Self::Sealing(_) => ProblemKind::Internal,
             Self::XapiPrecondition(_) => ProblemKind::PreconditionFailed,
@@ -204,6 +212,9 @@ impl DescribeProblem for CourseError {
             Self::AttemptNotSubmitted => "attempt_not_submitted",
             Self::CertificateNotFound => "certificate_not_found",
             Self::CertificateRevoked => "certificate_already_revoked",
+            Self::DecisionNotFound => "decision_not_found",
+            Self::DecisionReviewed => "decision_already_reviewed",
+            Self::DecisionContested => "decision_already_contested",
             Self::Messaging(_) => "internal",
         }
     }

@@ -1,6 +1,8 @@
 //! Learning: an institution's course catalog and the learning records of its people
-//! (enrollments, progress, quizzes, xAPI statements, certificates), the recommendations
-//! computed from them and the course reminders sent about them. Every function takes a
+//! (enrollments, progress, quizzes, xAPI statements, certificates), the automated
+//! decisions about them (which take effect only once a person reviews them), the
+//! recommendations computed from them and the course reminders sent about them. Every
+//! function takes a
 //! [`hub_tenant::TenantScope`], so nothing here can be read or written outside the caller's
 //! own tenant. One module per domain area: [`catalog`] first; each area that stores
 //! personal data registers its personal-data source in [`MODULE`] below.
@@ -9,6 +11,7 @@ pub mod attempts;
 pub mod catalog;
 pub mod certificates;
 pub mod completion;
+pub mod decisions;
 pub mod enrollment;
 mod error;
 pub mod organisation;
@@ -43,6 +46,9 @@ pub const ORG_UNITS_WRITE: Scope = Scope::named("org_units:write");
 pub const GUARDIANS_READ: Scope = Scope::named("guardians:read");
 /// Revoke any certificate the institution issued (tenant admins; not granted to a role).
 pub const CERTIFICATES_REVOKE: Scope = Scope::named("certificates:revoke");
+/// Review (confirm or overturn) the automated decisions about the learners of the courses
+/// the caller teaches (every course with [`ALL_ENROLLMENTS_WRITE`]): U7's human involvement.
+pub const DECISIONS_REVIEW: Scope = Scope::named("decisions:review");
 
 /// This crate's registration: its scopes and who holds them, its personal fields and the
 /// sources data-subject rights reach its learning records through.
@@ -59,6 +65,7 @@ pub const MODULE: DomainModule = DomainModule {
         ORG_UNITS_WRITE,
         CERTIFICATES_REVOKE,
         GUARDIANS_READ,
+        DECISIONS_REVIEW,
         xapi::STATEMENTS_READ,
         xapi::STATEMENTS_WRITE,
         xapi::STATE_WRITE,
@@ -76,6 +83,7 @@ pub const MODULE: DomainModule = DomainModule {
                 Scope::CoursesWrite,
                 ENROLLMENTS_READ,
                 ENROLLMENTS_WRITE,
+                DECISIONS_REVIEW,
                 ORG_UNITS_READ,
                 xapi::STATEMENTS_READ,
                 xapi::STATEMENTS_WRITE,
@@ -109,6 +117,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(attempts::personal_data::AttemptsSource),
             Box::new(certificates::personal_data::CertificatesSource),
             Box::new(recommendations::personal_data::LearningPreferencesSource),
+            Box::new(decisions::personal_data::AutomatedDecisionsSource),
         ]
     },
 };
@@ -121,6 +130,7 @@ pub fn personal_fields() -> Vec<FieldClassification> {
     fields.extend_from_slice(attempts::personal_data::PERSONAL_FIELDS);
     fields.extend_from_slice(certificates::personal_data::PERSONAL_FIELDS);
     fields.extend_from_slice(recommendations::personal_data::PERSONAL_FIELDS);
+    fields.extend_from_slice(decisions::personal_data::PERSONAL_FIELDS);
     fields
 }
 
@@ -148,6 +158,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     },
     SealedTable {
         table: "certificates",
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: decisions::service::DECISIONS,
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },

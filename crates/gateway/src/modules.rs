@@ -78,6 +78,7 @@ pub mod operator {
 /// hub-course: the catalog, enrollments, organisational units.
 pub mod learning {
     use crate::api::learning::certificates::CertificatesApi;
+    use crate::api::learning::decisions::DecisionsApi;
     use crate::api::learning::recommendations::RecommendationsApi;
     use crate::api::learning::{attempts::AttemptsApi, progress::ProgressApi};
     use crate::api::learning::{
@@ -96,6 +97,7 @@ pub mod learning {
         AttemptsApi,
         CertificatesApi,
         RecommendationsApi,
+        DecisionsApi,
     );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
@@ -120,6 +122,12 @@ pub mod learning {
         ("revokeCertificate", &[409, 422]),
         ("verifyCertificateById", &[404]),
         ("verifyCertificateCredential", &[404, 422]),
+        // Automated decisions: reviewed or contested once; a reason or statement required;
+        // the enrollment a confirmation moves; another course named in the filter.
+        ("contestMyDecision", &[409, 422]),
+        ("confirmDecision", &[409, 422]),
+        ("overturnDecision", &[409, 422]),
+        ("listDecisions", &[404]),
         // A course with enrollments is archived, not deleted.
         ("deleteCourse", &[409]),
         // Enrollments: the course named in the body, seats, states, restrictions.

@@ -35,10 +35,11 @@ mod m20261201_001221_xapi_statements;
 mod m20261201_001222_xapi_documents;
 mod m20261201_001231_progress_attempts_completions;
 mod m20261201_001241_certificates;
+mod m20261202_001251_automated_decisions;
+mod m20261202_001261_minors_and_guardians;
 mod m20261202_001281_xapi_document_key;
 mod m20261202_001291_learning_preferences;
 mod m20261202_001292_course_reminders;
-mod m20261202_001261_minors_and_guardians;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -76,9 +77,10 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_001222_xapi_documents::Migration),
         Box::new(m20261201_001231_progress_attempts_completions::Migration),
         Box::new(m20261201_001241_certificates::Migration),
+        Box::new(m20261202_001251_automated_decisions::Migration),
+        Box::new(m20261202_001261_minors_and_guardians::Migration),
         Box::new(m20261202_001281_xapi_document_key::Migration),
         Box::new(m20261202_001291_learning_preferences::Migration),
         Box::new(m20261202_001292_course_reminders::Migration),
-        Box::new(m20261202_001261_minors_and_guardians::Migration),
     ]
 }

@@ -164,7 +164,14 @@ pub async fn start(scope: &TenantScope, quiz_id: Uuid) -> Result<Attempt, Course
     }
     let existing = rows_of(scope, quiz_id, person).await?;
     let used = i32::try_from(existing.len()).unwrap_or(i32::MAX);
-    if let Some(limit) = quiz.max_attempts
+    // An overturned automated decision gives back an attempt (U7).
+    let limit = match quiz.max_attempts {
+        Some(limit) => Some(limit.saturating_add(
+            crate::decisions::service::extra_attempts(scope, quiz_id, person).await?,
+        )),
+        None => None,
+    };
+    if let Some(limit) = limit
         && used >= limit
     {
         return Err(CourseError::AttemptLimitReached { limit });
@@ -288,6 +295,9 @@ pub async fn submit(
     }
     crate::completion::service::evaluate(scope, signer, row.course_id, person, "quiz_attempt")
         .await?;
+    // The last allowed attempt of a required quiz, not passed: recorded for a person to
+    // review, never applied here (U7).
+    crate::decisions::service::after_submission(scope, row.quiz_id, person).await?;
     Ok(from_row(load(scope, row.id).await?, now))
 }
 

@@ -15,4 +15,4 @@ pub mod service;
 pub(crate) mod store;
 
 pub use model::{Enrollment, EnrollmentEvent, EnrollmentFilter, EnrollmentSource, EnrollmentState};
-pub use service::{active_enrollment, complete, learners};
+pub use service::{active_enrollment, complete, fail, learners};

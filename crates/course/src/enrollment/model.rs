@@ -12,14 +12,18 @@ pub enum EnrollmentState {
     Active,
     Completed,
     Withdrawn,
+    /// A reviewer confirmed the automated decision that the learner failed the course (U7:
+    /// never set by a rule alone).
+    Failed,
 }
 
 impl EnrollmentState {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Invited,
         Self::Active,
         Self::Completed,
         Self::Withdrawn,
+        Self::Failed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -28,6 +32,7 @@ impl EnrollmentState {
             Self::Active => "active",
             Self::Completed => "completed",
             Self::Withdrawn => "withdrawn",
+            Self::Failed => "failed",
         }
     }
 
@@ -42,7 +47,8 @@ impl EnrollmentState {
 
     /// The allowed changes: an invitation is taken up or withdrawn; an active learner
     /// completes or withdraws; a withdrawn learner may be invited or enrolled again. A
-    /// completion is final.
+    /// completion is final. An active learner fails (only by a person: a reviewer's
+    /// confirmation, or staff moving it) and a failed one may be enrolled again.
     pub fn may_become(self, next: Self) -> bool {
         use EnrollmentState::*;
         matches!(
@@ -53,6 +59,8 @@ impl EnrollmentState {
                 | (Active, Withdrawn)
                 | (Withdrawn, Invited)
                 | (Withdrawn, Active)
+                | (Active, Failed)
+                | (Failed, Active)
         )
     }
 }

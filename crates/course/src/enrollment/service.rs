@@ -553,6 +553,19 @@ pub async fn complete(
     move_to(scope, &current, EnrollmentState::Completed, Some(reason)).await
 }
 
+/// Marks an active enrollment failed, with why (kept sealed in its history). For the
+/// automated-decisions review ([`crate::decisions`]), once a person confirmed it; it checks
+/// nothing but the state machine and the restriction.
+pub async fn fail(
+    scope: &TenantScope,
+    enrollment_id: Uuid,
+    reason: &str,
+) -> Result<Enrollment, CourseError> {
+    check_reason(Some(reason))?;
+    let current = store::load(scope, enrollment_id).await?;
+    move_to(scope, &current, EnrollmentState::Failed, Some(reason)).await
+}
+
 /// Makes a person an instructor of a course (admin: `all_enrollments:write`).
 pub async fn assign_instructor(
     tenancy: &Tenancy,

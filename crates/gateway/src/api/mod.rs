@@ -49,6 +49,9 @@ pub enum ApiTags {
     /// Certificates of course completion (Open Badges 3.0 credentials), their sharing,
     /// public verification and revocation.
     Certificates,
+    /// Automated decisions about learners (a course failed by a rule): what the learner
+    /// sees and contests, and the review queue where a person confirms or overturns them.
+    Decisions,
     /// Organisational units of the institution and people's affiliation with them.
     OrgUnits,
     /// The institution's named contacts (data-protection officer, billing, …).

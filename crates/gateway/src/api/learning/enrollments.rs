@@ -29,6 +29,8 @@ pub enum EnrollmentStateView {
     Active,
     Completed,
     Withdrawn,
+    /// A reviewer confirmed the automated decision that the learner failed the course.
+    Failed,
 }
 
 impl From<EnrollmentState> for EnrollmentStateView {
@@ -38,6 +40,7 @@ impl From<EnrollmentState> for EnrollmentStateView {
             EnrollmentState::Active => Self::Active,
             EnrollmentState::Completed => Self::Completed,
             EnrollmentState::Withdrawn => Self::Withdrawn,
+            EnrollmentState::Failed => Self::Failed,
         }
     }
 }
@@ -49,6 +52,7 @@ impl From<EnrollmentStateView> for EnrollmentState {
             EnrollmentStateView::Active => Self::Active,
             EnrollmentStateView::Completed => Self::Completed,
             EnrollmentStateView::Withdrawn => Self::Withdrawn,
+            EnrollmentStateView::Failed => Self::Failed,
         }
     }
 }
@@ -105,7 +109,8 @@ pub struct EnrollmentView {
     pub course_id: Uuid,
     pub person_id: Uuid,
     /// `invited` and `active` hold a seat; `completed` is final; `withdrawn` may be
-    /// invited or enrolled again.
+    /// invited or enrolled again; `failed` (only once a reviewer confirmed an automated
+    /// decision, or staff moved it) may be enrolled again.
     pub state: Described<EnrollmentStateView>,
     /// Who enrolled them: the learner (`self`), an admin or instructor, a bulk enrollment,
     /// or a SCIM group mapped to the course.
@@ -249,8 +254,9 @@ pub struct BulkEnrollmentResult {
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct EnrollmentUpdate {
-    /// The state to move to. Allowed: invited → active or withdrawn; active → completed or
-    /// withdrawn; withdrawn → invited or active. Others are 409 `invalid_transition`.
+    /// The state to move to. Allowed: invited → active or withdrawn; active → completed,
+    /// withdrawn or failed; withdrawn → invited or active; failed → active. Others are 409
+    /// `invalid_transition`.
     pub state: Described<EnrollmentStateView>,
     /// Why, kept (sealed) in the history: 1–500 characters.
     pub reason: Option<String>,

@@ -1,0 +1,493 @@
+//! Automated decisions (U7) through the public API: a learner who used the last allowed
+//! attempt of a quiz the course's completion rule requires, without passing it, is not
+//! failed by the rule: a `course_failed` decision is recorded with its rule and inputs and
+//! the enrollment stays active until a reviewer (the course's instructor, an admin)
+//! confirms it with a reason. The learner sees the decision and why, and contests it into
+//! the review queue with a deadline; an overturn gives a fresh attempt. Passing applies at
+//! once. Reviewers without the scope or of another course see nothing; bad input is a 4xx
+//! that changes nothing.
+
+use crate::attempts::{one_question_quiz, take};
+use crate::both_backends;
+use crate::passwords::outbox_of;
+use crate::privacy_requests::signed_in;
+use crate::progress::{audited, course, enroll, set_rule};
+use crate::support::{Backend, Institution, Reply, TestApp, spawn};
+use chrono::{DateTime, Duration, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+both_backends!(
+    promise_u7_an_adverse_automated_outcome_takes_effect_only_when_a_person_confirms_it,
+    promise_u7_a_learner_sees_why_and_contests_into_a_review_queue_with_a_deadline,
+    promise_u7_a_favourable_outcome_applies_at_once_and_records_no_decision,
+    promise_u7_only_a_reviewer_of_the_course_reviews_and_bad_input_changes_nothing,
+);
+
+/// A course whose completion rule requires one quiz (`b` is right) allowing `attempts`,
+/// with an instructor and an enrolled learner.
+struct Setup {
+    course: String,
+    quiz: String,
+    enrollment: String,
+    learner: String,
+    learner_token: String,
+    teacher_token: String,
+}
+
+async fn setup(app: &TestApp, inst: &Institution, code: &str, attempts: i32) -> Setup {
+    let admin = inst.admin_token.as_str();
+    let c = course(app, admin, code).await;
+    let quiz = one_question_quiz(
+        app,
+        admin,
+        &c,
+        json!({"title": "Final check", "max_attempts": attempts}),
+    )
+    .await;
+    set_rule(
+        app,
+        admin,
+        &c,
+        json!({"required_lessons": "none", "passing_quizzes": [quiz]}),
+    )
+    .await;
+    let login = format!("{}.teacher", code.to_lowercase());
+    let (teacher, teacher_token) = signed_in(app, inst, &login, &["instructor"]).await;
+    let assigned = app
+        .call(
+            Method::PUT,
+            &format!("/v1/courses/{c}/instructors/{teacher}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::NO_CONTENT, "{}", assigned.body);
+    let login = format!("{}.learner", code.to_lowercase());
+    let (learner, learner_token) = signed_in(app, inst, &login, &["learner"]).await;
+    let enrollment = enroll(app, admin, &c, &learner).await;
+    Setup {
+        course: c,
+        quiz,
+        enrollment,
+        learner,
+        learner_token,
+        teacher_token,
+    }
+}
+
+/// A `course_failed` decision in `pending_review` about a learner of `inst`, for the spec
+/// tests' fixtures (isolation, personal reads).
+pub(crate) async fn pending_decision(app: &TestApp, inst: &Institution) -> String {
+    let s = setup(app, inst, "DEC-FIX", 1).await;
+    take(app, &s.learner_token, &s.quiz, "a").await;
+    let mine = my_decisions(app, &s.learner_token).await;
+    mine[0]["id"].as_str().unwrap().to_string()
+}
+
+async fn my_decisions(app: &TestApp, token: &str) -> Vec<Value> {
+    let reply = app.get("/v1/me/decisions", token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body.as_array().unwrap().clone()
+}
+
+async fn enrollment_state(app: &TestApp, admin: &str, enrollment: &str) -> String {
+    let reply = app
+        .get(&format!("/v1/enrollments/{enrollment}"), admin)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["state"].as_str().unwrap().to_string()
+}
+
+async fn start(app: &TestApp, token: &str, quiz: &str) -> Reply {
+    app.call(
+        Method::POST,
+        &format!("/v1/me/quizzes/{quiz}/attempts"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+fn at(value: &Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+async fn promise_u7_an_adverse_automated_outcome_takes_effect_only_when_a_person_confirms_it(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let s = setup(&app, &north, "U7-A", 2).await;
+
+    // The first failed attempt leaves one: no decision.
+    take(&app, &s.learner_token, &s.quiz, "a").await;
+    assert!(my_decisions(&app, &s.learner_token).await.is_empty());
+    // The last allowed attempt fails too: the rule would fail the course, but only records
+    // that it would.
+    let last = take(&app, &s.learner_token, &s.quiz, "a").await;
+    assert_eq!(last.body["passed"], false, "{}", last.body);
+    let mine = my_decisions(&app, &s.learner_token).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let decision = mine[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(mine[0]["kind"], "course_failed");
+    assert_eq!(mine[0]["state"], "pending_review");
+    assert_eq!(mine[0]["course_id"], s.course.as_str());
+    assert!(mine[0]["reviewed_at"].is_null());
+    assert_eq!(audited(&app, admin, "decision.recorded").await.len(), 1);
+    // Nothing took effect: the enrollment is still active, its history only its creation.
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "active");
+    let history = app
+        .get(&format!("/v1/enrollments/{}/history", s.enrollment), admin)
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 1);
+    // No further attempt: the limit still holds.
+    start(&app, &s.learner_token, &s.quiz)
+        .await
+        .assert_problem(409, "attempt_limit_reached");
+
+    // The reviewer's queue holds it.
+    let queue = app
+        .get("/v1/decisions?state=pending_review", &s.teacher_token)
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    let items = queue.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", queue.body);
+    assert_eq!(items[0]["id"], decision.as_str());
+    assert_eq!(items[0]["person_id"], s.learner.as_str());
+    assert!(!audited(&app, admin, "decision.listed").await.is_empty());
+
+    // A confirmation without a reason is refused and changes nothing.
+    let confirm = format!("/v1/decisions/{decision}/confirm");
+    for body in [json!({}), json!({"reason": "   "})] {
+        let refused = app.post(&confirm, &s.teacher_token, body).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.error_fields(), vec!["reason"]);
+    }
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "active");
+    assert!(audited(&app, admin, "decision.confirmed").await.is_empty());
+
+    // A person confirms it: only now does it apply.
+    let confirmed = app
+        .post(
+            &confirm,
+            &s.teacher_token,
+            json!({"reason": "Both attempts were graded correctly"}),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(confirmed.body["state"], "confirmed");
+    assert_eq!(
+        confirmed.body["review_note"],
+        "Both attempts were graded correctly"
+    );
+    assert!(
+        confirmed.body["reviewed_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("person:"),
+        "{}",
+        confirmed.body
+    );
+    assert!(confirmed.body["reviewed_at"].is_string());
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "failed");
+    let history = app
+        .get(&format!("/v1/enrollments/{}/history", s.enrollment), admin)
+        .await;
+    let events = history.body["items"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{}", history.body);
+    assert_eq!(events[1]["from"], "active");
+    assert_eq!(events[1]["to"], "failed");
+    let entries = audited(&app, admin, "decision.confirmed").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["detail"]["old_state"], "pending_review");
+    assert_eq!(entries[0]["detail"]["new_state"], "confirmed");
+    assert_eq!(entries[0]["detail"]["decision_id"], decision.as_str());
+    // The learner is told, with the reason, and sees the review.
+    let told = outbox_of(&app, &north, &s.learner).await;
+    let (_, text) = told
+        .iter()
+        .find(|(kind, _)| kind == "decision.confirmed")
+        .expect("the learner is told");
+    assert!(
+        text.contains("Both attempts were graded correctly"),
+        "{text}"
+    );
+    let mine = my_decisions(&app, &s.learner_token).await;
+    assert_eq!(mine[0]["state"], "confirmed");
+
+    // Reviewed once.
+    for action in ["confirm", "overturn"] {
+        app.post(
+            &format!("/v1/decisions/{decision}/{action}"),
+            &s.teacher_token,
+            json!({"reason": "Again"}),
+        )
+        .await
+        .assert_problem(409, "decision_already_reviewed");
+    }
+}
+
+async fn promise_u7_a_learner_sees_why_and_contests_into_a_review_queue_with_a_deadline(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let s = setup(&app, &north, "U7-B", 1).await;
+    let attempt = take(&app, &s.learner_token, &s.quiz, "a").await;
+    let attempt_id = attempt.body["id"].as_str().unwrap().to_string();
+
+    // Why: the rule, in words, and what it read.
+    let mine = my_decisions(&app, &s.learner_token).await;
+    let d = &mine[0];
+    let decision = d["id"].as_str().unwrap().to_string();
+    assert_eq!(d["rule"], "required_quiz_attempts_exhausted");
+    assert_eq!(d["quiz_id"], s.quiz.as_str());
+    let explanation = d["explanation"].as_str().unwrap();
+    assert!(explanation.contains("Final check"), "{explanation}");
+    assert!(explanation.contains("100%"), "{explanation}");
+    assert_eq!(d["inputs"]["quiz_id"], s.quiz.as_str());
+    assert_eq!(d["inputs"]["passing_score_percent"], 100);
+    assert_eq!(d["inputs"]["attempts_allowed"], 1);
+    assert_eq!(d["inputs"]["attempts_used"], 1);
+    assert_eq!(
+        d["inputs"]["attempts"][0]["attempt_id"],
+        attempt_id.as_str()
+    );
+    assert_eq!(d["inputs"]["attempts"][0]["score"], 0);
+    assert_eq!(d["inputs"]["attempts"][0]["max_score"], 1);
+    assert_eq!(
+        at(&d["review_due_at"]),
+        at(&d["created_at"]) + Duration::days(14)
+    );
+
+    // Another learner cannot contest it; a statement is required.
+    let (_, grace) = signed_in(&app, &north, "grace", &["learner"]).await;
+    let contest = format!("/v1/me/decisions/{decision}/contest");
+    app.post(&contest, &grace, json!({"statement": "Not mine"}))
+        .await
+        .assert_problem(404, "decision_not_found");
+    assert!(my_decisions(&app, &grace).await.is_empty());
+    for body in [json!({}), json!({"statement": " "})] {
+        let refused = app.post(&contest, &s.learner_token, body).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.error_fields(), vec!["statement"]);
+    }
+    let too_long = app
+        .post(
+            &contest,
+            &s.learner_token,
+            json!({"statement": "x".repeat(2001)}),
+        )
+        .await;
+    assert!(too_long.status.is_client_error(), "{}", too_long.body);
+    assert_eq!(
+        my_decisions(&app, &s.learner_token).await[0]["state"],
+        "pending_review"
+    );
+
+    // Contested: into the queue, with a new deadline.
+    let contested = app
+        .post(
+            &contest,
+            &s.learner_token,
+            json!({"statement": "The network dropped during my attempt"}),
+        )
+        .await;
+    assert_eq!(contested.status, StatusCode::OK, "{}", contested.body);
+    assert_eq!(contested.body["state"], "contested");
+    assert_eq!(
+        contested.body["statement"],
+        "The network dropped during my attempt"
+    );
+    assert_eq!(
+        at(&contested.body["review_due_at"]),
+        at(&contested.body["contested_at"]) + Duration::days(14)
+    );
+    app.post(&contest, &s.learner_token, json!({"statement": "Again"}))
+        .await
+        .assert_problem(409, "decision_already_contested");
+    assert_eq!(audited(&app, admin, "decision.contested").await.len(), 1);
+    // Still nothing applied.
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "active");
+
+    let queue = app
+        .get(
+            &format!("/v1/decisions?state=contested&course_id={}", s.course),
+            &s.teacher_token,
+        )
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    let items = queue.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", queue.body);
+    assert_eq!(
+        items[0]["statement"],
+        "The network dropped during my attempt"
+    );
+    let pending = app
+        .get("/v1/decisions?state=pending_review", &s.teacher_token)
+        .await;
+    assert!(pending.body["items"].as_array().unwrap().is_empty());
+
+    // Overturned: it never applies and the learner gets a fresh attempt, which passing
+    // completes at once.
+    let overturned = app
+        .post(
+            &format!("/v1/decisions/{decision}/overturn"),
+            &s.teacher_token,
+            json!({"reason": "The outage is confirmed in our logs"}),
+        )
+        .await;
+    assert_eq!(overturned.status, StatusCode::OK, "{}", overturned.body);
+    assert_eq!(overturned.body["state"], "overturned");
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "active");
+    let told = outbox_of(&app, &north, &s.learner).await;
+    let (_, text) = told
+        .iter()
+        .find(|(kind, _)| kind == "decision.overturned")
+        .expect("the learner is told");
+    assert!(
+        text.contains("The outage is confirmed in our logs"),
+        "{text}"
+    );
+    let entries = audited(&app, admin, "decision.overturned").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["detail"]["old_state"], "contested");
+    let fresh = take(&app, &s.learner_token, &s.quiz, "b").await;
+    assert_eq!(fresh.body["passed"], true, "{}", fresh.body);
+    assert_eq!(
+        enrollment_state(&app, admin, &s.enrollment).await,
+        "completed"
+    );
+    assert_eq!(my_decisions(&app, &s.learner_token).await.len(), 1);
+}
+
+async fn promise_u7_a_favourable_outcome_applies_at_once_and_records_no_decision(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let s = setup(&app, &north, "U7-C", 2).await;
+    // A quiz the rule does not require, failed on its only attempt: nothing to decide.
+    let extra = one_question_quiz(&app, admin, &s.course, json!({"max_attempts": 1})).await;
+    take(&app, &s.learner_token, &extra, "a").await;
+    assert!(my_decisions(&app, &s.learner_token).await.is_empty());
+    // The required quiz, failed once then passed on the last attempt: completed at once.
+    take(&app, &s.learner_token, &s.quiz, "a").await;
+    let passed = take(&app, &s.learner_token, &s.quiz, "b").await;
+    assert_eq!(passed.body["passed"], true, "{}", passed.body);
+    assert_eq!(
+        enrollment_state(&app, admin, &s.enrollment).await,
+        "completed"
+    );
+    assert!(my_decisions(&app, &s.learner_token).await.is_empty());
+    assert!(audited(&app, admin, "decision.recorded").await.is_empty());
+    assert_eq!(audited(&app, admin, "course.completed").await.len(), 1);
+}
+
+async fn promise_u7_only_a_reviewer_of_the_course_reviews_and_bad_input_changes_nothing(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let south = app.create_institution("south").await;
+    let admin = north.admin_token.as_str();
+    let s = setup(&app, &north, "U7-D", 1).await;
+    take(&app, &s.learner_token, &s.quiz, "a").await;
+    let decision = my_decisions(&app, &s.learner_token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirm = format!("/v1/decisions/{decision}/confirm");
+    let reason = json!({"reason": "Checked"});
+
+    // The learner holds no `decisions:review`.
+    let listed = app.get("/v1/decisions", &s.learner_token).await;
+    assert_eq!(listed.status, StatusCode::FORBIDDEN, "{}", listed.body);
+    let by_learner = app.post(&confirm, &s.learner_token, reason.clone()).await;
+    assert_eq!(
+        by_learner.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_learner.body
+    );
+
+    // An instructor of another course sees nothing of this one.
+    let other = course(&app, admin, "U7-D2").await;
+    let (stranger, stranger_token) = signed_in(&app, &north, "stranger", &["instructor"]).await;
+    let assigned = app
+        .call(
+            Method::PUT,
+            &format!("/v1/courses/{other}/instructors/{stranger}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::NO_CONTENT, "{}", assigned.body);
+    let theirs = app.get("/v1/decisions", &stranger_token).await;
+    assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.body);
+    assert!(theirs.body["items"].as_array().unwrap().is_empty());
+    app.get(
+        &format!("/v1/decisions?course_id={}", s.course),
+        &stranger_token,
+    )
+    .await
+    .assert_problem(404, "course_not_found");
+    app.post(&confirm, &stranger_token, reason.clone())
+        .await
+        .assert_problem(404, "decision_not_found");
+    // Another institution's admin: unknown.
+    app.post(&confirm, &south.admin_token, reason.clone())
+        .await
+        .assert_problem(404, "decision_not_found");
+    let south_list = app.get("/v1/decisions", &south.admin_token).await;
+    assert_eq!(south_list.status, StatusCode::OK, "{}", south_list.body);
+    assert!(south_list.body["items"].as_array().unwrap().is_empty());
+
+    // Bad input: a 4xx naming it, never a 5xx.
+    for path in [
+        "/v1/decisions?state=failed".to_string(),
+        "/v1/decisions?course_id=not-a-uuid".to_string(),
+        "/v1/decisions?limit=0".to_string(),
+    ] {
+        let reply = app.get(&path, admin).await;
+        assert!(reply.status.is_client_error(), "{path}: {}", reply.status);
+    }
+    app.post(
+        &format!("/v1/decisions/{}/confirm", uuid::Uuid::now_v7()),
+        admin,
+        reason.clone(),
+    )
+    .await
+    .assert_problem(404, "decision_not_found");
+    let too_long = app
+        .post(&confirm, admin, json!({"reason": "x".repeat(1001)}))
+        .await;
+    assert!(too_long.status.is_client_error(), "{}", too_long.body);
+    let unknown_field = app
+        .post(
+            &confirm,
+            admin,
+            json!({"reason": "ok", "state": "confirmed"}),
+        )
+        .await;
+    assert!(
+        unknown_field.status.is_client_error(),
+        "{}",
+        unknown_field.body
+    );
+
+    // Nothing of that changed it; the admin reviews every course.
+    assert_eq!(
+        my_decisions(&app, &s.learner_token).await[0]["state"],
+        "pending_review"
+    );
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "active");
+    let everything = app.get("/v1/decisions", admin).await;
+    assert_eq!(everything.body["items"].as_array().unwrap().len(), 1);
+    let confirmed = app.post(&confirm, admin, reason).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "failed");
+}
