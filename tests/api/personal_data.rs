@@ -976,6 +976,19 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         .await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
 
+    // Ada states her learning preferences (topics of the catalogue), Grace hers.
+    for token in [&ada_session, &grace_session] {
+        let stated = app
+            .call(
+                Method::PUT,
+                "/v1/me/learning-preferences",
+                Some(token),
+                Some(json!({"topics": ["computing"]})),
+            )
+            .await;
+        assert_eq!(stated.status, StatusCode::OK, "{}", stated.body);
+    }
+
     // Learning records: Ada teaches a course, enrolls Grace in it (with a reason), enrolls
     // herself, maps a SCIM group to it, and places herself and Grace in a unit.
     let course = app

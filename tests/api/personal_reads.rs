@@ -72,6 +72,10 @@ const UNREACHED: &[(&str, &str)] = &[
         "GET /v1/privacy/addenda/current",
         "no addendum is accepted in this seeding",
     ),
+    (
+        "GET /v1/guardians/me/minors/{person_id}/progress",
+        "a verified guardian's own read (declared and audited; minors.rs makes one)",
+    ),
 ];
 
 /// The query each xAPI read needs (the resource's required parameters, naming the seeded
