@@ -3,6 +3,7 @@
 //! only while their consent covers personalisation (the domain asks the consent gate).
 
 use crate::api::ApiTags;
+use crate::api::described::Described;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -150,14 +151,14 @@ pub struct RecommendationsView {
     /// Set when nothing was computed because personalisation is not allowed now; null when
     /// the list was computed.
     #[oai(nullable)]
-    pub withheld: Option<WithheldReasonView>,
+    pub withheld: Option<Described<WithheldReasonView>>,
 }
 
 impl From<Recommendations> for RecommendationsView {
     fn from(r: Recommendations) -> Self {
         Self {
             items: r.items.into_iter().map(Into::into).collect(),
-            withheld: r.withheld.map(WithheldReasonView::parse),
+            withheld: r.withheld.map(|w| Described(WithheldReasonView::parse(w))),
         }
     }
 }
