@@ -40,6 +40,7 @@ mod m20261202_001261_minors_and_guardians;
 mod m20261202_001281_xapi_document_key;
 mod m20261202_001291_learning_preferences;
 mod m20261202_001292_course_reminders;
+mod m20261202_001295_xapi_statements_voids_index;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -82,5 +83,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001281_xapi_document_key::Migration),
         Box::new(m20261202_001291_learning_preferences::Migration),
         Box::new(m20261202_001292_course_reminders::Migration),
+        Box::new(m20261202_001295_xapi_statements_voids_index::Migration),
     ]
 }
