@@ -491,6 +491,7 @@ def main() -> int:
         mach = machine()
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the figures matter more than the description
         mach = {"load_average_at_start": os.getloadavg()[0], "cores": os.cpu_count(), "error": str(error)}
+    mach["bench_nice"] = env("BENCH_NICE", "") or None
     mach["nproc"] = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or 0)
     learning.clear()
     learning.update({

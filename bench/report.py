@@ -525,6 +525,11 @@ def render_learning(p: dict) -> str:
         w(f"> Load average at start was {load:.2f} on {m.get('cores')} cores: other work was running on the "
           "machine, so absolute figures are noisy; the ratios are taken within one run.")
         w("")
+    if m.get("bench_nice"):
+        w(f"> Priority: PostgreSQL, Redis, the gateway, wrk and pgbench ran at nice {m['bench_nice']}, other work on "
+          "the machine (builds) at nice 0, so the load average counts work that got little of the CPU while the "
+          "bench was busy; when the bench waited (seeding, I/O) that work ran.")
+        w("")
     w(table(["", ""], [
         ["Date (UTC)", f"{p.get('started_at', '–')} → {p.get('finished_at', '–')} ({fmt(p.get('elapsed_s'), 0)} s)"],
         ["Machine", f"{m.get('cpu_model', '–')}, nproc {m.get('nproc', m.get('cores', '–'))}, {m.get('ram_gb', '–')} GB RAM, "
