@@ -42,6 +42,7 @@ mod privacy_export;
 mod privacy_requests;
 mod profile;
 mod progress;
+mod query_plans;
 mod quizzes;
 mod recommendations;
 mod restriction;

@@ -1,0 +1,306 @@
+//! The LRS's hot paths are served by indexes: no write or read of the xAPI resources reads a
+//! statement or document table whole. A write once asked an unindexed column (`voids`) on
+//! every batch, and ingest slowed as the LRS grew; `make bench` found it, which is late. This
+//! check finds that class at once: on PostgreSQL with `enable_seqscan = off` the planner
+//! still scans a table sequentially only when no index can serve the query at all, and
+//! `pg_stat_user_tables.seq_scan` counts each such scan. It drives every statement filter,
+//! voiding, re-sent statements, `more` paging and the three document resources, then
+//! reads the counters of the LRS's tables in the institution's schema.
+//!
+//! PostgreSQL only: SQLite has no planner switch or scan counters to read (its queries are
+//! the same sea-orm queries over the same indexes, created by the same migrations).
+
+use crate::support::{
+    Backend, TestApp, admin_url, spawn_on_same_storage, spawn_with, with_database,
+};
+use crate::xapi::{Lrs, doc, encode, lrs_credential, xapi};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The tables of the LRS's statements and documents (credentials are looked up by their key,
+/// once per request, through the control plane's own index).
+const LRS_TABLES: [&str; 4] = [
+    "xapi_statements",
+    "xapi_statement_agents",
+    "xapi_statement_activities",
+    "xapi_documents",
+];
+
+/// Scans and inserted rows per LRS table in the institution's schema.
+async fn counters(db: &DatabaseConnection) -> BTreeMap<String, (i64, i64)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT relname, seq_scan, n_tup_ins FROM pg_stat_user_tables \
+             WHERE schemaname LIKE 't\\_%' AND relname LIKE 'xapi\\_%'",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "relname").unwrap(),
+                (
+                    row.try_get::<i64>("", "seq_scan").unwrap(),
+                    row.try_get::<i64>("", "n_tup_ins").unwrap(),
+                ),
+            )
+        })
+        .filter(|(name, _)| LRS_TABLES.contains(&name.as_str()))
+        .collect()
+}
+
+fn statement(n: usize, registration: &str) -> Value {
+    json!({
+        "actor": {"objectType": "Agent", "mbox": format!("mailto:learner{}@plans.test", n % 5)},
+        "verb": {"id": format!("http://adlnet.gov/expapi/verbs/{}",
+                               if n % 2 == 0 { "experienced" } else { "attempted" })},
+        "object": {"objectType": "Activity", "id": format!("http://plans.test/activity/{}", n % 7)},
+        "context": {
+            "registration": registration,
+            "instructor": {"objectType": "Agent", "mbox": "mailto:teacher@plans.test"},
+            "contextActivities": {"parent": [{"id": "http://plans.test/course"}]}
+        },
+    })
+}
+
+async fn ok(app: &TestApp, lrs: &Lrs, method: Method, path: &str, body: Option<Value>) -> Value {
+    let reply = xapi(app, lrs, method, path, body, Some("1.0.3")).await;
+    assert!(
+        reply.status.is_success(),
+        "{path}: {} {}",
+        reply.status,
+        reply.body
+    );
+    reply.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lrs_reads_and_writes_never_scan_a_table_whole() {
+    // No scheduled sweep or job may touch the LRS's tables while it is measured.
+    let quiet = |config: &mut hub_gateway::config::Config| {
+        config.retention_sweep_secs = 0;
+        config.deadline_sweep_secs = 86_400;
+    };
+    let first = spawn_with(Backend::Postgres, quiet).await;
+    let north = first.create_institution("plans").await;
+    let lrs = lrs_credential(&first, &north.admin_token, &["all"]).await;
+
+    // Sessions opened from now on plan without sequential scans wherever an index can serve;
+    // a second gateway on the same database (and the first's quiet jobs) opens its own, fresh
+    // connections.
+    let url = first.database_url.clone().unwrap();
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let admin = Database::connect(admin_url()).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" SET enable_seqscan = off"
+        ))
+        .await
+        .unwrap();
+    // The first gateway's sessions report what setting up the institution scanned when they
+    // end: end them now and wait for their counters, so only what follows is measured.
+    end_sessions(&admin, name).await;
+    let db = Database::connect(with_database(&admin_url(), name))
+        .await
+        .unwrap();
+    let before = settled(&db, |_| true).await;
+    let app = spawn_on_same_storage(&first).await;
+
+    let registration = "6f1cbd3a-5a7c-4b0a-9d4e-0a1b2c3d4e5f";
+    let batch: Vec<Value> = (0..50).map(|n| statement(n, registration)).collect();
+    let ids = ok(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        Some(json!(batch)),
+    )
+    .await;
+    let first_id = ids[0].as_str().unwrap().to_string();
+    // The same statements again (a no-op), one by id, and a voiding statement.
+    let mut again = statement(0, registration);
+    again["id"] = json!(first_id);
+    let resent = xapi(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        Some(json!([again])),
+        Some("1.0.3"),
+    )
+    .await;
+    assert!(resent.status.is_success(), "{}", resent.body);
+    let put_id = "0b6f9c1e-2d3a-4f5b-8c7d-9e0f1a2b3c4d";
+    let put = xapi(
+        &app,
+        &lrs,
+        Method::PUT,
+        &format!("/xapi/statements?statementId={put_id}"),
+        Some(statement(51, registration)),
+        Some("1.0.3"),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let voiding = json!({
+        "actor": {"objectType": "Agent", "mbox": "mailto:admin@plans.test"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": first_id},
+    });
+    ok(&app, &lrs, Method::POST, "/xapi/statements", Some(voiding)).await;
+
+    // Every filter, alone and together, both orders, paged.
+    let agent = encode(&json!({"mbox": "mailto:learner1@plans.test"}).to_string());
+    let teacher = encode(&json!({"mbox": "mailto:teacher@plans.test"}).to_string());
+    let verb = encode("http://adlnet.gov/expapi/verbs/attempted");
+    let activity = encode("http://plans.test/activity/3");
+    let parent = encode("http://plans.test/course");
+    let queries = [
+        String::new(),
+        format!("?agent={agent}"),
+        format!("?agent={teacher}&related_agents=true"),
+        format!("?verb={verb}"),
+        format!("?activity={activity}"),
+        format!("?activity={parent}&related_activities=true"),
+        format!("?registration={registration}"),
+        format!("?agent={agent}&verb={verb}&activity={activity}&ascending=true"),
+        "?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z".into(),
+        "?format=ids&limit=5".into(),
+        format!("?statementId={put_id}"),
+        format!("?voidedStatementId={first_id}"),
+    ];
+    for query in &queries {
+        ok(
+            &app,
+            &lrs,
+            Method::GET,
+            &format!("/xapi/statements{query}"),
+            None,
+        )
+        .await;
+    }
+    let page = ok(&app, &lrs, Method::GET, "/xapi/statements?limit=10", None).await;
+    let more = page["more"].as_str().unwrap().to_string();
+    assert!(!more.is_empty(), "{page}");
+    ok(&app, &lrs, Method::GET, &more, None).await;
+
+    // The document resources: write, read, list, delete.
+    let activity_id = encode("http://plans.test/activity/1");
+    let state = format!(
+        "/xapi/activities/state?activityId={activity_id}&agent={agent}&registration={registration}"
+    );
+    let profile = format!("/xapi/activities/profile?activityId={activity_id}");
+    let agent_profile = format!("/xapi/agents/profile?agent={agent}");
+    for base in [&state, &profile, &agent_profile] {
+        let id = if base == &state {
+            "stateId"
+        } else {
+            "profileId"
+        };
+        let path = format!("{base}&{id}=bookmark");
+        let put = doc(
+            &app,
+            &lrs,
+            Method::PUT,
+            &path,
+            Some(("application/json", br#"{"page": 3}"#)),
+            &[("If-None-Match", "*")],
+        )
+        .await;
+        assert_eq!(put.status, StatusCode::NO_CONTENT, "{path}: {}", put.body);
+        let read = doc(&app, &lrs, Method::GET, &path, None, &[]).await;
+        assert_eq!(read.status, StatusCode::OK, "{path}: {}", read.body);
+        let list = doc(&app, &lrs, Method::GET, base, None, &[]).await;
+        assert_eq!(list.status, StatusCode::OK, "{base}: {}", list.body);
+        let etag = read.header("etag").unwrap();
+        let delete = doc(
+            &app,
+            &lrs,
+            Method::DELETE,
+            &path,
+            None,
+            &[("If-Match", &etag)],
+        )
+        .await;
+        assert_eq!(
+            delete.status,
+            StatusCode::NO_CONTENT,
+            "{path}: {}",
+            delete.body
+        );
+    }
+    let agents = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/agents?agent={agent}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(agents.status, StatusCode::OK, "{}", agents.body);
+    let activities = doc(
+        &app,
+        &lrs,
+        Method::GET,
+        &format!("/xapi/activities?activityId={activity_id}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(activities.status, StatusCode::OK, "{}", activities.body);
+
+    // Backends report their counters when idle or when they end: end every one but ours, then
+    // read until the statements inserted above are all counted (so the writers' reports are
+    // in: 50, the one put by id and the voiding statement) and two reads agree.
+    end_sessions(&admin, name).await;
+    let expected = before.get("xapi_statements").map_or(0, |c| c.1) + 52;
+    let after = settled(&db, |now| {
+        now.get("xapi_statements").map_or(0, |c| c.1) >= expected
+    })
+    .await;
+    let scanned: Vec<String> = LRS_TABLES
+        .iter()
+        .filter_map(|table| {
+            let was = before.get(*table).map_or(0, |c| c.0);
+            let now = after.get(*table).map_or(0, |c| c.0);
+            (now > was).then(|| format!("{table}: {} sequential scans", now - was))
+        })
+        .collect();
+    assert!(
+        scanned.is_empty(),
+        "queries of the LRS that no index serves (find them with EXPLAIN under \
+         enable_seqscan = off): {scanned:?}"
+    );
+}
+
+/// Ends every session of database `name` but the caller's.
+async fn end_sessions(admin: &DatabaseConnection, name: &str) {
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .unwrap();
+}
+
+/// The counters once `complete` holds for them and two reads 300 ms apart agree (ended
+/// sessions report theirs as they exit); a test failure if that never happens.
+async fn settled(
+    db: &DatabaseConnection,
+    complete: impl Fn(&BTreeMap<String, (i64, i64)>) -> bool,
+) -> BTreeMap<String, (i64, i64)> {
+    let mut last = counters(db).await;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = counters(db).await;
+        if now == last && complete(&now) {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the statistics never settled: {last:?}");
+}
