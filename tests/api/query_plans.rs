@@ -56,7 +56,7 @@ fn statement(n: usize, registration: &str) -> Value {
     json!({
         "actor": {"objectType": "Agent", "mbox": format!("mailto:learner{}@plans.test", n % 5)},
         "verb": {"id": format!("http://adlnet.gov/expapi/verbs/{}",
-                               if n % 2 == 0 { "experienced" } else { "attempted" })},
+                               if n.is_multiple_of(2) { "experienced" } else { "attempted" })},
         "object": {"objectType": "Activity", "id": format!("http://plans.test/activity/{}", n % 7)},
         "context": {
             "registration": registration,
