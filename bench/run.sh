@@ -158,6 +158,9 @@ stop_group() { # process-group id recorded by bench.py for children it started i
   kill -KILL -- "-$pgid" 2>/dev/null || true
 }
 
+# PostgreSQL (the postmaster and its backends all run as `postgres`) and Redis, for BENCH_NICE.
+service_pids() { pgrep -x postgres; pgrep -x redis-server; }
+
 cleanup() {
   local status=$?
   ((CLEANED)) && return
@@ -174,9 +177,7 @@ cleanup() {
   [[ -n "$HUB_PID" ]] && stop_pid "$HUB_PID" "hub serve" 25
   [[ -n "$WATCHDOG_PID" ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
   if [[ -n "${BENCH_NICE:-}" ]]; then # PostgreSQL and Redis back to the usual priority
-    for pid in $(pgrep -x postgres; pgrep -f '^/usr/lib/postgresql/.*/postgres'; pgrep -x redis-server); do
-      renice -n 0 -p "$pid" >/dev/null 2>&1
-    done
+    for pid in $(service_pids); do renice -n 0 -p "$pid" >/dev/null 2>&1; done
   fi
   if ((status != 0)); then
     if [[ -f "$OUT/results.json" ]]; then
@@ -283,9 +284,7 @@ if [[ -n "$BENCH_NICE" ]]; then
   [[ $(id -u) -eq 0 ]] || die "BENCH_NICE needs root (renice to a negative priority)"
   # PostgreSQL's postmaster and its backends (new backends inherit the postmaster's priority),
   # Redis, and this script: everything started from here on inherits it.
-  for pid in $(pgrep -x postgres; pgrep -f '^/usr/lib/postgresql/.*/postgres'; pgrep -x redis-server); do
-    renice -n "$BENCH_NICE" -p "$pid" >/dev/null 2>&1 || true
-  done
+  for pid in $(service_pids); do renice -n "$BENCH_NICE" -p "$pid" >/dev/null 2>&1 || true; done
   renice -n "$BENCH_NICE" -p $$ >/dev/null || die "renice of the bench failed"
   log "bench, PostgreSQL and Redis at nice $BENCH_NICE"
   note_cmd "renice -n $BENCH_NICE (PostgreSQL, Redis, the bench and everything it starts)"
