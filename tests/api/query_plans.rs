@@ -5,7 +5,9 @@
 //! still scans a table sequentially only when no index can serve the query at all, and
 //! `pg_stat_user_tables.seq_scan` counts each such scan. It drives every statement filter,
 //! voiding, re-sent statements, `more` paging and the three document resources, then
-//! reads the counters of the LRS's tables in the institution's schema.
+//! reads the counters of the LRS's tables in the institution's schema. A second check bounds
+//! the rows a filtered read fetches: a plan that walks the whole `stored` order to find a few
+//! old statements is no sequential scan, but reads the table whole all the same.
 //!
 //! PostgreSQL only: SQLite has no planner switch or scan counters to read (its queries are
 //! the same sea-orm queries over the same indexes, created by the same migrations).
@@ -303,4 +305,188 @@ async fn settled(
         last = now;
     }
     panic!("the statistics never settled: {last:?}");
+}
+
+/// Rows fetched from each LRS table (sequentially or through an index) and rows inserted.
+async fn reads(db: &DatabaseConnection) -> BTreeMap<String, (i64, i64)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT relname, seq_tup_read + COALESCE(idx_tup_fetch, 0) AS fetched, n_tup_ins \
+             FROM pg_stat_user_tables WHERE schemaname LIKE 't\\_%' AND relname LIKE 'xapi\\_%'",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "relname").unwrap(),
+                (
+                    row.try_get::<i64>("", "fetched").unwrap(),
+                    row.try_get::<i64>("", "n_tup_ins").unwrap(),
+                ),
+            )
+        })
+        .filter(|(name, _)| LRS_TABLES.contains(&name.as_str()))
+        .collect()
+}
+
+/// The counters of [`reads`] once `complete` holds and two reads 300 ms apart agree.
+async fn settled_reads(
+    db: &DatabaseConnection,
+    complete: impl Fn(&BTreeMap<String, (i64, i64)>) -> bool,
+) -> BTreeMap<String, (i64, i64)> {
+    let mut last = reads(db).await;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = reads(db).await;
+        if now == last && complete(&now) {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the statistics never settled: {last:?}");
+}
+
+/// A filtered read fetches about the rows it answers, whatever their age. The five oldest of
+/// 1,000 statements alone carry a rare agent, verb, activity and registration; each filter
+/// for them, read newest first a page of 10, answers those five. A plan that walks the
+/// `stored` order and tests each row (the `activity` filter did, on an unindexed column)
+/// fetches all 1,000 rows before it can stop; with an index behind every filter a read fetches
+/// a handful. The index-less way is made the planner's last resort (`enable_seqscan = off`)
+/// and the statistics exact (`ANALYZE`), so the plans do not depend on a sampling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lrs_filtered_reads_touch_only_what_they_answer() {
+    let quiet = |config: &mut hub_gateway::config::Config| {
+        config.retention_sweep_secs = 0;
+        config.deadline_sweep_secs = 86_400;
+    };
+    let first = spawn_with(Backend::Postgres, quiet).await;
+    let north = first.create_institution("touch").await;
+    let lrs = lrs_credential(&first, &north.admin_token, &["all"]).await;
+
+    let rare_registration = "1b7e4c2a-0d3f-4a5b-9c8d-7e6f5a4b3c2d";
+    let common_registration = "2c8f5d3b-1e4a-4b6c-8d9e-8f7a6b5c4d3e";
+    let statement = |n: usize| {
+        let rare = n < 5;
+        json!({
+            "actor": {"objectType": "Agent", "mbox": if rare {
+                "mailto:rare@touch.test".to_string()
+            } else {
+                format!("mailto:learner{}@touch.test", n % 7)
+            }},
+            "verb": {"id": if rare {
+                "http://adlnet.gov/expapi/verbs/mastered"
+            } else {
+                "http://adlnet.gov/expapi/verbs/experienced"
+            }},
+            "object": {"objectType": "Activity", "id": if rare {
+                "http://touch.test/activity/rare".to_string()
+            } else {
+                format!("http://touch.test/activity/{}", n % 3)
+            }},
+            "context": {
+                "registration": if rare { rare_registration } else { common_registration },
+                "contextActivities": {"parent": [{"id": if rare {
+                    "http://touch.test/course/rare"
+                } else {
+                    "http://touch.test/course"
+                }}]}
+            },
+        })
+    };
+    for start in (0..1000).step_by(50) {
+        let batch: Vec<Value> = (start..start + 50).map(statement).collect();
+        ok(
+            &first,
+            &lrs,
+            Method::POST,
+            "/xapi/statements",
+            Some(json!(batch)),
+        )
+        .await;
+    }
+
+    let url = first.database_url.clone().unwrap();
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let admin = Database::connect(admin_url()).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" SET enable_seqscan = off"
+        ))
+        .await
+        .unwrap();
+    let db = Database::connect(with_database(&admin_url(), name))
+        .await
+        .unwrap();
+    db.execute_unprepared("ANALYZE").await.unwrap();
+    end_sessions(&admin, name).await;
+    let before = settled_reads(&db, |now| {
+        now.get("xapi_statements").map_or(0, |c| c.1) >= 1000
+    })
+    .await;
+    let app = spawn_on_same_storage(&first).await;
+
+    let rare_agent = encode(&json!({"mbox": "mailto:rare@touch.test"}).to_string());
+    let queries = [
+        format!("?agent={rare_agent}"),
+        format!("?agent={rare_agent}&related_agents=true"),
+        format!(
+            "?verb={}",
+            encode("http://adlnet.gov/expapi/verbs/mastered")
+        ),
+        format!("?activity={}", encode("http://touch.test/activity/rare")),
+        format!(
+            "?activity={}&related_activities=true",
+            encode("http://touch.test/course/rare")
+        ),
+        format!("?registration={rare_registration}"),
+    ];
+    for query in &queries {
+        let page = ok(
+            &app,
+            &lrs,
+            Method::GET,
+            &format!("/xapi/statements{query}&limit=10"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            page["statements"].as_array().unwrap().len(),
+            5,
+            "{query}: {page}"
+        );
+    }
+    // A marker write, so the readers' counters are known to be in once it is counted.
+    ok(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        Some(statement(1000)),
+    )
+    .await;
+    end_sessions(&admin, name).await;
+    let after = settled_reads(&db, |now| {
+        now.get("xapi_statements").map_or(0, |c| c.1) >= 1001
+    })
+    .await;
+
+    // Five rows a read and their index rows, with room for the marker's own lookups; a
+    // walk of the whole table fetches 1,000 rows in one read.
+    let budget = 40 * queries.len() as i64;
+    let over: Vec<String> = LRS_TABLES
+        .iter()
+        .filter_map(|table| {
+            let fetched =
+                after.get(*table).map_or(0, |c| c.0) - before.get(*table).map_or(0, |c| c.0);
+            (fetched > budget).then(|| format!("{table}: {fetched} rows fetched"))
+        })
+        .collect();
+    assert!(
+        over.is_empty(),
+        "{} filtered reads of five statements each fetched more than {budget} rows of a \
+         table (find the plan with EXPLAIN ANALYZE): {over:?}",
+        queries.len()
+    );
 }

@@ -41,6 +41,7 @@ mod m20261202_001281_xapi_document_key;
 mod m20261202_001291_learning_preferences;
 mod m20261202_001292_course_reminders;
 mod m20261202_001295_xapi_statements_voids_index;
+mod m20261202_001297_xapi_statement_filter_indexes;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -84,5 +85,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001291_learning_preferences::Migration),
         Box::new(m20261202_001292_course_reminders::Migration),
         Box::new(m20261202_001295_xapi_statements_voids_index::Migration),
+        Box::new(m20261202_001297_xapi_statement_filter_indexes::Migration),
     ]
 }

@@ -875,16 +875,18 @@ pub async fn query(
         select = select.filter(statement::Column::VerbId.eq(verb.as_str()));
     }
     if let Some(activity_id) = &query.activity {
-        if query.related_activities {
-            let naming = Query::select()
-                .column(activity::Column::StatementId)
-                .from(activity::Entity)
-                .and_where(activity::Column::ActivityId.eq(activity_id.as_str()))
-                .to_owned();
-            select = select.filter(statement::Column::Id.in_subquery(naming));
-        } else {
-            select = select.filter(statement::Column::ActivityId.eq(activity_id.as_str()));
+        // Through the indexed activity rows even for the object alone (`direct`): the
+        // statements' own `activity_id` has no index, and filtering on it walked the whole
+        // `stored` order for an activity whose statements were old.
+        let mut naming = Query::select()
+            .column(activity::Column::StatementId)
+            .from(activity::Entity)
+            .and_where(activity::Column::ActivityId.eq(activity_id.as_str()))
+            .to_owned();
+        if !query.related_activities {
+            naming.and_where(activity::Column::Direct.eq(true));
         }
+        select = select.filter(statement::Column::Id.in_subquery(naming));
     }
     if let Some(registration) = query.registration {
         select = select.filter(statement::Column::Registration.eq(registration));
