@@ -32,6 +32,7 @@ pub mod people_lookup;
 pub mod personal_data;
 pub mod profile;
 pub mod registry;
+pub mod reports;
 mod reindex;
 mod reseal;
 pub mod signing;
