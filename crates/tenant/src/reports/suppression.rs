@@ -90,34 +90,35 @@ pub fn suppress(table: &CountTable, k: u32) -> SuppressedTable {
         .collect();
     while let Some((r, c)) = first_bridge(&hidden) {
         let (reach_rows, reach_columns) = reachable(&hidden, r, (r, c));
-        let mut best: Option<((bool, bool, u64, usize, usize), (usize, usize))> = None;
-        let mut consider = |rr: usize, cc: usize| {
+        type Key = (bool, bool, u64, usize, usize);
+        let mut best: Option<(Key, (usize, usize))> = None;
+        let consider = |best: &mut Option<(Key, (usize, usize))>, rr: usize, cc: usize| {
             if hidden[rr][cc] {
                 return;
             }
-            // A new entry (rr, cc) closes a cycle through (r, c) when it joins r's side
-            // (row rr reached from r) to c's side (column cc not reached), or the reverse.
-            let closes = if rr == r {
-                !reach_columns[cc]
+            // A new entry closes a cycle through (r, c) when it joins r's side to c's:
+            // in c's column, a row reached from r; in r's row, a column not reached
+            // (a preference only: the loop checks again).
+            let closes = if cc == c {
+                reach_rows[rr]
             } else {
-                reach_rows[rr] && !reach_columns[cc]
-                    || !reach_rows[rr] && reach_columns[cc] && cc == c
+                rr == r && !reach_columns[cc]
             };
             let key = (!closes, m[rr][cc] == 0, m[rr][cc], rr, cc);
             if best.is_none_or(|(b, _)| key < b) {
-                best = Some((key, (rr, cc)));
+                *best = Some((key, (rr, cc)));
             }
         };
         for cc in 0..columns {
-            consider(r, cc);
+            consider(&mut best, r, cc);
         }
         for rr in 0..rows {
-            consider(rr, c);
+            consider(&mut best, rr, c);
         }
         if best.is_none() {
             for rr in 0..rows {
                 for cc in 0..columns {
-                    consider(rr, cc);
+                    consider(&mut best, rr, cc);
                 }
             }
         }
