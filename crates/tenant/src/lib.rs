@@ -32,8 +32,8 @@ pub mod people_lookup;
 pub mod personal_data;
 pub mod profile;
 pub mod registry;
-pub mod reports;
 mod reindex;
+pub mod reports;
 mod reseal;
 pub mod signing;
 

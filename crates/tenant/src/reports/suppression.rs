@@ -296,7 +296,10 @@ mod tests {
             for (c, v) in line.iter().enumerate() {
                 if let Some(v) = v {
                     assert_eq!(*v, truth[r][c], "shown values are the true ones");
-                    assert!(*v == 0 || *v >= u64::from(k), "{v} < k={k} shown at {r},{c}");
+                    assert!(
+                        *v == 0 || *v >= u64::from(k),
+                        "{v} < k={k} shown at {r},{c}"
+                    );
                 }
             }
         }
