@@ -33,6 +33,7 @@ pub mod personal_data;
 pub mod profile;
 pub mod registry;
 mod reindex;
+pub mod reports;
 mod reseal;
 pub mod signing;
 
