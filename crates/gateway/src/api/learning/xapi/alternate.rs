@@ -162,7 +162,7 @@ pub(super) async fn rewrite(mut req: Request) -> Result<Request, ApiError> {
     let uri: Uri = uri
         .parse()
         .map_err(|_| refused("", "the form's parameters do not make a URL"))?;
-    *req.method_mut() = method;
+    req.set_method(method);
     *req.uri_mut() = uri;
     let carried = req.headers_mut();
     carried.remove(CONTENT_TYPE);
