@@ -31,7 +31,9 @@ both_backends!(
     promise_c3_statements_are_learning_records_exported_erased_and_restricted_per_person,
     promise_c3_a_completed_statement_on_a_lessons_activity_completes_the_lesson,
     concurrent_first_writes_of_a_document_keep_one_row,
-    canonical_format_keeps_the_language_accept_language_prefers
+    canonical_format_keeps_the_language_accept_language_prefers,
+    undeclared_query_parameters_are_refused_and_nothing_is_done,
+    the_alternate_request_syntax_is_the_request_it_carries
 );
 
 pub struct Lrs {
@@ -1978,4 +1980,262 @@ async fn canonical_format_keeps_the_language_accept_language_prefers(backend: Ba
     let exact = get_in(&app, &lrs, &format!("?statementId={id}"), Some("fr")).await;
     assert_eq!(exact.body["verb"]["display"].as_object().unwrap().len(), 3);
     assert_eq!(exact.body["object"]["definition"]["name"], names);
+}
+
+/// A query parameter the resource does not declare: 400 naming it, nothing stored or read;
+/// the same request without it goes through.
+async fn undeclared_query_parameters_are_refused_and_nothing_is_done(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let body = statement("ada@north.test", "completed", "http://north.test/a");
+    let agent = encode(r#"{"mbox":"mailto:ada@north.test"}"#);
+    let activity = encode("http://north.test/a");
+    let state = format!("/xapi/activities/state?activityId={activity}&agent={agent}&stateId=s1");
+    let profile = format!("/xapi/activities/profile?activityId={activity}&profileId=p1");
+    let refused = [
+        (
+            Method::POST,
+            "/xapi/statements?statementId=x".to_string(),
+            Some(body.clone()),
+            "statementId",
+        ),
+        (
+            Method::POST,
+            "/xapi/statements?verbose=1".to_string(),
+            Some(body.clone()),
+            "verbose",
+        ),
+        (
+            Method::PUT,
+            "/xapi/statements?statementId=7f7f7f7f-0000-4000-8000-000000000001&force=true"
+                .to_string(),
+            Some(body.clone()),
+            "force",
+        ),
+        (
+            Method::GET,
+            "/xapi/statements?verb=x&page=2".to_string(),
+            None,
+            "page",
+        ),
+        // The alternate request syntax is not served: `method` is undeclared too.
+        (
+            Method::POST,
+            "/xapi/statements?method=PUT".to_string(),
+            None,
+            "method",
+        ),
+        (
+            Method::PUT,
+            format!("{state}&since=2020-01-01T00:00:00Z"),
+            Some(json!({"a": 1})),
+            "since",
+        ),
+        (Method::GET, format!("{state}&extra"), None, "extra"),
+        (
+            Method::POST,
+            format!("{profile}&agent={agent}"),
+            Some(json!({"a": 1})),
+            "agent",
+        ),
+        (
+            Method::GET,
+            format!("/xapi/agents?agent={agent}&%73ince=x"),
+            None,
+            "since",
+        ),
+        (Method::GET, "/xapi/about?x=1".to_string(), None, "x"),
+    ];
+    for (method, path, body, field) in refused {
+        let reply = xapi(&app, &lrs, method.clone(), &path, body, Some("1.0.3")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {}",
+            reply.body
+        );
+        assert_eq!(reply.error_fields(), [field], "{method} {path}");
+        assert_eq!(
+            reply.header("x-experience-api-version").as_deref(),
+            Some("1.0.3")
+        );
+    }
+    // Nothing was stored.
+    assert!(ids(&app, &lrs, "").await.is_empty());
+    let missing = xapi(&app, &lrs, Method::GET, &state, None, Some("1.0.3")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    let missing = xapi(&app, &lrs, Method::GET, &profile, None, Some("1.0.3")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    // The declared parameters alone go through.
+    let stored = post(&app, &lrs, body.clone()).await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    let id = stored.body[0].as_str().unwrap().to_string();
+    assert_eq!(
+        ids(
+            &app,
+            &lrs,
+            &format!(
+                "?verb={}&limit=5",
+                encode("http://adlnet.gov/expapi/verbs/completed")
+            )
+        )
+        .await,
+        [id.clone()]
+    );
+    let one = get(
+        &app,
+        &lrs,
+        &format!("?statementId={id}&format=ids&attachments=false"),
+    )
+    .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert!(one.header("last-modified").is_some());
+    let put = xapi(
+        &app,
+        &lrs,
+        Method::PUT,
+        &state,
+        Some(json!({"a": 1})),
+        Some("1.0.3"),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let read = xapi(&app, &lrs, Method::GET, &state, None, Some("1.0.3")).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(read.header("last-modified").is_some());
+    let about = xapi(&app, &lrs, Method::GET, "/xapi/about", None, None).await;
+    assert_eq!(about.status, StatusCode::OK, "{}", about.body);
+}
+
+/// A form-encoded POST with `method=` (Communication 1.3).
+async fn alternate(app: &TestApp, path: &str, query: &str, form: &[(&str, String)]) -> Reply {
+    let body = form
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let response = app
+        .client
+        .post(format!("{}{path}?{query}", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The alternate request syntax: the method, headers (credential included), parameters and
+/// content travel in a form; the LRS answers as to the request they make, with the same
+/// rules. `method` with any other query parameter, or an unknown method, is a 400.
+async fn the_alternate_request_syntax_is_the_request_it_carries(backend: Backend) {
+    use base64::Engine;
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", lrs.key, lrs.secret))
+    );
+    let body = statement("ada@north.test", "completed", "http://north.test/a");
+    let id = "7f7f7f7f-0000-4000-8000-0000000000a1";
+    let headers = |version: &str| {
+        vec![
+            ("Authorization", authorization.clone()),
+            ("X-Experience-API-Version", version.to_string()),
+            ("Content-Type", "application/json".to_string()),
+        ]
+    };
+    // PUT a statement.
+    let mut form = headers("1.0.3");
+    form.push(("statementId", id.to_string()));
+    form.push(("content", body.to_string()));
+    let put = alternate(&app, "/xapi/statements", "method=PUT", &form).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    assert_eq!(
+        put.header("x-experience-api-version").as_deref(),
+        Some("1.0.3")
+    );
+    assert_eq!(ids(&app, &lrs, "").await, [id]);
+    // GET it back with a filter in the form.
+    let mut form = headers("1.0.3");
+    form.push((
+        "verb",
+        "http://adlnet.gov/expapi/verbs/completed".to_string(),
+    ));
+    let found = alternate(&app, "/xapi/statements", "method=GET", &form).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["statements"][0]["id"], json!(id));
+    // A state document, PUT then read, through the form.
+    let mut form = headers("1.0.3");
+    form.extend([
+        ("activityId", "http://north.test/a".to_string()),
+        ("agent", r#"{"mbox":"mailto:ada@north.test"}"#.to_string()),
+        ("stateId", "s1".to_string()),
+        ("content", r#"{"page": 3}"#.to_string()),
+    ]);
+    let stored = alternate(&app, "/xapi/activities/state", "method=PUT", &form).await;
+    assert_eq!(stored.status, StatusCode::NO_CONTENT, "{}", stored.body);
+    form.pop();
+    let read = alternate(&app, "/xapi/activities/state", "method=GET", &form).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body, json!({"page": 3}));
+    // The rules of the request it stands for still hold: no version, a bad credential.
+    let mut form = headers("0.95");
+    form.push(("content", body.to_string()));
+    let old = alternate(&app, "/xapi/statements", "method=POST", &form).await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST, "{}", old.body);
+    let mut form = headers("1.0.3");
+    form[0].1 = "Basic bm9ib2R5Om5vdGhpbmc=".to_string();
+    form.push(("content", body.to_string()));
+    let anonymous = alternate(&app, "/xapi/statements", "method=POST", &form).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.body
+    );
+    // method with another query parameter, an unknown method, or no form: 400.
+    let mut form = headers("1.0.3");
+    form.push(("content", body.to_string()));
+    for (query, field) in [
+        (format!("method=PUT&statementId={id}"), "statementId"),
+        ("method=PATCH".to_string(), "method"),
+        ("method=GET&method=PUT".to_string(), "method"),
+    ] {
+        let refused = alternate(&app, "/xapi/statements", &query, &form).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            refused.body
+        );
+        assert_eq!(refused.error_fields(), [field], "{query}");
+    }
+    let not_a_form = xapi(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements?method=POST",
+        Some(body),
+        Some("1.0.3"),
+    )
+    .await;
+    assert_eq!(
+        not_a_form.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        not_a_form.body
+    );
+    assert_eq!(not_a_form.error_fields(), ["Content-Type"]);
+    // Nothing but the first statement was stored.
+    assert_eq!(ids(&app, &lrs, "").await, [id]);
 }

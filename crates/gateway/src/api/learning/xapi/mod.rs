@@ -8,8 +8,13 @@
 //! every answer under `/xapi/` carries the version this LRS speaks ([`XapiVersionHeader`]).
 //! The specification fixes no error format, so errors are this API's problem+json, 400 for
 //! a statement breaking a rule, each violation naming the field and the rule's section.
+//! A query parameter a resource does not declare is refused too (400, naming it): the
+//! specification's resources take only the parameters it lists (Communication 2.0). The
+//! alternate request syntax (Communication 1.3) is rewritten into the request it stands for
+//! first ([`alternate`]).
 
 mod about;
+mod alternate;
 mod credentials;
 mod documents;
 mod statements;
@@ -102,7 +107,59 @@ pub fn is_xapi_path(path: &str) -> bool {
     path == "/xapi" || path.starts_with("/xapi/")
 }
 
-/// Stamps `X-Experience-API-Version` on every answer under `/xapi/`, errors included.
+/// The query parameters an LRS resource declares for a method (Communication 2.1–2.7), or
+/// `None` when this LRS serves no such resource and method (the router answers).
+pub fn declared_parameters(path: &str, method: &str) -> Option<&'static [&'static str]> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let declared: &'static [&'static str] = match (path, method) {
+        ("/xapi/statements", "PUT") => &["statementId"],
+        ("/xapi/statements", "POST") => &[],
+        ("/xapi/statements", "GET") => &[
+            "statementId",
+            "voidedStatementId",
+            "agent",
+            "verb",
+            "activity",
+            "registration",
+            "related_activities",
+            "related_agents",
+            "since",
+            "until",
+            "limit",
+            "format",
+            "attachments",
+            "ascending",
+            "more",
+        ],
+        ("/xapi/activities/state", "GET") => {
+            &["activityId", "agent", "registration", "stateId", "since"]
+        }
+        ("/xapi/activities/state", "PUT" | "POST" | "DELETE") => {
+            &["activityId", "agent", "registration", "stateId"]
+        }
+        ("/xapi/activities/profile", "GET") => &["activityId", "profileId", "since"],
+        ("/xapi/activities/profile", "PUT" | "POST" | "DELETE") => &["activityId", "profileId"],
+        ("/xapi/agents/profile", "GET") => &["agent", "profileId", "since"],
+        ("/xapi/agents/profile", "PUT" | "POST" | "DELETE") => &["agent", "profileId"],
+        ("/xapi/activities", "GET") => &["activityId"],
+        ("/xapi/agents", "GET") => &["agent"],
+        ("/xapi/about", "GET") => &[],
+        _ => return None,
+    };
+    Some(declared)
+}
+
+/// The first query parameter of the request its resource does not declare.
+fn undeclared_parameter(req: &Request) -> Option<String> {
+    let declared = declared_parameters(req.uri().path(), req.method().as_str())?;
+    alternate::pairs(req.uri().query().unwrap_or_default())
+        .into_iter()
+        .map(|(name, _)| name)
+        .find(|name| !declared.contains(&name.as_str()))
+}
+
+/// Stamps `X-Experience-API-Version` on every answer under `/xapi/`, errors included, and
+/// refuses a query parameter the resource does not declare (400, nothing done).
 pub struct XapiVersionHeader;
 
 impl<E: Endpoint> Middleware<E> for XapiVersionHeader {
@@ -120,9 +177,28 @@ impl<E: Endpoint> Endpoint for XapiVersionHeaderEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Self::Output> {
         let xapi = is_xapi_path(req.uri().path());
-        let mut response = match self.0.call(req).await {
-            Ok(output) => output.into_response(),
+        let req = if xapi && alternate::is_alternate(&req) {
+            alternate::rewrite(req).await
+        } else {
+            Ok(req)
+        };
+        let req = req.and_then(
+            |req| match xapi.then(|| undeclared_parameter(&req)).flatten() {
+                Some(name) => Err(ApiError::from(hub_course::CourseError::XapiInvalid(vec![
+                    hub_kernel::FieldViolation::new(
+                        &name,
+                        "is not a parameter of this resource (xAPI 1.0.3, Communication 2.0)",
+                    ),
+                ]))),
+                None => Ok(req),
+            },
+        );
+        let mut response = match req {
             Err(error) => error.into_response(),
+            Ok(req) => match self.0.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(error) => error.into_response(),
+            },
         };
         if xapi {
             response.headers_mut().insert(
