@@ -2019,13 +2019,6 @@ async fn undeclared_query_parameters_are_refused_and_nothing_is_done(backend: Ba
             None,
             "page",
         ),
-        // The alternate request syntax is not served: `method` is undeclared too.
-        (
-            Method::POST,
-            "/xapi/statements?method=PUT".to_string(),
-            None,
-            "method",
-        ),
         (
             Method::PUT,
             format!("{state}&since=2020-01-01T00:00:00Z"),
