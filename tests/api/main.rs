@@ -23,6 +23,7 @@ mod client_ip;
 mod clusters;
 mod configuration;
 mod consent;
+mod course_audience;
 mod courses;
 mod decisions;
 mod domains;

@@ -24,12 +24,12 @@ const PASSWORD: &str = "meadow-kettle-orbit-42";
 
 /// A birth date `years` years ago on the first of January: the person is `years` old, or
 /// `years - 1` on New Year's Day itself (either way the checks below hold).
-fn born_years_ago(years: i32) -> String {
+pub(crate) fn born_years_ago(years: i32) -> String {
     format!("{}-01-01", Utc::now().year() - years)
 }
 
 /// A person with a live session: `(id, token)`. `birth_date: None` keeps no birth date.
-async fn person(
+pub(crate) async fn person(
     app: &TestApp,
     inst: &Institution,
     email: &str,
@@ -65,7 +65,7 @@ async fn person_with_roles(
     (id, token)
 }
 
-async fn institution(app: &TestApp, slug: &str) -> Institution {
+pub(crate) async fn institution(app: &TestApp, slug: &str) -> Institution {
     let inst = app.create_institution(slug).await;
     app.allow_local_accounts(&inst.admin_token).await;
     inst

@@ -1239,6 +1239,7 @@ async fn promise_r3_erasing_a_person_through_every_source_leaves_no_reference(ba
         public_url: app.state.config.public_url(),
     };
     hub_course::progress::record_lesson_completed(
+        &app.state.tenancy,
         &scope,
         &signer,
         grace.parse().unwrap(),

@@ -52,11 +52,13 @@ impl MembershipChange {
     }
 }
 
-/// Acts on a group's membership change, in the caller's transaction.
+/// Acts on a group's membership change, in the caller's transaction (with the tenancy, for
+/// the ports the observer asks in turn, e.g. a member's minor status).
 #[async_trait]
 pub trait GroupObserver: Send + Sync {
     async fn members_changed(
         &self,
+        tenancy: &crate::Tenancy,
         scope: &TenantScope,
         change: &MembershipChange,
     ) -> Result<(), crate::TenantError>;

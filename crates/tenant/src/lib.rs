@@ -325,7 +325,7 @@ impl Tenancy {
             .map(|o| o.clone())
             .unwrap_or_default();
         for observer in observers {
-            observer.members_changed(scope, change).await?;
+            observer.members_changed(self, scope, change).await?;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use hub_kernel::FieldViolation;
 use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::audit::{self, AuditEvent};
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
@@ -153,10 +153,17 @@ async fn load(scope: &TenantScope, id: Uuid) -> Result<attempt::Model, CourseErr
 /// limit is used up (`AttemptLimitReached`), while another attempt is in progress
 /// (`AttemptInProgress`; also what the loser of two racing starts gets, as the number is
 /// unique per quiz and person).
-pub async fn start(scope: &TenantScope, quiz_id: Uuid) -> Result<Attempt, CourseError> {
+/// A quiz of a course hidden from the learner (A1) answers like an unknown quiz.
+pub async fn start(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    quiz_id: Uuid,
+) -> Result<Attempt, CourseError> {
     scope.require(Scope::CoursesRead)?;
     let person = caller_person(scope)?;
     let quiz = terms(scope, quiz_id).await?;
+    crate::structure::service::seen_as(tenancy, scope, quiz.course_id, CourseError::QuizNotFound)
+        .await?;
     active_learner(scope, quiz.course_id, person).await?;
     let now = Utc::now();
     if quiz.due_at.is_some_and(|due| now >= due) {
@@ -220,8 +227,10 @@ pub async fn start(scope: &TenantScope, quiz_id: Uuid) -> Result<Attempt, Course
 /// deadline; it is auto-graded and the course's completion rule re-evaluated. Refused,
 /// writing nothing: another's or an unknown attempt (`AttemptNotFound`), one submitted
 /// already (`AttemptSubmitted`), one past its deadline (`AttemptExpired`), answers that do
-/// not fit the quiz (`Invalid`, naming the field).
+/// not fit the quiz (`Invalid`, naming the field); one at a quiz of a course now hidden
+/// from the learner (A1) answers like an unknown attempt.
 pub async fn submit(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     signer: &dyn crate::certificates::CertificateSigner,
     attempt_id: Uuid,
@@ -233,6 +242,8 @@ pub async fn submit(
     if row.person_id != person {
         return Err(CourseError::AttemptNotFound);
     }
+    crate::structure::service::seen_as(tenancy, scope, row.course_id, CourseError::AttemptNotFound)
+        .await?;
     let now = Utc::now();
     match state_of(&row, now) {
         AttemptState::Submitted => return Err(CourseError::AttemptSubmitted),
@@ -240,7 +251,7 @@ pub async fn submit(
         AttemptState::InProgress => {}
     }
     active_learner(scope, row.course_id, person).await?;
-    let quiz = crate::quiz::service::get(scope, row.quiz_id).await?;
+    let quiz = crate::quiz::service::find(scope, row.quiz_id).await?;
     let checked = Answers::check(&quiz, answers)?;
     let graded = grade(&quiz, &checked);
     let stored: Vec<StoredAnswer> = answers
@@ -302,14 +313,17 @@ pub async fn submit(
 }
 
 /// The signed-in learner's attempts at a quiz, oldest first, with the one whose score is
-/// kept.
+/// kept (a quiz of a course hidden from them, A1, answers like an unknown quiz).
 pub async fn my_attempts(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     quiz_id: Uuid,
 ) -> Result<(Vec<Attempt>, Option<Uuid>, i32), CourseError> {
     scope.require(Scope::CoursesRead)?;
     let person = caller_person(scope)?;
     let quiz = terms(scope, quiz_id).await?;
+    crate::structure::service::seen_as(tenancy, scope, quiz.course_id, CourseError::QuizNotFound)
+        .await?;
     let now = Utc::now();
     let attempts: Vec<Attempt> = rows_of(scope, quiz_id, person)
         .await?

@@ -159,8 +159,40 @@ pub async fn get_visible(
     id: Uuid,
 ) -> Result<Course, CourseError> {
     scope.require(Scope::CoursesRead)?;
+    course_for(tenancy, scope, id).await
+}
+
+/// The one catalogue decision (A1) every learner-facing read or write naming a course goes
+/// through: the course, if the caller's [`Audience`] may see it; otherwise (restricted
+/// content, or a minimum age above a minor's) `NotFound`, exactly as for an unknown course,
+/// so nothing tells a minor the course exists. The caller checked its scope.
+pub async fn course_for(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    course_id: Uuid,
+) -> Result<Course, CourseError> {
     let audience = Audience::of_caller(tenancy, scope).await?;
-    entity::Entity::find_by_id(id)
+    visible_to(scope, audience, course_id).await
+}
+
+/// [`course_for`] with the audience of a given person rather than of the caller (records
+/// about a person made by someone else, e.g. an xAPI statement sent by a learning tool).
+pub async fn course_for_person(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    person_id: Uuid,
+    course_id: Uuid,
+) -> Result<Course, CourseError> {
+    let audience = Audience::of_person(tenancy, scope, person_id).await?;
+    visible_to(scope, audience, course_id).await
+}
+
+async fn visible_to(
+    scope: &TenantScope,
+    audience: Audience,
+    course_id: Uuid,
+) -> Result<Course, CourseError> {
+    entity::Entity::find_by_id(course_id)
         .filter(audience.condition())
         .one(scope.db())
         .await?

@@ -6,7 +6,7 @@
 use crate::CourseError;
 use async_trait::async_trait;
 use hub_tenant::group_membership::{GroupObserver, MembershipChange};
-use hub_tenant::{TenantError, TenantScope};
+use hub_tenant::{Tenancy, TenantError, TenantScope};
 
 /// Registered by the gateway at start (`Tenancy::register_group_observer`).
 pub struct GroupEnrollments;
@@ -15,10 +15,12 @@ pub struct GroupEnrollments;
 impl GroupObserver for GroupEnrollments {
     async fn members_changed(
         &self,
+        tenancy: &Tenancy,
         scope: &TenantScope,
         change: &MembershipChange,
     ) -> Result<(), TenantError> {
         super::service::group_members_changed(
+            tenancy,
             scope,
             change.group_id,
             &change.added,

@@ -636,7 +636,8 @@ pub async fn instructors(scope: &TenantScope, course_id: Uuid) -> Result<Vec<Uui
 }
 
 /// Maps a SCIM group to a course: its members are enrolled now (source `scim_group`; a
-/// full course or a restricted person is skipped and audited), members the IdP adds later
+/// full course, a restricted person or a minor the course is hidden from (A1,
+/// `learner_under_age`) is skipped and audited as `enrollment.group_refused`), members the IdP adds later
 /// too, and members it removes are withdrawn from the enrollments that group made. `true`
 /// when the mapping is new.
 pub async fn map_group(
@@ -673,7 +674,7 @@ pub async fn map_group(
             .detail(serde_json::json!({ "course_id": course_id, "members": members.len() })),
     )
     .await?;
-    admit_group_members(scope, course_id, group_id, &members).await?;
+    admit_group_members(tenancy, scope, course_id, group_id, &members).await?;
     Ok(true)
 }
 
@@ -701,13 +702,14 @@ pub async fn unmap_group(
 /// What a SCIM group change does to the courses mapped to the group (the
 /// [`hub_tenant::group_membership::GroupObserver`] port, [`super::groups`]).
 pub(crate) async fn group_members_changed(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     group_id: Uuid,
     added: &[Uuid],
     removed: &[Uuid],
 ) -> Result<(), CourseError> {
     for course_id in store::courses_of_group(scope, group_id).await? {
-        admit_group_members(scope, course_id, group_id, added).await?;
+        admit_group_members(tenancy, scope, course_id, group_id, added).await?;
         withdraw_group_members(scope, course_id, group_id, removed).await?;
     }
     Ok(())
@@ -715,28 +717,39 @@ pub(crate) async fn group_members_changed(
 
 /// Enrolls a group's members in one course mapped to it.
 async fn admit_group_members(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     course_id: Uuid,
     group_id: Uuid,
     added: &[Uuid],
 ) -> Result<(), CourseError> {
+    let course = store::course(scope, course_id).await?;
     for person in added {
-        let admitted = admit(
-            scope,
-            course_id,
-            *person,
-            EnrollmentState::Active,
-            EnrollmentSource::ScimGroup,
-            Some(group_id),
-            None,
-            false,
-        )
-        .await;
+        // A1: a member the course is hidden from is not enrolled, as an admin's enrollment
+        // of them is refused.
+        let admitted = match check_audience(tenancy, scope, &course, *person).await {
+            Ok(()) => {
+                admit(
+                    scope,
+                    course_id,
+                    *person,
+                    EnrollmentState::Active,
+                    EnrollmentSource::ScimGroup,
+                    Some(group_id),
+                    None,
+                    false,
+                )
+                .await
+            }
+            Err(refused) => Err(refused),
+        };
         match admitted {
             Ok(_) | Err(CourseError::AlreadyEnrolled { .. }) => {}
             // The IdP's push succeeds; the enrollment it could not make is on record.
             Err(
-                refused @ (CourseError::SeatsExhausted { .. } | CourseError::LearnerRestricted),
+                refused @ (CourseError::SeatsExhausted { .. }
+                | CourseError::LearnerRestricted
+                | CourseError::LearnerUnderAge),
             ) => {
                 use hub_kernel::DescribeProblem;
                 audit::record(

@@ -244,8 +244,9 @@ async fn lesson_row(scope: &TenantScope, lesson_id: Uuid) -> Result<lesson::Mode
 }
 
 /// The signed-in learner marks a lesson of a course they are actively enrolled in
-/// `started` or `completed`.
+/// `started` or `completed`; a course hidden from them (A1) is `NotFound`, nothing recorded.
 pub async fn record_mine(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     signer: &dyn CertificateSigner,
     course_id: Uuid,
@@ -254,7 +255,7 @@ pub async fn record_mine(
 ) -> Result<LessonProgress, CourseError> {
     scope.require(Scope::CoursesRead)?;
     let person = caller_person(scope)?;
-    crate::enrollment::store::course(scope, course_id).await?;
+    crate::catalog::service::course_for(tenancy, scope, course_id).await?;
     let row = lesson_row(scope, lesson_id).await?;
     record(
         scope,
@@ -271,8 +272,11 @@ pub async fn record_mine(
 /// The person completed the lesson, as an outside record says (the xAPI LRS on a
 /// `completed` statement about the lesson's activity: `source` [`ProgressSource::Xapi`]).
 /// Needs the person's active enrollment in the lesson's course (`NotEnrolled` otherwise);
-/// the caller checked it may record statements. Evaluates the completion rule.
+/// the caller checked it may record statements. Evaluates the completion rule. A lesson of a
+/// course hidden from the person (A1: restricted, or above a minor's age) is `NotFound` and
+/// records nothing.
 pub async fn record_lesson_completed(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     signer: &dyn CertificateSigner,
     person_id: Uuid,
@@ -281,6 +285,7 @@ pub async fn record_lesson_completed(
 ) -> Result<LessonProgress, CourseError> {
     let row = lesson_row(scope, lesson_id).await?;
     let course_id = row.course_id;
+    crate::catalog::service::course_for_person(tenancy, scope, person_id, course_id).await?;
     record(
         scope,
         signer,
@@ -293,13 +298,16 @@ pub async fn record_lesson_completed(
     .await
 }
 
-/// The signed-in learner's progress through a course they are (or were) enrolled in.
+/// The signed-in learner's progress through a course they are (or were) enrolled in (one
+/// hidden from them, A1, is `NotFound`).
 pub async fn my_course_progress(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     course_id: Uuid,
 ) -> Result<CourseProgress, CourseError> {
     scope.require(Scope::CoursesRead)?;
     let person = caller_person(scope)?;
+    crate::catalog::service::course_for(tenancy, scope, course_id).await?;
     course_progress(scope, course_id, person).await
 }
 

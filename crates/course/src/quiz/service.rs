@@ -9,7 +9,7 @@ use super::grading::{AnswerInput, Answers, Graded, grade};
 use super::model::{KeptScore, NewQuiz, Question, Quiz, QuizPatch, QuizSettings};
 use crate::CourseError;
 use chrono::Utc;
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -48,7 +48,7 @@ fn questions_json(questions: &[Question]) -> Result<String, CourseError> {
     })
 }
 
-async fn find(scope: &TenantScope, id: Uuid) -> Result<Quiz, CourseError> {
+pub(crate) async fn find(scope: &TenantScope, id: Uuid) -> Result<Quiz, CourseError> {
     entity::Entity::find_by_id(id)
         .one(scope.db())
         .await?
@@ -114,10 +114,14 @@ pub async fn create(
     find(scope, id).await
 }
 
-/// The quiz with its keys (for grading; learners are shown it without them).
-pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Quiz, CourseError> {
+/// The quiz with its keys (for grading; learners are shown it without them). One of a
+/// course hidden from the caller (A1) answers like an unknown quiz.
+pub async fn get(tenancy: &Tenancy, scope: &TenantScope, id: Uuid) -> Result<Quiz, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    find(scope, id).await
+    let quiz = find(scope, id).await?;
+    crate::structure::service::seen_as(tenancy, scope, quiz.course_id, CourseError::QuizNotFound)
+        .await?;
+    Ok(quiz)
 }
 
 /// The quiz as its authors edit it.
@@ -127,9 +131,13 @@ pub async fn get_for_authoring(scope: &TenantScope, id: Uuid) -> Result<Quiz, Co
 }
 
 /// The course's quizzes, oldest first.
-pub async fn list(scope: &TenantScope, course_id: Uuid) -> Result<Vec<Quiz>, CourseError> {
+pub async fn list(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    course_id: Uuid,
+) -> Result<Vec<Quiz>, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    crate::catalog::service::get(scope, course_id).await?;
+    crate::catalog::service::course_for(tenancy, scope, course_id).await?;
     Ok(entity::Entity::find()
         .filter(entity::Column::CourseId.eq(course_id))
         .order_by_asc(entity::Column::Id)

@@ -228,8 +228,11 @@ pub async fn my_recommendations(
         .into_iter()
         .map(|c| c.course_id)
         .collect();
+    // Never a course the catalogue hides from them (A1).
+    let audience = crate::catalog::service::Audience::of_person(tenancy, scope, person).await?;
     let published = course::Entity::find()
         .filter(course::Column::Status.eq(CourseStatus::Published.as_str()))
+        .filter(audience.condition())
         .order_by_asc(course::Column::Id)
         .all(scope.db())
         .await?;
@@ -248,7 +251,7 @@ pub async fn my_recommendations(
             .filter(|r| LessonStatus::parse(&r.status) == Some(LessonStatus::Completed))
             .map(|r| r.lesson_id)
             .collect();
-        let outline = crate::structure::service::outline(scope, e.course_id).await?;
+        let outline = crate::structure::service::outline_of(scope, e.course_id).await?;
         if let Some(next) = outline.lessons().find(|l| !done.contains(&l.id)) {
             items.push(Recommendation {
                 course_id: row.id,

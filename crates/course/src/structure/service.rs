@@ -16,7 +16,7 @@ use super::model::{
 use crate::CourseError;
 use chrono::Utc;
 use hub_kernel::problem::Violations;
-use hub_tenant::{Scope, TenantScope};
+use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -135,10 +135,23 @@ async fn lessons_of(scope: &TenantScope, module_id: Uuid) -> Result<Vec<Lesson>,
         .collect())
 }
 
-/// The course's modules with their lessons, in order, and its quizzes.
-pub async fn outline(scope: &TenantScope, course_id: Uuid) -> Result<Outline, CourseError> {
+/// The course's modules with their lessons, in order, and its quizzes (a course hidden
+/// from the caller, A1, is `NotFound`).
+pub async fn outline(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    course_id: Uuid,
+) -> Result<Outline, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    crate::catalog::service::get(scope, course_id).await?;
+    crate::catalog::service::course_for(tenancy, scope, course_id).await?;
+    outline_of(scope, course_id).await
+}
+
+/// The outline of a course already known to exist (and be the caller's to see).
+pub(crate) async fn outline_of(
+    scope: &TenantScope,
+    course_id: Uuid,
+) -> Result<Outline, CourseError> {
     let modules = modules_of(scope, course_id).await?;
     let mut lessons: Vec<Lesson> = lesson::Entity::find()
         .filter(lesson::Column::CourseId.eq(course_id))
@@ -209,9 +222,31 @@ pub async fn create_module(
     find_module(scope, id).await
 }
 
-pub async fn get_module(scope: &TenantScope, id: Uuid) -> Result<Module, CourseError> {
+/// A module; one of a course hidden from the caller (A1) answers like an unknown one.
+pub async fn get_module(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Module, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    find_module(scope, id).await
+    let found = find_module(scope, id).await?;
+    seen_as(tenancy, scope, found.course_id, CourseError::ModuleNotFound).await?;
+    Ok(found)
+}
+
+/// The course decision (A1) for an item of the course: hidden answers `unknown`, the
+/// item's own not-found error, so nothing tells the caller the item exists.
+pub(crate) async fn seen_as(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    course_id: Uuid,
+    unknown: CourseError,
+) -> Result<(), CourseError> {
+    match crate::catalog::service::course_for(tenancy, scope, course_id).await {
+        Ok(_) => Ok(()),
+        Err(CourseError::NotFound) => Err(unknown),
+        Err(other) => Err(other),
+    }
 }
 
 fn check_revision(current: i32, expected: Option<i32>) -> Result<(), CourseError> {
@@ -304,7 +339,7 @@ pub async fn reorder_modules(
             .exec(scope.db())
             .await?;
     }
-    outline(scope, course_id).await
+    outline_of(scope, course_id).await
 }
 
 /// Adds a lesson at the end of the module.
@@ -365,9 +400,16 @@ async fn ensure_activity_free(
     Ok(())
 }
 
-pub async fn get_lesson(scope: &TenantScope, id: Uuid) -> Result<Lesson, CourseError> {
+/// A lesson; one of a course hidden from the caller (A1) answers like an unknown one.
+pub async fn get_lesson(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Lesson, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    find_lesson(scope, id).await
+    let found = find_lesson(scope, id).await?;
+    seen_as(tenancy, scope, found.course_id, CourseError::LessonNotFound).await?;
+    Ok(found)
 }
 
 /// The lesson whose xAPI activity is `activity_id`, if any (statements find their lesson so).
@@ -494,11 +536,12 @@ async fn find_rule(scope: &TenantScope, course_id: Uuid) -> Result<CompletionRul
 
 /// The course's completion rule (the default one, revision 0, until one is set).
 pub async fn completion_rule(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     course_id: Uuid,
 ) -> Result<CompletionRule, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    crate::catalog::service::get(scope, course_id).await?;
+    crate::catalog::service::course_for(tenancy, scope, course_id).await?;
     find_rule(scope, course_id).await
 }
 

@@ -468,7 +468,7 @@ pub async fn store(
             Some((person, p.activity_id.as_deref()?))
         })
         .collect();
-    complete_lessons(scope, signer, &completions).await?;
+    complete_lessons(tenancy, scope, signer, &completions).await?;
     Ok(ids)
 }
 
@@ -477,8 +477,9 @@ pub async fn store(
 /// ([`crate::progress::record_lesson_completed`], source `xapi`), in the transaction that
 /// stores the statement. The statement is stored whatever the person's enrollment: the LRS
 /// must accept every valid statement (Communication 2.1), and progress needs an active,
-/// unrestricted enrollment, so a statement about someone not (or no longer) learning the
-/// course moves nothing.
+/// unrestricted enrollment in a course the person may see (A1: a minor's statement about a
+/// lesson of a restricted or over-age course is stored and moves nothing), so a statement
+/// about someone not (or no longer) learning the course moves nothing.
 ///
 /// Only `completed`: `passed` says a learner met a mastery score, which cmi5 keeps apart from
 /// completing the content (its `moveOn` names `Passed` and `Completed` separately). A voiding statement does not un-complete: a
@@ -486,6 +487,7 @@ pub async fn store(
 /// completion and badge may already rest on it), and Data 2.3.2 leaves rolling back what a
 /// voided statement changed to the LRS (MAY); the voided statement leaves the LRS's queries.
 async fn complete_lessons(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     signer: &dyn crate::certificates::CertificateSigner,
     completions: &[(Uuid, &str)],
@@ -506,6 +508,7 @@ async fn complete_lessons(
             continue;
         };
         match crate::progress::record_lesson_completed(
+            tenancy,
             scope,
             signer,
             *person,
@@ -514,7 +517,11 @@ async fn complete_lessons(
         )
         .await
         {
-            Ok(_) | Err(CourseError::NotEnrolled | CourseError::LearnerRestricted) => {}
+            // A course hidden from the person (A1) moves nothing, as no enrollment does.
+            Ok(_)
+            | Err(
+                CourseError::NotEnrolled | CourseError::LearnerRestricted | CourseError::NotFound,
+            ) => {}
             Err(other) => return Err(other),
         }
     }

@@ -263,7 +263,7 @@ impl AttemptsApi {
         quiz_id: Path<Uuid>,
     ) -> Result<AttemptStarted, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let attempt = service::start(&scope, quiz_id.0).await?;
+        let attempt = service::start(&state.tenancy, &scope, quiz_id.0).await?;
         scope.commit().await?;
         let at = format!("/v1/me/attempts/{}", attempt.id);
         Ok(AttemptStarted::Created(Json(attempt.into()), at))
@@ -285,10 +285,11 @@ impl AttemptsApi {
         quiz_id: Path<Uuid>,
     ) -> Result<MyAttemptsListed, ApiError> {
         let id = quiz_id.0;
+        let tenancy = &state.tenancy;
         let (attempts, kept, _) = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::my_attempts(&scope, id).await
+                service::my_attempts(tenancy, &scope, id).await
             })
             .await?;
         let kept_attempt = kept.and_then(|k| attempts.iter().find(|a| a.id == k));
@@ -335,8 +336,14 @@ impl AttemptsApi {
             })
             .collect();
         let scope = state.tenancy.scope(&auth.0).await?;
-        let attempt =
-            service::submit(&scope, &certificate_signer(&state), attempt_id.0, &answers).await?;
+        let attempt = service::submit(
+            &state.tenancy,
+            &scope,
+            &certificate_signer(&state),
+            attempt_id.0,
+            &answers,
+        )
+        .await?;
         scope.commit().await?;
         Ok(AttemptSubmitted::Ok(Json(attempt.into())))
     }

@@ -294,6 +294,7 @@ impl ProgressApi {
     ) -> Result<LessonProgressRecorded, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
         let recorded = service::record_mine(
+            &state.tenancy,
             &scope,
             &certificate_signer(&state),
             course_id.0,
@@ -323,10 +324,11 @@ impl ProgressApi {
         course_id: Path<Uuid>,
     ) -> Result<CourseProgressFound, ApiError> {
         let id = course_id.0;
+        let tenancy = &state.tenancy;
         let progress = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::my_course_progress(&scope, id).await
+                service::my_course_progress(tenancy, &scope, id).await
             })
             .await?;
         Ok(CourseProgressFound::Ok(Json(progress.into())))

@@ -708,10 +708,11 @@ impl QuizzesApi {
         course_id: Path<Uuid>,
     ) -> Result<QuizzesListed, ApiError> {
         let id = course_id.0;
+        let tenancy = &state.tenancy;
         let quizzes = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::list(&scope, id).await
+                service::list(tenancy, &scope, id).await
             })
             .await?;
         Ok(QuizzesListed::Ok(Json(QuizList {
@@ -731,10 +732,11 @@ impl QuizzesApi {
         quiz_id: Path<Uuid>,
     ) -> Result<QuizFound, ApiError> {
         let id = quiz_id.0;
+        let tenancy = &state.tenancy;
         let quiz = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::get(&scope, id).await
+                service::get(tenancy, &scope, id).await
             })
             .await?;
         let tag = etag(quiz.revision);

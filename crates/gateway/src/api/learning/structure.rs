@@ -444,10 +444,11 @@ impl StructureApi {
         course_id: Path<Uuid>,
     ) -> Result<OutlineFound, ApiError> {
         let id = course_id.0;
+        let tenancy = &state.tenancy;
         let outline = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::outline(&scope, id).await
+                service::outline(tenancy, &scope, id).await
             })
             .await?;
         Ok(OutlineFound::Ok(Json(outline.into())))
@@ -517,10 +518,11 @@ impl StructureApi {
         module_id: Path<Uuid>,
     ) -> Result<ModuleFound, ApiError> {
         let id = module_id.0;
+        let tenancy = &state.tenancy;
         let module = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::get_module(&scope, id).await
+                service::get_module(tenancy, &scope, id).await
             })
             .await?;
         let tag = etag(module.revision);
@@ -652,10 +654,11 @@ impl StructureApi {
         lesson_id: Path<Uuid>,
     ) -> Result<LessonFound, ApiError> {
         let id = lesson_id.0;
+        let tenancy = &state.tenancy;
         let lesson = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::get_lesson(&scope, id).await
+                service::get_lesson(tenancy, &scope, id).await
             })
             .await?;
         let tag = etag(lesson.revision);
@@ -742,10 +745,11 @@ impl StructureApi {
         course_id: Path<Uuid>,
     ) -> Result<RuleFound, ApiError> {
         let id = course_id.0;
+        let tenancy = &state.tenancy;
         let rule = state
             .tenancy
             .read(&auth.0, move |scope| async move {
-                service::completion_rule(&scope, id).await
+                service::completion_rule(tenancy, &scope, id).await
             })
             .await?;
         let tag = etag(rule.revision);
