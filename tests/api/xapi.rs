@@ -2074,7 +2074,7 @@ async fn undeclared_query_parameters_are_refused_and_nothing_is_done(backend: Ba
             )
         )
         .await,
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     let one = get(
         &app,
