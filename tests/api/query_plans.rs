@@ -30,13 +30,21 @@ const LRS_TABLES: [&str; 4] = [
     "xapi_documents",
 ];
 
-/// Scans and inserted rows per LRS table in the institution's schema.
-async fn counters(db: &DatabaseConnection) -> BTreeMap<String, (i64, i64)> {
+/// What a sequential scan counts of a table: the scans themselves.
+const SCANS: &str = "seq_scan";
+/// The rows a table gave, read sequentially or fetched through an index.
+const FETCHED: &str = "seq_tup_read + COALESCE(idx_tup_fetch, 0)";
+
+/// Per LRS table in the institution's schema, the `measure` (an expression over
+/// `pg_stat_user_tables`: [`SCANS`], [`FETCHED`]) and the rows inserted.
+async fn counters(db: &DatabaseConnection, measure: &str) -> BTreeMap<String, (i64, i64)> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT relname, seq_scan, n_tup_ins FROM pg_stat_user_tables \
-             WHERE schemaname LIKE 't\\_%' AND relname LIKE 'xapi\\_%'",
+            format!(
+                "SELECT relname, ({measure})::bigint AS measured, n_tup_ins FROM pg_stat_user_tables \
+                 WHERE schemaname LIKE 't\\_%' AND relname LIKE 'xapi\\_%'"
+            ),
         ))
         .await
         .unwrap();
@@ -45,7 +53,7 @@ async fn counters(db: &DatabaseConnection) -> BTreeMap<String, (i64, i64)> {
             (
                 row.try_get::<String>("", "relname").unwrap(),
                 (
-                    row.try_get::<i64>("", "seq_scan").unwrap(),
+                    row.try_get::<i64>("", "measured").unwrap(),
                     row.try_get::<i64>("", "n_tup_ins").unwrap(),
                 ),
             )
@@ -108,7 +116,7 @@ async fn lrs_reads_and_writes_never_scan_a_table_whole() {
     let db = Database::connect(with_database(&admin_url(), name))
         .await
         .unwrap();
-    let before = settled(&db, |_| true).await;
+    let before = settled(&db, SCANS, |_| true).await;
     let app = spawn_on_same_storage(&first).await;
 
     let registration = "6f1cbd3a-5a7c-4b0a-9d4e-0a1b2c3d4e5f";
@@ -259,7 +267,7 @@ async fn lrs_reads_and_writes_never_scan_a_table_whole() {
     // in: 50, the one put by id and the voiding statement) and two reads agree.
     end_sessions(&admin, name).await;
     let expected = before.get("xapi_statements").map_or(0, |c| c.1) + 52;
-    let after = settled(&db, |now| {
+    let after = settled(&db, SCANS, |now| {
         now.get("xapi_statements").map_or(0, |c| c.1) >= expected
     })
     .await;
@@ -289,57 +297,17 @@ async fn end_sessions(admin: &DatabaseConnection, name: &str) {
         .unwrap();
 }
 
-/// The counters once `complete` holds for them and two reads 300 ms apart agree (ended
+/// The `measure` counters once `complete` holds for them and two reads 300 ms apart agree (ended
 /// sessions report theirs as they exit); a test failure if that never happens.
 async fn settled(
     db: &DatabaseConnection,
+    measure: &str,
     complete: impl Fn(&BTreeMap<String, (i64, i64)>) -> bool,
 ) -> BTreeMap<String, (i64, i64)> {
-    let mut last = counters(db).await;
+    let mut last = counters(db, measure).await;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let now = counters(db).await;
-        if now == last && complete(&now) {
-            return now;
-        }
-        last = now;
-    }
-    panic!("the statistics never settled: {last:?}");
-}
-
-/// Rows fetched from each LRS table (sequentially or through an index) and rows inserted.
-async fn reads(db: &DatabaseConnection) -> BTreeMap<String, (i64, i64)> {
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT relname, seq_tup_read + COALESCE(idx_tup_fetch, 0) AS fetched, n_tup_ins \
-             FROM pg_stat_user_tables WHERE schemaname LIKE 't\\_%' AND relname LIKE 'xapi\\_%'",
-        ))
-        .await
-        .unwrap();
-    rows.iter()
-        .map(|row| {
-            (
-                row.try_get::<String>("", "relname").unwrap(),
-                (
-                    row.try_get::<i64>("", "fetched").unwrap(),
-                    row.try_get::<i64>("", "n_tup_ins").unwrap(),
-                ),
-            )
-        })
-        .filter(|(name, _)| LRS_TABLES.contains(&name.as_str()))
-        .collect()
-}
-
-/// The counters of [`reads`] once `complete` holds and two reads 300 ms apart agree.
-async fn settled_reads(
-    db: &DatabaseConnection,
-    complete: impl Fn(&BTreeMap<String, (i64, i64)>) -> bool,
-) -> BTreeMap<String, (i64, i64)> {
-    let mut last = reads(db).await;
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let now = reads(db).await;
+        let now = counters(db, measure).await;
         if now == last && complete(&now) {
             return now;
         }
@@ -421,7 +389,7 @@ async fn lrs_filtered_reads_touch_only_what_they_answer() {
         .unwrap();
     db.execute_unprepared("ANALYZE").await.unwrap();
     end_sessions(&admin, name).await;
-    let before = settled_reads(&db, |now| {
+    let before = settled(&db, FETCHED, |now| {
         now.get("xapi_statements").map_or(0, |c| c.1) >= 1000
     })
     .await;
@@ -467,7 +435,7 @@ async fn lrs_filtered_reads_touch_only_what_they_answer() {
     )
     .await;
     end_sessions(&admin, name).await;
-    let after = settled_reads(&db, |now| {
+    let after = settled(&db, FETCHED, |now| {
         now.get("xapi_statements").map_or(0, |c| c.1) >= 1001
     })
     .await;
