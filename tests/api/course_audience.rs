@@ -6,6 +6,7 @@
 
 use crate::both_backends;
 use crate::minors::{born_years_ago, institution, person};
+use crate::support::scim;
 use crate::support::{Backend, Reply, TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -289,17 +290,6 @@ async fn promise_a1_every_learner_operation_naming_a_hidden_course_answers_a_min
         );
     }
     assert_eq!(attempts_of(&app, admin, &quiz, &adult).await, 1);
-}
-
-async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {
-    app.call_with(
-        method,
-        &format!("/v1/scim/v2{path}"),
-        Some(token),
-        Some(body),
-        &[("Content-Type", "application/scim+json")],
-    )
-    .await
 }
 
 async fn enrolled(app: &TestApp, admin: &str, course: &str) -> BTreeSet<String> {

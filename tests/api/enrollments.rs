@@ -7,6 +7,7 @@
 
 use crate::both_backends;
 use crate::privacy_requests::{person, signed_in};
+use crate::support::scim;
 use crate::support::{Backend, Institution, Reply, TestApp, spawn};
 use hub_tenant::Principal;
 use hub_tenant::personal_data::{DataSubject, sources};
@@ -643,17 +644,6 @@ async fn instructors_see_only_the_courses_they_teach(backend: Backend) {
     app.get(&format!("/v1/courses/{taught}/enrollments"), &token)
         .await
         .assert_problem(404, "course_not_found");
-}
-
-async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {
-    app.call_with(
-        method,
-        &format!("/v1/scim/v2{path}"),
-        Some(token),
-        Some(body),
-        &[("Content-Type", "application/scim+json")],
-    )
-    .await
 }
 
 async fn scim_user(app: &TestApp, token: &str, name: &str) -> String {

@@ -8,7 +8,8 @@ use crate::both_backends;
 use crate::idp::{Forgery, RogueIdp, UserAgent};
 use crate::keys::live_columns;
 use crate::passwords::{request_reset, reset, reset_code, sign_in};
-use crate::support::{Backend, Institution, Reply, TestApp, spawn};
+use crate::support::scim;
+use crate::support::{Backend, Institution, TestApp, spawn};
 use hub_kernel::Pii;
 use hub_tenant::Principal;
 use hub_tenant::personal_data::{DataSubject, Outcome, sources};
@@ -698,17 +699,6 @@ const HOLD_NOTHING_OF_ADA: &[&str] = &[
     // Ada is an adult: no guardian was asked for her (tests/api/minors.rs covers a minor's).
     "guardian_consents",
 ];
-
-async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {
-    app.call_with(
-        method,
-        &format!("/v1/scim/v2{path}"),
-        Some(token),
-        Some(body),
-        &[("Content-Type", "application/scim+json")],
-    )
-    .await
-}
 
 /// Sets the person's password through a reset code from their outbox (a reset row, a
 /// credential and a message).

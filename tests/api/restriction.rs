@@ -6,6 +6,7 @@
 //! restriction, as a privacy officer's restriction request does, lets every path work again.
 
 use crate::both_backends;
+use crate::support::scim;
 use crate::support::{Backend, Institution, Reply, TestApp, spawn};
 use hub_tenant::Principal;
 use hub_tenant::personal_data::{DataSubject, sources};
@@ -16,17 +17,6 @@ both_backends!(
     promise_r3_a_restricted_person_is_reactivated_granted_or_changed_by_no_admin_or_idp,
     promise_u9_the_person_restricts_and_lifts_processing_from_their_account,
 );
-
-async fn scim(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Reply {
-    app.call_with(
-        method,
-        &format!("/v1/scim/v2{path}"),
-        Some(token),
-        Some(body),
-        &[("Content-Type", "application/scim+json")],
-    )
-    .await
-}
 
 fn patch_op(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})

@@ -5,28 +5,12 @@
 
 use crate::both_backends;
 use crate::idp::{Forgery, RogueIdp, UserAgent};
+use crate::support::scim;
 use crate::support::{Backend, Reply, TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 both_backends!(promise_d6_scim_provisions_deactivates_and_maps_groups_to_roles);
-
-async fn scim(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Reply {
-    app.call_with(
-        method,
-        &format!("/v1/scim/v2{path}"),
-        Some(token),
-        body,
-        &[("Content-Type", "application/scim+json")],
-    )
-    .await
-}
 
 /// SCIM's own error schema (RFC 7644 §3.12), which every error under `/v1/scim/v2` takes.
 trait ScimErrorReply {

@@ -8,7 +8,8 @@
 use crate::both_backends;
 use crate::idp::{Forgery, RogueIdp, UserAgent};
 use crate::passwords::{request_reset, reset, reset_code, sign_in};
-use crate::support::{Backend, Institution, Reply, TestApp, spawn};
+use crate::support::scim;
+use crate::support::{Backend, Institution, TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -19,23 +20,6 @@ both_backends!(
 );
 
 const PASSWORD: &str = "meadow-kettle-orbit-42";
-
-async fn scim(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Reply {
-    app.call_with(
-        method,
-        &format!("/v1/scim/v2{path}"),
-        Some(token),
-        body,
-        &[("Content-Type", "application/scim+json")],
-    )
-    .await
-}
 
 /// Gives the person a local password (through the reset code in their outbox).
 async fn set_password(app: &TestApp, inst: &Institution, id: &str, email: &str) {

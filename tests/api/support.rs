@@ -399,3 +399,22 @@ macro_rules! both_backends {
         )+
     };
 }
+
+/// A SCIM 2.0 request (`/v1/scim/v2{path}`, `application/scim+json`) with the identity
+/// provider's bearer `token`; `body` is a JSON value or `None`.
+pub async fn scim(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: impl Into<Option<Value>>,
+) -> Reply {
+    app.call_with(
+        method,
+        &format!("/v1/scim/v2{path}"),
+        Some(token),
+        body.into(),
+        &[("Content-Type", "application/scim+json")],
+    )
+    .await
+}
