@@ -87,16 +87,22 @@ async fn ok(app: &TestApp, lrs: &Lrs, method: Method, path: &str, body: Option<V
     reply.body
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lrs_reads_and_writes_never_scan_a_table_whole() {
-    // No scheduled sweep or job may touch the LRS's tables while it is measured.
+/// A PostgreSQL gateway whose scheduled sweeps and jobs stay off the LRS's tables while they
+/// are measured, an institution `slug` and an LRS credential of every scope.
+async fn quiet_lrs(slug: &str) -> (TestApp, Lrs) {
     let quiet = |config: &mut hub_gateway::config::Config| {
         config.retention_sweep_secs = 0;
         config.deadline_sweep_secs = 86_400;
     };
     let first = spawn_with(Backend::Postgres, quiet).await;
-    let north = first.create_institution("plans").await;
-    let lrs = lrs_credential(&first, &north.admin_token, &["all"]).await;
+    let institution = first.create_institution(slug).await;
+    let lrs = lrs_credential(&first, &institution.admin_token, &["all"]).await;
+    (first, lrs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lrs_reads_and_writes_never_scan_a_table_whole() {
+    let (first, lrs) = quiet_lrs("plans").await;
 
     // Sessions opened from now on plan without sequential scans wherever an index can serve;
     // a second gateway on the same database (and the first's quiet jobs) opens its own, fresh
@@ -325,13 +331,7 @@ async fn settled(
 /// and the statistics exact (`ANALYZE`), so the plans do not depend on a sampling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lrs_filtered_reads_touch_only_what_they_answer() {
-    let quiet = |config: &mut hub_gateway::config::Config| {
-        config.retention_sweep_secs = 0;
-        config.deadline_sweep_secs = 86_400;
-    };
-    let first = spawn_with(Backend::Postgres, quiet).await;
-    let north = first.create_institution("touch").await;
-    let lrs = lrs_credential(&first, &north.admin_token, &["all"]).await;
+    let (first, lrs) = quiet_lrs("touch").await;
 
     let rare_registration = "1b7e4c2a-0d3f-4a5b-9c8d-7e6f5a4b3c2d";
     let common_registration = "2c8f5d3b-1e4a-4b6c-8d9e-8f7a6b5c4d3e";
