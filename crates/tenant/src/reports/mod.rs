@@ -1,5 +1,12 @@
-//! De-identified reporting (C7): the rules every report's content obeys before it leaves
-//! the hub. [`suppression`] hides small cells of an aggregate table, and hides enough other
-//! cells that no hidden value can be worked out from what is shown.
+//! De-identified reporting (C7, U2, U5, the reporting half of D3): the reports of an
+//! institution's profile, produced from aggregates only.
+//!
+//! - [`suppression`] hides small cells of one table, and enough others that no hidden value
+//!   can be worked out from what it shows; [`disclosure`] does it for every table of one
+//!   population together.
+//! - [`producer`] is what a domain crate registers to count one population for a period
+//!   (`DomainModule::report_producers`).
+//! - [`runs`] produces, stores and lists runs, on request and on the profile's schedule.
 
+pub mod disclosure;
 pub mod suppression;

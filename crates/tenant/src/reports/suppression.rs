@@ -81,19 +81,68 @@ fn augmented(table: &CountTable) -> Vec<Vec<u64>> {
 
 /// Hides every count in `1..k` and as many others as keep each hidden value underivable.
 pub fn suppress(table: &CountTable, k: u32) -> SuppressedTable {
+    suppress_with_margins(table, k, None)
+}
+
+/// Which margins of a table another table of the same population also shows, decided once
+/// for the population ([`crate::reports::disclosure`]): `true` is hidden. The table keeps
+/// them as they are and protects its own hidden values with inner cells only, so every
+/// table of the population shows and hides a shared total alike, and none gives away what
+/// another hides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedMargins {
+    pub row_totals: Vec<bool>,
+    pub column_totals: Vec<bool>,
+    pub total: bool,
+}
+
+/// [`suppress`], with the margins fixed by `pinned` when given.
+pub fn suppress_with_margins(
+    table: &CountTable,
+    k: u32,
+    pinned: Option<&PinnedMargins>,
+) -> SuppressedTable {
     let m = augmented(table);
     let (rows, columns) = (m.len(), m[0].len());
+    let (inner_rows, inner_columns) = (rows - 1, columns - 1);
     let k = u64::from(k);
     let mut hidden: Vec<Vec<bool>> = m
         .iter()
         .map(|row| row.iter().map(|&v| v > 0 && v < k).collect())
         .collect();
+    let mut fixed = vec![vec![false; columns]; rows];
+    if let Some(pins) = pinned {
+        for r in 0..inner_rows {
+            hidden[r][inner_columns] = pins.row_totals.get(r).copied().unwrap_or(true);
+            fixed[r][inner_columns] = true;
+        }
+        for c in 0..inner_columns {
+            hidden[inner_rows][c] = pins.column_totals.get(c).copied().unwrap_or(true);
+            fixed[inner_rows][c] = true;
+        }
+        hidden[inner_rows][inner_columns] = pins.total;
+        fixed[inner_rows][inner_columns] = true;
+        // One row: its cells are the column totals; one column: its cells are the row
+        // totals. They are the same values, so they are shown or hidden as those are.
+        if inner_rows == 1 {
+            for c in 0..inner_columns {
+                hidden[0][c] = hidden[inner_rows][c];
+                fixed[0][c] = true;
+            }
+        }
+        if inner_columns == 1 {
+            for r in 0..inner_rows {
+                hidden[r][0] = hidden[r][inner_columns];
+                fixed[r][0] = true;
+            }
+        }
+    }
     while let Some((r, c)) = first_bridge(&hidden) {
         let (reach_rows, reach_columns) = reachable(&hidden, r, (r, c));
         type Key = (bool, bool, u64, usize, usize);
         let mut best: Option<(Key, (usize, usize))> = None;
         let consider = |best: &mut Option<(Key, (usize, usize))>, rr: usize, cc: usize| {
-            if hidden[rr][cc] {
+            if hidden[rr][cc] || fixed[rr][cc] {
                 return;
             }
             // A new entry closes a cycle through (r, c) when it joins r's side to c's:
@@ -124,14 +173,20 @@ pub fn suppress(table: &CountTable, k: u32) -> SuppressedTable {
         }
         match best {
             Some((_, (rr, cc))) => hidden[rr][cc] = true,
-            // Everything is hidden: a complete bipartite graph has no bridge, so this is
-            // not reached; stop rather than loop.
-            None => break,
+            // Nothing left to hide but fixed margins: hide every entry that is not fixed.
+            // With pinned margins (each line's pattern safe on its own) and at least two
+            // rows and columns, every hidden entry then lies on a cycle.
+            None => {
+                for (line, fixed_line) in hidden.iter_mut().zip(&fixed) {
+                    for (h, &f) in line.iter_mut().zip(fixed_line) {
+                        *h |= !f;
+                    }
+                }
+                break;
+            }
         }
     }
     let show = |r: usize, c: usize| (!hidden[r][c]).then_some(m[r][c]);
-    let inner_rows = rows - 1;
-    let inner_columns = columns - 1;
     SuppressedTable {
         rows: table.rows.clone(),
         columns: table.columns.clone(),
@@ -142,6 +197,41 @@ pub fn suppress(table: &CountTable, k: u32) -> SuppressedTable {
         column_totals: (0..inner_columns).map(|c| show(inner_rows, c)).collect(),
         total: show(inner_rows, inner_columns),
     }
+}
+
+/// Which entries of one line of counts to hide, given whether its total is hidden: every
+/// count in `1..k`, and when that leaves a single hidden entry beside a shown total (the
+/// total minus the rest would give it away), the smallest other count as well (above 0 if
+/// there is one). A line of one entry is its total.
+pub fn suppress_line(values: &[u64], total_hidden: bool, k: u32) -> Vec<bool> {
+    let k = u64::from(k);
+    if values.len() == 1 {
+        return vec![total_hidden];
+    }
+    let mut hidden: Vec<bool> = values.iter().map(|&v| v > 0 && v < k).collect();
+    let count = hidden.iter().filter(|&&h| h).count();
+    if !total_hidden && count == 1 {
+        let pick = values
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !hidden[i])
+            .min_by_key(|&(i, &v)| (v == 0, v, i))
+            .map(|(i, _)| i);
+        if let Some(i) = pick {
+            hidden[i] = true;
+        }
+    }
+    if total_hidden && count == 0 {
+        // A hidden total beside a line shown whole would be their sum: hide the smallest.
+        if let Some((i, _)) = values
+            .iter()
+            .enumerate()
+            .min_by_key(|&(i, &v)| (v == 0, v, i))
+        {
+            hidden[i] = true;
+        }
+    }
+    hidden
 }
 
 /// Rows and columns reachable from row `from` over hidden entries, not using `without`.

@@ -1,0 +1,348 @@
+//! What one population's reports may show (C7): every table of a population over one period
+//! is suppressed together, so that no combination of them gives away a hidden count.
+//!
+//! A population is a set of counted records (enrollments started in a period, completions
+//! recorded in it, …), each falling in one class (its state, how long it took, …) and
+//! carrying one label per dimension (its course, its cohort). Reports show it broken down
+//! by one dimension at a time (rows) against its classes (columns), or as one line.
+//!
+//! The tables of one population share their totals: the class totals and the grand total
+//! appear in every table, a dimension's totals in every table broken down by it. Suppressed
+//! one table at a time, a total hidden in one table to protect a cell could be shown by
+//! another, and the hidden cell read off from there. So the shared lines are suppressed
+//! first, once for the population ([`suppress_line`], the grand total first), and each
+//! table keeps them as they are and protects its own cells with inner cells only
+//! ([`suppress_with_margins`]). Tables are only ever crossed with the classes, never one
+//! dimension with another: the tables then share nothing but those lines, and hiding the
+//! shared values alike in all of them leaves every hidden value as free as it was in its
+//! own table (the unit tests check the tables together, by linear algebra).
+
+use crate::reports::suppression::{
+    CountTable, PinnedMargins, SuppressedTable, suppress_line, suppress_with_margins,
+};
+use std::collections::BTreeMap;
+
+/// The counts a producer reads for one period: per record key (one label per dimension, in
+/// the order of `dimensions`) the count per class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Population {
+    /// The dimensions rows can be broken down by (`course`, `cohort`, …).
+    pub dimensions: Vec<&'static str>,
+    /// The field the classes are values of (`state`, `time_to_complete`, …).
+    pub class_field: &'static str,
+    /// Every class, in order; every record falls in exactly one.
+    pub classes: Vec<String>,
+    /// Count per record key per class (`counts[key][class]`).
+    pub counts: BTreeMap<Vec<String>, Vec<u64>>,
+}
+
+impl Population {
+    pub fn new(
+        dimensions: Vec<&'static str>,
+        class_field: &'static str,
+        classes: Vec<String>,
+    ) -> Self {
+        Self {
+            dimensions,
+            class_field,
+            classes,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one record (or `n`) with these labels, in this class.
+    pub fn add(&mut self, labels: Vec<String>, class: usize, n: u64) {
+        let width = self.classes.len();
+        let line = self.counts.entry(labels).or_insert_with(|| vec![0; width]);
+        if let Some(slot) = line.get_mut(class) {
+            *slot += n;
+        }
+    }
+
+    /// Index of a class by name.
+    pub fn class(&self, name: &str) -> Option<usize> {
+        self.classes.iter().position(|c| c == name)
+    }
+
+    /// The population broken down by dimension `d` against the classes.
+    fn table(&self, d: usize) -> CountTable {
+        let mut lines: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for (labels, counts) in &self.counts {
+            let line = lines
+                .entry(labels[d].as_str())
+                .or_insert_with(|| vec![0; self.classes.len()]);
+            for (slot, n) in line.iter_mut().zip(counts) {
+                *slot += n;
+            }
+        }
+        CountTable {
+            rows: lines.keys().map(|l| (*l).to_string()).collect(),
+            columns: self.classes.clone(),
+            cells: lines.into_values().collect(),
+        }
+    }
+}
+
+/// One table as a report shows it: the population broken down by `breakdown` (a dimension)
+/// against the classes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishedTable {
+    pub breakdown: String,
+    pub class_field: String,
+    pub rows: Vec<String>,
+    pub columns: Vec<String>,
+    /// `None` is a hidden value.
+    pub cells: Vec<Vec<Option<u64>>>,
+    pub row_totals: Vec<Option<u64>>,
+    pub column_totals: Vec<Option<u64>>,
+    pub total: Option<u64>,
+}
+
+impl PublishedTable {
+    fn from_suppressed(breakdown: &str, class_field: &str, t: SuppressedTable) -> Self {
+        Self {
+            breakdown: breakdown.to_string(),
+            class_field: class_field.to_string(),
+            rows: t.rows,
+            columns: t.columns,
+            cells: t.cells,
+            row_totals: t.row_totals,
+            column_totals: t.column_totals,
+            total: t.total,
+        }
+    }
+
+    /// How many values are hidden.
+    pub fn suppressed(&self) -> usize {
+        self.cells.iter().flatten().filter(|c| c.is_none()).count()
+            + self
+                .row_totals
+                .iter()
+                .chain(&self.column_totals)
+                .filter(|c| c.is_none())
+                .count()
+            + usize::from(self.total.is_none())
+    }
+}
+
+/// Every table of the population, suppressed together with cell size `k`: one per
+/// dimension (rows) against the classes (columns). A report shows some of them, or a line
+/// of one (its totals), and nothing else ([`crate::reports::view`]).
+pub fn publish(population: &Population, k: u32) -> Vec<PublishedTable> {
+    let tables: Vec<CountTable> = (0..population.dimensions.len())
+        .map(|d| population.table(d))
+        .collect();
+    let class_totals: Vec<u64> = (0..population.classes.len())
+        .map(|c| population.counts.values().map(|line| line[c]).sum())
+        .collect();
+    let grand: u64 = class_totals.iter().sum();
+    let total_hidden = grand > 0 && grand < u64::from(k);
+    let class_pattern = suppress_line(&class_totals, total_hidden, k);
+    tables
+        .into_iter()
+        .zip(&population.dimensions)
+        .map(|(table, dimension)| {
+            let row_totals: Vec<u64> = table.cells.iter().map(|l| l.iter().sum()).collect();
+            let pins = PinnedMargins {
+                row_totals: suppress_line(&row_totals, total_hidden, k),
+                column_totals: class_pattern.clone(),
+                total: total_hidden,
+            };
+            let suppressed = suppress_with_margins(&table, k, Some(&pins));
+            PublishedTable::from_suppressed(dimension, population.class_field, suppressed)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Exact rank of integer rows (fraction-free elimination).
+    fn rank(mut rows: Vec<Vec<i128>>) -> usize {
+        fn gcd(a: i128, b: i128) -> i128 {
+            if b == 0 { a.abs() } else { gcd(b, a % b) }
+        }
+        let width = rows.first().map_or(0, Vec::len);
+        let mut rank = 0;
+        for col in 0..width {
+            let Some(p) = (rank..rows.len()).find(|&i| rows[i][col] != 0) else {
+                continue;
+            };
+            rows.swap(rank, p);
+            let pivot = rows[rank].clone();
+            for (i, row) in rows.iter_mut().enumerate() {
+                if i == rank || row[col] == 0 {
+                    continue;
+                }
+                let f = row[col];
+                for (x, &pv) in row.iter_mut().zip(&pivot) {
+                    *x = *x * pivot[col] - pv * f;
+                }
+                let g = row.iter().fold(0, |g, &x| gcd(g, x));
+                if g > 1 {
+                    row.iter_mut().for_each(|x| *x /= g);
+                }
+            }
+            rank += 1;
+        }
+        rank
+    }
+
+    /// Every value the tables publish, as a linear form over the population's cells
+    /// (record key × class) with its shown value, or `None` when hidden.
+    fn forms(
+        population: &Population,
+        tables: &[PublishedTable],
+    ) -> Vec<(Vec<i128>, Option<u64>, String)> {
+        let keys: Vec<&Vec<String>> = population.counts.keys().collect();
+        let classes = population.classes.len();
+        let width = keys.len() * classes;
+        let mut out = Vec::new();
+        for (d, table) in tables.iter().enumerate() {
+            let form = |row: Option<&str>, class: Option<usize>| {
+                let mut f = vec![0i128; width];
+                for (i, key) in keys.iter().enumerate() {
+                    if row.is_some_and(|r| key[d] != r) {
+                        continue;
+                    }
+                    for c in 0..classes {
+                        if class.is_none_or(|x| x == c) {
+                            f[i * classes + c] = 1;
+                        }
+                    }
+                }
+                f
+            };
+            for (r, label) in table.rows.iter().enumerate() {
+                for c in 0..classes {
+                    out.push((
+                        form(Some(label), Some(c)),
+                        table.cells[r][c],
+                        format!("{}[{label}][{c}]", table.breakdown),
+                    ));
+                }
+                out.push((
+                    form(Some(label), None),
+                    table.row_totals[r],
+                    format!("{}[{label}] total", table.breakdown),
+                ));
+            }
+            for c in 0..classes {
+                out.push((
+                    form(None, Some(c)),
+                    table.column_totals[c],
+                    format!("{} class {c} total", table.breakdown),
+                ));
+            }
+            out.push((form(None, None), table.total, "grand total".into()));
+        }
+        out
+    }
+
+    /// The hidden values that follow linearly from every shown value of every table.
+    fn derivable(population: &Population, tables: &[PublishedTable]) -> Vec<String> {
+        let all = forms(population, tables);
+        let shown: Vec<Vec<i128>> = all
+            .iter()
+            .filter(|(_, v, _)| v.is_some())
+            .map(|(f, _, _)| f.clone())
+            .collect();
+        let base = rank(shown.clone());
+        all.iter()
+            .filter(|(_, v, _)| v.is_none())
+            .filter(|(f, _, _)| {
+                let mut with = shown.clone();
+                with.push(f.clone());
+                rank(with) == base
+            })
+            .map(|(_, _, name)| name.clone())
+            .collect()
+    }
+
+    fn check(population: &Population, k: u32) -> Vec<PublishedTable> {
+        let tables = publish(population, k);
+        for table in &tables {
+            let values = table
+                .cells
+                .iter()
+                .flatten()
+                .chain(&table.row_totals)
+                .chain(&table.column_totals)
+                .chain([&table.total]);
+            for v in values.flatten() {
+                assert!(*v == 0 || *v >= u64::from(k), "{v} shown below k={k}");
+            }
+        }
+        // Shared values are shown or hidden alike in every table.
+        for pair in tables.windows(2) {
+            assert_eq!(pair[0].column_totals, pair[1].column_totals);
+            assert_eq!(pair[0].total, pair[1].total);
+        }
+        let leaks = derivable(population, &tables);
+        assert!(leaks.is_empty(), "{leaks:?} derivable from {tables:#?}");
+        tables
+    }
+
+    fn population(cells: &[(&str, &str, usize, u64)], classes: usize) -> Population {
+        let mut p = Population::new(
+            vec!["course", "cohort"],
+            "state",
+            (0..classes).map(|c| format!("s{c}")).collect(),
+        );
+        for (course, cohort, class, n) in cells {
+            p.add(vec![(*course).into(), (*cohort).into()], *class, *n);
+        }
+        p
+    }
+
+    #[test]
+    fn promise_c7_a_learner_alone_in_a_cohort_is_not_read_off_the_course_table() {
+        // Course A: six learners of unit X and one of unit Y, all active. By course the
+        // table is 7 (shown); by cohort Y's 1 is hidden, and X's 6 with it, or 7 − 6 would
+        // name the one. The class total is 7 in both and shown in both.
+        let p = population(&[("A", "X", 0, 6), ("A", "Y", 0, 1), ("B", "X", 1, 9)], 2);
+        let tables = check(&p, 5);
+        let cohorts = &tables[1];
+        assert_eq!(cohorts.rows, ["X", "Y"]);
+        assert_eq!(cohorts.cells[1][0], None);
+        assert_eq!(cohorts.cells[0][0], None);
+        assert_eq!(tables[0].cells[0][0], Some(7));
+    }
+
+    #[test]
+    fn promise_c7_no_hidden_value_derives_from_all_tables_of_a_population_together() {
+        let mut rng = StdRng::seed_from_u64(0x00c7_7ab1e5);
+        for _ in 0..300 {
+            let courses = rng.random_range(1..=4);
+            let cohorts = rng.random_range(1..=4);
+            let classes = rng.random_range(1..=3);
+            let k = rng.random_range(2..=6);
+            let mut p = Population::new(
+                vec!["course", "cohort"],
+                "state",
+                (0..classes).map(|c| format!("s{c}")).collect(),
+            );
+            for a in 0..courses {
+                for b in 0..cohorts {
+                    for c in 0..classes {
+                        let n = match rng.random_range(0..4) {
+                            0 => 0,
+                            1 => rng.random_range(1..u64::from(k)),
+                            _ => rng.random_range(0..25),
+                        };
+                        if n > 0 || rng.random_bool(0.3) {
+                            p.add(vec![format!("c{a}"), format!("u{b}")], c, n);
+                        }
+                    }
+                }
+            }
+            if p.counts.is_empty() {
+                continue;
+            }
+            check(&p, k);
+        }
+    }
+}
