@@ -46,6 +46,7 @@ mod progress;
 mod query_plans;
 mod quizzes;
 mod recommendations;
+mod reports;
 mod restriction;
 mod retention;
 mod reviews;

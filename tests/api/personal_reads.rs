@@ -452,6 +452,24 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         .await;
     assert_eq!(run.status, StatusCode::ACCEPTED, "{}", run.body);
     ids.insert("run_id", run.body["id"].as_str().unwrap().to_string());
+    // The default profile's monthly report, for last month.
+    let today = chrono::Utc::now().date_naive();
+    let month = chrono::NaiveDate::from_ymd_opt(
+        chrono::Datelike::year(&today),
+        chrono::Datelike::month(&today),
+        1,
+    )
+    .unwrap()
+    .checked_sub_months(chrono::Months::new(1))
+    .unwrap();
+    let report = created(
+        app,
+        "/v1/reports/runs",
+        &admin,
+        json!({"report": "Retention actions", "period_start": month.to_string()}),
+    )
+    .await;
+    ids.insert("report_run_id", report["id"].as_str().unwrap().to_string());
 
     let others = [
         "Zqperson",

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod quiz;
 pub mod recommendations;
 pub mod reminders;
+pub mod reports;
 pub mod structure;
 mod text;
 pub mod xapi;
@@ -120,6 +121,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(decisions::personal_data::AutomatedDecisionsSource),
         ]
     },
+    report_producers: reports::producers,
 };
 
 /// Every personal-data field this crate stores in tables.

@@ -259,6 +259,15 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
         "privacy request alerts failed; retrying next tick",
         |s| async move { s.privacy.send_request_alerts().await },
     );
+    // The profile's reports, each for its latest period that is over: every replica looks
+    // every sweep; each report and period is produced once (hub_tenant::reports::runs).
+    repeat(
+        state,
+        now,
+        sweep,
+        "scheduled reports failed; retrying next tick",
+        |s| async move { s.tenancy.run_scheduled_reports(chrono::Utc::now()).await },
+    );
     // Course reminders through the essential channel: every replica looks every sweep; each
     // institution's hourly pass is claimed by one of them, and each reminder is sent once
     // (hub_course::reminders).

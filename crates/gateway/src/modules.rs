@@ -154,11 +154,12 @@ pub mod learning {
     ];
 }
 
-/// hub-tenant, the institution's own administration: contacts, keys, profile, audit.
+/// hub-tenant, the institution's own administration: contacts, keys, profile, reports,
+/// audit.
 pub mod institution {
     use crate::api::{
         api_keys::ApiKeysApi, audit::AuditApi, contacts::ContactsApi, keys::KeysApi,
-        privacy_profile::PrivacyProfileApi, system::SystemApi,
+        privacy_profile::PrivacyProfileApi, reports::ReportsApi, system::SystemApi,
     };
 
     pub type Api = (
@@ -166,6 +167,7 @@ pub mod institution {
         ApiKeysApi,
         KeysApi,
         PrivacyProfileApi,
+        ReportsApi,
         AuditApi,
         SystemApi,
     );
@@ -180,6 +182,9 @@ pub mod institution {
         ("rotateSigningKey", &[409]),
         // The privacy addendum in force bounds the profile (A2).
         ("replacePrivacyProfile", &[409, 428]),
+        // No report of that name in the profile; a period overlapping one already
+        // reported; a kind with no producer installed.
+        ("runReport", &[404, 409]),
     ];
 }
 

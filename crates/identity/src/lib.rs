@@ -66,6 +66,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(personal_data::GuardianConsentsSource),
         ]
     },
+    report_producers: Vec::new,
 };
 
 /// Every personal-data field this crate stores in tables.

@@ -19,6 +19,7 @@ pub mod policy;
 /// Signed erasure receipts, their JWKS and their verification.
 pub mod receipts;
 pub mod records;
+pub mod reports;
 /// Data-subject requests: lifecycle, clocks, per-source execution, export links.
 pub mod requests;
 pub mod retention;
@@ -72,6 +73,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(addenda::source::AddendaSource),
         ]
     },
+    report_producers: reports::producers,
 };
 
 /// Every personal-data field this crate stores in tables.

@@ -152,6 +152,7 @@ pub const PERIODIC_JOBS: &[&str] = &[
     "retention.sweep",
     "privacy.request_alerts",
     "course.reminders",
+    crate::reports::runs::JOB,
 ];
 
 impl Tenancy {

@@ -75,6 +75,8 @@ pub const MODULE: DomainModule = DomainModule {
         Scope::ContactsWrite,
         Scope::AuditRead,
         Scope::TenantAdmin,
+        reports::runs::REPORTS_READ,
+        reports::runs::REPORTS_RUN,
     ],
     role_grants: &[
         RoleGrant {
@@ -83,7 +85,11 @@ pub const MODULE: DomainModule = DomainModule {
         },
         RoleGrant {
             role: "auditor",
-            scopes: &[Scope::ContactsRead, Scope::AuditRead],
+            scopes: &[
+                Scope::ContactsRead,
+                Scope::AuditRead,
+                reports::runs::REPORTS_READ,
+            ],
         },
     ],
     personal_fields,
@@ -98,6 +104,7 @@ pub const MODULE: DomainModule = DomainModule {
             Box::new(audit::AuditSource),
         ]
     },
+    report_producers: || vec![Box::new(reports::usage::UsageProducer)],
 };
 
 /// Every personal-data field this crate stores.

@@ -1,6 +1,7 @@
 //! What a domain crate registers, in one place: the scopes its operations require, which
 //! roles are granted which of them, the personal-data fields it stores and how its sealed
-//! tables name their rows, and its personal-data sources ([`crate::personal_data`]). Each
+//! tables name their rows, its personal-data sources ([`crate::personal_data`]) and its
+//! report producers ([`crate::reports::producer`]). Each
 //! crate exposes one [`DomainModule`] (`hub_tenant::MODULE`, `hub_identity::MODULE`,
 //! `hub_course::MODULE`, …); the gateway composes them once
 //! ([`install`], at start) and everything that needs the whole list reads it from here:
@@ -13,6 +14,7 @@
 
 use crate::model::Scope;
 use crate::personal_data::PersonalDataSource;
+use crate::reports::producer::ReportProducer;
 use hub_kernel::classification::{
     BlindIndexed, FieldClassification, IndexedColumn, SealedColumn, SealedSecret, SealedTable,
 };
@@ -48,6 +50,8 @@ pub struct DomainModule {
     /// The stores of personal data this crate answers for to data-subject rights and
     /// retention ([`crate::personal_data`]).
     pub personal_data_sources: fn() -> Vec<Box<dyn PersonalDataSource>>,
+    /// The populations this crate's records are reported as ([`crate::reports::producer`]).
+    pub report_producers: fn() -> Vec<Box<dyn ReportProducer>>,
 }
 
 impl DomainModule {

@@ -2,8 +2,8 @@
 //! personal data is kept and what happens after (delete or anonymise), and which reports are
 //! produced on which cadence. Every change is kept in a history: who, when, what changed.
 //! The retention rules are enforced by the privacy-addenda crate's sweeper
-//! (`hub_privacy_addenda::retention`), which records the revision it applied; reporting runs
-//! are still to come.
+//! (`hub_privacy_addenda::retention`), which records the revision it applied; the reports
+//! are produced by [`crate::reports`], on request and on their cadence.
 //! The institution's privacy addendum in force bounds it ([`crate::addendum_duties`]): a
 //! profile breaking the addendum's duties is refused ([`crate::Tenancy::replace_privacy_profile`]).
 
@@ -53,6 +53,30 @@ pub enum ReportCadence {
     Yearly,
 }
 
+impl ReportCadence {
+    pub const ALL: [Self; 5] = [
+        Self::Daily,
+        Self::Weekly,
+        Self::Monthly,
+        Self::Quarterly,
+        Self::Yearly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+            Self::Quarterly => "quarterly",
+            Self::Yearly => "yearly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportFormat {
@@ -60,11 +84,37 @@ pub enum ReportFormat {
     Json,
 }
 
+impl ReportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Csv, Self::Json]
+            .into_iter()
+            .find(|f| f.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
-    /// Enrollments and completions per course, aggregated (C7).
+    /// Enrollments started in the period, by state, per course and per cohort (C7).
     EnrollmentSummary,
+    /// Course completions recorded in the period, by time taken, per course and cohort.
+    Completions,
+    /// Certificates issued in the period, valid or since revoked, per course and cohort.
+    Certificates,
+    /// Learners active in a course in the period, by lessons completed in it.
+    Engagement,
+    /// Completions, with only the fields the profile names (U5: the minimum asked for).
+    Accreditation,
+    /// Use of the platform in the period, from the audit trail, by area and kind of actor
+    /// (U2).
+    Usage,
     /// Data-subject requests received and answered, with their ages (R6).
     PrivacyRequests,
     /// What was deleted or anonymised under this profile (S4).
@@ -74,8 +124,13 @@ pub enum ReportKind {
 }
 
 impl ReportKind {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 9] = [
         Self::EnrollmentSummary,
+        Self::Completions,
+        Self::Certificates,
+        Self::Engagement,
+        Self::Accreditation,
+        Self::Usage,
         Self::PrivacyRequests,
         Self::RetentionActions,
         Self::BillingHistory,
@@ -84,6 +139,11 @@ impl ReportKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EnrollmentSummary => "enrollment_summary",
+            Self::Completions => "completions",
+            Self::Certificates => "certificates",
+            Self::Engagement => "engagement",
+            Self::Accreditation => "accreditation",
+            Self::Usage => "usage",
             Self::PrivacyRequests => "privacy_requests",
             Self::RetentionActions => "retention_actions",
             Self::BillingHistory => "billing_history",
@@ -101,6 +161,10 @@ pub struct ScheduledReport {
     pub kind: ReportKind,
     pub cadence: ReportCadence,
     pub format: ReportFormat,
+    /// What the report shows of its population (U5): a dimension to break it down by, its
+    /// class field, or both; empty shows every table of the population.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// The whole profile as stored and as exchanged through the API.
@@ -109,6 +173,14 @@ pub struct PrivacyProfile {
     /// Keyed by data category (`identity`, `contact`, `learning`, `payment`, `technical`).
     pub retention: BTreeMap<String, RetentionRule>,
     pub reports: Vec<ScheduledReport>,
+    /// The smallest count a report shows (C7): counts from 1 to this minus 1 are hidden,
+    /// with as many others as keep them hidden.
+    #[serde(default = "default_min_cell_size")]
+    pub min_cell_size: u32,
+}
+
+fn default_min_cell_size() -> u32 {
+    crate::reports::suppression::DEFAULT_MIN_CELL_SIZE
 }
 
 impl Default for PrivacyProfile {
@@ -142,7 +214,9 @@ impl Default for PrivacyProfile {
                 kind: ReportKind::RetentionActions,
                 cadence: ReportCadence::Monthly,
                 format: ReportFormat::Csv,
+                fields: Vec::new(),
             }],
+            min_cell_size: default_min_cell_size(),
         }
     }
 }
@@ -188,6 +262,54 @@ impl PrivacyProfile {
             {
                 v.add(format!("reports[{i}].name"), "report names must be unique");
             }
+            let producer = crate::reports::producer::producer_for(report.kind);
+            match &producer {
+                Some(producer) => {
+                    if let Err(errors) = crate::reports::producer::fields_of(
+                        producer.as_ref(),
+                        report.kind,
+                        &report.fields,
+                    ) {
+                        for (j, message) in errors {
+                            let field = match j {
+                                Some(j) => format!("reports[{i}].fields[{j}]"),
+                                None => format!("reports[{i}].fields"),
+                            };
+                            v.add(field, message);
+                        }
+                    }
+                    // Two cadences over one population would nest (a quarter holds three
+                    // months): the months' counts subtracted from the quarter's would show
+                    // what either hides.
+                    let population = producer.population();
+                    if let Some(other) = self.reports[..i].iter().find(|r| {
+                        r.cadence != report.cadence
+                            && crate::reports::producer::producer_for(r.kind)
+                                .is_some_and(|p| p.population() == population)
+                    }) {
+                        v.add(
+                            format!("reports[{i}].cadence"),
+                            format!(
+                                "`{}` reports the same records ({population}) {}: reports of one population share one cadence, so that no period holds another",
+                                other.name,
+                                other.cadence.as_str()
+                            ),
+                        );
+                    }
+                }
+                None if !report.fields.is_empty() => v.add(
+                    format!("reports[{i}].fields"),
+                    format!("{} reports take no fields", report.kind.as_str()),
+                ),
+                None => {}
+            }
+        }
+        if !crate::reports::suppression::MIN_CELL_SIZE_RANGE.contains(&self.min_cell_size) {
+            let range = crate::reports::suppression::MIN_CELL_SIZE_RANGE;
+            v.add(
+                "min_cell_size",
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
         }
         v.finish().map_err(TenantError::Invalid)
     }
@@ -195,6 +317,12 @@ impl PrivacyProfile {
     /// Human-readable differences, recorded in the history.
     fn changes_from(&self, before: &PrivacyProfile) -> Vec<String> {
         let mut changes = Vec::new();
+        if self.min_cell_size != before.min_cell_size {
+            changes.push(format!(
+                "min_cell_size: {} -> {}",
+                before.min_cell_size, self.min_cell_size
+            ));
+        }
         for (key, rule) in &self.retention {
             match before.retention.get(key) {
                 Some(old) if old == rule => {}

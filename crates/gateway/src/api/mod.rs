@@ -24,6 +24,7 @@ pub mod passwords;
 pub mod people;
 pub mod privacy;
 pub mod privacy_profile;
+pub mod reports;
 pub mod reviews;
 pub mod saml;
 pub mod scim;
@@ -63,6 +64,8 @@ pub enum ApiTags {
     EncryptionKeys,
     /// Retention and reporting profile.
     PrivacyProfile,
+    /// De-identified reports of the profile: runs per period and their content.
+    Reports,
     /// People of the institution: learners, instructors, admins, finance, auditors.
     People,
     /// Enterprise single sign-on: connections to the institution's identity provider and

@@ -50,6 +50,11 @@ mirror_enum!(
     ReportKindView,
     ReportKind,
     EnrollmentSummary,
+    Completions,
+    Certificates,
+    Engagement,
+    Accreditation,
+    Usage,
     PrivacyRequests,
     RetentionActions,
     BillingHistory
@@ -89,6 +94,13 @@ pub struct ScheduledReportView {
     pub kind: ReportKindView,
     pub cadence: ReportCadenceView,
     pub format: ReportFormatView,
+    /// What the report shows of its records (U5: the minimum needed): one dimension to
+    /// break them down by (`course` or `cohort` for learning records, `area` for usage,
+    /// `request_kind`, `category`), its class field (`state`, `time_to_complete`, `status`,
+    /// `lessons_completed`, `actor_kind`, `outcome`), or both. Empty or absent: every table.
+    /// Accreditation reports name at least one.
+    #[oai(default, skip_serializing_if_is_empty, validator(max_items = 2))]
+    pub fields: Vec<String>,
 }
 
 /// The profile as sent in an update.
@@ -98,6 +110,9 @@ pub struct PrivacyProfileInput {
     pub retention: RetentionRules,
     /// Up to 20 scheduled reports.
     pub reports: Vec<ScheduledReportView>,
+    /// The smallest count a report shows (C7), 2–100; default 5.
+    #[oai(validator(minimum(value = "2"), maximum(value = "100")))]
+    pub min_cell_size: Option<u32>,
 }
 
 /// The current profile.
@@ -105,6 +120,8 @@ pub struct PrivacyProfileInput {
 pub struct PrivacyProfileView {
     pub retention: RetentionRules,
     pub reports: Vec<ScheduledReportView>,
+    /// The smallest count a report shows (C7).
+    pub min_cell_size: u32,
     pub revision: i32,
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
@@ -116,6 +133,7 @@ pub struct ProfileChangeView {
     pub revision: i32,
     pub retention: RetentionRules,
     pub reports: Vec<ScheduledReportView>,
+    pub min_cell_size: u32,
     /// What changed against the previous revision.
     pub changes: Vec<String>,
     pub changed_by: String,
@@ -164,6 +182,7 @@ fn reports_of(profile: &PrivacyProfile) -> Vec<ScheduledReportView> {
             kind: r.kind.into(),
             cadence: r.cadence.into(),
             format: r.format.into(),
+            fields: r.fields.clone(),
         })
         .collect()
 }
@@ -197,9 +216,16 @@ impl From<PrivacyProfileInput> for PrivacyProfile {
                 kind: r.kind.into(),
                 cadence: r.cadence.into(),
                 format: r.format.into(),
+                fields: r.fields,
             })
             .collect();
-        PrivacyProfile { retention, reports }
+        PrivacyProfile {
+            retention,
+            reports,
+            min_cell_size: input
+                .min_cell_size
+                .unwrap_or(hub_tenant::reports::suppression::DEFAULT_MIN_CELL_SIZE),
+        }
     }
 }
 
@@ -209,6 +235,7 @@ impl Example for PrivacyProfileInput {
         Self {
             retention: rules_of(&defaults),
             reports: reports_of(&defaults),
+            min_cell_size: Some(defaults.min_cell_size),
         }
     }
 }
@@ -218,6 +245,7 @@ impl From<VersionedProfile> for PrivacyProfileView {
         Self {
             retention: rules_of(&v.profile),
             reports: reports_of(&v.profile),
+            min_cell_size: v.profile.min_cell_size,
             revision: v.revision,
             updated_by: v.updated_by,
             updated_at: v.updated_at,
@@ -231,6 +259,7 @@ impl From<ProfileChange> for ProfileChangeView {
             revision: c.revision,
             retention: rules_of(&c.profile),
             reports: reports_of(&c.profile),
+            min_cell_size: c.profile.min_cell_size,
             changes: c.changes,
             changed_by: c.changed_by,
             changed_at: c.changed_at,

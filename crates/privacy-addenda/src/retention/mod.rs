@@ -35,7 +35,7 @@
 //! a source does is its own rule (a row other records need is anonymised even where the
 //! profile says delete), and its outcome says which.
 
-mod entity;
+pub(crate) mod entity;
 
 use crate::holds;
 use crate::{PRIVACY_MANAGE, Privacy, PrivacyError};

@@ -10,6 +10,8 @@ pub mod idempotency_key;
 pub mod job;
 pub mod privacy_profile;
 pub mod privacy_profile_history;
+pub mod report_population;
+pub mod report_run;
 pub mod tenant;
 pub mod tenant_key;
 pub mod tombstone;

@@ -6,7 +6,13 @@
 //!   population together.
 //! - [`producer`] is what a domain crate registers to count one population for a period
 //!   (`DomainModule::report_producers`).
-//! - [`runs`] produces, stores and lists runs, on request and on the profile's schedule.
+//! - [`runs`] produces, stores and lists runs, on request and on the profile's schedule,
+//!   over the whole periods of [`period`].
+//! - [`usage`] is this crate's own producer: use of the platform from the audit trail (U2).
 
 pub mod disclosure;
+pub mod period;
+pub mod producer;
+pub mod runs;
 pub mod suppression;
+pub mod usage;
