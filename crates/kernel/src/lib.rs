@@ -3,11 +3,13 @@
 //! It owns no domain logic and knows nothing of HTTP or SQL: stable error codes
 //! ([`problem`]), the classification of personal data ([`classification`]), redacting
 //! wrappers that keep personal data and credentials out of logs ([`pii`]), the
-//! envelope-encryption primitives ([`crypto`]), cursor pagination ([`page`]) and, for tests,
+//! envelope-encryption primitives ([`crypto`]), cursor pagination ([`page`]), CSV cells
+//! ([`csv`]) and, for tests,
 //! what a missing test service means ([`testing`]).
 
 pub mod classification;
 pub mod crypto;
+pub mod csv;
 pub mod page;
 pub mod pii;
 pub mod problem;

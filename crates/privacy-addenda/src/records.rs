@@ -188,19 +188,7 @@ pub const CSV_HEADER: &[&str] = &[
     "security_measures",
 ];
 
-fn csv_cell(text: &str) -> String {
-    // A cell a spreadsheet would run as a formula is quoted with a leading apostrophe.
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
+use hub_kernel::csv::cell as csv_cell;
 
 impl RecordOfProcessing {
     /// One row per activity, with the header first; lists joined with `; `.
@@ -416,13 +404,5 @@ mod tests {
         ] {
             assert_eq!(lawful_basis(purpose).article(), basis);
         }
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_cell("a, b"), "\"a, b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=1+1"), "'=1+1");
-        assert_eq!(csv_cell("plain"), "plain");
     }
 }

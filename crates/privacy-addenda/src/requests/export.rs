@@ -618,27 +618,8 @@ pub mod csv {
         names
     }
 
-    /// One cell as written: a text a spreadsheet would run as a formula gets a leading `'`;
-    /// a cell holding a comma, a quote or a line break is quoted, quotes doubled (RFC 4180).
-    pub fn cell(text: &str) -> String {
-        let neutral = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{text}")
-        } else {
-            text.to_string()
-        };
-        if neutral.contains([',', '"', '\r', '\n']) {
-            format!("\"{}\"", neutral.replace('"', "\"\""))
-        } else {
-            neutral
-        }
-    }
-
-    /// One CSV line (CRLF-terminated, RFC 4180).
-    pub fn row<'a>(cells: impl Iterator<Item = &'a str>) -> String {
-        let mut line = cells.map(cell).collect::<Vec<_>>().join(",");
-        line.push_str("\r\n");
-        line
-    }
+    /// Cells and lines as every CSV of the product writes them.
+    pub use hub_kernel::csv::{cell, row};
 
     #[cfg(test)]
     mod tests {

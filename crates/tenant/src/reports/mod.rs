@@ -11,6 +11,8 @@
 //! - [`usage`] is this crate's own producer: use of the platform from the audit trail (U2).
 
 pub mod disclosure;
+#[cfg(test)]
+mod linear;
 pub mod period;
 pub mod producer;
 pub mod runs;

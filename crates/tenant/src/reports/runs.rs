@@ -106,19 +106,7 @@ impl ReportContent {
         fn cell(v: Option<u64>) -> String {
             v.map_or_else(|| "suppressed".to_string(), |n| n.to_string())
         }
-        fn field(text: &str) -> String {
-            // Formula-looking labels are quoted with a leading apostrophe (CSV injection).
-            let text = if text.starts_with(['=', '+', '-', '@']) {
-                format!("'{text}")
-            } else {
-                text.to_string()
-            };
-            if text.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", text.replace('"', "\"\""))
-            } else {
-                text
-            }
-        }
+        use hub_kernel::csv::cell as field;
         let mut out = String::new();
         for (i, table) in self.tables.iter().enumerate() {
             if i > 0 {
