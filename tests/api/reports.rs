@@ -347,6 +347,21 @@ async fn promise_c7_periods_are_whole_over_reported_once_and_never_overlap(backe
     run("Monthly", this_month)
         .await
         .assert_problem(422, "validation_failed");
+    for ancient in ["1969-12-01", "-0001-01-01"] {
+        let refused = app
+            .post(
+                "/v1/reports/runs",
+                admin,
+                json!({"report": "Monthly", "period_start": ancient}),
+            )
+            .await;
+        assert!(
+            refused.status.is_client_error(),
+            "{ancient}: {} {}",
+            refused.status,
+            refused.body
+        );
+    }
     run("Nope", last_month)
         .await
         .assert_problem(404, "not_found");

@@ -21,9 +21,11 @@ fn start_of(cadence: ReportCadence, date: NaiveDate) -> NaiveDate {
     let first_of = |month: u32| NaiveDate::from_ymd_opt(date.year(), month, 1).unwrap_or(date);
     match cadence {
         ReportCadence::Daily => date,
-        ReportCadence::Weekly => {
-            date - TimeDelta::days(i64::from(date.weekday().num_days_from_monday()))
-        }
+        ReportCadence::Weekly => date
+            .checked_sub_signed(TimeDelta::days(i64::from(
+                date.weekday().num_days_from_monday(),
+            )))
+            .unwrap_or(date),
         ReportCadence::Monthly => first_of(date.month()),
         ReportCadence::Quarterly => first_of((date.month() - 1) / 3 * 3 + 1),
         ReportCadence::Yearly => first_of(1),
@@ -31,10 +33,16 @@ fn start_of(cadence: ReportCadence, date: NaiveDate) -> NaiveDate {
 }
 
 fn next_start(cadence: ReportCadence, start: NaiveDate) -> NaiveDate {
+    // At the end of the calendar a period has no end: it never is over, and is refused.
     let months = |n| start.checked_add_months(Months::new(n)).unwrap_or(start);
+    let days = |n| {
+        start
+            .checked_add_signed(TimeDelta::days(n))
+            .unwrap_or(start)
+    };
     match cadence {
-        ReportCadence::Daily => start + TimeDelta::days(1),
-        ReportCadence::Weekly => start + TimeDelta::days(7),
+        ReportCadence::Daily => days(1),
+        ReportCadence::Weekly => days(7),
         ReportCadence::Monthly => months(1),
         ReportCadence::Quarterly => months(3),
         ReportCadence::Yearly => months(12),
@@ -65,7 +73,12 @@ impl Period {
     /// The latest period of `cadence` that is over at `now`.
     pub fn last_closed(cadence: ReportCadence, now: DateTime<Utc>) -> Self {
         let current = start_of(cadence, now.date_naive());
-        let previous = start_of(cadence, current - TimeDelta::days(1));
+        let previous = start_of(
+            cadence,
+            current
+                .checked_sub_signed(TimeDelta::days(1))
+                .unwrap_or(current),
+        );
         Self {
             cadence,
             start: midnight(previous),
@@ -73,8 +86,9 @@ impl Period {
         }
     }
 
+    /// Over at `now`; a period with no end (at the end of the calendar) never is.
     pub fn is_over(&self, now: DateTime<Utc>) -> bool {
-        self.end <= now
+        self.start < self.end && self.end <= now
     }
 
     pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
@@ -101,6 +115,20 @@ mod tests {
         assert!(Period::starting(ReportCadence::Weekly, day(2026, 12, 1)).is_none());
         let q = Period::starting(ReportCadence::Quarterly, day(2026, 10, 1)).unwrap();
         assert_eq!(q.end, midnight(day(2027, 1, 1)));
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_are_periods_that_are_never_over() {
+        let now = Utc::now();
+        for cadence in ReportCadence::ALL {
+            for date in [NaiveDate::MIN, NaiveDate::MAX] {
+                if let Some(p) = Period::starting(cadence, date) {
+                    assert!(p.start > now || !p.is_over(now) || p.start < p.end);
+                }
+            }
+        }
+        let last = Period::starting(ReportCadence::Daily, NaiveDate::MAX).unwrap();
+        assert!(!last.is_over(now));
     }
 
     #[test]

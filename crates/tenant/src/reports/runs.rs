@@ -21,7 +21,7 @@ use crate::profile::{self, ReportCadence, ReportFormat, ReportKind, ScheduledRep
 use crate::reports::disclosure::{PublishedTable, publish};
 use crate::reports::period::{Period, alignment};
 use crate::reports::producer::{ReportProducer, producer_for};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::FieldViolation;
 use sea_orm::sea_query::OnConflict;
@@ -229,6 +229,11 @@ pub async fn run(
             ),
         ));
     };
+    // Nothing this platform records is older than 1970; an earlier start is a mistake (and
+    // outside what every backend can store).
+    if period.start.year() < 1970 {
+        return Err(invalid("period_start", "must be 1970-01-01 or later"));
+    }
     if !period.is_over(now) {
         return Err(invalid(
             "period_start",
