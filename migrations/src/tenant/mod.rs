@@ -42,6 +42,7 @@ mod m20261202_001291_learning_preferences;
 mod m20261202_001292_course_reminders;
 mod m20261202_001295_xapi_statements_voids_index;
 mod m20261202_001297_xapi_statement_filter_indexes;
+mod m20261202_001311_xapi_attachments;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -86,5 +87,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001292_course_reminders::Migration),
         Box::new(m20261202_001295_xapi_statements_voids_index::Migration),
         Box::new(m20261202_001297_xapi_statement_filter_indexes::Migration),
+        Box::new(m20261202_001311_xapi_attachments::Migration),
     ]
 }

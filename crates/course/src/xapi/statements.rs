@@ -14,7 +14,8 @@
 //! links to them (`person_id`). Identity finds the people, through the tenant crate's port
 //! ([`hub_tenant::people_lookup::PeopleByEmail`]), in the same transaction.
 
-use super::entity::{activity, agent, statement};
+use super::attachments::{self, AttachmentPart};
+use super::entity::{activity, agent, attachment, statement};
 use super::validation::{self, COMPLETED_VERB, Report, VOIDED_VERB, parse_timestamp, parse_uuid};
 use super::{
     AGENT_FIELD, AGENTS_TABLE, STATEMENTS_READ, STATEMENTS_TABLE, STATEMENTS_WRITE, ifi_key,
@@ -185,7 +186,10 @@ struct Prepared {
 }
 
 /// Stores statements (a PUT's one, a POST's one or array), all or none. `statement_id` is a
-/// PUT's `statementId`. Answers the ids in the order sent.
+/// PUT's `statementId`; `parts` the attachment parts of a multipart/mixed request (`None`:
+/// an application/json one), matched with the attachments the statements declare and kept
+/// with the statements stored ([`attachments`]); signed statements are checked first
+/// ([`super::signature`]). Answers the ids in the order sent.
 pub async fn store(
     tenancy: &Tenancy,
     signer: &dyn crate::certificates::CertificateSigner,
@@ -193,6 +197,7 @@ pub async fn store(
     sent: Vec<Value>,
     statement_id: Option<Uuid>,
     batch: bool,
+    parts: Option<Vec<AttachmentPart>>,
 ) -> Result<Vec<Uuid>, CourseError> {
     scope.require(STATEMENTS_WRITE)?;
     let (credential_id, authority) = authority_of(scope)?;
@@ -217,6 +222,11 @@ pub async fn store(
     if !report.is_empty() {
         return Err(CourseError::XapiInvalid(report.into_violations()));
     }
+    let paths: Vec<String> = (0..sent.len())
+        .map(|i| if batch { format!("[{i}]") } else { String::new() })
+        .collect();
+    let contents = attachments::match_parts(&sent, &paths, parts)?;
+    super::signature::check_signatures(&sent, &paths, &contents)?;
     // Milliseconds, as `stored` is written in the statement, so `since`/`until` given a
     // statement's `stored` compare with exactly that instant.
     let now = Utc::now().trunc_subsecs(3);
@@ -385,7 +395,9 @@ pub async fn store(
     let mut statement_rows = Vec::with_capacity(fresh.len());
     let mut agent_rows = Vec::new();
     let mut activity_rows = Vec::new();
+    let mut attachment_rows = Vec::new();
     for p in &fresh {
+        attachments::rows_for(scope, p.id, &p.statement, &contents, &mut attachment_rows);
         let person_id = p
             .actor_key
             .strip_prefix("mailto:")
@@ -446,6 +458,11 @@ pub async fn store(
     }
     for chunk in chunked(activity_rows) {
         activity::Entity::insert_many(chunk)
+            .exec_without_returning(scope.db())
+            .await?;
+    }
+    for chunk in chunked(attachment_rows) {
+        attachment::Entity::insert_many(chunk)
             .exec_without_returning(scope.db())
             .await?;
     }

@@ -17,6 +17,7 @@ mod about;
 mod alternate;
 mod credentials;
 mod documents;
+mod multipart;
 mod statements;
 
 use crate::auth::client_ip;
