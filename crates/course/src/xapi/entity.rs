@@ -22,6 +22,9 @@ pub(crate) mod statement {
         pub credential_id: Uuid,
         pub statement_timestamp: DateTimeUtc,
         pub stored: DateTimeUtc,
+        /// The statement its StatementRef object targets (migration
+        /// `m20261202_001312_xapi_statement_targets`).
+        pub target_statement_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
