@@ -2241,9 +2241,14 @@ async fn the_alternate_request_syntax_is_the_request_it_carries(backend: Backend
     assert_eq!(ids(&app, &lrs, "").await, [id]);
 }
 
+/// One part of a multipart/mixed body: its headers and content.
+type SentPart<'a> = (Vec<(&'a str, String)>, Vec<u8>);
+/// One part of a multipart/mixed answer: its headers (names in lower case) and content.
+type ReadPart = (Vec<(String, String)>, Vec<u8>);
+
 /// A multipart/mixed body (Communication 1.5.2): the JSON first, then each part as
 /// `(headers, content)`.
-fn multipart_body(boundary: &str, json: &Value, parts: &[(Vec<(&str, String)>, Vec<u8>)]) -> Vec<u8> {
+fn multipart_body(boundary: &str, json: &Value, parts: &[SentPart<'_>]) -> Vec<u8> {
     let mut body =
         format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{json}").into_bytes();
     for (headers, content) in parts {
@@ -2333,11 +2338,15 @@ async fn get_raw(app: &TestApp, lrs: &Lrs, query: &str) -> (StatusCode, String, 
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    (status, content_type, response.bytes().await.unwrap().to_vec())
+    (
+        status,
+        content_type,
+        response.bytes().await.unwrap().to_vec(),
+    )
 }
 
 /// The parts of a multipart/mixed answer: headers (names in lower case) and content.
-fn read_parts(content_type: &str, body: &[u8]) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+fn read_parts(content_type: &str, body: &[u8]) -> Vec<ReadPart> {
     let boundary = content_type
         .split("boundary=")
         .nth(1)
@@ -2390,7 +2399,10 @@ async fn attachments_round_trip_in_multipart_mixed(backend: Backend) {
     let body = multipart_body(
         "abcABC0123'()+_,-./:=?",
         &sent,
-        &[(part_headers("application/octet-stream", &hash), essay.clone())],
+        &[(
+            part_headers("application/octet-stream", &hash),
+            essay.clone(),
+        )],
     );
     let stored = send_multipart(
         &app,
@@ -2411,7 +2423,10 @@ async fn attachments_round_trip_in_multipart_mixed(backend: Backend) {
     ] {
         let (status, content_type, body) = get_raw(&app, &lrs, &query).await;
         assert_eq!(status, StatusCode::OK, "{query}");
-        assert!(content_type.starts_with("multipart/mixed"), "{content_type}");
+        assert!(
+            content_type.starts_with("multipart/mixed"),
+            "{content_type}"
+        );
         let parts = read_parts(&content_type, &body);
         assert_eq!(parts.len(), 2, "{query}");
         assert_eq!(
@@ -2476,7 +2491,7 @@ async fn each_bad_multipart_is_refused_and_nothing_is_stored(backend: Backend) {
     let other = b"Another file".to_vec();
     let mut long = declared.clone();
     long["attachments"][0]["length"] = json!(essay.len() + 1);
-    let cases: Vec<(&str, Value, Vec<(Vec<(&str, String)>, Vec<u8>)>, &str)> = vec![
+    let cases: Vec<(&str, Value, Vec<SentPart<'_>>, &str)> = vec![
         ("a missing part", declared.clone(), vec![], "attachments[0]"),
         (
             "a part no attachment declares",
@@ -2538,7 +2553,10 @@ async fn each_bad_multipart_is_refused_and_nothing_is_stored(backend: Backend) {
             b"fine",
             "text/plain",
         );
-        let mut all_parts = vec![(part_headers("text/plain", &sha256(b"fine")), b"fine".to_vec())];
+        let mut all_parts = vec![(
+            part_headers("text/plain", &sha256(b"fine")),
+            b"fine".to_vec(),
+        )];
         all_parts.extend(parts);
         let body = multipart_body("xyz", &json!([good, refused]), &all_parts);
         let reply = send_multipart(
@@ -2559,7 +2577,7 @@ async fn each_bad_multipart_is_refused_and_nothing_is_stored(backend: Backend) {
             "part 3".to_string()
         };
         assert!(
-            reply.error_fields().iter().any(|f| *f == wanted),
+            reply.error_fields().contains(&wanted),
             "{case}: expected {wanted}, got {}",
             reply.body
         );
@@ -2593,7 +2611,11 @@ async fn oversized_attachments_are_refused_with_413(backend: Backend) {
     // One part over the per-attachment limit (512 KiB), the request under the body limit.
     let big = vec![b'a'; 600 * 1024];
     // Then a request over the body limit (1 MiB by default) in parts each under 512 KiB.
-    let halves = [vec![b'b'; 500 * 1024], vec![b'c'; 500 * 1024], vec![b'd'; 100 * 1024]];
+    let halves = [
+        vec![b'b'; 500 * 1024],
+        vec![b'c'; 500 * 1024],
+        vec![b'd'; 100 * 1024],
+    ];
     let mut split = statement("ada@north.test", "completed", "http://north.test/essay");
     for half in &halves {
         split = with_attachment(split, half, "text/plain");
@@ -2712,7 +2734,10 @@ async fn signed_statements_are_checked(backend: Backend) {
         }
     };
     for (case, jws) in [
-        ("payload of another statement", sign(&tampered, Algorithm::RS256, true)),
+        (
+            "payload of another statement",
+            sign(&tampered, Algorithm::RS256, true),
+        ),
         ("HS256", sign(&original, Algorithm::HS256, false)),
         ("signature over another payload", forged),
         ("not a JWS", "not.a-jws".to_string()),
@@ -2760,7 +2785,9 @@ async fn statement_refs_meet_the_filters_of_their_targets(backend: Backend) {
         .unwrap()
         .to_string();
     // a targets b targets c: a matches c's filters.
-    let endorsed = post(&app, &lrs, targeting(&confirmed, "endorsed")).await.body[0]
+    let endorsed = post(&app, &lrs, targeting(&confirmed, "endorsed"))
+        .await
+        .body[0]
         .as_str()
         .unwrap()
         .to_string();
@@ -2792,7 +2819,12 @@ async fn statement_refs_meet_the_filters_of_their_targets(backend: Backend) {
     let passed_verb = encode("http://adlnet.gov/expapi/verbs/passed");
     assert_eq!(
         ids(&app, &lrs, &format!("?verb={passed_verb}")).await,
-        [unrelated.clone(), endorsed.clone(), confirmed.clone(), ben.clone()]
+        [
+            unrelated.clone(),
+            endorsed.clone(),
+            confirmed.clone(),
+            ben.clone()
+        ]
     );
     let confirmed_verb = encode("http://adlnet.gov/expapi/verbs/confirmed");
     assert_eq!(
@@ -2800,7 +2832,9 @@ async fn statement_refs_meet_the_filters_of_their_targets(backend: Backend) {
         [endorsed.clone(), confirmed.clone()]
     );
     // Time filters apply to the targeting statement itself.
-    let stored = get(&app, &lrs, &format!("?statementId={confirmed}")).await.body["stored"]
+    let stored = get(&app, &lrs, &format!("?statementId={confirmed}"))
+        .await
+        .body["stored"]
         .as_str()
         .unwrap()
         .to_string();
@@ -2861,7 +2895,10 @@ async fn erasure_removes_a_persons_attachments(backend: Backend) {
     let ada: uuid::Uuid = person.body["id"].as_str().unwrap().parse().unwrap();
     let lrs = lrs_credential(&app, admin, &["all"]).await;
     let mut ids_sent = Vec::new();
-    for (email, content) in [("ada@north.test", b"Ada's essay".to_vec()), ("grace@north.test", b"Grace's essay".to_vec())] {
+    for (email, content) in [
+        ("ada@north.test", b"Ada's essay".to_vec()),
+        ("grace@north.test", b"Grace's essay".to_vec()),
+    ] {
         let sent = with_attachment(
             statement(email, "completed", "http://north.test/essay"),
             &content,
@@ -2873,7 +2910,14 @@ async fn erasure_removes_a_persons_attachments(backend: Backend) {
             Method::POST,
             "/xapi/statements",
             "multipart/mixed; boundary=e",
-            multipart_body("e", &sent, &[(part_headers("text/plain", &sha256(&content)), content.clone())]),
+            multipart_body(
+                "e",
+                &sent,
+                &[(
+                    part_headers("text/plain", &sha256(&content)),
+                    content.clone(),
+                )],
+            ),
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);

@@ -21,9 +21,9 @@
 pub mod attachments;
 pub mod credentials;
 pub mod documents;
-pub mod signature;
 pub(crate) mod entity;
 pub mod personal_data;
+pub mod signature;
 pub mod statements;
 pub mod validation;
 

@@ -118,10 +118,7 @@ fn verify(jws: &str, statement: &Value) -> Result<(), &'static str> {
             .ok_or("the JWS header's x5c is not a chain of base64 certificates")?;
         let key = rsa_key_of(&first)
             .ok_or("the first certificate of x5c does not hold an RSA public key")?;
-        let message = format!(
-            "{}.{payload}",
-            jws.split('.').next().unwrap_or_default()
-        );
+        let message = format!("{}.{payload}", jws.split('.').next().unwrap_or_default());
         match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key, algorithm) {
             Ok(true) => {}
             _ => return Err("the signature does not verify with the x5c certificate's key"),

@@ -225,7 +225,13 @@ pub async fn store(
         return Err(CourseError::XapiInvalid(report.into_violations()));
     }
     let paths: Vec<String> = (0..sent.len())
-        .map(|i| if batch { format!("[{i}]") } else { String::new() })
+        .map(|i| {
+            if batch {
+                format!("[{i}]")
+            } else {
+                String::new()
+            }
+        })
         .collect();
     let contents = attachments::match_parts(&sent, &paths, parts)?;
     super::signature::check_signatures(&sent, &paths, &contents)?;

@@ -193,7 +193,10 @@ pub fn read(request: &MultipartMixed) -> Result<(Value, Vec<AttachmentPart>), Ap
     for (i, part) in found.enumerate() {
         let field = format!("part {}", i + 2);
         let hash = part.header("x-experience-api-hash").ok_or_else(|| {
-            invalid(&field, "every part after the first has an X-Experience-API-Hash")
+            invalid(
+                &field,
+                "every part after the first has an X-Experience-API-Hash",
+            )
         })?;
         // Binary is assumed when a part names no encoding (Communication 1.5.2.s3.b6).
         if let Some(encoding) = part.header("content-transfer-encoding")
@@ -240,7 +243,9 @@ pub fn write(result: &Value, contents: &[AttachmentContent]) -> (String, Vec<u8>
         }
     };
     let mut body = Vec::with_capacity(json.len() + 256);
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n").as_bytes(),
+    );
     body.extend_from_slice(&json);
     for content in contents {
         body.extend_from_slice(

@@ -61,18 +61,17 @@ pub enum StatementsFound {
     ),
 }
 
-/// The statements of a PUT or POST: JSON, or multipart/mixed with attachment contents.
+/// The statement(s): application/json (every attachment with a `fileUrl`), or RFC 2046
+/// multipart/mixed (Communication 1.5.2): first an application/json part holding the
+/// statement(s), then one part per attachment content, with `Content-Type`,
+/// `Content-Transfer-Encoding: binary` and `X-Experience-API-Hash` (the content's SHA-2, the
+/// `sha2` of its attachment). Every attachment without a `fileUrl` needs its part; a part no
+/// attachment declares, a hash that is not the content's, or a length or media type other
+/// than declared is a 400, nothing stored. An attachment part is at most 512 KiB and the
+/// request at most the server's body limit (1 MiB by default): 413 beyond, nothing stored.
 #[derive(ApiRequest)]
 pub enum StatementsBody {
-    /// The statement(s), every attachment with a `fileUrl`.
     Json(Json<Value>),
-    /// RFC 2046 multipart/mixed: first an application/json part holding the statement(s),
-    /// then one part per attachment content (headers `Content-Type`,
-    /// `Content-Transfer-Encoding: binary`, `X-Experience-API-Hash`: the content's SHA-2,
-    /// the `sha2` of the attachment it belongs to). Every attachment without a `fileUrl`
-    /// needs its part; a part no attachment declares, a SHA-2 that does not match, or a
-    /// length or media type other than declared is a 400. An attachment part is at most
-    /// 512 KiB, the request at most the server's body limit (1 MiB by default): 413 beyond.
     Multipart(MultipartMixed),
 }
 
