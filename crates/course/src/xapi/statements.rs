@@ -7,6 +7,12 @@
 //! statement id already stored is compared with the one sent (Data 2.3.1.s9: ignoring what
 //! the LRS assigns): the same statement is a no-op, a different one a 409.
 //!
+//! A multipart/mixed request's attachment parts are matched with the attachments declared
+//! and stored with the statements, in the same transaction ([`attachments`]); a signed
+//! statement is checked before anything is written ([`super::signature`]). A query's
+//! filters other than time and sequence also select the statements that target (by a
+//! StatementRef object) a statement they select, recursively (`targeting`).
+//!
 //! A stored `completed` statement on a lesson's activity about a linked person completes the
 //! lesson for them in the same transaction ([`complete_lessons`]).
 //!
@@ -985,7 +991,7 @@ async fn targeting(scope: &TenantScope, direct: Condition) -> Result<Vec<Uuid>, 
 
 /// Answers a query; voided and restricted statements are left out (Data 2.3.2, R3). A
 /// statement meets the filters other than time and sequence through the statement it
-/// targets too ([`targeting`]).
+/// targets too (`targeting`).
 /// `languages` are the request's `Accept-Language` ranges ([`language_ranges`]), for the
 /// canonical format.
 pub async fn query(
