@@ -33,7 +33,13 @@ both_backends!(
     concurrent_first_writes_of_a_document_keep_one_row,
     canonical_format_keeps_the_language_accept_language_prefers,
     undeclared_query_parameters_are_refused_and_nothing_is_done,
-    the_alternate_request_syntax_is_the_request_it_carries
+    the_alternate_request_syntax_is_the_request_it_carries,
+    attachments_round_trip_in_multipart_mixed,
+    each_bad_multipart_is_refused_and_nothing_is_stored,
+    oversized_attachments_are_refused_with_413,
+    signed_statements_are_checked,
+    statement_refs_meet_the_filters_of_their_targets,
+    erasure_removes_a_persons_attachments
 );
 
 pub struct Lrs {
@@ -1181,7 +1187,9 @@ async fn a_third_party_xapi_client_round_trips(backend: Backend) {
     }
     assert_eq!(seen["voided"], seen["batch"][0]);
     assert_eq!(seen["void_read"], 404, "{seen}");
-    assert_eq!(seen["after_voiding"], 3, "{seen}");
+    // The three left, and the voiding statement: it targets a statement that meets the
+    // filters (Communication 2.1.3 StatementRefs, 2.1.4.s1.b2).
+    assert_eq!(seen["after_voiding"], 4, "{seen}");
     assert_eq!(seen["malformed"], 400, "{seen}");
     // Six stored (one, four, the voiding statement), one of them voided.
     assert_eq!(ids(&app, &lrs, "").await.len(), 5);
@@ -2231,4 +2239,729 @@ async fn the_alternate_request_syntax_is_the_request_it_carries(backend: Backend
     assert_eq!(not_a_form.error_fields(), ["Content-Type"]);
     // Nothing but the first statement was stored.
     assert_eq!(ids(&app, &lrs, "").await, [id]);
+}
+
+/// One part of a multipart/mixed body: its headers and content.
+type SentPart<'a> = (Vec<(&'a str, String)>, Vec<u8>);
+/// One part of a multipart/mixed answer: its headers (names in lower case) and content.
+type ReadPart = (Vec<(String, String)>, Vec<u8>);
+
+/// A multipart/mixed body (Communication 1.5.2): the JSON first, then each part as
+/// `(headers, content)`.
+fn multipart_body(boundary: &str, json: &Value, parts: &[SentPart<'_>]) -> Vec<u8> {
+    let mut body =
+        format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{json}").into_bytes();
+    for (headers, content) in parts {
+        body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        for (name, value) in headers {
+            body.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+fn sha256(content: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(content))
+}
+
+/// An attachment part's headers as a client sends them.
+fn part_headers(content_type: &str, hash: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", content_type.to_string()),
+        ("Content-Transfer-Encoding", "binary".to_string()),
+        ("X-Experience-API-Hash", hash.to_string()),
+    ]
+}
+
+fn with_attachment(mut statement: Value, content: &[u8], content_type: &str) -> Value {
+    let attachments = statement
+        .as_object_mut()
+        .unwrap()
+        .entry("attachments")
+        .or_insert(json!([]));
+    attachments.as_array_mut().unwrap().push(json!({
+        "usageType": "http://id.tincanapi.com/attachment/supporting_media",
+        "display": {"en-US": "An essay"},
+        "contentType": content_type,
+        "length": content.len(),
+        "sha2": sha256(content),
+    }));
+    statement
+}
+
+/// Sends a multipart/mixed request to `/xapi/statements` (`method` POST or PUT).
+async fn send_multipart(
+    app: &TestApp,
+    lrs: &Lrs,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Reply {
+    let response = app
+        .client
+        .request(method, format!("{}{path}", app.base))
+        .basic_auth(&lrs.key, Some(&lrs.secret))
+        .header("X-Experience-API-Version", "1.0.3")
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// A GET with `attachments=true`: the content type and the raw body.
+async fn get_raw(app: &TestApp, lrs: &Lrs, query: &str) -> (StatusCode, String, Vec<u8>) {
+    let response = app
+        .client
+        .get(format!("{}/xapi/statements{query}", app.base))
+        .basic_auth(&lrs.key, Some(&lrs.secret))
+        .header("X-Experience-API-Version", "1.0.3")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        status,
+        content_type,
+        response.bytes().await.unwrap().to_vec(),
+    )
+}
+
+/// The parts of a multipart/mixed answer: headers (names in lower case) and content.
+fn read_parts(content_type: &str, body: &[u8]) -> Vec<ReadPart> {
+    let boundary = content_type
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let delimiter = format!("--{boundary}");
+    let text = body.to_vec();
+    let mut out = Vec::new();
+    let positions: Vec<usize> = text
+        .windows(delimiter.len())
+        .enumerate()
+        .filter(|(_, w)| *w == delimiter.as_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    for pair in positions.windows(2) {
+        let start = pair[0] + delimiter.len() + 2;
+        let end = pair[1] - 2;
+        let raw = &text[start..end];
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let headers = String::from_utf8(raw[..split].to_vec())
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        out.push((headers, raw[split + 4..].to_vec()));
+    }
+    out
+}
+
+fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn attachments_round_trip_in_multipart_mixed(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let essay = b"My essay on the Analytical Engine.\r\n--not-a-boundary\r\n\x00\xff".to_vec();
+    let sent = with_attachment(
+        statement("ada@north.test", "completed", "http://north.test/essay"),
+        &essay,
+        "application/octet-stream",
+    );
+    let hash = sha256(&essay);
+    let body = multipart_body(
+        "abcABC0123'()+_,-./:=?",
+        &sent,
+        &[(
+            part_headers("application/octet-stream", &hash),
+            essay.clone(),
+        )],
+    );
+    let stored = send_multipart(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        "multipart/mixed; boundary=\"abcABC0123'()+_,-./:=?\"",
+        body,
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    let id = stored.body[0].as_str().unwrap().to_string();
+
+    // The statement alone, with its attachment content, by id and in a query.
+    for query in [
+        format!("?statementId={id}&attachments=true"),
+        "?attachments=true".to_string(),
+    ] {
+        let (status, content_type, body) = get_raw(&app, &lrs, &query).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert!(
+            content_type.starts_with("multipart/mixed"),
+            "{content_type}"
+        );
+        let parts = read_parts(&content_type, &body);
+        assert_eq!(parts.len(), 2, "{query}");
+        assert_eq!(
+            header_of(&parts[0].0, "content-type"),
+            Some("application/json")
+        );
+        let json: Value = serde_json::from_slice(&parts[0].1).unwrap();
+        let statement = if json.get("statements").is_some() {
+            json["statements"][0].clone()
+        } else {
+            json
+        };
+        assert_eq!(statement["id"], json!(id));
+        assert_eq!(statement["attachments"][0]["sha2"], json!(hash));
+        assert_eq!(
+            header_of(&parts[1].0, "x-experience-api-hash"),
+            Some(hash.as_str())
+        );
+        assert_eq!(
+            header_of(&parts[1].0, "content-transfer-encoding"),
+            Some("binary")
+        );
+        assert_eq!(parts[1].1, essay);
+    }
+    // Without attachments=true: JSON, as before.
+    let plain = get(&app, &lrs, &format!("?statementId={id}&attachments=false")).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(
+        plain.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(plain.body["attachments"][0]["sha2"], json!(hash));
+
+    // A PUT takes multipart/mixed too; a statement without attachments may come that way.
+    let put_id = "5d1f3a2b-9c8e-4f7a-8b6c-1a2b3c4d5e6f";
+    let bare = statement("ada@north.test", "attempted", "http://north.test/essay");
+    let put = send_multipart(
+        &app,
+        &lrs,
+        Method::PUT,
+        &format!("/xapi/statements?statementId={put_id}"),
+        "multipart/mixed; boundary=b1",
+        multipart_body("b1", &bare, &[]),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+}
+
+async fn each_bad_multipart_is_refused_and_nothing_is_stored(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let essay = b"An essay".to_vec();
+    let hash = sha256(&essay);
+    let declared = with_attachment(
+        statement("ada@north.test", "completed", "http://north.test/essay"),
+        &essay,
+        "text/plain",
+    );
+    let other = b"Another file".to_vec();
+    let mut long = declared.clone();
+    long["attachments"][0]["length"] = json!(essay.len() + 1);
+    let cases: Vec<(&str, Value, Vec<SentPart<'_>>, &str)> = vec![
+        ("a missing part", declared.clone(), vec![], "attachments[0]"),
+        (
+            "a part no attachment declares",
+            declared.clone(),
+            vec![
+                (part_headers("text/plain", &hash), essay.clone()),
+                (part_headers("text/plain", &sha256(&other)), other.clone()),
+            ],
+            "part 3",
+        ),
+        (
+            "a content whose hash is not the one given",
+            declared.clone(),
+            vec![(part_headers("text/plain", &hash), other.clone())],
+            "part 2",
+        ),
+        (
+            "a length other than declared",
+            long,
+            vec![(part_headers("text/plain", &hash), essay.clone())],
+            "attachments[0].length",
+        ),
+        (
+            "a media type other than declared",
+            declared.clone(),
+            vec![(part_headers("image/png", &hash), essay.clone())],
+            "attachments[0].contentType",
+        ),
+        (
+            "a part without its hash",
+            declared.clone(),
+            vec![(
+                vec![
+                    ("Content-Type", "text/plain".to_string()),
+                    ("Content-Transfer-Encoding", "binary".to_string()),
+                ],
+                essay.clone(),
+            )],
+            "part 2",
+        ),
+        (
+            "an encoding other than binary",
+            declared.clone(),
+            vec![(
+                vec![
+                    ("Content-Type", "text/plain".to_string()),
+                    ("Content-Transfer-Encoding", "base64".to_string()),
+                    ("X-Experience-API-Hash", hash.clone()),
+                ],
+                essay.clone(),
+            )],
+            "part 2",
+        ),
+    ];
+    for (case, refused, parts, field) in cases {
+        // In a batch with a good statement: the batch is refused whole.
+        let good = with_attachment(
+            statement("ada@north.test", "attempted", "http://north.test/b"),
+            b"fine",
+            "text/plain",
+        );
+        let mut all_parts = vec![(
+            part_headers("text/plain", &sha256(b"fine")),
+            b"fine".to_vec(),
+        )];
+        all_parts.extend(parts);
+        let body = multipart_body("xyz", &json!([good, refused]), &all_parts);
+        let reply = send_multipart(
+            &app,
+            &lrs,
+            Method::POST,
+            "/xapi/statements",
+            "multipart/mixed; boundary=xyz",
+            body,
+        )
+        .await;
+        reply.assert_problem(400, "xapi_invalid");
+        let wanted = if field.starts_with("attachments") {
+            format!("[1].{field}")
+        } else if field == "part 3" {
+            "part 4".to_string()
+        } else {
+            "part 3".to_string()
+        };
+        assert!(
+            reply.error_fields().contains(&wanted),
+            "{case}: expected {wanted}, got {}",
+            reply.body
+        );
+        assert!(
+            reply.body.to_string().contains("xAPI 1.0.3"),
+            "{case}: {}",
+            reply.body
+        );
+    }
+    // A first part that is not the statements' JSON.
+    let reply = send_multipart(
+        &app,
+        &lrs,
+        Method::POST,
+        "/xapi/statements",
+        "multipart/mixed; boundary=xyz",
+        b"--xyz\r\nContent-Type: text/plain\r\n\r\nhello\r\n--xyz--\r\n".to_vec(),
+    )
+    .await;
+    reply.assert_problem(400, "xapi_invalid");
+    // An attachment without fileUrl in an application/json request still needs its part.
+    let reply = post(&app, &lrs, declared).await;
+    reply.assert_problem(400, "xapi_invalid");
+    assert!(ids(&app, &lrs, "").await.is_empty());
+}
+
+async fn oversized_attachments_are_refused_with_413(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    // One part over the per-attachment limit (512 KiB), the request under the body limit.
+    let big = vec![b'a'; 600 * 1024];
+    // Then a request over the body limit (1 MiB by default) in parts each under 512 KiB.
+    let halves = [
+        vec![b'b'; 500 * 1024],
+        vec![b'c'; 500 * 1024],
+        vec![b'd'; 100 * 1024],
+    ];
+    let mut split = statement("ada@north.test", "completed", "http://north.test/essay");
+    for half in &halves {
+        split = with_attachment(split, half, "text/plain");
+    }
+    let cases = [
+        (
+            with_attachment(
+                statement("ada@north.test", "completed", "http://north.test/essay"),
+                &big,
+                "text/plain",
+            ),
+            vec![(part_headers("text/plain", &sha256(&big)), big.clone())],
+        ),
+        (
+            split,
+            halves
+                .iter()
+                .map(|h| (part_headers("text/plain", &sha256(h)), h.clone()))
+                .collect(),
+        ),
+    ];
+    for (statement, parts) in cases {
+        let reply = send_multipart(
+            &app,
+            &lrs,
+            Method::POST,
+            "/xapi/statements",
+            "multipart/mixed; boundary=xyz",
+            multipart_body("xyz", &statement, &parts),
+        )
+        .await;
+        reply.assert_problem(413, "payload_too_large");
+    }
+    assert!(ids(&app, &lrs, "").await.is_empty());
+}
+
+const SIGNING_KEY: &str = include_str!("../xapi/signing-key.pem");
+const SIGNING_CERT: &str = include_str!("../xapi/signing-cert.pem");
+
+/// The signing certificate's DER, base64 (an `x5c` entry, RFC 7515 4.1.6).
+fn signing_cert_x5c() -> String {
+    SIGNING_CERT
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect()
+}
+
+fn sign(statement: &Value, alg: jsonwebtoken::Algorithm, x5c: bool) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    if x5c {
+        header.x5c = Some(vec![signing_cert_x5c()]);
+    }
+    let key = match alg {
+        jsonwebtoken::Algorithm::HS256 => {
+            jsonwebtoken::EncodingKey::from_secret(b"a shared secret").unwrap()
+        }
+        _ => jsonwebtoken::EncodingKey::from_rsa_pem(SIGNING_KEY.as_bytes()).unwrap(),
+    };
+    jsonwebtoken::encode(&header, statement, &key).unwrap()
+}
+
+/// A statement with its signature attachment, and the request carrying both.
+fn signed_request(original: &Value, jws: &str) -> (Value, Vec<u8>) {
+    let mut signed = original.clone();
+    signed["attachments"] = json!([{
+        "usageType": "http://adlnet.gov/expapi/attachments/signature",
+        "display": {"en-US": "Signature"},
+        "contentType": "application/octet-stream",
+        "length": jws.len(),
+        "sha2": sha256(jws.as_bytes()),
+    }]);
+    let body = multipart_body(
+        "sig",
+        &signed,
+        &[(
+            part_headers("application/octet-stream", &sha256(jws.as_bytes())),
+            jws.as_bytes().to_vec(),
+        )],
+    );
+    (signed, body)
+}
+
+async fn signed_statements_are_checked(backend: Backend) {
+    use jsonwebtoken::Algorithm;
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let mut original = statement("ada@north.test", "passed", "http://north.test/exam");
+    original["timestamp"] = json!("2026-12-01T10:00:00Z");
+    let mut tampered = original.clone();
+    tampered["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/failed");
+    let forged = {
+        // A valid JWS of another payload, with the statement's payload put in its place.
+        let jws = sign(&tampered, Algorithm::RS256, true);
+        let mut pieces: Vec<String> = jws.split('.').map(str::to_string).collect();
+        use base64::Engine as _;
+        pieces[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&original).unwrap());
+        pieces.join(".")
+    };
+    let post_signed = |jws: String| {
+        let app = &app;
+        let lrs = &lrs;
+        let original = original.clone();
+        async move {
+            let (_, body) = signed_request(&original, &jws);
+            send_multipart(
+                app,
+                lrs,
+                Method::POST,
+                "/xapi/statements",
+                "multipart/mixed; boundary=sig",
+                body,
+            )
+            .await
+        }
+    };
+    for (case, jws) in [
+        (
+            "payload of another statement",
+            sign(&tampered, Algorithm::RS256, true),
+        ),
+        ("HS256", sign(&original, Algorithm::HS256, false)),
+        ("signature over another payload", forged),
+        ("not a JWS", "not.a-jws".to_string()),
+    ] {
+        let reply = post_signed(jws).await;
+        reply.assert_problem(400, "xapi_invalid");
+        assert!(
+            reply.body.to_string().contains("Data 2.6"),
+            "{case}: {}",
+            reply.body
+        );
+    }
+    assert!(ids(&app, &lrs, "").await.is_empty());
+    for (alg, x5c) in [
+        (Algorithm::RS256, true),
+        (Algorithm::RS384, true),
+        (Algorithm::RS512, false),
+    ] {
+        let reply = post_signed(sign(&original, alg, x5c)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{alg:?}: {}", reply.body);
+    }
+    assert_eq!(ids(&app, &lrs, "").await.len(), 3);
+}
+
+async fn statement_refs_meet_the_filters_of_their_targets(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let lrs = lrs_credential(&app, &north.admin_token, &["all"]).await;
+    let registration = "3d9f6e4c-2f5b-4c7d-9e0f-9a8b7c6d5e4f";
+    let mut passed = statement("ben@north.test", "passed", "http://north.test/explosives");
+    passed["context"] = json!({"registration": registration});
+    let ben = post(&app, &lrs, passed).await.body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let targeting = |target: &str, verb: &str| {
+        json!({
+            "actor": {"objectType": "Agent", "mbox": "mailto:andrew@north.test"},
+            "verb": {"id": format!("http://adlnet.gov/expapi/verbs/{verb}")},
+            "object": {"objectType": "StatementRef", "id": target},
+        })
+    };
+    let confirmed = post(&app, &lrs, targeting(&ben, "confirmed")).await.body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // a targets b targets c: a matches c's filters.
+    let endorsed = post(&app, &lrs, targeting(&confirmed, "endorsed"))
+        .await
+        .body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unrelated = post(
+        &app,
+        &lrs,
+        statement("grace@north.test", "passed", "http://north.test/other"),
+    )
+    .await
+    .body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ben_agent = encode(&json!({"mbox": "mailto:ben@north.test"}).to_string());
+    let expected = [endorsed.clone(), confirmed.clone(), ben.clone()];
+    for query in [
+        format!("?agent={ben_agent}"),
+        format!("?activity={}", encode("http://north.test/explosives")),
+        format!("?registration={registration}"),
+        format!(
+            "?verb={}&agent={ben_agent}",
+            encode("http://adlnet.gov/expapi/verbs/passed")
+        ),
+    ] {
+        assert_eq!(ids(&app, &lrs, &query).await, expected, "{query}");
+    }
+    // The verb filter: the targeting statement's own verb matches too, and "passed" brings
+    // both passed statements and what targets Ben's.
+    let passed_verb = encode("http://adlnet.gov/expapi/verbs/passed");
+    assert_eq!(
+        ids(&app, &lrs, &format!("?verb={passed_verb}")).await,
+        [
+            unrelated.clone(),
+            endorsed.clone(),
+            confirmed.clone(),
+            ben.clone()
+        ]
+    );
+    let confirmed_verb = encode("http://adlnet.gov/expapi/verbs/confirmed");
+    assert_eq!(
+        ids(&app, &lrs, &format!("?verb={confirmed_verb}")).await,
+        [endorsed.clone(), confirmed.clone()]
+    );
+    // Time filters apply to the targeting statement itself.
+    let stored = get(&app, &lrs, &format!("?statementId={confirmed}"))
+        .await
+        .body["stored"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ids(
+            &app,
+            &lrs,
+            &format!("?agent={ben_agent}&until={}", encode(&stored))
+        )
+        .await,
+        [confirmed.clone(), ben.clone()]
+    );
+    // A voided target still brings what targets it (Communication 2.1.4): the voiding
+    // statement and the confirmation; the voided statement itself leaves.
+    let voiding = post(&app, &lrs, {
+        let mut v = targeting(&ben, "voided");
+        v["actor"] = json!({"objectType": "Agent", "mbox": "mailto:admin@north.test"});
+        v
+    })
+    .await
+    .body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ids(&app, &lrs, &format!("?agent={ben_agent}")).await,
+        [voiding, endorsed, confirmed]
+    );
+}
+
+/// The rows of `xapi_attachments`, read in the institution's own storage.
+async fn attachment_rows(scope: &hub_tenant::TenantScope) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = scope.db();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM xapi_attachments",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+async fn erasure_removes_a_persons_attachments(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let person = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Ada Lovelace", "email": "ada@north.test", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.body);
+    let ada: uuid::Uuid = person.body["id"].as_str().unwrap().parse().unwrap();
+    let lrs = lrs_credential(&app, admin, &["all"]).await;
+    let mut ids_sent = Vec::new();
+    for (email, content) in [
+        ("ada@north.test", b"Ada's essay".to_vec()),
+        ("grace@north.test", b"Grace's essay".to_vec()),
+    ] {
+        let sent = with_attachment(
+            statement(email, "completed", "http://north.test/essay"),
+            &content,
+            "text/plain",
+        );
+        let reply = send_multipart(
+            &app,
+            &lrs,
+            Method::POST,
+            "/xapi/statements",
+            "multipart/mixed; boundary=e",
+            multipart_body(
+                "e",
+                &sent,
+                &[(
+                    part_headers("text/plain", &sha256(&content)),
+                    content.clone(),
+                )],
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        ids_sent.push(reply.body[0].as_str().unwrap().to_string());
+    }
+    let source = sources()
+        .into_iter()
+        .find(|s| s.name() == "xapi_statements")
+        .unwrap();
+    let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
+        panic!("not a tenant key");
+    };
+    let subject = DataSubject::person(ada, vec![Pii::new("ada@north.test".into())]);
+    // Export carries her attachment's metadata and content.
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    let exported = source.export(&scope, &subject).await.unwrap();
+    assert_eq!(exported.len(), 1);
+    use base64::Engine as _;
+    assert_eq!(
+        exported[0]["attachments"][0]["base64"],
+        json!(base64::engine::general_purpose::STANDARD.encode(b"Ada's essay"))
+    );
+    assert_eq!(
+        exported[0]["attachments"][0]["sha2"],
+        json!(sha256(b"Ada's essay"))
+    );
+    assert_eq!(attachment_rows(&scope).await, 2);
+    source.erase(&scope, &subject).await.unwrap();
+    assert_eq!(attachment_rows(&scope).await, 1);
+    scope.commit().await.unwrap();
+    // Through the API: hers is gone with its content, Grace's is whole.
+    let (status, content_type, body) = get_raw(&app, &lrs, "?attachments=true").await;
+    assert_eq!(status, StatusCode::OK);
+    let parts = read_parts(&content_type, &body);
+    assert_eq!(parts.len(), 2);
+    let result: Value = serde_json::from_slice(&parts[0].1).unwrap();
+    assert_eq!(result["statements"].as_array().unwrap().len(), 1);
+    assert_eq!(result["statements"][0]["id"], json!(ids_sent[1]));
+    assert_eq!(parts[1].1, b"Grace's essay");
+    let (status, _, _) = get_raw(
+        &app,
+        &lrs,
+        &format!("?statementId={}&attachments=true", ids_sent[0]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -183,4 +183,9 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         row_key: RowKey::Uuid("id"),
         version_column: None,
     },
+    SealedTable {
+        table: xapi::ATTACHMENTS_TABLE,
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
 ];

@@ -43,6 +43,8 @@ mod m20261202_001292_course_reminders;
 mod m20261202_001295_xapi_statements_voids_index;
 mod m20261202_001297_xapi_statement_filter_indexes;
 mod m20261202_001301_report_runs;
+mod m20261202_001311_xapi_attachments;
+mod m20261202_001312_xapi_statement_targets;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -88,5 +90,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001295_xapi_statements_voids_index::Migration),
         Box::new(m20261202_001297_xapi_statement_filter_indexes::Migration),
         Box::new(m20261202_001301_report_runs::Migration),
+        Box::new(m20261202_001311_xapi_attachments::Migration),
+        Box::new(m20261202_001312_xapi_statement_targets::Migration),
     ]
 }

@@ -1,4 +1,5 @@
-//! The LRS's tables (migration `m20261201_001221_xapi_statements`).
+//! The LRS's tables (migrations `m20261201_001221_xapi_statements`, `m20261201_001222_xapi_documents`,
+//! `m20261202_001311_xapi_attachments`).
 
 pub(crate) mod statement {
     use sea_orm::entity::prelude::*;
@@ -21,6 +22,9 @@ pub(crate) mod statement {
         pub credential_id: Uuid,
         pub statement_timestamp: DateTimeUtc,
         pub stored: DateTimeUtc,
+        /// The statement its StatementRef object targets (migration
+        /// `m20261202_001312_xapi_statement_targets`).
+        pub target_statement_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -88,6 +92,27 @@ pub(crate) mod document {
         pub content_sealed: Vec<u8>,
         pub etag: String,
         pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod attachment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "xapi_attachments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub statement_id: Uuid,
+        pub sha2: String,
+        pub content_type: String,
+        pub length: i64,
+        pub content_sealed: Vec<u8>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,18 +6,24 @@
 //!   scope names map to ours;
 //! - [`validation`]: the statement rules of xAPI-Data (the MUSTs an LRS enforces);
 //! - [`statements`]: the Statement Resource's store and queries;
+//! - [`attachments`]: attachments' contents, matched with a multipart/mixed request's parts;
+//! - [`signature`]: the checks on signed statements (Data 2.6);
 //! - [`documents`]: the state, activity profile and agent profile resources;
 //! - [`personal_data`]: statements as learning records (C3) of the people they are about.
 //!
 //! Statements are personal data: the statement JSON is sealed under the tenant key; the
 //! actor's Inverse Functional Identifier is kept as a keyed blind index (`actor_index`),
 //! and so is every agent a statement names (`xapi_statement_agents.agent_index`), for the
-//! `agent` filter and for finding a person's statements by their email.
+//! `agent` filter and for finding a person's statements by their email. An attachment's
+//! content (a part of a multipart/mixed request, Communication 1.5.2) is sealed the same way
+//! in `xapi_attachments`, one row per statement and SHA-2.
 
+pub mod attachments;
 pub mod credentials;
 pub mod documents;
 pub(crate) mod entity;
 pub mod personal_data;
+pub mod signature;
 pub mod statements;
 pub mod validation;
 
@@ -44,10 +50,11 @@ pub const PROFILES_WRITE: Scope = Scope::named("xapi_profiles:write");
 pub const STATEMENTS_TABLE: &str = "xapi_statements";
 pub const DOCUMENTS_TABLE: &str = "xapi_documents";
 pub const AGENTS_TABLE: &str = "xapi_statement_agents";
+pub const ATTACHMENTS_TABLE: &str = "xapi_attachments";
 pub(crate) const AGENT_FIELD: &str = "agent";
 
 /// A statement is a learning record (C3) about its actor; the identifiers of the agents it
-/// names live and die with it.
+/// names and the contents of its attachments live and die with it.
 pub const PERSONAL_FIELDS: &[FieldClassification] = &[
     FieldClassification {
         table: STATEMENTS_TABLE,
@@ -77,6 +84,16 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
         retention: RetentionClass::CategoryPeriod,
         identifying: true,
         blind_index: true,
+        optional: false,
+    },
+    FieldClassification {
+        table: ATTACHMENTS_TABLE,
+        column: "content",
+        category: DataCategory::Learning,
+        purpose: Purpose::ServiceDelivery,
+        retention: RetentionClass::CategoryPeriod,
+        identifying: true,
+        blind_index: false,
         optional: false,
     },
     FieldClassification {

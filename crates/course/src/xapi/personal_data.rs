@@ -1,16 +1,18 @@
 //! Statements as learning records (C3): a statement is about every person it names (its
 //! actor, the object when that is an agent, an instructor, a team member), found by the
 //! person's id (a statement linked to them, `person_id`) or by the blind index of one of
-//! their emails among the agents it names. Export opens each such statement; erasure
-//! deletes them with their index rows (a learning record is not evidence the institution
+//! their emails among the agents it names. Export opens each such statement and its
+//! attachments' contents (base64); erasure deletes them with their index rows and
+//! attachments (a learning record is not evidence the institution
 //! must keep); a restriction hides them from every query and fetch of the LRS until lifted;
 //! expiry deletes statements stored before the cutoff, except those linked to a person a
 //! legal hold keeps. A statement not linked to a person (its actor is not one of the
 //! institution's people) is not kept by a hold on anyone.
 
-use super::entity::{activity, agent, document, statement};
+use super::entity::{activity, agent, attachment, document, statement};
 use super::{
-    AGENT_FIELD, AGENTS_TABLE, DOCUMENTS_TABLE, PERSONAL_FIELDS, STATEMENTS_TABLE, normalise_ifi,
+    AGENT_FIELD, AGENTS_TABLE, ATTACHMENTS_TABLE, DOCUMENTS_TABLE, PERSONAL_FIELDS,
+    STATEMENTS_TABLE, normalise_ifi,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -65,6 +67,10 @@ async fn delete_statements(scope: &TenantScope, ids: Vec<Uuid>) -> Result<u64, S
         .filter(activity::Column::StatementId.is_in(ids.iter().copied()))
         .exec(scope.db())
         .await?;
+    attachment::Entity::delete_many()
+        .filter(attachment::Column::StatementId.is_in(ids.iter().copied()))
+        .exec(scope.db())
+        .await?;
     Ok(statement::Entity::delete_many()
         .filter(statement::Column::Id.is_in(ids))
         .exec(scope.db())
@@ -87,7 +93,12 @@ impl PersonalDataSource for StatementsSource {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[STATEMENTS_TABLE, AGENTS_TABLE, "xapi_statement_activities"]
+        &[
+            STATEMENTS_TABLE,
+            AGENTS_TABLE,
+            "xapi_statement_activities",
+            ATTACHMENTS_TABLE,
+        ]
     }
 
     async fn summary(
@@ -145,6 +156,31 @@ impl PersonalDataSource for StatementsSource {
             select = select.filter(statement::Column::Id.gt(after));
         }
         let rows = select.all(scope.db()).await?;
+        let mut contents: std::collections::HashMap<Uuid, Vec<serde_json::Value>> =
+            std::collections::HashMap::new();
+        for row in attachment::Entity::find()
+            .filter(attachment::Column::StatementId.is_in(rows.iter().map(|r| r.id)))
+            .order_by_asc(attachment::Column::Sha2)
+            .all(scope.db())
+            .await?
+        {
+            let content =
+                scope
+                    .keys()
+                    .open(ATTACHMENTS_TABLE, "content", row.id, &row.content_sealed)?;
+            contents
+                .entry(row.statement_id)
+                .or_default()
+                .push(serde_json::json!({
+                    "sha2": row.sha2,
+                    "content_type": row.content_type,
+                    "length": row.length,
+                    "base64": base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &content
+                    ),
+                }));
+        }
         let mut records = Vec::with_capacity(rows.len());
         for row in &rows {
             let text = scope.keys().open_str(
@@ -158,6 +194,7 @@ impl PersonalDataSource for StatementsSource {
                 "statement": statement,
                 "voided": row.voided,
                 "stored": row.stored,
+                "attachments": contents.remove(&row.id).unwrap_or_default(),
             }));
         }
         let next = (rows.len() as u64 >= limit.max(1))

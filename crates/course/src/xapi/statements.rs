@@ -7,6 +7,12 @@
 //! statement id already stored is compared with the one sent (Data 2.3.1.s9: ignoring what
 //! the LRS assigns): the same statement is a no-op, a different one a 409.
 //!
+//! A multipart/mixed request's attachment parts are matched with the attachments declared
+//! and stored with the statements, in the same transaction ([`attachments`]); a signed
+//! statement is checked before anything is written ([`super::signature`]). A query's
+//! filters other than time and sequence also select the statements that target (by a
+//! StatementRef object) a statement they select, recursively (`targeting`).
+//!
 //! A stored `completed` statement on a lesson's activity about a linked person completes the
 //! lesson for them in the same transaction ([`complete_lessons`]).
 //!
@@ -14,7 +20,8 @@
 //! links to them (`person_id`). Identity finds the people, through the tenant crate's port
 //! ([`hub_tenant::people_lookup::PeopleByEmail`]), in the same transaction.
 
-use super::entity::{activity, agent, statement};
+use super::attachments::{self, AttachmentPart};
+use super::entity::{activity, agent, attachment, statement};
 use super::validation::{self, COMPLETED_VERB, Report, VOIDED_VERB, parse_timestamp, parse_uuid};
 use super::{
     AGENT_FIELD, AGENTS_TABLE, STATEMENTS_READ, STATEMENTS_TABLE, STATEMENTS_WRITE, ifi_key,
@@ -179,13 +186,18 @@ struct Prepared {
     activity_id: Option<String>,
     registration: Option<Uuid>,
     voids: Option<Uuid>,
+    /// The statement a StatementRef object targets.
+    target: Option<Uuid>,
     timestamp: DateTime<Utc>,
     /// Whether the sender gave a timestamp (one the LRS set is not compared).
     timed: bool,
 }
 
 /// Stores statements (a PUT's one, a POST's one or array), all or none. `statement_id` is a
-/// PUT's `statementId`. Answers the ids in the order sent.
+/// PUT's `statementId`; `parts` the attachment parts of a multipart/mixed request (`None`:
+/// an application/json one), matched with the attachments the statements declare and kept
+/// with the statements stored ([`attachments`]); signed statements are checked first
+/// ([`super::signature`]). Answers the ids in the order sent.
 pub async fn store(
     tenancy: &Tenancy,
     signer: &dyn crate::certificates::CertificateSigner,
@@ -193,6 +205,7 @@ pub async fn store(
     sent: Vec<Value>,
     statement_id: Option<Uuid>,
     batch: bool,
+    parts: Option<Vec<AttachmentPart>>,
 ) -> Result<Vec<Uuid>, CourseError> {
     scope.require(STATEMENTS_WRITE)?;
     let (credential_id, authority) = authority_of(scope)?;
@@ -217,6 +230,17 @@ pub async fn store(
     if !report.is_empty() {
         return Err(CourseError::XapiInvalid(report.into_violations()));
     }
+    let paths: Vec<String> = (0..sent.len())
+        .map(|i| {
+            if batch {
+                format!("[{i}]")
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let contents = attachments::match_parts(&sent, &paths, parts)?;
+    super::signature::check_signatures(&sent, &paths, &contents)?;
     // Milliseconds, as `stored` is written in the statement, so `since`/`until` given a
     // statement's `stored` compare with exactly that instant.
     let now = Utc::now().trunc_subsecs(3);
@@ -281,7 +305,7 @@ pub async fn store(
             None | Some("Activity") => object.get("id").and_then(Value::as_str).map(str::to_string),
             _ => None,
         };
-        let voids = (verb_id == VOIDED_VERB)
+        let target = (object_type == Some("StatementRef"))
             .then(|| {
                 object
                     .get("id")
@@ -289,6 +313,7 @@ pub async fn store(
                     .and_then(parse_uuid)
             })
             .flatten();
+        let voids = if verb_id == VOIDED_VERB { target } else { None };
         let registration = map
             .get("context")
             .and_then(|c| c.get("registration"))
@@ -302,6 +327,7 @@ pub async fn store(
             activity_id,
             registration,
             voids,
+            target,
             timestamp,
             timed,
         });
@@ -385,7 +411,9 @@ pub async fn store(
     let mut statement_rows = Vec::with_capacity(fresh.len());
     let mut agent_rows = Vec::new();
     let mut activity_rows = Vec::new();
+    let mut attachment_rows = Vec::new();
     for p in &fresh {
+        attachments::rows_for(scope, p.id, &p.statement, &contents, &mut attachment_rows);
         let person_id = p
             .actor_key
             .strip_prefix("mailto:")
@@ -406,6 +434,7 @@ pub async fn store(
             credential_id: Set(credential_id),
             statement_timestamp: Set(p.timestamp),
             stored: Set(now),
+            target_statement_id: Set(p.target),
         });
         let mut agents = Vec::new();
         agents_of(&p.statement, &mut agents, false);
@@ -446,6 +475,11 @@ pub async fn store(
     }
     for chunk in chunked(activity_rows) {
         activity::Entity::insert_many(chunk)
+            .exec_without_returning(scope.db())
+            .await?;
+    }
+    for chunk in chunked(attachment_rows) {
+        attachment::Entity::insert_many(chunk)
             .exec_without_returning(scope.db())
             .await?;
     }
@@ -852,18 +886,11 @@ pub struct StatementPage {
     pub more: Option<StatementQuery>,
 }
 
-/// Answers a query; voided and restricted statements are left out (Data 2.3.2, R3).
-/// `languages` are the request's `Accept-Language` ranges ([`language_ranges`]), for the
-/// canonical format.
-pub async fn query(
-    scope: &TenantScope,
-    query: &StatementQuery,
-    languages: &[String],
-) -> Result<StatementPage, CourseError> {
-    scope.require(STATEMENTS_READ)?;
-    let mut select = statement::Entity::find()
-        .filter(statement::Column::Voided.eq(false))
-        .filter(statement::Column::Restricted.eq(false));
+/// The filters of a query that are not about time or sequence (Communication 2.1.3): the
+/// ones a statement also meets through the statement it targets. `None` without any.
+fn content_filters(scope: &TenantScope, query: &StatementQuery) -> Option<Condition> {
+    let mut direct = Condition::all();
+    let mut filtered = false;
     if let Some(key) = &query.agent {
         let candidates = scope
             .keys()
@@ -876,10 +903,12 @@ pub async fn query(
         if !query.related_agents {
             naming.and_where(agent::Column::Direct.eq(true));
         }
-        select = select.filter(statement::Column::Id.in_subquery(naming));
+        filtered = true;
+        direct = direct.add(statement::Column::Id.in_subquery(naming));
     }
     if let Some(verb) = &query.verb {
-        select = select.filter(statement::Column::VerbId.eq(verb.as_str()));
+        filtered = true;
+        direct = direct.add(statement::Column::VerbId.eq(verb.as_str()));
     }
     if let Some(activity_id) = &query.activity {
         // Through the indexed activity rows even for the object alone (`direct`): the
@@ -893,10 +922,98 @@ pub async fn query(
         if !query.related_activities {
             naming.and_where(activity::Column::Direct.eq(true));
         }
-        select = select.filter(statement::Column::Id.in_subquery(naming));
+        filtered = true;
+        direct = direct.add(statement::Column::Id.in_subquery(naming));
     }
     if let Some(registration) = query.registration {
-        select = select.filter(statement::Column::Registration.eq(registration));
+        filtered = true;
+        direct = direct.add(statement::Column::Registration.eq(registration));
+    }
+    filtered.then_some(direct)
+}
+
+/// The statements meeting `direct` through a StatementRef (Communication 2.1.3, "Filter
+/// Conditions for StatementRefs"): those targeting a statement that meets it, and so on
+/// recursively (a targets b targets c, c matches: a matches). A targeted statement counts
+/// even voided (2.1.4.s1.b2); a restricted one does not. When nothing targets anything
+/// (the usual case) this is one look at an empty partial index.
+async fn targeting(scope: &TenantScope, direct: Condition) -> Result<Vec<Uuid>, CourseError> {
+    let any: Option<Uuid> = statement::Entity::find()
+        .select_only()
+        .column(statement::Column::TargetStatementId)
+        .filter(statement::Column::TargetStatementId.is_not_null())
+        .limit(1)
+        .into_tuple()
+        .one(scope.db())
+        .await?
+        .flatten();
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
+    let targeted = Query::select()
+        .column(statement::Column::TargetStatementId)
+        .from(statement::Entity)
+        .and_where(statement::Column::TargetStatementId.is_not_null())
+        .to_owned();
+    let mut frontier: Vec<Uuid> = statement::Entity::find()
+        .select_only()
+        .column(statement::Column::Id)
+        .filter(direct)
+        .filter(statement::Column::Restricted.eq(false))
+        .filter(statement::Column::Id.in_subquery(targeted))
+        .into_tuple()
+        .all(scope.db())
+        .await?;
+    let mut seen: HashSet<Uuid> = frontier.iter().copied().collect();
+    let mut matched = Vec::new();
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for chunk in frontier.chunks(INSERT_CHUNK) {
+            let rows: Vec<Uuid> = statement::Entity::find()
+                .select_only()
+                .column(statement::Column::Id)
+                .filter(statement::Column::TargetStatementId.is_in(chunk.iter().copied()))
+                .filter(statement::Column::Restricted.eq(false))
+                .into_tuple()
+                .all(scope.db())
+                .await?;
+            for id in rows {
+                if seen.insert(id) {
+                    next.push(id);
+                    matched.push(id);
+                }
+            }
+        }
+        frontier = next;
+    }
+    Ok(matched)
+}
+
+/// Answers a query; voided and restricted statements are left out (Data 2.3.2, R3). A
+/// statement meets the filters other than time and sequence through the statement it
+/// targets too (`targeting`).
+/// `languages` are the request's `Accept-Language` ranges ([`language_ranges`]), for the
+/// canonical format.
+pub async fn query(
+    scope: &TenantScope,
+    query: &StatementQuery,
+    languages: &[String],
+) -> Result<StatementPage, CourseError> {
+    scope.require(STATEMENTS_READ)?;
+    let mut select = statement::Entity::find()
+        .filter(statement::Column::Voided.eq(false))
+        .filter(statement::Column::Restricted.eq(false));
+    if let Some(direct) = content_filters(scope, query) {
+        let through_refs = targeting(scope, direct.clone()).await?;
+        select = if through_refs.is_empty() {
+            select.filter(direct)
+        } else {
+            select.filter(
+                Condition::any()
+                    .add(direct)
+                    .add(statement::Column::Id.is_in(through_refs)),
+            )
+        };
     }
     if let Some(since) = query.since {
         select = select.filter(statement::Column::Stored.gt(since));

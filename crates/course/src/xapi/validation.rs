@@ -861,15 +861,11 @@ fn attachments(report: &mut Report, path: &str, value: &Value) {
         if let Some(v) = present(map, "sha2") {
             string(report, &join(&field, "sha2"), v, "Data 2.4.11");
         }
-        match present(map, "fileUrl") {
-            Some(v) => iri(report, &join(&field, "fileUrl"), v, "Data 2.4.11"),
-            // The raw content would come as a part of a multipart/mixed request, which this
-            // LRS does not take yet: refused rather than stored without its content.
-            None => report.add(
-                &field,
-                "Communication 1.5.2",
-                "an attachment without fileUrl needs its content in a multipart/mixed request, which this LRS does not accept yet",
-            ),
+        // Without a fileUrl the content comes as a part of a multipart/mixed request: the
+        // request's parts are matched with the attachments after these rules
+        // ([`super::attachments::match_parts`]).
+        if let Some(v) = present(map, "fileUrl") {
+            iri(report, &join(&field, "fileUrl"), v, "Data 2.4.11");
         }
     }
 }

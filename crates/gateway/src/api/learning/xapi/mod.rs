@@ -11,12 +11,14 @@
 //! A query parameter a resource does not declare is refused too (400, naming it): the
 //! specification's resources take only the parameters it lists (Communication 2.0). The
 //! alternate request syntax (Communication 1.3) is rewritten into the request it stands for
-//! first ([`alternate`]).
+//! first ([`alternate`]). Statements with attachments come and go as multipart/mixed
+//! (Communication 1.5.2, `multipart`).
 
 mod about;
 mod alternate;
 mod credentials;
 mod documents;
+mod multipart;
 mod statements;
 
 use crate::auth::client_ip;

@@ -1,21 +1,27 @@
 //! `/xapi/statements` (xAPI-Communication 2.1): store one statement (PUT, with
 //! `statementId`), one or a batch (POST, all or none), and fetch one (`statementId`,
 //! `voidedStatementId`) or query them with the resource's filters, in pages linked by
-//! `more`.
+//! `more`. PUT and POST take application/json or multipart/mixed (statements with their
+//! attachments' contents, Communication 1.5.2, [`super::multipart`]); GET answers
+//! multipart/mixed with `attachments=true`.
 
+use super::multipart::{self, MULTIPART_MIXED, MultipartMixed};
 use super::{LrsCredential, check_version};
 use crate::api::ApiTags;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{SecondsFormat, Utc};
 use hub_course::CourseError;
+use hub_course::xapi::attachments::{self, AttachmentPart};
 use hub_course::xapi::statements::{self, Format, QueryParameters};
 use hub_course::xapi::validation::parse_uuid;
 use hub_kernel::FieldViolation;
 use poem::web::Data;
+use poem::{IntoResponse, Response};
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::registry::{MetaMediaType, MetaResponses, Registry};
+use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -55,6 +61,86 @@ pub enum StatementsFound {
     ),
 }
 
+/// The statement(s): application/json (every attachment with a `fileUrl`), or RFC 2046
+/// multipart/mixed (Communication 1.5.2): first an application/json part holding the
+/// statement(s), then one part per attachment content, with `Content-Type`,
+/// `Content-Transfer-Encoding: binary` and `X-Experience-API-Hash` (the content's SHA-2, the
+/// `sha2` of its attachment). Every attachment without a `fileUrl` needs its part; a part no
+/// attachment declares, a hash that is not the content's, or a length or media type other
+/// than declared is a 400, nothing stored. An attachment part is at most 512 KiB and the
+/// request at most the server's body limit (1 MiB by default): 413 beyond, nothing stored.
+#[derive(ApiRequest)]
+pub enum StatementsBody {
+    Json(Json<Value>),
+    Multipart(MultipartMixed),
+}
+
+impl StatementsBody {
+    fn read(self) -> Result<(Value, Option<Vec<AttachmentPart>>), ApiError> {
+        match self {
+            Self::Json(json) => Ok((json.0, None)),
+            Self::Multipart(body) => {
+                let (statements, parts) = multipart::read(&body)?;
+                Ok((statements, Some(parts)))
+            }
+        }
+    }
+}
+
+/// A GET's answer: JSON, or with `attachments=true` multipart/mixed (the JSON first, then
+/// each attachment's content with its `X-Experience-API-Hash`).
+pub enum StatementsAnswer {
+    Json(StatementsFound),
+    WithAttachments {
+        content_type: String,
+        body: Vec<u8>,
+        consistent: String,
+        last_modified: Option<String>,
+    },
+}
+
+impl ApiResponse for StatementsAnswer {
+    fn meta() -> MetaResponses {
+        let mut meta = StatementsFound::meta();
+        for response in &mut meta.responses {
+            if response.status == Some(200) {
+                response.content.push(MetaMediaType {
+                    content_type: MULTIPART_MIXED,
+                    schema: multipart::binary_schema(),
+                });
+            }
+        }
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        StatementsFound::register(registry);
+    }
+}
+
+impl IntoResponse for StatementsAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Json(found) => found.into_response(),
+            Self::WithAttachments {
+                content_type,
+                body,
+                consistent,
+                last_modified,
+            } => {
+                let mut response = Response::builder()
+                    .content_type(content_type)
+                    .header(super::VERSION_HEADER, version_out())
+                    .header("X-Experience-API-Consistent-Through", consistent);
+                if let Some(last_modified) = last_modified {
+                    response = response.header("Last-Modified", last_modified);
+                }
+                response.body(body)
+            }
+        }
+    }
+}
+
 fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::from(CourseError::XapiInvalid(vec![FieldViolation::new(
         field, message,
@@ -76,6 +162,10 @@ impl StatementsApi {
     /// (its `id`, if it has one, must be the same). The statement is validated strictly
     /// (xAPI-Data 2.2): a rule broken is a 400 naming the field and the rule. The same
     /// statement again is a no-op (204); another statement with a stored id is a 409.
+    /// Attachments' contents come in a multipart/mixed body (Communication 1.5.2); a signed
+    /// statement (an attachment of usageType `http://adlnet.gov/expapi/attachments/signature`)
+    /// must carry a JWS (RS256, RS384 or RS512) whose payload is the statement and which
+    /// verifies with its `x5c` certificate when it names one (Data 2.6): 400 otherwise.
     #[oai(
         path = "/xapi/statements",
         method = "put",
@@ -91,9 +181,10 @@ impl StatementsApi {
         /// The statement's id (a UUID).
         #[oai(name = "statementId")]
         statement_id: Query<String>,
-        body: Json<Value>,
+        body: StatementsBody,
     ) -> Result<StatementStored, ApiError> {
         check_version(&version.0)?;
+        let (body, parts) = body.read()?;
         let id = parse_uuid(&statement_id.0).ok_or_else(|| {
             invalid(
                 "statementId",
@@ -105,9 +196,10 @@ impl StatementsApi {
             &state.tenancy,
             &super::super::certificate_signer(&state),
             &scope,
-            vec![body.0],
+            vec![body],
             Some(id),
             false,
+            parts,
         )
         .await?;
         scope.commit().await?;
@@ -118,7 +210,8 @@ impl StatementsApi {
     ///
     /// Requires scope `xapi_statements:write`. One statement or an array of them; a batch
     /// is stored whole or not at all (any statement breaking a rule: 400, nothing stored).
-    /// Statements without an id get one. Answers the ids in the order sent.
+    /// Statements without an id get one. Answers the ids in the order sent. Attachments and
+    /// signed statements as for PUT.
     #[oai(
         path = "/xapi/statements",
         method = "post",
@@ -131,10 +224,11 @@ impl StatementsApi {
         /// The xAPI version the client speaks: 1.0.x.
         #[oai(name = "X-Experience-API-Version")]
         version: Header<String>,
-        body: Json<Value>,
+        body: StatementsBody,
     ) -> Result<StatementsStored, ApiError> {
         check_version(&version.0)?;
-        let (sent, batch) = match body.0 {
+        let (body, parts) = body.read()?;
+        let (sent, batch) = match body {
             Value::Array(items) => (items, true),
             statement @ Value::Object(_) => (vec![statement], false),
             _ => {
@@ -152,6 +246,7 @@ impl StatementsApi {
             sent,
             None,
             batch,
+            parts,
         )
         .await?;
         scope.commit().await?;
@@ -168,7 +263,13 @@ impl StatementsApi {
     /// statements matching every filter given, newest stored first (`ascending=true`:
     /// oldest first), voided ones left out, `limit` at a time (0 or more than 500: 500),
     /// and in `more` the URL of the next page. `statementId` and `voidedStatementId` take
-    /// no other parameter than `format` and `attachments`.
+    /// no other parameter than `format` and `attachments`. A statement whose object is a
+    /// StatementRef matches the filters other than `since`, `until` and `limit` when the
+    /// statement it targets does, recursively (Communication 2.1.3 "Filter Conditions for
+    /// StatementRefs"). With `attachments=true` the answer is multipart/mixed: the JSON
+    /// first, then each stored attachment content of the statements answered, once per
+    /// SHA-2, with its `Content-Type`, `Content-Transfer-Encoding: binary` and
+    /// `X-Experience-API-Hash`.
     ///
     /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
@@ -214,8 +315,8 @@ impl StatementsApi {
         /// `ids`, `exact` (default) or `canonical` (as stored, every language map
         /// reduced to the one language `Accept-Language` prefers, else its first).
         format: Query<Option<String>>,
-        /// Whether to include attachment contents (this LRS stores none: only
-        /// attachments with a `fileUrl` are accepted).
+        /// Answer multipart/mixed with the attachments' contents (default false:
+        /// application/json, no contents).
         attachments: Query<Option<bool>>,
         /// Oldest stored first.
         ascending: Query<Option<bool>>,
@@ -224,11 +325,11 @@ impl StatementsApi {
         /// The languages preferred for `format=canonical` (RFC 9110).
         #[oai(name = "Accept-Language")]
         accept_language: Header<Option<String>>,
-    ) -> Result<StatementsFound, ApiError> {
+    ) -> Result<StatementsAnswer, ApiError> {
         check_version(&version.0)?;
         let languages = statements::language_ranges(accept_language.0.as_deref());
         let languages = &languages;
-        let _ = attachments.0;
+        let with_attachments = attachments.0.unwrap_or(false);
         let consistent = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let parameters = QueryParameters {
             agent: agent.0,
@@ -288,14 +389,28 @@ impl StatementsApi {
             let scope = state.tenancy.scope(&auth.0).await?;
             let (statement, stored) =
                 statements::get(&scope, id, voided, format, languages).await?;
+            let contents = if with_attachments {
+                attachments::contents_of(&scope, &[id]).await?
+            } else {
+                Vec::new()
+            };
             scope.commit().await?;
             let last_modified = stored.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-            return Ok(StatementsFound::Ok(
+            if with_attachments {
+                let (content_type, body) = multipart::write(&statement, &contents);
+                return Ok(StatementsAnswer::WithAttachments {
+                    content_type,
+                    body,
+                    consistent,
+                    last_modified: Some(last_modified),
+                });
+            }
+            return Ok(StatementsAnswer::Json(StatementsFound::Ok(
                 Json(statement),
                 version_out(),
                 consistent,
                 Some(last_modified),
-            ));
+            )));
         }
         let more_token = more.0;
         let parameters = &parameters;
@@ -310,15 +425,36 @@ impl StatementsApi {
             .more
             .as_ref()
             .map(|q| statements::encode_more(&scope, q));
+        let contents = if with_attachments {
+            let ids: Vec<Uuid> = page
+                .statements
+                .iter()
+                .filter_map(|s| s.get("id").and_then(Value::as_str))
+                .filter_map(parse_uuid)
+                .collect();
+            attachments::contents_of(&scope, &ids).await?
+        } else {
+            Vec::new()
+        };
         scope.commit().await?;
         let more_url = next
             .map(|token| format!("/xapi/statements?more={token}"))
             .unwrap_or_default();
-        Ok(StatementsFound::Ok(
-            Json(json!({"statements": page.statements, "more": more_url})),
+        let result = json!({"statements": page.statements, "more": more_url});
+        if with_attachments {
+            let (content_type, body) = multipart::write(&result, &contents);
+            return Ok(StatementsAnswer::WithAttachments {
+                content_type,
+                body,
+                consistent,
+                last_modified: None,
+            });
+        }
+        Ok(StatementsAnswer::Json(StatementsFound::Ok(
+            Json(result),
             version_out(),
             consistent,
             None,
-        ))
+        )))
     }
 }
