@@ -106,7 +106,12 @@ mod tests {
         hub_tenant::module::install(&[&crate::MODULE]).unwrap();
         assert_eq!(
             scopes_of(&[Role::Auditor, Role::Finance]),
-            vec![Scope::AuditRead, Scope::ContactsRead, Scope::PeopleRead]
+            vec![
+                Scope::AuditRead,
+                Scope::ContactsRead,
+                Scope::PeopleRead,
+                hub_tenant::reports::runs::REPORTS_READ
+            ]
         );
         assert_eq!(Role::TenantAdmin.scopes(), Scope::all());
         assert!(Role::TenantAdmin.scopes().contains(&Scope::ScimProvision));
