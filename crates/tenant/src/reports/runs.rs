@@ -405,16 +405,17 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> Result<ReportRun, TenantError
 
 /// One run's content. Requires `reports:read`.
 pub async fn content(scope: &TenantScope, id: Uuid) -> Result<ReportContent, TenantError> {
-    let run = get(scope, id).await?;
+    scope.require(REPORTS_READ)?;
     let row = report_run::Entity::find_by_id(id)
         .one(scope.db())
         .await?
         .ok_or(TenantError::NotFound("report run"))?;
-    let population =
-        report_population::Entity::find_by_id((row.population.clone(), run.period_start))
-            .one(scope.db())
-            .await?
-            .ok_or(TenantError::NotFound("report run"))?;
+    let population_key = (row.population.clone(), row.period_start);
+    let run = from_row(row)?;
+    let population = report_population::Entity::find_by_id(population_key)
+        .one(scope.db())
+        .await?
+        .ok_or(TenantError::NotFound("report run"))?;
     let tables: Vec<PublishedTable> = serde_json::from_str(&population.tables)
         .map_err(|e| TenantError::Conflict(format!("stored report tables are unreadable: {e}")))?;
     let tables = match producer_for(run.kind) {
