@@ -1191,8 +1191,20 @@ async fn a_third_party_xapi_client_round_trips(backend: Backend) {
     // filters (Communication 2.1.3 StatementRefs, 2.1.4.s1.b2).
     assert_eq!(seen["after_voiding"], 4, "{seen}");
     assert_eq!(seen["malformed"], 400, "{seen}");
-    // Six stored (one, four, the voiding statement), one of them voided.
-    assert_eq!(ids(&app, &lrs, "").await.len(), 5);
+    // Its attachment went in multipart/mixed and came back in the LRS's multipart answer:
+    // the statement first, then the content whose SHA-2 the statement gives.
+    assert_eq!(seen["attached"].as_array().unwrap().len(), 1, "{seen}");
+    let read = &seen["attached_read"];
+    assert_eq!(read["parts"], 2, "{seen}");
+    assert_eq!(read["id"], seen["attached"][0], "{seen}");
+    assert_eq!(read["content"], "Certificate of completion: Ada, Lesson 9");
+    assert_eq!(
+        read["sha2"].as_str().unwrap(),
+        sha256(b"Certificate of completion: Ada, Lesson 9"),
+        "{seen}"
+    );
+    // Seven stored (one, four, the voiding statement, the attached one), one of them voided.
+    assert_eq!(ids(&app, &lrs, "").await.len(), 6);
 }
 
 pub async fn doc(
