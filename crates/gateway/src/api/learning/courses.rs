@@ -92,7 +92,7 @@ impl Example for CourseCreate {
             minimum_age: Some(16),
             restricted_content: false,
             seat_limit: Some(120),
-            certificate_deadline: None,
+            certificate_deadline: "2027-07-31T23:59:59Z".parse().ok(),
         }
     }
 }
