@@ -541,7 +541,11 @@ async fn promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_
 
     // Bad input: a deadline that is not a timestamp is a problem answer and changes nothing.
     let before = app.get(&format!("/v1/courses/{}", s.course), admin).await;
-    for bad in [json!("next friday"), json!(20_270_101), json!("2026-13-01T00:00:00Z")] {
+    for bad in [
+        json!("next friday"),
+        json!(20_270_101),
+        json!("2026-13-01T00:00:00Z"),
+    ] {
         let refused = patch_course(
             &app,
             admin,
@@ -561,7 +565,11 @@ async fn promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_
     }
     let after = app.get(&format!("/v1/courses/{}", s.course), admin).await;
     assert_eq!(after.body["revision"], before.body["revision"]);
-    assert!(after.body["certificate_deadline"].is_null(), "{}", after.body);
+    assert!(
+        after.body["certificate_deadline"].is_null(),
+        "{}",
+        after.body
+    );
     let none = app.get("/v1/courses?code=U7-BAD", admin).await;
     assert!(none.body["items"].as_array().unwrap().is_empty());
 
@@ -599,12 +607,18 @@ async fn promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_
     assert!(d["quiz_id"].is_null(), "{d}");
     let explanation = d["explanation"].as_str().unwrap();
     assert!(explanation.contains("Course U7-E"), "{explanation}");
-    assert!(explanation.contains("2026-01-01T00:00:00Z"), "{explanation}");
+    assert!(
+        explanation.contains("2026-01-01T00:00:00Z"),
+        "{explanation}"
+    );
     assert_eq!(
         at(&d["inputs"]["certificate_deadline"]),
         at(&json!(deadline))
     );
-    assert!(at(&d["inputs"]["completed_at"]) > at(&json!(deadline)), "{d}");
+    assert!(
+        at(&d["inputs"]["completed_at"]) > at(&json!(deadline)),
+        "{d}"
+    );
     assert_eq!(
         at(&d["review_due_at"]),
         at(&d["created_at"]) + Duration::days(14)

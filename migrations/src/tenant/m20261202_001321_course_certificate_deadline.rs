@@ -14,7 +14,11 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(table("courses"))
-                    .add_column(col("certificate_deadline").timestamp_with_time_zone().null())
+                    .add_column(
+                        col("certificate_deadline")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await

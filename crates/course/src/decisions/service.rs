@@ -11,11 +11,11 @@ use super::model::{
     Decision, DecisionFilter, DecisionKind, DecisionState, NOTE_MAX_CHARS, REVIEW_PERIOD_DAYS,
     STATEMENT_MAX_CHARS,
 };
-use crate::enrollment::entity::instructor;
-use crate::{ALL_ENROLLMENTS_WRITE, CourseError, DECISIONS_REVIEW};
 use crate::catalog::entity as course;
 use crate::certificates::CertificateSigner;
 use crate::completion::entity as completion;
+use crate::enrollment::entity::instructor;
+use crate::{ALL_ENROLLMENTS_WRITE, CourseError, DECISIONS_REVIEW};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use hub_kernel::FieldViolation;
 use hub_kernel::page::{Page, PageRequest};
@@ -333,11 +333,7 @@ pub(crate) async fn certificate_allowed(
             quiz_id: None,
             kind: DecisionKind::CertificateDenied,
             rule: RULE_COMPLETED_AFTER_CERTIFICATE_DEADLINE,
-            explanation: explanation_of_late_completion(
-                &course.title,
-                deadline,
-                done.completed_at,
-            ),
+            explanation: explanation_of_late_completion(&course.title, deadline, done.completed_at),
             inputs,
         },
     )
