@@ -5,7 +5,9 @@
 //! confirms it with a reason. The learner sees the decision and why, and contests it into
 //! the review queue with a deadline; an overturn gives a fresh attempt. Passing applies at
 //! once. Reviewers without the scope or of another course see nothing; bad input is a 4xx
-//! that changes nothing.
+//! that changes nothing. A completion after the course's certificate deadline completes at
+//! once, but its certificate waits on a `certificate_denied` decision: confirmed, none is
+//! ever issued; overturned, it is issued and verifies.
 
 use crate::attempts::{one_question_quiz, take};
 use crate::both_backends;
@@ -22,6 +24,7 @@ both_backends!(
     promise_u7_a_learner_sees_why_and_contests_into_a_review_queue_with_a_deadline,
     promise_u7_a_favourable_outcome_applies_at_once_and_records_no_decision,
     promise_u7_only_a_reviewer_of_the_course_reviews_and_bad_input_changes_nothing,
+    promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_person_confirms_it,
 );
 
 /// A course whose completion rule requires one quiz (`b` is right) allowing `attempts`,
@@ -490,4 +493,218 @@ async fn promise_u7_only_a_reviewer_of_the_course_reviews_and_bad_input_changes_
     let confirmed = app.post(&confirm, admin, reason).await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(enrollment_state(&app, admin, &s.enrollment).await, "failed");
+}
+
+async fn my_certificates(app: &TestApp, token: &str) -> Vec<Value> {
+    let reply = app.get("/v1/me/certificates", token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body.as_array().unwrap().clone()
+}
+
+async fn patch_course(app: &TestApp, admin: &str, course: &str, body: Value) -> Reply {
+    let read = app.get(&format!("/v1/courses/{course}"), admin).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    app.call_with(
+        Method::PATCH,
+        &format!("/v1/courses/{course}"),
+        Some(admin),
+        Some(body),
+        &[("If-Match", &read.header("etag").unwrap())],
+    )
+    .await
+}
+
+fn assert_refused(reply: &Reply) {
+    assert!(
+        matches!(reply.status.as_u16(), 400 | 422),
+        "{}: {}",
+        reply.status,
+        reply.body
+    );
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "{}",
+        reply.body
+    );
+}
+
+async fn promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_person_confirms_it(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let s = setup(&app, &north, "U7-E", 2).await;
+    let (second, second_token) = signed_in(&app, &north, "u7-e.second", &["learner"]).await;
+    let second_enrollment = enroll(&app, admin, &s.course, &second).await;
+
+    // Bad input: a deadline that is not a timestamp is a problem answer and changes nothing.
+    let before = app.get(&format!("/v1/courses/{}", s.course), admin).await;
+    for bad in [
+        json!("next friday"),
+        json!(20_270_101),
+        json!("2026-13-01T00:00:00Z"),
+    ] {
+        let refused = patch_course(
+            &app,
+            admin,
+            &s.course,
+            json!({ "certificate_deadline": bad.clone() }),
+        )
+        .await;
+        assert_refused(&refused);
+        let created = app
+            .post(
+                "/v1/courses",
+                admin,
+                json!({"code": "U7-BAD", "title": "Bad", "certificate_deadline": bad}),
+            )
+            .await;
+        assert_refused(&created);
+    }
+    let after = app.get(&format!("/v1/courses/{}", s.course), admin).await;
+    assert_eq!(after.body["revision"], before.body["revision"]);
+    assert!(
+        after.body["certificate_deadline"].is_null(),
+        "{}",
+        after.body
+    );
+    let none = app.get("/v1/courses?code=U7-BAD", admin).await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+
+    // A deadline in the past.
+    let deadline = "2026-01-01T00:00:00Z";
+    let set = patch_course(
+        &app,
+        admin,
+        &s.course,
+        json!({ "certificate_deadline": deadline }),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(at(&set.body["certificate_deadline"]), at(&json!(deadline)));
+
+    // The learner completes after it: the completion applies at once, the certificate not.
+    let passed = take(&app, &s.learner_token, &s.quiz, "b").await;
+    assert_eq!(passed.body["passed"], true, "{}", passed.body);
+    assert_eq!(
+        enrollment_state(&app, admin, &s.enrollment).await,
+        "completed"
+    );
+    assert_eq!(audited(&app, admin, "course.completed").await.len(), 1);
+    // Reading the certificates repairs nothing: the decision withholds it.
+    assert!(my_certificates(&app, &s.learner_token).await.is_empty());
+    assert!(audited(&app, admin, "certificate.issued").await.is_empty());
+    let mine = my_decisions(&app, &s.learner_token).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let d = &mine[0];
+    let decision = d["id"].as_str().unwrap().to_string();
+    assert_eq!(d["kind"], "certificate_denied");
+    assert_eq!(d["state"], "pending_review");
+    assert_eq!(d["rule"], "completed_after_certificate_deadline");
+    assert_eq!(d["course_id"], s.course.as_str());
+    assert!(d["quiz_id"].is_null(), "{d}");
+    let explanation = d["explanation"].as_str().unwrap();
+    assert!(explanation.contains("Course U7-E"), "{explanation}");
+    assert!(
+        explanation.contains("2026-01-01T00:00:00Z"),
+        "{explanation}"
+    );
+    assert_eq!(
+        at(&d["inputs"]["certificate_deadline"]),
+        at(&json!(deadline))
+    );
+    assert!(
+        at(&d["inputs"]["completed_at"]) > at(&json!(deadline)),
+        "{d}"
+    );
+    assert_eq!(
+        at(&d["review_due_at"]),
+        at(&d["created_at"]) + Duration::days(14)
+    );
+    let recorded = audited(&app, admin, "decision.recorded").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["detail"]["kind"], "certificate_denied");
+
+    // A reviewer overturns it: the certificate is issued, and verifies like any other.
+    let overturned = app
+        .post(
+            &format!("/v1/decisions/{decision}/overturn"),
+            &s.teacher_token,
+            json!({"reason": "The deadline was extended for this cohort"}),
+        )
+        .await;
+    assert_eq!(overturned.status, StatusCode::OK, "{}", overturned.body);
+    assert_eq!(overturned.body["state"], "overturned");
+    assert_eq!(audited(&app, admin, "certificate.issued").await.len(), 1);
+    let certificates = my_certificates(&app, &s.learner_token).await;
+    assert_eq!(certificates.len(), 1, "{certificates:?}");
+    assert_eq!(certificates[0]["course_id"], s.course.as_str());
+    let verification_id = certificates[0]["verification_id"].as_str().unwrap();
+    let verified = app
+        .call(
+            Method::GET,
+            &format!("/v1/institutions/north/certificates/{verification_id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    assert_eq!(verified.body["valid"], true, "{}", verified.body);
+    let told = outbox_of(&app, &north, &s.learner).await;
+    let (_, text) = told
+        .iter()
+        .find(|(kind, _)| kind == "decision.overturned")
+        .expect("the learner is told");
+    assert!(text.contains("certificate is issued"), "{text}");
+
+    // A second learner, late too: contests, and a reviewer confirms. No certificate, ever.
+    take(&app, &second_token, &s.quiz, "b").await;
+    assert_eq!(
+        enrollment_state(&app, admin, &second_enrollment).await,
+        "completed"
+    );
+    let theirs = my_decisions(&app, &second_token).await;
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0]["kind"], "certificate_denied");
+    assert_eq!(theirs[0]["state"], "pending_review");
+    let second_decision = theirs[0]["id"].as_str().unwrap().to_string();
+    let contested = app
+        .post(
+            &format!("/v1/me/decisions/{second_decision}/contest"),
+            &second_token,
+            json!({"statement": "The platform was down the week before the deadline"}),
+        )
+        .await;
+    assert_eq!(contested.status, StatusCode::OK, "{}", contested.body);
+    assert_eq!(contested.body["state"], "contested");
+    assert!(my_certificates(&app, &second_token).await.is_empty());
+    let confirmed = app
+        .post(
+            &format!("/v1/decisions/{second_decision}/confirm"),
+            &s.teacher_token,
+            json!({"reason": "No outage was recorded that week"}),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(confirmed.body["state"], "confirmed");
+    for _ in 0..2 {
+        assert!(my_certificates(&app, &second_token).await.is_empty());
+    }
+    assert_eq!(
+        my_decisions(&app, &second_token).await[0]["state"],
+        "confirmed"
+    );
+    assert_eq!(
+        enrollment_state(&app, admin, &second_enrollment).await,
+        "completed"
+    );
+    assert_eq!(audited(&app, admin, "certificate.issued").await.len(), 1);
+    let told = outbox_of(&app, &north, &second).await;
+    let (_, text) = told
+        .iter()
+        .find(|(kind, _)| kind == "decision.confirmed")
+        .expect("the learner is told");
+    assert!(text.contains("no certificate is issued"), "{text}");
 }

@@ -45,6 +45,7 @@ mod m20261202_001297_xapi_statement_filter_indexes;
 mod m20261202_001301_report_runs;
 mod m20261202_001311_xapi_attachments;
 mod m20261202_001312_xapi_statement_targets;
+mod m20261202_001321_course_certificate_deadline;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -92,5 +93,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001301_report_runs::Migration),
         Box::new(m20261202_001311_xapi_attachments::Migration),
         Box::new(m20261202_001312_xapi_statement_targets::Migration),
+        Box::new(m20261202_001321_course_certificate_deadline::Migration),
     ]
 }

@@ -15,6 +15,7 @@ pub struct Model {
     pub minimum_age: Option<i32>,
     pub restricted_content: bool,
     pub seat_limit: Option<i32>,
+    pub certificate_deadline: Option<DateTimeUtc>,
     pub revision: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -61,6 +61,9 @@ pub struct Course {
     pub restricted_content: bool,
     /// At most this many invited and active learners; `None` means no limit.
     pub seat_limit: Option<i32>,
+    /// A completion recorded after this earns no certificate by itself: the rule records a
+    /// `certificate_denied` decision for a reviewer instead (U7). `None`: no deadline.
+    pub certificate_deadline: Option<DateTime<Utc>>,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -77,6 +80,7 @@ pub struct NewCourse {
     pub minimum_age: Option<i32>,
     pub restricted_content: bool,
     pub seat_limit: Option<i32>,
+    pub certificate_deadline: Option<DateTime<Utc>>,
 }
 
 /// `None` leaves a field unchanged; `minimum_age: Some(None)` removes the limit.
@@ -91,6 +95,8 @@ pub struct CoursePatch {
     pub restricted_content: Option<bool>,
     /// `Some(None)` removes the seat limit.
     pub seat_limit: Option<Option<i32>>,
+    /// `Some(None)` removes the certificate deadline.
+    pub certificate_deadline: Option<Option<DateTime<Utc>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -225,6 +231,7 @@ mod tests {
             minimum_age: Some(16),
             restricted_content: false,
             seat_limit: None,
+            certificate_deadline: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub(crate) fn from_row(row: entity::Model) -> Course {
         minimum_age: row.minimum_age,
         restricted_content: row.restricted_content,
         seat_limit: row.seat_limit,
+        certificate_deadline: row.certificate_deadline,
         revision: row.revision,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -80,6 +81,7 @@ pub async fn create(
         minimum_age: Set(input.minimum_age),
         restricted_content: Set(input.restricted_content),
         seat_limit: Set(input.seat_limit),
+        certificate_deadline: Set(input.certificate_deadline),
         revision: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -278,6 +280,9 @@ pub async fn update(
             .restricted_content
             .unwrap_or(current.restricted_content)),
         seat_limit: Set(patch.seat_limit.unwrap_or(current.seat_limit)),
+        certificate_deadline: Set(patch
+            .certificate_deadline
+            .unwrap_or(current.certificate_deadline)),
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),
         ..Default::default()

@@ -14,6 +14,12 @@
 //! [`service::issue_pending`], which the learner's certificate reads still call. At most one
 //! certificate per completion (unique on the completion).
 //!
+//! Every issuance goes through the certificate rule (U7,
+//! [`crate::decisions::service::certificate_allowed`]): a completion recorded after the
+//! course's `certificate_deadline` gets no certificate by itself, but a `certificate_denied`
+//! decision for a reviewer; the repair issues nothing while that decision is open or once it
+//! is confirmed, and its overturn issues the certificate.
+//!
 //! Verification needs no credential: by the unguessable verification id, or by presenting
 //! the JWS, at the issuing institution. It checks the signature against every version of the
 //! institution's signing key (so a rotation keeps old certificates valid), that the

@@ -273,8 +273,11 @@ pub fn credential_claims(
 /// Issues the certificate of one completion that has none yet, in the scope's transaction,
 /// and stamps the completion; whether one was issued. Nothing while the person's processing
 /// is restricted (the completion stays pending; [`issue_pending`] issues it once the
-/// restriction is lifted). At most one per completion even when two callers race (unique
-/// on the completion; the loser's insert does nothing).
+/// restriction is lifted). Nothing either where the certificate rule withholds it
+/// ([`crate::decisions::service::certificate_allowed`]: a completion after the course's
+/// certificate deadline records a `certificate_denied` decision instead, and only its
+/// overturn lets the certificate be issued). At most one per completion even when two
+/// callers race (unique on the completion; the loser's insert does nothing).
 pub(crate) async fn issue_for_completion(
     signer: &dyn CertificateSigner,
     scope: &TenantScope,
@@ -292,6 +295,9 @@ pub(crate) async fn issue_for_completion(
     else {
         return Ok(false);
     };
+    if !crate::decisions::service::certificate_allowed(scope, &done, &course).await? {
+        return Ok(false);
+    }
     let issuer = signer.issuer(scope).await?;
     let id = Uuid::now_v7();
     let verification = verification_id();
@@ -356,7 +362,9 @@ pub(crate) async fn issue_for_completion(
 /// itself ([`crate::completion::service::evaluate`]); what is left pending is a completion
 /// made before that (an earlier version issued lazily, here, on the learner's read), or one
 /// made while the person's processing was restricted. The learner's certificate reads call
-/// it, so such a completion gets its certificate at the latest when the learner looks.
+/// it, so such a completion gets its certificate at the latest when the learner looks. A
+/// completion whose certificate a `certificate_denied` decision withholds (pending review,
+/// contested or confirmed) stays without one: the repair goes through the same rule.
 pub async fn issue_pending(
     signer: &dyn CertificateSigner,
     scope: &TenantScope,

@@ -8,7 +8,10 @@
 //! The certificate is issued in the same transaction, through the
 //! [`crate::certificates::CertificateSigner`] port: a completion and its certificate commit
 //! together or not at all. `certificate_issued_at` on the completion records it; one still
-//! null is repaired by [`crate::certificates::service::issue_pending`].
+//! null is repaired by [`crate::certificates::service::issue_pending`]. A completion after
+//! the course's certificate deadline still completes at once (favourable), but its
+//! certificate waits on a `certificate_denied` decision's review
+//! ([`crate::decisions`]).
 //!
 //! Only the favourable outcome applies itself: a rule not met (or no longer met after a
 //! lower score) changes nothing; failing a learner is a human decision. A rule that asks

@@ -18,7 +18,7 @@ pub const NOTE_MAX_CHARS: usize = 1000;
 pub enum DecisionKind {
     /// Fail the course: the enrollment becomes `failed`.
     CourseFailed,
-    /// Deny a certificate of a completion (no rule produces it yet).
+    /// Deny the certificate of a completion: it is never issued.
     CertificateDenied,
     /// Refuse an enrollment (no rule produces it yet).
     EnrollmentRefused,
@@ -90,14 +90,15 @@ pub struct Decision {
     pub id: Uuid,
     pub person_id: Uuid,
     pub course_id: Uuid,
-    /// The quiz the rule read, for `course_failed`.
+    /// The quiz the rule read, for `course_failed`; `None` for `certificate_denied`.
     pub quiz_id: Option<Uuid>,
     pub kind: DecisionKind,
     /// The rule's machine name.
     pub rule: String,
     /// What the rule says, for the learner to read.
     pub explanation: String,
-    /// What the rule read: scores, attempts, its parameters.
+    /// What the rule read: scores, attempts, its parameters; for `certificate_denied` the
+    /// completion, its time and the deadline.
     pub inputs: serde_json::Value,
     pub state: DecisionState,
     /// When a reviewer is due to have decided.

@@ -6,8 +6,8 @@
 //!   `reviewed_by` is pseudonymised.
 //! - **Expire** (category `learning`) deletes decisions recorded before the cutoff.
 //! - **Restrict**: the restriction is the enrollments source's record; no attempt is
-//!   submitted (so no decision recorded) and no review applies while it lasts. Nothing is
-//!   written here.
+//!   submitted and no certificate considered (so no decision recorded) and no review
+//!   applies while it lasts. Nothing is written here.
 
 use super::entity as decision;
 use super::service::DECISIONS;
@@ -37,7 +37,7 @@ const fn learning(column: &'static str, optional: bool) -> FieldClassification {
 }
 
 pub const PERSONAL_FIELDS: &[FieldClassification] = &[
-    // The scores and attempts the rule read.
+    // The scores and attempts, or the completion time, the rule read.
     learning("inputs", false),
     // The learner's own words when they contest.
     learning("statement", true),

@@ -11,9 +11,12 @@ use super::model::{
     Decision, DecisionFilter, DecisionKind, DecisionState, NOTE_MAX_CHARS, REVIEW_PERIOD_DAYS,
     STATEMENT_MAX_CHARS,
 };
+use crate::catalog::entity as course;
+use crate::certificates::CertificateSigner;
+use crate::completion::entity as completion;
 use crate::enrollment::entity::instructor;
 use crate::{ALL_ENROLLMENTS_WRITE, CourseError, DECISIONS_REVIEW};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use hub_kernel::FieldViolation;
 use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::audit::{self, AuditEvent};
@@ -38,6 +41,26 @@ fn explanation_of_last_attempt(title: &str, passing_score: i32, limit: i32) -> S
          {passing_score}% of its points). Every allowed attempt ({limit}) has been used and \
          the score kept is below that, so the rule would fail the course. Nothing changes \
          until a reviewer confirms or overturns this; you may contest it meanwhile."
+    )
+}
+
+/// The rule that denies a certificate: the completion was recorded after the course's
+/// certificate deadline.
+pub const RULE_COMPLETED_AFTER_CERTIFICATE_DEADLINE: &str = "completed_after_certificate_deadline";
+
+fn explanation_of_late_completion(
+    title: &str,
+    deadline: DateTime<Utc>,
+    completed_at: DateTime<Utc>,
+) -> String {
+    format!(
+        "The course \"{title}\" issues certificates for completions recorded by its \
+         certificate deadline, {}. Your completion was recorded at {}, after it, so the rule \
+         would deny the certificate. Your completion stands. No certificate is issued until \
+         a reviewer confirms or overturns this (an overturn issues it); you may contest it \
+         meanwhile.",
+        deadline.to_rfc3339_opts(SecondsFormat::Secs, true),
+        completed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
     )
 }
 
@@ -192,23 +215,51 @@ pub(crate) async fn after_submission(
         "attempts": scores,
         "completion_rule_revision": rule.revision,
     });
+    let explanation = explanation_of_last_attempt(&quiz.title, quiz.passing_score, allowed);
+    record(
+        scope,
+        Recorded {
+            person_id,
+            course_id: quiz.course_id,
+            quiz_id: Some(quiz_id),
+            kind: DecisionKind::CourseFailed,
+            rule: RULE_LAST_ATTEMPT_BELOW_PASSING,
+            explanation,
+            inputs,
+        },
+    )
+    .await
+    .map(Some)
+}
+
+/// What a rule reached about a learner, to record for review.
+struct Recorded {
+    person_id: Uuid,
+    course_id: Uuid,
+    quiz_id: Option<Uuid>,
+    kind: DecisionKind,
+    rule: &'static str,
+    explanation: String,
+    inputs: serde_json::Value,
+}
+
+/// Records a rule's adverse outcome in `pending_review` (its inputs sealed, its review due
+/// [`REVIEW_PERIOD_DAYS`] from now), audited as `decision.recorded`. Every rule records
+/// through here; nothing of the outcome is applied.
+async fn record(scope: &TenantScope, r: Recorded) -> Result<Decision, CourseError> {
     let id = Uuid::now_v7();
     let now = Utc::now();
     decision::Entity::insert(decision::ActiveModel {
         id: Set(id),
-        person_id: Set(person_id),
-        course_id: Set(quiz.course_id),
-        quiz_id: Set(Some(quiz_id)),
-        kind: Set(DecisionKind::CourseFailed.as_str().into()),
-        rule: Set(RULE_LAST_ATTEMPT_BELOW_PASSING.into()),
-        explanation: Set(explanation_of_last_attempt(
-            &quiz.title,
-            quiz.passing_score,
-            allowed,
-        )),
+        person_id: Set(r.person_id),
+        course_id: Set(r.course_id),
+        quiz_id: Set(r.quiz_id),
+        kind: Set(r.kind.as_str().into()),
+        rule: Set(r.rule.into()),
+        explanation: Set(r.explanation),
         inputs_sealed: Set(scope
             .keys()
-            .seal_str(DECISIONS, "inputs", id, &inputs.to_string())),
+            .seal_str(DECISIONS, "inputs", id, &r.inputs.to_string())),
         state: Set(DecisionState::PendingReview.as_str().into()),
         review_due_at: Set(now + Duration::days(REVIEW_PERIOD_DAYS)),
         created_at: Set(now),
@@ -223,16 +274,71 @@ pub(crate) async fn after_submission(
     audit::record(
         scope,
         AuditEvent::new("decision.recorded")
-            .person(person_id)
+            .person(r.person_id)
             .detail(serde_json::json!({
                 "decision_id": id,
-                "course_id": quiz.course_id,
-                "kind": DecisionKind::CourseFailed.as_str(),
-                "rule": RULE_LAST_ATTEMPT_BELOW_PASSING,
+                "course_id": r.course_id,
+                "kind": r.kind.as_str(),
+                "rule": r.rule,
             })),
     )
     .await?;
-    Ok(Some(open(scope, load(scope, id).await?)?))
+    open(scope, load(scope, id).await?)
+}
+
+/// Whether the certificate of this completion may be issued now: the one place the
+/// certificate rule is applied, called by every issuance (the completion's own, the repair
+/// on the learner's read, an overturn).
+///
+/// The `certificate_denied` decision about this completion (one recorded since it was
+/// completed) decides while there is one: only an overturned one lets the certificate be
+/// issued; one open or confirmed withholds it. Without one, a completion recorded after the
+/// course's certificate deadline gets one, in `pending_review`, with the deadline and the
+/// completion time as its inputs, and no certificate; any other completion its certificate.
+pub(crate) async fn certificate_allowed(
+    scope: &TenantScope,
+    done: &completion::Model,
+    course: &course::Model,
+) -> Result<bool, CourseError> {
+    let decided = decision::Entity::find()
+        .filter(decision::Column::PersonId.eq(done.person_id))
+        .filter(decision::Column::CourseId.eq(done.course_id))
+        .filter(decision::Column::Kind.eq(DecisionKind::CertificateDenied.as_str()))
+        .order_by_desc(decision::Column::Id)
+        .all(scope.db())
+        .await?
+        .into_iter()
+        // A decision about an earlier completion (since expired) is not about this one.
+        .find(|d| d.created_at >= done.completed_at);
+    if let Some(d) = decided {
+        return Ok(DecisionState::parse(&d.state) == Some(DecisionState::Overturned));
+    }
+    let Some(deadline) = course.certificate_deadline else {
+        return Ok(true);
+    };
+    if done.completed_at <= deadline {
+        return Ok(true);
+    }
+    let inputs = serde_json::json!({
+        "completion_id": done.id,
+        "certificate_deadline": deadline.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "completed_at": done.completed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "completion_source": done.source,
+    });
+    record(
+        scope,
+        Recorded {
+            person_id: done.person_id,
+            course_id: done.course_id,
+            quiz_id: None,
+            kind: DecisionKind::CertificateDenied,
+            rule: RULE_COMPLETED_AFTER_CERTIFICATE_DEADLINE,
+            explanation: explanation_of_late_completion(&course.title, deadline, done.completed_at),
+            inputs,
+        },
+    )
+    .await?;
+    Ok(false)
 }
 
 /// The signed-in learner's decisions, newest first, each with its rule, explanation and
@@ -404,13 +510,57 @@ async fn reviewable(scope: &TenantScope, id: Uuid) -> Result<decision::Model, Co
     Ok(row)
 }
 
+/// What the review letter says the rule would have done, and what the review now means.
+fn wording(kind: DecisionKind, outcome: DecisionState) -> (&'static str, &'static str) {
+    let confirmed = outcome == DecisionState::Confirmed;
+    match kind {
+        DecisionKind::CourseFailed => (
+            "failed you in the course",
+            if confirmed {
+                "It now applies: your enrollment is marked failed."
+            } else {
+                "It will not apply: you may start one more attempt at the quiz."
+            },
+        ),
+        DecisionKind::CertificateDenied => (
+            "denied you the certificate of the course",
+            if confirmed {
+                "It now applies: no certificate is issued for your completion, which stands."
+            } else {
+                "It will not apply: your certificate is issued; you find it with your \
+                 certificates."
+            },
+        ),
+        DecisionKind::EnrollmentRefused => (
+            "refused your enrollment in the course",
+            if confirmed {
+                "It now applies."
+            } else {
+                "It will not apply."
+            },
+        ),
+    }
+}
+
+/// A review's outcome, with what an overturn needs to undo the rule.
+#[derive(Clone, Copy)]
+enum Review<'a> {
+    Confirm,
+    /// Issues the certificate a `certificate_denied` withheld.
+    Overturn(&'a dyn CertificateSigner),
+}
+
 async fn review(
     scope: &TenantScope,
     messages: &dyn EssentialMessages,
     id: Uuid,
     note: &str,
-    outcome: DecisionState,
+    how: Review<'_>,
 ) -> Result<Decision, CourseError> {
+    let outcome = match how {
+        Review::Confirm => DecisionState::Confirmed,
+        Review::Overturn(_) => DecisionState::Overturned,
+    };
     check_text("reason", note, NOTE_MAX_CHARS)?;
     let row = reviewable(scope, id).await?;
     let kind = DecisionKind::parse(&row.kind).unwrap_or(DecisionKind::CourseFailed);
@@ -437,7 +587,19 @@ async fn review(
         return Err(CourseError::DecisionReviewed);
     }
     // Only now does the outcome apply (confirmed), or never (overturned: the extra attempt
-    // it gives back is counted by `extra_attempts`).
+    // it gives back is counted by `extra_attempts`; the certificate it withheld is issued
+    // now, in this transaction). A confirmed `certificate_denied` needs nothing done: the
+    // certificate was never issued, and `certificate_allowed` keeps it so.
+    if let Review::Overturn(signer) = how
+        && kind == DecisionKind::CertificateDenied
+        && let Some(done) = completion::Entity::find()
+            .filter(completion::Column::PersonId.eq(row.person_id))
+            .filter(completion::Column::CourseId.eq(row.course_id))
+            .one(scope.db())
+            .await?
+    {
+        crate::certificates::service::issue_for_completion(signer, scope, done).await?;
+    }
     if outcome == DecisionState::Confirmed && kind == DecisionKind::CourseFailed {
         let enrollment = crate::enrollment::store::find(scope, row.course_id, row.person_id)
             .await?
@@ -472,17 +634,12 @@ async fn review(
         .await?
         .map(|c| c.title)
         .unwrap_or_default();
-    let (subject, effect) = if outcome == DecisionState::Confirmed {
-        (
-            format!("A reviewer confirmed the decision about {course}"),
-            "It now applies: your enrollment is marked failed.",
-        )
+    let subject = if outcome == DecisionState::Confirmed {
+        format!("A reviewer confirmed the decision about {course}")
     } else {
-        (
-            format!("A reviewer overturned the decision about {course}"),
-            "It will not apply: you may start one more attempt at the quiz.",
-        )
+        format!("A reviewer overturned the decision about {course}")
     };
+    let (what, effect) = wording(kind, outcome);
     messages
         .send(
             scope,
@@ -491,8 +648,8 @@ async fn review(
                 kind: action,
                 subject,
                 body: format!(
-                    "An automated rule would have failed you in the course \"{course}\". A \
-                     reviewer looked at it. {effect}\nTheir reason: {note}"
+                    "An automated rule would have {what} \"{course}\". A reviewer looked at \
+                     it. {effect}\nTheir reason: {note}"
                 ),
             },
         )
@@ -502,24 +659,27 @@ async fn review(
 }
 
 /// A reviewer confirms an open decision with a reason (sealed): only now does its outcome
-/// take effect (`course_failed`: the enrollment becomes `failed`). Audited, the learner told.
+/// take effect (`course_failed`: the enrollment becomes `failed`; `certificate_denied`: the
+/// completion's certificate is never issued). Audited, the learner told.
 pub async fn confirm(
     scope: &TenantScope,
     messages: &dyn EssentialMessages,
     id: Uuid,
     reason: &str,
 ) -> Result<Decision, CourseError> {
-    review(scope, messages, id, reason, DecisionState::Confirmed).await
+    review(scope, messages, id, reason, Review::Confirm).await
 }
 
-/// A reviewer overturns an open decision with a reason (sealed): its outcome never applies,
-/// and a `course_failed` gives the learner one more attempt at the quiz. Audited, the
-/// learner told.
+/// A reviewer overturns an open decision with a reason (sealed): its outcome never applies.
+/// A `course_failed` gives the learner one more attempt at the quiz; a
+/// `certificate_denied` issues the completion's certificate, signed through `signer`, in
+/// this transaction. Audited, the learner told.
 pub async fn overturn(
     scope: &TenantScope,
     messages: &dyn EssentialMessages,
+    signer: &dyn CertificateSigner,
     id: Uuid,
     reason: &str,
 ) -> Result<Decision, CourseError> {
-    review(scope, messages, id, reason, DecisionState::Overturned).await
+    review(scope, messages, id, reason, Review::Overturn(signer)).await
 }

@@ -236,7 +236,8 @@ impl CertificatesApi {
     /// Requires scope `courses:read`, as a signed-in person (not an API key). A certificate
     /// is issued the moment its course completes; a completion still without one (made
     /// before that, or while the processing of the person's learning records was
-    /// restricted) gets it here first (none while restricted). Newest first.
+    /// restricted) gets it here first (none while restricted, and none whose
+    /// `certificate_denied` decision is under review or confirmed). Newest first.
     #[oai(
         path = "/me/certificates",
         method = "get",

@@ -75,6 +75,10 @@ pub struct CourseCreate {
     /// At most this many invited and active learners (1–1,000,000); omit for no limit.
     /// Enrollments beyond it are refused with 409 `seats_exhausted`.
     pub seat_limit: Option<i32>,
+    /// A timestamp (RFC 3339); omit for none. A completion recorded after it still
+    /// completes the course, but its certificate is not issued by itself: a
+    /// `certificate_denied` decision waits for a reviewer (U7, `/v1/decisions`).
+    pub certificate_deadline: Option<DateTime<Utc>>,
 }
 
 impl Example for CourseCreate {
@@ -88,6 +92,7 @@ impl Example for CourseCreate {
             minimum_age: Some(16),
             restricted_content: false,
             seat_limit: Some(120),
+            certificate_deadline: "2027-07-31T23:59:59Z".parse().ok(),
         }
     }
 }
@@ -117,6 +122,10 @@ pub struct CourseUpdate {
     /// new until enough learners leave.
     #[oai(nullable)]
     pub seat_limit: MaybeUndefined<i32>,
+    /// A timestamp (RFC 3339); `null` removes the certificate deadline. It applies to
+    /// completions recorded from now on.
+    #[oai(nullable)]
+    pub certificate_deadline: MaybeUndefined<DateTime<Utc>>,
 }
 
 impl Example for CourseUpdate {
@@ -130,6 +139,7 @@ impl Example for CourseUpdate {
             minimum_age: MaybeUndefined::Undefined,
             restricted_content: None,
             seat_limit: MaybeUndefined::Undefined,
+            certificate_deadline: MaybeUndefined::Undefined,
         }
     }
 }
@@ -150,6 +160,10 @@ pub struct CourseView {
     /// At most this many invited and active learners; `null`: no limit.
     #[oai(nullable)]
     pub seat_limit: Option<i32>,
+    /// Completions recorded after it earn no certificate until a reviewer overturns the
+    /// `certificate_denied` decision; `null`: no deadline.
+    #[oai(nullable)]
+    pub certificate_deadline: Option<DateTime<Utc>>,
     /// Increments on every change; the `ETag` carries it.
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -168,6 +182,7 @@ impl From<Course> for CourseView {
             minimum_age: c.minimum_age,
             restricted_content: c.restricted_content,
             seat_limit: c.seat_limit,
+            certificate_deadline: c.certificate_deadline,
             revision: c.revision,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -250,6 +265,7 @@ impl CoursesApi {
             minimum_age: input.minimum_age,
             restricted_content: input.restricted_content,
             seat_limit: input.seat_limit,
+            certificate_deadline: input.certificate_deadline,
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let (course, created) = service::create(&scope, new, idempotency_key.0.as_deref()).await?;
@@ -370,6 +386,11 @@ impl CoursesApi {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(seats) => Some(Some(seats)),
+            },
+            certificate_deadline: match input.certificate_deadline {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(at) => Some(Some(at)),
             },
         };
         let scope = state.tenancy.scope(&auth.0).await?;

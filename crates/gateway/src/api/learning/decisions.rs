@@ -1,10 +1,12 @@
 //! Automated decisions (U7): a learner reads the decisions a rule made about them, and why
 //! (`/v1/me/decisions`), and contests one still under review; reviewers (`decisions:review`:
 //! a course's instructor, an admin) list the queue (`/v1/decisions`) and confirm or
-//! overturn a decision with a reason. Only a confirmation makes an adverse outcome apply.
+//! overturn a decision with a reason. Only a confirmation makes an adverse outcome apply;
+//! an overturned `certificate_denied` issues the withheld certificate.
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
+use crate::api::learning::certificate_signer;
 use crate::api::page_request;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -29,7 +31,7 @@ const _: () = assert!(STATEMENT_MAX_CHARS == 2000 && NOTE_MAX_CHARS == 1000);
 pub enum AutomatedDecisionKind {
     /// Fail the course: the enrollment becomes `failed`.
     CourseFailed,
-    /// Deny a certificate.
+    /// Deny the certificate of a completion: it is never issued.
     CertificateDenied,
     /// Refuse an enrollment.
     EnrollmentRefused,
@@ -87,16 +89,18 @@ pub struct AutomatedDecisionView {
     pub id: Uuid,
     pub person_id: Uuid,
     pub course_id: Uuid,
-    /// The quiz the rule read (`course_failed`).
+    /// The quiz the rule read (`course_failed`); `null` for `certificate_denied`.
     #[oai(nullable)]
     pub quiz_id: Option<Uuid>,
     pub kind: Described<AutomatedDecisionKind>,
-    /// The rule's machine name (`required_quiz_attempts_exhausted`).
+    /// The rule's machine name (`required_quiz_attempts_exhausted` for `course_failed`,
+    /// `completed_after_certificate_deadline` for `certificate_denied`).
     pub rule: String,
     /// What the rule says, in words.
     pub explanation: String,
-    /// What the rule read: the quiz, its passing score, the attempts allowed and used, each
-    /// attempt's score.
+    /// What the rule read: for `course_failed` the quiz, its passing score, the attempts
+    /// allowed and used, each attempt's score; for `certificate_denied` the completion, when
+    /// it was recorded and the course's certificate deadline.
     pub inputs: serde_json::Value,
     pub state: Described<AutomatedDecisionState>,
     /// When a reviewer is due to have decided: 14 days after it was recorded, and 14 days
@@ -307,7 +311,8 @@ impl DecisionsApi {
     /// with `all_enrollments:write`; another answers 404). A reason is required (422
     /// `validation_failed`, field `reason`), kept sealed. Only now does the outcome apply:
     /// for `course_failed` the enrollment becomes `failed` (409 `invalid_transition` if it
-    /// is no longer active). Audited (`decision.confirmed`: who, old and new state) and the
+    /// is no longer active); for `certificate_denied` the completion's certificate is never
+    /// issued (the completion stands). Audited (`decision.confirmed`: who, old and new state) and the
     /// learner is told by an essential message. One reviewed already is 409
     /// `decision_already_reviewed`.
     #[oai(
@@ -339,7 +344,9 @@ impl DecisionsApi {
     /// Requires scope `decisions:review`, for a course the caller teaches (every course
     /// with `all_enrollments:write`; another answers 404). A reason is required (422
     /// `validation_failed`, field `reason`), kept sealed. The outcome never applies: for
-    /// `course_failed` the learner may start one more attempt at the quiz. Audited
+    /// `course_failed` the learner may start one more attempt at the quiz; for
+    /// `certificate_denied` the completion's certificate is issued now (the learner finds
+    /// it at `/v1/me/certificates`). Audited
     /// (`decision.overturned`) and the learner is told by an essential message. One
     /// reviewed already is 409 `decision_already_reviewed`.
     #[oai(
@@ -358,6 +365,7 @@ impl DecisionsApi {
         let overturned = service::overturn(
             &scope,
             state.privacy.messages().as_ref(),
+            &certificate_signer(&state),
             decision_id.0,
             &body.0.reason,
         )
