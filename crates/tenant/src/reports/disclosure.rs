@@ -10,15 +10,22 @@
 //! appear in every table, a dimension's totals in every table broken down by it. Suppressed
 //! one table at a time, a total hidden in one table to protect a cell could be shown by
 //! another, and the hidden cell read off from there. So the shared lines are suppressed
-//! first, once for the population ([`suppress_line`], the grand total first), and each
+//! first, once for the population ([`suppress_line_and`], the grand total first), and each
 //! table keeps them as they are and protects its own cells with inner cells only
-//! ([`suppress_with_margins`]). Tables are only ever crossed with the classes, never one
+//! ([`suppress_with_margins_and`]). Tables are only ever crossed with the classes, never one
 //! dimension with another: the tables then share nothing but those lines, and hiding the
 //! shared values alike in all of them leaves every hidden value as free as it was in its
 //! own table (the unit tests check the tables together, by linear algebra).
+//!
+//! Underivable is not yet uncertain: counts are never negative, which can bound a hidden
+//! count as surely as an equation. The interval audit ([`intervals`]) then asks for one
+//! more value to be hidden, and everything is suppressed again with it, until every hidden
+//! count from 1 to `k − 1` could, for all the tables show, be 0 and could be `k` or more
+//! (the unit tests check each such claim on the audit's own witnesses).
 
+use crate::reports::intervals::{self, Target};
 use crate::reports::suppression::{
-    CountTable, PinnedMargins, SuppressedTable, suppress_line, suppress_with_margins,
+    CountTable, PinnedMargins, SuppressedTable, suppress_line_and, suppress_with_margins_and,
 };
 use std::collections::BTreeMap;
 
@@ -136,22 +143,81 @@ pub fn publish(population: &Population, k: u32) -> Vec<PublishedTable> {
         .map(|c| population.counts.values().map(|line| line[c]).sum())
         .collect();
     let grand: u64 = class_totals.iter().sum();
-    let total_hidden = grand > 0 && grand < u64::from(k);
-    let class_pattern = suppress_line(&class_totals, total_hidden, k);
-    tables
-        .into_iter()
-        .zip(&population.dimensions)
-        .map(|(table, dimension)| {
-            let row_totals: Vec<u64> = table.cells.iter().map(|l| l.iter().sum()).collect();
-            let pins = PinnedMargins {
-                row_totals: suppress_line(&row_totals, total_hidden, k),
-                column_totals: class_pattern.clone(),
-                total: total_hidden,
-            };
-            let suppressed = suppress_with_margins(&table, k, Some(&pins));
-            PublishedTable::from_suppressed(dimension, population.class_field, suppressed)
-        })
-        .collect()
+    let row_totals: Vec<Vec<u64>> = tables
+        .iter()
+        .map(|table| table.cells.iter().map(|l| l.iter().sum()).collect())
+        .collect();
+    // What the interval audit asks to hide beyond the small counts (intervals): cells of
+    // a table, a table's row totals, class totals, the grand total.
+    let mut widened = Widened {
+        cells: vec![Vec::new(); tables.len()],
+        row_totals: vec![Vec::new(); tables.len()],
+        class_totals: Vec::new(),
+        total: false,
+    };
+    let build = |widened: &Widened| -> Vec<PublishedTable> {
+        let total_hidden = (grand > 0 && grand < u64::from(k)) || widened.total;
+        let class_pattern =
+            suppress_line_and(&class_totals, total_hidden, k, &widened.class_totals);
+        (0..tables.len())
+            .map(|d| {
+                let pins = PinnedMargins {
+                    row_totals: suppress_line_and(
+                        &row_totals[d],
+                        total_hidden,
+                        k,
+                        &widened.row_totals[d],
+                    ),
+                    column_totals: class_pattern.clone(),
+                    total: total_hidden,
+                };
+                let suppressed =
+                    suppress_with_margins_and(&tables[d], k, Some(&pins), &widened.cells[d]);
+                PublishedTable::from_suppressed(
+                    population.dimensions[d],
+                    population.class_field,
+                    suppressed,
+                )
+            })
+            .collect()
+    };
+    let mut published = build(&widened);
+    // Widen until no hidden small count can be bounded (intervals): each step hides one
+    // more value and suppresses every table again around it, so no hidden value becomes
+    // derivable. It ends: each step hides at least one value that was shown, or, when one
+    // would not, hides everything.
+    while let Some(open) = intervals::first_open(population, &published, k) {
+        let before: usize = published.iter().map(PublishedTable::suppressed).sum();
+        match intervals::next_to_hide(population, &published, open) {
+            Some(Target::Cell(d, cell)) => widened.cells[d].push(cell),
+            Some(Target::RowTotal(d, r)) => widened.row_totals[d].push(r),
+            Some(Target::ClassTotal(c)) => widened.class_totals.push(c),
+            Some(Target::Total) => widened.total = true,
+            None => {
+                intervals::hide_everything(&mut published);
+                break;
+            }
+        }
+        published = build(&widened);
+        if published
+            .iter()
+            .map(PublishedTable::suppressed)
+            .sum::<usize>()
+            <= before
+        {
+            intervals::hide_everything(&mut published);
+            break;
+        }
+    }
+    published
+}
+
+/// The values [`publish`] hides beyond the small counts, at the interval audit's request.
+struct Widened {
+    cells: Vec<Vec<(usize, usize)>>,
+    row_totals: Vec<Vec<usize>>,
+    class_totals: Vec<usize>,
+    total: bool,
 }
 
 #[cfg(test)]
@@ -233,6 +299,40 @@ mod tests {
             .collect()
     }
 
+    /// Every primary hidden value (a count from 1 to k − 1) could be 0 and could be k or
+    /// more, as far as every shown value and non-negativity tell: checked on the witnesses
+    /// the audit returns, by plain arithmetic (each is a set of counts, none negative, that
+    /// gives every shown value exactly).
+    fn assert_ranges_protect(population: &Population, tables: &[PublishedTable], k: u32) {
+        let all = intervals::values(population, tables);
+        let ranges = intervals::ranges(population, tables, k);
+        let primaries = all
+            .iter()
+            .filter(|v| v.shown.is_none() && v.truth > 0 && v.truth < u64::from(k));
+        for v in primaries {
+            let range = &ranges[&(v.table, v.place)];
+            let fits = |x: &[f64]| {
+                x.iter().all(|&n| n >= -1e-7)
+                    && all.iter().all(|s| match s.shown {
+                        Some(n) => {
+                            (s.form.iter().map(|&i| x[i]).sum::<f64>() - n as f64).abs() < 1e-6
+                        }
+                        None => true,
+                    })
+            };
+            let at = |x: &[f64]| v.form.iter().map(|&i| x[i]).sum::<f64>();
+            let (_, low) = range.low.as_ref().expect("a lower bound");
+            assert!(fits(low) && at(low) <= 1e-6, "{v:?} cannot be 0: {range:?}");
+            if !range.high_unbounded {
+                let (_, high) = range.high.as_ref().expect("an upper bound");
+                assert!(
+                    fits(high) && at(high) >= f64::from(k) - 1e-6,
+                    "{v:?} is bounded below k={k}: {range:?}"
+                );
+            }
+        }
+    }
+
     fn check(population: &Population, k: u32) -> Vec<PublishedTable> {
         let tables = publish(population, k);
         for table in &tables {
@@ -254,6 +354,7 @@ mod tests {
         }
         let leaks = derivable(population, &tables);
         assert!(leaks.is_empty(), "{leaks:?} derivable from {tables:#?}");
+        assert_ranges_protect(population, &tables, k);
         tables
     }
 
@@ -312,6 +413,49 @@ mod tests {
             }
             if p.counts.is_empty() {
                 continue;
+            }
+            check(&p, k);
+        }
+    }
+
+    #[test]
+    fn promise_c7_a_small_count_cannot_be_narrowed_below_k_by_non_negativity() {
+        // One course, one cohort, three states: 1, 2 and 10 of 13. Hiding the 1 and the 2
+        // (the smallest complement) leaves no hidden value derivable, but 13 − 10 = 3 says
+        // that both are below 5 together. The 10 is hidden too: each could be 0 or 13.
+        let p = population(&[("A", "X", 0, 1), ("A", "X", 1, 2), ("A", "X", 2, 10)], 3);
+        let tables = check(&p, 5);
+        for table in &tables {
+            assert_eq!(table.column_totals, [None, None, None]);
+            assert_eq!(table.total, Some(13));
+        }
+    }
+
+    #[test]
+    fn promise_c7_no_small_count_can_be_bounded_from_all_tables_of_a_population() {
+        // As the test above, other seeds, more classes: every hidden count from 1 to k − 1
+        // could be 0 and could be k or more, given every shown value (`check`).
+        let mut rng = StdRng::seed_from_u64(0x00c7_1a7e);
+        for _ in 0..200 {
+            let courses = rng.random_range(1..=5);
+            let cohorts = rng.random_range(1..=3);
+            let classes = rng.random_range(2..=4);
+            let k = rng.random_range(2..=8);
+            let mut p = Population::new(
+                vec!["course", "cohort"],
+                "state",
+                (0..classes).map(|c| format!("s{c}")).collect(),
+            );
+            for a in 0..courses {
+                for b in 0..cohorts {
+                    for c in 0..classes {
+                        let n = match rng.random_range(0..3) {
+                            0 => rng.random_range(1..u64::from(k)),
+                            _ => rng.random_range(0..30),
+                        };
+                        p.add(vec![format!("c{a}"), format!("u{b}")], c, n);
+                    }
+                }
             }
             check(&p, k);
         }

@@ -102,6 +102,18 @@ pub fn suppress_with_margins(
     k: u32,
     pinned: Option<&PinnedMargins>,
 ) -> SuppressedTable {
+    suppress_with_margins_and(table, k, pinned, &[])
+}
+
+/// [`suppress_with_margins`], with the inner cells `also` (row, column) hidden as if they
+/// were small, and protected like them: the interval audit's widening
+/// ([`crate::reports::intervals`]).
+pub fn suppress_with_margins_and(
+    table: &CountTable,
+    k: u32,
+    pinned: Option<&PinnedMargins>,
+    also: &[(usize, usize)],
+) -> SuppressedTable {
     let m = augmented(table);
     let (rows, columns) = (m.len(), m[0].len());
     let (inner_rows, inner_columns) = (rows - 1, columns - 1);
@@ -135,6 +147,11 @@ pub fn suppress_with_margins(
                 hidden[r][0] = hidden[r][inner_columns];
                 fixed[r][0] = true;
             }
+        }
+    }
+    for &(r, c) in also {
+        if r < inner_rows && c < inner_columns && !fixed[r][c] {
+            hidden[r][c] = true;
         }
     }
     while let Some((r, c)) = first_bridge(&hidden) {
@@ -204,11 +221,22 @@ pub fn suppress_with_margins(
 /// total minus the rest would give it away), the smallest other count as well (above 0 if
 /// there is one). A line of one entry is its total.
 pub fn suppress_line(values: &[u64], total_hidden: bool, k: u32) -> Vec<bool> {
+    suppress_line_and(values, total_hidden, k, &[])
+}
+
+/// [`suppress_line`], with the entries `also` hidden as if they were small (the interval
+/// audit's widening, [`crate::reports::intervals`]).
+pub fn suppress_line_and(values: &[u64], total_hidden: bool, k: u32, also: &[usize]) -> Vec<bool> {
     let k = u64::from(k);
     if values.len() == 1 {
         return vec![total_hidden];
     }
     let mut hidden: Vec<bool> = values.iter().map(|&v| v > 0 && v < k).collect();
+    for &i in also {
+        if let Some(h) = hidden.get_mut(i) {
+            *h = true;
+        }
+    }
     let count = hidden.iter().filter(|&&h| h).count();
     if !total_hidden && count == 1 {
         let pick = values
