@@ -406,6 +406,71 @@ async fn promise_c7_periods_are_whole_over_reported_once_and_never_overlap(backe
         overlapping.body
     );
 
+    // Certificates are completions too (every certificate comes with a completion of its
+    // period): the two are suppressed together and share one cadence and their periods.
+    let mixed = set_reports(
+        &app,
+        admin,
+        json!([
+            {"name": "Completions", "kind": "completions", "cadence": "weekly", "format": "json"},
+            {"name": "Certificates", "kind": "certificates", "cadence": "monthly", "format": "json"},
+        ]),
+        5,
+    )
+    .await;
+    mixed.assert_problem(422, "validation_failed");
+    assert_eq!(mixed.error_fields(), ["reports[1].cadence"]);
+    assert!(mixed.body.to_string().contains("linked"), "{}", mixed.body);
+    let monthly = set_reports(
+        &app,
+        admin,
+        json!([
+            {"name": "Completions", "kind": "completions", "cadence": "monthly", "format": "json"},
+            {"name": "Certificates", "kind": "certificates", "cadence": "monthly", "format": "json"},
+        ]),
+        5,
+    )
+    .await;
+    assert_eq!(monthly.status, StatusCode::OK, "{}", monthly.body);
+    let certificates = run("Certificates", last_month).await;
+    assert_eq!(
+        certificates.status,
+        StatusCode::CREATED,
+        "{}",
+        certificates.body
+    );
+    let completions = run("Completions", last_month).await;
+    assert_eq!(
+        completions.status,
+        StatusCode::CREATED,
+        "{}",
+        completions.body
+    );
+    let weekly_completions = set_reports(
+        &app,
+        admin,
+        json!([{"name": "Weekly completions", "kind": "completions", "cadence": "weekly",
+                "format": "json"}]),
+        5,
+    )
+    .await;
+    assert_eq!(
+        weekly_completions.status,
+        StatusCode::OK,
+        "{}",
+        weekly_completions.body
+    );
+    let linked = run("Weekly completions", monday).await;
+    linked.assert_problem(409, "conflict");
+    assert!(
+        linked.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("never overlap"),
+        "{}",
+        linked.body
+    );
+
     // The cell size is bounded; a kind with no producer yet is refused when run.
     let tiny = set_reports(&app, admin, json!([]), 1).await;
     assert_eq!(tiny.status, StatusCode::BAD_REQUEST, "{}", tiny.body);

@@ -205,7 +205,9 @@ impl ReportProducer for Completions {
     }
 }
 
-/// Certificates issued in the period, valid or since revoked.
+/// Certificates issued in the period, valid or since revoked. A certificate is issued in
+/// its completion's transaction, so each is also a completion of the same period, course
+/// and learner: the two populations are suppressed together (`within`).
 pub struct Certificates;
 
 #[async_trait::async_trait]
@@ -221,6 +223,9 @@ impl ReportProducer for Certificates {
     }
     fn class_field(&self) -> &'static str {
         "status"
+    }
+    fn within(&self) -> Option<&'static str> {
+        Some("completions")
     }
     async fn count(&self, scope: &TenantScope, period: &Period) -> Result<Population, TenantError> {
         let labels = Labels::read(scope).await?;

@@ -280,17 +280,27 @@ impl PrivacyProfile {
                     }
                     // Two cadences over one population would nest (a quarter holds three
                     // months): the months' counts subtracted from the quarter's would show
-                    // what either hides.
+                    // what either hides. Linked populations (certificates within
+                    // completions) are suppressed together, over the same periods.
                     let population = producer.population();
-                    if let Some(other) = self.reports[..i].iter().find(|r| {
-                        r.cadence != report.cadence
-                            && crate::reports::producer::producer_for(r.kind)
-                                .is_some_and(|p| p.population() == population)
+                    let group: Vec<&str> = crate::reports::producer::linked_group(population)
+                        .iter()
+                        .map(|p| p.population())
+                        .collect();
+                    if let Some((other, theirs)) = self.reports[..i].iter().find_map(|r| {
+                        let theirs = crate::reports::producer::producer_for(r.kind)?.population();
+                        (r.cadence != report.cadence && group.contains(&theirs))
+                            .then_some((r, theirs))
                     }) {
+                        let records = if theirs == population {
+                            format!("the same records ({population})")
+                        } else {
+                            format!("records linked with these ({theirs} and {population})")
+                        };
                         v.add(
                             format!("reports[{i}].cadence"),
                             format!(
-                                "`{}` reports the same records ({population}) {}: reports of one population share one cadence, so that no period holds another",
+                                "`{}` reports {records} {}: reports of one population, or of linked ones, share one cadence, so that no period holds another",
                                 other.name,
                                 other.cadence.as_str()
                             ),

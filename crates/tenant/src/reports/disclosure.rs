@@ -136,34 +136,119 @@ impl PublishedTable {
 /// dimension (rows) against the classes (columns). A report shows some of them, or a line
 /// of one (its totals), and nothing else ([`crate::reports::view`]).
 pub fn publish(population: &Population, k: u32) -> Vec<PublishedTable> {
-    let tables: Vec<CountTable> = (0..population.dimensions.len())
-        .map(|d| population.table(d))
+    publish_linked(&[population], &[], &[None], k)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// The tables of populations of one period whose records are linked, suppressed together:
+/// `links` are `(within, of)`, every record of population `within` is a record of `of`
+/// with the same labels (a certificate comes with a completion). `already[i]`, when given,
+/// are population `i`'s tables as published before (stored): they stay as they are, the
+/// others are widened until no hidden small count of any is bounded (intervals).
+pub fn publish_linked(
+    populations: &[&Population],
+    links: &[(usize, usize)],
+    already: &[Option<Vec<PublishedTable>>],
+    k: u32,
+) -> Vec<Vec<PublishedTable>> {
+    let prepared: Vec<Prepared> = populations.iter().map(|p| Prepared::new(p, k)).collect();
+    let movable: Vec<bool> = (0..populations.len())
+        .map(|i| already.get(i).is_none_or(Option::is_none))
         .collect();
-    let class_totals: Vec<u64> = (0..population.classes.len())
-        .map(|c| population.counts.values().map(|line| line[c]).sum())
-        .collect();
-    let grand: u64 = class_totals.iter().sum();
-    let row_totals: Vec<Vec<u64>> = tables
+    let mut widened: Vec<Widened> = prepared.iter().map(Prepared::nothing_widened).collect();
+    let mut published: Vec<Vec<PublishedTable>> = prepared
         .iter()
-        .map(|table| table.cells.iter().map(|l| l.iter().sum()).collect())
+        .zip(&widened)
+        .enumerate()
+        .map(|(i, (p, w))| match already.get(i) {
+            Some(Some(tables)) => tables.clone(),
+            _ => p.build(w),
+        })
         .collect();
-    // What the interval audit asks to hide beyond the small counts (intervals): cells of
-    // a table, a table's row totals, class totals, the grand total.
-    let mut widened = Widened {
-        cells: vec![Vec::new(); tables.len()],
-        row_totals: vec![Vec::new(); tables.len()],
-        class_totals: Vec::new(),
-        total: false,
+    let joint = intervals::Joint {
+        populations: populations.to_vec(),
+        links: links.to_vec(),
     };
-    let build = |widened: &Widened| -> Vec<PublishedTable> {
-        let total_hidden = (grand > 0 && grand < u64::from(k)) || widened.total;
+    // Widen until no hidden small count can be bounded (intervals): each step hides one
+    // more value and suppresses the population's tables again around it, so no hidden
+    // value becomes derivable. It ends: each step hides at least one value that was shown,
+    // or, when one would not, hides everything the step could change.
+    while let Some(open) = intervals::first_open(&joint, &published, k) {
+        let Some((i, target)) = intervals::next_to_hide(&joint, &published, &movable, open) else {
+            for (tables, _) in published.iter_mut().zip(&movable).filter(|(_, m)| **m) {
+                intervals::hide_everything(tables);
+            }
+            break;
+        };
+        let before: usize = published[i].iter().map(PublishedTable::suppressed).sum();
+        widened[i].add(target);
+        published[i] = prepared[i].build(&widened[i]);
+        if published[i]
+            .iter()
+            .map(PublishedTable::suppressed)
+            .sum::<usize>()
+            <= before
+        {
+            intervals::hide_everything(&mut published[i]);
+        }
+    }
+    published
+}
+
+/// One population's tables and the totals they share, before suppression.
+struct Prepared<'a> {
+    population: &'a Population,
+    k: u32,
+    tables: Vec<CountTable>,
+    class_totals: Vec<u64>,
+    row_totals: Vec<Vec<u64>>,
+    grand: u64,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(population: &'a Population, k: u32) -> Self {
+        let tables: Vec<CountTable> = (0..population.dimensions.len())
+            .map(|d| population.table(d))
+            .collect();
+        let class_totals: Vec<u64> = (0..population.classes.len())
+            .map(|c| population.counts.values().map(|line| line[c]).sum())
+            .collect();
+        let row_totals = tables
+            .iter()
+            .map(|table| table.cells.iter().map(|l| l.iter().sum()).collect())
+            .collect();
+        Self {
+            population,
+            k,
+            grand: class_totals.iter().sum(),
+            tables,
+            class_totals,
+            row_totals,
+        }
+    }
+
+    fn nothing_widened(&self) -> Widened {
+        Widened {
+            cells: vec![Vec::new(); self.tables.len()],
+            row_totals: vec![Vec::new(); self.tables.len()],
+            class_totals: Vec::new(),
+            total: false,
+        }
+    }
+
+    /// The tables suppressed: the shared lines first (the grand total, the class totals,
+    /// each table's row totals), then each table's cells around them.
+    fn build(&self, widened: &Widened) -> Vec<PublishedTable> {
+        let k = self.k;
+        let total_hidden = (self.grand > 0 && self.grand < u64::from(k)) || widened.total;
         let class_pattern =
-            suppress_line_and(&class_totals, total_hidden, k, &widened.class_totals);
-        (0..tables.len())
+            suppress_line_and(&self.class_totals, total_hidden, k, &widened.class_totals);
+        (0..self.tables.len())
             .map(|d| {
                 let pins = PinnedMargins {
                     row_totals: suppress_line_and(
-                        &row_totals[d],
+                        &self.row_totals[d],
                         total_hidden,
                         k,
                         &widened.row_totals[d],
@@ -172,52 +257,35 @@ pub fn publish(population: &Population, k: u32) -> Vec<PublishedTable> {
                     total: total_hidden,
                 };
                 let suppressed =
-                    suppress_with_margins_and(&tables[d], k, Some(&pins), &widened.cells[d]);
+                    suppress_with_margins_and(&self.tables[d], k, Some(&pins), &widened.cells[d]);
                 PublishedTable::from_suppressed(
-                    population.dimensions[d],
-                    population.class_field,
+                    self.population.dimensions[d],
+                    self.population.class_field,
                     suppressed,
                 )
             })
             .collect()
-    };
-    let mut published = build(&widened);
-    // Widen until no hidden small count can be bounded (intervals): each step hides one
-    // more value and suppresses every table again around it, so no hidden value becomes
-    // derivable. It ends: each step hides at least one value that was shown, or, when one
-    // would not, hides everything.
-    while let Some(open) = intervals::first_open(population, &published, k) {
-        let before: usize = published.iter().map(PublishedTable::suppressed).sum();
-        match intervals::next_to_hide(population, &published, open) {
-            Some(Target::Cell(d, cell)) => widened.cells[d].push(cell),
-            Some(Target::RowTotal(d, r)) => widened.row_totals[d].push(r),
-            Some(Target::ClassTotal(c)) => widened.class_totals.push(c),
-            Some(Target::Total) => widened.total = true,
-            None => {
-                intervals::hide_everything(&mut published);
-                break;
-            }
-        }
-        published = build(&widened);
-        if published
-            .iter()
-            .map(PublishedTable::suppressed)
-            .sum::<usize>()
-            <= before
-        {
-            intervals::hide_everything(&mut published);
-            break;
-        }
     }
-    published
 }
 
-/// The values [`publish`] hides beyond the small counts, at the interval audit's request.
+/// The values [`publish_linked`] hides beyond the small counts, at the interval audit's
+/// request.
 struct Widened {
     cells: Vec<Vec<(usize, usize)>>,
     row_totals: Vec<Vec<usize>>,
     class_totals: Vec<usize>,
     total: bool,
+}
+
+impl Widened {
+    fn add(&mut self, target: Target) {
+        match target {
+            Target::Cell(d, cell) => self.cells[d].push(cell),
+            Target::RowTotal(d, r) => self.row_totals[d].push(r),
+            Target::ClassTotal(c) => self.class_totals.push(c),
+            Target::Total => self.total = true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -303,22 +371,28 @@ mod tests {
     /// more, as far as every shown value and non-negativity tell: checked on the witnesses
     /// the audit returns, by plain arithmetic (each is a set of counts, none negative, that
     /// gives every shown value exactly).
-    fn assert_ranges_protect(population: &Population, tables: &[PublishedTable], k: u32) {
-        let all = intervals::values(population, tables);
-        let ranges = intervals::ranges(population, tables, k);
+    fn assert_ranges_protect(
+        joint: &intervals::Joint<'_>,
+        published: &[Vec<PublishedTable>],
+        k: u32,
+    ) {
+        let all = intervals::values(joint, published);
+        let ranges = intervals::ranges(joint, published, k);
+        let links = intervals::link_rows(joint);
         let primaries = all
             .iter()
             .filter(|v| v.shown.is_none() && v.truth > 0 && v.truth < u64::from(k));
         for v in primaries {
-            let range = &ranges[&(v.table, v.place)];
+            let range = &ranges[&v.at];
+            // Every shown value, and every link where the records keep it.
             let fits = |x: &[f64]| {
+                let sum = |form: &[usize]| form.iter().map(|&i| x[i]).sum::<f64>();
                 x.iter().all(|&n| n >= -1e-7)
-                    && all.iter().all(|s| match s.shown {
-                        Some(n) => {
-                            (s.form.iter().map(|&i| x[i]).sum::<f64>() - n as f64).abs() < 1e-6
-                        }
-                        None => true,
+                    && all.iter().all(|s| {
+                        s.shown
+                            .is_none_or(|n| (sum(&s.form) - n as f64).abs() < 1e-6)
                     })
+                    && links.iter().all(|(sub, sup)| sum(sub) <= sum(sup) + 1e-6)
             };
             let at = |x: &[f64]| v.form.iter().map(|&i| x[i]).sum::<f64>();
             let (_, low) = range.low.as_ref().expect("a lower bound");
@@ -354,7 +428,11 @@ mod tests {
         }
         let leaks = derivable(population, &tables);
         assert!(leaks.is_empty(), "{leaks:?} derivable from {tables:#?}");
-        assert_ranges_protect(population, &tables, k);
+        assert_ranges_protect(
+            &intervals::Joint::one(population),
+            std::slice::from_ref(&tables),
+            k,
+        );
         tables
     }
 
@@ -458,6 +536,99 @@ mod tests {
                 }
             }
             check(&p, k);
+        }
+    }
+
+    #[test]
+    fn promise_c7_a_certificate_count_is_not_read_off_the_completions_it_comes_with() {
+        // Completions: course A has 6 of cohort X and 1 of cohort Y, course B 9 of Y.
+        // Certificates: each of A's 7 completions earned one. Suppressed alone, both are
+        // safe: completions by cohort are X 6 and Y 10, certificates by cohort hide Y's 1
+        // and X's 6. Read together by someone who knows that only course A has learners of
+        // cohort X, completions give (A, X) = 6, so at most 6 certificates are X's, and
+        // Y's one is found: every certificate is a completion.
+        let completions = population(&[("A", "X", 0, 6), ("A", "Y", 0, 1), ("B", "Y", 0, 9)], 1);
+        let certificates = population(&[("A", "X", 0, 6), ("A", "Y", 0, 1)], 2);
+        let joint = intervals::Joint {
+            populations: vec![&certificates, &completions],
+            links: vec![(0, 1)],
+        };
+        let alone = vec![publish(&certificates, 5), publish(&completions, 5)];
+        assert_eq!(
+            intervals::first_open(&joint, &alone, 5),
+            Some((0, 1, intervals::Place::Cell(1, 0))),
+            "suppressed one at a time, cohort Y's certificate is read off the completions"
+        );
+        let together = publish_linked(&[&certificates, &completions], &[(0, 1)], &[None, None], 5);
+        assert_eq!(intervals::first_open(&joint, &together, 5), None);
+        assert_ranges_protect(&joint, &together, 5);
+        // Completions stored first stay as they were, and they pin cohort Y's completion
+        // of course A: the certificates give way entirely.
+        let after = publish_linked(
+            &[&certificates, &completions],
+            &[(0, 1)],
+            &[None, Some(alone[1].clone())],
+            5,
+        );
+        assert_eq!(after[1], alone[1]);
+        assert!(
+            after[0]
+                .iter()
+                .all(|t| t.suppressed() == (t.rows.len() + 1) * 3)
+        );
+    }
+
+    #[test]
+    fn promise_c7_linked_populations_leave_no_small_count_bounded_in_random_periods() {
+        // Certificates are a random part of each record key's completions (the link holds
+        // everywhere); both are suppressed together and every hidden small count of both,
+        // with the link, could be 0 and could be k or more (a derivable one could not).
+        let mut rng = StdRng::seed_from_u64(0x00c7_11a4);
+        for _ in 0..120 {
+            let courses = rng.random_range(1..=4);
+            let cohorts = rng.random_range(1..=3);
+            let k = rng.random_range(2..=6);
+            let mut completions = Population::new(
+                vec!["course", "cohort"],
+                "time_to_complete",
+                (0..3).map(|c| format!("t{c}")).collect(),
+            );
+            let mut certificates = Population::new(
+                vec!["course", "cohort"],
+                "status",
+                vec!["valid".into(), "revoked".into()],
+            );
+            for a in 0..courses {
+                for b in 0..cohorts {
+                    if rng.random_bool(0.25) {
+                        continue;
+                    }
+                    let key = vec![format!("c{a}"), format!("u{b}")];
+                    let mut total = 0;
+                    for c in 0..3 {
+                        let n = match rng.random_range(0..3) {
+                            0 => rng.random_range(0..u64::from(k)),
+                            _ => rng.random_range(0..20),
+                        };
+                        completions.add(key.clone(), c, n);
+                        total += n;
+                    }
+                    let issued = rng.random_range(0..=total);
+                    let revoked = rng.random_range(0..=issued);
+                    certificates.add(key.clone(), 0, issued - revoked);
+                    certificates.add(key, 1, revoked);
+                }
+            }
+            if completions.counts.is_empty() {
+                continue;
+            }
+            let joint = intervals::Joint {
+                populations: vec![&certificates, &completions],
+                links: vec![(0, 1)],
+            };
+            let published =
+                publish_linked(&[&certificates, &completions], &[(0, 1)], &[None, None], k);
+            assert_ranges_protect(&joint, &published, k);
         }
     }
 }

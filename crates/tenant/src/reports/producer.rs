@@ -25,6 +25,36 @@ pub trait ReportProducer: Send + Sync {
     /// within `scope` (a platform job's or the caller's unit of work); the reports service
     /// has checked the caller's scope.
     async fn count(&self, scope: &TenantScope, period: &Period) -> Result<Population, TenantError>;
+    /// The population every record of this one also belongs to, over the same period and
+    /// with the same labels (a certificate issued in a period comes with a completion
+    /// recorded in it), if any. Linked populations are counted and suppressed together
+    /// ([`crate::reports::disclosure::publish_linked`]) and reported over the same periods.
+    fn within(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The producers whose populations are linked with `population` (it is within theirs, or
+/// theirs within it), `population`'s own first.
+pub fn linked_group(population: &str) -> Vec<Box<dyn ReportProducer>> {
+    let all: Vec<Box<dyn ReportProducer>> = crate::module::installed()
+        .iter()
+        .flat_map(|m| (m.report_producers)())
+        .collect();
+    let own_within = all
+        .iter()
+        .find(|p| p.population() == population)
+        .and_then(|p| p.within());
+    let mut group: Vec<Box<dyn ReportProducer>> = all
+        .into_iter()
+        .filter(|p| {
+            p.population() == population
+                || p.within() == Some(population)
+                || own_within == Some(p.population())
+        })
+        .collect();
+    group.sort_by_key(|p| p.population() != population);
+    group
 }
 
 /// The producer installed for a kind, if any.

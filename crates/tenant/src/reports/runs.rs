@@ -10,7 +10,9 @@
 //!   correction changes can be seen by comparing two runs.
 //! - Periods of one population never overlap unless they are the same period: a run for a
 //!   quarter after its months were reported (or the reverse) is refused, and the profile
-//!   gives the reports of one population one cadence.
+//!   gives the reports of one population one cadence. Linked populations (certificates
+//!   within completions, [`ReportProducer::within`]) are counted and suppressed together
+//!   and held to the same rule as one.
 //! - Content holds no identifier: labels of courses, units and classes, and counts.
 
 use crate::TenantScope;
@@ -18,9 +20,9 @@ use crate::entities::{report_population, report_run};
 use crate::error::TenantError;
 use crate::model::Scope;
 use crate::profile::{self, ReportCadence, ReportFormat, ReportKind, ScheduledReport};
-use crate::reports::disclosure::{PublishedTable, publish};
+use crate::reports::disclosure::{Population, PublishedTable, publish_linked};
 use crate::reports::period::{Period, alignment};
-use crate::reports::producer::{ReportProducer, producer_for};
+use crate::reports::producer::{ReportProducer, linked_group, producer_for};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hub_kernel::page::{Page, PageRequest};
 use hub_kernel::problem::FieldViolation;
@@ -253,28 +255,35 @@ pub async fn run(
         )));
     };
     let population = producer.population();
+    let group = linked_group(population);
+    let group_names: Vec<&str> = group.iter().map(|p| p.population()).collect();
     if let Some(other) = report_population::Entity::find()
-        .filter(report_population::Column::Population.eq(population))
-        .filter(report_population::Column::PeriodStart.ne(period.start))
+        .filter(report_population::Column::Population.is_in(group_names.iter().copied()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(report_population::Column::PeriodStart.ne(period.start))
+                .add(report_population::Column::PeriodEnd.ne(period.end)),
+        )
         .filter(report_population::Column::PeriodStart.lt(period.end))
         .filter(report_population::Column::PeriodEnd.gt(period.start))
         .one(scope.db())
         .await?
     {
+        let records = if other.population == population {
+            format!("the records of this period ({population}) were")
+        } else {
+            format!(
+                "records linked with these ({} and {population}) were",
+                other.population
+            )
+        };
         return Err(TenantError::Conflict(format!(
-            "the records of this period ({population}) were already reported for {} to {}; periods of one population never overlap, so that one cannot be subtracted from another",
+            "{records} already reported for {} to {}; periods of one population, or of linked ones, never overlap, so that one cannot be subtracted from another",
             other.period_start.to_rfc3339(),
             other.period_end.to_rfc3339()
         )));
     }
-    counted(
-        scope,
-        producer.as_ref(),
-        &period,
-        profile.min_cell_size,
-        now,
-    )
-    .await?;
+    counted(scope, &group, &period, profile.min_cell_size, now).await?;
     let id = Uuid::now_v7();
     let inserted = report_run::Entity::insert(report_run::ActiveModel {
         id: Set(id),
@@ -319,42 +328,73 @@ pub async fn run(
     Ok((done, inserted == 1))
 }
 
-/// The population's tables for the period: counted and suppressed by the first run that
-/// needs them, read back by every later one (another replica may have stored them first).
+/// The population's tables for the period (`group[0]`'s, with the populations linked with
+/// it): counted and suppressed by the first run that needs them, read back by every later
+/// one (another replica may have stored them first). Linked populations are suppressed
+/// together: the tables of one already stored stay as they were, and the others are
+/// suppressed so that, with them, no hidden count of either is bounded.
 async fn counted(
     scope: &TenantScope,
-    producer: &dyn ReportProducer,
+    group: &[Box<dyn ReportProducer>],
     period: &Period,
     min_cell_size: u32,
     now: DateTime<Utc>,
 ) -> Result<(), TenantError> {
-    let population = producer.population();
-    let stored = report_population::Entity::find_by_id((population.to_string(), period.start))
-        .one(scope.db())
+    let names: Vec<&str> = group.iter().map(|p| p.population()).collect();
+    let stored: Vec<report_population::Model> = report_population::Entity::find()
+        .filter(report_population::Column::Population.is_in(names.iter().copied()))
+        .filter(report_population::Column::PeriodStart.eq(period.start))
+        .all(scope.db())
         .await?;
-    if stored.is_some() {
+    let already: Vec<Option<Vec<PublishedTable>>> = names
+        .iter()
+        .map(|name| {
+            stored
+                .iter()
+                .find(|s| s.population == *name)
+                .and_then(|s| serde_json::from_str(&s.tables).ok())
+        })
+        .collect();
+    if already.first().is_some_and(Option::is_some) {
         return Ok(());
     }
-    let counts = producer.count(scope, period).await?;
-    let tables = publish(&counts, min_cell_size);
-    report_population::Entity::insert(report_population::ActiveModel {
-        population: Set(population.into()),
-        period_start: Set(period.start),
-        period_end: Set(period.end),
-        min_cell_size: Set(i32::try_from(min_cell_size).unwrap_or(i32::MAX)),
-        tables: Set(serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into())),
-        computed_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            report_population::Column::Population,
-            report_population::Column::PeriodStart,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(scope.db())
-    .await?;
+    let mut counts = Vec::with_capacity(group.len());
+    for producer in group {
+        counts.push(producer.count(scope, period).await?);
+    }
+    let links: Vec<(usize, usize)> = group
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let of = names.iter().position(|n| Some(*n) == p.within())?;
+            Some((i, of))
+        })
+        .collect();
+    let populations: Vec<&Population> = counts.iter().collect();
+    let published = publish_linked(&populations, &links, &already, min_cell_size);
+    for ((name, tables), before) in names.iter().zip(published).zip(&already) {
+        if before.is_some() {
+            continue;
+        }
+        report_population::Entity::insert(report_population::ActiveModel {
+            population: Set((*name).into()),
+            period_start: Set(period.start),
+            period_end: Set(period.end),
+            min_cell_size: Set(i32::try_from(min_cell_size).unwrap_or(i32::MAX)),
+            tables: Set(serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into())),
+            computed_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                report_population::Column::Population,
+                report_population::Column::PeriodStart,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(scope.db())
+        .await?;
+    }
     Ok(())
 }
 

@@ -4,8 +4,8 @@
 //! is a linear programme over it, the method statistical offices' disclosure tools use.
 //!
 //! Dense two-phase simplex with Bland's rule (it cannot cycle), on `f64`: the constraint
-//! rows are sums of counts (coefficients 0 or 1) equal to whole numbers, so the tableau
-//! stays small and well scaled. Phase one finds a vertex once per set of shown values;
+//! rows are sums and differences of counts (coefficients 1 and −1) equal to whole numbers,
+//! so the tableau stays small and well scaled. Phase one finds a vertex once per set of shown values;
 //! every bound asked of the same values then starts from it ([`Polytope::maximise`]).
 //! A solution comes with its point, so a caller can check it with plain arithmetic.
 
@@ -44,8 +44,9 @@ enum Outcome {
 
 impl Polytope {
     /// The polytope of `x ≥ 0` (`width` variables) where, for every row, the variables it
-    /// names add up to its value. `None` when no such `x` exists.
-    pub(crate) fn new(width: usize, rows: &[(Vec<usize>, f64)]) -> Option<Self> {
+    /// names, each times its coefficient, add up to its value (not negative). `None` when
+    /// no such `x` exists.
+    pub(crate) fn new(width: usize, rows: &[(Vec<(usize, f64)>, f64)]) -> Option<Self> {
         let m = rows.len();
         let columns = width + m;
         let mut tableau: Vec<Vec<f64>> = rows
@@ -53,8 +54,8 @@ impl Polytope {
             .enumerate()
             .map(|(i, (vars, value))| {
                 let mut line = vec![0.0; columns + 1];
-                for &v in vars {
-                    line[v] += 1.0;
+                for &(v, a) in vars {
+                    line[v] += a;
                 }
                 line[width + i] = 1.0;
                 line[columns] = *value;
@@ -213,6 +214,10 @@ fn pivot(
 mod tests {
     use super::*;
 
+    fn ones(vars: &[usize]) -> Vec<(usize, f64)> {
+        vars.iter().map(|&v| (v, 1.0)).collect()
+    }
+
     fn value(b: Bound) -> Option<f64> {
         match b {
             Bound::Reached(v, _) => Some(v),
@@ -226,10 +231,10 @@ mod tests {
         let p = Polytope::new(
             4,
             &[
-                (vec![0, 1], 10.0),
-                (vec![2, 3], 20.0),
-                (vec![0, 2], 9.0),
-                (vec![1, 3], 21.0),
+                (ones(&[0, 1]), 10.0),
+                (ones(&[2, 3]), 20.0),
+                (ones(&[0, 2]), 9.0),
+                (ones(&[1, 3]), 21.0),
             ],
         )
         .unwrap();
@@ -241,9 +246,23 @@ mod tests {
 
     #[test]
     fn an_unconstrained_variable_is_unbounded_and_contradictions_are_infeasible() {
-        let p = Polytope::new(2, &[(vec![0], 3.0)]).unwrap();
+        let p = Polytope::new(2, &[(ones(&[0]), 3.0)]).unwrap();
         assert_eq!(p.maximise(&[0.0, 1.0]), Bound::Unbounded);
         assert_eq!(value(p.maximise(&[1.0, 0.0])), Some(3.0));
-        assert!(Polytope::new(2, &[(vec![0, 1], 3.0), (vec![0], 5.0)]).is_none());
+        assert!(Polytope::new(2, &[(ones(&[0, 1]), 3.0), (ones(&[0]), 5.0)]).is_none());
+    }
+
+    #[test]
+    fn a_difference_bounds_one_side() {
+        // x0 − x1 − s = 0 (x0 ≥ x1) with x0 = 4: x1 is at most 4.
+        let p = Polytope::new(
+            3,
+            &[
+                (vec![(0, 1.0), (1, -1.0), (2, -1.0)], 0.0),
+                (ones(&[0]), 4.0),
+            ],
+        )
+        .unwrap();
+        assert_eq!(value(p.maximise(&[0.0, 1.0, 0.0])), Some(4.0));
     }
 }
