@@ -39,6 +39,7 @@ both_backends!(
     oversized_attachments_are_refused_with_413,
     signed_statements_are_checked,
     statement_refs_meet_the_filters_of_their_targets,
+    promise_c3_statement_refs_stored_before_their_targets_were_recorded_are_followed,
     erasure_removes_a_persons_attachments
 );
 
@@ -2875,6 +2876,97 @@ async fn statement_refs_meet_the_filters_of_their_targets(backend: Backend) {
         ids(&app, &lrs, &format!("?agent={ben_agent}")).await,
         [voiding, endorsed, confirmed]
     );
+}
+
+async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are_followed(
+    backend: Backend,
+) {
+    use sea_orm::{ConnectionTrait, Statement};
+    // The gateway's own pass stays out of the way: this test runs it.
+    let app = crate::support::spawn_with(backend, |c| c.deadline_sweep_secs = 3_600).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let lrs = lrs_credential(&app, admin, &["all"]).await;
+    let ben = post(
+        &app,
+        &lrs,
+        statement("ben@north.test", "passed", "http://north.test/explosives"),
+    )
+    .await
+    .body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirmed = post(
+        &app,
+        &lrs,
+        json!({
+            "actor": {"objectType": "Agent", "mbox": "mailto:andrew@north.test"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/confirmed"},
+            "object": {"objectType": "StatementRef", "id": ben},
+        }),
+    )
+    .await
+    .body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let about_an_agent = post(
+        &app,
+        &lrs,
+        json!({
+            "actor": {"objectType": "Agent", "mbox": "mailto:andrew@north.test"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/mentored"},
+            "object": {"objectType": "Agent", "mbox": "mailto:ben@north.test"},
+        }),
+    )
+    .await
+    .body[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ben_agent = encode(&json!({"mbox": "mailto:ben@north.test"}).to_string());
+    let by_activity = format!("?activity={}", encode("http://north.test/explosives"));
+    assert_eq!(
+        ids(&app, &lrs, &by_activity).await,
+        [confirmed.clone(), ben.clone()]
+    );
+    // As the store held them before targets were recorded (the mark is what migration
+    // m20261203_001340 sets on such rows): the confirmation is no longer followed.
+    let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
+        panic!("not a tenant key");
+    };
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    let db = scope.db();
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE xapi_statements SET target_statement_id = NULL, targets_pending = TRUE \
+         WHERE activity_id IS NULL AND voids IS NULL",
+    ))
+    .await
+    .unwrap();
+    scope.commit().await.unwrap();
+    assert_eq!(ids(&app, &lrs, &by_activity).await, [ben.clone()]);
+
+    // The job opens the two marked statements, records the StatementRef's target, and the
+    // filters follow it again; a second pass finds nothing to do.
+    let pass = hub_course::xapi::targets::fill_pending(&app.state.tenancy)
+        .await
+        .unwrap();
+    assert!(pass.failed.is_empty(), "{:?}", pass.failed);
+    assert_eq!((pass.checked, pass.filled), (2, 1));
+    assert_eq!(
+        ids(&app, &lrs, &by_activity).await,
+        [confirmed.clone(), ben.clone()]
+    );
+    assert_eq!(
+        ids(&app, &lrs, &format!("?agent={ben_agent}")).await,
+        [about_an_agent, confirmed, ben]
+    );
+    let again = hub_course::xapi::targets::fill_pending(&app.state.tenancy)
+        .await
+        .unwrap();
+    assert_eq!((again.checked, again.filled), (0, 0));
 }
 
 /// The rows of `xapi_attachments`, read in the institution's own storage.

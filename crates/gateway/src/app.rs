@@ -285,6 +285,15 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
             .await
         },
     );
+    // StatementRefs stored before their targets were recorded: opened and filled in, once
+    // each (hub_course::xapi::targets); nothing to do once none is left.
+    repeat(
+        state,
+        now,
+        sweep,
+        "StatementRef targets failed; retrying next tick",
+        |s| async move { hub_course::xapi::targets::fill_pending(&s.tenancy).await },
+    );
     if let Some(dir) = state.identity.mail_directory() {
         tracing::warn!(
             path = %dir.display(),

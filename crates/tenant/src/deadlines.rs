@@ -152,6 +152,7 @@ pub const PERIODIC_JOBS: &[&str] = &[
     "retention.sweep",
     "privacy.request_alerts",
     "course.reminders",
+    "xapi.statement_targets",
     crate::reports::runs::JOB,
 ];
 

@@ -25,6 +25,9 @@ pub(crate) mod statement {
         /// The statement its StatementRef object targets (migration
         /// `m20261202_001312_xapi_statement_targets`).
         pub target_statement_id: Option<Uuid>,
+        /// Stored before targets were recorded and not looked at since
+        /// (`super::super::targets`).
+        pub targets_pending: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@
 //! - [`statements`]: the Statement Resource's store and queries;
 //! - [`attachments`]: attachments' contents, matched with a multipart/mixed request's parts;
 //! - [`signature`]: the checks on signed statements (Data 2.6);
+//! - [`targets`]: the targets of StatementRefs stored before they were recorded;
 //! - [`documents`]: the state, activity profile and agent profile resources;
 //! - [`personal_data`]: statements as learning records (C3) of the people they are about.
 //!
@@ -25,6 +26,7 @@ pub(crate) mod entity;
 pub mod personal_data;
 pub mod signature;
 pub mod statements;
+pub mod targets;
 pub mod validation;
 
 use hub_kernel::classification::{

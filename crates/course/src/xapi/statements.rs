@@ -169,7 +169,22 @@ fn same_statement(sent: &Value, timed: bool, stored: &Value) -> bool {
     comparable(sent, timed) == comparable(stored, timed)
 }
 
-fn open_statement(scope: &TenantScope, row: &statement::Model) -> Result<Value, CourseError> {
+/// The statement a statement's StatementRef object targets, if its object is one.
+pub(crate) fn statement_target(statement: &serde_json::Map<String, Value>) -> Option<Uuid> {
+    let object = statement.get("object")?;
+    if object.get("objectType").and_then(Value::as_str) != Some("StatementRef") {
+        return None;
+    }
+    object
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(parse_uuid)
+}
+
+pub(crate) fn open_statement(
+    scope: &TenantScope,
+    row: &statement::Model,
+) -> Result<Value, CourseError> {
     let text = scope
         .keys()
         .open_str(STATEMENTS_TABLE, "statement", row.id, &row.statement_sealed)
@@ -305,14 +320,7 @@ pub async fn store(
             None | Some("Activity") => object.get("id").and_then(Value::as_str).map(str::to_string),
             _ => None,
         };
-        let target = (object_type == Some("StatementRef"))
-            .then(|| {
-                object
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .and_then(parse_uuid)
-            })
-            .flatten();
+        let target = statement_target(map);
         let voids = if verb_id == VOIDED_VERB { target } else { None };
         let registration = map
             .get("context")
@@ -435,6 +443,7 @@ pub async fn store(
             statement_timestamp: Set(p.timestamp),
             stored: Set(now),
             target_statement_id: Set(p.target),
+            targets_pending: Set(false),
         });
         let mut agents = Vec::new();
         agents_of(&p.statement, &mut agents, false);
