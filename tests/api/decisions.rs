@@ -7,13 +7,16 @@
 //! once. Reviewers without the scope or of another course see nothing; bad input is a 4xx
 //! that changes nothing. A completion after the course's certificate deadline completes at
 //! once, but its certificate waits on a `certificate_denied` decision: confirmed, none is
-//! ever issued; overturned, it is issued and verifies.
+//! ever issued; overturned, it is issued and verifies. A learner who enrolls themselves in
+//! a course whose prerequisites they have not completed is not refused by the rule alone:
+//! the request is held (no enrollment) on an `enrollment_refused` decision; confirmed, they
+//! stay unenrolled; overturned, they are enrolled, a seat claimed.
 
 use crate::attempts::{one_question_quiz, take};
 use crate::both_backends;
 use crate::passwords::outbox_of;
 use crate::privacy_requests::signed_in;
-use crate::progress::{audited, course, enroll, set_rule};
+use crate::progress::{audited, course, enroll, lesson, mark, module, set_rule};
 use crate::support::{Backend, Institution, Reply, TestApp, spawn};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
@@ -25,6 +28,10 @@ both_backends!(
     promise_u7_a_favourable_outcome_applies_at_once_and_records_no_decision,
     promise_u7_only_a_reviewer_of_the_course_reviews_and_bad_input_changes_nothing,
     promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_person_confirms_it,
+    promise_u7_an_enrollment_refused_by_prerequisites_takes_effect_only_when_a_person_confirms_it,
+    promise_u7_a_learner_who_completed_the_prerequisites_enrolls_at_once,
+    promise_u7_bad_prerequisites_are_refused_by_field_and_change_nothing,
+    promise_u7_a_held_enrollment_is_asked_once_and_an_overturn_needs_a_free_seat,
 );
 
 /// A course whose completion rule requires one quiz (`b` is right) allowing `attempts`,
@@ -707,4 +714,453 @@ async fn promise_u7_a_certificate_denied_by_a_deadline_takes_effect_only_when_a_
         .find(|(kind, _)| kind == "decision.confirmed")
         .expect("the learner is told");
     assert!(text.contains("no certificate is issued"), "{text}");
+}
+
+/// A published course with these prerequisites (and `extra` fields).
+async fn course_needing(
+    app: &TestApp,
+    admin: &str,
+    code: &str,
+    prerequisites: &[&str],
+    extra: Value,
+) -> String {
+    let mut body = json!({
+        "code": code,
+        "title": format!("Course {code}"),
+        "status": "published",
+        "prerequisites": prerequisites,
+    });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let made = app.post("/v1/courses", admin, body).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["prerequisites"], json!(prerequisites));
+    made.body["id"].as_str().unwrap().to_string()
+}
+
+async fn enroll_myself(app: &TestApp, token: &str, course: &str) -> Reply {
+    app.post("/v1/me/enrollments", token, json!({ "course_id": course }))
+        .await
+}
+
+/// The caller's own enrollments, as (course id, state).
+async fn my_enrollments(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    let reply = app.get("/v1/me/enrollments", token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["course_id"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Moves an enrollment (at revision 1) to `state`, by the admin.
+async fn move_enrollment(app: &TestApp, admin: &str, enrollment: &str, state: &str) {
+    let moved = app
+        .call_with(
+            Method::PATCH,
+            &format!("/v1/enrollments/{enrollment}"),
+            Some(admin),
+            Some(json!({ "state": state })),
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+}
+
+async fn teacher_of(app: &TestApp, inst: &Institution, login: &str, course: &str) -> String {
+    let (teacher, token) = signed_in(app, inst, login, &["instructor"]).await;
+    let assigned = app
+        .call(
+            Method::PUT,
+            &format!("/v1/courses/{course}/instructors/{teacher}"),
+            Some(inst.admin_token.as_str()),
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::NO_CONTENT, "{}", assigned.body);
+    token
+}
+
+async fn promise_u7_an_enrollment_refused_by_prerequisites_takes_effect_only_when_a_person_confirms_it(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let basics = course(&app, admin, "U7-P0").await;
+    let advanced = course_needing(&app, admin, "U7-P1", &[&basics], json!({})).await;
+    let read = app.get(&format!("/v1/courses/{advanced}"), admin).await;
+    assert_eq!(read.body["prerequisites"], json!([basics]), "{}", read.body);
+    let unit = module(&app, admin, &advanced, "Unit 1").await;
+    let first = lesson(&app, admin, &unit, "First", true).await;
+    let _second = lesson(&app, admin, &unit, "Second", true).await;
+    let teacher = teacher_of(&app, &north, "u7-p.teacher", &advanced).await;
+    let (ada, ada_token) = signed_in(&app, &north, "u7-p.ada", &["learner"]).await;
+
+    // Ada has not completed the prerequisite: the request is held, not refused, and she is
+    // told why, in a decision waiting for a reviewer.
+    let held = enroll_myself(&app, &ada_token, &advanced).await;
+    assert_eq!(held.status, StatusCode::ACCEPTED, "{}", held.body);
+    let d = &held.body;
+    let decision = d["id"].as_str().unwrap().to_string();
+    assert_eq!(d["kind"], "enrollment_refused");
+    assert_eq!(d["state"], "pending_review");
+    assert_eq!(d["rule"], "prerequisites_not_completed");
+    assert_eq!(d["course_id"], advanced.as_str());
+    assert_eq!(d["person_id"], ada.as_str());
+    assert!(d["quiz_id"].is_null(), "{d}");
+    assert_eq!(
+        d["inputs"]["prerequisites"][0]["course_id"],
+        basics.as_str()
+    );
+    assert_eq!(
+        d["inputs"]["prerequisites"][0]["learner_state"],
+        "not_enrolled"
+    );
+    let explanation = d["explanation"].as_str().unwrap();
+    assert!(explanation.contains("Course U7-P0"), "{explanation}");
+    assert!(explanation.contains("Course U7-P1"), "{explanation}");
+    assert_eq!(
+        at(&d["review_due_at"]),
+        at(&d["created_at"]) + Duration::days(14)
+    );
+    assert_eq!(
+        my_decisions(&app, &ada_token).await[0]["id"],
+        decision.as_str()
+    );
+    let recorded = audited(&app, admin, "decision.recorded").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["detail"]["kind"], "enrollment_refused");
+    // Held, not enrolled: no enrollment, no progress.
+    assert!(my_enrollments(&app, &ada_token).await.is_empty());
+    assert!(audited(&app, admin, "enrollment.created").await.is_empty());
+    mark(&app, &ada_token, &advanced, &first, "started")
+        .await
+        .assert_problem(409, "not_enrolled");
+    let queue = app
+        .get("/v1/decisions?state=pending_review", &teacher)
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    let items = queue.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", queue.body);
+    assert_eq!(items[0]["id"], decision.as_str());
+
+    // A person confirms it: only now is the enrollment refused. She stays unenrolled.
+    let confirmed = app
+        .post(
+            &format!("/v1/decisions/{decision}/confirm"),
+            &teacher,
+            json!({"reason": "Basics are needed for the labs"}),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(confirmed.body["state"], "confirmed");
+    assert!(my_enrollments(&app, &ada_token).await.is_empty());
+    mark(&app, &ada_token, &advanced, &first, "started")
+        .await
+        .assert_problem(409, "not_enrolled");
+    let entries = audited(&app, admin, "decision.confirmed").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["detail"]["kind"], "enrollment_refused");
+    assert_eq!(entries[0]["detail"]["old_state"], "pending_review");
+    let told = outbox_of(&app, &north, &ada).await;
+    let (_, text) = told
+        .iter()
+        .find(|(kind, _)| kind == "decision.confirmed")
+        .expect("the learner is told");
+    assert!(text.contains("Basics are needed for the labs"), "{text}");
+    assert!(text.contains("you are not enrolled"), "{text}");
+
+    // Another learner, enrolled in the prerequisite but not through it: held too; they
+    // contest and a reviewer overturns. They are enrolled, active, the history saying why.
+    let (bob, bob_token) = signed_in(&app, &north, "u7-p.bob", &["learner"]).await;
+    enroll(&app, admin, &basics, &bob).await;
+    let held = enroll_myself(&app, &bob_token, &advanced).await;
+    assert_eq!(held.status, StatusCode::ACCEPTED, "{}", held.body);
+    assert_eq!(
+        held.body["inputs"]["prerequisites"][0]["learner_state"],
+        "active"
+    );
+    let bobs = held.body["id"].as_str().unwrap().to_string();
+    let contested = app
+        .post(
+            &format!("/v1/me/decisions/{bobs}/contest"),
+            &bob_token,
+            json!({"statement": "I took the basics course at my previous school"}),
+        )
+        .await;
+    assert_eq!(contested.status, StatusCode::OK, "{}", contested.body);
+    assert_eq!(contested.body["state"], "contested");
+    assert_eq!(
+        my_enrollments(&app, &bob_token).await,
+        vec![(basics.clone(), "active".to_string())]
+    );
+    let overturned = app
+        .post(
+            &format!("/v1/decisions/{bobs}/overturn"),
+            &teacher,
+            json!({"reason": "Prior learning recognised"}),
+        )
+        .await;
+    assert_eq!(overturned.status, StatusCode::OK, "{}", overturned.body);
+    assert_eq!(overturned.body["state"], "overturned");
+    let enrolled = app.get("/v1/me/enrollments", &bob_token).await;
+    let row = enrolled.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["course_id"] == advanced.as_str())
+        .cloned()
+        .expect("enrolled by the overturn");
+    assert_eq!(row["state"], "active");
+    assert_eq!(row["source"], "self");
+    let history = app
+        .get(
+            &format!("/v1/enrollments/{}/history", row["id"].as_str().unwrap()),
+            admin,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    let events = history.body["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{}", history.body);
+    assert_eq!(events[0]["to"], "active");
+    assert!(
+        events[0]["reason"].as_str().unwrap().contains("overturned"),
+        "{}",
+        history.body
+    );
+    let started = mark(&app, &bob_token, &advanced, &first, "started").await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let entries = audited(&app, admin, "decision.overturned").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["detail"]["old_state"], "contested");
+    let told = outbox_of(&app, &north, &bob).await;
+    let (_, text) = told
+        .iter()
+        .find(|(kind, _)| kind == "decision.overturned")
+        .expect("the learner is told");
+    assert!(text.contains("Prior learning recognised"), "{text}");
+    assert!(text.contains("you are enrolled"), "{text}");
+    // Ada's refusal stands as confirmed.
+    assert_eq!(
+        my_decisions(&app, &ada_token).await[0]["state"],
+        "confirmed"
+    );
+}
+
+async fn promise_u7_a_learner_who_completed_the_prerequisites_enrolls_at_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let basics = course(&app, admin, "U7-Q0").await;
+    let advanced = course_needing(&app, admin, "U7-Q1", &[&basics], json!({})).await;
+
+    // Completed the prerequisite: the favourable outcome applies at once.
+    let (ada, ada_token) = signed_in(&app, &north, "u7-q.ada", &["learner"]).await;
+    let done = enroll(&app, admin, &basics, &ada).await;
+    move_enrollment(&app, admin, &done, "completed").await;
+    let enrolled = enroll_myself(&app, &ada_token, &advanced).await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    assert_eq!(enrolled.body["state"], "active");
+    assert_eq!(enrolled.body["course_id"], advanced.as_str());
+    assert!(my_decisions(&app, &ada_token).await.is_empty());
+
+    // A person's enrollment is that person's act: no rule. An admin enrolls Bob, and
+    // invites Carol, who takes the invitation up herself.
+    let (bob, bob_token) = signed_in(&app, &north, "u7-q.bob", &["learner"]).await;
+    enroll(&app, admin, &advanced, &bob).await;
+    assert!(my_decisions(&app, &bob_token).await.is_empty());
+    let (carol, carol_token) = signed_in(&app, &north, "u7-q.carol", &["learner"]).await;
+    let invited = app
+        .post(
+            &format!("/v1/courses/{advanced}/enrollments"),
+            admin,
+            json!({"person_id": carol, "state": "invited"}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let taken_up = enroll_myself(&app, &carol_token, &advanced).await;
+    assert_eq!(taken_up.status, StatusCode::CREATED, "{}", taken_up.body);
+    assert_eq!(taken_up.body["state"], "active");
+    assert!(my_decisions(&app, &carol_token).await.is_empty());
+    // A course without prerequisites: no rule either.
+    let (_, dora_token) = signed_in(&app, &north, "u7-q.dora", &["learner"]).await;
+    let plain = enroll_myself(&app, &dora_token, &basics).await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
+    assert!(audited(&app, admin, "decision.recorded").await.is_empty());
+}
+
+async fn promise_u7_bad_prerequisites_are_refused_by_field_and_change_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let south = app.create_institution("south").await;
+    let admin = north.admin_token.as_str();
+    let a = course(&app, admin, "U7-R-A").await;
+    let b = course_needing(&app, admin, "U7-R-B", &[&a], json!({})).await;
+    let c = course_needing(&app, admin, "U7-R-C", &[&b], json!({})).await;
+    let theirs = course(&app, south.admin_token.as_str(), "U7-R-S").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    // On create: an unknown course, another institution's, one listed twice, too many.
+    let many: Vec<String> = (0..21).map(|_| a.clone()).collect();
+    for (prerequisites, field) in [
+        (json!([unknown]), "prerequisites[0]"),
+        (json!([a, theirs]), "prerequisites[1]"),
+        (json!([a, b, a]), "prerequisites[2]"),
+        (json!(many), "prerequisites"),
+    ] {
+        let refused = app
+            .post(
+                "/v1/courses",
+                admin,
+                json!({"code": "U7-R-BAD", "title": "Bad", "prerequisites": prerequisites}),
+            )
+            .await;
+        refused.assert_problem(422, "validation_failed");
+        assert!(
+            refused.error_fields().contains(&field.to_string()),
+            "{field}: {}",
+            refused.body
+        );
+    }
+    for bad in [json!(["not-a-uuid"]), json!("U7-R-A"), json!([1])] {
+        let refused = app
+            .post(
+                "/v1/courses",
+                admin,
+                json!({"code": "U7-R-BAD", "title": "Bad", "prerequisites": bad}),
+            )
+            .await;
+        assert_refused(&refused);
+    }
+    let none = app.get("/v1/courses?code=U7-R-BAD", admin).await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+
+    // On update: itself, a direct cycle, a cycle through another course, unknown ids.
+    let before = app.get(&format!("/v1/courses/{a}"), admin).await;
+    for (prerequisites, field) in [
+        (json!([a]), "prerequisites[0]"),
+        (json!([b]), "prerequisites[0]"),
+        (json!([unknown, c]), "prerequisites[1]"),
+        (json!([theirs]), "prerequisites[0]"),
+    ] {
+        let refused =
+            patch_course(&app, admin, &a, json!({ "prerequisites": prerequisites })).await;
+        refused.assert_problem(422, "validation_failed");
+        assert!(
+            refused.error_fields().contains(&field.to_string()),
+            "{field}: {}",
+            refused.body
+        );
+    }
+    let after = app.get(&format!("/v1/courses/{a}"), admin).await;
+    assert_eq!(after.body["revision"], before.body["revision"]);
+    assert_eq!(after.body["prerequisites"], json!([]));
+    let listed = app.get("/v1/courses?code=U7-R-C", admin).await;
+    assert_eq!(listed.body["items"][0]["prerequisites"], json!([b]));
+
+    // A course another names is not deleted; once no longer named, it is.
+    app.call(
+        Method::DELETE,
+        &format!("/v1/courses/{a}"),
+        Some(admin),
+        None,
+    )
+    .await
+    .assert_problem(409, "course_is_prerequisite");
+    let cleared = patch_course(&app, admin, &b, json!({ "prerequisites": [] })).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(cleared.body["prerequisites"], json!([]));
+    // Without it, the other direction is no cycle.
+    let reversed = patch_course(&app, admin, &a, json!({ "prerequisites": [b] })).await;
+    assert_eq!(reversed.status, StatusCode::OK, "{}", reversed.body);
+    assert_eq!(reversed.body["prerequisites"], json!([b]));
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/courses/{c}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+}
+
+async fn promise_u7_a_held_enrollment_is_asked_once_and_an_overturn_needs_a_free_seat(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let basics = course(&app, admin, "U7-S0").await;
+    let advanced = course_needing(&app, admin, "U7-S1", &[&basics], json!({"seat_limit": 1})).await;
+    let (_, ada_token) = signed_in(&app, &north, "u7-s.ada", &["learner"]).await;
+
+    // Two requests at once, then a third: one decision, the others 409.
+    let (one, two) = tokio::join!(
+        enroll_myself(&app, &ada_token, &advanced),
+        enroll_myself(&app, &ada_token, &advanced)
+    );
+    let mut statuses = vec![one.status.as_u16(), two.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![202, 409], "{} / {}", one.body, two.body);
+    let refused = if one.status == StatusCode::CONFLICT {
+        one
+    } else {
+        two
+    };
+    refused.assert_problem(409, "enrollment_under_review");
+    enroll_myself(&app, &ada_token, &advanced)
+        .await
+        .assert_problem(409, "enrollment_under_review");
+    let mine = my_decisions(&app, &ada_token).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let decision = mine[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(audited(&app, admin, "decision.recorded").await.len(), 1);
+    assert!(my_enrollments(&app, &ada_token).await.is_empty());
+
+    // The only seat goes to someone an admin enrolls; the overturn finds none and is
+    // refused: the decision stays open, Ada unenrolled.
+    let (bob, _) = signed_in(&app, &north, "u7-s.bob", &["learner"]).await;
+    let bobs = enroll(&app, admin, &advanced, &bob).await;
+    let overturn = format!("/v1/decisions/{decision}/overturn");
+    app.post(
+        &overturn,
+        admin,
+        json!({"reason": "Prior learning recognised"}),
+    )
+    .await
+    .assert_problem(409, "seats_exhausted");
+    assert_eq!(
+        my_decisions(&app, &ada_token).await[0]["state"],
+        "pending_review"
+    );
+    assert!(my_enrollments(&app, &ada_token).await.is_empty());
+    assert!(audited(&app, admin, "decision.overturned").await.is_empty());
+    // A seat frees: the overturn enrolls her.
+    move_enrollment(&app, admin, &bobs, "withdrawn").await;
+    let overturned = app
+        .post(
+            &overturn,
+            admin,
+            json!({"reason": "Prior learning recognised"}),
+        )
+        .await;
+    assert_eq!(overturned.status, StatusCode::OK, "{}", overturned.body);
+    assert_eq!(
+        my_enrollments(&app, &ada_token).await,
+        vec![(advanced.clone(), "active".to_string())]
+    );
+    // Enrolled now: asking again is the enrollment she has.
+    let again = enroll_myself(&app, &ada_token, &advanced).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(my_decisions(&app, &ada_token).await.len(), 1);
 }

@@ -47,6 +47,13 @@ pub enum CourseError {
     QuizInCompletionRule,
     #[error("the course has enrollments: archive it instead")]
     CourseHasEnrollments,
+    #[error("another course names this one as a prerequisite: change that course first")]
+    CourseIsPrerequisite,
+    #[error(
+        "your enrollment in this course is waiting for a reviewer: its automated decision \
+         is under review"
+    )]
+    EnrollmentUnderReview,
     #[error("no such enrollment")]
     EnrollmentNotFound,
     #[error("no such person")]
@@ -149,6 +156,8 @@ impl DescribeProblem for CourseError {
             }
             Self::ActivityIdTaken(_) | Self::QuizInCompletionRule => ProblemKind::Conflict,
             Self::CourseHasEnrollments
+            | Self::CourseIsPrerequisite
+            | Self::EnrollmentUnderReview
             | Self::AlreadyEnrolled { .. }
             | Self::SeatsExhausted { .. }
             | Self::InvalidTransition { .. }
@@ -190,6 +199,8 @@ impl DescribeProblem for CourseError {
             Self::ActivityIdTaken(_) => "activity_id_taken",
             Self::QuizInCompletionRule => "quiz_in_completion_rule",
             Self::CourseHasEnrollments => "course_has_enrollments",
+            Self::CourseIsPrerequisite => "course_is_prerequisite",
+            Self::EnrollmentUnderReview => "enrollment_under_review",
             Self::EnrollmentNotFound => "enrollment_not_found",
             Self::PersonNotFound => "person_not_found",
             Self::AlreadyEnrolled { .. } => "already_enrolled",

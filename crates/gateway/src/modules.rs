@@ -123,14 +123,17 @@ pub mod learning {
         ("verifyCertificateById", &[404]),
         ("verifyCertificateCredential", &[404, 422]),
         // Automated decisions: reviewed or contested once; a reason or statement required;
-        // the enrollment a confirmation moves; another course named in the filter.
+        // the enrollment a confirmation moves, the seat an overturn claims; another course
+        // named in the filter.
         ("contestMyDecision", &[409, 422]),
         ("confirmDecision", &[409, 422]),
         ("overturnDecision", &[409, 422]),
         ("listDecisions", &[404]),
-        // A course with enrollments is archived, not deleted.
+        // A course with enrollments is archived, not deleted; one named as another's
+        // prerequisite is kept.
         ("deleteCourse", &[409]),
-        // Enrollments: the course named in the body, seats, states, restrictions.
+        // Enrollments: the course named in the body, seats, states, restrictions, a request
+        // under review.
         ("enrollMyself", &[404, 409]),
         ("withdrawMyEnrollment", &[409]),
         ("createEnrollment", &[409]),

@@ -1,6 +1,8 @@
 //! The course catalog: an institution's courses (code, title, status, tags, minimum age,
 //! restricted content, seat limit, certificate deadline: the rule of
-//! [`crate::decisions`] that withholds the certificate of a later completion reads it).
+//! [`crate::decisions`] that withholds the certificate of a later completion reads it;
+//! prerequisites ([`prerequisites`]): other courses of the institution a learner completes
+//! first, which the rule that holds a learner's own enrollment for review reads).
 //! What a minor may see is decided in the catalogue queries
 //! themselves ([`service::Audience`]): a restricted course, or one whose minimum age they
 //! have not reached, is in no listing, filter or look-up of theirs.
@@ -9,4 +11,5 @@
 
 pub(crate) mod entity;
 pub mod model;
+pub(crate) mod prerequisites;
 pub mod service;

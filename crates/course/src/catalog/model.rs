@@ -23,6 +23,8 @@ pub const MAX_AGE: i32 = 120;
 /// Seats a course may limit itself to (invited and active learners count against them).
 pub const MIN_SEATS: i32 = 1;
 pub const MAX_SEATS: i32 = 1_000_000;
+/// The most prerequisite courses one course names.
+pub const MAX_PREREQUISITES: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +66,11 @@ pub struct Course {
     /// A completion recorded after this earns no certificate by itself: the rule records a
     /// `certificate_denied` decision for a reviewer instead (U7). `None`: no deadline.
     pub certificate_deadline: Option<DateTime<Utc>>,
+    /// Courses of the institution a learner completes first, in the order given: a
+    /// learner's own enrollment without them completed records an `enrollment_refused`
+    /// decision for a reviewer instead (U7). Filled by the catalog's reads
+    /// ([`super::service`]); a course row loaded elsewhere carries none.
+    pub prerequisites: Vec<Uuid>,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -81,6 +88,8 @@ pub struct NewCourse {
     pub restricted_content: bool,
     pub seat_limit: Option<i32>,
     pub certificate_deadline: Option<DateTime<Utc>>,
+    /// Other courses of the institution, at most [`MAX_PREREQUISITES`], each once.
+    pub prerequisites: Vec<Uuid>,
 }
 
 /// `None` leaves a field unchanged; `minimum_age: Some(None)` removes the limit.
@@ -97,6 +106,8 @@ pub struct CoursePatch {
     pub seat_limit: Option<Option<i32>>,
     /// `Some(None)` removes the certificate deadline.
     pub certificate_deadline: Option<Option<DateTime<Utc>>>,
+    /// Replaces the prerequisites; `Some(vec![])` removes them.
+    pub prerequisites: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -153,6 +164,23 @@ fn check_tags(v: &mut Violations, tags: &[String]) {
     }
 }
 
+/// The shape of a prerequisite list (how many, each once); that each is a course of the
+/// institution, not the course itself and not in a cycle is checked against the catalog
+/// ([`super::prerequisites::check`]).
+fn check_prerequisites(v: &mut Violations, prerequisites: &[Uuid]) {
+    if prerequisites.len() > MAX_PREREQUISITES {
+        v.add(
+            "prerequisites",
+            format!("at most {MAX_PREREQUISITES} courses"),
+        );
+    }
+    for (i, id) in prerequisites.iter().enumerate() {
+        if prerequisites[..i].contains(id) {
+            v.add(format!("prerequisites[{i}]"), "listed twice");
+        }
+    }
+}
+
 fn check_age(v: &mut Violations, age: Option<i32>) {
     if let Some(age) = age {
         v.check(
@@ -188,6 +216,7 @@ impl NewCourse {
         check_tags(&mut v, &self.tags);
         check_age(&mut v, self.minimum_age);
         check_seats(&mut v, self.seat_limit);
+        check_prerequisites(&mut v, &self.prerequisites);
         v.finish().map_err(CourseError::Invalid)
     }
 }
@@ -213,6 +242,9 @@ impl CoursePatch {
         if let Some(seats) = self.seat_limit {
             check_seats(&mut v, seats);
         }
+        if let Some(prerequisites) = &self.prerequisites {
+            check_prerequisites(&mut v, prerequisites);
+        }
         v.finish().map_err(CourseError::Invalid)
     }
 }
@@ -232,6 +264,7 @@ mod tests {
             restricted_content: false,
             seat_limit: None,
             certificate_deadline: None,
+            prerequisites: Vec::new(),
         }
     }
 
@@ -244,6 +277,8 @@ mod tests {
         bad.tags = vec!["Bad_Tag".into(), "ok".into(), "ok".into()];
         bad.minimum_age = Some(-1);
         bad.seat_limit = Some(0);
+        let twice = Uuid::from_u128(7);
+        bad.prerequisites = vec![twice, Uuid::from_u128(8), twice];
         let CourseError::Invalid(v) = bad.validate().unwrap_err() else {
             panic!()
         };
@@ -256,7 +291,8 @@ mod tests {
                 "tags[0]",
                 "tags[2]",
                 "minimum_age",
-                "seat_limit"
+                "seat_limit",
+                "prerequisites[2]"
             ]
         );
     }

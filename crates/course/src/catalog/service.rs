@@ -2,6 +2,7 @@
 
 use super::entity;
 use super::model::{Course, CourseFilter, CoursePatch, CourseStatus, NewCourse, is_valid_tag};
+use super::prerequisites;
 use crate::CourseError;
 use chrono::Utc;
 use hub_kernel::page::{Page, PageRequest};
@@ -28,6 +29,7 @@ pub(crate) fn from_row(row: entity::Model) -> Course {
         restricted_content: row.restricted_content,
         seat_limit: row.seat_limit,
         certificate_deadline: row.certificate_deadline,
+        prerequisites: Vec::new(),
         revision: row.revision,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -54,6 +56,7 @@ pub async fn create(
 ) -> Result<(Course, bool), CourseError> {
     scope.require(Scope::CoursesWrite)?;
     input.validate()?;
+    prerequisites::check(scope, None, &input.prerequisites).await?;
     let key = idempotency_key
         .map(|k| IdempotencyKey::new(k, CREATE_OPERATION, &input))
         .transpose()?;
@@ -89,6 +92,7 @@ pub async fn create(
     .exec_without_returning(scope.db())
     .await
     .map_err(|e| code_taken(e, &input.code))?;
+    prerequisites::set(scope, id, &input.prerequisites).await?;
     if let Some(key) = &key {
         idempotency::remember(scope, key, id).await?;
     }
@@ -194,21 +198,31 @@ async fn visible_to(
     audience: Audience,
     course_id: Uuid,
 ) -> Result<Course, CourseError> {
-    entity::Entity::find_by_id(course_id)
+    let course = entity::Entity::find_by_id(course_id)
         .filter(audience.condition())
         .one(scope.db())
         .await?
         .map(from_row)
-        .ok_or(CourseError::NotFound)
+        .ok_or(CourseError::NotFound)?;
+    with_prerequisites(scope, course).await
+}
+
+async fn with_prerequisites(
+    scope: &TenantScope,
+    mut course: Course,
+) -> Result<Course, CourseError> {
+    course.prerequisites = prerequisites::of(scope, course.id).await?;
+    Ok(course)
 }
 
 pub async fn get(scope: &TenantScope, id: Uuid) -> Result<Course, CourseError> {
     scope.require(Scope::CoursesRead)?;
-    entity::Entity::find_by_id(id)
+    let course = entity::Entity::find_by_id(id)
         .one(scope.db())
         .await?
         .map(from_row)
-        .ok_or(CourseError::NotFound)
+        .ok_or(CourseError::NotFound)?;
+    with_prerequisites(scope, course).await
 }
 
 /// The catalogue as the caller may see it (filters, tag search and pages all within what
@@ -245,7 +259,13 @@ pub async fn list(
         query = query.filter(entity::Column::Tags.contains(format!("\"{tag}\"")));
     }
     let rows = query.all(scope.db()).await?;
-    Ok(Page::from_rows(rows, page, |r| r.id).map(from_row))
+    let mut found = Page::from_rows(rows, page, |r| r.id).map(from_row);
+    let ids: Vec<Uuid> = found.items.iter().map(|c| c.id).collect();
+    let mut named = prerequisites::of_many(scope, &ids).await?;
+    for course in &mut found.items {
+        course.prerequisites = named.remove(&course.id).unwrap_or_default();
+    }
+    Ok(found)
 }
 
 /// Applies a patch when `expected_revision` (from `If-Match`) still holds.
@@ -264,6 +284,9 @@ pub async fn update(
         return Err(CourseError::RevisionMismatch {
             current: current.revision,
         });
+    }
+    if let Some(wanted) = &patch.prerequisites {
+        prerequisites::check(scope, Some(id), wanted).await?;
     }
     let code = patch.code.unwrap_or(current.code);
     let changes = entity::ActiveModel {
@@ -307,6 +330,9 @@ pub async fn update(
             current: current.revision + 1,
         });
     }
+    if let Some(wanted) = &patch.prerequisites {
+        prerequisites::set(scope, id, wanted).await?;
+    }
     get(scope, id).await
 }
 
@@ -329,7 +355,12 @@ pub async fn delete(
     if crate::enrollment::store::has_enrollments(scope, id).await? {
         return Err(CourseError::CourseHasEnrollments);
     }
+    // Another course's rule reads it: deleting it would change that rule unseen.
+    if prerequisites::is_named(scope, id).await? {
+        return Err(CourseError::CourseIsPrerequisite);
+    }
     entity::Entity::delete_by_id(id).exec(scope.db()).await?;
     crate::enrollment::store::forget_course(scope, id).await?;
+    prerequisites::forget_own(scope, id).await?;
     Ok(())
 }

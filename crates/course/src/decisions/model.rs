@@ -20,7 +20,7 @@ pub enum DecisionKind {
     CourseFailed,
     /// Deny the certificate of a completion: it is never issued.
     CertificateDenied,
-    /// Refuse an enrollment (no rule produces it yet).
+    /// Refuse a learner's own enrollment: they stay unenrolled.
     EnrollmentRefused,
 }
 
@@ -90,7 +90,7 @@ pub struct Decision {
     pub id: Uuid,
     pub person_id: Uuid,
     pub course_id: Uuid,
-    /// The quiz the rule read, for `course_failed`; `None` for `certificate_denied`.
+    /// The quiz the rule read, for `course_failed`; `None` for the other kinds.
     pub quiz_id: Option<Uuid>,
     pub kind: DecisionKind,
     /// The rule's machine name.
@@ -98,7 +98,8 @@ pub struct Decision {
     /// What the rule says, for the learner to read.
     pub explanation: String,
     /// What the rule read: scores, attempts, its parameters; for `certificate_denied` the
-    /// completion, its time and the deadline.
+    /// completion, its time and the deadline; for `enrollment_refused` each prerequisite
+    /// course and the learner's enrollment state in it.
     pub inputs: serde_json::Value,
     pub state: DecisionState,
     /// When a reviewer is due to have decided.

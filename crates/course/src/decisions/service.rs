@@ -64,6 +64,24 @@ fn explanation_of_late_completion(
     )
 }
 
+/// The rule that holds a learner's own enrollment: a course whose prerequisites they have
+/// not all completed.
+pub const RULE_PREREQUISITES_NOT_COMPLETED: &str = "prerequisites_not_completed";
+
+fn explanation_of_missing_prerequisites(title: &str, missing: &[String]) -> String {
+    let missing = missing
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "The course \"{title}\" asks that its prerequisite courses be completed first. You \
+         have not completed {missing}, so the rule would refuse your enrollment. You are not \
+         enrolled while a reviewer decides: confirming this refuses the enrollment, \
+         overturning it enrolls you. You may contest it meanwhile."
+    )
+}
+
 fn caller(scope: &TenantScope) -> Result<Uuid, CourseError> {
     scope
         .actor()
@@ -341,6 +359,79 @@ pub(crate) async fn certificate_allowed(
     Ok(false)
 }
 
+/// Before a learner's own enrollment in `course` (one that would make them active: not
+/// the take-up of an invitation, which a person made): when one of its prerequisites is a
+/// course they have not completed, records an `enrollment_refused` decision in
+/// `pending_review` instead of enrolling them (its inputs: each prerequisite and their
+/// enrollment state in it), and returns it; the caller enrolls nobody. `None` when they
+/// completed every prerequisite (or there are none): the enrollment applies at once. One
+/// still open for this course answers `EnrollmentUnderReview` and records nothing: the
+/// course row is locked first (PostgreSQL; SQLite's writes are serial), so two requests at
+/// once record one decision.
+pub(crate) async fn before_self_enrollment(
+    scope: &TenantScope,
+    course: &crate::Course,
+    person_id: Uuid,
+) -> Result<Option<Decision>, CourseError> {
+    crate::enrollment::store::lock_course(scope, course.id).await?;
+    let open_one = decision::Entity::find()
+        .filter(decision::Column::PersonId.eq(person_id))
+        .filter(decision::Column::CourseId.eq(course.id))
+        .filter(decision::Column::Kind.eq(DecisionKind::EnrollmentRefused.as_str()))
+        .filter(decision::Column::State.is_in([
+            DecisionState::PendingReview.as_str(),
+            DecisionState::Contested.as_str(),
+        ]))
+        .count(scope.db())
+        .await?;
+    if open_one > 0 {
+        return Err(CourseError::EnrollmentUnderReview);
+    }
+    let prerequisites = crate::catalog::prerequisites::of(scope, course.id).await?;
+    let mut read = Vec::with_capacity(prerequisites.len());
+    let mut missing = Vec::new();
+    for id in prerequisites {
+        let title = course::Entity::find_by_id(id)
+            .one(scope.db())
+            .await?
+            .map(|c| c.title)
+            .unwrap_or_default();
+        let state = crate::enrollment::store::find(scope, id, person_id)
+            .await?
+            .map_or("not_enrolled", |e| e.state.as_str());
+        if state != crate::enrollment::EnrollmentState::Completed.as_str() {
+            missing.push(title.clone());
+        }
+        read.push(serde_json::json!({
+            "course_id": id,
+            "title": title,
+            "learner_state": state,
+        }));
+    }
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let inputs = serde_json::json!({
+        "course_id": course.id,
+        "prerequisites": read,
+        "required_state": crate::enrollment::EnrollmentState::Completed.as_str(),
+    });
+    record(
+        scope,
+        Recorded {
+            person_id,
+            course_id: course.id,
+            quiz_id: None,
+            kind: DecisionKind::EnrollmentRefused,
+            rule: RULE_PREREQUISITES_NOT_COMPLETED,
+            explanation: explanation_of_missing_prerequisites(&course.title, &missing),
+            inputs,
+        },
+    )
+    .await
+    .map(Some)
+}
+
 /// The signed-in learner's decisions, newest first, each with its rule, explanation and
 /// inputs. Scope `courses:read`.
 pub async fn mine(scope: &TenantScope) -> Result<Vec<Decision>, CourseError> {
@@ -534,9 +625,10 @@ fn wording(kind: DecisionKind, outcome: DecisionState) -> (&'static str, &'stati
         DecisionKind::EnrollmentRefused => (
             "refused your enrollment in the course",
             if confirmed {
-                "It now applies."
+                "It now applies: you are not enrolled. Once you have completed its \
+                 prerequisite courses you may enroll again."
             } else {
-                "It will not apply."
+                "It will not apply: you are enrolled in the course."
             },
         ),
     }
@@ -565,6 +657,18 @@ async fn review(
     let row = reviewable(scope, id).await?;
     let kind = DecisionKind::parse(&row.kind).unwrap_or(DecisionKind::CourseFailed);
     let old_state = row.state.clone();
+    // An overturned `enrollment_refused` enrolls the learner first: with no seat left it
+    // is `seats_exhausted` and, nothing committed, the decision stays open.
+    if matches!(how, Review::Overturn(_)) && kind == DecisionKind::EnrollmentRefused {
+        crate::enrollment::service::admit_after_review(
+            scope,
+            row.course_id,
+            row.person_id,
+            "a reviewer overturned the automated decision that refused this enrollment \
+             (prerequisites not completed)",
+        )
+        .await?;
+    }
     let now = Utc::now();
     let moved = decision::Entity::update_many()
         .set(decision::ActiveModel {
@@ -588,8 +692,10 @@ async fn review(
     }
     // Only now does the outcome apply (confirmed), or never (overturned: the extra attempt
     // it gives back is counted by `extra_attempts`; the certificate it withheld is issued
-    // now, in this transaction). A confirmed `certificate_denied` needs nothing done: the
-    // certificate was never issued, and `certificate_allowed` keeps it so.
+    // now, in this transaction; the held enrollment was made above). A confirmed
+    // `certificate_denied` needs nothing done: the certificate was never issued, and
+    // `certificate_allowed` keeps it so; nor does a confirmed `enrollment_refused`: the
+    // learner was never enrolled by their request.
     if let Review::Overturn(signer) = how
         && kind == DecisionKind::CertificateDenied
         && let Some(done) = completion::Entity::find()
@@ -660,7 +766,8 @@ async fn review(
 
 /// A reviewer confirms an open decision with a reason (sealed): only now does its outcome
 /// take effect (`course_failed`: the enrollment becomes `failed`; `certificate_denied`: the
-/// completion's certificate is never issued). Audited, the learner told.
+/// completion's certificate is never issued; `enrollment_refused`: the held request is
+/// refused, the learner stays unenrolled). Audited, the learner told.
 pub async fn confirm(
     scope: &TenantScope,
     messages: &dyn EssentialMessages,
@@ -673,7 +780,9 @@ pub async fn confirm(
 /// A reviewer overturns an open decision with a reason (sealed): its outcome never applies.
 /// A `course_failed` gives the learner one more attempt at the quiz; a
 /// `certificate_denied` issues the completion's certificate, signed through `signer`, in
-/// this transaction. Audited, the learner told.
+/// this transaction; an `enrollment_refused` enrolls the learner (`active`, a seat claimed
+/// like any enrollment's: none left is `SeatsExhausted`, and the decision stays open).
+/// Audited, the learner told.
 pub async fn overturn(
     scope: &TenantScope,
     messages: &dyn EssentialMessages,

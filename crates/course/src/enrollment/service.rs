@@ -163,14 +163,37 @@ async fn check_audience(
     }
 }
 
+/// What a learner's own enrollment request did.
+#[derive(Debug, Clone)]
+pub enum SelfEnrollment {
+    /// Enrolled (`changed`: something changed; `false` when they were active already).
+    Enrolled {
+        enrollment: Enrollment,
+        changed: bool,
+    },
+    /// Not enrolled: the prerequisites rule held the request for a reviewer, with this
+    /// `enrollment_refused` decision (U7). Nothing else was written.
+    Held(crate::decisions::Decision),
+}
+
 /// The signed-in learner enrolls in a published course (or takes up an invitation to it,
-/// or comes back after withdrawing). `true` when something changed. A course hidden from a
-/// minor (A1) answers like an unknown one.
+/// or comes back after withdrawing). A course hidden from a minor (A1) answers like an
+/// unknown one.
+///
+/// A course with prerequisites (U7): when the learner has not completed each of them, the
+/// rule `prerequisites_not_completed` does not refuse by itself: it records an
+/// `enrollment_refused` decision for a reviewer and the request is held
+/// ([`SelfEnrollment::Held`]). A held request is no enrollment row at all, only the
+/// decision: every reader of enrollments (seats, progress, reports, SCIM, exports) sees
+/// exactly what it saw before the request, and nothing needs undoing if a reviewer
+/// confirms; overturning it enrolls the learner then. A request while one is held is
+/// `EnrollmentUnderReview`. Taking up an invitation skips the rule: a person invited them.
+/// A learner who completed every prerequisite is enrolled at once.
 pub async fn enroll_self(
     tenancy: &Tenancy,
     scope: &TenantScope,
     course_id: Uuid,
-) -> Result<(Enrollment, bool), CourseError> {
+) -> Result<SelfEnrollment, CourseError> {
     let person = caller_person(scope).ok_or(CourseError::PersonOnly)?;
     let course = store::course(scope, course_id).await?;
     if course.status != CourseStatus::Published
@@ -180,10 +203,29 @@ pub async fn enroll_self(
     {
         return Err(CourseError::NotFound);
     }
-    if let Some(existing) = store::find(scope, course_id, person).await?
+    let existing = store::find(scope, course_id, person).await?;
+    if let Some(existing) = &existing
         && existing.state == EnrollmentState::Active
     {
-        return Ok((existing, false));
+        return Ok(SelfEnrollment::Enrolled {
+            enrollment: existing.clone(),
+            changed: false,
+        });
+    }
+    // Nothing is decided about a person whose processing is restricted, nor about one the
+    // request could not enroll anyway (completed, failed).
+    if store::is_restricted(scope, person).await? {
+        return Err(CourseError::LearnerRestricted);
+    }
+    plan(existing.as_ref(), EnrollmentState::Active)?;
+    let invited = existing
+        .as_ref()
+        .is_some_and(|e| e.state == EnrollmentState::Invited);
+    if !invited
+        && let Some(held) =
+            crate::decisions::service::before_self_enrollment(scope, &course, person).await?
+    {
+        return Ok(SelfEnrollment::Held(held));
     }
     let (enrollment, _) = admit(
         scope,
@@ -196,7 +238,44 @@ pub async fn enroll_self(
         false,
     )
     .await?;
-    Ok((enrollment, true))
+    Ok(SelfEnrollment::Enrolled {
+        enrollment,
+        changed: true,
+    })
+}
+
+/// Enrolls the learner whose own request a reviewer's overturn of its
+/// `enrollment_refused` decision lets through ([`crate::decisions`]): `active`, source
+/// `self`, a seat claimed like any enrollment's (`SeatsExhausted` when none is left), the
+/// history entry saying why. Nothing to do when a person enrolled them meanwhile (active,
+/// completed); an invitation meanwhile is taken up.
+pub(crate) async fn admit_after_review(
+    scope: &TenantScope,
+    course_id: Uuid,
+    person_id: Uuid,
+    reason: &str,
+) -> Result<Option<Enrollment>, CourseError> {
+    let existing = store::find(scope, course_id, person_id).await?;
+    if existing.as_ref().is_some_and(|e| {
+        !matches!(
+            e.state,
+            EnrollmentState::Withdrawn | EnrollmentState::Invited
+        )
+    }) {
+        return Ok(None);
+    }
+    let (enrollment, _) = admit(
+        scope,
+        course_id,
+        person_id,
+        EnrollmentState::Active,
+        EnrollmentSource::SelfService,
+        None,
+        Some(reason),
+        false,
+    )
+    .await?;
+    Ok(Some(enrollment))
 }
 
 /// The signed-in person's own enrollments, oldest first.

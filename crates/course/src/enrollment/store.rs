@@ -147,6 +147,18 @@ pub(crate) async fn load(scope: &TenantScope, id: Uuid) -> Result<Enrollment, Co
         .ok_or(CourseError::EnrollmentNotFound)
 }
 
+/// Locks the course row until the caller's transaction ends (PostgreSQL: `SELECT … FOR
+/// UPDATE`; on SQLite a writing unit of work is serial already), so two requests about
+/// the same course decide one after the other.
+pub(crate) async fn lock_course(scope: &TenantScope, course_id: Uuid) -> Result<(), CourseError> {
+    course::Entity::find_by_id(course_id)
+        .lock_exclusive()
+        .one(scope.db())
+        .await?
+        .ok_or(CourseError::NotFound)?;
+    Ok(())
+}
+
 /// Claims `seats` more seats of the course, or refuses with `seats_exhausted`. Race-safe on
 /// both backends, in the caller's transaction: on PostgreSQL the course row is locked
 /// (`SELECT … FOR UPDATE`) until commit, so a second claim for the same course waits and

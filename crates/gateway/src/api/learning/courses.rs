@@ -79,6 +79,12 @@ pub struct CourseCreate {
     /// completes the course, but its certificate is not issued by itself: a
     /// `certificate_denied` decision waits for a reviewer (U7, `/v1/decisions`).
     pub certificate_deadline: Option<DateTime<Utc>>,
+    /// Up to 20 other courses of the institution (ids, each once) a learner completes
+    /// first. A learner who enrolls themselves without having completed each of them is
+    /// not enrolled at once: an `enrollment_refused` decision waits for a reviewer (U7).
+    /// An unknown course is 422 `validation_failed`, field `prerequisites[i]`.
+    #[oai(default)]
+    pub prerequisites: Vec<Uuid>,
 }
 
 impl Example for CourseCreate {
@@ -93,6 +99,7 @@ impl Example for CourseCreate {
             restricted_content: false,
             seat_limit: Some(120),
             certificate_deadline: "2027-07-31T23:59:59Z".parse().ok(),
+            prerequisites: Vec::new(),
         }
     }
 }
@@ -126,6 +133,12 @@ pub struct CourseUpdate {
     /// completions recorded from now on.
     #[oai(nullable)]
     pub certificate_deadline: MaybeUndefined<DateTime<Utc>>,
+    /// Replaces the prerequisites (`[]` removes them): up to 20 other courses of the
+    /// institution, each once, none that needs this course first (directly or through its
+    /// own prerequisites). Otherwise 422 `validation_failed`, field `prerequisites[i]`. It
+    /// applies to enrollments requested from now on.
+    #[oai(skip_serializing_if_is_none)]
+    pub prerequisites: Option<Vec<Uuid>>,
 }
 
 impl Example for CourseUpdate {
@@ -140,6 +153,7 @@ impl Example for CourseUpdate {
             restricted_content: None,
             seat_limit: MaybeUndefined::Undefined,
             certificate_deadline: MaybeUndefined::Undefined,
+            prerequisites: None,
         }
     }
 }
@@ -164,6 +178,9 @@ pub struct CourseView {
     /// `certificate_denied` decision; `null`: no deadline.
     #[oai(nullable)]
     pub certificate_deadline: Option<DateTime<Utc>>,
+    /// Courses a learner completes first, in order; a learner's own enrollment without them
+    /// waits on an `enrollment_refused` decision for a reviewer.
+    pub prerequisites: Vec<Uuid>,
     /// Increments on every change; the `ETag` carries it.
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -183,6 +200,7 @@ impl From<Course> for CourseView {
             restricted_content: c.restricted_content,
             seat_limit: c.seat_limit,
             certificate_deadline: c.certificate_deadline,
+            prerequisites: c.prerequisites,
             revision: c.revision,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -266,6 +284,7 @@ impl CoursesApi {
             restricted_content: input.restricted_content,
             seat_limit: input.seat_limit,
             certificate_deadline: input.certificate_deadline,
+            prerequisites: input.prerequisites,
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let (course, created) = service::create(&scope, new, idempotency_key.0.as_deref()).await?;
@@ -392,6 +411,7 @@ impl CoursesApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(at) => Some(Some(at)),
             },
+            prerequisites: input.prerequisites,
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let course = service::update(&scope, course_id.0, patch, expected).await?;
@@ -404,7 +424,8 @@ impl CoursesApi {
     ///
     /// Requires scope `courses:write`. With `If-Match`, deletes only that revision. A course
     /// with enrollments is archived instead (409 `course_has_enrollments`): its learning
-    /// records stay records of a course that exists.
+    /// records stay records of a course that exists. One another course names as a
+    /// prerequisite is 409 `course_is_prerequisite`: change that course first.
     #[oai(
         path = "/courses/:course_id",
         method = "delete",

@@ -2,7 +2,8 @@
 //! (`/v1/me/decisions`), and contests one still under review; reviewers (`decisions:review`:
 //! a course's instructor, an admin) list the queue (`/v1/decisions`) and confirm or
 //! overturn a decision with a reason. Only a confirmation makes an adverse outcome apply;
-//! an overturned `certificate_denied` issues the withheld certificate.
+//! an overturned `certificate_denied` issues the withheld certificate, an overturned
+//! `enrollment_refused` enrolls the learner.
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
@@ -33,7 +34,7 @@ pub enum AutomatedDecisionKind {
     CourseFailed,
     /// Deny the certificate of a completion: it is never issued.
     CertificateDenied,
-    /// Refuse an enrollment.
+    /// Refuse the learner's own enrollment: they stay unenrolled.
     EnrollmentRefused,
 }
 
@@ -89,18 +90,21 @@ pub struct AutomatedDecisionView {
     pub id: Uuid,
     pub person_id: Uuid,
     pub course_id: Uuid,
-    /// The quiz the rule read (`course_failed`); `null` for `certificate_denied`.
+    /// The quiz the rule read (`course_failed`); `null` for the other kinds.
     #[oai(nullable)]
     pub quiz_id: Option<Uuid>,
     pub kind: Described<AutomatedDecisionKind>,
     /// The rule's machine name (`required_quiz_attempts_exhausted` for `course_failed`,
-    /// `completed_after_certificate_deadline` for `certificate_denied`).
+    /// `completed_after_certificate_deadline` for `certificate_denied`,
+    /// `prerequisites_not_completed` for `enrollment_refused`).
     pub rule: String,
     /// What the rule says, in words.
     pub explanation: String,
     /// What the rule read: for `course_failed` the quiz, its passing score, the attempts
     /// allowed and used, each attempt's score; for `certificate_denied` the completion, when
-    /// it was recorded and the course's certificate deadline.
+    /// it was recorded and the course's certificate deadline; for `enrollment_refused` each
+    /// prerequisite course and the learner's enrollment state in it (`not_enrolled` for
+    /// none).
     pub inputs: serde_json::Value,
     pub state: Described<AutomatedDecisionState>,
     /// When a reviewer is due to have decided: 14 days after it was recorded, and 14 days
@@ -312,7 +316,8 @@ impl DecisionsApi {
     /// `validation_failed`, field `reason`), kept sealed. Only now does the outcome apply:
     /// for `course_failed` the enrollment becomes `failed` (409 `invalid_transition` if it
     /// is no longer active); for `certificate_denied` the completion's certificate is never
-    /// issued (the completion stands). Audited (`decision.confirmed`: who, old and new state) and the
+    /// issued (the completion stands); for `enrollment_refused` the held request is refused
+    /// and the learner stays unenrolled. Audited (`decision.confirmed`: who, old and new state) and the
     /// learner is told by an essential message. One reviewed already is 409
     /// `decision_already_reviewed`.
     #[oai(
@@ -346,9 +351,10 @@ impl DecisionsApi {
     /// `validation_failed`, field `reason`), kept sealed. The outcome never applies: for
     /// `course_failed` the learner may start one more attempt at the quiz; for
     /// `certificate_denied` the completion's certificate is issued now (the learner finds
-    /// it at `/v1/me/certificates`). Audited
-    /// (`decision.overturned`) and the learner is told by an essential message. One
-    /// reviewed already is 409 `decision_already_reviewed`.
+    /// it at `/v1/me/certificates`); for `enrollment_refused` the learner is enrolled
+    /// (`active`, a seat claimed: none left is 409 `seats_exhausted` and the decision stays
+    /// open). Audited (`decision.overturned`) and the learner is told by an essential
+    /// message. One reviewed already is 409 `decision_already_reviewed`.
     #[oai(
         path = "/decisions/:decision_id/overturn",
         method = "post",

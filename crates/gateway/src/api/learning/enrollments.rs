@@ -5,6 +5,7 @@
 //! answers 404, as if it did not exist.
 
 use crate::api::described::Described;
+use crate::api::learning::decisions::AutomatedDecisionView;
 use crate::api::{ApiTags, etag, page_request, require_if_match};
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -312,8 +313,8 @@ pub struct InstructorList {
 }
 
 #[derive(ApiResponse)]
-pub enum EnrollmentCreated {
-    /// The person is enrolled (or invited).
+pub enum SelfEnrollmentAnswered {
+    /// The caller is enrolled.
     #[oai(status = 201)]
     Created(
         Json<EnrollmentView>,
@@ -323,6 +324,11 @@ pub enum EnrollmentCreated {
     /// The caller was already enrolled in the course: their enrollment.
     #[oai(status = 200)]
     Existing(Json<EnrollmentView>, #[oai(header = "ETag")] String),
+    /// Not enrolled: the course's prerequisites are not all completed, and the request waits
+    /// for a reviewer. The body is the `enrollment_refused` decision (state
+    /// `pending_review`), with why; the learner also finds it at `/v1/me/decisions`.
+    #[oai(status = 202)]
+    Held(Json<AutomatedDecisionView>),
 }
 
 #[derive(ApiResponse)]
@@ -399,6 +405,12 @@ impl EnrollmentsApi {
     /// invitation to it, or comes back after withdrawing. 200 with the enrollment when
     /// already enrolled; 409 `seats_exhausted` when the course is full, 409
     /// `already_enrolled` when completed. Not available to API keys.
+    ///
+    /// A course with prerequisites (U7): a caller who has not completed each of them is not
+    /// enrolled and not refused by the rule alone: 202 with an `enrollment_refused` decision
+    /// (rule `prerequisites_not_completed`, in `pending_review`) for a reviewer, who
+    /// confirms the refusal or overturns it, which enrolls the caller. Asking again while it
+    /// is open is 409 `enrollment_under_review`. Taking up an invitation skips the rule.
     #[oai(
         path = "/me/enrollments",
         method = "post",
@@ -409,17 +421,25 @@ impl EnrollmentsApi {
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         body: Json<SelfEnrollment>,
-    ) -> Result<EnrollmentCreated, ApiError> {
+    ) -> Result<SelfEnrollmentAnswered, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
-        let (enrollment, changed) =
-            service::enroll_self(&state.tenancy, &scope, body.0.course_id).await?;
+        let answer = service::enroll_self(&state.tenancy, &scope, body.0.course_id).await?;
         scope.commit().await?;
-        let tag = etag(enrollment.revision);
-        Ok(if changed {
-            let at = location(&enrollment);
-            EnrollmentCreated::Created(Json(enrollment.into()), at, tag)
-        } else {
-            EnrollmentCreated::Existing(Json(enrollment.into()), tag)
+        Ok(match answer {
+            service::SelfEnrollment::Enrolled {
+                enrollment,
+                changed: true,
+            } => {
+                let (at, tag) = (location(&enrollment), etag(enrollment.revision));
+                SelfEnrollmentAnswered::Created(Json(enrollment.into()), at, tag)
+            }
+            service::SelfEnrollment::Enrolled { enrollment, .. } => {
+                let tag = etag(enrollment.revision);
+                SelfEnrollmentAnswered::Existing(Json(enrollment.into()), tag)
+            }
+            service::SelfEnrollment::Held(decision) => {
+                SelfEnrollmentAnswered::Held(Json(decision.into()))
+            }
         })
     }
 
