@@ -11,6 +11,7 @@ use crate::api::ApiTags;
 use crate::api::described::Described;
 use crate::api::learning::certificate_signer;
 use crate::api::learning::quizzes::{AnswerSet, QuestionGradeView};
+use crate::api::learning::recommendations::WithheldReasonView;
 use crate::api::page_request;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -81,7 +82,7 @@ pub struct AttemptView {
     /// The order to present the questions in: in the answer to starting the attempt only
     /// (computed then, never stored); `null` in every other answer.
     #[oai(nullable)]
-    pub question_order: Option<QuestionOrderView>,
+    pub question_order: Option<Described<QuestionOrderView>>,
 }
 
 /// The order an attempt presents the quiz's questions in (U3, adapted difficulty).
@@ -94,11 +95,10 @@ pub struct QuestionOrderView {
     /// Whether the order came from the learner's own earlier attempts (an adaptive quiz,
     /// the consent gate allowing personalisation).
     pub personalised: bool,
-    /// Why not, when the quiz is adaptive and the consent gate refused: `no_consent`,
-    /// `consent_withdrawn`, `restricted`, `guardian_consent_required`, …; `null` when
+    /// Why not, when the quiz is adaptive and the consent gate refused; `null` when
     /// personalised or when the quiz is not adaptive.
     #[oai(nullable)]
-    pub withheld: Option<String>,
+    pub withheld: Option<Described<WithheldReasonView>>,
 }
 
 impl From<Attempt> for AttemptView {
@@ -129,10 +129,12 @@ impl From<Attempt> for AttemptView {
                 })
                 .collect(),
             revision: a.revision,
-            question_order: a.question_order.map(|o| QuestionOrderView {
-                question_ids: o.question_ids,
-                personalised: o.personalised,
-                withheld: o.withheld.map(str::to_string),
+            question_order: a.question_order.map(|o| {
+                Described(QuestionOrderView {
+                    question_ids: o.question_ids,
+                    personalised: o.personalised,
+                    withheld: o.withheld.map(|w| Described(WithheldReasonView::parse(w))),
+                })
             }),
         }
     }
