@@ -580,6 +580,23 @@ async fn promise_u3_an_adaptive_quiz_puts_missed_questions_first_only_with_conse
     let (_, shown) = start_attempt(&app, &bob_token, &quiz).await;
     assert_eq!(shown, order(&quiz_order, false, Some("no_consent")));
 
+    // A minor's own grant is not enough without a guardian's consent (A1).
+    app.allow_local_accounts(admin).await;
+    let (sam, sam_token) = crate::minors::person(
+        &app,
+        &north,
+        "sam@north.example",
+        Some(&crate::minors::born_years_ago(13)),
+    )
+    .await;
+    consent(&app, &sam_token, true).await;
+    enroll(&app, admin, &course, &sam).await;
+    let (_, shown) = start_attempt(&app, &sam_token, &quiz).await;
+    assert_eq!(
+        shown,
+        order(&quiz_order, false, Some("guardian_consent_required"))
+    );
+
     // Consent again, but the quiz no longer adaptive: its order, no gate asked.
     consent(&app, &token, true).await;
     let current = app
