@@ -2,12 +2,15 @@
 //! recommendations are computed at each request from enrollments, progress and stated
 //! preferences, only while the person's consent covers personalisation and their processing
 //! is not restricted (a withdrawal or a restriction empties the very next answer); course
-//! reminders go through the essential channel, once each, without any consent.
+//! reminders go through the essential channel, once each, without any consent, and are
+//! tailored (the next lesson, how the quiz attempts stand) only while personalisation is
+//! consented to; an adaptive quiz puts a learner's missed questions first under the same
+//! consent, and its own order otherwise.
 
 use crate::both_backends;
 use crate::passwords::outbox_of;
 use crate::privacy_requests::signed_in;
-use crate::progress::{enroll, lesson, mark, module, set_rule};
+use crate::progress::{audited, enroll, lesson, mark, module, set_rule};
 use crate::support::{Backend, Institution, TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -16,6 +19,8 @@ both_backends!(
     promise_u3_recommendations_stop_at_once_when_consent_is_withdrawn,
     promise_u3_a_restricted_person_gets_no_recommendations,
     promise_c2_course_reminders_go_through_the_essential_channel_once,
+    promise_u3_reminders_are_tailored_only_with_personalisation_consent,
+    promise_u3_an_adaptive_quiz_puts_missed_questions_first_only_with_consent,
 );
 
 /// A published course with these tags: its id.
@@ -329,4 +334,286 @@ async fn promise_c2_course_reminders_go_through_the_essential_channel_once(backe
         .collect();
     assert_eq!(sent.len(), 1, "{}", deliveries.body);
     assert_eq!(sent[0]["purpose"], "essential", "{}", sent[0]);
+}
+
+/// The `course.reminder*` messages in the person's outbox, oldest first: `(kind, text)`.
+async fn reminders_of(app: &TestApp, inst: &Institution, person: &str) -> Vec<(String, String)> {
+    outbox_of(app, inst, person)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind.starts_with("course.reminder"))
+        .collect()
+}
+
+/// A quiz of the course due at `due_at`: 3 attempts, 60% to pass.
+async fn due_quiz(
+    app: &TestApp,
+    admin: &str,
+    course: &str,
+    title: &str,
+    due_at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let made = app
+        .post(
+            &format!("/v1/courses/{course}/quizzes"),
+            admin,
+            json!({"title": title, "passing_score": 60, "max_attempts": 3,
+                   "due_at": due_at.to_rfc3339(),
+                   "questions": [{"id": "q", "kind": "single_choice", "prompt": "Which?",
+                                  "options": [{"id": "a", "text": "A"},
+                                              {"id": "b", "text": "B", "correct": true}]}]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    made.body["id"].as_str().unwrap().to_string()
+}
+
+async fn promise_u3_reminders_are_tailored_only_with_personalisation_consent(backend: Backend) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    // Ada consents to personalisation and has done the first lesson; Bob never consented.
+    let (ada, ada_token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let (bob, _) = signed_in(&app, &north, "bob", &["learner"]).await;
+    consent(&app, &ada_token, true).await;
+    let course = tagged_course(&app, admin, "CS-201", &["computing"]).await;
+    let m = module(&app, admin, &course, "Only").await;
+    let first = lesson(&app, admin, &m, "Variables", true).await;
+    lesson(&app, admin, &m, "Loops", true).await;
+    let now = chrono::Utc::now();
+    due_quiz(
+        &app,
+        admin,
+        &course,
+        "Week 1",
+        now + chrono::Duration::days(9),
+    )
+    .await;
+    due_quiz(
+        &app,
+        admin,
+        &course,
+        "Week 2",
+        now + chrono::Duration::days(20),
+    )
+    .await;
+    enroll(&app, admin, &course, &ada).await;
+    enroll(&app, admin, &course, &bob).await;
+    let done = mark(&app, &ada_token, &course, &first, "completed").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+
+    // Eight days on: both idle, week 1 due tomorrow. Ada's reminders say what is next for
+    // her; Bob's are the generic ones.
+    assert_eq!(
+        run_reminders(&app, now + chrono::Duration::days(8)).await,
+        4
+    );
+    let told = reminders_of(&app, &north, &ada).await;
+    assert_eq!(told.len(), 2, "{told:?}");
+    let (inactive, quiz_due) = (&told[0], &told[1]);
+    assert_eq!(inactive.0, "course.reminder.inactive");
+    assert!(
+        inactive.1.contains("Your next lesson is \"Loops\"."),
+        "{}",
+        inactive.1
+    );
+    assert_eq!(quiz_due.0, "course.reminder.quiz_due");
+    assert!(quiz_due.1.contains("\"Week 1\""), "{}", quiz_due.1);
+    assert!(
+        quiz_due
+            .1
+            .contains("You have used 0 of your 3 attempts: 3 left."),
+        "{}",
+        quiz_due.1
+    );
+    assert!(
+        quiz_due.1.contains("60% of the points passes"),
+        "{}",
+        quiz_due.1
+    );
+    let generic = reminders_of(&app, &north, &bob).await;
+    assert_eq!(generic.len(), 2, "{generic:?}");
+    assert!(
+        generic[0]
+            .1
+            .ends_with("You can continue where you left off."),
+        "{}",
+        generic[0].1
+    );
+    assert!(!generic[0].1.contains("Variables"), "{}", generic[0].1);
+    assert!(generic[1].1.ends_with(" UTC."), "{}", generic[1].1);
+    assert!(!generic[1].1.contains("attempt"), "{}", generic[1].1);
+    // Essential either way: about this course only, nothing else offered.
+    for (_, text) in told.iter().chain(&generic) {
+        assert!(text.contains("\"Course CS-201\""), "{text}");
+    }
+
+    // Ada withdraws: her next reminder (week 2 due) is the generic one.
+    consent(&app, &ada_token, false).await;
+    assert_eq!(
+        run_reminders(&app, now + chrono::Duration::days(19)).await,
+        2
+    );
+    let told = reminders_of(&app, &north, &ada).await;
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert_eq!(told[2].0, "course.reminder.quiz_due");
+    assert!(told[2].1.contains("\"Week 2\""), "{}", told[2].1);
+    assert!(told[2].1.ends_with(" UTC."), "{}", told[2].1);
+    assert!(!told[2].1.contains("attempt"), "{}", told[2].1);
+
+    // Each pass's audit entry counts who was tailored and why the others were not.
+    let passes = audited(&app, admin, "course.reminders_sent").await;
+    let details: Vec<&Value> = passes.iter().map(|e| &e["detail"]).collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d["tailored_learners"] == 1
+                && d["untailored_learners"] == json!({"no_consent": 1})),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d["tailored_learners"] == 0
+            && d["untailored_learners"] == json!({"consent_withdrawn": 1, "no_consent": 1})),
+        "{details:?}"
+    );
+}
+
+/// Starts an attempt: `(attempt id, question_order)`.
+async fn start_attempt(app: &TestApp, token: &str, quiz: &str) -> (String, Value) {
+    let started = app
+        .call(
+            Method::POST,
+            &format!("/v1/me/quizzes/{quiz}/attempts"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    (
+        started.body["id"].as_str().unwrap().to_string(),
+        started.body["question_order"].clone(),
+    )
+}
+
+/// Submits `b` (right) to every question but those in `wrong` (`a`): the score.
+async fn answer(app: &TestApp, token: &str, attempt: &str, wrong: &[&str]) -> Value {
+    let answers: Vec<Value> = ["q1", "q2", "q3", "q4"]
+        .iter()
+        .map(|q| {
+            let option = if wrong.contains(q) { "a" } else { "b" };
+            json!({"question_id": q, "option_ids": [option]})
+        })
+        .collect();
+    let submitted = app
+        .post(
+            &format!("/v1/me/attempts/{attempt}/submission"),
+            token,
+            json!({ "answers": answers }),
+        )
+        .await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+    assert_eq!(submitted.body["question_order"], Value::Null);
+    submitted.body["score"].clone()
+}
+
+fn order(ids: &[&str], personalised: bool, withheld: Option<&str>) -> Value {
+    json!({"question_ids": ids, "personalised": personalised, "withheld": withheld})
+}
+
+async fn promise_u3_an_adaptive_quiz_puts_missed_questions_first_only_with_consent(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let north = app.create_institution("north").await;
+    let admin = north.admin_token.as_str();
+    let (ada, token) = signed_in(&app, &north, "ada", &["learner"]).await;
+    let (bob, bob_token) = signed_in(&app, &north, "bob", &["learner"]).await;
+    consent(&app, &token, true).await;
+    let course = tagged_course(&app, admin, "ADAPT", &["computing"]).await;
+    let question = |id: &str| {
+        json!({"id": id, "kind": "single_choice", "prompt": format!("Question {id}?"),
+               "options": [{"id": "a", "text": "A"}, {"id": "b", "text": "B", "correct": true}]})
+    };
+    let questions: Vec<Value> = ["q1", "q2", "q3", "q4"].map(question).to_vec();
+    let made = app
+        .post(
+            &format!("/v1/courses/{course}/quizzes"),
+            admin,
+            json!({"title": "Adaptive", "passing_score": 100, "adaptive": true,
+                   "questions": questions}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["adaptive"], true);
+    let quiz = made.body["id"].as_str().unwrap().to_string();
+    let seen = app.get(&format!("/v1/quizzes/{quiz}"), &token).await;
+    assert_eq!(seen.body["adaptive"], true, "{}", seen.body);
+    enroll(&app, admin, &course, &ada).await;
+    enroll(&app, admin, &course, &bob).await;
+    let quiz_order = ["q1", "q2", "q3", "q4"];
+
+    // No history yet: personalised, and so the quiz's order. Question 3 is missed.
+    let (first, shown) = start_attempt(&app, &token, &quiz).await;
+    assert_eq!(shown, order(&quiz_order, true, None));
+    assert_eq!(answer(&app, &token, &first, &["q3"]).await, 3);
+
+    // The next attempt starts with question 3; grading is the same whatever the order.
+    let (second, shown) = start_attempt(&app, &token, &quiz).await;
+    assert_eq!(shown, order(&["q3", "q1", "q2", "q4"], true, None));
+    assert_eq!(answer(&app, &token, &second, &["q3"]).await, 3);
+    // Nowhere else is the order shown (it is not stored).
+    let mine = app
+        .get(&format!("/v1/me/quizzes/{quiz}/attempts"), &token)
+        .await;
+    assert_eq!(mine.body["items"][0]["question_order"], Value::Null);
+
+    // Withdrawn: the very next attempt is in the quiz's order, and says why.
+    consent(&app, &token, false).await;
+    let (third, shown) = start_attempt(&app, &token, &quiz).await;
+    assert_eq!(shown, order(&quiz_order, false, Some("consent_withdrawn")));
+    assert_eq!(answer(&app, &token, &third, &["q3"]).await, 3);
+
+    // Bob never consented: the quiz's order, whatever he missed.
+    let (bobs, shown) = start_attempt(&app, &bob_token, &quiz).await;
+    assert_eq!(shown, order(&quiz_order, false, Some("no_consent")));
+    answer(&app, &bob_token, &bobs, &["q4"]).await;
+    let (_, shown) = start_attempt(&app, &bob_token, &quiz).await;
+    assert_eq!(shown, order(&quiz_order, false, Some("no_consent")));
+
+    // A minor's own grant is not enough without a guardian's consent (A1).
+    app.allow_local_accounts(admin).await;
+    let (sam, sam_token) = crate::minors::person(
+        &app,
+        &north,
+        "sam@north.example",
+        Some(&crate::minors::born_years_ago(13)),
+    )
+    .await;
+    consent(&app, &sam_token, true).await;
+    enroll(&app, admin, &course, &sam).await;
+    let (_, shown) = start_attempt(&app, &sam_token, &quiz).await;
+    assert_eq!(
+        shown,
+        order(&quiz_order, false, Some("guardian_consent_required"))
+    );
+
+    // Consent again, but the quiz no longer adaptive: its order, no gate asked.
+    consent(&app, &token, true).await;
+    let current = app
+        .get(&format!("/v1/quizzes/{quiz}/authoring"), admin)
+        .await;
+    let tag = current.headers["etag"].to_str().unwrap().to_string();
+    let changed = app
+        .call_with(
+            Method::PATCH,
+            &format!("/v1/quizzes/{quiz}"),
+            Some(admin),
+            Some(json!({"adaptive": false})),
+            &[("If-Match", tag.as_str())],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["adaptive"], false);
+    let (_, shown) = start_attempt(&app, &token, &quiz).await;
+    assert_eq!(shown, order(&quiz_order, false, None));
 }

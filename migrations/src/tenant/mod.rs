@@ -47,6 +47,7 @@ mod m20261202_001311_xapi_attachments;
 mod m20261202_001312_xapi_statement_targets;
 mod m20261202_001321_course_certificate_deadline;
 mod m20261203_001331_course_prerequisites;
+mod m20261203_001332_quiz_adaptive;
 mod m20261203_001340_xapi_statement_targets_pending;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
@@ -97,6 +98,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001312_xapi_statement_targets::Migration),
         Box::new(m20261202_001321_course_certificate_deadline::Migration),
         Box::new(m20261203_001331_course_prerequisites::Migration),
+        Box::new(m20261203_001332_quiz_adaptive::Migration),
         Box::new(m20261203_001340_xapi_statement_targets_pending::Migration),
     ]
 }

@@ -6,10 +6,21 @@
 //! who, old, new and why, and is audited. Refused starts and submissions record nothing.
 //! Learning records (C3, used to deliver the course: U1): covered by
 //! [`personal_data::AttemptsSource`] (answers and grade-change reasons sealed: free text).
+//!
+//! Adapted difficulty (U3, personalisation): starting an attempt at an `adaptive` quiz asks
+//! the consent gate ([`hub_tenant::Tenancy::may_use`], purpose `personalisation`); allowed,
+//! the attempt's questions are ordered from the learner's own earlier attempts of the quiz
+//! ([`model::adapted_order`]: what they missed last time first, from each attempt's stored
+//! per-question grading, so no sealed answer is opened); refused, the quiz's own order,
+//! with the gate's reason (`withheld`) in the answer. Like recommendations, the order is
+//! computed when the attempt starts and never stored (a withdrawal takes effect on the next
+//! start, nothing to erase); it is only a presentation: grading is unchanged.
 
 pub(crate) mod entity;
 pub mod model;
 pub mod personal_data;
 pub mod service;
 
-pub use model::{Attempt, AttemptState, GradeChange, MAX_GRADE_REASON, kept};
+pub use model::{
+    Attempt, AttemptState, GradeChange, MAX_GRADE_REASON, QuestionOrder, adapted_order, kept,
+};

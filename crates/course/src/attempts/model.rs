@@ -47,6 +47,45 @@ pub struct Attempt {
     /// How each question was graded (auto-grading; empty before submission).
     pub per_question: Vec<QuestionGrade>,
     pub revision: i32,
+    /// The order the attempt's questions are put in: only in the answer to starting it
+    /// (computed then from the learner's history, never stored), `None` elsewhere.
+    pub question_order: Option<QuestionOrder>,
+}
+
+/// The order an attempt puts the quiz's questions in (U3), and whether it came from the
+/// learner's own history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionOrder {
+    /// Every question of the quiz, once each, in the order to present them.
+    pub question_ids: Vec<String>,
+    /// The quiz is adaptive and the consent gate allowed personalisation: the order came
+    /// from the learner's earlier attempts ([`adapted_order`]; with none, it is the quiz's).
+    pub personalised: bool,
+    /// Why not, when the quiz is adaptive and the gate refused (`no_consent`,
+    /// `consent_withdrawn`, `restricted`, `guardian_consent_required`, …); `None` when
+    /// personalised or the quiz is not adaptive.
+    pub withheld: Option<&'static str>,
+}
+
+/// An adaptive quiz's order for a learner from their earlier attempts of it: the questions
+/// whose latest grading (the most recent submitted attempt that graded them) was not right
+/// (answered wrongly or not answered) first, then the rest, each group in the quiz's order.
+/// Attempts never submitted (in progress, expired) have no grading and tell nothing.
+pub fn adapted_order(quiz_order: &[String], earlier: &[Attempt]) -> Vec<String> {
+    let mut submitted: Vec<&Attempt> = earlier
+        .iter()
+        .filter(|a| a.state == AttemptState::Submitted)
+        .collect();
+    submitted.sort_by_key(|a| a.number);
+    let missed = |id: &String| {
+        submitted
+            .iter()
+            .rev()
+            .find_map(|a| a.per_question.iter().find(|g| &g.question_id == id))
+            .is_some_and(|g| !g.correct)
+    };
+    let (first, rest): (Vec<String>, Vec<String>) = quiz_order.iter().cloned().partition(missed);
+    first.into_iter().chain(rest).collect()
 }
 
 /// An instructor's change of an attempt's score.
@@ -101,7 +140,53 @@ mod tests {
             passed: None,
             per_question: Vec::new(),
             revision: 1,
+            question_order: None,
         }
+    }
+
+    fn graded(question_id: &str, correct: bool, answered: bool) -> QuestionGrade {
+        QuestionGrade {
+            question_id: question_id.into(),
+            points: u32::from(correct),
+            max: 1,
+            correct,
+            answered,
+        }
+    }
+
+    #[test]
+    fn the_adapted_order_puts_the_latest_misses_first_in_the_quizs_order() {
+        let order: Vec<String> = ["q1", "q2", "q3", "q4"].map(String::from).to_vec();
+        assert_eq!(
+            adapted_order(&order, &[]),
+            order,
+            "no history: the quiz's order"
+        );
+        let mut first = attempt(1, Some(1), AttemptState::Submitted);
+        first.per_question = vec![
+            graded("q1", false, true),
+            graded("q2", true, true),
+            graded("q3", false, false),
+            graded("q4", true, true),
+        ];
+        assert_eq!(
+            adapted_order(&order, &[first.clone()]),
+            ["q1", "q3", "q2", "q4"]
+        );
+        // Right the second time: no longer first; wrong now: first.
+        let mut second = attempt(2, Some(2), AttemptState::Submitted);
+        second.per_question = vec![
+            graded("q1", true, true),
+            graded("q2", true, true),
+            graded("q3", false, true),
+            graded("q4", false, true),
+        ];
+        // An expired attempt tells nothing.
+        let expired = attempt(3, None, AttemptState::Expired);
+        assert_eq!(
+            adapted_order(&order, &[second, expired, first]),
+            ["q3", "q4", "q1", "q2"]
+        );
     }
 
     #[test]

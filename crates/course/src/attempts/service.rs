@@ -7,7 +7,9 @@
 //! A refused start or submission writes nothing: every check runs before the first write.
 
 use super::entity::{attempt, grade_change};
-use super::model::{Attempt, AttemptState, GradeChange, MAX_GRADE_REASON, kept};
+use super::model::{
+    Attempt, AttemptState, GradeChange, MAX_GRADE_REASON, QuestionOrder, adapted_order, kept,
+};
 use crate::CourseError;
 use crate::progress::QuizStanding;
 use crate::progress::service::{active_learner, caller_person, staff_course};
@@ -16,6 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use hub_kernel::FieldViolation;
 use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::audit::{self, AuditEvent};
+use hub_tenant::consent_gate::ConsentPurpose;
 use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -57,6 +60,7 @@ pub(crate) struct QuizTerms {
     pub due_at: Option<DateTime<Utc>>,
     pub passing_score: i32,
     pub kept_score: KeptScore,
+    pub adaptive: bool,
 }
 
 fn terms_from(row: crate::quiz::entity::Model) -> QuizTerms {
@@ -70,6 +74,7 @@ fn terms_from(row: crate::quiz::entity::Model) -> QuizTerms {
         passing_score: row.passing_score,
         // Only validated values are ever written.
         kept_score: KeptScore::parse(&row.kept_score).unwrap_or(KeptScore::Highest),
+        adaptive: row.adaptive,
     }
 }
 
@@ -120,6 +125,7 @@ pub(crate) fn from_row(row: attempt::Model, now: DateTime<Utc>) -> Attempt {
             })
             .collect(),
         revision: row.revision,
+        question_order: None,
     }
 }
 
@@ -154,6 +160,7 @@ async fn load(scope: &TenantScope, id: Uuid) -> Result<attempt::Model, CourseErr
 /// (`AttemptInProgress`; also what the loser of two racing starts gets, as the number is
 /// unique per quiz and person).
 /// A quiz of a course hidden from the learner (A1) answers like an unknown quiz.
+/// The answer carries the order of the attempt's questions ([`question_order`]).
 pub async fn start(
     tenancy: &Tenancy,
     scope: &TenantScope,
@@ -196,6 +203,7 @@ pub async fn start(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let order = question_order(tenancy, scope, &quiz, person, &existing, now).await?;
     let id = Uuid::now_v7();
     attempt::Entity::insert(attempt::ActiveModel {
         id: Set(id),
@@ -220,7 +228,54 @@ pub async fn start(
         Some(SqlErr::UniqueConstraintViolation(_)) => CourseError::AttemptInProgress,
         _ => CourseError::Database(e),
     })?;
-    Ok(from_row(load(scope, id).await?, now))
+    let mut started = from_row(load(scope, id).await?, now);
+    started.question_order = Some(order);
+    Ok(started)
+}
+
+/// The order a new attempt puts the quiz's questions in (module doc): the quiz's own,
+/// unless the quiz is adaptive and the consent gate allows personalising the learner's
+/// service now; then [`adapted_order`] of their earlier attempts (`earlier`, read
+/// already for the attempt limit; their stored per-question grading, nothing unsealed).
+/// Asked at each start, so a withdrawal applies to the very next one.
+async fn question_order(
+    tenancy: &Tenancy,
+    scope: &TenantScope,
+    quiz: &QuizTerms,
+    person: Uuid,
+    earlier: &[attempt::Model],
+    now: DateTime<Utc>,
+) -> Result<QuestionOrder, CourseError> {
+    let questions: Vec<String> = crate::quiz::service::find(scope, quiz.id)
+        .await?
+        .questions
+        .into_iter()
+        .map(|q| q.id)
+        .collect();
+    if !quiz.adaptive {
+        return Ok(QuestionOrder {
+            question_ids: questions,
+            personalised: false,
+            withheld: None,
+        });
+    }
+    let decision = tenancy
+        .may_use(scope, person, ConsentPurpose::Personalisation, now)
+        .await
+        .map_err(|e| CourseError::Messaging(format!("the consent gate failed: {e}")))?;
+    if !decision.allowed {
+        return Ok(QuestionOrder {
+            question_ids: questions,
+            personalised: false,
+            withheld: Some(decision.reason),
+        });
+    }
+    let history: Vec<Attempt> = earlier.iter().cloned().map(|r| from_row(r, now)).collect();
+    Ok(QuestionOrder {
+        question_ids: adapted_order(&questions, &history),
+        personalised: true,
+        withheld: None,
+    })
 }
 
 /// The signed-in learner submits their answers to one of their attempts, once, before its

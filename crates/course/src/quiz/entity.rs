@@ -14,6 +14,8 @@ pub struct Model {
     pub due_at: Option<DateTimeUtc>,
     pub passing_score: i32,
     pub kept_score: String,
+    /// U3: attempts order the questions from the learner's history (with consent).
+    pub adaptive: bool,
     pub questions: String,
     pub revision: i32,
     pub created_at: DateTimeUtc,

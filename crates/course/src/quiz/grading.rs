@@ -272,6 +272,7 @@ mod tests {
                 due_at: None,
                 passing_score,
                 kept_score: KeptScore::Highest,
+                adaptive: false,
             },
             questions,
             revision: 1,

@@ -91,6 +91,9 @@ pub struct QuizSettings {
     /// The percentage of the points (0–100) a kept score needs to pass.
     pub passing_score: i32,
     pub kept_score: KeptScore,
+    /// Whether a learner's attempt puts the questions they missed before first (U3,
+    /// personalisation: only while the consent gate allows it; `crate::attempts`).
+    pub adaptive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +292,7 @@ pub struct QuizPatch {
     pub due_at: Option<Option<DateTime<Utc>>>,
     pub passing_score: Option<i32>,
     pub kept_score: Option<KeptScore>,
+    pub adaptive: Option<bool>,
     pub questions: Option<Vec<QuestionDraft>>,
 }
 

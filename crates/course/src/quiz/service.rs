@@ -32,6 +32,7 @@ fn from_row(row: entity::Model) -> Quiz {
             passing_score: row.passing_score,
             // Only validated values are ever written.
             kept_score: KeptScore::parse(&row.kept_score).unwrap_or(KeptScore::Highest),
+            adaptive: row.adaptive,
         },
         questions: serde_json::from_str(&row.questions).unwrap_or_default(),
         revision: row.revision,
@@ -104,6 +105,7 @@ pub async fn create(
         due_at: Set(s.due_at),
         passing_score: Set(s.passing_score),
         kept_score: Set(s.kept_score.as_str().to_string()),
+        adaptive: Set(s.adaptive),
         questions: Set(questions_json(&questions)?),
         revision: Set(1),
         created_at: Set(now),
@@ -181,6 +183,7 @@ pub async fn update(
             .unwrap_or(s.kept_score)
             .as_str()
             .to_string()),
+        adaptive: Set(patch.adaptive.unwrap_or(s.adaptive)),
         questions: Set(questions_json(&questions.unwrap_or(current.questions))?),
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),

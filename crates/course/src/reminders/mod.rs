@@ -10,6 +10,17 @@
 //! the person has not submitted an attempt for. Nothing for a completed course, nor for a
 //! person whose processing is restricted (their learning records are not processed).
 //!
+//! Tailored (U3, personalisation): when a reminder is about to be sent, the consent gate is
+//! asked for that learner ([`hub_tenant::Tenancy::may_use`], purpose `personalisation`,
+//! once per learner and pass). Allowed, the inactivity reminder names their next lesson
+//! (the first of the course, in course order, they have not completed) and the quiz-due
+//! reminder says how their attempts stand (used, left, one in progress, what passes).
+//! Refused (no consent, withdrawn, processing restricted, a minor without a guardian's
+//! consent), the generic text, and nothing more of their records is read. Either way the
+//! content stays essential: this course and what is due in it, nothing else. Decided at
+//! send time, kept nowhere but in the message; the pass's audit entry counts the learners
+//! tailored and the gate's reasons for the others.
+//!
 //! A periodic platform job ([`JOB`], one of [`hub_tenant::deadlines::PERIODIC_JOBS`]) that
 //! every replica runs ([`service::send_due`]), the privacy alerts' mechanism:
 //! - **once across replicas**: per institution one pass per [`EVERY_MINUTES`] is claimed by

@@ -7,9 +7,11 @@ use crate::attempts::entity::attempt;
 use crate::catalog::entity as course;
 use crate::completion::entity as completion;
 use crate::enrollment::entity::enrollment;
+use crate::progress::LessonStatus;
 use crate::progress::entity as progress;
 use crate::quiz::entity as quiz;
 use chrono::{DateTime, Duration, Utc};
+use hub_tenant::consent_gate::{ConsentPurpose, Decision};
 use hub_tenant::personal_data::{EssentialMessage, EssentialMessages};
 use hub_tenant::{Tenancy, TenantScope};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -17,6 +19,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// The platform job's name (the purpose of its units of work).
@@ -67,7 +70,7 @@ pub async fn send_due(
         let Some(scope) = tenancy.periodic_job_scope(tenant, JOB).await? else {
             continue;
         };
-        match remind_tenant(&scope, messages, now, &mut report).await {
+        match remind_tenant(tenancy, &scope, messages, now, &mut report).await {
             Ok(()) => scope.commit().await?,
             Err(error) => {
                 tracing::warn!(%tenant, %error, "course reminders failed; retrying next pass");
@@ -102,15 +105,14 @@ async fn claimed(scope: &TenantScope, now: DateTime<Utc>) -> Result<bool, Course
     Ok(won.rows_affected == 1)
 }
 
-/// Records the reminder (once) and, when it is new, queues its message; whether it did.
-async fn send_once(
+/// Records the reminder, once; whether it is new (then its message is to be queued in the
+/// same unit of work).
+async fn recorded_once(
     scope: &TenantScope,
-    messages: &dyn EssentialMessages,
     e: &enrollment::Model,
     kind: ReminderKind,
     subject_id: Uuid,
     now: DateTime<Utc>,
-    message: EssentialMessage,
 ) -> Result<bool, CourseError> {
     let recorded = reminder::Entity::insert(reminder::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -132,17 +134,122 @@ async fn send_once(
     )
     .exec_without_returning(scope.db())
     .await?;
-    if recorded == 0 {
-        return Ok(false);
-    }
+    Ok(recorded > 0)
+}
+
+async fn send(
+    scope: &TenantScope,
+    messages: &dyn EssentialMessages,
+    person: Uuid,
+    message: EssentialMessage,
+) -> Result<(), CourseError> {
     messages
-        .send(scope, e.person_id, message)
+        .send(scope, person, message)
         .await
-        .map_err(|e| CourseError::Messaging(e.to_string()))?;
-    Ok(true)
+        .map_err(|e| CourseError::Messaging(e.to_string()))
+}
+
+/// Whether this learner's reminders may be tailored (U3): the consent gate's answer for
+/// personalisation, asked once per learner and pass and only when a reminder is about to
+/// be sent (module doc).
+#[derive(Default)]
+struct Tailoring {
+    decision: Option<Decision>,
+}
+
+impl Tailoring {
+    async fn allowed(
+        &mut self,
+        tenancy: &Tenancy,
+        scope: &TenantScope,
+        person: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CourseError> {
+        if self.decision.is_none() {
+            let decision = tenancy
+                .may_use(scope, person, ConsentPurpose::Personalisation, now)
+                .await
+                .map_err(|e| CourseError::Messaging(format!("the consent gate failed: {e}")))?;
+            self.decision = Some(decision);
+        }
+        Ok(self.decision.is_some_and(|d| d.allowed))
+    }
+}
+
+/// What one pass tailored, per learner: how many were, and the gate's reasons for the
+/// others (recorded in the pass's audit entry; nothing per person is kept).
+#[derive(Default)]
+struct Tailored {
+    learners: usize,
+    refused: BTreeMap<&'static str, usize>,
+}
+
+impl Tailored {
+    fn count(&mut self, tailoring: &Tailoring) {
+        match tailoring.decision {
+            Some(d) if d.allowed => self.learners += 1,
+            Some(d) => *self.refused.entry(d.reason).or_default() += 1,
+            None => {}
+        }
+    }
+}
+
+/// The tailored line of an inactivity reminder: the learner's next lesson, the first in
+/// course order they have not completed (`None` when every lesson is done).
+async fn next_lesson_line(
+    scope: &TenantScope,
+    e: &enrollment::Model,
+) -> Result<Option<String>, CourseError> {
+    let done: BTreeSet<Uuid> = crate::progress::service::rows_of(scope, e.course_id, e.person_id)
+        .await?
+        .into_iter()
+        .filter(|r| LessonStatus::parse(&r.status) == Some(LessonStatus::Completed))
+        .map(|r| r.lesson_id)
+        .collect();
+    let outline = crate::structure::service::outline_of(scope, e.course_id).await?;
+    Ok(outline
+        .lessons()
+        .find(|l| !done.contains(&l.id))
+        .map(|l| format!("Your next lesson is \"{}\".", l.title)))
+}
+
+/// The tailored line of a quiz-due reminder: how the learner's attempts stand (used, left
+/// of the limit, one in progress) against what passes. The reminder only goes to a learner
+/// with no submitted attempt, so there is no score of theirs to compare yet.
+async fn attempts_line(
+    scope: &TenantScope,
+    q: &quiz::Model,
+    person: Uuid,
+    now: DateTime<Utc>,
+) -> Result<String, CourseError> {
+    let mine = crate::attempts::service::rows_of(scope, q.id, person).await?;
+    let used = i32::try_from(mine.len()).unwrap_or(i32::MAX);
+    let standing = match q.max_attempts {
+        Some(limit) => {
+            let limit = limit.saturating_add(
+                crate::decisions::service::extra_attempts(scope, q.id, person).await?,
+            );
+            let left = (limit - used).max(0);
+            format!("You have used {used} of your {limit} attempts: {left} left.")
+        }
+        None => format!("You have used {used} attempts; there is no limit."),
+    };
+    let in_progress = mine
+        .iter()
+        .any(|a| a.submitted_at.is_none() && a.deadline_at.is_none_or(|deadline| now <= deadline));
+    Ok(format!(
+        " {standing}{} You have no submitted score yet; {}% of the points passes.",
+        if in_progress {
+            " One attempt is in progress: submit it before its deadline."
+        } else {
+            ""
+        },
+        q.passing_score
+    ))
 }
 
 async fn remind_tenant(
+    tenancy: &Tenancy,
     scope: &TenantScope,
     messages: &dyn EssentialMessages,
     now: DateTime<Utc>,
@@ -159,6 +266,7 @@ async fn remind_tenant(
         .all(scope.db())
         .await?;
     let mut sent = 0;
+    let mut tailored = Tailored::default();
     for e in active {
         let done = completion::Entity::find()
             .filter(completion::Column::PersonId.eq(e.person_id))
@@ -175,6 +283,7 @@ async fn remind_tenant(
         else {
             continue;
         };
+        let mut tailoring = Tailoring::default();
         let last_progress: Option<DateTime<Utc>> = progress::Entity::find()
             .select_only()
             .column_as(progress::Column::LastAt.max(), "last")
@@ -186,25 +295,29 @@ async fn remind_tenant(
             .flatten();
         let since = last_progress.unwrap_or(e.updated_at).max(e.updated_at);
         if now - since >= Duration::days(INACTIVE_DAYS)
-            && send_once(
+            && recorded_once(scope, &e, ReminderKind::Inactive, e.course_id, now).await?
+        {
+            let next = match tailoring.allowed(tenancy, scope, e.person_id, now).await? {
+                true => next_lesson_line(scope, &e).await?,
+                false => None,
+            };
+            let body = format!(
+                "You are enrolled in the course \"{}\" and have not made progress in it for \
+                 {INACTIVE_DAYS} days. {}",
+                course.title,
+                next.unwrap_or_else(|| "You can continue where you left off.".into())
+            );
+            send(
                 scope,
                 messages,
-                &e,
-                ReminderKind::Inactive,
-                e.course_id,
-                now,
+                e.person_id,
                 EssentialMessage {
                     kind: "course.reminder.inactive",
                     subject: format!("A reminder about your course {}", course.title),
-                    body: format!(
-                        "You are enrolled in the course \"{}\" and have not made progress in \
-                         it for {INACTIVE_DAYS} days. You can continue where you left off.",
-                        course.title
-                    ),
+                    body,
                 },
             )
-            .await?
-        {
+            .await?;
             sent += 1;
         }
         let due_quizzes = quiz::Entity::find()
@@ -223,37 +336,43 @@ async fn remind_tenant(
                 .await?
                 > 0;
             let Some(due_at) = q.due_at else { continue };
-            if !submitted
-                && send_once(
-                    scope,
-                    messages,
-                    &e,
-                    ReminderKind::QuizDue,
-                    q.id,
-                    now,
-                    EssentialMessage {
-                        kind: "course.reminder.quiz_due",
-                        subject: format!("A quiz of your course {} is due soon", course.title),
-                        body: format!(
-                            "The quiz \"{}\" of your course \"{}\" is due on {}.",
-                            q.title,
-                            course.title,
-                            due_at.format("%Y-%m-%d %H:%M UTC")
-                        ),
-                    },
-                )
-                .await?
-            {
-                sent += 1;
+            if submitted || !recorded_once(scope, &e, ReminderKind::QuizDue, q.id, now).await? {
+                continue;
             }
+            let standing = match tailoring.allowed(tenancy, scope, e.person_id, now).await? {
+                true => attempts_line(scope, &q, e.person_id, now).await?,
+                false => String::new(),
+            };
+            send(
+                scope,
+                messages,
+                e.person_id,
+                EssentialMessage {
+                    kind: "course.reminder.quiz_due",
+                    subject: format!("A quiz of your course {} is due soon", course.title),
+                    body: format!(
+                        "The quiz \"{}\" of your course \"{}\" is due on {}.{standing}",
+                        q.title,
+                        course.title,
+                        due_at.format("%Y-%m-%d %H:%M UTC"),
+                    ),
+                },
+            )
+            .await?;
+            sent += 1;
         }
+        tailored.count(&tailoring);
     }
     report.sent += sent;
     if sent > 0 {
         hub_tenant::audit::record(
             scope,
-            hub_tenant::audit::AuditEvent::new("course.reminders_sent")
-                .detail(serde_json::json!({ "reminders": sent })),
+            hub_tenant::audit::AuditEvent::new("course.reminders_sent").detail(serde_json::json!({
+                "reminders": sent,
+                // Tailored per learner (U3), or not and the gate's reasons why.
+                "tailored_learners": tailored.learners,
+                "untailored_learners": tailored.refused,
+            })),
         )
         .await?;
     }

@@ -3,12 +3,15 @@
 //! attempts with the kept score; the course's instructor or an admin lists a quiz's
 //! attempts and changes a score with a reason (`/v1/attempts/{id}/grade-changes`), each
 //! change recorded and audited. Learners never see the answer keys: only points per
-//! question.
+//! question. Starting an attempt answers with the order to present its questions in
+//! (`question_order`: an adaptive quiz's, personalised from the learner's earlier attempts
+//! only while their consent allows it; U3).
 
 use crate::api::ApiTags;
 use crate::api::described::Described;
 use crate::api::learning::certificate_signer;
 use crate::api::learning::quizzes::{AnswerSet, QuestionGradeView};
+use crate::api::learning::recommendations::WithheldReasonView;
 use crate::api::page_request;
 use crate::auth::TenantCredential;
 use crate::problem::ApiError;
@@ -76,6 +79,26 @@ pub struct AttemptView {
     /// How each question was auto-graded, in the quiz's order (empty before submission).
     pub per_question: Vec<QuestionGradeView>,
     pub revision: i32,
+    /// The order to present the questions in: in the answer to starting the attempt only
+    /// (computed then, never stored); `null` in every other answer.
+    #[oai(nullable)]
+    pub question_order: Option<Described<QuestionOrderView>>,
+}
+
+/// The order an attempt presents the quiz's questions in (U3, adapted difficulty).
+#[derive(Debug, Clone, Object)]
+pub struct QuestionOrderView {
+    /// Every question of the quiz once: for an adaptive quiz and a learner whose consent
+    /// covers personalisation, the questions whose latest grading in their earlier attempts
+    /// was not right first, then the rest, each in the quiz's order; otherwise the quiz's.
+    pub question_ids: Vec<String>,
+    /// Whether the order came from the learner's own earlier attempts (an adaptive quiz,
+    /// the consent gate allowing personalisation).
+    pub personalised: bool,
+    /// Why not, when the quiz is adaptive and the consent gate refused; `null` when
+    /// personalised or when the quiz is not adaptive.
+    #[oai(nullable)]
+    pub withheld: Option<Described<WithheldReasonView>>,
 }
 
 impl From<Attempt> for AttemptView {
@@ -106,6 +129,13 @@ impl From<Attempt> for AttemptView {
                 })
                 .collect(),
             revision: a.revision,
+            question_order: a.question_order.map(|o| {
+                Described(QuestionOrderView {
+                    question_ids: o.question_ids,
+                    personalised: o.personalised,
+                    withheld: o.withheld.map(|w| Described(WithheldReasonView::parse(w))),
+                })
+            }),
         }
     }
 }
@@ -246,6 +276,9 @@ pub struct AttemptsApi;
 impl AttemptsApi {
     /// Start an attempt at a quiz
     ///
+    /// The answer's `question_order` is the order to present the questions in: for an
+    /// adaptive quiz, from the learner's earlier attempts when their consent covers
+    /// personalisation (`personalised`), else the quiz's own with the reason (`withheld`).
     /// Requires scope `courses:read`, as a signed-in person (not an API key), with an
     /// active enrollment in the quiz's course (409 `not_enrolled`). Refused with nothing
     /// recorded: 409 `quiz_closed` after the quiz's `due_at`, 409 `attempt_limit_reached`

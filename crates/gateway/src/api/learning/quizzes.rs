@@ -3,7 +3,9 @@
 //! Two views of a quiz, two operations: `GET /v1/quizzes/{id}` (`courses:read`) is what a
 //! learner sees, the questions and their options without anything that tells the right
 //! answer; `GET /v1/quizzes/{id}/authoring` (`courses:write`) adds the keys, in the shape
-//! an author sends back. Grading rules: `hub_course::quiz::model`.
+//! an author sends back. Grading rules: `hub_course::quiz::model`. A quiz marked
+//! `adaptive` lets each attempt put the questions a learner missed before first (U3, with
+//! their personalisation consent; `hub_course::attempts`).
 
 use crate::api::{ApiTags, etag, parse_if_match, require_if_match};
 use crate::auth::TenantCredential;
@@ -315,6 +317,11 @@ pub struct QuizCreate {
     /// Which attempt's score counts (default `highest`).
     #[oai(default = "highest")]
     pub kept_score: Described<KeptScoreView>,
+    /// Adapted difficulty (default `false`): each attempt of a learner who has given
+    /// personalisation consent starts with the questions they missed last time (the
+    /// attempt's `question_order` says which order it used and why). Grading is the same.
+    #[oai(default)]
+    pub adaptive: bool,
     /// 1–100 questions.
     pub questions: Vec<QuestionInput>,
 }
@@ -329,6 +336,7 @@ impl Example for QuizCreate {
             due_at: None,
             passing_score: 60,
             kept_score: Described(KeptScoreView::Highest),
+            adaptive: true,
             questions: example_questions(),
         }
     }
@@ -355,6 +363,9 @@ pub struct QuizUpdate {
     pub passing_score: Option<i32>,
     #[oai(skip_serializing_if_is_none)]
     pub kept_score: Option<KeptScoreView>,
+    /// Whether attempts adapt the question order to the learner (see `createQuiz`).
+    #[oai(skip_serializing_if_is_none)]
+    pub adaptive: Option<bool>,
     #[oai(skip_serializing_if_is_none)]
     pub questions: Option<Vec<QuestionInput>>,
 }
@@ -369,6 +380,7 @@ impl Example for QuizUpdate {
             due_at: MaybeUndefined::Undefined,
             passing_score: Some(70),
             kept_score: Some(KeptScoreView::Latest),
+            adaptive: None,
             questions: None,
         }
     }
@@ -435,6 +447,9 @@ pub struct QuizView {
     pub due_at: Option<DateTime<Utc>>,
     pub passing_score: i32,
     pub kept_score: KeptScoreView,
+    /// Whether an attempt may put the questions the learner missed before first (with
+    /// their personalisation consent); the attempt's `question_order` is the order to use.
+    pub adaptive: bool,
     /// The points all questions are worth.
     pub max_points: i32,
     pub questions: Vec<QuestionView>,
@@ -456,6 +471,7 @@ impl From<Quiz> for QuizView {
             due_at: q.settings.due_at,
             passing_score: q.settings.passing_score,
             kept_score: q.settings.kept_score.into(),
+            adaptive: q.settings.adaptive,
             max_points: q.max_points() as i32,
             questions: q.questions.iter().map(Into::into).collect(),
             revision: q.revision,
@@ -480,6 +496,8 @@ pub struct QuizAuthoringView {
     pub due_at: Option<DateTime<Utc>>,
     pub passing_score: i32,
     pub kept_score: KeptScoreView,
+    /// Adapted difficulty (see `createQuiz`).
+    pub adaptive: bool,
     pub max_points: i32,
     pub questions: Vec<QuestionInput>,
     pub revision: i32,
@@ -499,6 +517,7 @@ impl From<Quiz> for QuizAuthoringView {
             due_at: q.settings.due_at,
             passing_score: q.settings.passing_score,
             kept_score: q.settings.kept_score.into(),
+            adaptive: q.settings.adaptive,
             max_points: q.max_points() as i32,
             questions: q.questions.iter().map(Into::into).collect(),
             revision: q.revision,
@@ -682,6 +701,7 @@ impl QuizzesApi {
                 due_at: input.due_at,
                 passing_score: input.passing_score,
                 kept_score: input.kept_score.0.into(),
+                adaptive: input.adaptive,
             },
             questions: input.questions.into_iter().map(Into::into).collect(),
         };
@@ -799,6 +819,7 @@ impl QuizzesApi {
             due_at: maybe(input.due_at),
             passing_score: input.passing_score,
             kept_score: input.kept_score.map(Into::into),
+            adaptive: input.adaptive,
             questions: input
                 .questions
                 .map(|qs| qs.into_iter().map(Into::into).collect()),

@@ -111,7 +111,8 @@ impl From<Recommendation> for RecommendationView {
     }
 }
 
-/// Why no recommendations were computed: the consent gate's answer.
+/// Why nothing was personalised (no recommendations computed, an attempt in the quiz's own
+/// order): the consent gate's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum WithheldReasonView {
@@ -127,16 +128,19 @@ pub enum WithheldReasonView {
     NotInPolicy,
     /// No consent service answers (nothing is computed without one).
     NoConsentGate,
+    /// The learner is a minor and no guardian has confirmed consent yet.
+    GuardianConsentRequired,
 }
 
 impl WithheldReasonView {
-    fn parse(reason: &str) -> Self {
+    pub(crate) fn parse(reason: &str) -> Self {
         match reason {
             "consent_withdrawn" => Self::ConsentWithdrawn,
             "restricted" => Self::Restricted,
             "policy_not_accepted" => Self::PolicyNotAccepted,
             "not_in_policy" => Self::NotInPolicy,
             "no_consent_gate" => Self::NoConsentGate,
+            hub_tenant::consent_gate::GUARDIAN_CONSENT_REQUIRED => Self::GuardianConsentRequired,
             _ => Self::NoConsent,
         }
     }
