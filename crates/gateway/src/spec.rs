@@ -498,6 +498,13 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
                 vec![Pattern(people::PHONE_PATTERN)],
             ),
         ]);
+        for schema in ["PersonCreate", "PersonAdminUpdate", "ProfileUpdate"] {
+            limits.push((
+                schema,
+                "country",
+                vec![MinLength(2), MaxLength(2), Pattern(people::COUNTRY_PATTERN)],
+            ));
+        }
     }
     // Privacy requests (hub-privacy-addenda): a rectification's corrections.
     limits.push((

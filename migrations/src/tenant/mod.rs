@@ -46,6 +46,7 @@ mod m20261202_001301_report_runs;
 mod m20261202_001311_xapi_attachments;
 mod m20261202_001312_xapi_statement_targets;
 mod m20261202_001321_course_certificate_deadline;
+mod m20261203_001401_person_country;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -94,5 +95,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_001311_xapi_attachments::Migration),
         Box::new(m20261202_001312_xapi_statement_targets::Migration),
         Box::new(m20261202_001321_course_certificate_deadline::Migration),
+        Box::new(m20261203_001401_person_country::Migration),
     ]
 }

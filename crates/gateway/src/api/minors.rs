@@ -257,7 +257,7 @@ impl MinorsApi {
         state: Data<&Arc<AppState>>,
         body: Json<GuardianConsentConfirmation>,
     ) -> Result<Confirmed, ApiError> {
-        minors::confirm_for_institution(&state.tenancy, &body.0.tenant, body.0.token.expose())
+        minors::confirm_for_institution(&state.identity, &body.0.tenant, body.0.token.expose())
             .await?;
         Ok(Confirmed::NoContent)
     }
