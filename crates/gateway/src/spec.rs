@@ -499,11 +499,7 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
             ),
         ]);
         for schema in ["PersonCreate", "PersonAdminUpdate", "ProfileUpdate"] {
-            limits.push((
-                schema,
-                "country",
-                vec![MinLength(2), MaxLength(2), Pattern(people::COUNTRY_PATTERN)],
-            ));
+            limits.push((schema, "country", vec![Pattern(people::COUNTRY_PATTERN)]));
         }
     }
     // Privacy requests (hub-privacy-addenda): a rectification's corrections.
