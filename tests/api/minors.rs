@@ -17,7 +17,9 @@ both_backends!(
     promise_a1_a_guardians_code_confirms_once_and_a_wrong_one_changes_nothing,
     promise_a1_the_digital_consent_age_follows_the_persons_country,
     promise_a1_a_minor_cannot_see_a_restricted_courses_id_in_any_listing_or_filter,
-    promise_a1_the_guardian_observes_only_their_minors_progress
+    promise_a1_the_guardian_observes_only_their_minors_progress,
+    promise_a1_a_persons_own_country_sets_their_digital_consent_age,
+    promise_a1_confirming_guardian_consent_creates_the_guardian_with_the_guardian_role
 );
 
 const PASSWORD: &str = "meadow-kettle-orbit-42";
@@ -52,17 +54,23 @@ async fn person_with_roles(
     let created = app.post("/v1/people", &inst.admin_token, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["id"].as_str().unwrap().to_string();
+    let token = password_session(app, inst, &id, email).await;
+    (id, token)
+}
+
+/// A person created without a password gets in: they set one with a reset code mailed to
+/// their address, then sign in with it. Returns the session token.
+async fn password_session(app: &TestApp, inst: &Institution, id: &str, email: &str) -> String {
     request_reset(app, &inst.slug, email).await;
-    let code = reset_code(app, inst, &id).await;
+    let code = reset_code(app, inst, id).await;
     let done = reset(app, &inst.slug, &code, PASSWORD).await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
     let signed_in = sign_in(app, &inst.slug, email, PASSWORD).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
-    let token = signed_in.body["session_token"]
+    signed_in.body["session_token"]
         .as_str()
         .unwrap()
-        .to_string();
-    (id, token)
+        .to_string()
 }
 
 pub(crate) async fn institution(app: &TestApp, slug: &str) -> Institution {
@@ -630,4 +638,298 @@ async fn promise_a1_the_guardian_observes_only_their_minors_progress(backend: Ba
         "{}",
         audit.body
     );
+}
+
+/// Changes the person record at `path` with `If-Match` set to its current `ETag`.
+async fn patch_person(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
+    let current = app.get(path, token).await;
+    assert_eq!(current.status, StatusCode::OK, "{}", current.body);
+    app.call_with(
+        Method::PATCH,
+        path,
+        Some(token),
+        Some(body),
+        &[("If-Match", current.header("etag").unwrap().as_str())],
+    )
+    .await
+}
+
+/// The people source's export of the person, then their erasure (what a privacy request
+/// runs for them).
+async fn export_then_erase(app: &TestApp, inst: &Institution, person: &str) -> Value {
+    use hub_tenant::personal_data::{DataSubject, PersonalDataSource};
+    let Principal::Tenant(principal) = app
+        .state
+        .tenancy
+        .authenticate(&inst.admin_token)
+        .await
+        .unwrap()
+    else {
+        panic!("not a tenant key")
+    };
+    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    let subject = DataSubject::person(person.parse().unwrap(), Vec::new());
+    let source = hub_identity::people::PeopleSource;
+    let exported = json!(source.export(&scope, &subject).await.unwrap());
+    source.erase(&scope, &subject).await.unwrap();
+    scope.commit().await.unwrap();
+    exported
+}
+
+async fn promise_a1_a_persons_own_country_sets_their_digital_consent_age(backend: Backend) {
+    let app = spawn(backend).await;
+    let inst = institution(&app, "own-country").await;
+    let admin = inst.admin_token.as_str();
+    let ages = app
+        .call(
+            Method::PUT,
+            "/v1/digital-consent-ages",
+            Some(admin),
+            Some(json!({"ages": [
+                {"country": "DE", "age": 16},
+                {"country": "ES", "age": 14},
+                {"country": "GB", "age": 13},
+            ]})),
+        )
+        .await;
+    assert_eq!(ages.status, StatusCode::OK, "{}", ages.body);
+
+    // Fourteen (fifteen after New Year's Day): a minor in Germany, not in Spain.
+    let fourteen = born_years_ago(15);
+    let created = app
+        .post(
+            "/v1/people",
+            admin,
+            json!({"name": "Lena", "email": "lena@own-country.example",
+                   "birth_date": fourteen, "country": "DE", "roles": ["learner"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["country"], "DE");
+    let lena = created.body["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/people/{lena}");
+    assert_eq!(app.get(&path, admin).await.body["country"], "DE");
+    // A minor: the gate asks for a guardian's consent before her own (empty) ledger.
+    assert_eq!(
+        may_use(&app, &inst, &lena, ConsentPurpose::Marketing).await,
+        "false:guardian_consent_required"
+    );
+    // Her own country comes before her jurisdiction's (the UK's 13).
+    let uk = patch_person(&app, admin, &path, json!({"jurisdiction": "uk"})).await;
+    assert_eq!(uk.status, StatusCode::OK, "{}", uk.body);
+    assert_eq!(uk.body["country"], "DE", "the country stays: {}", uk.body);
+    assert_eq!(
+        may_use(&app, &inst, &lena, ConsentPurpose::Marketing).await,
+        "false:guardian_consent_required"
+    );
+    // Spain (14): no minor; the gate goes on to her own ledger.
+    let spain = patch_person(&app, admin, &path, json!({"country": "ES"})).await;
+    assert_eq!(spain.status, StatusCode::OK, "{}", spain.body);
+    assert_eq!(spain.body["country"], "ES");
+    assert_eq!(spain.body["jurisdiction"], "uk", "the jurisdiction stays");
+    assert_eq!(
+        may_use(&app, &inst, &lena, ConsentPurpose::Marketing).await,
+        "false:no_consent"
+    );
+    ask_guardian(&app, admin, &lena, "parent@own-country.example")
+        .await
+        .assert_problem(409, "conflict");
+    // Back to Germany: a minor again, and a guardian can be asked.
+    let back = patch_person(&app, admin, &path, json!({"country": "DE"})).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    let asked = ask_guardian(&app, admin, &lena, "parent@own-country.example").await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+    // Cleared: her jurisdiction's country decides (the UK, 13).
+    let cleared = patch_person(&app, admin, &path, json!({"country": null})).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(cleared.body["country"], Value::Null);
+    assert_eq!(
+        may_use(&app, &inst, &lena, ConsentPurpose::Marketing).await,
+        "false:no_consent"
+    );
+    // The same birth date with no country and no jurisdiction has the default (16).
+    let (plain, _) = person(&app, &inst, "plain@own-country.example", Some(&fourteen)).await;
+    assert_eq!(
+        may_use(&app, &inst, &plain, ConsentPurpose::Marketing).await,
+        "false:guardian_consent_required"
+    );
+    // The person keeps it on their own profile too.
+    let (kim, kim_token) = person(&app, &inst, "kim@own-country.example", Some(&fourteen)).await;
+    let own = patch_person(&app, &kim_token, "/v1/me/profile", json!({"country": "ES"})).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(own.body["country"], "ES");
+    assert_eq!(
+        may_use(&app, &inst, &kim, ConsentPurpose::Marketing).await,
+        "false:no_consent"
+    );
+
+    // A country that is not an upper-case ISO 3166-1 alpha-2 code is named; nothing changes.
+    for bad in ["de", "DEU", "D", "1A", ""] {
+        let refused = app
+            .post(
+                "/v1/people",
+                admin,
+                json!({"name": "Nobody", "email": "nobody@own-country.example",
+                       "country": bad}),
+            )
+            .await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.error_fields(), ["country"], "{bad}");
+        let patched = patch_person(&app, admin, &path, json!({"country": bad})).await;
+        patched.assert_problem(422, "validation_failed");
+        assert_eq!(patched.error_fields(), ["country"], "{bad}");
+    }
+    let nobody = app
+        .get("/v1/people?email=nobody@own-country.example", admin)
+        .await;
+    assert_eq!(nobody.body["items"], json!([]), "{}", nobody.body);
+    assert_eq!(app.get(&path, admin).await.body["country"], Value::Null);
+
+    // Her country is hers: in her export, and gone with her erasure.
+    patch_person(&app, admin, &path, json!({"country": "DE"})).await;
+    let exported = export_then_erase(&app, &inst, &lena).await;
+    assert_eq!(exported[0]["country"], "DE", "{exported}");
+    let erased = app.get(&path, admin).await;
+    assert_eq!(erased.body["country"], Value::Null, "{}", erased.body);
+    assert_eq!(erased.body["name"], hub_identity::people::ERASED_NAME);
+}
+
+/// The audit entries with this action naming `person`.
+async fn audited(app: &TestApp, inst: &Institution, action: &str, person: &str) -> usize {
+    let audit = app
+        .get(
+            &format!("/v1/audit/events?limit=200&action={action}"),
+            &inst.admin_token,
+        )
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_string().contains(person))
+        .count()
+}
+
+async fn promise_a1_confirming_guardian_consent_creates_the_guardian_with_the_guardian_role(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let inst = institution(&app, "guardian-made").await;
+    let admin = inst.admin_token.as_str();
+    let young = born_years_ago(12);
+    let (child, child_token) = person(&app, &inst, "kid@guardian-made.example", Some(&young)).await;
+    let (sibling, sibling_token) =
+        person(&app, &inst, "sib@guardian-made.example", Some(&young)).await;
+    let course = app
+        .post(
+            "/v1/courses",
+            admin,
+            json!({"code": "KIDS-2", "title": "Kids", "status": "published"}),
+        )
+        .await;
+    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+    let course_id = course.body["id"].as_str().unwrap().to_string();
+    for token in [&child_token, &sibling_token] {
+        let enrolled = app
+            .post("/v1/me/enrollments", token, json!({"course_id": course_id}))
+            .await;
+        assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    }
+    let progress_of = |minor: &str| format!("/v1/guardians/me/minors/{minor}/progress");
+
+    // Nobody of the institution has the guardian's address when the code is asked for.
+    let mum_email = "mum@guardian-made.example";
+    let by_email = format!("/v1/people?email={mum_email}");
+    let asked = ask_guardian(&app, &child_token, &child, mum_email).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+    assert_eq!(app.get(&by_email, admin).await.body["items"], json!([]));
+    let code = guardian_code(&app, &inst, &child).await;
+    let confirmed = confirm(&app, &inst.slug, &code).await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        confirmed.body
+    );
+    // Now there is one, with the guardian role only, made by the confirmation.
+    let found = app.get(&by_email, admin).await;
+    let items = found.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", found.body);
+    let mum = items[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(items[0]["roles"], json!(["guardian"]));
+    assert_eq!(items[0]["source"], "guardian_consent");
+    assert_eq!(items[0]["status"], "active");
+    assert_eq!(audited(&app, &inst, "person.created", &mum).await, 1);
+    // A replay is refused and makes nobody twice.
+    confirm(&app, &inst.slug, &code)
+        .await
+        .assert_problem(401, "guardian_token_invalid");
+    let again = app.get(&by_email, admin).await;
+    assert_eq!(again.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(audited(&app, &inst, "person.created", &mum).await, 1);
+    assert_eq!(
+        audited(&app, &inst, "guardian_consent.confirmed", &child).await,
+        1
+    );
+
+    // She has no password: she sets one with a reset code mailed to her address (local
+    // accounts are allowed here), signs in, and observes her child's progress only.
+    let mum_token = password_session(&app, &inst, &mum, mum_email).await;
+    let seen = app.get(&progress_of(&child), &mum_token).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    let courses = seen.body.as_array().unwrap();
+    assert_eq!(courses.len(), 1, "{}", seen.body);
+    assert_eq!(courses[0]["person_id"], child.as_str());
+    assert_eq!(courses[0]["course_id"], course_id.as_str());
+    app.get(&progress_of(&sibling), &mum_token)
+        .await
+        .assert_problem(404, "person_not_found");
+
+    // An existing person with the address and no guardian role is granted it at
+    // confirmation (their session, which carried the old roles, ends) and linked.
+    let dad_email = "dad@guardian-made.example";
+    let (dad, dad_token) = person(&app, &inst, dad_email, None).await;
+    let asked = ask_guardian(&app, admin, &sibling, dad_email).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+    let code = guardian_code(&app, &inst, &sibling).await;
+    let confirmed = confirm(&app, &inst.slug, &code).await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        confirmed.body
+    );
+    let dad_now = app.get(&format!("/v1/people/{dad}"), admin).await;
+    assert_eq!(dad_now.body["roles"], json!(["learner", "guardian"]));
+    assert_eq!(dad_now.body["source"], "admin");
+    let old_session = app.get("/v1/me/profile", &dad_token).await;
+    assert_eq!(
+        old_session.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        old_session.body
+    );
+    let signed_in = sign_in(&app, &inst.slug, dad_email, PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let dad_token = signed_in.body["session_token"].as_str().unwrap();
+    let seen = app.get(&progress_of(&sibling), dad_token).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    assert_eq!(seen.body[0]["person_id"], sibling.as_str());
+    app.get(&progress_of(&child), dad_token)
+        .await
+        .assert_problem(404, "person_not_found");
+    // A guardian confirming for a second child keeps what they have: nobody is created.
+    let asked = ask_guardian(&app, admin, &sibling, mum_email).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+    let code = guardian_code(&app, &inst, &sibling).await;
+    assert_eq!(
+        confirm(&app, &inst.slug, &code).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(audited(&app, &inst, "person.created", &mum).await, 1);
+    let mum_now = app.get(&format!("/v1/people/{mum}"), admin).await;
+    assert_eq!(mum_now.body["roles"], json!(["guardian"]));
+    let seen = app.get(&progress_of(&sibling), &mum_token).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
 }

@@ -107,13 +107,13 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
     }
     let (ada, ada_contact, ada_email) = people[0].clone();
     let (grace, grace_contact, _) = people[1].clone();
-    // The jurisdiction kept on her profile (L1) is hers too.
+    // The jurisdiction (L1) and the country (A1) kept on her profile are hers too.
     let kept = app
         .call_with(
             Method::PATCH,
             &format!("/v1/people/{ada}"),
             Some(admin),
-            Some(json!({"jurisdiction": "eu"})),
+            Some(json!({"jurisdiction": "eu", "country": "DE"})),
             &[("If-Match", "\"1\"")],
         )
         .await;
@@ -143,6 +143,7 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
     assert_eq!(exported["people"][0]["email"], ada_email);
     assert_eq!(exported["people"][0]["phone"], "+441632960961");
     assert_eq!(exported["people"][0]["jurisdiction"], "eu");
+    assert_eq!(exported["people"][0]["country"], "DE");
     assert_eq!(exported["contacts"][0]["id"], json!(ada_contact));
     assert_eq!(exported["contacts"][0]["email"], ada_email);
     assert!(!exported.to_string().contains("Grace"), "{exported}");
@@ -155,7 +156,7 @@ async fn promise_r3_the_registered_sources_export_and_erase_one_person_only(back
     assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
     assert_eq!(erased.body["name"], hub_identity::people::ERASED_NAME);
     assert_eq!(erased.body["status"], "deactivated");
-    for field in ["email", "phone", "username", "jurisdiction"] {
+    for field in ["email", "phone", "username", "jurisdiction", "country"] {
         assert!(erased.body[field].is_null(), "{field}: {}", erased.body);
     }
     let found = app

@@ -974,6 +974,8 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
         )
         .await;
     assert_eq!(learner.status, StatusCode::CREATED, "{}", learner.body);
+    // The learner is also the person of the people API's changes.
+    let person_id = learner.body["id"].as_str().unwrap().to_string();
     let enrollment = app
         .post(
             &format!(
@@ -1037,6 +1039,7 @@ async fn promise_d5_every_declared_request_limit_is_enforced(backend: Backend) {
             org_unit.body["id"].as_str().unwrap().to_string(),
         ),
         ("attempt_id", attempt_id),
+        ("person_id", person_id),
     ];
     let (json, _) = hub_gateway::app::spec_documents();
     let spec: Value = serde_json::from_str(&json).unwrap();

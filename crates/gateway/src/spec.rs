@@ -498,6 +498,9 @@ pub fn schema_limits() -> Vec<(&'static str, &'static str, Vec<Limit>)> {
                 vec![Pattern(people::PHONE_PATTERN)],
             ),
         ]);
+        for schema in ["PersonCreate", "PersonAdminUpdate", "ProfileUpdate"] {
+            limits.push((schema, "country", vec![Pattern(people::COUNTRY_PATTERN)]));
+        }
     }
     // Privacy requests (hub-privacy-addenda): a rectification's corrections.
     limits.push((

@@ -2,31 +2,42 @@
 //! - the institution's table of digital-consent ages by country (ISO 3166-1 alpha-2; a
 //!   country with no row has the default, [`DEFAULT_DIGITAL_CONSENT_AGE`]);
 //! - the answer to "is this person a minor now" ([`status`]): whole years since their birth
-//!   date against the age of their country. A person's country is the one their
-//!   jurisdiction names (`uk` → GB, `us_ca` → US); a jurisdiction naming no single country
-//!   (`eu`, `other`, none) falls under the institution's home country (the row marked
-//!   `home`), else the default. A person with no birth date is treated as an adult: the
-//!   institution records a birth date for the people it enrols as young learners, and
-//!   nobody else's age is guessed;
+//!   date against the age of their country. A person's country is the one kept on their
+//!   record (`country`, set at creation, by an admin or by the person, sealed like the
+//!   birth date); else the one their jurisdiction names (`uk` → GB, `us_ca` → US); a
+//!   person with neither, or whose jurisdiction names no single country (`eu`, `other`,
+//!   none), falls under the institution's home country (the row marked `home`), else the
+//!   default. A person with no birth date is treated as an adult: the institution records
+//!   a birth date for the people it enrols as young learners, and nobody else's age is
+//!   guessed;
 //! - guardian consent: a single-use, expiring token mailed to the guardian through the
 //!   outbox (an essential message; the address sealed, the token kept only as its hash),
 //!   confirmed through a public endpoint. Until one is confirmed, the consent gate refuses
 //!   every consentable purpose for the minor ([`hub_tenant::Tenancy::may_use`]).
-//! - the guardian's link: the person of the institution with the guardian's address (at
-//!   the request, or at confirmation if they were added since) is the minor's verified
-//!   guardian once the code is confirmed ([`Minors::is_guardian_of`]); with the guardian
-//!   role, granted by the institution, they read that minor's progress (the learning
-//!   crate's `progress::service::minor_progress_for_guardian`).
+//! - the guardian as a person: at confirmation the guardian is the person named at the
+//!   request, else the person of the institution with the guardian's address, else a new
+//!   person with that address (source `guardian_consent`), and holds the guardian role
+//!   (granted at confirmation if they lacked it, audited; not to a person whose processing
+//!   is restricted, R3). They are the minor's verified guardian ([`Minors::is_guardian_of`])
+//!   and read that minor's progress (the learning crate's
+//!   `progress::service::minor_progress_for_guardian`) once signed in. A guardian created
+//!   here has no password: they get in as anyone the institution creates does, by a
+//!   password reset mailed to their address where local accounts are allowed, else at
+//!   their first SSO sign-in (linked to them by the verified email).
 
+use crate::Identity;
 use crate::entities::{digital_consent_age, guardian_consent, person};
 use crate::error::{IdentityError, Refusal};
 use crate::outbox;
-use crate::people::store;
+use crate::people::store::{self, valid_country};
+use crate::people::{self, PersonSource, PersonalData};
+use crate::roles::Role;
+use crate::sessions::{Change, SessionsToEnd};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use hub_kernel::FieldViolation;
 use hub_kernel::problem::Violations;
+use hub_kernel::{FieldViolation, Pii};
 use hub_tenant::audit::{self, AuditEvent};
 use hub_tenant::minors::{MinorDirectory, MinorStatus};
 use hub_tenant::personal_data::Jurisdiction;
@@ -64,10 +75,6 @@ pub struct ConsentAge {
     pub age: u32,
     /// The institution's own country (at most one).
     pub home: bool,
-}
-
-fn valid_country(code: &str) -> bool {
-    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// The institution's table, by country. Requires `people:read`.
@@ -160,9 +167,14 @@ fn country_of(jurisdiction: Option<Jurisdiction>) -> Option<&'static str> {
     }
 }
 
-/// The digital-consent age a person of this jurisdiction has (module doc).
-fn consent_age_for(table: &[ConsentAge], jurisdiction: Option<Jurisdiction>) -> u32 {
-    let row = match country_of(jurisdiction) {
+/// The digital-consent age of a person with this country of their own and this
+/// jurisdiction (module doc).
+fn consent_age_for(
+    table: &[ConsentAge],
+    own_country: Option<&str>,
+    jurisdiction: Option<Jurisdiction>,
+) -> u32 {
+    let row = match own_country.or(country_of(jurisdiction)) {
         Some(country) => table.iter().find(|r| r.country == country),
         None => table.iter().find(|r| r.home),
     };
@@ -193,7 +205,8 @@ pub async fn status(
         return Ok(MinorStatus::UNKNOWN);
     };
     let age = age_on(*birth.expose(), now.date_naive());
-    let minor = age < consent_age_for(&rows(scope).await?, person.jurisdiction);
+    let own_country = person.country.as_ref().map(|c| c.expose().as_str());
+    let minor = age < consent_age_for(&rows(scope).await?, own_country, person.jurisdiction);
     let guardian_consent = minor
         && guardian_consent::Entity::find()
             .filter(guardian_consent::Column::MinorPersonId.eq(person_id))
@@ -370,13 +383,15 @@ fn confirmable(row: &guardian_consent::Model, now: DateTime<Utc>) -> bool {
 
 /// Confirms a guardian's consent for a minor of the institution with this slug (public:
 /// the guardian holds no credential, only the mailed token). An unknown institution
-/// answers like an unknown token.
+/// answers like an unknown token. The sessions a role granted to an existing guardian
+/// requires ending end once the confirmation is committed.
 pub async fn confirm_for_institution(
-    tenancy: &Tenancy,
+    identity: &Identity,
     tenant_slug: &str,
     token: &str,
 ) -> Result<Uuid, IdentityError> {
-    let tenant = tenancy
+    let tenant = identity
+        .tenancy
         .active_tenant_by_slug(tenant_slug)
         .await
         .map_err(|e| match e {
@@ -386,19 +401,21 @@ pub async fn confirm_for_institution(
             ),
             other => other.into(),
         })?;
-    let scope = tenancy.sign_in_scope(&tenant).await?;
-    let minor = confirm_guardian_consent(&scope, token).await?;
-    scope.commit().await?;
-    Ok(minor)
+    let scope = identity.tenancy.sign_in_scope(&tenant).await?;
+    let change = confirm_guardian_consent(&scope, token).await?;
+    identity.commit(scope, change).await
 }
 
 /// Confirms a guardian's consent with the mailed token, in the sign-in scope of the
 /// institution the token was sent for. Single use: an unknown, used or lapsed token is
-/// refused (`guardian_token_invalid`) and changes nothing. Returns the minor's id.
+/// refused (`guardian_token_invalid`) and changes nothing; the token is claimed before
+/// anything else is written, so a replay creates nobody. The guardian becomes the minor's
+/// linked guardian with the guardian role ([`guardian_at_confirmation`]). Returns the
+/// minor's id, with the sessions to end when it is committed.
 pub async fn confirm_guardian_consent(
     scope: &TenantScope,
     token: &str,
-) -> Result<Uuid, IdentityError> {
+) -> Result<Change<Uuid>, IdentityError> {
     let invalid = || {
         IdentityError::refused(
             Refusal::GuardianToken,
@@ -416,23 +433,8 @@ pub async fn confirm_guardian_consent(
         .await?
         .filter(|r| confirmable(r, now))
         .ok_or_else(invalid)?;
-    let email = scope.keys().open_str(
-        GUARDIAN_CONSENTS_TABLE,
-        "guardian_email",
-        row.id,
-        &row.guardian_email_sealed,
-    )?;
-    // Linked now if the guardian became a person of the institution since the request.
-    let guardian = match row.guardian_person_id {
-        Some(id) => Some(id),
-        None => guardian_person(scope, &email).await?,
-    };
     let claimed = guardian_consent::Entity::update_many()
         .col_expr(guardian_consent::Column::ConfirmedAt, Expr::value(now))
-        .col_expr(
-            guardian_consent::Column::GuardianPersonId,
-            Expr::value(guardian),
-        )
         .filter(guardian_consent::Column::TokenHash.eq(hash))
         .filter(guardian_consent::Column::ConfirmedAt.is_null())
         .exec(scope.db())
@@ -440,14 +442,133 @@ pub async fn confirm_guardian_consent(
     if claimed.rows_affected != 1 {
         return Err(invalid());
     }
+    let email = scope.keys().open_str(
+        GUARDIAN_CONSENTS_TABLE,
+        "guardian_email",
+        row.id,
+        &row.guardian_email_sealed,
+    )?;
+    let mut ending = SessionsToEnd::default();
+    let guardian = guardian_at_confirmation(scope, &row, &email, &mut ending).await?;
+    guardian_consent::Entity::update_many()
+        .col_expr(
+            guardian_consent::Column::GuardianPersonId,
+            Expr::value(guardian.person_id),
+        )
+        .filter(guardian_consent::Column::Id.eq(row.id))
+        .exec(scope.db())
+        .await?;
     audit::record(
         scope,
         AuditEvent::new("guardian_consent.confirmed")
             .person(row.minor_person_id)
-            .detail(serde_json::json!({"consent_id": row.id})),
+            .detail(serde_json::json!({
+                "consent_id": row.id,
+                "guardian_person_id": guardian.person_id,
+                "guardian_created": guardian.created,
+                "guardian_role_granted": guardian.role_granted,
+            })),
     )
     .await?;
-    Ok(row.minor_person_id)
+    Ok(Change::new(row.minor_person_id, ending))
+}
+
+/// Who the guardian is once they confirmed, and what the confirmation did for them.
+struct ConfirmedGuardian {
+    /// `None` only when the address is now the minor's own (nobody is linked).
+    person_id: Option<Uuid>,
+    created: bool,
+    role_granted: bool,
+}
+
+/// The guardian as a person of the institution, with the guardian role: the person named
+/// at the request if they are still there, else the one with the guardian's address, else
+/// a new person with that address (name: the address, until they correct it; source
+/// `guardian_consent`), each audited. An existing person lacking the role is granted it
+/// (their sessions end: they carry the scopes granted at sign-in), unless processing of
+/// their data is restricted (R3), when they are linked without it. The new person gets in
+/// as anyone the institution creates does: a password reset by the address where local
+/// accounts are allowed, else their first SSO sign-in (linked by verified email).
+async fn guardian_at_confirmation(
+    scope: &TenantScope,
+    row: &guardian_consent::Model,
+    email: &str,
+    ending: &mut SessionsToEnd,
+) -> Result<ConfirmedGuardian, IdentityError> {
+    let named = match row.guardian_person_id {
+        Some(id) => person::Entity::find_by_id(id)
+            .one(scope.db())
+            .await?
+            .map(|r| store::open(scope, r))
+            .transpose()?
+            .filter(|p| !people::is_erased(p)),
+        None => None,
+    };
+    let existing = match named {
+        Some(p) => Some(p),
+        None => people::find_by_email(scope, email).await?,
+    };
+    let Some(existing) = existing else {
+        let data = PersonalData {
+            name: Pii::new(email.chars().take(people::MAX_NAME).collect()),
+            email: Some(Pii::new(email.to_string())),
+            ..Default::default()
+        };
+        let created = people::insert(
+            scope,
+            &data,
+            &[Role::Guardian.as_str().to_string()],
+            PersonSource::GuardianConsent,
+        )
+        .await?;
+        audit::record(
+            scope,
+            AuditEvent::new("person.created")
+                .person(created.id)
+                .detail(serde_json::json!({
+                    "roles": Role::Guardian.as_str(),
+                    "guardian_of": row.minor_person_id,
+                })),
+        )
+        .await?;
+        return Ok(ConfirmedGuardian {
+            person_id: Some(created.id),
+            created: true,
+            role_granted: true,
+        });
+    };
+    if existing.id == row.minor_person_id {
+        return Ok(ConfirmedGuardian {
+            person_id: None,
+            created: false,
+            role_granted: false,
+        });
+    }
+    let lacks_role = !existing.roles.contains(&Role::Guardian);
+    let role_granted = lacks_role && existing.restricted_at.is_none();
+    if role_granted {
+        let mut roles = existing.roles.clone();
+        roles.push(Role::Guardian);
+        let granted =
+            people::set_status_and_roles(scope, &existing, existing.status, &roles, ending).await?;
+        audit::record(
+            scope,
+            AuditEvent::new("person.administered")
+                .person(granted.id)
+                .detail(serde_json::json!({
+                    "roles": crate::roles::roles_to_text(&granted.roles),
+                    "status": granted.status.as_str(),
+                    "guardian_of": row.minor_person_id,
+                    "sessions_ended": !ending.people().is_empty(),
+                })),
+        )
+        .await?;
+    }
+    Ok(ConfirmedGuardian {
+        person_id: Some(existing.id),
+        created: false,
+        role_granted,
+    })
 }
 
 #[cfg(test)]
@@ -480,11 +601,46 @@ mod tests {
                 home: true,
             },
         ];
-        assert_eq!(consent_age_for(&table, Some(Jurisdiction::Uk)), 13);
-        assert_eq!(consent_age_for(&table, Some(Jurisdiction::Eu)), 15);
-        assert_eq!(consent_age_for(&table, None), 15);
-        assert_eq!(consent_age_for(&table, Some(Jurisdiction::UsCa)), 16);
-        assert_eq!(consent_age_for(&[], None), DEFAULT_DIGITAL_CONSENT_AGE);
+        assert_eq!(consent_age_for(&table, None, Some(Jurisdiction::Uk)), 13);
+        assert_eq!(consent_age_for(&table, None, Some(Jurisdiction::Eu)), 15);
+        assert_eq!(consent_age_for(&table, None, None), 15);
+        assert_eq!(consent_age_for(&table, None, Some(Jurisdiction::UsCa)), 16);
+        assert_eq!(
+            consent_age_for(&[], None, None),
+            DEFAULT_DIGITAL_CONSENT_AGE
+        );
+    }
+
+    #[test]
+    fn a_persons_own_country_comes_before_their_jurisdictions() {
+        let table = vec![
+            ConsentAge {
+                country: "GB".into(),
+                age: 13,
+                home: false,
+            },
+            ConsentAge {
+                country: "ES".into(),
+                age: 14,
+                home: false,
+            },
+            ConsentAge {
+                country: "FR".into(),
+                age: 15,
+                home: true,
+            },
+        ];
+        assert_eq!(
+            consent_age_for(&table, Some("ES"), Some(Jurisdiction::Uk)),
+            14
+        );
+        assert_eq!(consent_age_for(&table, Some("ES"), None), 14);
+        // A country of their own with no row has the default, not the home country's age.
+        assert_eq!(
+            consent_age_for(&table, Some("DE"), Some(Jurisdiction::Uk)),
+            16
+        );
+        assert_eq!(consent_age_for(&table, None, Some(Jurisdiction::Uk)), 13);
     }
 
     #[test]

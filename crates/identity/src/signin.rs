@@ -428,6 +428,7 @@ impl Identity {
             email: verified_email.map(|e| Pii::new(e.to_string())),
             phone: None,
             birth_date: None,
+            country: None,
         };
         let roles: Vec<String> = idp_roles.iter().map(|r| r.as_str().to_string()).collect();
         let person = people::insert(scope, &data, &roles, PersonSource::Sso)

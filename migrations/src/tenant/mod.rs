@@ -49,6 +49,7 @@ mod m20261202_001321_course_certificate_deadline;
 mod m20261203_001331_course_prerequisites;
 mod m20261203_001332_quiz_adaptive;
 mod m20261203_001340_xapi_statement_targets_pending;
+mod m20261203_001401_person_country;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -100,5 +101,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261203_001331_course_prerequisites::Migration),
         Box::new(m20261203_001332_quiz_adaptive::Migration),
         Box::new(m20261203_001340_xapi_statement_targets_pending::Migration),
+        Box::new(m20261203_001401_person_country::Migration),
     ]
 }

@@ -36,6 +36,10 @@ pub struct ProfileUpdate {
     /// the institution's default.
     #[oai(nullable)]
     pub jurisdiction: MaybeUndefined<Described<JurisdictionView>>,
+    /// My country, ISO 3166-1 alpha-2 in upper case (A1): the age of digital consent I am
+    /// under follows it. `null`: none kept.
+    #[oai(nullable)]
+    pub country: MaybeUndefined<String>,
 }
 
 impl Example for ProfileUpdate {
@@ -45,6 +49,7 @@ impl Example for ProfileUpdate {
             phone: MaybeUndefined::Null,
             birth_date: MaybeUndefined::Undefined,
             jurisdiction: MaybeUndefined::Value(Described(JurisdictionView::Eu)),
+            country: MaybeUndefined::Undefined,
         }
     }
 }
@@ -147,6 +152,7 @@ impl MeApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(j) => Some(Some(j.0.into())),
             },
+            country: optional(body.0.country),
         };
         let scope = state.tenancy.scope(&auth.0).await?;
         let person = people::correct_self(&scope, patch, expected).await?;

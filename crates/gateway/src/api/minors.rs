@@ -26,8 +26,9 @@ pub struct DigitalConsentAge {
     /// People younger than this are minors (13 to 21: the lowest age GDPR Art. 8 and COPPA
     /// allow, up to the highest age of majority in force).
     pub age: u32,
-    /// The institution's own country: its age applies to people whose jurisdiction names
-    /// no single country (`eu`, `other`, none). At most one.
+    /// The institution's own country: its age applies to people who keep no country of
+    /// their own and whose jurisdiction names no single country (`eu`, `other`, none). At
+    /// most one.
     #[oai(default)]
     pub home: bool,
 }
@@ -246,7 +247,12 @@ impl MinorsApi {
     /// Confirm a guardian's consent
     ///
     /// Public. With the code from the message, once, before it lapses; an unknown, used or
-    /// expired code is refused (401 `guardian_token_invalid`) and changes nothing.
+    /// expired code is refused (401 `guardian_token_invalid`) and changes nothing. The
+    /// guardian becomes a person of the institution with the `guardian` role, linked to the
+    /// minor: the person with their address (granted the role if they lack it), or a new
+    /// one with that address (`source: guardian_consent`), who gets in by a password reset
+    /// to that address where local accounts are allowed, else through the institution's
+    /// SSO. Once signed in they read the minor's progress.
     #[oai(
         path = "/guardian-consents/confirmations",
         method = "post",
@@ -257,7 +263,7 @@ impl MinorsApi {
         state: Data<&Arc<AppState>>,
         body: Json<GuardianConsentConfirmation>,
     ) -> Result<Confirmed, ApiError> {
-        minors::confirm_for_institution(&state.tenancy, &body.0.tenant, body.0.token.expose())
+        minors::confirm_for_institution(&state.identity, &body.0.tenant, body.0.token.expose())
             .await?;
         Ok(Confirmed::NoContent)
     }

@@ -43,10 +43,16 @@ pub struct PersonView {
     /// `null`: the institution's default.
     #[oai(nullable)]
     pub jurisdiction: Option<Described<JurisdictionView>>,
+    /// The person's own country, ISO 3166-1 alpha-2 (A1): the age of digital consent they
+    /// are under follows it before their jurisdiction's country. `null`: none kept.
+    #[oai(nullable)]
+    pub country: Option<String>,
     /// `learner`, `instructor`, `tenant_admin`, `finance`, `auditor`, `guardian`.
     pub roles: Vec<String>,
     pub status: PersonStatusView,
-    /// `admin` (created through the API) or `sso` (created at first sign-in).
+    /// `admin` (created through the API), `sso` (created at first sign-in), `scim` (pushed
+    /// by the institution's IdP) or `guardian_consent` (created when they confirmed their
+    /// consent for a minor, with the guardian role).
     pub source: String,
     pub revision: i32,
     #[oai(nullable)]
@@ -65,6 +71,7 @@ impl From<Person> for PersonView {
             phone: p.phone.map(Pii::into_inner),
             birth_date: p.birth_date.map(Pii::into_inner),
             jurisdiction: p.jurisdiction.map(|j| Described(j.into())),
+            country: p.country.map(Pii::into_inner),
             roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(),
             status: match p.status {
                 PersonStatus::Active => PersonStatusView::Active,
@@ -95,6 +102,9 @@ pub struct PersonCreate {
     pub phone: Option<String>,
     /// `YYYY-MM-DD`. Optional; only where the law protects minors.
     pub birth_date: Option<String>,
+    /// ISO 3166-1 alpha-2 in upper case, e.g. `DE`. Optional; the age of digital consent the
+    /// person is under (A1) follows it before their jurisdiction's country.
+    pub country: Option<String>,
     /// Roles; empty means no access beyond the person's own record.
     #[oai(default)]
     pub roles: Vec<String>,
@@ -108,13 +118,14 @@ impl Example for PersonCreate {
             email: Some("grace@northfield.example".into()),
             phone: None,
             birth_date: None,
+            country: None,
             roles: vec!["instructor".into()],
         }
     }
 }
 
-/// An admin's change to a person: roles, status and jurisdiction. Changing roles or status
-/// ends the person's sessions (they carry the scopes granted at sign-in).
+/// An admin's change to a person: roles, status, jurisdiction and country. Changing roles or
+/// status ends the person's sessions (they carry the scopes granted at sign-in).
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct PersonAdminUpdate {
@@ -126,6 +137,10 @@ pub struct PersonAdminUpdate {
     /// omitted: unchanged; `null`: cleared (the institution's default applies).
     #[oai(nullable)]
     pub jurisdiction: MaybeUndefined<Described<JurisdictionView>>,
+    /// The person's own country, ISO 3166-1 alpha-2 in upper case (A1); omitted: unchanged;
+    /// `null`: cleared (their jurisdiction's country, else the institution's home, applies).
+    #[oai(nullable)]
+    pub country: MaybeUndefined<String>,
 }
 
 impl Example for PersonAdminUpdate {
@@ -134,6 +149,7 @@ impl Example for PersonAdminUpdate {
             roles: Some(vec!["learner".into(), "instructor".into()]),
             status: None,
             jurisdiction: MaybeUndefined::Undefined,
+            country: MaybeUndefined::Undefined,
         }
     }
 }
@@ -196,6 +212,7 @@ impl PeopleApi {
                 email: input.email.map(Pii::new),
                 phone: input.phone.map(Pii::new),
                 birth_date: input.birth_date.map(Pii::new),
+                country: input.country.map(Pii::new),
             },
             roles: input.roles,
         };
@@ -265,11 +282,12 @@ impl PeopleApi {
         Ok(person_found(person))
     }
 
-    /// Change a person's roles, status or jurisdiction
+    /// Change a person's roles, status, jurisdiction or country
     ///
     /// Requires scope `people:write` and `If-Match`. A change of roles or a deactivation ends
     /// all of the person's sessions at once. The jurisdiction is the one the person's privacy
-    /// requests follow when they state none (L1).
+    /// requests follow when they state none (L1); the country, the one whose age of digital
+    /// consent they are under (A1).
     #[oai(
         path = "/people/:person_id",
         method = "patch",
@@ -296,6 +314,11 @@ impl PeopleApi {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(j) => Some(Some(j.0.into())),
+            },
+            country: match body.0.country {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(c) => Some(Some(Pii::new(c))),
             },
         };
         let scope = state.tenancy.scope(&auth.0).await?;

@@ -27,6 +27,8 @@ pub struct Model {
     pub restricted_at: Option<DateTimeUtc>,
     /// The jurisdiction the person keeps on their profile (L1), sealed; `None`: none kept.
     pub jurisdiction_sealed: Option<Vec<u8>>,
+    /// The person's own country (ISO 3166-1 alpha-2, A1), sealed; `None`: none kept.
+    pub country_sealed: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

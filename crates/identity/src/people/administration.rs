@@ -3,8 +3,8 @@
 
 use super::normalise_email;
 use super::store::{
-    check_data, ensure_unique, insert, load, open, parse_roles, seal_into, seal_jurisdiction,
-    write_revision,
+    check_country, check_data, ensure_unique, insert, load, open, parse_roles, seal_country,
+    seal_into, seal_jurisdiction, write_revision,
 };
 use super::{AdminPatch, NewPerson, Person, PersonSource, PersonStatus, PersonalData, TABLE};
 use crate::entities::person;
@@ -141,8 +141,9 @@ fn note_ending(
     ends
 }
 
-/// Changes roles, status or the person's jurisdiction; a change of roles or a deactivation ends the person's sessions
-/// when the change is committed ([`crate::Identity::commit`]).
+/// Changes roles, status, the person's jurisdiction or country; a change of roles or a
+/// deactivation ends the person's sessions when the change is committed
+/// ([`crate::Identity::commit`]).
 pub async fn administer(
     scope: &TenantScope,
     id: Uuid,
@@ -152,6 +153,9 @@ pub async fn administer(
     scope.require(Scope::PeopleWrite)?;
     let mut v = Violations::new();
     let roles = patch.roles.as_ref().map(|r| parse_roles(&mut v, r));
+    if let Some(Some(country)) = &patch.country {
+        check_country(&mut v, country.expose());
+    }
     v.finish().map_err(IdentityError::Invalid)?;
     let current = load(scope, id).await?;
     if let Some(expected) = expected_revision
@@ -163,7 +167,8 @@ pub async fn administer(
     }
     let status = patch.status.unwrap_or(current.status);
     let new_roles = roles.as_deref().unwrap_or(&current.roles);
-    refuse_if_restricted(&current, status, new_roles, patch.jurisdiction.is_some())?;
+    let changes_record = patch.jurisdiction.is_some() || patch.country.is_some();
+    refuse_if_restricted(&current, status, new_roles, changes_record)?;
     let mut row = person::ActiveModel {
         revision: Set(current.revision + 1),
         updated_at: Set(Utc::now()),
@@ -180,6 +185,14 @@ pub async fn administer(
     if let Some(jurisdiction) = patch.jurisdiction {
         seal_jurisdiction(&mut row, scope, id, jurisdiction);
     }
+    if let Some(country) = &patch.country {
+        seal_country(
+            &mut row,
+            scope,
+            id,
+            country.as_ref().map(|c| c.expose().as_str()),
+        );
+    }
     write_revision(scope, id, current.revision, row).await?;
     let person = load(scope, id).await?;
     audit::record(
@@ -190,6 +203,7 @@ pub async fn administer(
                 "roles": roles_to_text(&person.roles),
                 "status": person.status.as_str(),
                 "jurisdiction_changed": patch.jurisdiction.is_some(),
+                "country_changed": patch.country.is_some(),
                 "sessions_ended": sessions_end,
             })),
     )

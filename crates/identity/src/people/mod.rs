@@ -45,6 +45,8 @@ pub const MAX_NAME: usize = 200;
 pub const MAX_USERNAME: usize = 100;
 /// Phone numbers as `hub_tenant::contacts::check_phone` accepts them (E.164), for the spec.
 pub const PHONE_PATTERN: &str = r"^\+[1-9][0-9]{6,14}$";
+/// A person's country as the store accepts it (ISO 3166-1 alpha-2, upper case), for the spec.
+pub const COUNTRY_PATTERN: &str = "^[A-Z]{2}$";
 
 const fn field(
     column: &'static str,
@@ -112,6 +114,16 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
         false,
         true,
     ),
+    // The person's own country (ISO 3166-1 alpha-2): the age of digital consent they are
+    // under (A1). Needed only where the law protects minors; never required; sealed like
+    // the birth date.
+    field(
+        "country",
+        DataCategory::Identity,
+        Purpose::LegalObligation,
+        false,
+        true,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +159,10 @@ pub enum PersonSource {
     Sso,
     /// Pushed by the institution's IdP through SCIM; roles follow SCIM groups.
     Scim,
+    /// Created when a guardian confirmed their consent for a minor (A1), with the guardian
+    /// role; they get in as anyone the institution created does (a password reset where
+    /// local accounts are allowed, else their first SSO sign-in, linked by verified email).
+    GuardianConsent,
 }
 
 impl PersonSource {
@@ -155,6 +171,7 @@ impl PersonSource {
             Self::Admin => "admin",
             Self::Sso => "sso",
             Self::Scim => "scim",
+            Self::GuardianConsent => "guardian_consent",
         }
     }
 
@@ -162,6 +179,7 @@ impl PersonSource {
         match text {
             "sso" => Self::Sso,
             "scim" => Self::Scim,
+            "guardian_consent" => Self::GuardianConsent,
             _ => Self::Admin,
         }
     }
@@ -190,6 +208,9 @@ pub struct Person {
     /// The jurisdiction the person keeps on their profile (L1); `None`: their requests
     /// that state none get the institution's default.
     pub jurisdiction: Option<Jurisdiction>,
+    /// The person's own country, ISO 3166-1 alpha-2 in upper case (A1): their age of
+    /// digital consent follows it before their jurisdiction's country.
+    pub country: Option<Pii<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -202,6 +223,8 @@ pub struct PersonalData {
     pub email: Option<Pii<String>>,
     pub phone: Option<Pii<String>>,
     pub birth_date: Option<Pii<String>>,
+    /// ISO 3166-1 alpha-2 in upper case ([`COUNTRY_PATTERN`]).
+    pub country: Option<Pii<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,14 +233,15 @@ pub struct NewPerson {
     pub roles: Vec<String>,
 }
 
-/// An admin's change: roles, status and the person's jurisdiction (which law their
-/// privacy requests follow, L1; `Some(None)` clears it). Other personal fields belong to
-/// the person (R2).
+/// An admin's change: roles, status, the person's jurisdiction (which law their privacy
+/// requests follow, L1) and country (the age of digital consent they are under, A1);
+/// `Some(None)` clears either. Other personal fields belong to the person (R2).
 #[derive(Debug, Clone, Default)]
 pub struct AdminPatch {
     pub roles: Option<Vec<String>>,
     pub status: Option<PersonStatus>,
     pub jurisdiction: Option<Option<Jurisdiction>>,
+    pub country: Option<Option<Pii<String>>>,
 }
 
 /// A person's correction of their own record. `Some(None)` clears an optional field.
@@ -227,6 +251,7 @@ pub struct SelfPatch {
     pub phone: Option<Option<Pii<String>>>,
     pub birth_date: Option<Option<Pii<String>>>,
     pub jurisdiction: Option<Option<Jurisdiction>>,
+    pub country: Option<Option<Pii<String>>>,
 }
 
 pub use hub_tenant::contacts::normalise_email;

@@ -1,5 +1,5 @@
-//! A signed-in person's own record: read it, correct it, keep their jurisdiction on it (R2,
-//! U9, L1).
+//! A signed-in person's own record: read it, correct it, keep their jurisdiction (L1) and
+//! country (A1) on it (R2, U9).
 
 use super::store::{check_data, load, seal_into, seal_jurisdiction, write_revision};
 use super::{Person, PersonalData, SelfPatch, data_of};
@@ -29,6 +29,7 @@ pub async fn correct_self(
         name: patch.name.unwrap_or(own.name),
         phone: patch.phone.unwrap_or(own.phone),
         birth_date: patch.birth_date.unwrap_or(own.birth_date),
+        country: patch.country.unwrap_or(own.country),
         ..own
     };
     let mut v = Violations::new();

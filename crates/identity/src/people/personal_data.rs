@@ -38,6 +38,7 @@ pub(crate) fn is_erased(p: &super::Person) -> bool {
         && p.phone.is_none()
         && p.birth_date.is_none()
         && p.jurisdiction.is_none()
+        && p.country.is_none()
         && p.roles.is_empty()
         && p.status == PersonStatus::Deactivated
 }
@@ -109,6 +110,7 @@ impl PersonalDataSource for PeopleSource {
             "phone": p.phone.as_ref().map(|x| x.expose()),
             "birth_date": p.birth_date.as_ref().map(|d| d.expose().format("%Y-%m-%d").to_string()),
             "jurisdiction": p.jurisdiction.map(|j| j.as_str()),
+            "country": p.country.as_ref().map(|c| c.expose()),
             "roles": p.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             "status": p.status.as_str(),
             "source": p.source.as_str(),
@@ -143,6 +145,7 @@ impl PersonalDataSource for PeopleSource {
             phone_sealed: Set(None),
             birth_date_sealed: Set(None),
             jurisdiction_sealed: Set(None),
+            country_sealed: Set(None),
             roles: Set(String::new()),
             status: Set(PersonStatus::Deactivated.as_str().to_string()),
             key_version: Set(keys.active_version() as i32),
@@ -188,12 +191,14 @@ impl PersonalDataSource for PeopleSource {
                     username_index: Set(None),
                     birth_date_sealed: Set(None),
                     jurisdiction_sealed: Set(None),
+                    country_sealed: Set(None),
                     ..Default::default()
                 },
                 Condition::any()
                     .add(person::Column::UsernameSealed.is_not_null())
                     .add(person::Column::BirthDateSealed.is_not_null())
-                    .add(person::Column::JurisdictionSealed.is_not_null()),
+                    .add(person::Column::JurisdictionSealed.is_not_null())
+                    .add(person::Column::CountrySealed.is_not_null()),
             ),
             _ => {
                 return Ok(Outcome::NotApplicable {

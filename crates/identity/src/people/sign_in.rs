@@ -148,6 +148,7 @@ pub(crate) async fn record_sign_in(
             email: email.map(str::to_string),
             phone: person.phone.as_ref().map(|p| p.expose().clone()),
             birth_date: person.birth_date.as_ref().map(|d| *d.expose()),
+            country: person.country.as_ref().map(|c| c.expose().clone()),
         };
         ensure_unique(scope, &checked, Some(person.id)).await?;
         seal_into(&mut row, scope, person.id, &checked);

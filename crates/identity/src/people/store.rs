@@ -55,6 +55,20 @@ pub(super) fn parse_birth_date(v: &mut Violations, text: &str) -> Option<NaiveDa
     }
 }
 
+/// Whether `code` is a country as people keep it: ISO 3166-1 alpha-2, upper case
+/// ([`super::COUNTRY_PATTERN`]).
+pub(crate) fn valid_country(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+pub(super) fn check_country(v: &mut Violations, code: &str) {
+    v.check(
+        valid_country(code),
+        "country",
+        "an ISO 3166-1 alpha-2 code in upper case, e.g. DE",
+    );
+}
+
 pub(super) fn parse_roles(v: &mut Violations, roles: &[String]) -> Vec<Role> {
     let mut parsed = Vec::new();
     for (i, text) in roles.iter().enumerate() {
@@ -80,6 +94,7 @@ pub(super) struct Checked {
     pub(super) email: Option<String>,
     pub(super) phone: Option<String>,
     pub(super) birth_date: Option<NaiveDate>,
+    pub(super) country: Option<String>,
 }
 
 pub(super) fn check_data(v: &mut Violations, data: &PersonalData) -> Checked {
@@ -97,6 +112,9 @@ pub(super) fn check_data(v: &mut Violations, data: &PersonalData) -> Checked {
         .birth_date
         .as_ref()
         .and_then(|d| parse_birth_date(v, d.expose()));
+    if let Some(c) = &data.country {
+        check_country(v, c.expose());
+    }
     Checked {
         name: data.name.expose().trim().to_string(),
         username: data
@@ -106,6 +124,7 @@ pub(super) fn check_data(v: &mut Violations, data: &PersonalData) -> Checked {
         email: data.email.as_ref().map(|e| e.expose().trim().to_string()),
         phone: data.phone.as_ref().map(|p| p.expose().trim().to_string()),
         birth_date,
+        country: data.country.as_ref().map(|c| c.expose().clone()),
     }
 }
 
@@ -137,6 +156,7 @@ pub(crate) fn open(scope: &TenantScope, row: person::Model) -> Result<Person, Id
         reauth_required_after: row.reauth_required_after,
         restricted_at: row.restricted_at,
         jurisdiction,
+        country: open_opt("country", &row.country_sealed)?.map(Pii::new),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -174,6 +194,7 @@ pub(super) fn seal_into(
     row.birth_date_sealed = Set(data
         .birth_date
         .map(|d| keys.seal_str(TABLE, "birth_date", id, &d.format("%Y-%m-%d").to_string())));
+    seal_country(row, scope, id, data.country.as_deref());
     row.key_version = Set(keys.active_version() as i32);
 }
 
@@ -187,6 +208,17 @@ pub(super) fn seal_jurisdiction(
 ) {
     row.jurisdiction_sealed =
         Set(jurisdiction.map(|j| scope.keys().seal_str(TABLE, "jurisdiction", id, j.as_str())));
+}
+
+/// Seals the person's country (`None` clears it) into `row`; checked by the caller
+/// ([`check_country`]).
+pub(super) fn seal_country(
+    row: &mut person::ActiveModel,
+    scope: &TenantScope,
+    id: Uuid,
+    country: Option<&str>,
+) {
+    row.country_sealed = Set(country.map(|c| scope.keys().seal_str(TABLE, "country", id, c)));
 }
 
 /// Refuses an email or username another person of the institution already has.
@@ -306,6 +338,7 @@ pub fn data_of(person: &Person) -> PersonalData {
             .birth_date
             .as_ref()
             .map(|d| Pii::new(d.expose().format("%Y-%m-%d").to_string())),
+        country: person.country.clone(),
     }
 }
 
@@ -364,5 +397,13 @@ mod tests {
         );
         assert_eq!(roles, vec![Role::Learner]);
         assert_eq!(v.finish().unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn a_country_is_two_upper_case_letters_as_the_pattern_says() {
+        let pattern = regex::Regex::new(super::super::COUNTRY_PATTERN).unwrap();
+        for code in ["DE", "ES", "de", "D", "DEU", "D1", " DE", "ÄB", ""] {
+            assert_eq!(valid_country(code), pattern.is_match(code), "{code}");
+        }
     }
 }

@@ -99,6 +99,7 @@ impl ScimUser {
             email: self.email.clone().map(Pii::new),
             phone: self.phone.as_deref().map(normalise_phone).map(Pii::new),
             birth_date: None,
+            country: None,
         }
     }
 
@@ -493,7 +494,9 @@ async fn write_user(
         || data.phone.as_ref().map(|p| p.expose()) != person.phone.as_ref().map(|p| p.expose());
     if changed_data {
         let mut data = data;
-        data.birth_date = people::data_of(&person).birth_date;
+        let kept = people::data_of(&person);
+        data.birth_date = kept.birth_date;
+        data.country = kept.country;
         current = people::replace_data(scope, &current, &data)
             .await
             .map_err(scim_error)?;
