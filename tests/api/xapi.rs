@@ -2946,7 +2946,10 @@ async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are
     .await
     .unwrap();
     scope.commit().await.unwrap();
-    assert_eq!(ids(&app, &lrs, &by_activity).await, [ben.clone()]);
+    assert_eq!(
+        ids(&app, &lrs, &by_activity).await,
+        std::slice::from_ref(&ben)
+    );
 
     // The job opens the two marked statements, records the StatementRef's target, and the
     // filters follow it again; a second pass finds nothing to do.
