@@ -2878,6 +2878,13 @@ async fn statement_refs_meet_the_filters_of_their_targets(backend: Backend) {
     );
 }
 
+/// Posts one statement and answers the id the LRS stored it under.
+async fn stored_id(app: &TestApp, lrs: &Lrs, statement: Value) -> String {
+    let reply = post(app, lrs, statement).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body[0].as_str().unwrap().to_string()
+}
+
 async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are_followed(
     backend: Backend,
 ) {
@@ -2887,17 +2894,13 @@ async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are
     let north = app.create_institution("north").await;
     let admin = north.admin_token.as_str();
     let lrs = lrs_credential(&app, admin, &["all"]).await;
-    let ben = post(
+    let ben = stored_id(
         &app,
         &lrs,
         statement("ben@north.test", "passed", "http://north.test/explosives"),
     )
-    .await
-    .body[0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let confirmed = post(
+    .await;
+    let confirmed = stored_id(
         &app,
         &lrs,
         json!({
@@ -2906,12 +2909,8 @@ async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are
             "object": {"objectType": "StatementRef", "id": ben},
         }),
     )
-    .await
-    .body[0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let about_an_agent = post(
+    .await;
+    let about_an_agent = stored_id(
         &app,
         &lrs,
         json!({
@@ -2920,11 +2919,7 @@ async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are
             "object": {"objectType": "Agent", "mbox": "mailto:ben@north.test"},
         }),
     )
-    .await
-    .body[0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
     let ben_agent = encode(&json!({"mbox": "mailto:ben@north.test"}).to_string());
     let by_activity = format!("?activity={}", encode("http://north.test/explosives"));
     assert_eq!(

@@ -199,17 +199,7 @@ pub(crate) async fn after_submission(
     {
         return Ok(None);
     }
-    let open_one = decision::Entity::find()
-        .filter(decision::Column::PersonId.eq(person_id))
-        .filter(decision::Column::CourseId.eq(quiz.course_id))
-        .filter(decision::Column::Kind.eq(DecisionKind::CourseFailed.as_str()))
-        .filter(decision::Column::State.is_in([
-            DecisionState::PendingReview.as_str(),
-            DecisionState::Contested.as_str(),
-        ]))
-        .count(scope.db())
-        .await?;
-    if open_one > 0 {
+    if open_decisions(scope, person_id, quiz.course_id, DecisionKind::CourseFailed).await? > 0 {
         return Ok(None);
     }
     let scores: Vec<serde_json::Value> = attempts
@@ -374,17 +364,7 @@ pub(crate) async fn before_self_enrollment(
     person_id: Uuid,
 ) -> Result<Option<Decision>, CourseError> {
     crate::enrollment::store::lock_course(scope, course.id).await?;
-    let open_one = decision::Entity::find()
-        .filter(decision::Column::PersonId.eq(person_id))
-        .filter(decision::Column::CourseId.eq(course.id))
-        .filter(decision::Column::Kind.eq(DecisionKind::EnrollmentRefused.as_str()))
-        .filter(decision::Column::State.is_in([
-            DecisionState::PendingReview.as_str(),
-            DecisionState::Contested.as_str(),
-        ]))
-        .count(scope.db())
-        .await?;
-    if open_one > 0 {
+    if open_decisions(scope, person_id, course.id, DecisionKind::EnrollmentRefused).await? > 0 {
         return Err(CourseError::EnrollmentUnderReview);
     }
     let prerequisites = crate::catalog::prerequisites::of(scope, course.id).await?;
@@ -791,4 +771,24 @@ pub async fn overturn(
     reason: &str,
 ) -> Result<Decision, CourseError> {
     review(scope, messages, id, reason, Review::Overturn(signer)).await
+}
+
+/// How many decisions of `kind` about the person in the course are still open (pending
+/// review or contested): a rule records at most one open decision of a kind at a time.
+async fn open_decisions(
+    scope: &TenantScope,
+    person_id: Uuid,
+    course_id: Uuid,
+    kind: DecisionKind,
+) -> Result<u64, CourseError> {
+    Ok(decision::Entity::find()
+        .filter(decision::Column::PersonId.eq(person_id))
+        .filter(decision::Column::CourseId.eq(course_id))
+        .filter(decision::Column::Kind.eq(kind.as_str()))
+        .filter(decision::Column::State.is_in([
+            DecisionState::PendingReview.as_str(),
+            DecisionState::Contested.as_str(),
+        ]))
+        .count(scope.db())
+        .await?)
 }

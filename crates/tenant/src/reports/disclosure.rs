@@ -462,6 +462,32 @@ mod tests {
         assert_eq!(tables[0].cells[0][0], Some(7));
     }
 
+    /// A population of `courses` × `cohorts` record keys over `classes` classes, each count
+    /// drawn by `count` (`None`: that key and class hold no record).
+    fn random_population(
+        rng: &mut StdRng,
+        courses: usize,
+        cohorts: usize,
+        classes: usize,
+        mut count: impl FnMut(&mut StdRng) -> Option<u64>,
+    ) -> Population {
+        let mut p = Population::new(
+            vec!["course", "cohort"],
+            "state",
+            (0..classes).map(|c| format!("s{c}")).collect(),
+        );
+        for a in 0..courses {
+            for b in 0..cohorts {
+                for c in 0..classes {
+                    if let Some(n) = count(rng) {
+                        p.add(vec![format!("c{a}"), format!("u{b}")], c, n);
+                    }
+                }
+            }
+        }
+        p
+    }
+
     #[test]
     fn promise_c7_no_hidden_value_derives_from_all_tables_of_a_population_together() {
         let mut rng = StdRng::seed_from_u64(0x00c7_7ab1e5);
@@ -470,25 +496,14 @@ mod tests {
             let cohorts = rng.random_range(1..=4);
             let classes = rng.random_range(1..=3);
             let k = rng.random_range(2..=6);
-            let mut p = Population::new(
-                vec!["course", "cohort"],
-                "state",
-                (0..classes).map(|c| format!("s{c}")).collect(),
-            );
-            for a in 0..courses {
-                for b in 0..cohorts {
-                    for c in 0..classes {
-                        let n = match rng.random_range(0..4) {
-                            0 => 0,
-                            1 => rng.random_range(1..u64::from(k)),
-                            _ => rng.random_range(0..25),
-                        };
-                        if n > 0 || rng.random_bool(0.3) {
-                            p.add(vec![format!("c{a}"), format!("u{b}")], c, n);
-                        }
-                    }
-                }
-            }
+            let p = random_population(&mut rng, courses, cohorts, classes, |rng| {
+                let n = match rng.random_range(0..4) {
+                    0 => 0,
+                    1 => rng.random_range(1..u64::from(k)),
+                    _ => rng.random_range(0..25),
+                };
+                (n > 0 || rng.random_bool(0.3)).then_some(n)
+            });
             if p.counts.is_empty() {
                 continue;
             }
@@ -519,22 +534,12 @@ mod tests {
             let cohorts = rng.random_range(1..=3);
             let classes = rng.random_range(2..=4);
             let k = rng.random_range(2..=8);
-            let mut p = Population::new(
-                vec!["course", "cohort"],
-                "state",
-                (0..classes).map(|c| format!("s{c}")).collect(),
-            );
-            for a in 0..courses {
-                for b in 0..cohorts {
-                    for c in 0..classes {
-                        let n = match rng.random_range(0..3) {
-                            0 => rng.random_range(1..u64::from(k)),
-                            _ => rng.random_range(0..30),
-                        };
-                        p.add(vec![format!("c{a}"), format!("u{b}")], c, n);
-                    }
-                }
-            }
+            let p = random_population(&mut rng, courses, cohorts, classes, |rng| {
+                Some(match rng.random_range(0..3) {
+                    0 => rng.random_range(1..u64::from(k)),
+                    _ => rng.random_range(0..30),
+                })
+            });
             check(&p, k);
         }
     }
