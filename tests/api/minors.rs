@@ -574,21 +574,13 @@ async fn promise_a1_the_guardian_observes_only_their_minors_progress(backend: Ba
         &["guardian"],
     )
     .await;
-    let course = app
-        .post(
-            "/v1/courses",
-            &inst.admin_token,
-            json!({"code": "KIDS-1", "title": "Kids", "status": "published"}),
-        )
-        .await;
-    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
-    let course_id = course.body["id"].as_str().unwrap().to_string();
-    for token in [&child_token, &other_token] {
-        let enrolled = app
-            .post("/v1/me/enrollments", token, json!({"course_id": course_id}))
-            .await;
-        assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
-    }
+    let course_id = a_course_both_take(
+        &app,
+        &inst.admin_token,
+        "KIDS-1",
+        [&child_token, &other_token],
+    )
+    .await;
     let progress_of = |minor: &str| format!("/v1/guardians/me/minors/{minor}/progress");
 
     // Before consent is verified, the named guardian sees nothing.
@@ -652,6 +644,26 @@ async fn patch_person(app: &TestApp, token: &str, path: &str, body: Value) -> Re
         &[("If-Match", current.header("etag").unwrap().as_str())],
     )
     .await
+}
+
+/// A published course both learners (by their session tokens) enroll in themselves; its id.
+async fn a_course_both_take(app: &TestApp, admin: &str, code: &str, learners: [&str; 2]) -> String {
+    let course = app
+        .post(
+            "/v1/courses",
+            admin,
+            json!({"code": code, "title": "Kids", "status": "published"}),
+        )
+        .await;
+    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+    let course_id = course.body["id"].as_str().unwrap().to_string();
+    for token in learners {
+        let enrolled = app
+            .post("/v1/me/enrollments", token, json!({"course_id": course_id}))
+            .await;
+        assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    }
+    course_id
 }
 
 /// The people source's export of the person, then their erasure (what a privacy request
@@ -821,21 +833,7 @@ async fn promise_a1_confirming_guardian_consent_creates_the_guardian_with_the_gu
     let (child, child_token) = person(&app, &inst, "kid@guardian-made.example", Some(&young)).await;
     let (sibling, sibling_token) =
         person(&app, &inst, "sib@guardian-made.example", Some(&young)).await;
-    let course = app
-        .post(
-            "/v1/courses",
-            admin,
-            json!({"code": "KIDS-2", "title": "Kids", "status": "published"}),
-        )
-        .await;
-    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
-    let course_id = course.body["id"].as_str().unwrap().to_string();
-    for token in [&child_token, &sibling_token] {
-        let enrolled = app
-            .post("/v1/me/enrollments", token, json!({"course_id": course_id}))
-            .await;
-        assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
-    }
+    let course_id = a_course_both_take(&app, admin, "KIDS-2", [&child_token, &sibling_token]).await;
     let progress_of = |minor: &str| format!("/v1/guardians/me/minors/{minor}/progress");
 
     // Nobody of the institution has the guardian's address when the code is asked for.
