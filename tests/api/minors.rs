@@ -670,16 +670,7 @@ async fn a_course_both_take(app: &TestApp, admin: &str, code: &str, learners: [&
 /// runs for them).
 async fn export_then_erase(app: &TestApp, inst: &Institution, person: &str) -> Value {
     use hub_tenant::personal_data::{DataSubject, PersonalDataSource};
-    let Principal::Tenant(principal) = app
-        .state
-        .tenancy
-        .authenticate(&inst.admin_token)
-        .await
-        .unwrap()
-    else {
-        panic!("not a tenant key")
-    };
-    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    let scope = app.tenant_scope(&inst.admin_token).await;
     let subject = DataSubject::person(person.parse().unwrap(), Vec::new());
     let source = hub_identity::people::PeopleSource;
     let exported = json!(source.export(&scope, &subject).await.unwrap());

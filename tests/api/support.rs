@@ -288,6 +288,17 @@ async fn serve(
 }
 
 impl TestApp {
+    /// A unit of work in the institution whose tenant key `token` is, as the domain sees
+    /// it (for calling a personal-data source or reading the tenant's own tables).
+    pub async fn tenant_scope(&self, token: &str) -> hub_tenant::TenantScope {
+        let hub_tenant::Principal::Tenant(principal) =
+            self.state.tenancy.authenticate(token).await.unwrap()
+        else {
+            panic!("not a tenant key");
+        };
+        self.state.tenancy.scope(&principal).await.unwrap()
+    }
+
     /// The app's data directory (the SQLite control plane and `tenants/*.db` live here).
     pub fn data_dir(&self) -> &std::path::Path {
         &self.state.config.data_dir

@@ -2928,10 +2928,7 @@ async fn promise_c3_statement_refs_stored_before_their_targets_were_recorded_are
     );
     // As the store held them before targets were recorded (the mark is what migration
     // m20261203_001340 sets on such rows): the confirmation is no longer followed.
-    let Principal::Tenant(principal) = app.state.tenancy.authenticate(admin).await.unwrap() else {
-        panic!("not a tenant key");
-    };
-    let scope = app.state.tenancy.scope(&principal).await.unwrap();
+    let scope = app.tenant_scope(admin).await;
     let db = scope.db();
     db.execute_raw(Statement::from_string(
         db.get_database_backend(),
