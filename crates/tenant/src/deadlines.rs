@@ -153,6 +153,8 @@ pub const PERIODIC_JOBS: &[&str] = &[
     "privacy.request_alerts",
     "course.reminders",
     "xapi.statement_targets",
+    "billing.webhook_events",
+    "billing.reconciliation",
     crate::reports::runs::JOB,
 ];
 

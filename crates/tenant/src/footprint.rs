@@ -245,6 +245,71 @@ impl Tenancy {
     }
 }
 
+/// A registered control-plane table that is a platform queue: its rows arrive before anyone
+/// knows their tenant (Stripe delivers every webhook event to one endpoint of the platform),
+/// are routed to one afterwards (its tenant column, so offboarding still erases what names
+/// the tenant) and are claimed by whichever replica works next. The platform's own workers
+/// read and write it across tenants; what they do inside a tenant still goes through that
+/// tenant's scope. Handed out only for a table registered as a footprint.
+pub struct PlatformQueue<'a, E: EntityTrait> {
+    control: &'a DatabaseConnection,
+    _entity: std::marker::PhantomData<E>,
+}
+
+impl<E: EntityTrait> PlatformQueue<'_, E> {
+    pub async fn find(
+        &self,
+        refine: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Result<Vec<E::Model>, TenantError> {
+        Ok(refine(E::find()).all(self.control).await?)
+    }
+
+    pub async fn find_one(
+        &self,
+        refine: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Result<Option<E::Model>, TenantError> {
+        Ok(refine(E::find()).one(self.control).await?)
+    }
+
+    /// Inserts a row; `Ok(false)` when its primary key is there already (a redelivery).
+    pub async fn insert_new<A>(&self, row: A) -> Result<bool, TenantError>
+    where
+        A: ActiveModelTrait<Entity = E> + Send,
+    {
+        match E::insert(row).exec_without_returning(self.control).await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Updates the rows `refine` sets and selects (a conditional update is how a worker
+    /// claims a row: one statement, the same on PostgreSQL and SQLite). Returns how many.
+    pub async fn update(
+        &self,
+        refine: impl FnOnce(UpdateMany<E>) -> UpdateMany<E>,
+    ) -> Result<u64, TenantError> {
+        Ok(refine(E::update_many())
+            .exec(self.control)
+            .await?
+            .rows_affected)
+    }
+}
+
+impl Tenancy {
+    /// The door to a registered control-plane table that is a platform queue
+    /// ([`PlatformQueue`]).
+    pub fn platform_queue<E: EntityTrait>(&self) -> Result<PlatformQueue<'_, E>, TenantError> {
+        self.footprint_column::<E>()?;
+        Ok(PlatformQueue {
+            control: self.plane.control(),
+            _entity: std::marker::PhantomData,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

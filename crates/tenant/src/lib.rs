@@ -14,6 +14,7 @@ pub mod addendum_duties;
 pub mod audit;
 pub mod consent_gate;
 pub mod contacts;
+pub mod course_sales;
 pub mod credentials;
 pub mod data_plane;
 pub mod deadlines;
@@ -190,6 +191,9 @@ pub struct Tenancy {
     /// Who is a minor and who has a guardian's consent (identity's, registered by the
     /// gateway at start: [`Self::register_minor_directory`]).
     minor_directory: std::sync::RwLock<Option<Arc<dyn minors::MinorDirectory>>>,
+    /// Who may buy a course and enrolling them once paid (the learning crate's, registered
+    /// by the gateway at start: [`Self::register_course_sales`]).
+    course_sales: std::sync::RwLock<Option<Arc<dyn course_sales::CourseSales>>>,
 }
 
 impl Tenancy {
@@ -220,6 +224,7 @@ impl Tenancy {
             group_directory: std::sync::RwLock::default(),
             people_by_email: std::sync::RwLock::default(),
             minor_directory: std::sync::RwLock::default(),
+            course_sales: std::sync::RwLock::default(),
         })
     }
 

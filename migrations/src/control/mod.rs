@@ -5,6 +5,7 @@ mod m20261129_000001_registry;
 mod m20261129_000002_deadlines;
 mod m20261129_000003_sso_domains;
 mod m20261201_000201_job_leases;
+mod m20261204_000301_billing;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -12,5 +13,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261129_000002_deadlines::Migration),
         Box::new(m20261129_000003_sso_domains::Migration),
         Box::new(m20261201_000201_job_leases::Migration),
+        Box::new(m20261204_000301_billing::Migration),
     ]
 }

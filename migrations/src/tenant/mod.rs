@@ -50,6 +50,7 @@ mod m20261203_001331_course_prerequisites;
 mod m20261203_001332_quiz_adaptive;
 mod m20261203_001340_xapi_statement_targets_pending;
 mod m20261203_001401_person_country;
+mod m20261204_001501_billing;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -102,5 +103,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261203_001332_quiz_adaptive::Migration),
         Box::new(m20261203_001340_xapi_statement_targets_pending::Migration),
         Box::new(m20261203_001401_person_country::Migration),
+        Box::new(m20261204_001501_billing::Migration),
     ]
 }

@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+/// A learner's payment for a course: a Stripe PaymentIntent as Stripe last reported it.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "billing_payments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub person_id: Uuid,
+    pub course_id: Option<Uuid>,
+    pub description: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub amount_refunded: i64,
+    pub stripe_payment_intent: String,
+    pub stripe_charge: Option<String>,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub card_exp_month: Option<i32>,
+    pub card_exp_year: Option<i32>,
+    pub enrollment_id: Option<Uuid>,
+    pub fulfilled_at: Option<DateTimeUtc>,
+    pub pseudonymised_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
