@@ -24,6 +24,10 @@ pub enum BillingError {
     PersonOnly,
     #[error("no such payment")]
     PaymentNotFound,
+    #[error("the institution has connected no Stripe account")]
+    AccountNotFound,
+    #[error("the course has no price: it is not for sale")]
+    PriceNotFound,
     #[error("no such refund")]
     RefundNotFound,
     #[error("the payment cannot be refunded: {0}")]
@@ -69,6 +73,8 @@ impl DescribeProblem for BillingError {
             Self::RefundTooLarge { .. } => ProblemKind::Validation,
             Self::CourseNotForSale
             | Self::PaymentNotFound
+            | Self::AccountNotFound
+            | Self::PriceNotFound
             | Self::RefundNotFound
             | Self::EventNotFound => ProblemKind::NotFound,
             Self::PersonOnly => ProblemKind::Forbidden,
@@ -93,6 +99,8 @@ impl DescribeProblem for BillingError {
             Self::LearnerRestricted => "learner_restricted",
             Self::PersonOnly => "person_only",
             Self::PaymentNotFound => "payment_not_found",
+            Self::AccountNotFound => "stripe_account_not_found",
+            Self::PriceNotFound => "price_not_found",
             Self::RefundNotFound => "refund_not_found",
             Self::NotRefundable(_) => "payment_not_refundable",
             Self::RefundTooLarge { .. } => "refund_too_large",

@@ -27,6 +27,7 @@ pub type Api = (
     modules::institution::Api,
     modules::identity::Api,
     modules::privacy::Api,
+    modules::billing::Api,
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +129,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     let mut tenancy = Tenancy::open(&storage_config(&config), &key_store, kek).await?;
     // Offboarding erases what every domain crate keeps about a tenant in the control plane.
     tenancy.register_control_footprints(hub_identity::CONTROL_FOOTPRINT);
+    tenancy.register_control_footprints(hub_billing::CONTROL_FOOTPRINT);
     // Key rotation re-seals what every domain crate declares as sealed.
     for module in modules::DOMAIN_MODULES {
         tenancy.register_sealed_columns(module.sealed_columns().map_err(StartError::Config)?);
@@ -186,11 +188,24 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
     // The duties of each institution's privacy addendum reach the profile and the incident
     // clock through this port (A2).
     tenancy.register_addendum_duties(Arc::new(hub_privacy_addenda::addenda::DutiesPort));
+    // Billing sells courses through the learning crate's port and registers its
+    // personal-data source (it deletes Stripe customers) when built.
+    tenancy.register_course_sales(Arc::new(hub_course::enrollment::purchases::CourseShop));
+    let billing = hub_billing::Billing::new(
+        tenancy.clone(),
+        config.stripe_settings(),
+        hub_billing::InboxSettings {
+            max_attempts: config.billing_webhook_max_attempts as i32,
+            first_retry_secs: config.billing_webhook_retry_base_secs as i64,
+        },
+    )
+    .map_err(StartError::Config)?;
     let state = Arc::new(AppState {
         config,
         tenancy,
         identity,
         privacy,
+        billing,
         limiter: RateLimiter::new(
             redis,
             Duration::from_millis(rate_limit_sync_ms),
@@ -294,6 +309,28 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
         "StatementRef targets failed; retrying next tick",
         |s| async move { hub_course::xapi::targets::fill_pending(&s.tenancy).await },
     );
+    // Stripe's webhook events: every replica looks; each event is claimed by one of them
+    // (hub_billing::inbox). A full batch means more are due: carry on at once.
+    let weak_billing = Arc::downgrade(state);
+    let every = Duration::from_millis(state.config.billing_poll_ms.max(10));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            loop {
+                let Some(state) = weak_billing.upgrade() else { return };
+                match state.billing.process_due_events(chrono::Utc::now()).await {
+                    Ok(run) if run.total() as u64 >= hub_billing::inbox::BATCH => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "Stripe events failed; retrying next tick");
+                        break;
+                    }
+                }
+            }
+        }
+    });
     if let Some(dir) = state.identity.mail_directory() {
         tracing::warn!(
             path = %dir.display(),

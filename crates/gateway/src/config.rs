@@ -115,6 +115,22 @@ pub struct Config {
     pub mail_dir: Option<PathBuf>,
     /// How often due mail is looked for, in seconds.
     pub mail_poll_secs: u64,
+    /// The platform's Stripe secret key (`sk_…` or a restricted `rk_…`); unset: billing is
+    /// switched off (its operations answer 409 `billing_not_configured`). Never printed.
+    pub stripe_api_key: Option<Pii<String>>,
+    /// Stripe's API; only a loopback host may be plain `http://` (a local emulator, T6).
+    pub stripe_api_base: String,
+    /// Every signing secret (`whsec_…`) of the platform's Connect webhook endpoint: two
+    /// while one is rotated. Never printed.
+    pub stripe_webhook_secrets: Vec<Pii<String>>,
+    /// Seconds one Stripe HTTP attempt may take.
+    pub stripe_timeout_secs: u64,
+    /// How often the webhook inbox is looked at for due events, in milliseconds.
+    pub billing_poll_ms: u64,
+    /// Attempts before a webhook event is a dead letter.
+    pub billing_webhook_max_attempts: u32,
+    /// The first retry of a failed event after this many seconds, doubling up to an hour.
+    pub billing_webhook_retry_base_secs: u64,
     /// Attempts before a message is given up (`dead`).
     pub mail_max_attempts: u32,
     /// First retry after this many seconds, doubling each time up to `mail_retry_max_secs`
@@ -206,6 +222,22 @@ impl std::fmt::Debug for Config {
             .field("mail_from", &Redacting(&self.mail_from))
             .field("mail_dir", &Redacting(&self.mail_dir))
             .field("mail_poll_secs", &Redacting(&self.mail_poll_secs))
+            .field("stripe_api_key", &Redacting(&self.stripe_api_key))
+            .field("stripe_api_base", &Redacting(&self.stripe_api_base))
+            .field(
+                "stripe_webhook_secrets",
+                &Redacting(&self.stripe_webhook_secrets),
+            )
+            .field("stripe_timeout_secs", &Redacting(&self.stripe_timeout_secs))
+            .field("billing_poll_ms", &Redacting(&self.billing_poll_ms))
+            .field(
+                "billing_webhook_max_attempts",
+                &Redacting(&self.billing_webhook_max_attempts),
+            )
+            .field(
+                "billing_webhook_retry_base_secs",
+                &Redacting(&self.billing_webhook_retry_base_secs),
+            )
             .field("mail_max_attempts", &Redacting(&self.mail_max_attempts))
             .field(
                 "mail_retry_base_secs",
@@ -361,6 +393,13 @@ impl Default for Config {
             mail_from: "no-reply@localhost".into(),
             mail_dir: None,
             mail_poll_secs: 5,
+            stripe_api_key: None,
+            stripe_api_base: "https://api.stripe.com/".into(),
+            stripe_webhook_secrets: Vec::new(),
+            stripe_timeout_secs: 30,
+            billing_poll_ms: 1000,
+            billing_webhook_max_attempts: 8,
+            billing_webhook_retry_base_secs: 10,
             mail_max_attempts: 8,
             mail_retry_base_secs: 60,
             mail_retry_max_secs: 6 * 3600,
@@ -614,6 +653,29 @@ impl Config {
         if self.mail_poll_secs == 0 || self.mail_poll_secs > 3600 {
             errors.push("mail_poll_secs: must be between 1 and 3600".into());
         }
+        if let Some(settings) = self.stripe_settings()
+            && let Err(e) = settings.check()
+        {
+            errors.push(e);
+        }
+        if self.stripe_api_key.is_some() && self.stripe_webhook_secrets.is_empty() {
+            errors.push(
+                "stripe_webhook_secrets: set the webhook endpoint's signing secret (whsec_…)"
+                    .into(),
+            );
+        }
+        if !(1..=300).contains(&self.stripe_timeout_secs) {
+            errors.push("stripe_timeout_secs: must be between 1 and 300".into());
+        }
+        if !(10..=60_000).contains(&self.billing_poll_ms) {
+            errors.push("billing_poll_ms: must be between 10 and 60000".into());
+        }
+        if !(1..=100).contains(&self.billing_webhook_max_attempts) {
+            errors.push("billing_webhook_max_attempts: must be between 1 and 100".into());
+        }
+        if !(1..=3600).contains(&self.billing_webhook_retry_base_secs) {
+            errors.push("billing_webhook_retry_base_secs: must be between 1 and 3600".into());
+        }
         if self.retention_sweep_secs > 31 * 24 * 3600 {
             errors.push("retention_sweep_secs: must be at most 2678400 (31 days)".into());
         }
@@ -643,6 +705,22 @@ impl Config {
             lease: chrono::Duration::seconds(self.retention_lease_secs as i64),
             stop_after_steps: self.retention_stop_after_steps,
         }
+    }
+
+    /// The Stripe settings billing is built with; `None` when no key is configured.
+    pub fn stripe_settings(&self) -> Option<hub_billing::stripe_api::StripeSettings> {
+        self.stripe_api_key
+            .as_ref()
+            .map(|key| hub_billing::stripe_api::StripeSettings {
+                api_key: key.expose().clone(),
+                api_base: self.stripe_api_base.clone(),
+                webhook_secrets: self
+                    .stripe_webhook_secrets
+                    .iter()
+                    .map(|s| s.expose().clone())
+                    .collect(),
+                timeout: std::time::Duration::from_secs(self.stripe_timeout_secs),
+            })
     }
 
     pub fn mail_settings(&self) -> hub_identity::outbox::delivery::MailSettings {

@@ -20,6 +20,7 @@ use hub_tenant::DomainModule;
 pub const DOMAIN_MODULES: &[&DomainModule] = &[
     &hub_identity::MODULE,
     &hub_course::MODULE,
+    &hub_billing::MODULE,
     &hub_privacy_addenda::MODULE,
 ];
 
@@ -27,6 +28,7 @@ crate::map_domain_errors!(
     hub_tenant::TenantError,
     hub_identity::IdentityError,
     hub_course::CourseError,
+    hub_billing::BillingError,
     hub_privacy_addenda::PrivacyError,
 );
 
@@ -55,6 +57,7 @@ pub fn domain_errors() -> impl Iterator<Item = &'static (&'static str, &'static 
         institution::DOMAIN_ERRORS,
         identity::DOMAIN_ERRORS,
         privacy::DOMAIN_ERRORS,
+        billing::DOMAIN_ERRORS,
     ]
     .into_iter()
     .flatten()
@@ -308,5 +311,33 @@ pub mod privacy {
         // A mandatory If-Match on the contact's changes.
         ("setPrivacyContact", &[428]),
         ("getPublishedPrivacyContact", &[403, 404]),
+    ];
+}
+
+/// hub-billing: purchases, finance's history and refunds, Stripe's webhooks.
+pub mod billing {
+    use crate::api::billing::{
+        finance::FinanceApi, purchases::PurchasesApi, webhooks::StripeWebhookApi,
+    };
+
+    pub type Api = (PurchasesApi, FinanceApi, StripeWebhookApi);
+
+    pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
+        // Billing switched off, an account another institution holds.
+        ("connectStripeAccount", &[409]),
+        ("getStripeAccount", &[404]),
+        // An unknown course; a price of no course.
+        ("setCoursePrice", &[404]),
+        ("getCoursePrice", &[404]),
+        ("removeCoursePrice", &[404]),
+        // Not for sale, enrolled already, restricted, no account, Stripe refusing or
+        // unreachable.
+        ("purchaseCourse", &[404, 409, 503]),
+        ("getPayment", &[404]),
+        // More than is left, a payment not taken, Stripe refusing or unreachable.
+        ("refundPayment", &[404, 409, 503]),
+        // A bad or missing signature, a body that is not an event; billing switched off.
+        ("receiveStripeEvent", &[409]),
+        ("replayStripeEvent", &[404, 409]),
     ];
 }

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::limiter::RateLimiter;
+use hub_billing::Billing;
 use hub_identity::Identity;
 use hub_privacy_addenda::Privacy;
 use hub_tenant::Tenancy;
@@ -12,5 +13,6 @@ pub struct AppState {
     pub tenancy: Arc<Tenancy>,
     pub identity: Identity,
     pub privacy: Privacy,
+    pub billing: Billing,
     pub limiter: RateLimiter,
 }

@@ -36,6 +36,14 @@ pub enum SaleRefusal {
 
 #[async_trait]
 pub trait CourseSales: Send + Sync {
+    /// The title of the institution's course with this id, whatever its state (`None`: no
+    /// such course). For setting a price.
+    async fn course_title(
+        &self,
+        scope: &TenantScope,
+        course_id: Uuid,
+    ) -> Result<Option<String>, TenantError>;
+
     async fn offer(
         &self,
         tenancy: &Tenancy,

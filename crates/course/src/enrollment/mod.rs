@@ -11,6 +11,7 @@ pub(crate) mod entity;
 pub mod groups;
 pub mod model;
 pub mod personal_data;
+pub mod purchases;
 pub mod service;
 pub(crate) mod store;
 

@@ -76,10 +76,18 @@ pub enum EnrollmentSource {
     Bulk,
     /// A SCIM group mapped to the course.
     ScimGroup,
+    /// The learner bought the course and Stripe confirmed the payment (billing).
+    Purchase,
 }
 
 impl EnrollmentSource {
-    pub const ALL: [Self; 4] = [Self::SelfService, Self::Admin, Self::Bulk, Self::ScimGroup];
+    pub const ALL: [Self; 5] = [
+        Self::SelfService,
+        Self::Admin,
+        Self::Bulk,
+        Self::ScimGroup,
+        Self::Purchase,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,6 +95,7 @@ impl EnrollmentSource {
             Self::Admin => "admin",
             Self::Bulk => "bulk",
             Self::ScimGroup => "scim_group",
+            Self::Purchase => "purchase",
         }
     }
 

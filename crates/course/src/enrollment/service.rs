@@ -278,6 +278,38 @@ pub(crate) async fn admit_after_review(
     Ok(Some(enrollment))
 }
 
+/// Enrolls the buyer of a course whose payment Stripe confirmed (billing, through the
+/// course-sales port): `active`, source `purchase`, a seat claimed like any enrollment's.
+/// An active or completed enrollment is returned as it is (a redelivered confirmation).
+pub(crate) async fn admit_purchase(
+    scope: &TenantScope,
+    course_id: Uuid,
+    person_id: Uuid,
+    payment_id: Uuid,
+) -> Result<Uuid, CourseError> {
+    if let Some(existing) = store::find(scope, course_id, person_id).await?
+        && matches!(
+            existing.state,
+            EnrollmentState::Active | EnrollmentState::Completed
+        )
+    {
+        return Ok(existing.id);
+    }
+    let reason = format!("paid: payment {payment_id}");
+    let (enrollment, _) = admit(
+        scope,
+        course_id,
+        person_id,
+        EnrollmentState::Active,
+        EnrollmentSource::Purchase,
+        None,
+        Some(&reason),
+        false,
+    )
+    .await?;
+    Ok(enrollment.id)
+}
+
 /// The signed-in person's own enrollments, oldest first.
 pub async fn my_enrollments(
     scope: &TenantScope,

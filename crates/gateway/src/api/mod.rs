@@ -11,6 +11,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod contacts;
 pub mod described;
 pub mod domains;
@@ -95,6 +96,9 @@ pub enum ApiTags {
     System,
     /// The xAPI 1.0.3 Learning Record Store (`/xapi/`) and its credentials.
     Lrs,
+    /// Billing: course purchases paid through the institution's Stripe account, finance's
+    /// history, totals, exports, refunds and disputes, Stripe's webhook endpoint.
+    Billing,
 }
 
 /// `ETag` of a revision. Strong, quoted, as RFC 9110 wants.

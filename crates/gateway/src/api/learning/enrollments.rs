@@ -90,6 +90,9 @@ pub enum EnrollmentSourceView {
     Bulk,
     #[oai(rename = "scim_group")]
     ScimGroup,
+    /// Bought: Stripe confirmed the learner's payment.
+    #[oai(rename = "purchase")]
+    Purchase,
 }
 
 impl From<EnrollmentSource> for EnrollmentSourceView {
@@ -99,6 +102,7 @@ impl From<EnrollmentSource> for EnrollmentSourceView {
             EnrollmentSource::Admin => Self::Admin,
             EnrollmentSource::Bulk => Self::Bulk,
             EnrollmentSource::ScimGroup => Self::ScimGroup,
+            EnrollmentSource::Purchase => Self::Purchase,
         }
     }
 }

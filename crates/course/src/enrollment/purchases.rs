@@ -1,0 +1,94 @@
+//! The learning crate's side of course sales ([`hub_tenant::course_sales`]): who may buy a
+//! course (as who may enroll themselves: a published course open to them, not enrolled
+//! already, not restricted) and the enrollment Stripe's confirmed payment makes (source
+//! `purchase`, a seat claimed like any enrollment's). Prerequisites are not asked here: a
+//! course with prerequisites should not be priced until they are (noted in the README).
+
+use super::model::EnrollmentState;
+use super::{service, store};
+use crate::CourseError;
+use crate::catalog::model::CourseStatus;
+use crate::catalog::service::Audience;
+use async_trait::async_trait;
+use hub_tenant::course_sales::{CourseOffer, CourseSales, SaleRefusal};
+use hub_tenant::{Tenancy, TenantError, TenantScope};
+use uuid::Uuid;
+
+pub struct CourseShop;
+
+fn tenant_error(e: CourseError) -> TenantError {
+    match e {
+        CourseError::Tenant(e) => e,
+        CourseError::Database(e) => TenantError::Database(e),
+        other => TenantError::Conflict(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl CourseSales for CourseShop {
+    async fn course_title(
+        &self,
+        scope: &TenantScope,
+        course_id: Uuid,
+    ) -> Result<Option<String>, TenantError> {
+        match store::course(scope, course_id).await {
+            Ok(course) => Ok(Some(course.title)),
+            Err(CourseError::NotFound) => Ok(None),
+            Err(e) => Err(tenant_error(e)),
+        }
+    }
+
+    async fn offer(
+        &self,
+        tenancy: &Tenancy,
+        scope: &TenantScope,
+        person_id: Uuid,
+        course_id: Uuid,
+    ) -> Result<Result<CourseOffer, SaleRefusal>, TenantError> {
+        let course = match store::course(scope, course_id).await {
+            Ok(course) => course,
+            Err(CourseError::NotFound) => return Ok(Err(SaleRefusal::CourseNotFound)),
+            Err(e) => return Err(tenant_error(e)),
+        };
+        let admits = Audience::of_person(tenancy, scope, person_id)
+            .await
+            .map_err(tenant_error)?
+            .admits(&course);
+        if course.status != CourseStatus::Published || !admits {
+            return Ok(Err(SaleRefusal::CourseNotFound));
+        }
+        if store::is_restricted(scope, person_id)
+            .await
+            .map_err(tenant_error)?
+        {
+            return Ok(Err(SaleRefusal::LearnerRestricted));
+        }
+        let existing = store::find(scope, course_id, person_id)
+            .await
+            .map_err(tenant_error)?;
+        if existing
+            .as_ref()
+            .is_some_and(|e| matches!(e.state, EnrollmentState::Active | EnrollmentState::Completed))
+        {
+            return Ok(Err(SaleRefusal::AlreadyEnrolled));
+        }
+        Ok(Ok(CourseOffer {
+            course_id,
+            title: course.title,
+        }))
+    }
+
+    async fn fulfil(
+        &self,
+        _tenancy: &Tenancy,
+        scope: &TenantScope,
+        person_id: Uuid,
+        course_id: Uuid,
+        payment_id: Uuid,
+    ) -> Result<Uuid, TenantError> {
+        service::admit_purchase(scope, course_id, person_id, payment_id)
+            .await
+            .map_err(tenant_error)
+    }
+}
+

@@ -1,0 +1,7 @@
+//! Billing's operations: what admins set (the institution's Stripe account, course prices),
+//! what a learner does (buy a course, see their payments), what finance reads and does
+//! (history, totals, the CSV export, refunds, disputes), Stripe's webhook endpoint, and the
+//! operators' view of the webhook inbox (parked and dead events, replay).
+pub mod finance;
+pub mod purchases;
+pub mod webhooks;
