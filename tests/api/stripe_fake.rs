@@ -284,6 +284,39 @@ pub fn stripe_signature_with(payload: &[u8], secrets: &[&str], timestamp: i64) -
     header
 }
 
+/// A Stripe event of `event_type` about `object` (e.g. `charge.refunded` with a charge, or
+/// `charge.dispute.created` with a dispute: the events localstripe never sends), built on
+/// Stripe's example event: `id` `evt_test_<n>` (n counts per process, so ids are unique
+/// and reproducible), `created` now, `data.object` = `object`, no `previous_attributes`.
+pub fn event(event_type: &str, object: Value) -> Value {
+    static EVENTS: AtomicU32 = AtomicU32::new(0);
+    let mut event = fixture("event");
+    event["id"] = json!(format!(
+        "evt_test_{:06}",
+        EVENTS.fetch_add(1, Ordering::Relaxed)
+    ));
+    event["type"] = json!(event_type);
+    event["created"] = json!(chrono::Utc::now().timestamp());
+    event["data"] = json!({ "object": object });
+    event
+}
+
+/// Delivers `event` to a webhook endpoint as Stripe does: a JSON POST signed with
+/// `secret` at the current time. Returns the endpoint's answer.
+pub async fn send_webhook(url: &str, event: &Value, secret: &str) -> reqwest::Response {
+    let payload = serde_json::to_vec_pretty(event).unwrap();
+    let signature = stripe_signature(&payload, secret, chrono::Utc::now().timestamp());
+    hub_identity::oidc::install_tls_provider();
+    reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .header("Stripe-Signature", signature)
+        .body(payload)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Stripe's example object of a type (`"event"`, `"payment_intent"`, `"charge"`, `"refund"`,
 /// `"dispute"`, `"checkout.session"`, `"customer"`, `"balance_transaction"`, `"invoice"`),
 /// from tests/stripe/fixtures/stripe-objects.json (see SOURCE.md there).
@@ -764,6 +797,22 @@ mod tests {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(stripe.requests().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn send_webhook_delivers_an_event_signed_like_stripes_own() {
+        let (url, mut deliveries) = webhook_receiver().await;
+        let refunded = event("charge.refunded", fixture("charge"));
+        assert_eq!(refunded["object"], "event");
+        assert_eq!(refunded["data"]["object"]["object"], "charge");
+        assert_ne!(event("charge.refunded", json!({}))["id"], refunded["id"]);
+        let response = send_webhook(&url, &refunded, "whsec_test_1").await;
+        assert_eq!(response.status().as_u16(), 200);
+        let (header, body) = deliveries.recv().await.unwrap();
+        let header = header.unwrap();
+        let timestamp: i64 = header[2..header.find(',').unwrap()].parse().unwrap();
+        assert_eq!(stripe_signature(&body, "whsec_test_1", timestamp), header);
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), refunded);
     }
 
     #[test]

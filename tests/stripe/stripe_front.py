@@ -577,7 +577,12 @@ class Front(BaseHTTPRequestHandler):
                 status, body, headers + [("Idempotency-Key", key), ("Idempotent-Replayed", "true")]
             )
 
-        status, headers, body = self.answer(url, query_pairs, form, raw, account, reply=False)
+        try:
+            status, headers, body = self.answer(url, query_pairs, form, raw, account, reply=False)
+        except BaseException:
+            with lock:
+                del state["idempotency"][scope]  # nothing ran to the end: the key stays free
+            raise
         with lock:
             # Stripe saves a result once the endpoint ran; a request refused before that
             # (invalid parameters, no key, rate limit) saves nothing and the key stays free.
