@@ -32,7 +32,6 @@ pub struct StripeFake {
     localstripe_url: String,
     base_url: String,
     client: reqwest::Client,
-    webhooks: AtomicU32,
 }
 
 impl Drop for StripeFake {
@@ -69,7 +68,6 @@ impl StripeFake {
             localstripe_url,
             base_url,
             client,
-            webhooks: AtomicU32::new(0),
         }
     }
 
@@ -88,29 +86,22 @@ impl StripeFake {
         API_KEY
     }
 
-    /// Registers a webhook endpoint for every event type: localstripe POSTs each event to
-    /// `url` about a second after it happens, once, signed with `secret` (`whsec_…`).
+    /// Registers a webhook endpoint for every event type: about a second after each event,
+    /// localstripe delivers it once (to the front, which completes its object as it
+    /// completes every answer, adds `account` for a connected account's object, and delivers
+    /// it to `url` signed with `secret` (`whsec_…`) at the time of sending).
     pub async fn register_webhook(&self, url: &str, secret: &str) {
         self.register_webhook_for(url, secret, &[]).await;
     }
 
     /// As `register_webhook`, for the given event types only (none: all of them).
     pub async fn register_webhook_for(&self, url: &str, secret: &str, events: &[&str]) {
-        let id = self.webhooks.fetch_add(1, Ordering::Relaxed);
-        let mut form = vec![("url", url), ("secret", secret)];
-        form.extend(events.iter().map(|e| ("events[]", *e)));
-        let response = self
-            .client
-            .post(format!("{}/_config/webhooks/wh_{id}", self.localstripe_url))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "localstripe refused the webhook endpoint: {}",
-            response.status()
-        );
+        self.control_post(
+            "/_fake/webhooks",
+            &json!({ "url": url, "secret": secret, "events": events }),
+            None,
+        )
+        .await;
     }
 
     /// Every Stripe request the front received since the start or the last `reset`, in
@@ -450,6 +441,11 @@ mod tests {
         assert_eq!(intent["amount"], 4900);
         assert_eq!(intent["customer"], customer["id"]);
         assert_eq!(intent["metadata"]["tenant"], "t-1");
+        // Fields Stripe always sends and localstripe omits, as Stripe would set them.
+        assert_eq!(intent["amount_received"], 4900);
+        assert_eq!(intent["amount_capturable"], 0);
+        assert_eq!(intent["payment_method_types"], json!(["card"]));
+        assert_eq!(intent["canceled_at"], Value::Null);
         let charge_id = intent["latest_charge"]["id"]
             .as_str()
             .or(intent["latest_charge"].as_str())
@@ -460,6 +456,8 @@ mod tests {
         assert_eq!(status, 200, "{charge}");
         assert_eq!(charge["paid"], true);
         assert_eq!(charge["payment_intent"], intent["id"]);
+        assert_eq!(charge["amount_captured"], 4900);
+        assert_eq!(charge["disputed"], false);
 
         let (status, _, refund) = post_form(
             &stripe,
@@ -500,20 +498,12 @@ mod tests {
         let customer = customer(&stripe, &[]).await;
         let intent = paid_intent(&stripe, customer["id"].as_str().unwrap(), "t-1").await;
 
-        let (header, body) = tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                let (header, body) = deliveries.recv().await.unwrap();
-                let event: Value = serde_json::from_slice(&body).unwrap();
-                if event["type"] == "payment_intent.succeeded" {
-                    return (header, body);
-                }
-            }
-        })
-        .await
-        .expect("payment_intent.succeeded delivered within 20 s");
+        let (header, body) = succeeded(&mut deliveries).await;
         let event: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(event["object"], "event");
         assert_eq!(event["data"]["object"]["id"], intent["id"]);
+        assert_eq!(event["data"]["object"]["amount_received"], 4900);
+        assert!(event.get("account").is_none(), "a platform event: {event}");
 
         let header = header.expect("a Stripe-Signature header");
         let timestamp: i64 = header
@@ -536,6 +526,41 @@ mod tests {
         assert_eq!(rolled.matches(",v1=").count(), 2);
         assert!(rolled.ends_with(&format!(",v1={v1}")), "{rolled}");
         assert!(rolled.starts_with(&format!("t={timestamp},v1=")));
+
+        // A connected account's event names the account, as Connect webhooks do.
+        let connected = [("Stripe-Account", "acct_hooks")];
+        let (status, _, theirs) = post_form(
+            &stripe,
+            "/v1/payment_intents",
+            &[
+                ("amount", "1200"),
+                ("currency", "eur"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+            ],
+            &connected,
+        )
+        .await;
+        assert_eq!(status, 200, "{theirs}");
+        let (_, body) = succeeded(&mut deliveries).await;
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(event["data"]["object"]["id"], theirs["id"]);
+        assert_eq!(event["account"], "acct_hooks");
+    }
+
+    /// The next `payment_intent.succeeded` delivery (others, like `customer.created`, skipped).
+    async fn succeeded(deliveries: &mut UnboundedReceiver<Delivery>) -> (Option<String>, Vec<u8>) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let (header, body) = deliveries.recv().await.unwrap();
+                let event: Value = serde_json::from_slice(&body).unwrap();
+                if event["type"] == "payment_intent.succeeded" {
+                    return (header, body);
+                }
+            }
+        })
+        .await
+        .expect("payment_intent.succeeded delivered within 20 s")
     }
 
     #[tokio::test]

@@ -13,6 +13,13 @@ it) lacks, the way Stripe does it, and forwards every other request to localstri
 * Disputes (`GET /v1/disputes[/{id}]`, `POST /v1/disputes/{id}[/close]`) and Checkout
   Sessions (`POST/GET /v1/checkout/sessions[/{id}]`, `.../expire`), built on Stripe's own
   example objects (tests/stripe/fixtures/stripe-objects.json).
+* Objects as Stripe sends them: localstripe omits fields Stripe always sends (a typed client
+  such as async-stripe then cannot read a PaymentIntent, a charge or an event), so every
+  forwarded answer and webhook gets them (REQUIRED below; null for the rest); a decline is a
+  402 `card_error` as at Stripe.
+* Webhooks: `POST /_fake/webhooks` (JSON `url`, `secret`, `events`) registers a relay at
+  localstripe; each event localstripe delivers is completed, given `account` when its object
+  is a connected account's, and delivered to `url` signed with `secret` at sending time.
 * Test-only control endpoints under `/_fake/`: `POST /_fake/disputes` (a JSON body deep-merged
   onto the example dispute), `POST /_fake/checkout/sessions/{id}/complete` (pays the session
   with a real PaymentIntent in localstripe), `GET /_fake/requests` (every Stripe request
@@ -26,6 +33,8 @@ test process that started it).
 
 import base64
 import copy
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -34,6 +43,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -69,6 +79,7 @@ def init():
             owners={},  # object id -> Stripe-Account that created it
             disputes={},  # id -> dispute (insertion order = creation order)
             sessions={},  # id -> checkout.session
+            webhooks=[],  # relay number -> {"url", "secret"} of the endpoint under test
         )
 
 
@@ -423,6 +434,80 @@ def complete_session(session_id, headers):
     return 200, public(session)
 
 
+# --- webhooks -------------------------------------------------------------------------------
+
+# localstripe delivers each event to the front (signed with this secret, which nobody
+# checks), and the front delivers it on, completed like every answer and signed again with
+# the endpoint's own secret: so the code under test receives the objects it reads elsewhere.
+RELAY_SECRET = "whsec_stripe_front_relay"
+FRONT = {}
+
+
+def register_webhook(raw):
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    if (
+        not isinstance(body, dict)
+        or not str(body.get("url", "")).startswith("http")
+        or not str(body.get("secret", ""))
+    ):
+        return error(400, "invalid_request_error", "url (http...) and secret are required")
+    with lock:
+        endpoints = state.setdefault("webhooks", [])
+        number = len(endpoints)
+        endpoints.append({"url": body["url"], "secret": body["secret"]})
+    form = [("url", f"{FRONT['base']}/_fake/relay/{number}"), ("secret", RELAY_SECRET)]
+    form += [("events[]", e) for e in body.get("events") or []]
+    status, _, answer = upstream(
+        "POST",
+        f"/_config/webhooks/relay_{number}",
+        urllib.parse.urlencode(form).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    if status != 200:
+        return status, {"error": {"type": "api_error", "message": answer.decode()}}
+    return 200, {"id": f"we_relay_{number}", "url": body["url"]}
+
+
+def relay(number, raw):
+    with lock:
+        endpoint = (state.get("webhooks") or [None] * (number + 1))[number]
+    if endpoint is None:
+        return error(404, "invalid_request_error", "no such webhook endpoint")
+    event = complete(json.loads(raw))
+    obj = (event.get("data") or {}).get("object") or {}
+    with lock:
+        # Connect: an event about a connected account's object names the account.
+        event["account"] = state["owners"].get(obj.get("id"))
+    if event["account"] is None:
+        del event["account"]
+    payload = json.dumps(event, indent=2, sort_keys=True).encode()
+    timestamp = int(time.time())
+    signature = hmac.new(
+        endpoint["secret"].encode(), b"%d.%s" % (timestamp, payload), hashlib.sha256
+    ).hexdigest()
+    target = urllib.parse.urlsplit(endpoint["url"])
+    conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            target.path + (f"?{target.query}" if target.query else ""),
+            body=payload,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": f"t={timestamp},v1={signature}",
+            },
+        )
+        status = conn.getresponse().status
+    except OSError as e:
+        return 502, {"delivered": False, "error": str(e)}
+    finally:
+        conn.close()
+    return 200, {"delivered": True, "status": status}
+
+
 # --- forwarding -----------------------------------------------------------------------------
 
 
@@ -436,6 +521,83 @@ def upstream(method, target, body, headers):
         return response.status, kept, payload
     finally:
         conn.close()
+
+
+# Fields Stripe always sends (non-nullable in its API) that localstripe omits, with the value
+# they have for the object localstripe describes. Any other field Stripe has and localstripe
+# omits is sent as null, which is what Stripe sends for a feature not in use; Stripe's example
+# values are never borrowed, as they would describe some other object.
+REQUIRED = {
+    "event": lambda o: {"pending_webhooks": 0},
+    "payment_intent": lambda o: {
+        "amount_capturable": 0,
+        "amount_received": o.get("amount", 0) if o.get("status") == "succeeded" else 0,
+        "confirmation_method": "automatic",
+        "payment_method_types": ["card"],
+    },
+    "charge": lambda o: {
+        "amount_captured": o.get("amount", 0) if o.get("captured") else 0,
+        "billing_details": {
+            "address": None,
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
+        "disputed": False,
+    },
+    "balance_transaction": lambda o: {
+        "balance_type": "payments",
+        "fee_details": [],
+        "reporting_category": o.get("type") or "charge",
+    },
+    "invoice": lambda o: {
+        "amount_overpaid": 0,
+        "amount_shipping": 0,
+        "automatic_tax": {
+            "enabled": False,
+            "liability": None,
+            "status": None,
+            "disabled_reason": None,
+            "provider": None,
+        },
+        "default_tax_rates": [],
+        "discounts": [],
+        "issuer": {"type": "self"},
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "starting_balance": 0,
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+    },
+}
+
+
+def complete(value):
+    """Gives every object localstripe describes (at any depth) the fields Stripe sends, so a
+    typed Stripe client can read it: REQUIRED values, null for the rest."""
+    if isinstance(value, list):
+        return [complete(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = {k: complete(v) for k, v in value.items()}
+    kind = value.get("object")
+    # (An event's `data` has a key "object" too, holding the object itself.)
+    if isinstance(kind, str) and kind in EXAMPLES and kind != "dispute":
+        required = REQUIRED.get(kind, lambda o: {})(value)
+        for key in EXAMPLES[kind]:
+            if key not in value:
+                value[key] = required.get(key)
+    return value
 
 
 def card_error(body):
@@ -454,6 +616,14 @@ def card_error(body):
     return (json.dumps(data, indent=2) + "\n").encode()
 
 
+def completed(body):
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    return (json.dumps(complete(data), indent=2, sort_keys=True) + "\n").encode()
+
+
 def collection_id(path):
     """`/v1/customers/cus_1/sources` -> 'cus_1' (the object a path is about), if any."""
     parts = path.strip("/").split("/")
@@ -467,13 +637,20 @@ class Front(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        self.handle_any()
+        self.guarded()
 
     def do_POST(self):
-        self.handle_any()
+        self.guarded()
 
     def do_DELETE(self):
-        self.handle_any()
+        self.guarded()
+
+    def guarded(self):
+        try:
+            self.handle_any()
+        except Exception as e:  # noqa: BLE001 (a bug here: a 500 in Stripe's shape, trace on stderr)
+            traceback.print_exc()
+            self.send(*error(500, "api_error", f"stripe_front: {e!r}"))
 
     def send(self, status, body, extra=()):
         payload = body if isinstance(body, bytes) else (json.dumps(body, indent=2) + "\n").encode()
@@ -629,7 +806,7 @@ class Front(BaseHTTPRequestHandler):
         status, kept, body = upstream(self.command, target, raw, headers)
         if status == 402:
             body = card_error(body)
-        return status, kept, self.scope_to_account(status, body, account)
+        return status, kept, self.scope_to_account(status, completed(body), account)
 
     def scope_to_account(self, status, body, account):
         try:
@@ -680,6 +857,11 @@ class Front(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 return self.send(*error(400, "invalid_request_error", "a JSON object is expected"))
             return self.send(*new_dispute(body, self.headers.get("Stripe-Account")))
+        if path == "/_fake/webhooks" and self.command == "POST":
+            return self.send(*register_webhook(raw))
+        match = re.fullmatch(r"/_fake/relay/([0-9]+)", path)
+        if match and self.command == "POST":
+            return self.send(*relay(int(match.group(1)), raw))
         match = re.fullmatch(r"/_fake/checkout/sessions/([^/]+)/complete", path)
         if match and self.command == "POST":
             return self.send(*complete_session(match.group(1), self.headers))
@@ -689,6 +871,7 @@ class Front(BaseHTTPRequestHandler):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
     server.daemon_threads = True
+    FRONT["base"] = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)
 
     def watch_stdin():
