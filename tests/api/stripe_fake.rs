@@ -3,8 +3,9 @@
 //! emulator of customers, PaymentIntents, charges, refunds, invoices, subscriptions and
 //! events that delivers signed webhooks, behind the project's own front
 //! (tests/stripe/stripe_front.py), which adds what localstripe lacks: Idempotency-Key replay,
-//! `Stripe-Account` (Connect) scoping, disputes, Checkout Sessions and a log of every request.
-//! Both run on loopback per test and die with `StripeFake`.
+//! `Stripe-Account` (Connect) scoping, disputes, Checkout Sessions, the fields Stripe always
+//! sends (so a typed client such as async-stripe reads every answer and webhook) and a log
+//! of every request. Both run per test (the front on loopback) and die with `StripeFake`.
 //!
 //! Also here: `stripe_signature` (the `Stripe-Signature` header exactly as Stripe computes
 //! it, for webhooks a test sends itself) and `fixture` (Stripe's own example objects,
@@ -72,6 +73,7 @@ impl StripeFake {
     }
 
     /// The Stripe API base URL for the client under test (the front), no trailing slash.
+    /// async-stripe's `ClientBuilder::url` joins `{url}v1/…`, so give it `base_url() + "/"`.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
