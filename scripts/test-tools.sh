@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Python tools the tests use (schemathesis, openapi-python-client,
-# openapi-spec-validator, aiosmtpd, scim2-tester) into .venv,
+# openapi-spec-validator, aiosmtpd, scim2-tester, localstripe) into .venv,
 # exactly as locked in scripts/requirements-test.txt. Idempotent: when the lock file, the
 # interpreter and the venv are unchanged since the last successful install, it returns at
 # once and prints nothing.
@@ -37,7 +37,8 @@ venv_works() {
 }
 
 if venv_works && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/st" \
-  && -x "$venv/bin/openapi-python-client" && -x "$venv/bin/openapi-spec-validator" ]] \
+  && -x "$venv/bin/openapi-python-client" && -x "$venv/bin/openapi-spec-validator" \
+  && -x "$venv/bin/localstripe" ]] \
   && "$venv/bin/python" -c 'import aiosmtpd, scim2_tester' >/dev/null 2>&1; then
   exit 0
 fi
@@ -86,6 +87,14 @@ fi
 if ! "$venv/bin/python" -c 'import importlib.metadata as m, scim2_tester, scim2_client.engines.httpx2; print("scim2-tester", m.version("scim2-tester"))' >>"$log" 2>&1; then
   cat "$log" >&2
   die "scim2-tester does not import in .venv"
+fi
+
+# `--help` runs the console script, which imports localstripe.server and with it aiohttp,
+# the resources and python-dateutil: a missing or broken piece of the closure fails here.
+if ! "$venv/bin/localstripe" --help >/dev/null 2>>"$log" \
+  || ! "$venv/bin/python" -c 'import importlib.metadata as m; print("localstripe", m.version("localstripe"))' >>"$log" 2>&1; then
+  cat "$log" >&2
+  die ".venv/bin/localstripe does not run"
 fi
 
 echo "$want" >"$stamp"

@@ -9,6 +9,7 @@ mod incidents;
 mod input_fuzz;
 mod saml_idp;
 mod smtp;
+mod stripe_fake;
 mod support;
 
 mod access;
