@@ -584,6 +584,20 @@ mod tests {
         assert_eq!(status, 400, "{refused}");
         assert_eq!(refused["error"]["type"], "idempotency_error");
 
+        // Keys are per secret key: another key's request with it is a new request.
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/customers", stripe.base_url()))
+            .bearer_auth("sk_test_another_platform")
+            .header("Idempotency-Key", "checkout-42")
+            .form(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.headers().get("Idempotent-Replayed").is_none());
+        let another: Value = response.json().await.unwrap();
+        assert_ne!(another["id"], first["id"]);
+
         // Keys are per connected account: the same key there is a new request.
         let connected = [
             ("Idempotency-Key", "checkout-42"),
@@ -594,7 +608,8 @@ mod tests {
         assert_eq!((status, replayed), (200, false), "{theirs}");
         assert_ne!(theirs["id"], first["id"]);
 
-        // localstripe itself holds exactly the two customers; the front shows each its own.
+        // localstripe itself holds exactly the three customers; the front shows the platform
+        // (one Stripe account, whichever secret key) and the connected account each its own.
         let response = reqwest::Client::new()
             .get(format!("{}/v1/customers", stripe.localstripe_url()))
             .bearer_auth(stripe.api_key())
@@ -602,11 +617,17 @@ mod tests {
             .await
             .unwrap();
         let all: Value = response.json().await.unwrap();
-        assert_eq!(all["data"].as_array().unwrap().len(), 2, "{all}");
+        assert_eq!(all["data"].as_array().unwrap().len(), 3, "{all}");
         let (_, platform) = get(&stripe, "/v1/customers", &[]).await;
         let (_, account) = get(&stripe, "/v1/customers", &[("Stripe-Account", "acct_1")]).await;
-        assert_eq!(platform["data"].as_array().unwrap().len(), 1, "{platform}");
-        assert_eq!(platform["data"][0]["id"], first["id"]);
+        let platform_ids: Vec<&Value> = platform["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["id"])
+            .collect();
+        assert_eq!(platform_ids.len(), 2, "{platform}");
+        assert!(platform_ids.contains(&&first["id"]) && platform_ids.contains(&&another["id"]));
         assert_eq!(account["data"].as_array().unwrap().len(), 1, "{account}");
         assert_eq!(account["data"][0]["id"], theirs["id"]);
     }

@@ -833,6 +833,8 @@ class Front(BaseHTTPRequestHandler):
                     for o in data["data"]
                     if not isinstance(o, dict) or state["owners"].get(o.get("id")) == account
                 ]
+                if "total_count" in data:
+                    data["total_count"] = len(data["data"])
                 return (json.dumps(data, indent=2) + "\n").encode()
         return body
 
