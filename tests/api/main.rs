@@ -18,6 +18,7 @@ mod architecture;
 mod at_rest;
 mod attempts;
 mod audit;
+mod billing;
 mod certificates;
 mod classification;
 mod client_ip;

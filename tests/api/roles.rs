@@ -111,14 +111,16 @@ async fn check(
     ops: &[Op],
 ) -> Vec<String> {
     let mut wrong = Vec::new();
-    for op in ops {
+    for (n, op) in ops.iter().enumerate() {
+        // A fresh Idempotency-Key for the operations that require one (refunds).
+        let key = format!("roles-{}-{n}", who.replace(' ', "-"));
         let reply = app
             .call_with(
                 op.method.clone(),
                 &op.path,
                 Some(token),
                 op.body.clone(),
-                &[("If-Match", "\"1\"")],
+                &[("If-Match", "\"1\""), ("Idempotency-Key", &key)],
             )
             .await;
         let allowed = op.scope.as_ref().is_none_or(|s| scopes.contains(s));
@@ -256,19 +258,23 @@ async fn promise_s2_every_operation_refuses_every_role_lacking_its_scope(backend
 }
 
 /// What the composed crates grant (each crate's `DomainModule` role grants, installed by
-/// the gateway): auditors and finance hold read scopes only, whoever registers them, and
-/// finance holds nothing of the catalog or of people.
+/// the gateway): auditors hold read scopes only and finance read scopes plus one write,
+/// `billing:refund` (D7: finance issues refunds), whoever registers them, and finance holds
+/// nothing of the catalog, of learning records or of people.
 #[test]
 fn promise_s2_an_auditor_reads_but_never_writes() {
     use hub_identity::Role;
     hub_gateway::modules::install().unwrap();
     let all = hub_tenant::Scope::all();
     assert!(all.len() >= 9, "{all:?}");
-    for role in [Role::Auditor, Role::Finance] {
+    for (role, may_write) in [
+        (Role::Auditor, &[][..]),
+        (Role::Finance, &["billing:refund"][..]),
+    ] {
         let writes: Vec<_> = role
             .scopes()
             .into_iter()
-            .filter(|s| !s.as_str().ends_with(":read"))
+            .filter(|s| !s.as_str().ends_with(":read") && !may_write.contains(&s.as_str()))
             .collect();
         assert!(writes.is_empty(), "{role:?} holds {writes:?}");
     }
@@ -278,6 +284,16 @@ fn promise_s2_an_auditor_reads_but_never_writes() {
             .iter()
             .all(|s| !s.as_str().starts_with("courses:") && !s.as_str().starts_with("people:")),
         "{finance:?}"
+    );
+    // No learning record (progress, scores, statements, enrollments) is reachable by finance.
+    let learning: Vec<_> = hub_course::MODULE
+        .scopes
+        .iter()
+        .filter(|s| finance.contains(s))
+        .collect();
+    assert!(
+        learning.is_empty(),
+        "finance holds learning scopes {learning:?}"
     );
     assert_eq!(Role::TenantAdmin.scopes(), all);
 }

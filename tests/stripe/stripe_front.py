@@ -80,6 +80,7 @@ def init():
             disputes={},  # id -> dispute (insertion order = creation order)
             sessions={},  # id -> checkout.session
             webhooks=[],  # relay number -> {"url", "secret"} of the endpoint under test
+            aside={},  # object id -> parameters localstripe refuses, as Stripe keeps them
         )
 
 
@@ -476,7 +477,7 @@ def relay(number, raw):
         endpoint = (state.get("webhooks") or [None] * (number + 1))[number]
     if endpoint is None:
         return error(404, "invalid_request_error", "no such webhook endpoint")
-    event = complete(json.loads(raw))
+    event = put_back(complete(json.loads(raw)))
     obj = (event.get("data") or {}).get("object") or {}
     with lock:
         # Connect: an event about a connected account's object names the account.
@@ -506,6 +507,40 @@ def relay(number, raw):
     finally:
         conn.close()
     return 200, {"delivered": True, "status": status}
+
+
+# --- parameters localstripe refuses -----------------------------------------------------------
+
+# Parameters Stripe accepts on a resource that localstripe answers 400 "Unexpected …" to:
+# the front takes them out of the form before forwarding, keeps them per object and puts
+# them back on the object in every answer and webhook, as Stripe would.
+ASIDE = {"payment_intents": ("description",)}
+
+
+def set_aside(path, raw):
+    """The form without the parameters localstripe refuses on this path, and those."""
+    parts = path.strip("/").split("/")
+    names = ASIDE.get(parts[1]) if len(parts) >= 2 and parts[0] == "v1" else None
+    if not names or len(parts) > 3:
+        return raw, {}
+    pairs = urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    kept = {k: v for k, v in pairs if k in names}
+    rest = [(k, v) for k, v in pairs if k not in names]
+    return urllib.parse.urlencode(rest).encode(), kept
+
+
+def put_back(value):
+    """Every object (at any depth) given the parameters the front kept for its id."""
+    if isinstance(value, list):
+        return [put_back(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = {k: put_back(v) for k, v in value.items()}
+    with lock:
+        kept = state["aside"].get(value.get("id"))
+    if kept:
+        value.update(kept)
+    return value
 
 
 # --- forwarding -----------------------------------------------------------------------------
@@ -803,7 +838,21 @@ class Front(BaseHTTPRequestHandler):
             return status, [], body
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         target = url.path + (f"?{url.query}" if url.query else "")
+        raw, aside = set_aside(url.path, raw) if self.command == "POST" else (raw, {})
         status, kept, body = upstream(self.command, target, raw, headers)
+        if aside and status == 200:
+            try:
+                created = json.loads(body)
+            except ValueError:
+                created = None
+            if isinstance(created, dict) and isinstance(created.get("id"), str):
+                with lock:
+                    state["aside"].setdefault(created["id"], {}).update(aside)
+        if status == 200:
+            try:
+                body = (json.dumps(put_back(json.loads(body)), indent=2) + "\n").encode()
+            except ValueError:
+                pass
         if status == 402:
             body = card_error(body)
         return status, kept, self.scope_to_account(status, completed(body), account)

@@ -23,9 +23,9 @@ pub struct ConnectedAccount {
 }
 
 pub fn check_account_id(id: &str) -> Result<(), BillingError> {
-    let ok = id
-        .strip_prefix("acct_")
-        .is_some_and(|rest| (1..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let ok = id.strip_prefix("acct_").is_some_and(|rest| {
+        (1..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
     if ok {
         Ok(())
     } else {
@@ -55,7 +55,9 @@ impl Billing {
         if taken.iter().any(|row| row.tenant_id != scope.tenant_id()) {
             return Err(BillingError::AccountTaken);
         }
-        let rows = self.tenancy.control_rows::<connected_account::Entity>(scope)?;
+        let rows = self
+            .tenancy
+            .control_rows::<connected_account::Entity>(scope)?;
         let now = Utc::now();
         rows.delete(|q| q).await?;
         rows.insert(connected_account::ActiveModel {
@@ -66,7 +68,10 @@ impl Billing {
         .await
         .map_err(|e| match e {
             hub_tenant::TenantError::Database(db)
-                if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
+                if matches!(
+                    db.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
             {
                 BillingError::AccountTaken
             }
@@ -89,9 +94,7 @@ impl Billing {
         &self,
         scope: &TenantScope,
     ) -> Result<Option<ConnectedAccount>, BillingError> {
-        if scope.require(BILLING_MANAGE).is_err() {
-            scope.require(BILLING_READ)?;
-        }
+        scope.require(BILLING_READ)?;
         self.account_of(scope).await
     }
 
@@ -99,7 +102,9 @@ impl Billing {
         &self,
         scope: &TenantScope,
     ) -> Result<Option<ConnectedAccount>, BillingError> {
-        let rows = self.tenancy.control_rows::<connected_account::Entity>(scope)?;
+        let rows = self
+            .tenancy
+            .control_rows::<connected_account::Entity>(scope)?;
         Ok(rows.find_one(|q| q).await?.map(|row| ConnectedAccount {
             stripe_account: row.stripe_account,
             connected_at: row.created_at,

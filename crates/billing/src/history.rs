@@ -40,8 +40,56 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(crate) fn from_row(row: payment::Model) -> Payment {
-    Payment {
+/// What the product keeps of a card (C4): brand, last four digits, expiry. Sealed under
+/// the institution's key with the payment's id as associated data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CardOnFile {
+    pub brand: Option<String>,
+    pub last4: Option<String>,
+    pub exp_month: Option<i32>,
+    pub exp_year: Option<i32>,
+}
+
+impl CardOnFile {
+    pub(crate) fn from_stripe(card: crate::stripe_api::Card) -> Self {
+        Self {
+            brand: card.brand,
+            // Four digits at most, whatever an answer held.
+            last4: card.last4.map(|l| {
+                let digits: Vec<char> = l.chars().filter(char::is_ascii_digit).collect();
+                digits[digits.len().saturating_sub(4)..].iter().collect()
+            }),
+            exp_month: card.exp_month,
+            exp_year: card.exp_year,
+        }
+    }
+
+    pub(crate) fn seal(&self, scope: &TenantScope, payment_id: Uuid) -> Vec<u8> {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        scope
+            .keys()
+            .seal_str(crate::personal_data::PAYMENTS, "card", payment_id, &json)
+    }
+
+    pub(crate) fn open(
+        scope: &TenantScope,
+        payment_id: Uuid,
+        sealed: &[u8],
+    ) -> Result<Self, BillingError> {
+        let json = scope
+            .keys()
+            .open_str(crate::personal_data::PAYMENTS, "card", payment_id, sealed)
+            .map_err(|e| BillingError::Sealing(e.to_string()))?;
+        serde_json::from_str(&json).map_err(|e| BillingError::Sealing(e.to_string()))
+    }
+}
+
+pub(crate) fn from_row(scope: &TenantScope, row: payment::Model) -> Result<Payment, BillingError> {
+    let card = match &row.card_sealed {
+        Some(sealed) => CardOnFile::open(scope, row.id, sealed)?,
+        None => CardOnFile::default(),
+    };
+    Ok(Payment {
         id: row.id,
         person_id: row.person_id,
         course_id: row.course_id,
@@ -52,15 +100,15 @@ pub(crate) fn from_row(row: payment::Model) -> Payment {
         amount_refunded: row.amount_refunded,
         stripe_payment_intent: row.stripe_payment_intent,
         stripe_charge: row.stripe_charge,
-        card_brand: row.card_brand,
-        card_last4: row.card_last4,
-        card_exp_month: row.card_exp_month,
-        card_exp_year: row.card_exp_year,
+        card_brand: card.brand,
+        card_last4: card.last4,
+        card_exp_month: card.exp_month,
+        card_exp_year: card.exp_year,
         enrollment_id: row.enrollment_id,
         pseudonymised: row.pseudonymised_at.is_some(),
         created_at: row.created_at,
         updated_at: row.updated_at,
-    }
+    })
 }
 
 pub(crate) async fn payment_row(
@@ -199,7 +247,7 @@ pub struct Dispute {
     pub status: String,
     pub reason: String,
     /// The deadline for the institution's evidence, from Stripe.
-    pub evidence_due_by: Option<DateTime<Utc>>,
+    pub evidence_due_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -223,7 +271,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 ];
 
 impl Payment {
-    /// The payment as one CSV line (cells escaped; no line end).
+    /// The payment as one CSV line (cells escaped, CRLF-terminated).
     pub fn csv_line(&self) -> String {
         let cells = [
             self.id.to_string(),
@@ -276,10 +324,10 @@ impl Billing {
 
     pub async fn payment(&self, scope: &TenantScope, id: Uuid) -> Result<Payment, BillingError> {
         scope.require(BILLING_READ)?;
-        payment_row(scope, id)
+        let row = payment_row(scope, id)
             .await?
-            .map(from_row)
-            .ok_or(BillingError::PaymentNotFound)
+            .ok_or(BillingError::PaymentNotFound)?;
+        from_row(scope, row)
     }
 
     pub async fn totals(
@@ -294,15 +342,16 @@ impl Billing {
             .column(payment::Column::Currency)
             // SUM of a bigint is numeric on PostgreSQL: cast back, on both backends.
             .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "payments")
-            .column_as(Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"), "gross")
+            .column_as(
+                Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"),
+                "gross",
+            )
             .column_as(
                 Expr::cust("CAST(COALESCE(SUM(amount_refunded), 0) AS BIGINT)"),
                 "refunded",
             )
             .filter(filter.condition())
-            .filter(
-                payment::Column::Status.is_in(["succeeded", "partially_refunded", "refunded"]),
-            )
+            .filter(payment::Column::Status.is_in(["succeeded", "partially_refunded", "refunded"]))
             .group_by(payment::Column::Currency)
             .order_by_asc(payment::Column::Currency)
             .into_model::<TotalRow>()
@@ -377,7 +426,7 @@ impl Billing {
             currency: row.currency,
             status: row.status,
             reason: row.reason,
-            evidence_due_by: row.evidence_due_by,
+            evidence_due_at: row.evidence_due_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }))
@@ -397,5 +446,5 @@ async fn payments_page(
         query = query.filter(payment::Column::Id.gt(after));
     }
     let rows = query.all(scope.db()).await?;
-    Ok(Page::from_rows(rows, page, |r| r.id).map(from_row))
+    Page::from_rows(rows, page, |r| r.id).try_map(|row| from_row(scope, row))
 }

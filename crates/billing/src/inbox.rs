@@ -17,11 +17,11 @@
 //! - **Failures** (Stripe or the database unavailable): retried with exponential backoff and
 //!   jitter; after the last attempt the event is a `dead` letter, listed and replayable.
 
+use crate::Billing;
 use crate::entities::webhook_event;
 use crate::error::BillingError;
 use crate::signature::{self, TOLERANCE_SECS};
 use crate::sync::{self, Applied};
-use crate::Billing;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sea_orm::ActiveValue::Set;
@@ -170,8 +170,8 @@ impl Billing {
             TOLERANCE_SECS,
         )
         .map_err(|e| BillingError::BadSignature(e.message()))?;
-        let event: EventEnvelope = serde_json::from_slice(payload)
-            .map_err(|e| BillingError::BadEvent(format!("{e}")))?;
+        let event: EventEnvelope =
+            serde_json::from_slice(payload).map_err(|e| BillingError::BadEvent(format!("{e}")))?;
         if !id_like(&event.id, "evt_") {
             return Err(BillingError::BadEvent("the event id is not evt_…".into()));
         }
@@ -313,8 +313,13 @@ impl Billing {
                         u = u.col_expr(webhook_event::Column::TenantId, Expr::value(tenant));
                     }
                     u = match next {
-                        Some(next) => u.col_expr(webhook_event::Column::NextAttemptAt, Expr::value(next)),
-                        None => u.col_expr(webhook_event::Column::FinishedAt, Expr::value(Some(Utc::now()))),
+                        Some(next) => {
+                            u.col_expr(webhook_event::Column::NextAttemptAt, Expr::value(next))
+                        }
+                        None => u.col_expr(
+                            webhook_event::Column::FinishedAt,
+                            Expr::value(Some(Utc::now())),
+                        ),
                     };
                     u.filter(webhook_event::Column::EventId.eq(event.event_id.as_str()))
                 })
@@ -326,7 +331,10 @@ impl Billing {
     /// Exponential backoff with jitter: first, 2×, 4× … up to an hour, each ±25 %.
     fn backoff(&self, attempts: i32) -> Duration {
         let base = std::cmp::max(self.inbox.first_retry_secs, 1);
-        let exp = std::cmp::min(base.saturating_mul(1_i64 << (attempts - 1).clamp(0, 20)), 3600);
+        let exp = std::cmp::min(
+            base.saturating_mul(1_i64 << (attempts - 1).clamp(0, 20)),
+            3600,
+        );
         let jitter = rand::rng().random_range(0.75..1.25);
         Duration::milliseconds((exp as f64 * 1000.0 * jitter) as i64)
     }
@@ -348,8 +356,7 @@ impl Billing {
                     && named.ok() != Some(tenant)
                 {
                     return Err(Outcome::Parked(
-                        "the object's metadata names another institution than its account's"
-                            .into(),
+                        "the object's metadata names another institution than its account's".into(),
                     ));
                 }
                 tenant
@@ -376,7 +383,10 @@ impl Billing {
     ) -> Result<(Uuid, Applied), Outcome> {
         let tenant = self.route(event).await?;
         let Some(object) = handled_object(&event.event_type) else {
-            return Ok((tenant, Applied::Unknown("an event type billing does not act on")));
+            return Ok((
+                tenant,
+                Applied::Unknown("an event type billing does not act on"),
+            ));
         };
         let scope = match self
             .tenancy
@@ -440,10 +450,12 @@ impl Billing {
         if let Some(state) = state
             && !STATES.contains(&state)
         {
-            return Err(BillingError::Invalid(vec![hub_kernel::FieldViolation::new(
-                "state",
-                "must be pending, applied, ignored, parked or dead",
-            )]));
+            return Err(BillingError::Invalid(vec![
+                hub_kernel::FieldViolation::new(
+                    "state",
+                    "must be pending, applied, ignored, parked or dead",
+                ),
+            ]));
         }
         let rows = self
             .tenancy
@@ -455,7 +467,8 @@ impl Billing {
                 if let Some(after) = after {
                     q = q.filter(webhook_event::Column::EventId.gt(after));
                 }
-                q.order_by_asc(webhook_event::Column::EventId).limit(limit + 1)
+                q.order_by_asc(webhook_event::Column::EventId)
+                    .limit(limit + 1)
             })
             .await?;
         let mut events: Vec<InboxEvent> = rows.into_iter().map(from_row).collect();

@@ -119,7 +119,10 @@ impl Billing {
         inbox: InboxSettings,
     ) -> Result<Self, String> {
         let (client, secrets) = match &stripe {
-            Some(settings) => (Some(StripeApi::new(settings)?), settings.webhook_secrets.clone()),
+            Some(settings) => (
+                Some(StripeApi::new(settings)?),
+                settings.webhook_secrets.clone(),
+            ),
             None => (None, Vec::new()),
         };
         let billing = Self {

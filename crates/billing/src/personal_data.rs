@@ -31,7 +31,11 @@ pub const CUSTOMERS: &str = "billing_customers";
 pub const PAYMENTS: &str = "billing_payments";
 pub const REFUNDS: &str = "billing_refunds";
 
-const fn payment_field(table: &'static str, column: &'static str, identifying: bool) -> FieldClassification {
+const fn payment_field(
+    table: &'static str,
+    column: &'static str,
+    identifying: bool,
+) -> FieldClassification {
     FieldClassification {
         table,
         column,
@@ -49,23 +53,29 @@ pub const PERSONAL_FIELDS: &[FieldClassification] = &[
     FieldClassification {
         purpose: Purpose::ServiceDelivery,
         optional: false,
-        ..payment_field(CUSTOMERS, "stripe_customer_sealed", true)
+        ..payment_field(CUSTOMERS, "stripe_customer", true)
     },
-    payment_field(PAYMENTS, "card_brand", false),
-    payment_field(PAYMENTS, "card_last4", false),
-    payment_field(PAYMENTS, "card_exp_month", false),
-    payment_field(PAYMENTS, "card_exp_year", false),
+    // Brand, last four digits and expiry: not a card number, but with a name or a receipt
+    // they single out a card holder, so sealed.
+    payment_field(PAYMENTS, "card", true),
 ];
 
 pub fn personal_fields() -> Vec<FieldClassification> {
     PERSONAL_FIELDS.to_vec()
 }
 
-pub const SEALED_TABLES: &[SealedTable] = &[SealedTable {
-    table: CUSTOMERS,
-    row_key: RowKey::Uuid("person_id"),
-    version_column: None,
-}];
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: CUSTOMERS,
+        row_key: RowKey::Uuid("person_id"),
+        version_column: None,
+    },
+    SealedTable {
+        table: PAYMENTS,
+        row_key: RowKey::Uuid("id"),
+        version_column: None,
+    },
+];
 
 pub struct BillingSource {
     pub(crate) stripe: Option<StripeApi>,
@@ -73,8 +83,15 @@ pub struct BillingSource {
     pub(crate) tenancy: std::sync::Weak<hub_tenant::Tenancy>,
 }
 
-fn payment_record(row: &payment::Model) -> serde_json::Value {
-    serde_json::json!({
+fn payment_record(
+    scope: &TenantScope,
+    row: &payment::Model,
+) -> Result<serde_json::Value, SourceError> {
+    let card = match &row.card_sealed {
+        Some(sealed) => crate::history::CardOnFile::open(scope, row.id, sealed)?,
+        None => crate::history::CardOnFile::default(),
+    };
+    Ok(serde_json::json!({
         "record": "payment",
         "payment_id": row.id,
         "course_id": row.course_id,
@@ -84,16 +101,16 @@ fn payment_record(row: &payment::Model) -> serde_json::Value {
         "currency_exponent": crate::money::exponent(&row.currency),
         "status": row.status,
         "amount_refunded": row.amount_refunded,
-        "card_brand": row.card_brand,
-        "card_last4": row.card_last4,
-        "card_exp_month": row.card_exp_month,
-        "card_exp_year": row.card_exp_year,
+        "card_brand": card.brand,
+        "card_last4": card.last4,
+        "card_exp_month": card.exp_month,
+        "card_exp_year": card.exp_year,
         "stripe_payment_intent": row.stripe_payment_intent,
         "created_at": row.created_at,
         // Why it is kept after an erasure request: the institution's tax records.
         "legal_basis": "legal_obligation",
         "retention": "kept for the institution's payment (tax) retention period, then deleted",
-    })
+    }))
 }
 
 #[async_trait]
@@ -150,7 +167,12 @@ impl PersonalDataSource for BillingSource {
         if let Some(row) = customer::Entity::find_by_id(id).one(scope.db()).await? {
             let customer = scope
                 .keys()
-                .open_str(CUSTOMERS, "stripe_customer_sealed", id, &row.stripe_customer_sealed)
+                .open_str(
+                    CUSTOMERS,
+                    "stripe_customer",
+                    id,
+                    &row.stripe_customer_sealed,
+                )
                 .map_err(|e| format!("billing customer: {e}"))?;
             records.push(serde_json::json!({
                 "record": "stripe_customer",
@@ -164,7 +186,7 @@ impl PersonalDataSource for BillingSource {
             .all(scope.db())
             .await?
         {
-            records.push(payment_record(&row));
+            records.push(payment_record(scope, &row)?);
         }
         for row in refund::Entity::find()
             .filter(refund::Column::RequestedBy.eq(id))
@@ -199,7 +221,12 @@ impl PersonalDataSource for BillingSource {
         if let Some(row) = customer::Entity::find_by_id(id).one(scope.db()).await? {
             let stripe_customer = scope
                 .keys()
-                .open_str(CUSTOMERS, "stripe_customer_sealed", id, &row.stripe_customer_sealed)
+                .open_str(
+                    CUSTOMERS,
+                    "stripe_customer",
+                    id,
+                    &row.stripe_customer_sealed,
+                )
                 .map_err(|e| format!("billing customer: {e}"))?;
             // The customer lives on the institution's connected account.
             let tenancy = self
@@ -208,13 +235,18 @@ impl PersonalDataSource for BillingSource {
                 .ok_or("the service is shutting down")?;
             let account = crate::accounts::account_for_erasure(&tenancy, scope).await?;
             match &self.stripe {
-                Some(stripe) => match stripe.delete_customer(account.as_deref(), &stripe_customer).await {
+                Some(stripe) => match stripe
+                    .delete_customer(account.as_deref(), &stripe_customer)
+                    .await
+                {
                     Ok(_) => {}
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(format!("deleting the Stripe customer: {e}").into()),
                 },
                 None => {
-                    return Err("the Stripe customer cannot be deleted: Stripe is not configured".into());
+                    return Err(
+                        "the Stripe customer cannot be deleted: Stripe is not configured".into(),
+                    );
                 }
             }
             customer::Entity::delete_by_id(id).exec(scope.db()).await?;
@@ -225,7 +257,10 @@ impl PersonalDataSource for BillingSource {
         let pseudonym = Uuid::new_v4();
         changed += payment::Entity::update_many()
             .col_expr(payment::Column::PersonId, Expr::value(pseudonym))
-            .col_expr(payment::Column::PseudonymisedAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                payment::Column::PseudonymisedAt,
+                Expr::value(Some(Utc::now())),
+            )
             .filter(payment::Column::PersonId.eq(id))
             .exec(scope.db())
             .await?

@@ -85,13 +85,23 @@ impl Billing {
         })
     }
 
-    /// A course's price; anyone who may read courses may read it.
+    /// A course's price (`None`: not for sale); anyone who may read courses may read it. An
+    /// unknown course is `CourseNotForSale`.
     pub async fn price(
         &self,
         scope: &TenantScope,
         course_id: Uuid,
     ) -> Result<Option<CoursePrice>, BillingError> {
         scope.require(Scope::CoursesRead)?;
+        if self
+            .tenancy
+            .course_sales()?
+            .course_title(scope, course_id)
+            .await?
+            .is_none()
+        {
+            return Err(BillingError::CourseNotForSale);
+        }
         price_of(scope, course_id).await
     }
 

@@ -56,7 +56,8 @@ pub const OPERATION: &str = "billing.purchase";
 
 fn check_payment_method(id: &str) -> Result<(), BillingError> {
     let ok = id.strip_prefix("pm_").is_some_and(|rest| {
-        (1..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        (1..=64).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     });
     if ok {
         Ok(())
@@ -104,10 +105,13 @@ impl Billing {
                 .ok_or(BillingError::NoConnectedAccount)?;
             let intent = self
                 .stripe()?
-                .payment_intent(Some(&account.stripe_account), &payment.stripe_payment_intent)
+                .payment_intent(
+                    Some(&account.stripe_account),
+                    &payment.stripe_payment_intent,
+                )
                 .await?;
             return Ok(Purchase {
-                payment: crate::history::from_row(payment),
+                payment: crate::history::from_row(scope, payment)?,
                 client_secret: intent.client_secret,
                 stripe_account: account.stripe_account,
                 created: false,
@@ -137,9 +141,7 @@ impl Billing {
         let client_key = idempotency_key
             .map(str::to_string)
             .unwrap_or_else(|| payment_id.to_string());
-        let customer = self
-            .customer_of(scope, person, on, &client_key)
-            .await?;
+        let customer = self.customer_of(scope, person, on, &client_key).await?;
         let mut metadata = BTreeMap::new();
         metadata.insert("hub_tenant", scope.tenant_id().to_string());
         metadata.insert("hub_payment", payment_id.to_string());
@@ -173,10 +175,7 @@ impl Billing {
             amount_refunded: Set(0),
             stripe_payment_intent: Set(intent.id.clone()),
             stripe_charge: Set(None),
-            card_brand: Set(None),
-            card_last4: Set(None),
-            card_exp_month: Set(None),
-            card_exp_year: Set(None),
+            card_sealed: Set(None),
             enrollment_id: Set(None),
             fulfilled_at: Set(None),
             pseudonymised_at: Set(None),
@@ -200,7 +199,7 @@ impl Billing {
             .await?
             .ok_or(BillingError::PaymentNotFound)?;
         Ok(Purchase {
-            payment: crate::history::from_row(payment),
+            payment: crate::history::from_row(scope, payment)?,
             client_secret: intent.client_secret,
             stripe_account: account.stripe_account,
             created: true,
@@ -221,7 +220,7 @@ impl Billing {
                 .keys()
                 .open_str(
                     crate::personal_data::CUSTOMERS,
-                    "stripe_customer_sealed",
+                    "stripe_customer",
                     person,
                     &row.stripe_customer_sealed,
                 )
@@ -255,7 +254,7 @@ impl Billing {
             person_id: Set(person),
             stripe_customer_sealed: Set(scope.keys().seal_str(
                 crate::personal_data::CUSTOMERS,
-                "stripe_customer_sealed",
+                "stripe_customer",
                 person,
                 &created.id,
             )),

@@ -82,7 +82,10 @@ impl Billing {
         // What is left: the amount, less what Stripe refunded and what is asked and pending.
         let pending: Option<i64> = refund::Entity::find()
             .select_only()
-            .column_as(Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"), "pending")
+            .column_as(
+                Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"),
+                "pending",
+            )
             .filter(refund::Column::PaymentId.eq(payment_id))
             .filter(refund::Column::Status.eq("pending"))
             .into_tuple::<Option<i64>>()

@@ -116,8 +116,14 @@ mod tests {
     #[test]
     fn a_signature_under_any_configured_secret_verifies() {
         let secrets = vec!["whsec_old".to_string(), "whsec_new".to_string()];
-        assert_eq!(verify(BODY, &header("whsec_new", NOW), &secrets, NOW, 300), Ok(NOW));
-        assert_eq!(verify(BODY, &header("whsec_old", NOW), &secrets, NOW, 300), Ok(NOW));
+        assert_eq!(
+            verify(BODY, &header("whsec_new", NOW), &secrets, NOW, 300),
+            Ok(NOW)
+        );
+        assert_eq!(
+            verify(BODY, &header("whsec_old", NOW), &secrets, NOW, 300),
+            Ok(NOW)
+        );
         // Stripe's rotation header: both signatures, one of them unknown here.
         let both = format!(
             "t={NOW},v1={},v1={},v0=ignored",
@@ -135,7 +141,13 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(b"{\"id\":\"evt_2\"}", &header("whsec_right", NOW), &secrets, NOW, 300),
+            verify(
+                b"{\"id\":\"evt_2\"}",
+                &header("whsec_right", NOW),
+                &secrets,
+                NOW,
+                300
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(

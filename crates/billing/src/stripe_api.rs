@@ -324,8 +324,7 @@ impl StripeApi {
         account: OnAccount<'_>,
         customer: &str,
     ) -> Result<Customer, StripeFailure> {
-        let request =
-            RequestBuilder::new(StripeMethod::Delete, format!("/customers/{customer}"));
+        let request = RequestBuilder::new(StripeMethod::Delete, format!("/customers/{customer}"));
         self.send(request, account, Self::read()).await
     }
 
@@ -470,10 +469,14 @@ mod tests {
             payment_method: None,
             confirm: None,
         };
-        let body = RequestBuilder::new(StripeMethod::Post, "/x").form(&params).body;
+        let body = RequestBuilder::new(StripeMethod::Post, "/x")
+            .form(&params)
+            .body;
         assert_eq!(
             body.as_deref(),
-            Some("amount=4900&currency=eur&customer=cus_1&description=Course&metadata[hub_payment]=p1")
+            Some(
+                "amount=4900&currency=eur&customer=cus_1&description=Course&metadata[hub_payment]=p1"
+            )
         );
     }
 }

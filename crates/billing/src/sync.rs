@@ -96,11 +96,8 @@ pub async fn sync_payment_intent(
     active.amount_refunded = Set(amount_refunded);
     active.stripe_charge = Set(charge_id);
     if let Some(card) = card {
-        active.card_brand = Set(card.brand);
-        // Four digits at most, whatever an answer held (C4).
-        active.card_last4 = Set(card.last4.map(|l| l.chars().rev().take(4).collect::<String>().chars().rev().collect()));
-        active.card_exp_month = Set(card.exp_month);
-        active.card_exp_year = Set(card.exp_year);
+        let kept = crate::history::CardOnFile::from_stripe(card);
+        active.card_sealed = Set(Some(kept.seal(scope, payment_id)));
     }
     active.updated_at = Set(Utc::now());
     if fulfil && let Some(course_id) = course_id {
@@ -148,10 +145,16 @@ pub async fn sync_refund(
         .one(scope.db())
         .await?
     else {
-        return Ok(Applied::Unknown("a refund of a payment the product did not make"));
+        return Ok(Applied::Unknown(
+            "a refund of a payment the product did not make",
+        ));
     };
     let now = Utc::now();
-    let ours = match found.metadata.get("hub_refund").and_then(|id| Uuid::parse_str(id).ok()) {
+    let ours = match found
+        .metadata
+        .get("hub_refund")
+        .and_then(|id| Uuid::parse_str(id).ok())
+    {
         Some(id) => refund::Entity::find_by_id(id).one(scope.db()).await?,
         None => None,
     };
@@ -234,7 +237,7 @@ pub async fn sync_dispute(
             active.status = Set(found.status.clone());
             active.amount = Set(found.amount);
             active.reason = Set(found.reason.clone());
-            active.evidence_due_by = Set(due);
+            active.evidence_due_at = Set(due);
             if payment_id.is_some() {
                 active.payment_id = Set(payment_id);
             }
@@ -251,7 +254,7 @@ pub async fn sync_dispute(
                 currency: Set(found.currency.clone()),
                 status: Set(found.status.clone()),
                 reason: Set(found.reason.clone()),
-                evidence_due_by: Set(due),
+                evidence_due_at: Set(due),
                 created_at: Set(at(found.created).unwrap_or(now)),
                 updated_at: Set(now),
             })
@@ -261,7 +264,9 @@ pub async fn sync_dispute(
                 scope,
                 AuditEvent::new("billing.dispute_opened")
                     .subject(format!("stripe_dispute:{}", found.id))
-                    .detail(serde_json::json!({"amount": found.amount, "currency": found.currency})),
+                    .detail(
+                        serde_json::json!({"amount": found.amount, "currency": found.currency}),
+                    ),
             )
             .await?;
         }

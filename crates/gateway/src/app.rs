@@ -319,7 +319,9 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
         loop {
             ticks.tick().await;
             loop {
-                let Some(state) = weak_billing.upgrade() else { return };
+                let Some(state) = weak_billing.upgrade() else {
+                    return;
+                };
                 match state.billing.process_due_events(chrono::Utc::now()).await {
                     Ok(run) if run.total() as u64 >= hub_billing::inbox::BATCH => continue,
                     Ok(_) => break,

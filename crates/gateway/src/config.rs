@@ -117,12 +117,12 @@ pub struct Config {
     pub mail_poll_secs: u64,
     /// The platform's Stripe secret key (`sk_…` or a restricted `rk_…`); unset: billing is
     /// switched off (its operations answer 409 `billing_not_configured`). Never printed.
-    pub stripe_api_key: Option<Pii<String>>,
+    pub stripe_api_key: Option<Secret>,
     /// Stripe's API; only a loopback host may be plain `http://` (a local emulator, T6).
     pub stripe_api_base: String,
     /// Every signing secret (`whsec_…`) of the platform's Connect webhook endpoint: two
     /// while one is rotated. Never printed.
-    pub stripe_webhook_secrets: Vec<Pii<String>>,
+    pub stripe_webhook_secrets: Vec<Secret>,
     /// Seconds one Stripe HTTP attempt may take.
     pub stripe_timeout_secs: u64,
     /// How often the webhook inbox is looked at for due events, in milliseconds.
@@ -712,12 +712,12 @@ impl Config {
         self.stripe_api_key
             .as_ref()
             .map(|key| hub_billing::stripe_api::StripeSettings {
-                api_key: key.expose().clone(),
+                api_key: key.expose().to_string(),
                 api_base: self.stripe_api_base.clone(),
                 webhook_secrets: self
                     .stripe_webhook_secrets
                     .iter()
-                    .map(|s| s.expose().clone())
+                    .map(|s| s.expose().to_string())
                     .collect(),
                 timeout: std::time::Duration::from_secs(self.stripe_timeout_secs),
             })

@@ -278,7 +278,12 @@ impl<E: EntityTrait> PlatformQueue<'_, E> {
     {
         match E::insert(row).exec_without_returning(self.control).await {
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e.into()),

@@ -1,7 +1,7 @@
 //! Billing inside an institution: what its courses cost, which Stripe customer each buyer
 //! is (sealed: the id names a person to anyone with Stripe access), payments, refunds and
 //! disputes as Stripe last reported them. Only Stripe ids, amounts in minor units, statuses,
-//! card brand, last four digits and expiry are kept (D4, C4): never a card number, never a
+//! card brand, last four digits and expiry (sealed) are kept (D4, C4): never a card number, never a
 //! learning record (T3: the billing tables hold no progress, score or statement).
 use crate::{col, table};
 use sea_orm_migration::prelude::*;
@@ -48,12 +48,15 @@ impl MigrationTrait for Migration {
                     .col(col("currency").string().not_null())
                     .col(col("status").string().not_null())
                     .col(col("amount_refunded").big_integer().not_null().default(0))
-                    .col(col("stripe_payment_intent").string().not_null().unique_key())
+                    .col(
+                        col("stripe_payment_intent")
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(col("stripe_charge").string().null())
-                    .col(col("card_brand").string().null())
-                    .col(col("card_last4").string().null())
-                    .col(col("card_exp_month").integer().null())
-                    .col(col("card_exp_year").integer().null())
+                    // Brand, last four digits and expiry as Stripe reported them, sealed.
+                    .col(col("card_sealed").blob().null())
                     .col(col("enrollment_id").uuid().null())
                     .col(col("fulfilled_at").timestamp_with_time_zone().null())
                     .col(col("pseudonymised_at").timestamp_with_time_zone().null())
@@ -119,7 +122,7 @@ impl MigrationTrait for Migration {
                     .col(col("currency").string().not_null())
                     .col(col("status").string().not_null())
                     .col(col("reason").string().not_null())
-                    .col(col("evidence_due_by").timestamp_with_time_zone().null())
+                    .col(col("evidence_due_at").timestamp_with_time_zone().null())
                     .col(col("created_at").timestamp_with_time_zone().not_null())
                     .col(col("updated_at").timestamp_with_time_zone().not_null())
                     .to_owned(),

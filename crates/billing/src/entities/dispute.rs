@@ -13,7 +13,7 @@ pub struct Model {
     pub currency: String,
     pub status: String,
     pub reason: String,
-    pub evidence_due_by: Option<DateTimeUtc>,
+    pub evidence_due_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

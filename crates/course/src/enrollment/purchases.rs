@@ -66,10 +66,12 @@ impl CourseSales for CourseShop {
         let existing = store::find(scope, course_id, person_id)
             .await
             .map_err(tenant_error)?;
-        if existing
-            .as_ref()
-            .is_some_and(|e| matches!(e.state, EnrollmentState::Active | EnrollmentState::Completed))
-        {
+        if existing.as_ref().is_some_and(|e| {
+            matches!(
+                e.state,
+                EnrollmentState::Active | EnrollmentState::Completed
+            )
+        }) {
             return Ok(Err(SaleRefusal::AlreadyEnrolled));
         }
         Ok(Ok(CourseOffer {
@@ -91,4 +93,3 @@ impl CourseSales for CourseShop {
             .map_err(tenant_error)
     }
 }
-

@@ -8,7 +8,7 @@ use crate::auth::TenantCredential;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use hub_billing::history::{PaymentFilter, CSV_COLUMNS};
+use hub_billing::history::{CSV_COLUMNS, PaymentFilter};
 use hub_billing::refunds::RefundRequest;
 use hub_kernel::page::PageRequest;
 use poem::web::Data;
@@ -215,7 +215,7 @@ pub struct DisputeView {
     pub reason: String,
     /// Evidence must reach Stripe before this.
     #[oai(nullable)]
-    pub evidence_due_by: Option<DateTime<Utc>>,
+    pub evidence_due_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -291,7 +291,10 @@ impl IntoResponse for PaymentsCsv {
     fn into_response(self) -> Response {
         Response::builder()
             .content_type("text/csv; charset=utf-8")
-            .header("Content-Disposition", "attachment; filename=\"payments.csv\"")
+            .header(
+                "Content-Disposition",
+                "attachment; filename=\"payments.csv\"",
+            )
             .body(self.0)
     }
 }
@@ -329,7 +332,11 @@ impl FinanceApi {
     /// Payments
     ///
     /// Requires scope `billing:read` (finance). Filters combine; oldest first.
-    #[oai(path = "/billing/payments", method = "get", operation_id = "listPayments")]
+    #[oai(
+        path = "/billing/payments",
+        method = "get",
+        operation_id = "listPayments"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -343,8 +350,7 @@ impl FinanceApi {
         /// The buyer (customer).
         person_id: Query<Option<Uuid>>,
         course_id: Query<Option<Uuid>>,
-        #[oai(validator(pattern = "^[a-z]{3}$"))]
-        currency: Query<Option<String>>,
+        #[oai(validator(pattern = "^[a-z]{3}$"))] currency: Query<Option<String>>,
         /// Cursor from the previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
@@ -370,7 +376,11 @@ impl FinanceApi {
     /// One payment
     ///
     /// Requires scope `billing:read`.
-    #[oai(path = "/billing/payments/:payment_id", method = "get", operation_id = "getPayment")]
+    #[oai(
+        path = "/billing/payments/:payment_id",
+        method = "get",
+        operation_id = "getPayment"
+    )]
     async fn get(
         &self,
         state: Data<&Arc<AppState>>,
@@ -381,7 +391,9 @@ impl FinanceApi {
         let id = payment_id.0;
         let payment = state
             .tenancy
-            .read(&auth.0, move |scope| async move { billing.payment(&scope, id).await })
+            .read(&auth.0, move |scope| async move {
+                billing.payment(&scope, id).await
+            })
             .await?;
         Ok(PaymentFound::Ok(Json(payment.into())))
     }
@@ -391,7 +403,11 @@ impl FinanceApi {
     /// Requires scope `billing:read`. For the same filters as the list: per currency, the
     /// payments taken, gross, refunded and net, in integer minor units with the currency's
     /// exponent.
-    #[oai(path = "/billing/totals", method = "get", operation_id = "getBillingTotals")]
+    #[oai(
+        path = "/billing/totals",
+        method = "get",
+        operation_id = "getBillingTotals"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn totals(
         &self,
@@ -402,8 +418,7 @@ impl FinanceApi {
         status: Query<Option<PaymentStatus>>,
         person_id: Query<Option<Uuid>>,
         course_id: Query<Option<Uuid>>,
-        #[oai(validator(pattern = "^[a-z]{3}$"))]
-        currency: Query<Option<String>>,
+        #[oai(validator(pattern = "^[a-z]{3}$"))] currency: Query<Option<String>>,
     ) -> Result<TotalsAnswered, ApiError> {
         let filter = &filter(from.0, to.0, status.0, person_id.0, course_id.0, currency.0);
         let billing = &state.billing;
@@ -433,7 +448,11 @@ impl FinanceApi {
     /// Requires scope `billing:read`. Every payment the filters select, streamed a page at
     /// a time (any size; the first page is read before the answer starts, so a refused
     /// filter is a 4xx problem).
-    #[oai(path = "/billing/payments/export", method = "get", operation_id = "exportPayments")]
+    #[oai(
+        path = "/billing/payments/export",
+        method = "get",
+        operation_id = "exportPayments"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn export(
         &self,
@@ -444,14 +463,13 @@ impl FinanceApi {
         status: Query<Option<PaymentStatus>>,
         person_id: Query<Option<Uuid>>,
         course_id: Query<Option<Uuid>>,
-        #[oai(validator(pattern = "^[a-z]{3}$"))]
-        currency: Query<Option<String>>,
+        #[oai(validator(pattern = "^[a-z]{3}$"))] currency: Query<Option<String>>,
     ) -> Result<PaymentsExported, ApiError> {
         let filter = filter(from.0, to.0, status.0, person_id.0, course_id.0, currency.0);
         let state = Arc::clone(&state);
         let principal = auth.0.clone();
         let first = export_page(&state, &principal, &filter, None).await?;
-        let header = format!("{}\r\n", hub_kernel::csv::row(CSV_COLUMNS.iter().copied()));
+        let header = hub_kernel::csv::row(CSV_COLUMNS.iter().copied());
         struct Cursor {
             state: Arc<AppState>,
             principal: hub_tenant::TenantPrincipal,
@@ -483,7 +501,9 @@ impl FinanceApi {
                 }
             }
         });
-        Ok(PaymentsExported::Ok(PaymentsCsv(Body::from_bytes_stream(chunks))))
+        Ok(PaymentsExported::Ok(PaymentsCsv(Body::from_bytes_stream(
+            chunks,
+        ))))
     }
 
     /// Refund a payment
@@ -492,14 +512,21 @@ impl FinanceApi {
     /// refunds twice). Full (no `amount`) or partial; 422 `refund_too_large` beyond what is
     /// left, 409 `payment_not_refundable` for a payment not taken. The refund is `pending`
     /// until Stripe's webhook reports its final state.
-    #[oai(path = "/billing/payments/:payment_id/refunds", method = "post", operation_id = "refundPayment")]
+    #[oai(
+        path = "/billing/payments/:payment_id/refunds",
+        method = "post",
+        operation_id = "refundPayment"
+    )]
     async fn refund(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         payment_id: Path<Uuid>,
         body: Json<RefundCreate>,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200, pattern = "^[!-~]+$"))]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 200, pattern = "^[!-~]+$")
+        )]
         idempotency_key: Header<String>,
     ) -> Result<RefundAnswered, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;
@@ -526,15 +553,18 @@ impl FinanceApi {
     /// Refunds
     ///
     /// Requires scope `billing:read`. Oldest first; one payment's with `payment_id`.
-    #[oai(path = "/billing/refunds", method = "get", operation_id = "listRefunds")]
+    #[oai(
+        path = "/billing/refunds",
+        method = "get",
+        operation_id = "listRefunds"
+    )]
     async fn refunds(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         payment_id: Query<Option<Uuid>>,
         cursor: Query<Option<String>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
-        limit: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u64>>,
     ) -> Result<RefundsListed, ApiError> {
         let page = page_request(cursor.0.as_deref(), limit.0)?;
         let page = &page;
@@ -556,14 +586,17 @@ impl FinanceApi {
     ///
     /// Requires scope `billing:read`. Card holders' disputes with Stripe's status and the
     /// deadline for evidence, oldest first.
-    #[oai(path = "/billing/disputes", method = "get", operation_id = "listDisputes")]
+    #[oai(
+        path = "/billing/disputes",
+        method = "get",
+        operation_id = "listDisputes"
+    )]
     async fn disputes(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         cursor: Query<Option<String>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
-        limit: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u64>>,
     ) -> Result<DisputesListed, ApiError> {
         let page = page_request(cursor.0.as_deref(), limit.0)?;
         let page = &page;
@@ -586,7 +619,7 @@ impl FinanceApi {
                     currency: d.currency,
                     status: d.status,
                     reason: d.reason,
-                    evidence_due_by: d.evidence_due_by,
+                    evidence_due_at: d.evidence_due_at,
                     created_at: d.created_at,
                     updated_at: d.updated_at,
                 })
@@ -616,7 +649,6 @@ async fn export_page(
     let mut text = String::new();
     for payment in &payments.items {
         text.push_str(&payment.csv_line());
-        text.push_str("\r\n");
     }
     Ok((text, payments.next_cursor))
 }

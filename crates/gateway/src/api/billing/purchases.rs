@@ -70,6 +70,22 @@ pub struct CoursePriceView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Whether a course is for sale, and at what price.
+#[derive(Debug, Clone, Object)]
+pub struct CourseSale {
+    pub course_id: Uuid,
+    /// `false`: the course has no price (enrollment is as the course's rules say).
+    pub for_sale: bool,
+    #[oai(nullable)]
+    pub price: Option<CoursePriceView>,
+}
+
+#[derive(ApiResponse)]
+pub enum SaleAnswered {
+    #[oai(status = 200)]
+    Ok(Json<CourseSale>),
+}
+
 impl From<hub_billing::prices::CoursePrice> for CoursePriceView {
     fn from(p: hub_billing::prices::CoursePrice) -> Self {
         Self {
@@ -90,7 +106,10 @@ pub struct PurchaseCreate {
     /// A PaymentMethod id from Stripe's payment element on the learner's device: the
     /// payment is confirmed at once. Without it, confirm with `client_secret` in Stripe.js.
     /// Never card data.
-    #[oai(validator(pattern = "^pm_[A-Za-z0-9_]{1,64}$"))]
+    #[oai(
+        validator(pattern = "^pm_[A-Za-z0-9_]{1,64}$"),
+        skip_serializing_if_is_none
+    )]
     pub payment_method: Option<String>,
 }
 
@@ -120,7 +139,6 @@ pub enum AccountAnswered {
     #[oai(status = 200)]
     Ok(Json<StripeAccountView>),
 }
-
 
 #[derive(ApiResponse)]
 pub enum PriceAnswered {
@@ -169,7 +187,11 @@ impl PurchasesApi {
     /// Requires scope `billing:manage` (tenant admins). Learners' payments go to this
     /// connected account (Stripe Connect, direct charges). 409 `stripe_account_taken` when
     /// another institution connected it.
-    #[oai(path = "/billing/account", method = "put", operation_id = "connectStripeAccount")]
+    #[oai(
+        path = "/billing/account",
+        method = "put",
+        operation_id = "connectStripeAccount"
+    )]
     async fn connect_account(
         &self,
         state: Data<&Arc<AppState>>,
@@ -190,8 +212,12 @@ impl PurchasesApi {
 
     /// The institution's Stripe account
     ///
-    /// Requires scope `billing:manage` or `billing:read`.
-    #[oai(path = "/billing/account", method = "get", operation_id = "getStripeAccount")]
+    /// Requires scope `billing:read` (finance; tenant admins hold every scope).
+    #[oai(
+        path = "/billing/account",
+        method = "get",
+        operation_id = "getStripeAccount"
+    )]
     async fn get_account(
         &self,
         state: Data<&Arc<AppState>>,
@@ -215,7 +241,11 @@ impl PurchasesApi {
     ///
     /// Requires scope `billing:manage`. A priced course is sold to learners it is open to;
     /// 404 `course_not_for_sale` for an unknown course.
-    #[oai(path = "/courses/:course_id/price", method = "put", operation_id = "setCoursePrice")]
+    #[oai(
+        path = "/courses/:course_id/price",
+        method = "put",
+        operation_id = "setCoursePrice"
+    )]
     async fn set_price(
         &self,
         state: Data<&Arc<AppState>>,
@@ -234,28 +264,42 @@ impl PurchasesApi {
 
     /// A course's price
     ///
-    /// Requires scope `courses:read`.
-    #[oai(path = "/courses/:course_id/price", method = "get", operation_id = "getCoursePrice")]
+    /// Requires scope `courses:read`. `for_sale: false` for a course with no price; 404
+    /// `course_not_for_sale` for an unknown course.
+    #[oai(
+        path = "/courses/:course_id/price",
+        method = "get",
+        operation_id = "getCoursePrice"
+    )]
     async fn get_price(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         course_id: Path<Uuid>,
-    ) -> Result<PriceAnswered, ApiError> {
+    ) -> Result<SaleAnswered, ApiError> {
         let billing = &state.billing;
         let course = course_id.0;
         let price = state
             .tenancy
-            .read(&auth.0, move |scope| async move { billing.price(&scope, course).await })
+            .read(&auth.0, move |scope| async move {
+                billing.price(&scope, course).await
+            })
             .await?;
-        let price = price.ok_or(hub_billing::BillingError::PriceNotFound)?;
-        Ok(PriceAnswered::Ok(Json(price.into())))
+        Ok(SaleAnswered::Ok(Json(CourseSale {
+            course_id: course,
+            for_sale: price.is_some(),
+            price: price.map(Into::into),
+        })))
     }
 
     /// Take a course off sale
     ///
     /// Requires scope `billing:manage`.
-    #[oai(path = "/courses/:course_id/price", method = "delete", operation_id = "removeCoursePrice")]
+    #[oai(
+        path = "/courses/:course_id/price",
+        method = "delete",
+        operation_id = "removeCoursePrice"
+    )]
     async fn remove_price(
         &self,
         state: Data<&Arc<AppState>>,
@@ -279,14 +323,21 @@ impl PurchasesApi {
     /// `course_not_for_sale`, 409 `already_enrolled`, `learner_restricted`,
     /// `no_connected_account`, `billing_not_configured`, `stripe_refused`; 503
     /// `stripe_unavailable` (retry with the same `Idempotency-Key`).
-    #[oai(path = "/me/purchases", method = "post", operation_id = "purchaseCourse")]
+    #[oai(
+        path = "/me/purchases",
+        method = "post",
+        operation_id = "purchaseCourse"
+    )]
     async fn purchase(
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
         body: Json<PurchaseCreate>,
         /// Makes a retry return the purchase the first attempt started.
-        #[oai(name = "Idempotency-Key", validator(max_length = 200, pattern = "^[!-~]+$"))]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 200, pattern = "^[!-~]+$")
+        )]
         idempotency_key: Header<Option<String>>,
     ) -> Result<PurchaseStarted, ApiError> {
         let scope = state.tenancy.scope(&auth.0).await?;

