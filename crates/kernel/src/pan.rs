@@ -11,7 +11,8 @@
 //!   are printed: a first group of 4 digits, inner groups of 4 to 6, a last one of 1 to 6
 //!   (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4, 13-digit Visa 4-4-4-1);
 //! - anywhere inside longer text, but standing on its own: not glued to a letter or digit on
-//!   either side (`tok4242…`, a hex digest, base64 are identifiers, not cards), not after a
+//!   either side (`tok4242…`, a hex digest, base64 are identifiers, not cards; a terminal
+//!   colour sequence's final letter is no glue), not after a
 //!   `+` (an E.164 phone number such as `+4915112345678`), and an ungrouped run is not the
 //!   fraction or the integer part of a decimal number (`0.8571428571428571`).
 //!
@@ -130,6 +131,16 @@ fn glues(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// Whether the bytes before `at` end with a terminal control sequence (`ESC [ 0 m`, the
+/// colours of a log line): its final letter is no glue.
+fn after_terminal_escape(bytes: &[u8], at: usize) -> bool {
+    let mut i = at - 1; // The final byte (a letter, checked by the caller).
+    while i > 0 && (bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b';') {
+        i -= 1;
+    }
+    i >= 2 && bytes[i - 1] == b'[' && bytes[i - 2] == 0x1b
+}
+
 /// The byte ranges of every card number in `bytes`, in order, not overlapping. Each range
 /// runs from the first digit to the last, separators inside included. Where the groups of
 /// one chain can be read as more than one card number (`1016 4242 4242 4242 4242` holds a
@@ -235,7 +246,8 @@ fn is_card(bytes: &[u8], run: &[Range<usize>], chain_start: bool, chain_end: boo
     if chain_start {
         let decimal = first.start >= 2 && bytes[first.start - 2].is_ascii_digit();
         match before {
-            Some(c) if glues(c) || c == '+' => return false,
+            Some('+') => return false,
+            Some(c) if glues(c) && !after_terminal_escape(bytes, first.start) => return false,
             Some('.' | ',') if decimal => return false,
             _ => {}
         }
@@ -272,6 +284,16 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 /// [`redact`] for bytes (a formatted log line); bytes outside card numbers are kept as they
 /// are.
 pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    redact_bytes_with(bytes, |_, marker| marker)
+}
+
+/// [`redact_bytes`] where `replace` turns the [`marker`] of the card number found at byte
+/// `start` into what is written instead (a JSON line quotes it where the number was a bare
+/// number token).
+pub fn redact_bytes_with(
+    bytes: &[u8],
+    mut replace: impl FnMut(usize, String) -> String,
+) -> Cow<'_, [u8]> {
     let found = find(bytes);
     if found.is_empty() {
         return Cow::Borrowed(bytes);
@@ -286,7 +308,7 @@ pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
             .filter(u8::is_ascii_digit)
             .collect();
         let last4 = String::from_utf8_lossy(&digits[digits.len() - 4..]).into_owned();
-        out.extend_from_slice(marker(&last4).as_bytes());
+        out.extend_from_slice(replace(range.start, marker(&last4)).as_bytes());
         from = range.end;
     }
     out.extend_from_slice(&bytes[from..]);
@@ -369,6 +391,7 @@ mod tests {
                     format!("code={written}&b=1"),
                     format!("card:{written}"),
                     format!("({written})"),
+                    format!("\u{1b}[2m=\u{1b}[0m{written}\u{1b}[3m"),
                     format!("{written} 12 28 123"),
                     format!("ids 1234 {written}"),
                 ] {
@@ -399,6 +422,7 @@ mod tests {
             "pi_4242424242424242",
             "a4242-4242-4242-4242",
             "PHNhbWw4242424242424242PQ==",
+            "[0m4242424242424242",
             // UUIDs (hex, or all digits), ISO dates and times, IPv4, versions.
             "0190a0b0-0000-7000-8000-000000000001",
             "12345678-1234-1234-1234-123456789012",
@@ -423,7 +447,10 @@ mod tests {
             "",
             "no digits at all",
         ] {
-            assert!(find(fine.as_bytes()).is_empty(), "{fine:?} is not a card number");
+            assert!(
+                find(fine.as_bytes()).is_empty(),
+                "{fine:?} is not a card number"
+            );
         }
     }
 
@@ -433,7 +460,9 @@ mod tests {
             assert!(might_contain(number.as_bytes()));
             assert!(might_contain(grouped(number, "%20").as_bytes()));
         }
-        assert!(!might_contain(b"{\"title\":\"Intro 2026-12\",\"n\":123456789012}"));
+        assert!(!might_contain(
+            b"{\"title\":\"Intro 2026-12\",\"n\":123456789012}"
+        ));
         assert!(!might_contain(b"1234 5678 90 12"));
         assert!(!might_contain(b"12  34 56 78 90 12 34"));
         assert!(might_contain(b"1234 5678 9012 3"));
@@ -454,8 +483,14 @@ mod tests {
             redact("4242424242424242 12/28"),
             "[card number removed, last4 4242] 12/28"
         );
-        assert_eq!(redact("4242 4242 4242 4242 12 28"), "[card number removed, last4 4242] 12 28");
-        assert!(matches!(redact("nothing here 2026-12-04"), Cow::Borrowed(_)));
+        assert_eq!(
+            redact("4242 4242 4242 4242 12 28"),
+            "[card number removed, last4 4242] 12 28"
+        );
+        assert!(matches!(
+            redact("nothing here 2026-12-04"),
+            Cow::Borrowed(_)
+        ));
         // Leading groups that make another Luhn-valid window are removed with the card, so no
         // part of the card is left: 1016 4242 4242 4242 is Luhn-valid too.
         assert!(luhn_valid(b"1016424242424242"));
