@@ -17,6 +17,7 @@ mod architecture;
 mod at_rest;
 mod attempts;
 mod audit;
+mod card_numbers;
 mod certificates;
 mod classification;
 mod client_ip;
