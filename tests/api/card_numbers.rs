@@ -224,6 +224,20 @@ async fn found_anywhere(app: &TestApp) -> Vec<String> {
     found
 }
 
+/// The signed-in person's sessions: id, user agent and device id of each.
+async fn sessions(app: &TestApp, fx: &input_fuzz::Fixture) -> Vec<String> {
+    let listed = app.get("/v1/me/sessions", &fx.session).await;
+    assert_eq!(listed.status.as_u16(), 200, "{}", listed.body);
+    let mut sessions: Vec<String> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {} {}", s["id"], s["user_agent"], s["device_id"]))
+        .collect();
+    sessions.sort();
+    sessions
+}
+
 /// The captured log lines of one request.
 fn logged_lines(request_id: &str) -> Vec<String> {
     std::fs::read_to_string(captured_logs())
@@ -245,6 +259,7 @@ async fn promise_d4_card_numbers_in_any_field_are_refused_and_never_stored_or_lo
     let fx = input_fuzz::fixture(&app, &spec).await;
     let probes = input_fuzz::probes(&app, &spec, &fx, &CardNumbers::default()).await;
     let before = input_fuzz::snapshot(&app).await;
+    let sessions_before = sessions(&app, &fx).await;
 
     let mut faults = Vec::new();
     let mut path_requests = Vec::new();
@@ -262,7 +277,16 @@ async fn promise_d4_card_numbers_in_any_field_are_refused_and_never_stored_or_lo
         }
     }
     let after = input_fuzz::snapshot(&app).await;
-    let changed = input_fuzz::changed_tables(&before, &after);
+    let mut changed = input_fuzz::changed_tables(&before, &after);
+    // The session store seals what it keeps of a sign-in (its User-Agent, device id), so no
+    // search of Redis could read a number there: the person's sessions, as the API lists
+    // them, are the same ones.
+    let sessions_after = sessions(&app, &fx).await;
+    if sessions_after != sessions_before {
+        changed.push(format!(
+            "sessions of the signed-in person: {sessions_before:?} -> {sessions_after:?}"
+        ));
+    }
     let found = found_anywhere(&app).await;
     println!(
         "card numbers on {backend:?}: {} requests, {} into path segments",

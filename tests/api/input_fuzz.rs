@@ -316,7 +316,8 @@ pub struct Probe {
 pub struct Fixture {
     admin: String,
     scim: String,
-    session: String,
+    /// The signed-in person's session token.
+    pub session: String,
     /// An LRS credential, as the `Authorization` value HTTP Basic sends.
     lrs: String,
     ids: BTreeMap<&'static str, String>,
