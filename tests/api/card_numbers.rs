@@ -481,8 +481,9 @@ async fn promise_d4_a_card_number_is_refused_where_it_is_typed_and_other_digits_
     );
 
     // Digit runs that are no card number pass and are kept as sent: a number failing Luhn,
-    // an ISBN, a date, a UUID, a phone number, a decimal with a long fraction.
-    let description = "order 1234567890123456, ISBN 9781234567897, on 2026-12-04, \
+    // Luhn-valid ones no network issues (a time in milliseconds, an ISBN), a date, a UUID, a
+    // phone number, a decimal with a long fraction.
+    let description = "order 1234567890123456, at 1764806400008, ISBN 9780306406156, on 2026-12-04, \
                        ref 0190a0b0-0000-7000-8000-000000000001, call +4915112345678, \
                        score 0.8571428571428571";
     let course = app

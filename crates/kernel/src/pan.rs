@@ -3,8 +3,11 @@
 //! card number; the gateway refuses inputs that hold one and redacts its log lines with this.
 //!
 //! What counts as a card number here (what a person pastes, not what an attacker encodes):
-//! - 13 to 19 digits whose Luhn checksum holds and whose first digit is not 0 (ISO/IEC 7812
-//!   gives 0 to no payment network);
+//! - 13 to 19 digits whose Luhn checksum holds, with a first digit some card network issues
+//!   at that length (ISO/IEC 7812): never 0; 1 only for 15 digits (UATP, the one network
+//!   there); 13 digits only after 4, 5 or 6 (Visa, Maestro). So Unix times in milliseconds,
+//!   microseconds or nanoseconds (13, 16, 19 digits, first digit 1) and ISBN-13 or EAN-13
+//!   codes starting 978, 979 are not card numbers;
 //! - written as one run of digits, or as groups joined by one separator of a kind, the same
 //!   kind throughout: space, no-break space, `-`, `.`, `+` (a form-encoded space) or the
 //!   percent-encoded `%20`, `%2D`, `%2E` (a URL as logged). Grouped, it is laid out as cards
@@ -143,7 +146,7 @@ fn after_terminal_escape(bytes: &[u8], at: usize) -> bool {
 
 /// The byte ranges of every card number in `bytes`, in order, not overlapping. Each range
 /// runs from the first digit to the last, separators inside included. Where the groups of
-/// one chain can be read as more than one card number (`1016 4242 4242 4242 4242` holds a
+/// one chain can be read as more than one card number (`5009 4242 4242 4242 4242` holds a
 /// Luhn-valid window at either end), the range covers them all, so redacting it leaves no
 /// part of any of them.
 pub fn find(bytes: &[u8]) -> Vec<Range<usize>> {
@@ -217,6 +220,16 @@ fn scan_chain(bytes: &[u8], groups: &[Range<usize>], found: &mut Vec<Range<usize
     }
 }
 
+/// Whether a card network issues numbers of `len` digits starting with `first`.
+fn issued(first: u8, len: usize) -> bool {
+    match first {
+        b'0' => false,
+        b'1' => len == 15,
+        b'4' | b'5' | b'6' => true,
+        _ => len != 13,
+    }
+}
+
 /// Whether this run of groups of a chain is a card number; `chain_start`/`chain_end`: the
 /// run begins/ends its chain (else a separator of the chain is its neighbour).
 fn is_card(bytes: &[u8], run: &[Range<usize>], chain_start: bool, chain_end: bool) -> bool {
@@ -224,7 +237,7 @@ fn is_card(bytes: &[u8], run: &[Range<usize>], chain_start: bool, chain_end: boo
         return false;
     };
     let total: usize = run.iter().map(Range::len).sum();
-    if !(MIN_DIGITS..=MAX_DIGITS).contains(&total) || bytes[first.start] == b'0' {
+    if !(MIN_DIGITS..=MAX_DIGITS).contains(&total) || !issued(bytes[first.start], total) {
         return false;
     }
     let before = char_before(bytes, first.start);
@@ -320,7 +333,7 @@ mod tests {
     use super::*;
 
     /// Stripe's test card numbers (docs.stripe.com/testing), every brand and length.
-    const STRIPE_TEST_CARDS: [&str; 20] = [
+    const STRIPE_TEST_CARDS: [&str; 21] = [
         "4242424242424242",
         "4000056655665556",
         "5555555555554444",
@@ -341,6 +354,7 @@ mod tests {
         "4000002500003155",
         "4000000000009995",
         "4000000760000002",
+        "4222222222222",
     ];
 
     /// Printed as cards are: 4-4-4-4, Amex 4-6-5, Diners 4-6-4, 19 digits 4-4-4-4-3.
@@ -363,6 +377,14 @@ mod tests {
 
     #[test]
     fn the_luhn_checksum() {
+        for luhn_valid_but_not_issued in [
+            "1764806400008",
+            "1764806400000000",
+            "1764806400000000008",
+            "9780306406156",
+        ] {
+            assert!(luhn_valid(luhn_valid_but_not_issued.as_bytes()));
+        }
         assert!(luhn_valid(b"4242424242424242"));
         assert!(luhn_valid(b"79927398713"));
         assert!(!luhn_valid(b"4242424242424241"));
@@ -413,6 +435,12 @@ mod tests {
             // Leading 0: no payment network (a Luhn-valid 16-digit run).
             "0000000000000000",
             "0424242424242428",
+            // Unix times in ms, µs, ns (Luhn-valid ones), an ISBN-13 (Luhn-valid too).
+            "1764806400008",
+            "1764806400000000",
+            "1764806400000000008",
+            "9780306406156",
+            "ts 1764806400008 ok",
             // Glued to letters or digits: identifiers, hex, base64.
             "tok4242424242424242",
             "4242424242424242x",
@@ -489,10 +517,10 @@ mod tests {
             Cow::Borrowed(_)
         ));
         // Leading groups that make another Luhn-valid window are removed with the card, so no
-        // part of the card is left: 1016 4242 4242 4242 is Luhn-valid too.
-        assert!(luhn_valid(b"1016424242424242"));
+        // part of the card is left: 5009 4242 4242 4242 is Luhn-valid too.
+        assert!(luhn_valid(b"5009424242424242"));
         assert_eq!(
-            redact("ids 1016 4242 4242 4242 4242 end"),
+            redact("ids 5009 4242 4242 4242 4242 end"),
             "ids [card number removed, last4 4242] end"
         );
         let twice = redact("4242424242424242");
