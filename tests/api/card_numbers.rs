@@ -227,7 +227,10 @@ async fn found_anywhere(app: &TestApp) -> Vec<String> {
 /// The signed-in person's sessions: id, user agent and device id of each.
 async fn sessions(app: &TestApp, fx: &input_fuzz::Fixture) -> Vec<String> {
     let listed = app.get("/v1/me/sessions", &fx.session).await;
-    assert_eq!(listed.status.as_u16(), 200, "{}", listed.body);
+    // The run signed the person out: a change too.
+    if listed.status.as_u16() != 200 {
+        return vec![format!("listing answered {}", listed.status)];
+    }
     let mut sessions: Vec<String> = listed.body["items"]
         .as_array()
         .unwrap()
