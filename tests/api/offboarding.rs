@@ -197,50 +197,24 @@ async fn control_plane_tenant_columns(app: &TestApp) -> Vec<(String, String)> {
     columns
 }
 
-/// Every Redis key whose name or value (string, or set members) names the institution: its
-/// id in either text form, or its slug. The Redis of the tests is shared: others' keys do not
-/// name this institution.
+/// Every Redis key whose name or value names the institution: its id in either text form,
+/// or its slug. The Redis of the tests is shared: others' keys do not name this institution.
 async fn redis_entries_naming(app: &TestApp, institution: &Institution) -> Vec<String> {
-    use redis::AsyncCommands as _;
     let id = Uuid::parse_str(&institution.id).unwrap();
     let needles = [
         id.hyphenated().to_string(),
         id.simple().to_string(),
         institution.slug.clone(),
     ];
-    let client = redis::Client::open(app.state.config.redis_url.clone().unwrap()).unwrap();
-    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = {
-        let mut iter = redis.scan::<String>().await.unwrap();
-        let mut keys = Vec::new();
-        while let Some(key) = iter.next_item().await {
-            keys.push(key.unwrap());
-        }
-        keys
-    };
-    let mut found = Vec::new();
-    for key in keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        let content = match kind.as_str() {
-            "string" => redis.get::<_, Option<String>>(&key).await.ok().flatten(),
-            "set" => redis
-                .smembers::<_, Vec<String>>(&key)
-                .await
-                .ok()
-                .map(|m| m.join(" ")),
-            _ => None,
-        }
-        .unwrap_or_default();
-        let text = format!("{key} {content}").to_lowercase();
-        if needles.iter().any(|n| text.contains(n.as_str())) {
-            found.push(key);
-        }
-    }
-    found
+    crate::support::redis_entries(app)
+        .await
+        .into_iter()
+        .filter(|(key, content)| {
+            let text = format!("{key} {content}").to_lowercase();
+            needles.iter().any(|n| text.contains(n.as_str()))
+        })
+        .map(|(key, _)| key)
+        .collect()
 }
 
 async fn claim_and_verify(

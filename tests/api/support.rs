@@ -429,3 +429,77 @@ pub async fn scim(
     )
     .await
 }
+
+/// Every line the gateways of this test process log, as the gateway writes them (its own
+/// subscriber, [`hub_gateway::telemetry::subscriber`], JSON lines, debug level), from the first
+/// call of this on. The subscriber is process-wide, so the file holds the lines of every app
+/// of the process: a test finds its own by request id, or checks what no line may hold.
+pub fn captured_logs() -> &'static std::path::Path {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("hub-test-logs-{}.jsonl", std::process::id()));
+        // Appending: lines written from several threads at once stay whole.
+        let _ = std::fs::remove_file(&path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("log file");
+        hub_gateway::telemetry::try_init_with_writer(
+            "json",
+            "debug,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info",
+            Arc::new(file),
+        )
+        .expect("no other subscriber is installed in the test process");
+        path
+    })
+}
+
+/// Every key of the test Redis with its value (strings, and the members of sets, lists,
+/// hashes and sorted sets, joined by spaces). The Redis of the tests is shared by every test
+/// running: a caller looks for what only it could have written.
+pub async fn redis_entries(app: &TestApp) -> Vec<(String, String)> {
+    use redis::AsyncCommands as _;
+    let client = redis::Client::open(app.state.config.redis_url.clone().unwrap()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = {
+        let mut iter = redis.scan::<String>().await.unwrap();
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key.unwrap());
+        }
+        keys
+    };
+    let text = |items: Vec<Vec<u8>>| {
+        items
+            .iter()
+            .map(|i| String::from_utf8_lossy(i).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut entries = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        // A key that expires meanwhile reads as nothing.
+        let content = match kind.as_str() {
+            "string" => redis
+                .get::<_, Option<Vec<u8>>>(&key)
+                .await
+                .ok()
+                .flatten()
+                .map(|v| text(vec![v])),
+            "set" => redis.smembers(&key).await.ok().map(text),
+            "list" => redis.lrange(&key, 0, -1).await.ok().map(text),
+            "zset" => redis.zrange(&key, 0, -1).await.ok().map(text),
+            "hash" => redis.hgetall::<_, Vec<Vec<u8>>>(&key).await.ok().map(text),
+            _ => None,
+        }
+        .unwrap_or_default();
+        entries.push((key, content));
+    }
+    entries
+}

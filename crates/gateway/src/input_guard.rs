@@ -15,12 +15,24 @@
 //!   (poem-openapi would silently turn `12345` into `"12345"`).
 //!
 //! A JSON body is parsed here only when a byte scan finds something that could decode to a
-//! refused character (a `\u` escape, DEL, a C1 code point), a number or boolean token, or
-//! the body is longer than [`MAX_BODY_TEXT_BYTES`]; a short body of plain strings passes
-//! untouched.
+//! refused character (a `\u` escape, DEL, a C1 code point), a number or boolean token, a run
+//! of digits long enough to be a card number, or the body is longer than
+//! [`MAX_BODY_TEXT_BYTES`]; a short body of plain strings passes untouched.
+//!
+//! Card numbers (promise D4: payments go through Stripe, no card number is ever stored or
+//! logged): a request whose values hold what [`hub_kernel::pan`] finds a card number in is
+//! refused with a 422 problem `card_number` naming the field, the value never echoed (a field
+//! name that is itself a card number is named with the number removed). The carriers are
+//! the same as above plus JSON integers (an integer field would store a number as given) and
+//! bodies of every other media type, scanned as bytes and named `body` (xAPI documents and
+//! multipart statements are stored as sent). An encoded value is scanned as the text it is:
+//! a base64 `SAMLResponse` or a bearer token is not decoded, and a card number's digits
+//! inside base64 glue to letters, so such blobs pass (what a SAML assertion says about a
+//! person reaches storage through the identity crate, not through this guard). Headers that
+//! are neither stored nor declared (`Authorization`, `Cookie`) are not read.
 
 use crate::problem::{ApiError, Problem};
-use hub_kernel::FieldViolation;
+use hub_kernel::{FieldViolation, pan};
 use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use serde_json::Value;
@@ -34,6 +46,32 @@ pub const MAX_BODY_TEXT_BYTES: usize = 128 * 1024;
 
 /// Request headers whose values are stored (idempotency records, session records).
 pub const STORED_HEADERS: [&str; 3] = ["idempotency-key", "user-agent", "x-device-id"];
+
+/// What a refused card number is told (never the value).
+pub const CARD_NUMBER_MESSAGE: &str =
+    "must not hold a payment card number: card payments go through Stripe, never through this API";
+
+/// What the guard found: values it refuses for their characters, type or length (400), and
+/// values that hold a card number (422).
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub invalid: Vec<FieldViolation>,
+    pub cards: Vec<FieldViolation>,
+}
+
+impl Findings {
+    fn card(&mut self, field: impl Into<String>) {
+        self.cards
+            .push(FieldViolation::new(field, CARD_NUMBER_MESSAGE));
+    }
+
+    /// Looks for a card number in a value already found well-formed.
+    fn scan(&mut self, field: impl Into<String>, text: &str) {
+        if pan::contains(text) {
+            self.card(field);
+        }
+    }
+}
 
 /// Which characters a kind of value may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,25 +160,23 @@ fn percent_decode(raw: &str, plus_is_space: bool) -> Vec<u8> {
 }
 
 /// Checks `a=1&b=2` pairs (a query string or a form body); the field is the decoded name.
-fn check_pairs(
-    encoded: &str,
-    rule: TextRule,
-    name_rule: TextRule,
-    violations: &mut Vec<FieldViolation>,
-) {
+fn check_pairs(encoded: &str, rule: TextRule, name_rule: TextRule, findings: &mut Findings) {
     for pair in encoded.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = percent_decode(raw_name, true);
         if let Some(why) = bytes_violation(&name, name_rule) {
-            violations.push(FieldViolation::new(
+            findings.invalid.push(FieldViolation::new(
                 String::from_utf8_lossy(&name),
                 format!("the parameter name {why}"),
             ));
             continue;
         }
         let name = String::from_utf8_lossy(&name).into_owned();
-        if let Some(why) = bytes_violation(&percent_decode(raw_value, true), rule) {
-            violations.push(FieldViolation::new(name, why));
+        findings.scan(&name, &name);
+        let value = percent_decode(raw_value, true);
+        match bytes_violation(&value, rule) {
+            Some(why) => findings.invalid.push(FieldViolation::new(name, why)),
+            None => findings.scan(name, &String::from_utf8_lossy(&value)),
         }
     }
 }
@@ -299,12 +335,14 @@ impl PathTemplates {
     }
 }
 
-fn check_path(path: &str, templates: &PathTemplates, violations: &mut Vec<FieldViolation>) {
+fn check_path(path: &str, templates: &PathTemplates, findings: &mut Findings) {
     let segments: Vec<&str> = path.split('/').collect();
     for (index, segment) in segments.iter().enumerate() {
-        if let Some(why) = bytes_violation(&percent_decode(segment, false), TextRule::UrlValue) {
-            let field = templates.parameter_at(&segments, index).unwrap_or("path");
-            violations.push(FieldViolation::new(field, why));
+        let decoded = percent_decode(segment, false);
+        let field = || templates.parameter_at(&segments, index).unwrap_or("path");
+        match bytes_violation(&decoded, TextRule::UrlValue) {
+            Some(why) => findings.invalid.push(FieldViolation::new(field(), why)),
+            None => findings.scan(field(), &String::from_utf8_lossy(&decoded)),
         }
     }
 }
@@ -348,6 +386,46 @@ fn has_scalar_token(body: &[u8]) -> bool {
 
 fn pointer_token(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Every string, key or integer of a JSON document that holds a card number, named by its
+/// JSON pointer (a key that is one is named with it removed).
+pub fn json_card_fields(value: &Value) -> Vec<FieldViolation> {
+    fn walk(value: &Value, pointer: &mut String, findings: &mut Findings) {
+        match value {
+            Value::String(text) => findings.scan(pointer.as_str(), text),
+            // Only integers: a float of 13 or more digits is not exact, and its fraction
+            // (`0.8571428571428571`, a scaled score) is no card.
+            Value::Number(n) if n.is_u64() || n.is_i64() => {
+                findings.scan(pointer.as_str(), &n.to_string());
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{i}"));
+                    walk(item, pointer, findings);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(members) => {
+                for (key, member) in members {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&pointer_token(key));
+                    if pan::contains(key) {
+                        findings.card(pointer.as_str());
+                    } else {
+                        walk(member, pointer, findings);
+                    }
+                    pointer.truncate(len);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    let mut findings = Findings::default();
+    walk(value, &mut String::new(), &mut findings);
+    findings.cards
 }
 
 /// Every refused string or key in a JSON document, named by its JSON pointer.
@@ -410,7 +488,32 @@ fn is_form(content_type: &str) -> bool {
         .eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
+/// No field name the guard reports carries a card number, whatever the field is refused for
+/// (a query parameter or JSON member can be named by one).
+fn without_card_numbers(mut violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    for v in &mut violations {
+        if let std::borrow::Cow::Owned(field) = pan::redact(&v.field) {
+            v.field = field;
+        }
+    }
+    violations
+}
+
+fn holds_card_numbers(violations: Vec<FieldViolation>) -> poem::Error {
+    ApiError::from_problem(
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "card_number",
+            "the request holds what looks like a payment card number; card payments go \
+             through Stripe's own forms, and this service neither takes nor keeps card numbers",
+        )
+        .with_violations(without_card_numbers(violations)),
+    )
+    .into()
+}
+
 fn refused(violations: Vec<FieldViolation>) -> poem::Error {
+    let violations = without_card_numbers(violations);
     ApiError::from_problem(
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -446,23 +549,20 @@ impl<E: Endpoint> Endpoint for InputGuardEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        let mut violations = Vec::new();
-        check_path(req.uri().path(), &self.templates, &mut violations);
+        let mut findings = Findings::default();
+        check_path(req.uri().path(), &self.templates, &mut findings);
         if let Some(query) = req.uri().query() {
-            check_pairs(
-                query,
-                TextRule::UrlValue,
-                TextRule::UrlValue,
-                &mut violations,
-            );
+            check_pairs(query, TextRule::UrlValue, TextRule::UrlValue, &mut findings);
         }
         let declared = (self.templates.header_parameters.iter())
             .map(String::as_str)
             .filter(|name| !STORED_HEADERS.contains(name));
         for name in STORED_HEADERS.into_iter().chain(declared.clone()) {
             for value in req.headers().get_all(name) {
-                if let Some(why) = header_violation(value.as_bytes()) {
-                    violations.push(FieldViolation::new(name, why));
+                match header_violation(value.as_bytes()) {
+                    Some(why) => findings.invalid.push(FieldViolation::new(name, why)),
+                    // Printable ASCII, so text.
+                    None => findings.scan(name, &String::from_utf8_lossy(value.as_bytes())),
                 }
             }
         }
@@ -471,7 +571,7 @@ impl<E: Endpoint> Endpoint for InputGuardEndpoint<E> {
         for name in declared {
             for value in req.headers().get_all(name) {
                 if value.len() > MAX_URL_VALUE_BYTES {
-                    violations.push(FieldViolation::new(
+                    findings.invalid.push(FieldViolation::new(
                         name,
                         format!("must be at most {MAX_URL_VALUE_BYTES} bytes"),
                     ));
@@ -479,42 +579,50 @@ impl<E: Endpoint> Endpoint for InputGuardEndpoint<E> {
             }
         }
         let content_type = req.content_type().unwrap_or_default().to_string();
-        if is_json(&content_type) || is_form(&content_type) {
-            let body =
-                req.take_body().into_bytes().await.map_err(|e| {
-                    poem::Error::from_string(e.to_string(), StatusCode::BAD_REQUEST)
-                })?;
-            if is_form(&content_type) {
-                match std::str::from_utf8(&body) {
-                    Ok(text) => check_pairs(
-                        text,
-                        TextRule::BodyText,
-                        TextRule::UrlValue,
-                        &mut violations,
-                    ),
-                    Err(_) => violations.push(FieldViolation::new("body", "must be valid UTF-8")),
+        // Every body is read (the body-size limit, outside, bounds it): any media type can
+        // carry a card number to storage.
+        let body = req
+            .take_body()
+            .into_bytes()
+            .await
+            .map_err(|e| poem::Error::from_string(e.to_string(), StatusCode::BAD_REQUEST))?;
+        if is_form(&content_type) {
+            match std::str::from_utf8(&body) {
+                Ok(text) => {
+                    check_pairs(text, TextRule::BodyText, TextRule::UrlValue, &mut findings)
                 }
-            } else if json_needs_walk(&body) {
-                // A body that does not parse is left to the payload extractor's 400.
-                if let Ok(value) = serde_json::from_slice::<Value>(&body) {
-                    violations.extend(json_violations(&value));
-                    if let Some(schema) = self
-                        .templates
-                        .body_schema(req.method().as_str(), req.uri().path())
-                    {
-                        self.templates.type_violations(
-                            schema,
-                            &value,
-                            &mut String::new(),
-                            &mut violations,
-                        );
-                    }
-                }
+                Err(_) => findings
+                    .invalid
+                    .push(FieldViolation::new("body", "must be valid UTF-8")),
             }
-            req.set_body(body);
+        } else if is_json(&content_type) && (json_needs_walk(&body) || pan::might_contain(&body)) {
+            // A body that does not parse is left to the payload extractor's 400.
+            if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+                findings.invalid.extend(json_violations(&value));
+                if let Some(schema) = self
+                    .templates
+                    .body_schema(req.method().as_str(), req.uri().path())
+                {
+                    self.templates.type_violations(
+                        schema,
+                        &value,
+                        &mut String::new(),
+                        &mut findings.invalid,
+                    );
+                }
+                findings.cards.extend(json_card_fields(&value));
+            }
+        } else if !is_json(&content_type) && !pan::find(&body).is_empty() {
+            // Another media type (an xAPI document, a multipart statement, an upload) is
+            // stored as sent: its bytes are scanned as they are.
+            findings.card("body");
         }
-        if !violations.is_empty() {
-            return Err(refused(violations));
+        req.set_body(body);
+        if !findings.invalid.is_empty() {
+            return Err(refused(findings.invalid));
+        }
+        if !findings.cards.is_empty() {
+            return Err(holds_card_numbers(findings.cards));
         }
         Ok(self.ep.call(req).await?.into_response())
     }
@@ -606,24 +714,24 @@ mod tests {
 
     #[test]
     fn query_and_form_pairs_name_the_parameter() {
-        let mut violations = Vec::new();
+        let mut findings = Findings::default();
         check_pairs(
             "limit=10&code=%00&tag=ok+fine&subject=a%ffb",
             TextRule::UrlValue,
             TextRule::UrlValue,
-            &mut violations,
+            &mut findings,
         );
-        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        let fields: Vec<_> = findings.invalid.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["code", "subject"]);
-        let mut violations = Vec::new();
+        let mut findings = Findings::default();
         check_pairs(
             "SAMLResponse=PHNhbWw%0D%0Aw%3D&RelayState=x%1B",
             TextRule::BodyText,
             TextRule::UrlValue,
-            &mut violations,
+            &mut findings,
         );
-        assert_eq!(violations.len(), 1);
-        assert_eq!(violations[0].field, "RelayState");
+        assert_eq!(findings.invalid.len(), 1);
+        assert_eq!(findings.invalid[0].field, "RelayState");
     }
 
     #[test]
@@ -632,20 +740,16 @@ mod tests {
             "/v1/courses/{course_id}": {},
             "/v1/sso/{tenant_slug}/oidc/{connection_id}/login": {},
         }}));
-        let mut violations = Vec::new();
-        check_path(
-            "/v1/sso/no%00rth/oidc/abc/login",
-            &templates,
-            &mut violations,
-        );
-        assert_eq!(violations.len(), 1);
-        assert_eq!(violations[0].field, "tenant_slug");
-        let mut violations = Vec::new();
-        check_path("/v1/unknown/%1b", &templates, &mut violations);
-        assert_eq!(violations[0].field, "path");
-        let mut violations = Vec::new();
-        check_path("/v1/courses/%F0%9F%8E%93", &templates, &mut violations);
-        assert!(violations.is_empty());
+        let mut findings = Findings::default();
+        check_path("/v1/sso/no%00rth/oidc/abc/login", &templates, &mut findings);
+        assert_eq!(findings.invalid.len(), 1);
+        assert_eq!(findings.invalid[0].field, "tenant_slug");
+        let mut findings = Findings::default();
+        check_path("/v1/unknown/%1b", &templates, &mut findings);
+        assert_eq!(findings.invalid[0].field, "path");
+        let mut findings = Findings::default();
+        check_path("/v1/courses/%F0%9F%8E%93", &templates, &mut findings);
+        assert!(findings.invalid.is_empty() && findings.cards.is_empty());
     }
 
     #[test]
@@ -729,5 +833,66 @@ mod tests {
         assert!(json_needs_walk(br#"{"t":"\u0000"}"#));
         assert!(json_needs_walk("{\"t\":\"\u{7f}\"}".as_bytes()));
         assert!(json_needs_walk("{\"t\":\"\u{85}\"}".as_bytes()));
+    }
+
+    #[test]
+    fn card_numbers_are_found_in_every_carrier_and_named() {
+        let templates = PathTemplates::from_spec(&json!({"paths": {
+            "/v1/courses/{course_id}": {},
+        }}));
+        let mut findings = Findings::default();
+        check_path(
+            "/v1/courses/4242%204242%204242%204242",
+            &templates,
+            &mut findings,
+        );
+        check_path(
+            "/v1/courses/0190a0b0-0000-7000-8000-000000000001",
+            &templates,
+            &mut findings,
+        );
+        check_pairs(
+            "code=5555-5555-5555-4444&tag=4242424242424241&since=2026-12-04&q=4242+4242+4242+4242",
+            TextRule::UrlValue,
+            TextRule::UrlValue,
+            &mut findings,
+        );
+        check_pairs(
+            "378282246310005=x",
+            TextRule::UrlValue,
+            TextRule::UrlValue,
+            &mut findings,
+        );
+        assert!(findings.invalid.is_empty());
+        let fields: Vec<_> = findings.cards.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["course_id", "code", "q", "378282246310005"]);
+        // The field that is itself a number is named with it removed.
+        let named = without_card_numbers(findings.cards);
+        assert_eq!(named[3].field, "[card number removed, last4 0005]");
+        assert!(named.iter().all(|v| v.message == CARD_NUMBER_MESSAGE));
+    }
+
+    #[test]
+    fn json_card_numbers_are_named_by_pointer_in_strings_keys_and_integers() {
+        let body = json!({
+            "title": "Intro",
+            "notes": ["fine", "card 6011 1111 1111 1117 exp 12/28"],
+            "nested": {"pan": 4242424242424242_u64, "score": 0.8571428571428571},
+            "4000056655665556": "key",
+            "id": "0190a0b0-0000-7000-8000-000000000001",
+            "n": 4242424242424241_u64
+        });
+        let mut fields: Vec<_> = json_card_fields(&body)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        fields.sort();
+        assert_eq!(fields, ["/4000056655665556", "/nested/pan", "/notes/1"]);
+        // What a body carries raw is seen by the byte scan, so such a body is parsed.
+        assert!(!json_needs_walk(br#"{"t":"4242 4242 4242 4242"}"#));
+        assert!(pan::might_contain(br#"{"t":"4242 4242 4242 4242"}"#));
+        assert!(!pan::might_contain(
+            br#"{"title":"Intro 2026-12","code":"CS-101"}"#
+        ));
     }
 }

@@ -17,7 +17,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Accepts a caller's `X-Request-Id` when it is short and printable (so ids can be traced
+/// Accepts a caller's `X-Request-Id` when it is short, printable and no card number (so ids can be traced
 /// through a client's own logs), otherwise makes one; echoes it on the response; wraps the
 /// request in a tracing span that carries it; logs one line per request.
 pub struct RequestTracing;
@@ -40,6 +40,8 @@ impl<E: Endpoint> Endpoint for RequestTracingEndpoint<E> {
             .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+            // It is echoed on the answer and in every problem: never a card number (D4).
+            .filter(|v| !hub_kernel::pan::contains(v))
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         req.set_data(RequestId(id.clone()));

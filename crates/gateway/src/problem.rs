@@ -407,7 +407,14 @@ impl<E: Endpoint> Endpoint for ProblemResponsesEndpoint<E> {
             };
             Problem::new(status, code_for_status(status), detail)
         };
-        problem.instance = Some(path);
+        // A problem never echoes a card number (D4): the input guard refuses a path that holds
+        // one, and its answer names the path.
+        problem.instance = Some(hub_kernel::pan::redact(&path).into_owned());
+        if let Some(detail) = &mut problem.detail
+            && let std::borrow::Cow::Owned(redacted) = hub_kernel::pan::redact(detail)
+        {
+            *detail = redacted;
+        }
         problem.request_id = request_id;
         // SCIM clients read SCIM's error schema: one mapping for every error on its paths.
         let (mut rebuilt, content_type) = if scim {

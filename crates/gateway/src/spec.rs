@@ -27,7 +27,10 @@ const METHODS: &[&str] = &[
 ];
 
 /// The error statuses an operation's declaration implies.
-/// - Every request: 429 (the per-IP limit runs before routing), 500, 503 (a dependency).
+/// - Every request: 429 (the per-IP limit runs before routing), 500, 503 (a dependency),
+///   400 and 422 (the input guard reads the stored headers, User-Agent and X-Device-Id, of
+///   every request: 400 for a character no header may hold, 422 for a card number; SCIM
+///   answers both with 400).
 /// - A credential: 401 (missing, unknown, revoked), 403 (scope, suspended institution).
 /// - Any parameter: 400 (it does not parse); a query parameter: 422 (a bad page or filter).
 /// - A path parameter: 404 (no such resource for this caller).
@@ -35,7 +38,11 @@ const METHODS: &[&str] = &[
 /// - An `If-Match` parameter: 412 (not the current revision).
 /// - An `Idempotency-Key` parameter: 409 (the key was used for another request).
 pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
-    let mut statuses = vec![429, 500, 503];
+    let mut statuses = vec![400, 429, 500, 503];
+    // SCIM answers a refused value with 400 `invalidValue` (RFC 7644 §3.12), not 422.
+    if !answers_in_scim_schema(operation) {
+        statuses.push(422);
+    }
     let secured = operation
         .get("security")
         .and_then(Value::as_sequence)
@@ -60,9 +67,6 @@ pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
         })
     };
-    if !params.is_empty() {
-        statuses.push(400);
-    }
     if param_in("query") {
         statuses.push(422);
     }
@@ -70,11 +74,7 @@ pub fn derived_errors(operation: &Mapping) -> Vec<u16> {
         statuses.push(404);
     }
     if operation.contains_key("requestBody") {
-        statuses.extend([400, 413, 415]);
-        // SCIM answers a refused value with 400 `invalidValue` (RFC 7644 §3.12), not 422.
-        if !answers_in_scim_schema(operation) {
-            statuses.push(422);
-        }
+        statuses.extend([413, 415]);
     }
     if param_named("If-Match") {
         statuses.push(412);
