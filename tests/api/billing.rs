@@ -90,6 +90,7 @@ async fn until_enrolled(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 async fn payment(app: &TestApp, token: &str, id: &str) -> Value {
+    let _ = crate::support::captured_logs();
     let found = app.get(&format!("/v1/billing/payments/{id}"), token).await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     found.body
@@ -323,6 +324,26 @@ async fn promise_d7_finance_reads_history_totals_and_export_and_refunds_once(bac
     )
     .await
     .assert_problem(404, "payment_not_found");
+    // Finance's reads of buyers' payments are in the audit trail (S2).
+    let trail = app
+        .get(
+            "/v1/audit/events?limit=200&action=billing.payments_read",
+            &inst.admin_token,
+        )
+        .await;
+    let reads: Vec<&Value> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "billing.payments_read")
+        .collect();
+    assert!(
+        reads
+            .iter()
+            .any(|e| e["detail"]["payment_ids"] == json!([payment_id])),
+        "{}",
+        trail.body
+    );
     let none = app.get("/v1/billing/payments?currency=jpy", &finance).await;
     assert_eq!(none.body["items"], json!([]));
     let totals = app.get("/v1/billing/totals", &finance).await;

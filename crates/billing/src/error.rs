@@ -24,8 +24,6 @@ pub enum BillingError {
     PersonOnly,
     #[error("no such payment")]
     PaymentNotFound,
-    #[error("the institution has connected no Stripe account")]
-    AccountNotFound,
     #[error("the course has no price: it is not for sale")]
     PriceNotFound,
     #[error("no such refund")]
@@ -73,7 +71,6 @@ impl DescribeProblem for BillingError {
             Self::RefundTooLarge { .. } => ProblemKind::Validation,
             Self::CourseNotForSale
             | Self::PaymentNotFound
-            | Self::AccountNotFound
             | Self::PriceNotFound
             | Self::RefundNotFound
             | Self::EventNotFound => ProblemKind::NotFound,
@@ -99,7 +96,6 @@ impl DescribeProblem for BillingError {
             Self::LearnerRestricted => "learner_restricted",
             Self::PersonOnly => "person_only",
             Self::PaymentNotFound => "payment_not_found",
-            Self::AccountNotFound => "stripe_account_not_found",
             Self::PriceNotFound => "price_not_found",
             Self::RefundNotFound => "refund_not_found",
             Self::NotRefundable(_) => "payment_not_refundable",

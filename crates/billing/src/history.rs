@@ -294,6 +294,8 @@ impl Payment {
 }
 
 impl Billing {
+    /// A page of payments. Payments are the buyers' personal data (C4): every read is
+    /// recorded in the audit trail (S2), in the read's own unit of work, with the ids shown.
     pub async fn payments(
         &self,
         scope: &TenantScope,
@@ -302,7 +304,15 @@ impl Billing {
     ) -> Result<Page<Payment>, BillingError> {
         scope.require(BILLING_READ)?;
         filter.check()?;
-        payments_page(scope, filter, page).await
+        let found = payments_page(scope, filter, page).await?;
+        audit_read(
+            scope,
+            "billing.payments_read",
+            "payment_ids",
+            found.items.iter().map(|p| p.id),
+        )
+        .await?;
+        Ok(found)
     }
 
     /// The signed-in person's own payments.
@@ -322,12 +332,15 @@ impl Billing {
         payments_page(scope, &filter, page).await
     }
 
+    /// One payment; the read is audited (S2).
     pub async fn payment(&self, scope: &TenantScope, id: Uuid) -> Result<Payment, BillingError> {
         scope.require(BILLING_READ)?;
         let row = payment_row(scope, id)
             .await?
             .ok_or(BillingError::PaymentNotFound)?;
-        from_row(scope, row)
+        let payment = from_row(scope, row)?;
+        audit_read(scope, "billing.payments_read", "payment_ids", [payment.id]).await?;
+        Ok(payment)
     }
 
     pub async fn totals(
@@ -402,7 +415,16 @@ impl Billing {
             query = query.filter(refund::Column::Id.gt(after));
         }
         let rows = query.all(scope.db()).await?;
-        Ok(Page::from_rows(rows, page, |r| r.id).map(refund_from_row))
+        let found = Page::from_rows(rows, page, |r| r.id).map(refund_from_row);
+        // Who asked for each refund, and why: audited like payments (S2).
+        audit_read(
+            scope,
+            "billing.refunds_read",
+            "refund_ids",
+            found.items.iter().map(|r| r.id),
+        )
+        .await?;
+        Ok(found)
     }
 
     pub async fn disputes(
@@ -431,6 +453,24 @@ impl Billing {
             updated_at: row.updated_at,
         }))
     }
+}
+
+/// Records a read of billing records (S2): always, even when nothing was found (what was
+/// asked is the disclosure), with the ids shown.
+async fn audit_read(
+    scope: &TenantScope,
+    action: &'static str,
+    ids_field: &'static str,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<(), BillingError> {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    hub_tenant::audit::record(
+        scope,
+        hub_tenant::audit::AuditEvent::new(action)
+            .detail(serde_json::json!({"count": ids.len(), ids_field: ids})),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn payments_page(

@@ -325,7 +325,6 @@ pub mod billing {
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Billing switched off, an account another institution holds.
         ("connectStripeAccount", &[409]),
-        ("getStripeAccount", &[404]),
         // An unknown course; a price of no course.
         ("setCoursePrice", &[404]),
         ("getCoursePrice", &[404]),

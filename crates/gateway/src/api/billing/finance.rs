@@ -332,6 +332,8 @@ impl FinanceApi {
     /// Payments
     ///
     /// Requires scope `billing:read` (finance). Filters combine; oldest first.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/billing/payments",
         method = "get",
@@ -360,13 +362,10 @@ impl FinanceApi {
         let page = page_request(cursor.0.as_deref(), limit.0)?;
         let page = &page;
         let filter = &filter(from.0, to.0, status.0, person_id.0, course_id.0, currency.0);
-        let billing = &state.billing;
-        let payments = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                billing.payments(&scope, filter, page).await
-            })
-            .await?;
+        // A write scope: the read is audited.
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let payments = state.billing.payments(&scope, filter, page).await?;
+        scope.commit().await?;
         Ok(PaymentsListed::Ok(Json(PaymentPage {
             items: payments.items.into_iter().map(Into::into).collect(),
             next_cursor: payments.next_cursor,
@@ -376,6 +375,8 @@ impl FinanceApi {
     /// One payment
     ///
     /// Requires scope `billing:read`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/billing/payments/:payment_id",
         method = "get",
@@ -387,14 +388,10 @@ impl FinanceApi {
         auth: TenantCredential,
         payment_id: Path<Uuid>,
     ) -> Result<PaymentFound, ApiError> {
-        let billing = &state.billing;
-        let id = payment_id.0;
-        let payment = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                billing.payment(&scope, id).await
-            })
-            .await?;
+        // A write scope: the read is audited.
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let payment = state.billing.payment(&scope, payment_id.0).await?;
+        scope.commit().await?;
         Ok(PaymentFound::Ok(Json(payment.into())))
     }
 
@@ -448,6 +445,8 @@ impl FinanceApi {
     /// Requires scope `billing:read`. Every payment the filters select, streamed a page at
     /// a time (any size; the first page is read before the answer starts, so a refused
     /// filter is a 4xx problem).
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/billing/payments/export",
         method = "get",
@@ -553,6 +552,8 @@ impl FinanceApi {
     /// Refunds
     ///
     /// Requires scope `billing:read`. Oldest first; one payment's with `payment_id`.
+    ///
+    /// Returns other people's personal data: every call is recorded in the audit trail.
     #[oai(
         path = "/billing/refunds",
         method = "get",
@@ -568,14 +569,9 @@ impl FinanceApi {
     ) -> Result<RefundsListed, ApiError> {
         let page = page_request(cursor.0.as_deref(), limit.0)?;
         let page = &page;
-        let payment = payment_id.0;
-        let billing = &state.billing;
-        let refunds = state
-            .tenancy
-            .read(&auth.0, move |scope| async move {
-                billing.refunds(&scope, payment, page).await
-            })
-            .await?;
+        let scope = state.tenancy.scope(&auth.0).await?;
+        let refunds = state.billing.refunds(&scope, payment_id.0, page).await?;
+        scope.commit().await?;
         Ok(RefundsListed::Ok(Json(RefundPage {
             items: refunds.items.into_iter().map(Into::into).collect(),
             next_cursor: refunds.next_cursor,
@@ -638,14 +634,10 @@ async fn export_page(
 ) -> Result<(String, Option<String>), ApiError> {
     let page = PageRequest::parse(cursor, Some(hub_kernel::page::MAX_PAGE_SIZE))
         .map_err(|e| ApiError::from(hub_tenant::TenantError::from(e)))?;
-    let page = &page;
-    let billing = &state.billing;
-    let payments = state
-        .tenancy
-        .read(principal, move |scope| async move {
-            billing.export_page(&scope, filter, page).await
-        })
-        .await?;
+    // Each page is its own unit of work, audited with the ids it exported.
+    let scope = state.tenancy.scope(principal).await?;
+    let payments = state.billing.export_page(&scope, filter, &page).await?;
+    scope.commit().await?;
     let mut text = String::new();
     for payment in &payments.items {
         text.push_str(&payment.csv_line());

@@ -39,6 +39,21 @@ pub struct StripeAccountView {
     pub connected_at: DateTime<Utc>,
 }
 
+/// Whether the institution takes payments, and through which Stripe account.
+#[derive(Debug, Clone, Object)]
+pub struct StripeAccountStatus {
+    /// `false`: no account is connected; no course can be bought.
+    pub connected: bool,
+    #[oai(nullable)]
+    pub account: Option<crate::api::described::Described<StripeAccountView>>,
+}
+
+#[derive(ApiResponse)]
+pub enum AccountStatusAnswered {
+    #[oai(status = 200)]
+    Ok(Json<StripeAccountStatus>),
+}
+
 /// A course's price, in the currency's minor units (cents for `eur`, yen for `jpy`).
 #[derive(Debug, Clone, Object)]
 #[oai(example, deny_unknown_fields)]
@@ -77,7 +92,7 @@ pub struct CourseSale {
     /// `false`: the course has no price (enrollment is as the course's rules say).
     pub for_sale: bool,
     #[oai(nullable)]
-    pub price: Option<CoursePriceView>,
+    pub price: Option<crate::api::described::Described<CoursePriceView>>,
 }
 
 #[derive(ApiResponse)]
@@ -222,7 +237,7 @@ impl PurchasesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: TenantCredential,
-    ) -> Result<AccountAnswered, ApiError> {
+    ) -> Result<AccountStatusAnswered, ApiError> {
         let billing = &state.billing;
         let account = state
             .tenancy
@@ -230,10 +245,14 @@ impl PurchasesApi {
                 billing.connected_account(&scope).await
             })
             .await?;
-        let account = account.ok_or(hub_billing::BillingError::AccountNotFound)?;
-        Ok(AccountAnswered::Ok(Json(StripeAccountView {
-            stripe_account: account.stripe_account,
-            connected_at: account.connected_at,
+        Ok(AccountStatusAnswered::Ok(Json(StripeAccountStatus {
+            connected: account.is_some(),
+            account: account.map(|a| {
+                crate::api::described::Described(StripeAccountView {
+                    stripe_account: a.stripe_account,
+                    connected_at: a.connected_at,
+                })
+            }),
         })))
     }
 
@@ -288,7 +307,7 @@ impl PurchasesApi {
         Ok(SaleAnswered::Ok(Json(CourseSale {
             course_id: course,
             for_sale: price.is_some(),
-            price: price.map(Into::into),
+            price: price.map(|p| crate::api::described::Described(p.into())),
         })))
     }
 
