@@ -20,6 +20,7 @@ both_backends!(
     promise_d7_finance_reads_history_totals_and_export_and_refunds_once,
     events_of_an_account_no_institution_connected_are_parked_and_replayable,
     promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_deletes_them_at_stripe,
+    promise_d7_reconciliation_lists_every_difference_with_stripe,
 );
 
 const SECRET: &str = "whsec_test_billing";
@@ -606,5 +607,183 @@ async fn promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_delet
     assert_eq!(
         again,
         hub_tenant::personal_data::Outcome::Anonymised { records: 0 }
+    );
+}
+
+/// A payment the ledger holds as taken, stored directly (as a lost or mistaken record
+/// would be): Stripe has no money for it.
+async fn ledger_only_payment(app: &TestApp, admin: &str, person: &str, charge: &str) -> String {
+    use hub_billing::entities::payment;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let scope = app.tenant_scope(admin).await;
+    payment::Entity::insert(payment::ActiveModel {
+        id: Set(id),
+        person_id: Set(person.parse().unwrap()),
+        course_id: Set(None),
+        description: Set("Course".into()),
+        amount: Set(1200),
+        currency: Set("eur".into()),
+        status: Set("succeeded".into()),
+        amount_refunded: Set(0),
+        stripe_payment_intent: Set(format!("pi_{charge}")),
+        stripe_charge: Set(Some(charge.into())),
+        card_sealed: Set(None),
+        enrollment_id: Set(None),
+        fulfilled_at: Set(None),
+        pseudonymised_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(scope.db())
+    .await
+    .unwrap();
+    scope.commit().await.unwrap();
+    id.to_string()
+}
+
+async fn promise_d7_reconciliation_lists_every_difference_with_stripe(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    fake.register_webhook(&webhook_url(&app), SECRET).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (buyer, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let bought = buy(&app, &learner, &course, "buy-r").await;
+    let payment_id = bought["payment"]["id"].as_str().unwrap().to_string();
+    until_enrolled(&app, &learner).await;
+    let reconcile = || {
+        app.post(
+            "/v1/billing/reconciliations",
+            &finance,
+            json!({"since": since}),
+        )
+    };
+    let clean = reconcile().await;
+    assert_eq!(clean.status, StatusCode::OK, "{}", clean.body);
+    assert_eq!(clean.body["discrepancies"], json!([]), "{}", clean.body);
+    assert_eq!(clean.body["payments_checked"], 1);
+    assert!(clean.body["transactions_checked"].as_u64().unwrap() >= 1);
+
+    // Money Stripe moved outside the product, on the institution's account.
+    let outside: Value = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents", fake.base_url()))
+        .bearer_auth(fake.api_key())
+        .header("Stripe-Account", format!("{ACCOUNT}shop").as_str())
+        .form(&[
+            ("amount", "700"),
+            ("currency", "eur"),
+            ("payment_method", "pm_card_visa"),
+            ("confirm", "true"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outside_charge = outside["latest_charge"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| outside["latest_charge"]["id"].as_str().map(str::to_string))
+        .unwrap();
+    // The ledger's amount drifted; a payment the ledger holds that Stripe never took.
+    let scope = app.tenant_scope(&inst.admin_token).await;
+    {
+        use hub_billing::entities::payment;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        payment::Entity::update_many()
+            .col_expr(payment::Column::Amount, Expr::value(5000))
+            .filter(payment::Column::Id.eq(payment_id.parse::<uuid::Uuid>().unwrap()))
+            .exec(scope.db())
+            .await
+            .unwrap();
+    }
+    scope.commit().await.unwrap();
+    let lost = ledger_only_payment(&app, &inst.admin_token, &buyer, "ch_1NeverAtStripe").await;
+
+    let drifted = reconcile().await;
+    assert_eq!(drifted.status, StatusCode::OK, "{}", drifted.body);
+    let kinds: Vec<(String, String)> = drifted.body["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["payment_id"]
+                    .as_str()
+                    .unwrap_or(d["stripe_object"].as_str().unwrap())
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("amount_mismatch".to_string(), payment_id.clone()),
+            ("missing_at_stripe".to_string(), lost),
+            ("unknown_at_stripe".to_string(), outside_charge.clone()),
+        ],
+        "{}",
+        drifted.body
+    );
+    // A learner reconciles nothing.
+    app.post(
+        "/v1/billing/reconciliations",
+        &learner,
+        json!({"since": since}),
+    )
+    .await
+    .assert_problem(403, "insufficient_scope");
+
+    // The same from the command line, with its progress on standard error.
+    let config = &app.state.config;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hub"));
+    command
+        .args([
+            "billing",
+            "reconcile",
+            "--since",
+            &since,
+            "--tenant",
+            "shop",
+        ])
+        .env_clear()
+        .current_dir(app.data_dir())
+        .env("HUB_CONFIG", app.data_dir().join("no-such-hub.toml"))
+        .env("HUB_DATA_DIR", app.data_dir())
+        .env("HUB_STRIPE_API_KEY", fake.api_key())
+        .env("HUB_STRIPE_API_BASE", format!("{}/", fake.base_url()))
+        .env("HUB_STRIPE_WEBHOOK_SECRETS", format!("[\"{SECRET}\"]"))
+        .env(
+            "HUB_KEK",
+            config.kek.as_ref().map(hub_kernel::Secret::expose).unwrap(),
+        );
+    if let Some(url) = &app.database_url {
+        command.env("DATABASE_URL", url);
+    }
+    if let Some(url) = &config.redis_url {
+        command.env("REDIS_URL", url);
+    }
+    let output = command.output().await.expect("the hub binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("shop: 2 payment(s)") && stdout.contains("3 discrepancies"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "unknown_at_stripe {outside_charge} ledger=- stripe=700 eur"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("institutions") && stderr.contains("discrepanc"),
+        "{stderr}"
     );
 }

@@ -529,6 +529,44 @@ def set_aside(path, raw):
     return urllib.parse.urlencode(rest).encode(), kept
 
 
+# List filters Stripe has that localstripe refuses on a path: the front takes them out of
+# the query and applies them to the answer's `data` itself.
+CREATED_FILTERS = {"/v1/balance_transactions"}
+CREATED_OPS = {
+    "created[gte]": lambda c, v: c >= v,
+    "created[gt]": lambda c, v: c > v,
+    "created[lte]": lambda c, v: c <= v,
+    "created[lt]": lambda c, v: c < v,
+}
+
+
+def take_created_filters(path, query):
+    """The query without `created[…]` where localstripe refuses it, and those filters."""
+    if path not in CREATED_FILTERS:
+        return query, []
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    taken = [(k, int(v)) for k, v in pairs if k in CREATED_OPS and v.lstrip("-").isdigit()]
+    rest = [(k, v) for k, v in pairs if k not in CREATED_OPS]
+    return urllib.parse.urlencode(rest), taken
+
+
+def apply_created_filters(body, taken):
+    if not taken:
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data["data"] = [
+            o
+            for o in data["data"]
+            if isinstance(o, dict)
+            and all(CREATED_OPS[k](o.get("created", 0), v) for k, v in taken)
+        ]
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
 def put_back(value):
     """Every object (at any depth) given the parameters the front kept for its id."""
     if isinstance(value, list):
@@ -837,9 +875,12 @@ class Front(BaseHTTPRequestHandler):
             status, body = missing(kind, object_id)
             return status, [], body
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        target = url.path + (f"?{url.query}" if url.query else "")
+        query, created_filters = take_created_filters(url.path, url.query)
+        target = url.path + (f"?{query}" if query else "")
         raw, aside = set_aside(url.path, raw) if self.command == "POST" else (raw, {})
         status, kept, body = upstream(self.command, target, raw, headers)
+        if status == 200:
+            body = apply_created_filters(body, created_filters)
         if aside and status == 200:
             try:
                 created = json.loads(body)
@@ -877,10 +918,16 @@ class Front(BaseHTTPRequestHandler):
                     state["owners"].setdefault(data["latest_charge"], account)
                 return body
             if data.get("object") == "list" and isinstance(data.get("data"), list):
+                # A balance transaction belongs to the account of the charge or refund it
+                # moved money for (localstripe makes them itself, never through the front).
                 data["data"] = [
                     o
                     for o in data["data"]
-                    if not isinstance(o, dict) or state["owners"].get(o.get("id")) == account
+                    if not isinstance(o, dict)
+                    or state["owners"].get(
+                        o.get("source") if o.get("object") == "balance_transaction" else o.get("id")
+                    )
+                    == account
                 ]
                 if "total_count" in data:
                     data["total_count"] = len(data["data"])

@@ -35,6 +35,7 @@ pub mod money;
 pub mod personal_data;
 pub mod prices;
 pub mod purchases;
+pub mod reconcile;
 pub mod refunds;
 pub mod signature;
 pub mod stripe_api;

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         action: RetentionAction,
     },
+    /// Billing: reconciliation with Stripe.
+    Billing {
+        #[command(subcommand)]
+        action: BillingAction,
+    },
     /// Platform-operator credentials.
     OperatorKey {
         #[command(subcommand)]
@@ -59,6 +64,31 @@ enum OperatorKeyAction {
         #[arg(long, default_value = "operator")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum BillingAction {
+    /// Compare every institution's ledger (or one's) with its Stripe account since a date,
+    /// with a progress bar; prints every discrepancy and exits 1 when there is any.
+    Reconcile {
+        /// RFC 3339 (`2026-11-01T00:00:00Z`) or a date (`2026-11-01`, midnight UTC).
+        #[arg(long, value_parser = since_value)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// The institution's slug; absent: every active institution with a connected account.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+fn since_value(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| format!("`{text}` is neither RFC 3339 nor YYYY-MM-DD"))
 }
 
 #[derive(Subcommand)]
@@ -98,6 +128,9 @@ async fn main() -> ExitCode {
         Command::OperatorKey {
             action: OperatorKeyAction::Create { name },
         } => create_operator_key(config, &name).await,
+        Command::Billing {
+            action: BillingAction::Reconcile { since, tenant },
+        } => reconcile(config, since, tenant).await,
         Command::Spec { .. } => Ok(()),
     };
     match result {
@@ -253,6 +286,111 @@ async fn migrate(config: Config, concurrency: usize) -> Result<(), StartError> {
             failed.len()
         )))
     }
+}
+
+async fn reconcile(
+    config: Config,
+    since: chrono::DateTime<chrono::Utc>,
+    slug: Option<String>,
+) -> Result<(), StartError> {
+    let state = app::build_state(config).await?;
+    let tenants = match &slug {
+        Some(slug) => vec![(
+            state
+                .tenancy
+                .active_tenant_by_slug(slug)
+                .await
+                .map_err(|e| StartError::Config(format!("--tenant {slug}: {e}")))?
+                .location
+                .tenant_id,
+            slug.clone(),
+        )],
+        None => state
+            .tenancy
+            .active_tenant_ids()
+            .await?
+            .into_iter()
+            .map(|id| (id, id.to_string()))
+            .collect(),
+    };
+    let mut progress = hub_gateway::progress::Progress::new("institutions", tenants.len() as u64);
+    let (mut found, mut failed) = (0usize, 0usize);
+    for (tenant, label) in &tenants {
+        let scope = match state
+            .tenancy
+            .periodic_job_scope(*tenant, "billing.reconciliation")
+            .await
+        {
+            Ok(Some(scope)) => scope,
+            Ok(None) => {
+                progress.note(&format!("{label}: not active; skipped"));
+                progress.advance(label);
+                continue;
+            }
+            Err(error) => {
+                progress.note(&format!("{label}: FAILED: {error}"));
+                failed += 1;
+                progress.advance(label);
+                continue;
+            }
+        };
+        match state.billing.reconcile(&scope, since, &|_| {}).await {
+            Ok(run) => {
+                if let Err(error) = scope.commit().await {
+                    progress.note(&format!("{label}: FAILED: {error}"));
+                    failed += 1;
+                } else {
+                    println!(
+                        "{label}: {} payment(s), {} refund(s), {} Stripe transaction(s), {} discrepanc{}",
+                        run.payments_checked,
+                        run.refunds_checked,
+                        run.transactions_checked,
+                        run.discrepancies.len(),
+                        if run.discrepancies.len() == 1 {
+                            "y"
+                        } else {
+                            "ies"
+                        }
+                    );
+                    for d in &run.discrepancies {
+                        println!(
+                            "{label}: {} {} ledger={} stripe={} {}{}",
+                            d.kind,
+                            d.stripe_object,
+                            d.ledger_amount
+                                .map(|a| a.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            d.stripe_amount
+                                .map(|a| a.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            d.currency,
+                            d.payment_id
+                                .map(|p| format!(" payment {p}"))
+                                .unwrap_or_default(),
+                        );
+                    }
+                    found += run.discrepancies.len();
+                }
+            }
+            // An institution that connected no account has nothing to reconcile.
+            Err(hub_billing::BillingError::NoConnectedAccount) if slug.is_none() => {}
+            Err(error) => {
+                progress.note(&format!("{label}: FAILED: {error}"));
+                failed += 1;
+            }
+        }
+        progress.advance(label);
+    }
+    progress.finish();
+    if failed > 0 {
+        return Err(StartError::Config(format!(
+            "{failed} institution(s) failed"
+        )));
+    }
+    if found > 0 {
+        return Err(StartError::Config(format!("{found} discrepanc(ies) found")));
+    }
+    Ok(())
 }
 
 async fn run_retention(config: Config, slug: Option<String>) -> Result<(), StartError> {

@@ -338,5 +338,7 @@ pub mod billing {
         // A bad or missing signature, a body that is not an event; billing switched off.
         ("receiveStripeEvent", &[409]),
         ("replayStripeEvent", &[404, 409]),
+        // No connected account; Stripe unreachable.
+        ("reconcileWithStripe", &[409, 503]),
     ];
 }
