@@ -21,6 +21,7 @@ both_backends!(
     events_of_an_account_no_institution_connected_are_parked_and_replayable,
     promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_deletes_them_at_stripe,
     promise_d7_reconciliation_lists_every_difference_with_stripe,
+    promise_d4_events_apply_once_across_two_gateways_whatever_their_order,
 );
 
 const SECRET: &str = "whsec_test_billing";
@@ -785,5 +786,79 @@ async fn promise_d7_reconciliation_lists_every_difference_with_stripe(backend: B
     assert!(
         stderr.contains("institutions") && stderr.contains("discrepanc"),
         "{stderr}"
+    );
+}
+
+async fn promise_d4_events_apply_once_across_two_gateways_whatever_their_order(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let first = app_with_stripe(backend, &fake).await;
+    // PostgreSQL: a second replica on the same storage (its configuration, Stripe's
+    // included, copied). SQLite (one process): two processors in the same gateway.
+    let second = match backend {
+        Backend::Postgres => Some(crate::support::spawn_on_same_storage(&first).await),
+        Backend::Sqlite => None,
+    };
+    let other = second.as_ref().unwrap_or(&first);
+    let (inst, course) = shop(&first, "shop").await;
+    let (_, learner) = signed_in(&first, &inst, "buyer", &["learner"]).await;
+    let bought = buy(&first, &learner, &course, "buy-2").await;
+    let intent_id = bought["payment"]["stripe_payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let intent = fetch_intent(&fake, &intent_id).await;
+
+    // Stripe's later event first, its earlier one (the object as it was, unpaid) after,
+    // each to another replica, then a redelivery: the payment converges to Stripe's state.
+    let mut succeeded = event("payment_intent.succeeded", intent.clone());
+    succeeded["account"] = json!(format!("{ACCOUNT}shop"));
+    let mut earlier_object = intent.clone();
+    earlier_object["status"] = json!("requires_payment_method");
+    earlier_object["latest_charge"] = Value::Null;
+    let mut created = event("payment_intent.created", earlier_object);
+    created["account"] = json!(format!("{ACCOUNT}shop"));
+    created["created"] = json!(succeeded["created"].as_i64().unwrap() - 5);
+    for (app, e) in [(&first, &succeeded), (other, &created), (other, &succeeded)] {
+        assert_eq!(
+            send_webhook(&webhook_url(app), e, SECRET).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Besides each replica's own polling, both claim at the same moment.
+    for _ in 0..5 {
+        let now = chrono::Utc::now();
+        let (a, b) = tokio::join!(
+            first.state.billing.process_due_events(now),
+            other.state.billing.process_due_events(now)
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    until_enrolled(&first, &learner).await;
+    let mut events = Value::Null;
+    for _ in 0..100 {
+        events = first
+            .get("/v1/operator/billing/events", &first.operator_token)
+            .await
+            .body;
+        let items = events["items"].as_array().unwrap();
+        if items.len() == 2 && items.iter().all(|e| e["state"] == "applied") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let items = events["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "one row per event id: {events}");
+    for e in items {
+        assert_eq!(e["state"], "applied", "{events}");
+        assert_eq!(e["attempts"], 1, "claimed by one replica, once: {events}");
+    }
+    // (On the embedded default sessions live in the gateway's memory: read on the first.)
+    assert_eq!(my_enrollments(&first, &learner).await.len(), 1);
+    let (_, finance) = signed_in(&first, &inst, "ledger", &["finance"]).await;
+    let payment_id = bought["payment"]["id"].as_str().unwrap();
+    assert_eq!(
+        payment(&first, &finance, payment_id).await["status"],
+        "succeeded"
     );
 }

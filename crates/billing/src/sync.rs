@@ -51,6 +51,17 @@ pub async fn sync_payment_intent(
     account: Option<&str>,
     intent_id: &str,
 ) -> Result<Applied, BillingError> {
+    // Two events about one payment, on two replicas at once: the first to take the row's
+    // lock (a no-op update, the same on PostgreSQL and SQLite) syncs and fulfils; the other
+    // waits, then reads what it committed, so the buyer is enrolled once.
+    payment::Entity::update_many()
+        .col_expr(
+            payment::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::col(payment::Column::UpdatedAt).into(),
+        )
+        .filter(payment::Column::StripePaymentIntent.eq(intent_id))
+        .exec(scope.db())
+        .await?;
     let Some(row) = payment::Entity::find()
         .filter(payment::Column::StripePaymentIntent.eq(intent_id))
         .one(scope.db())
