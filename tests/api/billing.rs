@@ -16,7 +16,7 @@ use std::time::Duration;
 
 both_backends!(
     promise_d4_a_paid_enrollment_is_active_only_once_a_signed_webhook_confirms_it,
-    promise_d4_stripes_own_signed_delivery_enrolls_the_buyer,
+    promise_t3_stripe_gets_billing_fields_only_and_its_own_signed_delivery_enrolls_the_buyer,
     promise_d7_finance_reads_history_totals_and_export_and_refunds_once,
     events_of_an_account_no_institution_connected_are_parked_and_replayable,
     promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_deletes_them_at_stripe,
@@ -247,7 +247,9 @@ async fn promise_d4_a_paid_enrollment_is_active_only_once_a_signed_webhook_confi
     assert_eq!(events.body["items"][0]["tenant_id"], inst.id.as_str());
 }
 
-async fn promise_d4_stripes_own_signed_delivery_enrolls_the_buyer(backend: Backend) {
+async fn promise_t3_stripe_gets_billing_fields_only_and_its_own_signed_delivery_enrolls_the_buyer(
+    backend: Backend,
+) {
     let fake = StripeFake::start().await;
     let app = app_with_stripe(backend, &fake).await;
     fake.register_webhook(&webhook_url(&app), SECRET).await;
@@ -609,6 +611,56 @@ async fn promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_delet
         again,
         hub_tenant::personal_data::Outcome::Anonymised { records: 0 }
     );
+    // When the tax period ends, retention (category `payment`) deletes the payment; a
+    // second run at the same cutoff changes nothing.
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let scope = app.tenant_scope(&inst.admin_token).await;
+    let expired = source
+        .expire(
+            &scope,
+            hub_kernel::classification::DataCategory::Payment,
+            cutoff,
+            &[],
+        )
+        .await
+        .unwrap();
+    let learning = source
+        .expire(
+            &scope,
+            hub_kernel::classification::DataCategory::Learning,
+            cutoff,
+            &[],
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    assert_eq!(
+        expired,
+        hub_tenant::personal_data::Outcome::Deleted { records: 1 }
+    );
+    assert_eq!(
+        learning,
+        hub_tenant::personal_data::Outcome::Deleted { records: 0 }
+    );
+    let scope = app.tenant_scope(&inst.admin_token).await;
+    let twice = source
+        .expire(
+            &scope,
+            hub_kernel::classification::DataCategory::Payment,
+            cutoff,
+            &[],
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    assert_eq!(
+        twice,
+        hub_tenant::personal_data::Outcome::Deleted { records: 0 }
+    );
+    let gone = app
+        .get(&format!("/v1/billing/payments/{payment_id}"), &finance)
+        .await;
+    gone.assert_problem(404, "payment_not_found");
 }
 
 /// A payment the ledger holds as taken, stored directly (as a lost or mistaken record
