@@ -57,7 +57,7 @@ pub async fn sync_payment_intent(
     payment::Entity::update_many()
         .col_expr(
             payment::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::col(payment::Column::UpdatedAt).into(),
+            sea_orm::sea_query::Expr::col(payment::Column::UpdatedAt),
         )
         .filter(payment::Column::StripePaymentIntent.eq(intent_id))
         .exec(scope.db())
