@@ -192,7 +192,14 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
     ids.insert("person_id", person["id"].as_str().unwrap().to_string());
     ids.insert(
         "payment_id",
-        stored_payment(app, &admin, person["id"].as_str().unwrap()).await,
+        // No Stripe here: a payment as its confirmation leaves it, stored directly.
+        crate::billing::ledger_only_payment(
+            app,
+            &admin,
+            person["id"].as_str().unwrap(),
+            "ch_personal_reads",
+        )
+        .await,
     );
     let contact = created(
         app,
@@ -800,37 +807,4 @@ async fn promise_s2_every_read_of_another_persons_data_is_declared_and_audited(b
             "{expected} no longer declared: {audited:?}"
         );
     }
-}
-
-/// A payment of `person` as Stripe's confirmation leaves it, stored directly: this app has no
-/// Stripe to make one through a purchase (tests/api/billing.rs does).
-async fn stored_payment(app: &TestApp, admin: &str, person: &str) -> String {
-    use hub_billing::entities::payment;
-    use sea_orm::{ActiveValue::Set, EntityTrait};
-    let id = uuid::Uuid::now_v7();
-    let now = chrono::Utc::now();
-    let scope = app.tenant_scope(admin).await;
-    payment::Entity::insert(payment::ActiveModel {
-        id: Set(id),
-        person_id: Set(person.parse().unwrap()),
-        course_id: Set(None),
-        description: Set("Course".into()),
-        amount: Set(4900),
-        currency: Set("eur".into()),
-        status: Set("succeeded".into()),
-        amount_refunded: Set(0),
-        stripe_payment_intent: Set("pi_personal_reads".into()),
-        stripe_charge: Set(None),
-        card_sealed: Set(None),
-        enrollment_id: Set(None),
-        fulfilled_at: Set(None),
-        pseudonymised_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(scope.db())
-    .await
-    .unwrap();
-    scope.commit().await.unwrap();
-    id.to_string()
 }
