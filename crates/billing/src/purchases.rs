@@ -45,7 +45,7 @@ pub struct PurchaseRequest {
 pub struct Purchase {
     pub payment: Payment,
     /// For Stripe's payment element on the learner's device (never stored here).
-    pub client_secret: Option<String>,
+    pub client_secret: Option<hub_kernel::Secret>,
     /// The connected account the element must be initialised for.
     pub stripe_account: String,
     /// `false` when an earlier request with the same Idempotency-Key made it.

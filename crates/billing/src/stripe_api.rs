@@ -92,7 +92,8 @@ pub struct PaymentIntent {
     pub latest_charge: Option<serde_json::Value>,
     pub payment_method: Option<serde_json::Value>,
     pub metadata: BTreeMap<String, String>,
-    pub client_secret: Option<String>,
+    /// For Stripe's payment element on the buyer's device: a credential, never stored.
+    pub client_secret: Option<hub_kernel::Secret>,
     pub created: i64,
 }
 

@@ -144,7 +144,7 @@ pub struct PurchaseView {
     pub payment: PaymentView,
     /// For Stripe's payment element (`stripe.confirmPayment`); not stored by the platform.
     #[oai(nullable)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<crate::api::secret_text::SecretText>,
     /// The connected account to initialise Stripe.js with (`stripeAccount`).
     pub stripe_account: String,
 }
@@ -371,7 +371,7 @@ impl PurchasesApi {
         scope.commit().await?;
         let view = PurchaseView {
             payment: purchase.payment.into(),
-            client_secret: purchase.client_secret,
+            client_secret: purchase.client_secret.map(Into::into),
             stripe_account: purchase.stripe_account,
         };
         Ok(if purchase.created {
