@@ -22,6 +22,7 @@ both_backends!(
     promise_c4_erasing_a_buyer_keeps_their_payments_pseudonymised_and_deletes_them_at_stripe,
     promise_d7_reconciliation_lists_every_difference_with_stripe,
     promise_d4_events_apply_once_across_two_gateways_whatever_their_order,
+    events_route_by_account_or_metadata_and_park_when_they_disagree,
 );
 
 const SECRET: &str = "whsec_test_billing";
@@ -891,4 +892,78 @@ async fn promise_d4_events_apply_once_across_two_gateways_whatever_their_order(b
         payment(&first, &finance, payment_id).await["status"],
         "succeeded"
     );
+}
+
+/// Waits until the inbox holds `event_id` in a final state, and returns it.
+async fn settled(app: &TestApp, event_id: &str) -> Value {
+    for _ in 0..100 {
+        let listed = app
+            .get("/v1/operator/billing/events?limit=200", &app.operator_token)
+            .await;
+        if let Some(found) = listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == event_id && e["state"] != "pending")
+        {
+            return found.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{event_id} never settled");
+}
+
+async fn events_route_by_account_or_metadata_and_park_when_they_disagree(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let other = app.create_institution("other").await;
+    let (_, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let bought = buy(&app, &learner, &course, "buy-m").await;
+    let intent_id = bought["payment"]["stripe_payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let intent = fetch_intent(&fake, &intent_id).await;
+    assert_eq!(intent["metadata"]["hub_tenant"], inst.id.as_str());
+
+    // The account's institution and the metadata's disagree: parked, applied nowhere.
+    let mut disagreeing = intent.clone();
+    disagreeing["metadata"]["hub_tenant"] = json!(other.id);
+    let mut crossed = event("payment_intent.succeeded", disagreeing);
+    crossed["account"] = json!(format!("{ACCOUNT}shop"));
+    // Neither an account nor an institution in the metadata; metadata that is no id.
+    let mut nameless = intent.clone();
+    nameless["metadata"] = json!({});
+    let unnamed = event("payment_intent.succeeded", nameless);
+    let mut garbled = intent.clone();
+    garbled["metadata"]["hub_tenant"] = json!("not-an-id");
+    let garbled = event("payment_intent.succeeded", garbled);
+    // The platform's own account: routed by the metadata (the object is not on the
+    // platform's account, so Stripe has no such object there and nothing is applied).
+    let platform = event("payment_intent.succeeded", intent.clone());
+    for e in [&crossed, &unnamed, &garbled, &platform] {
+        assert_eq!(
+            send_webhook(&webhook_url(&app), e, SECRET).await.status(),
+            StatusCode::OK
+        );
+    }
+    let crossed = settled(&app, crossed["id"].as_str().unwrap()).await;
+    assert_eq!(crossed["state"], "parked", "{crossed}");
+    assert!(
+        crossed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("another institution")
+    );
+    for e in [&unnamed, &garbled] {
+        let found = settled(&app, e["id"].as_str().unwrap()).await;
+        assert_eq!(found["state"], "parked", "{found}");
+        assert_eq!(found["tenant_id"], Value::Null);
+    }
+    let routed = settled(&app, platform["id"].as_str().unwrap()).await;
+    assert_eq!(routed["tenant_id"], inst.id.as_str(), "{routed}");
+    assert_eq!(routed["state"], "ignored", "{routed}");
+    // None of them enrolled anyone, here or in the other institution.
+    assert!(my_enrollments(&app, &learner).await.is_empty());
 }

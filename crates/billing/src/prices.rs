@@ -49,7 +49,11 @@ impl Billing {
         }
         v.finish().map_err(BillingError::Invalid)?;
         let sales = self.tenancy.course_sales()?;
-        if sales.course_title(scope, course_id).await?.is_none() {
+        if sales
+            .course_title(&self.tenancy, scope, course_id)
+            .await?
+            .is_none()
+        {
             return Err(BillingError::CourseNotForSale);
         }
         let now = Utc::now();
@@ -96,7 +100,7 @@ impl Billing {
         if self
             .tenancy
             .course_sales()?
-            .course_title(scope, course_id)
+            .course_title(&self.tenancy, scope, course_id)
             .await?
             .is_none()
         {

@@ -117,7 +117,8 @@ impl Billing {
                 created: false,
             });
         }
-        let stripe = self.stripe()?;
+        // What the course is and whether this person may have it come first: a course hidden
+        // from them is unknown whatever else is set up.
         let price = price_of(scope, request.course_id)
             .await?
             .ok_or(BillingError::CourseNotForSale)?;
@@ -132,6 +133,7 @@ impl Billing {
             Err(SaleRefusal::AlreadyEnrolled) => return Err(BillingError::AlreadyEnrolled),
             Err(SaleRefusal::LearnerRestricted) => return Err(BillingError::LearnerRestricted),
         };
+        let stripe = self.stripe()?;
         let account = self
             .account_of(scope)
             .await?

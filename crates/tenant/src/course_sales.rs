@@ -36,10 +36,11 @@ pub enum SaleRefusal {
 
 #[async_trait]
 pub trait CourseSales: Send + Sync {
-    /// The title of the institution's course with this id, whatever its state (`None`: no
-    /// such course). For setting a price.
+    /// The title of the course with this id as the caller may see it (`None`: no such
+    /// course, or one hidden from the caller, a minor say: A1). For a price and its reads.
     async fn course_title(
         &self,
+        tenancy: &Tenancy,
         scope: &TenantScope,
         course_id: Uuid,
     ) -> Result<Option<String>, TenantError>;

@@ -28,10 +28,12 @@ fn tenant_error(e: CourseError) -> TenantError {
 impl CourseSales for CourseShop {
     async fn course_title(
         &self,
+        tenancy: &Tenancy,
         scope: &TenantScope,
         course_id: Uuid,
     ) -> Result<Option<String>, TenantError> {
-        match store::course(scope, course_id).await {
+        // The catalogue's one visibility decision: hidden from this caller is unknown.
+        match crate::catalog::service::course_for(tenancy, scope, course_id).await {
             Ok(course) => Ok(Some(course.title)),
             Err(CourseError::NotFound) => Ok(None),
             Err(e) => Err(tenant_error(e)),
