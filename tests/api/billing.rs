@@ -23,6 +23,7 @@ both_backends!(
     promise_d7_reconciliation_lists_every_difference_with_stripe,
     promise_d4_events_apply_once_across_two_gateways_whatever_their_order,
     events_route_by_account_or_metadata_and_park_when_they_disagree,
+    an_event_stripe_cannot_answer_for_is_retried_then_a_dead_letter_and_replayable,
 );
 
 const SECRET: &str = "whsec_test_billing";
@@ -966,4 +967,91 @@ async fn events_route_by_account_or_metadata_and_park_when_they_disagree(backend
     assert_eq!(routed["state"], "ignored", "{routed}");
     // None of them enrolled anyone, here or in the other institution.
     assert!(my_enrollments(&app, &learner).await.is_empty());
+}
+
+async fn an_event_stripe_cannot_answer_for_is_retried_then_a_dead_letter_and_replayable(
+    backend: Backend,
+) {
+    let fake = StripeFake::start().await;
+    let base = format!("{}/", fake.base_url());
+    let key = fake.api_key().to_string();
+    let app = spawn_with(backend, move |config| {
+        config.stripe_api_key = Some(key.into());
+        config.stripe_api_base = base;
+        config.stripe_webhook_secrets = vec![SECRET.into()];
+        config.billing_poll_ms = 100;
+        config.billing_webhook_max_attempts = 2;
+        config.billing_webhook_retry_base_secs = 1;
+    })
+    .await;
+    let (inst, course) = shop(&app, "shop").await;
+    let (_, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let bought = buy(&app, &learner, &course, "buy-d").await;
+    let intent_id = bought["payment"]["stripe_payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut succeeded = event(
+        "payment_intent.succeeded",
+        fetch_intent(&fake, &intent_id).await,
+    );
+    succeeded["account"] = json!(format!("{ACCOUNT}shop"));
+    // Stripe goes away: the event is stored and acknowledged, and cannot be applied.
+    drop(fake);
+    assert_eq!(
+        send_webhook(&webhook_url(&app), &succeeded, SECRET)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let event_id = succeeded["id"].as_str().unwrap();
+    let mut dead = Value::Null;
+    for _ in 0..300 {
+        let listed = app
+            .get(
+                "/v1/operator/billing/events?state=dead",
+                &app.operator_token,
+            )
+            .await;
+        if let Some(found) = listed.body["items"].as_array().and_then(|a| a.first()) {
+            dead = found.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead["event_id"], event_id, "never a dead letter");
+    assert_eq!(dead["attempts"], 2, "retried once, then given up: {dead}");
+    assert_eq!(dead["tenant_id"], inst.id.as_str());
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("Stripe is unavailable"),
+        "{dead}"
+    );
+    assert!(my_enrollments(&app, &learner).await.is_empty());
+    // An operator puts it back in the queue, its attempts reset.
+    let replayed = app
+        .post(
+            &format!("/v1/operator/billing/events/{event_id}/replay"),
+            &app.operator_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert_eq!(replayed.body["state"], "pending");
+    assert_eq!(replayed.body["attempts"], 0);
+    // An applied or pending event is not replayed.
+    let again = app
+        .post(
+            &format!("/v1/operator/billing/events/{event_id}/replay"),
+            &app.operator_token,
+            json!({}),
+        )
+        .await;
+    assert!(
+        again.status == StatusCode::CONFLICT || again.status == StatusCode::OK,
+        "{}",
+        again.body
+    );
 }
