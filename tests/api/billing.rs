@@ -30,6 +30,15 @@ const SECRET: &str = "whsec_test_billing";
 const ACCOUNT: &str = "acct_1TestInstitution";
 
 async fn app_with_stripe(backend: Backend, fake: &StripeFake) -> TestApp {
+    app_with_stripe_and(backend, fake, |_| {}).await
+}
+
+/// [`app_with_stripe`] with the configuration adjusted further.
+async fn app_with_stripe_and(
+    backend: Backend,
+    fake: &StripeFake,
+    adjust: impl FnOnce(&mut hub_gateway::config::Config) + Send + 'static,
+) -> TestApp {
     let base = format!("{}/", fake.base_url());
     let key = fake.api_key().to_string();
     spawn_with(backend, move |config| {
@@ -37,6 +46,7 @@ async fn app_with_stripe(backend: Backend, fake: &StripeFake) -> TestApp {
         config.stripe_api_base = base;
         config.stripe_webhook_secrets = vec!["whsec_test_old".into(), SECRET.into()];
         config.billing_poll_ms = 100;
+        adjust(config);
     })
     .await
 }
@@ -973,13 +983,7 @@ async fn an_event_stripe_cannot_answer_for_is_retried_then_a_dead_letter_and_rep
     backend: Backend,
 ) {
     let fake = StripeFake::start().await;
-    let base = format!("{}/", fake.base_url());
-    let key = fake.api_key().to_string();
-    let app = spawn_with(backend, move |config| {
-        config.stripe_api_key = Some(key.into());
-        config.stripe_api_base = base;
-        config.stripe_webhook_secrets = vec![SECRET.into()];
-        config.billing_poll_ms = 100;
+    let app = app_with_stripe_and(backend, &fake, |config| {
         config.billing_webhook_max_attempts = 2;
         config.billing_webhook_retry_base_secs = 1;
     })

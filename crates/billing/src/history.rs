@@ -387,17 +387,6 @@ impl Billing {
             .collect())
     }
 
-    /// One page of the CSV export of `filter` (the header is [`CSV_COLUMNS`]); the gateway
-    /// streams page after page, so an export of any size holds one page in memory.
-    pub async fn export_page(
-        &self,
-        scope: &TenantScope,
-        filter: &PaymentFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Payment>, BillingError> {
-        self.payments(scope, filter, page).await
-    }
-
     pub async fn refunds(
         &self,
         scope: &TenantScope,

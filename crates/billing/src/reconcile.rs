@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use hub_tenant::TenantScope;
 use hub_tenant::audit::{self, AuditEvent};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl Billing {
             }
         }
         let mut discrepancies = Vec::new();
-        let mut known: Vec<String> = Vec::new();
+        let mut known: BTreeSet<String> = BTreeSet::new();
         let payments = payment::Entity::find()
             .filter(payment::Column::CreatedAt.gte(since))
             .all(scope.db())
@@ -115,7 +115,7 @@ impl Billing {
             );
             let at_stripe = p.stripe_charge.as_ref().and_then(|c| moved.get(c));
             if let Some(charge) = &p.stripe_charge {
-                known.push(charge.clone());
+                known.insert(charge.clone());
             }
             match (taken, at_stripe) {
                 (true, None) => discrepancies.push(Discrepancy {
@@ -159,7 +159,7 @@ impl Billing {
             .await?;
         for r in &refunds {
             let Some(id) = &r.stripe_refund else { continue };
-            known.push(id.clone());
+            known.insert(id.clone());
             let at_stripe = moved.get(id);
             match (r.status.as_str(), at_stripe) {
                 ("succeeded", None) => discrepancies.push(Discrepancy {

@@ -742,7 +742,7 @@ async fn export_page(
         .map_err(|e| ApiError::from(hub_tenant::TenantError::from(e)))?;
     // Each page is its own unit of work, audited with the ids it exported.
     let scope = state.tenancy.scope(principal).await?;
-    let payments = state.billing.export_page(&scope, filter, &page).await?;
+    let payments = state.billing.payments(&scope, filter, &page).await?;
     scope.commit().await?;
     let mut text = String::new();
     for payment in &payments.items {
