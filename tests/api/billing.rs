@@ -26,7 +26,7 @@ both_backends!(
     an_event_stripe_cannot_answer_for_is_retried_then_a_dead_letter_and_replayable,
 );
 
-const SECRET: &str = "whsec_test_billing";
+pub(crate) const SECRET: &str = "whsec_test_billing";
 const ACCOUNT: &str = "acct_1TestInstitution";
 
 async fn app_with_stripe(backend: Backend, fake: &StripeFake) -> TestApp {
@@ -34,7 +34,7 @@ async fn app_with_stripe(backend: Backend, fake: &StripeFake) -> TestApp {
 }
 
 /// [`app_with_stripe`] with the configuration adjusted further.
-async fn app_with_stripe_and(
+pub(crate) async fn app_with_stripe_and(
     backend: Backend,
     fake: &StripeFake,
     adjust: impl FnOnce(&mut hub_gateway::config::Config) + Send + 'static,
@@ -51,7 +51,7 @@ async fn app_with_stripe_and(
     .await
 }
 
-fn webhook_url(app: &TestApp) -> String {
+pub(crate) fn webhook_url(app: &TestApp) -> String {
     format!("{}/v1/billing/stripe/webhook", app.base)
 }
 

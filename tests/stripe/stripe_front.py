@@ -10,6 +10,11 @@ it) lacks, the way Stripe does it, and forwards every other request to localstri
 * `Stripe-Account` (Connect): recorded per request; an object created under an account
   belongs to it, and another account (or the platform) reading it gets Stripe's 404
   `resource_missing`, and lists show each account its own objects only.
+* Prices (`POST /v1/prices`, `GET /v1/prices/{id}`): localstripe has the older Plans API
+  only, so a recurring price is made and read as a localstripe plan of the same id and
+  shown as Stripe's Price object; subscription items are sent with `price` (as Stripe's
+  API now takes them), passed to localstripe as `plan`, and answered with their `price`;
+  an update's `proration_behavior` is passed as localstripe's older `prorate`.
 * Disputes (`GET /v1/disputes[/{id}]`, `POST /v1/disputes/{id}[/close]`) and Checkout
   Sessions (`POST/GET /v1/checkout/sessions[/{id}]`, `.../expire`), built on Stripe's own
   example objects (tests/stripe/fixtures/stripe-objects.json).
@@ -581,6 +586,107 @@ def put_back(value):
     return value
 
 
+# --- prices (localstripe has plans) ------------------------------------------------------------
+
+
+def price_of(plan):
+    """A localstripe plan as Stripe's Price API shows a recurring price."""
+    return {
+        "id": plan.get("id"),
+        "object": "price",
+        "active": plan.get("active", True),
+        "billing_scheme": plan.get("billing_scheme") or "per_unit",
+        "created": plan.get("created"),
+        "currency": plan.get("currency"),
+        "livemode": False,
+        "lookup_key": None,
+        "metadata": plan.get("metadata") or {},
+        "nickname": plan.get("nickname"),
+        "product": plan.get("product"),
+        "recurring": {
+            "interval": plan.get("interval"),
+            "interval_count": plan.get("interval_count") or 1,
+            "usage_type": plan.get("usage_type") or "licensed",
+            "meter": None,
+            "trial_period_days": plan.get("trial_period_days"),
+        },
+        "tax_behavior": "unspecified",
+        "tiers_mode": plan.get("tiers_mode"),
+        "transform_quantity": None,
+        "type": "recurring",
+        "unit_amount": plan.get("amount"),
+        "unit_amount_decimal": str(plan.get("amount")),
+    }
+
+
+def prices(method, parts, form, headers):
+    """`POST /v1/prices` (recurring prices only) and `GET /v1/prices/{id}`, on plans."""
+    given = dict(form)
+    if method == "POST" and len(parts) == 2:
+        if "recurring[interval]" not in given:
+            return error(400, "invalid_request_error", "only recurring prices are served here",
+                         param="recurring")
+        plan = [
+            ("id", fresh_id("price_")),
+            ("currency", given.get("currency", "")),
+            ("amount", given.get("unit_amount", "")),
+            ("interval", given["recurring[interval]"]),
+            ("interval_count", given.get("recurring[interval_count]", "1")),
+        ]
+        if "product" in given:
+            plan.append(("product", given["product"]))
+        else:
+            plan.append(("product[name]", given.get("product_data[name]", "")))
+        if "nickname" in given:
+            plan.append(("nickname", given["nickname"]))
+        plan += [(k, v) for k, v in form if k.startswith("metadata[")]
+        status, _, body = upstream(
+            "POST", "/v1/plans", urllib.parse.urlencode(plan).encode(), headers
+        )
+    elif method == "GET" and len(parts) == 3:
+        status, _, body = upstream("GET", f"/v1/plans/{parts[2]}", b"", headers)
+    else:
+        return error(404, "invalid_request_error", "Unrecognized request URL")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return error(502, "api_error", f"localstripe answered {status}: {body[:200]!r}")
+    if status != 200:
+        if status == 404:
+            return missing("price", parts[2] if len(parts) > 2 else "")
+        return status, data
+    return 200, price_of(data)
+
+
+def items_as_plans(path, raw):
+    """A subscription's form as localstripe reads it: `items[i][price]` as `items[i][plan]`,
+    and on an update `proration_behavior` as the older `prorate` (localstripe's update has
+    only that one)."""
+    if not path.startswith("/v1/subscriptions"):
+        return raw
+    updating = path.strip("/").count("/") == 2
+    pairs = urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    renamed = []
+    for k, v in pairs:
+        if updating and k == "proration_behavior":
+            renamed.append(("prorate", "false" if v == "none" else "true"))
+            continue
+        renamed.append((re.sub(r"^(items\[\d+\])\[price\]$", r"\1[plan]", k), v))
+    return urllib.parse.urlencode(renamed).encode()
+
+
+def with_prices(value):
+    """Every subscription item (at any depth) given its `price`, as Stripe answers now."""
+    if isinstance(value, list):
+        return [with_prices(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = {k: with_prices(v) for k, v in value.items()}
+    if value.get("object") == "subscription_item" and isinstance(value.get("plan"), dict):
+        value["price"] = price_of(value["plan"])
+    return value
+
+
 # --- forwarding -----------------------------------------------------------------------------
 
 
@@ -851,6 +957,14 @@ class Front(BaseHTTPRequestHandler):
             local = disputes(self.command, parts, query, form, account)
         elif parts[:3] == ["v1", "checkout", "sessions"]:
             local = sessions(self.command, parts, query, form, account)
+        elif parts[:2] == ["v1", "prices"]:
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in HOP_BY_HOP and k.lower() != "content-type"
+            }
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            local = prices(self.command, parts, form, headers)
         if local is not None:
             status, body = local
             result = (status, [("Request-Id", fresh_id("req_", 14))], body)
@@ -878,6 +992,8 @@ class Front(BaseHTTPRequestHandler):
         query, created_filters = take_created_filters(url.path, url.query)
         target = url.path + (f"?{query}" if query else "")
         raw, aside = set_aside(url.path, raw) if self.command == "POST" else (raw, {})
+        if self.command == "POST":
+            raw = items_as_plans(url.path, raw)
         status, kept, body = upstream(self.command, target, raw, headers)
         if status == 200:
             body = apply_created_filters(body, created_filters)
@@ -891,7 +1007,7 @@ class Front(BaseHTTPRequestHandler):
                     state["aside"].setdefault(created["id"], {}).update(aside)
         if status == 200:
             try:
-                body = (json.dumps(put_back(json.loads(body)), indent=2) + "\n").encode()
+                body = (json.dumps(with_prices(put_back(json.loads(body))), indent=2) + "\n").encode()
             except ValueError:
                 pass
         if status == 402:

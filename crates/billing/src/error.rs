@@ -32,6 +32,12 @@ pub enum BillingError {
     NotRefundable(&'static str),
     #[error("a refund of {requested} is more than the {refundable} left to refund")]
     RefundTooLarge { requested: i64, refundable: i64 },
+    #[error("the institution has no subscription to the platform")]
+    SubscriptionNotFound,
+    #[error("the institution's subscription is being changed by another request: retry")]
+    SubscriptionBusy,
+    #[error("the plan {0} is not on sale at Stripe (unknown, archived or not recurring)")]
+    PlanUnavailable(String),
     #[error("no such webhook event")]
     EventNotFound,
     #[error("the webhook event cannot be replayed: it is {0}")]
@@ -67,12 +73,15 @@ impl DescribeProblem for BillingError {
             | Self::LearnerRestricted
             | Self::NotRefundable(_)
             | Self::NotReplayable(_)
+            | Self::SubscriptionBusy
+            | Self::PlanUnavailable(_)
             | Self::StripeRefused(_) => ProblemKind::Conflict,
             Self::RefundTooLarge { .. } => ProblemKind::Validation,
             Self::CourseNotForSale
             | Self::PaymentNotFound
             | Self::PriceNotFound
             | Self::RefundNotFound
+            | Self::SubscriptionNotFound
             | Self::EventNotFound => ProblemKind::NotFound,
             Self::PersonOnly => ProblemKind::Forbidden,
             Self::BadSignature(_) | Self::BadEvent(_) => ProblemKind::BadRequest,
@@ -100,6 +109,9 @@ impl DescribeProblem for BillingError {
             Self::RefundNotFound => "refund_not_found",
             Self::NotRefundable(_) => "payment_not_refundable",
             Self::RefundTooLarge { .. } => "refund_too_large",
+            Self::SubscriptionNotFound => "subscription_not_found",
+            Self::SubscriptionBusy => "subscription_busy",
+            Self::PlanUnavailable(_) => "plan_unavailable",
             Self::EventNotFound => "webhook_event_not_found",
             Self::NotReplayable(_) => "webhook_event_not_replayable",
             Self::BadSignature(_) => "stripe_signature_invalid",

@@ -7,8 +7,10 @@
 //!
 //! - **Routing**: an event of a connected account goes to the institution that connected
 //!   it; an event of the platform's own account to the institution its object's metadata
-//!   names (`hub_tenant`, set by the platform itself). An account nobody connected, metadata
-//!   naming another institution than the account's, or naming none: the event is `parked`,
+//!   names (`hub_tenant`, set by the platform itself), or else to the institution that is
+//!   its object's customer (an invoice of the platform's subscriptions carries no metadata
+//!   of the platform's). An account nobody connected, metadata naming another institution
+//!   than the account's or the customer's, or naming none: the event is `parked`,
 //!   kept and listed for operators, never applied anywhere; once the account is connected a
 //!   replay applies it.
 //! - **Applying**: the object is fetched again from Stripe and its current state written
@@ -40,6 +42,9 @@ const HANDLED: &[(&str, &str)] = &[
     ("charge.refund.", "refund"),
     ("refund.", "refund"),
     ("charge.", "charge"),
+    // The platform's own billing of institutions ([`crate::subscriptions`]).
+    ("customer.subscription.", "subscription"),
+    ("invoice.", "invoice"),
 ];
 
 /// How many due events one run claims.
@@ -73,6 +78,26 @@ struct EventObject {
     object: String,
     #[serde(default)]
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// An id, or the customer expanded.
+    #[serde(default)]
+    customer: Option<serde_json::Value>,
+}
+
+impl EventObject {
+    /// The customer the object is about (or the customer itself): what routes an invoice
+    /// of the platform's own, which carries no metadata of the platform's.
+    fn customer_id(&self) -> Option<String> {
+        if self.object == "customer" {
+            return Some(self.id.clone());
+        }
+        match self.customer.as_ref()? {
+            serde_json::Value::String(id) => Some(id.clone()),
+            serde_json::Value::Object(o) => {
+                o.get("id").and_then(|v| v.as_str()).map(str::to_string)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What a delivery came to.
@@ -194,6 +219,11 @@ impl Billing {
             .and_then(|m| m.get("hub_tenant"))
             .and_then(|v| v.as_str())
             .map(|t| t.chars().take(64).collect::<String>());
+        let customer = event
+            .data
+            .object
+            .customer_id()
+            .filter(|c| id_like(c, "cus_"));
         let state = if handled_object(&event.kind).is_some() {
             "pending"
         } else {
@@ -219,6 +249,7 @@ impl Billing {
                 lease_until: Set(None),
                 last_error: Set(None),
                 finished_at: Set(if state == "ignored" { Some(now) } else { None }),
+                stripe_customer: Set(customer),
             })
             .await?;
         if inserted {
@@ -361,16 +392,36 @@ impl Billing {
                 }
                 tenant
             }
-            (None, Some(Ok(named))) => named,
-            (None, Some(Err(_))) => {
-                return Err(Outcome::Parked(
-                    "the object's metadata names no institution (hub_tenant is not an id)".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(Outcome::Parked(
-                    "the event names no connected account and its object no institution".into(),
-                ));
+            (None, named) => {
+                // The platform's own account: its customers are institutions.
+                let customer_tenant = match &event.stripe_customer {
+                    Some(customer) => self
+                        .tenant_of_customer(customer)
+                        .await
+                        .map_err(|e| Outcome::Failed(None, e.to_string()))?,
+                    None => None,
+                };
+                match (named, customer_tenant) {
+                    (Some(Ok(named)), Some(customer)) if named != customer => {
+                        return Err(Outcome::Parked(
+                            "the object's metadata names another institution than its customer's"
+                                .into(),
+                        ));
+                    }
+                    (Some(Ok(named)), _) => named,
+                    (Some(Err(_)), _) => {
+                        return Err(Outcome::Parked(
+                            "the object's metadata names no institution (hub_tenant is not an id)"
+                                .into(),
+                        ));
+                    }
+                    (None, Some(customer)) => customer,
+                    (None, None) => {
+                        return Err(Outcome::Parked(
+                            "the event names no connected account, and its object no institution or customer of the platform".into(),
+                        ));
+                    }
+                }
             }
         };
         Ok(tenant)
@@ -423,6 +474,14 @@ impl Billing {
                 Err(e) if e.is_not_found() => Ok(Applied::Unknown("the charge is gone")),
                 Err(e) => Err(e.into()),
             },
+            // The platform's own subscriptions and invoices; a connected account's are the
+            // institution's own business with its customers.
+            ("subscription", "subscription") if account.is_none() => {
+                self.sync_platform_subscription(&scope, stripe, id).await
+            }
+            ("invoice", "invoice") if account.is_none() => {
+                self.sync_platform_invoice(&scope, stripe, id).await
+            }
             _ => Ok(Applied::Unknown("an object billing does not act on")),
         };
         match result {

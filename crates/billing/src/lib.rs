@@ -1,6 +1,7 @@
 //! Billing: learners buy courses from their institution, paid to the institution's own
-//! Stripe account; finance teams read the history, refund and follow disputes; the platform
-//! keeps its ledger converged with Stripe's.
+//! Stripe account; institutions pay the platform for a plan with seats
+//! ([`subscriptions`]); finance teams read the history, refund and follow disputes; the
+//! platform keeps its ledger converged with Stripe's.
 //!
 //! **Whose money, whose account.** Every institution is a Stripe Connect connected account
 //! of the platform (`billing_accounts`: its `acct_…` id, nothing secret). Payments are
@@ -23,8 +24,9 @@
 //!
 //! Modules: [`inbox`] receives and processes webhook events, [`sync`] applies Stripe's
 //! current state of an object, [`purchases`] starts a purchase, [`history`] is finance's
-//! view, [`refunds`], [`accounts`] and [`prices`] what admins set, [`personal_data`] the
-//! contract for the people billing knows.
+//! view, [`refunds`], [`accounts`] and [`prices`] what admins set, [`subscriptions`] the
+//! platform's own billing of institutions, [`personal_data`] the contract for the people
+//! billing knows.
 
 pub mod accounts;
 pub mod entities;
@@ -39,6 +41,7 @@ pub mod reconcile;
 pub mod refunds;
 pub mod signature;
 pub mod stripe_api;
+pub mod subscriptions;
 pub mod sync;
 
 pub use error::BillingError;
@@ -83,6 +86,14 @@ pub const CONTROL_FOOTPRINT: &[ControlFootprint] = &[
         table: "billing_webhook_events",
         tenant_column: "tenant_id",
     },
+    ControlFootprint {
+        table: "billing_subscriptions",
+        tenant_column: "tenant_id",
+    },
+    ControlFootprint {
+        table: "billing_platform_invoices",
+        tenant_column: "tenant_id",
+    },
 ];
 
 /// How the inbox retries.
@@ -111,6 +122,7 @@ pub struct Billing {
     stripe: Option<StripeApi>,
     webhook_secrets: Vec<String>,
     inbox: InboxSettings,
+    plans: subscriptions::PlatformPlans,
 }
 
 impl Billing {
@@ -131,6 +143,7 @@ impl Billing {
             stripe: client,
             webhook_secrets: secrets,
             inbox,
+            plans: subscriptions::PlatformPlans::default(),
         };
         billing
             .tenancy

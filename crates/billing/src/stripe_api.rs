@@ -73,7 +73,7 @@ pub struct StripeApi {
 }
 
 /// A list answer.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
 pub struct List<T> {
     pub data: Vec<T>,
@@ -434,6 +434,272 @@ pub struct RefundParams {
     pub metadata: BTreeMap<&'static str, String>,
 }
 
+/// The platform's own billing of institutions (their subscriptions on the platform's own
+/// account: `account` is always `None` here).
+impl StripeApi {
+    pub async fn price(&self, id: &str) -> Result<Price, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Get, format!("/prices/{id}"));
+        self.send(request, None, Self::read()).await
+    }
+
+    pub async fn product(&self, id: &str) -> Result<Product, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Get, format!("/products/{id}"));
+        self.send(request, None, Self::read()).await
+    }
+
+    pub async fn create_institution_customer(
+        &self,
+        params: &InstitutionCustomerParams,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Post, "/customers").form(params);
+        self.send(request, None, Self::idempotent(idempotency_key)?)
+            .await
+    }
+
+    /// Attaches a PaymentMethod from Stripe's element to the customer and makes it the one
+    /// its invoices are paid with.
+    pub async fn set_invoice_payment_method(
+        &self,
+        customer: &str,
+        payment_method: &str,
+    ) -> Result<(), StripeFailure> {
+        let attach = RequestBuilder::new(
+            StripeMethod::Post,
+            format!("/payment_methods/{payment_method}/attach"),
+        )
+        .form(&BTreeMap::from([("customer", customer)]));
+        self.send::<PaymentMethod>(attach, None, Self::read())
+            .await?;
+        let default = RequestBuilder::new(StripeMethod::Post, format!("/customers/{customer}"))
+            .form(&BTreeMap::from([(
+                "invoice_settings",
+                BTreeMap::from([("default_payment_method", payment_method)]),
+            )]));
+        self.send::<Customer>(default, None, Self::read()).await?;
+        Ok(())
+    }
+
+    pub async fn create_subscription(
+        &self,
+        params: &SubscriptionParams,
+        idempotency_key: &str,
+    ) -> Result<Subscription, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Post, "/subscriptions").form(params);
+        self.send(request, None, Self::idempotent(idempotency_key)?)
+            .await
+    }
+
+    /// Sets the plan, quantity or cancellation of a subscription: the same request twice
+    /// leaves the same subscription, so a retry needs no key of its own.
+    pub async fn update_subscription(
+        &self,
+        id: &str,
+        params: &SubscriptionUpdateParams,
+    ) -> Result<Subscription, StripeFailure> {
+        let request =
+            RequestBuilder::new(StripeMethod::Post, format!("/subscriptions/{id}")).form(params);
+        self.send(request, None, Self::read()).await
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<Subscription, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Get, format!("/subscriptions/{id}"));
+        self.send(request, None, Self::read()).await
+    }
+
+    pub async fn invoice(&self, id: &str) -> Result<Invoice, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Get, format!("/invoices/{id}"));
+        self.send(request, None, Self::read()).await
+    }
+}
+
+/// A recurring price of the platform's (a plan: per seat and interval).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Price {
+    pub id: String,
+    pub active: Option<bool>,
+    pub currency: String,
+    pub unit_amount: Option<i64>,
+    pub nickname: Option<String>,
+    pub product: Option<serde_json::Value>,
+    pub recurring: Option<Recurring>,
+}
+
+impl Price {
+    pub fn product_id(&self) -> Option<String> {
+        id_of(self.product.as_ref())
+    }
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Recurring {
+    pub interval: String,
+    pub interval_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Product {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: Option<serde_json::Value>,
+    pub status: String,
+    pub items: List<SubscriptionItem>,
+    /// Where Stripe's API before 2025-03-31 puts the period (newer ones: on each item).
+    pub current_period_start: Option<i64>,
+    pub current_period_end: Option<i64>,
+    pub cancel_at_period_end: Option<bool>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Subscription {
+    pub fn customer_id(&self) -> Option<String> {
+        id_of(self.customer.as_ref())
+    }
+    /// The one item (a plan is one price per seat).
+    pub fn item(&self) -> Option<&SubscriptionItem> {
+        self.items.data.first()
+    }
+    pub fn period(&self) -> (Option<i64>, Option<i64>) {
+        let item = self.item();
+        (
+            self.current_period_start
+                .or_else(|| item.and_then(|i| i.current_period_start)),
+            self.current_period_end
+                .or_else(|| item.and_then(|i| i.current_period_end)),
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct SubscriptionItem {
+    pub id: String,
+    pub quantity: Option<i64>,
+    pub price: Option<serde_json::Value>,
+    pub current_period_start: Option<i64>,
+    pub current_period_end: Option<i64>,
+}
+
+impl SubscriptionItem {
+    pub fn price_id(&self) -> Option<String> {
+        id_of(self.price.as_ref())
+    }
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Invoice {
+    pub id: String,
+    pub customer: Option<serde_json::Value>,
+    pub subscription: Option<serde_json::Value>,
+    pub parent: Option<InvoiceParent>,
+    pub number: Option<String>,
+    pub status: Option<String>,
+    pub currency: String,
+    pub total: Option<i64>,
+    pub amount_due: Option<i64>,
+    pub amount_paid: Option<i64>,
+    pub amount_remaining: Option<i64>,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub status_transitions: Option<StatusTransitions>,
+    pub payment_intent: Option<serde_json::Value>,
+    pub lines: List<InvoiceLine>,
+    pub created: i64,
+}
+
+impl Invoice {
+    pub fn customer_id(&self) -> Option<String> {
+        id_of(self.customer.as_ref())
+    }
+    /// Its subscription: a field of its own before API 2025-03-31, under `parent` after.
+    pub fn subscription_id(&self) -> Option<String> {
+        id_of(self.subscription.as_ref()).or_else(|| {
+            self.parent
+                .as_ref()
+                .and_then(|p| p.subscription_details.as_ref())
+                .and_then(|d| id_of(d.subscription.as_ref()))
+        })
+    }
+    pub fn payment_intent_id(&self) -> Option<String> {
+        id_of(self.payment_intent.as_ref())
+    }
+    /// The seats billed: the largest quantity of its lines (a proration line counts the
+    /// seats added).
+    pub fn seats(&self) -> Option<i64> {
+        self.lines.data.iter().filter_map(|l| l.quantity).max()
+    }
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct InvoiceParent {
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct SubscriptionDetails {
+    pub subscription: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct StatusTransitions {
+    pub paid_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct InvoiceLine {
+    pub quantity: Option<i64>,
+}
+
+/// An institution as the platform's customer: its name, and its id in metadata.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionCustomerParams {
+    pub name: String,
+    pub metadata: BTreeMap<&'static str, String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SubscriptionParams {
+    pub customer: String,
+    pub items: Vec<SubscriptionItemParams>,
+    pub metadata: BTreeMap<&'static str, String>,
+    /// The first invoice is attempted at once; a failed payment leaves the subscription
+    /// `incomplete` rather than refusing it.
+    pub payment_behavior: &'static str,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SubscriptionItemParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub price: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SubscriptionUpdateParams {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<SubscriptionItemParams>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proration_behavior: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_at_period_end: Option<bool>,
+    pub metadata: BTreeMap<&'static str, String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +723,29 @@ mod tests {
         assert!(settings("http://10.0.0.5/").check().is_err());
         assert!(settings("ftp://api.stripe.com/").check().is_err());
         assert!(settings("https://api.stripe.com").check().is_err());
+    }
+
+    #[test]
+    fn subscription_items_are_form_encoded_as_stripe_reads_them() {
+        let params = SubscriptionParams {
+            customer: "cus_1".into(),
+            items: vec![SubscriptionItemParams {
+                id: None,
+                price: "price_1".into(),
+                quantity: 12,
+            }],
+            metadata: BTreeMap::from([("hub_tenant", "t1".to_string())]),
+            payment_behavior: "allow_incomplete",
+        };
+        let body = RequestBuilder::new(StripeMethod::Post, "/x")
+            .form(&params)
+            .body;
+        assert_eq!(
+            body.as_deref(),
+            Some(
+                "customer=cus_1&items[0][price]=price_1&items[0][quantity]=12&metadata[hub_tenant]=t1&payment_behavior=allow_incomplete"
+            )
+        );
     }
 
     #[test]

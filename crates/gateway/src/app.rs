@@ -199,7 +199,11 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartError> {
             first_retry_secs: config.billing_webhook_retry_base_secs as i64,
         },
     )
-    .map_err(StartError::Config)?;
+    .map_err(StartError::Config)?
+    .with_platform_plans(hub_billing::subscriptions::PlatformPlans {
+        prices: config.billing_plans.clone(),
+        seat_usage_every: chrono::Duration::seconds(config.billing_seat_usage_secs as i64),
+    });
     let state = Arc::new(AppState {
         config,
         tenancy,
@@ -308,6 +312,15 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
         sweep,
         "StatementRef targets failed; retrying next tick",
         |s| async move { hub_course::xapi::targets::fill_pending(&s.tenancy).await },
+    );
+    // Seats in use, measured and billed: every replica looks every sweep; each
+    // institution's pass is claimed by one of them (hub_billing::subscriptions).
+    repeat(
+        state,
+        now,
+        sweep,
+        "seat usage failed; retrying next tick",
+        |s| async move { s.billing.measure_seat_usage(chrono::Utc::now()).await },
     );
     // Stripe's webhook events: every replica looks; each event is claimed by one of them
     // (hub_billing::inbox). A full batch means more are due: carry on at once.

@@ -131,6 +131,11 @@ pub struct Config {
     pub billing_webhook_max_attempts: u32,
     /// The first retry of a failed event after this many seconds, doubling up to an hour.
     pub billing_webhook_retry_base_secs: u64,
+    /// The plans institutions may subscribe to, by code: the Stripe price (`price_…`) of one
+    /// seat per interval on the platform's account (`HUB_BILLING_PLANS__<CODE>=price_…`).
+    pub billing_plans: BTreeMap<String, String>,
+    /// How often each institution's seats in use are measured and billed, in seconds.
+    pub billing_seat_usage_secs: u64,
     /// Attempts before a message is given up (`dead`).
     pub mail_max_attempts: u32,
     /// First retry after this many seconds, doubling each time up to `mail_retry_max_secs`
@@ -237,6 +242,11 @@ impl std::fmt::Debug for Config {
             .field(
                 "billing_webhook_retry_base_secs",
                 &Redacting(&self.billing_webhook_retry_base_secs),
+            )
+            .field("billing_plans", &Redacting(&self.billing_plans))
+            .field(
+                "billing_seat_usage_secs",
+                &Redacting(&self.billing_seat_usage_secs),
             )
             .field("mail_max_attempts", &Redacting(&self.mail_max_attempts))
             .field(
@@ -400,6 +410,8 @@ impl Default for Config {
             billing_poll_ms: 1000,
             billing_webhook_max_attempts: 8,
             billing_webhook_retry_base_secs: 10,
+            billing_plans: BTreeMap::new(),
+            billing_seat_usage_secs: 3600,
             mail_max_attempts: 8,
             mail_retry_base_secs: 60,
             mail_retry_max_secs: 6 * 3600,
@@ -676,6 +688,25 @@ impl Config {
         if !(1..=3600).contains(&self.billing_webhook_retry_base_secs) {
             errors.push("billing_webhook_retry_base_secs: must be between 1 and 3600".into());
         }
+        for (code, price) in &self.billing_plans {
+            if !plan_code_ok(code) {
+                errors.push(format!(
+                    "billing_plans.{code}: plan codes are 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+                ));
+            }
+            let price_ok = price.strip_prefix("price_").is_some_and(|rest| {
+                (1..=255).contains(&rest.len())
+                    && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+            if !price_ok {
+                errors.push(format!(
+                    "billing_plans.{code}: must be a Stripe price id (price_…)"
+                ));
+            }
+        }
+        if !(1..=31 * 24 * 3600).contains(&self.billing_seat_usage_secs) {
+            errors.push("billing_seat_usage_secs: must be between 1 and 2678400 (31 days)".into());
+        }
         if self.retention_sweep_secs > 31 * 24 * 3600 {
             errors.push("retention_sweep_secs: must be at most 2678400 (31 days)".into());
         }
@@ -772,6 +803,16 @@ pub struct Loaded {
 /// `HUB_*` variables that are not settings and are ignored without a warning: `HUB_CONFIG`
 /// names the file, and `HUB_TEST_*` are the test suite's own settings, exported by the
 /// Makefile to every recipe (`make run`, `make migrate`).
+/// A plan code as [`hub_billing::subscriptions::PLAN_CODE_PATTERN`] says.
+fn plan_code_ok(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    (1..=32).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase() | bytes[0].is_ascii_digit()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+}
+
 fn is_reserved_variable(rest: &str) -> bool {
     rest == "CONFIG" || rest.starts_with("TEST_")
 }

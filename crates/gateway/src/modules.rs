@@ -314,13 +314,15 @@ pub mod privacy {
     ];
 }
 
-/// hub-billing: purchases, finance's history and refunds, Stripe's webhooks.
+/// hub-billing: purchases, finance's history and refunds, Stripe's webhooks, the
+/// institution's subscription to the platform.
 pub mod billing {
     use crate::api::billing::{
-        finance::FinanceApi, purchases::PurchasesApi, webhooks::StripeWebhookApi,
+        finance::FinanceApi, purchases::PurchasesApi, subscriptions::SubscriptionsApi,
+        webhooks::StripeWebhookApi,
     };
 
-    pub type Api = (PurchasesApi, FinanceApi, StripeWebhookApi);
+    pub type Api = (PurchasesApi, FinanceApi, StripeWebhookApi, SubscriptionsApi);
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Billing switched off, an account another institution holds.
@@ -340,5 +342,10 @@ pub mod billing {
         ("replayStripeEvent", &[404, 409]),
         // No connected account; Stripe unreachable.
         ("reconcileWithStripe", &[409, 503]),
+        // Billing switched off, a plan no longer at Stripe, a change under way, a declined
+        // card; Stripe unreachable.
+        ("listPlatformPlans", &[409, 503]),
+        ("subscribeToPlan", &[409, 503]),
+        ("cancelPlatformSubscription", &[404, 409, 503]),
     ];
 }

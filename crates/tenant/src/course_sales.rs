@@ -4,7 +4,9 @@
 //! whether this person may buy this course now (and what it is called, for the receipt and
 //! Stripe's product name); once Stripe confirms the payment (a webhook, never the client's
 //! word) billing asks [`CourseSales::fulfil`] to enroll them, inside the same
-//! [`TenantScope`] as the payment's new state, so the two commit together. The gateway
+//! [`TenantScope`] as the payment's new state, so the two commit together. The platform's
+//! own billing of the institution counts its seats in use with
+//! [`CourseSales::seats_in_use`]. The gateway
 //! registers the learning crate's implementation at start
 //! ([`crate::Tenancy::register_course_sales`]).
 
@@ -63,6 +65,10 @@ pub trait CourseSales: Send + Sync {
         course_id: Uuid,
         payment_id: Uuid,
     ) -> Result<Uuid, TenantError>;
+
+    /// The seats the institution uses: how many people hold an active enrollment (what its
+    /// subscription to the platform is billed by).
+    async fn seats_in_use(&self, scope: &TenantScope) -> Result<u64, TenantError>;
 }
 
 impl Tenancy {

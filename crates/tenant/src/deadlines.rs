@@ -155,6 +155,7 @@ pub const PERIODIC_JOBS: &[&str] = &[
     "xapi.statement_targets",
     "billing.webhook_events",
     "billing.reconciliation",
+    "billing.seat_usage",
     crate::reports::runs::JOB,
 ];
 

@@ -25,7 +25,7 @@ use crate::scope::TenantScope;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DeleteMany, EntityTrait,
-    QueryFilter, Select, UpdateMany,
+    IdenStatic, QueryFilter, QueryTrait, Select, UpdateMany,
 };
 use std::str::FromStr;
 use uuid::Uuid;
@@ -137,12 +137,27 @@ impl<'a, E: EntityTrait> TenantControlRows<'a, E> {
         Ok(())
     }
 
-    /// Updates the tenant's rows that `refine` sets and selects. Returns how many.
+    /// Updates the tenant's rows that `refine` sets and selects. Returns how many. An
+    /// update that sets the tenant column (a whole model given to `set`, say) is refused:
+    /// it would move the rows to another tenant, out of this door's reach.
     pub async fn update(
         &self,
         refine: impl FnOnce(UpdateMany<E>) -> UpdateMany<E>,
     ) -> Result<u64, TenantError> {
-        Ok(refine(E::update_many())
+        let update = refine(E::update_many());
+        let tenant_column = self.column.as_str();
+        if update
+            .as_query()
+            .get_values()
+            .iter()
+            .any(|(column, _)| column.inner() == tenant_column)
+        {
+            return Err(TenantError::Conflict(format!(
+                "an update of {} may not set {tenant_column}",
+                E::default().table_name()
+            )));
+        }
+        Ok(update
             .filter(self.column.eq(self.tenant))
             .exec(self.control)
             .await?
@@ -421,6 +436,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(renamed, 2);
+        // An update may not move rows to another tenant (whole models given to `set`
+        // included: their tenant column is set too).
+        let moved = rows
+            .update(|q| {
+                q.col_expr(
+                    api_key::Column::TenantId,
+                    Expr::value(Some(south.tenant_id())),
+                )
+            })
+            .await;
+        assert!(matches!(moved, Err(TenantError::Conflict(_))), "{moved:?}");
+        assert_eq!(rows.find(|q| q).await.unwrap().len(), 2);
         assert_eq!(rows.delete(|q| q).await.unwrap(), 2);
         let south_scope = tenancy.scope(south).await.unwrap();
         let south_rows = tenancy

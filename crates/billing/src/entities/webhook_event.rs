@@ -21,6 +21,8 @@ pub struct Model {
     pub lease_until: Option<DateTimeUtc>,
     pub last_error: Option<String>,
     pub finished_at: Option<DateTimeUtc>,
+    /// The object's customer (or the customer itself): routes the platform's own invoices.
+    pub stripe_customer: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

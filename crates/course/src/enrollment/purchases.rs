@@ -94,4 +94,8 @@ impl CourseSales for CourseShop {
             .await
             .map_err(tenant_error)
     }
+
+    async fn seats_in_use(&self, scope: &TenantScope) -> Result<u64, TenantError> {
+        store::people_enrolled(scope).await.map_err(tenant_error)
+    }
 }

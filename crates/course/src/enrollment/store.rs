@@ -65,6 +65,17 @@ pub(crate) async fn has_enrollments(
         > 0)
 }
 
+/// How many people hold at least one active enrollment: the seats the institution uses.
+pub(crate) async fn people_enrolled(scope: &TenantScope) -> Result<u64, CourseError> {
+    Ok(enrollment::Entity::find()
+        .select_only()
+        .column(enrollment::Column::PersonId)
+        .distinct()
+        .filter(enrollment::Column::State.eq(EnrollmentState::Active.as_str()))
+        .count(scope.db())
+        .await?)
+}
+
 /// Removes what only a course's existence gave meaning to: its instructors and the SCIM
 /// groups mapped to it (a course with enrollments is never deleted).
 pub(crate) async fn forget_course(scope: &TenantScope, course_id: Uuid) -> Result<(), CourseError> {
