@@ -235,13 +235,27 @@ impl Billing {
             .map(|(code, _)| code.clone())
     }
 
-    /// The plans offered, as Stripe prices them.
+    /// The plans on offer, as Stripe prices them: none while billing is switched off, and
+    /// a configured plan whose price Stripe no longer sells is left out (and logged for the
+    /// operator). A read: Stripe refusing it is the platform's problem, told as Stripe
+    /// being unavailable.
     pub async fn plans(&self, scope: &TenantScope) -> Result<Vec<Plan>, BillingError> {
         scope.require(BILLING_READ)?;
-        let stripe = self.stripe()?;
+        let Some(stripe) = self.stripe.as_ref() else {
+            return Ok(Vec::new());
+        };
         let mut plans = Vec::with_capacity(self.plans.prices.len());
         for (code, price) in &self.plans.prices {
-            plans.push(plan_from_stripe(stripe, code, price).await?);
+            match plan_from_stripe(stripe, code, price).await {
+                Ok(plan) => plans.push(plan),
+                Err(BillingError::PlanUnavailable(_)) => {
+                    tracing::warn!(plan = %code, %price, "a configured plan is not on sale at Stripe; not offered");
+                }
+                Err(BillingError::StripeRefused(message)) => {
+                    return Err(BillingError::StripeUnavailable(message));
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(plans)
     }

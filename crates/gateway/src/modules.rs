@@ -344,7 +344,7 @@ pub mod billing {
         ("reconcileWithStripe", &[409, 503]),
         // Billing switched off, a plan no longer at Stripe, a change under way, a declined
         // card; Stripe unreachable.
-        ("listPlatformPlans", &[409, 503]),
+        ("listPlatformPlans", &[503]),
         ("subscribeToPlan", &[409, 503]),
         ("cancelPlatformSubscription", &[404, 409, 503]),
     ];

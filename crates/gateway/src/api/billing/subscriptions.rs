@@ -202,8 +202,8 @@ pub struct SubscriptionsApi;
 impl SubscriptionsApi {
     /// The platform's plans
     ///
-    /// Requires scope `billing:read`. Each plan prices one seat per interval at Stripe.
-    /// 409 `billing_not_configured`, `plan_unavailable`; 503 `stripe_unavailable`.
+    /// Requires scope `billing:read`. Each plan prices one seat per interval at Stripe;
+    /// none while billing is switched off. 503 `stripe_unavailable`.
     #[oai(
         path = "/billing/plans",
         method = "get",
