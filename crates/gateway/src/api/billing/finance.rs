@@ -110,7 +110,7 @@ pub struct PaymentView {
     /// the money when the course could no longer take the learner: the payment was refunded
     /// in full automatically, not by finance, and nobody enrolled) or `withdrawn` (a full
     /// refund ended the enrollment it made).
-    pub fulfilment: PaymentFulfilment,
+    pub fulfilment: crate::api::described::Described<PaymentFulfilment>,
     /// Why, as a stable code: for `refused`, the rule the course no longer met
     /// (`seats_exhausted`, `prerequisites_not_completed`, `learner_restricted`,
     /// `already_enrolled`); for `withdrawn`, `refunded`; for `enrolled` after a full refund,
@@ -143,7 +143,7 @@ impl From<hub_billing::history::Payment> for PaymentView {
             card_exp_month: p.card_exp_month,
             card_exp_year: p.card_exp_year,
             enrollment_id: p.enrollment_id,
-            fulfilment: PaymentFulfilment::parse(&p.fulfilment),
+            fulfilment: crate::api::described::Described(PaymentFulfilment::parse(&p.fulfilment)),
             fulfilment_reason: p.fulfilment_reason,
             pseudonymised: p.pseudonymised,
             created_at: p.created_at,
