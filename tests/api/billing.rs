@@ -24,6 +24,10 @@ both_backends!(
     promise_d4_events_apply_once_across_two_gateways_whatever_their_order,
     events_route_by_account_or_metadata_and_park_when_they_disagree,
     an_event_stripe_cannot_answer_for_is_retried_then_a_dead_letter_and_replayable,
+    promise_d4_a_course_full_when_stripe_confirms_refunds_the_payment_and_enrolls_nobody,
+    promise_d4_a_full_refund_withdraws_the_purchased_enrollment_and_a_partial_one_keeps_it,
+    promise_d4_a_full_refund_keeps_an_enrollment_an_admin_made,
+    promise_d4_prerequisites_are_asked_at_sale_and_again_when_stripe_confirms,
 );
 
 pub(crate) const SECRET: &str = "whsec_test_billing";
@@ -675,6 +679,8 @@ pub(crate) async fn ledger_only_payment(
         card_sealed: Set(None),
         enrollment_id: Set(None),
         fulfilled_at: Set(None),
+        fulfilment: Set("pending".into()),
+        fulfilment_reason: Set(None),
         pseudonymised_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -1057,5 +1063,530 @@ async fn an_event_stripe_cannot_answer_for_is_retried_then_a_dead_letter_and_rep
         again.status == StatusCode::CONFLICT || again.status == StatusCode::OK,
         "{}",
         again.body
+    );
+}
+
+/// Edits a course as its admin (with the `If-Match` of a fresh read).
+async fn patch_course(app: &TestApp, admin: &str, course: &str, body: Value) {
+    let read = app.get(&format!("/v1/courses/{course}"), admin).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let patched = app
+        .call_with(
+            Method::PATCH,
+            &format!("/v1/courses/{course}"),
+            Some(admin),
+            Some(body),
+            &[("If-Match", &read.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+}
+
+/// The admin enrolls a person in a course; returns the enrollment.
+async fn admin_enrolls(app: &TestApp, admin: &str, course: &str, person: &str) -> Value {
+    let made = app
+        .post(
+            &format!("/v1/courses/{course}/enrollments"),
+            admin,
+            json!({"person_id": person}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    made.body
+}
+
+/// An event about `object`, of the shop's connected account, delivered signed; its id.
+async fn deliver(app: &TestApp, event_type: &str, object: Value) -> String {
+    let mut sent = event(event_type, object);
+    sent["account"] = json!(format!("{ACCOUNT}shop"));
+    let answer = send_webhook(&webhook_url(app), &sent, SECRET).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    sent["id"].as_str().unwrap().to_string()
+}
+
+/// Stripe's current copy of an object of the shop's account (`refunds`, `charges` …).
+async fn fetch_object(fake: &StripeFake, collection: &str, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/v1/{collection}/{id}", fake.base_url()))
+        .bearer_auth(fake.api_key())
+        .header("Stripe-Account", format!("{ACCOUNT}shop").as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the payment's `fulfilment` (and, when given, its reason) is as expected.
+async fn until_fulfilment(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    fulfilment: &str,
+    reason: Option<&str>,
+) -> Value {
+    let mut found = Value::Null;
+    for _ in 0..300 {
+        found = payment(app, token, id).await;
+        if found["fulfilment"] == fulfilment
+            && reason.is_none_or(|r| found["fulfilment_reason"] == r)
+        {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("payment {id} never became {fulfilment} ({reason:?}): {found}");
+}
+
+/// The audit events of one action, as the tenant admin reads them.
+async fn audited(app: &TestApp, admin: &str, action: &str) -> Vec<Value> {
+    let trail = app
+        .get(
+            &format!("/v1/audit/events?limit=200&action={action}"),
+            admin,
+        )
+        .await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
+
+/// The requests that reached Stripe at `path` by `POST`.
+async fn posted(fake: &StripeFake, path: &str) -> Vec<Value> {
+    fake.requests()
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == path)
+        .collect()
+}
+
+/// Buys the course and returns (payment id, PaymentIntent id); Stripe takes the money at
+/// once, but no webhook is delivered until the test sends one.
+async fn bought(app: &TestApp, token: &str, course: &str, key: &str) -> (String, String) {
+    let body = buy(app, token, course, key).await;
+    (
+        body["payment"]["id"].as_str().unwrap().to_string(),
+        body["payment"]["stripe_payment_intent"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+async fn promise_d4_a_course_full_when_stripe_confirms_refunds_the_payment_and_enrolls_nobody(
+    backend: Backend,
+) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let admin = inst.admin_token.as_str();
+    patch_course(&app, admin, &course, json!({"seat_limit": 1})).await;
+    let (_, ada) = signed_in(&app, &inst, "ada", &["learner"]).await;
+    let (bob_id, _) = signed_in(&app, &inst, "bob", &["learner"]).await;
+    let (_, cyd) = signed_in(&app, &inst, "cyd", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+
+    // Ada pays while a seat is free; the last seat goes to Bob before Stripe's word arrives.
+    let (payment_id, intent_id) = bought(&app, &ada, &course, "buy-ada").await;
+    admin_enrolls(&app, admin, &course, &bob_id).await;
+    // The sale itself refuses a full course, before anything reaches Stripe.
+    let intents_before = posted(&fake, "/v1/payment_intents").await.len();
+    app.call_with(
+        Method::POST,
+        "/v1/me/purchases",
+        Some(&cyd),
+        Some(json!({"course_id": course, "payment_method": "pm_card_visa"})),
+        &[("Idempotency-Key", "buy-cyd")],
+    )
+    .await
+    .assert_problem(409, "seats_exhausted");
+    assert_eq!(
+        posted(&fake, "/v1/payment_intents").await.len(),
+        intents_before
+    );
+
+    let succeeded = deliver(
+        &app,
+        "payment_intent.succeeded",
+        fetch_intent(&fake, &intent_id).await,
+    )
+    .await;
+    // Applied, not retried towards a dead letter.
+    let settled_event = settled(&app, &succeeded).await;
+    assert_eq!(settled_event["state"], "applied", "{settled_event}");
+    let refused = until_fulfilment(
+        &app,
+        &finance,
+        &payment_id,
+        "refused",
+        Some("seats_exhausted"),
+    )
+    .await;
+    assert_eq!(refused["enrollment_id"], Value::Null);
+    assert!(my_enrollments(&app, &ada).await.is_empty());
+    // Refunded in full at Stripe, keyed and labelled by the payment.
+    let refunds_at_stripe = posted(&fake, "/v1/refunds").await;
+    assert_eq!(refunds_at_stripe.len(), 1, "{refunds_at_stripe:?}");
+    let asked = &refunds_at_stripe[0];
+    assert_eq!(asked["form"]["amount"], "4900", "{asked}");
+    assert_eq!(asked["form"]["payment_intent"], intent_id.as_str());
+    assert_eq!(asked["form"]["metadata[hub_payment]"], payment_id.as_str());
+    assert_eq!(
+        asked["form"]["metadata[hub_unfulfilled]"],
+        "seats_exhausted"
+    );
+    assert!(
+        asked["headers"]["Idempotency-Key"]
+            .as_str()
+            .unwrap()
+            .starts_with("hub-re-unfulfilled-"),
+        "{asked}"
+    );
+    // On record as a refund nobody asked for, pending until Stripe's webhook says more.
+    let refunds = app
+        .get(
+            &format!("/v1/billing/refunds?payment_id={payment_id}"),
+            &finance,
+        )
+        .await;
+    let items = refunds.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", refunds.body);
+    assert_eq!(items[0]["status"], "pending");
+    assert_eq!(items[0]["amount"], 4900);
+    assert_eq!(items[0]["requested_by"], Value::Null);
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("automatic:"),
+        "{}",
+        items[0]
+    );
+    let trail = audited(&app, admin, "billing.purchase_refused").await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0]["detail"]["reason"], "seats_exhausted");
+    assert_eq!(trail[0]["detail"]["refund_id"], items[0]["id"]);
+    assert!(
+        audited(&app, admin, "billing.purchase_fulfilled")
+            .await
+            .is_empty()
+    );
+
+    // Stripe says it again (a second event about the same payment): nothing twice.
+    let again = deliver(
+        &app,
+        "payment_intent.succeeded",
+        fetch_intent(&fake, &intent_id).await,
+    )
+    .await;
+    assert_eq!(settled(&app, &again).await["state"], "applied");
+    assert_eq!(posted(&fake, "/v1/refunds").await.len(), 1);
+    assert_eq!(
+        audited(&app, admin, "billing.purchase_refused").await.len(),
+        1
+    );
+
+    // The refund's final state is Stripe's word.
+    let stripe_refund = items[0]["stripe_refund"].as_str().unwrap();
+    let updated = deliver(
+        &app,
+        "refund.updated",
+        fetch_object(&fake, "refunds", stripe_refund).await,
+    )
+    .await;
+    assert_eq!(settled(&app, &updated).await["state"], "applied");
+    let refunded = until_payment(&app, &finance, &payment_id, "refunded").await;
+    assert_eq!(refunded["amount_refunded"], 4900);
+    assert_eq!(refunded["fulfilment"], "refused");
+    let refunds = app
+        .get(
+            &format!("/v1/billing/refunds?payment_id={payment_id}"),
+            &finance,
+        )
+        .await;
+    assert_eq!(refunds.body["items"][0]["status"], "succeeded");
+    assert_eq!(refunds.body["items"].as_array().unwrap().len(), 1);
+    assert!(my_enrollments(&app, &ada).await.is_empty());
+    // Finance tells it from an ordinary refund in the list and the export too.
+    let listed = app
+        .get(
+            &format!("/v1/billing/payments?course_id={course}"),
+            &finance,
+        )
+        .await;
+    assert_eq!(listed.body["items"][0]["fulfilment"], "refused");
+    assert_eq!(
+        listed.body["items"][0]["fulfilment_reason"],
+        "seats_exhausted"
+    );
+    let csv = app
+        .client
+        .get(format!("{}/v1/billing/payments/export", app.base))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].ends_with(",fulfilment,fulfilment_reason"), "{csv}");
+    assert!(
+        lines[1].starts_with(&payment_id) && lines[1].ends_with(",refused,seats_exhausted"),
+        "{csv}"
+    );
+}
+
+async fn promise_d4_a_full_refund_withdraws_the_purchased_enrollment_and_a_partial_one_keeps_it(
+    backend: Backend,
+) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    fake.register_webhook(&webhook_url(&app), SECRET).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let admin = inst.admin_token.as_str();
+    let (_, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+    let bought = buy(&app, &learner, &course, "buy-w").await;
+    let payment_id = bought["payment"]["id"].as_str().unwrap().to_string();
+    let enrolled = until_enrolled(&app, &learner).await;
+    let enrollment_id = enrolled[0]["id"].as_str().unwrap().to_string();
+    until_fulfilment(&app, &finance, &payment_id, "enrolled", None).await;
+
+    let refund = |key: &'static str, body: Value| {
+        let app = &app;
+        let finance = finance.clone();
+        let payment_id = payment_id.clone();
+        async move {
+            let asked = app
+                .call_with(
+                    Method::POST,
+                    &format!("/v1/billing/payments/{payment_id}/refunds"),
+                    Some(&finance),
+                    Some(body),
+                    &[("Idempotency-Key", key)],
+                )
+                .await;
+            assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+            asked.body["stripe_refund"].as_str().unwrap().to_string()
+        }
+    };
+    // A partial refund keeps the enrollment.
+    let partial = refund(
+        "part-1",
+        json!({"amount": 1500, "reason": "a session cancelled"}),
+    )
+    .await;
+    deliver(
+        &app,
+        "refund.updated",
+        fetch_object(&fake, "refunds", &partial).await,
+    )
+    .await;
+    let partly = until_payment(&app, &finance, &payment_id, "partially_refunded").await;
+    assert_eq!(partly["fulfilment"], "enrolled");
+    assert_eq!(partly["fulfilment_reason"], Value::Null);
+    assert_eq!(my_enrollments(&app, &learner).await[0]["state"], "active");
+
+    // The rest refunded: the enrollment the payment made is withdrawn.
+    let rest = refund("rest-1", json!({"reason": "course cancelled"})).await;
+    let rest_object = fetch_object(&fake, "refunds", &rest).await;
+    let first = deliver(&app, "refund.updated", rest_object.clone()).await;
+    assert_eq!(settled(&app, &first).await["state"], "applied");
+    let withdrawn =
+        until_fulfilment(&app, &finance, &payment_id, "withdrawn", Some("refunded")).await;
+    assert_eq!(withdrawn["status"], "refunded");
+    assert_eq!(withdrawn["enrollment_id"], enrollment_id.as_str());
+    let mine = my_enrollments(&app, &learner).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["state"], "withdrawn", "{mine:?}");
+
+    // Duplicates and stragglers in any order: once withdrawn, nothing more happens.
+    let charge = withdrawn["stripe_charge"].as_str().unwrap().to_string();
+    let late_partial = deliver(
+        &app,
+        "refund.updated",
+        fetch_object(&fake, "refunds", &partial).await,
+    )
+    .await;
+    let again = deliver(&app, "refund.updated", rest_object).await;
+    let charge_refunded = deliver(
+        &app,
+        "charge.refunded",
+        fetch_object(&fake, "charges", &charge).await,
+    )
+    .await;
+    for id in [late_partial, again, charge_refunded] {
+        assert_eq!(settled(&app, &id).await["state"], "applied");
+    }
+    let trail = audited(&app, admin, "billing.purchase_withdrawn").await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0]["detail"]["enrollment_id"], enrollment_id.as_str());
+    let history = app
+        .get(&format!("/v1/enrollments/{enrollment_id}/history"), admin)
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    let entries = history.body["items"].as_array().unwrap();
+    let withdrawals: Vec<&Value> = entries.iter().filter(|e| e["to"] == "withdrawn").collect();
+    assert_eq!(withdrawals.len(), 1, "{}", history.body);
+    assert_eq!(
+        withdrawals[0]["reason"],
+        format!("refunded: payment {payment_id}").as_str()
+    );
+    assert_eq!(
+        payment(&app, &finance, &payment_id).await["fulfilment"],
+        "withdrawn"
+    );
+}
+
+async fn promise_d4_a_full_refund_keeps_an_enrollment_an_admin_made(backend: Backend) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let admin = inst.admin_token.as_str();
+    let (learner_id, learner) = signed_in(&app, &inst, "buyer", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+    // The learner pays; before Stripe's word arrives an admin enrolls them separately.
+    let (payment_id, intent_id) = bought(&app, &learner, &course, "buy-k").await;
+    let by_admin = admin_enrolls(&app, admin, &course, &learner_id).await;
+    deliver(
+        &app,
+        "payment_intent.succeeded",
+        fetch_intent(&fake, &intent_id).await,
+    )
+    .await;
+    let paid = until_fulfilment(&app, &finance, &payment_id, "enrolled", None).await;
+    assert_eq!(paid["enrollment_id"], by_admin["id"]);
+
+    let asked = app
+        .call_with(
+            Method::POST,
+            &format!("/v1/billing/payments/{payment_id}/refunds"),
+            Some(&finance),
+            Some(json!({"reason": "paid twice"})),
+            &[("Idempotency-Key", "refund-k")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+    let stripe_refund = asked.body["stripe_refund"].as_str().unwrap();
+    deliver(
+        &app,
+        "refund.updated",
+        fetch_object(&fake, "refunds", stripe_refund).await,
+    )
+    .await;
+    let kept = until_fulfilment(
+        &app,
+        &finance,
+        &payment_id,
+        "enrolled",
+        Some("not_from_purchase"),
+    )
+    .await;
+    assert_eq!(kept["status"], "refunded");
+    let mine = my_enrollments(&app, &learner).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["state"], "active");
+    assert_eq!(mine[0]["source"], "admin");
+    assert!(
+        audited(&app, admin, "billing.purchase_withdrawn")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        audited(&app, admin, "billing.purchase_enrollment_kept")
+            .await
+            .len(),
+        1
+    );
+}
+
+async fn promise_d4_prerequisites_are_asked_at_sale_and_again_when_stripe_confirms(
+    backend: Backend,
+) {
+    let fake = StripeFake::start().await;
+    let app = app_with_stripe(backend, &fake).await;
+    let (inst, course) = shop(&app, "shop").await;
+    let admin = inst.admin_token.as_str();
+    let basics = crate::progress::course(&app, admin, "BASICS-1").await;
+    let (_, early) = signed_in(&app, &inst, "early", &["learner"]).await;
+    let (_, newcomer) = signed_in(&app, &inst, "newcomer", &["learner"]).await;
+    let (ready_id, ready) = signed_in(&app, &inst, "ready", &["learner"]).await;
+    let (_, finance) = signed_in(&app, &inst, "ledger", &["finance"]).await;
+
+    // Bought before the course asked for a prerequisite; Stripe's word comes after.
+    let (early_payment, early_intent) = bought(&app, &early, &course, "buy-early").await;
+    patch_course(&app, admin, &course, json!({"prerequisites": [basics]})).await;
+
+    // A learner who has not completed it is refused at sale, as self-enrollment's rule
+    // says, and nothing reaches Stripe.
+    let intents_before = posted(&fake, "/v1/payment_intents").await.len();
+    app.call_with(
+        Method::POST,
+        "/v1/me/purchases",
+        Some(&newcomer),
+        Some(json!({"course_id": course, "payment_method": "pm_card_visa"})),
+        &[("Idempotency-Key", "buy-new")],
+    )
+    .await
+    .assert_problem(409, "prerequisites_not_completed");
+    assert_eq!(
+        posted(&fake, "/v1/payment_intents").await.len(),
+        intents_before
+    );
+    let theirs = app.get("/v1/me/payments", &newcomer).await;
+    assert_eq!(theirs.body["items"], json!([]), "{}", theirs.body);
+
+    // One who completed it buys and is enrolled once Stripe confirms.
+    let basic = admin_enrolls(&app, admin, &basics, &ready_id).await;
+    let completed = app
+        .call_with(
+            Method::PATCH,
+            &format!("/v1/enrollments/{}", basic["id"].as_str().unwrap()),
+            Some(admin),
+            Some(json!({"state": "completed"})),
+            &[("If-Match", &format!("\"{}\"", basic["revision"]))],
+        )
+        .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
+    let (ready_payment, ready_intent) = bought(&app, &ready, &course, "buy-ready").await;
+
+    for intent in [&early_intent, &ready_intent] {
+        let id = deliver(
+            &app,
+            "payment_intent.succeeded",
+            fetch_intent(&fake, intent).await,
+        )
+        .await;
+        assert_eq!(settled(&app, &id).await["state"], "applied");
+    }
+    until_fulfilment(&app, &finance, &ready_payment, "enrolled", None).await;
+    assert_eq!(my_enrollments(&app, &ready).await.len(), 2);
+    // The early buyer's payment meets the rule at fulfilment: refunded, nobody enrolled.
+    let refused = until_fulfilment(
+        &app,
+        &finance,
+        &early_payment,
+        "refused",
+        Some("prerequisites_not_completed"),
+    )
+    .await;
+    assert_eq!(refused["enrollment_id"], Value::Null);
+    assert!(my_enrollments(&app, &early).await.is_empty());
+    let refunds_at_stripe = posted(&fake, "/v1/refunds").await;
+    assert_eq!(refunds_at_stripe.len(), 1, "{refunds_at_stripe:?}");
+    assert_eq!(
+        refunds_at_stripe[0]["form"]["metadata[hub_payment]"],
+        early_payment.as_str()
+    );
+    assert_eq!(
+        refunds_at_stripe[0]["form"]["metadata[hub_unfulfilled]"],
+        "prerequisites_not_completed"
     );
 }

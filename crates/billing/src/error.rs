@@ -20,6 +20,10 @@ pub enum BillingError {
     AlreadyEnrolled,
     #[error("processing of your learning records is restricted: no course can be bought")]
     LearnerRestricted,
+    #[error("complete the course's prerequisite courses first: it cannot be bought before")]
+    PrerequisitesNotCompleted,
+    #[error("every seat of the course is taken: it cannot be bought now")]
+    SeatsExhausted,
     #[error("this operation needs a signed-in person, not an API key")]
     PersonOnly,
     #[error("no such payment")]
@@ -71,6 +75,8 @@ impl DescribeProblem for BillingError {
             | Self::AccountTaken
             | Self::AlreadyEnrolled
             | Self::LearnerRestricted
+            | Self::PrerequisitesNotCompleted
+            | Self::SeatsExhausted
             | Self::NotRefundable(_)
             | Self::NotReplayable(_)
             | Self::SubscriptionBusy
@@ -103,6 +109,8 @@ impl DescribeProblem for BillingError {
             Self::CourseNotForSale => "course_not_for_sale",
             Self::AlreadyEnrolled => "already_enrolled",
             Self::LearnerRestricted => "learner_restricted",
+            Self::PrerequisitesNotCompleted => "prerequisites_not_completed",
+            Self::SeatsExhausted => "seats_exhausted",
             Self::PersonOnly => "person_only",
             Self::PaymentNotFound => "payment_not_found",
             Self::PriceNotFound => "price_not_found",

@@ -35,6 +35,15 @@ pub struct Payment {
     pub card_exp_month: Option<i32>,
     pub card_exp_year: Option<i32>,
     pub enrollment_id: Option<Uuid>,
+    /// What became of the enrollment the payment buys ([`FULFILMENTS`]).
+    pub fulfilment: String,
+    /// Why, as a stable code: for `refused`, the rule the course no longer met
+    /// (`seats_exhausted`, `prerequisites_not_completed`, `learner_restricted`,
+    /// `already_enrolled`: their enrollment ended in failure); for `withdrawn`, `refunded`;
+    /// for `enrolled` after a full refund, why the enrollment was kept (`not_from_purchase`:
+    /// an admin, a group or the learner made it; `ended`; `learner_restricted`; `gone`;
+    /// `held_by_another_payment`).
+    pub fulfilment_reason: Option<String>,
     pub pseudonymised: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -105,6 +114,8 @@ pub(crate) fn from_row(scope: &TenantScope, row: payment::Model) -> Result<Payme
         card_exp_month: card.exp_month,
         card_exp_year: card.exp_year,
         enrollment_id: row.enrollment_id,
+        fulfilment: row.fulfilment,
+        fulfilment_reason: row.fulfilment_reason,
         pseudonymised: row.pseudonymised_at.is_some(),
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -185,6 +196,24 @@ impl PaymentFilter {
         v.finish().map_err(BillingError::Invalid)
     }
 }
+
+/// Stripe's success not processed yet (or the payment never succeeded).
+pub const FULFILMENT_PENDING: &str = "pending";
+/// The learner is enrolled (the payment's `enrollment_id`).
+pub const FULFILMENT_ENROLLED: &str = "enrolled";
+/// Stripe took the money but the course could no longer take the learner: the payment was
+/// refunded in full automatically (not by finance), nobody enrolled.
+pub const FULFILMENT_REFUSED: &str = "refused";
+/// A full refund withdrew the enrollment the payment made.
+pub const FULFILMENT_WITHDRAWN: &str = "withdrawn";
+
+/// What became of a payment's enrollment, in the order a payment may go through them.
+pub const FULFILMENTS: &[&str] = &[
+    FULFILMENT_PENDING,
+    FULFILMENT_ENROLLED,
+    FULFILMENT_REFUSED,
+    FULFILMENT_WITHDRAWN,
+];
 
 /// Totals of one currency: integer minor units, with the currency's exponent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +297,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "card_last4",
     "stripe_payment_intent",
     "stripe_charge",
+    "fulfilment",
+    "fulfilment_reason",
 ];
 
 impl Payment {
@@ -288,6 +319,8 @@ impl Payment {
             self.card_last4.clone().unwrap_or_default(),
             self.stripe_payment_intent.clone(),
             self.stripe_charge.clone().unwrap_or_default(),
+            self.fulfilment.clone(),
+            self.fulfilment_reason.clone().unwrap_or_default(),
         ];
         hub_kernel::csv::row(cells.iter().map(String::as_str))
     }

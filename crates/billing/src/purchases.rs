@@ -1,10 +1,12 @@
 //! A learner buys a course: billing checks the course is for sale and that the learner may
-//! take it (the learning crate answers, [`hub_tenant::course_sales`]), finds or creates the
-//! learner's Stripe customer on the institution's connected account (email and name only),
-//! and creates a PaymentIntent there for the course's price. The answer carries the
-//! PaymentIntent's `client_secret`, for Stripe's own payment element on the learner's
-//! device; a client that already holds a PaymentMethod from that element (`pm_…`) may send
-//! it and have the PaymentIntent confirmed at once. Either way the payment is only
+//! take it now (the learning crate answers, [`hub_tenant::course_sales`]: not enrolled or
+//! restricted, every prerequisite completed, a seat free; nothing reaches Stripe
+//! otherwise), finds or creates the learner's Stripe customer on the institution's
+//! connected account (email and name only), and creates a PaymentIntent there for the
+//! course's price. The answer carries the PaymentIntent's `client_secret`, for Stripe's
+//! own payment element on the learner's device; a client that already holds a
+//! PaymentMethod from that element (`pm_…`) may send it and have the PaymentIntent
+//! confirmed at once. Either way the payment is only
 //! `requires_payment` or `processing` here: the learner is enrolled when a signed webhook
 //! says Stripe took the money ([`crate::sync`]).
 //!
@@ -132,6 +134,10 @@ impl Billing {
             Err(SaleRefusal::CourseNotFound) => return Err(BillingError::CourseNotForSale),
             Err(SaleRefusal::AlreadyEnrolled) => return Err(BillingError::AlreadyEnrolled),
             Err(SaleRefusal::LearnerRestricted) => return Err(BillingError::LearnerRestricted),
+            Err(SaleRefusal::PrerequisitesNotCompleted) => {
+                return Err(BillingError::PrerequisitesNotCompleted);
+            }
+            Err(SaleRefusal::SeatsExhausted) => return Err(BillingError::SeatsExhausted),
         };
         let stripe = self.stripe()?;
         let account = self
@@ -180,6 +186,8 @@ impl Billing {
             card_sealed: Set(None),
             enrollment_id: Set(None),
             fulfilled_at: Set(None),
+            fulfilment: Set(crate::history::FULFILMENT_PENDING.into()),
+            fulfilment_reason: Set(None),
             pseudonymised_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),

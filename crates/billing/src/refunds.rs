@@ -4,12 +4,17 @@
 //! after a lost answer reaches the same Stripe refund), audited. The refund is recorded
 //! `pending`; its final state (succeeded, failed, canceled) comes from Stripe's webhook,
 //! and the payment's refunded amount from the charge Stripe reports ([`crate::sync`]).
+//!
+//! Also here, the refund nobody asks for: a payment Stripe took for a course that can no
+//! longer take the learner (its seats are full, a prerequisite is missing) is refunded in
+//! full when its success is processed ([`refund_unfulfilled`]), recorded like any refund
+//! (`pending` until Stripe's webhook) with no one as its requester.
 
 use crate::entities::{payment, refund};
 use crate::error::BillingError;
 use crate::history::{Refund, refund_from_row};
 use crate::purchases::stripe_key;
-use crate::stripe_api::RefundParams;
+use crate::stripe_api::{RefundParams, StripeApi};
 use crate::{BILLING_REFUND, Billing};
 use chrono::Utc;
 use hub_kernel::problem::Violations;
@@ -79,20 +84,7 @@ impl Billing {
                 "only a succeeded payment can be refunded",
             ));
         }
-        // What is left: the amount, less what Stripe refunded and what is asked and pending.
-        let pending: Option<i64> = refund::Entity::find()
-            .select_only()
-            .column_as(
-                Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"),
-                "pending",
-            )
-            .filter(refund::Column::PaymentId.eq(payment_id))
-            .filter(refund::Column::Status.eq("pending"))
-            .into_tuple::<Option<i64>>()
-            .one(scope.db())
-            .await?
-            .flatten();
-        let refundable = payment.amount - payment.amount_refunded - pending.unwrap_or(0);
+        let refundable = refundable(scope, &payment, payment.amount_refunded).await?;
         if refundable <= 0 {
             return Err(BillingError::NotRefundable("nothing is left to refund"));
         }
@@ -162,4 +154,92 @@ impl Billing {
             created: true,
         })
     }
+}
+
+/// What is left to refund of a payment: its amount, less what Stripe refunded
+/// (`amount_refunded`, as last read) and what is asked and pending.
+async fn refundable(
+    scope: &TenantScope,
+    payment: &payment::Model,
+    amount_refunded: i64,
+) -> Result<i64, BillingError> {
+    let pending: Option<i64> = refund::Entity::find()
+        .select_only()
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"),
+            "pending",
+        )
+        .filter(refund::Column::PaymentId.eq(payment.id))
+        .filter(refund::Column::Status.eq("pending"))
+        .into_tuple::<Option<i64>>()
+        .one(scope.db())
+        .await?
+        .flatten();
+    Ok(payment.amount - amount_refunded - pending.unwrap_or(0))
+}
+
+/// The refund's reason for one that gives back a payment the course could not fulfil.
+pub(crate) fn unfulfilled_reason(code: &str) -> String {
+    format!("automatic: the payment could not be fulfilled ({code})")
+}
+
+/// Refunds in full, at Stripe, a payment whose success came when the course could no longer
+/// take the learner (`code` says why: `seats_exhausted`, `prerequisites_not_completed` …),
+/// and records the refund `pending` (Stripe's webhook settles it, [`crate::sync`]) with the
+/// reason [`unfulfilled_reason`] and no requester, in the caller's unit of work. Stripe's
+/// idempotency key is derived from the payment alone and every parameter from the payment,
+/// so an event applied again after a failed commit reaches the same Stripe refund. `None`
+/// when nothing is left to refund.
+pub(crate) async fn refund_unfulfilled(
+    scope: &TenantScope,
+    stripe: &StripeApi,
+    account: Option<&str>,
+    payment: &payment::Model,
+    amount_refunded: i64,
+    code: &str,
+) -> Result<Option<Uuid>, BillingError> {
+    let amount = refundable(scope, payment, amount_refunded).await?;
+    if amount <= 0 {
+        return Ok(None);
+    }
+    let mut metadata = BTreeMap::new();
+    metadata.insert("hub_tenant", scope.tenant_id().to_string());
+    metadata.insert("hub_payment", payment.id.to_string());
+    metadata.insert("hub_unfulfilled", code.to_string());
+    let stripe_refund = stripe
+        .create_refund(
+            account,
+            &RefundParams {
+                payment_intent: payment.stripe_payment_intent.clone(),
+                amount,
+                metadata,
+            },
+            &stripe_key(scope, "re-unfulfilled", &payment.id.to_string()),
+        )
+        .await?;
+    // A retry after a failed commit met the same Stripe refund: it is recorded once.
+    if let Some(row) = refund::Entity::find()
+        .filter(refund::Column::StripeRefund.eq(stripe_refund.id.as_str()))
+        .one(scope.db())
+        .await?
+    {
+        return Ok(Some(row.id));
+    }
+    let now = Utc::now();
+    let refund_id = Uuid::now_v7();
+    refund::Entity::insert(refund::ActiveModel {
+        id: Set(refund_id),
+        payment_id: Set(payment.id),
+        stripe_refund: Set(Some(stripe_refund.id.clone())),
+        amount: Set(amount),
+        currency: Set(payment.currency.clone()),
+        status: Set("pending".into()),
+        reason: Set(unfulfilled_reason(code)),
+        requested_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(scope.db())
+    .await?;
+    Ok(Some(refund_id))
 }

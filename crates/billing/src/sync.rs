@@ -3,16 +3,29 @@
 //! written over what billing held, so events delivered twice, late or in any order end in
 //! the same records as Stripe's (the state is never derived from an event's own copy of
 //! the object). A payment that reaches `succeeded` is fulfilled once: the learning crate
-//! enrolls the buyer in the same unit of work ([`hub_tenant::course_sales`]).
+//! enrolls the buyer in the same unit of work ([`hub_tenant::course_sales`]). When the
+//! course can no longer take them (its seats are full, a prerequisite is missing) the
+//! payment is refunded in full at Stripe instead and its `fulfilment` says `refused` and
+//! why ([`crate::refunds::refund_unfulfilled`]); the event is applied, not retried. A
+//! payment refunded in full withdraws the enrollment it made (`withdrawn`), only while that
+//! enrollment is still the purchase's; a partial refund keeps it. Each step is decided
+//! from the payment's recorded `fulfilment`, so it happens once however often and in
+//! whatever order events come.
 
 use crate::entities::{dispute, payment, refund};
 use crate::error::BillingError;
+use crate::history::{
+    FULFILMENT_ENROLLED, FULFILMENT_PENDING, FULFILMENT_REFUSED, FULFILMENT_WITHDRAWN,
+};
 use crate::stripe_api::{Card, StripeApi, StripeFailure};
 use chrono::{DateTime, TimeZone, Utc};
 use hub_tenant::audit::{self, AuditEvent};
+use hub_tenant::course_sales::Withdrawal;
 use hub_tenant::{Tenancy, TenantScope};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 /// What applying an event did.
@@ -96,12 +109,19 @@ pub async fn sync_payment_intent(
             "partially_refunded".into()
         };
     }
-    // A payment refunded before its success was processed enrolls nobody.
-    let fulfil = status == "succeeded" && row.fulfilled_at.is_none();
+    // A payment refunded in full before its success was processed enrolls nobody.
+    let fulfil = matches!(status.as_str(), "succeeded" | "partially_refunded")
+        && row.fulfilment == FULFILMENT_PENDING;
+    // Refunded in full: the enrollment it made ends, once (a kept one says why, once).
+    let withdraw = status == "refunded"
+        && row.fulfilment == FULFILMENT_ENROLLED
+        && row.fulfilment_reason.is_none();
     let payment_id = row.id;
     let person_id = row.person_id;
     let course_id = row.course_id;
+    let enrollment_id = row.enrollment_id;
     let was = row.status.clone();
+    let before = row.clone();
     let mut active = row.into_active_model();
     active.status = Set(status.clone());
     active.amount_refunded = Set(amount_refunded);
@@ -112,17 +132,79 @@ pub async fn sync_payment_intent(
     }
     active.updated_at = Set(Utc::now());
     if fulfil && let Some(course_id) = course_id {
-        let enrollment = tenancy
+        match tenancy
             .course_sales()?
             .fulfil(tenancy, scope, person_id, course_id, payment_id)
-            .await?;
-        active.enrollment_id = Set(Some(enrollment));
-        active.fulfilled_at = Set(Some(Utc::now()));
+            .await?
+        {
+            Ok(enrollment) => {
+                active.enrollment_id = Set(Some(enrollment));
+                active.fulfilled_at = Set(Some(Utc::now()));
+                active.fulfilment = Set(FULFILMENT_ENROLLED.into());
+                audit::record(
+                    scope,
+                    AuditEvent::new("billing.purchase_fulfilled")
+                        .subject(format!("payment:{payment_id}"))
+                        .detail(
+                            serde_json::json!({"course_id": course_id, "enrollment_id": enrollment}),
+                        ),
+                )
+                .await?;
+            }
+            // The course can no longer take the learner (the last seat went, a
+            // prerequisite was added since the sale): retrying would never enroll them, and
+            // keeping their money for nothing is not an option. The payment is refunded in
+            // full and the event applied.
+            Err(refusal) => {
+                let code = refusal.code();
+                let refund = crate::refunds::refund_unfulfilled(
+                    scope,
+                    stripe,
+                    account,
+                    &before,
+                    amount_refunded,
+                    code,
+                )
+                .await?;
+                active.fulfilment = Set(FULFILMENT_REFUSED.into());
+                active.fulfilment_reason = Set(Some(code.into()));
+                audit::record(
+                    scope,
+                    AuditEvent::new("billing.purchase_refused")
+                        .subject(format!("payment:{payment_id}"))
+                        .detail(serde_json::json!({
+                            "course_id": course_id,
+                            "reason": code,
+                            "refund_id": refund,
+                        })),
+                )
+                .await?;
+                tracing::info!(payment = %payment_id, reason = code, "paid course could not be fulfilled: refunded");
+            }
+        }
+    }
+    if withdraw && let Some(enrollment) = enrollment_id {
+        let outcome = if held_by_another_payment(scope, payment_id, enrollment).await? {
+            Withdrawal::Kept("held_by_another_payment")
+        } else {
+            tenancy
+                .course_sales()?
+                .withdraw(tenancy, scope, enrollment, payment_id)
+                .await?
+        };
+        let (action, reason) = match outcome {
+            Withdrawal::Withdrawn => {
+                active.fulfilment = Set(FULFILMENT_WITHDRAWN.into());
+                ("billing.purchase_withdrawn", "refunded")
+            }
+            Withdrawal::Kept(why) => ("billing.purchase_enrollment_kept", why),
+        };
+        active.fulfilment_reason = Set(Some(reason.into()));
         audit::record(
             scope,
-            AuditEvent::new("billing.purchase_fulfilled")
+            AuditEvent::new(action)
                 .subject(format!("payment:{payment_id}"))
-                .detail(serde_json::json!({"course_id": course_id, "enrollment_id": enrollment})),
+                .detail(serde_json::json!({"enrollment_id": enrollment, "reason": reason})),
         )
         .await?;
     }
@@ -131,6 +213,23 @@ pub async fn sync_payment_intent(
         tracing::info!(payment = %payment_id, from = %was, to = %status, "payment synced from Stripe");
     }
     Ok(Applied::Synced)
+}
+
+/// Whether another payment's enrollment is this one and still paid for (the learner
+/// withdrew, then bought the course again: the same enrollment came back by that payment).
+async fn held_by_another_payment(
+    scope: &TenantScope,
+    payment_id: Uuid,
+    enrollment_id: Uuid,
+) -> Result<bool, BillingError> {
+    Ok(payment::Entity::find()
+        .filter(payment::Column::EnrollmentId.eq(enrollment_id))
+        .filter(payment::Column::Id.ne(payment_id))
+        .filter(payment::Column::Fulfilment.eq(FULFILMENT_ENROLLED))
+        .filter(payment::Column::Status.is_in(["succeeded", "partially_refunded"]))
+        .count(scope.db())
+        .await?
+        > 0)
 }
 
 /// Brings a refund to Stripe's state (a refund made in Stripe's dashboard is recorded too,

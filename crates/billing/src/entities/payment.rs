@@ -18,6 +18,10 @@ pub struct Model {
     pub card_sealed: Option<Vec<u8>>,
     pub enrollment_id: Option<Uuid>,
     pub fulfilled_at: Option<DateTimeUtc>,
+    /// `pending`, `enrolled`, `refused` or `withdrawn` ([`crate::history::FULFILMENTS`]).
+    pub fulfilment: String,
+    /// Why a payment was `refused` or its enrollment `withdrawn` (or kept): a stable code.
+    pub fulfilment_reason: Option<String>,
     pub pseudonymised_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

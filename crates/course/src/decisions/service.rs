@@ -349,6 +349,61 @@ pub(crate) async fn certificate_allowed(
     Ok(false)
 }
 
+/// One prerequisite of a course, as a learner stands in it.
+pub(crate) struct PrerequisiteStanding {
+    pub course_id: Uuid,
+    pub title: String,
+    /// Their enrollment's state in it, `not_enrolled` without one.
+    pub learner_state: &'static str,
+}
+
+impl PrerequisiteStanding {
+    pub fn completed(&self) -> bool {
+        self.learner_state == crate::enrollment::EnrollmentState::Completed.as_str()
+    }
+}
+
+/// What the rule `prerequisites_not_completed` (U7) reads: each prerequisite of the course,
+/// in order, with the person's state in it; the rule holds when one is not completed. A
+/// learner's own enrollment is held for review on it ([`before_self_enrollment`]); a sale is
+/// refused, and a paid enrollment refunded ([`crate::enrollment::purchases`]).
+pub(crate) async fn prerequisite_standing(
+    scope: &TenantScope,
+    course_id: Uuid,
+    person_id: Uuid,
+) -> Result<Vec<PrerequisiteStanding>, CourseError> {
+    let prerequisites = crate::catalog::prerequisites::of(scope, course_id).await?;
+    let mut standing = Vec::with_capacity(prerequisites.len());
+    for id in prerequisites {
+        let title = course::Entity::find_by_id(id)
+            .one(scope.db())
+            .await?
+            .map(|c| c.title)
+            .unwrap_or_default();
+        let learner_state = crate::enrollment::store::find(scope, id, person_id)
+            .await?
+            .map_or("not_enrolled", |e| e.state.as_str());
+        standing.push(PrerequisiteStanding {
+            course_id: id,
+            title,
+            learner_state,
+        });
+    }
+    Ok(standing)
+}
+
+/// Whether the person completed every prerequisite of the course (the rule does not hold).
+pub(crate) async fn prerequisites_completed(
+    scope: &TenantScope,
+    course_id: Uuid,
+    person_id: Uuid,
+) -> Result<bool, CourseError> {
+    Ok(prerequisite_standing(scope, course_id, person_id)
+        .await?
+        .iter()
+        .all(PrerequisiteStanding::completed))
+}
+
 /// Before a learner's own enrollment in `course` (one that would make them active: not
 /// the take-up of an invitation, which a person made): when one of its prerequisites is a
 /// course they have not completed, records an `enrollment_refused` decision in
@@ -367,30 +422,25 @@ pub(crate) async fn before_self_enrollment(
     if open_decisions(scope, person_id, course.id, DecisionKind::EnrollmentRefused).await? > 0 {
         return Err(CourseError::EnrollmentUnderReview);
     }
-    let prerequisites = crate::catalog::prerequisites::of(scope, course.id).await?;
-    let mut read = Vec::with_capacity(prerequisites.len());
-    let mut missing = Vec::new();
-    for id in prerequisites {
-        let title = course::Entity::find_by_id(id)
-            .one(scope.db())
-            .await?
-            .map(|c| c.title)
-            .unwrap_or_default();
-        let state = crate::enrollment::store::find(scope, id, person_id)
-            .await?
-            .map_or("not_enrolled", |e| e.state.as_str());
-        if state != crate::enrollment::EnrollmentState::Completed.as_str() {
-            missing.push(title.clone());
-        }
-        read.push(serde_json::json!({
-            "course_id": id,
-            "title": title,
-            "learner_state": state,
-        }));
-    }
+    let standing = prerequisite_standing(scope, course.id, person_id).await?;
+    let missing: Vec<String> = standing
+        .iter()
+        .filter(|p| !p.completed())
+        .map(|p| p.title.clone())
+        .collect();
     if missing.is_empty() {
         return Ok(None);
     }
+    let read: Vec<serde_json::Value> = standing
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "course_id": p.course_id,
+                "title": p.title,
+                "learner_state": p.learner_state,
+            })
+        })
+        .collect();
     let inputs = serde_json::json!({
         "course_id": course.id,
         "prerequisites": read,

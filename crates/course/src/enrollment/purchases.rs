@@ -1,16 +1,18 @@
 //! The learning crate's side of course sales ([`hub_tenant::course_sales`]): who may buy a
 //! course (as who may enroll themselves: a published course open to them, not enrolled
-//! already, not restricted) and the enrollment Stripe's confirmed payment makes (source
-//! `purchase`, a seat claimed like any enrollment's). Prerequisites are not asked here: a
-//! course with prerequisites should not be priced until they are (noted in the README).
+//! already, not restricted, every prerequisite completed by the rule self-enrollment
+//! applies, `prerequisites_not_completed`, and a seat free), the enrollment Stripe's
+//! confirmed payment makes (source `purchase`, a seat claimed like any enrollment's; the
+//! same rules asked again, refused without a write when one no longer holds, so billing
+//! refunds instead), and the withdrawal of that enrollment when the payment is refunded in
+//! full (only while its source is still the purchase).
 
-use super::model::EnrollmentState;
 use super::{service, store};
 use crate::CourseError;
 use crate::catalog::model::CourseStatus;
 use crate::catalog::service::Audience;
 use async_trait::async_trait;
-use hub_tenant::course_sales::{CourseOffer, CourseSales, SaleRefusal};
+use hub_tenant::course_sales::{CourseOffer, CourseSales, SaleRefusal, Withdrawal};
 use hub_tenant::{Tenancy, TenantError, TenantScope};
 use uuid::Uuid;
 
@@ -59,22 +61,11 @@ impl CourseSales for CourseShop {
         if course.status != CourseStatus::Published || !admits {
             return Ok(Err(SaleRefusal::CourseNotFound));
         }
-        if store::is_restricted(scope, person_id)
+        if let Some(refusal) = service::purchase_refusal(scope, &course, person_id)
             .await
             .map_err(tenant_error)?
         {
-            return Ok(Err(SaleRefusal::LearnerRestricted));
-        }
-        let existing = store::find(scope, course_id, person_id)
-            .await
-            .map_err(tenant_error)?;
-        if existing.as_ref().is_some_and(|e| {
-            matches!(
-                e.state,
-                EnrollmentState::Active | EnrollmentState::Completed
-            )
-        }) {
-            return Ok(Err(SaleRefusal::AlreadyEnrolled));
+            return Ok(Err(refusal));
         }
         Ok(Ok(CourseOffer {
             course_id,
@@ -89,8 +80,20 @@ impl CourseSales for CourseShop {
         person_id: Uuid,
         course_id: Uuid,
         payment_id: Uuid,
-    ) -> Result<Uuid, TenantError> {
+    ) -> Result<Result<Uuid, SaleRefusal>, TenantError> {
         service::admit_purchase(scope, course_id, person_id, payment_id)
+            .await
+            .map_err(tenant_error)
+    }
+
+    async fn withdraw(
+        &self,
+        _tenancy: &Tenancy,
+        scope: &TenantScope,
+        enrollment_id: Uuid,
+        payment_id: Uuid,
+    ) -> Result<Withdrawal, TenantError> {
+        service::withdraw_purchase(scope, enrollment_id, payment_id)
             .await
             .map_err(tenant_error)
     }

@@ -22,6 +22,7 @@ use chrono::Utc;
 use hub_kernel::FieldViolation;
 use hub_kernel::page::{Page, PageRequest};
 use hub_tenant::audit::{self, AuditEvent};
+use hub_tenant::course_sales::{SaleRefusal, Withdrawal};
 use hub_tenant::{Scope, Tenancy, TenantScope};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
@@ -278,25 +279,73 @@ pub(crate) async fn admit_after_review(
     Ok(Some(enrollment))
 }
 
+/// Why the person may not have the course by purchase now, if anything: the rules their
+/// enrollment would meet (as a learner's own enrollment meets them, [`enroll_self`]): not
+/// restricted, not enrolled already (active, completed or failed: [`plan`]), every
+/// prerequisite completed unless they take up an invitation (the rule
+/// `prerequisites_not_completed`; a sale is refused rather than held for a reviewer: the
+/// learner would pay for a held request), a seat free unless an invitation holds one. Reads only; the course's existence and visibility are the
+/// caller's check.
+pub(crate) async fn purchase_refusal(
+    scope: &TenantScope,
+    course: &crate::Course,
+    person_id: Uuid,
+) -> Result<Option<SaleRefusal>, CourseError> {
+    if store::is_restricted(scope, person_id).await? {
+        return Ok(Some(SaleRefusal::LearnerRestricted));
+    }
+    let existing = store::find(scope, course.id, person_id).await?;
+    let needs_seat = match plan(existing.as_ref(), EnrollmentState::Active) {
+        Ok((_, needs_seat)) => needs_seat,
+        Err(_) => return Ok(Some(SaleRefusal::AlreadyEnrolled)),
+    };
+    let invited = existing
+        .as_ref()
+        .is_some_and(|e| e.state == EnrollmentState::Invited);
+    if !invited
+        && !crate::decisions::service::prerequisites_completed(scope, course.id, person_id).await?
+    {
+        return Ok(Some(SaleRefusal::PrerequisitesNotCompleted));
+    }
+    if needs_seat && !store::seat_free(scope, course).await? {
+        return Ok(Some(SaleRefusal::SeatsExhausted));
+    }
+    Ok(None)
+}
+
 /// Enrolls the buyer of a course whose payment Stripe confirmed (billing, through the
 /// course-sales port): `active`, source `purchase`, a seat claimed like any enrollment's.
 /// An active or completed enrollment is returned as it is (a redelivered confirmation).
+/// The sale's rules are asked again, since time passed since the sale: refused (nothing
+/// written) when a prerequisite is not completed, no seat is left, the learner is
+/// restricted or their enrollment ended in failure; billing refunds the payment then.
 pub(crate) async fn admit_purchase(
     scope: &TenantScope,
     course_id: Uuid,
     person_id: Uuid,
     payment_id: Uuid,
-) -> Result<Uuid, CourseError> {
-    if let Some(existing) = store::find(scope, course_id, person_id).await?
+) -> Result<Result<Uuid, SaleRefusal>, CourseError> {
+    let existing = store::find(scope, course_id, person_id).await?;
+    if let Some(existing) = &existing
         && matches!(
             existing.state,
             EnrollmentState::Active | EnrollmentState::Completed
         )
     {
-        return Ok(existing.id);
+        return Ok(Ok(existing.id));
+    }
+    let invited = existing
+        .as_ref()
+        .is_some_and(|e| e.state == EnrollmentState::Invited);
+    if !invited
+        && !crate::decisions::service::prerequisites_completed(scope, course_id, person_id).await?
+    {
+        return Ok(Err(SaleRefusal::PrerequisitesNotCompleted));
     }
     let reason = format!("paid: payment {payment_id}");
-    let (enrollment, _) = admit(
+    // Every refusal below comes before anything is written (the seat claim only reads and
+    // locks), so the caller's unit of work goes on to record the refusal and the refund.
+    match admit(
         scope,
         course_id,
         person_id,
@@ -306,8 +355,51 @@ pub(crate) async fn admit_purchase(
         Some(&reason),
         false,
     )
+    .await
+    {
+        Ok((enrollment, _)) => Ok(Ok(enrollment.id)),
+        Err(CourseError::SeatsExhausted { .. }) => Ok(Err(SaleRefusal::SeatsExhausted)),
+        Err(CourseError::LearnerRestricted) => Ok(Err(SaleRefusal::LearnerRestricted)),
+        Err(CourseError::AlreadyEnrolled { .. }) => Ok(Err(SaleRefusal::AlreadyEnrolled)),
+        Err(other) => Err(other),
+    }
+}
+
+/// Withdraws the enrollment a payment made, once billing saw the payment refunded in full
+/// (the course-sales port): only an enrollment whose source is still `purchase` and that
+/// holds a seat (active, or invited); one an admin, a group or the learner made or re-made
+/// since, or one that ended (completed, failed, withdrawn), is kept, as is a restricted
+/// learner's (nothing is done with their records). The history entry names the payment;
+/// the state change is audited like any.
+pub(crate) async fn withdraw_purchase(
+    scope: &TenantScope,
+    enrollment_id: Uuid,
+    payment_id: Uuid,
+) -> Result<Withdrawal, CourseError> {
+    let current = match store::load(scope, enrollment_id).await {
+        Ok(current) => current,
+        Err(CourseError::EnrollmentNotFound) => return Ok(Withdrawal::Kept("gone")),
+        Err(e) => return Err(e),
+    };
+    if current.source != EnrollmentSource::Purchase {
+        return Ok(Withdrawal::Kept("not_from_purchase"));
+    }
+    if !current.state.holds_seat() {
+        return Ok(Withdrawal::Kept("ended"));
+    }
+    if store::is_restricted(scope, current.person_id).await? {
+        return Ok(Withdrawal::Kept("learner_restricted"));
+    }
+    let reason = format!("refunded: payment {payment_id}");
+    store::change_state(
+        scope,
+        &current,
+        EnrollmentState::Withdrawn,
+        None,
+        Some(&reason),
+    )
     .await?;
-    Ok(enrollment.id)
+    Ok(Withdrawal::Withdrawn)
 }
 
 /// The signed-in person's own enrollments, oldest first.

@@ -192,18 +192,34 @@ pub(crate) async fn claim_seats(
     if seats == 0 {
         return Ok(());
     }
-    let taken = enrollment::Entity::find()
+    if seats_taken(scope, course_id).await? + seats > u64::try_from(limit).unwrap_or(0) {
+        return Err(CourseError::SeatsExhausted { limit });
+    }
+    Ok(())
+}
+
+/// Whether the course has a seat free now, without claiming it (a sale asks before the
+/// learner pays; the enrollment the payment makes claims it, [`claim_seats`]).
+pub(crate) async fn seat_free(
+    scope: &TenantScope,
+    course: &crate::Course,
+) -> Result<bool, CourseError> {
+    let Some(limit) = course.seat_limit else {
+        return Ok(true);
+    };
+    Ok(seats_taken(scope, course.id).await? < u64::try_from(limit).unwrap_or(0))
+}
+
+/// The course's seats taken: its invited and active enrollments.
+async fn seats_taken(scope: &TenantScope, course_id: Uuid) -> Result<u64, CourseError> {
+    Ok(enrollment::Entity::find()
         .filter(enrollment::Column::CourseId.eq(course_id))
         .filter(enrollment::Column::State.is_in([
             EnrollmentState::Invited.as_str(),
             EnrollmentState::Active.as_str(),
         ]))
         .count(scope.db())
-        .await?;
-    if taken + seats > u64::try_from(limit).unwrap_or(0) {
-        return Err(CourseError::SeatsExhausted { limit });
-    }
-    Ok(())
+        .await?)
 }
 
 async fn record_event(

@@ -47,6 +47,31 @@ impl PaymentStatus {
     }
 }
 
+/// What became of the enrollment a payment buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentFulfilment {
+    /// Stripe's success is not processed yet (or the payment never succeeded).
+    Pending,
+    /// The learner is enrolled (`enrollment_id`).
+    Enrolled,
+    /// Refunded in full automatically: the course could no longer take the learner.
+    Refused,
+    /// A full refund withdrew the enrollment the payment made.
+    Withdrawn,
+}
+
+impl PaymentFulfilment {
+    fn parse(text: &str) -> Self {
+        match text {
+            hub_billing::history::FULFILMENT_ENROLLED => Self::Enrolled,
+            hub_billing::history::FULFILMENT_REFUSED => Self::Refused,
+            hub_billing::history::FULFILMENT_WITHDRAWN => Self::Withdrawn,
+            _ => Self::Pending,
+        }
+    }
+}
+
 /// A learner's payment for a course, as Stripe last reported it. Amounts are integer
 /// minor units of `currency`; `currency_exponent` says how many decimals its major unit has.
 #[derive(Debug, Clone, Object)]
@@ -80,6 +105,20 @@ pub struct PaymentView {
     /// The enrollment the confirmed payment made.
     #[oai(nullable)]
     pub enrollment_id: Option<Uuid>,
+    /// What became of the enrollment the payment buys: `pending` (Stripe's success not
+    /// processed yet, or the payment never succeeded), `enrolled`, `refused` (Stripe took
+    /// the money when the course could no longer take the learner: the payment was refunded
+    /// in full automatically, not by finance, and nobody enrolled) or `withdrawn` (a full
+    /// refund ended the enrollment it made).
+    pub fulfilment: crate::api::described::Described<PaymentFulfilment>,
+    /// Why, as a stable code: for `refused`, the rule the course no longer met
+    /// (`seats_exhausted`, `prerequisites_not_completed`, `learner_restricted`,
+    /// `already_enrolled`); for `withdrawn`, `refunded`; for `enrolled` after a full refund,
+    /// why the enrollment was kept (`not_from_purchase`: an admin, a group or the learner
+    /// made it; `ended`: completed, failed or withdrawn already; `learner_restricted`;
+    /// `gone`; `held_by_another_payment`).
+    #[oai(nullable)]
+    pub fulfilment_reason: Option<String>,
     pub pseudonymised: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -104,6 +143,8 @@ impl From<hub_billing::history::Payment> for PaymentView {
             card_exp_month: p.card_exp_month,
             card_exp_year: p.card_exp_year,
             enrollment_id: p.enrollment_id,
+            fulfilment: crate::api::described::Described(PaymentFulfilment::parse(&p.fulfilment)),
+            fulfilment_reason: p.fulfilment_reason,
             pseudonymised: p.pseudonymised,
             created_at: p.created_at,
             updated_at: p.updated_at,

@@ -338,10 +338,15 @@ impl PurchasesApi {
     ///
     /// Any signed-in person, for a priced course open to them. Creates the payment at
     /// Stripe on the institution's account; the learner is enrolled (source `purchase`)
-    /// once Stripe confirms the payment by webhook, never on the client's word. 404
-    /// `course_not_for_sale`, 409 `already_enrolled`, `learner_restricted`,
-    /// `no_connected_account`, `billing_not_configured`, `stripe_refused`; 503
-    /// `stripe_unavailable` (retry with the same `Idempotency-Key`).
+    /// once Stripe confirms the payment by webhook, never on the client's word. The course's
+    /// rules are asked before anything reaches Stripe, as for a learner's own enrollment:
+    /// 404 `course_not_for_sale`, 409 `already_enrolled`, `learner_restricted`,
+    /// `prerequisites_not_completed` (complete the course's prerequisite courses first),
+    /// `seats_exhausted` (every seat is taken), `no_connected_account`,
+    /// `billing_not_configured`, `stripe_refused`; 503 `stripe_unavailable` (retry with the
+    /// same `Idempotency-Key`). Should the course no longer take the learner when Stripe's
+    /// confirmation arrives (the last seat went meanwhile), the payment is refunded in full
+    /// and its `fulfilment` is `refused`.
     #[oai(
         path = "/me/purchases",
         method = "post",
