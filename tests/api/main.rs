@@ -19,6 +19,7 @@ mod at_rest;
 mod attempts;
 mod audit;
 mod billing;
+mod billing_reconciliation;
 mod card_numbers;
 mod certificates;
 mod classification;

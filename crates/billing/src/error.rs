@@ -34,6 +34,8 @@ pub enum BillingError {
     RefundTooLarge { requested: i64, refundable: i64 },
     #[error("no such webhook event")]
     EventNotFound,
+    #[error("no such reconciliation run")]
+    ReconciliationNotFound,
     #[error("the webhook event cannot be replayed: it is {0}")]
     NotReplayable(String),
     /// The Stripe-Signature header does not prove the body came from Stripe (400, as
@@ -73,7 +75,8 @@ impl DescribeProblem for BillingError {
             | Self::PaymentNotFound
             | Self::PriceNotFound
             | Self::RefundNotFound
-            | Self::EventNotFound => ProblemKind::NotFound,
+            | Self::EventNotFound
+            | Self::ReconciliationNotFound => ProblemKind::NotFound,
             Self::PersonOnly => ProblemKind::Forbidden,
             Self::BadSignature(_) | Self::BadEvent(_) => ProblemKind::BadRequest,
             Self::StripeUnavailable(_) => ProblemKind::Unavailable,
@@ -101,6 +104,7 @@ impl DescribeProblem for BillingError {
             Self::NotRefundable(_) => "payment_not_refundable",
             Self::RefundTooLarge { .. } => "refund_too_large",
             Self::EventNotFound => "webhook_event_not_found",
+            Self::ReconciliationNotFound => "reconciliation_not_found",
             Self::NotReplayable(_) => "webhook_event_not_replayable",
             Self::BadSignature(_) => "stripe_signature_invalid",
             Self::BadEvent(_) => "stripe_event_invalid",

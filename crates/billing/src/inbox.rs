@@ -40,6 +40,7 @@ const HANDLED: &[(&str, &str)] = &[
     ("charge.refund.", "refund"),
     ("refund.", "refund"),
     ("charge.", "charge"),
+    ("payout.", "payout"),
 ];
 
 /// How many due events one run claims.
@@ -411,6 +412,7 @@ impl Billing {
                 sync::sync_refund(&self.tenancy, &scope, stripe, account, id).await
             }
             ("dispute", _) => sync::sync_dispute(&scope, stripe, account, id).await,
+            ("payout", _) => crate::payouts::sync_payout(&scope, stripe, account, id).await,
             // A charge event (succeeded, refunded, updated …): its PaymentIntent's state.
             ("charge", _) | ("refund", "charge") => match stripe.charge(account, id).await {
                 Ok(charge) => match charge.payment_intent {

@@ -317,10 +317,17 @@ pub mod privacy {
 /// hub-billing: purchases, finance's history and refunds, Stripe's webhooks.
 pub mod billing {
     use crate::api::billing::{
-        finance::FinanceApi, purchases::PurchasesApi, webhooks::StripeWebhookApi,
+        finance::FinanceApi, payouts::PayoutsApi, purchases::PurchasesApi,
+        reconciliations::ReconciliationsApi, webhooks::StripeWebhookApi,
     };
 
-    pub type Api = (PurchasesApi, FinanceApi, StripeWebhookApi);
+    pub type Api = (
+        PurchasesApi,
+        FinanceApi,
+        StripeWebhookApi,
+        ReconciliationsApi,
+        PayoutsApi,
+    );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Billing switched off, an account another institution holds.
@@ -340,5 +347,7 @@ pub mod billing {
         ("replayStripeEvent", &[404, 409]),
         // No connected account; Stripe unreachable.
         ("reconcileWithStripe", &[409, 503]),
+        ("getReconciliationRun", &[404]),
+        ("listReconciliationDiscrepancies", &[404]),
     ];
 }

@@ -51,6 +51,8 @@ mod m20261203_001332_quiz_adaptive;
 mod m20261203_001340_xapi_statement_targets_pending;
 mod m20261203_001401_person_country;
 mod m20261204_001501_billing;
+mod m20261204_001521_billing_reconciliation_runs;
+mod m20261204_001522_billing_payouts;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -104,5 +106,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261203_001340_xapi_statement_targets_pending::Migration),
         Box::new(m20261203_001401_person_country::Migration),
         Box::new(m20261204_001501_billing::Migration),
+        Box::new(m20261204_001521_billing_reconciliation_runs::Migration),
+        Box::new(m20261204_001522_billing_payouts::Migration),
     ]
 }
