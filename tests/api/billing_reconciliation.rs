@@ -26,6 +26,48 @@ both_backends!(
 
 const DAY: i64 = 86_400;
 
+/// A reconciliation run with one difference, stored directly as a run leaves it: a seed
+/// where no Stripe runs (tests/api/personal_reads.rs).
+pub(crate) async fn recorded_run(app: &TestApp, admin: &str) -> String {
+    use hub_billing::reconciliation_runs::entity::{discrepancy, run};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let id = uuid::Uuid::now_v7();
+    let now = Utc::now();
+    let scope = app.tenant_scope(admin).await;
+    run::Entity::insert(run::ActiveModel {
+        id: Set(id),
+        origin: Set("scheduled".into()),
+        status: Set("succeeded".into()),
+        since: Set(now - Duration::days(1)),
+        started_at: Set(now),
+        finished_at: Set(Some(now)),
+        payments_checked: Set(0),
+        refunds_checked: Set(0),
+        transactions_checked: Set(1),
+        discrepancies: Set(1),
+        error: Set(None),
+    })
+    .exec_without_returning(scope.db())
+    .await
+    .unwrap();
+    discrepancy::Entity::insert(discrepancy::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        run_id: Set(id),
+        kind: Set("unknown_at_stripe".into()),
+        stripe_object: Set("ch_seeded".into()),
+        payment_id: Set(None),
+        refund_id: Set(None),
+        ledger_amount: Set(None),
+        stripe_amount: Set(Some(700)),
+        currency: Set("eur".into()),
+    })
+    .exec_without_returning(scope.db())
+    .await
+    .unwrap();
+    scope.commit().await.unwrap();
+    id.to_string()
+}
+
 async fn app(backend: Backend, fake: &StripeFake) -> TestApp {
     app_with_stripe_and(backend, fake, |_| {}).await
 }
