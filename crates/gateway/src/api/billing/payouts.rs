@@ -89,6 +89,7 @@ impl PayoutsApi {
         method = "get",
         operation_id = "listPayouts"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
