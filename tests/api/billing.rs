@@ -31,7 +31,7 @@ both_backends!(
 );
 
 pub(crate) const SECRET: &str = "whsec_test_billing";
-const ACCOUNT: &str = "acct_1TestInstitution";
+pub(crate) const ACCOUNT: &str = "acct_1TestInstitution";
 
 async fn app_with_stripe(backend: Backend, fake: &StripeFake) -> TestApp {
     app_with_stripe_and(backend, fake, |_| {}).await
@@ -60,7 +60,7 @@ pub(crate) fn webhook_url(app: &TestApp) -> String {
 }
 
 /// An institution with its Stripe account connected and one priced, published course.
-async fn shop(app: &TestApp, slug: &str) -> (Institution, String) {
+pub(crate) async fn shop(app: &TestApp, slug: &str) -> (Institution, String) {
     let inst = app.create_institution(slug).await;
     let admin = inst.admin_token.as_str();
     let connected = app
@@ -96,7 +96,7 @@ async fn my_enrollments(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 /// Waits (up to 30 s) until `check` holds for the learner's enrollments.
-async fn until_enrolled(app: &TestApp, token: &str) -> Vec<Value> {
+pub(crate) async fn until_enrolled(app: &TestApp, token: &str) -> Vec<Value> {
     for _ in 0..300 {
         let items = my_enrollments(app, token).await;
         if !items.is_empty() {
@@ -125,7 +125,7 @@ async fn until_payment(app: &TestApp, token: &str, id: &str, status: &str) -> Va
     panic!("payment {id} never became {status}");
 }
 
-async fn buy(app: &TestApp, token: &str, course: &str, key: &str) -> Value {
+pub(crate) async fn buy(app: &TestApp, token: &str, course: &str, key: &str) -> Value {
     let bought = app
         .call_with(
             Method::POST,

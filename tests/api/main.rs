@@ -20,6 +20,7 @@ mod attempts;
 mod audit;
 mod billing;
 mod billing_subscriptions;
+mod billing_reconciliation;
 mod card_numbers;
 mod certificates;
 mod classification;

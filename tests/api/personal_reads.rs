@@ -201,6 +201,11 @@ async fn seed(app: &TestApp) -> (Seeded, OidcProvider) {
         )
         .await,
     );
+    // No Stripe here: a reconciliation run as the job leaves it, stored directly.
+    ids.insert(
+        "reconciliation_id",
+        crate::billing_reconciliation::recorded_run(app, &admin).await,
+    );
     let contact = created(
         app,
         "/v1/contacts",

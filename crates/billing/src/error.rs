@@ -44,6 +44,8 @@ pub enum BillingError {
     PlanUnavailable(String),
     #[error("no such webhook event")]
     EventNotFound,
+    #[error("no such reconciliation run")]
+    ReconciliationNotFound,
     #[error("the webhook event cannot be replayed: it is {0}")]
     NotReplayable(String),
     /// The Stripe-Signature header does not prove the body came from Stripe (400, as
@@ -88,7 +90,8 @@ impl DescribeProblem for BillingError {
             | Self::PriceNotFound
             | Self::RefundNotFound
             | Self::SubscriptionNotFound
-            | Self::EventNotFound => ProblemKind::NotFound,
+            | Self::EventNotFound
+            | Self::ReconciliationNotFound => ProblemKind::NotFound,
             Self::PersonOnly => ProblemKind::Forbidden,
             Self::BadSignature(_) | Self::BadEvent(_) => ProblemKind::BadRequest,
             Self::StripeUnavailable(_) => ProblemKind::Unavailable,
@@ -121,6 +124,7 @@ impl DescribeProblem for BillingError {
             Self::SubscriptionBusy => "subscription_busy",
             Self::PlanUnavailable(_) => "plan_unavailable",
             Self::EventNotFound => "webhook_event_not_found",
+            Self::ReconciliationNotFound => "reconciliation_not_found",
             Self::NotReplayable(_) => "webhook_event_not_replayable",
             Self::BadSignature(_) => "stripe_signature_invalid",
             Self::BadEvent(_) => "stripe_event_invalid",

@@ -45,6 +45,7 @@ const HANDLED: &[(&str, &str)] = &[
     // The platform's own billing of institutions ([`crate::subscriptions`]).
     ("customer.subscription.", "subscription"),
     ("invoice.", "invoice"),
+    ("payout.", "payout"),
 ];
 
 /// How many due events one run claims.
@@ -462,6 +463,7 @@ impl Billing {
                 sync::sync_refund(&self.tenancy, &scope, stripe, account, id).await
             }
             ("dispute", _) => sync::sync_dispute(&scope, stripe, account, id).await,
+            ("payout", _) => crate::payouts::sync_payout(&scope, stripe, account, id).await,
             // A charge event (succeeded, refunded, updated …): its PaymentIntent's state.
             ("charge", _) | ("refund", "charge") => match stripe.charge(account, id).await {
                 Ok(charge) => match charge.payment_intent {

@@ -404,6 +404,12 @@ impl StripeApi {
         let request = RequestBuilder::new(StripeMethod::Get, "/balance_transactions").query(&query);
         self.send(request, account, Self::read()).await
     }
+
+    /// One payout of the account to its bank.
+    pub async fn payout(&self, account: OnAccount<'_>, id: &str) -> Result<Payout, StripeFailure> {
+        let request = RequestBuilder::new(StripeMethod::Get, format!("/payouts/{id}"));
+        self.send(request, account, Self::read()).await
+    }
 }
 
 /// A buyer's customer: their email and name only (what a receipt is addressed to).
@@ -698,6 +704,22 @@ pub struct SubscriptionUpdateParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_at_period_end: Option<bool>,
     pub metadata: BTreeMap<&'static str, String>,
+}
+
+/// A payout as billing reads it (the destination bank account is not read).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Payout {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `in_transit`, `paid`, `failed` or `canceled`.
+    pub status: String,
+    /// Unix seconds: when the money is expected in (or reached) the bank.
+    pub arrival_date: i64,
+    pub automatic: bool,
+    pub failure_code: Option<String>,
+    pub created: i64,
 }
 
 #[cfg(test)]

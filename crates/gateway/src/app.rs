@@ -322,6 +322,28 @@ pub fn spawn_background_jobs(state: &Arc<AppState>) {
         "seat usage failed; retrying next tick",
         |s| async move { s.billing.measure_seat_usage(chrono::Utc::now()).await },
     );
+    // Scheduled reconciliation with Stripe: every replica looks (every period, at most
+    // every 10 min, the first look one interval after start, as retention's); each
+    // institution's period is claimed by one of them and recorded as a run
+    // (hub_billing::reconciliation_runs).
+    if state.config.billing_reconcile_every_secs > 0 {
+        let period = state.config.billing_reconcile_every_secs;
+        let look = Duration::from_secs(period.clamp(1, 600));
+        repeat(
+            state,
+            now + look,
+            look,
+            "scheduled reconciliation failed; retrying next look",
+            move |s| async move {
+                s.billing
+                    .reconcile_due_tenants(
+                        chrono::Utc::now(),
+                        chrono::Duration::seconds(period as i64),
+                    )
+                    .await
+            },
+        );
+    }
     // Stripe's webhook events: every replica looks; each event is claimed by one of them
     // (hub_billing::inbox). A full batch means more are due: carry on at once.
     let weak_billing = Arc::downgrade(state);

@@ -136,6 +136,10 @@ pub struct Config {
     pub billing_plans: BTreeMap<String, String>,
     /// How often each institution's seats in use are measured and billed, in seconds.
     pub billing_seat_usage_secs: u64,
+    /// How often each institution's ledger is reconciled with its Stripe account (the
+    /// scheduled reconciliation's period), in seconds; 0 switches the scheduled runs off
+    /// (`hub billing reconcile` and `POST /v1/billing/reconciliations` still run one).
+    pub billing_reconcile_every_secs: u64,
     /// Attempts before a message is given up (`dead`).
     pub mail_max_attempts: u32,
     /// First retry after this many seconds, doubling each time up to `mail_retry_max_secs`
@@ -247,6 +251,10 @@ impl std::fmt::Debug for Config {
             .field(
                 "billing_seat_usage_secs",
                 &Redacting(&self.billing_seat_usage_secs),
+            )
+            .field(
+                "billing_reconcile_every_secs",
+                &Redacting(&self.billing_reconcile_every_secs),
             )
             .field("mail_max_attempts", &Redacting(&self.mail_max_attempts))
             .field(
@@ -412,6 +420,7 @@ impl Default for Config {
             billing_webhook_retry_base_secs: 10,
             billing_plans: BTreeMap::new(),
             billing_seat_usage_secs: 3600,
+            billing_reconcile_every_secs: 24 * 3600,
             mail_max_attempts: 8,
             mail_retry_base_secs: 60,
             mail_retry_max_secs: 6 * 3600,
@@ -707,6 +716,14 @@ impl Config {
         if !(1..=31 * 24 * 3600).contains(&self.billing_seat_usage_secs) {
             errors.push("billing_seat_usage_secs: must be between 1 and 2678400 (31 days)".into());
         }
+        if self.billing_reconcile_every_secs != 0
+            && !(60..=31 * 24 * 3600).contains(&self.billing_reconcile_every_secs)
+        {
+            errors.push(
+                "billing_reconcile_every_secs: must be 0 (off) or between 60 and 2678400 (31 days)"
+                    .into(),
+            );
+        }
         if self.retention_sweep_secs > 31 * 24 * 3600 {
             errors.push("retention_sweep_secs: must be at most 2678400 (31 days)".into());
         }
@@ -931,6 +948,30 @@ mod tests {
         };
         let errors = bad.validate().unwrap_err().0;
         assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn the_reconciliation_period_is_off_or_between_a_minute_and_a_month() {
+        for (every, valid) in [
+            (0, true),
+            (59, false),
+            (60, true),
+            (86_400, true),
+            (31 * 86_400, true),
+            (31 * 86_400 + 1, false),
+        ] {
+            let config = Config {
+                billing_reconcile_every_secs: every,
+                ..Config::default()
+            };
+            match config.validate() {
+                Ok(()) => assert!(valid, "{every} accepted"),
+                Err(errors) => {
+                    assert!(!valid, "{every} refused: {errors:?}");
+                    assert!(errors.0[0].starts_with("billing_reconcile_every_secs"));
+                }
+            }
+        }
     }
 
     /// The key store is a database apart from the data: by default beside it, never the

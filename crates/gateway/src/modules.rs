@@ -318,11 +318,19 @@ pub mod privacy {
 /// institution's subscription to the platform.
 pub mod billing {
     use crate::api::billing::{
-        finance::FinanceApi, purchases::PurchasesApi, subscriptions::SubscriptionsApi,
+        finance::FinanceApi, payouts::PayoutsApi, purchases::PurchasesApi,
+        reconciliations::ReconciliationsApi, subscriptions::SubscriptionsApi,
         webhooks::StripeWebhookApi,
     };
 
-    pub type Api = (PurchasesApi, FinanceApi, StripeWebhookApi, SubscriptionsApi);
+    pub type Api = (
+        PurchasesApi,
+        FinanceApi,
+        StripeWebhookApi,
+        ReconciliationsApi,
+        PayoutsApi,
+        SubscriptionsApi,
+    );
 
     pub const DOMAIN_ERRORS: &[(&str, &[u16])] = &[
         // Billing switched off, an account another institution holds.
@@ -347,5 +355,7 @@ pub mod billing {
         ("listPlatformPlans", &[503]),
         ("subscribeToPlan", &[409, 503]),
         ("cancelPlatformSubscription", &[404, 409, 503]),
+        ("getReconciliationRun", &[404]),
+        ("listReconciliationDiscrepancies", &[404]),
     ];
 }

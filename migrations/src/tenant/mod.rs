@@ -52,6 +52,8 @@ mod m20261203_001340_xapi_statement_targets_pending;
 mod m20261203_001401_person_country;
 mod m20261204_001501_billing;
 mod m20261204_001521_billing_payment_fulfilment;
+mod m20261204_001522_billing_reconciliation_runs;
+mod m20261204_001523_billing_payouts;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -106,5 +108,7 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261203_001401_person_country::Migration),
         Box::new(m20261204_001501_billing::Migration),
         Box::new(m20261204_001521_billing_payment_fulfilment::Migration),
+        Box::new(m20261204_001522_billing_reconciliation_runs::Migration),
+        Box::new(m20261204_001523_billing_payouts::Migration),
     ]
 }

@@ -368,86 +368,6 @@ fn filter(
 #[derive(Default)]
 pub struct FinanceApi;
 
-/// The period to reconcile.
-#[derive(Debug, Clone, Object)]
-#[oai(example, deny_unknown_fields)]
-pub struct ReconciliationCreate {
-    /// Stripe's balance transactions and the ledger's records created at or after this.
-    pub since: DateTime<Utc>,
-}
-
-impl Example for ReconciliationCreate {
-    fn example() -> Self {
-        Self {
-            since: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
-                .map(|d| d.with_timezone(&Utc))
-                .unwrap_or_default(),
-        }
-    }
-}
-
-/// One difference between the ledger and Stripe.
-#[derive(Debug, Clone, Object)]
-pub struct DiscrepancyView {
-    /// `missing_at_stripe` (the ledger holds money taken or refunded that Stripe has no
-    /// balance transaction for), `unknown_at_stripe` (Stripe moved money for a charge or
-    /// refund the ledger does not know), `amount_mismatch`, or `status_mismatch` (Stripe
-    /// took money for a payment the ledger does not hold as taken).
-    pub kind: String,
-    /// The charge or refund (`ch_…`, `re_…`) it is about.
-    pub stripe_object: String,
-    #[oai(nullable)]
-    pub payment_id: Option<Uuid>,
-    #[oai(nullable)]
-    pub refund_id: Option<Uuid>,
-    /// Minor units; refunds negative, as Stripe counts them.
-    #[oai(nullable)]
-    pub ledger_amount: Option<i64>,
-    #[oai(nullable)]
-    pub stripe_amount: Option<i64>,
-    pub currency: String,
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct ReconciliationView {
-    pub since: DateTime<Utc>,
-    pub payments_checked: u64,
-    pub refunds_checked: u64,
-    pub transactions_checked: u64,
-    /// Empty: the ledger and Stripe agree for the period.
-    pub discrepancies: Vec<DiscrepancyView>,
-}
-
-impl From<hub_billing::reconcile::Reconciliation> for ReconciliationView {
-    fn from(r: hub_billing::reconcile::Reconciliation) -> Self {
-        Self {
-            since: r.since,
-            payments_checked: r.payments_checked,
-            refunds_checked: r.refunds_checked,
-            transactions_checked: r.transactions_checked,
-            discrepancies: r
-                .discrepancies
-                .into_iter()
-                .map(|d| DiscrepancyView {
-                    kind: d.kind.to_string(),
-                    stripe_object: d.stripe_object,
-                    payment_id: d.payment_id,
-                    refund_id: d.refund_id,
-                    ledger_amount: d.ledger_amount,
-                    stripe_amount: d.stripe_amount,
-                    currency: d.currency,
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(ApiResponse)]
-pub enum Reconciled {
-    #[oai(status = 200)]
-    Ok(Json<ReconciliationView>),
-}
-
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Billing")]
 impl FinanceApi {
     /// Payments
@@ -668,32 +588,6 @@ impl FinanceApi {
         } else {
             RefundAnswered::Replayed(Json(asked.refund.into()))
         })
-    }
-
-    /// Reconcile with Stripe
-    ///
-    /// Requires scope `billing:read`. Compares the ledger's payments and refunds with the
-    /// balance transactions of the institution's Stripe account since `since` and lists
-    /// every difference; changes nothing. 409 `no_connected_account`, 503
-    /// `stripe_unavailable`. The same runs from the command line: `hub billing reconcile`.
-    #[oai(
-        path = "/billing/reconciliations",
-        method = "post",
-        operation_id = "reconcileWithStripe"
-    )]
-    async fn reconcile(
-        &self,
-        state: Data<&Arc<AppState>>,
-        auth: TenantCredential,
-        body: Json<ReconciliationCreate>,
-    ) -> Result<Reconciled, ApiError> {
-        let scope = state.tenancy.scope(&auth.0).await?;
-        let done = state
-            .billing
-            .reconcile(&scope, body.0.since, &|_| {})
-            .await?;
-        scope.commit().await?;
-        Ok(Reconciled::Ok(Json(done.into())))
     }
 
     /// Refunds
