@@ -77,7 +77,7 @@
 #   Billing part (bench/billing.py; quick values in brackets):
 #   BENCH_BILLING_EVENTS       signed deliveries sent, 20 % of them duplicates, default 10000 [1000]
 #   BENCH_BILLING_PAYMENTS     real purchases the events are about (a third partly refunded, a
-#                              third fully), default 500 [50]; BENCH_BILLING_CONNECTIONS 16
+#                              third fully), default 800 [80]; BENCH_BILLING_CONNECTIONS 16
 #   BENCH_BILLING_HISTORY_ROWS payments in the institution for the list and export, default
 #                              100000 [5000] (the purchases plus rows seeded by COPY)
 #   BENCH_BILLING_SEED         the shuffle's and the seeding's seed (default 20261204)
