@@ -60,9 +60,10 @@ system-packages:
 
 ## bench: scale benchmarks (issue 3), privacy benchmarks (issue 10: export, erasure,
 ## retention sweep) and learning benchmarks (issue 11: xAPI ingest vs direct insert, statement
-## reads, progress) in release on loopback; writes BENCHMARKS.md and bench/out/results.json.
-## BENCH_ONLY=privacy, learning (or scale) runs one part alone: the privacy or learning part
-## alone replaces only its section of BENCHMARKS.md. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for
+## reads, progress) and billing benchmarks (issue 12: Stripe webhook replay against localstripe,
+## finance's history and CSV export) in release on loopback; writes BENCHMARKS.md and
+## bench/out/results.json. BENCH_ONLY=privacy, learning, billing (or scale) runs one part alone:
+## the privacy, learning or billing part alone replaces only its section of BENCHMARKS.md. BENCH_QUICK=1 for a few-minute smoke run, BENCH_SOAK_SECS=1800 for
 ## the 30-minute soak (see bench/run.sh for every setting).
 bench:
 	bash bench/run.sh

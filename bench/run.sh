@@ -1,41 +1,54 @@
 #!/usr/bin/env bash
-# `make bench`: the scale benchmarks of issue 3, the privacy benchmarks of issue 10 and the
-# learning benchmarks of issue 11 (xAPI ingest, statement reads, progress), in one command, on
-# loopback only. BENCH_ONLY=privacy runs the privacy part alone (about 20 minutes full, a few
+# `make bench`: the scale benchmarks of issue 3, the privacy benchmarks of issue 10, the
+# learning benchmarks of issue 11 (xAPI ingest, statement reads, progress) and the billing
+# benchmarks of issue 12 (Stripe webhook replay, finance's history and export), in one command,
+# on loopback only. BENCH_ONLY=privacy runs the privacy part alone (about 20 minutes full, a few
 # with BENCH_QUICK=1), BENCH_ONLY=learning the learning part alone (about 15-30 minutes full:
-# seeding 1,000,000 statements dominates; a few minutes quick), BENCH_ONLY=scale the scale part
-# alone (about 45 minutes); unset, all three run: scale, privacy, learning.
+# seeding 1,000,000 statements dominates; a few minutes quick), BENCH_ONLY=billing the billing
+# part alone (about 15-30 minutes full: applying 8,000 events, each fetching its object from
+# localstripe, dominates; a few minutes quick), BENCH_ONLY=scale the scale part alone (about 45
+# minutes); unset, all four run: scale, privacy, learning, billing.
 #
 #   1. installs what it needs (Debian wrk via apt-get if missing; pgbench and psql must be
 #      there), starts PostgreSQL/Redis if they are down (scripts/ensure-services.sh),
 #      prepares the Django peer (bench/peer/setup.sh) if the peer exists,
 #   2. builds `hub` in release,
 #   3. creates a fresh database hub_bench (and hub_bench_pgbench for pgbench),
+#   3b. billing: starts localstripe (pinned, .venv; `--from-scratch`) on a free loopback port and
+#      the project's Stripe front (tests/stripe/stripe_front.py) before it, as
+#      tests/api/stripe_fake.rs does; no webhook endpoint is registered at localstripe,
 #   4. starts `hub serve` (release) against it and Redis, on a free loopback port, with a
-#      generated key-encryption key, high rate limits and log level warn,
+#      generated key-encryption key, high rate limits and log level warn (with the billing
+#      part: Stripe configured as the front, a generated webhook secret; for the whole run when
+#      every part runs, where the other parts send no billing traffic),
 #   5. scale: runs bench/bench.py (provisioning, load, pgbench, peer, soak, memory, migration),
 #   6. privacy: runs bench/privacy.py (export and erasure of a subject with 100,000 records, a
 #      retention sweep over 1,000 institutions with reads running), on the same gateway,
 #   6b. learning: runs bench/learning.py (xAPI ingest of batches of 50 at 16 connections and
 #      pgbench inserting the same rows directly, GET /xapi/statements by agent and by activity
 #      at 1,000,000 statements, a learner's progress read beside the course read),
-#   7. stops the gateway; scale: runs bench/crypto.sh (criterion) and bench/crypto-share.sh
+#   6c. billing: runs bench/billing.py (10,000 signed Stripe deliveries with 20 % duplicates
+#      about real purchases, refunds and charges, acknowledgement latency and processing rate,
+#      the final records checked against Stripe's; finance's list and CSV export over 100,000
+#      payments with the gateway's RSS during the export),
+#   7. stops the gateway (and localstripe and the front); scale: runs bench/crypto.sh (criterion) and bench/crypto-share.sh
 #      (perf: crypto's share of request CPU) if they exist,
 #   8. renders BENCHMARKS.md from bench/out/results.json (bench/report.py). The privacy part
 #      alone merges its figures into an existing results.json and replaces only the privacy
 #      section of BENCHMARKS.md, so the scale figures already there stay as they were; the
-#      learning part alone likewise (its own section).
+#      learning and the billing part alone likewise (each its own section).
 #
 # Everything it starts is stopped on exit, on error, on Ctrl-C and when the overall time
 # guard (BENCH_TIMEOUT seconds) fires. Settings (environment):
-#   BENCH_ONLY                 unset: every part; `scale`, `privacy` or `learning`: that part alone
+#   BENCH_ONLY                 unset: every part; `scale`, `privacy`, `learning` or `billing`: that part alone
 #   BENCH_QUICK=1              tenant counts "1 50", 3-second runs, 10-second soak
 #   BENCH_TENANT_COUNTS        default "1 1000 10000" (grown step by step in one database)
 #   BENCH_DURATION / BENCH_RUNS / BENCH_CONNECTIONS   default 15 s / 3 / "16 64"
 #   BENCH_SOAK_SECS            default 60 (1800 for the 30-minute soak)
 #   BENCH_TIMEOUT              overall guard in seconds (default: 2100 quick, 18000 + soak full,
-#                              + 900 quick / 9000 full with the learning part; the privacy or the
-#                              learning part alone: 900 quick, 3600 / 9000 full)
+#                              + 900 quick / 9000 full with the learning part, + 900 / 3600 with
+#                              the billing part; the privacy, learning or billing part alone:
+#                              900 quick, 3600 / 9000 / 3600 full)
 #   BENCH_COURSES / BENCH_SEED_CONCURRENCY           default 20 courses per tenant / 8 in flight
 #   BENCH_PEER_DISTS           tenant choices for the peer (default "uniform"; "uniform zipf")
 #   BENCH_DDL_BATCH / BENCH_DDL_PARALLEL   schemas per DDL transaction (default: N/10, <= 50) / 2
@@ -61,6 +74,14 @@
 #   BENCH_XAPI_LIMIT           `limit` of the reads (default unset: the server's page)
 #   BENCH_XAPI_SEED_TIMEOUT    seconds the seeding up to BENCH_XAPI_STATEMENTS may take
 #                              (default 7200 [900])
+#   Billing part (bench/billing.py; quick values in brackets):
+#   BENCH_BILLING_EVENTS       signed deliveries sent, 20 % of them duplicates, default 10000 [1000]
+#   BENCH_BILLING_PAYMENTS     real purchases the events are about (a third partly refunded, a
+#                              third fully), default 800 [80]; BENCH_BILLING_CONNECTIONS 16
+#   BENCH_BILLING_HISTORY_ROWS payments in the institution for the list and export, default
+#                              100000 [5000] (the purchases plus rows seeded by COPY)
+#   BENCH_BILLING_SEED         the shuffle's and the seeding's seed (default 20261204)
+#   BENCH_BILLING_POLL_MS      the gateway's billing_poll_ms (default unset: the product's 1000)
 #   BENCH_NICE                 unset (default): nothing reniced. A negative number (e.g. -10,
 #                              root only): PostgreSQL, Redis and everything the bench starts
 #                              (gateway, wrk, pgbench) run at that priority, so other work on
@@ -95,22 +116,24 @@ export BENCH_PROFILE
 case "${BENCH_QUICK:-0}" in 0 | "" | false | no) BENCH_QUICK=0 ;; *) BENCH_QUICK=1 ;; esac
 export BENCH_QUICK
 case "${BENCH_ONLY:-}" in
-  "" | all | both) RUN_SCALE=1 RUN_PRIVACY=1 RUN_LEARNING=1 ;;
-  scale) RUN_SCALE=1 RUN_PRIVACY=0 RUN_LEARNING=0 ;;
-  privacy) RUN_SCALE=0 RUN_PRIVACY=1 RUN_LEARNING=0 ;;
-  learning) RUN_SCALE=0 RUN_PRIVACY=0 RUN_LEARNING=1 ;;
-  *) printf 'BENCH_ONLY must be unset, scale, privacy or learning (got %s)\n' "$BENCH_ONLY" >&2; exit 2 ;;
+  "" | all | both) RUN_SCALE=1 RUN_PRIVACY=1 RUN_LEARNING=1 RUN_BILLING=1 ;;
+  scale) RUN_SCALE=1 RUN_PRIVACY=0 RUN_LEARNING=0 RUN_BILLING=0 ;;
+  privacy) RUN_SCALE=0 RUN_PRIVACY=1 RUN_LEARNING=0 RUN_BILLING=0 ;;
+  learning) RUN_SCALE=0 RUN_PRIVACY=0 RUN_LEARNING=1 RUN_BILLING=0 ;;
+  billing) RUN_SCALE=0 RUN_PRIVACY=0 RUN_LEARNING=0 RUN_BILLING=1 ;;
+  *) printf 'BENCH_ONLY must be unset, scale, privacy, learning or billing (got %s)\n' "$BENCH_ONLY" >&2; exit 2 ;;
 esac
 if [[ $BENCH_QUICK == 1 ]]; then
   : "${BENCH_TENANT_COUNTS:=1 50}" "${BENCH_DURATION:=3}" "${BENCH_SOAK_SECS:=10}"
   ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=$((900 + RUN_PRIVACY * RUN_LEARNING * 900))}"
-  : "${BENCH_TIMEOUT:=$((2100 + RUN_LEARNING * 900))}"
+  : "${BENCH_TIMEOUT:=$((2100 + RUN_LEARNING * 900 + RUN_BILLING * 900))}"
 else
   : "${BENCH_TENANT_COUNTS:=1 1000 10000}" "${BENCH_DURATION:=15}" "${BENCH_SOAK_SECS:=60}"
   # The learning part's seeding of 1,000,000 statements may take up to BENCH_XAPI_SEED_TIMEOUT.
-  ((RUN_SCALE || RUN_PRIVACY)) || : "${BENCH_TIMEOUT:=9000}"
+  ((RUN_SCALE || RUN_PRIVACY || RUN_BILLING)) || : "${BENCH_TIMEOUT:=9000}"
+  ((RUN_SCALE || RUN_PRIVACY || RUN_LEARNING)) || : "${BENCH_TIMEOUT:=3600}"
   ((RUN_SCALE)) || : "${BENCH_TIMEOUT:=$((3600 + RUN_LEARNING * 9000))}"
-  : "${BENCH_TIMEOUT:=$((18000 + BENCH_SOAK_SECS + RUN_LEARNING * 9000))}"
+  : "${BENCH_TIMEOUT:=$((18000 + BENCH_SOAK_SECS + RUN_LEARNING * 9000 + RUN_BILLING * 3600))}"
 fi
 : "${BENCH_RUNS:=3}" "${BENCH_CONNECTIONS:=16 64}"
 export BENCH_TENANT_COUNTS BENCH_DURATION BENCH_SOAK_SECS BENCH_RUNS BENCH_CONNECTIONS
@@ -131,7 +154,7 @@ esac
 
 # --- cleanup ----------------------------------------------------------------------------------
 
-HUB_PID="" DRIVER_PID="" CHILD_PID="" WATCHDOG_PID="" CLEANED=0 STARTED=$SECONDS
+HUB_PID="" DRIVER_PID="" CHILD_PID="" WATCHDOG_PID="" STRIPE_PID="" FRONT_PID="" CLEANED=0 STARTED=$SECONDS
 
 stop_pid() { # pid, name, grace seconds: TERM, wait (bounded), then KILL
   local pid="$1" name="$2" grace="${3:-20}" i
@@ -175,6 +198,8 @@ cleanup() {
     done
   fi
   [[ -n "$HUB_PID" ]] && stop_pid "$HUB_PID" "hub serve" 25
+  [[ -n "$FRONT_PID" ]] && stop_pid "$FRONT_PID" "the Stripe front" 10
+  [[ -n "$STRIPE_PID" ]] && stop_pid "$STRIPE_PID" "localstripe" 10
   [[ -n "$WATCHDOG_PID" ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
   if [[ -n "${BENCH_NICE:-}" ]]; then # PostgreSQL and Redis back to the usual priority
     for pid in $(service_pids); do renice -n 0 -p "$pid" >/dev/null 2>&1; done
@@ -215,6 +240,7 @@ else
   # One part alone: the other parts' figures in results.json stay (merged into).
   if ((RUN_PRIVACY)); then rm -f "$OUT"/raw/privacy-*; fi
   if ((RUN_LEARNING)); then rm -f "$OUT"/raw/learning-*; fi
+  if ((RUN_BILLING)); then rm -f "$OUT"/raw/billing-*; fi
   rm -f "$OUT/BENCHMARKS.partial.md"
 fi
 
@@ -223,7 +249,7 @@ python3 -c 'import os, signal, sys, time
 time.sleep(int(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$BENCH_TIMEOUT" $$ &
 WATCHDOG_PID=$!
 
-log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full); $( ((RUN_SCALE)) && echo -n 'scale ')$( ((RUN_PRIVACY)) && echo -n 'privacy ')$( ((RUN_LEARNING)) && echo -n 'learning')): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "make bench ($([[ $BENCH_QUICK == 1 ]] && echo quick || echo full); $( ((RUN_SCALE)) && echo -n 'scale ')$( ((RUN_PRIVACY)) && echo -n 'privacy ')$( ((RUN_LEARNING)) && echo -n 'learning ')$( ((RUN_BILLING)) && echo -n 'billing')): tenants '$BENCH_TENANT_COUNTS', ${BENCH_DURATION}s x ${BENCH_RUNS} runs, connections '$BENCH_CONNECTIONS', soak ${BENCH_SOAK_SECS}s, guard ${BENCH_TIMEOUT}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- tools ------------------------------------------------------------------------------------
 
@@ -307,6 +333,54 @@ if ((max_conn < 32 + ${peak:-64} + 2)); then
   log "WARNING: max_connections is $max_conn; the gateway's pool (32) plus pgbench at ${peak:-64} clients need $((32 + ${peak:-64} + 2)); pgbench may fail with 'too many clients'"
 fi
 
+# --- Stripe (the billing part): localstripe behind the project's front -------------------------
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+if ((RUN_BILLING)); then
+  [[ -x .venv/bin/localstripe ]] || step bash scripts/test-tools.sh >"$LOGS/test-tools.log" 2>&1 ||
+    die "localstripe is not installed and scripts/test-tools.sh failed (bench/out/logs/test-tools.log)"
+  note_cmd "bash scripts/test-tools.sh   # localstripe (pinned) into .venv, when missing"
+  # localstripe takes no port 0: a port freed a moment ago may be taken in between, so a few tries.
+  for ((try = 0; try < 5; try++)); do
+    STRIPE_PORT="$(free_port)"
+    .venv/bin/localstripe --port "$STRIPE_PORT" --from-scratch >"$LOGS/localstripe.log" 2>&1 &
+    STRIPE_PID=$!
+    for ((i = 0; i < 200; i++)); do
+      kill -0 "$STRIPE_PID" 2>/dev/null || break
+      if curl -fsS -m 2 -H "Authorization: Bearer sk_test_hub_bench" \
+        "http://127.0.0.1:$STRIPE_PORT/v1/customers?limit=1" 2>/dev/null | grep -q '"object": *"list"'; then
+        break 2
+      fi
+      sleep 0.1
+    done
+    stop_pid "$STRIPE_PID" "localstripe" 5
+    STRIPE_PID=""
+  done
+  [[ -n "$STRIPE_PID" ]] || die "localstripe did not start (bench/out/logs/localstripe.log)"
+  note_cmd ".venv/bin/localstripe --port <free port> --from-scratch"
+  # The front exits when its stdin closes: a FIFO this script holds open for it.
+  mkfifo "$RUN/front.stdin"
+  exec 7<>"$RUN/front.stdin"
+  .venv/bin/python tests/stripe/stripe_front.py "http://127.0.0.1:$STRIPE_PORT" \
+    tests/stripe/fixtures/stripe-objects.json <"$RUN/front.stdin" >"$RUN/front.out" 2>"$LOGS/stripe-front.log" &
+  FRONT_PID=$!
+  for ((i = 0; i < 200; i++)); do
+    grep -q '^READY ' "$RUN/front.out" 2>/dev/null && break
+    kill -0 "$FRONT_PID" 2>/dev/null || die "the Stripe front exited at start (bench/out/logs/stripe-front.log)"
+    sleep 0.1
+  done
+  FRONT_URL="$(sed -n 's/^READY //p' "$RUN/front.out" | head -1)"
+  [[ "$FRONT_URL" == http://127.0.0.1:* ]] || die "the Stripe front did not start (bench/out/logs/stripe-front.log)"
+  note_cmd ".venv/bin/python tests/stripe/stripe_front.py http://127.0.0.1:<localstripe port> tests/stripe/fixtures/stripe-objects.json   # prints READY <url>"
+  export HUB_STRIPE_API_KEY="sk_test_hub_bench"
+  export HUB_STRIPE_API_BASE="$FRONT_URL/"
+  BENCH_STRIPE_WEBHOOK_SECRET="whsec_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  export BENCH_STRIPE_WEBHOOK_SECRET HUB_STRIPE_WEBHOOK_SECRETS="[$BENCH_STRIPE_WEBHOOK_SECRET]"
+  export BENCH_STRIPE_URL="$FRONT_URL"
+  [[ -n "${BENCH_BILLING_POLL_MS:-}" ]] && export HUB_BILLING_POLL_MS="$BENCH_BILLING_POLL_MS"
+  log "localstripe on 127.0.0.1:$STRIPE_PORT behind the Stripe front at $FRONT_URL"
+fi
+
 # --- the gateway ------------------------------------------------------------------------------
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -331,7 +405,7 @@ export HUB_MAIL_POLL_SECS=1
 # The Makefile exports HUB_TEST_* for `make test`; the gateway would read them as (unknown)
 # HUB_ settings and refuse to start.
 while read -r var; do unset "$var"; done < <(compgen -e | grep '^HUB_TEST_' || true)
-note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1 target/$PROFILE_DIR/hub serve"
+note_cmd "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB REDIS_URL=$BENCH_REDIS_URL HUB_KEK=<generated> HUB_LISTEN=127.0.0.1:<port> HUB_LOG_LEVEL=$HUB_LOG_LEVEL HUB_RATE_LIMIT_PER_KEY=$HUB_RATE_LIMIT_PER_KEY HUB_RATE_LIMIT_PER_IP=$HUB_RATE_LIMIT_PER_IP HUB_RETENTION_SWEEP_SECS=0 HUB_RETENTION_CLOCK_OFFSET_SECS=$HUB_RETENTION_CLOCK_OFFSET_SECS HUB_RETENTION_BATCH_PAUSE_MS=$HUB_RETENTION_BATCH_PAUSE_MS HUB_MAIL_POLL_SECS=1$( ((RUN_BILLING)) && echo " HUB_STRIPE_API_KEY=sk_test_hub_bench HUB_STRIPE_API_BASE=<front url>/ HUB_STRIPE_WEBHOOK_SECRETS=<generated whsec_…>${HUB_BILLING_POLL_MS:+ HUB_BILLING_POLL_MS=$HUB_BILLING_POLL_MS}") target/$PROFILE_DIR/hub serve"
 
 log "starting hub serve on 127.0.0.1:$PORT"
 "$HUB_BIN" serve >"$LOGS/hub.log" 2>&1 &
@@ -380,12 +454,24 @@ if ((RUN_LEARNING && DRIVER_STATUS == 0 && PRIVACY_STATUS == 0)); then
   wait "$DRIVER_PID" || LEARNING_STATUS=$?
   DRIVER_PID=""
 fi
+BILLING_STATUS=0
+if ((RUN_BILLING && DRIVER_STATUS == 0 && PRIVACY_STATUS == 0 && LEARNING_STATUS == 0)); then
+  log "running the billing benchmarks (bench/billing.py); raw outputs in bench/out/raw/billing-*"
+  python3 bench/billing.py &
+  DRIVER_PID=$!
+  wait "$DRIVER_PID" || BILLING_STATUS=$?
+  DRIVER_PID=""
+fi
 
 stop_pid "$HUB_PID" "hub serve" 25
 HUB_PID=""
+[[ -n "$FRONT_PID" ]] && stop_pid "$FRONT_PID" "the Stripe front" 10
+[[ -n "$STRIPE_PID" ]] && stop_pid "$STRIPE_PID" "localstripe" 10
+FRONT_PID="" STRIPE_PID=""
 ((DRIVER_STATUS == 0)) || die "bench.py failed (exit $DRIVER_STATUS); see its messages above"
 ((PRIVACY_STATUS == 0)) || die "privacy.py failed (exit $PRIVACY_STATUS); see its messages above"
 ((LEARNING_STATUS == 0)) || die "learning.py failed (exit $LEARNING_STATUS); see its messages above"
+((BILLING_STATUS == 0)) || die "billing.py failed (exit $BILLING_STATUS); see its messages above"
 
 # --- crypto (crates/kernel/benches via bench/crypto.sh, perf via bench/crypto-share.sh) -------
 # Both are optional and run after the gateway has stopped, so they measure an idle machine.
@@ -420,6 +506,9 @@ else
   fi
   if ((RUN_LEARNING)); then
     python3 bench/report.py --only learning --results "$OUT/results.json" --out "$REPORT"
+  fi
+  if ((RUN_BILLING)); then
+    python3 bench/report.py --only billing --results "$OUT/results.json" --out "$REPORT"
   fi
 fi
 log "done in $((SECONDS - STARTED))s: ${REPORT#"$ROOT"/} and bench/out/results.json"
