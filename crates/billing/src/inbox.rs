@@ -14,8 +14,9 @@
 //!   kept and listed for operators, never applied anywhere; once the account is connected a
 //!   replay applies it.
 //! - **Applying**: the object is fetched again from Stripe and its current state written
-//!   ([`crate::sync`]), so duplicates and reordering converge. Event types billing does not
-//!   act on are stored as `ignored` (still deduplicated and listed).
+//!   ([`crate::sync`]; payouts in [`crate::payouts`], the platform's subscriptions and
+//!   invoices in [`crate::subscriptions`]), so duplicates and reordering converge. Event
+//!   types billing does not act on are stored as `ignored` (still deduplicated and listed).
 //! - **Failures** (Stripe or the database unavailable): retried with exponential backoff and
 //!   jitter; after the last attempt the event is a `dead` letter, listed and replayable.
 

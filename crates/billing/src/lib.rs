@@ -23,10 +23,11 @@
 //! learner ([`hub_tenant::course_sales`]).
 //!
 //! Modules: [`inbox`] receives and processes webhook events, [`sync`] applies Stripe's
-//! current state of an object, [`purchases`] starts a purchase, [`history`] is finance's
-//! view, [`refunds`], [`accounts`] and [`prices`] what admins set, [`subscriptions`] the
-//! platform's own billing of institutions, [`personal_data`] the contract for the people
-//! billing knows.
+//! current state of an object ([`payouts`] a payout's), [`purchases`] starts a purchase,
+//! [`history`] is finance's view, [`refunds`], [`accounts`] and [`prices`] what admins set,
+//! [`reconcile`] compares the ledger with Stripe and [`reconciliation_runs`] schedules and
+//! records those comparisons, [`subscriptions`] the platform's own billing of institutions,
+//! [`personal_data`] the contract for the people billing knows.
 
 pub mod accounts;
 pub mod entities;
