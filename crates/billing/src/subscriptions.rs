@@ -741,6 +741,30 @@ impl Billing {
             .map(|row| row.tenant_id))
     }
 
+    /// The institution's row and Stripe's object an event is about, or why nothing applies:
+    /// the institution is no customer of the platform, Stripe has no such object, or the
+    /// object is another customer's (its metadata named the wrong institution).
+    async fn customers_object<T>(
+        &self,
+        scope: &TenantScope,
+        fetch: impl std::future::Future<Output = Result<T, crate::stripe_api::StripeFailure>>,
+        customer_of: impl Fn(&T) -> Option<String>,
+    ) -> Result<Result<(platform_subscription::Model, T), &'static str>, BillingError> {
+        let Some(row) = self.subscription_row(scope).await? else {
+            return Ok(Err("the institution is no customer of the platform"));
+        };
+        // Asked of Stripe only for a customer of the platform.
+        let object = match fetch.await {
+            Ok(object) => object,
+            Err(e) if e.is_not_found() => return Ok(Err("Stripe has no such object")),
+            Err(e) => return Err(e.into()),
+        };
+        if customer_of(&object).as_deref() != Some(row.stripe_customer.as_str()) {
+            return Ok(Err("an object of another customer than the institution"));
+        }
+        Ok(Ok((row, object)))
+    }
+
     /// Applies Stripe's current state of a subscription of the platform's to the
     /// institution it is for.
     pub(crate) async fn sync_platform_subscription(
@@ -749,23 +773,13 @@ impl Billing {
         stripe: &StripeApi,
         id: &str,
     ) -> Result<Applied, BillingError> {
-        let Some(row) = self.subscription_row(scope).await? else {
-            return Ok(Applied::Unknown(
-                "the institution is no customer of the platform",
-            ));
-        };
-        let subscription = match stripe.subscription(id).await {
+        let (row, subscription) = match self
+            .customers_object(scope, stripe.subscription(id), |s| s.customer_id())
+            .await?
+        {
             Ok(found) => found,
-            Err(e) if e.is_not_found() => {
-                return Ok(Applied::Unknown("Stripe has no such subscription"));
-            }
-            Err(e) => return Err(e.into()),
+            Err(why) => return Ok(Applied::Unknown(why)),
         };
-        if subscription.customer_id().as_deref() != Some(row.stripe_customer.as_str()) {
-            return Ok(Applied::Unknown(
-                "a subscription of another customer than the institution",
-            ));
-        }
         if row
             .stripe_subscription
             .as_deref()
@@ -792,23 +806,13 @@ impl Billing {
         stripe: &StripeApi,
         id: &str,
     ) -> Result<Applied, BillingError> {
-        let Some(row) = self.subscription_row(scope).await? else {
-            return Ok(Applied::Unknown(
-                "the institution is no customer of the platform",
-            ));
+        let invoice = match self
+            .customers_object(scope, stripe.invoice(id), |i| i.customer_id())
+            .await?
+        {
+            Ok((_, invoice)) => invoice,
+            Err(why) => return Ok(Applied::Unknown(why)),
         };
-        let invoice = match stripe.invoice(id).await {
-            Ok(found) => found,
-            Err(e) if e.is_not_found() => {
-                return Ok(Applied::Unknown("Stripe has no such invoice"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if invoice.customer_id().as_deref() != Some(row.stripe_customer.as_str()) {
-            return Ok(Applied::Unknown(
-                "an invoice of another customer than the institution",
-            ));
-        }
         self.write_invoice(scope, &invoice).await?;
         Ok(Applied::Synced)
     }
