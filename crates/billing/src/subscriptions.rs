@@ -327,17 +327,7 @@ impl Billing {
             Err(e) => Err(e),
         };
         if let Err(e) = written {
-            // Give the lease back with the status Stripe last reported.
-            self.tenancy
-                .control_rows::<platform_subscription::Entity>(scope)?
-                .update(|u| {
-                    u.col_expr(
-                        platform_subscription::Column::Status,
-                        Expr::value(previous.as_str()),
-                    )
-                    .filter(platform_subscription::Column::Status.eq(CHANGING))
-                })
-                .await?;
+            self.release_change_lease(scope, &previous).await?;
             return Err(e);
         }
         self.tenancy
@@ -462,6 +452,22 @@ impl Billing {
         if taken == 0 {
             return Err(BillingError::SubscriptionBusy);
         }
+        Ok(())
+    }
+
+    /// Gives a failed change's lease back, with the status Stripe last reported.
+    async fn release_change_lease(
+        &self,
+        scope: &TenantScope,
+        previous: &str,
+    ) -> Result<(), BillingError> {
+        self.tenancy
+            .control_rows::<platform_subscription::Entity>(scope)?
+            .update(|u| {
+                u.col_expr(platform_subscription::Column::Status, Expr::value(previous))
+                    .filter(platform_subscription::Column::Status.eq(CHANGING))
+            })
+            .await?;
         Ok(())
     }
 
@@ -641,16 +647,7 @@ impl Billing {
             Err(e) => Err(e.into()),
         };
         if let Err(e) = done {
-            self.tenancy
-                .control_rows::<platform_subscription::Entity>(scope)?
-                .update(|u| {
-                    u.col_expr(
-                        platform_subscription::Column::Status,
-                        Expr::value(previous.as_str()),
-                    )
-                    .filter(platform_subscription::Column::Status.eq(CHANGING))
-                })
-                .await?;
+            self.release_change_lease(scope, &previous).await?;
             return Err(e);
         }
         audit::record(
@@ -1004,14 +1001,7 @@ impl Billing {
             Err(e) => Err(e.into()),
         };
         if let Err(e) = written {
-            rows.update(|u| {
-                u.col_expr(
-                    platform_subscription::Column::Status,
-                    Expr::value(previous.as_str()),
-                )
-                .filter(platform_subscription::Column::Status.eq(CHANGING))
-            })
-            .await?;
+            self.release_change_lease(scope, &previous).await?;
             return Err(e);
         }
         audit::record(
